@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# The one test command: installs and starts what the tests need, runs every test
+# (unit, integration, trybuild, doc tests, benches in smoke mode), stops what it
+# started, and exits non-zero on any failure.
+#
+#   scripts/test.sh            # everything
+#   scripts/test.sh -p streamer-obs   # extra arguments go to the test runner
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+TOOLS="$ROOT/.tools"
+mkdir -p "$TOOLS"
+PIDS=()
+
+cleanup() {
+  for pid in "${PIDS[@]:-}"; do
+    [ -n "$pid" ] && kill "$pid" 2>/dev/null || true
+  done
+}
+trap cleanup EXIT INT TERM
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+
+wait_for_http() { # url, seconds
+  local url=$1 secs=$2 i
+  for ((i = 0; i < secs * 10; i++)); do
+    if curl -s --max-time 1 -o /dev/null "$url"; then return 0; fi
+    sleep 0.1
+  done
+  echo "service at $url did not start within ${secs}s" >&2
+  return 1
+}
+
+# --- AWS API emulator (moto server) and the CloudWatch CBOR bridge, when tests need them
+start_moto() {
+  if [ ! -x "$TOOLS/venv/bin/moto_server" ]; then
+    echo "installing moto[server] into $TOOLS/venv (once)"
+    python3 -m venv "$TOOLS/venv"
+    "$TOOLS/venv/bin/pip" install --quiet --disable-pip-version-check 'moto[server]==5.1.*' cbor2 >/dev/null
+  fi
+  local port
+  port=$(free_port)
+  setsid "$TOOLS/venv/bin/moto_server" -H 127.0.0.1 -p "$port" >"$TOOLS/moto.log" 2>&1 &
+  PIDS+=($!)
+  wait_for_http "http://127.0.0.1:$port/moto-api/" 30
+  export STREAMER_TEST_MOTO_ENDPOINT="http://127.0.0.1:$port"
+  echo "moto server on $STREAMER_TEST_MOTO_ENDPOINT"
+}
+
+if [ -d scripts/emulators ] && grep -rqs "STREAMER_TEST_MOTO_ENDPOINT" --include='*.rs' streamer-obs streamer-handlers 2>/dev/null; then
+  start_moto
+fi
+
+if cargo nextest --version >/dev/null 2>&1; then
+  cargo nextest run --workspace --all-features --no-fail-fast "$@"
+else
+  cargo test --workspace --all-features --no-fail-fast "$@"
+fi
+cargo test --workspace --all-features --doc "$@"
+# Benches compiled and run once each in test mode (criterion's smoke mode).
+cargo test -p streamer-benches --benches --all-features

@@ -1,0 +1,392 @@
+//! The invocation: what one Lambda invocation knows about itself, carried in a
+//! task-local while its handler runs.
+//!
+//! An [`Invocation`] is built from `lambda_runtime::Context` (request id, trace header,
+//! deadline, invoked ARN, function name/version/memory, tenant id), decides its cold
+//! start through a [`ColdStartTracker`] and its debug sampling from the
+//! [`Config`]. It is never stored in a process global and the trace header is never
+//! re-read from `_X_AMZN_TRACE_ID`: `lambda_runtime::run_concurrent` runs several
+//! invocations in one process, and each sees only its own through [`Invocation::scope`].
+//!
+//! Correlation fields ([`append_field`]) attached during an invocation appear on every
+//! log line written inside it.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use streamer_obs::config::Config;
+//! use streamer_obs::invocation::{self, ColdStartTracker, Invocation};
+//! use streamer_obs::testing::ContextBuilder;
+//!
+//! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+//! let tracker = ColdStartTracker::new(&Default::default());
+//! let ctx = ContextBuilder::new().request_id("req-1").build();
+//! let inv = Arc::new(Invocation::from_context(&ctx, &Config::default(), &tracker));
+//! assert!(inv.cold_start());
+//! inv.scope(async {
+//!     invocation::append_field("connection_id", "abc=");
+//!     let id = Invocation::with_current(|i| i.request_id().to_owned());
+//!     assert_eq!(id.as_deref(), Some("req-1"));
+//! })
+//! .await;
+//! assert!(Invocation::current().is_none());
+//! assert!(!Invocation::from_context(&ctx, &Config::default(), &tracker).cold_start());
+//! # });
+//! ```
+
+use std::borrow::Cow;
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde::Serialize;
+
+use crate::config::{Config, InitializationType};
+use crate::log::buffer::LogBuffer;
+use crate::trace_header::{TraceHeader, TraceHeaderError};
+
+/// Standard correlation key: the API Gateway WebSocket connection id.
+pub const CONNECTION_ID: &str = "connection_id";
+/// Standard correlation key: the tenant id.
+pub const TENANT_ID: &str = "tenant_id";
+/// Standard correlation key: the user id (JWT `sub`).
+pub const USER_ID: &str = "user_id";
+/// Standard correlation key: the API Gateway route key (`$connect`, ...).
+pub const ROUTE_KEY: &str = "route_key";
+
+tokio::task_local! {
+    static CURRENT: Arc<Invocation>;
+}
+
+/// Decides cold starts: true for the first invocation of the execution environment
+/// only. With `AWS_LAMBDA_INITIALIZATION_TYPE=provisioned-concurrency` no invocation is
+/// reported cold (Powertools' 2025 policy: the init ran ahead of time, the first
+/// request paid no init latency).
+///
+/// The tracker is process-wide state of the execution environment, not of an
+/// invocation; [`ColdStartTracker::global`] is the one the runtime uses and tests make
+/// their own.
+///
+/// ```
+/// use streamer_obs::config::InitializationType;
+/// use streamer_obs::invocation::ColdStartTracker;
+/// let t = ColdStartTracker::new(&InitializationType::OnDemand);
+/// assert!(t.take());
+/// assert!(!t.take());
+/// let pc = ColdStartTracker::new(&InitializationType::ProvisionedConcurrency);
+/// assert!(!pc.take());
+/// ```
+#[derive(Debug)]
+pub struct ColdStartTracker {
+    taken: AtomicBool,
+}
+
+impl ColdStartTracker {
+    /// A tracker for an environment initialised as `init_type`.
+    pub fn new(init_type: &InitializationType) -> Self {
+        let provisioned = matches!(init_type, InitializationType::ProvisionedConcurrency);
+        Self { taken: AtomicBool::new(provisioned) }
+    }
+
+    /// The tracker of this process (initialisation type read from the environment once).
+    pub fn global() -> &'static ColdStartTracker {
+        static GLOBAL: std::sync::OnceLock<ColdStartTracker> = std::sync::OnceLock::new();
+        GLOBAL.get_or_init(|| {
+            let init_type = match std::env::var(crate::config::AWS_LAMBDA_INITIALIZATION_TYPE).as_deref() {
+                Ok("provisioned-concurrency") => InitializationType::ProvisionedConcurrency,
+                _ => InitializationType::OnDemand,
+            };
+            ColdStartTracker::new(&init_type)
+        })
+    }
+
+    /// True exactly once (for the first caller), false afterwards; even when several
+    /// invocations start at the same time.
+    pub fn take(&self) -> bool {
+        !self.taken.swap(true, Ordering::AcqRel)
+    }
+}
+
+/// One Lambda invocation's own context.
+#[derive(Debug)]
+pub struct Invocation {
+    request_id: String,
+    trace_header: Option<TraceHeader>,
+    trace_header_error: Option<TraceHeaderError>,
+    deadline_ms: u64,
+    invoked_function_arn: String,
+    function_name: String,
+    function_version: Option<String>,
+    memory_mb: Option<u32>,
+    tenant_id: Option<String>,
+    cold_start: bool,
+    debug_sampled: bool,
+    sampling_logged: AtomicBool,
+    fields: RwLock<Vec<(Cow<'static, str>, Box<str>)>>,
+    pub(crate) log_buffer: Option<Mutex<LogBuffer>>,
+}
+
+impl Invocation {
+    /// Builds the invocation of `ctx`: parses the trace header, takes the cold start
+    /// from `cold_start` and draws the debug-sampling decision from the configured rate.
+    pub fn from_context(ctx: &lambda_runtime::Context, config: &Config, cold_start: &ColdStartTracker) -> Self {
+        let (trace_header, trace_header_error) = match ctx.xray_trace_id.as_deref() {
+            None => (None, None),
+            Some(raw) => match raw.parse::<TraceHeader>() {
+                Ok(h) => (Some(h), None),
+                Err(e) => (None, Some(e)),
+            },
+        };
+        let function_name = if ctx.env_config.function_name.is_empty() {
+            config.function_name().unwrap_or_default().to_owned()
+        } else {
+            ctx.env_config.function_name.clone()
+        };
+        let function_version = if ctx.env_config.version.is_empty() {
+            config.function_version().map(str::to_owned)
+        } else {
+            Some(ctx.env_config.version.clone())
+        };
+        let memory_mb = u32::try_from(ctx.env_config.memory).ok().filter(|m| *m > 0).or(config.function_memory_mb());
+        let rate = config.log().sample_rate();
+        let debug_sampled = rate > 0.0 && fastrand::f64() < rate;
+        Self {
+            request_id: ctx.request_id.clone(),
+            trace_header,
+            trace_header_error,
+            deadline_ms: ctx.deadline,
+            invoked_function_arn: ctx.invoked_function_arn.clone(),
+            function_name,
+            function_version,
+            memory_mb,
+            tenant_id: ctx.tenant_id.clone().filter(|t| !t.is_empty()),
+            cold_start: cold_start.take(),
+            debug_sampled,
+            sampling_logged: AtomicBool::new(false),
+            fields: RwLock::new(Vec::new()),
+            log_buffer: config.log().buffer().map(|b| Mutex::new(LogBuffer::new(*b))),
+        }
+    }
+
+    /// Runs `fut` with this invocation as the current one (a task-local). Tasks spawned
+    /// inside the handler that should log with the invocation's fields wrap their future
+    /// in `scope` as well.
+    pub fn scope<F: Future>(self: Arc<Self>, fut: F) -> impl Future<Output = F::Output> {
+        let inv = Arc::clone(&self);
+        CURRENT.scope(self, async move {
+            if inv.debug_sampled && !inv.sampling_logged.swap(true, Ordering::Relaxed) {
+                tracing::debug!(
+                    target: "streamer_obs",
+                    sampled = true,
+                    "debug sampling: log level raised to DEBUG for this invocation"
+                );
+            }
+            fut.await
+        })
+    }
+
+    /// Runs `f` synchronously with this invocation as the current one.
+    pub fn sync_scope<R>(self: Arc<Self>, f: impl FnOnce() -> R) -> R {
+        CURRENT.sync_scope(self, f)
+    }
+
+    /// The current invocation, if any.
+    pub fn current() -> Option<Arc<Invocation>> {
+        CURRENT.try_with(Arc::clone).ok()
+    }
+
+    /// Calls `f` with the current invocation, without cloning it.
+    pub fn with_current<R>(f: impl FnOnce(&Invocation) -> R) -> Option<R> {
+        CURRENT.try_with(|inv| f(inv)).ok()
+    }
+
+    /// The Lambda request id.
+    pub fn request_id(&self) -> &str {
+        &self.request_id
+    }
+
+    /// The parsed trace header, if present and valid.
+    pub fn trace_header(&self) -> Option<&TraceHeader> {
+        self.trace_header.as_ref()
+    }
+
+    /// Why the trace header was rejected, if it was present but malformed.
+    pub fn trace_header_error(&self) -> Option<&TraceHeaderError> {
+        self.trace_header_error.as_ref()
+    }
+
+    /// The deadline as Unix milliseconds (0 when unknown).
+    pub fn deadline_ms(&self) -> u64 {
+        self.deadline_ms
+    }
+
+    /// The deadline as a time, if it is set.
+    pub fn deadline(&self) -> Option<SystemTime> {
+        (self.deadline_ms > 0).then(|| UNIX_EPOCH + Duration::from_millis(self.deadline_ms))
+    }
+
+    /// The invoked function ARN.
+    pub fn invoked_function_arn(&self) -> &str {
+        &self.invoked_function_arn
+    }
+
+    /// The function name.
+    pub fn function_name(&self) -> &str {
+        &self.function_name
+    }
+
+    /// The function version, if known.
+    pub fn function_version(&self) -> Option<&str> {
+        self.function_version.as_deref()
+    }
+
+    /// The function memory size in MB, if known.
+    pub fn memory_mb(&self) -> Option<u32> {
+        self.memory_mb
+    }
+
+    /// The tenant id of tenant-isolation mode, if present.
+    pub fn tenant_id(&self) -> Option<&str> {
+        self.tenant_id.as_deref()
+    }
+
+    /// Whether this is the first invocation of the execution environment.
+    pub fn cold_start(&self) -> bool {
+        self.cold_start
+    }
+
+    /// Whether debug sampling raised this invocation to DEBUG.
+    pub fn debug_sampled(&self) -> bool {
+        self.debug_sampled
+    }
+
+    /// Attaches a correlation field (any serialisable value) to every later log line
+    /// of this invocation. A key that is already present is replaced.
+    pub fn append_field(&self, key: impl Into<Cow<'static, str>>, value: impl Serialize) {
+        let key = key.into();
+        let rendered: Box<str> = match serde_json::to_string(&value) {
+            Ok(s) => s.into(),
+            Err(e) => serde_json::to_string(&format!("<unserialisable: {e}>")).unwrap_or_default().into(),
+        };
+        let mut fields = self.fields.write().unwrap_or_else(|p| p.into_inner());
+        if let Some(slot) = fields.iter_mut().find(|(k, _)| *k == key) {
+            slot.1 = rendered;
+        } else {
+            fields.push((key, rendered));
+        }
+    }
+
+    /// Removes a correlation field.
+    pub fn remove_field(&self, key: &str) {
+        self.fields.write().unwrap_or_else(|p| p.into_inner()).retain(|(k, _)| k != key);
+    }
+
+    /// Calls `f` with each correlation field (key and rendered JSON value), in order.
+    pub fn for_each_field(&self, mut f: impl FnMut(&str, &str)) {
+        let fields = self.fields.read().unwrap_or_else(|p| p.into_inner());
+        for (k, v) in fields.iter() {
+            f(k, v);
+        }
+    }
+
+    /// Whether the correlation field `key` is set.
+    pub fn has_field(&self, key: &str) -> bool {
+        self.fields.read().unwrap_or_else(|p| p.into_inner()).iter().any(|(k, _)| k == key)
+    }
+
+    /// The correlation field `key` as rendered JSON, if set.
+    pub fn field(&self, key: &str) -> Option<String> {
+        let fields = self.fields.read().unwrap_or_else(|p| p.into_inner());
+        fields.iter().find(|(k, _)| k == key).map(|(_, v)| v.to_string())
+    }
+
+    /// Writes out the buffered log records (used when the invocation fails).
+    /// Returns how many records were written.
+    pub fn flush_log_buffer(&self) -> usize {
+        match &self.log_buffer {
+            Some(b) => b.lock().unwrap_or_else(|p| p.into_inner()).flush(),
+            None => 0,
+        }
+    }
+
+    /// Drops the buffered log records (used when the invocation succeeds).
+    pub fn discard_log_buffer(&self) {
+        if let Some(b) = &self.log_buffer {
+            b.lock().unwrap_or_else(|p| p.into_inner()).clear();
+        }
+    }
+}
+
+/// Attaches a correlation field to the current invocation. Returns false (and does
+/// nothing) outside an invocation.
+///
+/// ```
+/// // Outside an invocation nothing happens.
+/// assert!(!streamer_obs::invocation::append_field("tenant_id", "t-1"));
+/// ```
+pub fn append_field(key: impl Into<Cow<'static, str>>, value: impl Serialize) -> bool {
+    Invocation::with_current(|inv| inv.append_field(key, value)).is_some()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::ContextBuilder;
+
+    #[test]
+    fn builds_from_context() {
+        let ctx = ContextBuilder::new()
+            .request_id("r-1")
+            .trace_header("Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1")
+            .deadline_ms(1_700_000_000_000)
+            .function_name("connect")
+            .tenant_id("tenant-a")
+            .build();
+        let tracker = ColdStartTracker::new(&InitializationType::OnDemand);
+        let inv = Invocation::from_context(&ctx, &Config::default(), &tracker);
+        assert_eq!(inv.request_id(), "r-1");
+        assert_eq!(inv.trace_header().unwrap().root().as_str(), "1-5759e988-bd862e3fe1be46a994272793");
+        assert_eq!(inv.function_name(), "connect");
+        assert_eq!(inv.tenant_id(), Some("tenant-a"));
+        assert_eq!(inv.deadline(), Some(UNIX_EPOCH + Duration::from_millis(1_700_000_000_000)));
+        assert!(inv.cold_start());
+        assert!(!Invocation::from_context(&ctx, &Config::default(), &tracker).cold_start());
+    }
+
+    #[test]
+    fn malformed_header_is_kept_as_an_error() {
+        let ctx = ContextBuilder::new().trace_header("Root=nope;Sampled=1").build();
+        let inv = Invocation::from_context(&ctx, &Config::default(), &ColdStartTracker::new(&Default::default()));
+        assert!(inv.trace_header().is_none());
+        assert!(matches!(inv.trace_header_error(), Some(TraceHeaderError::InvalidRoot(_))));
+    }
+
+    #[test]
+    fn concurrent_cold_start_is_taken_once() {
+        let tracker = Arc::new(ColdStartTracker::new(&InitializationType::SnapStart));
+        let handles: Vec<_> = (0..8)
+            .map(|_| {
+                let t = Arc::clone(&tracker);
+                std::thread::spawn(move || t.take())
+            })
+            .collect();
+        let colds = handles.into_iter().map(|h| h.join().unwrap()).filter(|c| *c).count();
+        assert_eq!(colds, 1);
+    }
+
+    #[test]
+    fn fields_replace_and_remove() {
+        let inv = Invocation::from_context(
+            &ContextBuilder::new().build(),
+            &Config::default(),
+            &ColdStartTracker::new(&Default::default()),
+        );
+        inv.append_field(CONNECTION_ID, "a");
+        inv.append_field(CONNECTION_ID, "b");
+        inv.append_field("count", 3);
+        assert_eq!(inv.field(CONNECTION_ID).as_deref(), Some("\"b\""));
+        assert_eq!(inv.field("count").as_deref(), Some("3"));
+        inv.remove_field("count");
+        assert!(inv.field("count").is_none());
+    }
+}

@@ -1,0 +1,53 @@
+//! # streamer-obs
+//!
+//! Observability for Rust AWS Lambda functions: structured JSON logs (Lambda's
+//! advanced-logging-controls shape, queryable in CloudWatch Logs Insights), built on
+//! `tracing` and `lambda_runtime`.
+//!
+//! ```no_run
+//! use lambda_runtime::{service_fn, Error, LambdaEvent};
+//! use serde_json::Value;
+//! use std::sync::Arc;
+//! use streamer_obs::config::Config;
+//! use streamer_obs::invocation::{ColdStartTracker, Invocation};
+//!
+//! async fn handler(event: LambdaEvent<Value>) -> Result<Value, Error> {
+//!     let config = Config::from_env();
+//!     let inv = Arc::new(Invocation::from_context(&event.context, &config, ColdStartTracker::global()));
+//!     inv.scope(async move {
+//!         streamer_obs::invocation::append_field("connection_id", "abc=");
+//!         tracing::info!(route = "$connect", "Connection attempt");
+//!         Ok(event.payload)
+//!     })
+//!     .await
+//! }
+//!
+//! #[tokio::main]
+//! async fn main() -> Result<(), Error> {
+//!     streamer_obs::init()?;
+//!     lambda_runtime::run(service_fn(handler)).await
+//! }
+//! ```
+//!
+//! ## Modules
+//!
+//! - [`config`]: the environment read once into a [`config::Config`], with a builder.
+//! - [`invocation`]: one invocation's context in a task-local; cold start; correlation fields.
+//! - [`trace_header`]: the X-Ray trace header and its ids.
+//! - [`log`]: the JSON log layer, sampling, buffering, redaction.
+//! - [`clock`]: injected time.
+//! - `testing` (feature `testing`): capturing writer, fixed clock, `Context` builder.
+//!
+//! ## Feature flags
+//!
+//! - `testing`: the [`testing`](crate#modules) module.
+
+pub mod clock;
+pub mod config;
+pub mod invocation;
+pub mod log;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
+pub mod trace_header;
+
+pub use log::{InitError, init};

@@ -1,0 +1,109 @@
+//! Per-invocation log buffering: records held in a bounded buffer, written out when
+//! the invocation logs an ERROR or fails, dropped when it succeeds.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use crate::config::LogBufferConfig;
+
+/// Where buffered lines go when they are flushed (the log layer's writer).
+pub(crate) type LineSink = Arc<dyn Fn(&[u8]) + Send + Sync>;
+
+/// The buffer of one invocation. Lines are stored fully formatted, so they keep their
+/// original timestamps.
+pub(crate) struct LogBuffer {
+    config: LogBufferConfig,
+    lines: VecDeque<Vec<u8>>,
+    bytes: usize,
+    evicted: usize,
+    warned: bool,
+    sink: Option<LineSink>,
+}
+
+impl std::fmt::Debug for LogBuffer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LogBuffer")
+            .field("lines", &self.lines.len())
+            .field("bytes", &self.bytes)
+            .field("evicted", &self.evicted)
+            .finish()
+    }
+}
+
+impl LogBuffer {
+    pub(crate) fn new(config: LogBufferConfig) -> Self {
+        Self { config, lines: VecDeque::new(), bytes: 0, evicted: 0, warned: false, sink: None }
+    }
+
+    pub(crate) fn config(&self) -> &LogBufferConfig {
+        &self.config
+    }
+
+    /// Holds `line`; evicts the oldest lines past the byte cap. Returns true when this
+    /// push caused the first eviction of the invocation (the caller writes one warning).
+    pub(crate) fn push(&mut self, line: &[u8], sink: &LineSink) -> bool {
+        if self.sink.is_none() {
+            self.sink = Some(Arc::clone(sink));
+        }
+        self.lines.push_back(line.to_vec());
+        self.bytes += line.len();
+        let mut first_eviction = false;
+        while self.bytes > self.config.max_bytes_value() {
+            let Some(old) = self.lines.pop_front() else { break };
+            self.bytes -= old.len();
+            self.evicted += 1;
+            if !self.warned {
+                self.warned = true;
+                first_eviction = true;
+            }
+        }
+        first_eviction
+    }
+
+    /// Writes every held line to the sink, oldest first. Returns the count.
+    pub(crate) fn flush(&mut self) -> usize {
+        let n = self.lines.len();
+        if let Some(sink) = &self.sink {
+            for line in self.lines.drain(..) {
+                sink(&line);
+            }
+        } else {
+            self.lines.clear();
+        }
+        self.bytes = 0;
+        n
+    }
+
+    pub(crate) fn clear(&mut self) {
+        self.lines.clear();
+        self.bytes = 0;
+    }
+
+    #[cfg(test)]
+    pub(crate) fn evicted(&self) -> usize {
+        self.evicted
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::LogLevel;
+    use std::sync::Mutex;
+
+    #[test]
+    fn evicts_oldest_past_the_cap_and_warns_once() {
+        let out = Arc::new(Mutex::new(Vec::<Vec<u8>>::new()));
+        let o = Arc::clone(&out);
+        let sink: LineSink = Arc::new(move |l: &[u8]| o.lock().unwrap().push(l.to_vec()));
+        let mut b = LogBuffer::new(LogBufferConfig::new(LogLevel::Debug).max_bytes(10));
+        assert!(!b.push(b"aaaa", &sink));
+        assert!(!b.push(b"bbbb", &sink));
+        assert!(b.push(b"cccc", &sink));
+        assert!(!b.push(b"dddd", &sink));
+        assert_eq!(b.evicted(), 2);
+        assert_eq!(b.flush(), 2);
+        assert_eq!(*out.lock().unwrap(), vec![b"cccc".to_vec(), b"dddd".to_vec()]);
+        assert_eq!(b.flush(), 0);
+    }
+}

@@ -1,0 +1,283 @@
+//! Low-level JSON writing for log lines: string escaping with JWT scrubbing,
+//! RFC 3339 timestamps, numbers, and the development re-indenter.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// The text that replaces a redacted value.
+pub const REDACTED: &str = "[REDACTED]";
+
+/// Appends `s` as a JSON string (quotes included). Anything that looks like a JWT
+/// (`eyJ...` `.` `...` `.` `...`) inside the text is replaced by `[REDACTED]`, so a
+/// token that slips into a message or an error text never reaches a log line.
+pub(crate) fn write_str(out: &mut Vec<u8>, s: &str) {
+    out.push(b'"');
+    if s.contains("eyJ") {
+        let scrubbed = scrub_jwts(s);
+        escape_into(out, &scrubbed);
+    } else {
+        escape_into(out, s);
+    }
+    out.push(b'"');
+}
+
+/// Appends the escaped body of a JSON string (no quotes, no scrubbing).
+pub(crate) fn escape_into(out: &mut Vec<u8>, s: &str) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let bytes = s.as_bytes();
+    let mut start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        let esc: &[u8] = match b {
+            b'"' => b"\\\"",
+            b'\\' => b"\\\\",
+            b'\n' => b"\\n",
+            b'\r' => b"\\r",
+            b'\t' => b"\\t",
+            0x00..=0x1f | 0x7f => {
+                out.extend_from_slice(&bytes[start..i]);
+                out.extend_from_slice(b"\\u00");
+                out.push(HEX[(b >> 4) as usize]);
+                out.push(HEX[(b & 0xf) as usize]);
+                start = i + 1;
+                continue;
+            }
+            _ => continue,
+        };
+        out.extend_from_slice(&bytes[start..i]);
+        out.extend_from_slice(esc);
+        start = i + 1;
+    }
+    out.extend_from_slice(&bytes[start..]);
+}
+
+fn is_b64url(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'='
+}
+
+/// Replaces every JWT-shaped run (`eyJ<b64url>.<b64url>.<b64url>`, signature part may
+/// be empty as in `alg: none` tokens) with `[REDACTED]`.
+///
+/// ```
+/// use streamer_obs::log::scrub_jwts;
+/// let s = "bad token eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ1In0.c2ln here";
+/// assert_eq!(scrub_jwts(s), "bad token [REDACTED] here");
+/// assert_eq!(scrub_jwts("eyJ alone"), "eyJ alone");
+/// ```
+pub fn scrub_jwts(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = String::with_capacity(s.len());
+    let mut i = 0;
+    let mut copied = 0;
+    while i + 3 <= b.len() {
+        if &b[i..i + 3] == b"eyJ" {
+            // header part
+            let mut j = i;
+            while j < b.len() && is_b64url(b[j]) {
+                j += 1;
+            }
+            if j < b.len() && b[j] == b'.' {
+                let mut k = j + 1;
+                let payload_start = k;
+                while k < b.len() && is_b64url(b[k]) {
+                    k += 1;
+                }
+                if k > payload_start && k < b.len() && b[k] == b'.' {
+                    let mut m = k + 1;
+                    while m < b.len() && is_b64url(b[m]) {
+                        m += 1;
+                    }
+                    out.push_str(&s[copied..i]);
+                    out.push_str(REDACTED);
+                    copied = m;
+                    i = m;
+                    continue;
+                }
+            }
+            i = j.max(i + 1);
+            continue;
+        }
+        i += 1;
+    }
+    out.push_str(&s[copied..]);
+    out
+}
+
+/// Appends an RFC 3339 UTC timestamp with milliseconds and `Z`, quoted.
+pub(crate) fn write_timestamp(out: &mut Vec<u8>, t: SystemTime) {
+    let (secs, millis) = match t.duration_since(UNIX_EPOCH) {
+        Ok(d) => (d.as_secs() as i64, d.subsec_millis()),
+        Err(_) => (0, 0),
+    };
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    let (y, m, d) = civil_from_days(days);
+    let (hh, mm, ss) = (rem / 3600, (rem % 3600) / 60, rem % 60);
+    out.push(b'"');
+    push_digits(out, y as u32, 4);
+    out.push(b'-');
+    push_digits(out, m, 2);
+    out.push(b'-');
+    push_digits(out, d, 2);
+    out.push(b'T');
+    push_digits(out, hh as u32, 2);
+    out.push(b':');
+    push_digits(out, mm as u32, 2);
+    out.push(b':');
+    push_digits(out, ss as u32, 2);
+    out.push(b'.');
+    push_digits(out, millis, 3);
+    out.extend_from_slice(b"Z\"");
+}
+
+fn push_digits(out: &mut Vec<u8>, mut v: u32, width: usize) {
+    let mut buf = [b'0'; 10];
+    for i in (0..width).rev() {
+        buf[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+    }
+    out.extend_from_slice(&buf[..width]);
+}
+
+/// Days since 1970-01-01 to (year, month, day) in the proleptic Gregorian calendar
+/// (Howard Hinnant's `civil_from_days`).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+pub(crate) fn write_i64(out: &mut Vec<u8>, v: i64) {
+    out.extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
+}
+
+pub(crate) fn write_u64(out: &mut Vec<u8>, v: u64) {
+    out.extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
+}
+
+/// Finite floats as numbers; NaN and infinities as strings (JSON has no literal for them).
+pub(crate) fn write_f64(out: &mut Vec<u8>, v: f64) {
+    if v.is_finite() {
+        out.extend_from_slice(ryu::Buffer::new().format_finite(v).as_bytes());
+    } else if v.is_nan() {
+        out.extend_from_slice(b"\"NaN\"");
+    } else if v > 0.0 {
+        out.extend_from_slice(b"\"Infinity\"");
+    } else {
+        out.extend_from_slice(b"\"-Infinity\"");
+    }
+}
+
+/// Re-indents one compact JSON line for human reading (`POWERTOOLS_DEV=true`).
+pub(crate) fn pretty(compact: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(compact.len() * 2);
+    let mut depth = 0usize;
+    let mut in_str = false;
+    let mut escaped = false;
+    let indent = |out: &mut Vec<u8>, depth: usize| {
+        out.push(b'\n');
+        out.extend(std::iter::repeat_n(b' ', depth * 2));
+    };
+    for &b in compact {
+        if in_str {
+            out.push(b);
+            if escaped {
+                escaped = false;
+            } else if b == b'\\' {
+                escaped = true;
+            } else if b == b'"' {
+                in_str = false;
+            }
+            continue;
+        }
+        match b {
+            b'"' => {
+                in_str = true;
+                out.push(b);
+            }
+            b'{' | b'[' => {
+                depth += 1;
+                out.push(b);
+                indent(&mut out, depth);
+            }
+            b'}' | b']' => {
+                depth = depth.saturating_sub(1);
+                indent(&mut out, depth);
+                out.push(b);
+            }
+            b',' => {
+                out.push(b);
+                indent(&mut out, depth);
+            }
+            b':' => out.extend_from_slice(b": "),
+            b'\n' => {}
+            _ => out.push(b),
+        }
+    }
+    out.push(b'\n');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn ts(ms: u64) -> String {
+        let mut v = Vec::new();
+        write_timestamp(&mut v, UNIX_EPOCH + Duration::from_millis(ms));
+        String::from_utf8(v).unwrap()
+    }
+
+    #[test]
+    fn timestamps_are_rfc3339_millis_utc() {
+        assert_eq!(ts(0), "\"1970-01-01T00:00:00.000Z\"");
+        assert_eq!(ts(1_764_194_988_123), "\"2025-11-26T22:09:48.123Z\"");
+        assert_eq!(ts(951_782_400_000), "\"2000-02-29T00:00:00.000Z\"");
+        assert_eq!(ts(4_107_542_399_999), "\"2100-02-28T23:59:59.999Z\"");
+    }
+
+    #[test]
+    fn escaping_produces_valid_json() {
+        let nasty = "quote\" backslash\\ nl\n tab\t nul\u{0} del\u{7f} é 😀";
+        let mut v = Vec::new();
+        write_str(&mut v, nasty);
+        let back: String = serde_json::from_slice(&v).unwrap();
+        assert_eq!(back, nasty);
+    }
+
+    #[test]
+    fn jwts_are_scrubbed_from_text() {
+        let jwt = "eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.";
+        assert_eq!(scrub_jwts(&format!("Bearer {jwt}")), "Bearer [REDACTED]");
+        assert_eq!(scrub_jwts(&format!("token={jwt}")), "token=[REDACTED]");
+        let mut v = Vec::new();
+        write_str(&mut v, &format!("{jwt},{jwt}"));
+        assert_eq!(String::from_utf8(v).unwrap(), "\"[REDACTED],[REDACTED]\"");
+        assert_eq!(scrub_jwts("eyJhbGciOiJ9"), "eyJhbGciOiJ9");
+    }
+
+    #[test]
+    fn floats() {
+        let mut v = Vec::new();
+        write_f64(&mut v, 1.5);
+        v.push(b',');
+        write_f64(&mut v, f64::NAN);
+        assert_eq!(v, b"1.5,\"NaN\"");
+    }
+
+    #[test]
+    fn pretty_keeps_the_same_json() {
+        let compact = br#"{"a":"x,{y}","b":[1,2],"c":{"d":"\"q\""}}"#;
+        let p = pretty(compact);
+        let a: serde_json::Value = serde_json::from_slice(compact).unwrap();
+        let b: serde_json::Value = serde_json::from_slice(&p).unwrap();
+        assert_eq!(a, b);
+        assert!(p.iter().filter(|&&c| c == b'\n').count() > 3);
+    }
+}

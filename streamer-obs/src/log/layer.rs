@@ -1,0 +1,563 @@
+//! The `tracing-subscriber` layer that writes one compact JSON object per line.
+
+use std::cell::RefCell;
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::sync::Arc;
+
+use tracing::field::{Field, Visit};
+use tracing::span::{Attributes, Id, Record};
+use tracing::{Event, Level, Metadata, Subscriber};
+use tracing_subscriber::Layer;
+use tracing_subscriber::fmt::MakeWriter;
+use tracing_subscriber::layer::Context;
+use tracing_subscriber::registry::LookupSpan;
+
+use super::buffer::LineSink;
+use super::json;
+use super::redact::Redactor;
+use crate::clock::Clock;
+use crate::config::{Config, LogLevel};
+use crate::invocation::Invocation;
+
+/// Keys the SDK writes itself; a user field with one of these names is written as
+/// `field.<name>` so no line ever holds a key twice.
+const RESERVED: &[&str] = &[
+    "timestamp",
+    "level",
+    "message",
+    "service",
+    "cold_start",
+    "function_name",
+    "function_request_id",
+    "function_arn",
+    "function_memory_size",
+    "function_version",
+    "xray_trace_id",
+    "environment",
+    "sampling_rate",
+    "target",
+];
+
+/// Settings shared by the layer and its span-field recorder.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    service: Box<str>,
+    environment: Box<str>,
+    function_name: Option<Box<str>>,
+    filter: tracing_subscriber::filter::Targets,
+    sample_rate: f64,
+    redactor: Redactor,
+    dev: bool,
+    max_level: Level,
+}
+
+/// The JSON log layer. Build it with [`crate::log::layer`].
+pub struct JsonLayer<W> {
+    writer: Arc<W>,
+    clock: Arc<dyn Clock>,
+    shared: Arc<Shared>,
+    sink: LineSink,
+}
+
+impl<W> std::fmt::Debug for JsonLayer<W> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JsonLayer").field("shared", &self.shared).field("clock", &self.clock).finish()
+    }
+}
+
+impl<W> JsonLayer<W>
+where
+    W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
+{
+    pub(crate) fn new(config: &Config, writer: W, clock: Arc<dyn Clock>) -> Self {
+        let log = config.log();
+        let sample_rate = log.sample_rate();
+        let mut max_level = log.level().to_tracing();
+        // Per-target directives may be more verbose than the default level.
+        for l in [Level::TRACE, Level::DEBUG, Level::INFO, Level::WARN] {
+            if target_max_enables(log.filter(), l) {
+                max_level = max_level.max(l);
+                break;
+            }
+        }
+        if sample_rate > 0.0 {
+            max_level = max_level.max(Level::DEBUG);
+        }
+        let shared = Arc::new(Shared {
+            service: config.service().into(),
+            environment: config.environment().into(),
+            function_name: config.function_name().map(Into::into),
+            filter: log.filter().clone(),
+            sample_rate,
+            redactor: Redactor::new(log.redact_keys()),
+            dev: log.dev(),
+            max_level,
+        });
+        let writer = Arc::new(writer);
+        let w = Arc::clone(&writer);
+        let dev = log.dev();
+        let sink: LineSink = Arc::new(move |line: &[u8]| write_line(&*w, line, dev));
+        Self { writer, clock, shared, sink }
+    }
+
+    fn statically_enabled(&self, meta: &Metadata<'_>) -> bool {
+        self.shared.filter.would_enable(meta.target(), meta.level())
+    }
+
+    fn sampling_enables(&self, level: &Level) -> bool {
+        self.shared.sample_rate > 0.0
+            && *level <= Level::DEBUG
+            && Invocation::with_current(|i| i.debug_sampled()).unwrap_or(false)
+    }
+
+    /// Writes an SDK-internal line (not through `tracing`, so it also works from inside
+    /// the layer).
+    fn internal_line(&self, level: LogLevel, message: &str, inv: Option<&Invocation>) {
+        let mut line = Vec::with_capacity(256);
+        self.write_prefix(&mut line, level, inv);
+        line.extend_from_slice(b",\"message\":");
+        json::write_str(&mut line, message);
+        self.write_context_keys(&mut line, inv, &[]);
+        line.extend_from_slice(b"}\n");
+        write_line(&*self.writer, &line, self.shared.dev);
+    }
+
+    fn write_prefix(&self, out: &mut Vec<u8>, level: LogLevel, _inv: Option<&Invocation>) {
+        out.extend_from_slice(b"{\"timestamp\":");
+        json::write_timestamp(out, self.clock.now());
+        out.extend_from_slice(b",\"level\":\"");
+        out.extend_from_slice(level.as_str().as_bytes());
+        out.push(b'"');
+    }
+
+    /// `service`, the invocation keys, `environment` and the correlation fields.
+    fn write_context_keys(&self, out: &mut Vec<u8>, inv: Option<&Invocation>, skip: &[&str]) {
+        out.extend_from_slice(b",\"service\":");
+        json::write_str(out, &self.shared.service);
+        match inv {
+            Some(inv) => {
+                out.extend_from_slice(if inv.cold_start() {
+                    b",\"cold_start\":true"
+                } else {
+                    b",\"cold_start\":false"
+                });
+                if !inv.function_name().is_empty() {
+                    out.extend_from_slice(b",\"function_name\":");
+                    json::write_str(out, inv.function_name());
+                }
+                out.extend_from_slice(b",\"function_request_id\":");
+                json::write_str(out, inv.request_id());
+                if !inv.invoked_function_arn().is_empty() {
+                    out.extend_from_slice(b",\"function_arn\":");
+                    json::write_str(out, inv.invoked_function_arn());
+                }
+                if let Some(mb) = inv.memory_mb() {
+                    out.extend_from_slice(b",\"function_memory_size\":");
+                    json::write_u64(out, u64::from(mb));
+                }
+                if let Some(h) = inv.trace_header() {
+                    out.extend_from_slice(b",\"xray_trace_id\":\"");
+                    out.extend_from_slice(h.root().as_str().as_bytes());
+                    out.push(b'"');
+                }
+            }
+            None => {
+                if let Some(f) = &self.shared.function_name {
+                    out.extend_from_slice(b",\"function_name\":");
+                    json::write_str(out, f);
+                }
+            }
+        }
+        out.extend_from_slice(b",\"environment\":");
+        json::write_str(out, &self.shared.environment);
+        if self.shared.sample_rate > 0.0 {
+            out.extend_from_slice(b",\"sampling_rate\":");
+            json::write_f64(out, self.shared.sample_rate);
+        }
+        if let Some(inv) = inv {
+            let mut has_tenant = false;
+            inv.for_each_field(|k, v| {
+                if k == "tenant_id" {
+                    has_tenant = true;
+                }
+                if skip.contains(&k) {
+                    return;
+                }
+                write_key(out, k);
+                if self.shared.redactor.is_redacted(k) {
+                    out.extend_from_slice(b"\"[REDACTED]\"");
+                } else if v.contains("eyJ") {
+                    let mut value: serde_json::Value = serde_json::from_str(v).unwrap_or(serde_json::Value::Null);
+                    self.shared.redactor.redact_value(&mut value);
+                    let _ = serde_json::to_writer(&mut *out, &value);
+                } else {
+                    out.extend_from_slice(v.as_bytes());
+                }
+            });
+            if let (false, Some(t)) = (has_tenant || skip.contains(&"tenant_id"), inv.tenant_id()) {
+                out.extend_from_slice(b",\"tenant_id\":");
+                json::write_str(out, t);
+            }
+        }
+    }
+}
+
+fn target_max_enables(filter: &tracing_subscriber::filter::Targets, level: Level) -> bool {
+    filter.iter().any(|(_, l)| l >= level) || filter.default_level().is_some_and(|l| l >= level)
+}
+
+fn write_line<W: for<'w> MakeWriter<'w>>(writer: &W, line: &[u8], dev: bool) {
+    let mut w = writer.make_writer();
+    // A failed write to stdout cannot be reported anywhere else; it never panics.
+    if dev {
+        let _ = w.write_all(&json::pretty(line.strip_suffix(b"\n").unwrap_or(line)));
+    } else {
+        let _ = w.write_all(line);
+    }
+    let _ = w.flush();
+}
+
+/// Appends `,"key":` with the key cleaned: a leading `@` becomes `at_` (Logs Insights
+/// reserves `@` names), reserved names get a `field.` prefix.
+fn write_key(out: &mut Vec<u8>, key: &str) {
+    out.extend_from_slice(b",\"");
+    let mut k = key;
+    if k.starts_with('@') {
+        out.extend_from_slice(b"at_");
+        k = k.trim_start_matches('@');
+    } else if RESERVED.contains(&k) {
+        out.extend_from_slice(b"field.");
+    }
+    json::escape_into(out, k);
+    out.extend_from_slice(b"\":");
+}
+
+/// Span fields, pre-rendered as JSON values (redaction already applied).
+#[derive(Debug, Default)]
+struct SpanFields(Vec<(String, Vec<u8>)>);
+
+impl SpanFields {
+    fn set(&mut self, key: String, value: Vec<u8>) {
+        if let Some(slot) = self.0.iter_mut().find(|(k, _)| *k == key) {
+            slot.1 = value;
+        } else {
+            self.0.push((key, value));
+        }
+    }
+}
+
+/// Records span fields into [`SpanFields`].
+struct SpanVisitor<'a> {
+    fields: &'a mut SpanFields,
+    redactor: &'a Redactor,
+}
+
+impl SpanVisitor<'_> {
+    fn put(&mut self, field: &Field, render: impl FnOnce(&mut Vec<u8>)) {
+        let mut v = Vec::new();
+        if self.redactor.is_redacted(field.name()) {
+            v.extend_from_slice(b"\"[REDACTED]\"");
+        } else {
+            render(&mut v);
+        }
+        self.fields.set(field.name().to_owned(), v);
+    }
+}
+
+impl Visit for SpanVisitor<'_> {
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        self.put(field, |v| json::write_f64(v, value));
+    }
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.put(field, |v| json::write_i64(v, value));
+    }
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        self.put(field, |v| json::write_u64(v, value));
+    }
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        self.put(field, |v| v.extend_from_slice(if value { b"true" } else { b"false" }));
+    }
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.put(field, |v| json::write_str(v, value));
+    }
+    fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
+        let text = value.to_string();
+        self.put(field, |v| json::write_str(v, &text));
+    }
+    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        let text = format!("{value:?}");
+        self.put(field, |v| json::write_str(v, &text));
+    }
+}
+
+/// Per-thread scratch buffers, reused across events (no allocation per line once warm).
+struct Scratch {
+    line: Vec<u8>,
+    fields: Vec<u8>,
+    message: String,
+    text: String,
+    written: Vec<&'static str>,
+}
+
+thread_local! {
+    static SCRATCH: RefCell<Scratch> = const {
+        RefCell::new(Scratch { line: Vec::new(), fields: Vec::new(), message: String::new(), text: String::new(), written: Vec::new() })
+    };
+}
+
+/// Writes event fields into `out` (each as `,"key":value`), the message into `message`.
+struct EventVisitor<'a> {
+    out: &'a mut Vec<u8>,
+    message: &'a mut String,
+    text: &'a mut String,
+    written: &'a mut Vec<&'static str>,
+    redactor: &'a Redactor,
+    has_message: bool,
+}
+
+impl EventVisitor<'_> {
+    /// Returns false when the value must not be written (redacted already handled).
+    fn key(&mut self, field: &Field) -> bool {
+        let name = field.name();
+        if name.starts_with("log.") {
+            return false;
+        }
+        self.written.push(name);
+        write_key(self.out, name);
+        if self.redactor.is_redacted(name) {
+            self.out.extend_from_slice(REDACTED_JSON);
+            return false;
+        }
+        true
+    }
+}
+
+const REDACTED_JSON: &[u8] = b"\"[REDACTED]\"";
+
+impl Visit for EventVisitor<'_> {
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        if self.key(field) {
+            json::write_f64(self.out, value);
+        }
+    }
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        if self.key(field) {
+            json::write_i64(self.out, value);
+        }
+    }
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        if self.key(field) {
+            json::write_u64(self.out, value);
+        }
+    }
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        if self.key(field) {
+            self.out.extend_from_slice(if value { b"true" } else { b"false" });
+        }
+    }
+    fn record_str(&mut self, field: &Field, value: &str) {
+        if field.name() == "message" {
+            self.message.clear();
+            self.message.push_str(value);
+            self.has_message = true;
+        } else if self.key(field) {
+            json::write_str(self.out, value);
+        }
+    }
+    fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
+        let name = field.name();
+        self.written.push(name);
+        let redacted = self.redactor.is_redacted(name);
+        // error.type: the concrete type is not available through `dyn Error`; the
+        // leading identifier of its `Debug` output names the struct or variant.
+        self.text.clear();
+        let _ = write!(self.text, "{value:?}");
+        let ty: &str = {
+            let t = self.text.trim_start();
+            let end = t.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == ':')).unwrap_or(t.len());
+            if end == 0 { "Error" } else { &t[..end] }
+        };
+        let ty = ty.to_owned();
+        self.out.extend_from_slice(b",\"");
+        json::escape_into(self.out, name);
+        self.out.extend_from_slice(b".type\":");
+        json::write_str(self.out, &ty);
+        self.out.extend_from_slice(b",\"");
+        json::escape_into(self.out, name);
+        self.out.extend_from_slice(b".message\":");
+        if redacted {
+            self.out.extend_from_slice(REDACTED_JSON);
+        } else {
+            self.text.clear();
+            let _ = write!(self.text, "{value}");
+            json::write_str(self.out, self.text);
+        }
+        self.out.extend_from_slice(b",\"");
+        json::escape_into(self.out, name);
+        self.out.extend_from_slice(b".sources\":[");
+        let mut source = value.source();
+        let mut first = true;
+        let mut depth = 0;
+        while let Some(s) = source {
+            if !first {
+                self.out.push(b',');
+            }
+            first = false;
+            if redacted {
+                self.out.extend_from_slice(REDACTED_JSON);
+            } else {
+                self.text.clear();
+                let _ = write!(self.text, "{s}");
+                json::write_str(self.out, self.text);
+            }
+            source = s.source();
+            depth += 1;
+            if depth >= 32 {
+                break;
+            }
+        }
+        self.out.push(b']');
+        let bt = std::backtrace::Backtrace::capture();
+        if bt.status() == std::backtrace::BacktraceStatus::Captured {
+            self.out.extend_from_slice(b",\"");
+            json::escape_into(self.out, name);
+            self.out.extend_from_slice(b".backtrace\":");
+            json::write_str(self.out, &bt.to_string());
+        }
+    }
+    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        if field.name() == "message" {
+            self.message.clear();
+            let _ = write!(self.message, "{value:?}");
+            self.has_message = true;
+        } else if self.key(field) {
+            self.text.clear();
+            let _ = write!(self.text, "{value:?}");
+            json::write_str(self.out, self.text);
+        }
+    }
+}
+
+impl<S, W> Layer<S> for JsonLayer<W>
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
+{
+    fn register_callsite(&self, meta: &'static Metadata<'static>) -> tracing::subscriber::Interest {
+        if self.statically_enabled(meta) {
+            tracing::subscriber::Interest::always()
+        } else if self.shared.sample_rate > 0.0 && *meta.level() <= Level::DEBUG {
+            tracing::subscriber::Interest::sometimes()
+        } else {
+            tracing::subscriber::Interest::never()
+        }
+    }
+
+    fn enabled(&self, meta: &Metadata<'_>, _ctx: Context<'_, S>) -> bool {
+        self.statically_enabled(meta) || self.sampling_enables(meta.level())
+    }
+
+    fn max_level_hint(&self) -> Option<tracing::level_filters::LevelFilter> {
+        Some(tracing::level_filters::LevelFilter::from_level(self.shared.max_level))
+    }
+
+    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
+        let Some(span) = ctx.span(id) else { return };
+        let mut fields = SpanFields::default();
+        attrs.record(&mut SpanVisitor { fields: &mut fields, redactor: &self.shared.redactor });
+        span.extensions_mut().insert(fields);
+    }
+
+    fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
+        let Some(span) = ctx.span(id) else { return };
+        let mut ext = span.extensions_mut();
+        if let Some(fields) = ext.get_mut::<SpanFields>() {
+            values.record(&mut SpanVisitor { fields, redactor: &self.shared.redactor });
+        }
+    }
+
+    fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
+        let inv = Invocation::current();
+        let inv = inv.as_deref();
+        let level = LogLevel::from_tracing(*event.metadata().level());
+        SCRATCH.with(|scratch| {
+            let Ok(mut scratch) = scratch.try_borrow_mut() else { return };
+            let Scratch { line, fields, message, text, written } = &mut *scratch;
+            line.clear();
+            fields.clear();
+            message.clear();
+            written.clear();
+            let mut visitor = EventVisitor {
+                out: fields,
+                message,
+                text,
+                written,
+                redactor: &self.shared.redactor,
+                has_message: false,
+            };
+            event.record(&mut visitor);
+
+            self.write_prefix(line, level, inv);
+            line.extend_from_slice(b",\"message\":");
+            json::write_str(line, message);
+            // Event fields win over correlation fields and span fields of the same name.
+            let event_keys: &[&str] = written;
+            self.write_context_keys(line, inv, event_keys);
+            line.extend_from_slice(fields);
+
+            // Span fields, innermost first; a key already written is skipped.
+            if let Some(scope) = ctx.event_scope(event) {
+                let spans: Vec<_> = scope.collect();
+                let exts: Vec<_> = spans.iter().map(|s| s.extensions()).collect();
+                let mut span_keys: Vec<&str> = Vec::new();
+                for ext in &exts {
+                    let Some(sf) = ext.get::<SpanFields>() else { continue };
+                    for (k, v) in &sf.0 {
+                        let k = k.as_str();
+                        if event_keys.contains(&k) || span_keys.contains(&k) || inv.is_some_and(|i| i.has_field(k)) {
+                            continue;
+                        }
+                        write_key(line, k);
+                        line.extend_from_slice(v);
+                        span_keys.push(k);
+                    }
+                }
+            }
+            line.extend_from_slice(b"}\n");
+
+            match inv {
+                Some(inv) => self.deliver(line, level, inv),
+                None => write_line(&*self.writer, line, self.shared.dev),
+            }
+        });
+    }
+}
+
+impl<W> JsonLayer<W>
+where
+    W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
+{
+    /// Writes or buffers a finished line of an invocation.
+    fn deliver(&self, line: &[u8], level: LogLevel, inv: &Invocation) {
+        if let Some(buffer) = &inv.log_buffer {
+            let mut b = buffer.lock().unwrap_or_else(|p| p.into_inner());
+            if level <= b.config().buffer_at() {
+                let first_eviction = b.push(line, &self.sink);
+                drop(b);
+                if first_eviction {
+                    self.internal_line(
+                        LogLevel::Warn,
+                        "log buffer full: the oldest buffered records were evicted (raise LogBufferConfig::max_bytes to keep more)",
+                        Some(inv),
+                    );
+                }
+                return;
+            }
+            if level == LogLevel::Error && b.config().flushes_on_error_log() {
+                b.flush();
+            }
+        }
+        write_line(&*self.writer, line, self.shared.dev);
+    }
+}

@@ -1,0 +1,131 @@
+//! Structured JSON logging: one compact JSON object per line on stdout.
+//!
+//! Every line carries `timestamp` (RFC 3339, UTC, milliseconds, `Z`), `level`
+//! (`TRACE`, `DEBUG`, `INFO`, `WARN`, `ERROR`), `message`, `service`, and inside an
+//! invocation `cold_start`, `function_name`, `function_request_id`, `function_arn`,
+//! `function_memory_size`, `xray_trace_id` (when the trace header has a `Root`), then
+//! `environment`, the invocation's correlation fields, the event's own fields and the
+//! fields of the enclosing spans, flattened (innermost span wins; the event wins over
+//! everything; no key is ever written twice). Errors recorded as
+//! `error = &err as &dyn Error` become `error.type`, `error.message`, `error.sources`
+//! (the `source()` chain) and, when `RUST_BACKTRACE` enables one, `error.backtrace`.
+//!
+//! Key rules: a key starting with `@` is written as `at_...` (Logs Insights reserves
+//! `@` names); a user field named like one of the SDK's keys (`level`, `service`, ...)
+//! is written as `field.<name>`. Values under secret-looking keys are `"[REDACTED]"`,
+//! and JWT-shaped text anywhere in a value is replaced by `[REDACTED]`.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use streamer_obs::config::Config;
+//! use streamer_obs::testing::{CapturingWriter, FixedClock};
+//! use tracing::subscriber::with_default;
+//!
+//! let writer = CapturingWriter::new();
+//! let subscriber = streamer_obs::log::subscriber(&Config::default(), writer.clone(), FixedClock::at_millis(0));
+//! with_default(subscriber, || tracing::info!(connection_id = "abc", "Connection attempt"));
+//! let line = &writer.json_lines()[0];
+//! assert_eq!(line["timestamp"], "1970-01-01T00:00:00.000Z");
+//! assert_eq!(line["level"], "INFO");
+//! assert_eq!(line["message"], "Connection attempt");
+//! assert_eq!(line["connection_id"], "abc");
+//! ```
+
+pub(crate) mod buffer;
+mod json;
+mod layer;
+mod redact;
+
+use std::sync::Arc;
+
+use tracing_subscriber::fmt::MakeWriter;
+use tracing_subscriber::layer::SubscriberExt;
+
+pub use json::{REDACTED, scrub_jwts};
+pub use layer::JsonLayer;
+pub use redact::{Redactor, Secret};
+
+use crate::clock::{Clock, SystemClock};
+use crate::config::Config;
+
+/// The JSON log layer for `config`, writing to `writer` with time from `clock`.
+pub fn layer<W>(config: &Config, writer: W, clock: impl Clock) -> JsonLayer<W>
+where
+    W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
+{
+    JsonLayer::new(config, writer, Arc::new(clock))
+}
+
+/// A complete subscriber (registry + JSON layer), for `tracing::subscriber::with_default`
+/// or `tracing::instrument::WithSubscriber::with_subscriber` in tests.
+pub fn subscriber<W>(config: &Config, writer: W, clock: impl Clock) -> impl tracing::Subscriber + Send + Sync + 'static
+where
+    W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
+{
+    tracing_subscriber::registry().with(layer(config, writer, clock))
+}
+
+/// Why logging could not be initialised.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum InitError {
+    /// Another global subscriber was installed first.
+    #[error("a global tracing subscriber is already installed")]
+    AlreadyInitialized(#[from] tracing::subscriber::SetGlobalDefaultError),
+}
+
+/// Reads the configuration from the environment and installs the JSON logger on
+/// stdout as the global subscriber. Configuration warnings are logged once, as WARN.
+///
+/// # Errors
+///
+/// [`InitError::AlreadyInitialized`] when a global subscriber already exists.
+///
+/// ```no_run
+/// streamer_obs::log::init().expect("logging initialised once");
+/// tracing::info!("ready");
+/// ```
+pub fn init() -> Result<(), InitError> {
+    init_with_config(&Config::from_env(), std::io::stdout, SystemClock)
+}
+
+/// Like [`init`], with an injected writer and clock (configuration from the environment).
+///
+/// # Errors
+///
+/// [`InitError::AlreadyInitialized`] when a global subscriber already exists.
+pub fn init_with<W>(writer: W, clock: impl Clock) -> Result<(), InitError>
+where
+    W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
+{
+    init_with_config(&Config::from_env(), writer, clock)
+}
+
+/// Installs the JSON logger for an explicit configuration.
+///
+/// # Errors
+///
+/// [`InitError::AlreadyInitialized`] when a global subscriber already exists.
+pub fn init_with_config<W>(config: &Config, writer: W, clock: impl Clock) -> Result<(), InitError>
+where
+    W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
+{
+    tracing::subscriber::set_global_default(subscriber(config, writer, clock))?;
+    report_config(config);
+    Ok(())
+}
+
+/// Logs the configuration warnings (once each) and the EMF-under-level-filtering warning.
+pub fn report_config(config: &Config) {
+    for w in config.warnings() {
+        tracing::warn!(target: "streamer_obs::config", variable = w.variable(), value = w.value(), "{w}");
+    }
+    if config.log().lambda_drops_emf() {
+        tracing::warn!(
+            target: "streamer_obs::config",
+            variable = crate::config::AWS_LAMBDA_LOG_LEVEL,
+            value = config.log().lambda_level().map(|l| l.as_str()).unwrap_or_default(),
+            "AWS_LAMBDA_LOG_FORMAT=JSON with an application log level stricter than INFO: Lambda treats lines without a `level` key as INFO and drops them, so EMF metric lines will be lost; use INFO or publish metrics through PutMetricData"
+        );
+    }
+}

@@ -1,0 +1,416 @@
+//! The X-Ray trace header (`X-Amzn-Trace-Id`, `Lambda-Runtime-Trace-Id`) and its ids.
+//!
+//! This is the only source of `Root`, `Parent` and `Sampled` in the SDK: it is parsed
+//! once per invocation from `lambda_runtime::Context::xray_trace_id`, never by
+//! re-reading `_X_AMZN_TRACE_ID` (several invocations may share one process).
+//!
+//! Parsing follows the reference SDKs (rules H-1 to H-3): `;`-separated `key=value`
+//! pairs, spaces trimmed, keys in any order and any letter case, `Lineage` and unknown
+//! keys kept and written back unchanged, `Self` dropped. A `Root` that is not
+//! `1-<8 hex>-<24 hex>` or a `Parent` that is not 16 hex digits is rejected with a
+//! [`TraceHeaderError`]; nothing here panics.
+//!
+//! ```
+//! use streamer_obs::trace_header::{Sampled, TraceHeader};
+//!
+//! let header: TraceHeader =
+//!     " Sampled=1; Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Lineage=a87bd80c:1|68fd508a:5"
+//!         .parse()
+//!         .unwrap();
+//! assert_eq!(header.root().as_str(), "1-5759e988-bd862e3fe1be46a994272793");
+//! assert_eq!(header.parent().unwrap().as_str(), "53995c3f42cd8ad8");
+//! assert_eq!(header.sampled(), Some(Sampled::Sampled));
+//! assert_eq!(
+//!     header.to_string(),
+//!     "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1;Lineage=a87bd80c:1|68fd508a:5"
+//! );
+//! assert!("Root=1-5759e988-XYZ;Sampled=1".parse::<TraceHeader>().is_err());
+//! ```
+
+use std::fmt;
+use std::str::FromStr;
+
+/// A trace id: `1-` + 8 hex digits (epoch seconds) + `-` + 24 hex digits (rule X-5).
+///
+/// ```
+/// use streamer_obs::trace_header::TraceId;
+/// let id: TraceId = "1-58406520-a006649127e371903a2de979".parse().unwrap();
+/// assert_eq!(id.epoch_seconds(), 0x58406520);
+/// assert!("2-58406520-a006649127e371903a2de979".parse::<TraceId>().is_err());
+/// assert!(TraceId::generate(1_700_000_000).to_string().starts_with("1-6553f100-"));
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct TraceId([u8; 35]);
+
+impl TraceId {
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        // The bytes were checked to be ASCII when the id was built.
+        std::str::from_utf8(&self.0).unwrap_or_default()
+    }
+
+    /// The epoch seconds encoded in the id.
+    pub fn epoch_seconds(&self) -> u32 {
+        u32::from_str_radix(&self.as_str()[2..10], 16).unwrap_or(0)
+    }
+
+    /// A new id for `epoch_seconds` with 96 random bits. Inside Lambda always use the
+    /// header's `Root` instead; this is for tests and for code outside Lambda.
+    pub fn generate(epoch_seconds: u32) -> Self {
+        let mut out = [0u8; 35];
+        out[0] = b'1';
+        out[1] = b'-';
+        write_hex(&mut out[2..10], u64::from(epoch_seconds), 8);
+        out[10] = b'-';
+        let hi = fastrand::u64(..);
+        let lo = fastrand::u32(..);
+        write_hex(&mut out[11..27], hi, 16);
+        write_hex(&mut out[27..35], u64::from(lo), 8);
+        TraceId(out)
+    }
+}
+
+impl FromStr for TraceId {
+    type Err = TraceHeaderError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let b = s.as_bytes();
+        let ok = b.len() == 35
+            && b[0] == b'1'
+            && b[1] == b'-'
+            && b[10] == b'-'
+            && b[2..10].iter().all(u8::is_ascii_hexdigit)
+            && b[11..].iter().all(u8::is_ascii_hexdigit);
+        if !ok {
+            return Err(TraceHeaderError::InvalidRoot(truncate_for_error(s)));
+        }
+        let mut out = [0u8; 35];
+        out.copy_from_slice(b);
+        Ok(TraceId(out))
+    }
+}
+
+impl fmt::Display for TraceId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl fmt::Debug for TraceId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "TraceId({})", self.as_str())
+    }
+}
+
+/// A segment or subsegment id: 16 hex digits, never all zeros (rule X-4).
+///
+/// ```
+/// use streamer_obs::trace_header::SegmentId;
+/// let id = SegmentId::generate();
+/// assert_eq!(id.as_str().len(), 16);
+/// assert_ne!(id.as_str(), "0000000000000000");
+/// assert!("53995c3f42cd8ad8".parse::<SegmentId>().is_ok());
+/// assert!("0000000000000000".parse::<SegmentId>().is_err());
+/// assert!("53995c3f42cd8ad".parse::<SegmentId>().is_err());
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SegmentId([u8; 16]);
+
+impl SegmentId {
+    /// A new random id from a fast (non-cryptographic) generator; never zero.
+    pub fn generate() -> Self {
+        let mut v = fastrand::u64(..);
+        while v == 0 {
+            v = fastrand::u64(..);
+        }
+        Self::from_u64(v).unwrap_or(SegmentId(*b"0000000000000001"))
+    }
+
+    /// The id of a non-zero 64-bit value.
+    pub fn from_u64(v: u64) -> Option<Self> {
+        if v == 0 {
+            return None;
+        }
+        let mut out = [0u8; 16];
+        write_hex(&mut out, v, 16);
+        Some(SegmentId(out))
+    }
+
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.0).unwrap_or_default()
+    }
+}
+
+impl FromStr for SegmentId {
+    type Err = TraceHeaderError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let b = s.as_bytes();
+        if b.len() != 16 || !b.iter().all(u8::is_ascii_hexdigit) || b.iter().all(|&c| c == b'0') {
+            return Err(TraceHeaderError::InvalidParent(truncate_for_error(s)));
+        }
+        let mut out = [0u8; 16];
+        out.copy_from_slice(b);
+        Ok(SegmentId(out))
+    }
+}
+
+impl fmt::Display for SegmentId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl fmt::Debug for SegmentId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SegmentId({})", self.as_str())
+    }
+}
+
+/// The sampling decision of a header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sampled {
+    /// `Sampled=1`: record and send.
+    Sampled,
+    /// `Sampled=0` (or any value other than `1` and `?`): send nothing.
+    NotSampled,
+    /// `Sampled=?`: the decision is left to the receiver (inside Lambda: not sampled).
+    Requested,
+}
+
+impl Sampled {
+    fn as_str(self) -> &'static str {
+        match self {
+            Sampled::Sampled => "1",
+            Sampled::NotSampled => "0",
+            Sampled::Requested => "?",
+        }
+    }
+}
+
+/// Why a trace header was rejected.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum TraceHeaderError {
+    /// The header is empty or has no `Root`.
+    #[error("trace header has no Root")]
+    MissingRoot,
+    /// `Root` is not `1-<8 hex>-<24 hex>`.
+    #[error("trace header Root {0:?} is not 1-<8 hex>-<24 hex>")]
+    InvalidRoot(String),
+    /// `Parent` is not 16 hex digits (or is all zeros).
+    #[error("trace header Parent {0:?} is not 16 hex digits")]
+    InvalidParent(String),
+    /// A part has no `=`.
+    #[error("trace header part {0:?} is not key=value")]
+    InvalidPart(String),
+}
+
+/// A parsed trace header.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TraceHeader {
+    root: TraceId,
+    parent: Option<SegmentId>,
+    sampled: Option<Sampled>,
+    lineage: Option<String>,
+    extra: Vec<(String, String)>,
+}
+
+impl TraceHeader {
+    /// A header with the given parts and no extra keys.
+    pub fn new(root: TraceId, parent: Option<SegmentId>, sampled: Option<Sampled>) -> Self {
+        Self { root, parent, sampled, lineage: None, extra: Vec::new() }
+    }
+
+    /// The trace id (`Root`).
+    pub fn root(&self) -> &TraceId {
+        &self.root
+    }
+
+    /// The parent segment id (`Parent`), if present.
+    pub fn parent(&self) -> Option<&SegmentId> {
+        self.parent.as_ref()
+    }
+
+    /// The sampling decision (`Sampled`), if present.
+    pub fn sampled(&self) -> Option<Sampled> {
+        self.sampled
+    }
+
+    /// True only for `Sampled=1` (the Go SDK's rule; anything else sends nothing).
+    pub fn is_sampled(&self) -> bool {
+        self.sampled == Some(Sampled::Sampled)
+    }
+
+    /// The opaque `Lineage` value, passed through unchanged.
+    pub fn lineage(&self) -> Option<&str> {
+        self.lineage.as_deref()
+    }
+
+    /// Unknown keys, in their original order.
+    pub fn extra(&self) -> &[(String, String)] {
+        &self.extra
+    }
+
+    /// The header to propagate to a downstream call recorded by subsegment `parent`:
+    /// same `Root`, `Sampled`, `Lineage` and unknown keys, new `Parent` (rule H-4).
+    ///
+    /// ```
+    /// use streamer_obs::trace_header::{SegmentId, TraceHeader};
+    /// let h: TraceHeader = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1".parse().unwrap();
+    /// let child = h.with_parent("0123456789abcdef".parse().unwrap());
+    /// assert_eq!(child.to_string(), "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=0123456789abcdef;Sampled=1");
+    /// ```
+    pub fn with_parent(&self, parent: SegmentId) -> Self {
+        Self { parent: Some(parent), ..self.clone() }
+    }
+}
+
+impl FromStr for TraceHeader {
+    type Err = TraceHeaderError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let mut root = None;
+        let mut parent = None;
+        let mut sampled = None;
+        let mut lineage = None;
+        let mut extra = Vec::new();
+        for part in s.split(';') {
+            let part = part.trim();
+            if part.is_empty() {
+                continue;
+            }
+            let Some((key, value)) = part.split_once('=') else {
+                return Err(TraceHeaderError::InvalidPart(truncate_for_error(part)));
+            };
+            let (key, value) = (key.trim(), value.trim());
+            if key.eq_ignore_ascii_case("Root") {
+                root = Some(value.parse::<TraceId>()?);
+            } else if key.eq_ignore_ascii_case("Parent") {
+                parent = Some(value.parse::<SegmentId>()?);
+            } else if key.eq_ignore_ascii_case("Sampled") {
+                sampled = Some(match value {
+                    "1" => Sampled::Sampled,
+                    "?" => Sampled::Requested,
+                    _ => Sampled::NotSampled,
+                });
+            } else if key.eq_ignore_ascii_case("Lineage") {
+                lineage = Some(value.to_owned());
+            } else if key.eq_ignore_ascii_case("Self") {
+                // Set by load balancers for their own segment; not propagated (rule H-2).
+            } else if extra.len() < 16 {
+                extra.push((key.to_owned(), value.to_owned()));
+            }
+        }
+        let root = root.ok_or(TraceHeaderError::MissingRoot)?;
+        Ok(TraceHeader { root, parent, sampled, lineage, extra })
+    }
+}
+
+impl fmt::Display for TraceHeader {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Root={}", self.root)?;
+        if let Some(p) = &self.parent {
+            write!(f, ";Parent={p}")?;
+        }
+        if let Some(s) = self.sampled {
+            write!(f, ";Sampled={}", s.as_str())?;
+        }
+        if let Some(l) = &self.lineage {
+            write!(f, ";Lineage={l}")?;
+        }
+        for (k, v) in &self.extra {
+            write!(f, ";{k}={v}")?;
+        }
+        Ok(())
+    }
+}
+
+fn write_hex(out: &mut [u8], mut v: u64, digits: usize) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    for i in (0..digits).rev() {
+        out[i] = HEX[(v & 0xf) as usize];
+        v >>= 4;
+    }
+}
+
+fn truncate_for_error(s: &str) -> String {
+    s.chars().take(64).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ROOT: &str = "1-5759e988-bd862e3fe1be46a994272793";
+
+    #[test]
+    fn parses_reordered_keys_with_spaces() {
+        let h: TraceHeader = format!("Parent=53995c3f42cd8ad8 ; Sampled=0 ;Root={ROOT}").parse().unwrap();
+        assert_eq!(h.root().as_str(), ROOT);
+        assert_eq!(h.sampled(), Some(Sampled::NotSampled));
+        assert!(!h.is_sampled());
+    }
+
+    #[test]
+    fn keeps_unknown_keys_and_lineage_drops_self() {
+        let h: TraceHeader =
+            format!("Root={ROOT};Self=1-67891234-12456789abcdef012345678;Foo=bar;Lineage=10:1234abcd:3;Sampled=?")
+                .parse()
+                .unwrap();
+        assert_eq!(h.extra(), &[("Foo".to_owned(), "bar".to_owned())]);
+        assert_eq!(h.lineage(), Some("10:1234abcd:3"));
+        assert_eq!(h.sampled(), Some(Sampled::Requested));
+        assert_eq!(h.to_string(), format!("Root={ROOT};Sampled=?;Lineage=10:1234abcd:3;Foo=bar"));
+    }
+
+    #[test]
+    fn lowercase_keys_are_accepted() {
+        let h: TraceHeader = format!("root={ROOT};parent=53995c3f42cd8ad8;sampled=1").parse().unwrap();
+        assert!(h.is_sampled());
+        assert!(h.parent().is_some());
+    }
+
+    #[test]
+    fn rejects_malformed_values() {
+        let cases = [
+            "",
+            ";;",
+            "Parent=53995c3f42cd8ad8;Sampled=1",
+            "Root=1-5759e988-bd862e3fe1be46a99427279;Sampled=1",
+            "Root=1-5759e988-bd862e3fe1be46a99427279z;Sampled=1",
+            "Root=2-5759e988-bd862e3fe1be46a994272793",
+            "Root=1_5759e988-bd862e3fe1be46a994272793",
+            "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=xyz",
+            "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=0000000000000000",
+            "Root=1-5759e988-bd862e3fe1be46a994272793;garbage",
+            "Root=1-5759é88-bd862e3fe1be46a994272793",
+        ];
+        for c in cases {
+            assert!(c.parse::<TraceHeader>().is_err(), "{c:?} should be rejected");
+        }
+    }
+
+    #[test]
+    fn other_sampled_values_mean_not_sampled() {
+        let h: TraceHeader = format!("Root={ROOT};Sampled=yes").parse().unwrap();
+        assert_eq!(h.sampled(), Some(Sampled::NotSampled));
+        let h: TraceHeader = format!("Root={ROOT}").parse().unwrap();
+        assert_eq!(h.sampled(), None);
+        assert!(!h.is_sampled());
+    }
+
+    #[test]
+    fn generated_ids_parse_back() {
+        for _ in 0..1000 {
+            let s = SegmentId::generate();
+            assert_eq!(s.as_str().parse::<SegmentId>().unwrap(), s);
+            let t = TraceId::generate(0x5759e988);
+            assert_eq!(t.as_str().parse::<TraceId>().unwrap(), t);
+            assert_eq!(t.epoch_seconds(), 0x5759e988);
+        }
+        assert!(SegmentId::from_u64(0).is_none());
+        assert_eq!(SegmentId::from_u64(0xab).unwrap().as_str(), "00000000000000ab");
+    }
+}
