@@ -49,7 +49,7 @@ start_moto() {
   echo "moto server on $STREAMER_TEST_MOTO_ENDPOINT"
 }
 
-if [ -d scripts/emulators ] && grep -rqs "STREAMER_TEST_MOTO_ENDPOINT" --include='*.rs' streamer-obs streamer-handlers 2>/dev/null; then
+if grep -rqs "STREAMER_TEST_MOTO_ENDPOINT" --include='*.rs' streamer-obs streamer-handlers 2>/dev/null; then
   start_moto
 fi
 

@@ -42,6 +42,8 @@
 //!
 //! - `testing`: the [`testing`](crate#modules) module.
 
+#[cfg(feature = "aws")]
+pub mod aws;
 pub mod clock;
 pub mod config;
 pub mod invocation;
