@@ -1,0 +1,36 @@
+//! Shared helpers for the integration tests.
+#![allow(dead_code, unreachable_pub)]
+
+use std::sync::Arc;
+
+use streamer_obs::config::{Config, EnvVars};
+use streamer_obs::invocation::{ColdStartTracker, Invocation};
+use streamer_obs::testing::{CapturingWriter, ContextBuilder, FixedClock};
+use tracing::Dispatch;
+
+/// 2026-11-26T22:09:48.123Z
+pub const T0: u64 = 1_795_730_988_123;
+pub const HEADER: &str = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1";
+
+pub fn config(pairs: &[(&str, &str)]) -> Config {
+    Config::builder().build_from(&EnvVars::from_pairs(pairs.iter().copied()))
+}
+
+/// A dispatcher writing JSON lines into a capture, with a fixed clock.
+pub fn capture(config: &Config) -> (Dispatch, CapturingWriter, FixedClock) {
+    let writer = CapturingWriter::new();
+    let clock = FixedClock::at_millis(T0);
+    let dispatch = Dispatch::new(streamer_obs::log::subscriber(config, writer.clone(), clock.clone()));
+    (dispatch, writer, clock)
+}
+
+pub fn invocation(config: &Config, request_id: &str, tracker: &ColdStartTracker) -> Arc<Invocation> {
+    let ctx = ContextBuilder::new()
+        .request_id(request_id)
+        .trace_header(HEADER)
+        .function_name("connect")
+        .invoked_function_arn("arn:aws:lambda:eu-west-1:123456789012:function:connect")
+        .memory_mb(512)
+        .build();
+    Arc::new(Invocation::from_context(&ctx, config, tracker))
+}
