@@ -53,3 +53,8 @@ pub mod testing;
 pub mod trace_header;
 
 pub use log::{InitError, init};
+
+/// The README's Rust examples, compiled and run as doc tests so the quick start stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;
