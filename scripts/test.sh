@@ -53,11 +53,12 @@ if grep -rqs "STREAMER_TEST_MOTO_ENDPOINT" --include='*.rs' streamer-obs streame
   start_moto
 fi
 
+# Benches compiled and run once each in criterion's test mode (smoke), then doc tests,
+# then every unit/integration/UI test (last, so its summary closes the output).
+cargo test -p streamer-benches --benches --all-features
+cargo test --workspace --all-features --doc "$@"
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --workspace --all-features --no-fail-fast "$@"
 else
   cargo test --workspace --all-features --no-fail-fast "$@"
 fi
-cargo test --workspace --all-features --doc "$@"
-# Benches compiled and run once each in test mode (criterion's smoke mode).
-cargo test -p streamer-benches --benches --all-features
