@@ -90,14 +90,20 @@ impl ColdStartTracker {
 
     /// The tracker of this process (initialisation type read from the environment once).
     pub fn global() -> &'static ColdStartTracker {
-        static GLOBAL: std::sync::OnceLock<ColdStartTracker> = std::sync::OnceLock::new();
-        GLOBAL.get_or_init(|| {
+        static GLOBAL: std::sync::OnceLock<Arc<ColdStartTracker>> = std::sync::OnceLock::new();
+        GLOBAL.get_or_init(Self::global_arc)
+    }
+
+    /// The process tracker as a shared handle.
+    pub fn global_arc() -> Arc<ColdStartTracker> {
+        static GLOBAL: std::sync::OnceLock<Arc<ColdStartTracker>> = std::sync::OnceLock::new();
+        Arc::clone(GLOBAL.get_or_init(|| {
             let init_type = match std::env::var(crate::config::AWS_LAMBDA_INITIALIZATION_TYPE).as_deref() {
                 Ok("provisioned-concurrency") => InitializationType::ProvisionedConcurrency,
                 _ => InitializationType::OnDemand,
             };
-            ColdStartTracker::new(&init_type)
-        })
+            Arc::new(ColdStartTracker::new(&init_type))
+        }))
     }
 
     /// True exactly once (for the first caller), false afterwards; even when several

@@ -46,13 +46,38 @@
 pub mod aws;
 pub mod clock;
 pub mod config;
+pub mod function;
+pub mod handler;
 pub mod invocation;
 pub mod log;
+pub mod telemetry;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 pub mod trace_header;
 
-pub use log::{InitError, init};
+pub use log::InitError;
+
+#[doc(hidden)]
+#[path = "private.rs"]
+pub mod __private;
+
+/// Reads the configuration from the environment, installs the JSON logger on stdout and
+/// the global [`telemetry::Telemetry`]. Call it once at the start of `main`.
+///
+/// # Errors
+///
+/// [`InitError::AlreadyInitialized`] when a global `tracing` subscriber already exists.
+///
+/// ```no_run
+/// streamer_obs::init().expect("initialised once");
+/// ```
+pub fn init() -> Result<(), InitError> {
+    let telemetry = telemetry::Telemetry::from_env();
+    log::init_with_config(telemetry.config(), std::io::stdout, clock::SystemClock)?;
+    // A handler that ran before init already read the environment lazily: same result.
+    let _ = telemetry.install_global();
+    Ok(())
+}
 
 /// The README's Rust examples, compiled and run as doc tests so the quick start stays true.
 #[cfg(doctest)]

@@ -1,0 +1,496 @@
+//! The invocation lifecycle: one type, [`HandlerScope`], that both `#[instrumented]`
+//! and the tower layer call, so the two paths cannot drift apart.
+//!
+//! For each invocation it:
+//! 1. builds the [`Invocation`] from the `Context` and decides the cold start;
+//! 2. runs the handler inside a `tracing` span that is a child of `lambda_runtime`'s own
+//!    invocation span (it is created where the handler is called, so it nests under
+//!    whatever span is current: never a second root), with the invocation in a task-local;
+//! 3. on `Err`: writes one ERROR line with the error chain and returns the error
+//!    unchanged; on panic: the same, then the panic resumes (the runtime reports it);
+//! 4. flushes what the invocation recorded before returning to the runtime (log buffer:
+//!    written on failure, dropped on success);
+//! 5. runs a deadline guard: when the handler is still running `deadline_margin`
+//!    (default 50 ms) before `Context::deadline`, it flushes what was recorded so far and
+//!    logs a WARN line, so a timeout loses nothing recorded before it. A deadline already
+//!    in the past at start (the local runtime emulator sends a relative deadline) is
+//!    treated as unknown, with one warning per process.
+//!
+//! ```
+//! use lambda_runtime::LambdaEvent;
+//! use streamer_obs::handler::{ErrorView, HandlerOptions, HandlerScope};
+//! use streamer_obs::testing::ContextBuilder;
+//!
+//! # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
+//! let event = LambdaEvent::new(serde_json::json!({"x": 1}), ContextBuilder::new().build());
+//! let scope = HandlerScope::new(HandlerOptions::new("HandleEcho"), &event.context, tracing::info_span!("HandleEcho"));
+//! let out: Result<serde_json::Value, std::io::Error> = scope
+//!     .run(async move { Ok(event.payload) }, |e: &std::io::Error| ErrorView::from_error(e), |_| None)
+//!     .await;
+//! assert_eq!(out.unwrap()["x"], 1);
+//! # });
+//! ```
+
+use std::borrow::Cow;
+use std::error::Error;
+use std::fmt;
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::time::{Duration, UNIX_EPOCH};
+
+use futures_util::FutureExt as _;
+use tracing::Instrument as _;
+
+use crate::invocation::Invocation;
+use crate::telemetry::Telemetry;
+
+/// Default name of the latency metric.
+pub const DEFAULT_LATENCY_METRIC: &str = "ProcessingLatency";
+/// Default deadline margin.
+pub const DEFAULT_DEADLINE_MARGIN: Duration = Duration::from_millis(50);
+
+/// How a handler error is recorded on the handler subsegment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorClass {
+    /// An expected, client-caused failure (X-Ray `error`, 4xx-like).
+    Error,
+    /// An unexpected failure (X-Ray `fault`, 5xx-like). The default.
+    Fault,
+    /// A throttling failure (X-Ray `throttle` and `error`).
+    Throttle,
+}
+
+/// Options of one handler (the arguments of `#[instrumented]`).
+///
+/// ```
+/// use std::time::Duration;
+/// use streamer_obs::handler::{ErrorClass, HandlerOptions};
+/// let o = HandlerOptions::new("HandleConnect")
+///     .capture_response(false)
+///     .without_latency_metric()
+///     .deadline_margin(Duration::from_millis(100))
+///     .error_class(|_| ErrorClass::Error);
+/// assert_eq!(o.name(), "HandleConnect");
+/// ```
+#[derive(Clone)]
+pub struct HandlerOptions {
+    name: Cow<'static, str>,
+    capture_response: Option<bool>,
+    capture_error: Option<bool>,
+    log_event: Option<bool>,
+    cold_start_metric: bool,
+    raise_on_empty_metrics: bool,
+    latency_metric: Option<Cow<'static, str>>,
+    latency_high_resolution: bool,
+    deadline_margin: Duration,
+    error_class: fn(&ErrorView) -> ErrorClass,
+}
+
+impl fmt::Debug for HandlerOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HandlerOptions")
+            .field("name", &self.name)
+            .field("capture_response", &self.capture_response)
+            .field("capture_error", &self.capture_error)
+            .field("log_event", &self.log_event)
+            .field("cold_start_metric", &self.cold_start_metric)
+            .field("raise_on_empty_metrics", &self.raise_on_empty_metrics)
+            .field("latency_metric", &self.latency_metric)
+            .field("deadline_margin", &self.deadline_margin)
+            .finish_non_exhaustive()
+    }
+}
+
+impl HandlerOptions {
+    /// Options for a handler named `name` (span, subsegment), with the defaults:
+    /// response and error captured, event logging from `POWERTOOLS_LOGGER_LOG_EVENT`, no
+    /// cold-start metric, no raise-on-empty, `ProcessingLatency` in ms, 50 ms margin,
+    /// every error a fault.
+    pub fn new(name: impl Into<Cow<'static, str>>) -> Self {
+        Self {
+            name: name.into(),
+            capture_response: None,
+            capture_error: None,
+            log_event: None,
+            cold_start_metric: false,
+            raise_on_empty_metrics: false,
+            latency_metric: Some(Cow::Borrowed(DEFAULT_LATENCY_METRIC)),
+            latency_high_resolution: false,
+            deadline_margin: DEFAULT_DEADLINE_MARGIN,
+            error_class: |_| ErrorClass::Fault,
+        }
+    }
+
+    /// The handler name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Capture the response as subsegment metadata (size-guarded). Default true.
+    pub fn capture_response(mut self, on: bool) -> Self {
+        self.capture_response = Some(on);
+        self
+    }
+
+    /// Capture the error as the subsegment `cause`. Default true.
+    pub fn capture_error(mut self, on: bool) -> Self {
+        self.capture_error = Some(on);
+        self
+    }
+
+    /// Log the incoming event (redacted). Default: `POWERTOOLS_LOGGER_LOG_EVENT`.
+    pub fn log_event(mut self, on: bool) -> Self {
+        self.log_event = Some(on);
+        self
+    }
+
+    /// Emit the `ColdStart` metric on cold starts. Default false.
+    pub fn cold_start_metric(mut self, on: bool) -> Self {
+        self.cold_start_metric = on;
+        self
+    }
+
+    /// Turn an invocation that recorded no metric into an ERROR line. Default false.
+    pub fn raise_on_empty_metrics(mut self, on: bool) -> Self {
+        self.raise_on_empty_metrics = on;
+        self
+    }
+
+    /// The latency metric name. Default `ProcessingLatency`.
+    pub fn latency_metric(mut self, name: impl Into<Cow<'static, str>>) -> Self {
+        self.latency_metric = Some(name.into());
+        self
+    }
+
+    /// Records no latency metric.
+    pub fn without_latency_metric(mut self) -> Self {
+        self.latency_metric = None;
+        self
+    }
+
+    /// Record the latency metric at high (1 s) storage resolution.
+    pub fn latency_high_resolution(mut self, on: bool) -> Self {
+        self.latency_high_resolution = on;
+        self
+    }
+
+    /// How long before the deadline the guard flushes. Default 50 ms.
+    pub fn deadline_margin(mut self, margin: Duration) -> Self {
+        self.deadline_margin = margin;
+        self
+    }
+
+    /// How handler errors are classified (default: every error is a fault).
+    pub fn error_class(mut self, classify: fn(&ErrorView) -> ErrorClass) -> Self {
+        self.error_class = classify;
+        self
+    }
+
+    pub(crate) fn latency_metric_name(&self) -> Option<&str> {
+        self.latency_metric.as_deref()
+    }
+
+    pub(crate) fn wants_log_event(&self, telemetry: &Telemetry) -> bool {
+        self.log_event.unwrap_or_else(|| telemetry.config().log().log_event())
+    }
+}
+
+/// An owned snapshot of an error and its `source()` chain, as the lifecycle records it.
+/// It implements `Error` itself (its `Debug` is the type name), so it can be logged as
+/// `error = &view as &dyn Error`.
+///
+/// ```
+/// use streamer_obs::handler::ErrorView;
+/// let e = std::io::Error::other("disk on fire");
+/// let v = ErrorView::from_error(&e);
+/// assert_eq!(v.type_name(), "std::io::error::Error");
+/// assert_eq!(v.message(), "disk on fire");
+/// let boxed: lambda_runtime::Error = "plain text".into();
+/// assert_eq!(ErrorView::from_dyn(boxed.as_ref()).message(), "plain text");
+/// ```
+#[derive(Clone)]
+pub struct ErrorView {
+    type_name: String,
+    message: String,
+    source: Option<Box<ErrorView>>,
+}
+
+impl ErrorView {
+    /// The view of a concrete error type (its full type name).
+    pub fn from_error<E: Error + 'static>(e: &E) -> Self {
+        Self {
+            type_name: std::any::type_name::<E>().to_owned(),
+            message: e.to_string(),
+            source: e.source().map(|s| Box::new(Self::from_dyn_depth(s, 1))),
+        }
+    }
+
+    /// The view of a `dyn Error` (type from the leading identifier of its `Debug`).
+    pub fn from_dyn(e: &(dyn Error + 'static)) -> Self {
+        Self::from_dyn_depth(e, 0)
+    }
+
+    fn from_dyn_depth(e: &(dyn Error + 'static), depth: usize) -> Self {
+        Self {
+            type_name: debug_type_name(&format!("{e:?}")),
+            message: e.to_string(),
+            source: if depth < 32 { e.source().map(|s| Box::new(Self::from_dyn_depth(s, depth + 1))) } else { None },
+        }
+    }
+
+    /// The view of a value that is only `Debug` (e.g. `lambda_runtime::Diagnostic`).
+    pub fn from_debug<T: fmt::Debug + ?Sized>(value: &T) -> Self {
+        let text = format!("{value:?}");
+        Self { type_name: debug_type_name(&text), message: text, source: None }
+    }
+
+    /// A view from parts.
+    pub fn new(type_name: impl Into<String>, message: impl Into<String>) -> Self {
+        Self { type_name: type_name.into(), message: message.into(), source: None }
+    }
+
+    /// The error type name.
+    pub fn type_name(&self) -> &str {
+        &self.type_name
+    }
+
+    /// The error message (`Display`).
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// The chain below this error, outermost first.
+    pub fn sources(&self) -> impl Iterator<Item = &ErrorView> {
+        std::iter::successors(self.source.as_deref(), |s| s.source.as_deref())
+    }
+}
+
+fn debug_type_name(debug: &str) -> String {
+    let t = debug.trim_start();
+    let end = t.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == ':')).unwrap_or(t.len());
+    if end == 0 { "Error".to_owned() } else { t[..end].to_owned() }
+}
+
+impl fmt::Debug for ErrorView {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.type_name)
+    }
+}
+
+impl fmt::Display for ErrorView {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl Error for ErrorView {
+    fn source(&self) -> Option<&(dyn Error + 'static)> {
+        self.source.as_deref().map(|s| s as &(dyn Error + 'static))
+    }
+}
+
+/// How an invocation ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// The handler returned `Ok`.
+    Success,
+    /// The handler returned `Err`.
+    Failure(ErrorClass),
+    /// The handler panicked.
+    Panic,
+}
+
+/// The lifecycle of one invocation. Create it before the handler body moves the event
+/// (it copies what it needs from the `Context`), then [`HandlerScope::run`] the body.
+#[derive(Debug)]
+pub struct HandlerScope {
+    telemetry: Telemetry,
+    invocation: Arc<Invocation>,
+    options: HandlerOptions,
+    span: tracing::Span,
+    started_ms: u64,
+}
+
+impl HandlerScope {
+    /// A scope with [`Telemetry::current`].
+    pub fn new(options: HandlerOptions, ctx: &lambda_runtime::Context, span: tracing::Span) -> Self {
+        Self::with_telemetry(Telemetry::current(), options, ctx, span)
+    }
+
+    /// A scope with explicit telemetry.
+    pub fn with_telemetry(
+        telemetry: Telemetry,
+        options: HandlerOptions,
+        ctx: &lambda_runtime::Context,
+        span: tracing::Span,
+    ) -> Self {
+        let invocation = Arc::new(Invocation::from_context(ctx, telemetry.config(), telemetry.cold_start()));
+        let started_ms = telemetry.clock().now_millis();
+        Self { telemetry, invocation, options, span, started_ms }
+    }
+
+    /// The invocation.
+    pub fn invocation(&self) -> &Arc<Invocation> {
+        &self.invocation
+    }
+
+    /// The span the handler runs in.
+    pub fn span(&self) -> &tracing::Span {
+        &self.span
+    }
+
+    /// The options.
+    pub fn options(&self) -> &HandlerOptions {
+        &self.options
+    }
+
+    /// Logs the incoming event (redacted) when event logging is on for this handler.
+    /// `to_json` is only called when it is.
+    pub fn log_event(&self, to_json: impl FnOnce() -> Option<serde_json::Value>) {
+        if !self.options.wants_log_event(&self.telemetry) {
+            return;
+        }
+        let Some(mut event) = to_json() else { return };
+        crate::log::Redactor::new(self.telemetry.config().log().redact_keys()).redact_value(&mut event);
+        let rendered = event.to_string();
+        self.invocation.clone().sync_scope(|| {
+            self.span.in_scope(|| tracing::info!(target: "streamer_obs", event = rendered.as_str(), "Incoming event"))
+        });
+    }
+
+    /// Runs the handler future through the whole lifecycle and returns its result
+    /// unchanged. `view_error` describes an `Err` (see [`ErrorView`]); `capture`
+    /// renders an `Ok` value for response capture (`None`: not capturable).
+    pub async fn run<F, T, E>(
+        self,
+        fut: F,
+        view_error: impl FnOnce(&E) -> ErrorView,
+        capture: impl FnOnce(&T) -> Option<serde_json::Value>,
+    ) -> Result<T, E>
+    where
+        F: Future<Output = Result<T, E>>,
+    {
+        let inv = Arc::clone(&self.invocation);
+        let guarded = AssertUnwindSafe(inv.clone().scope(fut.instrument(self.span.clone()))).catch_unwind();
+        let mut guarded = std::pin::pin!(guarded);
+        let result = match self.deadline_sleep() {
+            Some(sleep) => {
+                tokio::select! {
+                    biased;
+                    r = &mut guarded => r,
+                    () = sleep => {
+                        self.on_deadline();
+                        guarded.await
+                    }
+                }
+            }
+            None => guarded.await,
+        };
+        match result {
+            Ok(Ok(value)) => {
+                let _captured = if self.options.capture_response.unwrap_or(true) { capture(&value) } else { None };
+                self.finish(Outcome::Success, None);
+                Ok(value)
+            }
+            Ok(Err(err)) => {
+                let view = view_error(&err);
+                let class = (self.options.error_class)(&view);
+                self.finish(Outcome::Failure(class), Some(&view));
+                Err(err)
+            }
+            Err(panic) => {
+                let message = panic_message(panic.as_ref());
+                let view = ErrorView::new("panic", message);
+                self.finish(Outcome::Panic, Some(&view));
+                std::panic::resume_unwind(panic)
+            }
+        }
+    }
+
+    /// A sleep that ends `deadline_margin` before the deadline, if the deadline is known.
+    fn deadline_sleep(&self) -> Option<tokio::time::Sleep> {
+        let deadline_ms = self.invocation.deadline_ms();
+        if deadline_ms == 0 {
+            return None;
+        }
+        let now = self.telemetry.clock().now();
+        let deadline = UNIX_EPOCH + Duration::from_millis(deadline_ms);
+        match deadline.duration_since(now) {
+            Ok(remaining) => Some(tokio::time::sleep(remaining.saturating_sub(self.options.deadline_margin))),
+            Err(_) => {
+                if self.telemetry.first_past_deadline_warning() {
+                    self.in_scope(|| {
+                        tracing::warn!(
+                            target: "streamer_obs",
+                            deadline_ms,
+                            "the invocation deadline is already in the past at start (a local emulator sends a relative deadline?): treated as unknown, no deadline guard"
+                        )
+                    });
+                }
+                None
+            }
+        }
+    }
+
+    fn in_scope<R>(&self, f: impl FnOnce() -> R) -> R {
+        self.invocation.clone().sync_scope(|| self.span.in_scope(f))
+    }
+
+    /// The deadline guard fired: flush what was recorded so far.
+    fn on_deadline(&self) {
+        self.in_scope(|| {
+            tracing::warn!(
+                target: "streamer_obs",
+                handler = self.options.name(),
+                margin_ms = self.options.deadline_margin.as_millis() as u64,
+                "invocation is about to time out: flushing what was recorded so far"
+            );
+        });
+        self.invocation.flush_log_buffer();
+    }
+
+    /// Records the outcome and flushes, before the result goes back to the runtime.
+    fn finish(&self, outcome: Outcome, error: Option<&ErrorView>) {
+        let elapsed_ms = self.telemetry.clock().now_millis().saturating_sub(self.started_ms);
+        let _latency_metric = self.options.latency_metric_name().map(|name| (name, elapsed_ms));
+        match (outcome, error) {
+            (Outcome::Success, _) => self.invocation.discard_log_buffer(),
+            (Outcome::Failure(_), Some(view)) => {
+                self.invocation.flush_log_buffer();
+                self.in_scope(|| {
+                    tracing::error!(
+                        target: "streamer_obs",
+                        error = view as &dyn Error,
+                        handler = self.options.name(),
+                        "handler returned an error"
+                    )
+                });
+            }
+            (Outcome::Panic, Some(view)) => {
+                self.invocation.flush_log_buffer();
+                self.in_scope(|| {
+                    tracing::error!(
+                        target: "streamer_obs",
+                        error = view as &dyn Error,
+                        handler = self.options.name(),
+                        "handler panicked"
+                    )
+                });
+            }
+            _ => {
+                self.invocation.flush_log_buffer();
+            }
+        }
+    }
+}
+
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "panic with a non-string payload".to_owned()
+    }
+}

@@ -1,0 +1,145 @@
+//! The process-wide part of the SDK: configuration, clock and cold-start tracker (and,
+//! with the metrics and X-Ray layers, their publisher and emitter). Only transports and
+//! configuration live here; everything per invocation lives in [`crate::invocation`].
+//!
+//! [`Telemetry::current`] is what the handler lifecycle uses: a task-local override set
+//! by [`Telemetry::scope`] (tests, or several configurations in one process), else the
+//! global one installed by [`crate::init`] (or read lazily from the environment).
+//!
+//! ```
+//! use streamer_obs::config::Config;
+//! use streamer_obs::telemetry::Telemetry;
+//! use streamer_obs::testing::FixedClock;
+//!
+//! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+//! let telemetry = Telemetry::builder(Config::default()).clock(FixedClock::at_millis(5)).build();
+//! telemetry
+//!     .scope(async {
+//!         assert_eq!(Telemetry::current().clock().now_millis(), 5);
+//!     })
+//!     .await;
+//! # });
+//! ```
+
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
+
+use crate::clock::{Clock, SystemClock};
+use crate::config::Config;
+use crate::invocation::ColdStartTracker;
+
+tokio::task_local! {
+    static OVERRIDE: Telemetry;
+}
+
+static GLOBAL: OnceLock<Telemetry> = OnceLock::new();
+
+#[derive(Debug)]
+struct Inner {
+    config: Config,
+    clock: Arc<dyn Clock>,
+    cold_start: Arc<ColdStartTracker>,
+    past_deadline_warned: AtomicBool,
+}
+
+/// Shared handle to the process-wide SDK state; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Telemetry {
+    inner: Arc<Inner>,
+}
+
+impl Telemetry {
+    /// Telemetry for the process environment: configuration from the environment, the
+    /// system clock, the process cold-start tracker.
+    pub fn from_env() -> Self {
+        Self::builder(Config::from_env()).cold_start_tracker(ColdStartTracker::global_arc()).build()
+    }
+
+    /// A builder (its own cold-start tracker and the system clock unless set).
+    pub fn builder(config: Config) -> TelemetryBuilder {
+        TelemetryBuilder { config, clock: None, cold_start: None }
+    }
+
+    /// The global telemetry: the one installed by [`Telemetry::install_global`] (done by
+    /// [`crate::init`]), else read from the environment on first use.
+    pub fn global() -> &'static Telemetry {
+        GLOBAL.get_or_init(Telemetry::from_env)
+    }
+
+    /// Installs `self` as the global telemetry. Returns it back when one was already
+    /// installed (or already read lazily).
+    ///
+    /// # Errors
+    ///
+    /// The telemetry that could not be installed.
+    pub fn install_global(self) -> Result<(), Telemetry> {
+        GLOBAL.set(self)
+    }
+
+    /// The telemetry of the current task: a [`Telemetry::scope`] override, else the global.
+    pub fn current() -> Telemetry {
+        OVERRIDE.try_with(Clone::clone).unwrap_or_else(|_| Telemetry::global().clone())
+    }
+
+    /// Runs `fut` with `self` as [`Telemetry::current`].
+    pub fn scope<F: Future>(&self, fut: F) -> impl Future<Output = F::Output> {
+        OVERRIDE.scope(self.clone(), fut)
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    /// The clock.
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.inner.clock
+    }
+
+    /// The cold-start tracker.
+    pub fn cold_start(&self) -> &ColdStartTracker {
+        &self.inner.cold_start
+    }
+
+    /// True the first time it is called (used to warn once per process).
+    pub(crate) fn first_past_deadline_warning(&self) -> bool {
+        !self.inner.past_deadline_warned.swap(true, Ordering::Relaxed)
+    }
+}
+
+/// Builder for [`Telemetry`].
+#[derive(Debug)]
+pub struct TelemetryBuilder {
+    config: Config,
+    clock: Option<Arc<dyn Clock>>,
+    cold_start: Option<Arc<ColdStartTracker>>,
+}
+
+impl TelemetryBuilder {
+    /// The clock (default: the system clock).
+    pub fn clock(mut self, clock: impl Clock) -> Self {
+        self.clock = Some(Arc::new(clock));
+        self
+    }
+
+    /// A shared cold-start tracker (default: a new one for the configured initialisation type).
+    pub fn cold_start_tracker(mut self, tracker: Arc<ColdStartTracker>) -> Self {
+        self.cold_start = Some(tracker);
+        self
+    }
+
+    /// Builds the telemetry.
+    pub fn build(self) -> Telemetry {
+        let cold_start =
+            self.cold_start.unwrap_or_else(|| Arc::new(ColdStartTracker::new(self.config.initialization_type())));
+        Telemetry {
+            inner: Arc::new(Inner {
+                clock: self.clock.unwrap_or_else(|| Arc::new(SystemClock)),
+                cold_start,
+                config: self.config,
+                past_deadline_warned: AtomicBool::new(false),
+            }),
+        }
+    }
+}
