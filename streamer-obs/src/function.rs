@@ -23,12 +23,26 @@ use crate::handler::ErrorView;
 pub struct FunctionScope {
     name: Cow<'static, str>,
     span: tracing::Span,
+    annotations: Vec<(Cow<'static, str>, crate::__private::AnnotationArg)>,
+    metadata: Vec<(Cow<'static, str>, serde_json::Value)>,
 }
 
 impl FunctionScope {
     /// A scope named `name` running in `span`.
     pub fn new(name: impl Into<Cow<'static, str>>, span: tracing::Span) -> Self {
-        Self { name: name.into(), span }
+        Self { name: name.into(), span, annotations: Vec::new(), metadata: Vec::new() }
+    }
+
+    /// Adds an annotation to the function's subsegment.
+    pub fn annotate(&mut self, key: impl Into<Cow<'static, str>>, value: impl Into<crate::__private::AnnotationArg>) {
+        self.annotations.push((key.into(), value.into()));
+    }
+
+    /// Adds metadata (namespace `default`) to the function's subsegment.
+    pub fn metadata(&mut self, key: impl Into<Cow<'static, str>>, value: &impl serde::Serialize) {
+        let value =
+            serde_json::to_value(value).unwrap_or_else(|e| serde_json::Value::String(format!("<unserialisable: {e}>")));
+        self.metadata.push((key.into(), value));
     }
 
     /// The function name.

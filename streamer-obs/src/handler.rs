@@ -305,6 +305,8 @@ pub enum Outcome {
 /// (it copies what it needs from the `Context`), then [`HandlerScope::run`] the body.
 #[derive(Debug)]
 pub struct HandlerScope {
+    annotations: std::sync::Mutex<Vec<(Cow<'static, str>, crate::__private::AnnotationArg)>>,
+    metadata: std::sync::Mutex<Vec<(Cow<'static, str>, serde_json::Value)>>,
     telemetry: Telemetry,
     invocation: Arc<Invocation>,
     options: HandlerOptions,
@@ -327,7 +329,27 @@ impl HandlerScope {
     ) -> Self {
         let invocation = Arc::new(Invocation::from_context(ctx, telemetry.config(), telemetry.cold_start()));
         let started_ms = telemetry.clock().now_millis();
-        Self { telemetry, invocation, options, span, started_ms }
+        Self {
+            annotations: std::sync::Mutex::new(Vec::new()),
+            metadata: std::sync::Mutex::new(Vec::new()),
+            telemetry,
+            invocation,
+            options,
+            span,
+            started_ms,
+        }
+    }
+
+    /// Adds an annotation to the handler subsegment (X-Ray key rules apply).
+    pub fn annotate(&self, key: impl Into<Cow<'static, str>>, value: impl Into<crate::__private::AnnotationArg>) {
+        self.annotations.lock().unwrap_or_else(|p| p.into_inner()).push((key.into(), value.into()));
+    }
+
+    /// Adds metadata (namespace `default`) to the handler subsegment.
+    pub fn metadata(&self, key: impl Into<Cow<'static, str>>, value: &impl serde::Serialize) {
+        let value =
+            serde_json::to_value(value).unwrap_or_else(|e| serde_json::Value::String(format!("<unserialisable: {e}>")));
+        self.metadata.lock().unwrap_or_else(|p| p.into_inner()).push((key.into(), value));
     }
 
     /// The invocation.

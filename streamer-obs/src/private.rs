@@ -19,6 +19,61 @@ pub fn pin_output<R, F: Future<Output = R>>(fut: F) -> F {
     fut
 }
 
+/// A value given to `annotations(key = value)`: string, number or bool (X-Ray's rule).
+#[derive(Debug, Clone, PartialEq)]
+pub enum AnnotationArg {
+    /// A string.
+    Str(String),
+    /// An integer.
+    Int(i64),
+    /// A float.
+    Float(f64),
+    /// A boolean.
+    Bool(bool),
+}
+
+macro_rules! annotation_from {
+    ($variant:ident: $($t:ty => $conv:expr),* $(,)?) => {
+        $(impl From<$t> for AnnotationArg {
+            fn from(v: $t) -> Self {
+                AnnotationArg::$variant($conv(v))
+            }
+        })*
+    };
+}
+annotation_from!(Str: &str => str::to_owned, String => std::convert::identity, &String => String::clone,
+    std::borrow::Cow<'_, str> => std::borrow::Cow::into_owned);
+annotation_from!(Int: i8 => i64::from, i16 => i64::from, i32 => i64::from, i64 => std::convert::identity,
+    u8 => i64::from, u16 => i64::from, u32 => i64::from);
+annotation_from!(Float: f32 => f64::from, f64 => std::convert::identity);
+annotation_from!(Bool: bool => std::convert::identity);
+
+impl From<u64> for AnnotationArg {
+    fn from(v: u64) -> Self {
+        i64::try_from(v).map(AnnotationArg::Int).unwrap_or(AnnotationArg::Float(v as f64))
+    }
+}
+
+impl From<usize> for AnnotationArg {
+    fn from(v: usize) -> Self {
+        AnnotationArg::from(v as u64)
+    }
+}
+
+impl<T: Into<AnnotationArg> + Clone> From<&T> for AnnotationArg
+where
+    T: NotStr,
+{
+    fn from(v: &T) -> Self {
+        v.clone().into()
+    }
+}
+
+/// Marker for types whose reference converts through `Clone` (everything but `str`/`String`).
+pub trait NotStr {}
+macro_rules! not_str { ($($t:ty),*) => { $(impl NotStr for $t {})* }; }
+not_str!(i8, i16, i32, i64, u8, u16, u32, u64, usize, f32, f64, bool);
+
 /// Autoref-specialisation wrapper: `(&&Wrap(x)).__obs_*()` picks the most specific
 /// implementation available for the concrete type of `x` at the expansion site.
 #[derive(Debug)]
