@@ -49,6 +49,7 @@ pub mod config;
 pub mod function;
 pub mod handler;
 pub mod invocation;
+pub mod layer;
 pub mod log;
 pub mod telemetry;
 #[cfg(any(test, feature = "testing"))]

@@ -282,3 +282,20 @@ fn dev_mode_is_indented_but_still_json() {
     assert_eq!(docs[0]["k"], "v");
     assert_eq!(docs[1]["message"], "two");
 }
+
+#[test]
+fn runtime_span_fields_are_not_repeated_inside_an_invocation() {
+    let config = config(&[]);
+    let (dispatch, writer, _) = capture(&config);
+    let inv = invocation(&config, "req-7", &ColdStartTracker::new(&Default::default()));
+    with_default(&dispatch, || {
+        let runtime = tracing::info_span!("Lambda runtime invoke", requestId = "req-7", xrayTraceId = HEADER);
+        let _e = runtime.enter();
+        tracing::info!("before the scope");
+        inv.sync_scope(|| tracing::info!("inside"));
+    });
+    let lines = writer.json_lines();
+    assert_eq!(lines[0]["requestId"], "req-7");
+    assert!(lines[1].get("requestId").is_none() && lines[1].get("xrayTraceId").is_none());
+    assert_eq!(lines[1]["function_request_id"], "req-7");
+}

@@ -234,15 +234,24 @@ fn write_key(out: &mut Vec<u8>, key: &str) {
 }
 
 /// Span fields, pre-rendered as JSON values (redaction already applied).
+/// `runtime` marks `lambda_runtime`'s own invocation span, whose `requestId` and
+/// `xrayTraceId` fields repeat `function_request_id` / `xray_trace_id` inside an
+/// invocation (they are only written outside one).
 #[derive(Debug, Default)]
-struct SpanFields(Vec<(String, Vec<u8>)>);
+struct SpanFields {
+    fields: Vec<(String, Vec<u8>)>,
+    runtime: bool,
+}
+
+/// The name of `lambda_runtime`'s per-invocation span.
+const RUNTIME_SPAN: &str = "Lambda runtime invoke";
 
 impl SpanFields {
     fn set(&mut self, key: String, value: Vec<u8>) {
-        if let Some(slot) = self.0.iter_mut().find(|(k, _)| *k == key) {
+        if let Some(slot) = self.fields.iter_mut().find(|(k, _)| *k == key) {
             slot.1 = value;
         } else {
-            self.0.push((key, value));
+            self.fields.push((key, value));
         }
     }
 }
@@ -464,7 +473,7 @@ where
 
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
         let Some(span) = ctx.span(id) else { return };
-        let mut fields = SpanFields::default();
+        let mut fields = SpanFields { fields: Vec::new(), runtime: attrs.metadata().name() == RUNTIME_SPAN };
         attrs.record(&mut SpanVisitor { fields: &mut fields, redactor: &self.shared.redactor });
         span.extensions_mut().insert(fields);
     }
@@ -513,7 +522,10 @@ where
                 let mut span_keys: Vec<&str> = Vec::new();
                 for ext in &exts {
                     let Some(sf) = ext.get::<SpanFields>() else { continue };
-                    for (k, v) in &sf.0 {
+                    if sf.runtime && inv.is_some() {
+                        continue;
+                    }
+                    for (k, v) in &sf.fields {
                         let k = k.as_str();
                         if event_keys.contains(&k) || span_keys.contains(&k) || inv.is_some_and(|i| i.has_field(k)) {
                             continue;

@@ -1,0 +1,157 @@
+//! The tower alternative to `#[instrumented]`: [`ObsLayer`] wraps a `lambda_runtime`
+//! service (`service_fn(handler)`) with the same lifecycle ([`HandlerScope`]) and the
+//! same options ([`HandlerOptions`]), for users who prefer `service_fn` composition.
+//!
+//! ```no_run
+//! use lambda_runtime::{service_fn, tower::Layer, Error, LambdaEvent};
+//! use serde_json::Value;
+//! use streamer_obs::handler::HandlerOptions;
+//! use streamer_obs::layer::ObsLayer;
+//!
+//! async fn echo(event: LambdaEvent<Value>) -> Result<Value, Error> {
+//!     Ok(event.payload)
+//! }
+//!
+//! #[tokio::main]
+//! async fn main() -> Result<(), Error> {
+//!     streamer_obs::init()?;
+//!     let service = ObsLayer::new(HandlerOptions::new("Echo")).layer(service_fn(echo));
+//!     lambda_runtime::run(service).await
+//! }
+//! ```
+//!
+//! The span of each invocation is named `lambda_handler` (span names are static in
+//! `tracing`) with a `handler` field holding the configured name; the subsegment carries
+//! the configured name itself.
+
+use std::any::Any;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context as TaskContext, Poll};
+
+use lambda_runtime::LambdaEvent;
+use lambda_runtime::tower::{Layer, Service};
+use serde::Serialize;
+
+use crate::handler::{ErrorView, HandlerOptions, HandlerScope};
+use crate::telemetry::Telemetry;
+
+/// Describes a service error for the lifecycle.
+pub type ErrorViewFn<E> = fn(&E) -> ErrorView;
+
+/// A tower layer applying the invocation lifecycle to a Lambda service.
+pub struct ObsLayer<E = lambda_runtime::Error> {
+    options: HandlerOptions,
+    telemetry: Option<Telemetry>,
+    view_error: ErrorViewFn<E>,
+}
+
+impl<E> fmt::Debug for ObsLayer<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ObsLayer").field("options", &self.options).finish_non_exhaustive()
+    }
+}
+
+impl<E> Clone for ObsLayer<E> {
+    fn clone(&self) -> Self {
+        Self { options: self.options.clone(), telemetry: self.telemetry.clone(), view_error: self.view_error }
+    }
+}
+
+impl<E: fmt::Debug + 'static> ObsLayer<E> {
+    /// A layer with `options`. Errors are described by [`default_error_view`]:
+    /// `lambda_runtime::Error` (a boxed `dyn Error`) with its `source()` chain, anything
+    /// else through `Debug`; use [`ObsLayer::error_view`] for a typed error.
+    pub fn new(options: HandlerOptions) -> Self {
+        Self { options, telemetry: None, view_error: default_error_view::<E> }
+    }
+}
+
+impl<E> ObsLayer<E> {
+    /// Uses `view` to describe errors (e.g. `ErrorView::from_error` for a type that
+    /// implements `std::error::Error`).
+    pub fn error_view(mut self, view: ErrorViewFn<E>) -> Self {
+        self.view_error = view;
+        self
+    }
+
+    /// Uses explicit telemetry instead of [`Telemetry::current`].
+    pub fn telemetry(mut self, telemetry: Telemetry) -> Self {
+        self.telemetry = Some(telemetry);
+        self
+    }
+}
+
+/// Describes `e`: a boxed `dyn Error` (`lambda_runtime::Error`) with its chain, anything
+/// else through `Debug`.
+///
+/// ```
+/// let e: lambda_runtime::Error = std::io::Error::other("outer").into();
+/// let v = streamer_obs::layer::default_error_view(&e);
+/// assert_eq!(v.message(), "outer");
+/// assert_eq!(streamer_obs::layer::default_error_view(&"text").message(), "\"text\"");
+/// ```
+pub fn default_error_view<E: fmt::Debug + 'static>(e: &E) -> ErrorView {
+    let any: &dyn Any = e;
+    if let Some(b) = any.downcast_ref::<lambda_runtime::Error>() {
+        ErrorView::from_dyn(b.as_ref())
+    } else if let Some(b) = any.downcast_ref::<Box<dyn std::error::Error>>() {
+        ErrorView::from_dyn(b.as_ref())
+    } else {
+        ErrorView::from_debug(e)
+    }
+}
+
+impl<S, E> Layer<S> for ObsLayer<E> {
+    type Service = ObsService<S, E>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        ObsService { inner, layer: self.clone() }
+    }
+}
+
+/// The service produced by [`ObsLayer`].
+pub struct ObsService<S, E = lambda_runtime::Error> {
+    inner: S,
+    layer: ObsLayer<E>,
+}
+
+impl<S: Clone, E> Clone for ObsService<S, E> {
+    fn clone(&self) -> Self {
+        Self { inner: self.inner.clone(), layer: self.layer.clone() }
+    }
+}
+
+impl<S, E> fmt::Debug for ObsService<S, E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ObsService").field("layer", &self.layer).finish_non_exhaustive()
+    }
+}
+
+impl<S, T, R, E> Service<LambdaEvent<T>> for ObsService<S, E>
+where
+    S: Service<LambdaEvent<T>, Response = R, Error = E>,
+    S::Future: Send + 'static,
+    T: Serialize,
+    R: Serialize + Send + 'static,
+    E: Send + 'static,
+{
+    type Response = R;
+    type Error = E;
+    type Future = Pin<Box<dyn Future<Output = Result<R, E>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut TaskContext<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, event: LambdaEvent<T>) -> Self::Future {
+        let telemetry = self.layer.telemetry.clone().unwrap_or_else(Telemetry::current);
+        let span = tracing::info_span!("lambda_handler", handler = self.layer.options.name());
+        let scope = HandlerScope::with_telemetry(telemetry, self.layer.options.clone(), &event.context, span);
+        scope.log_event(|| serde_json::to_value(&event.payload).ok());
+        let view = self.layer.view_error;
+        let fut = self.inner.call(event);
+        Box::pin(async move { scope.run(fut, view, |r: &R| serde_json::to_value(r).ok()).await })
+    }
+}

@@ -1,0 +1,253 @@
+//! The invocation lifecycle through `HandlerScope` and through the tower layer.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::*;
+use lambda_runtime::tower::{Layer, Service, ServiceExt};
+use lambda_runtime::{LambdaEvent, service_fn};
+use serde_json::{Value, json};
+use streamer_obs::config::Config;
+use streamer_obs::handler::{ErrorView, HandlerOptions, HandlerScope};
+use streamer_obs::invocation::ColdStartTracker;
+use streamer_obs::layer::ObsLayer;
+use streamer_obs::telemetry::Telemetry;
+use streamer_obs::testing::{CapturingWriter, ContextBuilder, FixedClock};
+use tracing::instrument::WithSubscriber;
+
+#[derive(Debug, thiserror::Error)]
+#[error("failed to save connection")]
+struct SaveError(#[source] std::io::Error);
+
+struct Harness {
+    telemetry: Telemetry,
+    dispatch: tracing::Dispatch,
+    writer: CapturingWriter,
+    clock: FixedClock,
+}
+
+fn harness(config: Config) -> Harness {
+    let (dispatch, writer, clock) = capture(&config);
+    let telemetry = Telemetry::builder(config)
+        .clock(clock.clone())
+        .cold_start_tracker(Arc::new(ColdStartTracker::new(&Default::default())))
+        .build();
+    Harness { telemetry, dispatch, writer, clock }
+}
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap()
+}
+
+fn event(request_id: &str) -> LambdaEvent<Value> {
+    let ctx = ContextBuilder::new().request_id(request_id).trace_header(HEADER).build();
+    LambdaEvent::new(json!({"requestContext": {"connectionId": "c-1"}, "headers": {"Authorization": "Bearer x"}}), ctx)
+}
+
+async fn handle(h: &Harness, event: LambdaEvent<Value>, fail: bool) -> Result<Value, SaveError> {
+    let scope = HandlerScope::with_telemetry(
+        h.telemetry.clone(),
+        HandlerOptions::new("HandleConnect").log_event(true),
+        &event.context,
+        tracing::info_span!("HandleConnect", route = "$connect"),
+    );
+    scope.log_event(|| serde_json::to_value(&event.payload).ok());
+    scope
+        .run(
+            async move {
+                tracing::info!("inside");
+                if fail {
+                    Err(SaveError(std::io::Error::other("conditional check failed")))
+                } else {
+                    Ok(json!({"statusCode": 200}))
+                }
+            },
+            ErrorView::from_error,
+            |r| Some(r.clone()),
+        )
+        .await
+}
+
+#[test]
+fn ok_path_logs_with_invocation_fields_and_returns_the_value() {
+    let h = harness(config(&[]));
+    let out = rt().block_on(handle(&h, event("ok-1"), false).with_subscriber(h.dispatch.clone()));
+    assert_eq!(out.unwrap(), json!({"statusCode": 200}));
+    let lines = h.writer.json_lines();
+    let inside = lines.iter().find(|l| l["message"] == "inside").unwrap();
+    assert_eq!(inside["function_request_id"], "ok-1");
+    assert_eq!(inside["route"], "$connect");
+    assert_eq!(inside["cold_start"], true);
+    assert!(lines.iter().all(|l| l["level"] != "ERROR"));
+    // log_event: the event is logged once, redacted
+    let ev = lines.iter().find(|l| l["message"] == "Incoming event").unwrap();
+    let logged: Value = serde_json::from_str(ev["event"].as_str().unwrap()).unwrap();
+    assert_eq!(logged["headers"]["Authorization"], "[REDACTED]");
+    assert_eq!(logged["requestContext"]["connectionId"], "c-1");
+}
+
+#[test]
+fn err_path_logs_the_chain_and_returns_the_error_unchanged() {
+    let h = harness(config(&[]));
+    let out = rt().block_on(handle(&h, event("err-1"), true).with_subscriber(h.dispatch.clone()));
+    let err = out.unwrap_err();
+    assert_eq!(err.to_string(), "failed to save connection");
+    assert_eq!(std::error::Error::source(&err).unwrap().to_string(), "conditional check failed");
+    let lines = h.writer.json_lines();
+    let errors: Vec<_> = lines.iter().filter(|l| l["level"] == "ERROR").collect();
+    assert_eq!(errors.len(), 1);
+    let e = errors[0];
+    assert_eq!(e["error.type"], "lifecycle::SaveError");
+    assert_eq!(e["error.message"], "failed to save connection");
+    assert_eq!(e["error.sources"], json!(["conditional check failed"]));
+    assert_eq!(e["function_request_id"], "err-1");
+    assert_eq!(e["handler"], "HandleConnect");
+}
+
+#[test]
+fn panic_is_logged_then_resumed() {
+    let h = harness(config(&[]));
+    let ctx_event = event("panic-1");
+    let telemetry = h.telemetry.clone();
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        rt().block_on(
+            async move {
+                let scope = HandlerScope::with_telemetry(
+                    telemetry,
+                    HandlerOptions::new("HandlePanic"),
+                    &ctx_event.context,
+                    tracing::info_span!("HandlePanic"),
+                );
+                scope
+                    .run(
+                        async {
+                            if ctx_event.payload.is_object() {
+                                panic!("store exploded");
+                            }
+                            Ok::<u8, std::io::Error>(1)
+                        },
+                        ErrorView::from_error,
+                        |_| None,
+                    )
+                    .await
+            }
+            .with_subscriber(h.dispatch.clone()),
+        )
+    }));
+    let payload = result.expect_err("the panic resumes");
+    assert_eq!(payload.downcast_ref::<&str>(), Some(&"store exploded"));
+    let lines = h.writer.json_lines();
+    let e = lines.iter().find(|l| l["level"] == "ERROR").expect("ERROR line before the panic resumed");
+    assert_eq!(e["message"], "handler panicked");
+    assert_eq!(e["error.message"], "store exploded");
+    assert_eq!(e["function_request_id"], "panic-1");
+}
+
+#[test]
+fn deadline_guard_flushes_before_the_timeout() {
+    let h = harness(
+        Config::builder()
+            .log_level(streamer_obs::config::LogLevel::Debug)
+            .log_buffer(streamer_obs::config::LogBufferConfig::new(streamer_obs::config::LogLevel::Debug))
+            .build_from(&streamer_obs::config::EnvVars::empty()),
+    );
+    let deadline = T0 + 120;
+    let ctx = ContextBuilder::new().request_id("slow").deadline_ms(deadline).build();
+    let telemetry = h.telemetry.clone();
+    let out = rt().block_on(
+        async move {
+            let scope = HandlerScope::with_telemetry(
+                telemetry,
+                HandlerOptions::new("HandleSlow").deadline_margin(Duration::from_millis(100)),
+                &ctx,
+                tracing::info_span!("HandleSlow"),
+            );
+            scope
+                .run(
+                    async {
+                        tracing::debug!("recorded before the timeout");
+                        tokio::time::sleep(Duration::from_millis(300)).await;
+                        tracing::info!("finished late");
+                        Ok::<u8, std::io::Error>(1)
+                    },
+                    ErrorView::from_error,
+                    |_| None,
+                )
+                .await
+        }
+        .with_subscriber(h.dispatch.clone()),
+    );
+    assert_eq!(out.unwrap(), 1);
+    let messages: Vec<String> =
+        h.writer.json_lines().iter().map(|l| l["message"].as_str().unwrap().to_owned()).collect();
+    let warn = messages.iter().position(|m| m.contains("about to time out")).expect("deadline WARN");
+    let flushed =
+        messages.iter().position(|m| m == "recorded before the timeout").expect("buffer flushed by the guard");
+    let late = messages.iter().position(|m| m == "finished late").unwrap();
+    assert!(warn < late && flushed < late, "{messages:?}");
+    let _ = &h.clock;
+}
+
+#[test]
+fn a_deadline_in_the_past_is_unknown_with_one_warning() {
+    let h = harness(config(&[]));
+    let telemetry = h.telemetry.clone();
+    rt().block_on(
+        async move {
+            for i in 0..3 {
+                // cargo-lambda sends a relative 600000 ms deadline: far in the past as epoch ms.
+                let ctx = ContextBuilder::new().request_id(format!("r{i}")).deadline_ms(600_000).build();
+                let scope = HandlerScope::with_telemetry(
+                    telemetry.clone(),
+                    HandlerOptions::new("H"),
+                    &ctx,
+                    tracing::info_span!("H"),
+                );
+                scope.run(async { Ok::<u8, std::io::Error>(1) }, ErrorView::from_error, |_| None).await.unwrap();
+            }
+        }
+        .with_subscriber(h.dispatch.clone()),
+    );
+    let lines = h.writer.json_lines();
+    assert_eq!(lines.iter().filter(|l| l["message"].as_str().unwrap().contains("already in the past")).count(), 1);
+    assert!(!lines.iter().any(|l| l["message"].as_str().unwrap().contains("about to time out")));
+}
+
+#[test]
+fn tower_layer_runs_the_same_lifecycle() {
+    let h = harness(config(&[]));
+    async fn handler(event: LambdaEvent<Value>) -> Result<Value, lambda_runtime::Error> {
+        tracing::info!("in service");
+        if event.payload["fail"] == true {
+            Err(Box::new(SaveError(std::io::Error::other("throttled"))))
+        } else {
+            Ok(json!({"ok": true}))
+        }
+    }
+    let mut svc =
+        ObsLayer::new(HandlerOptions::new("LayerHandler")).telemetry(h.telemetry.clone()).layer(service_fn(handler));
+    let ok = rt().block_on(
+        async {
+            let mut ok_event = event("layer-ok");
+            ok_event.payload = json!({"fail": false});
+            let ok = svc.ready().await.unwrap().call(ok_event).await;
+            let mut bad_event = event("layer-err");
+            bad_event.payload = json!({"fail": true});
+            let bad = svc.ready().await.unwrap().call(bad_event).await;
+            (ok, bad)
+        }
+        .with_subscriber(h.dispatch.clone()),
+    );
+    assert_eq!(ok.0.unwrap(), json!({"ok": true}));
+    assert_eq!(ok.1.unwrap_err().to_string(), "failed to save connection");
+    let lines = h.writer.json_lines();
+    let inside = lines.iter().find(|l| l["message"] == "in service").unwrap();
+    assert_eq!(inside["function_request_id"], "layer-ok");
+    assert_eq!(inside["handler"], "LayerHandler");
+    let e = lines.iter().find(|l| l["level"] == "ERROR").unwrap();
+    assert_eq!(e["function_request_id"], "layer-err");
+    assert_eq!(e["error.message"], "failed to save connection");
+    assert_eq!(e["error.sources"], json!(["throttled"]));
+}
