@@ -40,11 +40,15 @@
 //! ```
 
 pub mod annotation;
+#[cfg(feature = "xray-api")]
+pub mod api;
 pub mod cause;
 pub mod daemon;
 pub mod document;
 pub mod emitter;
 pub mod encode;
+#[cfg(feature = "aws-sdk")]
+pub mod interceptor;
 pub mod name;
 pub mod recorder;
 

@@ -1,0 +1,151 @@
+//! The AWS SDK interceptor around real DynamoDB calls on the AWS API emulator (moto
+//! server): each operation becomes an `aws` subsegment with the right fields, and the
+//! trace header sent downstream names that subsegment as `Parent`.
+//!
+//! Needs `STREAMER_TEST_MOTO_ENDPOINT` (set by `scripts/test.sh`). Without it the test
+//! fails when `STREAMER_REQUIRE_EMULATORS=1` or `CI` is set, and is skipped otherwise.
+#![cfg(all(feature = "aws-sdk", feature = "aws"))]
+
+use std::sync::{Arc, Mutex};
+
+use aws_sdk_dynamodb::types::{AttributeDefinition, AttributeValue, KeySchemaElement, KeyType, ScalarAttributeType};
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::interceptors::Intercept;
+use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef;
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_types::config_bag::ConfigBag;
+use streamer_obs::config::Config;
+use streamer_obs::invocation::{ColdStartTracker, Invocation};
+use streamer_obs::testing::{CapturingEmitter, ContextBuilder};
+use streamer_obs::xray::{self, interceptor::XrayInterceptor};
+
+const ROOT: &str = "1-5759e988-bd862e3fe1be46a994272793";
+const PARENT: &str = "53995c3f42cd8ad8";
+
+fn moto_endpoint() -> Option<String> {
+    match std::env::var("STREAMER_TEST_MOTO_ENDPOINT") {
+        Ok(e) if !e.is_empty() => Some(e),
+        _ => {
+            let required =
+                std::env::var("STREAMER_REQUIRE_EMULATORS").is_ok_and(|v| v == "1") || std::env::var_os("CI").is_some();
+            assert!(!required, "STREAMER_TEST_MOTO_ENDPOINT is not set but emulators are required");
+            eprintln!("skipped: STREAMER_TEST_MOTO_ENDPOINT is not set (run scripts/test.sh)");
+            None
+        }
+    }
+}
+
+/// Records the `X-Amzn-Trace-Id` of every request as it leaves.
+#[derive(Debug, Clone, Default)]
+struct SeenHeaders(Arc<Mutex<Vec<Option<String>>>>);
+
+impl Intercept for SeenHeaders {
+    fn name(&self) -> &'static str {
+        "SeenHeaders"
+    }
+
+    fn read_before_transmit(
+        &self,
+        context: &BeforeTransmitInterceptorContextRef<'_>,
+        _rc: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let h = context.request().headers().get("x-amzn-trace-id").map(str::to_owned);
+        self.0.lock().unwrap().push(h);
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn dynamodb_calls_become_aws_subsegments() {
+    let Some(endpoint) = moto_endpoint() else { return };
+    let sdk_config = streamer_obs::aws::emulator_config(&endpoint, "eu-west-1").await;
+    let seen = SeenHeaders::default();
+    let config = aws_sdk_dynamodb::config::Builder::from(&sdk_config)
+        .interceptor(XrayInterceptor::new())
+        .interceptor(seen.clone())
+        .build();
+    let dynamodb = aws_sdk_dynamodb::Client::from_conf(config);
+    let table = format!("connections-{}", fastrand::u32(..));
+
+    let ctx = ContextBuilder::new()
+        .trace_header(format!("Root={ROOT};Parent={PARENT};Sampled=1;Lineage=10:1234abcd:3"))
+        .build();
+    let inv = Arc::new(Invocation::from_context(&ctx, &Config::default(), &ColdStartTracker::new(&Default::default())));
+    let capture = CapturingEmitter::new();
+    inv.xray().set_emitter(Arc::new(capture.clone()));
+
+    Arc::clone(&inv)
+        .scope(async {
+            let handler = xray::subsegment("HandleConnect");
+            dynamodb
+                .create_table()
+                .table_name(&table)
+                .attribute_definitions(
+                    AttributeDefinition::builder()
+                        .attribute_name("connectionId")
+                        .attribute_type(ScalarAttributeType::S)
+                        .build()
+                        .unwrap(),
+                )
+                .key_schema(
+                    KeySchemaElement::builder().attribute_name("connectionId").key_type(KeyType::Hash).build().unwrap(),
+                )
+                .billing_mode(aws_sdk_dynamodb::types::BillingMode::PayPerRequest)
+                .send()
+                .await
+                .expect("CreateTable");
+            dynamodb
+                .put_item()
+                .table_name(&table)
+                .item("connectionId", AttributeValue::S("abc=".into()))
+                .send()
+                .await
+                .expect("PutItem");
+            let conflict = dynamodb
+                .put_item()
+                .table_name(&table)
+                .item("connectionId", AttributeValue::S("abc=".into()))
+                .condition_expression("attribute_not_exists(connectionId)")
+                .send()
+                .await;
+            assert!(conflict.is_err(), "conditional put must fail");
+            drop(handler);
+            xray::flush().await;
+        })
+        .await;
+
+    let docs = capture.documents();
+    assert_eq!(docs.len(), 1, "{docs:?}");
+    let handler = &docs[0];
+    assert_eq!(handler["parent_id"], PARENT);
+    let calls = handler["subsegments"].as_array().expect("aws subsegments");
+    assert_eq!(calls.len(), 3);
+    for c in calls {
+        assert_eq!(c["name"], "DynamoDB");
+        assert_eq!(c["namespace"], "aws");
+        assert_eq!(c["aws"]["region"], "eu-west-1");
+        assert_eq!(c["aws"]["table_name"], table.as_str());
+        assert!(c["aws"]["request_id"].as_str().is_some_and(|r| !r.is_empty()), "request id in {c}");
+        assert!(c["start_time"].as_f64().unwrap() <= c["end_time"].as_f64().unwrap());
+    }
+    assert_eq!(calls[0]["aws"]["operation"], "CreateTable");
+    assert_eq!(calls[1]["aws"]["operation"], "PutItem");
+    assert_eq!(calls[1]["http"]["response"]["status"], 200);
+    assert!(calls[1].get("error").is_none() && calls[1].get("fault").is_none());
+    let failed = &calls[2];
+    assert_eq!(failed["http"]["response"]["status"], 400);
+    assert_eq!(failed["error"], true);
+    assert!(failed.get("fault").is_none());
+    let ex = &failed["cause"]["exceptions"][0];
+    assert_eq!(ex["remote"], true);
+    assert_eq!(ex["type"], "ConditionalCheckFailedException");
+
+    // Downstream header: same Root, Sampled and Lineage, Parent = the call's subsegment.
+    let seen = seen.0.lock().unwrap().clone();
+    assert_eq!(seen.len(), 3);
+    for (header, call) in seen.iter().zip(calls) {
+        let h = header.as_deref().expect("trace header sent");
+        assert_eq!(h, format!("Root={ROOT};Parent={};Sampled=1;Lineage=10:1234abcd:3", call["id"].as_str().unwrap()));
+    }
+}
