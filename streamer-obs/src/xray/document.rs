@@ -319,6 +319,49 @@ impl Subsegment {
     pub fn add_flags(&mut self, flags: Flags) {
         self.flags.merge(flags);
     }
+    /// Sets an annotation (key and value checked as by the recorder).
+    ///
+    /// ```
+    /// use streamer_obs::trace_header::SegmentId;
+    /// use streamer_obs::xray::document::Subsegment;
+    /// let mut s = Subsegment::new(SegmentId::generate(), "H", 0);
+    /// assert!(s.annotate("tenant_id", "t-1").is_ok());
+    /// assert!(s.annotate("tenant-id", "t-1").is_err());
+    /// ```
+    pub fn annotate(
+        &mut self,
+        key: &str,
+        value: impl Into<AnnotationValue>,
+    ) -> Result<(), crate::xray::annotation::AnnotationError> {
+        crate::xray::annotation::check_key(key)?;
+        let value = value.into();
+        if !value.is_valid() {
+            return Err(crate::xray::annotation::AnnotationError::NonFiniteNumber);
+        }
+        self.put_annotation(key, value);
+        Ok(())
+    }
+
+    /// Sets a metadata entry (namespace checked as by the recorder).
+    ///
+    /// ```
+    /// use streamer_obs::trace_header::SegmentId;
+    /// use streamer_obs::xray::document::Subsegment;
+    /// let mut s = Subsegment::new(SegmentId::generate(), "H", 0);
+    /// assert!(s.add_metadata("default", "k", serde_json::json!({"a": 1})).is_ok());
+    /// assert!(s.add_metadata("AWS.x", "k", serde_json::json!(1)).is_err());
+    /// ```
+    pub fn add_metadata(
+        &mut self,
+        namespace: &str,
+        key: &str,
+        value: serde_json::Value,
+    ) -> Result<(), crate::xray::annotation::AnnotationError> {
+        crate::xray::annotation::check_namespace(namespace)?;
+        self.put_metadata(namespace, key, value);
+        Ok(())
+    }
+
     /// Sets an annotation whose key was checked.
     pub(crate) fn put_annotation(&mut self, key: &str, value: AnnotationValue) -> bool {
         self.annotations.insert(key.to_owned(), value).is_none()
