@@ -110,6 +110,13 @@ async fn dynamodb_calls_become_aws_subsegments() {
                 .send()
                 .await;
             assert!(conflict.is_err(), "conditional put must fail");
+            // Concurrent calls are siblings under the handler, never nested in each other.
+            let key = || AttributeValue::S("abc=".into());
+            let (a, b) = tokio::join!(
+                dynamodb.get_item().table_name(&table).key("connectionId", key()).send(),
+                dynamodb.get_item().table_name(&table).key("connectionId", key()).send(),
+            );
+            assert!(a.is_ok() && b.is_ok());
             drop(handler);
             xray::flush().await;
         })
@@ -120,7 +127,7 @@ async fn dynamodb_calls_become_aws_subsegments() {
     let handler = &docs[0];
     assert_eq!(handler["parent_id"], PARENT);
     let calls = handler["subsegments"].as_array().expect("aws subsegments");
-    assert_eq!(calls.len(), 3);
+    assert_eq!(calls.len(), 5);
     for c in calls {
         assert_eq!(c["name"], "DynamoDB");
         assert_eq!(c["namespace"], "aws");
@@ -140,12 +147,18 @@ async fn dynamodb_calls_become_aws_subsegments() {
     let ex = &failed["cause"]["exceptions"][0];
     assert_eq!(ex["remote"], true);
     assert_eq!(ex["type"], "ConditionalCheckFailedException");
+    for c in &calls[3..] {
+        assert_eq!(c["aws"]["operation"], "GetItem");
+        assert!(c.get("subsegments").is_none());
+    }
 
     // Downstream header: same Root, Sampled and Lineage, Parent = the call's subsegment.
-    let seen = seen.0.lock().unwrap().clone();
-    assert_eq!(seen.len(), 3);
-    for (header, call) in seen.iter().zip(calls) {
-        let h = header.as_deref().expect("trace header sent");
-        assert_eq!(h, format!("Root={ROOT};Parent={};Sampled=1;Lineage=10:1234abcd:3", call["id"].as_str().unwrap()));
-    }
+    let mut seen: Vec<String> = seen.0.lock().unwrap().iter().map(|h| h.clone().expect("trace header sent")).collect();
+    let mut expected: Vec<String> = calls
+        .iter()
+        .map(|c| format!("Root={ROOT};Parent={};Sampled=1;Lineage=10:1234abcd:3", c["id"].as_str().unwrap()))
+        .collect();
+    seen.sort();
+    expected.sort();
+    assert_eq!(seen, expected);
 }

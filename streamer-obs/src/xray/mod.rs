@@ -83,8 +83,8 @@ pub fn subsegment(name: &str) -> SubsegmentGuard {
 /// ```
 pub fn annotate(key: &str, value: impl Into<AnnotationValue>) -> Result<(), AnnotationError> {
     let value = value.into();
-    match Invocation::with_current(|inv| inv.xray().annotate(key, value.clone())) {
-        Some(r) => r,
+    match Invocation::current() {
+        Some(inv) => inv.xray().annotate(key, value),
         None => {
             annotation::check_key(key)?;
             Ok(())

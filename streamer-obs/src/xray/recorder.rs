@@ -9,6 +9,9 @@
 //! Parentage: a subsegment opened with [`Recorder::subsegment`] (or
 //! [`xray::subsegment`](crate::xray::subsegment)) is a child of the innermost subsegment
 //! still open in the invocation, or of the header's `Parent` when none is open.
+//! Subsegments of downstream calls (namespace `aws` or `remote`) are leaves: they are
+//! never the implicit parent or the implicit target of `annotate`/`metadata`/
+//! `record_error`, so concurrent SDK calls do not nest in each other.
 //! Concurrent futures inside one invocation interleave, so when parentage matters use
 //! [`SubsegmentGuard::child`], which always parents on that guard.
 //!
@@ -93,6 +96,18 @@ struct Tree {
     warned_annotations: bool,
     warned_subsegments: bool,
     errors: RecordedErrors,
+}
+
+impl Tree {
+    /// The innermost open subsegment that is not a downstream call (`aws` or `remote`
+    /// namespace): calls are leaves, so concurrent calls never nest in each other and
+    /// annotations never land on them implicitly.
+    fn innermost_local(&self) -> Option<(usize, SegmentId)> {
+        self.open.iter().rev().find_map(|&idx| {
+            let n = self.nodes.get(idx)?.as_ref()?;
+            n.sub.namespace.is_none().then_some((idx, n.sub.id))
+        })
+    }
 }
 
 struct Active {
@@ -252,8 +267,8 @@ impl Recorder {
                 let alive = tree.nodes.get(idx).and_then(Option::as_ref).is_some_and(|n| n.sub.id == id);
                 (alive.then_some(idx), id)
             }
-            None => match tree.open.last().copied() {
-                Some(idx) => (Some(idx), tree.nodes[idx].as_ref().map(|n| n.sub.id).unwrap_or(a.parent)),
+            None => match tree.innermost_local() {
+                Some((idx, id)) => (Some(idx), id),
                 None => (None, a.parent),
             },
         };
@@ -280,9 +295,7 @@ impl Recorder {
 
     fn current(&self) -> Option<(usize, SegmentId)> {
         let a = self.active.as_ref()?;
-        let tree = Self::tree(a);
-        let idx = *tree.open.last()?;
-        tree.nodes[idx].as_ref().map(|n| (idx, n.sub.id))
+        Self::tree(a).innermost_local()
     }
 
     fn close(&self, idx: usize, id: SegmentId) {
@@ -769,6 +782,27 @@ mod tests {
         assert_eq!(docs[2]["id"], docs[1]["id"]);
         assert!(docs[2].get("in_progress").is_none());
         assert!(docs[2].get("subsegments").is_none());
+    }
+
+    #[test]
+    fn concurrent_calls_are_leaves_not_parents() {
+        let (rec, capture, _) = recorder();
+        {
+            let _h = rec.subsegment("Handler");
+            let a = rec.subsegment("DynamoDB");
+            a.set_namespace(Namespace::Aws);
+            let b = rec.subsegment("CloudWatch"); // concurrent with a: sibling, not child
+            b.set_namespace(Namespace::Aws);
+            rec.annotate("on_handler", true).unwrap();
+            drop(a);
+            drop(b);
+        }
+        block_on(rec.flush());
+        let d = &capture.documents()[0];
+        assert_eq!(d["annotations"]["on_handler"], true);
+        let names: Vec<_> = d["subsegments"].as_array().unwrap().iter().map(|s| s["name"].clone()).collect();
+        assert_eq!(names, vec!["DynamoDB", "CloudWatch"]);
+        assert!(d["subsegments"][0].get("subsegments").is_none());
     }
 
     #[test]
