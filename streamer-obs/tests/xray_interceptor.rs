@@ -4,7 +4,7 @@
 //!
 //! Needs `STREAMER_TEST_MOTO_ENDPOINT` (set by `scripts/test.sh`). Without it the test
 //! fails when `STREAMER_REQUIRE_EMULATORS=1` or `CI` is set, and is skipped otherwise.
-#![cfg(all(feature = "aws-sdk", feature = "aws"))]
+#![cfg(all(feature = "aws-sdk", feature = "xray-api"))]
 
 use std::sync::{Arc, Mutex};
 
@@ -54,6 +54,12 @@ impl Intercept for SeenHeaders {
         self.0.lock().unwrap().push(h);
         Ok(())
     }
+}
+
+fn schema() -> jsonschema::Validator {
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/xray-segment.schema.json"))
+        .expect("schema fixture");
+    jsonschema::validator_for(&serde_json::from_str(&text).expect("schema JSON")).expect("valid schema")
 }
 
 #[tokio::test]
@@ -124,6 +130,11 @@ async fn dynamodb_calls_become_aws_subsegments() {
 
     let docs = capture.documents();
     assert_eq!(docs.len(), 1, "{docs:?}");
+    let validator = schema();
+    for d in &docs {
+        let errors: Vec<String> = validator.iter_errors(d).map(|e| e.to_string()).collect();
+        assert!(errors.is_empty(), "schema errors {errors:?} in {d}");
+    }
     let handler = &docs[0];
     assert_eq!(handler["parent_id"], PARENT);
     let calls = handler["subsegments"].as_array().expect("aws subsegments");
@@ -161,4 +172,33 @@ async fn dynamodb_calls_become_aws_subsegments() {
     seen.sort();
     expected.sort();
     assert_eq!(seen, expected);
+}
+
+#[tokio::test]
+async fn xray_client_calls_are_traced_too() {
+    let Some(endpoint) = moto_endpoint() else { return };
+    let sdk_config = streamer_obs::aws::emulator_config(&endpoint, "us-east-1").await;
+    let config = aws_sdk_xray::config::Builder::from(&sdk_config).interceptor(XrayInterceptor::new()).build();
+    let client = aws_sdk_xray::Client::from_conf(config);
+    let ctx = ContextBuilder::new().trace_header(format!("Root={ROOT};Parent={PARENT};Sampled=1")).build();
+    let inv = Arc::new(Invocation::from_context(&ctx, &Config::default(), &ColdStartTracker::new(&Default::default())));
+    let capture = CapturingEmitter::new();
+    inv.xray().set_emitter(Arc::new(capture.clone()));
+    Arc::clone(&inv)
+        .scope(async {
+            client.batch_get_traces().trace_ids(ROOT).send().await.expect("BatchGetTraces");
+            xray::flush().await;
+        })
+        .await;
+    let docs = capture.documents();
+    assert_eq!(docs.len(), 1);
+    let d = &docs[0];
+    assert_eq!(d["parent_id"], PARENT, "a top-level call parents on the header's Parent");
+    assert_eq!(d["name"], "XRay");
+    assert_eq!(d["namespace"], "aws");
+    assert_eq!(d["aws"]["operation"], "BatchGetTraces");
+    assert_eq!(d["aws"]["region"], "us-east-1");
+    assert!(d["aws"].get("table_name").is_none());
+    assert_eq!(d["http"]["response"]["status"], 200);
+    assert!(schema().iter_errors(d).next().is_none());
 }

@@ -472,6 +472,27 @@ mod tests {
     }
 
     #[test]
+    fn captured_backtrace_becomes_frames_on_the_outer_exception() {
+        let bt = Backtrace::force_capture();
+        let (frames, truncated) = frames(&bt);
+        assert!(!frames.is_empty());
+        assert!(frames.len() <= MAX_STACK_FRAMES);
+        assert!(frames.iter().all(|f| f.label.is_some()));
+        let cause =
+            RecordedErrors::default().cause_for(&Jwt(Expired), &ErrorDetails::new(ErrorKind::Fault).backtrace(&bt));
+        let ex = cause.exceptions();
+        assert_eq!(ex[0].stack.len(), frames.len());
+        assert_eq!(ex[0].truncated, truncated);
+        assert!(ex[1].stack.is_empty());
+        assert_eq!(frames_of_uncaptured(), (0, 0));
+    }
+
+    fn frames_of_uncaptured() -> (usize, u32) {
+        let (f, t) = frames(&Backtrace::disabled());
+        (f.len(), t)
+    }
+
+    #[test]
     fn cause_json_forms() {
         let id = SegmentId::from_u64(0x42).unwrap();
         assert_eq!(serde_json::to_string(&Cause::Ref(id)).unwrap(), "\"0000000000000042\"");
