@@ -104,6 +104,12 @@ pub enum AnnotationValue {
 
 impl AnnotationValue {
     /// A floating-point value; refused when not finite.
+    ///
+    /// ```
+    /// # use streamer_obs::xray::annotation::AnnotationValue;
+    /// assert!(AnnotationValue::number(0.5).is_ok());
+    /// assert!(AnnotationValue::number(f64::INFINITY).is_err());
+    /// ```
     pub fn number(v: f64) -> Result<Self, AnnotationError> {
         if v.is_finite() { Ok(AnnotationValue::Float(v)) } else { Err(AnnotationError::NonFiniteNumber) }
     }

@@ -134,11 +134,26 @@ fn retryable_code(code: Option<&str>) -> bool {
 
 impl XrayApiEmitter {
     /// An emitter using `client` with the default retry policy.
+    ///
+    /// ```
+    /// # use streamer_obs::xray::api::XrayApiEmitter;
+    /// # let client = aws_sdk_xray::Client::from_conf(aws_sdk_xray::Config::builder().behavior_version_latest().region(aws_sdk_xray::config::Region::new("us-east-1")).build());
+    /// let emitter = XrayApiEmitter::new(client);
+    /// assert_eq!(emitter.pending(), 0);
+    /// ```
     pub fn new(client: aws_sdk_xray::Client) -> Self {
         Self::with_retry(client, ApiRetry::default())
     }
 
     /// An emitter using `client` and `retry`.
+    ///
+    /// ```
+    /// # use streamer_obs::xray::api::XrayApiEmitter;
+    /// # let client = aws_sdk_xray::Client::from_conf(aws_sdk_xray::Config::builder().behavior_version_latest().region(aws_sdk_xray::config::Region::new("us-east-1")).build());
+    /// # use streamer_obs::xray::api::ApiRetry;
+    /// let emitter = XrayApiEmitter::with_retry(client, ApiRetry { max_attempts: 5, ..ApiRetry::default() });
+    /// assert_eq!(emitter.stats().calls, 0);
+    /// ```
     pub fn with_retry(client: aws_sdk_xray::Client, retry: ApiRetry) -> Self {
         Self {
             client,
@@ -154,6 +169,13 @@ impl XrayApiEmitter {
     }
 
     /// The counters so far.
+    ///
+    /// ```
+    /// # use streamer_obs::xray::api::XrayApiEmitter;
+    /// # let client = aws_sdk_xray::Client::from_conf(aws_sdk_xray::Config::builder().behavior_version_latest().region(aws_sdk_xray::config::Region::new("us-east-1")).build());
+    /// let emitter = XrayApiEmitter::new(client);
+    /// assert_eq!(emitter.stats(), Default::default());
+    /// ```
     pub fn stats(&self) -> ApiEmitterStats {
         ApiEmitterStats {
             sent: self.sent.load(Ordering::Relaxed),
@@ -165,6 +187,13 @@ impl XrayApiEmitter {
     }
 
     /// Documents queued and not yet sent.
+    ///
+    /// ```
+    /// # use streamer_obs::xray::api::XrayApiEmitter;
+    /// # let client = aws_sdk_xray::Client::from_conf(aws_sdk_xray::Config::builder().behavior_version_latest().region(aws_sdk_xray::config::Region::new("us-east-1")).build());
+    /// let emitter = XrayApiEmitter::new(client);
+    /// assert_eq!(emitter.pending(), 0);
+    /// ```
     pub fn pending(&self) -> usize {
         self.pending.lock().unwrap_or_else(|p| p.into_inner()).len()
     }
@@ -177,6 +206,16 @@ impl XrayApiEmitter {
     }
 
     /// Sends every queued document (what [`SegmentEmitter::flush`] does).
+    ///
+    /// ```
+    /// # use streamer_obs::xray::api::XrayApiEmitter;
+    /// # let client = aws_sdk_xray::Client::from_conf(aws_sdk_xray::Config::builder().behavior_version_latest().region(aws_sdk_xray::config::Region::new("us-east-1")).build());
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let emitter = XrayApiEmitter::new(client);
+    /// emitter.send_pending().await; // nothing queued: no call made
+    /// assert_eq!(emitter.stats().calls, 0);
+    /// # });
+    /// ```
     pub async fn send_pending(&self) {
         let docs = std::mem::take(&mut *self.pending.lock().unwrap_or_else(|p| p.into_inner()));
         for batch in batches(docs, |d| d.json.len(), MAX_DOCUMENTS_PER_CALL, MAX_REQUEST_BYTES) {

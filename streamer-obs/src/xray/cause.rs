@@ -56,6 +56,12 @@ pub enum ErrorKind {
 
 impl ErrorKind {
     /// The flags this kind sets.
+    ///
+    /// ```
+    /// # use streamer_obs::xray::cause::ErrorKind;
+    /// assert!(ErrorKind::Fault.flags().fault);
+    /// assert!(ErrorKind::Throttle.flags().throttle && ErrorKind::Throttle.flags().error);
+    /// ```
     pub fn flags(self) -> Flags {
         match self {
             ErrorKind::Error => Flags { error: true, ..Flags::default() },
@@ -65,6 +71,12 @@ impl ErrorKind {
     }
 
     /// The kind of an HTTP status (X-16): ≥ 500 fault, 429 throttle, other ≥ 400 error.
+    ///
+    /// ```
+    /// # use streamer_obs::xray::cause::ErrorKind;
+    /// assert_eq!(ErrorKind::from_http_status(401), Some(ErrorKind::Error));
+    /// assert_eq!(ErrorKind::from_http_status(500), Some(ErrorKind::Fault));
+    /// ```
     pub fn from_http_status(status: u16) -> Option<Self> {
         match status {
             500.. => Some(ErrorKind::Fault),
@@ -149,6 +161,12 @@ pub enum Cause {
 
 impl Cause {
     /// The exceptions written in this cause (none for a reference).
+    ///
+    /// ```
+    /// # use streamer_obs::xray::cause::Cause;
+    /// # use streamer_obs::trace_header::SegmentId;
+    /// assert!(Cause::Ref(SegmentId::generate()).exceptions().is_empty());
+    /// ```
     pub fn exceptions(&self) -> &[Exception] {
         match self {
             Cause::Ref(_) => &[],
@@ -214,35 +232,72 @@ pub struct ErrorDetails<'a> {
 
 impl<'a> ErrorDetails<'a> {
     /// Details for an error of `kind`.
+    ///
+    /// ```
+    /// # use streamer_obs::xray::cause::{ErrorDetails, ErrorKind};
+    /// assert_eq!(ErrorDetails::new(ErrorKind::Error).kind(), ErrorKind::Error);
+    /// ```
     pub fn new(kind: ErrorKind) -> Self {
         Self { kind, remote: false, type_name: None, backtrace: None }
     }
     /// Marks the error as coming from a downstream service.
+    ///
+    /// ```
+    /// # use streamer_obs::xray::cause::{ErrorDetails, ErrorKind};
+    /// assert!(ErrorDetails::new(ErrorKind::Fault).remote(true).is_remote());
+    /// ```
     pub fn remote(mut self, remote: bool) -> Self {
         self.remote = remote;
         self
     }
     /// The type name of the outermost error (default: derived from its `Debug` text).
+    ///
+    /// ```
+    /// # use streamer_obs::xray::cause::{ErrorDetails, ErrorKind};
+    /// let d = ErrorDetails::new(ErrorKind::Error).type_name("ConditionalCheckFailedException");
+    /// # let _ = d;
+    /// ```
     pub fn type_name(mut self, name: &'a str) -> Self {
         self.type_name = Some(name);
         self
     }
     /// A captured backtrace, written as the outermost exception's stack.
+    ///
+    /// ```
+    /// # use streamer_obs::xray::cause::{ErrorDetails, ErrorKind};
+    /// let bt = std::backtrace::Backtrace::capture();
+    /// let d = ErrorDetails::new(ErrorKind::Fault).backtrace(&bt);
+    /// # let _ = d;
+    /// ```
     pub fn backtrace(mut self, bt: &'a Backtrace) -> Self {
         self.backtrace = Some(bt);
         self
     }
     /// The kind.
+    ///
+    /// ```
+    /// # use streamer_obs::xray::cause::{ErrorDetails, ErrorKind};
+    /// assert_eq!(ErrorDetails::new(ErrorKind::Throttle).kind(), ErrorKind::Throttle);
+    /// ```
     pub fn kind(&self) -> ErrorKind {
         self.kind
     }
     /// Whether the error is remote.
+    ///
+    /// ```
+    /// # use streamer_obs::xray::cause::{ErrorDetails, ErrorKind};
+    /// assert!(!ErrorDetails::new(ErrorKind::Error).is_remote());
+    /// ```
     pub fn is_remote(&self) -> bool {
         self.remote
     }
 }
 
 /// The process working directory, read once.
+///
+/// ```
+/// assert!(!streamer_obs::xray::cause::working_directory().is_empty());
+/// ```
 pub fn working_directory() -> &'static str {
     static WD: OnceLock<String> = OnceLock::new();
     WD.get_or_init(|| std::env::current_dir().map(|p| p.display().to_string()).unwrap_or_default())
@@ -341,6 +396,12 @@ impl RecordedErrors {
 
 /// Stack frames from a captured backtrace (`N: label` lines followed by
 /// `at path:line:col` lines), at most [`MAX_STACK_FRAMES`]; the count left out.
+///
+/// ```
+/// let (frames, truncated) = streamer_obs::xray::cause::frames(&std::backtrace::Backtrace::force_capture());
+/// assert!(!frames.is_empty() && frames.len() <= 32);
+/// # let _ = truncated;
+/// ```
 pub fn frames(bt: &Backtrace) -> (Vec<StackFrame>, u32) {
     if bt.status() != std::backtrace::BacktraceStatus::Captured {
         return (Vec::new(), 0);

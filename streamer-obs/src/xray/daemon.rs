@@ -35,10 +35,22 @@ impl Default for DaemonAddress {
 
 impl DaemonAddress {
     /// The UDP address (segments).
+    ///
+    /// ```
+    /// # use streamer_obs::xray::daemon::DaemonAddress;
+    /// let a: DaemonAddress = "tcp:127.0.0.1:2000 udp:127.0.0.1:2001".parse().unwrap();
+    /// assert_eq!(a.udp().port(), 2001);
+    /// ```
     pub fn udp(&self) -> SocketAddr {
         self.udp
     }
     /// The TCP address (sampling rules; unused inside Lambda).
+    ///
+    /// ```
+    /// # use streamer_obs::xray::daemon::DaemonAddress;
+    /// let a: DaemonAddress = "tcp:127.0.0.1:2000 udp:127.0.0.1:2001".parse().unwrap();
+    /// assert_eq!(a.tcp().port(), 2000);
+    /// ```
     pub fn tcp(&self) -> SocketAddr {
         self.tcp
     }

@@ -77,6 +77,11 @@ pub struct Flags {
 impl Flags {
     /// The flags of an HTTP status (the Python SDK's mapping): ≥ 500 fault; 429 throttle
     /// and error; any other ≥ 400 error; anything else none.
+    ///
+    /// ```
+    /// # use streamer_obs::xray::document::Flags;
+    /// assert!(Flags::from_http_status(502).fault);
+    /// ```
     pub fn from_http_status(status: u16) -> Self {
         match status {
             500.. => Flags { fault: true, ..Flags::default() },
@@ -87,6 +92,13 @@ impl Flags {
     }
 
     /// Sets every flag that is set in `other`.
+    ///
+    /// ```
+    /// # use streamer_obs::xray::document::Flags;
+    /// let mut f = Flags::from_http_status(404);
+    /// f.merge(Flags::from_http_status(500));
+    /// assert!(f.error && f.fault);
+    /// ```
     pub fn merge(&mut self, other: Flags) {
         self.error |= other.error;
         self.fault |= other.fault;
@@ -94,6 +106,11 @@ impl Flags {
     }
 
     /// Whether no flag is set.
+    ///
+    /// ```
+    /// # use streamer_obs::xray::document::Flags;
+    /// assert!(Flags::default().is_empty());
+    /// ```
     pub fn is_empty(&self) -> bool {
         !(self.error || self.fault || self.throttle)
     }
@@ -124,31 +141,61 @@ pub struct Http {
 
 impl Http {
     /// Sets `request.method`.
+    ///
+    /// ```
+    /// # use streamer_obs::xray::document::Http;
+    /// assert_eq!(Http::default().method("GET").request_method.as_deref(), Some("GET"));
+    /// ```
     pub fn method(mut self, m: impl Into<String>) -> Self {
         self.request_method = Some(cut(m.into(), MAX_STRING_CHARS));
         self
     }
     /// Sets `request.url`.
+    ///
+    /// ```
+    /// # use streamer_obs::xray::document::Http;
+    /// assert_eq!(Http::default().url("https://x").request_url.as_deref(), Some("https://x"));
+    /// ```
     pub fn url(mut self, u: impl Into<String>) -> Self {
         self.request_url = Some(cut(u.into(), MAX_STRING_CHARS));
         self
     }
     /// Sets `request.user_agent`.
+    ///
+    /// ```
+    /// # use streamer_obs::xray::document::Http;
+    /// assert!(Http::default().user_agent("sdk").request_user_agent.is_some());
+    /// ```
     pub fn user_agent(mut self, u: impl Into<String>) -> Self {
         self.request_user_agent = Some(cut(u.into(), MAX_STRING_CHARS));
         self
     }
     /// Sets `request.traced`.
+    ///
+    /// ```
+    /// # use streamer_obs::xray::document::Http;
+    /// assert!(Http::default().traced(true).request_traced);
+    /// ```
     pub fn traced(mut self, t: bool) -> Self {
         self.request_traced = t;
         self
     }
     /// Sets `response.status`.
+    ///
+    /// ```
+    /// # use streamer_obs::xray::document::Http;
+    /// assert_eq!(Http::default().status(204).response_status, Some(204));
+    /// ```
     pub fn status(mut self, s: u16) -> Self {
         self.response_status = Some(s);
         self
     }
     /// Sets `response.content_length`.
+    ///
+    /// ```
+    /// # use streamer_obs::xray::document::Http;
+    /// assert_eq!(Http::default().content_length(3).response_content_length, Some(3));
+    /// ```
     pub fn content_length(mut self, l: u64) -> Self {
         self.response_content_length = Some(l);
         self
@@ -230,6 +277,14 @@ pub struct Subsegment {
 impl Subsegment {
     /// An open subsegment named `name` (cleaned, see [`clean_name`]) started at
     /// `start_micros` (microseconds since the Unix epoch).
+    ///
+    /// ```
+    /// # use streamer_obs::trace_header::SegmentId;
+    /// # use streamer_obs::xray::document::Subsegment;
+    /// let mut s = Subsegment::new(SegmentId::from_u64(7).unwrap(), "Work", 1_000_000);
+    /// assert_eq!(s.name(), "Work");
+    /// assert!(s.end_micros().is_none());
+    /// ```
     pub fn new(id: SegmentId, name: &str, start_micros: u64) -> Self {
         Self {
             id,
@@ -248,74 +303,219 @@ impl Subsegment {
     }
 
     /// The id.
+    ///
+    /// ```
+    /// # use streamer_obs::trace_header::SegmentId;
+    /// # use streamer_obs::xray::document::Subsegment;
+    /// let mut s = Subsegment::new(SegmentId::from_u64(7).unwrap(), "Work", 1_000_000);
+    /// assert_eq!(s.id().as_str(), "0000000000000007");
+    /// ```
     pub fn id(&self) -> &SegmentId {
         &self.id
     }
     /// The (cleaned) name.
+    ///
+    /// ```
+    /// # use streamer_obs::trace_header::SegmentId;
+    /// # use streamer_obs::xray::document::Subsegment;
+    /// let mut s = Subsegment::new(SegmentId::from_u64(7).unwrap(), "Work", 1_000_000);
+    /// assert_eq!(s.name(), "Work");
+    /// ```
     pub fn name(&self) -> &str {
         &self.name
     }
     /// Start, microseconds since the Unix epoch.
+    ///
+    /// ```
+    /// # use streamer_obs::trace_header::SegmentId;
+    /// # use streamer_obs::xray::document::Subsegment;
+    /// let mut s = Subsegment::new(SegmentId::from_u64(7).unwrap(), "Work", 1_000_000);
+    /// assert_eq!(s.start_micros(), 1_000_000);
+    /// ```
     pub fn start_micros(&self) -> u64 {
         self.start_micros
     }
     /// End, microseconds since the Unix epoch; `None` while open.
+    ///
+    /// ```
+    /// # use streamer_obs::trace_header::SegmentId;
+    /// # use streamer_obs::xray::document::Subsegment;
+    /// let mut s = Subsegment::new(SegmentId::from_u64(7).unwrap(), "Work", 1_000_000);
+    /// s.set_end_micros(2_000_000);
+    /// assert_eq!(s.end_micros(), Some(2_000_000));
+    /// ```
     pub fn end_micros(&self) -> Option<u64> {
         self.end_micros
     }
     /// Ends the subsegment; an end before the start is written as the start.
+    ///
+    /// ```
+    /// # use streamer_obs::trace_header::SegmentId;
+    /// # use streamer_obs::xray::document::Subsegment;
+    /// let mut s = Subsegment::new(SegmentId::from_u64(7).unwrap(), "Work", 1_000_000);
+    /// s.set_end_micros(0);
+    /// assert_eq!(s.end_micros(), Some(1_000_000));
+    /// ```
     pub fn set_end_micros(&mut self, end: u64) {
         self.end_micros = Some(end.max(self.start_micros));
     }
     /// The namespace.
+    ///
+    /// ```
+    /// # use streamer_obs::trace_header::SegmentId;
+    /// # use streamer_obs::xray::document::Subsegment;
+    /// let mut s = Subsegment::new(SegmentId::from_u64(7).unwrap(), "Work", 1_000_000);
+    /// # use streamer_obs::xray::document::Namespace;
+    /// s.set_namespace(Namespace::Remote);
+    /// assert_eq!(s.namespace(), Some(Namespace::Remote));
+    /// ```
     pub fn namespace(&self) -> Option<Namespace> {
         self.namespace
     }
     /// The flags.
+    ///
+    /// ```
+    /// # use streamer_obs::trace_header::SegmentId;
+    /// # use streamer_obs::xray::document::Subsegment;
+    /// let mut s = Subsegment::new(SegmentId::from_u64(7).unwrap(), "Work", 1_000_000);
+    /// assert!(s.flags().is_empty());
+    /// ```
     pub fn flags(&self) -> Flags {
         self.flags
     }
     /// The cause.
+    ///
+    /// ```
+    /// # use streamer_obs::trace_header::SegmentId;
+    /// # use streamer_obs::xray::document::Subsegment;
+    /// let mut s = Subsegment::new(SegmentId::from_u64(7).unwrap(), "Work", 1_000_000);
+    /// assert!(s.cause().is_none());
+    /// ```
     pub fn cause(&self) -> Option<&Cause> {
         self.cause.as_ref()
     }
     /// The annotations, sorted by key.
+    ///
+    /// ```
+    /// # use streamer_obs::trace_header::SegmentId;
+    /// # use streamer_obs::xray::document::Subsegment;
+    /// let mut s = Subsegment::new(SegmentId::from_u64(7).unwrap(), "Work", 1_000_000);
+    /// s.annotate("k", 1).unwrap();
+    /// assert_eq!(s.annotations().len(), 1);
+    /// ```
     pub fn annotations(&self) -> &BTreeMap<String, AnnotationValue> {
         &self.annotations
     }
     /// The metadata, by namespace then key.
+    ///
+    /// ```
+    /// # use streamer_obs::trace_header::SegmentId;
+    /// # use streamer_obs::xray::document::Subsegment;
+    /// let mut s = Subsegment::new(SegmentId::from_u64(7).unwrap(), "Work", 1_000_000);
+    /// s.add_metadata("default", "k", serde_json::json!(1)).unwrap();
+    /// assert_eq!(s.metadata()["default"]["k"], 1);
+    /// ```
     pub fn metadata(&self) -> &BTreeMap<String, BTreeMap<String, serde_json::Value>> {
         &self.metadata
     }
     /// The `http` block.
+    ///
+    /// ```
+    /// # use streamer_obs::trace_header::SegmentId;
+    /// # use streamer_obs::xray::document::Subsegment;
+    /// let mut s = Subsegment::new(SegmentId::from_u64(7).unwrap(), "Work", 1_000_000);
+    /// # use streamer_obs::xray::document::Http;
+    /// s.set_http(Http::default().status(200));
+    /// assert_eq!(s.http().unwrap().response_status, Some(200));
+    /// ```
     pub fn http(&self) -> Option<&Http> {
         self.http.as_ref()
     }
     /// The `aws` block.
+    ///
+    /// ```
+    /// # use streamer_obs::trace_header::SegmentId;
+    /// # use streamer_obs::xray::document::Subsegment;
+    /// let mut s = Subsegment::new(SegmentId::from_u64(7).unwrap(), "Work", 1_000_000);
+    /// # use streamer_obs::xray::document::AwsData;
+    /// s.set_aws(AwsData { operation: Some("GetItem".into()), ..Default::default() });
+    /// assert!(s.aws().is_some());
+    /// ```
     pub fn aws(&self) -> Option<&AwsData> {
         self.aws.as_ref()
     }
     /// The nested children.
+    ///
+    /// ```
+    /// # use streamer_obs::trace_header::SegmentId;
+    /// # use streamer_obs::xray::document::Subsegment;
+    /// let mut s = Subsegment::new(SegmentId::from_u64(7).unwrap(), "Work", 1_000_000);
+    /// s.push_child(Subsegment::new(SegmentId::generate(), "Child", 1_000_000));
+    /// assert_eq!(s.subsegments()[0].name(), "Child");
+    /// ```
     pub fn subsegments(&self) -> &[Subsegment] {
         &self.subsegments
     }
     /// Adds a nested child.
+    ///
+    /// ```
+    /// # use streamer_obs::trace_header::SegmentId;
+    /// # use streamer_obs::xray::document::Subsegment;
+    /// let mut s = Subsegment::new(SegmentId::from_u64(7).unwrap(), "Work", 1_000_000);
+    /// s.push_child(Subsegment::new(SegmentId::generate(), "Child", 1_000_000));
+    /// assert_eq!(s.subsegments().len(), 1);
+    /// ```
     pub fn push_child(&mut self, child: Subsegment) {
         self.subsegments.push(child);
     }
     /// Sets the namespace.
+    ///
+    /// ```
+    /// # use streamer_obs::trace_header::SegmentId;
+    /// # use streamer_obs::xray::document::Subsegment;
+    /// let mut s = Subsegment::new(SegmentId::from_u64(7).unwrap(), "Work", 1_000_000);
+    /// # use streamer_obs::xray::document::Namespace;
+    /// s.set_namespace(Namespace::Aws);
+    /// assert_eq!(s.namespace(), Some(Namespace::Aws));
+    /// ```
     pub fn set_namespace(&mut self, ns: Namespace) {
         self.namespace = Some(ns);
     }
     /// Sets the `http` block.
+    ///
+    /// ```
+    /// # use streamer_obs::trace_header::SegmentId;
+    /// # use streamer_obs::xray::document::Subsegment;
+    /// let mut s = Subsegment::new(SegmentId::from_u64(7).unwrap(), "Work", 1_000_000);
+    /// # use streamer_obs::xray::document::Http;
+    /// s.set_http(Http::default().method("POST"));
+    /// assert!(s.http().is_some());
+    /// ```
     pub fn set_http(&mut self, http: Http) {
         self.http = Some(http);
     }
     /// Sets the `aws` block.
+    ///
+    /// ```
+    /// # use streamer_obs::trace_header::SegmentId;
+    /// # use streamer_obs::xray::document::Subsegment;
+    /// let mut s = Subsegment::new(SegmentId::from_u64(7).unwrap(), "Work", 1_000_000);
+    /// s.set_aws(Default::default());
+    /// assert!(s.aws().is_some());
+    /// ```
     pub fn set_aws(&mut self, aws: AwsData) {
         self.aws = Some(aws);
     }
     /// Sets flags (in addition to the ones already set).
+    ///
+    /// ```
+    /// # use streamer_obs::trace_header::SegmentId;
+    /// # use streamer_obs::xray::document::Subsegment;
+    /// let mut s = Subsegment::new(SegmentId::from_u64(7).unwrap(), "Work", 1_000_000);
+    /// # use streamer_obs::xray::document::Flags;
+    /// s.add_flags(Flags::from_http_status(429));
+    /// assert!(s.flags().throttle);
+    /// ```
     pub fn add_flags(&mut self, flags: Flags) {
         self.flags.merge(flags);
     }
@@ -388,6 +588,14 @@ pub struct SegmentDocument<'a> {
 
 impl<'a> SegmentDocument<'a> {
     /// A complete document for `subsegment` (children nested).
+    ///
+    /// ```
+    /// # use streamer_obs::trace_header::{SegmentId, TraceId};
+    /// # use streamer_obs::xray::document::{SegmentDocument, Subsegment};
+    /// let (t, p) = (TraceId::generate(1), SegmentId::generate());
+    /// let s = Subsegment::new(SegmentId::generate(), "W", 0);
+    /// assert!(!SegmentDocument::new(&t, &p, &s).is_in_progress());
+    /// ```
     pub fn new(trace_id: &'a TraceId, parent_id: &'a SegmentId, subsegment: &'a Subsegment) -> Self {
         Self { trace_id, parent_id, subsegment, in_progress: false }
     }
@@ -408,28 +616,78 @@ impl<'a> SegmentDocument<'a> {
     }
 
     /// The trace id (`Root`).
+    ///
+    /// ```
+    /// # use streamer_obs::trace_header::{SegmentId, TraceId};
+    /// # use streamer_obs::xray::document::{SegmentDocument, Subsegment};
+    /// let (t, p) = (TraceId::generate(1), SegmentId::generate());
+    /// let s = Subsegment::new(SegmentId::generate(), "W", 0);
+    /// assert_eq!(SegmentDocument::new(&t, &p, &s).trace_id(), &t);
+    /// ```
     pub fn trace_id(&self) -> &'a TraceId {
         self.trace_id
     }
     /// The parent id.
+    ///
+    /// ```
+    /// # use streamer_obs::trace_header::{SegmentId, TraceId};
+    /// # use streamer_obs::xray::document::{SegmentDocument, Subsegment};
+    /// let (t, p) = (TraceId::generate(1), SegmentId::generate());
+    /// let s = Subsegment::new(SegmentId::generate(), "W", 0);
+    /// assert_eq!(SegmentDocument::new(&t, &p, &s).parent_id(), &p);
+    /// ```
     pub fn parent_id(&self) -> &'a SegmentId {
         self.parent_id
     }
     /// The subsegment tree.
+    ///
+    /// ```
+    /// # use streamer_obs::trace_header::{SegmentId, TraceId};
+    /// # use streamer_obs::xray::document::{SegmentDocument, Subsegment};
+    /// let (t, p) = (TraceId::generate(1), SegmentId::generate());
+    /// let s = Subsegment::new(SegmentId::generate(), "W", 0);
+    /// assert_eq!(SegmentDocument::new(&t, &p, &s).subsegment().name(), "W");
+    /// ```
     pub fn subsegment(&self) -> &'a Subsegment {
         self.subsegment
     }
     /// Whether this is an in-progress document.
+    ///
+    /// ```
+    /// # use streamer_obs::trace_header::{SegmentId, TraceId};
+    /// # use streamer_obs::xray::document::{SegmentDocument, Subsegment};
+    /// let (t, p) = (TraceId::generate(1), SegmentId::generate());
+    /// let s = Subsegment::new(SegmentId::generate(), "W", 0);
+    /// assert!(SegmentDocument::in_progress(&t, &p, &s).is_in_progress());
+    /// ```
     pub fn is_in_progress(&self) -> bool {
         self.in_progress
     }
 
     /// Appends the compact JSON document (children nested) to `out`.
+    ///
+    /// ```
+    /// # use streamer_obs::trace_header::{SegmentId, TraceId};
+    /// # use streamer_obs::xray::document::{SegmentDocument, Subsegment};
+    /// let (t, p) = (TraceId::generate(1), SegmentId::generate());
+    /// let s = Subsegment::new(SegmentId::generate(), "W", 0);
+    /// let mut buf = b"prefix\n".to_vec();
+    /// SegmentDocument::new(&t, &p, &s).write_to(&mut buf);
+    /// assert!(buf.starts_with(b"prefix\n{\"type\":\"subsegment\""));
+    /// ```
     pub fn write_to(&self, out: &mut Vec<u8>) {
         self.write_with(out, true);
     }
 
     /// The compact JSON document as a string.
+    ///
+    /// ```
+    /// # use streamer_obs::trace_header::{SegmentId, TraceId};
+    /// # use streamer_obs::xray::document::{SegmentDocument, Subsegment};
+    /// let (t, p) = (TraceId::generate(1), SegmentId::generate());
+    /// let s = Subsegment::new(SegmentId::generate(), "W", 0);
+    /// assert!(!SegmentDocument::new(&t, &p, &s).to_json().contains('\n'));
+    /// ```
     pub fn to_json(&self) -> String {
         let mut out = Vec::with_capacity(512);
         self.write_to(&mut out);

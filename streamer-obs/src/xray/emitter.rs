@@ -178,6 +178,12 @@ pub struct UdpEmitter {
 
 impl UdpEmitter {
     /// An emitter sending to `target`, from a non-blocking socket on an ephemeral port.
+    ///
+    /// ```
+    /// # use streamer_obs::xray::emitter::UdpEmitter;
+    /// let e = UdpEmitter::new("127.0.0.1:2000".parse().unwrap()).unwrap();
+    /// assert_eq!(e.target().port(), 2000);
+    /// ```
     pub fn new(target: SocketAddr) -> io::Result<Self> {
         let bind: SocketAddr = if target.is_ipv4() { ([0, 0, 0, 0], 0).into() } else { ([0u16; 8], 0).into() };
         let socket = UdpSocket::bind(bind)?;
@@ -188,16 +194,34 @@ impl UdpEmitter {
     }
 
     /// An emitter for a parsed daemon address.
+    ///
+    /// ```
+    /// # use streamer_obs::xray::emitter::UdpEmitter;
+    /// let e = UdpEmitter::for_address(&Default::default()).unwrap();
+    /// assert_eq!(e.target().to_string(), "127.0.0.1:2000");
+    /// ```
     pub fn for_address(address: &DaemonAddress) -> io::Result<Self> {
         Self::new(address.udp())
     }
 
     /// Where datagrams go.
+    ///
+    /// ```
+    /// # use streamer_obs::xray::emitter::UdpEmitter;
+    /// let e = UdpEmitter::new("127.0.0.1:2001".parse().unwrap()).unwrap();
+    /// assert_eq!(e.target().port(), 2001);
+    /// ```
     pub fn target(&self) -> SocketAddr {
         self.target
     }
 
     /// The counters so far.
+    ///
+    /// ```
+    /// # use streamer_obs::xray::emitter::UdpEmitter;
+    /// let e = UdpEmitter::new("127.0.0.1:2000".parse().unwrap()).unwrap();
+    /// assert_eq!(e.stats().datagrams, 0);
+    /// ```
     pub fn stats(&self) -> EmitterStats {
         self.counters.snapshot()
     }
@@ -243,8 +267,26 @@ impl SegmentEmitter for UdpEmitter {
 /// let _ = emitter.is_enabled();
 /// ```
 pub fn default_emitter(config: &Config) -> Arc<dyn SegmentEmitter> {
-    static DEFAULT: OnceLock<Arc<dyn SegmentEmitter>> = OnceLock::new();
     Arc::clone(DEFAULT.get_or_init(|| emitter_for(config)))
+}
+
+static DEFAULT: OnceLock<Arc<dyn SegmentEmitter>> = OnceLock::new();
+
+/// Installs the process-wide emitter used by every invocation (for example an
+/// [`XrayApiEmitter`](crate::xray::api::XrayApiEmitter) where there is no daemon). Call it
+/// at start-up, before the first invocation; once an emitter is in place (installed or
+/// built by [`default_emitter`]) it is not replaced and the given one is returned.
+///
+/// ```
+/// use std::sync::Arc;
+/// use streamer_obs::xray::emitter::install_default_emitter;
+/// let first = install_default_emitter(Arc::new(streamer_obs::testing::CapturingEmitter::new()));
+/// // A second installation is refused.
+/// assert!(install_default_emitter(Arc::new(streamer_obs::testing::CapturingEmitter::new())).is_err());
+/// # let _ = first;
+/// ```
+pub fn install_default_emitter(emitter: Arc<dyn SegmentEmitter>) -> Result<(), Arc<dyn SegmentEmitter>> {
+    DEFAULT.set(emitter)
 }
 
 /// A new emitter for `config` (see [`default_emitter`], which caches one per process).

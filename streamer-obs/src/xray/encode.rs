@@ -61,6 +61,21 @@ pub struct EncodeReport {
 /// Encodes `doc` into documents of at most `max_doc_bytes` bytes each. Each document is
 /// written into `buf` after its first `keep` bytes (a prefix such as the daemon header,
 /// left untouched), and `sink` receives `buf` (prefix included) once per document.
+///
+/// ```
+/// # use streamer_obs::trace_header::{SegmentId, TraceId};
+/// # use streamer_obs::xray::document::{SegmentDocument, Subsegment};
+/// # use streamer_obs::xray::encode::{encode_documents, DAEMON_HEADER, MAX_DOCUMENT_BYTES};
+/// let (t, p) = (TraceId::generate(1), SegmentId::generate());
+/// let s = Subsegment::new(SegmentId::generate(), "W", 0);
+/// let mut buf = DAEMON_HEADER.to_vec();
+/// let mut datagrams = 0;
+/// let r = encode_documents(&SegmentDocument::new(&t, &p, &s), MAX_DOCUMENT_BYTES, &mut buf, DAEMON_HEADER.len(), &mut |d| {
+///     assert!(d.starts_with(DAEMON_HEADER));
+///     datagrams += 1;
+/// });
+/// assert_eq!((r.documents, datagrams), (1, 1));
+/// ```
 pub fn encode_documents(
     doc: &SegmentDocument<'_>,
     max_doc_bytes: usize,

@@ -52,6 +52,11 @@ pub fn is_name_char(c: char) -> bool {
 }
 
 /// The name cleaned to the allowed character set and length (borrowed when unchanged).
+///
+/// ```
+/// # use streamer_obs::xray::name::clean_name;
+/// assert_eq!(clean_name("Save<Connection>"), "SaveConnection");
+/// ```
 pub fn clean_name(name: &str) -> Cow<'_, str> {
     let mut count = 0usize;
     let mut clean = true;

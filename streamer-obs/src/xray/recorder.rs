@@ -170,11 +170,29 @@ impl Recorder {
 
     /// A recorder for `header` sending to `emitter`: recording when the header has a
     /// `Parent` and `Sampled=1` and the emitter is enabled, a no-op otherwise.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use streamer_obs::xray::recorder::Recorder;
+    /// # let header = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1".parse().unwrap();
+    /// # let capture = streamer_obs::testing::CapturingEmitter::new();
+    /// # let rec = Arc::new(Recorder::new(&header, Arc::new(capture.clone())));
+    /// assert!(rec.is_recording());
+    /// ```
     pub fn new(header: &TraceHeader, emitter: Arc<dyn SegmentEmitter>) -> Self {
         Self::with_clock(header, emitter, Arc::new(SystemClock))
     }
 
     /// As [`Recorder::new`] with an injected clock.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use streamer_obs::xray::recorder::Recorder;
+    /// # let header = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1".parse().unwrap();
+    /// let clock = streamer_obs::testing::FixedClock::at_millis(1_700_000_000_000);
+    /// let rec = Recorder::with_clock(&header, Arc::new(streamer_obs::testing::CapturingEmitter::new()), Arc::new(clock));
+    /// assert!(rec.is_recording());
+    /// ```
     pub fn with_clock(header: &TraceHeader, emitter: Arc<dyn SegmentEmitter>, clock: Arc<dyn Clock>) -> Self {
         let (Some(parent), true, true) = (header.parent(), header.is_sampled(), emitter.is_enabled()) else {
             return Self::disabled();
@@ -193,6 +211,13 @@ impl Recorder {
 
     /// The recorder of an invocation (used by `Invocation::from_context`): applies
     /// `POWERTOOLS_TRACE_DISABLED`, the process emitter and `AWS_XRAY_CONTEXT_MISSING`.
+    ///
+    /// ```
+    /// # use streamer_obs::config::Config;
+    /// # use streamer_obs::xray::recorder::Recorder;
+    /// let header = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=0".parse().unwrap();
+    /// assert!(!Recorder::for_invocation(Some(&header), None, &Config::default()).is_recording());
+    /// ```
     pub fn for_invocation(
         header: Option<&TraceHeader>,
         header_error: Option<&TraceHeaderError>,
@@ -226,11 +251,29 @@ impl Recorder {
     }
 
     /// Whether this recorder records (header sampled, with a Parent, tracing enabled).
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use streamer_obs::xray::recorder::Recorder;
+    /// # let header = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1".parse().unwrap();
+    /// # let capture = streamer_obs::testing::CapturingEmitter::new();
+    /// # let rec = Arc::new(Recorder::new(&header, Arc::new(capture.clone())));
+    /// assert!(rec.is_recording());
+    /// ```
     pub fn is_recording(&self) -> bool {
         self.active.is_some()
     }
 
     /// Replaces the emitter (tests, or a `PutTraceSegments` emitter chosen at start-up).
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use streamer_obs::xray::recorder::Recorder;
+    /// # let header = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1".parse().unwrap();
+    /// # let capture = streamer_obs::testing::CapturingEmitter::new();
+    /// # let rec = Arc::new(Recorder::new(&header, Arc::new(capture.clone())));
+    /// rec.set_emitter(Arc::new(streamer_obs::testing::CapturingEmitter::new()));
+    /// ```
     pub fn set_emitter(&self, emitter: Arc<dyn SegmentEmitter>) {
         if let Some(a) = &self.active {
             *a.emitter.lock().unwrap_or_else(|p| p.into_inner()) = emitter;
@@ -238,6 +281,15 @@ impl Recorder {
     }
 
     /// The trace id, when recording.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use streamer_obs::xray::recorder::Recorder;
+    /// # let header = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1".parse().unwrap();
+    /// # let capture = streamer_obs::testing::CapturingEmitter::new();
+    /// # let rec = Arc::new(Recorder::new(&header, Arc::new(capture.clone())));
+    /// assert_eq!(rec.trace_id().unwrap().as_str(), "1-5759e988-bd862e3fe1be46a994272793");
+    /// ```
     pub fn trace_id(&self) -> Option<&TraceId> {
         self.active.as_ref().map(|a| &a.trace_id)
     }
@@ -247,6 +299,16 @@ impl Recorder {
     }
 
     /// Opens a subsegment under the innermost open one (or the header's `Parent`).
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use streamer_obs::xray::recorder::Recorder;
+    /// # let header = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1".parse().unwrap();
+    /// # let capture = streamer_obs::testing::CapturingEmitter::new();
+    /// # let rec = Arc::new(Recorder::new(&header, Arc::new(capture.clone())));
+    /// let g = rec.subsegment("Work");
+    /// assert!(g.is_recording());
+    /// ```
     pub fn subsegment(self: &Arc<Self>, name: &str) -> SubsegmentGuard {
         self.open(name, None)
     }
@@ -351,6 +413,19 @@ impl Recorder {
 
     /// Sends every closed top-level tree through the emitter, then flushes the emitter.
     /// Open subsegments stay (see [`Recorder::flush_in_progress`]).
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use streamer_obs::xray::recorder::Recorder;
+    /// # let header = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1".parse().unwrap();
+    /// # let capture = streamer_obs::testing::CapturingEmitter::new();
+    /// # let rec = Arc::new(Recorder::new(&header, Arc::new(capture.clone())));
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// drop(rec.subsegment("Work"));
+    /// assert_eq!(rec.flush().await.trees, 1);
+    /// assert_eq!(capture.documents().len(), 1);
+    /// # });
+    /// ```
     pub async fn flush(&self) -> FlushReport {
         let Some(a) = &self.active else { return FlushReport::default() };
         let ready = std::mem::take(&mut Self::tree(a).ready);
@@ -369,6 +444,19 @@ impl Recorder {
     /// For the deadline guard: sends closed trees, closed children of still-open
     /// subsegments as complete documents, and one `in_progress: true` document per open
     /// subsegment (once each; the complete document replaces it later, rule X-7).
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use streamer_obs::xray::recorder::Recorder;
+    /// # let header = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1".parse().unwrap();
+    /// # let capture = streamer_obs::testing::CapturingEmitter::new();
+    /// # let rec = Arc::new(Recorder::new(&header, Arc::new(capture.clone())));
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let _open = rec.subsegment("Slow");
+    /// assert_eq!(rec.flush_in_progress().await.in_progress, 1);
+    /// assert_eq!(capture.documents()[0]["in_progress"], true);
+    /// # });
+    /// ```
     pub async fn flush_in_progress(&self) -> FlushReport {
         let Some(a) = &self.active else { return FlushReport::default() };
         let mut docs: Vec<(SegmentId, Subsegment, bool)> = Vec::new();
@@ -410,6 +498,16 @@ impl Recorder {
     }
 
     /// Annotates the innermost open subsegment (see [`SubsegmentGuard::annotate`]).
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use streamer_obs::xray::recorder::Recorder;
+    /// # let header = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1".parse().unwrap();
+    /// # let capture = streamer_obs::testing::CapturingEmitter::new();
+    /// # let rec = Arc::new(Recorder::new(&header, Arc::new(capture.clone())));
+    /// let _g = rec.subsegment("Work");
+    /// assert!(rec.annotate("tenant_id", "t-1").is_ok());
+    /// ```
     pub fn annotate(&self, key: &str, value: impl Into<AnnotationValue>) -> Result<(), AnnotationError> {
         check_key(key)?;
         let value = value.into();
@@ -425,6 +523,16 @@ impl Recorder {
     }
 
     /// Adds metadata to the innermost open subsegment.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use streamer_obs::xray::recorder::Recorder;
+    /// # let header = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1".parse().unwrap();
+    /// # let capture = streamer_obs::testing::CapturingEmitter::new();
+    /// # let rec = Arc::new(Recorder::new(&header, Arc::new(capture.clone())));
+    /// let _g = rec.subsegment("Work");
+    /// assert!(rec.metadata_in("default", "k", [1, 2]).is_ok());
+    /// ```
     pub fn metadata_in(&self, namespace: &str, key: &str, value: impl Serialize) -> Result<(), AnnotationError> {
         check_namespace(namespace)?;
         if self.active.is_none() {
@@ -437,6 +545,17 @@ impl Recorder {
     }
 
     /// Records an error on the innermost open subsegment. Returns false when there is none.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use streamer_obs::xray::recorder::Recorder;
+    /// # let header = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1".parse().unwrap();
+    /// # let capture = streamer_obs::testing::CapturingEmitter::new();
+    /// # let rec = Arc::new(Recorder::new(&header, Arc::new(capture.clone())));
+    /// # use streamer_obs::xray::cause::{ErrorDetails, ErrorKind};
+    /// let _g = rec.subsegment("Work");
+    /// assert!(rec.record_error_with(&std::fmt::Error, &ErrorDetails::new(ErrorKind::Fault)));
+    /// ```
     pub fn record_error_with(&self, err: &(dyn StdError + 'static), details: &ErrorDetails<'_>) -> bool {
         match self.current() {
             Some((idx, id)) => {
@@ -449,6 +568,17 @@ impl Recorder {
 
     /// The header to send downstream from the innermost open subsegment (same `Root`,
     /// `Sampled`, `Lineage`, unknown keys; `Parent` = that subsegment).
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use streamer_obs::xray::recorder::Recorder;
+    /// # let header = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1".parse().unwrap();
+    /// # let capture = streamer_obs::testing::CapturingEmitter::new();
+    /// # let rec = Arc::new(Recorder::new(&header, Arc::new(capture.clone())));
+    /// let g = rec.subsegment("Call");
+    /// let h = rec.downstream_header().unwrap();
+    /// assert_eq!(h.parent(), g.id().as_ref());
+    /// ```
     pub fn downstream_header(&self) -> Option<TraceHeader> {
         let a = self.active.as_ref()?;
         let (_, id) = self.current()?;
@@ -492,11 +622,30 @@ impl SubsegmentGuard {
     }
 
     /// The subsegment id (`None` for a no-op guard).
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use streamer_obs::xray::recorder::Recorder;
+    /// # let header = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1".parse().unwrap();
+    /// # let capture = streamer_obs::testing::CapturingEmitter::new();
+    /// # let rec = Arc::new(Recorder::new(&header, Arc::new(capture.clone())));
+    /// assert!(rec.subsegment("Work").id().is_some());
+    /// ```
     pub fn id(&self) -> Option<SegmentId> {
         self.id
     }
 
     /// Whether this guard records.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use streamer_obs::xray::recorder::Recorder;
+    /// # let header = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1".parse().unwrap();
+    /// # let capture = streamer_obs::testing::CapturingEmitter::new();
+    /// # let rec = Arc::new(Recorder::new(&header, Arc::new(capture.clone())));
+    /// assert!(!streamer_obs::xray::recorder::SubsegmentGuard::noop().is_recording());
+    /// assert!(rec.subsegment("Work").is_recording());
+    /// ```
     pub fn is_recording(&self) -> bool {
         self.id.is_some()
     }
@@ -506,6 +655,17 @@ impl SubsegmentGuard {
     }
 
     /// Opens a child of this subsegment, whatever else is open in the invocation.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use streamer_obs::xray::recorder::Recorder;
+    /// # let header = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1".parse().unwrap();
+    /// # let capture = streamer_obs::testing::CapturingEmitter::new();
+    /// # let rec = Arc::new(Recorder::new(&header, Arc::new(capture.clone())));
+    /// let parent = rec.subsegment("Parent");
+    /// let child = parent.child("Child");
+    /// assert!(child.is_recording());
+    /// ```
     pub fn child(&self, name: &str) -> SubsegmentGuard {
         match self.target() {
             Some((rec, id)) => rec.open(name, Some((self.idx, id))),
@@ -515,6 +675,17 @@ impl SubsegmentGuard {
 
     /// Adds an annotation. An invalid key is refused (never written); a string longer
     /// than 1000 characters is cut; a non-finite number is refused.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use streamer_obs::xray::recorder::Recorder;
+    /// # let header = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1".parse().unwrap();
+    /// # let capture = streamer_obs::testing::CapturingEmitter::new();
+    /// # let rec = Arc::new(Recorder::new(&header, Arc::new(capture.clone())));
+    /// let g = rec.subsegment("Work");
+    /// assert!(g.annotate("connection_id", "abc").is_ok());
+    /// assert!(g.annotate("connection-id", "abc").is_err());
+    /// ```
     pub fn annotate(&self, key: &str, value: impl Into<AnnotationValue>) -> Result<(), AnnotationError> {
         check_key(key)?;
         let value = value.into();
@@ -528,11 +699,32 @@ impl SubsegmentGuard {
     }
 
     /// Adds metadata under the `default` namespace.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use streamer_obs::xray::recorder::Recorder;
+    /// # let header = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1".parse().unwrap();
+    /// # let capture = streamer_obs::testing::CapturingEmitter::new();
+    /// # let rec = Arc::new(Recorder::new(&header, Arc::new(capture.clone())));
+    /// let g = rec.subsegment("Work");
+    /// assert!(g.metadata("message", serde_json::json!({"size": 3})).is_ok());
+    /// ```
     pub fn metadata(&self, key: &str, value: impl Serialize) -> Result<(), AnnotationError> {
         self.metadata_in(DEFAULT_METADATA_NAMESPACE, key, value)
     }
 
     /// Adds metadata under `namespace` (not empty, not starting with `AWS.`).
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use streamer_obs::xray::recorder::Recorder;
+    /// # let header = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1".parse().unwrap();
+    /// # let capture = streamer_obs::testing::CapturingEmitter::new();
+    /// # let rec = Arc::new(Recorder::new(&header, Arc::new(capture.clone())));
+    /// let g = rec.subsegment("Work");
+    /// assert!(g.metadata_in("streamer", "k", 1).is_ok());
+    /// assert!(g.metadata_in("AWS.x", "k", 1).is_err());
+    /// ```
     pub fn metadata_in(&self, namespace: &str, key: &str, value: impl Serialize) -> Result<(), AnnotationError> {
         check_namespace(namespace)?;
         if let Some((rec, id)) = self.target() {
@@ -544,11 +736,33 @@ impl SubsegmentGuard {
 
     /// Records `err` (its `source()` chain included) as `kind`; the exception type is
     /// `std::any::type_name::<E>()`.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use streamer_obs::xray::recorder::Recorder;
+    /// # let header = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1".parse().unwrap();
+    /// # let capture = streamer_obs::testing::CapturingEmitter::new();
+    /// # let rec = Arc::new(Recorder::new(&header, Arc::new(capture.clone())));
+    /// # use streamer_obs::xray::cause::ErrorKind;
+    /// let g = rec.subsegment("Work");
+    /// g.record_error(&std::fmt::Error, ErrorKind::Error);
+    /// ```
     pub fn record_error<E: StdError + 'static>(&self, err: &E, kind: ErrorKind) {
         self.record_error_with(err, &ErrorDetails::new(kind).type_name(std::any::type_name::<E>()));
     }
 
     /// Records a type-erased error with details (remote, backtrace, type name).
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use streamer_obs::xray::recorder::Recorder;
+    /// # let header = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1".parse().unwrap();
+    /// # let capture = streamer_obs::testing::CapturingEmitter::new();
+    /// # let rec = Arc::new(Recorder::new(&header, Arc::new(capture.clone())));
+    /// # use streamer_obs::xray::cause::{ErrorDetails, ErrorKind};
+    /// let g = rec.subsegment("Call");
+    /// g.record_error_with(&std::fmt::Error, &ErrorDetails::new(ErrorKind::Fault).remote(true));
+    /// ```
     pub fn record_error_with(&self, err: &(dyn StdError + 'static), details: &ErrorDetails<'_>) {
         if let Some((rec, id)) = self.target() {
             rec.error_node(self.idx, id, err, details);
@@ -556,6 +770,17 @@ impl SubsegmentGuard {
     }
 
     /// Sets flags without an error (for example from an HTTP status).
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use streamer_obs::xray::recorder::Recorder;
+    /// # let header = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1".parse().unwrap();
+    /// # let capture = streamer_obs::testing::CapturingEmitter::new();
+    /// # let rec = Arc::new(Recorder::new(&header, Arc::new(capture.clone())));
+    /// # use streamer_obs::xray::document::Flags;
+    /// let g = rec.subsegment("Call");
+    /// g.add_flags(Flags::from_http_status(429));
+    /// ```
     pub fn add_flags(&self, flags: Flags) {
         if let Some((rec, id)) = self.target() {
             rec.with_node(self.idx, id, |sub, _| sub.add_flags(flags));
@@ -563,6 +788,17 @@ impl SubsegmentGuard {
     }
 
     /// Sets the namespace (`aws` or `remote`).
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use streamer_obs::xray::recorder::Recorder;
+    /// # let header = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1".parse().unwrap();
+    /// # let capture = streamer_obs::testing::CapturingEmitter::new();
+    /// # let rec = Arc::new(Recorder::new(&header, Arc::new(capture.clone())));
+    /// # use streamer_obs::xray::document::Namespace;
+    /// let g = rec.subsegment("Call");
+    /// g.set_namespace(Namespace::Remote);
+    /// ```
     pub fn set_namespace(&self, ns: Namespace) {
         if let Some((rec, id)) = self.target() {
             rec.with_node(self.idx, id, |sub, _| sub.set_namespace(ns));
@@ -570,6 +806,17 @@ impl SubsegmentGuard {
     }
 
     /// Sets the `http` block.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use streamer_obs::xray::recorder::Recorder;
+    /// # let header = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1".parse().unwrap();
+    /// # let capture = streamer_obs::testing::CapturingEmitter::new();
+    /// # let rec = Arc::new(Recorder::new(&header, Arc::new(capture.clone())));
+    /// # use streamer_obs::xray::document::Http;
+    /// let g = rec.subsegment("Call");
+    /// g.set_http(Http::default().method("POST").url("https://example.com"));
+    /// ```
     pub fn set_http(&self, http: Http) {
         if let Some((rec, id)) = self.target() {
             rec.with_node(self.idx, id, |sub, _| sub.set_http(http));
@@ -577,6 +824,16 @@ impl SubsegmentGuard {
     }
 
     /// Updates the `http` block in place.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use streamer_obs::xray::recorder::Recorder;
+    /// # let header = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1".parse().unwrap();
+    /// # let capture = streamer_obs::testing::CapturingEmitter::new();
+    /// # let rec = Arc::new(Recorder::new(&header, Arc::new(capture.clone())));
+    /// let g = rec.subsegment("Call");
+    /// g.update_http(|h| h.response_status = Some(200));
+    /// ```
     pub fn update_http(&self, f: impl FnOnce(&mut Http)) {
         if let Some((rec, id)) = self.target() {
             rec.with_node(self.idx, id, |sub, _| f(sub.http.get_or_insert_with(Http::default)));
@@ -584,6 +841,16 @@ impl SubsegmentGuard {
     }
 
     /// Updates the `aws` block in place.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use streamer_obs::xray::recorder::Recorder;
+    /// # let header = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1".parse().unwrap();
+    /// # let capture = streamer_obs::testing::CapturingEmitter::new();
+    /// # let rec = Arc::new(Recorder::new(&header, Arc::new(capture.clone())));
+    /// let g = rec.subsegment("Call");
+    /// g.update_aws(|a| a.operation = Some("PutItem".into()));
+    /// ```
     pub fn update_aws(&self, f: impl FnOnce(&mut AwsData)) {
         if let Some((rec, id)) = self.target() {
             rec.with_node(self.idx, id, |sub, _| f(sub.aws.get_or_insert_with(AwsData::default)));
@@ -591,12 +858,31 @@ impl SubsegmentGuard {
     }
 
     /// The header for a downstream call made inside this subsegment (`Parent` = this id).
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use streamer_obs::xray::recorder::Recorder;
+    /// # let header = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1".parse().unwrap();
+    /// # let capture = streamer_obs::testing::CapturingEmitter::new();
+    /// # let rec = Arc::new(Recorder::new(&header, Arc::new(capture.clone())));
+    /// let g = rec.subsegment("Call");
+    /// assert_eq!(g.downstream_header().unwrap().parent(), g.id().as_ref());
+    /// ```
     pub fn downstream_header(&self) -> Option<TraceHeader> {
         let (rec, id) = self.target()?;
         rec.active.as_ref().map(|a| a.header.with_parent(id))
     }
 
     /// Ends the subsegment now.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use streamer_obs::xray::recorder::Recorder;
+    /// # let header = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1".parse().unwrap();
+    /// # let capture = streamer_obs::testing::CapturingEmitter::new();
+    /// # let rec = Arc::new(Recorder::new(&header, Arc::new(capture.clone())));
+    /// rec.subsegment("Work").end();
+    /// ```
     pub fn end(mut self) {
         self.finish();
     }
