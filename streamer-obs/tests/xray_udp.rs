@@ -269,3 +269,62 @@ async fn unreachable_daemon_never_fails_the_handler() {
     let s = emitter.stats();
     assert_eq!(s.datagrams + s.send_failures, 3);
 }
+
+#[tokio::test]
+async fn every_field_and_odd_input_still_passes_the_schema() {
+    use streamer_obs::xray::cause::ErrorDetails;
+    use streamer_obs::xray::document::{Http, Namespace, Sql};
+    let sock = daemon();
+    let config = config_for(&sock);
+    let inv = invocation(Some(&format!("Root={ROOT};Parent={PARENT};Sampled=1")), &config);
+    let emitter = Arc::new(UdpEmitter::new(sock.local_addr().unwrap()).unwrap());
+    inv.xray().set_emitter(emitter.clone());
+    let bt = std::backtrace::Backtrace::force_capture();
+    Arc::clone(&inv)
+        .scope(async {
+            let handler = xray::subsegment("Zürich 東京 ٣ Ⅻ ½ — (bad) \\ ? ; * \t\n 🚀 e\u{301}");
+            handler.annotate("long", "é".repeat(5_000)).unwrap();
+            handler.annotate("float", 0.25).unwrap();
+            handler.annotate("big", u64::MAX).unwrap();
+            assert!(handler.annotate("nan", f64::NAN).is_err());
+            handler.metadata_in("streamer", "nested", serde_json::json!({"a": [1, {"b": null}]})).unwrap();
+            let first = handler.child("First");
+            let first_id = first.id().unwrap();
+            first.end();
+            let call = handler.child(&"x".repeat(500));
+            call.set_namespace(Namespace::Remote);
+            call.add_precursor(first_id);
+            call.set_http(
+                Http::default().method("POST").url("u".repeat(400)).user_agent("a").client_ip("10.0.0.1").traced(true),
+            );
+            call.update_http(|h| h.response_status = Some(503));
+            call.set_sql(Sql {
+                user: Some("n".repeat(300)),
+                sanitized_query: Some("SELECT ?".into()),
+                ..Default::default()
+            });
+            call.record_error_with(
+                &AuthFailed(Expired),
+                &ErrorDetails::new(ErrorKind::Fault).remote(true).type_name("Remote\"Quote").backtrace(&bt),
+            );
+            drop(call);
+            let empty = handler.child("");
+            empty.record_error(&std::fmt::Error, ErrorKind::Throttle);
+            drop(empty);
+            drop(handler);
+            xray::flush().await;
+        })
+        .await;
+    let docs = receive(&sock, emitter.stats().datagrams);
+    check_linkage(&docs);
+    let d = &docs[0];
+    assert_eq!(d["annotations"]["long"].as_str().unwrap().chars().count(), 1000);
+    let subs = d["subsegments"].as_array().unwrap();
+    assert_eq!(subs[1]["name"].as_str().unwrap().chars().count(), 200);
+    assert_eq!(subs[1]["precursor_ids"][0], subs[0]["id"]);
+    assert_eq!(subs[1]["fault"], true);
+    assert_eq!(subs[1]["cause"]["exceptions"][0]["type"], "Remote\"Quote");
+    assert!(!subs[1]["cause"]["exceptions"][0]["stack"].as_array().unwrap().is_empty());
+    assert_eq!(subs[2]["name"], "unnamed");
+    assert_eq!((subs[2]["throttle"].clone(), subs[2]["error"].clone()), (Value::Bool(true), Value::Bool(true)));
+}

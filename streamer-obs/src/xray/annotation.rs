@@ -171,6 +171,18 @@ impl From<u64> for AnnotationValue {
         }
     }
 }
+/// A float; a NaN or infinite value is refused when the annotation is set.
+impl From<f64> for AnnotationValue {
+    fn from(v: f64) -> Self {
+        AnnotationValue::Float(v)
+    }
+}
+impl From<f32> for AnnotationValue {
+    fn from(v: f32) -> Self {
+        AnnotationValue::Float(f64::from(v))
+    }
+}
+
 impl From<usize> for AnnotationValue {
     fn from(v: usize) -> Self {
         AnnotationValue::from(v as u64)

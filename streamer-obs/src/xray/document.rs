@@ -131,6 +131,8 @@ pub struct Http {
     pub request_url: Option<String>,
     /// `request.user_agent`.
     pub request_user_agent: Option<String>,
+    /// `request.client_ip`.
+    pub request_client_ip: Option<String>,
     /// `request.traced`: the callee sends its own segment with this subsegment as parent.
     pub request_traced: bool,
     /// `response.status`.
@@ -170,6 +172,17 @@ impl Http {
         self.request_user_agent = Some(cut(u.into(), MAX_STRING_CHARS));
         self
     }
+    /// Sets `request.client_ip`.
+    ///
+    /// ```
+    /// # use streamer_obs::xray::document::Http;
+    /// assert!(Http::default().client_ip("10.0.0.1").request_client_ip.is_some());
+    /// ```
+    pub fn client_ip(mut self, ip: impl Into<String>) -> Self {
+        self.request_client_ip = Some(cut(ip.into(), MAX_STRING_CHARS));
+        self
+    }
+
     /// Sets `request.traced`.
     ///
     /// ```
@@ -236,6 +249,42 @@ impl AwsData {
     }
 }
 
+/// The `sql` block of a database call (X-15). Never put a password in `url` or
+/// `connection_string`. `user` is cut to 250 characters.
+///
+/// ```
+/// use streamer_obs::xray::document::Sql;
+/// let sql = Sql { database_type: Some("PostgreSQL".into()), sanitized_query: Some("SELECT 1".into()), ..Default::default() };
+/// assert!(sql.url.is_none());
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize)]
+pub struct Sql {
+    /// `connection_string` (without password).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub connection_string: Option<String>,
+    /// `url` (without password).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// `sanitized_query`: the query with user values replaced by placeholders.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sanitized_query: Option<String>,
+    /// `database_type`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database_type: Option<String>,
+    /// `database_version`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database_version: Option<String>,
+    /// `driver_version`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub driver_version: Option<String>,
+    /// `user`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    /// `preparation`: `call` or `statement`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub preparation: Option<String>,
+}
+
 /// The default limit for strings the schema does not give another limit for (X-8).
 pub const MAX_STRING_CHARS: usize = 250;
 
@@ -271,6 +320,8 @@ pub struct Subsegment {
     pub(crate) metadata: BTreeMap<String, BTreeMap<String, serde_json::Value>>,
     pub(crate) http: Option<Http>,
     pub(crate) aws: Option<AwsData>,
+    pub(crate) sql: Option<Sql>,
+    pub(crate) precursor_ids: Vec<SegmentId>,
     pub(crate) subsegments: Vec<Subsegment>,
 }
 
@@ -298,6 +349,8 @@ impl Subsegment {
             metadata: BTreeMap::new(),
             http: None,
             aws: None,
+            sql: None,
+            precursor_ids: Vec::new(),
             subsegments: Vec::new(),
         }
     }
@@ -456,6 +509,63 @@ impl Subsegment {
     pub fn subsegments(&self) -> &[Subsegment] {
         &self.subsegments
     }
+    /// The `sql` block.
+    ///
+    /// ```
+    /// # use streamer_obs::trace_header::SegmentId;
+    /// # use streamer_obs::xray::document::{Sql, Subsegment};
+    /// let mut s = Subsegment::new(SegmentId::generate(), "Query", 0);
+    /// s.set_sql(Sql { database_type: Some("PostgreSQL".into()), ..Default::default() });
+    /// assert!(s.sql().is_some());
+    /// ```
+    pub fn sql(&self) -> Option<&Sql> {
+        self.sql.as_ref()
+    }
+
+    /// Sets the `sql` block (`user` cut to 250 characters).
+    ///
+    /// ```
+    /// # use streamer_obs::trace_header::SegmentId;
+    /// # use streamer_obs::xray::document::{Sql, Subsegment};
+    /// let mut s = Subsegment::new(SegmentId::generate(), "Query", 0);
+    /// s.set_sql(Sql { user: Some("u".repeat(300)), ..Default::default() });
+    /// assert_eq!(s.sql().unwrap().user.as_ref().unwrap().len(), 250);
+    /// ```
+    pub fn set_sql(&mut self, mut sql: Sql) {
+        sql.user = sql.user.map(|u| cut(u, MAX_STRING_CHARS));
+        self.sql = Some(sql);
+    }
+
+    /// Ids of sibling subsegments that finished before this one started (`precursor_ids`).
+    ///
+    /// ```
+    /// # use streamer_obs::trace_header::SegmentId;
+    /// # use streamer_obs::xray::document::Subsegment;
+    /// let mut s = Subsegment::new(SegmentId::generate(), "Second", 0);
+    /// s.add_precursor(SegmentId::from_u64(1).unwrap());
+    /// assert_eq!(s.precursor_ids().len(), 1);
+    /// ```
+    pub fn precursor_ids(&self) -> &[SegmentId] {
+        &self.precursor_ids
+    }
+
+    /// Adds a precursor id (duplicates ignored).
+    ///
+    /// ```
+    /// # use streamer_obs::trace_header::SegmentId;
+    /// # use streamer_obs::xray::document::Subsegment;
+    /// let mut s = Subsegment::new(SegmentId::generate(), "Second", 0);
+    /// let first = SegmentId::generate();
+    /// s.add_precursor(first);
+    /// s.add_precursor(first);
+    /// assert_eq!(s.precursor_ids(), &[first]);
+    /// ```
+    pub fn add_precursor(&mut self, id: SegmentId) {
+        if !self.precursor_ids.contains(&id) {
+            self.precursor_ids.push(id);
+        }
+    }
+
     /// Adds a nested child.
     ///
     /// ```
@@ -763,10 +873,24 @@ impl Serialize for View<'_> {
         if let Some(aws) = sub.aws.as_ref().filter(|a| !a.is_empty()) {
             m.serialize_entry("aws", &AwsView(aws))?;
         }
+        if let Some(sql) = &sub.sql {
+            m.serialize_entry("sql", sql)?;
+        }
+        if !sub.precursor_ids.is_empty() {
+            m.serialize_entry("precursor_ids", &Ids(&sub.precursor_ids))?;
+        }
         if self.nested && !sub.subsegments.is_empty() {
             m.serialize_entry("subsegments", &Children(&sub.subsegments))?;
         }
         m.end()
+    }
+}
+
+struct Ids<'a>(&'a [SegmentId]);
+
+impl Serialize for Ids<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.0.iter().map(SegmentId::as_str))
     }
 }
 
@@ -790,6 +914,8 @@ impl Serialize for HttpView<'_> {
             url: Option<&'a str>,
             #[serde(skip_serializing_if = "Option::is_none")]
             user_agent: Option<&'a str>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            client_ip: Option<&'a str>,
             #[serde(skip_serializing_if = "std::ops::Not::not")]
             traced: bool,
         }
@@ -802,13 +928,19 @@ impl Serialize for HttpView<'_> {
         }
         let h = self.0;
         let mut m = s.serialize_map(None)?;
-        if h.request_method.is_some() || h.request_url.is_some() || h.request_user_agent.is_some() || h.request_traced {
+        if h.request_method.is_some()
+            || h.request_url.is_some()
+            || h.request_user_agent.is_some()
+            || h.request_client_ip.is_some()
+            || h.request_traced
+        {
             m.serialize_entry(
                 "request",
                 &Req {
                     method: h.request_method.as_deref(),
                     url: h.request_url.as_deref(),
                     user_agent: h.request_user_agent.as_deref(),
+                    client_ip: h.request_client_ip.as_deref(),
                     traced: h.request_traced,
                 },
             )?;
@@ -877,6 +1009,17 @@ mod tests {
         child.add_flags(Flags::from_http_status(400));
         child.set_end_micros(1_200_000);
         root.push_child(child);
+        let mut query = Subsegment::new(SegmentId::from_u64(0xc).unwrap(), "Query", 1_200_000);
+        query.set_namespace(Namespace::Remote);
+        query.set_sql(Sql {
+            database_type: Some("PostgreSQL".into()),
+            preparation: Some("statement".into()),
+            ..Default::default()
+        });
+        query.add_precursor(SegmentId::from_u64(0xb).unwrap());
+        query.set_http(Http::default().method("POST").client_ip("10.0.0.1").traced(true));
+        query.set_end_micros(1_300_000);
+        root.push_child(query);
         root.set_end_micros(2_000_000);
         let v: serde_json::Value = serde_json::from_str(&SegmentDocument::new(&t, &p, &root).to_json()).unwrap();
         assert_eq!(
@@ -890,6 +1033,11 @@ mod tests {
                     "id": "000000000000000b", "name": "DynamoDB", "start_time": 1.1, "end_time": 1.2,
                     "namespace": "aws", "error": true,
                     "http": {"response": {"status": 400}}, "aws": {"operation": "PutItem"}
+                }, {
+                    "id": "000000000000000c", "name": "Query", "start_time": 1.2, "end_time": 1.3, "namespace": "remote",
+                    "http": {"request": {"method": "POST", "client_ip": "10.0.0.1", "traced": true}},
+                    "sql": {"database_type": "PostgreSQL", "preparation": "statement"},
+                    "precursor_ids": ["000000000000000b"]
                 }]
             })
         );

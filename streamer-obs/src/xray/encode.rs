@@ -138,6 +138,8 @@ fn shallow(sub: &Subsegment) -> Subsegment {
         metadata: sub.metadata.clone(),
         http: sub.http.clone(),
         aws: sub.aws.clone(),
+        sql: sub.sql.clone(),
+        precursor_ids: sub.precursor_ids.clone(),
         subsegments: Vec::new(),
     }
 }

@@ -61,7 +61,7 @@ use crate::xray::annotation::{
     check_namespace,
 };
 use crate::xray::cause::{ErrorDetails, ErrorKind, RecordedErrors};
-use crate::xray::document::{AwsData, Flags, Http, Namespace, SegmentDocument, Subsegment};
+use crate::xray::document::{AwsData, Flags, Http, Namespace, SegmentDocument, Sql, Subsegment};
 use crate::xray::emitter::{SegmentEmitter, default_emitter};
 
 /// At most this many subsegments are recorded per invocation; more are not recorded
@@ -820,6 +820,42 @@ impl SubsegmentGuard {
     pub fn set_http(&self, http: Http) {
         if let Some((rec, id)) = self.target() {
             rec.with_node(self.idx, id, |sub, _| sub.set_http(http));
+        }
+    }
+
+    /// Sets the `sql` block (a database call).
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use streamer_obs::xray::recorder::Recorder;
+    /// # let header = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1".parse().unwrap();
+    /// # let rec = Arc::new(Recorder::new(&header, Arc::new(streamer_obs::testing::CapturingEmitter::new())));
+    /// use streamer_obs::xray::document::Sql;
+    /// let g = rec.subsegment("Query");
+    /// g.set_sql(Sql { database_type: Some("PostgreSQL".into()), ..Default::default() });
+    /// ```
+    pub fn set_sql(&self, sql: Sql) {
+        if let Some((rec, id)) = self.target() {
+            rec.with_node(self.idx, id, |sub, _| sub.set_sql(sql));
+        }
+    }
+
+    /// Marks `earlier` (a sibling that finished before this one started) as a precursor.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use streamer_obs::xray::recorder::Recorder;
+    /// # let header = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1".parse().unwrap();
+    /// # let rec = Arc::new(Recorder::new(&header, Arc::new(streamer_obs::testing::CapturingEmitter::new())));
+    /// let first = rec.subsegment("First");
+    /// let first_id = first.id();
+    /// first.end();
+    /// let second = rec.subsegment("Second");
+    /// if let Some(id) = first_id { second.add_precursor(id); }
+    /// ```
+    pub fn add_precursor(&self, earlier: SegmentId) {
+        if let Some((rec, id)) = self.target() {
+            rec.with_node(self.idx, id, |sub, _| sub.add_precursor(earlier));
         }
     }
 
