@@ -1128,6 +1128,30 @@ mod tests {
     }
 
     #[test]
+    fn context_missing_policy_logs_as_configured_and_never_panics() {
+        use crate::config::EnvVars;
+        use crate::testing::CapturingWriter;
+        let count = |policy: ContextMissing| {
+            let writer = CapturingWriter::new();
+            let subscriber = tracing_subscriber::fmt().with_writer(writer.clone()).with_ansi(false).finish();
+            let config = Config::builder().context_missing(policy).build_from(&EnvVars::empty());
+            let malformed: Result<TraceHeader, _> = "Root=nope".parse();
+            let parentless: TraceHeader = "Root=1-5759e988-bd862e3fe1be46a994272793;Sampled=1".parse().unwrap();
+            tracing::subscriber::with_default(subscriber, || {
+                assert!(!Recorder::for_invocation(None, None, &config).is_recording());
+                assert!(!Recorder::for_invocation(None, malformed.as_ref().err(), &config).is_recording());
+                assert!(!Recorder::for_invocation(Some(&parentless), None, &config).is_recording());
+            });
+            writer.lines().iter().filter(|l| l.contains("X-Ray context missing")).count()
+        };
+        assert_eq!(count(ContextMissing::IgnoreError), 0);
+        assert_eq!(count(ContextMissing::RuntimeError), 3);
+        // Once per process: at most one line, whichever test saw a missing context first.
+        assert!(count(ContextMissing::LogError) <= 1);
+        assert_eq!(count(ContextMissing::LogError), 0);
+    }
+
+    #[test]
     fn more_than_50_annotations_are_kept() {
         let (rec, capture, _) = recorder();
         {
