@@ -328,3 +328,40 @@ async fn every_field_and_odd_input_still_passes_the_schema() {
     assert_eq!(subs[2]["name"], "unnamed");
     assert_eq!((subs[2]["throttle"].clone(), subs[2]["error"].clone()), (Value::Bool(true), Value::Bool(true)));
 }
+
+#[tokio::test]
+async fn interleaved_invocations_never_mix_subsegments() {
+    let sock = daemon();
+    let config = config_for(&sock);
+    let emitter = Arc::new(UdpEmitter::new(sock.local_addr().unwrap()).unwrap());
+    let headers = [
+        ("1-5759e988-bd862e3fe1be46a994272793", "53995c3f42cd8ad8"),
+        ("1-6759e988-cd862e3fe1be46a994272794", "63995c3f42cd8ad9"),
+    ];
+    let run = |(root, parent): (&'static str, &'static str)| {
+        let inv = invocation(Some(&format!("Root={root};Parent={parent};Sampled=1")), &config);
+        inv.xray().set_emitter(emitter.clone());
+        Arc::clone(&inv).scope(async move {
+            let h = xray::subsegment(&format!("Handler{}", &parent[..2]));
+            for i in 0..3 {
+                tokio::task::yield_now().await;
+                let _c = xray::subsegment(&format!("Step{i}"));
+                xray::annotate("root", root).unwrap();
+                tokio::task::yield_now().await;
+            }
+            drop(h);
+            xray::flush().await;
+        })
+    };
+    tokio::join!(run(headers[0]), run(headers[1]));
+    let docs = receive(&sock, emitter.stats().datagrams);
+    assert_eq!(docs.len(), 2);
+    for d in &docs {
+        let (root, parent) = headers.iter().find(|(r, _)| d["trace_id"] == *r).expect("known trace");
+        assert_eq!(d["parent_id"], *parent);
+        assert_eq!(d["name"], format!("Handler{}", &parent[..2]));
+        let steps = d["subsegments"].as_array().unwrap();
+        assert_eq!(steps.len(), 3);
+        assert!(steps.iter().all(|s| s["annotations"]["root"] == *root));
+    }
+}
