@@ -70,6 +70,13 @@ fn collect_ids(v: &Value, ids: &mut HashSet<String>) {
     }
 }
 
+fn collect_names(v: &Value, names: &mut Vec<String>) {
+    names.push(v["name"].as_str().unwrap_or_default().to_owned());
+    for c in v["subsegments"].as_array().into_iter().flatten() {
+        collect_names(c, names);
+    }
+}
+
 fn check_linkage(docs: &[Value]) {
     let mut ids = HashSet::new();
     for d in docs {
@@ -182,7 +189,13 @@ async fn oversized_trees_are_split_and_trimmed_under_the_datagram_limit() {
     check_linkage(&docs);
     let huge = docs.iter().find(|d| d["name"] == "Huge").expect("trimmed document sent");
     assert_eq!(huge["metadata"]["streamer_obs"]["truncated_metadata"], serde_json::json!(["default.payload"]));
-    assert_eq!(docs.iter().filter(|d| d["name"].as_str().unwrap().starts_with("Batch")).count(), 3);
+    let mut names = Vec::new();
+    for d in &docs {
+        collect_names(d, &mut names);
+    }
+    assert_eq!(names.iter().filter(|n| n.starts_with("Batch")).count(), 3);
+    assert_eq!(names.iter().filter(|n| *n == "Inner").count(), 3);
+    assert_eq!(names.len(), 1 + 3 + 3 + 1, "every subsegment arrives once: {names:?}");
 }
 
 #[tokio::test]

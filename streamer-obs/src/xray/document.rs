@@ -817,6 +817,12 @@ impl<'a> SegmentDocument<'a> {
     }
 }
 
+/// Appends `sub` as it appears nested in its parent's `subsegments` array.
+pub(crate) fn write_nested(sub: &Subsegment, out: &mut Vec<u8>) {
+    let view = View { sub, top: None, nested: true, in_progress: false };
+    let _ = view.serialize(&mut serde_json::Serializer::new(out));
+}
+
 struct View<'a> {
     sub: &'a Subsegment,
     top: Option<(&'a TraceId, &'a SegmentId)>,

@@ -3,9 +3,9 @@
 //!
 //! 1. The whole tree as one document with nested `subsegments` (one datagram per
 //!    invocation in the common case).
-//! 2. If it does not fit, every child becomes its own independent document
-//!    (`parent_id` = the enclosing subsegment), recursively, and the parent is sent
-//!    without them.
+//! 2. If it does not fit, the parent keeps as many of its children nested as fit (in
+//!    order), and every other child becomes its own independent document (`parent_id` =
+//!    the enclosing subsegment), encoded by the same rules, recursively.
 //! 3. If one subsegment alone is still too large, its largest metadata entries are
 //!    removed (their names listed under metadata `streamer_obs.truncated_metadata`),
 //!    then its stack frames (counted in each exception's `truncated`).
@@ -26,15 +26,18 @@
 //! root.set_end_micros(3_000_000);
 //! let mut docs = Vec::new();
 //! let mut buf = Vec::new();
-//! // A 300-byte limit forces a split: 3 children and the parent.
+//! // A 300-byte limit forces a split: the parent keeps one child, two go alone.
 //! let report = encode_documents(&SegmentDocument::new(&t, &p, &root), 300, &mut buf, 0, &mut |d| docs.push(d.to_vec()));
 //! assert!(report.split);
-//! assert_eq!(docs.len(), 4);
+//! assert_eq!(docs.len(), 3);
 //! assert!(docs.iter().all(|d| d.len() <= 300));
 //! ```
 
 use crate::trace_header::SegmentId;
-use crate::xray::document::{SegmentDocument, Subsegment};
+use crate::xray::document::{SegmentDocument, Subsegment, write_nested};
+
+/// `,"subsegments":[]`: what nesting children adds besides the children themselves.
+const SUBSEGMENTS_OVERHEAD: usize = 17;
 
 /// The daemon header line (compact form, rule T-1) with its newline.
 pub const DAEMON_HEADER: &[u8] = b"{\"format\":\"json\",\"version\":1}\n";
@@ -111,15 +114,47 @@ fn encode_into(
     let sub = doc.subsegment();
     if !doc.is_in_progress() && !sub.subsegments.is_empty() {
         report.split = true;
-        for child in &sub.subsegments {
-            encode_into(&SegmentDocument::new(doc.trace_id(), &sub.id, child), max, buf, keep, sink, report);
-        }
+        // The parent alone, then as many children nested in it as fit (in order); the
+        // others go as their own documents.
         buf.truncate(keep);
         doc.write_with(buf, false);
-        if fits(buf, keep, max) {
-            sink(buf);
-            report.documents += 1;
-            return;
+        let base = buf.len() - keep;
+        let mut budget = max.checked_sub(base + SUBSEGMENTS_OVERHEAD).unwrap_or(0);
+        let mut kept: Vec<usize> = Vec::new();
+        let mut scratch = Vec::new();
+        for (i, child) in sub.subsegments.iter().enumerate() {
+            scratch.clear();
+            write_nested(child, &mut scratch);
+            let size = scratch.len() + usize::from(!kept.is_empty());
+            if base <= max && size <= budget {
+                budget -= size;
+                kept.push(i);
+            } else {
+                encode_into(&SegmentDocument::new(doc.trace_id(), &sub.id, child), max, buf, keep, sink, report);
+            }
+        }
+        if kept.is_empty() {
+            buf.truncate(keep);
+            doc.write_with(buf, false);
+            if fits(buf, keep, max) {
+                sink(buf);
+                report.documents += 1;
+                return;
+            }
+        } else {
+            let mut copy = shallow(sub);
+            copy.subsegments = kept.iter().map(|&i| sub.subsegments[i].clone()).collect();
+            buf.truncate(keep);
+            SegmentDocument::new(doc.trace_id(), doc.parent_id(), &copy).write_with(buf, true);
+            if fits(buf, keep, max) {
+                sink(buf);
+                report.documents += 1;
+                return;
+            }
+            // Unreachable by construction (sizes were measured); send the children alone.
+            for child in &copy.subsegments {
+                encode_into(&SegmentDocument::new(doc.trace_id(), &sub.id, child), max, buf, keep, sink, report);
+            }
         }
     }
     trim_and_send(doc, max, buf, keep, sink, report);
@@ -302,17 +337,61 @@ mod tests {
         root.set_end_micros(3);
         let (docs, report, sizes) = collect(&SegmentDocument::new(&t, &p, &root), MAX_DOCUMENT_BYTES);
         assert!(report.split);
-        assert_eq!(docs.len(), 5);
+        // Three 20 KB children still fit nested in the parent; the fourth goes alone.
+        assert_eq!(docs.len(), 2);
         assert!(sizes.iter().all(|s| *s <= MAX_DOCUMENT_BYTES));
         let root_id = root.id().as_str();
-        for d in &docs[..4] {
-            assert_eq!(d["parent_id"], root_id);
-            assert_eq!(d["type"], "subsegment");
-            assert_eq!(d["trace_id"], t.as_str());
-            assert_eq!(d["metadata"]["default"]["blob"].as_str().unwrap().len(), 20_000);
+        assert_eq!(docs[0]["parent_id"], root_id);
+        assert_eq!(docs[0]["name"], "C3");
+        assert_eq!(docs[0]["type"], "subsegment");
+        assert_eq!(docs[0]["trace_id"], t.as_str());
+        assert_eq!(docs[1]["parent_id"], p.as_str());
+        let nested = docs[1]["subsegments"].as_array().unwrap();
+        assert_eq!(nested.len(), 3);
+        assert!(nested.iter().all(|c| c["metadata"]["default"]["blob"].as_str().unwrap().len() == 20_000));
+    }
+
+    #[test]
+    fn parent_keeps_as_many_children_as_fit() {
+        let (t, p) = ids();
+        let mut root = Subsegment::new(SegmentId::generate(), "Handler", 1);
+        for i in 0..2_000 {
+            let mut c = Subsegment::new(SegmentId::generate(), &format!("Item{i}"), 1);
+            c.set_end_micros(2);
+            root.push_child(c);
         }
-        assert_eq!(docs[4]["parent_id"], p.as_str());
-        assert!(docs[4].get("subsegments").is_none());
+        root.set_end_micros(3);
+        let (docs, report, sizes) = collect(&SegmentDocument::new(&t, &p, &root), MAX_DOCUMENT_BYTES);
+        assert!(report.split);
+        assert!(sizes.iter().all(|s| *s <= MAX_DOCUMENT_BYTES));
+        let total: usize = docs.iter().map(|d| 1 + d["subsegments"].as_array().map_or(0, Vec::len)).sum();
+        assert_eq!(total, 2_001);
+        let parent = docs.iter().find(|d| d["id"] == root.id().as_str()).expect("parent sent");
+        assert_eq!(parent["parent_id"], p.as_str());
+        // The parent is filled close to the limit; only the rest go one per document (one
+        // document holds one tree, so they cannot share one).
+        let nested = parent["subsegments"].as_array().unwrap().len();
+        assert!(nested > 500, "{nested}");
+        assert_eq!(docs.len(), 1 + 2_000 - nested);
+        assert!(sizes.iter().max().copied().unwrap_or(0) > MAX_DOCUMENT_BYTES - 200);
+    }
+
+    #[test]
+    fn exact_fit_boundary() {
+        let (t, p) = ids();
+        let mut root = Subsegment::new(SegmentId::generate(), "H", 1);
+        for i in 0..3 {
+            root.push_child(Subsegment::new(SegmentId::generate(), &format!("C{i}"), 1));
+        }
+        let mut whole = Vec::new();
+        SegmentDocument::new(&t, &p, &root).write_to(&mut whole);
+        // At exactly the whole size: one document; one byte less: split, each document within limit.
+        let (docs, report, _) = collect(&SegmentDocument::new(&t, &p, &root), whole.len());
+        assert_eq!((docs.len(), report.split), (1, false));
+        let (docs, report, sizes) = collect(&SegmentDocument::new(&t, &p, &root), whole.len() - 1);
+        assert!(report.split);
+        assert_eq!(docs.len(), 2);
+        assert!(sizes.iter().all(|s| *s < whole.len()));
     }
 
     #[test]

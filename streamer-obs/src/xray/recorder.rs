@@ -85,6 +85,8 @@ struct Node {
     parent_idx: Option<usize>,
     parent_id: SegmentId,
     in_progress_sent: bool,
+    /// Children opened under this node and still open.
+    open_children: usize,
 }
 
 #[derive(Debug, Default)]
@@ -336,11 +338,15 @@ impl Recorder {
         };
         let id = SegmentId::generate();
         let idx = tree.nodes.len();
+        if let Some(parent) = parent_idx.and_then(|p| tree.nodes.get_mut(p)).and_then(Option::as_mut) {
+            parent.open_children += 1;
+        }
         tree.nodes.push(Some(Node {
             sub: Subsegment::new(id, name, start),
             parent_idx,
             parent_id,
             in_progress_sent: false,
+            open_children: 0,
         }));
         tree.open.push(idx);
         SubsegmentGuard { rec: Some(Arc::clone(self)), idx, id: Some(id), ended: false }
@@ -370,16 +376,21 @@ impl Recorder {
             return;
         }
         tree.open.retain(|i| *i != idx);
-        let Node { mut sub, parent_idx, parent_id, .. } = node;
+        let Node { mut sub, parent_idx, parent_id, open_children, .. } = node;
         sub.set_end_micros(end);
-        // Open descendants now hang off this id directly.
-        for n in tree.nodes.iter_mut().flatten() {
-            if n.parent_idx == Some(idx) {
-                n.parent_idx = None;
+        if open_children > 0 {
+            // Children still open now hang off this id directly (sent on their own later).
+            for n in tree.nodes.iter_mut().flatten() {
+                if n.parent_idx == Some(idx) {
+                    n.parent_idx = None;
+                }
             }
         }
         match parent_idx.and_then(|p| tree.nodes.get_mut(p).and_then(Option::as_mut)) {
-            Some(parent) if parent.sub.id == parent_id => parent.sub.push_child(sub),
+            Some(parent) if parent.sub.id == parent_id => {
+                parent.open_children = parent.open_children.saturating_sub(1);
+                parent.sub.push_child(sub)
+            }
             _ => tree.ready.push((parent_id, sub)),
         }
     }
@@ -1149,6 +1160,23 @@ mod tests {
         // Once per process: at most one line, whichever test saw a missing context first.
         assert!(count(ContextMissing::LogError) <= 1);
         assert_eq!(count(ContextMissing::LogError), 0);
+    }
+
+    #[test]
+    fn thousands_of_subsegments_stay_cheap_and_bounded() {
+        let (rec, capture, _) = recorder();
+        {
+            let h = rec.subsegment("Handler");
+            for i in 0..(MAX_SUBSEGMENTS_PER_INVOCATION + 10) {
+                let c = h.child("Item");
+                assert_eq!(c.is_recording(), i + 1 < MAX_SUBSEGMENTS_PER_INVOCATION, "{i}");
+            }
+        }
+        block_on(rec.flush());
+        // Split into many documents by the size guard, none lost.
+        let docs = capture.documents();
+        let total: usize = docs.iter().map(|d| 1 + d["subsegments"].as_array().map_or(0, Vec::len)).sum();
+        assert_eq!(total, MAX_SUBSEGMENTS_PER_INVOCATION);
     }
 
     #[test]
