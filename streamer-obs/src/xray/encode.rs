@@ -119,7 +119,7 @@ fn encode_into(
         buf.truncate(keep);
         doc.write_with(buf, false);
         let base = buf.len() - keep;
-        let mut budget = max.checked_sub(base + SUBSEGMENTS_OVERHEAD).unwrap_or(0);
+        let mut budget = max.saturating_sub(base + SUBSEGMENTS_OVERHEAD);
         let mut kept: Vec<usize> = Vec::new();
         let mut scratch = Vec::new();
         for (i, child) in sub.subsegments.iter().enumerate() {
