@@ -130,6 +130,7 @@ pub struct Invocation {
     sampling_logged: AtomicBool,
     fields: RwLock<Vec<(Cow<'static, str>, Box<str>)>>,
     pub(crate) log_buffer: Option<Mutex<LogBuffer>>,
+    pub(crate) xray: Arc<crate::xray::recorder::Recorder>,
 }
 
 impl Invocation {
@@ -154,6 +155,11 @@ impl Invocation {
             Some(ctx.env_config.version.clone())
         };
         let memory_mb = u32::try_from(ctx.env_config.memory).ok().filter(|m| *m > 0).or(config.function_memory_mb());
+        let xray = Arc::new(crate::xray::recorder::Recorder::for_invocation(
+            trace_header.as_ref(),
+            trace_header_error.as_ref(),
+            config,
+        ));
         let rate = config.log().sample_rate();
         let debug_sampled = rate > 0.0 && fastrand::f64() < rate;
         Self {
@@ -171,6 +177,7 @@ impl Invocation {
             sampling_logged: AtomicBool::new(false),
             fields: RwLock::new(Vec::new()),
             log_buffer: config.log().buffer().map(|b| Mutex::new(LogBuffer::new(*b))),
+            xray,
         }
     }
 
@@ -219,6 +226,11 @@ impl Invocation {
     /// Why the trace header was rejected, if it was present but malformed.
     pub fn trace_header_error(&self) -> Option<&TraceHeaderError> {
         self.trace_header_error.as_ref()
+    }
+
+    /// This invocation's X-Ray subsegment recorder (a no-op when not traced).
+    pub fn xray(&self) -> &Arc<crate::xray::recorder::Recorder> {
+        &self.xray
     }
 
     /// The deadline as Unix milliseconds (0 when unknown).

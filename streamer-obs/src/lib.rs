@@ -36,11 +36,15 @@
 //! - [`trace_header`]: the X-Ray trace header and its ids.
 //! - [`log`]: the JSON log layer, sampling, buffering, redaction.
 //! - [`clock`]: injected time.
+//! - [`xray`]: X-Ray subsegments, the UDP daemon emitter, `PutTraceSegments` (feature
+//!   `xray-api`) and an AWS SDK interceptor (feature `aws-sdk`).
 //! - `testing` (feature `testing`): capturing writer, fixed clock, `Context` builder.
 //!
 //! ## Feature flags
 //!
 //! - `testing`: the [`testing`](crate#modules) module.
+//! - `xray-api`: the X-Ray `PutTraceSegments` emitter.
+//! - `aws-sdk`: X-Ray subsegments around AWS SDK for Rust calls.
 
 #[cfg(feature = "aws")]
 pub mod aws;
@@ -55,6 +59,7 @@ pub mod telemetry;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 pub mod trace_header;
+pub mod xray;
 
 pub use log::InitError;
 

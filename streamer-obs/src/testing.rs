@@ -183,3 +183,54 @@ impl ContextBuilder {
         ctx
     }
 }
+
+/// An X-Ray emitter that keeps every document, encoded exactly as the UDP emitter
+/// would (size guard included); clones share the same capture.
+///
+/// ```
+/// use streamer_obs::testing::CapturingEmitter;
+/// let c = CapturingEmitter::new();
+/// assert!(c.documents().is_empty());
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct CapturingEmitter {
+    docs: Arc<Mutex<Vec<String>>>,
+}
+
+impl CapturingEmitter {
+    /// An empty capture.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The raw documents (compact JSON), in the order sent.
+    pub fn raw(&self) -> Vec<String> {
+        self.docs.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// The documents parsed as JSON.
+    ///
+    /// # Panics
+    ///
+    /// When a document is not valid JSON (that is a test failure).
+    pub fn documents(&self) -> Vec<serde_json::Value> {
+        self.raw().iter().map(|d| serde_json::from_str(d).unwrap_or_else(|e| panic!("not JSON ({e}): {d}"))).collect()
+    }
+
+    /// Forgets the captured documents.
+    pub fn clear(&self) {
+        self.docs.lock().unwrap_or_else(|p| p.into_inner()).clear();
+    }
+}
+
+impl crate::xray::emitter::SegmentEmitter for CapturingEmitter {
+    fn emit(&self, doc: &crate::xray::document::SegmentDocument<'_>) -> Result<(), crate::xray::emitter::EmitError> {
+        let mut buf = Vec::new();
+        let mut out = Vec::new();
+        crate::xray::encode::encode_documents(doc, crate::xray::encode::MAX_DOCUMENT_BYTES, &mut buf, 0, &mut |d| {
+            out.push(String::from_utf8_lossy(d).into_owned())
+        });
+        self.docs.lock().unwrap_or_else(|p| p.into_inner()).extend(out);
+        Ok(())
+    }
+}

@@ -1,0 +1,247 @@
+//! Annotation and metadata rules (X-20 to X-23).
+//!
+//! **Key policy: reject.** A key must match `^[A-Za-z0-9_]{1,500}$`. A key such as
+//! `user-id` is refused with [`AnnotationError::InvalidKey`] at the call site and nothing
+//! is written: a rewritten key would silently break the filter expressions that use the
+//! original spelling, and an invalid key would make X-Ray reject the whole document.
+//!
+//! Values are strings, numbers or booleans. A string longer than 1000 characters is cut
+//! to its first 1000 characters (documented truncation, not an error). A number that is
+//! not finite is refused (JSON has no NaN or infinity).
+//!
+//! Metadata lives under namespaces; the default one is `default`. A namespace starting
+//! with `AWS.` (any letter case) is reserved and refused, as is an empty one.
+//!
+//! ```
+//! use streamer_obs::xray::annotation::{AnnotationError, AnnotationValue, check_key};
+//! assert!(check_key("connection_id").is_ok());
+//! assert_eq!(check_key("user-id"), Err(AnnotationError::InvalidKey("user-id".into())));
+//! let v = AnnotationValue::from("x".repeat(1200));
+//! assert_eq!(v, AnnotationValue::String("x".repeat(1000)));
+//! assert!(AnnotationValue::number(f64::NAN).is_err());
+//! ```
+
+use serde::{Serialize, Serializer};
+
+/// The longest annotation key, in characters.
+pub const MAX_KEY_CHARS: usize = 500;
+/// The longest annotation string value, in characters; longer values are cut.
+pub const MAX_STRING_VALUE_CHARS: usize = 1000;
+/// How many annotations X-Ray indexes per trace; more are stored but not indexed.
+pub const INDEXED_ANNOTATIONS_PER_TRACE: usize = 50;
+/// The metadata namespace used when none is given.
+pub const DEFAULT_METADATA_NAMESPACE: &str = "default";
+
+/// Why an annotation or metadata entry was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum AnnotationError {
+    /// The key does not match `^[A-Za-z0-9_]{1,500}$`.
+    #[error("annotation key {0:?} is not 1 to 500 of A-Z a-z 0-9 _")]
+    InvalidKey(String),
+    /// The number is NaN or infinite.
+    #[error("annotation value is not a finite number")]
+    NonFiniteNumber,
+    /// The metadata namespace is empty or starts with the reserved `AWS.` prefix.
+    #[error("metadata namespace {0:?} is empty or reserved (AWS.)")]
+    ReservedNamespace(String),
+    /// The metadata value could not be serialised to JSON.
+    #[error("metadata value is not serialisable: {0}")]
+    Unserializable(String),
+    /// There is no subsegment to write to (no invocation, or tracing is off for it).
+    #[error("no open subsegment")]
+    NoSubsegment,
+}
+
+/// Checks an annotation key.
+///
+/// ```
+/// use streamer_obs::xray::annotation::check_key;
+/// assert!(check_key("tenant_id").is_ok());
+/// assert!(check_key("").is_err() && check_key("a b").is_err() && check_key(&"k".repeat(501)).is_err());
+/// ```
+pub fn check_key(key: &str) -> Result<(), AnnotationError> {
+    let ok =
+        !key.is_empty() && key.len() <= MAX_KEY_CHARS && key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+    if ok { Ok(()) } else { Err(AnnotationError::InvalidKey(key.chars().take(64).collect())) }
+}
+
+/// Checks a metadata namespace.
+///
+/// ```
+/// use streamer_obs::xray::annotation::check_namespace;
+/// assert!(check_namespace("default").is_ok());
+/// assert!(check_namespace("AWS.Lambda").is_err() && check_namespace("aws.x").is_err());
+/// ```
+pub fn check_namespace(namespace: &str) -> Result<(), AnnotationError> {
+    let reserved = namespace.len() >= 4 && namespace.as_bytes()[..4].eq_ignore_ascii_case(b"aws.");
+    if namespace.is_empty() || reserved {
+        Err(AnnotationError::ReservedNamespace(namespace.chars().take(64).collect()))
+    } else {
+        Ok(())
+    }
+}
+
+/// An annotation value: string (at most 1000 characters), number or boolean.
+///
+/// ```
+/// use streamer_obs::xray::annotation::AnnotationValue;
+/// assert_eq!(AnnotationValue::from(true), AnnotationValue::Bool(true));
+/// assert_eq!(AnnotationValue::from(3_u32), AnnotationValue::Int(3));
+/// assert_eq!(AnnotationValue::number(1.5).unwrap(), AnnotationValue::Float(1.5));
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub enum AnnotationValue {
+    /// A string of at most 1000 characters.
+    String(String),
+    /// An integer.
+    Int(i64),
+    /// A finite floating-point number.
+    Float(f64),
+    /// A boolean.
+    Bool(bool),
+}
+
+impl AnnotationValue {
+    /// A floating-point value; refused when not finite.
+    ///
+    /// ```
+    /// # use streamer_obs::xray::annotation::AnnotationValue;
+    /// assert!(AnnotationValue::number(0.5).is_ok());
+    /// assert!(AnnotationValue::number(f64::INFINITY).is_err());
+    /// ```
+    pub fn number(v: f64) -> Result<Self, AnnotationError> {
+        if v.is_finite() { Ok(AnnotationValue::Float(v)) } else { Err(AnnotationError::NonFiniteNumber) }
+    }
+
+    fn string(mut s: String) -> Self {
+        if s.len() > MAX_STRING_VALUE_CHARS
+            && let Some((idx, _)) = s.char_indices().nth(MAX_STRING_VALUE_CHARS)
+        {
+            s.truncate(idx);
+        }
+        AnnotationValue::String(s)
+    }
+
+    pub(crate) fn is_valid(&self) -> bool {
+        match self {
+            AnnotationValue::Float(f) => f.is_finite(),
+            AnnotationValue::String(s) => s.chars().count() <= MAX_STRING_VALUE_CHARS,
+            _ => true,
+        }
+    }
+}
+
+impl From<&str> for AnnotationValue {
+    fn from(v: &str) -> Self {
+        AnnotationValue::string(v.to_owned())
+    }
+}
+impl From<String> for AnnotationValue {
+    fn from(v: String) -> Self {
+        AnnotationValue::string(v)
+    }
+}
+impl From<&String> for AnnotationValue {
+    fn from(v: &String) -> Self {
+        AnnotationValue::string(v.clone())
+    }
+}
+impl From<bool> for AnnotationValue {
+    fn from(v: bool) -> Self {
+        AnnotationValue::Bool(v)
+    }
+}
+macro_rules! int_value {
+    ($($t:ty),*) => {$(
+        impl From<$t> for AnnotationValue {
+            fn from(v: $t) -> Self {
+                AnnotationValue::Int(i64::from(v))
+            }
+        }
+    )*};
+}
+int_value!(i8, i16, i32, i64, u8, u16, u32);
+
+impl From<u64> for AnnotationValue {
+    fn from(v: u64) -> Self {
+        match i64::try_from(v) {
+            Ok(i) => AnnotationValue::Int(i),
+            Err(_) => AnnotationValue::Float(v as f64),
+        }
+    }
+}
+/// A float; a NaN or infinite value is refused when the annotation is set.
+impl From<f64> for AnnotationValue {
+    fn from(v: f64) -> Self {
+        AnnotationValue::Float(v)
+    }
+}
+impl From<f32> for AnnotationValue {
+    fn from(v: f32) -> Self {
+        AnnotationValue::Float(f64::from(v))
+    }
+}
+
+impl From<usize> for AnnotationValue {
+    fn from(v: usize) -> Self {
+        AnnotationValue::from(v as u64)
+    }
+}
+
+impl Serialize for AnnotationValue {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            AnnotationValue::String(v) => s.serialize_str(v),
+            AnnotationValue::Int(v) => s.serialize_i64(*v),
+            AnnotationValue::Float(v) if v.is_finite() => s.serialize_f64(*v),
+            // Unreachable through the public constructors; written as 0 so JSON stays valid.
+            AnnotationValue::Float(_) => s.serialize_i64(0),
+            AnnotationValue::Bool(v) => s.serialize_bool(*v),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_follow_the_schema_pattern() {
+        for ok in ["a", "A_9", "connection_id", &"k".repeat(500)] {
+            assert!(check_key(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", "user-id", "a.b", "a b", "é", "a\n", &"k".repeat(501)] {
+            assert!(matches!(check_key(bad), Err(AnnotationError::InvalidKey(_))), "{bad}");
+        }
+    }
+
+    #[test]
+    fn long_strings_are_cut_at_1000_characters() {
+        let v = AnnotationValue::from("é".repeat(1001));
+        match &v {
+            AnnotationValue::String(s) => assert_eq!(s.chars().count(), 1000),
+            other => panic!("{other:?}"),
+        }
+        assert!(v.is_valid());
+        assert_eq!(AnnotationValue::from("short"), AnnotationValue::String("short".into()));
+    }
+
+    #[test]
+    fn numbers_and_bools() {
+        assert!(AnnotationValue::number(f64::INFINITY).is_err());
+        assert_eq!(serde_json::to_string(&AnnotationValue::from(u64::MAX)).unwrap(), "1.8446744073709552e+19");
+        assert_eq!(serde_json::to_string(&AnnotationValue::from(-3_i32)).unwrap(), "-3");
+        assert_eq!(serde_json::to_string(&AnnotationValue::from(false)).unwrap(), "false");
+    }
+
+    #[test]
+    fn namespaces() {
+        assert!(check_namespace("default").is_ok());
+        assert!(check_namespace("streamer").is_ok());
+        assert!(check_namespace("").is_err());
+        assert!(check_namespace("AWS.").is_err());
+        assert!(check_namespace("Aws.Foo").is_err());
+        assert!(check_namespace("AWSX").is_ok());
+    }
+}

@@ -1,0 +1,1065 @@
+//! The subsegment document model and its serialisation (rules X-2 to X-23).
+//!
+//! A [`Subsegment`] is one closed (or still open) unit of work with its nested
+//! children. A [`SegmentDocument`] is what leaves the process: a subsegment tree sent as
+//! an *independent subsegment* (`type: "subsegment"`, `trace_id`, `parent_id`), written
+//! as compact single-line JSON with sorted maps, so the same input always gives the same
+//! bytes.
+//!
+//! ```
+//! use streamer_obs::trace_header::{SegmentId, TraceId};
+//! use streamer_obs::xray::document::{SegmentDocument, Subsegment};
+//!
+//! let trace: TraceId = "1-5759e988-bd862e3fe1be46a994272793".parse().unwrap();
+//! let parent: SegmentId = "53995c3f42cd8ad8".parse().unwrap();
+//! let mut sub = Subsegment::new(SegmentId::from_u64(1).unwrap(), "ValidateJWT", 1_700_000_000_000_000);
+//! sub.set_end_micros(1_700_000_000_001_500);
+//! let mut out = Vec::new();
+//! SegmentDocument::new(&trace, &parent, &sub).write_to(&mut out);
+//! assert_eq!(
+//!     String::from_utf8(out).unwrap(),
+//!     r#"{"type":"subsegment","id":"0000000000000001","trace_id":"1-5759e988-bd862e3fe1be46a994272793","parent_id":"53995c3f42cd8ad8","name":"ValidateJWT","start_time":1700000000.0,"end_time":1700000000.0015}"#
+//! );
+//! ```
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use serde::ser::{SerializeMap, Serializer};
+
+use crate::trace_header::{SegmentId, TraceId};
+use crate::xray::annotation::AnnotationValue;
+use crate::xray::cause::Cause;
+use crate::xray::name::clean_name;
+
+/// The `namespace` of a subsegment (X-12).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Namespace {
+    /// `aws`: a call to an AWS service through an AWS SDK.
+    Aws,
+    /// `remote`: any other downstream call.
+    Remote,
+}
+
+impl Namespace {
+    /// The JSON value.
+    ///
+    /// ```
+    /// assert_eq!(streamer_obs::xray::document::Namespace::Aws.as_str(), "aws");
+    /// ```
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Namespace::Aws => "aws",
+            Namespace::Remote => "remote",
+        }
+    }
+}
+
+/// The `error`, `fault` and `throttle` flags (X-16); more than one can be set.
+///
+/// ```
+/// use streamer_obs::xray::document::Flags;
+/// assert_eq!(Flags::from_http_status(429), Flags { error: true, throttle: true, fault: false });
+/// assert_eq!(Flags::from_http_status(503), Flags { fault: true, ..Flags::default() });
+/// assert_eq!(Flags::from_http_status(404), Flags { error: true, ..Flags::default() });
+/// assert_eq!(Flags::from_http_status(200), Flags::default());
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Flags {
+    /// A client error (4xx-like, expected failure).
+    pub error: bool,
+    /// A server error (5xx-like, unexpected failure).
+    pub fault: bool,
+    /// Throttled (429).
+    pub throttle: bool,
+}
+
+impl Flags {
+    /// The flags of an HTTP status (the Python SDK's mapping): ≥ 500 fault; 429 throttle
+    /// and error; any other ≥ 400 error; anything else none.
+    ///
+    /// ```
+    /// # use streamer_obs::xray::document::Flags;
+    /// assert!(Flags::from_http_status(502).fault);
+    /// ```
+    pub fn from_http_status(status: u16) -> Self {
+        match status {
+            500.. => Flags { fault: true, ..Flags::default() },
+            429 => Flags { error: true, throttle: true, fault: false },
+            400..=499 => Flags { error: true, ..Flags::default() },
+            _ => Flags::default(),
+        }
+    }
+
+    /// Sets every flag that is set in `other`.
+    ///
+    /// ```
+    /// # use streamer_obs::xray::document::Flags;
+    /// let mut f = Flags::from_http_status(404);
+    /// f.merge(Flags::from_http_status(500));
+    /// assert!(f.error && f.fault);
+    /// ```
+    pub fn merge(&mut self, other: Flags) {
+        self.error |= other.error;
+        self.fault |= other.fault;
+        self.throttle |= other.throttle;
+    }
+
+    /// Whether no flag is set.
+    ///
+    /// ```
+    /// # use streamer_obs::xray::document::Flags;
+    /// assert!(Flags::default().is_empty());
+    /// ```
+    pub fn is_empty(&self) -> bool {
+        !(self.error || self.fault || self.throttle)
+    }
+}
+
+/// The `http` block of an outgoing call (X-13). Strings are cut to 250 characters.
+///
+/// ```
+/// use streamer_obs::xray::document::Http;
+/// let http = Http::default().method("POST").url("https://example.com/x").status(200).traced(true);
+/// assert_eq!(http.response_status, Some(200));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Http {
+    /// `request.method`.
+    pub request_method: Option<String>,
+    /// `request.url`.
+    pub request_url: Option<String>,
+    /// `request.user_agent`.
+    pub request_user_agent: Option<String>,
+    /// `request.client_ip`.
+    pub request_client_ip: Option<String>,
+    /// `request.traced`: the callee sends its own segment with this subsegment as parent.
+    pub request_traced: bool,
+    /// `response.status`.
+    pub response_status: Option<u16>,
+    /// `response.content_length`.
+    pub response_content_length: Option<u64>,
+}
+
+impl Http {
+    /// Sets `request.method`.
+    ///
+    /// ```
+    /// # use streamer_obs::xray::document::Http;
+    /// assert_eq!(Http::default().method("GET").request_method.as_deref(), Some("GET"));
+    /// ```
+    pub fn method(mut self, m: impl Into<String>) -> Self {
+        self.request_method = Some(cut(m.into(), MAX_STRING_CHARS));
+        self
+    }
+    /// Sets `request.url`.
+    ///
+    /// ```
+    /// # use streamer_obs::xray::document::Http;
+    /// assert_eq!(Http::default().url("https://x").request_url.as_deref(), Some("https://x"));
+    /// ```
+    pub fn url(mut self, u: impl Into<String>) -> Self {
+        self.request_url = Some(cut(u.into(), MAX_STRING_CHARS));
+        self
+    }
+    /// Sets `request.user_agent`.
+    ///
+    /// ```
+    /// # use streamer_obs::xray::document::Http;
+    /// assert!(Http::default().user_agent("sdk").request_user_agent.is_some());
+    /// ```
+    pub fn user_agent(mut self, u: impl Into<String>) -> Self {
+        self.request_user_agent = Some(cut(u.into(), MAX_STRING_CHARS));
+        self
+    }
+    /// Sets `request.client_ip`.
+    ///
+    /// ```
+    /// # use streamer_obs::xray::document::Http;
+    /// assert!(Http::default().client_ip("10.0.0.1").request_client_ip.is_some());
+    /// ```
+    pub fn client_ip(mut self, ip: impl Into<String>) -> Self {
+        self.request_client_ip = Some(cut(ip.into(), MAX_STRING_CHARS));
+        self
+    }
+
+    /// Sets `request.traced`.
+    ///
+    /// ```
+    /// # use streamer_obs::xray::document::Http;
+    /// assert!(Http::default().traced(true).request_traced);
+    /// ```
+    pub fn traced(mut self, t: bool) -> Self {
+        self.request_traced = t;
+        self
+    }
+    /// Sets `response.status`.
+    ///
+    /// ```
+    /// # use streamer_obs::xray::document::Http;
+    /// assert_eq!(Http::default().status(204).response_status, Some(204));
+    /// ```
+    pub fn status(mut self, s: u16) -> Self {
+        self.response_status = Some(s);
+        self
+    }
+    /// Sets `response.content_length`.
+    ///
+    /// ```
+    /// # use streamer_obs::xray::document::Http;
+    /// assert_eq!(Http::default().content_length(3).response_content_length, Some(3));
+    /// ```
+    pub fn content_length(mut self, l: u64) -> Self {
+        self.response_content_length = Some(l);
+        self
+    }
+}
+
+/// The `aws` block of a call to an AWS service (X-14). Strings are cut to 250 characters.
+///
+/// ```
+/// use streamer_obs::xray::document::AwsData;
+/// let aws = AwsData { operation: Some("PutItem".into()), table_name: Some("connections".into()), ..Default::default() };
+/// assert_eq!(aws.operation.as_deref(), Some("PutItem"));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct AwsData {
+    /// `operation`, e.g. `PutItem`.
+    pub operation: Option<String>,
+    /// `region`.
+    pub region: Option<String>,
+    /// `request_id` from the response.
+    pub request_id: Option<String>,
+    /// `table_name` (DynamoDB).
+    pub table_name: Option<String>,
+    /// `queue_url` (SQS).
+    pub queue_url: Option<String>,
+    /// `account_id`.
+    pub account_id: Option<String>,
+}
+
+impl AwsData {
+    fn is_empty(&self) -> bool {
+        self.operation.is_none()
+            && self.region.is_none()
+            && self.request_id.is_none()
+            && self.table_name.is_none()
+            && self.queue_url.is_none()
+            && self.account_id.is_none()
+    }
+}
+
+/// The `sql` block of a database call (X-15). Never put a password in `url` or
+/// `connection_string`. `user` is cut to 250 characters.
+///
+/// ```
+/// use streamer_obs::xray::document::Sql;
+/// let sql = Sql { database_type: Some("PostgreSQL".into()), sanitized_query: Some("SELECT 1".into()), ..Default::default() };
+/// assert!(sql.url.is_none());
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize)]
+pub struct Sql {
+    /// `connection_string` (without password).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub connection_string: Option<String>,
+    /// `url` (without password).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// `sanitized_query`: the query with user values replaced by placeholders.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sanitized_query: Option<String>,
+    /// `database_type`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database_type: Option<String>,
+    /// `database_version`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database_version: Option<String>,
+    /// `driver_version`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub driver_version: Option<String>,
+    /// `user`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    /// `preparation`: `call` or `statement`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub preparation: Option<String>,
+}
+
+/// The default limit for strings the schema does not give another limit for (X-8).
+pub const MAX_STRING_CHARS: usize = 250;
+
+pub(crate) fn cut(mut s: String, max_chars: usize) -> String {
+    if s.len() > max_chars
+        && let Some((idx, _)) = s.char_indices().nth(max_chars)
+    {
+        s.truncate(idx);
+    }
+    s
+}
+
+/// One subsegment and its nested children.
+///
+/// ```
+/// use streamer_obs::trace_header::SegmentId;
+/// use streamer_obs::xray::document::Subsegment;
+/// let mut s = Subsegment::new(SegmentId::generate(), "Save (connection)", 10);
+/// assert_eq!(s.name(), "Save connection");
+/// s.set_end_micros(5);
+/// assert_eq!(s.end_micros(), Some(10)); // never before the start
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct Subsegment {
+    pub(crate) id: SegmentId,
+    pub(crate) name: String,
+    pub(crate) start_micros: u64,
+    pub(crate) end_micros: Option<u64>,
+    pub(crate) namespace: Option<Namespace>,
+    pub(crate) flags: Flags,
+    pub(crate) cause: Option<Cause>,
+    pub(crate) annotations: BTreeMap<String, AnnotationValue>,
+    pub(crate) metadata: BTreeMap<String, BTreeMap<String, serde_json::Value>>,
+    pub(crate) http: Option<Http>,
+    pub(crate) aws: Option<AwsData>,
+    pub(crate) sql: Option<Sql>,
+    pub(crate) precursor_ids: Vec<SegmentId>,
+    pub(crate) subsegments: Vec<Subsegment>,
+}
+
+impl Subsegment {
+    /// An open subsegment named `name` (cleaned, see [`clean_name`]) started at
+    /// `start_micros` (microseconds since the Unix epoch).
+    ///
+    /// ```
+    /// # use streamer_obs::trace_header::SegmentId;
+    /// # use streamer_obs::xray::document::Subsegment;
+    /// let mut s = Subsegment::new(SegmentId::from_u64(7).unwrap(), "Work", 1_000_000);
+    /// assert_eq!(s.name(), "Work");
+    /// assert!(s.end_micros().is_none());
+    /// ```
+    pub fn new(id: SegmentId, name: &str, start_micros: u64) -> Self {
+        Self {
+            id,
+            name: clean_name(name).into_owned(),
+            start_micros,
+            end_micros: None,
+            namespace: None,
+            flags: Flags::default(),
+            cause: None,
+            annotations: BTreeMap::new(),
+            metadata: BTreeMap::new(),
+            http: None,
+            aws: None,
+            sql: None,
+            precursor_ids: Vec::new(),
+            subsegments: Vec::new(),
+        }
+    }
+
+    /// The id.
+    ///
+    /// ```
+    /// # use streamer_obs::trace_header::SegmentId;
+    /// # use streamer_obs::xray::document::Subsegment;
+    /// let mut s = Subsegment::new(SegmentId::from_u64(7).unwrap(), "Work", 1_000_000);
+    /// assert_eq!(s.id().as_str(), "0000000000000007");
+    /// ```
+    pub fn id(&self) -> &SegmentId {
+        &self.id
+    }
+    /// The (cleaned) name.
+    ///
+    /// ```
+    /// # use streamer_obs::trace_header::SegmentId;
+    /// # use streamer_obs::xray::document::Subsegment;
+    /// let mut s = Subsegment::new(SegmentId::from_u64(7).unwrap(), "Work", 1_000_000);
+    /// assert_eq!(s.name(), "Work");
+    /// ```
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+    /// Start, microseconds since the Unix epoch.
+    ///
+    /// ```
+    /// # use streamer_obs::trace_header::SegmentId;
+    /// # use streamer_obs::xray::document::Subsegment;
+    /// let mut s = Subsegment::new(SegmentId::from_u64(7).unwrap(), "Work", 1_000_000);
+    /// assert_eq!(s.start_micros(), 1_000_000);
+    /// ```
+    pub fn start_micros(&self) -> u64 {
+        self.start_micros
+    }
+    /// End, microseconds since the Unix epoch; `None` while open.
+    ///
+    /// ```
+    /// # use streamer_obs::trace_header::SegmentId;
+    /// # use streamer_obs::xray::document::Subsegment;
+    /// let mut s = Subsegment::new(SegmentId::from_u64(7).unwrap(), "Work", 1_000_000);
+    /// s.set_end_micros(2_000_000);
+    /// assert_eq!(s.end_micros(), Some(2_000_000));
+    /// ```
+    pub fn end_micros(&self) -> Option<u64> {
+        self.end_micros
+    }
+    /// Ends the subsegment; an end before the start is written as the start.
+    ///
+    /// ```
+    /// # use streamer_obs::trace_header::SegmentId;
+    /// # use streamer_obs::xray::document::Subsegment;
+    /// let mut s = Subsegment::new(SegmentId::from_u64(7).unwrap(), "Work", 1_000_000);
+    /// s.set_end_micros(0);
+    /// assert_eq!(s.end_micros(), Some(1_000_000));
+    /// ```
+    pub fn set_end_micros(&mut self, end: u64) {
+        self.end_micros = Some(end.max(self.start_micros));
+    }
+    /// The namespace.
+    ///
+    /// ```
+    /// # use streamer_obs::trace_header::SegmentId;
+    /// # use streamer_obs::xray::document::Subsegment;
+    /// let mut s = Subsegment::new(SegmentId::from_u64(7).unwrap(), "Work", 1_000_000);
+    /// # use streamer_obs::xray::document::Namespace;
+    /// s.set_namespace(Namespace::Remote);
+    /// assert_eq!(s.namespace(), Some(Namespace::Remote));
+    /// ```
+    pub fn namespace(&self) -> Option<Namespace> {
+        self.namespace
+    }
+    /// The flags.
+    ///
+    /// ```
+    /// # use streamer_obs::trace_header::SegmentId;
+    /// # use streamer_obs::xray::document::Subsegment;
+    /// let mut s = Subsegment::new(SegmentId::from_u64(7).unwrap(), "Work", 1_000_000);
+    /// assert!(s.flags().is_empty());
+    /// ```
+    pub fn flags(&self) -> Flags {
+        self.flags
+    }
+    /// The cause.
+    ///
+    /// ```
+    /// # use streamer_obs::trace_header::SegmentId;
+    /// # use streamer_obs::xray::document::Subsegment;
+    /// let mut s = Subsegment::new(SegmentId::from_u64(7).unwrap(), "Work", 1_000_000);
+    /// assert!(s.cause().is_none());
+    /// ```
+    pub fn cause(&self) -> Option<&Cause> {
+        self.cause.as_ref()
+    }
+    /// The annotations, sorted by key.
+    ///
+    /// ```
+    /// # use streamer_obs::trace_header::SegmentId;
+    /// # use streamer_obs::xray::document::Subsegment;
+    /// let mut s = Subsegment::new(SegmentId::from_u64(7).unwrap(), "Work", 1_000_000);
+    /// s.annotate("k", 1).unwrap();
+    /// assert_eq!(s.annotations().len(), 1);
+    /// ```
+    pub fn annotations(&self) -> &BTreeMap<String, AnnotationValue> {
+        &self.annotations
+    }
+    /// The metadata, by namespace then key.
+    ///
+    /// ```
+    /// # use streamer_obs::trace_header::SegmentId;
+    /// # use streamer_obs::xray::document::Subsegment;
+    /// let mut s = Subsegment::new(SegmentId::from_u64(7).unwrap(), "Work", 1_000_000);
+    /// s.add_metadata("default", "k", serde_json::json!(1)).unwrap();
+    /// assert_eq!(s.metadata()["default"]["k"], 1);
+    /// ```
+    pub fn metadata(&self) -> &BTreeMap<String, BTreeMap<String, serde_json::Value>> {
+        &self.metadata
+    }
+    /// The `http` block.
+    ///
+    /// ```
+    /// # use streamer_obs::trace_header::SegmentId;
+    /// # use streamer_obs::xray::document::Subsegment;
+    /// let mut s = Subsegment::new(SegmentId::from_u64(7).unwrap(), "Work", 1_000_000);
+    /// # use streamer_obs::xray::document::Http;
+    /// s.set_http(Http::default().status(200));
+    /// assert_eq!(s.http().unwrap().response_status, Some(200));
+    /// ```
+    pub fn http(&self) -> Option<&Http> {
+        self.http.as_ref()
+    }
+    /// The `aws` block.
+    ///
+    /// ```
+    /// # use streamer_obs::trace_header::SegmentId;
+    /// # use streamer_obs::xray::document::Subsegment;
+    /// let mut s = Subsegment::new(SegmentId::from_u64(7).unwrap(), "Work", 1_000_000);
+    /// # use streamer_obs::xray::document::AwsData;
+    /// s.set_aws(AwsData { operation: Some("GetItem".into()), ..Default::default() });
+    /// assert!(s.aws().is_some());
+    /// ```
+    pub fn aws(&self) -> Option<&AwsData> {
+        self.aws.as_ref()
+    }
+    /// The nested children.
+    ///
+    /// ```
+    /// # use streamer_obs::trace_header::SegmentId;
+    /// # use streamer_obs::xray::document::Subsegment;
+    /// let mut s = Subsegment::new(SegmentId::from_u64(7).unwrap(), "Work", 1_000_000);
+    /// s.push_child(Subsegment::new(SegmentId::generate(), "Child", 1_000_000));
+    /// assert_eq!(s.subsegments()[0].name(), "Child");
+    /// ```
+    pub fn subsegments(&self) -> &[Subsegment] {
+        &self.subsegments
+    }
+    /// The `sql` block.
+    ///
+    /// ```
+    /// # use streamer_obs::trace_header::SegmentId;
+    /// # use streamer_obs::xray::document::{Sql, Subsegment};
+    /// let mut s = Subsegment::new(SegmentId::generate(), "Query", 0);
+    /// s.set_sql(Sql { database_type: Some("PostgreSQL".into()), ..Default::default() });
+    /// assert!(s.sql().is_some());
+    /// ```
+    pub fn sql(&self) -> Option<&Sql> {
+        self.sql.as_ref()
+    }
+
+    /// Sets the `sql` block (`user` cut to 250 characters).
+    ///
+    /// ```
+    /// # use streamer_obs::trace_header::SegmentId;
+    /// # use streamer_obs::xray::document::{Sql, Subsegment};
+    /// let mut s = Subsegment::new(SegmentId::generate(), "Query", 0);
+    /// s.set_sql(Sql { user: Some("u".repeat(300)), ..Default::default() });
+    /// assert_eq!(s.sql().unwrap().user.as_ref().unwrap().len(), 250);
+    /// ```
+    pub fn set_sql(&mut self, mut sql: Sql) {
+        sql.user = sql.user.map(|u| cut(u, MAX_STRING_CHARS));
+        self.sql = Some(sql);
+    }
+
+    /// Ids of sibling subsegments that finished before this one started (`precursor_ids`).
+    ///
+    /// ```
+    /// # use streamer_obs::trace_header::SegmentId;
+    /// # use streamer_obs::xray::document::Subsegment;
+    /// let mut s = Subsegment::new(SegmentId::generate(), "Second", 0);
+    /// s.add_precursor(SegmentId::from_u64(1).unwrap());
+    /// assert_eq!(s.precursor_ids().len(), 1);
+    /// ```
+    pub fn precursor_ids(&self) -> &[SegmentId] {
+        &self.precursor_ids
+    }
+
+    /// Adds a precursor id (duplicates ignored).
+    ///
+    /// ```
+    /// # use streamer_obs::trace_header::SegmentId;
+    /// # use streamer_obs::xray::document::Subsegment;
+    /// let mut s = Subsegment::new(SegmentId::generate(), "Second", 0);
+    /// let first = SegmentId::generate();
+    /// s.add_precursor(first);
+    /// s.add_precursor(first);
+    /// assert_eq!(s.precursor_ids(), &[first]);
+    /// ```
+    pub fn add_precursor(&mut self, id: SegmentId) {
+        if !self.precursor_ids.contains(&id) {
+            self.precursor_ids.push(id);
+        }
+    }
+
+    /// Adds a nested child.
+    ///
+    /// ```
+    /// # use streamer_obs::trace_header::SegmentId;
+    /// # use streamer_obs::xray::document::Subsegment;
+    /// let mut s = Subsegment::new(SegmentId::from_u64(7).unwrap(), "Work", 1_000_000);
+    /// s.push_child(Subsegment::new(SegmentId::generate(), "Child", 1_000_000));
+    /// assert_eq!(s.subsegments().len(), 1);
+    /// ```
+    pub fn push_child(&mut self, child: Subsegment) {
+        self.subsegments.push(child);
+    }
+    /// Sets the namespace.
+    ///
+    /// ```
+    /// # use streamer_obs::trace_header::SegmentId;
+    /// # use streamer_obs::xray::document::Subsegment;
+    /// let mut s = Subsegment::new(SegmentId::from_u64(7).unwrap(), "Work", 1_000_000);
+    /// # use streamer_obs::xray::document::Namespace;
+    /// s.set_namespace(Namespace::Aws);
+    /// assert_eq!(s.namespace(), Some(Namespace::Aws));
+    /// ```
+    pub fn set_namespace(&mut self, ns: Namespace) {
+        self.namespace = Some(ns);
+    }
+    /// Sets the `http` block.
+    ///
+    /// ```
+    /// # use streamer_obs::trace_header::SegmentId;
+    /// # use streamer_obs::xray::document::Subsegment;
+    /// let mut s = Subsegment::new(SegmentId::from_u64(7).unwrap(), "Work", 1_000_000);
+    /// # use streamer_obs::xray::document::Http;
+    /// s.set_http(Http::default().method("POST"));
+    /// assert!(s.http().is_some());
+    /// ```
+    pub fn set_http(&mut self, http: Http) {
+        self.http = Some(http);
+    }
+    /// Sets the `aws` block.
+    ///
+    /// ```
+    /// # use streamer_obs::trace_header::SegmentId;
+    /// # use streamer_obs::xray::document::Subsegment;
+    /// let mut s = Subsegment::new(SegmentId::from_u64(7).unwrap(), "Work", 1_000_000);
+    /// s.set_aws(Default::default());
+    /// assert!(s.aws().is_some());
+    /// ```
+    pub fn set_aws(&mut self, aws: AwsData) {
+        self.aws = Some(aws);
+    }
+    /// Sets flags (in addition to the ones already set).
+    ///
+    /// ```
+    /// # use streamer_obs::trace_header::SegmentId;
+    /// # use streamer_obs::xray::document::Subsegment;
+    /// let mut s = Subsegment::new(SegmentId::from_u64(7).unwrap(), "Work", 1_000_000);
+    /// # use streamer_obs::xray::document::Flags;
+    /// s.add_flags(Flags::from_http_status(429));
+    /// assert!(s.flags().throttle);
+    /// ```
+    pub fn add_flags(&mut self, flags: Flags) {
+        self.flags.merge(flags);
+    }
+    /// Sets an annotation (key and value checked as by the recorder).
+    ///
+    /// ```
+    /// use streamer_obs::trace_header::SegmentId;
+    /// use streamer_obs::xray::document::Subsegment;
+    /// let mut s = Subsegment::new(SegmentId::generate(), "H", 0);
+    /// assert!(s.annotate("tenant_id", "t-1").is_ok());
+    /// assert!(s.annotate("tenant-id", "t-1").is_err());
+    /// ```
+    pub fn annotate(
+        &mut self,
+        key: &str,
+        value: impl Into<AnnotationValue>,
+    ) -> Result<(), crate::xray::annotation::AnnotationError> {
+        crate::xray::annotation::check_key(key)?;
+        let value = value.into();
+        if !value.is_valid() {
+            return Err(crate::xray::annotation::AnnotationError::NonFiniteNumber);
+        }
+        self.put_annotation(key, value);
+        Ok(())
+    }
+
+    /// Sets a metadata entry (namespace checked as by the recorder).
+    ///
+    /// ```
+    /// use streamer_obs::trace_header::SegmentId;
+    /// use streamer_obs::xray::document::Subsegment;
+    /// let mut s = Subsegment::new(SegmentId::generate(), "H", 0);
+    /// assert!(s.add_metadata("default", "k", serde_json::json!({"a": 1})).is_ok());
+    /// assert!(s.add_metadata("AWS.x", "k", serde_json::json!(1)).is_err());
+    /// ```
+    pub fn add_metadata(
+        &mut self,
+        namespace: &str,
+        key: &str,
+        value: serde_json::Value,
+    ) -> Result<(), crate::xray::annotation::AnnotationError> {
+        crate::xray::annotation::check_namespace(namespace)?;
+        self.put_metadata(namespace, key, value);
+        Ok(())
+    }
+
+    /// Sets an annotation whose key was checked.
+    pub(crate) fn put_annotation(&mut self, key: &str, value: AnnotationValue) -> bool {
+        self.annotations.insert(key.to_owned(), value).is_none()
+    }
+    /// Sets a metadata entry whose namespace was checked.
+    pub(crate) fn put_metadata(&mut self, namespace: &str, key: &str, value: serde_json::Value) {
+        self.metadata.entry(namespace.to_owned()).or_default().insert(key.to_owned(), value);
+    }
+    /// Sets the cause.
+    pub(crate) fn set_cause(&mut self, cause: Cause) {
+        self.cause = Some(cause);
+    }
+}
+
+/// An independent subsegment document: a subsegment tree with the trace id and the id
+/// of its parent (the header's `Parent` or an enclosing subsegment).
+#[derive(Debug, Clone, Copy)]
+pub struct SegmentDocument<'a> {
+    trace_id: &'a TraceId,
+    parent_id: &'a SegmentId,
+    subsegment: &'a Subsegment,
+    in_progress: bool,
+}
+
+impl<'a> SegmentDocument<'a> {
+    /// A complete document for `subsegment` (children nested).
+    ///
+    /// ```
+    /// # use streamer_obs::trace_header::{SegmentId, TraceId};
+    /// # use streamer_obs::xray::document::{SegmentDocument, Subsegment};
+    /// let (t, p) = (TraceId::generate(1), SegmentId::generate());
+    /// let s = Subsegment::new(SegmentId::generate(), "W", 0);
+    /// assert!(!SegmentDocument::new(&t, &p, &s).is_in_progress());
+    /// ```
+    pub fn new(trace_id: &'a TraceId, parent_id: &'a SegmentId, subsegment: &'a Subsegment) -> Self {
+        Self { trace_id, parent_id, subsegment, in_progress: false }
+    }
+
+    /// An in-progress document for a still-open `subsegment` (`in_progress: true`, no
+    /// `end_time`, no children), replaced by the complete one later (X-7).
+    ///
+    /// ```
+    /// use streamer_obs::trace_header::{SegmentId, TraceId};
+    /// use streamer_obs::xray::document::{SegmentDocument, Subsegment};
+    /// let t = TraceId::generate(1); let p = SegmentId::generate();
+    /// let s = Subsegment::new(SegmentId::generate(), "Handler", 1_000_000);
+    /// let json = SegmentDocument::in_progress(&t, &p, &s).to_json();
+    /// assert!(json.contains(r#""in_progress":true"#) && !json.contains("end_time"));
+    /// ```
+    pub fn in_progress(trace_id: &'a TraceId, parent_id: &'a SegmentId, subsegment: &'a Subsegment) -> Self {
+        Self { trace_id, parent_id, subsegment, in_progress: true }
+    }
+
+    /// The trace id (`Root`).
+    ///
+    /// ```
+    /// # use streamer_obs::trace_header::{SegmentId, TraceId};
+    /// # use streamer_obs::xray::document::{SegmentDocument, Subsegment};
+    /// let (t, p) = (TraceId::generate(1), SegmentId::generate());
+    /// let s = Subsegment::new(SegmentId::generate(), "W", 0);
+    /// assert_eq!(SegmentDocument::new(&t, &p, &s).trace_id(), &t);
+    /// ```
+    pub fn trace_id(&self) -> &'a TraceId {
+        self.trace_id
+    }
+    /// The parent id.
+    ///
+    /// ```
+    /// # use streamer_obs::trace_header::{SegmentId, TraceId};
+    /// # use streamer_obs::xray::document::{SegmentDocument, Subsegment};
+    /// let (t, p) = (TraceId::generate(1), SegmentId::generate());
+    /// let s = Subsegment::new(SegmentId::generate(), "W", 0);
+    /// assert_eq!(SegmentDocument::new(&t, &p, &s).parent_id(), &p);
+    /// ```
+    pub fn parent_id(&self) -> &'a SegmentId {
+        self.parent_id
+    }
+    /// The subsegment tree.
+    ///
+    /// ```
+    /// # use streamer_obs::trace_header::{SegmentId, TraceId};
+    /// # use streamer_obs::xray::document::{SegmentDocument, Subsegment};
+    /// let (t, p) = (TraceId::generate(1), SegmentId::generate());
+    /// let s = Subsegment::new(SegmentId::generate(), "W", 0);
+    /// assert_eq!(SegmentDocument::new(&t, &p, &s).subsegment().name(), "W");
+    /// ```
+    pub fn subsegment(&self) -> &'a Subsegment {
+        self.subsegment
+    }
+    /// Whether this is an in-progress document.
+    ///
+    /// ```
+    /// # use streamer_obs::trace_header::{SegmentId, TraceId};
+    /// # use streamer_obs::xray::document::{SegmentDocument, Subsegment};
+    /// let (t, p) = (TraceId::generate(1), SegmentId::generate());
+    /// let s = Subsegment::new(SegmentId::generate(), "W", 0);
+    /// assert!(SegmentDocument::in_progress(&t, &p, &s).is_in_progress());
+    /// ```
+    pub fn is_in_progress(&self) -> bool {
+        self.in_progress
+    }
+
+    /// Appends the compact JSON document (children nested) to `out`.
+    ///
+    /// ```
+    /// # use streamer_obs::trace_header::{SegmentId, TraceId};
+    /// # use streamer_obs::xray::document::{SegmentDocument, Subsegment};
+    /// let (t, p) = (TraceId::generate(1), SegmentId::generate());
+    /// let s = Subsegment::new(SegmentId::generate(), "W", 0);
+    /// let mut buf = b"prefix\n".to_vec();
+    /// SegmentDocument::new(&t, &p, &s).write_to(&mut buf);
+    /// assert!(buf.starts_with(b"prefix\n{\"type\":\"subsegment\""));
+    /// ```
+    pub fn write_to(&self, out: &mut Vec<u8>) {
+        self.write_with(out, true);
+    }
+
+    /// The compact JSON document as a string.
+    ///
+    /// ```
+    /// # use streamer_obs::trace_header::{SegmentId, TraceId};
+    /// # use streamer_obs::xray::document::{SegmentDocument, Subsegment};
+    /// let (t, p) = (TraceId::generate(1), SegmentId::generate());
+    /// let s = Subsegment::new(SegmentId::generate(), "W", 0);
+    /// assert!(!SegmentDocument::new(&t, &p, &s).to_json().contains('\n'));
+    /// ```
+    pub fn to_json(&self) -> String {
+        let mut out = Vec::with_capacity(512);
+        self.write_to(&mut out);
+        String::from_utf8(out).unwrap_or_default()
+    }
+
+    pub(crate) fn write_with(&self, out: &mut Vec<u8>, nested: bool) {
+        let view = View {
+            sub: self.subsegment,
+            top: Some((self.trace_id, self.parent_id)),
+            nested: nested && !self.in_progress,
+            in_progress: self.in_progress,
+        };
+        // Writing to a Vec cannot fail, and every value is representable in JSON
+        // (finite numbers, strings, maps with string keys).
+        let _ = view.serialize(&mut serde_json::Serializer::new(out));
+    }
+}
+
+/// Appends `sub` as it appears nested in its parent's `subsegments` array.
+pub(crate) fn write_nested(sub: &Subsegment, out: &mut Vec<u8>) {
+    let view = View { sub, top: None, nested: true, in_progress: false };
+    let _ = view.serialize(&mut serde_json::Serializer::new(out));
+}
+
+struct View<'a> {
+    sub: &'a Subsegment,
+    top: Option<(&'a TraceId, &'a SegmentId)>,
+    nested: bool,
+    in_progress: bool,
+}
+
+fn seconds(micros: u64) -> f64 {
+    (micros / 1_000_000) as f64 + (micros % 1_000_000) as f64 / 1_000_000.0
+}
+
+impl Serialize for View<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let sub = self.sub;
+        let mut m = s.serialize_map(None)?;
+        if let Some((trace, parent)) = self.top {
+            m.serialize_entry("type", "subsegment")?;
+            m.serialize_entry("id", sub.id.as_str())?;
+            m.serialize_entry("trace_id", trace.as_str())?;
+            m.serialize_entry("parent_id", parent.as_str())?;
+        } else {
+            m.serialize_entry("id", sub.id.as_str())?;
+        }
+        m.serialize_entry("name", &sub.name)?;
+        m.serialize_entry("start_time", &seconds(sub.start_micros))?;
+        match (self.in_progress, sub.end_micros) {
+            (false, Some(end)) => m.serialize_entry("end_time", &seconds(end.max(sub.start_micros)))?,
+            _ => m.serialize_entry("in_progress", &true)?,
+        }
+        if let Some(ns) = sub.namespace {
+            m.serialize_entry("namespace", ns.as_str())?;
+        }
+        if sub.flags.error {
+            m.serialize_entry("error", &true)?;
+        }
+        if sub.flags.fault {
+            m.serialize_entry("fault", &true)?;
+        }
+        if sub.flags.throttle {
+            m.serialize_entry("throttle", &true)?;
+        }
+        if let Some(cause) = &sub.cause {
+            m.serialize_entry("cause", cause)?;
+        }
+        if !sub.annotations.is_empty() {
+            m.serialize_entry("annotations", &sub.annotations)?;
+        }
+        if !sub.metadata.is_empty() {
+            m.serialize_entry("metadata", &sub.metadata)?;
+        }
+        if let Some(http) = &sub.http {
+            m.serialize_entry("http", &HttpView(http))?;
+        }
+        if let Some(aws) = sub.aws.as_ref().filter(|a| !a.is_empty()) {
+            m.serialize_entry("aws", &AwsView(aws))?;
+        }
+        if let Some(sql) = &sub.sql {
+            m.serialize_entry("sql", sql)?;
+        }
+        if !sub.precursor_ids.is_empty() {
+            m.serialize_entry("precursor_ids", &Ids(&sub.precursor_ids))?;
+        }
+        if self.nested && !sub.subsegments.is_empty() {
+            m.serialize_entry("subsegments", &Children(&sub.subsegments))?;
+        }
+        m.end()
+    }
+}
+
+struct Ids<'a>(&'a [SegmentId]);
+
+impl Serialize for Ids<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.0.iter().map(SegmentId::as_str))
+    }
+}
+
+struct Children<'a>(&'a [Subsegment]);
+
+impl Serialize for Children<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.0.iter().map(|c| View { sub: c, top: None, nested: true, in_progress: false }))
+    }
+}
+
+struct HttpView<'a>(&'a Http);
+
+impl Serialize for HttpView<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct Req<'a> {
+            #[serde(skip_serializing_if = "Option::is_none")]
+            method: Option<&'a str>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            url: Option<&'a str>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            user_agent: Option<&'a str>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            client_ip: Option<&'a str>,
+            #[serde(skip_serializing_if = "std::ops::Not::not")]
+            traced: bool,
+        }
+        #[derive(Serialize)]
+        struct Resp {
+            #[serde(skip_serializing_if = "Option::is_none")]
+            status: Option<u16>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            content_length: Option<u64>,
+        }
+        let h = self.0;
+        let mut m = s.serialize_map(None)?;
+        if h.request_method.is_some()
+            || h.request_url.is_some()
+            || h.request_user_agent.is_some()
+            || h.request_client_ip.is_some()
+            || h.request_traced
+        {
+            m.serialize_entry(
+                "request",
+                &Req {
+                    method: h.request_method.as_deref(),
+                    url: h.request_url.as_deref(),
+                    user_agent: h.request_user_agent.as_deref(),
+                    client_ip: h.request_client_ip.as_deref(),
+                    traced: h.request_traced,
+                },
+            )?;
+        }
+        if h.response_status.is_some() || h.response_content_length.is_some() {
+            m.serialize_entry(
+                "response",
+                &Resp { status: h.response_status, content_length: h.response_content_length },
+            )?;
+        }
+        m.end()
+    }
+}
+
+struct AwsView<'a>(&'a AwsData);
+
+impl Serialize for AwsView<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let a = self.0;
+        let mut m = s.serialize_map(None)?;
+        for (k, v) in [
+            ("operation", &a.operation),
+            ("region", &a.region),
+            ("request_id", &a.request_id),
+            ("table_name", &a.table_name),
+            ("queue_url", &a.queue_url),
+            ("account_id", &a.account_id),
+        ] {
+            if let Some(v) = v {
+                m.serialize_entry(k, v)?;
+            }
+        }
+        m.end()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ids() -> (TraceId, SegmentId) {
+        ("1-5759e988-bd862e3fe1be46a994272793".parse().unwrap(), "53995c3f42cd8ad8".parse().unwrap())
+    }
+
+    #[test]
+    fn times_have_microsecond_precision() {
+        assert_eq!(seconds(1_700_000_000_123_456), 1_700_000_000.123456);
+        let (t, p) = ids();
+        let mut s = Subsegment::new(SegmentId::from_u64(2).unwrap(), "x", 1_700_000_000_123_456);
+        s.set_end_micros(1_700_000_000_123_457);
+        let json = SegmentDocument::new(&t, &p, &s).to_json();
+        assert!(json.contains(r#""start_time":1700000000.123456,"end_time":1700000000.123457"#), "{json}");
+    }
+
+    #[test]
+    fn full_document_shape() {
+        let (t, p) = ids();
+        let mut root = Subsegment::new(SegmentId::from_u64(0xa).unwrap(), "HandleConnect", 1_000_000);
+        root.put_annotation("tenant_id", "t-1".into());
+        root.put_annotation("cold_start", true.into());
+        root.put_metadata("default", "message", serde_json::json!({"type": "auth", "size": 12}));
+        let mut child = Subsegment::new(SegmentId::from_u64(0xb).unwrap(), "DynamoDB", 1_100_000);
+        child.set_namespace(Namespace::Aws);
+        child.set_aws(AwsData { operation: Some("PutItem".into()), ..Default::default() });
+        child.set_http(Http::default().status(400));
+        child.add_flags(Flags::from_http_status(400));
+        child.set_end_micros(1_200_000);
+        root.push_child(child);
+        let mut query = Subsegment::new(SegmentId::from_u64(0xc).unwrap(), "Query", 1_200_000);
+        query.set_namespace(Namespace::Remote);
+        query.set_sql(Sql {
+            database_type: Some("PostgreSQL".into()),
+            preparation: Some("statement".into()),
+            ..Default::default()
+        });
+        query.add_precursor(SegmentId::from_u64(0xb).unwrap());
+        query.set_http(Http::default().method("POST").client_ip("10.0.0.1").traced(true));
+        query.set_end_micros(1_300_000);
+        root.push_child(query);
+        root.set_end_micros(2_000_000);
+        let v: serde_json::Value = serde_json::from_str(&SegmentDocument::new(&t, &p, &root).to_json()).unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({
+                "type": "subsegment", "id": "000000000000000a", "trace_id": t.as_str(), "parent_id": p.as_str(),
+                "name": "HandleConnect", "start_time": 1.0, "end_time": 2.0,
+                "annotations": {"cold_start": true, "tenant_id": "t-1"},
+                "metadata": {"default": {"message": {"size": 12, "type": "auth"}}},
+                "subsegments": [{
+                    "id": "000000000000000b", "name": "DynamoDB", "start_time": 1.1, "end_time": 1.2,
+                    "namespace": "aws", "error": true,
+                    "http": {"response": {"status": 400}}, "aws": {"operation": "PutItem"}
+                }, {
+                    "id": "000000000000000c", "name": "Query", "start_time": 1.2, "end_time": 1.3, "namespace": "remote",
+                    "http": {"request": {"method": "POST", "client_ip": "10.0.0.1", "traced": true}},
+                    "sql": {"database_type": "PostgreSQL", "preparation": "statement"},
+                    "precursor_ids": ["000000000000000b"]
+                }]
+            })
+        );
+    }
+
+    #[test]
+    fn open_subsegments_are_written_in_progress() {
+        let (t, p) = ids();
+        let s = Subsegment::new(SegmentId::generate(), "Open", 5);
+        let json = SegmentDocument::new(&t, &p, &s).to_json();
+        assert!(json.contains(r#""in_progress":true"#) && !json.contains("end_time"));
+    }
+
+    #[test]
+    fn strings_are_cut_to_250() {
+        let h = Http::default().url("u".repeat(300));
+        assert_eq!(h.request_url.unwrap().len(), 250);
+    }
+}

@@ -1,0 +1,323 @@
+//! Where documents go: the [`SegmentEmitter`] trait and the UDP daemon emitter.
+//!
+//! An emitter receives *structured* documents ([`SegmentDocument`]) and owns its wire
+//! format, so an OpenTelemetry exporter can implement the same trait. Contract (as
+//! OpenTelemetry's `SpanExporter`): not called concurrently for one invocation, never
+//! blocks without bound, never panics, never fails the handler; problems are counted
+//! and logged once.
+//!
+//! [`UdpEmitter`] sends each document to the X-Ray daemon as one datagram: the header
+//! line `{"format":"json","version":1}`, a newline and one compact document. It uses one
+//! non-blocking socket and one reused buffer pre-filled with the header. A tree that does
+//! not fit in a datagram is split and trimmed by [`encode`] so that
+//! no datagram exceeds 65,507 bytes.
+//!
+//! ```
+//! use std::net::UdpSocket;
+//! use streamer_obs::trace_header::{SegmentId, TraceId};
+//! use streamer_obs::xray::document::{SegmentDocument, Subsegment};
+//! use streamer_obs::xray::emitter::{SegmentEmitter, UdpEmitter};
+//!
+//! let daemon = UdpSocket::bind("127.0.0.1:0").unwrap();
+//! let emitter = UdpEmitter::new(daemon.local_addr().unwrap()).unwrap();
+//! let (t, p) = (TraceId::generate(1_700_000_000), SegmentId::generate());
+//! let mut s = Subsegment::new(SegmentId::generate(), "Work", 1_700_000_000_000_000);
+//! s.set_end_micros(1_700_000_000_000_100);
+//! emitter.emit(&SegmentDocument::new(&t, &p, &s)).unwrap();
+//! let mut buf = [0u8; 65_536];
+//! let n = daemon.recv(&mut buf).unwrap();
+//! assert!(buf[..n].starts_with(b"{\"format\":\"json\",\"version\":1}\n{\"type\":\"subsegment\""));
+//! assert_eq!(emitter.stats().datagrams, 1);
+//! ```
+
+use std::fmt;
+use std::future::Future;
+use std::io;
+use std::net::{SocketAddr, UdpSocket};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use crate::config::Config;
+use crate::xray::daemon::DaemonAddress;
+use crate::xray::document::SegmentDocument;
+use crate::xray::encode::{self, DAEMON_HEADER, MAX_DATAGRAM_BYTES};
+
+/// A boxed future returned by [`SegmentEmitter::flush`].
+pub type FlushFuture<'a> = Pin<Box<dyn Future<Output = ()> + Send + 'a>>;
+
+/// Why a document was not (fully) sent. Emitters count these; callers only log them.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum EmitError {
+    /// The socket or transport failed (full buffer, unreachable daemon, ...).
+    #[error("X-Ray emitter I/O: {0}")]
+    Io(#[from] io::Error),
+    /// A document could not be made small enough and was dropped.
+    #[error("X-Ray document dropped: {0}")]
+    Dropped(String),
+}
+
+/// Receives independent subsegment documents.
+///
+/// ```
+/// use streamer_obs::xray::document::SegmentDocument;
+/// use streamer_obs::xray::emitter::{EmitError, SegmentEmitter};
+///
+/// #[derive(Debug)]
+/// struct Stdout;
+/// impl SegmentEmitter for Stdout {
+///     fn emit(&self, doc: &SegmentDocument<'_>) -> Result<(), EmitError> {
+///         println!("{}", doc.to_json());
+///         Ok(())
+///     }
+/// }
+/// ```
+pub trait SegmentEmitter: Send + Sync + fmt::Debug + 'static {
+    /// Sends (or queues) one document tree. Must not block without bound.
+    fn emit(&self, doc: &SegmentDocument<'_>) -> Result<(), EmitError>;
+
+    /// Sends whatever is queued; called before the invocation's response is returned.
+    fn flush(&self) -> FlushFuture<'_> {
+        Box::pin(std::future::ready(()))
+    }
+
+    /// Whether documents go anywhere; a disabled emitter makes recording a no-op.
+    fn is_enabled(&self) -> bool {
+        true
+    }
+}
+
+/// An emitter that drops everything (tracing disabled).
+///
+/// ```
+/// use streamer_obs::xray::emitter::{NoopEmitter, SegmentEmitter};
+/// assert!(!NoopEmitter.is_enabled());
+/// ```
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoopEmitter;
+
+impl SegmentEmitter for NoopEmitter {
+    fn emit(&self, _doc: &SegmentDocument<'_>) -> Result<(), EmitError> {
+        Ok(())
+    }
+
+    fn is_enabled(&self) -> bool {
+        false
+    }
+}
+
+/// Counters of an emitter.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct EmitterStats {
+    /// Datagrams (or documents) sent.
+    pub datagrams: u64,
+    /// Datagrams that could not be sent (full socket buffer, unreachable daemon).
+    pub send_failures: u64,
+    /// Documents dropped because they could not be made small enough.
+    pub dropped_documents: u64,
+    /// Documents that had metadata or stack frames trimmed.
+    pub trimmed_documents: u64,
+    /// Trees split into several documents.
+    pub split_trees: u64,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub(crate) datagrams: AtomicU64,
+    pub(crate) send_failures: AtomicU64,
+    pub(crate) dropped: AtomicU64,
+    pub(crate) trimmed: AtomicU64,
+    pub(crate) split: AtomicU64,
+    send_failure_logged: AtomicBool,
+}
+
+impl Counters {
+    pub(crate) fn snapshot(&self) -> EmitterStats {
+        EmitterStats {
+            datagrams: self.datagrams.load(Ordering::Relaxed),
+            send_failures: self.send_failures.load(Ordering::Relaxed),
+            dropped_documents: self.dropped.load(Ordering::Relaxed),
+            trimmed_documents: self.trimmed.load(Ordering::Relaxed),
+            split_trees: self.split.load(Ordering::Relaxed),
+        }
+    }
+
+    pub(crate) fn record(&self, report: &encode::EncodeReport) {
+        if report.dropped > 0 {
+            self.dropped.fetch_add(report.dropped as u64, Ordering::Relaxed);
+        }
+        if report.trimmed > 0 {
+            self.trimmed.fetch_add(report.trimmed as u64, Ordering::Relaxed);
+        }
+        if report.split {
+            self.split.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    pub(crate) fn send_failed(&self, e: &io::Error, what: &str) {
+        self.send_failures.fetch_add(1, Ordering::Relaxed);
+        if !self.send_failure_logged.swap(true, Ordering::Relaxed) {
+            tracing::warn!(
+                target: "streamer_obs",
+                error = %e,
+                "{what}: could not send an X-Ray document; further failures are only counted"
+            );
+        }
+    }
+}
+
+/// The X-Ray daemon emitter over UDP.
+#[derive(Debug)]
+pub struct UdpEmitter {
+    socket: UdpSocket,
+    target: SocketAddr,
+    buf: Mutex<Vec<u8>>,
+    counters: Counters,
+}
+
+impl UdpEmitter {
+    /// An emitter sending to `target`, from a non-blocking socket on an ephemeral port.
+    ///
+    /// ```
+    /// # use streamer_obs::xray::emitter::UdpEmitter;
+    /// let e = UdpEmitter::new("127.0.0.1:2000".parse().unwrap()).unwrap();
+    /// assert_eq!(e.target().port(), 2000);
+    /// ```
+    pub fn new(target: SocketAddr) -> io::Result<Self> {
+        let bind: SocketAddr = if target.is_ipv4() { ([0, 0, 0, 0], 0).into() } else { ([0u16; 8], 0).into() };
+        let socket = UdpSocket::bind(bind)?;
+        socket.set_nonblocking(true)?;
+        let mut buf = Vec::with_capacity(MAX_DATAGRAM_BYTES);
+        buf.extend_from_slice(DAEMON_HEADER);
+        Ok(Self { socket, target, buf: Mutex::new(buf), counters: Counters::default() })
+    }
+
+    /// An emitter for a parsed daemon address.
+    ///
+    /// ```
+    /// # use streamer_obs::xray::emitter::UdpEmitter;
+    /// let e = UdpEmitter::for_address(&Default::default()).unwrap();
+    /// assert_eq!(e.target().to_string(), "127.0.0.1:2000");
+    /// ```
+    pub fn for_address(address: &DaemonAddress) -> io::Result<Self> {
+        Self::new(address.udp())
+    }
+
+    /// Where datagrams go.
+    ///
+    /// ```
+    /// # use streamer_obs::xray::emitter::UdpEmitter;
+    /// let e = UdpEmitter::new("127.0.0.1:2001".parse().unwrap()).unwrap();
+    /// assert_eq!(e.target().port(), 2001);
+    /// ```
+    pub fn target(&self) -> SocketAddr {
+        self.target
+    }
+
+    /// The counters so far.
+    ///
+    /// ```
+    /// # use streamer_obs::xray::emitter::UdpEmitter;
+    /// let e = UdpEmitter::new("127.0.0.1:2000".parse().unwrap()).unwrap();
+    /// assert_eq!(e.stats().datagrams, 0);
+    /// ```
+    pub fn stats(&self) -> EmitterStats {
+        self.counters.snapshot()
+    }
+}
+
+impl SegmentEmitter for UdpEmitter {
+    fn emit(&self, doc: &SegmentDocument<'_>) -> Result<(), EmitError> {
+        let mut buf = self.buf.lock().unwrap_or_else(|p| p.into_inner());
+        let mut last_err = None;
+        let report = encode::encode_documents(
+            doc,
+            MAX_DATAGRAM_BYTES - DAEMON_HEADER.len(),
+            &mut buf,
+            DAEMON_HEADER.len(),
+            &mut |datagram| match self.socket.send_to(datagram, self.target) {
+                Ok(_) => {
+                    self.counters.datagrams.fetch_add(1, Ordering::Relaxed);
+                }
+                Err(e) => {
+                    self.counters.send_failed(&e, "UDP emitter");
+                    last_err = Some(e);
+                }
+            },
+        );
+        buf.truncate(DAEMON_HEADER.len());
+        self.counters.record(&report);
+        match (last_err, report.dropped) {
+            (Some(e), _) => Err(EmitError::Io(e)),
+            (None, 0) => Ok(()),
+            (None, n) => Err(EmitError::Dropped(format!("{n} subsegment(s) too large even after trimming"))),
+        }
+    }
+}
+
+/// The process-wide emitter for `config`, built on first use: disabled when
+/// `POWERTOOLS_TRACE_DISABLED` is set or `AWS_XRAY_DAEMON_ADDRESS` is invalid (one ERROR
+/// line), otherwise a [`UdpEmitter`] to the configured daemon (default `127.0.0.1:2000`).
+///
+/// ```
+/// use streamer_obs::config::Config;
+/// let emitter = streamer_obs::xray::emitter::default_emitter(&Config::builder().trace_disabled(true).build_from(&Default::default()));
+/// // Built once per process: the first configuration wins.
+/// let _ = emitter.is_enabled();
+/// ```
+pub fn default_emitter(config: &Config) -> Arc<dyn SegmentEmitter> {
+    Arc::clone(DEFAULT.get_or_init(|| emitter_for(config)))
+}
+
+static DEFAULT: OnceLock<Arc<dyn SegmentEmitter>> = OnceLock::new();
+
+/// Installs the process-wide emitter used by every invocation (for example an
+/// [`XrayApiEmitter`](crate::xray::api::XrayApiEmitter) where there is no daemon). Call it
+/// at start-up, before the first invocation; once an emitter is in place (installed or
+/// built by [`default_emitter`]) it is not replaced and the given one is returned.
+///
+/// ```
+/// use std::sync::Arc;
+/// use streamer_obs::xray::emitter::install_default_emitter;
+/// let first = install_default_emitter(Arc::new(streamer_obs::testing::CapturingEmitter::new()));
+/// // A second installation is refused.
+/// assert!(install_default_emitter(Arc::new(streamer_obs::testing::CapturingEmitter::new())).is_err());
+/// # let _ = first;
+/// ```
+pub fn install_default_emitter(emitter: Arc<dyn SegmentEmitter>) -> Result<(), Arc<dyn SegmentEmitter>> {
+    DEFAULT.set(emitter)
+}
+
+/// A new emitter for `config` (see [`default_emitter`], which caches one per process).
+///
+/// ```
+/// use streamer_obs::config::Config;
+/// use streamer_obs::xray::emitter::emitter_for;
+/// let off = emitter_for(&Config::builder().xray_daemon_address("tcp:127.0.0.1:2000").build_from(&Default::default()));
+/// assert!(!off.is_enabled()); // invalid address (udp part missing): tracing disabled
+/// let on = emitter_for(&Config::builder().xray_daemon_address("127.0.0.1:2000").build_from(&Default::default()));
+/// assert!(on.is_enabled());
+/// ```
+pub fn emitter_for(config: &Config) -> Arc<dyn SegmentEmitter> {
+    if config.trace_disabled() {
+        return Arc::new(NoopEmitter);
+    }
+    let address = match config.xray_daemon_address() {
+        None => DaemonAddress::default(),
+        Some(raw) => match raw.parse::<DaemonAddress>() {
+            Ok(a) => a,
+            Err(e) => {
+                tracing::error!(target: "streamer_obs", error = %e, "AWS_XRAY_DAEMON_ADDRESS is invalid: X-Ray tracing disabled");
+                return Arc::new(NoopEmitter);
+            }
+        },
+    };
+    match UdpEmitter::for_address(&address) {
+        Ok(e) => Arc::new(e),
+        Err(e) => {
+            tracing::error!(target: "streamer_obs", error = %e, "could not open the X-Ray UDP socket: X-Ray tracing disabled");
+            Arc::new(NoopEmitter)
+        }
+    }
+}

@@ -1,0 +1,112 @@
+//! Subsegment names (rule X-3): Unicode letters, numbers and space separators plus
+//! `_ . : / % & # = + - @`, 1 to 200 characters.
+//!
+//! [`clean_name`] removes every other character (as the Python SDK strips
+//! `? ; * ( ) ! $ ~ ^ < >`), turns tabs and line breaks into spaces, cuts the result to
+//! 200 characters and falls back to `unnamed` when nothing is left.
+//!
+//! ```
+//! use streamer_obs::xray::name::clean_name;
+//! assert_eq!(clean_name("ValidateJWT"), "ValidateJWT");
+//! assert_eq!(clean_name("GET /users/{id}?x=1"), "GET /users/idx=1");
+//! assert_eq!(clean_name("(!)"), "unnamed");
+//! assert_eq!(clean_name(&"a".repeat(300)).chars().count(), 200);
+//! ```
+
+use std::borrow::Cow;
+
+use unicode_general_category::{GeneralCategory as G, get_general_category};
+
+/// The longest name X-Ray accepts, in characters.
+pub const MAX_NAME_CHARS: usize = 200;
+
+/// The name used when nothing of the given name is allowed.
+pub const FALLBACK_NAME: &str = "unnamed";
+
+/// Whether `c` may appear in a segment or subsegment name.
+///
+/// ```
+/// use streamer_obs::xray::name::is_name_char;
+/// assert!(is_name_char('é') && is_name_char('@') && is_name_char(' '));
+/// assert!(!is_name_char('\\') && !is_name_char('?') && !is_name_char('\t'));
+/// ```
+pub fn is_name_char(c: char) -> bool {
+    if c.is_ascii() {
+        return c.is_ascii_alphanumeric()
+            || matches!(c, ' ' | '_' | '.' | ':' | '/' | '%' | '&' | '#' | '=' | '+' | '-' | '@');
+    }
+    matches!(
+        get_general_category(c),
+        G::UppercaseLetter
+            | G::LowercaseLetter
+            | G::TitlecaseLetter
+            | G::ModifierLetter
+            | G::OtherLetter
+            | G::DecimalNumber
+            | G::LetterNumber
+            | G::OtherNumber
+            | G::SpaceSeparator
+            | G::LineSeparator
+            | G::ParagraphSeparator
+    )
+}
+
+/// The name cleaned to the allowed character set and length (borrowed when unchanged).
+///
+/// ```
+/// # use streamer_obs::xray::name::clean_name;
+/// assert_eq!(clean_name("Save<Connection>"), "SaveConnection");
+/// ```
+pub fn clean_name(name: &str) -> Cow<'_, str> {
+    let mut count = 0usize;
+    let mut clean = true;
+    for c in name.chars() {
+        count += 1;
+        if count > MAX_NAME_CHARS || !is_name_char(c) {
+            clean = false;
+            break;
+        }
+    }
+    if clean && count > 0 {
+        return Cow::Borrowed(name);
+    }
+    let out: String = name
+        .chars()
+        .filter_map(|c| match c {
+            '\t' | '\n' | '\r' => Some(' '),
+            c if is_name_char(c) => Some(c),
+            _ => None,
+        })
+        .take(MAX_NAME_CHARS)
+        .collect();
+    if out.is_empty() { Cow::Borrowed(FALLBACK_NAME) } else { Cow::Owned(out) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keeps_allowed_names_borrowed() {
+        for n in ["HandleConnect", "DynamoDB", "a_b.c:d/e%f&g#h=i+j-k@l m", "Zürich 東京 ٣"] {
+            assert!(matches!(clean_name(n), Cow::Borrowed(_)), "{n}");
+        }
+    }
+
+    #[test]
+    fn strips_disallowed_characters() {
+        assert_eq!(clean_name("a?b;c*d(e)f!g$h~i^j<k>l\\m"), "abcdefghijklm");
+        assert_eq!(clean_name("line\nbreak\ttab"), "line break tab");
+        assert_eq!(clean_name(""), FALLBACK_NAME);
+        assert_eq!(clean_name("\u{0301}"), FALLBACK_NAME);
+    }
+
+    #[test]
+    fn cuts_to_200_characters_on_char_boundaries() {
+        let long = "é".repeat(250);
+        let c = clean_name(&long);
+        assert_eq!(c.chars().count(), MAX_NAME_CHARS);
+        let exact = "x".repeat(200);
+        assert!(matches!(clean_name(&exact), Cow::Borrowed(_)));
+    }
+}

@@ -1,0 +1,1194 @@
+//! The per-invocation subsegment tree and the guard that ends a subsegment on drop.
+//!
+//! Every [`Invocation`](crate::invocation::Invocation) owns one [`Recorder`]. It records
+//! only when the trace header has a `Root`, a `Parent` and `Sampled=1`, tracing is not
+//! disabled and the emitter is enabled; otherwise it is a no-op (and a missing or
+//! malformed header is reported per `AWS_XRAY_CONTEXT_MISSING`: by default one ERROR
+//! line per process, never a panic).
+//!
+//! Parentage: a subsegment opened with [`Recorder::subsegment`] (or
+//! [`xray::subsegment`](crate::xray::subsegment)) is a child of the innermost subsegment
+//! still open in the invocation, or of the header's `Parent` when none is open.
+//! Subsegments of downstream calls (namespace `aws` or `remote`) are leaves: they are
+//! never the implicit parent or the implicit target of `annotate`/`metadata`/
+//! `record_error`, so concurrent SDK calls do not nest in each other.
+//! Concurrent futures inside one invocation interleave, so when parentage matters use
+//! [`SubsegmentGuard::child`], which always parents on that guard.
+//!
+//! Closed subsegments are nested into their parent; a closed top-level tree waits for
+//! [`Recorder::flush`]. A child that closes after its parent was closed is sent as its
+//! own document with the parent's id.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use streamer_obs::trace_header::TraceHeader;
+//! use streamer_obs::testing::CapturingEmitter;
+//! use streamer_obs::xray::recorder::Recorder;
+//! use streamer_obs::xray::cause::ErrorKind;
+//!
+//! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+//! let header: TraceHeader = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1".parse().unwrap();
+//! let capture = CapturingEmitter::new();
+//! let rec = Arc::new(Recorder::new(&header, Arc::new(capture.clone())));
+//! {
+//!     let handler = rec.subsegment("HandleConnect");
+//!     handler.annotate("connection_id", "abc").unwrap();
+//!     let jwt = handler.child("ValidateJWT");
+//!     jwt.record_error(&std::fmt::Error, ErrorKind::Error);
+//! } // both end here
+//! rec.flush().await;
+//! let docs = capture.documents();
+//! assert_eq!(docs.len(), 1);
+//! assert_eq!(docs[0]["parent_id"], "53995c3f42cd8ad8");
+//! assert_eq!(docs[0]["subsegments"][0]["name"], "ValidateJWT");
+//! assert_eq!(docs[0]["subsegments"][0]["error"], true);
+//! # });
+//! ```
+
+use std::error::Error as StdError;
+use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::UNIX_EPOCH;
+
+use serde::Serialize;
+
+use crate::clock::{Clock, SystemClock};
+use crate::config::{Config, ContextMissing};
+use crate::trace_header::{SegmentId, TraceHeader, TraceHeaderError, TraceId};
+use crate::xray::annotation::{
+    AnnotationError, AnnotationValue, DEFAULT_METADATA_NAMESPACE, INDEXED_ANNOTATIONS_PER_TRACE, check_key,
+    check_namespace,
+};
+use crate::xray::cause::{ErrorDetails, ErrorKind, RecordedErrors};
+use crate::xray::document::{AwsData, Flags, Http, Namespace, SegmentDocument, Sql, Subsegment};
+use crate::xray::emitter::{SegmentEmitter, default_emitter};
+
+/// At most this many subsegments are recorded per invocation; more are not recorded
+/// (one WARN line).
+pub const MAX_SUBSEGMENTS_PER_INVOCATION: usize = 10_000;
+
+/// What happened at a flush.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FlushReport {
+    /// Trees handed to the emitter.
+    pub trees: usize,
+    /// Emitter calls that reported an error (already logged by the emitter).
+    pub failed: usize,
+    /// In-progress documents sent.
+    pub in_progress: usize,
+}
+
+#[derive(Debug)]
+struct Node {
+    sub: Subsegment,
+    parent_idx: Option<usize>,
+    parent_id: SegmentId,
+    in_progress_sent: bool,
+    /// Children opened under this node and still open.
+    open_children: usize,
+}
+
+#[derive(Debug, Default)]
+struct Tree {
+    nodes: Vec<Option<Node>>,
+    open: Vec<usize>,
+    ready: Vec<(SegmentId, Subsegment)>,
+    annotations: usize,
+    warned_annotations: bool,
+    warned_subsegments: bool,
+    errors: RecordedErrors,
+}
+
+impl Tree {
+    /// The innermost open subsegment that is not a downstream call (`aws` or `remote`
+    /// namespace): calls are leaves, so concurrent calls never nest in each other and
+    /// annotations never land on them implicitly.
+    fn innermost_local(&self) -> Option<(usize, SegmentId)> {
+        self.open.iter().rev().find_map(|&idx| {
+            let n = self.nodes.get(idx)?.as_ref()?;
+            n.sub.namespace.is_none().then_some((idx, n.sub.id))
+        })
+    }
+}
+
+struct Active {
+    trace_id: TraceId,
+    parent: SegmentId,
+    header: TraceHeader,
+    clock: Arc<dyn Clock>,
+    emitter: Mutex<Arc<dyn SegmentEmitter>>,
+    tree: Mutex<Tree>,
+}
+
+/// One invocation's subsegment recorder (a no-op when the invocation is not traced).
+pub struct Recorder {
+    active: Option<Active>,
+}
+
+impl fmt::Debug for Recorder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.active {
+            None => f.write_str("Recorder(off)"),
+            Some(a) => write!(f, "Recorder({}, parent {})", a.trace_id, a.parent),
+        }
+    }
+}
+
+static CONTEXT_MISSING_LOGGED: AtomicBool = AtomicBool::new(false);
+
+fn report_missing(policy: ContextMissing, why: &str) {
+    match policy {
+        ContextMissing::IgnoreError => {}
+        ContextMissing::LogError => {
+            if !CONTEXT_MISSING_LOGGED.swap(true, Ordering::Relaxed) {
+                tracing::error!(
+                    target: "streamer_obs",
+                    reason = why,
+                    "X-Ray context missing: no subsegments are sent for such invocations (logged once)"
+                );
+            }
+        }
+        ContextMissing::RuntimeError => {
+            tracing::error!(target: "streamer_obs", reason = why, "X-Ray context missing: no subsegments sent");
+        }
+    }
+}
+
+fn now_micros(clock: &dyn Clock) -> u64 {
+    clock.now().duration_since(UNIX_EPOCH).map(|d| d.as_micros() as u64).unwrap_or(0)
+}
+
+impl Recorder {
+    /// A recorder that records nothing.
+    ///
+    /// ```
+    /// let r = streamer_obs::xray::recorder::Recorder::disabled();
+    /// assert!(!r.is_recording());
+    /// ```
+    pub fn disabled() -> Self {
+        Self { active: None }
+    }
+
+    /// A recorder for `header` sending to `emitter`: recording when the header has a
+    /// `Parent` and `Sampled=1` and the emitter is enabled, a no-op otherwise.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use streamer_obs::xray::recorder::Recorder;
+    /// # let header = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1".parse().unwrap();
+    /// # let capture = streamer_obs::testing::CapturingEmitter::new();
+    /// # let rec = Arc::new(Recorder::new(&header, Arc::new(capture.clone())));
+    /// assert!(rec.is_recording());
+    /// ```
+    pub fn new(header: &TraceHeader, emitter: Arc<dyn SegmentEmitter>) -> Self {
+        Self::with_clock(header, emitter, Arc::new(SystemClock))
+    }
+
+    /// As [`Recorder::new`] with an injected clock.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use streamer_obs::xray::recorder::Recorder;
+    /// # let header = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1".parse().unwrap();
+    /// let clock = streamer_obs::testing::FixedClock::at_millis(1_700_000_000_000);
+    /// let rec = Recorder::with_clock(&header, Arc::new(streamer_obs::testing::CapturingEmitter::new()), Arc::new(clock));
+    /// assert!(rec.is_recording());
+    /// ```
+    pub fn with_clock(header: &TraceHeader, emitter: Arc<dyn SegmentEmitter>, clock: Arc<dyn Clock>) -> Self {
+        let (Some(parent), true, true) = (header.parent(), header.is_sampled(), emitter.is_enabled()) else {
+            return Self::disabled();
+        };
+        Self {
+            active: Some(Active {
+                trace_id: *header.root(),
+                parent: *parent,
+                header: header.clone(),
+                clock,
+                emitter: Mutex::new(emitter),
+                tree: Mutex::new(Tree::default()),
+            }),
+        }
+    }
+
+    /// The recorder of an invocation (used by `Invocation::from_context`): applies
+    /// `POWERTOOLS_TRACE_DISABLED`, the process emitter and `AWS_XRAY_CONTEXT_MISSING`.
+    ///
+    /// ```
+    /// # use streamer_obs::config::Config;
+    /// # use streamer_obs::xray::recorder::Recorder;
+    /// let header = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=0".parse().unwrap();
+    /// assert!(!Recorder::for_invocation(Some(&header), None, &Config::default()).is_recording());
+    /// ```
+    pub fn for_invocation(
+        header: Option<&TraceHeader>,
+        header_error: Option<&TraceHeaderError>,
+        config: &Config,
+    ) -> Self {
+        if config.trace_disabled() {
+            return Self::disabled();
+        }
+        match (header, header_error) {
+            (_, Some(e)) => {
+                report_missing(config.context_missing(), &e.to_string());
+                Self::disabled()
+            }
+            (None, None) => {
+                report_missing(config.context_missing(), "no trace header");
+                Self::disabled()
+            }
+            (Some(h), None) if h.parent().is_none() && h.is_sampled() => {
+                report_missing(config.context_missing(), "trace header has no Parent");
+                Self::disabled()
+            }
+            (Some(h), None) if !h.is_sampled() => Self::disabled(),
+            (Some(h), None) => {
+                let emitter = default_emitter(config);
+                if !emitter.is_enabled() {
+                    return Self::disabled();
+                }
+                Self::new(h, emitter)
+            }
+        }
+    }
+
+    /// Whether this recorder records (header sampled, with a Parent, tracing enabled).
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use streamer_obs::xray::recorder::Recorder;
+    /// # let header = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1".parse().unwrap();
+    /// # let capture = streamer_obs::testing::CapturingEmitter::new();
+    /// # let rec = Arc::new(Recorder::new(&header, Arc::new(capture.clone())));
+    /// assert!(rec.is_recording());
+    /// ```
+    pub fn is_recording(&self) -> bool {
+        self.active.is_some()
+    }
+
+    /// Replaces the emitter (tests, or a `PutTraceSegments` emitter chosen at start-up).
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use streamer_obs::xray::recorder::Recorder;
+    /// # let header = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1".parse().unwrap();
+    /// # let capture = streamer_obs::testing::CapturingEmitter::new();
+    /// # let rec = Arc::new(Recorder::new(&header, Arc::new(capture.clone())));
+    /// rec.set_emitter(Arc::new(streamer_obs::testing::CapturingEmitter::new()));
+    /// ```
+    pub fn set_emitter(&self, emitter: Arc<dyn SegmentEmitter>) {
+        if let Some(a) = &self.active {
+            *a.emitter.lock().unwrap_or_else(|p| p.into_inner()) = emitter;
+        }
+    }
+
+    /// The trace id, when recording.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use streamer_obs::xray::recorder::Recorder;
+    /// # let header = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1".parse().unwrap();
+    /// # let capture = streamer_obs::testing::CapturingEmitter::new();
+    /// # let rec = Arc::new(Recorder::new(&header, Arc::new(capture.clone())));
+    /// assert_eq!(rec.trace_id().unwrap().as_str(), "1-5759e988-bd862e3fe1be46a994272793");
+    /// ```
+    pub fn trace_id(&self) -> Option<&TraceId> {
+        self.active.as_ref().map(|a| &a.trace_id)
+    }
+
+    fn tree(a: &Active) -> MutexGuard<'_, Tree> {
+        a.tree.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Opens a subsegment under the innermost open one (or the header's `Parent`).
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use streamer_obs::xray::recorder::Recorder;
+    /// # let header = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1".parse().unwrap();
+    /// # let capture = streamer_obs::testing::CapturingEmitter::new();
+    /// # let rec = Arc::new(Recorder::new(&header, Arc::new(capture.clone())));
+    /// let g = rec.subsegment("Work");
+    /// assert!(g.is_recording());
+    /// ```
+    pub fn subsegment(self: &Arc<Self>, name: &str) -> SubsegmentGuard {
+        self.open(name, None)
+    }
+
+    fn open(self: &Arc<Self>, name: &str, explicit_parent: Option<(usize, SegmentId)>) -> SubsegmentGuard {
+        let Some(a) = &self.active else { return SubsegmentGuard::noop() };
+        let start = now_micros(a.clock.as_ref());
+        let mut tree = Self::tree(a);
+        if tree.nodes.len() >= MAX_SUBSEGMENTS_PER_INVOCATION {
+            if !tree.warned_subsegments {
+                tree.warned_subsegments = true;
+                tracing::warn!(target: "streamer_obs", limit = MAX_SUBSEGMENTS_PER_INVOCATION, "too many X-Ray subsegments in this invocation; further ones are not recorded");
+            }
+            return SubsegmentGuard::noop();
+        }
+        let (parent_idx, parent_id) = match explicit_parent {
+            Some((idx, id)) => {
+                let alive = tree.nodes.get(idx).and_then(Option::as_ref).is_some_and(|n| n.sub.id == id);
+                (alive.then_some(idx), id)
+            }
+            None => match tree.innermost_local() {
+                Some((idx, id)) => (Some(idx), id),
+                None => (None, a.parent),
+            },
+        };
+        let id = SegmentId::generate();
+        let idx = tree.nodes.len();
+        if let Some(parent) = parent_idx.and_then(|p| tree.nodes.get_mut(p)).and_then(Option::as_mut) {
+            parent.open_children += 1;
+        }
+        tree.nodes.push(Some(Node {
+            sub: Subsegment::new(id, name, start),
+            parent_idx,
+            parent_id,
+            in_progress_sent: false,
+            open_children: 0,
+        }));
+        tree.open.push(idx);
+        SubsegmentGuard { rec: Some(Arc::clone(self)), idx, id: Some(id), ended: false }
+    }
+
+    fn with_node<R>(&self, idx: usize, id: SegmentId, f: impl FnOnce(&mut Subsegment, &mut Tree) -> R) -> Option<R> {
+        let a = self.active.as_ref()?;
+        let mut tree = Self::tree(a);
+        let mut node = tree.nodes.get_mut(idx)?.take()?;
+        let result = if node.sub.id == id { Some(f(&mut node.sub, &mut tree)) } else { None };
+        tree.nodes[idx] = Some(node);
+        result
+    }
+
+    fn current(&self) -> Option<(usize, SegmentId)> {
+        let a = self.active.as_ref()?;
+        Self::tree(a).innermost_local()
+    }
+
+    fn close(&self, idx: usize, id: SegmentId) {
+        let Some(a) = &self.active else { return };
+        let end = now_micros(a.clock.as_ref());
+        let mut tree = Self::tree(a);
+        let Some(node) = tree.nodes.get_mut(idx).and_then(Option::take) else { return };
+        if node.sub.id != id {
+            tree.nodes[idx] = Some(node);
+            return;
+        }
+        tree.open.retain(|i| *i != idx);
+        let Node { mut sub, parent_idx, parent_id, open_children, .. } = node;
+        sub.set_end_micros(end);
+        if open_children > 0 {
+            // Children still open now hang off this id directly (sent on their own later).
+            for n in tree.nodes.iter_mut().flatten() {
+                if n.parent_idx == Some(idx) {
+                    n.parent_idx = None;
+                }
+            }
+        }
+        match parent_idx.and_then(|p| tree.nodes.get_mut(p).and_then(Option::as_mut)) {
+            Some(parent) if parent.sub.id == parent_id => {
+                parent.open_children = parent.open_children.saturating_sub(1);
+                parent.sub.push_child(sub)
+            }
+            _ => tree.ready.push((parent_id, sub)),
+        }
+    }
+
+    fn annotate_node(&self, idx: usize, id: SegmentId, key: &str, value: AnnotationValue) {
+        self.with_node(idx, id, |sub, tree| {
+            if sub.put_annotation(key, value) {
+                tree.annotations += 1;
+                if tree.annotations > INDEXED_ANNOTATIONS_PER_TRACE && !tree.warned_annotations {
+                    tree.warned_annotations = true;
+                    tracing::warn!(
+                        target: "streamer_obs",
+                        limit = INDEXED_ANNOTATIONS_PER_TRACE,
+                        "more than 50 X-Ray annotations in this invocation: X-Ray indexes only 50 per trace"
+                    );
+                }
+            }
+        });
+    }
+
+    fn error_node(&self, idx: usize, id: SegmentId, err: &(dyn StdError + 'static), details: &ErrorDetails<'_>) {
+        self.with_node(idx, id, |sub, tree| {
+            sub.add_flags(details.kind().flags());
+            let cause = tree.errors.cause_for(err, details);
+            match &mut sub.cause {
+                Some(existing) => existing.merge(cause),
+                None => sub.set_cause(cause),
+            }
+        });
+    }
+
+    /// Sends every closed top-level tree through the emitter, then flushes the emitter.
+    /// Open subsegments stay (see [`Recorder::flush_in_progress`]).
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use streamer_obs::xray::recorder::Recorder;
+    /// # let header = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1".parse().unwrap();
+    /// # let capture = streamer_obs::testing::CapturingEmitter::new();
+    /// # let rec = Arc::new(Recorder::new(&header, Arc::new(capture.clone())));
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// drop(rec.subsegment("Work"));
+    /// assert_eq!(rec.flush().await.trees, 1);
+    /// assert_eq!(capture.documents().len(), 1);
+    /// # });
+    /// ```
+    pub async fn flush(&self) -> FlushReport {
+        let Some(a) = &self.active else { return FlushReport::default() };
+        let ready = std::mem::take(&mut Self::tree(a).ready);
+        let emitter = Arc::clone(&a.emitter.lock().unwrap_or_else(|p| p.into_inner()));
+        let mut report = FlushReport::default();
+        for (parent, sub) in &ready {
+            report.trees += 1;
+            if emitter.emit(&SegmentDocument::new(&a.trace_id, parent, sub)).is_err() {
+                report.failed += 1;
+            }
+        }
+        emitter.flush().await;
+        report
+    }
+
+    /// For the deadline guard: sends closed trees, closed children of still-open
+    /// subsegments as complete documents, and one `in_progress: true` document per open
+    /// subsegment (once each; the complete document replaces it later, rule X-7).
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use streamer_obs::xray::recorder::Recorder;
+    /// # let header = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1".parse().unwrap();
+    /// # let capture = streamer_obs::testing::CapturingEmitter::new();
+    /// # let rec = Arc::new(Recorder::new(&header, Arc::new(capture.clone())));
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let _open = rec.subsegment("Slow");
+    /// assert_eq!(rec.flush_in_progress().await.in_progress, 1);
+    /// assert_eq!(capture.documents()[0]["in_progress"], true);
+    /// # });
+    /// ```
+    pub async fn flush_in_progress(&self) -> FlushReport {
+        let Some(a) = &self.active else { return FlushReport::default() };
+        let mut docs: Vec<(SegmentId, Subsegment, bool)> = Vec::new();
+        {
+            let mut tree = Self::tree(a);
+            for (parent, sub) in std::mem::take(&mut tree.ready) {
+                docs.push((parent, sub, false));
+            }
+            let open = tree.open.clone();
+            for idx in open {
+                let Some(node) = tree.nodes.get_mut(idx).and_then(Option::as_mut) else { continue };
+                for child in std::mem::take(&mut node.sub.subsegments) {
+                    docs.push((node.sub.id, child, false));
+                }
+                if !node.in_progress_sent {
+                    node.in_progress_sent = true;
+                    let mut copy = node.sub.clone();
+                    copy.subsegments.clear();
+                    docs.push((node.parent_id, copy, true));
+                }
+            }
+        }
+        let emitter = Arc::clone(&a.emitter.lock().unwrap_or_else(|p| p.into_inner()));
+        let mut report = FlushReport::default();
+        for (parent, sub, in_progress) in &docs {
+            let doc = if *in_progress {
+                report.in_progress += 1;
+                SegmentDocument::in_progress(&a.trace_id, parent, sub)
+            } else {
+                report.trees += 1;
+                SegmentDocument::new(&a.trace_id, parent, sub)
+            };
+            if emitter.emit(&doc).is_err() {
+                report.failed += 1;
+            }
+        }
+        emitter.flush().await;
+        report
+    }
+
+    /// Annotates the innermost open subsegment (see [`SubsegmentGuard::annotate`]).
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use streamer_obs::xray::recorder::Recorder;
+    /// # let header = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1".parse().unwrap();
+    /// # let capture = streamer_obs::testing::CapturingEmitter::new();
+    /// # let rec = Arc::new(Recorder::new(&header, Arc::new(capture.clone())));
+    /// let _g = rec.subsegment("Work");
+    /// assert!(rec.annotate("tenant_id", "t-1").is_ok());
+    /// ```
+    pub fn annotate(&self, key: &str, value: impl Into<AnnotationValue>) -> Result<(), AnnotationError> {
+        check_key(key)?;
+        let value = value.into();
+        if !value.is_valid() {
+            return Err(AnnotationError::NonFiniteNumber);
+        }
+        if self.active.is_none() {
+            return Ok(());
+        }
+        let (idx, id) = self.current().ok_or(AnnotationError::NoSubsegment)?;
+        self.annotate_node(idx, id, key, value);
+        Ok(())
+    }
+
+    /// Adds metadata to the innermost open subsegment.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use streamer_obs::xray::recorder::Recorder;
+    /// # let header = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1".parse().unwrap();
+    /// # let capture = streamer_obs::testing::CapturingEmitter::new();
+    /// # let rec = Arc::new(Recorder::new(&header, Arc::new(capture.clone())));
+    /// let _g = rec.subsegment("Work");
+    /// assert!(rec.metadata_in("default", "k", [1, 2]).is_ok());
+    /// ```
+    pub fn metadata_in(&self, namespace: &str, key: &str, value: impl Serialize) -> Result<(), AnnotationError> {
+        check_namespace(namespace)?;
+        if self.active.is_none() {
+            return Ok(());
+        }
+        let (idx, id) = self.current().ok_or(AnnotationError::NoSubsegment)?;
+        let v = serde_json::to_value(value).map_err(|e| AnnotationError::Unserializable(e.to_string()))?;
+        self.with_node(idx, id, |sub, _| sub.put_metadata(namespace, key, v));
+        Ok(())
+    }
+
+    /// Records an error on the innermost open subsegment. Returns false when there is none.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use streamer_obs::xray::recorder::Recorder;
+    /// # let header = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1".parse().unwrap();
+    /// # let capture = streamer_obs::testing::CapturingEmitter::new();
+    /// # let rec = Arc::new(Recorder::new(&header, Arc::new(capture.clone())));
+    /// # use streamer_obs::xray::cause::{ErrorDetails, ErrorKind};
+    /// let _g = rec.subsegment("Work");
+    /// assert!(rec.record_error_with(&std::fmt::Error, &ErrorDetails::new(ErrorKind::Fault)));
+    /// ```
+    pub fn record_error_with(&self, err: &(dyn StdError + 'static), details: &ErrorDetails<'_>) -> bool {
+        match self.current() {
+            Some((idx, id)) => {
+                self.error_node(idx, id, err, details);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The header to send downstream from the innermost open subsegment (same `Root`,
+    /// `Sampled`, `Lineage`, unknown keys; `Parent` = that subsegment).
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use streamer_obs::xray::recorder::Recorder;
+    /// # let header = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1".parse().unwrap();
+    /// # let capture = streamer_obs::testing::CapturingEmitter::new();
+    /// # let rec = Arc::new(Recorder::new(&header, Arc::new(capture.clone())));
+    /// let g = rec.subsegment("Call");
+    /// let h = rec.downstream_header().unwrap();
+    /// assert_eq!(h.parent(), g.id().as_ref());
+    /// ```
+    pub fn downstream_header(&self) -> Option<TraceHeader> {
+        let a = self.active.as_ref()?;
+        let (_, id) = self.current()?;
+        Some(a.header.with_parent(id))
+    }
+}
+
+/// An open subsegment; ends when dropped (or with [`SubsegmentGuard::end`]).
+///
+/// A no-op guard (invocation not traced) accepts every call and records nothing, but
+/// annotation keys and metadata namespaces are still checked so mistakes show up in
+/// tests.
+#[must_use = "the subsegment ends when the guard is dropped"]
+pub struct SubsegmentGuard {
+    rec: Option<Arc<Recorder>>,
+    idx: usize,
+    id: Option<SegmentId>,
+    ended: bool,
+}
+
+impl fmt::Debug for SubsegmentGuard {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.id {
+            Some(id) => write!(f, "SubsegmentGuard({id})"),
+            None => f.write_str("SubsegmentGuard(noop)"),
+        }
+    }
+}
+
+impl SubsegmentGuard {
+    /// A guard that records nothing.
+    ///
+    /// ```
+    /// let g = streamer_obs::xray::recorder::SubsegmentGuard::noop();
+    /// assert!(g.id().is_none());
+    /// assert!(g.annotate("ok_key", 1).is_ok());
+    /// assert!(g.annotate("bad-key", 1).is_err());
+    /// ```
+    pub fn noop() -> Self {
+        Self { rec: None, idx: 0, id: None, ended: true }
+    }
+
+    /// The subsegment id (`None` for a no-op guard).
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use streamer_obs::xray::recorder::Recorder;
+    /// # let header = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1".parse().unwrap();
+    /// # let capture = streamer_obs::testing::CapturingEmitter::new();
+    /// # let rec = Arc::new(Recorder::new(&header, Arc::new(capture.clone())));
+    /// assert!(rec.subsegment("Work").id().is_some());
+    /// ```
+    pub fn id(&self) -> Option<SegmentId> {
+        self.id
+    }
+
+    /// Whether this guard records.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use streamer_obs::xray::recorder::Recorder;
+    /// # let header = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1".parse().unwrap();
+    /// # let capture = streamer_obs::testing::CapturingEmitter::new();
+    /// # let rec = Arc::new(Recorder::new(&header, Arc::new(capture.clone())));
+    /// assert!(!streamer_obs::xray::recorder::SubsegmentGuard::noop().is_recording());
+    /// assert!(rec.subsegment("Work").is_recording());
+    /// ```
+    pub fn is_recording(&self) -> bool {
+        self.id.is_some()
+    }
+
+    fn target(&self) -> Option<(&Arc<Recorder>, SegmentId)> {
+        Some((self.rec.as_ref()?, self.id?))
+    }
+
+    /// Opens a child of this subsegment, whatever else is open in the invocation.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use streamer_obs::xray::recorder::Recorder;
+    /// # let header = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1".parse().unwrap();
+    /// # let capture = streamer_obs::testing::CapturingEmitter::new();
+    /// # let rec = Arc::new(Recorder::new(&header, Arc::new(capture.clone())));
+    /// let parent = rec.subsegment("Parent");
+    /// let child = parent.child("Child");
+    /// assert!(child.is_recording());
+    /// ```
+    pub fn child(&self, name: &str) -> SubsegmentGuard {
+        match self.target() {
+            Some((rec, id)) => rec.open(name, Some((self.idx, id))),
+            None => SubsegmentGuard::noop(),
+        }
+    }
+
+    /// Adds an annotation. An invalid key is refused (never written); a string longer
+    /// than 1000 characters is cut; a non-finite number is refused.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use streamer_obs::xray::recorder::Recorder;
+    /// # let header = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1".parse().unwrap();
+    /// # let capture = streamer_obs::testing::CapturingEmitter::new();
+    /// # let rec = Arc::new(Recorder::new(&header, Arc::new(capture.clone())));
+    /// let g = rec.subsegment("Work");
+    /// assert!(g.annotate("connection_id", "abc").is_ok());
+    /// assert!(g.annotate("connection-id", "abc").is_err());
+    /// ```
+    pub fn annotate(&self, key: &str, value: impl Into<AnnotationValue>) -> Result<(), AnnotationError> {
+        check_key(key)?;
+        let value = value.into();
+        if !value.is_valid() {
+            return Err(AnnotationError::NonFiniteNumber);
+        }
+        if let Some((rec, id)) = self.target() {
+            rec.annotate_node(self.idx, id, key, value);
+        }
+        Ok(())
+    }
+
+    /// Adds metadata under the `default` namespace.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use streamer_obs::xray::recorder::Recorder;
+    /// # let header = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1".parse().unwrap();
+    /// # let capture = streamer_obs::testing::CapturingEmitter::new();
+    /// # let rec = Arc::new(Recorder::new(&header, Arc::new(capture.clone())));
+    /// let g = rec.subsegment("Work");
+    /// assert!(g.metadata("message", serde_json::json!({"size": 3})).is_ok());
+    /// ```
+    pub fn metadata(&self, key: &str, value: impl Serialize) -> Result<(), AnnotationError> {
+        self.metadata_in(DEFAULT_METADATA_NAMESPACE, key, value)
+    }
+
+    /// Adds metadata under `namespace` (not empty, not starting with `AWS.`).
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use streamer_obs::xray::recorder::Recorder;
+    /// # let header = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1".parse().unwrap();
+    /// # let capture = streamer_obs::testing::CapturingEmitter::new();
+    /// # let rec = Arc::new(Recorder::new(&header, Arc::new(capture.clone())));
+    /// let g = rec.subsegment("Work");
+    /// assert!(g.metadata_in("streamer", "k", 1).is_ok());
+    /// assert!(g.metadata_in("AWS.x", "k", 1).is_err());
+    /// ```
+    pub fn metadata_in(&self, namespace: &str, key: &str, value: impl Serialize) -> Result<(), AnnotationError> {
+        check_namespace(namespace)?;
+        if let Some((rec, id)) = self.target() {
+            let v = serde_json::to_value(value).map_err(|e| AnnotationError::Unserializable(e.to_string()))?;
+            rec.with_node(self.idx, id, |sub, _| sub.put_metadata(namespace, key, v));
+        }
+        Ok(())
+    }
+
+    /// Records `err` (its `source()` chain included) as `kind`; the exception type is
+    /// `std::any::type_name::<E>()`.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use streamer_obs::xray::recorder::Recorder;
+    /// # let header = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1".parse().unwrap();
+    /// # let capture = streamer_obs::testing::CapturingEmitter::new();
+    /// # let rec = Arc::new(Recorder::new(&header, Arc::new(capture.clone())));
+    /// # use streamer_obs::xray::cause::ErrorKind;
+    /// let g = rec.subsegment("Work");
+    /// g.record_error(&std::fmt::Error, ErrorKind::Error);
+    /// ```
+    pub fn record_error<E: StdError + 'static>(&self, err: &E, kind: ErrorKind) {
+        self.record_error_with(err, &ErrorDetails::new(kind).type_name(std::any::type_name::<E>()));
+    }
+
+    /// Records a type-erased error with details (remote, backtrace, type name).
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use streamer_obs::xray::recorder::Recorder;
+    /// # let header = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1".parse().unwrap();
+    /// # let capture = streamer_obs::testing::CapturingEmitter::new();
+    /// # let rec = Arc::new(Recorder::new(&header, Arc::new(capture.clone())));
+    /// # use streamer_obs::xray::cause::{ErrorDetails, ErrorKind};
+    /// let g = rec.subsegment("Call");
+    /// g.record_error_with(&std::fmt::Error, &ErrorDetails::new(ErrorKind::Fault).remote(true));
+    /// ```
+    pub fn record_error_with(&self, err: &(dyn StdError + 'static), details: &ErrorDetails<'_>) {
+        if let Some((rec, id)) = self.target() {
+            rec.error_node(self.idx, id, err, details);
+        }
+    }
+
+    /// Sets flags without an error (for example from an HTTP status).
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use streamer_obs::xray::recorder::Recorder;
+    /// # let header = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1".parse().unwrap();
+    /// # let capture = streamer_obs::testing::CapturingEmitter::new();
+    /// # let rec = Arc::new(Recorder::new(&header, Arc::new(capture.clone())));
+    /// # use streamer_obs::xray::document::Flags;
+    /// let g = rec.subsegment("Call");
+    /// g.add_flags(Flags::from_http_status(429));
+    /// ```
+    pub fn add_flags(&self, flags: Flags) {
+        if let Some((rec, id)) = self.target() {
+            rec.with_node(self.idx, id, |sub, _| sub.add_flags(flags));
+        }
+    }
+
+    /// Sets the namespace (`aws` or `remote`).
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use streamer_obs::xray::recorder::Recorder;
+    /// # let header = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1".parse().unwrap();
+    /// # let capture = streamer_obs::testing::CapturingEmitter::new();
+    /// # let rec = Arc::new(Recorder::new(&header, Arc::new(capture.clone())));
+    /// # use streamer_obs::xray::document::Namespace;
+    /// let g = rec.subsegment("Call");
+    /// g.set_namespace(Namespace::Remote);
+    /// ```
+    pub fn set_namespace(&self, ns: Namespace) {
+        if let Some((rec, id)) = self.target() {
+            rec.with_node(self.idx, id, |sub, _| sub.set_namespace(ns));
+        }
+    }
+
+    /// Sets the `http` block.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use streamer_obs::xray::recorder::Recorder;
+    /// # let header = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1".parse().unwrap();
+    /// # let capture = streamer_obs::testing::CapturingEmitter::new();
+    /// # let rec = Arc::new(Recorder::new(&header, Arc::new(capture.clone())));
+    /// # use streamer_obs::xray::document::Http;
+    /// let g = rec.subsegment("Call");
+    /// g.set_http(Http::default().method("POST").url("https://example.com"));
+    /// ```
+    pub fn set_http(&self, http: Http) {
+        if let Some((rec, id)) = self.target() {
+            rec.with_node(self.idx, id, |sub, _| sub.set_http(http));
+        }
+    }
+
+    /// Sets the `sql` block (a database call).
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use streamer_obs::xray::recorder::Recorder;
+    /// # let header = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1".parse().unwrap();
+    /// # let rec = Arc::new(Recorder::new(&header, Arc::new(streamer_obs::testing::CapturingEmitter::new())));
+    /// use streamer_obs::xray::document::Sql;
+    /// let g = rec.subsegment("Query");
+    /// g.set_sql(Sql { database_type: Some("PostgreSQL".into()), ..Default::default() });
+    /// ```
+    pub fn set_sql(&self, sql: Sql) {
+        if let Some((rec, id)) = self.target() {
+            rec.with_node(self.idx, id, |sub, _| sub.set_sql(sql));
+        }
+    }
+
+    /// Marks `earlier` (a sibling that finished before this one started) as a precursor.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use streamer_obs::xray::recorder::Recorder;
+    /// # let header = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1".parse().unwrap();
+    /// # let rec = Arc::new(Recorder::new(&header, Arc::new(streamer_obs::testing::CapturingEmitter::new())));
+    /// let first = rec.subsegment("First");
+    /// let first_id = first.id();
+    /// first.end();
+    /// let second = rec.subsegment("Second");
+    /// if let Some(id) = first_id { second.add_precursor(id); }
+    /// ```
+    pub fn add_precursor(&self, earlier: SegmentId) {
+        if let Some((rec, id)) = self.target() {
+            rec.with_node(self.idx, id, |sub, _| sub.add_precursor(earlier));
+        }
+    }
+
+    /// Updates the `http` block in place.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use streamer_obs::xray::recorder::Recorder;
+    /// # let header = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1".parse().unwrap();
+    /// # let capture = streamer_obs::testing::CapturingEmitter::new();
+    /// # let rec = Arc::new(Recorder::new(&header, Arc::new(capture.clone())));
+    /// let g = rec.subsegment("Call");
+    /// g.update_http(|h| h.response_status = Some(200));
+    /// ```
+    pub fn update_http(&self, f: impl FnOnce(&mut Http)) {
+        if let Some((rec, id)) = self.target() {
+            rec.with_node(self.idx, id, |sub, _| f(sub.http.get_or_insert_with(Http::default)));
+        }
+    }
+
+    /// Updates the `aws` block in place.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use streamer_obs::xray::recorder::Recorder;
+    /// # let header = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1".parse().unwrap();
+    /// # let capture = streamer_obs::testing::CapturingEmitter::new();
+    /// # let rec = Arc::new(Recorder::new(&header, Arc::new(capture.clone())));
+    /// let g = rec.subsegment("Call");
+    /// g.update_aws(|a| a.operation = Some("PutItem".into()));
+    /// ```
+    pub fn update_aws(&self, f: impl FnOnce(&mut AwsData)) {
+        if let Some((rec, id)) = self.target() {
+            rec.with_node(self.idx, id, |sub, _| f(sub.aws.get_or_insert_with(AwsData::default)));
+        }
+    }
+
+    /// The header for a downstream call made inside this subsegment (`Parent` = this id).
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use streamer_obs::xray::recorder::Recorder;
+    /// # let header = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1".parse().unwrap();
+    /// # let capture = streamer_obs::testing::CapturingEmitter::new();
+    /// # let rec = Arc::new(Recorder::new(&header, Arc::new(capture.clone())));
+    /// let g = rec.subsegment("Call");
+    /// assert_eq!(g.downstream_header().unwrap().parent(), g.id().as_ref());
+    /// ```
+    pub fn downstream_header(&self) -> Option<TraceHeader> {
+        let (rec, id) = self.target()?;
+        rec.active.as_ref().map(|a| a.header.with_parent(id))
+    }
+
+    /// Ends the subsegment now.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use streamer_obs::xray::recorder::Recorder;
+    /// # let header = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1".parse().unwrap();
+    /// # let capture = streamer_obs::testing::CapturingEmitter::new();
+    /// # let rec = Arc::new(Recorder::new(&header, Arc::new(capture.clone())));
+    /// rec.subsegment("Work").end();
+    /// ```
+    pub fn end(mut self) {
+        self.finish();
+    }
+
+    fn finish(&mut self) {
+        if self.ended {
+            return;
+        }
+        self.ended = true;
+        if let Some((rec, id)) = self.target() {
+            rec.close(self.idx, id);
+        }
+    }
+}
+
+impl Drop for SubsegmentGuard {
+    fn drop(&mut self) {
+        self.finish();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{CapturingEmitter, FixedClock};
+
+    const HEADER: &str = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1";
+
+    fn recorder() -> (Arc<Recorder>, CapturingEmitter, FixedClock) {
+        let capture = CapturingEmitter::new();
+        let clock = FixedClock::at_millis(1_700_000_000_000);
+        let rec = Recorder::with_clock(&HEADER.parse().unwrap(), Arc::new(capture.clone()), Arc::new(clock.clone()));
+        (Arc::new(rec), capture, clock)
+    }
+
+    fn block_on<F: std::future::Future>(f: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(f)
+    }
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("token expired")]
+    struct Expired;
+
+    #[test]
+    fn nested_subsegments_parent_on_the_enclosing_one() {
+        let (rec, capture, clock) = recorder();
+        {
+            let outer = rec.subsegment("HandleConnect");
+            clock.advance_millis(1);
+            {
+                let _inner = rec.subsegment("ValidateJWT");
+                clock.advance_millis(2);
+                let _deeper = rec.subsegment("FetchKeys");
+            }
+            let _second = outer.child("SaveConnection");
+        }
+        block_on(rec.flush());
+        let docs = capture.documents();
+        assert_eq!(docs.len(), 1);
+        let d = &docs[0];
+        assert_eq!(d["name"], "HandleConnect");
+        assert_eq!(d["parent_id"], "53995c3f42cd8ad8");
+        assert_eq!(d["subsegments"][0]["name"], "ValidateJWT");
+        assert_eq!(d["subsegments"][0]["subsegments"][0]["name"], "FetchKeys");
+        assert_eq!(d["subsegments"][1]["name"], "SaveConnection");
+        assert_eq!(d["start_time"], 1_700_000_000.0);
+        assert_eq!(d["end_time"], 1_700_000_000.003);
+    }
+
+    #[test]
+    fn explicit_children_survive_interleaving() {
+        let (rec, capture, _) = recorder();
+        let a = rec.subsegment("A");
+        let b = rec.subsegment("B"); // implicitly a child of A
+        let a_child = a.child("A1"); // explicitly A's, although B is innermost
+        drop(b);
+        drop(a_child);
+        drop(a);
+        block_on(rec.flush());
+        let d = &capture.documents()[0];
+        let names: Vec<_> = d["subsegments"].as_array().unwrap().iter().map(|s| s["name"].clone()).collect();
+        assert_eq!(names, vec!["B", "A1"]);
+    }
+
+    #[test]
+    fn child_outliving_its_parent_is_sent_alone_with_parent_id() {
+        let (rec, capture, _) = recorder();
+        let parent = rec.subsegment("Parent");
+        let child = parent.child("Late");
+        let parent_id = parent.id().unwrap();
+        drop(parent);
+        drop(child);
+        block_on(rec.flush());
+        let docs = capture.documents();
+        assert_eq!(docs.len(), 2);
+        assert_eq!(docs[0]["name"], "Parent");
+        assert_eq!(docs[1]["name"], "Late");
+        assert_eq!(docs[1]["parent_id"], parent_id.as_str());
+    }
+
+    #[test]
+    fn error_recorded_once_with_the_right_flags_and_parent_marked() {
+        let (rec, capture, _) = recorder();
+        {
+            let handler = rec.subsegment("HandleConnect");
+            let jwt = handler.child("ValidateJWT");
+            let err = Expired;
+            jwt.record_error(&err, ErrorKind::Error);
+            drop(jwt);
+            // The handler returns the same error: recorded by reference, not twice.
+            handler.record_error(&err, ErrorKind::Error);
+        }
+        block_on(rec.flush());
+        let d = &capture.documents()[0];
+        let child = &d["subsegments"][0];
+        assert_eq!(child["error"], true);
+        assert!(child.get("fault").is_none(), "an auth failure is not a fault");
+        let ex = child["cause"]["exceptions"].as_array().unwrap();
+        assert_eq!(ex.len(), 1);
+        assert!(ex[0]["type"].as_str().unwrap().ends_with("Expired"));
+        assert_eq!(d["error"], true, "the top subsegment is marked");
+        assert_eq!(d["cause"], ex[0]["id"], "second record refers to the first by id");
+    }
+
+    #[test]
+    fn fault_kind_and_current_subsegment_api() {
+        let (rec, capture, _) = recorder();
+        {
+            let _h = rec.subsegment("H");
+            rec.annotate("tenant_id", "t-1").unwrap();
+            assert!(matches!(rec.annotate("tenant-id", "t-1"), Err(AnnotationError::InvalidKey(_))));
+            rec.metadata_in("default", "m", serde_json::json!({"a": 1})).unwrap();
+            assert!(rec.metadata_in("AWS.x", "m", 1).is_err());
+            assert!(rec.record_error_with(&std::fmt::Error, &ErrorDetails::new(ErrorKind::Fault).remote(true)));
+            assert!(rec.downstream_header().unwrap().to_string().contains("Sampled=1"));
+        }
+        assert_eq!(rec.annotate("k", 1), Err(AnnotationError::NoSubsegment));
+        block_on(rec.flush());
+        let d = &capture.documents()[0];
+        assert_eq!(d["fault"], true);
+        assert!(d.get("error").is_none());
+        assert_eq!(d["annotations"], serde_json::json!({"tenant_id": "t-1"}));
+        assert_eq!(d["cause"]["exceptions"][0]["remote"], true);
+        assert_eq!(d["metadata"]["default"]["m"]["a"], 1);
+    }
+
+    #[test]
+    fn not_sampled_or_parentless_headers_record_nothing() {
+        for h in [
+            "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=0",
+            "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=?",
+            "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8",
+            "Root=1-5759e988-bd862e3fe1be46a994272793;Sampled=1",
+        ] {
+            let capture = CapturingEmitter::new();
+            let rec = Arc::new(Recorder::new(&h.parse().unwrap(), Arc::new(capture.clone())));
+            assert!(!rec.is_recording(), "{h}");
+            let g = rec.subsegment("X");
+            assert!(!g.is_recording());
+            drop(g);
+            block_on(rec.flush());
+            assert!(capture.documents().is_empty());
+        }
+    }
+
+    #[test]
+    fn in_progress_flush_then_complete() {
+        let (rec, capture, _) = recorder();
+        let handler = rec.subsegment("Handler");
+        drop(handler.child("Done"));
+        let report = block_on(rec.flush_in_progress());
+        assert_eq!(report, FlushReport { trees: 1, failed: 0, in_progress: 1 });
+        // A second in-progress flush does not resend the in-progress document.
+        assert_eq!(block_on(rec.flush_in_progress()).in_progress, 0);
+        drop(handler);
+        block_on(rec.flush());
+        let docs = capture.documents();
+        assert_eq!(docs.len(), 3);
+        assert_eq!(docs[0]["name"], "Done");
+        assert_eq!(docs[1]["in_progress"], true);
+        assert!(docs[1].get("end_time").is_none());
+        assert_eq!(docs[2]["name"], "Handler");
+        assert_eq!(docs[2]["id"], docs[1]["id"]);
+        assert!(docs[2].get("in_progress").is_none());
+        assert!(docs[2].get("subsegments").is_none());
+    }
+
+    #[test]
+    fn concurrent_calls_are_leaves_not_parents() {
+        let (rec, capture, _) = recorder();
+        {
+            let _h = rec.subsegment("Handler");
+            let a = rec.subsegment("DynamoDB");
+            a.set_namespace(Namespace::Aws);
+            let b = rec.subsegment("CloudWatch"); // concurrent with a: sibling, not child
+            b.set_namespace(Namespace::Aws);
+            rec.annotate("on_handler", true).unwrap();
+            drop(a);
+            drop(b);
+        }
+        block_on(rec.flush());
+        let d = &capture.documents()[0];
+        assert_eq!(d["annotations"]["on_handler"], true);
+        let names: Vec<_> = d["subsegments"].as_array().unwrap().iter().map(|s| s["name"].clone()).collect();
+        assert_eq!(names, vec!["DynamoDB", "CloudWatch"]);
+        assert!(d["subsegments"][0].get("subsegments").is_none());
+    }
+
+    #[test]
+    fn context_missing_policy_logs_as_configured_and_never_panics() {
+        use crate::config::EnvVars;
+        use crate::testing::CapturingWriter;
+        let count = |policy: ContextMissing| {
+            let writer = CapturingWriter::new();
+            let subscriber = tracing_subscriber::fmt().with_writer(writer.clone()).with_ansi(false).finish();
+            let config = Config::builder().context_missing(policy).build_from(&EnvVars::empty());
+            let malformed: Result<TraceHeader, _> = "Root=nope".parse();
+            let parentless: TraceHeader = "Root=1-5759e988-bd862e3fe1be46a994272793;Sampled=1".parse().unwrap();
+            tracing::subscriber::with_default(subscriber, || {
+                assert!(!Recorder::for_invocation(None, None, &config).is_recording());
+                assert!(!Recorder::for_invocation(None, malformed.as_ref().err(), &config).is_recording());
+                assert!(!Recorder::for_invocation(Some(&parentless), None, &config).is_recording());
+            });
+            writer.lines().iter().filter(|l| l.contains("X-Ray context missing")).count()
+        };
+        assert_eq!(count(ContextMissing::IgnoreError), 0);
+        assert_eq!(count(ContextMissing::RuntimeError), 3);
+        // Once per process: at most one line, whichever test saw a missing context first.
+        assert!(count(ContextMissing::LogError) <= 1);
+        assert_eq!(count(ContextMissing::LogError), 0);
+    }
+
+    #[test]
+    fn thousands_of_subsegments_stay_cheap_and_bounded() {
+        let (rec, capture, _) = recorder();
+        {
+            let h = rec.subsegment("Handler");
+            for i in 0..(MAX_SUBSEGMENTS_PER_INVOCATION + 10) {
+                let c = h.child("Item");
+                assert_eq!(c.is_recording(), i + 1 < MAX_SUBSEGMENTS_PER_INVOCATION, "{i}");
+            }
+        }
+        block_on(rec.flush());
+        // Split into many documents by the size guard, none lost.
+        let docs = capture.documents();
+        let total: usize = docs.iter().map(|d| 1 + d["subsegments"].as_array().map_or(0, Vec::len)).sum();
+        assert_eq!(total, MAX_SUBSEGMENTS_PER_INVOCATION);
+    }
+
+    #[test]
+    fn more_than_50_annotations_are_kept() {
+        let (rec, capture, _) = recorder();
+        {
+            let g = rec.subsegment("Many");
+            for i in 0..60 {
+                g.annotate(&format!("k{i}"), i).unwrap();
+            }
+        }
+        block_on(rec.flush());
+        assert_eq!(capture.documents()[0]["annotations"].as_object().unwrap().len(), 60);
+    }
+}
