@@ -124,6 +124,7 @@ pub struct Invocation {
     sampling_logged: AtomicBool,
     fields: RwLock<Vec<(Cow<'static, str>, Box<str>)>>,
     pub(crate) log_buffer: Option<Mutex<LogBuffer>>,
+    pub(crate) metrics: crate::metrics::InvocationMetrics,
 }
 
 impl Invocation {
@@ -165,6 +166,7 @@ impl Invocation {
             sampling_logged: AtomicBool::new(false),
             fields: RwLock::new(Vec::new()),
             log_buffer: config.log().buffer().map(|b| Mutex::new(LogBuffer::new(*b))),
+            metrics: crate::metrics::InvocationMetrics::from_config(config),
         }
     }
 
@@ -253,6 +255,11 @@ impl Invocation {
     /// Whether this is the first invocation of the execution environment.
     pub fn cold_start(&self) -> bool {
         self.cold_start
+    }
+
+    /// This invocation's own metric state (flushed by `metrics::flush_invocation`).
+    pub fn metrics(&self) -> &crate::metrics::InvocationMetrics {
+        &self.metrics
     }
 
     /// Whether debug sampling raised this invocation to DEBUG.

@@ -35,12 +35,14 @@
 //! - [`invocation`]: one invocation's context in a task-local; cold start; correlation fields.
 //! - [`trace_header`]: the X-Ray trace header and its ids.
 //! - [`log`]: the JSON log layer, sampling, buffering, redaction.
+//! - [`metrics`]: CloudWatch metrics (EMF on stdout, `PutMetricData`), standard alarms.
 //! - [`clock`]: injected time.
 //! - `testing` (feature `testing`): capturing writer, fixed clock, `Context` builder.
 //!
 //! ## Feature flags
 //!
-//! - `testing`: the [`testing`](crate#modules) module.
+//! - `testing`: the [`testing`](crate#modules) module and `metrics::MockMetricsPublisher`.
+//! - `cloudwatch`: the `PutMetricData` publisher and `PutMetricAlarm` for the standard alarms.
 
 #[cfg(feature = "aws")]
 pub mod aws;
@@ -48,6 +50,7 @@ pub mod clock;
 pub mod config;
 pub mod invocation;
 pub mod log;
+pub mod metrics;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 pub mod trace_header;
