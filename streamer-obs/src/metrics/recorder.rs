@@ -32,6 +32,7 @@
 //! ```
 
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde::Serialize;
 
@@ -51,6 +52,7 @@ pub struct InvocationMetrics {
     set: Mutex<MetricSet>,
     disabled: bool,
     service: String,
+    cold_start_published: AtomicBool,
 }
 
 impl InvocationMetrics {
@@ -67,6 +69,7 @@ impl InvocationMetrics {
             set: Mutex::new(MetricSet::from_config(config)),
             disabled: config.metrics_disabled(),
             service: config.service().to_owned(),
+            cold_start_published: AtomicBool::new(false),
         }
     }
 
@@ -244,8 +247,9 @@ pub struct FlushReport {
 
 /// Flushes the invocation's metrics once, at the end of the invocation (the lifecycle
 /// calls it before returning the response): the cold-start document first when this is
-/// the cold start, then the recorded metrics. The set is emptied, so a second flush
-/// publishes nothing new. Never fails: losses are logged by the publisher and counted in
+/// the cold start, then the recorded metrics. The set is emptied and the cold start is
+/// published once, so a second flush (a deadline guard, then the normal end) publishes
+/// only what was recorded in between. Never fails: losses are logged by the publisher and counted in
 /// the report.
 pub async fn flush_invocation(
     inv: &Invocation,
@@ -259,7 +263,7 @@ pub async fn flush_invocation(
     }
     let now_ms = clock.now_millis();
     let set = inv.metrics.take();
-    if options.cold_start_metric && inv.cold_start() {
+    if options.cold_start_metric && inv.cold_start() && !inv.metrics.cold_start_published.swap(true, Ordering::AcqRel) {
         let cold = MetricSet::cold_start(set.namespace().clone(), inv.function_name(), &inv.metrics.service);
         let r = publisher.publish(&cold, now_ms).await;
         report.cold_start = true;
