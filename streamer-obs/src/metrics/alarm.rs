@@ -425,6 +425,86 @@ pub fn standard_alarms(c: &AlarmConfig) -> Vec<AlarmSpec> {
     out
 }
 
+/// Why [`apply_alarms`] stopped.
+#[cfg(feature = "cloudwatch")]
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    /// A spec breaks the API rules: nothing was sent.
+    #[error(transparent)]
+    Invalid(#[from] AlarmError),
+    /// `PutMetricAlarm` failed for `alarm` (the alarms before it were applied).
+    #[error("PutMetricAlarm {alarm}: {message}")]
+    Api {
+        /// The alarm name.
+        alarm: String,
+        /// The SDK error with its context.
+        message: String,
+    },
+}
+
+#[cfg(feature = "cloudwatch")]
+impl AlarmSpec {
+    /// The `PutMetricAlarm` call for this spec (`Unit` never set, C-10).
+    pub fn to_request(
+        &self,
+        client: &aws_sdk_cloudwatch::Client,
+    ) -> aws_sdk_cloudwatch::operation::put_metric_alarm::builders::PutMetricAlarmFluentBuilder {
+        use aws_sdk_cloudwatch::types::{ComparisonOperator, Dimension, Statistic as SdkStatistic};
+        let mut req = client
+            .put_metric_alarm()
+            .alarm_name(&self.name)
+            .alarm_description(&self.description)
+            .namespace(&self.namespace)
+            .metric_name(&self.metric_name)
+            .set_dimensions(Some(
+                self.dimensions.iter().map(|(k, v)| Dimension::builder().name(k).value(v).build()).collect(),
+            ))
+            .period(self.period_secs as i32)
+            .evaluation_periods(self.evaluation_periods as i32)
+            .datapoints_to_alarm(self.datapoints_to_alarm as i32)
+            .threshold(self.threshold)
+            .comparison_operator(ComparisonOperator::from(self.comparison.as_str()))
+            .treat_missing_data(self.treat_missing_data.as_str())
+            .actions_enabled(true)
+            .set_alarm_actions(Some(self.alarm_actions.clone()))
+            .set_ok_actions(Some(self.ok_actions.clone()));
+        req = match &self.statistic {
+            AlarmStatistic::Simple(s) => req.statistic(SdkStatistic::from(s.as_str())),
+            AlarmStatistic::Extended(s) => req.extended_statistic(s),
+        };
+        req
+    }
+}
+
+/// Validates every spec first (nothing is sent when one is invalid), then applies them
+/// in order with `PutMetricAlarm` (which replaces an existing alarm's configuration).
+/// Returns how many were applied.
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use streamer_obs::metrics::alarm::{AlarmConfig, FunctionAlarms, apply_alarms, standard_alarms};
+/// # async fn f() {
+/// let sdk = streamer_obs::aws::load_config().await;
+/// let client = aws_sdk_cloudwatch::Client::new(&sdk);
+/// let config = AlarmConfig::new("prod").function(FunctionAlarms::new("streamer-connect", Duration::from_secs(10)));
+/// let applied = apply_alarms(&client, &standard_alarms(&config)).await.unwrap();
+/// assert_eq!(applied, 6);
+/// # }
+/// ```
+#[cfg(feature = "cloudwatch")]
+pub async fn apply_alarms(client: &aws_sdk_cloudwatch::Client, alarms: &[AlarmSpec]) -> Result<usize, ApplyError> {
+    for a in alarms {
+        a.validate()?;
+    }
+    for a in alarms {
+        a.to_request(client).send().await.map_err(|e| ApplyError::Api {
+            alarm: a.name.clone(),
+            message: aws_sdk_cloudwatch::error::DisplayErrorContext(&e).to_string(),
+        })?;
+    }
+    Ok(alarms.len())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

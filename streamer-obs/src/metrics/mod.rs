@@ -30,6 +30,8 @@
 //! ```
 
 pub mod alarm;
+#[cfg(feature = "cloudwatch")]
+pub mod cloudwatch;
 pub mod dimension;
 pub mod emf;
 mod error;
