@@ -61,6 +61,24 @@ fn record(c: &mut Criterion) {
             set.add_with(black_box("AuthenticationFailed"), Unit::Count, 1.0, StorageResolution::Standard, &dims)
         });
     });
+    g.bench_function("streamer_obs/metrics::add (task-local invocation)", |b| {
+        let config = streamer_obs::config::Config::builder()
+            .environment("prod")
+            .build_from(&streamer_obs::config::EnvVars::empty());
+        let tracker = streamer_obs::invocation::ColdStartTracker::new(&Default::default());
+        let ctx = streamer_obs::testing::ContextBuilder::new().build();
+        let inv = std::sync::Arc::new(streamer_obs::invocation::Invocation::from_context(&ctx, &config, &tracker));
+        let mut n = 0u32;
+        std::sync::Arc::clone(&inv).sync_scope(|| {
+            b.iter(|| {
+                n += 1;
+                if n.is_multiple_of(10_000) {
+                    inv.metrics().with_set(MetricSet::take);
+                }
+                streamer_obs::metrics::add(black_box("ConnectionEstablished"), Unit::Count, black_box(1.0))
+            })
+        });
+    });
     g.bench_function("metrics_cloudwatch_embedded/counter!.increment", |b| {
         collector();
         b.iter(|| metrics::counter!("ConnectionEstablished", "Action" => "connect").increment(black_box(1)));

@@ -4,7 +4,7 @@
 //!
 //! [`standard_alarms`] builds the reference system's alarms, fixing the Go system's
 //! defects: the custom-metric alarms select `[Environment]`, a dimension set the handlers
-//! really emit (see [`standard`](super::standard)); the environment is in every name;
+//! really emit (see [`super::standard`]); the environment is in every name;
 //! thresholds are configurable; actions can be attached.
 //!
 //! ```
