@@ -315,3 +315,21 @@ fn all_units_and_extreme_values_are_schema_valid() {
     }
     check(&emf::encode_lines(&set, NOW));
 }
+
+#[test]
+fn a_single_metric_is_its_own_document_with_its_own_dimensions() {
+    let dims = Dimensions::new()
+        .with(standard::ACTION, &Action::Broadcast)
+        .with(standard::ERROR_TYPE, &ErrorType::Throttled)
+        .set([standard::ACTION])
+        .set([standard::ACTION, standard::ERROR_TYPE]);
+    let single = MetricSet::single(Namespace::streamer(), "Retries", Unit::Count, 3.0, &dims).unwrap();
+    let docs = check(&emf::encode_lines(&single, NOW));
+    assert_eq!(docs.len(), 1);
+    assert_eq!(docs[0]["Retries"], 3);
+    assert_eq!(
+        docs[0]["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
+        serde_json::json!([["Action"], ["Action", "ErrorType"]])
+    );
+    assert!(docs[0].get("Environment").is_none() && docs[0].get("Service").is_none());
+}

@@ -82,7 +82,7 @@ impl fmt::Display for Namespace {
 fn metric_name_error(name: &str) -> Option<&'static str> {
     if name.is_empty() || name.trim().is_empty() {
         Some("must hold a non-whitespace character")
-    } else if name.chars().count() > MAX_METRIC_NAME_LEN {
+    } else if name.len() > MAX_METRIC_NAME_LEN && name.chars().count() > MAX_METRIC_NAME_LEN {
         Some("longer than 255 characters")
     } else if name.chars().any(char::is_control) {
         Some("contains a control character")
