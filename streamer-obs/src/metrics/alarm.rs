@@ -23,6 +23,11 @@ use super::name::{Namespace, dimension_name_error, dimension_value_error};
 use super::standard;
 
 /// A simple statistic (`Statistic`).
+///
+/// ```
+/// use streamer_obs::metrics::alarm::Statistic;
+/// assert_eq!(Statistic::Average.as_str(), "Average");
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Statistic {
     /// `SampleCount`.
@@ -55,6 +60,12 @@ impl Statistic {
 }
 
 /// Exactly one of `Statistic` or `ExtendedStatistic` (C-8), by construction.
+///
+/// ```
+/// use streamer_obs::metrics::alarm::{AlarmStatistic, Statistic};
+/// let p99 = AlarmStatistic::Extended("p99".to_owned());
+/// assert_ne!(p99, AlarmStatistic::Simple(Statistic::Maximum));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AlarmStatistic {
     /// A simple statistic.
@@ -64,6 +75,11 @@ pub enum AlarmStatistic {
 }
 
 /// The static-threshold comparisons (the anomaly-band ones do not apply, C-8).
+///
+/// ```
+/// use streamer_obs::metrics::alarm::Comparison;
+/// assert_eq!(Comparison::LessThan.as_str(), "LessThanThreshold");
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Comparison {
     /// `GreaterThanOrEqualToThreshold`.
@@ -94,6 +110,11 @@ impl Comparison {
 }
 
 /// `TreatMissingData` (C-10).
+///
+/// ```
+/// use streamer_obs::metrics::alarm::TreatMissingData;
+/// assert_eq!(TreatMissingData::default().as_str(), "notBreaching");
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum TreatMissingData {
     /// `breaching`.
@@ -126,6 +147,13 @@ impl TreatMissingData {
 
 /// One static-threshold metric alarm (the `MetricName` form of `PutMetricAlarm`; `Unit`
 /// is deliberately never sent, C-10).
+///
+/// ```
+/// use streamer_obs::metrics::alarm::{AlarmConfig, standard_alarms};
+/// let spec = &standard_alarms(&AlarmConfig::new("prod"))[1];
+/// assert_eq!(spec.metric_name, "MessageFailed");
+/// assert_eq!(spec.dimensions, vec![("Environment".to_owned(), "prod".to_owned())]);
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct AlarmSpec {
     /// `AlarmName`: 1 to 255 characters, no ASCII control characters.
@@ -159,6 +187,14 @@ pub struct AlarmSpec {
 }
 
 /// Why an [`AlarmSpec`] breaks the `PutMetricAlarm` rules.
+///
+/// ```
+/// use streamer_obs::metrics::alarm::{AlarmConfig, standard_alarms};
+/// let mut spec = standard_alarms(&AlarmConfig::new("prod"))[0].clone();
+/// spec.evaluation_periods = 0;
+/// let err = spec.validate().unwrap_err();
+/// assert_eq!(err.alarm, "streamer-prod-high-connection-failures");
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("alarm {alarm:?}: {reason}")]
 pub struct AlarmError {
@@ -271,6 +307,13 @@ impl AlarmSpec {
 }
 
 /// The per-function Lambda alarms of one function.
+///
+/// ```
+/// use std::time::Duration;
+/// use streamer_obs::metrics::alarm::FunctionAlarms;
+/// let f = FunctionAlarms::new("streamer-connect", Duration::from_secs(10));
+/// assert_eq!(f.errors_threshold, 0.0);
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct FunctionAlarms {
     /// The function name (the `FunctionName` dimension of `AWS/Lambda`).
@@ -285,12 +328,25 @@ pub struct FunctionAlarms {
 
 impl FunctionAlarms {
     /// Defaults for `function_name` with `timeout`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let f = streamer_obs::metrics::alarm::FunctionAlarms::new("f", Duration::from_secs(3));
+    /// assert_eq!(f.function_name, "f");
+    /// ```
     pub fn new(function_name: impl Into<String>, timeout: Duration) -> Self {
         Self { function_name: function_name.into(), timeout, errors_threshold: 0.0, throttles_threshold: 0.0 }
     }
 }
 
 /// Inputs of [`standard_alarms`]: environment, namespace, thresholds, actions, functions.
+///
+/// ```
+/// use streamer_obs::metrics::alarm::AlarmConfig;
+/// let mut c = AlarmConfig::new("prod");
+/// c.processing_latency_ms = 500.0;
+/// assert_eq!(c.connection_failures_threshold, 10.0);
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct AlarmConfig {
     /// The environment (in every alarm name and the `Environment` dimension).
@@ -311,6 +367,11 @@ pub struct AlarmConfig {
 
 impl AlarmConfig {
     /// The seed's thresholds for `environment`, namespace `Streamer`, no actions.
+    ///
+    /// ```
+    /// let c = streamer_obs::metrics::alarm::AlarmConfig::new("dev");
+    /// assert_eq!(c.namespace.as_str(), "Streamer");
+    /// ```
     pub fn new(environment: impl Into<String>) -> Self {
         Self {
             environment: environment.into(),
@@ -324,6 +385,13 @@ impl AlarmConfig {
     }
 
     /// Adds a function's Lambda alarms.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use streamer_obs::metrics::alarm::{AlarmConfig, FunctionAlarms};
+    /// let c = AlarmConfig::new("dev").function(FunctionAlarms::new("f", Duration::from_secs(3)));
+    /// assert_eq!(c.functions.len(), 1);
+    /// ```
     pub fn function(mut self, f: FunctionAlarms) -> Self {
         self.functions.push(f);
         self
@@ -363,6 +431,13 @@ fn custom(
 /// (ProcessingLatency Average > threshold ms), all by `[Environment]`; and per function
 /// `streamer-<env>-<function>-errors`, `-throttles`, `-duration-p99` (p99 > 90 % of the
 /// timeout) in `AWS/Lambda` by `[FunctionName]`.
+///
+/// ```
+/// use streamer_obs::metrics::alarm::{AlarmConfig, standard_alarms};
+/// let alarms = standard_alarms(&AlarmConfig::new("prod"));
+/// assert_eq!(alarms.len(), 3);
+/// assert_eq!(alarms[2].name, "streamer-prod-high-processing-latency");
+/// ```
 pub fn standard_alarms(c: &AlarmConfig) -> Vec<AlarmSpec> {
     let mut out = vec![
         custom(
@@ -426,6 +501,14 @@ pub fn standard_alarms(c: &AlarmConfig) -> Vec<AlarmSpec> {
 }
 
 /// Why [`apply_alarms`] stopped.
+///
+/// ```
+/// use streamer_obs::metrics::alarm::{AlarmConfig, ApplyError, standard_alarms};
+/// let mut spec = standard_alarms(&AlarmConfig::new("prod"))[0].clone();
+/// spec.period_secs = 7;
+/// let err: ApplyError = spec.validate().unwrap_err().into();
+/// assert!(matches!(err, ApplyError::Invalid(_)));
+/// ```
 #[cfg(feature = "cloudwatch")]
 #[derive(Debug, thiserror::Error)]
 pub enum ApplyError {
@@ -445,6 +528,16 @@ pub enum ApplyError {
 #[cfg(feature = "cloudwatch")]
 impl AlarmSpec {
     /// The `PutMetricAlarm` call for this spec (`Unit` never set, C-10).
+    ///
+    /// ```
+    /// # async fn f() {
+    /// use streamer_obs::metrics::alarm::{AlarmConfig, standard_alarms};
+    /// let sdk = streamer_obs::aws::emulator_config("http://127.0.0.1:1", "us-east-1").await;
+    /// let client = aws_sdk_cloudwatch::Client::new(&sdk);
+    /// let request = standard_alarms(&AlarmConfig::new("prod"))[0].to_request(&client);
+    /// assert_eq!(request.get_alarm_name().as_deref(), Some("streamer-prod-high-connection-failures"));
+    /// # }
+    /// ```
     pub fn to_request(
         &self,
         client: &aws_sdk_cloudwatch::Client,

@@ -39,15 +39,40 @@ use super::set::MetricSet;
 use super::unit::StorageResolution;
 
 /// At most 1000 datums per `PutMetricData` request (C-1).
+///
+/// ```
+/// assert_eq!(streamer_obs::metrics::cloudwatch::MAX_DATUMS_PER_REQUEST, 1000);
+/// ```
 pub const MAX_DATUMS_PER_REQUEST: usize = 1000;
 /// At most 1 MB per request (C-1); batches are cut on a conservative size estimate.
+///
+/// ```
+/// assert_eq!(streamer_obs::metrics::cloudwatch::MAX_REQUEST_BYTES, 1_000_000);
+/// ```
 pub const MAX_REQUEST_BYTES: usize = 1_000_000;
 /// At most 150 distinct values per datum (C-2).
+///
+/// ```
+/// assert_eq!(streamer_obs::metrics::cloudwatch::MAX_VALUES_PER_DATUM, 150);
+/// ```
 pub const MAX_VALUES_PER_DATUM: usize = 150;
 /// Attempts per request in the SDK's standard retry mode (C-6).
+///
+/// ```
+/// assert_eq!(streamer_obs::metrics::cloudwatch::MAX_ATTEMPTS, 3);
+/// ```
 pub const MAX_ATTEMPTS: u32 = 3;
 
 /// One datum ready to send, with its estimated encoded size.
+///
+/// ```
+/// use streamer_obs::metrics::{MetricSet, Namespace, Unit, cloudwatch};
+/// let mut set = MetricSet::new(Namespace::streamer());
+/// set.add("A", Unit::Count, 1.0).unwrap();
+/// let planned = &cloudwatch::datums(&set, 0)[0];
+/// assert_eq!(planned.datum.metric_name(), Some("A"));
+/// assert!(planned.estimated_bytes > 0);
+/// ```
 #[derive(Debug, Clone)]
 pub struct PlannedDatum {
     /// The SDK datum.
@@ -146,6 +171,14 @@ pub fn batches(datums: Vec<PlannedDatum>) -> Vec<Vec<MetricDatum>> {
 }
 
 /// Publishes through `PutMetricData` (see the module documentation for the policy).
+///
+/// ```
+/// # async fn f() {
+/// let sdk = streamer_obs::aws::emulator_config("http://127.0.0.1:1", "us-east-1").await;
+/// let publisher = streamer_obs::metrics::cloudwatch::CloudWatchPublisher::new(&sdk);
+/// assert_eq!(publisher.lost_datums(), 0);
+/// # }
+/// ```
 #[derive(Debug)]
 pub struct CloudWatchPublisher {
     client: Client,
@@ -155,6 +188,13 @@ pub struct CloudWatchPublisher {
 impl CloudWatchPublisher {
     /// A publisher with a client built from `sdk_config` (use [`crate::aws::load_config`]),
     /// in standard retry mode with [`MAX_ATTEMPTS`] attempts.
+    ///
+    /// ```
+    /// # async fn f() {
+    /// let sdk = streamer_obs::aws::load_config().await;
+    /// let _publisher = streamer_obs::metrics::cloudwatch::CloudWatchPublisher::new(&sdk);
+    /// # }
+    /// ```
     pub fn new(sdk_config: &aws_config::SdkConfig) -> Self {
         let config = aws_sdk_cloudwatch::config::Builder::from(sdk_config)
             .retry_config(RetryConfig::standard().with_max_attempts(MAX_ATTEMPTS))
@@ -163,16 +203,40 @@ impl CloudWatchPublisher {
     }
 
     /// A publisher on an existing client (its retry configuration applies).
+    ///
+    /// ```
+    /// # async fn f() {
+    /// let sdk = streamer_obs::aws::load_config().await;
+    /// let client = aws_sdk_cloudwatch::Client::new(&sdk);
+    /// let _publisher = streamer_obs::metrics::cloudwatch::CloudWatchPublisher::from_client(client);
+    /// # }
+    /// ```
     pub fn from_client(client: Client) -> Self {
         Self { client, lost: AtomicU64::new(0) }
     }
 
     /// Datums lost since the publisher was created (failed requests after retries).
+    ///
+    /// ```
+    /// # async fn f() {
+    /// let sdk = streamer_obs::aws::load_config().await;
+    /// let publisher = streamer_obs::metrics::cloudwatch::CloudWatchPublisher::new(&sdk);
+    /// assert_eq!(publisher.lost_datums(), 0);
+    /// # }
+    /// ```
     pub fn lost_datums(&self) -> u64 {
         self.lost.load(Ordering::Relaxed)
     }
 
     /// The client.
+    ///
+    /// ```
+    /// # async fn f() {
+    /// let sdk = streamer_obs::aws::load_config().await;
+    /// let publisher = streamer_obs::metrics::cloudwatch::CloudWatchPublisher::new(&sdk);
+    /// let _metrics = publisher.client().list_metrics();
+    /// # }
+    /// ```
     pub fn client(&self) -> &Client {
         &self.client
     }

@@ -53,11 +53,23 @@ use super::name::{DimensionName, dimension_value_error};
 
 /// The placeholder written instead of an empty or missing dimension value (an empty value
 /// makes CloudWatch drop the dimension, or the datum).
+///
+/// ```
+/// assert_eq!(streamer_obs::metrics::UNKNOWN, "unknown");
+/// ```
 pub const UNKNOWN: &str = "unknown";
 
 /// Maximum dimensions in one dimension set (E-7, C-2).
+///
+/// ```
+/// assert_eq!(streamer_obs::metrics::dimension::MAX_DIMENSIONS_PER_SET, 30);
+/// ```
 pub const MAX_DIMENSIONS_PER_SET: usize = 30;
 /// Maximum dimension sets per metric (each set is a separate CloudWatch metric).
+///
+/// ```
+/// assert_eq!(streamer_obs::metrics::dimension::MAX_DIMENSION_SETS, 30);
+/// ```
 pub const MAX_DIMENSION_SETS: usize = 30;
 
 /// A dimension value (E-17) from a bounded source (see the module documentation).
@@ -130,6 +142,11 @@ impl fmt::Display for DimensionValue {
 /// ```
 pub trait DimensionValueSource {
     /// The dimension value.
+    ///
+    /// ```
+    /// use streamer_obs::metrics::{DimensionValueSource, standard::ErrorType};
+    /// assert_eq!(ErrorType::Throttled.dimension_value().as_str(), "throttled");
+    /// ```
     fn dimension_value(&self) -> DimensionValue;
 }
 
@@ -154,6 +171,10 @@ pub struct TenantId(String);
 
 impl TenantId {
     /// Validates `id` as a dimension value.
+    ///
+    /// ```
+    /// assert!(streamer_obs::metrics::TenantId::new("t\u{1}").is_err());
+    /// ```
     pub fn new(id: impl Into<String>) -> Result<Self, MetricsError> {
         let id = id.into();
         match dimension_value_error(&id) {
@@ -275,11 +296,22 @@ pub struct Dimensions {
 
 impl Dimensions {
     /// No extra values; the default set.
+    ///
+    /// ```
+    /// let dims = streamer_obs::metrics::Dimensions::new();
+    /// assert!(dims.values().is_empty() && dims.sets().is_empty());
+    /// ```
     pub fn new() -> Self {
         Self::default()
     }
 
     /// Adds (or replaces) the value of `name`.
+    ///
+    /// ```
+    /// use streamer_obs::metrics::{Dimensions, standard::{self, Action}};
+    /// let dims = Dimensions::new().with(standard::ACTION, &Action::Send).with(standard::ACTION, &Action::Broadcast);
+    /// assert_eq!(dims.values()[0].1.as_str(), "broadcast");
+    /// ```
     pub fn with(mut self, name: DimensionName, value: &(impl DimensionValueSource + ?Sized)) -> Self {
         let value = value.dimension_value();
         if let Some(slot) = self.values.iter_mut().find(|(k, _)| *k == name) {
@@ -292,6 +324,12 @@ impl Dimensions {
 
     /// Adds a dimension set (keys from the default dimensions or from [`with`](Self::with)).
     /// A set given twice is emitted once.
+    ///
+    /// ```
+    /// use streamer_obs::metrics::{Dimensions, standard};
+    /// let dims = Dimensions::new().set([standard::ENVIRONMENT]).set([standard::ENVIRONMENT]);
+    /// assert_eq!(dims.sets().len(), 1);
+    /// ```
     pub fn set(mut self, keys: impl IntoIterator<Item = DimensionName>) -> Self {
         let set: Vec<DimensionName> = keys.into_iter().collect();
         if !self.sets.contains(&set) {
@@ -301,11 +339,23 @@ impl Dimensions {
     }
 
     /// The extra values, in insertion order.
+    ///
+    /// ```
+    /// use streamer_obs::metrics::{Dimensions, TenantId, standard};
+    /// let dims = Dimensions::new().with(standard::TENANT_ID, &TenantId::new("a").unwrap());
+    /// assert_eq!(dims.values()[0].0, standard::TENANT_ID);
+    /// ```
     pub fn values(&self) -> &[(DimensionName, DimensionValue)] {
         &self.values
     }
 
     /// The explicit dimension sets (empty: the default set).
+    ///
+    /// ```
+    /// use streamer_obs::metrics::{Dimensions, standard};
+    /// let dims = Dimensions::new().set([standard::ENVIRONMENT, standard::SERVICE]);
+    /// assert_eq!(dims.sets()[0].len(), 2);
+    /// ```
     pub fn sets(&self) -> &[Vec<DimensionName>] {
         &self.sets
     }

@@ -35,10 +35,22 @@ use super::set::{Entry, MetricSet};
 use super::unit::StorageResolution;
 
 /// At most 100 metric definitions per document (E-13).
+///
+/// ```
+/// assert_eq!(streamer_obs::metrics::emf::MAX_METRICS_PER_DOCUMENT, 100);
+/// ```
 pub const MAX_METRICS_PER_DOCUMENT: usize = 100;
 /// At most 100 values per metric in one document (E-11).
+///
+/// ```
+/// assert_eq!(streamer_obs::metrics::emf::MAX_VALUES_PER_METRIC, 100);
+/// ```
 pub const MAX_VALUES_PER_METRIC: usize = 100;
 /// At most 256 KB per line (E-14, the conservative value).
+///
+/// ```
+/// assert_eq!(streamer_obs::metrics::emf::MAX_LINE_BYTES, 262_144);
+/// ```
 pub const MAX_LINE_BYTES: usize = 256 * 1024;
 
 /// What [`encode`] did.
@@ -86,13 +98,21 @@ impl<'a> Group<'a> {
     }
 
     fn absorb(&mut self, context: usize, dims: Dims<'a>, names: Vec<&'a MetricName>) {
-        for (k, v) in dims {
-            if !self.dims.iter().any(|(gk, _)| *gk == k) {
-                self.dims.push((k, v));
+        if self.dims.is_empty() {
+            self.dims = dims;
+        } else {
+            for (k, v) in dims {
+                if !self.dims.iter().any(|(gk, _)| *gk == k) {
+                    self.dims.push((k, v));
+                }
             }
         }
         self.contexts.push(context);
-        self.names.extend(names);
+        if self.names.is_empty() {
+            self.names = names;
+        } else {
+            self.names.extend(names);
+        }
     }
 }
 
@@ -105,6 +125,17 @@ struct Item<'a> {
 
 /// Encodes `set` as EMF lines appended to `out`, with `_aws.Timestamp` = the set's
 /// explicit timestamp or `now_ms`.
+///
+/// ```
+/// use streamer_obs::metrics::{emf, MetricSet, Namespace, Unit};
+/// let mut set = MetricSet::new(Namespace::streamer());
+/// for i in 0..150 {
+///     set.add(format!("M{i}"), Unit::Count, 1.0).unwrap();
+/// }
+/// let mut out = Vec::new();
+/// assert_eq!(emf::encode(&set, 0, &mut out).documents, 2);
+/// assert_eq!(out.iter().filter(|b| **b == b'\n').count(), 2);
+/// ```
 pub fn encode(set: &MetricSet, now_ms: u64, out: &mut Vec<u8>) -> EncodeReport {
     let mut report = EncodeReport::default();
     if set.is_empty() {
@@ -315,18 +346,36 @@ fn write_aws(set: &MetricSet, group: &Group<'_>, items: &[Item<'_>], timestamp: 
         }
         first_directive = false;
         out.extend_from_slice(b"{\"Dimensions\":[");
-        for (s, dset) in set.context_sets(c).iter().enumerate() {
-            if s > 0 {
-                out.push(b',');
-            }
+        let ctx = set.context(c);
+        if ctx.sets.is_empty() {
+            // The default set: every default key, then the metric's own keys.
             out.push(b'[');
-            for (j, key) in dset.iter().enumerate() {
-                if j > 0 {
+            let mut first = true;
+            let defaults = set.default_dimensions().iter().map(|(k, _)| k);
+            let own =
+                ctx.values.iter().map(|(k, _)| k).filter(|k| !set.default_dimensions().iter().any(|(d, _)| d == *k));
+            for key in defaults.chain(own) {
+                if !first {
                     out.push(b',');
                 }
+                first = false;
                 write_str(out, key.as_str());
             }
             out.push(b']');
+        } else {
+            for (s, dset) in ctx.sets.iter().enumerate() {
+                if s > 0 {
+                    out.push(b',');
+                }
+                out.push(b'[');
+                for (j, key) in dset.iter().enumerate() {
+                    if j > 0 {
+                        out.push(b',');
+                    }
+                    write_str(out, key.as_str());
+                }
+                out.push(b']');
+            }
         }
         out.extend_from_slice(b"],\"Metrics\":[");
         for (j, item) in in_ctx.enumerate() {

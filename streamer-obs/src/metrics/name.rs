@@ -10,12 +10,28 @@ use std::fmt;
 use super::error::MetricsError;
 
 /// Maximum namespace length (E-15, API limit).
+///
+/// ```
+/// assert_eq!(streamer_obs::metrics::name::MAX_NAMESPACE_LEN, 255);
+/// ```
 pub const MAX_NAMESPACE_LEN: usize = 255;
 /// Maximum metric name length (E-18, API limit).
+///
+/// ```
+/// assert_eq!(streamer_obs::metrics::name::MAX_METRIC_NAME_LEN, 255);
+/// ```
 pub const MAX_METRIC_NAME_LEN: usize = 255;
 /// Maximum dimension name length (E-16: the EMF schema's 250).
+///
+/// ```
+/// assert_eq!(streamer_obs::metrics::name::MAX_DIMENSION_NAME_LEN, 250);
+/// ```
 pub const MAX_DIMENSION_NAME_LEN: usize = 250;
 /// Maximum dimension value length (E-17).
+///
+/// ```
+/// assert_eq!(streamer_obs::metrics::name::MAX_DIMENSION_VALUE_LEN, 1024);
+/// ```
 pub const MAX_DIMENSION_VALUE_LEN: usize = 1024;
 
 /// A CloudWatch namespace (E-15): 1 to 255 of `A-Z a-z 0-9 . - _ / # :` and space, not
@@ -32,6 +48,10 @@ pub struct Namespace(Cow<'static, str>);
 
 impl Namespace {
     /// Validates `name`.
+    ///
+    /// ```
+    /// assert!(streamer_obs::metrics::Namespace::new(":x").is_err());
+    /// ```
     pub fn new(name: impl Into<Cow<'static, str>>) -> Result<Self, MetricsError> {
         let name = name.into();
         if crate::config::namespace_is_valid(&name) {
@@ -105,6 +125,10 @@ pub struct MetricName(Cow<'static, str>);
 
 impl MetricName {
     /// Validates `name`.
+    ///
+    /// ```
+    /// assert!(streamer_obs::metrics::MetricName::new(String::from("Latency")).is_ok());
+    /// ```
     pub fn new(name: impl Into<Cow<'static, str>>) -> Result<Self, MetricsError> {
         let name = name.into();
         match metric_name_error(&name) {
@@ -145,6 +169,11 @@ impl fmt::Display for MetricName {
 /// ```
 pub trait IntoMetricName {
     /// Validates into a [`MetricName`].
+    ///
+    /// ```
+    /// use streamer_obs::metrics::IntoMetricName;
+    /// assert_eq!("X".into_metric_name().unwrap().as_str(), "X");
+    /// ```
     fn into_metric_name(self) -> Result<MetricName, MetricsError>;
 }
 
@@ -246,6 +275,10 @@ pub struct DimensionName(Cow<'static, str>);
 
 impl DimensionName {
     /// Validates `name`.
+    ///
+    /// ```
+    /// assert!(streamer_obs::metrics::DimensionName::new("TenantID").is_ok());
+    /// ```
     pub fn new(name: impl Into<Cow<'static, str>>) -> Result<Self, MetricsError> {
         let name = name.into();
         match dimension_name_error(&name) {

@@ -61,6 +61,14 @@ pub trait MetricsPublisher: Send + Sync {
     /// Publishes every metric of `set`; `now_ms` (Unix milliseconds, from the injected
     /// clock) is the timestamp when the set has none. Never fails the caller: losses are
     /// logged and counted in the report.
+    ///
+    /// ```
+    /// use streamer_obs::metrics::{EmfPublisher, MetricSet, MetricsPublisher, Namespace};
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let report = EmfPublisher::new(Vec::<u8>::new()).publish(&MetricSet::new(Namespace::streamer()), 0).await;
+    /// assert_eq!(report.sent, 0); // an empty set writes nothing
+    /// # });
+    /// ```
     async fn publish(&self, set: &MetricSet, now_ms: u64) -> PublishReport;
 }
 
@@ -80,6 +88,10 @@ pub struct EmfPublisher<W: Write + Send> {
 
 impl EmfPublisher<io::Stdout> {
     /// A publisher on the process's stdout (what Lambda ships to CloudWatch Logs).
+    ///
+    /// ```
+    /// let _ = streamer_obs::metrics::EmfPublisher::stdout();
+    /// ```
     pub fn stdout() -> Self {
         Self::new(io::stdout())
     }

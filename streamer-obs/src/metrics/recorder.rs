@@ -47,6 +47,15 @@ use crate::config::Config;
 use crate::invocation::Invocation;
 
 /// The metric state of one invocation (a field of [`Invocation`]).
+///
+/// ```
+/// use streamer_obs::config::Config;
+/// use streamer_obs::invocation::{ColdStartTracker, Invocation};
+/// use streamer_obs::metrics::Unit;
+/// let inv = Invocation::from_context(&streamer_obs::testing::ContextBuilder::new().build(), &Config::default(), &ColdStartTracker::new(&Default::default()));
+/// inv.metrics().with_set(|s| s.add("A", Unit::Count, 1.0)).unwrap().unwrap();
+/// assert_eq!(inv.metrics().with_set(|s| s.len()), Some(1));
+/// ```
 #[derive(Debug)]
 pub struct InvocationMetrics {
     set: Mutex<MetricSet>,
@@ -74,6 +83,13 @@ impl InvocationMetrics {
     }
 
     /// Calls `f` with the set; `None` when metrics are disabled.
+    ///
+    /// ```
+    /// use streamer_obs::config::{Config, EnvVars};
+    /// let off = Config::builder().metrics_disabled(true).build_from(&EnvVars::empty());
+    /// let m = streamer_obs::metrics::InvocationMetrics::from_config(&off);
+    /// assert_eq!(m.with_set(|s| s.len()), None);
+    /// ```
     pub fn with_set<R>(&self, f: impl FnOnce(&mut MetricSet) -> R) -> Option<R> {
         if self.disabled {
             return None;
@@ -83,6 +99,11 @@ impl InvocationMetrics {
     }
 
     /// Whether metrics are disabled (`POWERTOOLS_METRICS_DISABLED`).
+    ///
+    /// ```
+    /// let m = streamer_obs::metrics::InvocationMetrics::from_config(&Default::default());
+    /// assert!(!m.disabled());
+    /// ```
     pub fn disabled(&self) -> bool {
         self.disabled
     }
@@ -132,6 +153,12 @@ pub fn try_add(name: impl IntoMetricName, unit: Unit, value: f64) -> Result<(), 
 }
 
 /// Records with own dimensions and resolution in the current invocation; typed errors.
+///
+/// ```
+/// use streamer_obs::metrics::{self, Dimensions, MetricsError, StorageResolution, Unit};
+/// let r = metrics::try_add_with("A", Unit::Count, 1.0, StorageResolution::High, &Dimensions::new());
+/// assert!(matches!(r, Err(MetricsError::NoInvocation { .. })));
+/// ```
 pub fn try_add_with(
     name: impl IntoMetricName,
     unit: Unit,
@@ -233,6 +260,11 @@ impl Default for FlushOptions {
 }
 
 /// What a flush did.
+///
+/// ```
+/// let r = streamer_obs::metrics::FlushReport::default();
+/// assert!(!r.cold_start && r.metrics == 0);
+/// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct FlushReport {
     /// Metrics (name and dimension combinations) flushed, the cold start excluded.
@@ -251,6 +283,24 @@ pub struct FlushReport {
 /// published once, so a second flush (a deadline guard, then the normal end) publishes
 /// only what was recorded in between. Never fails: losses are logged by the publisher and counted in
 /// the report.
+///
+/// ```
+/// use std::sync::Arc;
+/// use streamer_obs::config::Config;
+/// use streamer_obs::invocation::{ColdStartTracker, Invocation};
+/// use streamer_obs::metrics::{self, FlushOptions, MockMetricsPublisher, PublishReport, Unit};
+/// use streamer_obs::testing::{ContextBuilder, FixedClock};
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let warm = ColdStartTracker::new(&Default::default());
+/// warm.take();
+/// let inv = Arc::new(Invocation::from_context(&ContextBuilder::new().build(), &Config::default(), &warm));
+/// Arc::clone(&inv).scope(async { metrics::add("A", Unit::Count, 1.0) }).await;
+/// let mut publisher = MockMetricsPublisher::new();
+/// publisher.expect_publish().times(1).returning(|set, _| PublishReport { sent: set.len(), lost: 0 });
+/// let report = metrics::flush_invocation(&inv, &publisher, &FixedClock::at_millis(0), &FlushOptions::default()).await;
+/// assert_eq!((report.metrics, report.sent, report.cold_start), (1, 1, false));
+/// # });
+/// ```
 pub async fn flush_invocation(
     inv: &Invocation,
     publisher: &dyn MetricsPublisher,

@@ -15,10 +15,22 @@ use crate::clock::Clock;
 use crate::config::Config;
 
 /// The largest accepted magnitude of a value, 2^360 (E-19).
+///
+/// ```
+/// assert_eq!(streamer_obs::metrics::set::MAX_VALUE, 2f64.powi(360));
+/// ```
 pub const MAX_VALUE: f64 = 2.348_542_582_773_833_2e108;
 /// Timestamps at most this far in the past (14 days, E-20).
+///
+/// ```
+/// assert_eq!(streamer_obs::metrics::set::MAX_PAST_MS, 1_209_600_000);
+/// ```
 pub const MAX_PAST_MS: u64 = 14 * 24 * 3600 * 1000;
 /// Timestamps at most this far in the future (2 hours, E-20).
+///
+/// ```
+/// assert_eq!(streamer_obs::metrics::set::MAX_FUTURE_MS, 7_200_000);
+/// ```
 pub const MAX_FUTURE_MS: u64 = 2 * 3600 * 1000;
 
 /// Checks a value against rule E-19 (finite, within ±2^360).
@@ -149,6 +161,12 @@ pub struct MetricSet {
 
 impl MetricSet {
     /// An empty set in `namespace`, with no default dimensions.
+    ///
+    /// ```
+    /// use streamer_obs::metrics::{MetricSet, Namespace};
+    /// let set = MetricSet::new(Namespace::streamer());
+    /// assert!(set.is_empty() && set.default_dimensions().is_empty());
+    /// ```
     pub fn new(namespace: Namespace) -> Self {
         Self {
             namespace,
@@ -225,17 +243,36 @@ impl MetricSet {
     }
 
     /// The namespace.
+    ///
+    /// ```
+    /// use streamer_obs::metrics::{MetricSet, Namespace};
+    /// assert_eq!(MetricSet::new(Namespace::streamer()).namespace().as_str(), "Streamer");
+    /// ```
     pub fn namespace(&self) -> &Namespace {
         &self.namespace
     }
 
     /// The default dimensions (configured plus per-invocation), in order.
+    ///
+    /// ```
+    /// use streamer_obs::metrics::{MetricSet, Namespace, standard};
+    /// let mut set = MetricSet::new(Namespace::streamer());
+    /// set.add_dimension(standard::ENVIRONMENT, &streamer_obs::dimension_value!("dev")).unwrap();
+    /// assert_eq!(set.default_dimensions()[0].1.as_str(), "dev");
+    /// ```
     pub fn default_dimensions(&self) -> &[(DimensionName, DimensionValue)] {
         &self.defaults
     }
 
     /// Adds (or replaces) a dimension on every metric of this set (a per-invocation
     /// dimension). At most 30 default dimensions.
+    ///
+    /// ```
+    /// use streamer_obs::metrics::{MetricSet, Namespace, TenantId, standard};
+    /// let mut set = MetricSet::new(Namespace::streamer());
+    /// set.add_dimension(standard::TENANT_ID, &TenantId::new("acme").unwrap()).unwrap();
+    /// assert_eq!(set.default_dimensions().len(), 1);
+    /// ```
     pub fn add_dimension(
         &mut self,
         name: DimensionName,
@@ -257,12 +294,27 @@ impl MetricSet {
     }
 
     /// Records `value` of `name` with the default dimensions and standard resolution.
+    ///
+    /// ```
+    /// use streamer_obs::metrics::{MetricSet, MetricsError, Namespace, Unit};
+    /// let mut set = MetricSet::new(Namespace::streamer());
+    /// set.add("Hits", Unit::Count, 1.0).unwrap();
+    /// assert!(matches!(set.add("Hits", Unit::Count, f64::NAN), Err(MetricsError::InvalidValue { .. })));
+    /// ```
     pub fn add(&mut self, name: impl IntoMetricName, unit: Unit, value: f64) -> Result<(), MetricsError> {
         let name = name.into_metric_name()?;
         self.record(name, unit, value, StorageResolution::Standard, 0)
     }
 
     /// Records `value` of `name` with its own dimensions and resolution.
+    ///
+    /// ```
+    /// use streamer_obs::metrics::{Dimensions, MetricSet, Namespace, StorageResolution, Unit, standard::{self, Action}};
+    /// let mut set = MetricSet::new(Namespace::streamer());
+    /// let dims = Dimensions::new().with(standard::ACTION, &Action::Send).set([standard::ACTION]);
+    /// set.add_with("Pushes", Unit::Count, 1.0, StorageResolution::High, &dims).unwrap();
+    /// assert_eq!(set.metrics().next().unwrap().resolution, StorageResolution::High);
+    /// ```
     pub fn add_with(
         &mut self,
         name: impl IntoMetricName,
@@ -415,32 +467,76 @@ impl MetricSet {
     }
 
     /// The explicit timestamp (Unix milliseconds), if set.
+    ///
+    /// ```
+    /// use streamer_obs::metrics::{MetricSet, Namespace};
+    /// assert_eq!(MetricSet::new(Namespace::streamer()).timestamp_ms(), None);
+    /// ```
     pub fn timestamp_ms(&self) -> Option<u64> {
         self.timestamp_ms
     }
 
     /// The properties, sorted by key.
+    ///
+    /// ```
+    /// use streamer_obs::metrics::{MetricSet, Namespace};
+    /// let mut set = MetricSet::new(Namespace::streamer());
+    /// set.set_property("b", 1).unwrap();
+    /// set.set_property("a", 2).unwrap();
+    /// assert_eq!(set.properties().keys().collect::<Vec<_>>(), ["a", "b"]);
+    /// ```
     pub fn properties(&self) -> &BTreeMap<String, serde_json::Value> {
         &self.properties
     }
 
     /// How many metrics (name and dimension combinations) are recorded.
+    ///
+    /// ```
+    /// use streamer_obs::metrics::{MetricSet, Namespace, Unit};
+    /// let mut set = MetricSet::new(Namespace::streamer());
+    /// set.add("A", Unit::Count, 1.0).unwrap();
+    /// set.add("A", Unit::Count, 2.0).unwrap();
+    /// assert_eq!(set.len(), 1);
+    /// ```
     pub fn len(&self) -> usize {
         self.entries.len()
     }
 
     /// Whether no metric is recorded (properties alone do not count).
+    ///
+    /// ```
+    /// use streamer_obs::metrics::{MetricSet, Namespace};
+    /// let mut set = MetricSet::new(Namespace::streamer());
+    /// set.set_property("p", 1).unwrap();
+    /// assert!(set.is_empty());
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
 
     /// Every value recorded under `name`, over all dimension combinations, in order.
+    ///
+    /// ```
+    /// use streamer_obs::metrics::{MetricSet, Namespace, Unit};
+    /// let mut set = MetricSet::new(Namespace::streamer());
+    /// set.add("A", Unit::Count, 1.0).unwrap();
+    /// assert_eq!(set.values_of("A"), vec![1.0]);
+    /// assert!(set.values_of("B").is_empty());
+    /// ```
     pub fn values_of(&self, name: &str) -> Vec<f64> {
         self.entries.iter().filter(|e| e.name.as_str() == name).flat_map(|e| e.values.as_slice()).copied().collect()
     }
 
     /// Takes the recorded metrics, properties and timestamp out, leaving an empty set with
     /// the same namespace and default dimensions (used at flush).
+    ///
+    /// ```
+    /// use streamer_obs::metrics::{MetricSet, Namespace, Unit};
+    /// let mut set = MetricSet::new(Namespace::streamer());
+    /// set.add("A", Unit::Count, 1.0).unwrap();
+    /// let taken = set.take();
+    /// assert_eq!((taken.len(), set.len()), (1, 0));
+    /// ```
     pub fn take(&mut self) -> MetricSet {
         let empty = MetricSet {
             namespace: self.namespace.clone(),
@@ -454,6 +550,13 @@ impl MetricSet {
     }
 
     /// Every metric with its resolved dimensions and sets, in recording order.
+    ///
+    /// ```
+    /// use streamer_obs::metrics::{MetricSet, Namespace, Unit};
+    /// let mut set = MetricSet::new(Namespace::streamer());
+    /// set.add("A", Unit::Count, 1.0).unwrap();
+    /// assert_eq!(set.metrics().count(), 1);
+    /// ```
     pub fn metrics(&self) -> impl Iterator<Item = MetricView<'_>> + '_ {
         self.entries.iter().map(move |e| self.view(e))
     }
@@ -478,6 +581,10 @@ impl MetricSet {
             }
         }
         out
+    }
+
+    pub(crate) fn context(&self, context: usize) -> &DimensionContext {
+        &self.contexts[context]
     }
 
     pub(crate) fn context_sets(&self, context: usize) -> Vec<Vec<&DimensionName>> {
