@@ -99,12 +99,21 @@ impl fmt::Display for Namespace {
     }
 }
 
+/// Whether `s` holds a control character (C0, DEL, or C1 encoded as `0xC2 0x80..=0x9F`),
+/// checked on bytes: the same answer as `chars().any(char::is_control)`, faster.
+fn has_control(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.iter()
+        .enumerate()
+        .any(|(i, &c)| c < 0x20 || c == 0x7f || (c == 0xc2 && b.get(i + 1).is_some_and(|n| (0x80..=0x9f).contains(n))))
+}
+
 fn metric_name_error(name: &str) -> Option<&'static str> {
     if name.is_empty() || name.trim().is_empty() {
         Some("must hold a non-whitespace character")
     } else if name.len() > MAX_METRIC_NAME_LEN && name.chars().count() > MAX_METRIC_NAME_LEN {
         Some("longer than 255 characters")
-    } else if name.chars().any(char::is_control) {
+    } else if has_control(name) {
         Some("contains a control character")
     } else {
         None
@@ -364,6 +373,13 @@ mod tests {
         }
         for bad in ["", "   ", ":x", "AWS/Lambda", "tab\t", "é", &"n".repeat(256)] {
             assert!(Namespace::new(bad.to_owned()).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn control_check_matches_char_is_control() {
+        for s in ["abc", "a\u{0}", "a\u{1f}", "\u{7f}", "\u{80}", "\u{9f}x", "\u{a0}", "é", "\u{85}", "日本", "Ā"] {
+            assert_eq!(has_control(s), s.chars().any(char::is_control), "{s:?}");
         }
     }
 
