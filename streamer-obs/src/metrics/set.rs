@@ -1,7 +1,8 @@
 //! [`MetricSet`]: the in-memory record of one invocation's metrics (or of an explicit
 //! handle outside an invocation). Recording does no I/O.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
@@ -79,15 +80,39 @@ impl Values {
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Entry {
     pub(crate) name: MetricName,
-    /// FNV-1a of the name: the recording scan compares it before the name.
-    hash: u64,
+    /// The previous entry with the same hash ([`NO_ENTRY`] when none): a hash chain.
+    prev: usize,
     pub(crate) unit: Unit,
     pub(crate) resolution: StorageResolution,
     pub(crate) context: usize,
     pub(crate) values: Values,
 }
 
-/// FNV-1a, 64 bit: cheap for short names, used only to speed up the recording scan.
+const NO_ENTRY: usize = usize::MAX;
+
+/// A hasher for keys that already are hashes (the FNV-1a of a name).
+#[derive(Default)]
+struct PassThrough(u64);
+
+impl Hasher for PassThrough {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0 ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+type Index = HashMap<u64, usize, BuildHasherDefault<PassThrough>>;
+
+/// FNV-1a, 64 bit: cheap for short names; the key of the recording index.
 fn name_hash(name: &str) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for b in name.as_bytes() {
@@ -155,6 +180,8 @@ pub struct MetricSet {
     defaults: Vec<(DimensionName, DimensionValue)>,
     contexts: Vec<DimensionContext>,
     entries: Vec<Entry>,
+    /// Name hash -> the last entry with that hash (then `Entry::prev`).
+    index: Index,
     properties: BTreeMap<String, serde_json::Value>,
     timestamp_ms: Option<u64>,
 }
@@ -173,6 +200,7 @@ impl MetricSet {
             defaults: Vec::new(),
             contexts: vec![DimensionContext { values: Vec::new(), sets: Vec::new() }],
             entries: Vec::with_capacity(8),
+            index: Index::default(),
             properties: BTreeMap::new(),
             timestamp_ms: None,
         }
@@ -231,14 +259,9 @@ impl MetricSet {
         let mut set = Self::new(namespace);
         set.defaults.push((standard::FUNCTION_NAME_LOWER, DimensionValue::from_config(function_name)));
         set.defaults.push((standard::SERVICE_LOWER, DimensionValue::from_config(service)));
-        set.entries.push(Entry {
-            name: MetricName::from_static(standard::COLD_START),
-            hash: name_hash(standard::COLD_START),
-            unit: Unit::Count,
-            resolution: StorageResolution::Standard,
-            context: 0,
-            values: Values::One(1.0),
-        });
+        let name = MetricName::from_static(standard::COLD_START);
+        let hash = name_hash(name.as_str());
+        set.push_entry(name, hash, Unit::Count, StorageResolution::Standard, 0, 1.0);
         set
     }
 
@@ -389,8 +412,9 @@ impl MetricSet {
         }
         let hash = name_hash(name.as_str());
         let mut slot = None;
-        for (i, e) in self.entries.iter().enumerate() {
-            if e.hash == hash && e.name == name {
+        let mut i = self.index.get(&hash).copied().unwrap_or(NO_ENTRY);
+        while let Some(e) = self.entries.get(i) {
+            if e.name == name {
                 if e.unit != unit || e.resolution != resolution {
                     return Err(MetricsError::Conflict { metric: name.as_str().to_owned() });
                 }
@@ -398,6 +422,7 @@ impl MetricSet {
                     slot = Some(i);
                 }
             }
+            i = e.prev;
         }
         if let Some(i) = slot {
             self.entries[i].values.push(value);
@@ -409,8 +434,22 @@ impl MetricSet {
         if collides {
             return Err(MetricsError::NameCollision { metric: name.as_str().to_owned() });
         }
-        self.entries.push(Entry { name, hash, unit, resolution, context, values: Values::One(value) });
+        self.push_entry(name, hash, unit, resolution, context, value);
         Ok(())
+    }
+
+    fn push_entry(
+        &mut self,
+        name: MetricName,
+        hash: u64,
+        unit: Unit,
+        resolution: StorageResolution,
+        context: usize,
+        value: f64,
+    ) {
+        let at = self.entries.len();
+        let prev = self.index.insert(hash, at).unwrap_or(NO_ENTRY);
+        self.entries.push(Entry { name, prev, unit, resolution, context, values: Values::One(value) });
     }
 
     /// Sets a root property (high-cardinality context such as a connection id or a trace
@@ -543,6 +582,7 @@ impl MetricSet {
             defaults: self.defaults.clone(),
             contexts: vec![DimensionContext { values: Vec::new(), sets: Vec::new() }],
             entries: Vec::new(),
+            index: Index::default(),
             properties: BTreeMap::new(),
             timestamp_ms: None,
         };
@@ -680,6 +720,28 @@ mod tests {
         let m = s.metrics().next().unwrap();
         let tenant = m.dimensions.iter().find(|(k, _)| k.as_str() == "TenantID").unwrap().1;
         assert_eq!(tenant.as_str(), UNKNOWN);
+    }
+
+    #[test]
+    fn the_index_finds_every_metric_in_every_context() {
+        let mut s = set();
+        for round in 0..2 {
+            for i in 0..300 {
+                s.add(format!("M{i}"), Unit::Count, f64::from(round)).unwrap();
+            }
+        }
+        for e in [ErrorType::InvalidJwt, ErrorType::MissingToken, ErrorType::InvalidJwt] {
+            let dims = Dimensions::new().with(standard::ERROR_TYPE, &e);
+            s.add_with("M7", Unit::Count, 5.0, StorageResolution::Standard, &dims).unwrap();
+        }
+        assert_eq!(s.len(), 302);
+        assert_eq!(s.values_of("M299"), vec![0.0, 1.0]);
+        assert_eq!(s.values_of("M7"), vec![0.0, 1.0, 5.0, 5.0, 5.0]);
+        assert!(matches!(s.add("M150", Unit::Bytes, 1.0), Err(MetricsError::Conflict { .. })));
+        let taken = s.take();
+        assert_eq!(taken.values_of("M7").len(), 5);
+        s.add("M7", Unit::Bytes, 1.0).unwrap();
+        assert_eq!(s.len(), 1);
     }
 
     #[test]
