@@ -80,7 +80,8 @@ impl Values {
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Entry {
     pub(crate) name: MetricName,
-    /// The previous entry with the same hash ([`NO_ENTRY`] when none): a hash chain.
+    /// The previous entry with the same name hash ([`NO_ENTRY`] when none, or while the
+    /// set is below [`INDEX_FROM`] entries): a hash chain.
     prev: usize,
     pub(crate) unit: Unit,
     pub(crate) resolution: StorageResolution,
@@ -89,6 +90,8 @@ pub(crate) struct Entry {
 }
 
 const NO_ENTRY: usize = usize::MAX;
+/// From this many metrics on, recording looks names up in a hash index instead of scanning.
+const INDEX_FROM: usize = 16;
 
 /// A hasher for keys that already are hashes (the FNV-1a of a name).
 #[derive(Default)]
@@ -259,9 +262,7 @@ impl MetricSet {
         let mut set = Self::new(namespace);
         set.defaults.push((standard::FUNCTION_NAME_LOWER, DimensionValue::from_config(function_name)));
         set.defaults.push((standard::SERVICE_LOWER, DimensionValue::from_config(service)));
-        let name = MetricName::from_static(standard::COLD_START);
-        let hash = name_hash(name.as_str());
-        set.push_entry(name, hash, Unit::Count, StorageResolution::Standard, 0, 1.0);
+        set.push_entry(MetricName::from_static(standard::COLD_START), Unit::Count, StorageResolution::Standard, 0, 1.0);
         set
     }
 
@@ -410,19 +411,30 @@ impl MetricSet {
         if !value_is_valid(value) {
             return Err(MetricsError::InvalidValue { metric: name.as_str().to_owned(), value });
         }
-        let hash = name_hash(name.as_str());
         let mut slot = None;
-        let mut i = self.index.get(&hash).copied().unwrap_or(NO_ENTRY);
-        while let Some(e) = self.entries.get(i) {
+        let mut conflict = false;
+        let mut visit = |i: usize, e: &Entry| {
             if e.name == name {
-                if e.unit != unit || e.resolution != resolution {
-                    return Err(MetricsError::Conflict { metric: name.as_str().to_owned() });
-                }
+                conflict |= e.unit != unit || e.resolution != resolution;
                 if e.context == context {
                     slot = Some(i);
                 }
             }
-            i = e.prev;
+        };
+        if self.entries.len() < INDEX_FROM {
+            // Small sets (the common case): a scan is cheaper than hashing.
+            for (i, e) in self.entries.iter().enumerate() {
+                visit(i, e);
+            }
+        } else {
+            let mut i = self.index.get(&name_hash(name.as_str())).copied().unwrap_or(NO_ENTRY);
+            while let Some(e) = self.entries.get(i) {
+                visit(i, e);
+                i = e.prev;
+            }
+        }
+        if conflict {
+            return Err(MetricsError::Conflict { metric: name.as_str().to_owned() });
         }
         if let Some(i) = slot {
             self.entries[i].values.push(value);
@@ -434,22 +446,23 @@ impl MetricSet {
         if collides {
             return Err(MetricsError::NameCollision { metric: name.as_str().to_owned() });
         }
-        self.push_entry(name, hash, unit, resolution, context, value);
+        self.push_entry(name, unit, resolution, context, value);
         Ok(())
     }
 
-    fn push_entry(
-        &mut self,
-        name: MetricName,
-        hash: u64,
-        unit: Unit,
-        resolution: StorageResolution,
-        context: usize,
-        value: f64,
-    ) {
+    /// Appends an entry; from [`INDEX_FROM`] entries on, keeps the name-hash index.
+    fn push_entry(&mut self, name: MetricName, unit: Unit, resolution: StorageResolution, context: usize, value: f64) {
         let at = self.entries.len();
-        let prev = self.index.insert(hash, at).unwrap_or(NO_ENTRY);
-        self.entries.push(Entry { name, prev, unit, resolution, context, values: Values::One(value) });
+        self.entries.push(Entry { name, prev: NO_ENTRY, unit, resolution, context, values: Values::One(value) });
+        if at + 1 == INDEX_FROM {
+            for i in 0..=at {
+                let hash = name_hash(self.entries[i].name.as_str());
+                self.entries[i].prev = self.index.insert(hash, i).unwrap_or(NO_ENTRY);
+            }
+        } else if at + 1 > INDEX_FROM {
+            let hash = name_hash(self.entries[at].name.as_str());
+            self.entries[at].prev = self.index.insert(hash, at).unwrap_or(NO_ENTRY);
+        }
     }
 
     /// Sets a root property (high-cardinality context such as a connection id or a trace
