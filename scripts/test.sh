@@ -18,6 +18,8 @@ cleanup() {
   done
 }
 trap cleanup EXIT INT TERM
+# Emulator tests fail (instead of skipping) when their endpoint is missing.
+export STREAMER_REQUIRE_EMULATORS=1
 
 free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
@@ -40,6 +42,9 @@ start_moto() {
     python3 -m venv "$TOOLS/venv"
     "$TOOLS/venv/bin/pip" install --quiet --disable-pip-version-check 'moto[server]==5.1.*' cbor2 >/dev/null
   fi
+  if ! "$TOOLS/venv/bin/python" -c 'import cbor2, botocore' 2>/dev/null; then
+    "$TOOLS/venv/bin/pip" install --quiet --disable-pip-version-check cbor2 >/dev/null
+  fi
   local port
   port=$(free_port)
   setsid "$TOOLS/venv/bin/moto_server" -H 127.0.0.1 -p "$port" >"$TOOLS/moto.log" 2>&1 &
@@ -49,8 +54,25 @@ start_moto() {
   echo "moto server on $STREAMER_TEST_MOTO_ENDPOINT"
 }
 
-if grep -rqs "STREAMER_TEST_MOTO_ENDPOINT" --include='*.rs' streamer-obs streamer-handlers 2>/dev/null; then
+# aws-sdk-cloudwatch >= 1.100 speaks Smithy RPC v2 CBOR, which moto does not accept:
+# scripts/emulators/cloudwatch_cbor_bridge.py translates it to moto's awsJson1_0.
+start_cloudwatch_bridge() {
+  local port
+  port=$(free_port)
+  setsid "$TOOLS/venv/bin/python" "$ROOT/scripts/emulators/cloudwatch_cbor_bridge.py" \
+    --port "$port" --upstream "$STREAMER_TEST_MOTO_ENDPOINT" >"$TOOLS/cloudwatch_bridge.log" 2>&1 &
+  PIDS+=($!)
+  wait_for_http "http://127.0.0.1:$port/" 30
+  export STREAMER_TEST_CLOUDWATCH_ENDPOINT="http://127.0.0.1:$port"
+  echo "CloudWatch CBOR bridge on $STREAMER_TEST_CLOUDWATCH_ENDPOINT"
+}
+
+needs() { grep -rqs "$1" --include='*.rs' streamer-obs streamer-handlers 2>/dev/null; }
+if needs STREAMER_TEST_MOTO_ENDPOINT || needs STREAMER_TEST_CLOUDWATCH_ENDPOINT; then
   start_moto
+fi
+if needs STREAMER_TEST_CLOUDWATCH_ENDPOINT; then
+  start_cloudwatch_bridge
 fi
 
 # Benches compiled and run once each in criterion's test mode (smoke), then doc tests,

@@ -131,6 +131,7 @@ pub struct Invocation {
     fields: RwLock<Vec<(Cow<'static, str>, Box<str>)>>,
     pub(crate) log_buffer: Option<Mutex<LogBuffer>>,
     pub(crate) xray: Arc<crate::xray::recorder::Recorder>,
+    pub(crate) metrics: crate::metrics::InvocationMetrics,
 }
 
 impl Invocation {
@@ -178,6 +179,7 @@ impl Invocation {
             fields: RwLock::new(Vec::new()),
             log_buffer: config.log().buffer().map(|b| Mutex::new(LogBuffer::new(*b))),
             xray,
+            metrics: crate::metrics::InvocationMetrics::from_config(config),
         }
     }
 
@@ -271,6 +273,11 @@ impl Invocation {
     /// Whether this is the first invocation of the execution environment.
     pub fn cold_start(&self) -> bool {
         self.cold_start
+    }
+
+    /// This invocation's own metric state (flushed by `metrics::flush_invocation`).
+    pub fn metrics(&self) -> &crate::metrics::InvocationMetrics {
+        &self.metrics
     }
 
     /// Whether debug sampling raised this invocation to DEBUG.

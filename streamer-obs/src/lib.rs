@@ -35,6 +35,7 @@
 //! - [`invocation`]: one invocation's context in a task-local; cold start; correlation fields.
 //! - [`trace_header`]: the X-Ray trace header and its ids.
 //! - [`log`]: the JSON log layer, sampling, buffering, redaction.
+//! - [`metrics`]: CloudWatch metrics (EMF on stdout, `PutMetricData`), standard alarms.
 //! - [`clock`]: injected time.
 //! - [`xray`]: X-Ray subsegments, the UDP daemon emitter, `PutTraceSegments` (feature
 //!   `xray-api`) and an AWS SDK interceptor (feature `aws-sdk`).
@@ -45,6 +46,8 @@
 //! - `testing`: the [`testing`](crate#modules) module.
 //! - `xray-api`: the X-Ray `PutTraceSegments` emitter.
 //! - `aws-sdk`: X-Ray subsegments around AWS SDK for Rust calls.
+//! - `testing`: the [`testing`](crate#modules) module and `metrics::MockMetricsPublisher`.
+//! - `cloudwatch`: the `PutMetricData` publisher and `PutMetricAlarm` for the standard alarms.
 
 #[cfg(feature = "aws")]
 pub mod aws;
@@ -56,6 +59,7 @@ pub mod invocation;
 pub mod layer;
 pub mod log;
 pub mod telemetry;
+pub mod metrics;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 pub mod trace_header;

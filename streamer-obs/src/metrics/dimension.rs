@@ -1,0 +1,362 @@
+//! The cardinality guard: dimension values come only from bounded, declared sources.
+//!
+//! Every unique combination of dimension values is a separate custom metric (billed, and
+//! useless for alarms when unbounded, rule E-22). So a [`DimensionValue`] can only be
+//! made from:
+//!
+//! - a string literal, checked at compile time ([`dimension_value!`](crate::dimension_value));
+//! - a type implementing [`DimensionValueSource`] (enums of declared values such as
+//!   [`ErrorType`](crate::metrics::standard::ErrorType) and
+//!   [`Action`](crate::metrics::standard::Action));
+//! - a [`TenantId`] (tenants are a bounded, declared set: the allow-list);
+//! - the configured service and environment, and the function name (set by the SDK).
+//!
+//! There is no conversion from `String` or `&str`. Connection ids, user ids and request
+//! ids have their own types ([`ConnectionId`], [`UserId`], [`RequestId`]) that go into
+//! EMF properties and log fields, never into dimensions:
+//!
+//! ```compile_fail
+//! use streamer_obs::metrics::{ConnectionId, Dimensions, standard};
+//! let conn = ConnectionId::new("abc=");
+//! // error[E0277]: the trait bound `ConnectionId: DimensionValueSource` is not satisfied
+//! let dims = Dimensions::new().with(standard::TENANT_ID, &conn);
+//! ```
+//!
+//! ```compile_fail
+//! use streamer_obs::metrics::DimensionValue;
+//! let runtime_text = String::from("anything");
+//! // error[E0277]: the trait bound `DimensionValue: From<String>` is not satisfied
+//! let v: DimensionValue = runtime_text.into();
+//! ```
+//!
+//! An empty value never reaches the output: [`TenantId::or_unknown`] turns a missing or
+//! empty tenant into the placeholder [`UNKNOWN`].
+//!
+//! ```
+//! use streamer_obs::metrics::{Dimensions, TenantId, standard};
+//! let tenant = TenantId::or_unknown(Some(""));
+//! assert_eq!(tenant.as_str(), "unknown");
+//! let dims = Dimensions::new()
+//!     .with(standard::TENANT_ID, &tenant)
+//!     .set([standard::ENVIRONMENT])
+//!     .set([standard::ENVIRONMENT, standard::TENANT_ID]);
+//! assert_eq!(dims.sets().len(), 2);
+//! ```
+
+use std::borrow::Cow;
+use std::fmt;
+
+use serde::Serialize;
+
+use super::error::MetricsError;
+use super::name::{DimensionName, dimension_value_error};
+
+/// The placeholder written instead of an empty or missing dimension value (an empty value
+/// makes CloudWatch drop the dimension, or the datum).
+///
+/// ```
+/// assert_eq!(streamer_obs::metrics::UNKNOWN, "unknown");
+/// ```
+pub const UNKNOWN: &str = "unknown";
+
+/// Maximum dimensions in one dimension set (E-7, C-2).
+///
+/// ```
+/// assert_eq!(streamer_obs::metrics::dimension::MAX_DIMENSIONS_PER_SET, 30);
+/// ```
+pub const MAX_DIMENSIONS_PER_SET: usize = 30;
+/// Maximum dimension sets per metric (each set is a separate CloudWatch metric).
+///
+/// ```
+/// assert_eq!(streamer_obs::metrics::dimension::MAX_DIMENSION_SETS, 30);
+/// ```
+pub const MAX_DIMENSION_SETS: usize = 30;
+
+/// A dimension value (E-17) from a bounded source (see the module documentation).
+///
+/// ```
+/// use streamer_obs::metrics::{DimensionValue, DimensionValueSource, standard::Action};
+/// let v: DimensionValue = Action::Connect.dimension_value();
+/// assert_eq!(v.as_str(), "connect");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct DimensionValue(Cow<'static, str>);
+
+impl DimensionValue {
+    /// Used by [`dimension_value!`](crate::dimension_value), evaluated at compile time.
+    #[doc(hidden)]
+    pub const fn __from_static_checked(value: &'static str) -> Self {
+        if dimension_value_error(value).is_some() {
+            panic!("invalid dimension value (rule E-17)");
+        }
+        Self(Cow::Borrowed(value))
+    }
+
+    /// The placeholder [`UNKNOWN`].
+    ///
+    /// ```
+    /// assert_eq!(streamer_obs::metrics::DimensionValue::unknown().as_str(), "unknown");
+    /// ```
+    pub const fn unknown() -> Self {
+        Self(Cow::Borrowed(UNKNOWN))
+    }
+
+    /// A value the SDK itself takes from configuration (service, environment, function
+    /// name): validated, with [`UNKNOWN`] for anything invalid or empty.
+    pub(crate) fn from_config(value: &str) -> Self {
+        let trimmed = value.trim();
+        if dimension_value_error(trimmed).is_none() { Self(Cow::Owned(trimmed.to_owned())) } else { Self::unknown() }
+    }
+
+    /// The value.
+    ///
+    /// ```
+    /// assert_eq!(streamer_obs::dimension_value!("a").as_str(), "a");
+    /// ```
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for DimensionValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A bounded, declared source of dimension values: implement it for enums whose
+/// variants map to string literals.
+///
+/// ```
+/// use streamer_obs::metrics::{DimensionValue, DimensionValueSource};
+/// enum Region { Eu, Us }
+/// impl DimensionValueSource for Region {
+///     fn dimension_value(&self) -> DimensionValue {
+///         match self {
+///             Region::Eu => streamer_obs::dimension_value!("eu"),
+///             Region::Us => streamer_obs::dimension_value!("us"),
+///         }
+///     }
+/// }
+/// assert_eq!(Region::Eu.dimension_value().as_str(), "eu");
+/// ```
+pub trait DimensionValueSource {
+    /// The dimension value.
+    ///
+    /// ```
+    /// use streamer_obs::metrics::{DimensionValueSource, standard::ErrorType};
+    /// assert_eq!(ErrorType::Throttled.dimension_value().as_str(), "throttled");
+    /// ```
+    fn dimension_value(&self) -> DimensionValue;
+}
+
+impl DimensionValueSource for DimensionValue {
+    fn dimension_value(&self) -> DimensionValue {
+        self.clone()
+    }
+}
+
+/// A tenant id: declared bounded (tenants come from the allow-list), so it may be a
+/// dimension value. Validated as a dimension value (E-17).
+///
+/// ```
+/// use streamer_obs::metrics::TenantId;
+/// assert_eq!(TenantId::new("acme").unwrap().as_str(), "acme");
+/// assert!(TenantId::new("").is_err());
+/// assert_eq!(TenantId::or_unknown(None::<&str>).as_str(), "unknown");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(transparent)]
+pub struct TenantId(String);
+
+impl TenantId {
+    /// Validates `id` as a dimension value.
+    ///
+    /// ```
+    /// assert!(streamer_obs::metrics::TenantId::new("t\u{1}").is_err());
+    /// ```
+    pub fn new(id: impl Into<String>) -> Result<Self, MetricsError> {
+        let id = id.into();
+        match dimension_value_error(&id) {
+            None => Ok(Self(id)),
+            Some(reason) => Err(MetricsError::InvalidDimensionValue { value: id, reason }),
+        }
+    }
+
+    /// The tenant, or [`UNKNOWN`] when it is missing, empty or not a valid dimension
+    /// value (the Go system emitted an empty `TenantID` here and lost the datum).
+    ///
+    /// ```
+    /// use streamer_obs::metrics::TenantId;
+    /// assert_eq!(TenantId::or_unknown(Some("acme")).as_str(), "acme");
+    /// assert_eq!(TenantId::or_unknown(Some("  ")).as_str(), "unknown");
+    /// ```
+    pub fn or_unknown<S: AsRef<str>>(id: Option<S>) -> Self {
+        id.and_then(|s| Self::new(s.as_ref()).ok()).unwrap_or_else(|| Self(UNKNOWN.to_owned()))
+    }
+
+    /// The tenant id.
+    ///
+    /// ```
+    /// # use streamer_obs::metrics::TenantId;
+    /// assert_eq!(TenantId::new("t").unwrap().as_str(), "t");
+    /// ```
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl DimensionValueSource for TenantId {
+    fn dimension_value(&self) -> DimensionValue {
+        DimensionValue(Cow::Owned(self.0.clone()))
+    }
+}
+
+impl fmt::Display for TenantId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+macro_rules! high_cardinality_id {
+    ($(#[$doc:meta])* $name:ident, $example:literal) => {
+        $(#[$doc])*
+        ///
+        /// High cardinality: it goes into EMF properties and log fields, never into a
+        /// dimension (it implements neither [`DimensionValueSource`] nor any conversion
+        /// into [`DimensionValue`]).
+        ///
+        /// ```
+        #[doc = concat!("use streamer_obs::metrics::", stringify!($name), ";")]
+        #[doc = concat!("let id = ", stringify!($name), "::new(\"", $example, "\");")]
+        #[doc = concat!("assert_eq!(id.as_str(), \"", $example, "\");")]
+        #[doc = concat!("assert_eq!(serde_json::to_string(&id).unwrap(), \"\\\"", $example, "\\\"\");")]
+        /// ```
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+        #[serde(transparent)]
+        pub struct $name(String);
+
+        impl $name {
+            /// Wraps an id.
+            pub fn new(id: impl Into<String>) -> Self {
+                Self(id.into())
+            }
+
+            /// The id.
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+    };
+}
+
+high_cardinality_id!(
+    /// An API Gateway WebSocket connection id.
+    ConnectionId,
+    "abc123="
+);
+high_cardinality_id!(
+    /// A user id (the JWT `sub`).
+    UserId,
+    "user-1"
+);
+high_cardinality_id!(
+    /// A Lambda (or API Gateway) request id.
+    RequestId,
+    "8f2d-11"
+);
+
+/// The dimensions of one metric: values beyond the default dimensions (`Service`,
+/// `Environment`, plus per-invocation ones), and the dimension sets to emit.
+///
+/// With no [`set`](Dimensions::set) call, one set is emitted: every default key followed by
+/// every key added here. With `set` calls, exactly those sets are emitted (each one is a
+/// separate CloudWatch metric, so an `[Environment]` alarm and an
+/// `[Environment, TenantID]` alarm both see data).
+///
+/// ```
+/// use streamer_obs::metrics::{Dimensions, standard::{self, Action}};
+/// let dims = Dimensions::new()
+///     .with(standard::ACTION, &Action::Connect)
+///     .set([standard::ENVIRONMENT])
+///     .set([standard::ENVIRONMENT, standard::ACTION]);
+/// assert_eq!(dims.values().len(), 1);
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct Dimensions {
+    values: Vec<(DimensionName, DimensionValue)>,
+    sets: Vec<Vec<DimensionName>>,
+}
+
+impl Dimensions {
+    /// No extra values; the default set.
+    ///
+    /// ```
+    /// let dims = streamer_obs::metrics::Dimensions::new();
+    /// assert!(dims.values().is_empty() && dims.sets().is_empty());
+    /// ```
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds (or replaces) the value of `name`.
+    ///
+    /// ```
+    /// use streamer_obs::metrics::{Dimensions, standard::{self, Action}};
+    /// let dims = Dimensions::new().with(standard::ACTION, &Action::Send).with(standard::ACTION, &Action::Broadcast);
+    /// assert_eq!(dims.values()[0].1.as_str(), "broadcast");
+    /// ```
+    pub fn with(mut self, name: DimensionName, value: &(impl DimensionValueSource + ?Sized)) -> Self {
+        let value = value.dimension_value();
+        if let Some(slot) = self.values.iter_mut().find(|(k, _)| *k == name) {
+            slot.1 = value;
+        } else {
+            self.values.push((name, value));
+        }
+        self
+    }
+
+    /// Adds a dimension set (keys from the default dimensions or from [`with`](Self::with)).
+    /// A set given twice is emitted once.
+    ///
+    /// ```
+    /// use streamer_obs::metrics::{Dimensions, standard};
+    /// let dims = Dimensions::new().set([standard::ENVIRONMENT]).set([standard::ENVIRONMENT]);
+    /// assert_eq!(dims.sets().len(), 1);
+    /// ```
+    pub fn set(mut self, keys: impl IntoIterator<Item = DimensionName>) -> Self {
+        let set: Vec<DimensionName> = keys.into_iter().collect();
+        if !self.sets.contains(&set) {
+            self.sets.push(set);
+        }
+        self
+    }
+
+    /// The extra values, in insertion order.
+    ///
+    /// ```
+    /// use streamer_obs::metrics::{Dimensions, TenantId, standard};
+    /// let dims = Dimensions::new().with(standard::TENANT_ID, &TenantId::new("a").unwrap());
+    /// assert_eq!(dims.values()[0].0, standard::TENANT_ID);
+    /// ```
+    pub fn values(&self) -> &[(DimensionName, DimensionValue)] {
+        &self.values
+    }
+
+    /// The explicit dimension sets (empty: the default set).
+    ///
+    /// ```
+    /// use streamer_obs::metrics::{Dimensions, standard};
+    /// let dims = Dimensions::new().set([standard::ENVIRONMENT, standard::SERVICE]);
+    /// assert_eq!(dims.sets()[0].len(), 2);
+    /// ```
+    pub fn sets(&self) -> &[Vec<DimensionName>] {
+        &self.sets
+    }
+}

@@ -1,0 +1,481 @@
+//! The EMF encoder: pure and deterministic. A [`MetricSet`] and a timestamp in, compact
+//! one-line JSON documents out (each ending in `\n`). All limits are enforced here, in
+//! one place:
+//!
+//! - at most [`MAX_METRICS_PER_DOCUMENT`] metric definitions per document (E-13);
+//! - at most [`MAX_VALUES_PER_METRIC`] values per metric: longer series are sliced in
+//!   order, the later slices going into further documents (E-11, E-23);
+//! - every document carries the full `_aws` block, its dimension keys and values, and the
+//!   properties; no document has an empty `Metrics` array; no metric appears twice in a
+//!   document; metrics whose dimension values conflict go into separate documents;
+//! - no line exceeds [`MAX_LINE_BYTES`] (256 KB, E-14): properties are trimmed first
+//!   (largest first, reported in [`EncodeReport::trimmed_properties`] so the caller logs a
+//!   warning), then the metrics are split over more documents;
+//! - `StorageResolution` is written only when it is 1; `Unit` always; `Timestamp` is an
+//!   integer; keys are sorted; a single value is a number, several an array.
+//!
+//! An empty set produces no document at all.
+//!
+//! ```
+//! use streamer_obs::metrics::{emf, MetricSet, Namespace, Unit};
+//! let mut set = MetricSet::new(Namespace::streamer());
+//! set.add("Hits", Unit::Count, 1.0).unwrap();
+//! let mut out = Vec::new();
+//! let report = emf::encode(&set, 1_700_000_000_000, &mut out);
+//! assert_eq!(report.documents, 1);
+//! assert_eq!(
+//!     String::from_utf8(out).unwrap(),
+//!     "{\"Hits\":1,\"_aws\":{\"CloudWatchMetrics\":[{\"Dimensions\":[[]],\"Metrics\":[{\"Name\":\"Hits\",\"Unit\":\"Count\"}],\"Namespace\":\"Streamer\"}],\"Timestamp\":1700000000000}}\n"
+//! );
+//! ```
+
+use super::dimension::DimensionValue;
+use super::name::{DimensionName, MetricName};
+use super::set::{Entry, MetricSet};
+use super::unit::StorageResolution;
+
+/// At most 100 metric definitions per document (E-13).
+///
+/// ```
+/// assert_eq!(streamer_obs::metrics::emf::MAX_METRICS_PER_DOCUMENT, 100);
+/// ```
+pub const MAX_METRICS_PER_DOCUMENT: usize = 100;
+/// At most 100 values per metric in one document (E-11).
+///
+/// ```
+/// assert_eq!(streamer_obs::metrics::emf::MAX_VALUES_PER_METRIC, 100);
+/// ```
+pub const MAX_VALUES_PER_METRIC: usize = 100;
+/// At most 256 KB per line (E-14, the conservative value).
+///
+/// ```
+/// assert_eq!(streamer_obs::metrics::emf::MAX_LINE_BYTES, 262_144);
+/// ```
+pub const MAX_LINE_BYTES: usize = 256 * 1024;
+
+/// What [`encode`] did.
+///
+/// ```
+/// let r = streamer_obs::metrics::emf::EncodeReport::default();
+/// assert_eq!(r.documents, 0);
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EncodeReport {
+    /// Documents (lines) written.
+    pub documents: usize,
+    /// Property keys left out of at least one document to stay under [`MAX_LINE_BYTES`].
+    pub trimmed_properties: Vec<String>,
+    /// Property keys left out because a dimension or metric of the document has that name.
+    pub shadowed_properties: Vec<String>,
+}
+
+type Dims<'a> = Vec<(&'a DimensionName, &'a DimensionValue)>;
+
+struct Group<'a> {
+    dims: Dims<'a>,
+    contexts: Vec<usize>,
+    names: Vec<&'a MetricName>,
+}
+
+impl<'a> Group<'a> {
+    fn accepts(&self, dims: &Dims<'a>, names: &[&'a MetricName]) -> bool {
+        for (k, v) in dims {
+            if self.names.iter().any(|n| n.as_str() == k.as_str()) {
+                return false;
+            }
+            if let Some((_, gv)) = self.dims.iter().find(|(gk, _)| gk == k)
+                && gv != v
+            {
+                return false;
+            }
+        }
+        for n in names {
+            if self.names.contains(n) || self.dims.iter().any(|(k, _)| k.as_str() == n.as_str()) {
+                return false;
+            }
+        }
+        true
+    }
+
+    fn absorb(&mut self, context: usize, dims: Dims<'a>, names: Vec<&'a MetricName>) {
+        if self.dims.is_empty() {
+            self.dims = dims;
+        } else {
+            for (k, v) in dims {
+                if !self.dims.iter().any(|(gk, _)| *gk == k) {
+                    self.dims.push((k, v));
+                }
+            }
+        }
+        self.contexts.push(context);
+        if self.names.is_empty() {
+            self.names = names;
+        } else {
+            self.names.extend(names);
+        }
+    }
+}
+
+/// One metric of one document: the entry and the slice of its values.
+#[derive(Clone, Copy)]
+struct Item<'a> {
+    entry: &'a Entry,
+    values: &'a [f64],
+}
+
+/// Encodes `set` as EMF lines appended to `out`, with `_aws.Timestamp` = the set's
+/// explicit timestamp or `now_ms`.
+///
+/// ```
+/// use streamer_obs::metrics::{emf, MetricSet, Namespace, Unit};
+/// let mut set = MetricSet::new(Namespace::streamer());
+/// for i in 0..150 {
+///     set.add(format!("M{i}"), Unit::Count, 1.0).unwrap();
+/// }
+/// let mut out = Vec::new();
+/// assert_eq!(emf::encode(&set, 0, &mut out).documents, 2);
+/// assert_eq!(out.iter().filter(|b| **b == b'\n').count(), 2);
+/// ```
+pub fn encode(set: &MetricSet, now_ms: u64, out: &mut Vec<u8>) -> EncodeReport {
+    let mut report = EncodeReport::default();
+    if set.is_empty() {
+        return report;
+    }
+    let timestamp = set.timestamp_ms().unwrap_or(now_ms);
+    let entries = set.entries();
+
+    // 1. Contexts in order of first use, grouped into documents whose root members agree.
+    let mut used: Vec<usize> = Vec::new();
+    for e in entries {
+        if !used.contains(&e.context) {
+            used.push(e.context);
+        }
+    }
+    let mut groups: Vec<Group<'_>> = Vec::new();
+    for &c in &used {
+        let dims = set.context_dimensions(c);
+        let names: Vec<&MetricName> = entries.iter().filter(|e| e.context == c).map(|e| &e.name).collect();
+        match groups.iter_mut().find(|g| g.accepts(&dims, &names)) {
+            Some(g) => g.absorb(c, dims, names),
+            None => {
+                let mut g = Group { dims: Vec::new(), contexts: Vec::new(), names: Vec::new() };
+                g.absorb(c, dims, names);
+                groups.push(g);
+            }
+        }
+    }
+
+    // 2. Per group: rounds of value slices, chunks of at most 100 metrics, size check.
+    for group in &groups {
+        let mut members: Vec<&Entry> = entries.iter().filter(|e| group.contexts.contains(&e.context)).collect();
+        members.sort_by(|a, b| a.name.cmp(&b.name));
+        let longest = members.iter().map(|e| e.values.as_slice().len()).max().unwrap_or(0);
+        let rounds = longest.div_ceil(MAX_VALUES_PER_METRIC);
+        for round in 0..rounds {
+            let start = round * MAX_VALUES_PER_METRIC;
+            let items: Vec<Item<'_>> = members
+                .iter()
+                .filter(|e| e.values.as_slice().len() > start)
+                .map(|e| {
+                    let v = e.values.as_slice();
+                    Item { entry: e, values: &v[start..(start + MAX_VALUES_PER_METRIC).min(v.len())] }
+                })
+                .collect();
+            for chunk in items.chunks(MAX_METRICS_PER_DOCUMENT) {
+                write_sized(set, group, chunk, timestamp, out, &mut report);
+            }
+        }
+    }
+    report.trimmed_properties.sort();
+    report.trimmed_properties.dedup();
+    report.shadowed_properties.sort();
+    report.shadowed_properties.dedup();
+    report
+}
+
+/// Renders one document; trims properties, then splits the metrics, until every line fits.
+fn write_sized(
+    set: &MetricSet,
+    group: &Group<'_>,
+    items: &[Item<'_>],
+    timestamp: u64,
+    out: &mut Vec<u8>,
+    report: &mut EncodeReport,
+) {
+    let mut props: Vec<(&String, &serde_json::Value)> = Vec::with_capacity(set.properties().len());
+    for (k, v) in set.properties() {
+        let shadowed =
+            group.dims.iter().any(|(dk, _)| dk.as_str() == k) || items.iter().any(|i| i.entry.name.as_str() == k);
+        if shadowed {
+            report.shadowed_properties.push(k.clone());
+        } else {
+            props.push((k, v));
+        }
+    }
+    let start = out.len();
+    render(set, group, items, &props, timestamp, out);
+    if out.len() - start <= MAX_LINE_BYTES {
+        report.documents += 1;
+        return;
+    }
+    // Trim properties, largest first.
+    let mut sized: Vec<(usize, usize)> = props
+        .iter()
+        .enumerate()
+        .map(|(i, (k, v))| (k.len() + serde_json::to_string(v).map(|s| s.len()).unwrap_or(0), i))
+        .collect();
+    sized.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+    let mut dropped: Vec<usize> = Vec::new();
+    for (_, i) in sized {
+        dropped.push(i);
+        report.trimmed_properties.push(props[i].0.clone());
+        let kept: Vec<(&String, &serde_json::Value)> =
+            props.iter().enumerate().filter(|(j, _)| !dropped.contains(j)).map(|(_, p)| *p).collect();
+        out.truncate(start);
+        render(set, group, items, &kept, timestamp, out);
+        if out.len() - start <= MAX_LINE_BYTES {
+            report.documents += 1;
+            return;
+        }
+    }
+    // Still too large without properties: split the metrics.
+    out.truncate(start);
+    if items.len() > 1 {
+        let (a, b) = items.split_at(items.len() / 2);
+        write_sized_without_props(set, group, a, timestamp, out, report);
+        write_sized_without_props(set, group, b, timestamp, out, report);
+    } else {
+        // One metric of at most 100 values with valid names cannot exceed the limit; write it.
+        render(set, group, items, &[], timestamp, out);
+        report.documents += 1;
+    }
+}
+
+fn write_sized_without_props(
+    set: &MetricSet,
+    group: &Group<'_>,
+    items: &[Item<'_>],
+    timestamp: u64,
+    out: &mut Vec<u8>,
+    report: &mut EncodeReport,
+) {
+    let start = out.len();
+    render(set, group, items, &[], timestamp, out);
+    if out.len() - start <= MAX_LINE_BYTES || items.len() == 1 {
+        report.documents += 1;
+        return;
+    }
+    out.truncate(start);
+    let (a, b) = items.split_at(items.len() / 2);
+    write_sized_without_props(set, group, a, timestamp, out, report);
+    write_sized_without_props(set, group, b, timestamp, out, report);
+}
+
+enum Member<'a> {
+    Aws,
+    Dimension(&'a DimensionValue),
+    Metric(&'a [f64]),
+    Property(&'a serde_json::Value),
+}
+
+fn render(
+    set: &MetricSet,
+    group: &Group<'_>,
+    items: &[Item<'_>],
+    props: &[(&String, &serde_json::Value)],
+    timestamp: u64,
+    out: &mut Vec<u8>,
+) {
+    let mut members: Vec<(&str, Member<'_>)> = Vec::with_capacity(1 + group.dims.len() + items.len() + props.len());
+    members.push(("_aws", Member::Aws));
+    for (k, v) in &group.dims {
+        members.push((k.as_str(), Member::Dimension(v)));
+    }
+    for i in items {
+        members.push((i.entry.name.as_str(), Member::Metric(i.values)));
+    }
+    for (k, v) in props {
+        members.push((k.as_str(), Member::Property(v)));
+    }
+    members.sort_by(|a, b| a.0.cmp(b.0));
+
+    out.push(b'{');
+    for (n, (key, member)) in members.iter().enumerate() {
+        if n > 0 {
+            out.push(b',');
+        }
+        write_str(out, key);
+        out.push(b':');
+        match member {
+            Member::Aws => write_aws(set, group, items, timestamp, out),
+            Member::Dimension(v) => write_str(out, v.as_str()),
+            Member::Metric(values) => {
+                if values.len() == 1 {
+                    write_f64(out, values[0]);
+                } else {
+                    out.push(b'[');
+                    for (j, v) in values.iter().enumerate() {
+                        if j > 0 {
+                            out.push(b',');
+                        }
+                        write_f64(out, *v);
+                    }
+                    out.push(b']');
+                }
+            }
+            Member::Property(v) => {
+                if serde_json::to_writer(&mut *out, v).is_err() {
+                    out.extend_from_slice(b"null");
+                }
+            }
+        }
+    }
+    out.extend_from_slice(b"}\n");
+}
+
+fn write_aws(set: &MetricSet, group: &Group<'_>, items: &[Item<'_>], timestamp: u64, out: &mut Vec<u8>) {
+    out.extend_from_slice(b"{\"CloudWatchMetrics\":[");
+    let mut first_directive = true;
+    for &c in &group.contexts {
+        let mut in_ctx = items.iter().filter(|i| i.entry.context == c).peekable();
+        if in_ctx.peek().is_none() {
+            continue;
+        }
+        if !first_directive {
+            out.push(b',');
+        }
+        first_directive = false;
+        out.extend_from_slice(b"{\"Dimensions\":[");
+        let ctx = set.context(c);
+        if ctx.sets.is_empty() {
+            // The default set: every default key, then the metric's own keys.
+            out.push(b'[');
+            let mut first = true;
+            let defaults = set.default_dimensions().iter().map(|(k, _)| k);
+            let own =
+                ctx.values.iter().map(|(k, _)| k).filter(|k| !set.default_dimensions().iter().any(|(d, _)| d == *k));
+            for key in defaults.chain(own) {
+                if !first {
+                    out.push(b',');
+                }
+                first = false;
+                write_str(out, key.as_str());
+            }
+            out.push(b']');
+        } else {
+            for (s, dset) in ctx.sets.iter().enumerate() {
+                if s > 0 {
+                    out.push(b',');
+                }
+                out.push(b'[');
+                for (j, key) in dset.iter().enumerate() {
+                    if j > 0 {
+                        out.push(b',');
+                    }
+                    write_str(out, key.as_str());
+                }
+                out.push(b']');
+            }
+        }
+        out.extend_from_slice(b"],\"Metrics\":[");
+        for (j, item) in in_ctx.enumerate() {
+            if j > 0 {
+                out.push(b',');
+            }
+            out.extend_from_slice(b"{\"Name\":");
+            write_str(out, item.entry.name.as_str());
+            if item.entry.resolution == StorageResolution::High {
+                out.extend_from_slice(b",\"StorageResolution\":1");
+            }
+            out.extend_from_slice(b",\"Unit\":");
+            write_str(out, item.entry.unit.as_str());
+            out.push(b'}');
+        }
+        out.extend_from_slice(b"],\"Namespace\":");
+        write_str(out, set.namespace().as_str());
+        out.push(b'}');
+    }
+    out.extend_from_slice(b"],\"Timestamp\":");
+    let mut buf = itoa::Buffer::new();
+    out.extend_from_slice(buf.format(timestamp).as_bytes());
+    out.push(b'}');
+}
+
+/// Writes a finite number: integral values below 2^53 as integers, others shortest
+/// round-trip (values were checked to be finite when recorded).
+fn write_f64(out: &mut Vec<u8>, v: f64) {
+    if v.fract() == 0.0 && v.abs() < 9_007_199_254_740_992.0 {
+        let mut buf = itoa::Buffer::new();
+        out.extend_from_slice(buf.format(v as i64).as_bytes());
+    } else if v.is_finite() {
+        let mut buf = ryu::Buffer::new();
+        out.extend_from_slice(buf.format_finite(v).as_bytes());
+    } else {
+        out.push(b'0');
+    }
+}
+
+fn write_str(out: &mut Vec<u8>, s: &str) {
+    out.push(b'"');
+    let bytes = s.as_bytes();
+    let mut start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        let esc: &[u8] = match b {
+            b'"' => b"\\\"",
+            b'\\' => b"\\\\",
+            b'\n' => b"\\n",
+            b'\r' => b"\\r",
+            b'\t' => b"\\t",
+            0..=0x1f => {
+                out.extend_from_slice(&bytes[start..i]);
+                const HEX: &[u8; 16] = b"0123456789abcdef";
+                out.extend_from_slice(b"\\u00");
+                out.push(HEX[(b >> 4) as usize]);
+                out.push(HEX[(b & 0xf) as usize]);
+                start = i + 1;
+                continue;
+            }
+            _ => continue,
+        };
+        out.extend_from_slice(&bytes[start..i]);
+        out.extend_from_slice(esc);
+        start = i + 1;
+    }
+    out.extend_from_slice(&bytes[start..]);
+    out.push(b'"');
+}
+
+/// Encodes `set` and returns the lines (without their newline), for tests and tools.
+///
+/// ```
+/// use streamer_obs::metrics::{emf, MetricSet, Namespace, Unit};
+/// let mut set = MetricSet::new(Namespace::streamer());
+/// set.add("A", Unit::Count, 1.0).unwrap();
+/// assert_eq!(emf::encode_lines(&set, 0).len(), 1);
+/// ```
+pub fn encode_lines(set: &MetricSet, now_ms: u64) -> Vec<String> {
+    let mut out = Vec::new();
+    encode(set, now_ms, &mut out);
+    String::from_utf8_lossy(&out).lines().map(str::to_owned).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strings_are_escaped() {
+        let mut out = Vec::new();
+        write_str(&mut out, "a\"b\\c\u{1}é");
+        assert_eq!(String::from_utf8(out).unwrap(), "\"a\\\"b\\\\c\\u0001é\"");
+    }
+
+    #[test]
+    fn numbers_are_compact_and_round_trip() {
+        for (v, s) in [(1.0, "1"), (-0.0, "0"), (0.5, "0.5"), (1e300, "1e300"), (-2.5e-7, "-2.5e-7")] {
+            let mut out = Vec::new();
+            write_f64(&mut out, v);
+            assert_eq!(String::from_utf8(out).unwrap(), s);
+        }
+    }
+}

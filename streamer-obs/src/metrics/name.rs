@@ -1,0 +1,406 @@
+//! Validated names: [`Namespace`], [`MetricName`], [`DimensionName`] (rules E-15 to
+//! E-18, using the values marked **USE** in the rules).
+//!
+//! Every constructor returns a typed [`MetricsError`]; the `dimension_name!` macro checks
+//! a literal at compile time.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use super::error::MetricsError;
+
+/// Maximum namespace length (E-15, API limit).
+///
+/// ```
+/// assert_eq!(streamer_obs::metrics::name::MAX_NAMESPACE_LEN, 255);
+/// ```
+pub const MAX_NAMESPACE_LEN: usize = 255;
+/// Maximum metric name length (E-18, API limit).
+///
+/// ```
+/// assert_eq!(streamer_obs::metrics::name::MAX_METRIC_NAME_LEN, 255);
+/// ```
+pub const MAX_METRIC_NAME_LEN: usize = 255;
+/// Maximum dimension name length (E-16: the EMF schema's 250).
+///
+/// ```
+/// assert_eq!(streamer_obs::metrics::name::MAX_DIMENSION_NAME_LEN, 250);
+/// ```
+pub const MAX_DIMENSION_NAME_LEN: usize = 250;
+/// Maximum dimension value length (E-17).
+///
+/// ```
+/// assert_eq!(streamer_obs::metrics::name::MAX_DIMENSION_VALUE_LEN, 1024);
+/// ```
+pub const MAX_DIMENSION_VALUE_LEN: usize = 1024;
+
+/// A CloudWatch namespace (E-15): 1 to 255 of `A-Z a-z 0-9 . - _ / # :` and space, not
+/// starting with `:` or `AWS/` (reserved), not blank.
+///
+/// ```
+/// use streamer_obs::metrics::Namespace;
+/// assert_eq!(Namespace::new("Streamer").unwrap().as_str(), "Streamer");
+/// assert!(Namespace::new("AWS/Lambda").is_err());
+/// assert!(Namespace::new("café").is_err());
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Namespace(Cow<'static, str>);
+
+impl Namespace {
+    /// Validates `name`.
+    ///
+    /// ```
+    /// assert!(streamer_obs::metrics::Namespace::new(":x").is_err());
+    /// ```
+    pub fn new(name: impl Into<Cow<'static, str>>) -> Result<Self, MetricsError> {
+        let name = name.into();
+        if crate::config::namespace_is_valid(&name) {
+            Ok(Self(name))
+        } else {
+            let reason = if name.starts_with("AWS/") {
+                "the AWS/ prefix is reserved"
+            } else {
+                "expected 1 to 255 of A-Z a-z 0-9 . - _ / # : and space, not blank, not starting with ':'"
+            };
+            Err(MetricsError::InvalidNamespace { name: name.into_owned(), reason })
+        }
+    }
+
+    /// The namespace.
+    ///
+    /// ```
+    /// # use streamer_obs::metrics::Namespace;
+    /// assert_eq!(Namespace::new("A.b").unwrap().as_str(), "A.b");
+    /// ```
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The default namespace, `Streamer`.
+    ///
+    /// ```
+    /// # use streamer_obs::metrics::Namespace;
+    /// assert_eq!(Namespace::streamer().as_str(), "Streamer");
+    /// ```
+    pub fn streamer() -> Self {
+        Self(Cow::Borrowed(crate::config::DEFAULT_NAMESPACE))
+    }
+
+    /// The namespace of AWS's own Lambda metrics (`AWS/Lambda`): only for alarms, a
+    /// metric can never be recorded into it.
+    pub(crate) fn aws_lambda() -> Self {
+        Self(Cow::Borrowed("AWS/Lambda"))
+    }
+}
+
+impl fmt::Display for Namespace {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Whether `s` holds a control character (C0, DEL, or C1 encoded as `0xC2 0x80..=0x9F`),
+/// checked on bytes: the same answer as `chars().any(char::is_control)`, faster.
+fn has_control(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.iter()
+        .enumerate()
+        .any(|(i, &c)| c < 0x20 || c == 0x7f || (c == 0xc2 && b.get(i + 1).is_some_and(|n| (0x80..=0x9f).contains(n))))
+}
+
+fn metric_name_error(name: &str) -> Option<&'static str> {
+    if name.is_empty() || name.trim().is_empty() {
+        Some("must hold a non-whitespace character")
+    } else if name.len() > MAX_METRIC_NAME_LEN && name.chars().count() > MAX_METRIC_NAME_LEN {
+        Some("longer than 255 characters")
+    } else if has_control(name) {
+        Some("contains a control character")
+    } else {
+        None
+    }
+}
+
+/// A metric name (E-18): 1 to 255 characters, not blank, no control characters.
+/// A `&'static str` is kept borrowed (no allocation).
+///
+/// ```
+/// use streamer_obs::metrics::MetricName;
+/// assert_eq!(MetricName::new("ProcessingLatency").unwrap().as_str(), "ProcessingLatency");
+/// assert!(MetricName::new("   ").is_err());
+/// assert!(MetricName::new("x".repeat(256)).is_err());
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct MetricName(Cow<'static, str>);
+
+impl MetricName {
+    /// Validates `name`.
+    ///
+    /// ```
+    /// assert!(streamer_obs::metrics::MetricName::new(String::from("Latency")).is_ok());
+    /// ```
+    pub fn new(name: impl Into<Cow<'static, str>>) -> Result<Self, MetricsError> {
+        let name = name.into();
+        match metric_name_error(&name) {
+            None => Ok(Self(name)),
+            Some(reason) => Err(MetricsError::InvalidMetricName { name: name.into_owned(), reason }),
+        }
+    }
+
+    /// A crate constant known to be valid (the standard names are tested).
+    pub(crate) const fn from_static(name: &'static str) -> Self {
+        Self(Cow::Borrowed(name))
+    }
+
+    /// The name.
+    ///
+    /// ```
+    /// # use streamer_obs::metrics::MetricName;
+    /// assert_eq!(MetricName::new("A").unwrap().as_str(), "A");
+    /// ```
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for MetricName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Anything a recording function accepts as a metric name: a `&'static str` (kept
+/// borrowed), a `String`, or an already validated [`MetricName`].
+///
+/// ```
+/// use streamer_obs::metrics::{IntoMetricName, MetricName};
+/// assert_eq!("A".into_metric_name().unwrap(), MetricName::new("A").unwrap());
+/// assert!(String::new().into_metric_name().is_err());
+/// ```
+pub trait IntoMetricName {
+    /// Validates into a [`MetricName`].
+    ///
+    /// ```
+    /// use streamer_obs::metrics::IntoMetricName;
+    /// assert_eq!("X".into_metric_name().unwrap().as_str(), "X");
+    /// ```
+    fn into_metric_name(self) -> Result<MetricName, MetricsError>;
+}
+
+impl IntoMetricName for &'static str {
+    fn into_metric_name(self) -> Result<MetricName, MetricsError> {
+        MetricName::new(self)
+    }
+}
+
+impl IntoMetricName for String {
+    fn into_metric_name(self) -> Result<MetricName, MetricsError> {
+        MetricName::new(self)
+    }
+}
+
+impl IntoMetricName for MetricName {
+    fn into_metric_name(self) -> Result<MetricName, MetricsError> {
+        Ok(self)
+    }
+}
+
+impl IntoMetricName for &MetricName {
+    fn into_metric_name(self) -> Result<MetricName, MetricsError> {
+        Ok(self.clone())
+    }
+}
+
+/// The rule E-16 check, usable in `const` context.
+#[doc(hidden)]
+pub const fn dimension_name_error(name: &str) -> Option<&'static str> {
+    let b = name.as_bytes();
+    if b.is_empty() {
+        return Some("empty");
+    }
+    if b.len() > MAX_DIMENSION_NAME_LEN {
+        return Some("longer than 250 characters");
+    }
+    if b[0] == b':' {
+        return Some("must not start with ':'");
+    }
+    let mut i = 0;
+    let mut non_space = false;
+    while i < b.len() {
+        let c = b[i];
+        if !c.is_ascii() || c.is_ascii_control() {
+            return Some("must be ASCII without control characters");
+        }
+        if !c.is_ascii_whitespace() {
+            non_space = true;
+        }
+        i += 1;
+    }
+    if !non_space {
+        return Some("must hold a non-whitespace character");
+    }
+    None
+}
+
+/// The rule E-17 check, usable in `const` context.
+#[doc(hidden)]
+pub const fn dimension_value_error(value: &str) -> Option<&'static str> {
+    let b = value.as_bytes();
+    if b.is_empty() {
+        return Some("empty");
+    }
+    if b.len() > MAX_DIMENSION_VALUE_LEN {
+        return Some("longer than 1024 characters");
+    }
+    let mut i = 0;
+    let mut non_space = false;
+    while i < b.len() {
+        let c = b[i];
+        if !c.is_ascii() || c.is_ascii_control() {
+            return Some("must be ASCII without control characters");
+        }
+        if !c.is_ascii_whitespace() {
+            non_space = true;
+        }
+        i += 1;
+    }
+    if !non_space {
+        return Some("must hold a non-whitespace character");
+    }
+    None
+}
+
+/// A dimension name (E-16): ASCII, no control characters, 1 to 250 characters, not
+/// blank, not starting with `:`.
+///
+/// ```
+/// use streamer_obs::metrics::DimensionName;
+/// assert_eq!(DimensionName::new("TenantID").unwrap().as_str(), "TenantID");
+/// assert!(DimensionName::new(":x").is_err());
+/// const ROUTE: DimensionName = streamer_obs::dimension_name!("Route");
+/// assert_eq!(ROUTE.as_str(), "Route");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct DimensionName(Cow<'static, str>);
+
+impl DimensionName {
+    /// Validates `name`.
+    ///
+    /// ```
+    /// assert!(streamer_obs::metrics::DimensionName::new("TenantID").is_ok());
+    /// ```
+    pub fn new(name: impl Into<Cow<'static, str>>) -> Result<Self, MetricsError> {
+        let name = name.into();
+        match dimension_name_error(&name) {
+            None => Ok(Self(name)),
+            Some(reason) => Err(MetricsError::InvalidDimensionName { name: name.into_owned(), reason }),
+        }
+    }
+
+    /// Used by [`dimension_name!`](crate::dimension_name), which evaluates it at compile
+    /// time: an invalid literal fails the build.
+    #[doc(hidden)]
+    pub const fn __from_static_checked(name: &'static str) -> Self {
+        if dimension_name_error(name).is_some() {
+            panic!("invalid dimension name (rule E-16)");
+        }
+        Self(Cow::Borrowed(name))
+    }
+
+    /// The name.
+    ///
+    /// ```
+    /// # use streamer_obs::metrics::DimensionName;
+    /// assert_eq!(DimensionName::new("A").unwrap().as_str(), "A");
+    /// ```
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for DimensionName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A [`DimensionName`] from a string literal, checked at compile time.
+///
+/// ```
+/// const ACTION: streamer_obs::metrics::DimensionName = streamer_obs::dimension_name!("Action");
+/// assert_eq!(ACTION.as_str(), "Action");
+/// ```
+///
+/// An invalid literal does not compile:
+///
+/// ```compile_fail
+/// let bad = streamer_obs::dimension_name!(":Action");
+/// ```
+#[macro_export]
+macro_rules! dimension_name {
+    ($name:literal) => {
+        const { $crate::metrics::DimensionName::__from_static_checked($name) }
+    };
+}
+
+/// A [`DimensionValue`](crate::metrics::DimensionValue) from a string literal, checked
+/// at compile time (a literal is a bounded, declared source).
+///
+/// ```
+/// const CONNECT: streamer_obs::metrics::DimensionValue = streamer_obs::dimension_value!("connect");
+/// assert_eq!(CONNECT.as_str(), "connect");
+/// ```
+///
+/// An empty or non-ASCII literal does not compile:
+///
+/// ```compile_fail
+/// let bad = streamer_obs::dimension_value!("");
+/// ```
+#[macro_export]
+macro_rules! dimension_value {
+    ($value:literal) => {
+        const { $crate::metrics::DimensionValue::__from_static_checked($value) }
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn namespace_rules() {
+        for ok in ["Streamer", "a.b-c_d/e#f:g h", &"n".repeat(255)] {
+            assert!(Namespace::new(ok.to_owned()).is_ok(), "{ok}");
+        }
+        for bad in ["", "   ", ":x", "AWS/Lambda", "tab\t", "é", &"n".repeat(256)] {
+            assert!(Namespace::new(bad.to_owned()).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn control_check_matches_char_is_control() {
+        for s in ["abc", "a\u{0}", "a\u{1f}", "\u{7f}", "\u{80}", "\u{9f}x", "\u{a0}", "é", "\u{85}", "日本", "Ā"] {
+            assert_eq!(has_control(s), s.chars().any(char::is_control), "{s:?}");
+        }
+    }
+
+    #[test]
+    fn metric_name_rules() {
+        assert!(MetricName::new("x".repeat(255)).is_ok());
+        assert!(MetricName::new("x".repeat(256)).is_err());
+        assert!(MetricName::new("a\nb").is_err());
+        assert!(MetricName::new(" \t").is_err());
+    }
+
+    #[test]
+    fn dimension_rules() {
+        assert!(DimensionName::new("x".repeat(250)).is_ok());
+        assert!(DimensionName::new("x".repeat(251)).is_err());
+        assert!(DimensionName::new("é").is_err());
+        assert!(DimensionName::new(" ").is_err());
+        assert_eq!(dimension_value_error(&"v".repeat(1024)), None);
+        assert!(dimension_value_error(&"v".repeat(1025)).is_some());
+        assert!(dimension_value_error("").is_some());
+        assert!(dimension_value_error("a\u{7f}").is_some());
+        assert!(dimension_value_error(":ok").is_none());
+    }
+}

@@ -1,0 +1,360 @@
+//! Per-invocation recording through the task-local invocation, and the flush.
+//!
+//! Inside [`Invocation::scope`], the free functions ([`add`], [`add_with`],
+//! [`add_dimension`], [`set_property`]) record into the current invocation's own
+//! [`MetricSet`]. They are infallible for ergonomics: an invalid name or value, or a call
+//! outside an invocation, drops the datum and writes exactly **one WARN line** naming the
+//! metric, and they return `false`. [`try_add`] and [`try_add_with`] are the same with
+//! typed errors. Outside an invocation (init code, background tasks) record into a
+//! [`MetricSet`] you own and publish it with [`publish_set`].
+//!
+//! ```
+//! use std::sync::Arc;
+//! use streamer_obs::config::Config;
+//! use streamer_obs::invocation::{ColdStartTracker, Invocation};
+//! use streamer_obs::metrics::{self, EmfPublisher, FlushOptions, Unit};
+//! use streamer_obs::testing::{CapturingWriter, ContextBuilder, FixedClock};
+//! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+//! let config = Config::builder().environment("prod").service("connect").build_from(&Default::default());
+//! let inv = Arc::new(Invocation::from_context(&ContextBuilder::new().build(), &config, &ColdStartTracker::new(&Default::default())));
+//! Arc::clone(&inv).scope(async {
+//!     assert!(metrics::add("ConnectionEstablished", Unit::Count, 1.0));
+//!     assert!(!metrics::add("Bad", Unit::Count, f64::NAN)); // dropped, one WARN line
+//! }).await;
+//! let out = CapturingWriter::new();
+//! let report = metrics::flush_invocation(&inv, &EmfPublisher::new(out.clone()), &FixedClock::at_millis(1_000), &FlushOptions::default()).await;
+//! assert_eq!(report.metrics, 1);
+//! let lines = out.json_lines();
+//! assert_eq!(lines.len(), 2); // the cold-start document and the invocation's document
+//! assert_eq!(lines[1]["ConnectionEstablished"], 1);
+//! assert_eq!(lines[1]["Environment"], "prod");
+//! # });
+//! ```
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use serde::Serialize;
+
+use super::dimension::{DimensionValueSource, Dimensions};
+use super::error::MetricsError;
+use super::name::{DimensionName, IntoMetricName};
+use super::publish::MetricsPublisher;
+use super::set::MetricSet;
+use super::unit::{StorageResolution, Unit};
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::invocation::Invocation;
+
+/// The metric state of one invocation (a field of [`Invocation`]).
+///
+/// ```
+/// use streamer_obs::config::Config;
+/// use streamer_obs::invocation::{ColdStartTracker, Invocation};
+/// use streamer_obs::metrics::Unit;
+/// let inv = Invocation::from_context(&streamer_obs::testing::ContextBuilder::new().build(), &Config::default(), &ColdStartTracker::new(&Default::default()));
+/// inv.metrics().with_set(|s| s.add("A", Unit::Count, 1.0)).unwrap().unwrap();
+/// assert_eq!(inv.metrics().with_set(|s| s.len()), Some(1));
+/// ```
+#[derive(Debug)]
+pub struct InvocationMetrics {
+    set: Mutex<MetricSet>,
+    disabled: bool,
+    service: String,
+    cold_start_published: AtomicBool,
+}
+
+impl InvocationMetrics {
+    /// The state for an invocation under `config` (namespace, `Service` and
+    /// `Environment` default dimensions; nothing recorded when metrics are disabled).
+    ///
+    /// ```
+    /// use streamer_obs::metrics::InvocationMetrics;
+    /// let m = InvocationMetrics::from_config(&Default::default());
+    /// assert_eq!(m.with_set(|s| s.len()), Some(0));
+    /// ```
+    pub fn from_config(config: &Config) -> Self {
+        Self {
+            set: Mutex::new(MetricSet::from_config(config)),
+            disabled: config.metrics_disabled(),
+            service: config.service().to_owned(),
+            cold_start_published: AtomicBool::new(false),
+        }
+    }
+
+    /// Calls `f` with the set; `None` when metrics are disabled.
+    ///
+    /// ```
+    /// use streamer_obs::config::{Config, EnvVars};
+    /// let off = Config::builder().metrics_disabled(true).build_from(&EnvVars::empty());
+    /// let m = streamer_obs::metrics::InvocationMetrics::from_config(&off);
+    /// assert_eq!(m.with_set(|s| s.len()), None);
+    /// ```
+    pub fn with_set<R>(&self, f: impl FnOnce(&mut MetricSet) -> R) -> Option<R> {
+        if self.disabled {
+            return None;
+        }
+        let mut set = self.set.lock().unwrap_or_else(|p| p.into_inner());
+        Some(f(&mut set))
+    }
+
+    /// Whether metrics are disabled (`POWERTOOLS_METRICS_DISABLED`).
+    ///
+    /// ```
+    /// let m = streamer_obs::metrics::InvocationMetrics::from_config(&Default::default());
+    /// assert!(!m.disabled());
+    /// ```
+    pub fn disabled(&self) -> bool {
+        self.disabled
+    }
+
+    fn take(&self) -> MetricSet {
+        self.set.lock().unwrap_or_else(|p| p.into_inner()).take()
+    }
+}
+
+fn warn_dropped(e: &MetricsError) {
+    let metric = match e {
+        MetricsError::InvalidMetricName { name, .. } => name.as_str(),
+        MetricsError::InvalidValue { metric, .. }
+        | MetricsError::Conflict { metric }
+        | MetricsError::Dimension { metric, .. }
+        | MetricsError::TooManyDimensions { metric }
+        | MetricsError::NameCollision { metric }
+        | MetricsError::NoInvocation { metric } => metric.as_str(),
+        MetricsError::ReservedProperty { key } => key.as_str(),
+        MetricsError::InvalidDimensionName { name, .. } | MetricsError::InvalidNamespace { name, .. } => name.as_str(),
+        MetricsError::InvalidDimensionValue { value, .. } => value.as_str(),
+        MetricsError::InvalidTimestamp { .. } => "",
+    };
+    tracing::warn!(target: "streamer_obs::metrics", metric, error = %e, "metric dropped");
+}
+
+fn with_current(metric: &str, f: impl FnOnce(&mut MetricSet) -> Result<(), MetricsError>) -> Result<(), MetricsError> {
+    match Invocation::with_current(|inv| inv.metrics.with_set(f)) {
+        None => Err(MetricsError::NoInvocation { metric: metric.to_owned() }),
+        Some(None) => Ok(()), // disabled: recorded nowhere, by configuration
+        Some(Some(r)) => r,
+    }
+}
+
+/// Records `value` of `name` (default dimensions, standard resolution) in the current
+/// invocation; typed errors.
+///
+/// ```
+/// use streamer_obs::metrics::{self, MetricsError, Unit};
+/// // Outside an invocation:
+/// assert!(matches!(metrics::try_add("A", Unit::Count, 1.0), Err(MetricsError::NoInvocation { .. })));
+/// ```
+pub fn try_add(name: impl IntoMetricName, unit: Unit, value: f64) -> Result<(), MetricsError> {
+    let name = name.into_metric_name()?;
+    let label = name.as_str().to_owned();
+    with_current(&label, |set| set.add(name, unit, value))
+}
+
+/// Records with own dimensions and resolution in the current invocation; typed errors.
+///
+/// ```
+/// use streamer_obs::metrics::{self, Dimensions, MetricsError, StorageResolution, Unit};
+/// let r = metrics::try_add_with("A", Unit::Count, 1.0, StorageResolution::High, &Dimensions::new());
+/// assert!(matches!(r, Err(MetricsError::NoInvocation { .. })));
+/// ```
+pub fn try_add_with(
+    name: impl IntoMetricName,
+    unit: Unit,
+    value: f64,
+    resolution: StorageResolution,
+    dims: &Dimensions,
+) -> Result<(), MetricsError> {
+    let name = name.into_metric_name()?;
+    let label = name.as_str().to_owned();
+    with_current(&label, |set| set.add_with(name, unit, value, resolution, dims))
+}
+
+/// Records `value` of `name` in the current invocation. Returns `false` (after one WARN
+/// line naming the metric) when it was dropped.
+///
+/// ```
+/// use streamer_obs::metrics::{self, Unit};
+/// assert!(!metrics::add("A", Unit::Count, 1.0)); // no invocation: dropped with a warning
+/// ```
+pub fn add(name: impl IntoMetricName, unit: Unit, value: f64) -> bool {
+    match name.into_metric_name() {
+        Ok(name) => {
+            let r = match Invocation::with_current(|inv| inv.metrics.with_set(|set| set.add(name.clone(), unit, value)))
+            {
+                None => Err(MetricsError::NoInvocation { metric: name.as_str().to_owned() }),
+                Some(None) => Ok(()),
+                Some(Some(r)) => r,
+            };
+            r.map_err(|e| warn_dropped(&e)).is_ok()
+        }
+        Err(e) => {
+            warn_dropped(&e);
+            false
+        }
+    }
+}
+
+/// Records with own dimensions and resolution in the current invocation; `false` (after
+/// one WARN line) when dropped.
+///
+/// ```
+/// use streamer_obs::metrics::{self, Dimensions, StorageResolution, Unit, standard::{self, Action}};
+/// let dims = Dimensions::new().with(standard::ACTION, &Action::Send);
+/// assert!(!metrics::add_with("Pushes", Unit::Count, 1.0, StorageResolution::High, &dims));
+/// ```
+pub fn add_with(
+    name: impl IntoMetricName,
+    unit: Unit,
+    value: f64,
+    resolution: StorageResolution,
+    dims: &Dimensions,
+) -> bool {
+    try_add_with(name, unit, value, resolution, dims).map_err(|e| warn_dropped(&e)).is_ok()
+}
+
+/// Adds a dimension to every metric of the current invocation; `false` (after one WARN
+/// line) when refused or outside an invocation.
+///
+/// ```
+/// use streamer_obs::metrics::{self, TenantId, standard};
+/// assert!(!metrics::add_dimension(standard::TENANT_ID, &TenantId::new("acme").unwrap()));
+/// ```
+pub fn add_dimension(name: DimensionName, value: &(impl DimensionValueSource + ?Sized)) -> bool {
+    let label = name.as_str().to_owned();
+    with_current(&label, |set| set.add_dimension(name, value)).map_err(|e| warn_dropped(&e)).is_ok()
+}
+
+/// Sets an EMF root property of the current invocation (high-cardinality context:
+/// connection id, user id, request id, trace id); `false` (after one WARN line) when
+/// refused or outside an invocation.
+///
+/// ```
+/// use streamer_obs::metrics::{self, ConnectionId};
+/// assert!(!metrics::set_property("connection_id", &ConnectionId::new("abc=")));
+/// ```
+pub fn set_property(key: &str, value: impl Serialize) -> bool {
+    with_current(key, |set| set.set_property(key, value)).map_err(|e| warn_dropped(&e)).is_ok()
+}
+
+/// Options of [`flush_invocation`].
+///
+/// ```
+/// let o = streamer_obs::metrics::FlushOptions::default();
+/// assert!(o.cold_start_metric && !o.raise_on_empty);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FlushOptions {
+    /// Publish the `ColdStart` metric on the cold start (default true).
+    pub cold_start_metric: bool,
+    /// Log an ERROR when the invocation recorded no metric (default false). No empty
+    /// document is ever written either way.
+    pub raise_on_empty: bool,
+}
+
+impl Default for FlushOptions {
+    fn default() -> Self {
+        Self { cold_start_metric: true, raise_on_empty: false }
+    }
+}
+
+/// What a flush did.
+///
+/// ```
+/// let r = streamer_obs::metrics::FlushReport::default();
+/// assert!(!r.cold_start && r.metrics == 0);
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FlushReport {
+    /// Metrics (name and dimension combinations) flushed, the cold start excluded.
+    pub metrics: usize,
+    /// Whether the `ColdStart` metric was published.
+    pub cold_start: bool,
+    /// Units published, as the publisher reports them.
+    pub sent: usize,
+    /// Units lost, as the publisher reports them.
+    pub lost: usize,
+}
+
+/// Flushes the invocation's metrics once, at the end of the invocation (the lifecycle
+/// calls it before returning the response): the cold-start document first when this is
+/// the cold start, then the recorded metrics. The set is emptied and the cold start is
+/// published once, so a second flush (a deadline guard, then the normal end) publishes
+/// only what was recorded in between. Never fails: losses are logged by the publisher and counted in
+/// the report.
+///
+/// ```
+/// use std::sync::Arc;
+/// use streamer_obs::config::Config;
+/// use streamer_obs::invocation::{ColdStartTracker, Invocation};
+/// use streamer_obs::metrics::{self, FlushOptions, MockMetricsPublisher, PublishReport, Unit};
+/// use streamer_obs::testing::{ContextBuilder, FixedClock};
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let warm = ColdStartTracker::new(&Default::default());
+/// warm.take();
+/// let inv = Arc::new(Invocation::from_context(&ContextBuilder::new().build(), &Config::default(), &warm));
+/// Arc::clone(&inv).scope(async { metrics::add("A", Unit::Count, 1.0) }).await;
+/// let mut publisher = MockMetricsPublisher::new();
+/// publisher.expect_publish().times(1).returning(|set, _| PublishReport { sent: set.len(), lost: 0 });
+/// let report = metrics::flush_invocation(&inv, &publisher, &FixedClock::at_millis(0), &FlushOptions::default()).await;
+/// assert_eq!((report.metrics, report.sent, report.cold_start), (1, 1, false));
+/// # });
+/// ```
+pub async fn flush_invocation(
+    inv: &Invocation,
+    publisher: &dyn MetricsPublisher,
+    clock: &dyn Clock,
+    options: &FlushOptions,
+) -> FlushReport {
+    let mut report = FlushReport::default();
+    if inv.metrics.disabled() {
+        return report;
+    }
+    let now_ms = clock.now_millis();
+    let set = inv.metrics.take();
+    if options.cold_start_metric && inv.cold_start() && !inv.metrics.cold_start_published.swap(true, Ordering::AcqRel) {
+        let cold = MetricSet::cold_start(set.namespace().clone(), inv.function_name(), &inv.metrics.service);
+        let r = publisher.publish(&cold, now_ms).await;
+        report.cold_start = true;
+        report.sent += r.sent;
+        report.lost += r.lost;
+    }
+    if set.is_empty() {
+        if options.raise_on_empty {
+            tracing::error!(target: "streamer_obs::metrics", "no metrics were recorded in this invocation");
+        }
+        return report;
+    }
+    report.metrics = set.len();
+    let r = publisher.publish(&set, now_ms).await;
+    report.sent += r.sent;
+    report.lost += r.lost;
+    report
+}
+
+/// Publishes an explicitly owned set (outside an invocation) and empties it.
+///
+/// ```
+/// use streamer_obs::metrics::{self, EmfPublisher, MetricSet, Namespace, Unit};
+/// use streamer_obs::testing::FixedClock;
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let mut set = MetricSet::new(Namespace::streamer());
+/// set.add("InitDone", Unit::Count, 1.0).unwrap();
+/// let p = EmfPublisher::new(Vec::<u8>::new());
+/// let r = metrics::publish_set(&mut set, &p, &FixedClock::at_millis(0)).await;
+/// assert_eq!(r.sent, 1);
+/// assert!(set.is_empty());
+/// # });
+/// ```
+pub async fn publish_set(
+    set: &mut MetricSet,
+    publisher: &dyn MetricsPublisher,
+    clock: &dyn Clock,
+) -> super::publish::PublishReport {
+    let taken = set.take();
+    if taken.is_empty() {
+        return Default::default();
+    }
+    publisher.publish(&taken, clock.now_millis()).await
+}

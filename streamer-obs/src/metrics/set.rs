@@ -1,0 +1,782 @@
+//! [`MetricSet`]: the in-memory record of one invocation's metrics (or of an explicit
+//! handle outside an invocation). Recording does no I/O.
+
+use std::collections::{BTreeMap, HashMap};
+use std::hash::{BuildHasherDefault, Hasher};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::Serialize;
+
+use super::dimension::{DimensionValue, DimensionValueSource, Dimensions, MAX_DIMENSION_SETS, MAX_DIMENSIONS_PER_SET};
+use super::error::MetricsError;
+use super::name::{DimensionName, IntoMetricName, MetricName, Namespace};
+use super::standard;
+use super::unit::{StorageResolution, Unit};
+use crate::clock::Clock;
+use crate::config::Config;
+
+/// The largest accepted magnitude of a value, 2^360 (E-19).
+///
+/// ```
+/// assert_eq!(streamer_obs::metrics::set::MAX_VALUE, 2f64.powi(360));
+/// ```
+pub const MAX_VALUE: f64 = 2.348_542_582_773_833_2e108;
+/// Timestamps at most this far in the past (14 days, E-20).
+///
+/// ```
+/// assert_eq!(streamer_obs::metrics::set::MAX_PAST_MS, 1_209_600_000);
+/// ```
+pub const MAX_PAST_MS: u64 = 14 * 24 * 3600 * 1000;
+/// Timestamps at most this far in the future (2 hours, E-20).
+///
+/// ```
+/// assert_eq!(streamer_obs::metrics::set::MAX_FUTURE_MS, 7_200_000);
+/// ```
+pub const MAX_FUTURE_MS: u64 = 2 * 3600 * 1000;
+
+/// Checks a value against rule E-19 (finite, within ±2^360).
+///
+/// ```
+/// use streamer_obs::metrics::value_is_valid;
+/// assert!(value_is_valid(1.5));
+/// assert!(!value_is_valid(f64::NAN));
+/// assert!(!value_is_valid(1e200));
+/// ```
+pub fn value_is_valid(value: f64) -> bool {
+    value.is_finite() && value.abs() <= MAX_VALUE
+}
+
+/// The dimension values and sets of a group of metrics (interned in the set).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct DimensionContext {
+    pub(crate) values: Vec<(DimensionName, DimensionValue)>,
+    pub(crate) sets: Vec<Vec<DimensionName>>,
+}
+
+/// The values of one metric: one without allocation, more in a vector.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Values {
+    One(f64),
+    Many(Vec<f64>),
+}
+
+impl Values {
+    pub(crate) fn as_slice(&self) -> &[f64] {
+        match self {
+            Values::One(v) => std::slice::from_ref(v),
+            Values::Many(v) => v,
+        }
+    }
+
+    fn push(&mut self, value: f64) {
+        match self {
+            Values::One(first) => *self = Values::Many(vec![*first, value]),
+            Values::Many(v) => v.push(value),
+        }
+    }
+}
+
+/// One recorded metric: a name in one dimension context with its values.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Entry {
+    pub(crate) name: MetricName,
+    /// The previous entry with the same name hash ([`NO_ENTRY`] when none, or while the
+    /// set is below [`INDEX_FROM`] entries): a hash chain.
+    prev: usize,
+    pub(crate) unit: Unit,
+    pub(crate) resolution: StorageResolution,
+    pub(crate) context: usize,
+    pub(crate) values: Values,
+}
+
+const NO_ENTRY: usize = usize::MAX;
+/// From this many metrics on, recording looks names up in a hash index instead of scanning.
+const INDEX_FROM: usize = 16;
+
+/// A hasher for keys that already are hashes (the FNV-1a of a name).
+#[derive(Default)]
+struct PassThrough(u64);
+
+impl Hasher for PassThrough {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0 ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+type Index = HashMap<u64, usize, BuildHasherDefault<PassThrough>>;
+
+/// FNV-1a, 64 bit: cheap for short names; the key of the recording index.
+fn name_hash(name: &str) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in name.as_bytes() {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
+}
+
+/// One metric as an exporter sees it: name, unit, resolution, the full dimension values,
+/// the dimension sets, and the values in recording order.
+///
+/// ```
+/// use streamer_obs::metrics::{MetricSet, Namespace, Unit};
+/// let mut set = MetricSet::new(Namespace::streamer());
+/// set.add("Hits", Unit::Count, 2.0).unwrap();
+/// let m = set.metrics().next().unwrap();
+/// assert_eq!(m.name.as_str(), "Hits");
+/// assert_eq!(m.values, &[2.0]);
+/// assert_eq!(m.sets.len(), 1);
+/// ```
+#[derive(Debug, Clone)]
+pub struct MetricView<'a> {
+    /// The metric name.
+    pub name: &'a MetricName,
+    /// The unit.
+    pub unit: Unit,
+    /// The storage resolution.
+    pub resolution: StorageResolution,
+    /// Every dimension value of the metric (defaults, then the metric's own), keys unique.
+    pub dimensions: Vec<(&'a DimensionName, &'a DimensionValue)>,
+    /// The dimension sets to emit (each a list of keys of `dimensions`).
+    pub sets: Vec<Vec<&'a DimensionName>>,
+    /// The values, in recording order.
+    pub values: &'a [f64],
+}
+
+/// The metrics of one invocation (or of an explicit handle): namespace, default
+/// dimensions, metrics with their dimension sets, properties, and an optional explicit
+/// timestamp.
+///
+/// The `try`-style methods here return typed [`MetricsError`]s; nothing panics. The
+/// same metric name recorded again in the same dimensions appends a value (a multi-value
+/// metric, written as an array).
+///
+/// ```
+/// use streamer_obs::metrics::{Dimensions, MetricSet, Namespace, StorageResolution, TenantId, Unit, standard};
+/// let mut set = MetricSet::new(Namespace::new("Streamer").unwrap());
+/// set.add_dimension(standard::ENVIRONMENT, &streamer_obs::dimension_value!("prod")).unwrap();
+/// set.add("ConnectionEstablished", Unit::Count, 1.0).unwrap();
+/// set.add("ConnectionEstablished", Unit::Count, 1.0).unwrap();
+/// let tenant = TenantId::new("acme").unwrap();
+/// let dims = Dimensions::new()
+///     .with(standard::TENANT_ID, &tenant)
+///     .set([standard::ENVIRONMENT])
+///     .set([standard::ENVIRONMENT, standard::TENANT_ID]);
+/// set.add_with("MessageSize", Unit::Bytes, 512.0, StorageResolution::High, &dims).unwrap();
+/// set.set_property("connection_id", "abc=").unwrap();
+/// assert_eq!(set.values_of("ConnectionEstablished"), vec![1.0, 1.0]);
+/// assert!(set.add("Bad", Unit::Count, f64::NAN).is_err());
+/// ```
+#[derive(Debug, Clone)]
+pub struct MetricSet {
+    namespace: Namespace,
+    defaults: Vec<(DimensionName, DimensionValue)>,
+    contexts: Vec<DimensionContext>,
+    entries: Vec<Entry>,
+    /// Name hash -> the last entry with that hash (then `Entry::prev`).
+    index: Index,
+    properties: BTreeMap<String, serde_json::Value>,
+    timestamp_ms: Option<u64>,
+}
+
+impl MetricSet {
+    /// An empty set in `namespace`, with no default dimensions.
+    ///
+    /// ```
+    /// use streamer_obs::metrics::{MetricSet, Namespace};
+    /// let set = MetricSet::new(Namespace::streamer());
+    /// assert!(set.is_empty() && set.default_dimensions().is_empty());
+    /// ```
+    pub fn new(namespace: Namespace) -> Self {
+        Self {
+            namespace,
+            defaults: Vec::new(),
+            contexts: vec![DimensionContext { values: Vec::new(), sets: Vec::new() }],
+            entries: Vec::with_capacity(8),
+            index: Index::default(),
+            properties: BTreeMap::new(),
+            timestamp_ms: None,
+        }
+    }
+
+    /// An empty set with the configured namespace and the default dimensions `Service`
+    /// and `Environment` (the configuration has validated them; anything invalid becomes
+    /// [`UNKNOWN`](super::UNKNOWN)).
+    ///
+    /// ```
+    /// use streamer_obs::config::{Config, EnvVars};
+    /// use streamer_obs::metrics::MetricSet;
+    /// let config = Config::builder().service("connect").environment("prod").build_from(&EnvVars::empty());
+    /// let set = MetricSet::from_config(&config);
+    /// assert_eq!(set.namespace().as_str(), "Streamer");
+    /// assert_eq!(set.default_dimensions().len(), 2);
+    /// ```
+    pub fn from_config(config: &Config) -> Self {
+        let namespace = Namespace::new(config.namespace().to_owned()).unwrap_or_else(|_| Namespace::streamer());
+        let mut set = Self::new(namespace);
+        set.defaults.push((standard::SERVICE, DimensionValue::from_config(config.service())));
+        set.defaults.push((standard::ENVIRONMENT, DimensionValue::from_config(config.environment())));
+        set
+    }
+
+    /// A set holding exactly one metric with its own dimensions and no defaults (the
+    /// "single metric" of Powertools: published as its own document).
+    ///
+    /// ```
+    /// use streamer_obs::metrics::{Dimensions, MetricSet, Namespace, Unit, standard::{self, Action}};
+    /// let dims = Dimensions::new().with(standard::ACTION, &Action::Connect);
+    /// let single = MetricSet::single(Namespace::streamer(), "Retries", Unit::Count, 3.0, &dims).unwrap();
+    /// assert_eq!(single.len(), 1);
+    /// ```
+    pub fn single(
+        namespace: Namespace,
+        name: impl IntoMetricName,
+        unit: Unit,
+        value: f64,
+        dims: &Dimensions,
+    ) -> Result<Self, MetricsError> {
+        let mut set = Self::new(namespace);
+        set.add_with(name, unit, value, StorageResolution::Standard, dims)?;
+        Ok(set)
+    }
+
+    /// The cold-start set: `ColdStart = 1` (Count) with the dimensions `function_name`
+    /// and `service` only, written as its own document. There is no way to record it as 0.
+    ///
+    /// ```
+    /// use streamer_obs::metrics::{MetricSet, Namespace};
+    /// let set = MetricSet::cold_start(Namespace::streamer(), "connect", "streamer-connect");
+    /// assert_eq!(set.values_of("ColdStart"), vec![1.0]);
+    /// ```
+    pub fn cold_start(namespace: Namespace, function_name: &str, service: &str) -> Self {
+        let mut set = Self::new(namespace);
+        set.defaults.push((standard::FUNCTION_NAME_LOWER, DimensionValue::from_config(function_name)));
+        set.defaults.push((standard::SERVICE_LOWER, DimensionValue::from_config(service)));
+        set.push_entry(MetricName::from_static(standard::COLD_START), Unit::Count, StorageResolution::Standard, 0, 1.0);
+        set
+    }
+
+    /// The namespace.
+    ///
+    /// ```
+    /// use streamer_obs::metrics::{MetricSet, Namespace};
+    /// assert_eq!(MetricSet::new(Namespace::streamer()).namespace().as_str(), "Streamer");
+    /// ```
+    pub fn namespace(&self) -> &Namespace {
+        &self.namespace
+    }
+
+    /// The default dimensions (configured plus per-invocation), in order.
+    ///
+    /// ```
+    /// use streamer_obs::metrics::{MetricSet, Namespace, standard};
+    /// let mut set = MetricSet::new(Namespace::streamer());
+    /// set.add_dimension(standard::ENVIRONMENT, &streamer_obs::dimension_value!("dev")).unwrap();
+    /// assert_eq!(set.default_dimensions()[0].1.as_str(), "dev");
+    /// ```
+    pub fn default_dimensions(&self) -> &[(DimensionName, DimensionValue)] {
+        &self.defaults
+    }
+
+    /// Adds (or replaces) a dimension on every metric of this set (a per-invocation
+    /// dimension). At most 30 default dimensions.
+    ///
+    /// ```
+    /// use streamer_obs::metrics::{MetricSet, Namespace, TenantId, standard};
+    /// let mut set = MetricSet::new(Namespace::streamer());
+    /// set.add_dimension(standard::TENANT_ID, &TenantId::new("acme").unwrap()).unwrap();
+    /// assert_eq!(set.default_dimensions().len(), 1);
+    /// ```
+    pub fn add_dimension(
+        &mut self,
+        name: DimensionName,
+        value: &(impl DimensionValueSource + ?Sized),
+    ) -> Result<(), MetricsError> {
+        let value = value.dimension_value();
+        if self.entries.iter().any(|e| e.name.as_str() == name.as_str()) {
+            return Err(MetricsError::NameCollision { metric: name.as_str().to_owned() });
+        }
+        if let Some(slot) = self.defaults.iter_mut().find(|(k, _)| *k == name) {
+            slot.1 = value;
+            return Ok(());
+        }
+        if self.defaults.len() >= MAX_DIMENSIONS_PER_SET {
+            return Err(MetricsError::TooManyDimensions { metric: name.as_str().to_owned() });
+        }
+        self.defaults.push((name, value));
+        Ok(())
+    }
+
+    /// Records `value` of `name` with the default dimensions and standard resolution.
+    ///
+    /// ```
+    /// use streamer_obs::metrics::{MetricSet, MetricsError, Namespace, Unit};
+    /// let mut set = MetricSet::new(Namespace::streamer());
+    /// set.add("Hits", Unit::Count, 1.0).unwrap();
+    /// assert!(matches!(set.add("Hits", Unit::Count, f64::NAN), Err(MetricsError::InvalidValue { .. })));
+    /// ```
+    pub fn add(&mut self, name: impl IntoMetricName, unit: Unit, value: f64) -> Result<(), MetricsError> {
+        let name = name.into_metric_name()?;
+        self.record(name, unit, value, StorageResolution::Standard, 0)
+    }
+
+    /// Records `value` of `name` with its own dimensions and resolution.
+    ///
+    /// ```
+    /// use streamer_obs::metrics::{Dimensions, MetricSet, Namespace, StorageResolution, Unit, standard::{self, Action}};
+    /// let mut set = MetricSet::new(Namespace::streamer());
+    /// let dims = Dimensions::new().with(standard::ACTION, &Action::Send).set([standard::ACTION]);
+    /// set.add_with("Pushes", Unit::Count, 1.0, StorageResolution::High, &dims).unwrap();
+    /// assert_eq!(set.metrics().next().unwrap().resolution, StorageResolution::High);
+    /// ```
+    pub fn add_with(
+        &mut self,
+        name: impl IntoMetricName,
+        unit: Unit,
+        value: f64,
+        resolution: StorageResolution,
+        dims: &Dimensions,
+    ) -> Result<(), MetricsError> {
+        let name = name.into_metric_name()?;
+        let context = self.intern(&name, dims)?;
+        self.record(name, unit, value, resolution, context)
+    }
+
+    fn intern(&mut self, name: &MetricName, dims: &Dimensions) -> Result<usize, MetricsError> {
+        if dims.values().is_empty() && dims.sets().is_empty() {
+            return Ok(0);
+        }
+        if let Some(i) = self.contexts.iter().position(|c| c.values == dims.values() && c.sets == dims.sets()) {
+            return Ok(i);
+        }
+        let metric = || name.as_str().to_owned();
+        if dims.sets().len() > MAX_DIMENSION_SETS {
+            return Err(MetricsError::TooManyDimensions { metric: metric() });
+        }
+        for set in dims.sets() {
+            if set.len() > MAX_DIMENSIONS_PER_SET {
+                return Err(MetricsError::TooManyDimensions { metric: metric() });
+            }
+            for (i, key) in set.iter().enumerate() {
+                if set[..i].contains(key) {
+                    return Err(MetricsError::Dimension {
+                        metric: metric(),
+                        dimension: key.as_str().to_owned(),
+                        reason: "appears twice in one set",
+                    });
+                }
+                let known = self.defaults.iter().any(|(k, _)| k == key) || dims.values().iter().any(|(k, _)| k == key);
+                if !known {
+                    return Err(MetricsError::Dimension {
+                        metric: metric(),
+                        dimension: key.as_str().to_owned(),
+                        reason: "is in a dimension set but has no value",
+                    });
+                }
+            }
+        }
+        if dims.sets().is_empty() {
+            let mut keys: Vec<&DimensionName> = self.defaults.iter().map(|(k, _)| k).collect();
+            for (k, _) in dims.values() {
+                if !keys.contains(&k) {
+                    keys.push(k);
+                }
+            }
+            if keys.len() > MAX_DIMENSIONS_PER_SET {
+                return Err(MetricsError::TooManyDimensions { metric: metric() });
+            }
+        }
+        self.contexts.push(DimensionContext { values: dims.values().to_vec(), sets: dims.sets().to_vec() });
+        Ok(self.contexts.len() - 1)
+    }
+
+    fn record(
+        &mut self,
+        name: MetricName,
+        unit: Unit,
+        value: f64,
+        resolution: StorageResolution,
+        context: usize,
+    ) -> Result<(), MetricsError> {
+        if !value_is_valid(value) {
+            return Err(MetricsError::InvalidValue { metric: name.as_str().to_owned(), value });
+        }
+        let mut slot = None;
+        let mut conflict = false;
+        let mut visit = |i: usize, e: &Entry| {
+            if e.name == name {
+                conflict |= e.unit != unit || e.resolution != resolution;
+                if e.context == context {
+                    slot = Some(i);
+                }
+            }
+        };
+        if self.entries.len() < INDEX_FROM {
+            // Small sets (the common case): a scan is cheaper than hashing.
+            for (i, e) in self.entries.iter().enumerate() {
+                visit(i, e);
+            }
+        } else {
+            let mut i = self.index.get(&name_hash(name.as_str())).copied().unwrap_or(NO_ENTRY);
+            while let Some(e) = self.entries.get(i) {
+                visit(i, e);
+                i = e.prev;
+            }
+        }
+        if conflict {
+            return Err(MetricsError::Conflict { metric: name.as_str().to_owned() });
+        }
+        if let Some(i) = slot {
+            self.entries[i].values.push(value);
+            return Ok(());
+        }
+        let collides = self.defaults.iter().any(|(k, _)| k.as_str() == name.as_str())
+            || self.contexts[context].values.iter().any(|(k, _)| k.as_str() == name.as_str())
+            || self.properties.contains_key(name.as_str());
+        if collides {
+            return Err(MetricsError::NameCollision { metric: name.as_str().to_owned() });
+        }
+        self.push_entry(name, unit, resolution, context, value);
+        Ok(())
+    }
+
+    /// Appends an entry; from [`INDEX_FROM`] entries on, keeps the name-hash index.
+    fn push_entry(&mut self, name: MetricName, unit: Unit, resolution: StorageResolution, context: usize, value: f64) {
+        let at = self.entries.len();
+        self.entries.push(Entry { name, prev: NO_ENTRY, unit, resolution, context, values: Values::One(value) });
+        if at + 1 == INDEX_FROM {
+            for i in 0..=at {
+                let hash = name_hash(self.entries[i].name.as_str());
+                self.entries[i].prev = self.index.insert(hash, i).unwrap_or(NO_ENTRY);
+            }
+        } else if at + 1 > INDEX_FROM {
+            let hash = name_hash(self.entries[at].name.as_str());
+            self.entries[at].prev = self.index.insert(hash, at).unwrap_or(NO_ENTRY);
+        }
+    }
+
+    /// Sets a root property (high-cardinality context such as a connection id or a trace
+    /// id): queryable in Logs Insights, never a dimension. `_aws` and the names of
+    /// dimensions and metrics are refused.
+    ///
+    /// ```
+    /// use streamer_obs::metrics::{ConnectionId, MetricSet, Namespace};
+    /// let mut set = MetricSet::new(Namespace::streamer());
+    /// set.set_property("connection_id", &ConnectionId::new("abc=")).unwrap();
+    /// assert!(set.set_property("_aws", 1).is_err());
+    /// ```
+    pub fn set_property(&mut self, key: impl Into<String>, value: impl Serialize) -> Result<(), MetricsError> {
+        let key = key.into();
+        let reserved = key == "_aws"
+            || key.is_empty()
+            || self.defaults.iter().any(|(k, _)| k.as_str() == key)
+            || self.contexts.iter().any(|c| c.values.iter().any(|(k, _)| k.as_str() == key))
+            || self.entries.iter().any(|e| e.name.as_str() == key);
+        if reserved {
+            return Err(MetricsError::ReservedProperty { key });
+        }
+        let value = serde_json::to_value(&value)
+            .unwrap_or_else(|e| serde_json::Value::String(format!("<unserialisable: {e}>")));
+        self.properties.insert(key, value);
+        Ok(())
+    }
+
+    /// Sets an explicit timestamp for every metric of the set, if it lies within 14 days
+    /// in the past and 2 hours in the future of `clock` (E-20).
+    ///
+    /// ```
+    /// use std::time::{Duration, UNIX_EPOCH};
+    /// use streamer_obs::metrics::{MetricSet, Namespace};
+    /// use streamer_obs::testing::FixedClock;
+    /// let clock = FixedClock::at_millis(1_700_000_000_000);
+    /// let mut set = MetricSet::new(Namespace::streamer());
+    /// assert!(set.set_timestamp(UNIX_EPOCH + Duration::from_millis(1_699_999_000_000), &clock).is_ok());
+    /// assert!(set.set_timestamp(UNIX_EPOCH, &clock).is_err());
+    /// ```
+    pub fn set_timestamp(&mut self, timestamp: SystemTime, clock: &dyn Clock) -> Result<(), MetricsError> {
+        let now_ms = clock.now_millis();
+        let ts_ms: i128 = match timestamp.duration_since(UNIX_EPOCH) {
+            Ok(d) => d.as_millis() as i128,
+            Err(e) => -(e.duration().as_millis() as i128),
+        };
+        let lo = now_ms as i128 - MAX_PAST_MS as i128;
+        let hi = now_ms as i128 + MAX_FUTURE_MS as i128;
+        if ts_ms < lo || ts_ms > hi || ts_ms < 0 {
+            return Err(MetricsError::InvalidTimestamp { timestamp_ms: ts_ms, now_ms });
+        }
+        self.timestamp_ms = Some(ts_ms as u64);
+        Ok(())
+    }
+
+    /// The explicit timestamp (Unix milliseconds), if set.
+    ///
+    /// ```
+    /// use streamer_obs::metrics::{MetricSet, Namespace};
+    /// assert_eq!(MetricSet::new(Namespace::streamer()).timestamp_ms(), None);
+    /// ```
+    pub fn timestamp_ms(&self) -> Option<u64> {
+        self.timestamp_ms
+    }
+
+    /// The properties, sorted by key.
+    ///
+    /// ```
+    /// use streamer_obs::metrics::{MetricSet, Namespace};
+    /// let mut set = MetricSet::new(Namespace::streamer());
+    /// set.set_property("b", 1).unwrap();
+    /// set.set_property("a", 2).unwrap();
+    /// assert_eq!(set.properties().keys().collect::<Vec<_>>(), ["a", "b"]);
+    /// ```
+    pub fn properties(&self) -> &BTreeMap<String, serde_json::Value> {
+        &self.properties
+    }
+
+    /// How many metrics (name and dimension combinations) are recorded.
+    ///
+    /// ```
+    /// use streamer_obs::metrics::{MetricSet, Namespace, Unit};
+    /// let mut set = MetricSet::new(Namespace::streamer());
+    /// set.add("A", Unit::Count, 1.0).unwrap();
+    /// set.add("A", Unit::Count, 2.0).unwrap();
+    /// assert_eq!(set.len(), 1);
+    /// ```
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether no metric is recorded (properties alone do not count).
+    ///
+    /// ```
+    /// use streamer_obs::metrics::{MetricSet, Namespace};
+    /// let mut set = MetricSet::new(Namespace::streamer());
+    /// set.set_property("p", 1).unwrap();
+    /// assert!(set.is_empty());
+    /// ```
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Every value recorded under `name`, over all dimension combinations, in order.
+    ///
+    /// ```
+    /// use streamer_obs::metrics::{MetricSet, Namespace, Unit};
+    /// let mut set = MetricSet::new(Namespace::streamer());
+    /// set.add("A", Unit::Count, 1.0).unwrap();
+    /// assert_eq!(set.values_of("A"), vec![1.0]);
+    /// assert!(set.values_of("B").is_empty());
+    /// ```
+    pub fn values_of(&self, name: &str) -> Vec<f64> {
+        self.entries.iter().filter(|e| e.name.as_str() == name).flat_map(|e| e.values.as_slice()).copied().collect()
+    }
+
+    /// Takes the recorded metrics, properties and timestamp out, leaving an empty set with
+    /// the same namespace and default dimensions (used at flush).
+    ///
+    /// ```
+    /// use streamer_obs::metrics::{MetricSet, Namespace, Unit};
+    /// let mut set = MetricSet::new(Namespace::streamer());
+    /// set.add("A", Unit::Count, 1.0).unwrap();
+    /// let taken = set.take();
+    /// assert_eq!((taken.len(), set.len()), (1, 0));
+    /// ```
+    pub fn take(&mut self) -> MetricSet {
+        let empty = MetricSet {
+            namespace: self.namespace.clone(),
+            defaults: self.defaults.clone(),
+            contexts: vec![DimensionContext { values: Vec::new(), sets: Vec::new() }],
+            entries: Vec::new(),
+            index: Index::default(),
+            properties: BTreeMap::new(),
+            timestamp_ms: None,
+        };
+        std::mem::replace(self, empty)
+    }
+
+    /// Every metric with its resolved dimensions and sets, in recording order.
+    ///
+    /// ```
+    /// use streamer_obs::metrics::{MetricSet, Namespace, Unit};
+    /// let mut set = MetricSet::new(Namespace::streamer());
+    /// set.add("A", Unit::Count, 1.0).unwrap();
+    /// assert_eq!(set.metrics().count(), 1);
+    /// ```
+    pub fn metrics(&self) -> impl Iterator<Item = MetricView<'_>> + '_ {
+        self.entries.iter().map(move |e| self.view(e))
+    }
+
+    pub(crate) fn entries(&self) -> &[Entry] {
+        &self.entries
+    }
+
+    pub(crate) fn context_dimensions(&self, context: usize) -> Vec<(&DimensionName, &DimensionValue)> {
+        let ctx = &self.contexts[context];
+        let mut out: Vec<(&DimensionName, &DimensionValue)> =
+            Vec::with_capacity(self.defaults.len() + ctx.values.len());
+        for (k, v) in &self.defaults {
+            match ctx.values.iter().find(|(ck, _)| ck == k) {
+                Some((_, cv)) => out.push((k, cv)),
+                None => out.push((k, v)),
+            }
+        }
+        for (k, v) in &ctx.values {
+            if !self.defaults.iter().any(|(dk, _)| dk == k) {
+                out.push((k, v));
+            }
+        }
+        out
+    }
+
+    pub(crate) fn context(&self, context: usize) -> &DimensionContext {
+        &self.contexts[context]
+    }
+
+    pub(crate) fn context_sets(&self, context: usize) -> Vec<Vec<&DimensionName>> {
+        let ctx = &self.contexts[context];
+        if ctx.sets.is_empty() {
+            vec![self.context_dimensions(context).into_iter().map(|(k, _)| k).collect()]
+        } else {
+            ctx.sets.iter().map(|s| s.iter().collect()).collect()
+        }
+    }
+
+    fn view<'a>(&'a self, e: &'a Entry) -> MetricView<'a> {
+        MetricView {
+            name: &e.name,
+            unit: e.unit,
+            resolution: e.resolution,
+            dimensions: self.context_dimensions(e.context),
+            sets: self.context_sets(e.context),
+            values: e.values.as_slice(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::standard::{self, ErrorType};
+    use crate::metrics::{TenantId, UNKNOWN};
+
+    fn set() -> MetricSet {
+        let config = Config::builder().service("svc").environment("prod").build_from(&crate::config::EnvVars::empty());
+        MetricSet::from_config(&config)
+    }
+
+    #[test]
+    fn multi_value_metrics_accumulate_in_order() {
+        let mut s = set();
+        for v in [3.0, 1.0, 2.0] {
+            s.add("Latency", Unit::Milliseconds, v).unwrap();
+        }
+        assert_eq!(s.len(), 1);
+        assert_eq!(s.values_of("Latency"), vec![3.0, 1.0, 2.0]);
+    }
+
+    #[test]
+    fn invalid_values_are_typed_errors() {
+        let mut s = set();
+        for v in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY, 1e109, -1e109] {
+            assert!(matches!(s.add("X", Unit::Count, v), Err(MetricsError::InvalidValue { .. })), "{v}");
+        }
+        assert!(s.add("X", Unit::Count, MAX_VALUE).is_ok());
+        assert!(s.add("X", Unit::Count, -MAX_VALUE).is_ok());
+    }
+
+    #[test]
+    fn unit_and_resolution_conflicts_are_refused() {
+        let mut s = set();
+        s.add("X", Unit::Count, 1.0).unwrap();
+        assert!(matches!(s.add("X", Unit::Seconds, 1.0), Err(MetricsError::Conflict { .. })));
+        let dims = Dimensions::new().with(standard::ERROR_TYPE, &ErrorType::InvalidJwt);
+        assert!(matches!(
+            s.add_with("X", Unit::Count, 1.0, StorageResolution::High, &dims),
+            Err(MetricsError::Conflict { .. })
+        ));
+    }
+
+    #[test]
+    fn dimension_sets_must_name_known_keys() {
+        let mut s = set();
+        let dims = Dimensions::new().set([standard::TENANT_ID]);
+        assert!(matches!(
+            s.add_with("X", Unit::Count, 1.0, StorageResolution::Standard, &dims),
+            Err(MetricsError::Dimension { .. })
+        ));
+        let dims = Dimensions::new().set([standard::ENVIRONMENT, standard::ENVIRONMENT]);
+        assert!(s.add_with("X", Unit::Count, 1.0, StorageResolution::Standard, &dims).is_err());
+    }
+
+    #[test]
+    fn a_metric_named_like_a_dimension_is_refused() {
+        let mut s = set();
+        assert!(matches!(s.add("Environment", Unit::Count, 1.0), Err(MetricsError::NameCollision { .. })));
+        s.set_property("trace", "x").unwrap();
+        assert!(s.add("trace", Unit::Count, 1.0).is_err());
+        assert!(s.set_property("Service", "x").is_err());
+    }
+
+    #[test]
+    fn empty_tenant_becomes_the_placeholder() {
+        let mut s = set();
+        let dims = Dimensions::new().with(standard::TENANT_ID, &TenantId::or_unknown(Some("")));
+        s.add_with("ConnectionClosed", Unit::Count, 1.0, StorageResolution::Standard, &dims).unwrap();
+        let m = s.metrics().next().unwrap();
+        let tenant = m.dimensions.iter().find(|(k, _)| k.as_str() == "TenantID").unwrap().1;
+        assert_eq!(tenant.as_str(), UNKNOWN);
+    }
+
+    #[test]
+    fn the_index_finds_every_metric_in_every_context() {
+        let mut s = set();
+        for round in 0..2 {
+            for i in 0..300 {
+                s.add(format!("M{i}"), Unit::Count, f64::from(round)).unwrap();
+            }
+        }
+        for e in [ErrorType::InvalidJwt, ErrorType::MissingToken, ErrorType::InvalidJwt] {
+            let dims = Dimensions::new().with(standard::ERROR_TYPE, &e);
+            s.add_with("M7", Unit::Count, 5.0, StorageResolution::Standard, &dims).unwrap();
+        }
+        assert_eq!(s.len(), 302);
+        assert_eq!(s.values_of("M299"), vec![0.0, 1.0]);
+        assert_eq!(s.values_of("M7"), vec![0.0, 1.0, 5.0, 5.0, 5.0]);
+        assert!(matches!(s.add("M150", Unit::Bytes, 1.0), Err(MetricsError::Conflict { .. })));
+        let taken = s.take();
+        assert_eq!(taken.values_of("M7").len(), 5);
+        s.add("M7", Unit::Bytes, 1.0).unwrap();
+        assert_eq!(s.len(), 1);
+    }
+
+    #[test]
+    fn take_keeps_namespace_and_defaults() {
+        let mut s = set();
+        s.add("X", Unit::Count, 1.0).unwrap();
+        let taken = s.take();
+        assert_eq!(taken.len(), 1);
+        assert!(s.is_empty());
+        assert_eq!(s.default_dimensions().len(), 2);
+    }
+
+    #[test]
+    fn too_many_default_dimensions_are_refused() {
+        let mut s = MetricSet::new(Namespace::streamer());
+        const NAMES: [&str; 31] = [
+            "d0", "d1", "d2", "d3", "d4", "d5", "d6", "d7", "d8", "d9", "d10", "d11", "d12", "d13", "d14", "d15",
+            "d16", "d17", "d18", "d19", "d20", "d21", "d22", "d23", "d24", "d25", "d26", "d27", "d28", "d29", "d30",
+        ];
+        for (i, n) in NAMES.iter().enumerate() {
+            let r = s.add_dimension(DimensionName::new(*n).unwrap(), &crate::dimension_value!("v"));
+            assert_eq!(r.is_ok(), i < 30, "{n}");
+        }
+    }
+}
