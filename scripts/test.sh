@@ -67,8 +67,10 @@ start_dynamodb_local() {
   local dir port
   dir=$(compgen -G "$pkg/lib/dynamodb_local_*" | sort | tail -n 1)
   port=$(free_port)
-  setsid java -Djava.library.path="$dir/DynamoDBLocal_lib" -jar "$dir/DynamoDBLocal.jar" \
-    -inMemory -port "$port" >"$TOOLS/dynamodb-local.log" 2>&1 &
+  # Run from its own folder (it writes a metadata file into the working directory);
+  # `exec` keeps the recorded PID the Java process's.
+  (cd "$dir" && exec setsid java -Djava.library.path=./DynamoDBLocal_lib -jar DynamoDBLocal.jar \
+    -inMemory -port "$port" >"$TOOLS/dynamodb-local.log" 2>&1) &
   PIDS+=($!)
   # Any HTTP answer (DynamoDB Local replies 400 to a bare GET) means it is up.
   wait_for_http "http://127.0.0.1:$port" 30
