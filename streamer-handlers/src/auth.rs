@@ -7,7 +7,9 @@
 //! - **Verification** ([`JwtVerifier`]): tokens over [`MAX_TOKEN_BYTES`] are refused
 //!   before parsing; the header's `alg` must be one of the configured asymmetric
 //!   algorithms (never `none`, never HMAC, so a public key is never used as an HMAC
-//!   secret); a `crit` header is refused; the signature is checked by `jsonwebtoken`;
+//!   secret); `crit`, `zip` and `enc` headers are refused, and `typ`, when present, must
+//!   name a JWT (`JWT`, `at+jwt`, `JOSE`); `kid`, `jku`, `jwk`, `x5u`, `x5c` are ignored
+//!   (the key is never taken from the token); the signature is checked by `jsonwebtoken`;
 //!   then, with an injected clock and a small leeway, `exp` (required), `nbf` and `iat`
 //!   (not in the future); `iss` and `aud` when configured (and then required); `sub` and
 //!   `tenant_id` (required non-empty strings) and `permissions` (optional list of strings).
@@ -172,7 +174,8 @@ pub enum InvalidJwtReason {
     Malformed,
     /// The header's `alg` is not one of the configured algorithms (includes `none` and HMAC).
     AlgorithmNotAllowed,
-    /// The header carries `crit` extensions this verifier does not understand.
+    /// The header carries `crit` extensions, JWE parameters (`zip`, `enc`) or a `typ`
+    /// that does not name a JWT.
     UnsupportedHeader,
     /// The signature does not verify with the configured key.
     BadSignature,
@@ -236,7 +239,7 @@ impl fmt::Display for InvalidJwtReason {
             InvalidJwtReason::Oversized => write!(f, "token longer than {MAX_TOKEN_BYTES} bytes"),
             InvalidJwtReason::Malformed => f.write_str("malformed token"),
             InvalidJwtReason::AlgorithmNotAllowed => f.write_str("algorithm not allowed"),
-            InvalidJwtReason::UnsupportedHeader => f.write_str("unsupported critical header"),
+            InvalidJwtReason::UnsupportedHeader => f.write_str("unsupported header parameter"),
             InvalidJwtReason::BadSignature => f.write_str("bad signature"),
             InvalidJwtReason::Expired => f.write_str("token expired"),
             InvalidJwtReason::NotYetValid => f.write_str("token not yet valid"),
@@ -541,10 +544,17 @@ impl JwtVerifier {
             Ok(alg) if self.algorithms.contains(&alg) => {}
             _ => return Err(InvalidJwtReason::AlgorithmNotAllowed),
         }
-        if fields.contains_key("crit") {
+        // `crit` names extensions we do not implement (RFC 7515 §4.1.11: must refuse);
+        // `zip`/`enc` belong to JWE, not to a signed JWT.
+        if fields.contains_key("crit") || fields.contains_key("zip") || fields.contains_key("enc") {
             return Err(InvalidJwtReason::UnsupportedHeader);
         }
-        Ok(())
+        // Explicit typing (RFC 8725 §3.11): when `typ` is present it must name a JWT.
+        match fields.get("typ") {
+            None | Some(Value::Null) => Ok(()),
+            Some(Value::String(typ)) if is_jwt_type(typ) => Ok(()),
+            Some(_) => Err(InvalidJwtReason::UnsupportedHeader),
+        }
     }
 
     fn check_claims(&self, claims: &Map<String, Value>) -> Result<Claims, InvalidJwtReason> {
@@ -594,6 +604,13 @@ impl JwtVerifier {
         };
         Ok(Claims { user_id, tenant_id, permissions })
     }
+}
+
+/// `typ` values accepted: `JWT`, `at+jwt` (RFC 9068) and `JOSE`, case-insensitive, with
+/// or without the `application/` prefix.
+fn is_jwt_type(typ: &str) -> bool {
+    let t = typ.get(..12).filter(|p| p.eq_ignore_ascii_case("application/")).map_or(typ, |_| &typ[12..]);
+    ["JWT", "at+jwt", "JOSE"].iter().any(|ok| t.eq_ignore_ascii_case(ok))
 }
 
 /// A NumericDate claim: `Ok(None)` when absent, an error when not a finite number.

@@ -554,6 +554,45 @@ fn crit_header_is_rejected() {
 }
 
 #[test]
+fn jwe_parameters_in_the_header_are_rejected() {
+    for extra in [json!({"zip": "DEF"}), json!({"enc": "A256GCM"})] {
+        let mut header = json!({"alg": "RS256", "typ": "JWT"});
+        header.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        let token = format!("{}.{}.c2ln", b64(&header), b64(&claims()));
+        assert_invalid(&auth(), &token, InvalidJwtReason::UnsupportedHeader);
+    }
+}
+
+#[test]
+fn typ_must_name_a_jwt_when_present() {
+    let key = EncodingKey::from_rsa_pem(RSA_PRIV).unwrap();
+    for ok in [None, Some("JWT"), Some("jwt"), Some("at+jwt"), Some("application/at+JWT"), Some("JOSE")] {
+        let mut header = Header::new(Algorithm::RS256);
+        header.typ = ok.map(str::to_owned);
+        let token = encode(&header, &claims(), &key).unwrap();
+        assert!(auth().authenticate_token(&Token::new(token)).is_ok(), "{ok:?}");
+    }
+    for bad in ["secevent+jwt", "JWE", "logout+jwt", ""] {
+        let mut header = Header::new(Algorithm::RS256);
+        header.typ = Some(bad.to_owned());
+        let token = encode(&header, &claims(), &key).unwrap();
+        assert_invalid(&auth(), &token, InvalidJwtReason::UnsupportedHeader);
+    }
+}
+
+#[test]
+fn ec_key_with_es384() {
+    const EC384_PUB: &str = include_str!("../../examples/keys/ec-p384-public.pem");
+    const EC384_PRIV: &[u8] = include_bytes!("../../examples/keys/ec-p384-private.pem");
+    let jwt = JwtSettings::new(PublicKey::from_pem(EC384_PUB).unwrap(), vec![Algorithm::ES384]).unwrap();
+    let a = auth_with(&jwt, "");
+    let token = sign_with(Algorithm::ES384, &EncodingKey::from_ec_pem(EC384_PRIV).unwrap(), &claims());
+    assert!(a.authenticate_token(&Token::new(token)).is_ok());
+    let es256 = sign_with(Algorithm::ES256, &EncodingKey::from_ec_pem(EC256_PRIV).unwrap(), &claims());
+    assert_invalid(&a, &es256, InvalidJwtReason::AlgorithmNotAllowed);
+}
+
+#[test]
 fn embedded_jwk_header_is_ignored() {
     // A token signed by the attacker carrying the attacker's key in `jwk`/`jku`: the
     // header's key is never used, so the signature fails against the configured key.
