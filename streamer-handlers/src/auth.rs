@@ -80,11 +80,22 @@ pub struct Token(Secret<String>);
 
 impl Token {
     /// Wraps a token.
+    ///
+    /// ```
+    /// use streamer_handlers::auth::Token;
+    /// let t = Token::new("a.b.c");
+    /// assert_eq!(t.expose(), "a.b.c");
+    /// ```
     pub fn new(token: impl Into<String>) -> Self {
         Token(Secret::new(token.into()))
     }
 
     /// The token text; every use is deliberate.
+    ///
+    /// ```
+    /// use streamer_handlers::auth::Token;
+    /// assert_eq!(Token::new(String::from("x.y.z")).expose(), "x.y.z");
+    /// ```
     pub fn expose(&self) -> &str {
         self.0.expose()
     }
@@ -142,6 +153,12 @@ pub enum Claim {
 
 impl Claim {
     /// The claim's name in the token.
+    ///
+    /// ```
+    /// use streamer_handlers::auth::Claim;
+    /// assert_eq!(Claim::Sub.name(), "sub");
+    /// assert_eq!(Claim::Permissions.name(), "permissions");
+    /// ```
     pub const fn name(self) -> &'static str {
         match self {
             Claim::Sub => "sub",
@@ -197,6 +214,12 @@ pub enum InvalidJwtReason {
 
 impl InvalidJwtReason {
     /// A stable snake_case code (`expired`, `bad_signature`, `missing_claim_sub`, ...).
+    ///
+    /// ```
+    /// use streamer_handlers::auth::InvalidJwtReason;
+    /// assert_eq!(InvalidJwtReason::BadSignature.as_str(), "bad_signature");
+    /// assert_eq!(InvalidJwtReason::AlgorithmNotAllowed.as_str(), "algorithm_not_allowed");
+    /// ```
     pub const fn as_str(self) -> &'static str {
         match self {
             InvalidJwtReason::Oversized => "oversized",
@@ -287,6 +310,13 @@ impl From<InvalidJwtReason> for AuthFailure {
 impl AuthFailure {
     /// The `ErrorType` metric dimension: exactly `missing_token`, `invalid_jwt` or
     /// `tenant_not_allowed`.
+    ///
+    /// ```
+    /// use streamer_handlers::auth::{AuthFailure, InvalidJwtReason};
+    /// assert_eq!(AuthFailure::MissingToken.error_type(), "missing_token");
+    /// assert_eq!(AuthFailure::InvalidJwt(InvalidJwtReason::Expired).error_type(), "invalid_jwt");
+    /// assert_eq!(AuthFailure::TenantNotAllowed { tenant: "t".into() }.error_type(), "tenant_not_allowed");
+    /// ```
     pub const fn error_type(&self) -> &'static str {
         match self {
             AuthFailure::MissingToken => "missing_token",
@@ -297,6 +327,12 @@ impl AuthFailure {
 
     /// The precise internal reason (`missing_token`, `expired`, `bad_signature`, ...,
     /// `tenant_not_allowed`) for log lines and subsegments.
+    ///
+    /// ```
+    /// use streamer_handlers::auth::{AuthFailure, InvalidJwtReason};
+    /// assert_eq!(AuthFailure::InvalidJwt(InvalidJwtReason::Expired).reason(), "expired");
+    /// assert_eq!(AuthFailure::MissingToken.reason(), "missing_token");
+    /// ```
     pub const fn reason(&self) -> &'static str {
         match self {
             AuthFailure::InvalidJwt(r) => r.as_str(),
@@ -305,6 +341,12 @@ impl AuthFailure {
     }
 
     /// The HTTP status: 401 for a missing or invalid token, 403 for a tenant not allowed.
+    ///
+    /// ```
+    /// use streamer_handlers::auth::{AuthFailure, InvalidJwtReason};
+    /// assert_eq!(AuthFailure::InvalidJwt(InvalidJwtReason::WrongIssuer).status_code(), 401);
+    /// assert_eq!(AuthFailure::TenantNotAllowed { tenant: "t".into() }.status_code(), 403);
+    /// ```
     pub const fn status_code(&self) -> u16 {
         match self {
             AuthFailure::MissingToken | AuthFailure::InvalidJwt(_) => 401,
@@ -331,6 +373,13 @@ impl AuthFailure {
 }
 
 /// The client-facing JSON body `{"code": ..., "message": ...}`.
+///
+/// ```
+/// use streamer_handlers::auth::AuthFailure;
+/// let body = AuthFailure::MissingToken.response().body;
+/// assert_eq!(body.code, "UNAUTHORIZED");
+/// assert_eq!(serde_json::to_string(&body).unwrap(), r#"{"code":"UNAUTHORIZED","message":"Missing authentication token"}"#);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct ErrorBody {
     /// `UNAUTHORIZED` or `FORBIDDEN`.
@@ -357,6 +406,12 @@ pub struct ClientResponse {
 
 impl ClientResponse {
     /// The body as a JSON string.
+    ///
+    /// ```
+    /// use streamer_handlers::auth::AuthFailure;
+    /// let json = AuthFailure::MissingToken.response().body_json();
+    /// assert_eq!(json, r#"{"code":"UNAUTHORIZED","message":"Missing authentication token"}"#);
+    /// ```
     pub fn body_json(&self) -> String {
         serde_json::json!({"code": self.body.code, "message": self.body.message}).to_string()
     }
@@ -462,6 +517,16 @@ impl fmt::Debug for JwtVerifier {
 
 impl JwtVerifier {
     /// A verifier on the system clock.
+    ///
+    /// ```
+    /// # use jsonwebtoken::Algorithm;
+    /// # use streamer_handlers::settings::{JwtSettings, PublicKey};
+    /// # let key = PublicKey::from_pem(include_str!("../../examples/keys/rsa-public.pem"))?;
+    /// use streamer_handlers::auth::JwtVerifier;
+    /// let verifier = JwtVerifier::new(&JwtSettings::new(key, vec![Algorithm::RS256])?);
+    /// assert!(format!("{verifier:?}").contains("RS256"));
+    /// # Ok::<(), streamer_handlers::settings::SettingsError>(())
+    /// ```
     pub fn new(settings: &JwtSettings) -> Self {
         Self::with_clock(settings, Arc::new(SystemClock))
     }
@@ -506,6 +571,19 @@ impl JwtVerifier {
     /// The first [`InvalidJwtReason`] found, in this order: size, shape, header
     /// (`alg`, `crit`), signature, `exp`, `nbf`, `iat`, `iss`, `aud`, `sub`,
     /// `tenant_id`, `permissions`.
+    ///
+    /// ```
+    /// use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
+    /// use streamer_handlers::auth::{InvalidJwtReason, JwtVerifier, Token};
+    /// use streamer_handlers::settings::{JwtSettings, PublicKey};
+    /// let key = PublicKey::from_pem(include_str!("../../examples/keys/rsa-public.pem"))?;
+    /// let verifier = JwtVerifier::new(&JwtSettings::new(key, vec![Algorithm::RS256])?);
+    /// let signer = EncodingKey::from_rsa_pem(include_bytes!("../../examples/keys/rsa-private.pem"))?;
+    /// let expired = serde_json::json!({"sub": "u1", "tenant_id": "acme", "exp": 1});
+    /// let token = encode(&Header::new(Algorithm::RS256), &expired, &signer)?;
+    /// assert_eq!(verifier.verify(&Token::new(token)), Err(InvalidJwtReason::Expired));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn verify(&self, token: &Token) -> Result<Claims, InvalidJwtReason> {
         let text = token.expose();
         if text.len() > MAX_TOKEN_BYTES {
@@ -671,11 +749,33 @@ pub struct Authenticator {
 
 impl Authenticator {
     /// An authenticator on the system clock.
+    ///
+    /// ```
+    /// use jsonwebtoken::Algorithm;
+    /// use streamer_handlers::auth::Authenticator;
+    /// use streamer_handlers::settings::{AllowedTenants, JwtSettings, PublicKey};
+    /// let key = PublicKey::from_pem(include_str!("../../examples/keys/rsa-public.pem"))?;
+    /// let auth = Authenticator::new(&JwtSettings::new(key, vec![Algorithm::RS256])?, AllowedTenants::parse("acme"));
+    /// # let _ = auth;
+    /// # Ok::<(), streamer_handlers::settings::SettingsError>(())
+    /// ```
     pub fn new(jwt: &JwtSettings, tenants: AllowedTenants) -> Self {
         Self { verifier: JwtVerifier::new(jwt), tenants }
     }
 
     /// An authenticator reading time from `clock`.
+    ///
+    /// ```
+    /// use jsonwebtoken::Algorithm;
+    /// use streamer_handlers::auth::Authenticator;
+    /// use streamer_handlers::settings::{AllowedTenants, JwtSettings, PublicKey};
+    /// let key = PublicKey::from_pem(include_str!("../../examples/keys/rsa-public.pem"))?;
+    /// use std::sync::Arc;
+    /// use streamer_obs::clock::SystemClock;
+    /// let jwt = JwtSettings::new(key, vec![Algorithm::RS256])?;
+    /// let _auth = Authenticator::with_clock(&jwt, AllowedTenants::all(), Arc::new(SystemClock));
+    /// # Ok::<(), streamer_handlers::settings::SettingsError>(())
+    /// ```
     pub fn with_clock(jwt: &JwtSettings, tenants: AllowedTenants, clock: Arc<dyn Clock>) -> Self {
         Self { verifier: JwtVerifier::with_clock(jwt, clock), tenants }
     }
@@ -695,6 +795,16 @@ impl Authenticator {
     }
 
     /// The verifier.
+    ///
+    /// ```
+    /// use jsonwebtoken::Algorithm;
+    /// use streamer_handlers::auth::Authenticator;
+    /// use streamer_handlers::settings::{AllowedTenants, JwtSettings, PublicKey};
+    /// let key = PublicKey::from_pem(include_str!("../../examples/keys/rsa-public.pem"))?;
+    /// let auth = Authenticator::new(&JwtSettings::new(key, vec![Algorithm::RS256])?, AllowedTenants::all());
+    /// assert!(format!("{:?}", auth.verifier()).contains("RS256"));
+    /// # Ok::<(), streamer_handlers::settings::SettingsError>(())
+    /// ```
     pub fn verifier(&self) -> &JwtVerifier {
         &self.verifier
     }
@@ -704,6 +814,18 @@ impl Authenticator {
     /// # Errors
     ///
     /// Any [`AuthFailure`].
+    ///
+    /// ```
+    /// use jsonwebtoken::Algorithm;
+    /// use streamer_handlers::auth::Authenticator;
+    /// use streamer_handlers::settings::{AllowedTenants, JwtSettings, PublicKey};
+    /// let key = PublicKey::from_pem(include_str!("../../examples/keys/rsa-public.pem"))?;
+    /// use streamer_handlers::auth::AuthFailure;
+    /// let auth = Authenticator::new(&JwtSettings::new(key, vec![Algorithm::RS256])?, AllowedTenants::all());
+    /// let err = auth.authenticate(Some(""), [("Host", "example")]).unwrap_err();
+    /// assert_eq!(err, AuthFailure::MissingToken);
+    /// # Ok::<(), streamer_handlers::settings::SettingsError>(())
+    /// ```
     pub fn authenticate<K, V>(
         &self,
         query_authorization: Option<&str>,
@@ -722,6 +844,17 @@ impl Authenticator {
     /// # Errors
     ///
     /// [`AuthFailure::InvalidJwt`] or [`AuthFailure::TenantNotAllowed`].
+    ///
+    /// ```
+    /// use jsonwebtoken::Algorithm;
+    /// use streamer_handlers::auth::Authenticator;
+    /// use streamer_handlers::settings::{AllowedTenants, JwtSettings, PublicKey};
+    /// let key = PublicKey::from_pem(include_str!("../../examples/keys/rsa-public.pem"))?;
+    /// use streamer_handlers::auth::Token;
+    /// let auth = Authenticator::new(&JwtSettings::new(key, vec![Algorithm::RS256])?, AllowedTenants::all());
+    /// assert_eq!(auth.authenticate_token(&Token::new("x.y.z")).unwrap_err().reason(), "malformed");
+    /// # Ok::<(), streamer_handlers::settings::SettingsError>(())
+    /// ```
     pub fn authenticate_token(&self, token: &Token) -> Result<Claims, AuthFailure> {
         let claims = self.verifier.verify(token)?;
         self.check_tenant(&claims)?;
@@ -733,6 +866,18 @@ impl Authenticator {
     /// # Errors
     ///
     /// [`AuthFailure::TenantNotAllowed`].
+    ///
+    /// ```
+    /// use jsonwebtoken::Algorithm;
+    /// use streamer_handlers::auth::Authenticator;
+    /// use streamer_handlers::settings::{AllowedTenants, JwtSettings, PublicKey};
+    /// let key = PublicKey::from_pem(include_str!("../../examples/keys/rsa-public.pem"))?;
+    /// use streamer_handlers::auth::Claims;
+    /// let auth = Authenticator::new(&JwtSettings::new(key, vec![Algorithm::RS256])?, AllowedTenants::parse("acme"));
+    /// let claims = Claims { user_id: "u".into(), tenant_id: "globex".into(), permissions: vec![] };
+    /// assert_eq!(auth.check_tenant(&claims).unwrap_err().error_type(), "tenant_not_allowed");
+    /// # Ok::<(), streamer_handlers::settings::SettingsError>(())
+    /// ```
     pub fn check_tenant(&self, claims: &Claims) -> Result<(), AuthFailure> {
         if self.tenants.is_allowed(&claims.tenant_id) {
             Ok(())

@@ -417,6 +417,15 @@ impl JwtSettings {
     ///
     /// [`SettingsError::Invalid`] naming `JWT_ALGORITHMS` when the list is empty, holds
     /// an algorithm this crate refuses, or one that does not match the key.
+    ///
+    /// ```
+    /// use jsonwebtoken::Algorithm;
+    /// use streamer_handlers::settings::{JwtSettings, PublicKey};
+    /// let key = PublicKey::from_pem(include_str!("../../examples/keys/ec-p256-public.pem"))?;
+    /// assert!(JwtSettings::new(key.clone(), vec![Algorithm::ES256]).is_ok());
+    /// assert_eq!(JwtSettings::new(key, vec![Algorithm::RS256]).unwrap_err().setting(), "JWT_ALGORITHMS");
+    /// # Ok::<(), streamer_handlers::settings::SettingsError>(())
+    /// ```
     pub fn new(public_key: PublicKey, algorithms: Vec<Algorithm>) -> Result<Self, SettingsError> {
         if algorithms.is_empty() {
             return Err(SettingsError::invalid(JWT_ALGORITHMS, "lists no algorithm"));
@@ -474,6 +483,15 @@ impl JwtSettings {
     }
 
     /// Requires this `iss`.
+    ///
+    /// ```
+    /// # use jsonwebtoken::Algorithm;
+    /// # use streamer_handlers::settings::{JwtSettings, PublicKey};
+    /// # let key = PublicKey::from_pem(include_str!("../../examples/keys/rsa-public.pem"))?;
+    /// let jwt = JwtSettings::new(key, vec![Algorithm::RS256])?.with_issuer("https://auth.example");
+    /// assert_eq!(jwt.issuer(), Some("https://auth.example"));
+    /// # Ok::<(), streamer_handlers::settings::SettingsError>(())
+    /// ```
     pub fn with_issuer(mut self, issuer: impl Into<String>) -> Self {
         self.issuer = Some(issuer.into());
         self
@@ -511,26 +529,72 @@ impl JwtSettings {
     }
 
     /// The verification key.
+    ///
+    /// ```
+    /// # use jsonwebtoken::Algorithm;
+    /// # use streamer_handlers::settings::{JwtSettings, PublicKey};
+    /// # let key = PublicKey::from_pem(include_str!("../../examples/keys/rsa-public.pem"))?;
+    /// use streamer_handlers::settings::KeyKind;
+    /// let jwt = JwtSettings::new(key, vec![Algorithm::RS256])?;
+    /// assert_eq!(jwt.public_key().kind(), KeyKind::Rsa);
+    /// # Ok::<(), streamer_handlers::settings::SettingsError>(())
+    /// ```
     pub fn public_key(&self) -> &PublicKey {
         &self.public_key
     }
 
     /// The accepted algorithms (never empty, all matching the key).
+    ///
+    /// ```
+    /// # use jsonwebtoken::Algorithm;
+    /// # use streamer_handlers::settings::{JwtSettings, PublicKey};
+    /// # let key = PublicKey::from_pem(include_str!("../../examples/keys/rsa-public.pem"))?;
+    /// let jwt = JwtSettings::new(key, vec![Algorithm::RS256, Algorithm::PS256])?;
+    /// assert_eq!(jwt.algorithms(), &[Algorithm::RS256, Algorithm::PS256]);
+    /// # Ok::<(), streamer_handlers::settings::SettingsError>(())
+    /// ```
     pub fn algorithms(&self) -> &[Algorithm] {
         &self.algorithms
     }
 
     /// The required issuer, if any.
+    ///
+    /// ```
+    /// # use jsonwebtoken::Algorithm;
+    /// # use streamer_handlers::settings::{JwtSettings, PublicKey};
+    /// # let key = PublicKey::from_pem(include_str!("../../examples/keys/rsa-public.pem"))?;
+    /// let jwt = JwtSettings::new(key, vec![Algorithm::RS256])?;
+    /// assert_eq!(jwt.issuer(), None);
+    /// # Ok::<(), streamer_handlers::settings::SettingsError>(())
+    /// ```
     pub fn issuer(&self) -> Option<&str> {
         self.issuer.as_deref()
     }
 
     /// The required audience member, if any.
+    ///
+    /// ```
+    /// # use jsonwebtoken::Algorithm;
+    /// # use streamer_handlers::settings::{JwtSettings, PublicKey};
+    /// # let key = PublicKey::from_pem(include_str!("../../examples/keys/rsa-public.pem"))?;
+    /// let jwt = JwtSettings::new(key, vec![Algorithm::RS256])?;
+    /// assert_eq!(jwt.audience(), None);
+    /// # Ok::<(), streamer_handlers::settings::SettingsError>(())
+    /// ```
     pub fn audience(&self) -> Option<&str> {
         self.audience.as_deref()
     }
 
     /// The clock-skew allowance.
+    ///
+    /// ```
+    /// # use jsonwebtoken::Algorithm;
+    /// # use streamer_handlers::settings::{JwtSettings, PublicKey};
+    /// # let key = PublicKey::from_pem(include_str!("../../examples/keys/rsa-public.pem"))?;
+    /// let jwt = JwtSettings::new(key, vec![Algorithm::RS256])?;
+    /// assert_eq!(jwt.leeway(), streamer_handlers::settings::DEFAULT_LEEWAY);
+    /// # Ok::<(), streamer_handlers::settings::SettingsError>(())
+    /// ```
     pub fn leeway(&self) -> Duration {
         self.leeway
     }
@@ -553,11 +617,22 @@ pub struct AllowedTenants {
 
 impl AllowedTenants {
     /// Every tenant allowed.
+    ///
+    /// ```
+    /// use streamer_handlers::settings::AllowedTenants;
+    /// assert!(AllowedTenants::all().is_allowed("any-tenant"));
+    /// ```
     pub fn all() -> Self {
         Self::default()
     }
 
     /// Parses a comma list (entries trimmed, empties dropped).
+    ///
+    /// ```
+    /// use streamer_handlers::settings::AllowedTenants;
+    /// let t = AllowedTenants::parse(" acme , ,globex");
+    /// assert_eq!(t.tenants().collect::<Vec<_>>(), ["acme", "globex"]);
+    /// ```
     pub fn parse(list: &str) -> Self {
         Self { tenants: list.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect() }
     }
@@ -575,16 +650,33 @@ impl AllowedTenants {
     }
 
     /// Whether every tenant is allowed.
+    ///
+    /// ```
+    /// use streamer_handlers::settings::AllowedTenants;
+    /// assert!(AllowedTenants::parse(" , ").allows_all());
+    /// assert!(!AllowedTenants::parse("acme").allows_all());
+    /// ```
     pub fn allows_all(&self) -> bool {
         self.tenants.is_empty()
     }
 
     /// Whether `tenant` is allowed (exact match).
+    ///
+    /// ```
+    /// use streamer_handlers::settings::AllowedTenants;
+    /// let t = AllowedTenants::parse("acme");
+    /// assert!(t.is_allowed("acme") && !t.is_allowed("Acme"));
+    /// ```
     pub fn is_allowed(&self, tenant: &str) -> bool {
         self.tenants.is_empty() || self.tenants.contains(tenant)
     }
 
     /// The listed tenants, sorted.
+    ///
+    /// ```
+    /// use streamer_handlers::settings::AllowedTenants;
+    /// assert_eq!(AllowedTenants::parse("b,a").tenants().collect::<Vec<_>>(), ["a", "b"]);
+    /// ```
     pub fn tenants(&self) -> impl Iterator<Item = &str> {
         self.tenants.iter().map(String::as_str)
     }
@@ -621,6 +713,13 @@ impl StoreSettings {
     ///
     /// [`SettingsError::Invalid`] for a table name DynamoDB would refuse or a TTL that is
     /// not a whole number of hours from 1 to 8760.
+    ///
+    /// ```
+    /// use streamer_handlers::settings::StoreSettings;
+    /// use streamer_obs::config::EnvVars;
+    /// let err = StoreSettings::from_env(&EnvVars::from_pairs([("CONNECTION_TTL_HOURS", "0")])).unwrap_err();
+    /// assert_eq!(err.setting(), "CONNECTION_TTL_HOURS");
+    /// ```
     pub fn from_env(env: &EnvVars) -> Result<Self, SettingsError> {
         let connections_table = match non_blank(env, CONNECTIONS_TABLE) {
             Some(name) => Some(validate_table_name(name)?),
@@ -676,11 +775,25 @@ impl StoreSettings {
     /// # Errors
     ///
     /// [`SettingsError::Missing`] naming `CONNECTIONS_TABLE` when it was not set.
+    ///
+    /// ```
+    /// use streamer_handlers::settings::StoreSettings;
+    /// use streamer_obs::config::EnvVars;
+    /// let s = StoreSettings::from_env(&EnvVars::from_pairs([("CONNECTIONS_TABLE", "connections")]))?;
+    /// assert_eq!(s.connections_table()?, "connections");
+    /// # Ok::<(), streamer_handlers::settings::SettingsError>(())
+    /// ```
     pub fn connections_table(&self) -> Result<&str, SettingsError> {
         self.connections_table.as_deref().ok_or(SettingsError::Missing { setting: CONNECTIONS_TABLE })
     }
 
     /// The lifetime of a connection record (its `ttl` is `connectedAt` plus this).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use streamer_handlers::settings::StoreSettings;
+    /// assert_eq!(StoreSettings::default().connection_ttl(), Duration::from_secs(24 * 3600));
+    /// ```
     pub fn connection_ttl(&self) -> Duration {
         self.connection_ttl
     }
@@ -724,6 +837,15 @@ pub struct Settings {
 
 impl Settings {
     /// Assembles settings from parts.
+    ///
+    /// ```
+    /// use streamer_handlers::settings::{AllowedTenants, JwtSettings, PublicKey, Settings, StoreSettings};
+    /// let key = PublicKey::from_pem(include_str!("../../examples/keys/rsa-public.pem"))?;
+    /// let jwt = JwtSettings::new(key, vec![jsonwebtoken::Algorithm::RS256])?;
+    /// let settings = Settings::new(jwt, AllowedTenants::all(), StoreSettings::default());
+    /// assert!(settings.allowed_tenants().allows_all());
+    /// # Ok::<(), streamer_handlers::settings::SettingsError>(())
+    /// ```
     pub fn new(jwt: JwtSettings, allowed_tenants: AllowedTenants, store: StoreSettings) -> Self {
         Self { jwt, allowed_tenants, store }
     }
@@ -733,6 +855,12 @@ impl Settings {
     /// # Errors
     ///
     /// A [`SettingsError`] naming the first missing or invalid variable.
+    /// ```
+    /// use streamer_handlers::settings::Settings;
+    /// use streamer_obs::config::EnvVars;
+    /// let env = EnvVars::from_pairs([("JWT_PUBLIC_KEY", include_str!("../../examples/keys/rsa-public.pem")), ("JWT_ALGORITHMS", "none")]);
+    /// assert_eq!(Settings::from_env(&env).unwrap_err().setting(), "JWT_ALGORITHMS");
+    /// ```
     pub fn from_env(env: &EnvVars) -> Result<Self, SettingsError> {
         Ok(Self {
             jwt: JwtSettings::from_env(env)?,
@@ -742,16 +870,40 @@ impl Settings {
     }
 
     /// JWT verification settings.
+    ///
+    /// ```
+    /// use streamer_handlers::settings::Settings;
+    /// use streamer_obs::config::EnvVars;
+    /// let env = EnvVars::from_pairs([("JWT_PUBLIC_KEY", include_str!("../../examples/keys/rsa-public.pem")), ("JWT_ISSUER", "https://auth.example")]);
+    /// assert_eq!(Settings::from_env(&env)?.jwt().issuer(), Some("https://auth.example"));
+    /// # Ok::<(), streamer_handlers::settings::SettingsError>(())
+    /// ```
     pub fn jwt(&self) -> &JwtSettings {
         &self.jwt
     }
 
     /// The tenant allow-list.
+    ///
+    /// ```
+    /// use streamer_handlers::settings::Settings;
+    /// use streamer_obs::config::EnvVars;
+    /// let env = EnvVars::from_pairs([("JWT_PUBLIC_KEY", include_str!("../../examples/keys/rsa-public.pem")), ("ALLOWED_TENANTS", "acme")]);
+    /// assert!(!Settings::from_env(&env)?.allowed_tenants().is_allowed("globex"));
+    /// # Ok::<(), streamer_handlers::settings::SettingsError>(())
+    /// ```
     pub fn allowed_tenants(&self) -> &AllowedTenants {
         &self.allowed_tenants
     }
 
     /// Connection-store settings.
+    ///
+    /// ```
+    /// use streamer_handlers::settings::Settings;
+    /// use streamer_obs::config::EnvVars;
+    /// let env = EnvVars::from_pairs([("JWT_PUBLIC_KEY", include_str!("../../examples/keys/rsa-public.pem")), ("CONNECTION_TTL_HOURS", "1")]);
+    /// assert_eq!(Settings::from_env(&env)?.store().connection_ttl().as_secs(), 3600);
+    /// # Ok::<(), streamer_handlers::settings::SettingsError>(())
+    /// ```
     pub fn store(&self) -> &StoreSettings {
         &self.store
     }

@@ -106,6 +106,17 @@ impl DynamoDbConnectionStore {
     /// # Errors
     ///
     /// [`SettingsError::Missing`] naming `CONNECTIONS_TABLE` when it is not set.
+    ///
+    /// ```no_run
+    /// use streamer_handlers::settings::StoreSettings;
+    /// use streamer_handlers::store::DynamoDbConnectionStore;
+    /// # async fn f() -> Result<(), streamer_handlers::settings::SettingsError> {
+    /// let settings = StoreSettings::default().with_connections_table("streamer-dev-connections")?;
+    /// let store = DynamoDbConnectionStore::from_settings(&settings).await?;
+    /// assert_eq!(store.table_name(), "streamer-dev-connections");
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn from_settings(settings: &StoreSettings) -> Result<Self, SettingsError> {
         let table = settings.connections_table()?.to_owned();
         let config = streamer_obs::aws::load_config().await;
@@ -141,11 +152,28 @@ impl DynamoDbConnectionStore {
     }
 
     /// The table name.
+    ///
+    /// ```no_run
+    /// # use streamer_handlers::store::DynamoDbConnectionStore;
+    /// # async fn f() {
+    /// let config = streamer_obs::aws::load_config().await;
+    /// let store = DynamoDbConnectionStore::from_sdk_config(&config, "connections");
+    /// assert_eq!(store.table_name(), "connections");
+    /// # }
+    /// ```
     pub fn table_name(&self) -> &str {
         &self.table
     }
 
     /// The SDK client.
+    ///
+    /// ```no_run
+    /// # use streamer_handlers::store::DynamoDbConnectionStore;
+    /// # async fn f(store: DynamoDbConnectionStore) {
+    /// let tables = store.client().list_tables().send().await;
+    /// # let _ = tables;
+    /// # }
+    /// ```
     pub fn client(&self) -> &Client {
         &self.client
     }

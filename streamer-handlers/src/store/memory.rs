@@ -45,6 +45,12 @@ impl Default for InMemoryConnectionStore {
 
 impl InMemoryConnectionStore {
     /// An empty store on the system clock with the default 24 h connection lifetime.
+    ///
+    /// ```
+    /// use streamer_handlers::store::InMemoryConnectionStore;
+    /// let store = InMemoryConnectionStore::new();
+    /// assert_eq!(store.stored_len(), 0);
+    /// ```
     pub fn new() -> Self {
         Self {
             records: Mutex::new(HashMap::new()),
@@ -54,6 +60,13 @@ impl InMemoryConnectionStore {
     }
 
     /// Uses `clock` to decide expiry and to stamp `touch`.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use streamer_handlers::store::InMemoryConnectionStore;
+    /// use streamer_obs::testing::FixedClock;
+    /// let _store = InMemoryConnectionStore::new().with_clock(Arc::new(FixedClock::at_millis(0)));
+    /// ```
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
         self
@@ -73,6 +86,12 @@ impl InMemoryConnectionStore {
     }
 
     /// The lifetime `touch` extends a record to.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use streamer_handlers::store::InMemoryConnectionStore;
+    /// assert_eq!(InMemoryConnectionStore::new().connection_ttl(), Duration::from_secs(24 * 3600));
+    /// ```
     pub fn connection_ttl(&self) -> Duration {
         self.connection_ttl
     }

@@ -45,6 +45,13 @@ pub use dynamodb::DynamoDbConnectionStore;
 pub use memory::InMemoryConnectionStore;
 
 /// A boxed error source.
+///
+/// ```
+/// use streamer_handlers::store::{BoxError, StoreError};
+/// let source: BoxError = "connection reset".into();
+/// let err = StoreError::Unavailable { operation: "get", source };
+/// assert!(err.is_unavailable());
+/// ```
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 /// One open connection (the table's item). Field names serialize as the schema's
@@ -94,6 +101,13 @@ pub struct ConnectionRecord {
 impl ConnectionRecord {
     /// A record connected at `connected_at_ms` (also its `lastPing`) that expires
     /// `lifetime` later (`ttl` in epoch seconds, rounded down).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use streamer_handlers::store::ConnectionRecord;
+    /// let r = ConnectionRecord::new("c1", "u1", "acme", "d/prod", 1_000_500, Duration::from_secs(60));
+    /// assert_eq!((r.connected_at, r.last_ping, r.ttl), (1_000_500, 1_000_500, 1_060));
+    /// ```
     pub fn new(
         connection_id: impl Into<String>,
         user_id: impl Into<String>,
@@ -127,18 +141,39 @@ impl ConnectionRecord {
     }
 
     /// Sets `userAgent`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use streamer_handlers::store::ConnectionRecord;
+    /// let r = ConnectionRecord::new("c", "u", "t", "d/s", 0, Duration::ZERO).with_user_agent("curl/8");
+    /// assert_eq!(r.user_agent.as_deref(), Some("curl/8"));
+    /// ```
     pub fn with_user_agent(mut self, user_agent: impl Into<String>) -> Self {
         self.user_agent = Some(user_agent.into());
         self
     }
 
     /// Sets `sourceIp`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use streamer_handlers::store::ConnectionRecord;
+    /// let r = ConnectionRecord::new("c", "u", "t", "d/s", 0, Duration::ZERO).with_source_ip("192.0.2.1");
+    /// assert_eq!(r.source_ip.as_deref(), Some("192.0.2.1"));
+    /// ```
     pub fn with_source_ip(mut self, source_ip: impl Into<String>) -> Self {
         self.source_ip = Some(source_ip.into());
         self
     }
 
     /// Sets `permissions`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use streamer_handlers::store::ConnectionRecord;
+    /// let r = ConnectionRecord::new("c", "u", "t", "d/s", 0, Duration::ZERO).with_permissions(vec!["read".into()]);
+    /// assert_eq!(r.permissions, ["read"]);
+    /// ```
     pub fn with_permissions(mut self, permissions: Vec<String>) -> Self {
         self.permissions = permissions;
         self
@@ -146,6 +181,14 @@ impl ConnectionRecord {
 
     /// Whether the `ttl` has passed at `now_ms` (epoch milliseconds): expired from the
     /// `ttl` second on.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use streamer_handlers::store::ConnectionRecord;
+    /// let r = ConnectionRecord::new("c", "u", "t", "d/s", 0, Duration::from_secs(10));
+    /// assert!(!r.is_expired_at(9_999));
+    /// assert!(r.is_expired_at(10_000));
+    /// ```
     pub fn is_expired_at(&self, now_ms: u64) -> bool {
         self.ttl.saturating_mul(1000) <= now_ms
     }
@@ -242,6 +285,11 @@ pub enum StoreError {
 
 impl StoreError {
     /// A stable snake_case name for logs and metrics.
+    ///
+    /// ```
+    /// use streamer_handlers::store::StoreError;
+    /// assert_eq!(StoreError::NotFound { connection_id: "c".into() }.kind(), "not_found");
+    /// ```
     pub fn kind(&self) -> &'static str {
         match self {
             StoreError::AlreadyExists { .. } => "already_exists",
@@ -254,6 +302,12 @@ impl StoreError {
     }
 
     /// Whether the failure is transient (network, throttling, 5xx).
+    ///
+    /// ```
+    /// use streamer_handlers::store::StoreError;
+    /// let err = StoreError::Unavailable { operation: "save", source: "throttled".into() };
+    /// assert!(err.is_unavailable());
+    /// ```
     pub fn is_unavailable(&self) -> bool {
         matches!(self, StoreError::Unavailable { .. })
     }
