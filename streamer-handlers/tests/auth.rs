@@ -545,6 +545,37 @@ fn ec_key_with_es256() {
 }
 
 #[test]
+fn es256_psychic_signature_is_rejected() {
+    // CVE-2022-21449: r = s = 0 must never verify.
+    let jwt = JwtSettings::new(PublicKey::from_pem(EC256_PUB).unwrap(), vec![Algorithm::ES256]).unwrap();
+    let a = auth_with(&jwt, "");
+    let header = b64(&json!({"alg": "ES256", "typ": "JWT"}));
+    let token = format!("{header}.{}.{}", b64(&claims()), URL_SAFE_NO_PAD.encode([0u8; 64]));
+    assert_invalid(&a, &token, InvalidJwtReason::BadSignature);
+}
+
+#[test]
+fn algorithm_names_are_case_sensitive() {
+    let key = EncodingKey::from_rsa_pem(RSA_PRIV).unwrap();
+    let valid = encode(&Header::new(Algorithm::RS256), &claims(), &key).unwrap();
+    let (_, rest) = valid.split_once('.').unwrap();
+    for alg in ["rs256", "Rs256", "RS256 ", " RS256"] {
+        let token = format!("{}.{rest}", b64(&json!({"alg": alg, "typ": "JWT"})));
+        assert_invalid(&auth(), &token, InvalidJwtReason::AlgorithmNotAllowed);
+    }
+}
+
+#[test]
+fn duplicate_alg_in_header_is_refused() {
+    let payload = b64(&claims());
+    for header in [r#"{"alg":"none","alg":"RS256"}"#, r#"{"alg":"RS256","alg":"none"}"#] {
+        let token = format!("{}.{payload}.c2ln", URL_SAFE_NO_PAD.encode(header));
+        let failure = refuse(&auth(), &token);
+        assert_eq!(failure.error_type(), "invalid_jwt", "{header}");
+    }
+}
+
+#[test]
 fn crit_header_is_rejected() {
     let key = EncodingKey::from_rsa_pem(RSA_PRIV).unwrap();
     let mut header = Header::new(Algorithm::RS256);
