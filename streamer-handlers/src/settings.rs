@@ -3,7 +3,7 @@
 //!
 //! | variable | required | default | meaning |
 //! |---|---|---|---|
-//! | `JWT_PUBLIC_KEY` | yes (connect) | | the token issuer's public key, PEM (RSA ≥ 2048 bits, or EC P-256 / P-384); literal `\n` sequences are accepted for newlines |
+//! | `JWT_PUBLIC_KEY` | yes (connect) | | the token issuer's public key, PEM (RSA ≥ 2048 bits, or EC P-256 / P-384); newlines may be real, `\r\n`, literal `\n` or flattened to spaces |
 //! | `JWT_ALGORITHMS` | no | `RS256` | comma list of accepted algorithms: `RS256`, `RS384`, `RS512`, `PS256`, `PS384`, `PS512`, `ES256`, `ES384`; each must match the key (RSA key: `RS*`/`PS*`; P-256: `ES256`; P-384: `ES384`). `none` and `HS*` are always refused |
 //! | `JWT_ISSUER` | no | | when set, tokens must carry exactly this `iss` |
 //! | `JWT_AUDIENCE` | no | | when set, tokens must carry this value in `aud` |
@@ -204,7 +204,8 @@ pub struct PublicKey {
 
 impl PublicKey {
     /// Parses a PEM public key (`PUBLIC KEY` (SPKI) for RSA or EC, or `RSA PUBLIC KEY`).
-    /// Literal `\n` sequences (as often found in environment variables) count as newlines.
+    /// Newlines may be `\r\n`, literal `\n` sequences or flattened to spaces (as often
+    /// happens to keys stored in environment variables): the block is rebuilt first.
     ///
     /// # Errors
     ///
@@ -221,17 +222,18 @@ impl PublicKey {
         if text.is_empty() {
             return Err(SettingsError::Missing { setting: JWT_PUBLIC_KEY });
         }
-        let text =
-            if !text.contains('\n') && text.contains("\\n") { text.replace("\\n", "\n") } else { text.to_owned() };
         if text.contains("PRIVATE KEY") {
             return Err(SettingsError::invalid(
                 JWT_PUBLIC_KEY,
                 "holds a private key; configure only the issuer's public key",
             ));
         }
-        if !text.contains("-----BEGIN ") {
-            return Err(SettingsError::invalid(JWT_PUBLIC_KEY, "is not a PEM public key (no -----BEGIN line)"));
-        }
+        let Some(text) = canonical_pem(text) else {
+            return Err(SettingsError::invalid(
+                JWT_PUBLIC_KEY,
+                "is not a PEM public key (expected one -----BEGIN ... PUBLIC KEY----- block)",
+            ));
+        };
         if let Ok(key) = DecodingKey::from_rsa_pem(text.as_bytes()) {
             let bits = key
                 .try_get_as_bytes()
@@ -292,6 +294,34 @@ impl fmt::Debug for PublicKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PublicKey").field("kind", &self.kind).finish()
     }
+}
+
+/// Rebuilds one PEM block in canonical form (64-column base64 lines, `\n` endings), so a
+/// key whose newlines were flattened to spaces, `\r\n` or literal `\n` sequences (as
+/// environment variables and consoles often do) still parses. `None` when the text is
+/// not a single `-----BEGIN <label>-----` ... `-----END <label>-----` block.
+fn canonical_pem(text: &str) -> Option<String> {
+    let text = text.replace("\\n", "\n");
+    let text = text.trim();
+    let after_begin = text.strip_prefix("-----BEGIN ")?;
+    let (label, rest) = after_begin.split_once("-----")?;
+    let end_marker = format!("-----END {label}-----");
+    let body = rest.trim_end().strip_suffix(end_marker.as_str())?;
+    if label.is_empty() || label.len() > 40 || body.contains("-----") {
+        return None;
+    }
+    let body: String = body.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+    if body.is_empty() || !body.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=')) {
+        return None;
+    }
+    let mut out = format!("-----BEGIN {label}-----\n");
+    for chunk in body.as_bytes().chunks(64) {
+        out.push_str(std::str::from_utf8(chunk).ok()?);
+        out.push('\n');
+    }
+    out.push_str(&end_marker);
+    out.push('\n');
+    Some(out)
 }
 
 /// Bit length of the modulus of a DER `RSAPublicKey` (`SEQUENCE { INTEGER n, INTEGER e }`).
@@ -1012,6 +1042,26 @@ Z9xlZfqBUtaKNjYESwIDAQAB
         let escaped = RSA_PUB.trim().replace('\n', "\\n");
         let s = Settings::from_env(&env(&[(JWT_PUBLIC_KEY, &escaped)])).unwrap();
         assert_eq!(s.jwt().public_key().kind(), KeyKind::Rsa);
+    }
+
+    #[test]
+    fn flattened_or_crlf_pem_accepted() {
+        for text in [RSA_PUB.replace('\n', "\r\n"), RSA_PUB.replace('\n', " "), format!("\n  {RSA_PUB}  \n")] {
+            assert_eq!(PublicKey::from_pem(&text).unwrap().kind(), KeyKind::Rsa, "{text:?}");
+        }
+        let flat_ec = EC256_PUB.replace('\n', " ");
+        assert_eq!(PublicKey::from_pem(&flat_ec).unwrap().kind(), KeyKind::EcP256);
+    }
+
+    #[test]
+    fn several_pem_blocks_or_trailing_text_refused() {
+        let two = format!("{RSA_PUB}{EC256_PUB}");
+        invalid(PublicKey::from_pem(&two).unwrap_err(), JWT_PUBLIC_KEY);
+        invalid(PublicKey::from_pem(&format!("{RSA_PUB}trailing")).unwrap_err(), JWT_PUBLIC_KEY);
+        invalid(
+            PublicKey::from_pem("-----BEGIN PUBLIC KEY-----\n!!!!\n-----END PUBLIC KEY-----").unwrap_err(),
+            JWT_PUBLIC_KEY,
+        );
     }
 
     #[test]
