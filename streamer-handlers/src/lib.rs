@@ -28,8 +28,12 @@
 //!
 //! ## Feature flags
 //!
-//! - `testing`: `store::MockConnectionStore` (mockall) for failure injection.
+//! - `testing`: `store::MockConnectionStore` (mockall) for failure injection, and the
+//!   `testing` module: the committed development key pairs (TEST ONLY) and a token
+//!   minter for tests and the local demo.
 
 pub mod auth;
 pub mod settings;
 pub mod store;
+#[cfg(feature = "testing")]
+pub mod testing;

@@ -96,6 +96,19 @@ impl InMemoryConnectionStore {
         self.connection_ttl
     }
 
+    /// Every unexpired record, oldest first (for the demo's summary and for tests).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use streamer_handlers::store::{ConnectionRecord, InMemoryConnectionStore};
+    /// let store = InMemoryConnectionStore::new();
+    /// store.insert_raw(ConnectionRecord::new("expired", "u", "t", "d/s", 0, Duration::ZERO));
+    /// assert!(store.snapshot().is_empty());
+    /// ```
+    pub fn snapshot(&self) -> Vec<ConnectionRecord> {
+        self.list_where(|_| true)
+    }
+
     /// Number of stored records, expired ones included (what DynamoDB would still hold).
     ///
     /// ```

@@ -376,6 +376,43 @@ pub trait ConnectionStore: Send + Sync {
     async fn touch(&self, connection_id: &str) -> Result<(), StoreError>;
 }
 
+/// A shared store is a store: handlers can hold `Arc<dyn ConnectionStore>` or
+/// `Arc<InMemoryConnectionStore>` and pass it where a `ConnectionStore` is expected.
+///
+/// ```
+/// use std::sync::Arc;
+/// use streamer_handlers::store::{ConnectionStore, InMemoryConnectionStore};
+/// fn takes_store(_store: impl ConnectionStore) {}
+/// let shared: Arc<dyn ConnectionStore> = Arc::new(InMemoryConnectionStore::new());
+/// takes_store(Arc::clone(&shared));
+/// ```
+#[async_trait]
+impl<T: ConnectionStore + ?Sized> ConnectionStore for std::sync::Arc<T> {
+    async fn save(&self, record: &ConnectionRecord) -> Result<(), StoreError> {
+        (**self).save(record).await
+    }
+
+    async fn get(&self, connection_id: &str) -> Result<Option<ConnectionRecord>, StoreError> {
+        (**self).get(connection_id).await
+    }
+
+    async fn delete(&self, connection_id: &str) -> Result<Option<ConnectionRecord>, StoreError> {
+        (**self).delete(connection_id).await
+    }
+
+    async fn list_by_user(&self, user_id: &str) -> Result<Vec<ConnectionRecord>, StoreError> {
+        (**self).list_by_user(user_id).await
+    }
+
+    async fn list_by_tenant(&self, tenant_id: &str) -> Result<Vec<ConnectionRecord>, StoreError> {
+        (**self).list_by_tenant(tenant_id).await
+    }
+
+    async fn touch(&self, connection_id: &str) -> Result<(), StoreError> {
+        (**self).touch(connection_id).await
+    }
+}
+
 /// Sorts records oldest first (then by id) so both stores list in the same order.
 pub(crate) fn sort_records(records: &mut [ConnectionRecord]) {
     records.sort_by(|a, b| a.connected_at.cmp(&b.connected_at).then_with(|| a.connection_id.cmp(&b.connection_id)));
