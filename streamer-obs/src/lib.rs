@@ -56,6 +56,7 @@ pub mod testing;
 pub mod trace_header;
 
 pub use log::InitError;
+pub use streamer_obs_macros::instrumented;
 
 #[doc(hidden)]
 #[path = "private.rs"]
