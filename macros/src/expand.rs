@@ -4,7 +4,7 @@
 //! Generated code names only `::streamer_obs::__private::...` and `__obs_` locals.
 
 use proc_macro2::TokenStream;
-use quote::quote;
+use quote::{quote, quote_spanned};
 
 use crate::args::{Args, LatencyMetric};
 use crate::item::{InstrumentedFn, Kind, Plan};
@@ -18,6 +18,30 @@ pub(crate) fn expand(args: &Args, f: &InstrumentedFn, plan: &Plan) -> TokenStrea
     let name = &plan.name;
     let ret = &plan.ret;
 
+    // tracing-attributes' "fake return edge": an unreachable `return` of the declared type,
+    // first in the async block, so rustc infers the block's output from the signature
+    // before it sees the body, and reports a mismatch on the user's tokens.
+    let ret_span = plan.ret_span;
+    let async_body = quote_spanned! {ret_span=>
+        async move {
+            #[allow(
+                unknown_lints,
+                unreachable_code,
+                clippy::diverging_sub_expression,
+                clippy::empty_loop,
+                clippy::let_unit_value,
+                clippy::let_with_type_underscore,
+                clippy::needless_return,
+                clippy::unreachable
+            )]
+            if false {
+                let __obs_fake_return: #ret = loop {};
+                return __obs_fake_return;
+            }
+            #body
+        }
+    };
+
     // The span: `fields(...)` first, then the recorded parameters.
     let mut span_fields: Vec<TokenStream> = Vec::new();
     if let Some(fields) = &args.fields {
@@ -28,7 +52,12 @@ pub(crate) fn expand(args: &Args, f: &InstrumentedFn, plan: &Plan) -> TokenStrea
     }
     for p in &plan.params {
         let ident = &p.ident;
-        span_fields.push(if p.by_value { quote!(#ident = #ident) } else { quote!(#ident = ?#ident) });
+        // Spanned on the parameter, so "`T` doesn't implement `Debug`" points at it.
+        span_fields.push(if p.by_value {
+            quote_spanned!(ident.span()=> #ident = #ident)
+        } else {
+            quote_spanned!(ident.span()=> #ident = #private::tracing::field::debug(&#ident))
+        });
     }
     let span = quote!(#private::tracing::info_span!(#name #(, #span_fields)*));
 
@@ -87,7 +116,7 @@ pub(crate) fn expand(args: &Args, f: &InstrumentedFn, plan: &Plan) -> TokenStrea
                 let __obs_scope = #private::HandlerScope::new(#options, &(#ctx), __obs_span);
                 #(#recorders)*
                 #log_event
-                let __obs_body = #private::pin_output::<#ret, _>(async move #body);
+                let __obs_body = #private::pin_output::<#ret, _>(#async_body);
                 {
                     #views
                     __obs_scope.run(
@@ -110,7 +139,7 @@ pub(crate) fn expand(args: &Args, f: &InstrumentedFn, plan: &Plan) -> TokenStrea
             match (sig.asyncness.is_some(), with_errors) {
                 (true, true) => quote! {
                     #prologue
-                    let __obs_body = #private::pin_output::<#ret, _>(async move #body);
+                    let __obs_body = #private::pin_output::<#ret, _>(#async_body);
                     {
                         #views
                         __obs_scope.run(__obs_body, #view_error)
@@ -119,7 +148,7 @@ pub(crate) fn expand(args: &Args, f: &InstrumentedFn, plan: &Plan) -> TokenStrea
                 },
                 (true, false) => quote! {
                     #prologue
-                    __obs_scope.run_plain(#private::pin_output::<#ret, _>(async move #body)).await
+                    __obs_scope.run_plain(#private::pin_output::<#ret, _>(#async_body)).await
                 },
                 (false, true) => quote! {
                     #prologue

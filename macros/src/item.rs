@@ -143,6 +143,8 @@ pub(crate) struct Plan {
     pub(crate) params: Vec<Param>,
     /// The declared return type with `impl Trait` erased to `_` (usable as a type argument).
     pub(crate) ret: Type,
+    /// The declared return type's span (the function name when there is none).
+    pub(crate) ret_span: proc_macro2::Span,
     pub(crate) returns_result: bool,
 }
 
@@ -337,7 +339,11 @@ pub(crate) fn plan(args: &Args, f: &InstrumentedFn) -> syn::Result<Plan> {
         ReturnType::Default => syn::parse_quote!(()),
     };
     syn::visit_mut::VisitMut::visit_type_mut(&mut EraseImplTrait, &mut ret);
-    Ok(Plan { kind, name, params, ret, returns_result: is_result(&sig.output) })
+    let ret_span = match &sig.output {
+        ReturnType::Type(_, ty) => ty.span(),
+        ReturnType::Default => sig.ident.span(),
+    };
+    Ok(Plan { kind, name, params, ret, ret_span, returns_result: is_result(&sig.output) })
 }
 
 #[cfg(test)]
