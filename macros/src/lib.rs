@@ -42,3 +42,8 @@ pub fn instrumented(args: TokenStream, item: TokenStream) -> TokenStream {
         }
     }
 }
+
+/// The workspace's reference page for the attribute, compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../../docs/instrumented.md")]
+struct ReferenceDoctests;
