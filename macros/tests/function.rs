@@ -125,3 +125,39 @@ fn handler_futures_are_send() {
     assert_send(&fut);
     let _ = lambda_runtime::service_fn(handler);
 }
+
+#[tracing::instrument(name = "tracing_span", skip(event))]
+#[instrumented(name = "obs_span")]
+async fn both_attributes(event: LambdaEvent<Value>) -> Result<Value, Error> {
+    tracing::info!("inside both");
+    Ok(event.payload)
+}
+
+#[instrumented(name = "obs_inner")]
+#[tracing::instrument(name = "tracing_outer", err)]
+fn both_sync(n: u8) -> Result<u8, std::io::Error> {
+    tracing::info!("inside both");
+    Ok(n)
+}
+
+/// The attribute written first expands first, around the original body: it ends up
+/// innermost.
+#[test]
+fn works_with_tracing_instrument_in_either_order() {
+    let (out, cap) = run(both_attributes(event(json!(1))));
+    assert_eq!(out.unwrap(), 1);
+    let spans = cap.spans.spans();
+    assert_eq!(
+        spans,
+        [
+            SpanRecord { name: "obs_span".into(), parent: None },
+            SpanRecord { name: "tracing_span".into(), parent: Some("obs_span".into()) }
+        ]
+    );
+    assert_eq!(cap.line("inside both")["function_request_id"], "req-1");
+
+    let (out, cap) = run_sync(|| both_sync(2));
+    assert_eq!(out.unwrap(), 2);
+    assert_eq!(cap.spans.spans()[1], SpanRecord { name: "obs_inner".into(), parent: Some("tracing_outer".into()) });
+    assert_eq!(cap.line("inside both")["n"], 2);
+}

@@ -70,6 +70,18 @@ async fn lookup(key: String) -> Option<String> {
     Some(key)
 }
 
+// References and non-primitive parameters are recorded through `Debug`.
+#[instrumented]
+fn by_reference(request: &Request, maybe: Option<&str>, pair: (u8, u8), items: &[u8], count: &u64) -> usize {
+    request.connection_id.len() + maybe.map_or(0, str::len) + usize::from(pair.0) + items.len() + *count as usize
+}
+
+#[instrumented]
+fn unit_return(mut n: u8) {
+    n += 1;
+    let _ = n;
+}
+
 #[derive(Debug)]
 struct Store {
     table: String,
@@ -101,4 +113,7 @@ fn compiles_clean() {
         assert_eq!(store.get(4).await.unwrap(), 4);
     });
     assert_eq!(store.name(), "connections");
+    let req = Request { connection_id: "c".into(), tenant_id: "t".into(), attempt: 1 };
+    assert_eq!(by_reference(&req, Some("ab"), (1, 2), &[1], &1), 6);
+    unit_return(1);
 }
