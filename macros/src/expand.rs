@@ -73,9 +73,16 @@ pub(crate) fn expand(args: &Args, f: &InstrumentedFn, plan: &Plan) -> TokenStrea
     });
     let recorders: Vec<TokenStream> = annotations.chain(metadata).collect();
 
-    let views = quote! {
+    // Autoref specialisation: `(&&Wrap(x)).method()` picks the most specific trait in scope
+    // (only one is used per call site, hence the `allow`). Imported `as _` inside blocks that
+    // do not contain the user's body: no name reaches the user's scope.
+    let error_views = quote! {
         #[allow(unused_imports)]
-        use #private::{ViaBoxError as _, ViaDebug as _, ViaError as _, ViaNoSerialize as _, ViaSerialize as _};
+        use #private::{ViaBoxError as _, ViaDebug as _, ViaError as _};
+    };
+    let json_views = quote! {
+        #[allow(unused_imports)]
+        use #private::{ViaNoSerialize as _, ViaSerialize as _};
     };
     let view_error = quote!(|__obs_e| (&&#private::Wrap(__obs_e)).__obs_error_view());
     let capture_error = args.capture_error.as_ref().is_none_or(|c| c.value.value);
@@ -107,7 +114,7 @@ pub(crate) fn expand(args: &Args, f: &InstrumentedFn, plan: &Plan) -> TokenStrea
             // Before the body moves the event.
             let log_event = event.as_ref().map(|event| {
                 quote!({
-                    #views
+                    #json_views
                     __obs_scope.log_event(|| (&&#private::Wrap(&#event.payload)).__obs_to_json());
                 })
             });
@@ -118,7 +125,8 @@ pub(crate) fn expand(args: &Args, f: &InstrumentedFn, plan: &Plan) -> TokenStrea
                 #log_event
                 let __obs_body = #private::pin_output::<#ret, _>(#async_body);
                 {
-                    #views
+                    #error_views
+                    #json_views
                     __obs_scope.run(
                         __obs_body,
                         #view_error,
@@ -141,7 +149,7 @@ pub(crate) fn expand(args: &Args, f: &InstrumentedFn, plan: &Plan) -> TokenStrea
                     #prologue
                     let __obs_body = #private::pin_output::<#ret, _>(#async_body);
                     {
-                        #views
+                        #error_views
                         __obs_scope.run(__obs_body, #view_error)
                     }
                     .await
@@ -154,7 +162,7 @@ pub(crate) fn expand(args: &Args, f: &InstrumentedFn, plan: &Plan) -> TokenStrea
                     #prologue
                     let __obs_body = #private::pin_fn::<#ret, _>(move || #body);
                     {
-                        #views
+                        #error_views
                         __obs_scope.run_sync(__obs_body, #view_error)
                     }
                 },

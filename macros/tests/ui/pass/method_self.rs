@@ -28,6 +28,25 @@ impl Handler {
     }
 
     #[instrumented]
+    async fn table_async(&self) -> &str {
+        &self.table
+    }
+
+    #[instrumented]
+    async fn longest<'a>(&self, other: &'a str) -> Result<&'a str, std::io::Error>
+    where
+        Self: Sized,
+    {
+        Ok(other)
+    }
+
+    #[instrumented]
+    async fn renamed(mut self, name: String) -> Self {
+        self.table = name;
+        self
+    }
+
+    #[instrumented]
     async fn consume(self) -> String {
         self.table
     }
