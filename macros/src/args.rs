@@ -433,6 +433,36 @@ mod tests {
         assert!(a.ctx.is_some());
     }
 
+    /// Every argument fills its own slot, and a second one is reported as a duplicate of
+    /// that argument, on the second keyword (derived from the slot: no copy-paste slips).
+    #[test]
+    fn every_duplicate_is_reported_by_name() {
+        let cases: [(&str, &str, fn(&Args) -> bool); 14] = [
+            ("name", r#"name = "a""#, |a| a.name.is_some()),
+            ("annotations", "annotations(a = 1)", |a| a.annotations.is_some()),
+            ("metadata", "metadata(a = 1)", |a| a.metadata.is_some()),
+            ("fields", "fields(a = 1)", |a| a.fields.is_some()),
+            ("skip", "skip(a)", |a| a.skip.is_some()),
+            ("skip_all", "skip_all", |a| a.skip_all.is_some()),
+            ("capture_response", "capture_response = true", |a| a.capture_response.is_some()),
+            ("capture_error", "capture_error = true", |a| a.capture_error.is_some()),
+            ("log_event", "log_event = true", |a| a.log_event.is_some()),
+            ("cold_start_metric", "cold_start_metric = true", |a| a.cold_start_metric.is_some()),
+            ("raise_on_empty_metrics", "raise_on_empty_metrics = true", |a| a.raise_on_empty_metrics.is_some()),
+            ("latency_metric", "latency_metric = false", |a| a.latency_metric.is_some()),
+            ("deadline_margin_ms", "deadline_margin_ms = 1", |a| a.deadline_margin_ms.is_some()),
+            ("ctx", "ctx = c", |a| a.ctx.is_some()),
+        ];
+        for (name, arg, filled) in cases {
+            let args = parse(arg).unwrap_or_else(|e| panic!("{arg}: {e}"));
+            assert!(filled(&args), "{arg} fills the `{name}` slot");
+            let others = cases.iter().filter(|(n, ..)| *n != name).filter(|(.., f)| f(&args)).count();
+            assert_eq!(others, 0, "{arg} fills only its own slot");
+            let m = messages(&format!("{arg}, {arg}"));
+            assert_eq!(m, [format!("duplicate argument `{name}`: expected it at most once")], "{arg}");
+        }
+    }
+
     #[test]
     fn empty_and_trailing_comma() {
         assert!(parse("").is_ok());
