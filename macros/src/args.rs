@@ -437,7 +437,8 @@ mod tests {
     /// that argument, on the second keyword (derived from the slot: no copy-paste slips).
     #[test]
     fn every_duplicate_is_reported_by_name() {
-        let cases: [(&str, &str, fn(&Args) -> bool); 14] = [
+        type Case = (&'static str, &'static str, fn(&Args) -> bool);
+        let cases: [Case; 14] = [
             ("name", r#"name = "a""#, |a| a.name.is_some()),
             ("annotations", "annotations(a = 1)", |a| a.annotations.is_some()),
             ("metadata", "metadata(a = 1)", |a| a.metadata.is_some()),
