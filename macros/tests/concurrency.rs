@@ -20,7 +20,7 @@ async fn handler(event: LambdaEvent<Value>, index: u64) -> Result<u64, Error> {
     let n = nested(index).await;
     tokio::task::yield_now().await;
     tracing::info!("end");
-    if index % 10 == 0 {
+    if index.is_multiple_of(10) {
         return Err(format!("failed {index}").into());
     }
     Ok(n)
@@ -55,7 +55,7 @@ fn two_hundred_concurrent_invocations_do_not_mix() {
             .collect();
         for (i, task) in (0..N).zip(tasks) {
             let out = task.await.unwrap();
-            if i % 10 == 0 {
+            if i.is_multiple_of(10) {
                 assert_eq!(out.unwrap_err().to_string(), format!("failed {i}"));
             } else {
                 assert_eq!(out.unwrap(), i);
