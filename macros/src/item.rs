@@ -159,8 +159,14 @@ fn last_segment(ty: &Type) -> Option<&syn::PathSegment> {
     }
 }
 
+/// A `LambdaEvent<..>` taken by value (a helper taking `&LambdaEvent<T>` is not a handler).
 fn is_lambda_event(ty: &Type) -> bool {
-    last_segment(ty).is_some_and(|s| s.ident == "LambdaEvent")
+    match ty {
+        Type::Path(p) if p.qself.is_none() => p.path.segments.last().is_some_and(|s| s.ident == "LambdaEvent"),
+        Type::Paren(p) => is_lambda_event(&p.elem),
+        Type::Group(g) => is_lambda_event(&g.elem),
+        _ => false,
+    }
 }
 
 fn is_result(ret: &ReturnType) -> bool {
@@ -365,6 +371,8 @@ mod tests {
         let p = plan_of("ctx = c", "async fn h(c: &Context, s: String) -> Result<(), E> {}").unwrap();
         assert!(matches!(p.kind, Kind::Handler { event: None, .. }));
         assert_eq!(p.params.iter().map(|p| p.ident.to_string()).collect::<Vec<_>>(), ["s"]);
+        let p = plan_of("", "fn helper(event: &LambdaEvent<V>) -> u8 { 0 }").unwrap();
+        assert!(matches!(p.kind, Kind::Function), "a reference to an event is not a handler");
         let p = plan_of("", "fn f(&self, (a, b): (u8, u8)) -> usize { 0 }").unwrap();
         assert!(matches!(p.kind, Kind::Function));
         assert_eq!(p.params.iter().map(|p| p.ident.to_string()).collect::<Vec<_>>(), ["self", "a", "b"]);
