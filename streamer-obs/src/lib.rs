@@ -31,6 +31,8 @@
 //!
 //! ## Modules
 //!
+//! - [`instrumented`]: the attribute for handlers and the functions they call (one span,
+//!   subsegment and lifecycle per invocation; see its argument reference).
 //! - [`config`]: the environment read once into a [`config::Config`], with a builder.
 //! - [`invocation`]: one invocation's context in a task-local; cold start; correlation fields.
 //! - [`trace_header`]: the X-Ray trace header and its ids.
@@ -66,6 +68,7 @@ pub mod trace_header;
 pub mod xray;
 
 pub use log::InitError;
+pub use streamer_obs_macros::instrumented;
 
 #[doc(hidden)]
 #[path = "private.rs"]

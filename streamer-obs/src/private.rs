@@ -19,6 +19,14 @@ pub fn pin_output<R, F: Future<Output = R>>(fut: F) -> F {
     fut
 }
 
+/// The sync counterpart of [`pin_output`]: pins a closure's return type to the function's
+/// declared return type, so the moved body's `?`, `return` and tail coercions (for
+/// example to `Box<dyn Error>`) infer exactly as they did in the original function.
+#[inline]
+pub fn pin_fn<R, F: FnOnce() -> R>(f: F) -> F {
+    f
+}
+
 /// A value given to `annotations(key = value)`: string, number or bool (X-Ray's rule).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnnotationArg {
@@ -152,5 +160,16 @@ mod tests {
         assert_eq!((&&Wrap(&NotError)).__obs_error_view().type_name(), "NotError");
         assert_eq!((&&Wrap(&5u8)).__obs_to_json(), Some(serde_json::json!(5)));
         assert_eq!((&&Wrap(&NotError)).__obs_to_json(), None);
+    }
+
+    #[test]
+    fn pins_infer_the_declared_type() {
+        let f = pin_fn::<Result<u8, Box<dyn Error + Send + Sync>>, _>(|| {
+            let n: u8 = "7".parse()?;
+            Ok(n)
+        });
+        assert_eq!(f().unwrap(), 7);
+        let fut = pin_output::<Result<u8, Box<dyn Error>>, _>(async { Err(std::io::Error::other("x"))? });
+        drop(fut);
     }
 }

@@ -1,0 +1,184 @@
+//! Code generation. The output is the user's function with its attributes, visibility,
+//! signature and body tokens untouched; the body moves verbatim into an `async move`
+//! block (async) or a `move` closure (sync), handed to `HandlerScope` / `FunctionScope`.
+//! Generated code names only `::streamer_obs::__private::...` and `__obs_` locals.
+
+use proc_macro2::TokenStream;
+use quote::{quote, quote_spanned};
+
+use crate::args::{Args, LatencyMetric};
+use crate::item::{InstrumentedFn, Kind, Plan};
+
+const PRIVATE: &str = "::streamer_obs::__private";
+
+/// The instrumented function.
+pub(crate) fn expand(args: &Args, f: &InstrumentedFn, plan: &Plan) -> TokenStream {
+    let InstrumentedFn { outer_attrs, inner_attrs, vis, sig, body } = f;
+    let private: TokenStream = PRIVATE.parse().unwrap_or_default();
+    let name = &plan.name;
+    let ret = &plan.ret;
+
+    // tracing-attributes' "fake return edge": an unreachable `return` of the declared type,
+    // first in the async block, so rustc infers the block's output from the signature
+    // before it sees the body, and reports a mismatch on the user's tokens.
+    let ret_span = plan.ret_span;
+    let async_body = quote_spanned! {ret_span=>
+        async move {
+            #[allow(
+                unknown_lints,
+                unreachable_code,
+                clippy::diverging_sub_expression,
+                clippy::empty_loop,
+                clippy::let_unit_value,
+                clippy::let_with_type_underscore,
+                clippy::needless_return,
+                clippy::unreachable
+            )]
+            if false {
+                let __obs_fake_return: #ret = loop {};
+                return __obs_fake_return;
+            }
+            #body
+        }
+    };
+
+    // The span: `fields(...)` first, then the recorded parameters.
+    let mut span_fields: Vec<TokenStream> = Vec::new();
+    if let Some(fields) = &args.fields {
+        for field in &fields.value {
+            let (key, sigil, value) = (&field.key, &field.sigil, &field.value);
+            span_fields.push(quote!(#key = #sigil #value));
+        }
+    }
+    for p in &plan.params {
+        let ident = &p.ident;
+        // Spanned on the parameter, so "`T` doesn't implement `Debug`" points at it.
+        span_fields.push(if p.by_value {
+            quote_spanned!(ident.span()=> #ident = #ident)
+        } else {
+            quote_spanned!(ident.span()=> #ident = #private::tracing::field::debug(&#ident))
+        });
+    }
+    let span = quote!(#private::tracing::info_span!(#name #(, #span_fields)*));
+
+    let annotations = args.annotations.iter().flat_map(|a| &a.value).map(|kv| {
+        let key = syn::LitStr::new(&kv.key.name, kv.key.span);
+        let value = &kv.value;
+        quote!(__obs_scope.annotate(#key, #value);)
+    });
+    let metadata = args.metadata.iter().flat_map(|a| &a.value).map(|kv| {
+        let key = syn::LitStr::new(&kv.key.name, kv.key.span);
+        let value = &kv.value;
+        quote!(__obs_scope.metadata(#key, &(#value));)
+    });
+    let recorders: Vec<TokenStream> = annotations.chain(metadata).collect();
+
+    // Autoref specialisation: `(&&Wrap(x)).method()` picks the most specific trait in scope
+    // (only one is used per call site, hence the `allow`). Imported `as _` inside blocks that
+    // do not contain the user's body: no name reaches the user's scope.
+    let error_views = quote! {
+        #[allow(unused_imports)]
+        use #private::{ViaBoxError as _, ViaDebug as _, ViaError as _};
+    };
+    let json_views = quote! {
+        #[allow(unused_imports)]
+        use #private::{ViaNoSerialize as _, ViaSerialize as _};
+    };
+    let view_error = quote!(|__obs_e| (&&#private::Wrap(__obs_e)).__obs_error_view());
+    let capture_error = args.capture_error.as_ref().is_none_or(|c| c.value.value);
+
+    let generated = match &plan.kind {
+        Kind::Handler { ctx, event } => {
+            let mut options = quote!(#private::HandlerOptions::new(#name));
+            let mut flag = |arg: &Option<crate::args::Arg<syn::LitBool>>, method: &str| {
+                if let Some(a) = arg {
+                    let method = syn::Ident::new(method, a.span);
+                    let value = &a.value;
+                    options.extend(quote!(.#method(#value)));
+                }
+            };
+            flag(&args.capture_response, "capture_response");
+            flag(&args.capture_error, "capture_error");
+            flag(&args.log_event, "log_event");
+            flag(&args.cold_start_metric, "cold_start_metric");
+            flag(&args.raise_on_empty_metrics, "raise_on_empty_metrics");
+            match args.latency_metric.as_ref().map(|a| &a.value) {
+                Some(LatencyMetric::Name(lit)) => options.extend(quote!(.latency_metric(#lit))),
+                Some(LatencyMetric::Off) => options.extend(quote!(.without_latency_metric())),
+                None => {}
+            }
+            if let Some(ms) = &args.deadline_margin_ms {
+                let ms = &ms.value;
+                options.extend(quote!(.deadline_margin(::std::time::Duration::from_millis(#ms))));
+            }
+            // Before the body moves the event.
+            let log_event = event.as_ref().map(|event| {
+                quote!({
+                    #json_views
+                    __obs_scope.log_event(|| (&&#private::Wrap(&#event.payload)).__obs_to_json());
+                })
+            });
+            quote! {
+                let __obs_span = #span;
+                let __obs_scope = #private::HandlerScope::new(#options, &(#ctx), __obs_span);
+                #(#recorders)*
+                #log_event
+                let __obs_body = #private::pin_output::<#ret, _>(#async_body);
+                {
+                    #error_views
+                    #json_views
+                    __obs_scope.run(
+                        __obs_body,
+                        #view_error,
+                        |__obs_r| (&&#private::Wrap(__obs_r)).__obs_to_json(),
+                    )
+                }
+                .await
+            }
+        }
+        Kind::Function => {
+            let mutability = (!recorders.is_empty()).then(|| quote!(mut));
+            let prologue = quote! {
+                let __obs_span = #span;
+                let #mutability __obs_scope = #private::FunctionScope::new(#name, __obs_span);
+                #(#recorders)*
+            };
+            let with_errors = plan.returns_result && capture_error;
+            match (sig.asyncness.is_some(), with_errors) {
+                (true, true) => quote! {
+                    #prologue
+                    let __obs_body = #private::pin_output::<#ret, _>(#async_body);
+                    {
+                        #error_views
+                        __obs_scope.run(__obs_body, #view_error)
+                    }
+                    .await
+                },
+                (true, false) => quote! {
+                    #prologue
+                    __obs_scope.run_plain(#private::pin_output::<#ret, _>(#async_body)).await
+                },
+                (false, true) => quote! {
+                    #prologue
+                    let __obs_body = #private::pin_fn::<#ret, _>(move || #body);
+                    {
+                        #error_views
+                        __obs_scope.run_sync(__obs_body, #view_error)
+                    }
+                },
+                (false, false) => quote! {
+                    #prologue
+                    __obs_scope.run_sync_plain(#private::pin_fn::<#ret, _>(move || #body))
+                },
+            }
+        }
+    };
+
+    quote! {
+        #(#outer_attrs)*
+        #vis #sig {
+            #inner_attrs
+            #generated
+        }
+    }
+}
