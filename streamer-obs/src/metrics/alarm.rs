@@ -384,6 +384,31 @@ impl AlarmConfig {
         }
     }
 
+    /// The thresholds the Go system deployed per environment (its Pulumi alarms):
+    /// `dev` 5 / 20 / 2000 ms, `staging` 10 / 50 / 1000 ms, `prod` or `production`
+    /// 20 / 100 / 500 ms (connection failures / message failures / processing latency);
+    /// any other environment gets the defaults of [`AlarmConfig::new`].
+    ///
+    /// ```
+    /// use streamer_obs::metrics::alarm::AlarmConfig;
+    /// let prod = AlarmConfig::with_seed_thresholds("production");
+    /// assert_eq!((prod.connection_failures_threshold, prod.processing_latency_ms), (20.0, 500.0));
+    /// assert_eq!(AlarmConfig::with_seed_thresholds("qa"), AlarmConfig::new("qa"));
+    /// ```
+    pub fn with_seed_thresholds(environment: impl Into<String>) -> Self {
+        let mut c = Self::new(environment);
+        let (conn, msg, latency) = match c.environment.as_str() {
+            "dev" => (5.0, 20.0, 2000.0),
+            "staging" => (10.0, 50.0, 1000.0),
+            "prod" | "production" => (20.0, 100.0, 500.0),
+            _ => (c.connection_failures_threshold, c.message_failures_threshold, c.processing_latency_ms),
+        };
+        c.connection_failures_threshold = conn;
+        c.message_failures_threshold = msg;
+        c.processing_latency_ms = latency;
+        c
+    }
+
     /// Adds a function's Lambda alarms.
     ///
     /// ```

@@ -275,6 +275,7 @@ high_cardinality_id!(
 /// The dimensions of one metric: values beyond the default dimensions (`Service`,
 /// `Environment`, plus per-invocation ones), and the dimension sets to emit.
 ///
+/// A key that is also a default dimension overrides the default's value for this metric.
 /// With no [`set`](Dimensions::set) call, one set is emitted: every default key followed by
 /// every key added here. With `set` calls, exactly those sets are emitted (each one is a
 /// separate CloudWatch metric, so an `[Environment]` alarm and an

@@ -758,6 +758,17 @@ mod tests {
     }
 
     #[test]
+    fn a_metric_value_overrides_a_default_dimension() {
+        let mut s = set();
+        let dims = Dimensions::new().with(standard::ENVIRONMENT, &crate::dimension_value!("canary"));
+        s.add_with("X", Unit::Count, 1.0, StorageResolution::Standard, &dims).unwrap();
+        let m = s.metrics().next().unwrap();
+        let values: Vec<(&str, &str)> = m.dimensions.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        assert_eq!(values, [("Service", "svc"), ("Environment", "canary")]);
+        assert_eq!(m.sets, vec![vec![&standard::SERVICE, &standard::ENVIRONMENT]]);
+    }
+
+    #[test]
     fn take_keeps_namespace_and_defaults() {
         let mut s = set();
         s.add("X", Unit::Count, 1.0).unwrap();
