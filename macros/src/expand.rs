@@ -78,13 +78,15 @@ pub(crate) fn expand(args: &Args, f: &InstrumentedFn, plan: &Plan) -> TokenStrea
     // do not contain the user's body: no name reaches the user's scope.
     let error_views = quote! {
         #[allow(unused_imports)]
-        use #private::{ViaBoxError as _, ViaDebug as _, ViaError as _};
+        use #private::{ViaBoxError as _, ViaDebug as _, ViaError as _, ViaKind as _, ViaNoKind as _};
     };
     let json_views = quote! {
         #[allow(unused_imports)]
         use #private::{ViaNoSerialize as _, ViaSerialize as _};
     };
-    let view_error = quote!(|__obs_e| (&&#private::Wrap(__obs_e)).__obs_error_view());
+    let view_error = quote!(|__obs_e| {
+        (&&#private::Wrap(__obs_e)).__obs_error_view().with_kind((&&#private::Wrap(__obs_e)).__obs_error_kind())
+    });
     let capture_error = args.capture_error.as_ref().is_none_or(|c| c.value.value);
 
     let generated = match &plan.kind {

@@ -87,3 +87,45 @@ fn every_annotation_value_type_converts() {
     let (out, _) = run(every_value_type("n".into()));
     assert_eq!(out, json!("n"));
 }
+
+#[instrumented]
+async fn outer(event: LambdaEvent<Value>) -> Result<Value, Error> {
+    let _ = event;
+    Ok(every_value_type("n".into()).await)
+}
+
+#[test]
+fn annotations_and_metadata_reach_the_handler_subsegment() {
+    let (out, cap) = run(handler(event(Payload { connection_id: "c-1".into(), size: 7 })));
+    assert_eq!(out.unwrap(), 7);
+    assert_eq!(cap.segments.len(), 1);
+    let doc = &cap.segments[0];
+    assert_eq!(doc["name"], "handler");
+    assert_eq!(doc["type"], "subsegment");
+    assert_eq!(doc["trace_id"], "1-5759e988-bd862e3fe1be46a994272793");
+    assert_eq!(doc["parent_id"], "53995c3f42cd8ad8");
+    assert_eq!(doc["annotations"]["connection_id"], "c-1");
+    assert_eq!(doc["annotations"]["ColdStart"], true);
+    assert_eq!(doc["annotations"]["Service"], "service_undefined");
+    assert_eq!(doc["metadata"]["default"]["payload"], json!({"connection_id": "c-1", "size": 7}));
+}
+
+#[test]
+fn function_annotations_reach_the_child_subsegment() {
+    let (out, cap) = run(outer(event(json!({}))));
+    assert_eq!(out.unwrap(), json!("n"));
+    let child = &cap.segments[0]["subsegments"][0];
+    assert_eq!(child["name"], "every_value_type");
+    let a = &child["annotations"];
+    assert_eq!(a["s"], "literal");
+    assert_eq!(a["owned"], "n");
+    assert_eq!(a["borrowed"], "n");
+    assert_eq!(a["small"], 1);
+    assert_eq!(a["signed"], -5);
+    assert_eq!(a["index"], 3);
+    assert_eq!(a["ratio"], 0.5);
+    assert_eq!(a["flag"], true);
+    assert!(a["big"].is_number());
+    assert_eq!(child["metadata"]["default"]["with space"], "n");
+    assert_eq!(child["metadata"]["default"]["nested"], json!({"a": [1, 2]}));
+}

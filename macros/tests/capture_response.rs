@@ -47,3 +47,13 @@ fn responses_come_back_unchanged() {
     let (out, _) = run(opaque(event(json!({}))));
     assert_eq!(out.unwrap(), Opaque(1));
 }
+
+#[test]
+fn a_captured_response_is_subsegment_metadata() {
+    let (_, cap) = run(captured(event(json!({}))));
+    assert_eq!(cap.segments[0]["metadata"]["service_undefined"]["captured response"], json!({"status": 200}));
+    let (_, cap) = run(not_captured(event(json!({}))));
+    assert!(cap.segments[0].get("metadata").is_none(), "{}", cap.segments[0]);
+    let (_, cap) = run(opaque(event(json!({}))));
+    assert!(cap.segments[0].get("metadata").is_none(), "{}", cap.segments[0]);
+}

@@ -1,5 +1,5 @@
 //! Many invocations of one instrumented handler at once (what `run_concurrent` does):
-//! no span field, invocation field or error line crosses between them.
+//! no span field, invocation field, error line, metric or subsegment crosses between them.
 
 mod common;
 
@@ -9,13 +9,19 @@ use common::*;
 use lambda_runtime::{Error, LambdaEvent};
 use serde_json::{Value, json};
 use streamer_obs::instrumented;
+use streamer_obs::metrics::EmfPublisher;
 use streamer_obs::telemetry::Telemetry;
-use streamer_obs::testing::{CapturingWriter, ContextBuilder, FixedClock};
+use streamer_obs::testing::{CapturingEmitter, CapturingWriter, ContextBuilder, FixedClock};
 use tracing::instrument::WithSubscriber as _;
 
-#[instrumented(fields(connection_id = %event.payload["connection_id"].as_str().unwrap_or_default()))]
+#[instrumented(
+    fields(connection_id = %event.payload["connection_id"].as_str().unwrap_or_default()),
+    annotations(connection_id = event.payload["connection_id"].as_str().unwrap_or_default().to_owned())
+)]
 async fn handler(event: LambdaEvent<Value>, index: u64) -> Result<u64, Error> {
     tracing::info!("start");
+    streamer_obs::metrics::add("Work", streamer_obs::metrics::Unit::Count, index as f64);
+    streamer_obs::metrics::set_property("index", index);
     tokio::time::sleep(Duration::from_millis(index % 7)).await;
     let n = nested(index).await;
     tokio::task::yield_now().await;
@@ -40,12 +46,19 @@ fn two_hundred_concurrent_invocations_do_not_mix() {
     let clock = FixedClock::at_millis(T0);
     let config = config(&[]);
     let dispatch = tracing::Dispatch::new(streamer_obs::log::subscriber(&config, writer.clone(), clock.clone()));
-    let telemetry = Telemetry::builder(config).clock(clock).build();
+    let emitter = CapturingEmitter::new();
+    let emf = CapturingWriter::new();
+    let telemetry = Telemetry::builder(config)
+        .clock(clock)
+        .emitter(std::sync::Arc::new(emitter.clone()))
+        .metrics_publisher(std::sync::Arc::new(EmfPublisher::new(emf.clone())))
+        .build();
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(4).enable_time().build().unwrap();
     rt.block_on(async {
         let tasks: Vec<_> = (0..N)
             .map(|i| {
-                let ctx = ContextBuilder::new().request_id(format!("req-{i}")).build();
+                let header = format!("Root=1-5759e988-{i:024x};Parent=53995c3f42cd8ad8;Sampled=1");
+                let ctx = ContextBuilder::new().request_id(format!("req-{i}")).trace_header(header).build();
                 let event = LambdaEvent::new(json!({"connection_id": format!("conn-{i}")}), ctx);
                 // `Telemetry::scope` borrows the telemetry: each task owns a clone.
                 let telemetry = telemetry.clone();
@@ -72,5 +85,29 @@ fn two_hundred_concurrent_invocations_do_not_mix() {
         if line["level"] == "ERROR" {
             assert_eq!(line["error.message"], format!("failed {i}"), "{line}");
         }
+    }
+
+    // One X-Ray document per invocation (the whole tree fits in one datagram), its own
+    // trace id, its own annotation, its own nested child.
+    let segments = emitter.documents();
+    assert_eq!(segments.len() as u64, N);
+    let mut seen = std::collections::BTreeSet::new();
+    for doc in &segments {
+        let trace = doc["trace_id"].as_str().unwrap();
+        let i = u64::from_str_radix(&trace[11..], 16).unwrap();
+        assert!(seen.insert(i), "one document per invocation");
+        assert_eq!(doc["name"], "handler");
+        assert_eq!(doc["parent_id"], "53995c3f42cd8ad8");
+        assert_eq!(doc["annotations"]["connection_id"], format!("conn-{i}"), "{doc}");
+        assert_eq!(doc["subsegments"][0]["name"], "nested");
+        assert_eq!(doc["fault"].as_bool().unwrap_or(false), i.is_multiple_of(10), "{doc}");
+    }
+    // One EMF document per invocation, with its own value and property.
+    let docs = emf.json_lines();
+    let work: Vec<_> = docs.iter().filter(|d| d.get("Work").is_some()).collect();
+    assert_eq!(work.len() as u64, N);
+    for d in work {
+        assert_eq!(d["Work"], d["index"], "{d}");
+        assert!(d.get("ProcessingLatency").is_some());
     }
 }

@@ -25,7 +25,10 @@ async fn default_margin(event: LambdaEvent<Value>) -> Result<Value, Error> {
 
 /// The fixed clock says T0; the deadline is one second later.
 fn event_with_deadline() -> LambdaEvent<Value> {
-    LambdaEvent::new(json!(1), ContextBuilder::new().request_id("req-d").deadline_ms(T0 + 1_000).build())
+    LambdaEvent::new(
+        json!(1),
+        ContextBuilder::new().request_id("req-d").trace_header(HEADER).deadline_ms(T0 + 1_000).build(),
+    )
 }
 
 #[test]
@@ -36,6 +39,14 @@ fn the_guard_fires_at_the_margin() {
     assert_eq!(line["level"], "WARN");
     assert_eq!(line["margin_ms"], 950);
     assert_eq!(line["handler"], "wide_margin");
+    // The guard sent the open handler subsegment as in progress, then the complete one
+    // followed, marked TimedOut; the latency metric came with the final flush.
+    assert_eq!(cap.segments.len(), 2, "{:#?}", cap.segments);
+    assert_eq!(cap.segments[0]["in_progress"], true);
+    assert_eq!(cap.segments[1]["id"], cap.segments[0]["id"]);
+    assert!(cap.segments[1].get("in_progress").is_none());
+    assert_eq!(cap.segments[1]["annotations"]["TimedOut"], true);
+    assert!(cap.emf.iter().any(|d| d.get("ProcessingLatency").is_some()));
 }
 
 #[test]

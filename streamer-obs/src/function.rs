@@ -1,6 +1,11 @@
 //! Child scopes for functions called inside a handler (`#[instrumented]` on a function
-//! that is not a handler): a `tracing` span and, with X-Ray, a child subsegment named
-//! after the function, with error capture on `Err`.
+//! that is not a handler): a `tracing` span and an X-Ray child subsegment named after the
+//! function (under the innermost open subsegment of the current invocation), with error
+//! capture on `Err` (recorded with its cause chain as a `fault`, or as the kind the error
+//! type declares through [`ClassifyError`](crate::handler::ClassifyError); the handler's
+//! own record of the same error then refers to it by id instead of repeating it).
+//!
+//! Outside an invocation, or when the invocation is not traced, only the span exists.
 //!
 //! ```
 //! use streamer_obs::function::FunctionScope;
@@ -16,38 +21,54 @@ use std::future::Future;
 
 use tracing::Instrument as _;
 
+use crate::__private::AnnotationArg;
 use crate::handler::ErrorView;
+use crate::xray::annotation::AnnotationValue;
+use crate::xray::cause::{ErrorDetails, ErrorKind};
+use crate::xray::recorder::SubsegmentGuard;
 
 /// The scope of one call of an instrumented non-handler function.
 #[derive(Debug)]
 pub struct FunctionScope {
     name: Cow<'static, str>,
     span: tracing::Span,
-    annotations: Vec<(Cow<'static, str>, crate::__private::AnnotationArg)>,
-    metadata: Vec<(Cow<'static, str>, serde_json::Value)>,
+    segment: SubsegmentGuard,
 }
 
 impl FunctionScope {
-    /// A scope named `name` running in `span`.
+    /// A scope named `name` running in `span`; opens the child subsegment now.
     pub fn new(name: impl Into<Cow<'static, str>>, span: tracing::Span) -> Self {
-        Self { name: name.into(), span, annotations: Vec::new(), metadata: Vec::new() }
-    }
-
-    /// Adds an annotation to the function's subsegment.
-    pub fn annotate(&mut self, key: impl Into<Cow<'static, str>>, value: impl Into<crate::__private::AnnotationArg>) {
-        self.annotations.push((key.into(), value.into()));
-    }
-
-    /// Adds metadata (namespace `default`) to the function's subsegment.
-    pub fn metadata(&mut self, key: impl Into<Cow<'static, str>>, value: &impl serde::Serialize) {
-        let value =
-            serde_json::to_value(value).unwrap_or_else(|e| serde_json::Value::String(format!("<unserialisable: {e}>")));
-        self.metadata.push((key.into(), value));
+        let name = name.into();
+        let segment = crate::xray::subsegment(&name);
+        Self { name, span, segment }
     }
 
     /// The function name.
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// Adds an annotation to the function's subsegment (dropped with a WARN line when the
+    /// X-Ray rules refuse it).
+    pub fn annotate(&mut self, key: impl Into<Cow<'static, str>>, value: impl Into<AnnotationArg>) {
+        let key = key.into();
+        let value = match value.into() {
+            AnnotationArg::Str(s) => AnnotationValue::from(s),
+            AnnotationArg::Int(i) => AnnotationValue::from(i),
+            AnnotationArg::Bool(b) => AnnotationValue::from(b),
+            AnnotationArg::Float(f) => AnnotationValue::from(f),
+        };
+        if let Err(e) = self.segment.annotate(&key, value) {
+            tracing::warn!(target: "streamer_obs", key = %key, error = %e, "annotation dropped");
+        }
+    }
+
+    /// Adds metadata (namespace `default`) to the function's subsegment.
+    pub fn metadata(&mut self, key: impl Into<Cow<'static, str>>, value: &impl serde::Serialize) {
+        let key = key.into();
+        if let Err(e) = self.segment.metadata(&key, value) {
+            tracing::warn!(target: "streamer_obs", key = %key, error = %e, "metadata dropped");
+        }
     }
 
     /// Runs an async body returning `Result`.
@@ -59,12 +80,15 @@ impl FunctionScope {
         if let Err(e) = &result {
             self.record_error(&view_error(e));
         }
+        self.segment.end();
         result
     }
 
     /// Runs an async body that does not return `Result`.
     pub async fn run_plain<F: Future>(self, fut: F) -> F::Output {
-        fut.instrument(self.span.clone()).await
+        let out = fut.instrument(self.span.clone()).await;
+        self.segment.end();
+        out
     }
 
     /// Runs a sync body returning `Result`.
@@ -77,15 +101,20 @@ impl FunctionScope {
         if let Err(e) = &result {
             self.record_error(&view_error(e));
         }
+        self.segment.end();
         result
     }
 
     /// Runs a sync body that does not return `Result`.
     pub fn run_sync_plain<R>(self, body: impl FnOnce() -> R) -> R {
-        self.span.in_scope(body)
+        let out = self.span.in_scope(body);
+        self.segment.end();
+        out
     }
 
     fn record_error(&self, view: &ErrorView) {
+        let kind = view.kind().unwrap_or(ErrorKind::Fault);
+        self.segment.record_error_with(view, &ErrorDetails::new(kind).type_name(view.type_name()));
         self.span.in_scope(|| {
             tracing::debug!(target: "streamer_obs", function = %self.name, error = view as &dyn std::error::Error, "instrumented function returned an error")
         });

@@ -6,15 +6,26 @@
 //! 2. runs the handler inside a `tracing` span that is a child of `lambda_runtime`'s own
 //!    invocation span (it is created where the handler is called, so it nests under
 //!    whatever span is current: never a second root), with the invocation in a task-local;
-//! 3. on `Err`: writes one ERROR line with the error chain and returns the error
-//!    unchanged; on panic: the same, then the panic resumes (the runtime reports it);
-//! 4. flushes what the invocation recorded before returning to the runtime (log buffer:
-//!    written on failure, dropped on success);
+//!    The handler subsegment (named after the handler) is opened with the `ColdStart` and
+//!    `Service` annotations plus the user's; everything the handler records nests under it.
+//! 3. on `Ok`: the response is captured as subsegment metadata (`<name> response` in the
+//!    service's namespace; the X-Ray size guard trims it if needed) unless
+//!    `capture_response` is off; on `Err`: one ERROR line with the error chain, the
+//!    subsegment marked `fault` (or what [`HandlerOptions::error_class`] maps it to) with
+//!    the `cause`, and the error returned unchanged; on panic: the same as a fault, then the
+//!    panic resumes (the runtime reports it);
+//! 4. records the latency metric (`ProcessingLatency`, milliseconds) and flushes the
+//!    metrics (EMF or `PutMetricData`) and the subsegments (UDP daemon or
+//!    `PutTraceSegments`) **before** returning to the runtime, so nothing is lost when the
+//!    sandbox freezes; the log buffer is written on failure and dropped on success;
 //! 5. runs a deadline guard: when the handler is still running `deadline_margin`
-//!    (default 50 ms) before `Context::deadline`, it flushes what was recorded so far and
-//!    logs a WARN line, so a timeout loses nothing recorded before it. A deadline already
-//!    in the past at start (the local runtime emulator sends a relative deadline) is
-//!    treated as unknown, with one warning per process.
+//!    (default 50 ms) before `Context::deadline`, it annotates the handler subsegment
+//!    `TimedOut = true`, flushes the metrics recorded so far, sends the subsegments (the
+//!    open ones as `in_progress` documents, completed later if the handler still
+//!    finishes), writes the log buffer and logs a WARN line, so a timeout loses nothing
+//!    recorded before it. A deadline already in the past at start (the local runtime
+//!    emulator sends a relative deadline) is treated as unknown, with one warning per
+//!    process.
 //!
 //! ```
 //! use lambda_runtime::LambdaEvent;
@@ -42,23 +53,41 @@ use std::time::{Duration, UNIX_EPOCH};
 use futures_util::FutureExt as _;
 use tracing::Instrument as _;
 
+use crate::__private::AnnotationArg;
 use crate::invocation::Invocation;
+use crate::metrics::{self, Dimensions, FlushOptions, StorageResolution, Unit};
 use crate::telemetry::Telemetry;
+use crate::xray::annotation::AnnotationValue;
+use crate::xray::cause::ErrorDetails;
+use crate::xray::recorder::SubsegmentGuard;
 
 /// Default name of the latency metric.
 pub const DEFAULT_LATENCY_METRIC: &str = "ProcessingLatency";
 /// Default deadline margin.
 pub const DEFAULT_DEADLINE_MARGIN: Duration = Duration::from_millis(50);
 
-/// How a handler error is recorded on the handler subsegment.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ErrorClass {
-    /// An expected, client-caused failure (X-Ray `error`, 4xx-like).
-    Error,
-    /// An unexpected failure (X-Ray `fault`, 5xx-like). The default.
-    Fault,
-    /// A throttling failure (X-Ray `throttle` and `error`).
-    Throttle,
+/// How a handler error is recorded on the handler subsegment (`error`, `fault` or
+/// `throttle`); re-exported from the X-Ray layer.
+pub use crate::xray::cause::ErrorKind as ErrorClass;
+
+/// Declares how an error type is recorded on X-Ray subsegments when an instrumented
+/// function returns it (`#[instrumented]` picks this up automatically): an expected,
+/// client-caused failure is an `error`, not a `fault`.
+///
+/// ```
+/// use streamer_obs::handler::{ClassifyError, ErrorClass};
+/// #[derive(Debug)]
+/// struct InvalidToken;
+/// impl ClassifyError for InvalidToken {
+///     fn error_class(&self) -> ErrorClass {
+///         ErrorClass::Error
+///     }
+/// }
+/// assert_eq!(InvalidToken.error_class(), ErrorClass::Error);
+/// ```
+pub trait ClassifyError {
+    /// The kind to record.
+    fn error_class(&self) -> ErrorClass;
 }
 
 /// Options of one handler (the arguments of `#[instrumented]`).
@@ -214,6 +243,7 @@ pub struct ErrorView {
     type_name: String,
     message: String,
     source: Option<Box<ErrorView>>,
+    kind: Option<ErrorClass>,
 }
 
 impl ErrorView {
@@ -223,6 +253,7 @@ impl ErrorView {
             type_name: std::any::type_name::<E>().to_owned(),
             message: e.to_string(),
             source: e.source().map(|s| Box::new(Self::from_dyn_depth(s, 1))),
+            kind: None,
         }
     }
 
@@ -236,18 +267,37 @@ impl ErrorView {
             type_name: debug_type_name(&format!("{e:?}")),
             message: e.to_string(),
             source: if depth < 32 { e.source().map(|s| Box::new(Self::from_dyn_depth(s, depth + 1))) } else { None },
+            kind: None,
         }
     }
 
     /// The view of a value that is only `Debug` (e.g. `lambda_runtime::Diagnostic`).
     pub fn from_debug<T: fmt::Debug + ?Sized>(value: &T) -> Self {
         let text = format!("{value:?}");
-        Self { type_name: debug_type_name(&text), message: text, source: None }
+        Self { type_name: debug_type_name(&text), message: text, source: None, kind: None }
     }
 
     /// A view from parts.
     pub fn new(type_name: impl Into<String>, message: impl Into<String>) -> Self {
-        Self { type_name: type_name.into(), message: message.into(), source: None }
+        Self { type_name: type_name.into(), message: message.into(), source: None, kind: None }
+    }
+
+    /// Declares the kind to record (overrides [`HandlerOptions::error_class`]); `None`
+    /// leaves it to the handler's mapping.
+    ///
+    /// ```
+    /// use streamer_obs::handler::{ErrorClass, ErrorView};
+    /// let v = ErrorView::new("Expired", "token expired").with_kind(ErrorClass::Error);
+    /// assert_eq!(v.kind(), Some(ErrorClass::Error));
+    /// ```
+    pub fn with_kind(mut self, kind: impl Into<Option<ErrorClass>>) -> Self {
+        self.kind = kind.into();
+        self
+    }
+
+    /// The declared kind, if any.
+    pub fn kind(&self) -> Option<ErrorClass> {
+        self.kind
     }
 
     /// The error type name.
@@ -311,7 +361,7 @@ pub struct HandlerScope {
     invocation: Arc<Invocation>,
     options: HandlerOptions,
     span: tracing::Span,
-    started_ms: u64,
+    started: std::time::SystemTime,
 }
 
 impl HandlerScope {
@@ -327,8 +377,8 @@ impl HandlerScope {
         ctx: &lambda_runtime::Context,
         span: tracing::Span,
     ) -> Self {
-        let invocation = Arc::new(Invocation::from_context(ctx, telemetry.config(), telemetry.cold_start()));
-        let started_ms = telemetry.clock().now_millis();
+        let invocation = Arc::new(Invocation::from_telemetry(ctx, &telemetry));
+        let started = telemetry.clock().now();
         Self {
             annotations: std::sync::Mutex::new(Vec::new()),
             metadata: std::sync::Mutex::new(Vec::new()),
@@ -336,7 +386,7 @@ impl HandlerScope {
             invocation,
             options,
             span,
-            started_ms,
+            started,
         }
     }
 
@@ -394,6 +444,8 @@ impl HandlerScope {
         F: Future<Output = Result<T, E>>,
     {
         let inv = Arc::clone(&self.invocation);
+        let segment = inv.xray().subsegment(self.options.name());
+        self.annotate_handler(&segment);
         let guarded = AssertUnwindSafe(inv.clone().scope(fut.instrument(self.span.clone()))).catch_unwind();
         let mut guarded = std::pin::pin!(guarded);
         let result = match self.deadline_sleep() {
@@ -402,7 +454,7 @@ impl HandlerScope {
                     biased;
                     r = &mut guarded => r,
                     () = sleep => {
-                        self.on_deadline();
+                        self.on_deadline(&segment).await;
                         guarded.await
                     }
                 }
@@ -411,22 +463,64 @@ impl HandlerScope {
         };
         match result {
             Ok(Ok(value)) => {
-                let _captured = if self.options.capture_response.unwrap_or(true) { capture(&value) } else { None };
-                self.finish(Outcome::Success, None);
+                if self.options.capture_response.unwrap_or(true)
+                    && segment.is_recording()
+                    && let Some(response) = capture(&value)
+                {
+                    self.capture_response(&segment, response);
+                }
+                self.finish(segment, Outcome::Success, None).await;
                 Ok(value)
             }
             Ok(Err(err)) => {
                 let view = view_error(&err);
-                let class = (self.options.error_class)(&view);
-                self.finish(Outcome::Failure(class), Some(&view));
+                let class = view.kind().unwrap_or_else(|| (self.options.error_class)(&view));
+                self.finish(segment, Outcome::Failure(class), Some(&view)).await;
                 Err(err)
             }
             Err(panic) => {
                 let message = panic_message(panic.as_ref());
                 let view = ErrorView::new("panic", message);
-                self.finish(Outcome::Panic, Some(&view));
+                self.finish(segment, Outcome::Panic, Some(&view)).await;
                 std::panic::resume_unwind(panic)
             }
+        }
+    }
+
+    /// `ColdStart`, `Service` and the user's annotations and metadata on the handler
+    /// subsegment. An annotation the X-Ray rules refuse is dropped with a WARN line.
+    fn annotate_handler(&self, segment: &SubsegmentGuard) {
+        if !segment.is_recording() {
+            return;
+        }
+        let _ = segment.annotate("ColdStart", self.invocation.cold_start());
+        let _ = segment.annotate("Service", self.telemetry.config().service());
+        let annotations = std::mem::take(&mut *self.annotations.lock().unwrap_or_else(|p| p.into_inner()));
+        for (key, value) in annotations {
+            let value = match value {
+                AnnotationArg::Str(s) => AnnotationValue::from(s),
+                AnnotationArg::Int(i) => AnnotationValue::from(i),
+                AnnotationArg::Bool(b) => AnnotationValue::from(b),
+                AnnotationArg::Float(f) => AnnotationValue::from(f),
+            };
+            if let Err(e) = segment.annotate(&key, value) {
+                self.in_scope(|| tracing::warn!(target: "streamer_obs", key = %key, error = %e, "annotation dropped"));
+            }
+        }
+        let metadata = std::mem::take(&mut *self.metadata.lock().unwrap_or_else(|p| p.into_inner()));
+        for (key, value) in metadata {
+            if let Err(e) = segment.metadata(&key, value) {
+                self.in_scope(|| tracing::warn!(target: "streamer_obs", key = %key, error = %e, "metadata dropped"));
+            }
+        }
+    }
+
+    /// The response as metadata `<name> response` in the service's namespace (Powertools'
+    /// convention), or `default` when the service name is not a usable namespace.
+    fn capture_response(&self, segment: &SubsegmentGuard, response: serde_json::Value) {
+        let key = format!("{} response", self.options.name());
+        if segment.metadata_in(self.telemetry.config().service(), &key, &response).is_err() {
+            let _ = segment.metadata(&key, &response);
         }
     }
 
@@ -460,7 +554,7 @@ impl HandlerScope {
     }
 
     /// The deadline guard fired: flush what was recorded so far.
-    fn on_deadline(&self) {
+    async fn on_deadline(&self, segment: &SubsegmentGuard) {
         self.in_scope(|| {
             tracing::warn!(
                 target: "streamer_obs",
@@ -469,34 +563,63 @@ impl HandlerScope {
                 "invocation is about to time out: flushing what was recorded so far"
             );
         });
+        let _ = segment.annotate("TimedOut", true);
         self.invocation.flush_log_buffer();
+        self.flush_metrics().await;
+        self.invocation.xray().flush_in_progress().await;
+    }
+
+    async fn flush_metrics(&self) {
+        let options = FlushOptions { cold_start_metric: self.options.cold_start_metric, raise_on_empty: false };
+        metrics::flush_invocation(&self.invocation, &**self.telemetry.publisher(), &**self.telemetry.clock(), &options)
+            .await;
     }
 
     /// Records the outcome and flushes, before the result goes back to the runtime.
-    fn finish(&self, outcome: Outcome, error: Option<&ErrorView>) {
-        let elapsed_ms = self.telemetry.clock().now_millis().saturating_sub(self.started_ms);
-        let _latency_metric = self.options.latency_metric_name().map(|name| (name, elapsed_ms));
+    async fn finish(&self, segment: SubsegmentGuard, outcome: Outcome, error: Option<&ErrorView>) {
+        let elapsed = self.telemetry.clock().now().duration_since(self.started).unwrap_or_default();
+        let recorded_nothing = self.invocation.metrics().with_set(|s| s.is_empty()).unwrap_or(false);
+        if self.options.raise_on_empty_metrics && recorded_nothing {
+            self.in_scope(|| {
+                tracing::error!(target: "streamer_obs::metrics", handler = self.options.name(), "no metrics were recorded in this invocation")
+            });
+        }
+        if let Some(name) = self.options.latency_metric_name() {
+            let resolution = if self.options.latency_high_resolution {
+                StorageResolution::High
+            } else {
+                StorageResolution::Standard
+            };
+            let ms = elapsed.as_secs_f64() * 1000.0;
+            let recorded = self
+                .invocation
+                .metrics()
+                .with_set(|s| s.add_with(name.to_owned(), Unit::Milliseconds, ms, resolution, &Dimensions::new()));
+            if let Some(Err(e)) = recorded {
+                self.in_scope(
+                    || tracing::warn!(target: "streamer_obs::metrics", metric = name, error = %e, "metric dropped"),
+                );
+            }
+        }
         match (outcome, error) {
             (Outcome::Success, _) => self.invocation.discard_log_buffer(),
-            (Outcome::Failure(_), Some(view)) => {
+            (Outcome::Failure(_) | Outcome::Panic, Some(view)) => {
+                let (kind, message) = match outcome {
+                    Outcome::Failure(kind) => (kind, "handler returned an error"),
+                    _ => (ErrorClass::Fault, "handler panicked"),
+                };
+                if self.options.capture_error.unwrap_or(true) {
+                    segment.record_error_with(view, &ErrorDetails::new(kind).type_name(view.type_name()));
+                } else {
+                    segment.add_flags(kind.flags());
+                }
                 self.invocation.flush_log_buffer();
                 self.in_scope(|| {
                     tracing::error!(
                         target: "streamer_obs",
                         error = view as &dyn Error,
                         handler = self.options.name(),
-                        "handler returned an error"
-                    )
-                });
-            }
-            (Outcome::Panic, Some(view)) => {
-                self.invocation.flush_log_buffer();
-                self.in_scope(|| {
-                    tracing::error!(
-                        target: "streamer_obs",
-                        error = view as &dyn Error,
-                        handler = self.options.name(),
-                        "handler panicked"
+                        "{message}"
                     )
                 });
             }
@@ -504,6 +627,9 @@ impl HandlerScope {
                 self.invocation.flush_log_buffer();
             }
         }
+        segment.end();
+        self.flush_metrics().await;
+        self.invocation.xray().flush().await;
     }
 }
 

@@ -138,6 +138,43 @@ impl Invocation {
     /// Builds the invocation of `ctx`: parses the trace header, takes the cold start
     /// from `cold_start` and draws the debug-sampling decision from the configured rate.
     pub fn from_context(ctx: &lambda_runtime::Context, config: &Config, cold_start: &ColdStartTracker) -> Self {
+        Self::build(ctx, config, cold_start, |header, error| {
+            crate::xray::recorder::Recorder::for_invocation(header, error, config)
+        })
+    }
+
+    /// Builds the invocation of `ctx` with the configuration, cold-start tracker, clock
+    /// and X-Ray emitter of `telemetry` (what the handler lifecycle uses).
+    ///
+    /// ```
+    /// use streamer_obs::config::Config;
+    /// use streamer_obs::invocation::Invocation;
+    /// use streamer_obs::telemetry::Telemetry;
+    /// use streamer_obs::testing::{CapturingEmitter, ContextBuilder};
+    /// let telemetry = Telemetry::builder(Config::default()).emitter(std::sync::Arc::new(CapturingEmitter::new())).build();
+    /// let ctx = ContextBuilder::new()
+    ///     .trace_header("Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1")
+    ///     .build();
+    /// assert!(Invocation::from_telemetry(&ctx, &telemetry).xray().is_recording());
+    /// ```
+    pub fn from_telemetry(ctx: &lambda_runtime::Context, telemetry: &crate::telemetry::Telemetry) -> Self {
+        Self::build(ctx, telemetry.config(), telemetry.cold_start(), |header, error| {
+            crate::xray::recorder::Recorder::for_invocation_with(
+                header,
+                error,
+                telemetry.config(),
+                || Arc::clone(telemetry.emitter()),
+                Arc::clone(telemetry.clock()),
+            )
+        })
+    }
+
+    fn build(
+        ctx: &lambda_runtime::Context,
+        config: &Config,
+        cold_start: &ColdStartTracker,
+        recorder: impl FnOnce(Option<&TraceHeader>, Option<&TraceHeaderError>) -> crate::xray::recorder::Recorder,
+    ) -> Self {
         let (trace_header, trace_header_error) = match ctx.xray_trace_id.as_deref() {
             None => (None, None),
             Some(raw) => match raw.parse::<TraceHeader>() {
@@ -156,11 +193,7 @@ impl Invocation {
             Some(ctx.env_config.version.clone())
         };
         let memory_mb = u32::try_from(ctx.env_config.memory).ok().filter(|m| *m > 0).or(config.function_memory_mb());
-        let xray = Arc::new(crate::xray::recorder::Recorder::for_invocation(
-            trace_header.as_ref(),
-            trace_header_error.as_ref(),
-            config,
-        ));
+        let xray = Arc::new(recorder(trace_header.as_ref(), trace_header_error.as_ref()));
         let rate = config.log().sample_rate();
         let debug_sampled = rate > 0.0 && fastrand::f64() < rate;
         Self {

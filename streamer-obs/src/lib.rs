@@ -60,8 +60,8 @@ pub mod handler;
 pub mod invocation;
 pub mod layer;
 pub mod log;
-pub mod telemetry;
 pub mod metrics;
+pub mod telemetry;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 pub mod trace_header;

@@ -9,7 +9,7 @@ use std::future::Future;
 use serde::Serialize;
 
 pub use crate::function::FunctionScope;
-pub use crate::handler::{ErrorView, HandlerOptions, HandlerScope};
+pub use crate::handler::{ClassifyError, ErrorClass, ErrorView, HandlerOptions, HandlerScope};
 pub use tracing;
 
 /// Pins a future's output type to the function's declared return type, so `?` and
@@ -117,6 +117,28 @@ pub trait ViaDebug {
 impl<T: fmt::Debug + ?Sized> ViaDebug for Wrap<'_, T> {
     fn __obs_error_view(&self) -> ErrorView {
         ErrorView::from_debug(self.0)
+    }
+}
+
+/// Error classification, level 1: types implementing [`ClassifyError`].
+pub trait ViaKind {
+    /// The error kind the type declares.
+    fn __obs_error_kind(&self) -> Option<ErrorClass>;
+}
+impl<E: ClassifyError + ?Sized> ViaKind for &Wrap<'_, E> {
+    fn __obs_error_kind(&self) -> Option<ErrorClass> {
+        Some(self.0.error_class())
+    }
+}
+
+/// Error classification, level 2: no declared kind (the handler's mapping applies).
+pub trait ViaNoKind {
+    /// Always `None`.
+    fn __obs_error_kind(&self) -> Option<ErrorClass>;
+}
+impl<T: ?Sized> ViaNoKind for Wrap<'_, T> {
+    fn __obs_error_kind(&self) -> Option<ErrorClass> {
+        None
     }
 }
 

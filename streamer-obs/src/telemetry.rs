@@ -1,6 +1,6 @@
-//! The process-wide part of the SDK: configuration, clock and cold-start tracker (and,
-//! with the metrics and X-Ray layers, their publisher and emitter). Only transports and
-//! configuration live here; everything per invocation lives in [`crate::invocation`].
+//! The process-wide part of the SDK: configuration, clock, cold-start tracker, the
+//! metrics publisher and the X-Ray emitter. Only transports and configuration live here;
+//! everything per invocation lives in [`crate::invocation`].
 //!
 //! [`Telemetry::current`] is what the handler lifecycle uses: a task-local override set
 //! by [`Telemetry::scope`] (tests, or several configurations in one process), else the
@@ -28,6 +28,8 @@ use std::sync::{Arc, OnceLock};
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::invocation::ColdStartTracker;
+use crate::metrics::{EmfPublisher, MetricsPublisher};
+use crate::xray::emitter::SegmentEmitter;
 
 tokio::task_local! {
     static OVERRIDE: Telemetry;
@@ -35,12 +37,23 @@ tokio::task_local! {
 
 static GLOBAL: OnceLock<Telemetry> = OnceLock::new();
 
-#[derive(Debug)]
 struct Inner {
     config: Config,
     clock: Arc<dyn Clock>,
     cold_start: Arc<ColdStartTracker>,
+    publisher: Arc<dyn MetricsPublisher>,
+    emitter: Arc<dyn SegmentEmitter>,
     past_deadline_warned: AtomicBool,
+}
+
+impl std::fmt::Debug for Inner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Telemetry")
+            .field("config", &self.config)
+            .field("clock", &self.clock)
+            .field("emitter", &self.emitter)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Shared handle to the process-wide SDK state; cheap to clone.
@@ -58,7 +71,7 @@ impl Telemetry {
 
     /// A builder (its own cold-start tracker and the system clock unless set).
     pub fn builder(config: Config) -> TelemetryBuilder {
-        TelemetryBuilder { config, clock: None, cold_start: None }
+        TelemetryBuilder { config, clock: None, cold_start: None, publisher: None, emitter: None }
     }
 
     /// The global telemetry: the one installed by [`Telemetry::install_global`] (done by
@@ -83,7 +96,7 @@ impl Telemetry {
     }
 
     /// Runs `fut` with `self` as [`Telemetry::current`].
-    pub fn scope<F: Future>(&self, fut: F) -> impl Future<Output = F::Output> {
+    pub fn scope<F: Future>(&self, fut: F) -> impl Future<Output = F::Output> + use<F> {
         OVERRIDE.scope(self.clone(), fut)
     }
 
@@ -102,6 +115,17 @@ impl Telemetry {
         &self.inner.cold_start
     }
 
+    /// The metrics publisher (EMF on stdout unless configured).
+    pub fn publisher(&self) -> &Arc<dyn MetricsPublisher> {
+        &self.inner.publisher
+    }
+
+    /// The X-Ray emitter (the UDP daemon emitter of `AWS_XRAY_DAEMON_ADDRESS` unless
+    /// configured).
+    pub fn emitter(&self) -> &Arc<dyn SegmentEmitter> {
+        &self.inner.emitter
+    }
+
     /// True the first time it is called (used to warn once per process).
     pub(crate) fn first_past_deadline_warning(&self) -> bool {
         !self.inner.past_deadline_warned.swap(true, Ordering::Relaxed)
@@ -109,14 +133,35 @@ impl Telemetry {
 }
 
 /// Builder for [`Telemetry`].
-#[derive(Debug)]
 pub struct TelemetryBuilder {
     config: Config,
     clock: Option<Arc<dyn Clock>>,
     cold_start: Option<Arc<ColdStartTracker>>,
+    publisher: Option<Arc<dyn MetricsPublisher>>,
+    emitter: Option<Arc<dyn SegmentEmitter>>,
+}
+
+impl std::fmt::Debug for TelemetryBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TelemetryBuilder").field("config", &self.config).finish_non_exhaustive()
+    }
 }
 
 impl TelemetryBuilder {
+    /// The metrics publisher (default: EMF lines on stdout; `CloudWatchPublisher` with
+    /// the `cloudwatch` feature; any `io::Write` through `EmfPublisher::new` in tests).
+    pub fn metrics_publisher(mut self, publisher: Arc<dyn MetricsPublisher>) -> Self {
+        self.publisher = Some(publisher);
+        self
+    }
+
+    /// The X-Ray emitter (default: the process's UDP daemon emitter, see
+    /// [`crate::xray::emitter::default_emitter`]).
+    pub fn emitter(mut self, emitter: Arc<dyn SegmentEmitter>) -> Self {
+        self.emitter = Some(emitter);
+        self
+    }
+
     /// The clock (default: the system clock).
     pub fn clock(mut self, clock: impl Clock) -> Self {
         self.clock = Some(Arc::new(clock));
@@ -133,10 +178,14 @@ impl TelemetryBuilder {
     pub fn build(self) -> Telemetry {
         let cold_start =
             self.cold_start.unwrap_or_else(|| Arc::new(ColdStartTracker::new(self.config.initialization_type())));
+        let publisher = self.publisher.unwrap_or_else(|| Arc::new(EmfPublisher::stdout()));
+        let emitter = self.emitter.unwrap_or_else(|| crate::xray::emitter::default_emitter(&self.config));
         Telemetry {
             inner: Arc::new(Inner {
                 clock: self.clock.unwrap_or_else(|| Arc::new(SystemClock)),
                 cold_start,
+                publisher,
+                emitter,
                 config: self.config,
                 past_deadline_warned: AtomicBool::new(false),
             }),

@@ -83,3 +83,19 @@ fn json_format_with_strict_lambda_level_warns_about_emf() {
     with_default(&dispatch, || streamer_obs::log::report_config(&c));
     assert!(writer.lines().is_empty());
 }
+
+#[test]
+fn span_fields_reach_lines_at_strict_levels() {
+    let c = config(&[("AWS_LAMBDA_LOG_LEVEL", "WARN")]);
+    let (dispatch, writer, _) = capture(&c);
+    with_default(&dispatch, || {
+        let span = tracing::info_span!("HandleConnect", connection_id = "c-1");
+        let _e = span.enter();
+        tracing::info!("dropped");
+        tracing::warn!("kept");
+    });
+    let lines = writer.json_lines();
+    assert_eq!(lines.len(), 1);
+    assert_eq!(lines[0]["message"], "kept");
+    assert_eq!(lines[0]["connection_id"], "c-1");
+}

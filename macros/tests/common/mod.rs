@@ -8,8 +8,9 @@ use std::sync::{Arc, Mutex};
 use lambda_runtime::LambdaEvent;
 use serde_json::Value;
 use streamer_obs::config::{Config, EnvVars};
+use streamer_obs::metrics::EmfPublisher;
 use streamer_obs::telemetry::Telemetry;
-use streamer_obs::testing::{CapturingWriter, ContextBuilder, FixedClock};
+use streamer_obs::testing::{CapturingEmitter, CapturingWriter, ContextBuilder, FixedClock};
 use tracing::instrument::WithSubscriber as _;
 use tracing::span;
 use tracing_subscriber::layer::{Context, SubscriberExt as _};
@@ -22,9 +23,12 @@ pub fn config(pairs: &[(&str, &str)]) -> Config {
     Config::builder().build_from(&EnvVars::from_pairs(pairs.iter().copied()))
 }
 
-/// A Lambda event with a test context (request id `req-1`).
+/// The trace header of the test events (sampled, with a Parent).
+pub const HEADER: &str = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1";
+
+/// A Lambda event with a test context (request id `req-1`, a sampled trace header).
 pub fn event<T>(payload: T) -> LambdaEvent<T> {
-    LambdaEvent::new(payload, ContextBuilder::new().request_id("req-1").build())
+    LambdaEvent::new(payload, ContextBuilder::new().request_id("req-1").trace_header(HEADER).build())
 }
 
 /// A span seen by the recorder: its name and its parent's name.
@@ -65,6 +69,10 @@ impl<S: tracing::Subscriber + for<'a> LookupSpan<'a>> tracing_subscriber::Layer<
 pub struct Captured {
     pub lines: Vec<Value>,
     pub spans: SpanRecorder,
+    /// X-Ray documents sent (one per datagram).
+    pub segments: Vec<Value>,
+    /// EMF documents written.
+    pub emf: Vec<Value>,
 }
 
 impl Captured {
@@ -90,10 +98,16 @@ pub fn run_with<F: Future>(config: Config, fut: F) -> (F::Output, Captured) {
     let subscriber = tracing_subscriber::registry()
         .with(streamer_obs::log::layer(&config, writer.clone(), clock.clone()))
         .with(spans.clone());
-    let telemetry = Telemetry::builder(config).clock(clock).build();
+    let emitter = CapturingEmitter::new();
+    let emf = CapturingWriter::new();
+    let telemetry = Telemetry::builder(config)
+        .clock(clock)
+        .emitter(Arc::new(emitter.clone()))
+        .metrics_publisher(Arc::new(EmfPublisher::new(emf.clone())))
+        .build();
     let rt = tokio::runtime::Builder::new_current_thread().enable_time().build().expect("runtime");
     let out = rt.block_on(telemetry.scope(fut).with_subscriber(subscriber));
-    (out, Captured { lines: writer.json_lines(), spans })
+    (out, Captured { lines: writer.json_lines(), spans, segments: emitter.documents(), emf: emf.json_lines() })
 }
 
 /// [`run_with`] and the default configuration.

@@ -84,6 +84,9 @@ where
         if sample_rate > 0.0 {
             max_level = max_level.max(Level::DEBUG);
         }
+        // INFO spans are recorded at any level (see `span_always_on`); INFO events that the
+        // filter refuses are turned off per callsite in `register_callsite`.
+        max_level = max_level.max(Level::INFO);
         let shared = Arc::new(Shared {
             service: config.service().into(),
             environment: config.environment().into(),
@@ -201,6 +204,13 @@ where
             }
         }
     }
+}
+
+/// Spans at INFO or above are always recorded, whatever the level: their fields belong on
+/// every line inside them, and the lines that pass a stricter level (WARN, ERROR) need them
+/// most.
+fn span_always_on(meta: &Metadata<'_>) -> bool {
+    meta.is_span() && *meta.level() <= Level::INFO
 }
 
 fn target_max_enables(filter: &tracing_subscriber::filter::Targets, level: Level) -> bool {
@@ -454,7 +464,7 @@ where
     W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
 {
     fn register_callsite(&self, meta: &'static Metadata<'static>) -> tracing::subscriber::Interest {
-        if self.statically_enabled(meta) {
+        if span_always_on(meta) || self.statically_enabled(meta) {
             tracing::subscriber::Interest::always()
         } else if self.shared.sample_rate > 0.0 && *meta.level() <= Level::DEBUG {
             tracing::subscriber::Interest::sometimes()
@@ -464,7 +474,7 @@ where
     }
 
     fn enabled(&self, meta: &Metadata<'_>, _ctx: Context<'_, S>) -> bool {
-        self.statically_enabled(meta) || self.sampling_enables(meta.level())
+        span_always_on(meta) || self.statically_enabled(meta) || self.sampling_enables(meta.level())
     }
 
     fn max_level_hint(&self) -> Option<tracing::level_filters::LevelFilter> {

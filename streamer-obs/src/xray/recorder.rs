@@ -228,6 +228,32 @@ impl Recorder {
         if config.trace_disabled() {
             return Self::disabled();
         }
+        Self::for_invocation_with(header, header_error, config, || default_emitter(config), Arc::new(SystemClock))
+    }
+
+    /// As [`Recorder::for_invocation`] with an injected emitter (asked for only when the
+    /// invocation is traced) and clock; used by the handler lifecycle with the emitter of
+    /// its `Telemetry`.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use streamer_obs::config::Config;
+    /// # use streamer_obs::xray::recorder::Recorder;
+    /// let header = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1".parse().unwrap();
+    /// let capture = streamer_obs::testing::CapturingEmitter::new();
+    /// let rec = Recorder::for_invocation_with(Some(&header), None, &Config::default(), || Arc::new(capture.clone()), Arc::new(streamer_obs::clock::SystemClock));
+    /// assert!(rec.is_recording());
+    /// ```
+    pub fn for_invocation_with(
+        header: Option<&TraceHeader>,
+        header_error: Option<&TraceHeaderError>,
+        config: &Config,
+        emitter: impl FnOnce() -> Arc<dyn SegmentEmitter>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        if config.trace_disabled() {
+            return Self::disabled();
+        }
         match (header, header_error) {
             (_, Some(e)) => {
                 report_missing(config.context_missing(), &e.to_string());
@@ -243,11 +269,11 @@ impl Recorder {
             }
             (Some(h), None) if !h.is_sampled() => Self::disabled(),
             (Some(h), None) => {
-                let emitter = default_emitter(config);
+                let emitter = emitter();
                 if !emitter.is_enabled() {
                     return Self::disabled();
                 }
-                Self::new(h, emitter)
+                Self::with_clock(h, emitter, clock)
             }
         }
     }
