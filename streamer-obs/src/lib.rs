@@ -1,25 +1,23 @@
 //! # streamer-obs
 //!
-//! Observability for Rust AWS Lambda functions: structured JSON logs (Lambda's
-//! advanced-logging-controls shape, queryable in CloudWatch Logs Insights), built on
-//! `tracing` and `lambda_runtime`.
+//! Observability for Rust AWS Lambda functions: one attribute, [`instrumented`], gives a
+//! handler structured JSON logs (Lambda's advanced-logging-controls shape, queryable in
+//! CloudWatch Logs Insights), CloudWatch metrics (Embedded Metric Format on stdout, or
+//! `PutMetricData`) and X-Ray subsegments, per invocation and safe under
+//! `lambda_runtime::run_concurrent`.
 //!
 //! ```no_run
 //! use lambda_runtime::{service_fn, Error, LambdaEvent};
 //! use serde_json::Value;
-//! use std::sync::Arc;
-//! use streamer_obs::config::Config;
-//! use streamer_obs::invocation::{ColdStartTracker, Invocation};
+//! use streamer_obs::instrumented;
+//! use streamer_obs::metrics::{self, Unit};
 //!
+//! #[instrumented(name = "HandleEcho", annotations(route = "$default"))]
 //! async fn handler(event: LambdaEvent<Value>) -> Result<Value, Error> {
-//!     let config = Config::from_env();
-//!     let inv = Arc::new(Invocation::from_context(&event.context, &config, ColdStartTracker::global()));
-//!     inv.scope(async move {
-//!         streamer_obs::invocation::append_field("connection_id", "abc=");
-//!         tracing::info!(route = "$connect", "Connection attempt");
-//!         Ok(event.payload)
-//!     })
-//!     .await
+//!     streamer_obs::invocation::append_field("connection_id", "abc=");
+//!     tracing::info!("echoing");
+//!     metrics::add("MessageSent", Unit::Count, 1.0);
+//!     Ok(event.payload)
 //! }
 //!
 //! #[tokio::main]
@@ -29,10 +27,15 @@
 //! }
 //! ```
 //!
+//! The lifecycle behind the attribute is [`handler::HandlerScope`]; [`layer::ObsLayer`] applies
+//! the same lifecycle as a tower layer.
+//!
 //! ## Modules
 //!
 //! - [`instrumented`]: the attribute for handlers and the functions they call (one span,
 //!   subsegment and lifecycle per invocation; see its argument reference).
+//! - [`handler`], [`function`], [`layer`], [`telemetry`]: the invocation lifecycle, child
+//!   scopes, the tower layer and the process-wide publisher/emitter.
 //! - [`config`]: the environment read once into a [`config::Config`], with a builder.
 //! - [`invocation`]: one invocation's context in a task-local; cold start; correlation fields.
 //! - [`trace_header`]: the X-Ray trace header and its ids.
@@ -45,10 +48,9 @@
 //!
 //! ## Feature flags
 //!
-//! - `testing`: the [`testing`](crate#modules) module.
+//! - `testing`: the [`testing`](crate#modules) module and `metrics::MockMetricsPublisher`.
 //! - `xray-api`: the X-Ray `PutTraceSegments` emitter.
 //! - `aws-sdk`: X-Ray subsegments around AWS SDK for Rust calls.
-//! - `testing`: the [`testing`](crate#modules) module and `metrics::MockMetricsPublisher`.
 //! - `cloudwatch`: the `PutMetricData` publisher and `PutMetricAlarm` for the standard alarms.
 
 #[cfg(feature = "aws")]
@@ -85,7 +87,26 @@ pub mod __private;
 /// streamer_obs::init().expect("initialised once");
 /// ```
 pub fn init() -> Result<(), InitError> {
-    let telemetry = telemetry::Telemetry::from_env();
+    init_telemetry(telemetry::Telemetry::from_env())
+}
+
+/// Like [`init`] with an explicit [`telemetry::Telemetry`] (for example one whose metrics
+/// go through `PutMetricData` or whose subsegments go through `PutTraceSegments`).
+///
+/// # Errors
+///
+/// [`InitError::AlreadyInitialized`] when a global `tracing` subscriber already exists.
+///
+/// ```no_run
+/// use std::sync::Arc;
+/// use streamer_obs::config::Config;
+/// use streamer_obs::telemetry::Telemetry;
+/// let telemetry = Telemetry::builder(Config::from_env())
+///     .metrics_publisher(Arc::new(streamer_obs::metrics::EmfPublisher::stdout()))
+///     .build();
+/// streamer_obs::init_telemetry(telemetry).expect("initialised once");
+/// ```
+pub fn init_telemetry(telemetry: telemetry::Telemetry) -> Result<(), InitError> {
     log::init_with_config(telemetry.config(), std::io::stdout, clock::SystemClock)?;
     // A handler that ran before init already read the environment lazily: same result.
     let _ = telemetry.install_global();

@@ -1,0 +1,165 @@
+//! The headline number: per-invocation overhead of an `#[instrumented]` handler doing
+//! the W1 workload, against the same handler without the attribute and against the raw
+//! I/O alone.
+//!
+//! W1: handler subsegment + one nested instrumented function, 2 annotations, one INFO log
+//! line with 2 fields, 3 metrics with 2 dimensions, EMF flush into a no-op writer,
+//! subsegments into the UDP emitter aimed at a loopback socket.
+
+use std::hint::black_box;
+use std::io::Write as _;
+use std::net::UdpSocket;
+use std::sync::Arc;
+
+use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
+use lambda_runtime::{Error, LambdaEvent};
+use serde_json::{Value, json};
+use streamer_obs::config::{Config, EnvVars};
+use streamer_obs::instrumented;
+use streamer_obs::metrics::{self, Dimensions, EmfPublisher, StorageResolution, Unit, standard};
+use streamer_obs::telemetry::Telemetry;
+use streamer_obs::testing::{CapturingEmitter, ContextBuilder};
+use streamer_obs::xray::emitter::{SegmentEmitter, UdpEmitter};
+use tracing::instrument::WithSubscriber as _;
+
+const HEADER: &str = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1";
+
+fn dims() -> Dimensions {
+    Dimensions::new().with(standard::ACTION, &standard::Action::Connect).set([standard::ENVIRONMENT, standard::ACTION])
+}
+
+#[instrumented(
+    name = "HandleConnect",
+    annotations(connection_id = event.payload["connection_id"].as_str().unwrap_or_default(), tenant_id = "acme"),
+    latency_metric = false
+)]
+async fn instrumented_handler(event: LambdaEvent<Value>) -> Result<u64, Error> {
+    let n = nested(event.payload["n"].as_u64().unwrap_or(1)).await;
+    tracing::info!(user_id = "user-1", attempt = n, "Connection established");
+    let d = dims();
+    metrics::add_with("ConnectionEstablished", Unit::Count, 1.0, StorageResolution::Standard, &d);
+    metrics::add_with("ProcessingLatency", Unit::Milliseconds, 3.5, StorageResolution::Standard, &d);
+    metrics::add_with("MessageSize", Unit::Bytes, 512.0, StorageResolution::Standard, &d);
+    Ok(n)
+}
+
+#[instrumented]
+async fn nested(n: u64) -> u64 {
+    black_box(n + 1)
+}
+
+/// The same handler without the attribute and without the SDK: its log line still goes
+/// through the JSON subscriber (a handler logs either way).
+async fn bare_handler(event: LambdaEvent<Value>) -> Result<u64, Error> {
+    let n = bare_nested(event.payload["n"].as_u64().unwrap_or(1)).await;
+    tracing::info!(user_id = "user-1", attempt = n, "Connection established");
+    Ok(n)
+}
+
+async fn bare_nested(n: u64) -> u64 {
+    black_box(n + 1)
+}
+
+fn event() -> LambdaEvent<Value> {
+    LambdaEvent::new(
+        json!({"connection_id": "L0SM9cOFvHcCIhw=", "n": 1}),
+        ContextBuilder::new().request_id("8f8ea7ae-5b4d-4b2c-9e5f-1c2d3e4f5a6b").trace_header(HEADER).build(),
+    )
+}
+
+fn config() -> Config {
+    Config::builder().service("streamer-connect").environment("prod").build_from(&EnvVars::empty())
+}
+
+fn telemetry(emitter: Arc<dyn SegmentEmitter>) -> Telemetry {
+    Telemetry::builder(config())
+        .emitter(emitter)
+        .metrics_publisher(Arc::new(EmfPublisher::new(std::io::sink())))
+        .build()
+}
+
+fn bench(c: &mut Criterion) {
+    // A loopback "daemon" that never reads: datagrams are sent for real, then dropped by the
+    // kernel once its buffer is full (as an unread UDP socket does).
+    let daemon = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    let udp: Arc<dyn SegmentEmitter> = Arc::new(UdpEmitter::new(daemon.local_addr().unwrap()).expect("udp"));
+    let rt = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
+    let subscriber = tracing::Dispatch::new(streamer_obs::log::subscriber(
+        &config(),
+        std::io::sink,
+        streamer_obs::clock::SystemClock,
+    ));
+
+    // Sanity check of the workload (outside the measurement): one document per invocation.
+    let capture = CapturingEmitter::new();
+    let t = telemetry(Arc::new(capture.clone()));
+    rt.block_on(t.scope(instrumented_handler(event())).with_subscriber(subscriber.clone())).unwrap();
+    let docs = capture.documents();
+    assert_eq!(docs.len(), 1, "one datagram per invocation");
+    let datagram = capture.raw().remove(0);
+
+    let mut group = c.benchmark_group("w1_invocation");
+    let warm = telemetry(Arc::clone(&udp));
+    group.bench_function("instrumented", |b| {
+        b.iter(|| rt.block_on(warm.scope(instrumented_handler(event())).with_subscriber(subscriber.clone())).unwrap())
+    });
+    group.bench_function("bare", |b| {
+        b.iter(|| rt.block_on(bare_handler(event()).with_subscriber(subscriber.clone())).unwrap())
+    });
+
+    // The raw I/O of one invocation from pre-built bytes: the log line and the EMF line
+    // written to a no-op writer, the datagram sent to the loopback socket.
+    let log_line = br#"{"timestamp":"2026-11-26T22:09:48.123Z","level":"INFO","message":"Connection established","service":"streamer-connect","cold_start":false,"function_name":"test-function","function_request_id":"8f8ea7ae-5b4d-4b2c-9e5f-1c2d3e4f5a6b","xray_trace_id":"1-5759e988-bd862e3fe1be46a994272793","environment":"prod","user_id":"user-1","attempt":2}
+"#;
+    let emf = br#"{"Action":"connect","ConnectionEstablished":1,"Environment":"prod","MessageSize":512,"ProcessingLatency":3.5,"Service":"streamer-connect","_aws":{"CloudWatchMetrics":[{"Dimensions":[["Environment","Action"]],"Metrics":[{"Name":"ConnectionEstablished","Unit":"Count"},{"Name":"ProcessingLatency","Unit":"Milliseconds"},{"Name":"MessageSize","Unit":"Bytes"}],"Namespace":"Streamer"}],"Timestamp":1795730988123}}
+"#;
+    let raw_socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    raw_socket.set_nonblocking(true).unwrap();
+    raw_socket.connect(daemon.local_addr().unwrap()).unwrap();
+    let mut packet = b"{\"format\":\"json\",\"version\":1}\n".to_vec();
+    packet.extend_from_slice(datagram.as_bytes());
+    group.bench_function("raw_io", |b| {
+        b.iter(|| {
+            let mut out = std::io::sink();
+            out.write_all(black_box(log_line)).unwrap();
+            out.write_all(black_box(emf)).unwrap();
+            let _ = raw_socket.send(black_box(&packet));
+        })
+    });
+
+    // The first (cold) invocation: a fresh telemetry (and so a fresh cold-start tracker)
+    // per iteration, ColdStart metric on.
+    group.bench_function("instrumented_cold", |b| {
+        b.iter_batched(
+            || telemetry(Arc::clone(&udp)),
+            |t| rt.block_on(t.scope(instrumented_handler(event())).with_subscriber(subscriber.clone())).unwrap(),
+            BatchSize::SmallInput,
+        )
+    });
+    group.finish();
+
+    // SDK init: configuration from an environment, telemetry, the log subscriber.
+    let env = EnvVars::from_pairs([
+        ("POWERTOOLS_SERVICE_NAME", "streamer-connect"),
+        ("ENVIRONMENT", "prod"),
+        ("AWS_LAMBDA_FUNCTION_NAME", "connect"),
+        ("AWS_XRAY_DAEMON_ADDRESS", "127.0.0.1:2000"),
+    ]);
+    c.bench_function("sdk_init", |b| {
+        b.iter(|| {
+            let config = Config::builder().build_from(black_box(&env));
+            let dispatch = tracing::Dispatch::new(streamer_obs::log::subscriber(
+                &config,
+                std::io::sink,
+                streamer_obs::clock::SystemClock,
+            ));
+            let udp: Arc<dyn SegmentEmitter> =
+                Arc::new(UdpEmitter::new(black_box(daemon.local_addr().unwrap())).unwrap());
+            let t = Telemetry::builder(config).emitter(udp).build();
+            black_box((dispatch, t))
+        })
+    });
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
