@@ -333,3 +333,26 @@ fn a_single_metric_is_its_own_document_with_its_own_dimensions() {
     );
     assert!(docs[0].get("Environment").is_none() && docs[0].get("Service").is_none());
 }
+
+#[test]
+fn a_token_in_a_property_never_reaches_the_line() {
+    let jwt = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ1In0.c2lnbmF0dXJl";
+    let mut set = streamer_obs::metrics::MetricSet::new(streamer_obs::metrics::Namespace::streamer());
+    set.add("A", streamer_obs::metrics::Unit::Count, 1.0).unwrap();
+    set.set_property("note", format!("header was Bearer {jwt}")).unwrap();
+    let lines = streamer_obs::metrics::emf::encode_lines(&set, 1_795_730_988_123);
+    assert_eq!(lines.len(), 1);
+    assert!(!lines[0].contains(jwt));
+    let doc: serde_json::Value = serde_json::from_str(&lines[0]).unwrap();
+    assert_eq!(doc["note"], "header was Bearer [REDACTED]");
+}
+
+#[test]
+fn a_property_under_a_secret_key_is_redacted() {
+    let mut set = streamer_obs::metrics::MetricSet::new(streamer_obs::metrics::Namespace::streamer());
+    set.add("A", streamer_obs::metrics::Unit::Count, 1.0).unwrap();
+    set.set_property("authorization", "Basic dXNlcjpwYXNz").unwrap();
+    let doc: serde_json::Value =
+        serde_json::from_str(&streamer_obs::metrics::emf::encode_lines(&set, 1_795_730_988_123)[0]).unwrap();
+    assert_eq!(doc["authorization"], "[REDACTED]");
+}

@@ -32,7 +32,7 @@
 //! ```
 
 pub(crate) mod buffer;
-mod json;
+pub(crate) mod json;
 mod layer;
 mod redact;
 

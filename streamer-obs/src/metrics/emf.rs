@@ -323,11 +323,7 @@ fn render(
                     out.push(b']');
                 }
             }
-            Member::Property(v) => {
-                if serde_json::to_writer(&mut *out, v).is_err() {
-                    out.extend_from_slice(b"null");
-                }
-            }
+            Member::Property(v) => write_property(out, key, v),
         }
     }
     out.extend_from_slice(b"}\n");
@@ -415,34 +411,38 @@ fn write_f64(out: &mut Vec<u8>, v: f64) {
     }
 }
 
-fn write_str(out: &mut Vec<u8>, s: &str) {
-    out.push(b'"');
-    let bytes = s.as_bytes();
-    let mut start = 0;
-    for (i, &b) in bytes.iter().enumerate() {
-        let esc: &[u8] = match b {
-            b'"' => b"\\\"",
-            b'\\' => b"\\\\",
-            b'\n' => b"\\n",
-            b'\r' => b"\\r",
-            b'\t' => b"\\t",
-            0..=0x1f => {
-                out.extend_from_slice(&bytes[start..i]);
-                const HEX: &[u8; 16] = b"0123456789abcdef";
-                out.extend_from_slice(b"\\u00");
-                out.push(HEX[(b >> 4) as usize]);
-                out.push(HEX[(b & 0xf) as usize]);
-                start = i + 1;
-                continue;
-            }
-            _ => continue,
-        };
-        out.extend_from_slice(&bytes[start..i]);
-        out.extend_from_slice(esc);
-        start = i + 1;
+/// A property value; an EMF line is a log line, so the log redaction applies: a value
+/// under a secret-looking key (`authorization`, `token`, ... the default list) is
+/// `"[REDACTED]"`, and JWT-shaped text anywhere in it is replaced.
+fn write_property(out: &mut Vec<u8>, key: &str, v: &serde_json::Value) {
+    static REDACTOR: std::sync::LazyLock<crate::log::Redactor> =
+        std::sync::LazyLock::new(|| crate::log::Redactor::new(crate::config::DEFAULT_REDACT_KEYS));
+    if REDACTOR.is_redacted(key) {
+        out.extend_from_slice(b"\"[REDACTED]\"");
+        return;
     }
-    out.extend_from_slice(&bytes[start..]);
-    out.push(b'"');
+    let start = out.len();
+    if serde_json::to_writer(&mut *out, v).is_err() {
+        out.truncate(start);
+        out.extend_from_slice(b"null");
+        return;
+    }
+    if out[start..].windows(3).any(|w| w == b"eyJ") {
+        out.truncate(start);
+        let mut scrubbed = v.clone();
+        REDACTOR.redact_value(&mut scrubbed);
+        if serde_json::to_writer(&mut *out, &scrubbed).is_err() {
+            out.truncate(start);
+            out.extend_from_slice(b"null");
+        }
+    }
+}
+
+/// A JSON string (quoted, escaped) with the log writer's escaper, which also replaces
+/// JWT-shaped text by `[REDACTED]`: an EMF line is a log line, and a token put into a
+/// property by mistake must not reach it either.
+fn write_str(out: &mut Vec<u8>, s: &str) {
+    crate::log::json::write_str(out, s);
 }
 
 /// Encodes `set` and returns the lines (without their newline), for tests and tools.
