@@ -222,6 +222,13 @@ fn dynamodb_local(c: &mut Criterion) {
         let table = format!("bench-connections-{}", std::process::id());
         let store = DynamoDbConnectionStore::traced(&config, table);
         store.create_table().await.expect("table");
+        // DynamoDB Local (a JVM) is slow on its first requests: warm it up untimed.
+        let warm = ConnectionRecord::new("warm-up=", "u", "acme", "d/prod", SystemClock.now_millis(), HOUR);
+        for _ in 0..300 {
+            let _ = store.save(&warm).await;
+            let _ = store.get("warm-up=").await;
+            let _ = store.delete("warm-up=").await;
+        }
         store
     });
     bench_store(c, "handlers/dynamodb_local", Arc::new(store), 20);

@@ -7,12 +7,16 @@
 //!    tenant is `unknown`; a read failure is logged at WARN and the delete still runs);
 //! 3. `DeleteConnection` subsegment: idempotent delete (a missing record is not an
 //!    error; a failure is logged at ERROR);
-//! 4. always 200 `{"message":"Disconnected successfully"}`; INFO `Disconnect completed`
+//! 4. 200 `{"message":"Disconnected successfully"}` whatever the store said; INFO `Disconnect completed`
 //!    with the event's own `disconnect_status_code` and `disconnect_reason` (also
 //!    annotations of `HandleDisconnect`), `ConnectionClosed` = 1 by `TenantID`
 //!    (`unknown` when the record is gone), `ConnectionDuration` in fractional seconds
 //!    from `connectedAt` (also under a second), `ProcessingLatency` with
 //!    `Action=disconnect`.
+//!
+//! A handler built from a settings error answers every invocation 500
+//! `{"code":"INTERNAL_ERROR","message":"Failed to process disconnect"}` with an ERROR line
+//! naming the setting.
 //!
 //! ```
 //! use std::sync::Arc;
@@ -86,9 +90,8 @@ impl DisconnectHandler {
         Self { store: Ok(store), clock: Arc::new(SystemClock) }
     }
 
-    /// A handler for the store settings read at init: on `Err`, every invocation still
-    /// answers 200 (API Gateway ignores the `$disconnect` answer) but logs an ERROR line
-    /// naming the setting and emits nothing else.
+    /// A handler for the store settings read at init: on `Err`, every invocation answers
+    /// 500 with an ERROR line naming the setting.
     ///
     /// ```
     /// use std::sync::Arc;
@@ -140,8 +143,8 @@ impl DisconnectHandler {
         self.store.as_ref().err()
     }
 
-    /// Handles one `$disconnect` invocation: always 200 (see the [module](self)
-    /// documentation).
+    /// Handles one `$disconnect` invocation: 200 whatever the store said, 500 only when
+    /// the handler is misconfigured (see the [module](self) documentation).
     ///
     /// # Errors
     ///
@@ -154,7 +157,7 @@ impl DisconnectHandler {
     /// let handler = DisconnectHandler::misconfigured(SettingsError::Missing { setting: CONNECTIONS_TABLE });
     /// let event = LambdaEvent::new(Default::default(), streamer_obs::testing::ContextBuilder::new().build());
     /// # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
-    /// assert_eq!(handler.handle(event).await.unwrap().status_code, 200);
+    /// assert_eq!(handler.handle(event).await.unwrap().status_code, 500);
     /// # });
     /// ```
     #[instrumented(
@@ -172,12 +175,12 @@ impl DisconnectHandler {
         event: LambdaEvent<ApiGatewayWebsocketProxyRequest>,
     ) -> Result<ApiGatewayProxyResponse, Error> {
         let started = Instant::now();
-        self.disconnect(&event).await;
+        let response = self.disconnect(&event).await;
         record_metrics(|set| standard::processing_latency(set, Action::Disconnect, started.elapsed()));
-        Ok(response::disconnected())
+        Ok(response)
     }
 
-    async fn disconnect(&self, event: &LambdaEvent<ApiGatewayWebsocketProxyRequest>) {
+    async fn disconnect(&self, event: &LambdaEvent<ApiGatewayWebsocketProxyRequest>) -> ApiGatewayProxyResponse {
         let ctx = &event.payload.request_context;
         let connection_id = ctx.connection_id.as_deref().unwrap_or_default();
         let route_key = ctx.route_key.as_deref().unwrap_or("$disconnect");
@@ -198,7 +201,7 @@ impl DisconnectHandler {
             Err(e) => {
                 tracing::error!(setting = e.setting(), error = %e, "Handler misconfigured: {} is missing or invalid", e.setting());
                 xray::record_error(e, ErrorClass::Fault);
-                return;
+                return response::json(500, response::DISCONNECT_ERROR_BODY);
             }
         };
 
@@ -239,6 +242,7 @@ impl DisconnectHandler {
             duration_seconds = duration.map(|d| d.as_secs_f64()),
             "Disconnect completed"
         );
+        response::disconnected()
     }
 }
 

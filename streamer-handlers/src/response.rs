@@ -20,7 +20,9 @@ use crate::auth::AuthFailure;
 pub const CONNECTED_BODY: &str = r#"{"message":"Connected successfully"}"#;
 /// The body of every `$disconnect` answer.
 pub const DISCONNECTED_BODY: &str = r#"{"message":"Disconnected successfully"}"#;
-/// The body of a 500 (store failure, misconfiguration, malformed event).
+/// The body of a `$disconnect` 500 (misconfiguration).
+pub const DISCONNECT_ERROR_BODY: &str = r#"{"code":"INTERNAL_ERROR","message":"Failed to process disconnect"}"#;
+/// The body of a `$connect` 500 (store failure, misconfiguration, malformed event).
 pub const INTERNAL_ERROR_BODY: &str = r#"{"code":"INTERNAL_ERROR","message":"Failed to establish connection"}"#;
 
 /// A JSON response with `status` and `body` (`Content-Type: application/json`).

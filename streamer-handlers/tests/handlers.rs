@@ -370,10 +370,12 @@ fn disconnect_store_failures_still_answer_200_with_an_error_line() {
 }
 
 #[test]
-fn disconnect_misconfigured_logs_the_setting_and_answers_200() {
+fn disconnect_misconfigured_answers_500_naming_the_setting() {
     let handler = DisconnectHandler::misconfigured(SettingsError::Missing { setting: "CONNECTIONS_TABLE" });
     let (response, cap) = disconnect(&handler);
-    assert_eq!(response.status_code, 200);
+    assert_eq!(response.status_code, 500);
+    assert_eq!(body_text(&response), r#"{"code":"INTERNAL_ERROR","message":"Failed to process disconnect"}"#);
+    assert_eq!(cap.segment("HandleDisconnect")["fault"], true);
     let line = cap.lines.iter().find(|l| l["level"] == "ERROR").expect("an ERROR line");
     assert_eq!(line["setting"], "CONNECTIONS_TABLE");
 }

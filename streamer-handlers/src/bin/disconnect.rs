@@ -2,8 +2,8 @@
 //! connection store (`CONNECTIONS_TABLE`, endpoint overridable by `AWS_ENDPOINT_URL`),
 //! the `#[instrumented]` handler under `lambda_runtime`.
 //!
-//! A missing or invalid setting never stops the process: every invocation logs an ERROR
-//! line naming the setting (and still answers 200, as `$disconnect` always does).
+//! A missing or invalid setting never stops the process (Lambda would restart it in a
+//! loop): every invocation answers 500 with an ERROR line naming the setting.
 
 use std::sync::Arc;
 
