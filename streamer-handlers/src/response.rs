@@ -17,12 +17,32 @@ use streamer_obs::metrics::{MetricSet, MetricsError};
 use crate::auth::AuthFailure;
 
 /// The body of a successful `$connect`.
+///
+/// ```
+/// let body: serde_json::Value = serde_json::from_str(streamer_handlers::response::CONNECTED_BODY).unwrap();
+/// assert!(body.is_object());
+/// ```
 pub const CONNECTED_BODY: &str = r#"{"message":"Connected successfully"}"#;
-/// The body of every `$disconnect` answer.
+/// The body of a handled `$disconnect` (found, gone or store failure alike).
+///
+/// ```
+/// let body: serde_json::Value = serde_json::from_str(streamer_handlers::response::DISCONNECTED_BODY).unwrap();
+/// assert!(body.is_object());
+/// ```
 pub const DISCONNECTED_BODY: &str = r#"{"message":"Disconnected successfully"}"#;
 /// The body of a `$disconnect` 500 (misconfiguration).
+///
+/// ```
+/// let body: serde_json::Value = serde_json::from_str(streamer_handlers::response::DISCONNECT_ERROR_BODY).unwrap();
+/// assert!(body.is_object());
+/// ```
 pub const DISCONNECT_ERROR_BODY: &str = r#"{"code":"INTERNAL_ERROR","message":"Failed to process disconnect"}"#;
 /// The body of a `$connect` 500 (store failure, misconfiguration, malformed event).
+///
+/// ```
+/// let body: serde_json::Value = serde_json::from_str(streamer_handlers::response::INTERNAL_ERROR_BODY).unwrap();
+/// assert!(body.is_object());
+/// ```
 pub const INTERNAL_ERROR_BODY: &str = r#"{"code":"INTERNAL_ERROR","message":"Failed to establish connection"}"#;
 
 /// A JSON response with `status` and `body` (`Content-Type: application/json`).
