@@ -104,6 +104,30 @@ if grep -rqs "STREAMER_TEST_DYNAMODB_ENDPOINT" --include='*.rs' streamer-obs str
   start_dynamodb_local
 fi
 
+# --- Lambda Runtime API emulator (PyPI `cargo-lambda`), when tests need it. The test runs
+# the function binaries itself against it (`--only-lambda-apis`); it only routes to the
+# workspace's binary names, so it runs from the workspace root.
+start_lambda_emulator() {
+  if [ ! -x "$TOOLS/venv/bin/cargo-lambda" ]; then
+    echo "installing cargo-lambda into $TOOLS/venv (once)"
+    [ -x "$TOOLS/venv/bin/pip" ] || python3 -m venv "$TOOLS/venv"
+    "$TOOLS/venv/bin/pip" install --quiet --disable-pip-version-check cargo-lambda >/dev/null
+  fi
+  local port
+  port=$(free_port)
+  setsid "$TOOLS/venv/bin/cargo-lambda" lambda watch --only-lambda-apis \
+    --invoke-address 127.0.0.1 --invoke-port "$port" >"$TOOLS/cargo-lambda.log" 2>&1 &
+  PIDS+=($!)
+  # Any HTTP answer (404 on `/`) means it is up.
+  wait_for_http "http://127.0.0.1:$port/" 30
+  export STREAMER_TEST_LAMBDA_RUNTIME_API="127.0.0.1:$port"
+  echo "Lambda Runtime API emulator (cargo-lambda) on $STREAMER_TEST_LAMBDA_RUNTIME_API"
+}
+
+if needs STREAMER_TEST_LAMBDA_RUNTIME_API; then
+  start_lambda_emulator
+fi
+
 # Emulator-backed tests fail instead of skipping when their emulator is missing.
 export STREAMER_REQUIRE_EMULATORS=1
 

@@ -10,6 +10,9 @@
 //!   algorithms, required `exp`, leeway, issuer/audience, size limit) and the tenant
 //!   allow-list, with a failure taxonomy whose client body never leaks the token or
 //!   parser text;
+//! - [`connect`] and [`disconnect`]: the `#[instrumented]` WebSocket handlers
+//!   ([`connect::ConnectHandler`], [`disconnect::DisconnectHandler`]) run by the
+//!   `connect` and `disconnect` Lambda binaries; [`response`]: their API Gateway answers;
 //! - [`store`]: the connection record, its schema (defined once), the
 //!   [`store::ConnectionStore`] trait and its in-memory and DynamoDB implementations.
 //!
@@ -33,6 +36,9 @@
 //!   minter for tests and the local demo.
 
 pub mod auth;
+pub mod connect;
+pub mod disconnect;
+pub mod response;
 pub mod settings;
 pub mod store;
 #[cfg(feature = "testing")]

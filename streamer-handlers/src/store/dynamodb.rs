@@ -123,6 +123,45 @@ impl DynamoDbConnectionStore {
         Ok(Self::from_sdk_config(&config, table).with_connection_ttl(settings.connection_ttl()))
     }
 
+    /// What the Lambda binaries use: [`from_settings`](Self::from_settings) with the
+    /// X-Ray interceptor on the client, so each DynamoDB call is an `aws` subsegment
+    /// (`DynamoDB`, operation, table) under the handler's current subsegment.
+    ///
+    /// # Errors
+    ///
+    /// [`SettingsError::Missing`] naming `CONNECTIONS_TABLE` when it is not set.
+    ///
+    /// ```no_run
+    /// use streamer_handlers::settings::StoreSettings;
+    /// use streamer_handlers::store::DynamoDbConnectionStore;
+    /// # async fn f() -> Result<(), streamer_handlers::settings::SettingsError> {
+    /// let settings = StoreSettings::default().with_connections_table("streamer-dev-connections")?;
+    /// let _store = DynamoDbConnectionStore::for_lambda(&settings).await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn for_lambda(settings: &StoreSettings) -> Result<Self, SettingsError> {
+        let table = settings.connections_table()?.to_owned();
+        let config = streamer_obs::aws::load_config().await;
+        Ok(Self::traced(&config, table).with_connection_ttl(settings.connection_ttl()))
+    }
+
+    /// A store on `table` whose client records each call as an X-Ray `aws` subsegment.
+    ///
+    /// ```no_run
+    /// use streamer_handlers::store::DynamoDbConnectionStore;
+    /// # async fn f() {
+    /// let config = streamer_obs::aws::emulator_config("http://127.0.0.1:8000", "us-east-1").await;
+    /// let _store = DynamoDbConnectionStore::traced(&config, "connections");
+    /// # }
+    /// ```
+    pub fn traced(config: &SdkConfig, table: impl Into<String>) -> Self {
+        let conf = aws_sdk_dynamodb::config::Builder::from(config)
+            .interceptor(streamer_obs::xray::interceptor::XrayInterceptor::new())
+            .build();
+        Self::new(Client::from_conf(conf), table)
+    }
+
     /// Uses `clock` to decide expiry and to stamp `touch`.
     ///
     /// ```no_run

@@ -1,0 +1,36 @@
+//! The `$connect` Lambda function: settings read once at init, the DynamoDB connection
+//! store (`CONNECTIONS_TABLE`, endpoint overridable by `AWS_ENDPOINT_URL`), the
+//! `#[instrumented]` handler under `lambda_runtime`.
+//!
+//! A missing or invalid setting never stops the process (Lambda would restart it in a
+//! loop): every invocation answers 500 with an ERROR line naming the setting.
+
+use std::sync::Arc;
+
+use lambda_runtime::{Error, LambdaEvent, service_fn};
+use streamer_handlers::connect::ConnectHandler;
+use streamer_handlers::settings::Settings;
+use streamer_handlers::store::DynamoDbConnectionStore;
+use streamer_obs::config::EnvVars;
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), Error> {
+    streamer_obs::init()?;
+    let settings = Settings::from_env(&EnvVars::from_process());
+    let handler = match &settings {
+        Ok(s) => match DynamoDbConnectionStore::for_lambda(s.store()).await {
+            Ok(store) => ConnectHandler::from_settings(settings, Arc::new(store)),
+            Err(e) => ConnectHandler::misconfigured(e),
+        },
+        Err(e) => ConnectHandler::misconfigured(e.clone()),
+    };
+    if let Some(e) = handler.settings_error() {
+        tracing::error!(setting = e.setting(), error = %e, "Invalid configuration: every invocation will answer 500");
+    }
+    let handler = Arc::new(handler);
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<_>| {
+        let handler = Arc::clone(&handler);
+        async move { handler.handle(event).await }
+    }))
+    .await
+}
