@@ -118,8 +118,8 @@ start_lambda_emulator() {
   setsid "$TOOLS/venv/bin/cargo-lambda" lambda watch --only-lambda-apis \
     --invoke-address 127.0.0.1 --invoke-port "$port" >"$TOOLS/cargo-lambda.log" 2>&1 &
   PIDS+=($!)
-  # Any HTTP answer (404 on `/`) means it is up.
-  wait_for_http "http://127.0.0.1:$port/" 30
+  # `/` waits for a function; a GET on the invoke path answers 405 at once when it is up.
+  wait_for_http "http://127.0.0.1:$port/2015-03-31/functions/connect/invocations" 30
   export STREAMER_TEST_LAMBDA_RUNTIME_API="127.0.0.1:$port"
   echo "Lambda Runtime API emulator (cargo-lambda) on $STREAMER_TEST_LAMBDA_RUNTIME_API"
 }
