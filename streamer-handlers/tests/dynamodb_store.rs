@@ -18,19 +18,11 @@ const HOUR: Duration = Duration::from_secs(3600);
 const ENDPOINT: &str = "abc123.execute-api.us-east-1.amazonaws.com/prod";
 
 fn endpoint_or_skip(test: &str) -> Option<String> {
-    match std::env::var(ENDPOINT_VAR) {
-        Ok(v) if !v.trim().is_empty() => Some(v),
-        _ => {
-            let required = std::env::var("STREAMER_REQUIRE_EMULATORS").is_ok_and(|v| v == "1")
-                || std::env::var_os("CI").is_some_and(|v| !v.is_empty());
-            assert!(
-                !required,
-                "{test}: {ENDPOINT_VAR} is not set but emulators are required (STREAMER_REQUIRE_EMULATORS=1 or CI); run scripts/test.sh"
-            );
-            eprintln!("SKIPPED {test}: {ENDPOINT_VAR} is not set (run scripts/test.sh to start DynamoDB Local)");
-            None
-        }
+    let endpoint = streamer_obs::testing::emulator_endpoint(ENDPOINT_VAR);
+    if endpoint.is_none() {
+        eprintln!("skipped {test}");
     }
+    endpoint
 }
 
 fn table_name(test: &str) -> String {

@@ -234,3 +234,36 @@ impl crate::xray::emitter::SegmentEmitter for CapturingEmitter {
         Ok(())
     }
 }
+
+/// The endpoint of an emulator that `scripts/test.sh` started and exported in `variable`.
+///
+/// Returns `None` (after a skip notice on stderr) when the variable is unset or blank, so
+/// a plain `cargo test` skips emulator tests; but when emulators are required
+/// (`STREAMER_REQUIRE_EMULATORS=1`, or `CI` set, as in the test command and CI), a missing
+/// endpoint fails the test instead of skipping it.
+///
+/// # Panics
+///
+/// When the endpoint is missing and emulators are required.
+///
+/// ```
+/// // The variable below is never set: outside CI the test is skipped.
+/// if std::env::var_os("STREAMER_REQUIRE_EMULATORS").is_none() && std::env::var_os("CI").is_none() {
+///     assert_eq!(streamer_obs::testing::emulator_endpoint("STREAMER_TEST_NO_SUCH_EMULATOR"), None);
+/// }
+/// ```
+pub fn emulator_endpoint(variable: &str) -> Option<String> {
+    match std::env::var(variable) {
+        Ok(v) if !v.trim().is_empty() => Some(v),
+        _ => {
+            let required = std::env::var("STREAMER_REQUIRE_EMULATORS").is_ok_and(|v| v == "1")
+                || std::env::var_os("CI").is_some_and(|v| !v.is_empty());
+            assert!(
+                !required,
+                "{variable} is not set but emulators are required (STREAMER_REQUIRE_EMULATORS=1 or CI): run scripts/test.sh"
+            );
+            eprintln!("skipped: {variable} is not set (scripts/test.sh starts the emulators)");
+            None
+        }
+    }
+}

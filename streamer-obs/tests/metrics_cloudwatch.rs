@@ -21,16 +21,7 @@ use tracing::instrument::WithSubscriber;
 const VAR: &str = "STREAMER_TEST_CLOUDWATCH_ENDPOINT";
 
 fn endpoint() -> Option<String> {
-    match std::env::var(VAR) {
-        Ok(e) if !e.is_empty() => Some(e),
-        _ => {
-            let required =
-                std::env::var("STREAMER_REQUIRE_EMULATORS").is_ok_and(|v| v == "1") || std::env::var_os("CI").is_some();
-            assert!(!required, "{VAR} is not set but emulators are required (run scripts/test.sh)");
-            eprintln!("skipped: {VAR} is not set (scripts/test.sh starts moto and the CBOR bridge)");
-            None
-        }
-    }
+    streamer_obs::testing::emulator_endpoint(VAR)
 }
 
 async fn client(endpoint: &str) -> (Client, CloudWatchPublisher) {

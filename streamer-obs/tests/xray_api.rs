@@ -14,16 +14,7 @@ use streamer_obs::xray::cause::ErrorKind;
 use streamer_obs::xray::recorder::Recorder;
 
 fn moto_endpoint() -> Option<String> {
-    match std::env::var("STREAMER_TEST_MOTO_ENDPOINT") {
-        Ok(e) if !e.is_empty() => Some(e),
-        _ => {
-            let required =
-                std::env::var("STREAMER_REQUIRE_EMULATORS").is_ok_and(|v| v == "1") || std::env::var_os("CI").is_some();
-            assert!(!required, "STREAMER_TEST_MOTO_ENDPOINT is not set but emulators are required");
-            eprintln!("skipped: STREAMER_TEST_MOTO_ENDPOINT is not set (run scripts/test.sh)");
-            None
-        }
-    }
+    streamer_obs::testing::emulator_endpoint("STREAMER_TEST_MOTO_ENDPOINT")
 }
 
 #[tokio::test]
