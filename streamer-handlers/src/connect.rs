@@ -289,7 +289,10 @@ impl ConnectHandler {
             Ok(tenant) => record_metrics(|set| standard::connection_established(set, &tenant)),
             Err(e) => tracing::warn!(error = %e, "tenant id is not a valid dimension value"),
         }
-        tracing::info!(endpoint = %record.endpoint, permissions = ?claims.permissions, "Connection established");
+        // As a correlation field the list is written as a JSON array (a `tracing` field
+        // would be its Debug text).
+        invocation::append_field("permissions", &claims.permissions);
+        tracing::info!(endpoint = %record.endpoint, "Connection established");
         response::connected()
     }
 

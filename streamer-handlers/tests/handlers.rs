@@ -95,6 +95,7 @@ fn connect_accepts_a_valid_token_saves_the_record_and_answers_200() {
         assert_eq!(done[k], v, "{k} in {done}");
     }
     assert!(done["xray_trace_id"].as_str().unwrap().contains("1-5759e988-bd862e3fe1be46a994272793"), "{done}");
+    assert!(done["permissions"].is_array(), "permissions is a JSON array: {done}");
 
     // EMF: the metrics, their exact dimension sets, ids only as properties.
     assert_eq!(cap.dimension_sets("ConnectionEstablished"), json!([["Environment"], ["Environment", "TenantID"]]));
