@@ -52,13 +52,7 @@ impl FunctionScope {
     /// X-Ray rules refuse it).
     pub fn annotate(&mut self, key: impl Into<Cow<'static, str>>, value: impl Into<AnnotationArg>) {
         let key = key.into();
-        let value = match value.into() {
-            AnnotationArg::Str(s) => AnnotationValue::from(s),
-            AnnotationArg::Int(i) => AnnotationValue::from(i),
-            AnnotationArg::Bool(b) => AnnotationValue::from(b),
-            AnnotationArg::Float(f) => AnnotationValue::from(f),
-        };
-        if let Err(e) = self.segment.annotate(&key, value) {
+        if let Err(e) = self.segment.annotate(&key, AnnotationValue::from(value.into())) {
             tracing::warn!(target: "streamer_obs", key = %key, error = %e, "annotation dropped");
         }
     }

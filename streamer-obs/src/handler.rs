@@ -53,7 +53,6 @@ use std::time::{Duration, UNIX_EPOCH};
 use futures_util::FutureExt as _;
 use tracing::Instrument as _;
 
-use crate::__private::AnnotationArg;
 use crate::invocation::Invocation;
 use crate::metrics::{self, Dimensions, FlushOptions, StorageResolution, Unit};
 use crate::telemetry::Telemetry;
@@ -317,9 +316,7 @@ impl ErrorView {
 }
 
 fn debug_type_name(debug: &str) -> String {
-    let t = debug.trim_start();
-    let end = t.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == ':')).unwrap_or(t.len());
-    if end == 0 { "Error".to_owned() } else { t[..end].to_owned() }
+    crate::error_type::from_debug(debug).to_owned()
 }
 
 impl fmt::Debug for ErrorView {
@@ -497,13 +494,7 @@ impl HandlerScope {
         let _ = segment.annotate("Service", self.telemetry.config().service());
         let annotations = std::mem::take(&mut *self.annotations.lock().unwrap_or_else(|p| p.into_inner()));
         for (key, value) in annotations {
-            let value = match value {
-                AnnotationArg::Str(s) => AnnotationValue::from(s),
-                AnnotationArg::Int(i) => AnnotationValue::from(i),
-                AnnotationArg::Bool(b) => AnnotationValue::from(b),
-                AnnotationArg::Float(f) => AnnotationValue::from(f),
-            };
-            if let Err(e) = segment.annotate(&key, value) {
+            if let Err(e) = segment.annotate(&key, AnnotationValue::from(value)) {
                 self.in_scope(|| tracing::warn!(target: "streamer_obs", key = %key, error = %e, "annotation dropped"));
             }
         }

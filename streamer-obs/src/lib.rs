@@ -57,6 +57,7 @@
 pub mod aws;
 pub mod clock;
 pub mod config;
+mod error_type;
 pub mod function;
 pub mod handler;
 pub mod invocation;

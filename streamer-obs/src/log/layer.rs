@@ -392,11 +392,7 @@ impl Visit for EventVisitor<'_> {
         // leading identifier of its `Debug` output names the struct or variant.
         self.text.clear();
         let _ = write!(self.text, "{value:?}");
-        let ty: &str = {
-            let t = self.text.trim_start();
-            let end = t.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == ':')).unwrap_or(t.len());
-            if end == 0 { "Error" } else { &t[..end] }
-        };
+        let ty: &str = crate::error_type::from_debug(self.text);
         let ty = ty.to_owned();
         self.out.extend_from_slice(b",\"");
         json::escape_into(self.out, name);

@@ -132,6 +132,18 @@ impl AnnotationValue {
     }
 }
 
+impl From<crate::__private::AnnotationArg> for AnnotationValue {
+    fn from(arg: crate::__private::AnnotationArg) -> Self {
+        use crate::__private::AnnotationArg;
+        match arg {
+            AnnotationArg::Str(s) => AnnotationValue::from(s),
+            AnnotationArg::Int(i) => AnnotationValue::from(i),
+            AnnotationArg::Bool(b) => AnnotationValue::from(b),
+            AnnotationArg::Float(f) => AnnotationValue::from(f),
+        }
+    }
+}
+
 impl From<&str> for AnnotationValue {
     fn from(v: &str) -> Self {
         AnnotationValue::string(v.to_owned())

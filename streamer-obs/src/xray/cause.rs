@@ -327,9 +327,7 @@ fn fingerprints(chain: &[(&(dyn StdError + 'static), String)]) -> Vec<u64> {
 /// The type shown for a type-erased error: the leading identifier of its `Debug` text
 /// (`Io`, `ParseIntError`, ...), or `Error` when there is none.
 fn erased_type_name(e: &dyn StdError) -> String {
-    let dbg = format!("{e:?}");
-    let ident: String = dbg.chars().take_while(|c| c.is_alphanumeric() || *c == '_' || *c == ':').collect();
-    if ident.is_empty() { "Error".to_owned() } else { cut(ident, MAX_STRING_CHARS) }
+    cut(crate::error_type::from_debug(&format!("{e:?}")).to_owned(), MAX_STRING_CHARS)
 }
 
 impl RecordedErrors {
