@@ -6,44 +6,109 @@ use std::time::{SystemTime, UNIX_EPOCH};
 /// The text that replaces a redacted value.
 pub const REDACTED: &str = "[REDACTED]";
 
+/// Per byte: 0 = copied as is, 1 = must be escaped, 2 = `e` (a JWT may start here).
+static CLASS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut i = 0;
+    while i < 0x20 {
+        t[i] = 1;
+        i += 1;
+    }
+    t[b'"' as usize] = 1;
+    t[b'\\' as usize] = 1;
+    t[0x7f] = 1;
+    t[b'e' as usize] = 2;
+    t
+};
+
+/// What a string needs before it can be written: nothing, escaping, or JWT scrubbing.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Needs {
+    Nothing,
+    Escaping,
+    Scrubbing,
+}
+
+/// One pass over the bytes with a lookup table (the common case, plain ASCII text, costs
+/// a load and a compare per byte).
+#[inline]
+fn classify(bytes: &[u8]) -> Needs {
+    let mut needs = Needs::Nothing;
+    let mut i = 0;
+    while i < bytes.len() {
+        match CLASS[bytes[i] as usize] {
+            0 => {}
+            1 => needs = Needs::Escaping,
+            _ => {
+                if bytes.len() - i >= 3 && bytes[i + 1] == b'y' && bytes[i + 2] == b'J' {
+                    return Needs::Scrubbing;
+                }
+            }
+        }
+        i += 1;
+    }
+    needs
+}
+
 /// Appends `s` as a JSON string (quotes included). Anything that looks like a JWT
 /// (`eyJ...` `.` `...` `.` `...`) inside the text is replaced by `[REDACTED]`, so a
 /// token that slips into a message or an error text never reaches a log line.
+#[inline]
 pub(crate) fn write_str(out: &mut Vec<u8>, s: &str) {
-    out.push(b'"');
-    if s.contains("eyJ") {
-        let scrubbed = scrub_jwts(s);
-        escape_into(out, &scrubbed);
-    } else {
-        escape_into(out, s);
+    let bytes = s.as_bytes();
+    match classify(bytes) {
+        Needs::Nothing => {
+            out.reserve(bytes.len() + 2);
+            out.push(b'"');
+            out.extend_from_slice(bytes);
+            out.push(b'"');
+        }
+        Needs::Escaping => {
+            out.push(b'"');
+            escape_slow(out, bytes);
+            out.push(b'"');
+        }
+        Needs::Scrubbing => {
+            out.push(b'"');
+            let scrubbed = scrub_jwts(s);
+            escape_slow(out, scrubbed.as_bytes());
+            out.push(b'"');
+        }
     }
-    out.push(b'"');
 }
 
 /// Appends the escaped body of a JSON string (no quotes, no scrubbing).
+#[inline]
 pub(crate) fn escape_into(out: &mut Vec<u8>, s: &str) {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
     let bytes = s.as_bytes();
+    if bytes.iter().all(|&b| CLASS[b as usize] != 1) {
+        out.extend_from_slice(bytes);
+    } else {
+        escape_slow(out, bytes);
+    }
+}
+
+fn escape_slow(out: &mut Vec<u8>, bytes: &[u8]) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    out.reserve(bytes.len() + 8);
     let mut start = 0;
     for (i, &b) in bytes.iter().enumerate() {
-        let esc: &[u8] = match b {
-            b'"' => b"\\\"",
-            b'\\' => b"\\\\",
-            b'\n' => b"\\n",
-            b'\r' => b"\\r",
-            b'\t' => b"\\t",
-            0x00..=0x1f | 0x7f => {
-                out.extend_from_slice(&bytes[start..i]);
+        if CLASS[b as usize] != 1 {
+            continue;
+        }
+        out.extend_from_slice(&bytes[start..i]);
+        match b {
+            b'"' => out.extend_from_slice(b"\\\""),
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            b'\t' => out.extend_from_slice(b"\\t"),
+            _ => {
                 out.extend_from_slice(b"\\u00");
                 out.push(HEX[(b >> 4) as usize]);
                 out.push(HEX[(b & 0xf) as usize]);
-                start = i + 1;
-                continue;
             }
-            _ => continue,
-        };
-        out.extend_from_slice(&bytes[start..i]);
-        out.extend_from_slice(esc);
+        }
         start = i + 1;
     }
     out.extend_from_slice(&bytes[start..]);
@@ -249,6 +314,22 @@ mod tests {
         write_str(&mut v, nasty);
         let back: String = serde_json::from_slice(&v).unwrap();
         assert_eq!(back, nasty);
+    }
+
+    #[test]
+    fn every_character_round_trips_through_both_paths() {
+        for c in (0u32..0x250).filter_map(char::from_u32) {
+            for text in [c.to_string(), format!("plain {c} text"), format!("{c}eyJ")] {
+                let mut v = Vec::new();
+                write_str(&mut v, &text);
+                let back: String = serde_json::from_slice(&v).unwrap_or_else(|e| panic!("{text:?}: {e}"));
+                assert_eq!(back, text);
+                let mut body = b"\"".to_vec();
+                escape_into(&mut body, &text);
+                body.push(b'"');
+                assert_eq!(serde_json::from_slice::<String>(&body).unwrap(), text);
+            }
+        }
     }
 
     #[test]
