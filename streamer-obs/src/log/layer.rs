@@ -243,13 +243,15 @@ fn write_key(out: &mut Vec<u8>, key: &str) {
     out.extend_from_slice(b"\":");
 }
 
-/// Span fields, pre-rendered as JSON values (redaction already applied).
+/// Span fields, pre-rendered as JSON values (redaction already applied): the keys (the
+/// callsite's `&'static` names) with the byte range of their value in one buffer.
 /// `runtime` marks `lambda_runtime`'s own invocation span, whose `requestId` and
 /// `xrayTraceId` fields repeat `function_request_id` / `xray_trace_id` inside an
 /// invocation (they are only written outside one).
 #[derive(Debug, Default)]
 struct SpanFields {
-    fields: Vec<(String, Vec<u8>)>,
+    entries: smallvec::SmallVec<[(&'static str, u32, u32); 4]>,
+    values: Vec<u8>,
     runtime: bool,
 }
 
@@ -257,12 +259,33 @@ struct SpanFields {
 const RUNTIME_SPAN: &str = "Lambda runtime invoke";
 
 impl SpanFields {
-    fn set(&mut self, key: String, value: Vec<u8>) {
-        if let Some(slot) = self.fields.iter_mut().find(|(k, _)| *k == key) {
-            slot.1 = value;
-        } else {
-            self.fields.push((key, value));
+    /// Sets `key` to the value `render` writes (a recorded-again field replaces its value).
+    fn set(&mut self, key: &'static str, render: impl FnOnce(&mut Vec<u8>)) {
+        let start = self.values.len();
+        render(&mut self.values);
+        let end = self.values.len();
+        match self.entries.iter().position(|(k, _, _)| *k == key) {
+            None => self.entries.push((key, start as u32, end as u32)),
+            Some(i) => {
+                // Move the new value into the old one's place and shift the ones after it.
+                let (_, old_start, old_end) = self.entries[i];
+                let (old_start, old_end) = (old_start as usize, old_end as usize);
+                let new_value = self.values.split_off(start);
+                self.values.splice(old_start..old_end, new_value.iter().copied());
+                let delta = new_value.len() as i64 - (old_end - old_start) as i64;
+                for e in self.entries.iter_mut() {
+                    if e.1 as usize >= old_end {
+                        e.1 = (e.1 as i64 + delta) as u32;
+                        e.2 = (e.2 as i64 + delta) as u32;
+                    }
+                }
+                self.entries[i] = (key, old_start as u32, (old_start + new_value.len()) as u32);
+            }
         }
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (&'static str, &[u8])> {
+        self.entries.iter().map(|&(k, s, e)| (k, &self.values[s as usize..e as usize]))
     }
 }
 
@@ -274,13 +297,11 @@ struct SpanVisitor<'a> {
 
 impl SpanVisitor<'_> {
     fn put(&mut self, field: &Field, render: impl FnOnce(&mut Vec<u8>)) {
-        let mut v = Vec::new();
         if self.redactor.is_redacted(field.name()) {
-            v.extend_from_slice(b"\"[REDACTED]\"");
+            self.fields.set(field.name(), |v| v.extend_from_slice(REDACTED_JSON));
         } else {
-            render(&mut v);
+            self.fields.set(field.name(), render);
         }
-        self.fields.set(field.name().to_owned(), v);
     }
 }
 
@@ -317,11 +338,19 @@ struct Scratch {
     message: String,
     text: String,
     written: Vec<&'static str>,
+    span_keys: Vec<&'static str>,
 }
 
 thread_local! {
     static SCRATCH: RefCell<Scratch> = const {
-        RefCell::new(Scratch { line: Vec::new(), fields: Vec::new(), message: String::new(), text: String::new(), written: Vec::new() })
+        RefCell::new(Scratch {
+            line: Vec::new(),
+            fields: Vec::new(),
+            message: String::new(),
+            text: String::new(),
+            written: Vec::new(),
+            span_keys: Vec::new(),
+        })
     };
 }
 
@@ -478,8 +507,13 @@ where
     }
 
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
+        let runtime = attrs.metadata().name() == RUNTIME_SPAN;
+        // A span without values and not the runtime's gets its fields on its first record.
+        if attrs.values().is_empty() && !runtime {
+            return;
+        }
         let Some(span) = ctx.span(id) else { return };
-        let mut fields = SpanFields { fields: Vec::new(), runtime: attrs.metadata().name() == RUNTIME_SPAN };
+        let mut fields = SpanFields { runtime, ..SpanFields::default() };
         attrs.record(&mut SpanVisitor { fields: &mut fields, redactor: &self.shared.redactor });
         span.extensions_mut().insert(fields);
     }
@@ -487,8 +521,13 @@ where
     fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
         let Some(span) = ctx.span(id) else { return };
         let mut ext = span.extensions_mut();
-        if let Some(fields) = ext.get_mut::<SpanFields>() {
-            values.record(&mut SpanVisitor { fields, redactor: &self.shared.redactor });
+        match ext.get_mut::<SpanFields>() {
+            Some(fields) => values.record(&mut SpanVisitor { fields, redactor: &self.shared.redactor }),
+            None => {
+                let mut fields = SpanFields::default();
+                values.record(&mut SpanVisitor { fields: &mut fields, redactor: &self.shared.redactor });
+                ext.insert(fields);
+            }
         }
     }
 
@@ -498,7 +537,7 @@ where
         let level = LogLevel::from_tracing(*event.metadata().level());
         SCRATCH.with(|scratch| {
             let Ok(mut scratch) = scratch.try_borrow_mut() else { return };
-            let Scratch { line, fields, message, text, written } = &mut *scratch;
+            let Scratch { line, fields, message, text, written, span_keys } = &mut *scratch;
             line.clear();
             fields.clear();
             message.clear();
@@ -523,16 +562,14 @@ where
 
             // Span fields, innermost first; a key already written is skipped.
             if let Some(scope) = ctx.event_scope(event) {
-                let spans: Vec<_> = scope.collect();
-                let exts: Vec<_> = spans.iter().map(|s| s.extensions()).collect();
-                let mut span_keys: Vec<&str> = Vec::new();
-                for ext in &exts {
+                span_keys.clear();
+                for span in scope {
+                    let ext = span.extensions();
                     let Some(sf) = ext.get::<SpanFields>() else { continue };
                     if sf.runtime && inv.is_some() {
                         continue;
                     }
-                    for (k, v) in &sf.fields {
-                        let k = k.as_str();
+                    for (k, v) in sf.iter() {
                         if event_keys.contains(&k) || span_keys.contains(&k) || inv.is_some_and(|i| i.has_field(k)) {
                             continue;
                         }
@@ -577,5 +614,28 @@ where
             }
         }
         write_line(&*self.writer, line, self.shared.dev);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn render(f: &SpanFields) -> Vec<(&'static str, String)> {
+        f.iter().map(|(k, v)| (k, String::from_utf8(v.to_vec()).unwrap())).collect()
+    }
+
+    #[test]
+    fn recording_a_field_again_replaces_its_value_in_place() {
+        let mut f = SpanFields::default();
+        f.set("a", |v| v.extend_from_slice(b"1"));
+        f.set("b", |v| v.extend_from_slice(b"\"two\""));
+        f.set("c", |v| v.extend_from_slice(b"3"));
+        f.set("a", |v| v.extend_from_slice(b"\"longer\""));
+        assert_eq!(render(&f), [("a", "\"longer\"".into()), ("b", "\"two\"".into()), ("c", "3".into())]);
+        f.set("b", |v| v.extend_from_slice(b"2"));
+        f.set("c", |v| v.extend_from_slice(b"true"));
+        assert_eq!(render(&f), [("a", "\"longer\"".into()), ("b", "2".into()), ("c", "true".into())]);
+        assert_eq!(f.values, b"\"longer\"2true");
     }
 }

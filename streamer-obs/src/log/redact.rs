@@ -24,27 +24,51 @@ use super::json::REDACTED;
 #[derive(Debug, Clone, Default)]
 pub struct Redactor {
     fragments: Vec<String>,
+    /// For each lowercase byte, the fragments (bit i = `fragments[i]`, first 64) that start
+    /// with it: a key is only compared where one of its bytes can start a fragment.
+    first: Option<Box<[u64; 256]>>,
 }
 
 impl Redactor {
     /// A redactor for the given key fragments (matched case-insensitively as substrings).
     pub fn new<S: AsRef<str>>(fragments: impl IntoIterator<Item = S>) -> Self {
-        Self {
-            fragments: fragments
-                .into_iter()
-                .map(|f| f.as_ref().to_ascii_lowercase())
-                .filter(|f| !f.is_empty())
-                .collect(),
-        }
+        let fragments: Vec<String> = fragments
+            .into_iter()
+            .map(|f| f.as_ref().to_ascii_lowercase())
+            .filter(|f| !f.is_empty())
+            .collect();
+        let first = (fragments.len() <= 64).then(|| {
+            let mut t = Box::new([0u64; 256]);
+            for (i, f) in fragments.iter().enumerate() {
+                t[f.as_bytes()[0] as usize] |= 1 << i;
+            }
+            t
+        });
+        Self { fragments, first }
     }
 
     /// Whether values under `key` are redacted.
     pub fn is_redacted(&self, key: &str) -> bool {
         let k = key.as_bytes();
-        self.fragments.iter().any(|f| {
-            let f = f.as_bytes();
-            f.len() <= k.len() && k.windows(f.len()).any(|w| w.eq_ignore_ascii_case(f))
-        })
+        let Some(first) = &self.first else {
+            return self.fragments.iter().any(|f| {
+                let f = f.as_bytes();
+                f.len() <= k.len() && k.windows(f.len()).any(|w| w.eq_ignore_ascii_case(f))
+            });
+        };
+        for (i, b) in k.iter().enumerate() {
+            let mut candidates = first[b.to_ascii_lowercase() as usize];
+            while candidates != 0 {
+                let f = self.fragments[candidates.trailing_zeros() as usize].as_bytes();
+                candidates &= candidates - 1;
+                if let Some(w) = k.get(i..i + f.len())
+                    && w.eq_ignore_ascii_case(f)
+                {
+                    return true;
+                }
+            }
+        }
+        false
     }
 
     /// Redacts a JSON value in place: values under redacted keys, at any depth, become
@@ -126,5 +150,44 @@ impl<T> fmt::Display for Secret<T> {
 impl<T> Serialize for Secret<T> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.serialize_str(REDACTED)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn naive(fragments: &[&str], key: &str) -> bool {
+        fragments.iter().any(|f| key.to_ascii_lowercase().contains(&f.to_ascii_lowercase()))
+    }
+
+    #[test]
+    fn agrees_with_a_plain_substring_search() {
+        let fragments = crate::config::DEFAULT_REDACT_KEYS;
+        let r = Redactor::new(fragments);
+        let keys = [
+            "Authorization", "x-AUTHORIZATION-x", "access_token", "TOKEN", "tok", "jwt", "my_jwT_thing", "password",
+            "pass", "client_secret", "Cookie", "set-cookie", "api_key", "ApiKey", "Sec-WebSocket-Protocol",
+            "sec-websocket", "connection_id", "user_id", "attempt", "", "a", "é", "token_é", "autho", "secre",
+        ];
+        for key in keys {
+            assert_eq!(r.is_redacted(key), naive(fragments, key), "{key}");
+        }
+    }
+
+    #[test]
+    fn many_fragments_use_the_plain_search() {
+        let many: Vec<String> = (0..70).map(|i| format!("frag{i}x")).collect();
+        let r = Redactor::new(&many);
+        assert!(r.is_redacted("the_FRAG69X_key"));
+        assert!(r.is_redacted("frag0x"));
+        assert!(!r.is_redacted("frag70x"));
+    }
+
+    #[test]
+    fn non_ascii_fragments_match_exactly() {
+        let r = Redactor::new(["clé"]);
+        assert!(r.is_redacted("ma_CLé"));
+        assert!(!r.is_redacted("cle"));
     }
 }
