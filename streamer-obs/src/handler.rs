@@ -352,8 +352,8 @@ pub enum Outcome {
 /// (it copies what it needs from the `Context`), then [`HandlerScope::run`] the body.
 #[derive(Debug)]
 pub struct HandlerScope {
-    annotations: std::sync::Mutex<Vec<(Cow<'static, str>, crate::__private::AnnotationArg)>>,
-    metadata: std::sync::Mutex<Vec<(Cow<'static, str>, serde_json::Value)>>,
+    /// The handler subsegment, opened with the scope (taken by [`HandlerScope::run`]).
+    segment: Option<SubsegmentGuard>,
     telemetry: Telemetry,
     invocation: Arc<Invocation>,
     options: HandlerOptions,
@@ -376,27 +376,34 @@ impl HandlerScope {
     ) -> Self {
         let invocation = Arc::new(Invocation::from_telemetry(ctx, &telemetry));
         let started = telemetry.clock().now();
-        Self {
-            annotations: std::sync::Mutex::new(Vec::new()),
-            metadata: std::sync::Mutex::new(Vec::new()),
-            telemetry,
-            invocation,
-            options,
-            span,
-            started,
+        let segment = invocation.xray().subsegment(options.name());
+        if segment.is_recording() {
+            let _ = segment.annotate("ColdStart", invocation.cold_start());
+            let _ = segment.annotate("Service", telemetry.config().service());
+        }
+        Self { segment: Some(segment), telemetry, invocation, options, span, started }
+    }
+
+    /// Adds an annotation to the handler subsegment (X-Ray key rules apply). An
+    /// annotation the rules refuse is dropped with a WARN line.
+    pub fn annotate(&self, key: impl Into<Cow<'static, str>>, value: impl Into<crate::__private::AnnotationArg>) {
+        let Some(segment) = self.segment.as_ref().filter(|s| s.is_recording()) else { return };
+        let key = key.into();
+        if let Err(e) = segment.annotate(&key, AnnotationValue::from(value.into())) {
+            self.in_scope(|| tracing::warn!(target: "streamer_obs", key = %key, error = %e, "annotation dropped"));
         }
     }
 
-    /// Adds an annotation to the handler subsegment (X-Ray key rules apply).
-    pub fn annotate(&self, key: impl Into<Cow<'static, str>>, value: impl Into<crate::__private::AnnotationArg>) {
-        self.annotations.lock().unwrap_or_else(|p| p.into_inner()).push((key.into(), value.into()));
-    }
-
-    /// Adds metadata (namespace `default`) to the handler subsegment.
+    /// Adds metadata (namespace `default`) to the handler subsegment. Metadata that
+    /// cannot be recorded is dropped with a WARN line.
     pub fn metadata(&self, key: impl Into<Cow<'static, str>>, value: &impl serde::Serialize) {
+        let Some(segment) = self.segment.as_ref().filter(|s| s.is_recording()) else { return };
+        let key = key.into();
         let value =
             serde_json::to_value(value).unwrap_or_else(|e| serde_json::Value::String(format!("<unserialisable: {e}>")));
-        self.metadata.lock().unwrap_or_else(|p| p.into_inner()).push((key.into(), value));
+        if let Err(e) = segment.metadata(&key, value) {
+            self.in_scope(|| tracing::warn!(target: "streamer_obs", key = %key, error = %e, "metadata dropped"));
+        }
     }
 
     /// The invocation.
@@ -432,7 +439,7 @@ impl HandlerScope {
     /// unchanged. `view_error` describes an `Err` (see [`ErrorView`]); `capture`
     /// renders an `Ok` value for response capture (`None`: not capturable).
     pub async fn run<F, T, E>(
-        self,
+        mut self,
         fut: F,
         view_error: impl FnOnce(&E) -> ErrorView,
         capture: impl FnOnce(&T) -> Option<serde_json::Value>,
@@ -441,8 +448,10 @@ impl HandlerScope {
         F: Future<Output = Result<T, E>>,
     {
         let inv = Arc::clone(&self.invocation);
-        let segment = inv.xray().subsegment(self.options.name());
-        self.annotate_handler(&segment);
+        let segment = match self.segment.take() {
+            Some(segment) => segment,
+            None => inv.xray().subsegment(self.options.name()),
+        };
         let guarded = AssertUnwindSafe(inv.clone().scope(fut.instrument(self.span.clone()))).catch_unwind();
         let mut guarded = std::pin::pin!(guarded);
         let result = match self.deadline_sleep() {
@@ -480,28 +489,6 @@ impl HandlerScope {
                 let view = ErrorView::new("panic", message);
                 self.finish(segment, Outcome::Panic, Some(&view)).await;
                 std::panic::resume_unwind(panic)
-            }
-        }
-    }
-
-    /// `ColdStart`, `Service` and the user's annotations and metadata on the handler
-    /// subsegment. An annotation the X-Ray rules refuse is dropped with a WARN line.
-    fn annotate_handler(&self, segment: &SubsegmentGuard) {
-        if !segment.is_recording() {
-            return;
-        }
-        let _ = segment.annotate("ColdStart", self.invocation.cold_start());
-        let _ = segment.annotate("Service", self.telemetry.config().service());
-        let annotations = std::mem::take(&mut *self.annotations.lock().unwrap_or_else(|p| p.into_inner()));
-        for (key, value) in annotations {
-            if let Err(e) = segment.annotate(&key, AnnotationValue::from(value)) {
-                self.in_scope(|| tracing::warn!(target: "streamer_obs", key = %key, error = %e, "annotation dropped"));
-            }
-        }
-        let metadata = std::mem::take(&mut *self.metadata.lock().unwrap_or_else(|p| p.into_inner()));
-        for (key, value) in metadata {
-            if let Err(e) = segment.metadata(&key, value) {
-                self.in_scope(|| tracing::warn!(target: "streamer_obs", key = %key, error = %e, "metadata dropped"));
             }
         }
     }

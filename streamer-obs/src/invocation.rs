@@ -116,15 +116,20 @@ impl ColdStartTracker {
 /// One Lambda invocation's own context.
 #[derive(Debug)]
 pub struct Invocation {
-    request_id: String,
+    /// Request id, function ARN and tenant id copied from the `Context` in one allocation.
+    ids: Box<str>,
+    request_id_end: usize,
+    arn_end: usize,
+    has_tenant: bool,
     trace_header: Option<TraceHeader>,
     trace_header_error: Option<TraceHeaderError>,
     deadline_ms: u64,
-    invoked_function_arn: String,
-    function_name: String,
-    function_version: Option<String>,
+    /// The runtime's function settings (shared, not copied).
+    env: Arc<lambda_runtime::Config>,
+    /// The configured name/version when the runtime's are empty (tests, local runs).
+    fallback_name: Option<Box<str>>,
+    fallback_version: Option<Box<str>>,
     memory_mb: Option<u32>,
-    tenant_id: Option<String>,
     cold_start: bool,
     debug_sampled: bool,
     sampling_logged: AtomicBool,
@@ -182,30 +187,36 @@ impl Invocation {
                 Err(e) => (None, Some(e)),
             },
         };
-        let function_name = if ctx.env_config.function_name.is_empty() {
-            config.function_name().unwrap_or_default().to_owned()
+        let fallback_name = if ctx.env_config.function_name.is_empty() {
+            config.function_name().map(Box::from)
         } else {
-            ctx.env_config.function_name.clone()
+            None
         };
-        let function_version = if ctx.env_config.version.is_empty() {
-            config.function_version().map(str::to_owned)
-        } else {
-            Some(ctx.env_config.version.clone())
-        };
+        let fallback_version =
+            if ctx.env_config.version.is_empty() { config.function_version().map(Box::from) } else { None };
+        let tenant = ctx.tenant_id.as_deref().unwrap_or_default();
+        let mut ids = String::with_capacity(ctx.request_id.len() + ctx.invoked_function_arn.len() + tenant.len());
+        ids.push_str(&ctx.request_id);
+        let request_id_end = ids.len();
+        ids.push_str(&ctx.invoked_function_arn);
+        let arn_end = ids.len();
+        ids.push_str(tenant);
         let memory_mb = u32::try_from(ctx.env_config.memory).ok().filter(|m| *m > 0).or(config.function_memory_mb());
         let xray = Arc::new(recorder(trace_header.as_ref(), trace_header_error.as_ref()));
         let rate = config.log().sample_rate();
         let debug_sampled = rate > 0.0 && fastrand::f64() < rate;
         Self {
-            request_id: ctx.request_id.clone(),
+            ids: ids.into_boxed_str(),
+            request_id_end,
+            arn_end,
+            has_tenant: !tenant.is_empty(),
             trace_header,
             trace_header_error,
             deadline_ms: ctx.deadline,
-            invoked_function_arn: ctx.invoked_function_arn.clone(),
-            function_name,
-            function_version,
+            env: Arc::clone(&ctx.env_config),
+            fallback_name,
+            fallback_version,
             memory_mb,
-            tenant_id: ctx.tenant_id.clone().filter(|t| !t.is_empty()),
             cold_start: cold_start.take(),
             debug_sampled,
             sampling_logged: AtomicBool::new(false),
@@ -250,7 +261,7 @@ impl Invocation {
 
     /// The Lambda request id.
     pub fn request_id(&self) -> &str {
-        &self.request_id
+        &self.ids[..self.request_id_end]
     }
 
     /// The parsed trace header, if present and valid.
@@ -280,17 +291,20 @@ impl Invocation {
 
     /// The invoked function ARN.
     pub fn invoked_function_arn(&self) -> &str {
-        &self.invoked_function_arn
+        &self.ids[self.request_id_end..self.arn_end]
     }
 
     /// The function name.
     pub fn function_name(&self) -> &str {
-        &self.function_name
+        match &self.fallback_name {
+            Some(name) => name,
+            None => &self.env.function_name,
+        }
     }
 
     /// The function version, if known.
     pub fn function_version(&self) -> Option<&str> {
-        self.function_version.as_deref()
+        if self.env.version.is_empty() { self.fallback_version.as_deref() } else { Some(&self.env.version) }
     }
 
     /// The function memory size in MB, if known.
@@ -300,7 +314,7 @@ impl Invocation {
 
     /// The tenant id of tenant-isolation mode, if present.
     pub fn tenant_id(&self) -> Option<&str> {
-        self.tenant_id.as_deref()
+        self.has_tenant.then(|| &self.ids[self.arn_end..])
     }
 
     /// Whether this is the first invocation of the execution environment.

@@ -277,14 +277,14 @@ impl FromStr for TraceHeader {
         let mut lineage = None;
         let mut extra = Vec::new();
         for part in s.split(';') {
-            let part = part.trim();
+            let part = trim(part);
             if part.is_empty() {
                 continue;
             }
             let Some((key, value)) = part.split_once('=') else {
                 return Err(TraceHeaderError::InvalidPart(truncate_for_error(part)));
             };
-            let (key, value) = (key.trim(), value.trim());
+            let (key, value) = (trim(key), trim(value));
             if key.eq_ignore_ascii_case("Root") {
                 root = Some(value.parse::<TraceId>()?);
             } else if key.eq_ignore_ascii_case("Parent") {
@@ -327,6 +327,15 @@ impl fmt::Display for TraceHeader {
     }
 }
 
+/// `str::trim`, with the ASCII case (every real header) done without decoding characters.
+fn trim(s: &str) -> &str {
+    let t = s.trim_ascii();
+    match (t.as_bytes().first(), t.as_bytes().last()) {
+        (Some(a), Some(b)) if *a >= 0x80 || *b >= 0x80 => t.trim(),
+        _ => t,
+    }
+}
+
 fn write_hex(out: &mut [u8], mut v: u64, digits: usize) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     for i in (0..digits).rev() {
@@ -344,6 +353,16 @@ mod tests {
     use super::*;
 
     const ROOT: &str = "1-5759e988-bd862e3fe1be46a994272793";
+
+    #[test]
+    fn trims_tabs_and_unicode_whitespace_like_str_trim() {
+        let h: TraceHeader = "\tSampled = 1 ;\u{a0}Root=1-5759e988-bd862e3fe1be46a994272793\u{2003}; Parent=53995c3f42cd8ad8\t"
+            .parse()
+            .unwrap();
+        assert_eq!(h.root().as_str(), "1-5759e988-bd862e3fe1be46a994272793");
+        assert_eq!(h.parent().map(|p| p.as_str()), Some("53995c3f42cd8ad8"));
+        assert_eq!(h.sampled(), Some(Sampled::Sampled));
+    }
 
     #[test]
     fn parses_reordered_keys_with_spaces() {
