@@ -496,7 +496,10 @@ impl HandlerScope {
     /// The response as metadata `<name> response` in the service's namespace (Powertools'
     /// convention), or `default` when the service name is not a usable namespace.
     fn capture_response(&self, segment: &SubsegmentGuard, response: serde_json::Value) {
-        let key = format!("{} response", self.options.name());
+        let name = self.options.name();
+        let mut key = String::with_capacity(name.len() + " response".len());
+        key.push_str(name);
+        key.push_str(" response");
         if segment.metadata_in(self.telemetry.config().service(), &key, &response).is_err() {
             let _ = segment.metadata(&key, &response);
         }

@@ -187,11 +187,8 @@ impl Invocation {
                 Err(e) => (None, Some(e)),
             },
         };
-        let fallback_name = if ctx.env_config.function_name.is_empty() {
-            config.function_name().map(Box::from)
-        } else {
-            None
-        };
+        let fallback_name =
+            if ctx.env_config.function_name.is_empty() { config.function_name().map(Box::from) } else { None };
         let fallback_version =
             if ctx.env_config.version.is_empty() { config.function_version().map(Box::from) } else { None };
         let tenant = ctx.tenant_id.as_deref().unwrap_or_default();

@@ -271,41 +271,49 @@ impl FromStr for TraceHeader {
     type Err = TraceHeaderError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let mut root = None;
-        let mut parent = None;
-        let mut sampled = None;
-        let mut lineage = None;
-        let mut extra = Vec::new();
-        for part in s.split(';') {
-            let part = trim(part);
-            if part.is_empty() {
-                continue;
-            }
-            let Some((key, value)) = part.split_once('=') else {
-                return Err(TraceHeaderError::InvalidPart(truncate_for_error(part)));
-            };
-            let (key, value) = (trim(key), trim(value));
-            if key.eq_ignore_ascii_case("Root") {
-                root = Some(value.parse::<TraceId>()?);
-            } else if key.eq_ignore_ascii_case("Parent") {
-                parent = Some(value.parse::<SegmentId>()?);
-            } else if key.eq_ignore_ascii_case("Sampled") {
-                sampled = Some(match value {
-                    "1" => Sampled::Sampled,
-                    "?" => Sampled::Requested,
-                    _ => Sampled::NotSampled,
-                });
-            } else if key.eq_ignore_ascii_case("Lineage") {
-                lineage = Some(value.to_owned());
-            } else if key.eq_ignore_ascii_case("Self") {
-                // Set by load balancers for their own segment; not propagated (rule H-2).
-            } else if extra.len() < 16 {
-                extra.push((key.to_owned(), value.to_owned()));
-            }
+        match parse_canonical(s) {
+            Some(header) => Ok(header),
+            None => parse_general(s),
         }
-        let root = root.ok_or(TraceHeaderError::MissingRoot)?;
-        Ok(TraceHeader { root, parent, sampled, lineage, extra })
     }
+}
+
+/// Any header: `;`-separated `key=value` pairs in any order and letter case, spaces trimmed.
+fn parse_general(s: &str) -> Result<TraceHeader, TraceHeaderError> {
+    let mut root = None;
+    let mut parent = None;
+    let mut sampled = None;
+    let mut lineage = None;
+    let mut extra = Vec::new();
+    for part in s.split(';') {
+        let part = trim(part);
+        if part.is_empty() {
+            continue;
+        }
+        let Some((key, value)) = part.split_once('=') else {
+            return Err(TraceHeaderError::InvalidPart(truncate_for_error(part)));
+        };
+        let (key, value) = (trim(key), trim(value));
+        if key.eq_ignore_ascii_case("Root") {
+            root = Some(value.parse::<TraceId>()?);
+        } else if key.eq_ignore_ascii_case("Parent") {
+            parent = Some(value.parse::<SegmentId>()?);
+        } else if key.eq_ignore_ascii_case("Sampled") {
+            sampled = Some(match value {
+                "1" => Sampled::Sampled,
+                "?" => Sampled::Requested,
+                _ => Sampled::NotSampled,
+            });
+        } else if key.eq_ignore_ascii_case("Lineage") {
+            lineage = Some(value.to_owned());
+        } else if key.eq_ignore_ascii_case("Self") {
+            // Set by load balancers for their own segment; not propagated (rule H-2).
+        } else if extra.len() < 16 {
+            extra.push((key.to_owned(), value.to_owned()));
+        }
+    }
+    let root = root.ok_or(TraceHeaderError::MissingRoot)?;
+    Ok(TraceHeader { root, parent, sampled, lineage, extra })
 }
 
 impl fmt::Display for TraceHeader {
@@ -325,6 +333,32 @@ impl fmt::Display for TraceHeader {
         }
         Ok(())
     }
+}
+
+/// The header exactly as Lambda writes it, `Root=<id>;Parent=<id>;Sampled=<0|1|?>` with
+/// nothing after it, read at fixed offsets; any other form goes through the general parser
+/// (same result, just slower).
+fn parse_canonical(s: &str) -> Option<TraceHeader> {
+    const ROOT: usize = "Root=".len();
+    const PARENT: usize = ROOT + 35 + ";Parent=".len();
+    const SAMPLED: usize = PARENT + 16 + ";Sampled=".len();
+    let b = s.as_bytes();
+    if b.len() != SAMPLED + 1
+        || !b.starts_with(b"Root=")
+        || &b[ROOT + 35..PARENT] != b";Parent="
+        || &b[PARENT + 16..SAMPLED] != b";Sampled="
+    {
+        return None;
+    }
+    let root = s.get(ROOT..ROOT + 35)?.parse::<TraceId>().ok()?;
+    let parent = s.get(PARENT..PARENT + 16)?.parse::<SegmentId>().ok()?;
+    let sampled = match b[SAMPLED] {
+        b'1' => Sampled::Sampled,
+        b'?' => Sampled::Requested,
+        b' ' | b'\t' => return None,
+        _ => Sampled::NotSampled,
+    };
+    Some(TraceHeader { root, parent: Some(parent), sampled: Some(sampled), lineage: None, extra: Vec::new() })
 }
 
 /// `str::trim`, with the ASCII case (every real header) done without decoding characters.
@@ -355,10 +389,31 @@ mod tests {
     const ROOT: &str = "1-5759e988-bd862e3fe1be46a994272793";
 
     #[test]
+    fn the_canonical_fast_path_agrees_with_the_general_parser() {
+        let root = "1-5759e988-bd862e3fe1be46a994272793";
+        for sampled in ["0", "1", "?", "x", " "] {
+            let s = format!("Root={root};Parent=53995c3f42cd8ad8;Sampled={sampled}");
+            assert_eq!(s.parse::<TraceHeader>(), parse_general(&s), "{s}");
+            assert_eq!(parse_canonical(&s).is_some(), sampled != " ");
+        }
+        for s in [
+            format!("Root={root};Parent=0000000000000000;Sampled=1"),
+            format!("Root={root};Parent=53995c3f42cd8ad8;Sampled=1;Lineage=a:1"),
+            format!("root={root};Parent=53995c3f42cd8ad8;Sampled=1"),
+            format!("Root={root};Parent=53995c3f42cd8adZ;Sampled=1"),
+            format!("Root=1-5759e988+bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1"),
+        ] {
+            assert!(parse_canonical(&s).is_none(), "{s}");
+            assert_eq!(s.parse::<TraceHeader>(), parse_general(&s), "{s}");
+        }
+    }
+
+    #[test]
     fn trims_tabs_and_unicode_whitespace_like_str_trim() {
-        let h: TraceHeader = "\tSampled = 1 ;\u{a0}Root=1-5759e988-bd862e3fe1be46a994272793\u{2003}; Parent=53995c3f42cd8ad8\t"
-            .parse()
-            .unwrap();
+        let h: TraceHeader =
+            "\tSampled = 1 ;\u{a0}Root=1-5759e988-bd862e3fe1be46a994272793\u{2003}; Parent=53995c3f42cd8ad8\t"
+                .parse()
+                .unwrap();
         assert_eq!(h.root().as_str(), "1-5759e988-bd862e3fe1be46a994272793");
         assert_eq!(h.parent().map(|p| p.as_str()), Some("53995c3f42cd8ad8"));
         assert_eq!(h.sampled(), Some(Sampled::Sampled));

@@ -32,11 +32,8 @@ pub struct Redactor {
 impl Redactor {
     /// A redactor for the given key fragments (matched case-insensitively as substrings).
     pub fn new<S: AsRef<str>>(fragments: impl IntoIterator<Item = S>) -> Self {
-        let fragments: Vec<String> = fragments
-            .into_iter()
-            .map(|f| f.as_ref().to_ascii_lowercase())
-            .filter(|f| !f.is_empty())
-            .collect();
+        let fragments: Vec<String> =
+            fragments.into_iter().map(|f| f.as_ref().to_ascii_lowercase()).filter(|f| !f.is_empty()).collect();
         let first = (fragments.len() <= 64).then(|| {
             let mut t = Box::new([0u64; 256]);
             for (i, f) in fragments.iter().enumerate() {
@@ -166,9 +163,31 @@ mod tests {
         let fragments = crate::config::DEFAULT_REDACT_KEYS;
         let r = Redactor::new(fragments);
         let keys = [
-            "Authorization", "x-AUTHORIZATION-x", "access_token", "TOKEN", "tok", "jwt", "my_jwT_thing", "password",
-            "pass", "client_secret", "Cookie", "set-cookie", "api_key", "ApiKey", "Sec-WebSocket-Protocol",
-            "sec-websocket", "connection_id", "user_id", "attempt", "", "a", "é", "token_é", "autho", "secre",
+            "Authorization",
+            "x-AUTHORIZATION-x",
+            "access_token",
+            "TOKEN",
+            "tok",
+            "jwt",
+            "my_jwT_thing",
+            "password",
+            "pass",
+            "client_secret",
+            "Cookie",
+            "set-cookie",
+            "api_key",
+            "ApiKey",
+            "Sec-WebSocket-Protocol",
+            "sec-websocket",
+            "connection_id",
+            "user_id",
+            "attempt",
+            "",
+            "a",
+            "é",
+            "token_é",
+            "autho",
+            "secre",
         ];
         for key in keys {
             assert_eq!(r.is_redacted(key), naive(fragments, key), "{key}");
