@@ -401,7 +401,7 @@ mod tests {
             format!("Root={root};Parent=53995c3f42cd8ad8;Sampled=1;Lineage=a:1"),
             format!("root={root};Parent=53995c3f42cd8ad8;Sampled=1"),
             format!("Root={root};Parent=53995c3f42cd8adZ;Sampled=1"),
-            format!("Root=1-5759e988+bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1"),
+            "Root=1-5759e988+bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1".to_owned(),
         ] {
             assert!(parse_canonical(&s).is_none(), "{s}");
             assert_eq!(s.parse::<TraceHeader>(), parse_general(&s), "{s}");
