@@ -103,6 +103,17 @@ fn bench(c: &mut Criterion) {
     group.bench_function("instrumented", |b| {
         b.iter(|| rt.block_on(warm.scope(instrumented_handler(event())).with_subscriber(subscriber.clone())).unwrap())
     });
+    // The same with a deadline 3 s ahead, as every real invocation has: the deadline guard
+    // (a Tokio sleep raced against the handler) is armed.
+    group.bench_function("instrumented_with_deadline", |b| {
+        b.iter(|| {
+            let deadline =
+                std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64 + 3000;
+            let mut e = event();
+            e.context.deadline = deadline;
+            rt.block_on(warm.scope(instrumented_handler(e)).with_subscriber(subscriber.clone())).unwrap()
+        })
+    });
     group.bench_function("bare", |b| {
         b.iter(|| rt.block_on(bare_handler(event()).with_subscriber(subscriber.clone())).unwrap())
     });
