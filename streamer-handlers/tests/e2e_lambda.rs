@@ -254,8 +254,12 @@ fn connect_and_disconnect_binaries_under_the_runtime_emulator() {
         ("ENVIRONMENT", "e2e".into()),
         ("POWERTOOLS_SERVICE_NAME", "streamer".into()),
     ];
-    // cargo-lambda only routes to the project's binary names.
-    let connect = Function::start(env!("CARGO_BIN_EXE_connect"), "connect", &runtime, &env);
+    // cargo-lambda only routes to the project's binary names. `connect` runs with four
+    // concurrent pollers (`run_concurrent`, Lambda Managed Instances); the burst at the end
+    // drives them.
+    let mut connect_env = env.clone();
+    connect_env.push(("AWS_LAMBDA_MAX_CONCURRENCY", "4".into()));
+    let connect = Function::start(env!("CARGO_BIN_EXE_connect"), "connect", &runtime, &connect_env);
     let disconnect = Function::start(env!("CARGO_BIN_EXE_disconnect"), "disconnect", &runtime, &env);
 
     let minter = TokenMinter::dev_rsa().expect("dev key");
@@ -379,4 +383,68 @@ fn connect_and_disconnect_binaries_under_the_runtime_emulator() {
         let store = DynamoDbConnectionStore::new(aws_sdk_dynamodb::Client::new(&config), table.clone());
         assert_eq!(store.get(accepted).await.expect("get"), None);
     });
+
+    concurrent_burst(&runtime, &connect, &daemon, &minter);
+}
+
+/// Twelve `$connect` invocations at once against the binary's four concurrent pollers:
+/// every answer, log line, EMF document and subsegment belongs to its own invocation, and
+/// some invocations really overlapped in time.
+fn concurrent_burst(runtime: &str, connect: &Function, daemon: &Daemon, minter: &TokenMinter) {
+    const N: usize = 12;
+    let cases: Vec<(String, String, &str, String)> = (0..N)
+        .map(|i| {
+            let tenant = if i % 2 == 0 { "acme" } else { "globex" };
+            let user = format!("burst-user-{i}");
+            let token = minter.mint(&user, tenant, Duration::from_secs(300)).expect("token");
+            (format!("E2eBurst{i:07}="), user, tenant, token)
+        })
+        .collect();
+    let answers: Vec<Value> = std::thread::scope(|scope| {
+        let handles: Vec<_> = cases
+            .iter()
+            .map(|(id, _, _, token)| {
+                scope.spawn(move || invoke(runtime, &connect.name, &connect_event(id, Some(token))))
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().expect("invoke thread")).collect()
+    });
+    for ((id, ..), answer) in cases.iter().zip(&answers) {
+        assert_eq!(answer["statusCode"], 200, "{id}: {answer}");
+    }
+
+    let lines = eventually("the burst's EMF documents", || {
+        let lines = connect.json();
+        let n = lines
+            .iter()
+            .filter(|l| l.get("ConnectionEstablished").is_some())
+            .filter(|l| l["connection_id"].as_str().is_some_and(|c| c.starts_with("E2eBurst")))
+            .count();
+        (n == N).then_some(lines)
+    });
+    let mut request_ids = std::collections::HashSet::new();
+    let mut windows = Vec::new();
+    for (id, user, tenant, _) in &cases {
+        let line = lines
+            .iter()
+            .find(|l| l["message"] == "Connection established" && l["connection_id"] == id.as_str())
+            .unwrap_or_else(|| panic!("no Connection established line for {id}"));
+        assert_eq!(line["user_id"], user.as_str(), "{line}");
+        assert_eq!(line["tenant_id"], *tenant, "{line}");
+        let request_id = line["function_request_id"].as_str().expect("function_request_id").to_owned();
+        assert!(request_ids.insert(request_id.clone()), "request id {request_id} on two invocations");
+        let emf = emf_for(&lines, "ConnectionEstablished", id).expect("ConnectionEstablished EMF");
+        assert_eq!(emf["TenantID"], *tenant, "{emf}");
+        assert_eq!(emf["user_id"], user.as_str(), "{emf}");
+
+        let seg = eventually("a burst HandleConnect subsegment", || daemon.handler_doc("HandleConnect", id));
+        assert_eq!(seg["annotations"]["user_id"], user.as_str(), "{seg:#}");
+        assert_eq!(seg["annotations"]["tenant_id"], *tenant, "{seg:#}");
+        assert_eq!(seg["trace_id"], line["xray_trace_id"], "{seg:#}\n{line}");
+        assert_eq!(children(&seg), ["ValidateJWT", "SaveConnection"]);
+        windows.push((seg["start_time"].as_f64().expect("start"), seg["end_time"].as_f64().expect("end")));
+    }
+    windows.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let overlapped = windows.windows(2).any(|w| w[1].0 < w[0].1);
+    assert!(overlapped, "no two invocations overlapped: run_concurrent did not run them concurrently {windows:?}");
 }

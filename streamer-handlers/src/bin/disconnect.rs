@@ -27,7 +27,9 @@ async fn main() -> Result<(), Error> {
         tracing::error!(setting = e.setting(), error = %e, "Invalid configuration: the connection store is unavailable");
     }
     let handler = Arc::new(handler);
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<_>| {
+    // `run_concurrent` runs invocations concurrently when AWS_LAMBDA_MAX_CONCURRENCY > 1
+    // (Lambda Managed Instances) and one at a time otherwise.
+    lambda_runtime::run_concurrent(service_fn(move |event: LambdaEvent<_>| {
         let handler = Arc::clone(&handler);
         async move { handler.handle(event).await }
     }))
