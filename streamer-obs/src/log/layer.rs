@@ -251,8 +251,13 @@ fn write_key(out: &mut Vec<u8>, key: &str) {
 #[derive(Debug, Default)]
 struct SpanFields {
     entries: smallvec::SmallVec<[(&'static str, u32, u32); 4]>,
-    values: Vec<u8>,
+    values: smallvec::SmallVec<[u8; 64]>,
     runtime: bool,
+}
+
+thread_local! {
+    /// Where a span field value is rendered before it is copied into its [`SpanFields`].
+    static SPAN_VALUE: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
 }
 
 /// The name of `lambda_runtime`'s per-invocation span.
@@ -261,25 +266,45 @@ const RUNTIME_SPAN: &str = "Lambda runtime invoke";
 impl SpanFields {
     /// Sets `key` to the value `render` writes (a recorded-again field replaces its value).
     fn set(&mut self, key: &'static str, render: impl FnOnce(&mut Vec<u8>)) {
-        let start = self.values.len();
-        render(&mut self.values);
-        let end = self.values.len();
+        SPAN_VALUE.with(|scratch| match scratch.try_borrow_mut() {
+            Ok(mut value) => {
+                value.clear();
+                render(&mut value);
+                self.set_rendered(key, &value);
+            }
+            // Re-entered (a `Debug` impl that records a span field): render apart.
+            Err(_) => {
+                let mut value = Vec::new();
+                render(&mut value);
+                self.set_rendered(key, &value);
+            }
+        });
+    }
+
+    fn set_rendered(&mut self, key: &'static str, value: &[u8]) {
         match self.entries.iter().position(|(k, _, _)| *k == key) {
-            None => self.entries.push((key, start as u32, end as u32)),
+            None => {
+                let start = self.values.len() as u32;
+                self.values.extend_from_slice(value);
+                self.entries.push((key, start, self.values.len() as u32));
+            }
             Some(i) => {
-                // Move the new value into the old one's place and shift the ones after it.
+                // The new value takes the old one's place; the ones after it shift.
                 let (_, old_start, old_end) = self.entries[i];
                 let (old_start, old_end) = (old_start as usize, old_end as usize);
-                let new_value = self.values.split_off(start);
-                self.values.splice(old_start..old_end, new_value.iter().copied());
-                let delta = new_value.len() as i64 - (old_end - old_start) as i64;
+                let delta = value.len() as i64 - (old_end - old_start) as i64;
+                let mut values = smallvec::SmallVec::<[u8; 64]>::with_capacity(self.values.len());
+                values.extend_from_slice(&self.values[..old_start]);
+                values.extend_from_slice(value);
+                values.extend_from_slice(&self.values[old_end..]);
+                self.values = values;
                 for e in self.entries.iter_mut() {
                     if e.1 as usize >= old_end {
                         e.1 = (e.1 as i64 + delta) as u32;
                         e.2 = (e.2 as i64 + delta) as u32;
                     }
                 }
-                self.entries[i] = (key, old_start as u32, (old_start + new_value.len()) as u32);
+                self.entries[i] = (key, old_start as u32, (old_start + value.len()) as u32);
             }
         }
     }
@@ -636,6 +661,6 @@ mod tests {
         f.set("b", |v| v.extend_from_slice(b"2"));
         f.set("c", |v| v.extend_from_slice(b"true"));
         assert_eq!(render(&f), [("a", "\"longer\"".into()), ("b", "2".into()), ("c", "true".into())]);
-        assert_eq!(f.values, b"\"longer\"2true");
+        assert_eq!(&f.values[..], b"\"longer\"2true");
     }
 }
