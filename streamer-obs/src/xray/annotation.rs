@@ -201,6 +201,20 @@ impl From<usize> for AnnotationValue {
     }
 }
 
+impl AnnotationValue {
+    /// Appends the JSON form (as [`Serialize`] writes it with `serde_json`).
+    pub(crate) fn write_json(&self, out: &mut Vec<u8>) {
+        use crate::xray::json;
+        match self {
+            AnnotationValue::String(v) => json::write_str(out, v),
+            AnnotationValue::Int(v) => json::write_i64(out, *v),
+            AnnotationValue::Float(v) if v.is_finite() => json::write_f64(out, *v),
+            AnnotationValue::Float(_) => out.push(b'0'),
+            AnnotationValue::Bool(v) => json::write_bool(out, *v),
+        }
+    }
+}
+
 impl Serialize for AnnotationValue {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         match self {

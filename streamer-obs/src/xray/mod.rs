@@ -49,6 +49,7 @@ pub mod emitter;
 pub mod encode;
 #[cfg(feature = "aws-sdk")]
 pub mod interceptor;
+pub(crate) mod json;
 pub mod name;
 pub mod recorder;
 
