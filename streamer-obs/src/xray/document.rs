@@ -842,8 +842,10 @@ fn write_sub(
             out.extend_from_slice(sub.id.as_str().as_bytes());
         }
     }
-    out.extend_from_slice(b"\",\"name\":");
-    json::write_str(out, &sub.name);
+    // A cleaned name (see `clean_name`) has nothing to escape.
+    out.extend_from_slice(b"\",\"name\":\"");
+    out.extend_from_slice(sub.name.as_bytes());
+    out.push(b'"');
     out.extend_from_slice(b",\"start_time\":");
     json::write_seconds(out, sub.start_micros);
     match (in_progress, sub.end_micros) {

@@ -27,12 +27,33 @@ pub(crate) fn write_str(out: &mut Vec<u8>, s: &str) {
     let bytes = s.as_bytes();
     out.reserve(bytes.len() + 2);
     out.push(b'"');
-    if bytes.iter().all(|&b| ESCAPE[b as usize] == 0) {
+    if is_plain(bytes) {
         out.extend_from_slice(bytes);
     } else {
         escape_slow(out, bytes);
     }
     out.push(b'"');
+}
+
+/// Whether no byte of `bytes` needs escaping (8 bytes at a time).
+#[inline]
+fn is_plain(bytes: &[u8]) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let mut chunks = bytes.chunks_exact(8);
+    for chunk in &mut chunks {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let x = u64::from_le_bytes(word);
+        // A byte below 0x20, or equal to `"` or `\` (exact "any byte" tests).
+        let control = x.wrapping_sub(ONES * 0x20) & !x;
+        let quote = (x ^ (ONES * u64::from(b'"'))).wrapping_sub(ONES) & !(x ^ (ONES * u64::from(b'"')));
+        let backslash = (x ^ (ONES * u64::from(b'\\'))).wrapping_sub(ONES) & !(x ^ (ONES * u64::from(b'\\')));
+        if (control | quote | backslash) & HIGH != 0 {
+            return false;
+        }
+    }
+    chunks.remainder().iter().all(|&b| ESCAPE[b as usize] == 0)
 }
 
 #[cold]
@@ -102,26 +123,40 @@ pub(crate) fn write_seconds(out: &mut Vec<u8>, micros: u64) {
         write_f64(out, seconds(micros));
         return;
     }
-    write_u64(out, secs);
+    // Ten digits, a point, six digits with trailing zeros dropped (one digit at least).
+    let mut buf = [0u8; 17];
+    // In range, so below 2^32: the cast is lossless.
+    let mut v = secs as u32;
+    for i in (0..5).rev() {
+        let pair = (v % 100) as usize * 2;
+        v /= 100;
+        buf[i * 2..i * 2 + 2].copy_from_slice(&PAIRS[pair..pair + 2]);
+    }
+    buf[10] = b'.';
     let mut frac = (micros % 1_000_000) as u32;
-    if frac == 0 {
-        out.extend_from_slice(b".0");
-        return;
+    for i in (0..3).rev() {
+        let pair = (frac % 100) as usize * 2;
+        frac /= 100;
+        buf[11 + i * 2..13 + i * 2].copy_from_slice(&PAIRS[pair..pair + 2]);
     }
-    let mut digits = [b'0'; 7];
-    digits[0] = b'.';
-    let mut i = 6;
-    while i > 0 {
-        digits[i] = b'0' + (frac % 10) as u8;
-        frac /= 10;
-        i -= 1;
-    }
-    let mut len = 7;
-    while digits[len - 1] == b'0' {
+    let mut len = 17;
+    while len > 12 && buf[len - 1] == b'0' {
         len -= 1;
     }
-    out.extend_from_slice(&digits[..len]);
+    out.extend_from_slice(&buf[..len]);
 }
+
+/// `00` to `99`.
+static PAIRS: [u8; 200] = {
+    let mut t = [0u8; 200];
+    let mut i = 0;
+    while i < 100 {
+        t[i * 2] = b'0' + (i / 10) as u8;
+        t[i * 2 + 1] = b'0' + (i % 10) as u8;
+        i += 1;
+    }
+    t
+};
 
 /// Appends a JSON value as `serde_json` serializes it (maps in their own order).
 pub(crate) fn write_value(out: &mut Vec<u8>, v: &serde_json::Value) {
@@ -179,7 +214,20 @@ mod tests {
             all.push(c);
         }
         all.push_str("é東\u{2028}\u{fffd}");
-        for s in ["", "plain", "a\"b\\c", "\u{7f}", "\u{1}\u{1f}\u{8}\u{c}", all.as_str()] {
+        let mut cases = vec![String::new(), "plain".into(), "a\"b\\c".into(), "\u{7f}".into(), all.clone()];
+        // Every special byte at every position of a word, among plain and non-ASCII bytes.
+        for special in ['\u{0}', '\u{1f}', '"', '\\', '\n'] {
+            for pos in 0..17 {
+                let mut chars: Vec<char> = "ab\u{e9}cdefghijklmn".chars().collect();
+                chars.insert(pos.min(chars.len()), special);
+                cases.push(chars.into_iter().collect());
+            }
+        }
+        for s in [" !#[]~\u{7f}\u{80}", "\u{ff}\u{fe}", "0123456789abcdef\u{20}"] {
+            cases.push(s.into());
+        }
+        for s in &cases {
+            let s = s.as_str();
             let mut out = Vec::new();
             write_str(&mut out, s);
             assert_eq!(out, serde(&s), "{s:?}");
