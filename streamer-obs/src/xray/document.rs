@@ -22,13 +22,12 @@
 //! );
 //! ```
 
-use std::collections::BTreeMap;
-
 use crate::trace_header::{SegmentId, TraceId};
 use crate::xray::annotation::AnnotationValue;
 use crate::xray::cause::Cause;
 use crate::xray::json;
 use crate::xray::name::clean_name;
+use crate::xray::small_str::SmallStr;
 
 /// The `namespace` of a subsegment (X-12).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -295,6 +294,175 @@ pub(crate) fn cut(mut s: String, max_chars: usize) -> String {
     s
 }
 
+/// The annotations of a subsegment, sorted by key (written in this order); setting a key
+/// again replaces its value.
+///
+/// ```
+/// use streamer_obs::trace_header::SegmentId;
+/// use streamer_obs::xray::annotation::AnnotationValue;
+/// use streamer_obs::xray::document::Subsegment;
+/// let mut s = Subsegment::new(SegmentId::generate(), "H", 0);
+/// s.annotate("tenant_id", "t-1").unwrap();
+/// s.annotate("attempt", 1).unwrap();
+/// s.annotate("tenant_id", "t-2").unwrap();
+/// let keys: Vec<_> = s.annotations().iter().map(|(k, _)| k).collect();
+/// assert_eq!(keys, ["attempt", "tenant_id"]);
+/// assert_eq!(s.annotations().get("tenant_id"), Some(&AnnotationValue::from("t-2")));
+/// ```
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Annotations(Vec<(SmallStr, AnnotationValue)>);
+
+impl Annotations {
+    /// How many annotations.
+    ///
+    /// ```
+    /// # use streamer_obs::xray::document::Annotations;
+    /// assert_eq!(Annotations::default().len(), 0);
+    /// ```
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether there is none.
+    ///
+    /// ```
+    /// # use streamer_obs::xray::document::Annotations;
+    /// assert!(Annotations::default().is_empty());
+    /// ```
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The value of `key`.
+    ///
+    /// ```
+    /// # use streamer_obs::xray::document::Annotations;
+    /// assert!(Annotations::default().get("k").is_none());
+    /// ```
+    pub fn get(&self, key: &str) -> Option<&AnnotationValue> {
+        self.find(key).ok().map(|i| &self.0[i].1)
+    }
+
+    /// The annotations, sorted by key.
+    ///
+    /// ```
+    /// # use streamer_obs::xray::document::Annotations;
+    /// assert_eq!(Annotations::default().iter().count(), 0);
+    /// ```
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = (&str, &AnnotationValue)> + '_ {
+        self.0.iter().map(|(k, v)| (k.as_str(), v))
+    }
+
+    fn find(&self, key: &str) -> Result<usize, usize> {
+        self.0.binary_search_by(|(k, _)| k.as_bytes().cmp(key.as_bytes()))
+    }
+
+    /// Sets `key`; returns whether it is new.
+    fn put(&mut self, key: &str, value: AnnotationValue) -> bool {
+        match self.find(key) {
+            Ok(i) => {
+                self.0[i].1 = value;
+                false
+            }
+            Err(i) => {
+                self.0.insert(i, (SmallStr::new(key), value));
+                true
+            }
+        }
+    }
+
+    pub(crate) fn entries(&self) -> &[(SmallStr, AnnotationValue)] {
+        &self.0
+    }
+}
+
+/// The metadata of a subsegment: `(namespace, key, value)` entries sorted by namespace
+/// then key (written in this order, grouped by namespace); setting a namespace and key
+/// again replaces the value.
+///
+/// ```
+/// use streamer_obs::trace_header::SegmentId;
+/// use streamer_obs::xray::document::Subsegment;
+/// let mut s = Subsegment::new(SegmentId::generate(), "H", 0);
+/// s.add_metadata("service", "b", serde_json::json!(1)).unwrap();
+/// s.add_metadata("default", "a", serde_json::json!(2)).unwrap();
+/// s.add_metadata("service", "b", serde_json::json!(3)).unwrap();
+/// let entries: Vec<_> = s.metadata().iter().map(|(ns, k, v)| (ns, k, v.clone())).collect();
+/// assert_eq!(entries, [("default", "a", serde_json::json!(2)), ("service", "b", serde_json::json!(3))]);
+/// ```
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Metadata(Vec<(SmallStr, SmallStr, serde_json::Value)>);
+
+impl Metadata {
+    /// How many entries (all namespaces).
+    ///
+    /// ```
+    /// # use streamer_obs::xray::document::Metadata;
+    /// assert_eq!(Metadata::default().len(), 0);
+    /// ```
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether there is none.
+    ///
+    /// ```
+    /// # use streamer_obs::xray::document::Metadata;
+    /// assert!(Metadata::default().is_empty());
+    /// ```
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The value under `namespace` and `key`.
+    ///
+    /// ```
+    /// # use streamer_obs::xray::document::Metadata;
+    /// assert!(Metadata::default().get("default", "k").is_none());
+    /// ```
+    pub fn get(&self, namespace: &str, key: &str) -> Option<&serde_json::Value> {
+        self.find(namespace, key).ok().map(|i| &self.0[i].2)
+    }
+
+    /// The entries as `(namespace, key, value)`, sorted by namespace then key.
+    ///
+    /// ```
+    /// # use streamer_obs::xray::document::Metadata;
+    /// assert_eq!(Metadata::default().iter().count(), 0);
+    /// ```
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = (&str, &str, &serde_json::Value)> + '_ {
+        self.0.iter().map(|(ns, k, v)| (ns.as_str(), k.as_str(), v))
+    }
+
+    fn find(&self, namespace: &str, key: &str) -> Result<usize, usize> {
+        self.0.binary_search_by(|(ns, k, _)| {
+            ns.as_bytes().cmp(namespace.as_bytes()).then_with(|| k.as_bytes().cmp(key.as_bytes()))
+        })
+    }
+
+    fn put(&mut self, namespace: &str, key: &str, value: serde_json::Value) {
+        match self.find(namespace, key) {
+            Ok(i) => self.0[i].2 = value,
+            Err(i) => self.0.insert(i, (SmallStr::new(namespace), SmallStr::new(key), value)),
+        }
+    }
+
+    /// Removes the entry under `namespace` and `key`.
+    pub(crate) fn remove(&mut self, namespace: &str, key: &str) {
+        if let Ok(i) = self.find(namespace, key) {
+            self.0.remove(i);
+        }
+    }
+
+    pub(crate) fn clear(&mut self) {
+        self.0.clear();
+    }
+
+    pub(crate) fn entries(&self) -> &[(SmallStr, SmallStr, serde_json::Value)] {
+        &self.0
+    }
+}
+
 /// One subsegment and its nested children.
 ///
 /// ```
@@ -308,17 +476,18 @@ pub(crate) fn cut(mut s: String, max_chars: usize) -> String {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Subsegment {
     pub(crate) id: SegmentId,
-    pub(crate) name: String,
+    pub(crate) name: SmallStr,
     pub(crate) start_micros: u64,
     pub(crate) end_micros: Option<u64>,
     pub(crate) namespace: Option<Namespace>,
     pub(crate) flags: Flags,
     pub(crate) cause: Option<Cause>,
-    pub(crate) annotations: BTreeMap<String, AnnotationValue>,
-    pub(crate) metadata: BTreeMap<String, BTreeMap<String, serde_json::Value>>,
-    pub(crate) http: Option<Http>,
-    pub(crate) aws: Option<AwsData>,
-    pub(crate) sql: Option<Sql>,
+    pub(crate) annotations: Annotations,
+    pub(crate) metadata: Metadata,
+    // Rare blocks are boxed: a subsegment stays small to move and to drop.
+    pub(crate) http: Option<Box<Http>>,
+    pub(crate) aws: Option<Box<AwsData>>,
+    pub(crate) sql: Option<Box<Sql>>,
     pub(crate) precursor_ids: Vec<SegmentId>,
     pub(crate) subsegments: Vec<Subsegment>,
 }
@@ -337,14 +506,17 @@ impl Subsegment {
     pub fn new(id: SegmentId, name: &str, start_micros: u64) -> Self {
         Self {
             id,
-            name: clean_name(name).into_owned(),
+            name: match clean_name(name) {
+                std::borrow::Cow::Borrowed(n) => SmallStr::new(n),
+                std::borrow::Cow::Owned(n) => SmallStr::from(n),
+            },
             start_micros,
             end_micros: None,
             namespace: None,
             flags: Flags::default(),
             cause: None,
-            annotations: BTreeMap::new(),
-            metadata: BTreeMap::new(),
+            annotations: Annotations::default(),
+            metadata: Metadata::default(),
             http: None,
             aws: None,
             sql: None,
@@ -373,7 +545,7 @@ impl Subsegment {
     /// assert_eq!(s.name(), "Work");
     /// ```
     pub fn name(&self) -> &str {
-        &self.name
+        self.name.as_str()
     }
     /// Start, microseconds since the Unix epoch.
     ///
@@ -453,20 +625,21 @@ impl Subsegment {
     /// let mut s = Subsegment::new(SegmentId::from_u64(7).unwrap(), "Work", 1_000_000);
     /// s.annotate("k", 1).unwrap();
     /// assert_eq!(s.annotations().len(), 1);
+    /// assert_eq!(s.annotations().get("k"), Some(&1.into()));
     /// ```
-    pub fn annotations(&self) -> &BTreeMap<String, AnnotationValue> {
+    pub fn annotations(&self) -> &Annotations {
         &self.annotations
     }
-    /// The metadata, by namespace then key.
+    /// The metadata, sorted by namespace then key.
     ///
     /// ```
     /// # use streamer_obs::trace_header::SegmentId;
     /// # use streamer_obs::xray::document::Subsegment;
     /// let mut s = Subsegment::new(SegmentId::from_u64(7).unwrap(), "Work", 1_000_000);
     /// s.add_metadata("default", "k", serde_json::json!(1)).unwrap();
-    /// assert_eq!(s.metadata()["default"]["k"], 1);
+    /// assert_eq!(s.metadata().get("default", "k"), Some(&serde_json::json!(1)));
     /// ```
-    pub fn metadata(&self) -> &BTreeMap<String, BTreeMap<String, serde_json::Value>> {
+    pub fn metadata(&self) -> &Metadata {
         &self.metadata
     }
     /// The `http` block.
@@ -480,7 +653,7 @@ impl Subsegment {
     /// assert_eq!(s.http().unwrap().response_status, Some(200));
     /// ```
     pub fn http(&self) -> Option<&Http> {
-        self.http.as_ref()
+        self.http.as_deref()
     }
     /// The `aws` block.
     ///
@@ -493,7 +666,7 @@ impl Subsegment {
     /// assert!(s.aws().is_some());
     /// ```
     pub fn aws(&self) -> Option<&AwsData> {
-        self.aws.as_ref()
+        self.aws.as_deref()
     }
     /// The nested children.
     ///
@@ -517,7 +690,7 @@ impl Subsegment {
     /// assert!(s.sql().is_some());
     /// ```
     pub fn sql(&self) -> Option<&Sql> {
-        self.sql.as_ref()
+        self.sql.as_deref()
     }
 
     /// Sets the `sql` block (`user` cut to 250 characters).
@@ -531,7 +704,7 @@ impl Subsegment {
     /// ```
     pub fn set_sql(&mut self, mut sql: Sql) {
         sql.user = sql.user.map(|u| cut(u, MAX_STRING_CHARS));
-        self.sql = Some(sql);
+        self.sql = Some(Box::new(sql));
     }
 
     /// Ids of sibling subsegments that finished before this one started (`precursor_ids`).
@@ -600,7 +773,7 @@ impl Subsegment {
     /// assert!(s.http().is_some());
     /// ```
     pub fn set_http(&mut self, http: Http) {
-        self.http = Some(http);
+        self.http = Some(Box::new(http));
     }
     /// Sets the `aws` block.
     ///
@@ -612,7 +785,7 @@ impl Subsegment {
     /// assert!(s.aws().is_some());
     /// ```
     pub fn set_aws(&mut self, aws: AwsData) {
-        self.aws = Some(aws);
+        self.aws = Some(Box::new(aws));
     }
     /// Sets flags (in addition to the ones already set).
     ///
@@ -671,12 +844,14 @@ impl Subsegment {
     }
 
     /// Sets an annotation whose key was checked.
+    /// Returns whether the key is new (a second write replaces the value).
     pub(crate) fn put_annotation(&mut self, key: &str, value: AnnotationValue) -> bool {
-        self.annotations.insert(key.to_owned(), value).is_none()
+        self.annotations.put(key, value)
     }
-    /// Sets a metadata entry whose namespace was checked.
+    /// Sets a metadata entry whose namespace was checked (a second write of the same
+    /// namespace and key replaces the value).
     pub(crate) fn put_metadata(&mut self, namespace: &str, key: &str, value: serde_json::Value) {
-        self.metadata.entry(namespace.to_owned()).or_default().insert(key.to_owned(), value);
+        self.metadata.put(namespace, key, value);
     }
     /// Sets the cause.
     pub(crate) fn set_cause(&mut self, cause: Cause) {
@@ -876,11 +1051,11 @@ fn write_sub(
     }
     if !sub.annotations.is_empty() {
         out.extend_from_slice(b",\"annotations\":{");
-        for (i, (k, v)) in sub.annotations.iter().enumerate() {
+        for (i, (k, v)) in sub.annotations.entries().iter().enumerate() {
             if i > 0 {
                 out.push(b',');
             }
-            json::write_str(out, k);
+            json::write_str_bytes(out, k.as_bytes());
             out.push(b':');
             v.write_json(out);
         }
@@ -888,25 +1063,25 @@ fn write_sub(
     }
     if !sub.metadata.is_empty() {
         out.extend_from_slice(b",\"metadata\":{");
-        for (i, (ns, entries)) in sub.metadata.iter().enumerate() {
-            if i > 0 {
+        let mut current: Option<&SmallStr> = None;
+        for (ns, k, v) in sub.metadata.entries() {
+            if current != Some(ns) {
+                if current.is_some() {
+                    out.extend_from_slice(b"},");
+                }
+                current = Some(ns);
+                json::write_str_bytes(out, ns.as_bytes());
+                out.extend_from_slice(b":{");
+            } else {
                 out.push(b',');
             }
-            json::write_str(out, ns);
-            out.extend_from_slice(b":{");
-            for (j, (k, v)) in entries.iter().enumerate() {
-                if j > 0 {
-                    out.push(b',');
-                }
-                json::write_str(out, k);
-                out.push(b':');
-                json::write_value(out, v);
-            }
-            out.push(b'}');
+            json::write_str_bytes(out, k.as_bytes());
+            out.push(b':');
+            json::write_value(out, v);
         }
-        out.push(b'}');
+        out.extend_from_slice(b"}}");
     }
-    if let Some(http) = &sub.http {
+    if let Some(http) = sub.http.as_deref() {
         write_http(out, http);
     }
     if let Some(aws) = sub.aws.as_ref().filter(|a| !a.is_empty()) {
@@ -1063,7 +1238,7 @@ mod reference {
             } else {
                 m.serialize_entry("id", sub.id.as_str())?;
             }
-            m.serialize_entry("name", &sub.name)?;
+            m.serialize_entry("name", sub.name.as_str())?;
             m.serialize_entry("start_time", &seconds(sub.start_micros))?;
             match (self.in_progress, sub.end_micros) {
                 (false, Some(end)) => m.serialize_entry("end_time", &seconds(end.max(sub.start_micros)))?,
@@ -1085,10 +1260,16 @@ mod reference {
                 m.serialize_entry("cause", cause)?;
             }
             if !sub.annotations.is_empty() {
-                m.serialize_entry("annotations", &sub.annotations)?;
+                let map: std::collections::BTreeMap<&str, &AnnotationValue> = sub.annotations.iter().collect();
+                m.serialize_entry("annotations", &map)?;
             }
             if !sub.metadata.is_empty() {
-                m.serialize_entry("metadata", &sub.metadata)?;
+                let mut map: std::collections::BTreeMap<&str, std::collections::BTreeMap<&str, &serde_json::Value>> =
+                    std::collections::BTreeMap::new();
+                for (ns, k, v) in sub.metadata.iter() {
+                    map.entry(ns).or_default().insert(k, v);
+                }
+                m.serialize_entry("metadata", &map)?;
             }
             if let Some(http) = &sub.http {
                 m.serialize_entry("http", &HttpView(http))?;

@@ -79,12 +79,24 @@ pub trait SegmentEmitter: Send + Sync + fmt::Debug + 'static {
 
     /// Sends whatever is queued; called before the invocation's response is returned.
     fn flush(&self) -> FlushFuture<'_> {
-        Box::pin(std::future::ready(()))
+        Box::pin(Done)
     }
 
     /// Whether documents go anywhere; a disabled emitter makes recording a no-op.
     fn is_enabled(&self) -> bool {
         true
+    }
+}
+
+/// An already finished future; zero-sized, so boxing it does not allocate (unlike
+/// `std::future::Ready<()>`).
+#[derive(Debug)]
+struct Done;
+
+impl Future for Done {
+    type Output = ();
+    fn poll(self: Pin<&mut Self>, _: &mut std::task::Context<'_>) -> std::task::Poll<()> {
+        std::task::Poll::Ready(())
     }
 }
 

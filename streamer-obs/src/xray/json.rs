@@ -24,7 +24,12 @@ static ESCAPE: [u8; 256] = {
 /// Appends `s` as a JSON string, quotes included.
 #[inline]
 pub(crate) fn write_str(out: &mut Vec<u8>, s: &str) {
-    let bytes = s.as_bytes();
+    write_str_bytes(out, s.as_bytes());
+}
+
+/// [`write_str`] for the bytes of a `str`.
+#[inline]
+pub(crate) fn write_str_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
     out.reserve(bytes.len() + 2);
     out.push(b'"');
     if is_plain(bytes) {
