@@ -126,7 +126,10 @@ impl AnnotationValue {
     pub(crate) fn is_valid(&self) -> bool {
         match self {
             AnnotationValue::Float(f) => f.is_finite(),
-            AnnotationValue::String(s) => s.chars().count() <= MAX_STRING_VALUE_CHARS,
+            // At most 1000 bytes is at most 1000 characters: count only longer ones.
+            AnnotationValue::String(s) => {
+                s.len() <= MAX_STRING_VALUE_CHARS || s.chars().count() <= MAX_STRING_VALUE_CHARS
+            }
             _ => true,
         }
     }
