@@ -106,6 +106,25 @@ fn emit_udp(c: &mut Criterion) {
     received(&daemon);
 }
 
+/// The kernel cost of one ~600-byte datagram to a loopback socket that never reads:
+/// `send_to` on an unconnected socket (what `UdpEmitter` did) against `send` on a
+/// connected one (what it does now: no per-call address lookup and route resolution).
+fn udp_send(c: &mut Criterion) {
+    let daemon = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    let addr = daemon.local_addr().expect("addr");
+    let payload = vec![b'x'; 600];
+    let unconnected = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    unconnected.set_nonblocking(true).expect("nonblocking");
+    let connected = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    connected.set_nonblocking(true).expect("nonblocking");
+    connected.connect(addr).expect("connect");
+    let mut group = c.benchmark_group("xray/udp_send");
+    group.bench_function("send_to_unconnected", |b| b.iter(|| unconnected.send_to(black_box(&payload), addr).is_ok()));
+    group.bench_function("send_connected", |b| b.iter(|| connected.send(black_box(&payload)).is_ok()));
+    group.finish();
+    received(&daemon);
+}
+
 /// Drains the loopback daemon (not measured): datagram count and byte sizes.
 fn received(daemon: &UdpSocket) -> Vec<usize> {
     let _ = daemon.set_nonblocking(true);
@@ -120,5 +139,5 @@ fn received(daemon: &UdpSocket) -> Vec<usize> {
     sizes
 }
 
-criterion_group!(benches, encode, emit_udp);
+criterion_group!(benches, encode, emit_udp, udp_send);
 criterion_main!(benches);

@@ -126,7 +126,10 @@ impl AnnotationValue {
     pub(crate) fn is_valid(&self) -> bool {
         match self {
             AnnotationValue::Float(f) => f.is_finite(),
-            AnnotationValue::String(s) => s.chars().count() <= MAX_STRING_VALUE_CHARS,
+            // At most 1000 bytes is at most 1000 characters: count only longer ones.
+            AnnotationValue::String(s) => {
+                s.len() <= MAX_STRING_VALUE_CHARS || s.chars().count() <= MAX_STRING_VALUE_CHARS
+            }
             _ => true,
         }
     }
@@ -198,6 +201,20 @@ impl From<f32> for AnnotationValue {
 impl From<usize> for AnnotationValue {
     fn from(v: usize) -> Self {
         AnnotationValue::from(v as u64)
+    }
+}
+
+impl AnnotationValue {
+    /// Appends the JSON form (as [`Serialize`] writes it with `serde_json`).
+    pub(crate) fn write_json(&self, out: &mut Vec<u8>) {
+        use crate::xray::json;
+        match self {
+            AnnotationValue::String(v) => json::write_str(out, v),
+            AnnotationValue::Int(v) => json::write_i64(out, *v),
+            AnnotationValue::Float(v) if v.is_finite() => json::write_f64(out, *v),
+            AnnotationValue::Float(_) => out.push(b'0'),
+            AnnotationValue::Bool(v) => json::write_bool(out, *v),
+        }
     }
 }
 

@@ -22,15 +22,12 @@
 //! );
 //! ```
 
-use std::collections::BTreeMap;
-
-use serde::Serialize;
-use serde::ser::{SerializeMap, Serializer};
-
 use crate::trace_header::{SegmentId, TraceId};
 use crate::xray::annotation::AnnotationValue;
 use crate::xray::cause::Cause;
+use crate::xray::json;
 use crate::xray::name::clean_name;
+use crate::xray::small_str::SmallStr;
 
 /// The `namespace` of a subsegment (X-12).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -297,6 +294,175 @@ pub(crate) fn cut(mut s: String, max_chars: usize) -> String {
     s
 }
 
+/// The annotations of a subsegment, sorted by key (written in this order); setting a key
+/// again replaces its value.
+///
+/// ```
+/// use streamer_obs::trace_header::SegmentId;
+/// use streamer_obs::xray::annotation::AnnotationValue;
+/// use streamer_obs::xray::document::Subsegment;
+/// let mut s = Subsegment::new(SegmentId::generate(), "H", 0);
+/// s.annotate("tenant_id", "t-1").unwrap();
+/// s.annotate("attempt", 1).unwrap();
+/// s.annotate("tenant_id", "t-2").unwrap();
+/// let keys: Vec<_> = s.annotations().iter().map(|(k, _)| k).collect();
+/// assert_eq!(keys, ["attempt", "tenant_id"]);
+/// assert_eq!(s.annotations().get("tenant_id"), Some(&AnnotationValue::from("t-2")));
+/// ```
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Annotations(Vec<(SmallStr, AnnotationValue)>);
+
+impl Annotations {
+    /// How many annotations.
+    ///
+    /// ```
+    /// # use streamer_obs::xray::document::Annotations;
+    /// assert_eq!(Annotations::default().len(), 0);
+    /// ```
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether there is none.
+    ///
+    /// ```
+    /// # use streamer_obs::xray::document::Annotations;
+    /// assert!(Annotations::default().is_empty());
+    /// ```
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The value of `key`.
+    ///
+    /// ```
+    /// # use streamer_obs::xray::document::Annotations;
+    /// assert!(Annotations::default().get("k").is_none());
+    /// ```
+    pub fn get(&self, key: &str) -> Option<&AnnotationValue> {
+        self.find(key).ok().map(|i| &self.0[i].1)
+    }
+
+    /// The annotations, sorted by key.
+    ///
+    /// ```
+    /// # use streamer_obs::xray::document::Annotations;
+    /// assert_eq!(Annotations::default().iter().count(), 0);
+    /// ```
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = (&str, &AnnotationValue)> + '_ {
+        self.0.iter().map(|(k, v)| (k.as_str(), v))
+    }
+
+    fn find(&self, key: &str) -> Result<usize, usize> {
+        self.0.binary_search_by(|(k, _)| k.as_bytes().cmp(key.as_bytes()))
+    }
+
+    /// Sets `key`; returns whether it is new.
+    fn put(&mut self, key: &str, value: AnnotationValue) -> bool {
+        match self.find(key) {
+            Ok(i) => {
+                self.0[i].1 = value;
+                false
+            }
+            Err(i) => {
+                self.0.insert(i, (SmallStr::new(key), value));
+                true
+            }
+        }
+    }
+
+    pub(crate) fn entries(&self) -> &[(SmallStr, AnnotationValue)] {
+        &self.0
+    }
+}
+
+/// The metadata of a subsegment: `(namespace, key, value)` entries sorted by namespace
+/// then key (written in this order, grouped by namespace); setting a namespace and key
+/// again replaces the value.
+///
+/// ```
+/// use streamer_obs::trace_header::SegmentId;
+/// use streamer_obs::xray::document::Subsegment;
+/// let mut s = Subsegment::new(SegmentId::generate(), "H", 0);
+/// s.add_metadata("service", "b", serde_json::json!(1)).unwrap();
+/// s.add_metadata("default", "a", serde_json::json!(2)).unwrap();
+/// s.add_metadata("service", "b", serde_json::json!(3)).unwrap();
+/// let entries: Vec<_> = s.metadata().iter().map(|(ns, k, v)| (ns, k, v.clone())).collect();
+/// assert_eq!(entries, [("default", "a", serde_json::json!(2)), ("service", "b", serde_json::json!(3))]);
+/// ```
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Metadata(Vec<(SmallStr, SmallStr, serde_json::Value)>);
+
+impl Metadata {
+    /// How many entries (all namespaces).
+    ///
+    /// ```
+    /// # use streamer_obs::xray::document::Metadata;
+    /// assert_eq!(Metadata::default().len(), 0);
+    /// ```
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether there is none.
+    ///
+    /// ```
+    /// # use streamer_obs::xray::document::Metadata;
+    /// assert!(Metadata::default().is_empty());
+    /// ```
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The value under `namespace` and `key`.
+    ///
+    /// ```
+    /// # use streamer_obs::xray::document::Metadata;
+    /// assert!(Metadata::default().get("default", "k").is_none());
+    /// ```
+    pub fn get(&self, namespace: &str, key: &str) -> Option<&serde_json::Value> {
+        self.find(namespace, key).ok().map(|i| &self.0[i].2)
+    }
+
+    /// The entries as `(namespace, key, value)`, sorted by namespace then key.
+    ///
+    /// ```
+    /// # use streamer_obs::xray::document::Metadata;
+    /// assert_eq!(Metadata::default().iter().count(), 0);
+    /// ```
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = (&str, &str, &serde_json::Value)> + '_ {
+        self.0.iter().map(|(ns, k, v)| (ns.as_str(), k.as_str(), v))
+    }
+
+    fn find(&self, namespace: &str, key: &str) -> Result<usize, usize> {
+        self.0.binary_search_by(|(ns, k, _)| {
+            ns.as_bytes().cmp(namespace.as_bytes()).then_with(|| k.as_bytes().cmp(key.as_bytes()))
+        })
+    }
+
+    fn put(&mut self, namespace: &str, key: &str, value: serde_json::Value) {
+        match self.find(namespace, key) {
+            Ok(i) => self.0[i].2 = value,
+            Err(i) => self.0.insert(i, (SmallStr::new(namespace), SmallStr::new(key), value)),
+        }
+    }
+
+    /// Removes the entry under `namespace` and `key`.
+    pub(crate) fn remove(&mut self, namespace: &str, key: &str) {
+        if let Ok(i) = self.find(namespace, key) {
+            self.0.remove(i);
+        }
+    }
+
+    pub(crate) fn clear(&mut self) {
+        self.0.clear();
+    }
+
+    pub(crate) fn entries(&self) -> &[(SmallStr, SmallStr, serde_json::Value)] {
+        &self.0
+    }
+}
+
 /// One subsegment and its nested children.
 ///
 /// ```
@@ -310,17 +476,18 @@ pub(crate) fn cut(mut s: String, max_chars: usize) -> String {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Subsegment {
     pub(crate) id: SegmentId,
-    pub(crate) name: String,
+    pub(crate) name: SmallStr,
     pub(crate) start_micros: u64,
     pub(crate) end_micros: Option<u64>,
     pub(crate) namespace: Option<Namespace>,
     pub(crate) flags: Flags,
     pub(crate) cause: Option<Cause>,
-    pub(crate) annotations: BTreeMap<String, AnnotationValue>,
-    pub(crate) metadata: BTreeMap<String, BTreeMap<String, serde_json::Value>>,
-    pub(crate) http: Option<Http>,
-    pub(crate) aws: Option<AwsData>,
-    pub(crate) sql: Option<Sql>,
+    pub(crate) annotations: Annotations,
+    pub(crate) metadata: Metadata,
+    // Rare blocks are boxed: a subsegment stays small to move and to drop.
+    pub(crate) http: Option<Box<Http>>,
+    pub(crate) aws: Option<Box<AwsData>>,
+    pub(crate) sql: Option<Box<Sql>>,
     pub(crate) precursor_ids: Vec<SegmentId>,
     pub(crate) subsegments: Vec<Subsegment>,
 }
@@ -339,14 +506,17 @@ impl Subsegment {
     pub fn new(id: SegmentId, name: &str, start_micros: u64) -> Self {
         Self {
             id,
-            name: clean_name(name).into_owned(),
+            name: match clean_name(name) {
+                std::borrow::Cow::Borrowed(n) => SmallStr::new(n),
+                std::borrow::Cow::Owned(n) => SmallStr::from(n),
+            },
             start_micros,
             end_micros: None,
             namespace: None,
             flags: Flags::default(),
             cause: None,
-            annotations: BTreeMap::new(),
-            metadata: BTreeMap::new(),
+            annotations: Annotations::default(),
+            metadata: Metadata::default(),
             http: None,
             aws: None,
             sql: None,
@@ -375,7 +545,7 @@ impl Subsegment {
     /// assert_eq!(s.name(), "Work");
     /// ```
     pub fn name(&self) -> &str {
-        &self.name
+        self.name.as_str()
     }
     /// Start, microseconds since the Unix epoch.
     ///
@@ -455,20 +625,21 @@ impl Subsegment {
     /// let mut s = Subsegment::new(SegmentId::from_u64(7).unwrap(), "Work", 1_000_000);
     /// s.annotate("k", 1).unwrap();
     /// assert_eq!(s.annotations().len(), 1);
+    /// assert_eq!(s.annotations().get("k"), Some(&1.into()));
     /// ```
-    pub fn annotations(&self) -> &BTreeMap<String, AnnotationValue> {
+    pub fn annotations(&self) -> &Annotations {
         &self.annotations
     }
-    /// The metadata, by namespace then key.
+    /// The metadata, sorted by namespace then key.
     ///
     /// ```
     /// # use streamer_obs::trace_header::SegmentId;
     /// # use streamer_obs::xray::document::Subsegment;
     /// let mut s = Subsegment::new(SegmentId::from_u64(7).unwrap(), "Work", 1_000_000);
     /// s.add_metadata("default", "k", serde_json::json!(1)).unwrap();
-    /// assert_eq!(s.metadata()["default"]["k"], 1);
+    /// assert_eq!(s.metadata().get("default", "k"), Some(&serde_json::json!(1)));
     /// ```
-    pub fn metadata(&self) -> &BTreeMap<String, BTreeMap<String, serde_json::Value>> {
+    pub fn metadata(&self) -> &Metadata {
         &self.metadata
     }
     /// The `http` block.
@@ -482,7 +653,7 @@ impl Subsegment {
     /// assert_eq!(s.http().unwrap().response_status, Some(200));
     /// ```
     pub fn http(&self) -> Option<&Http> {
-        self.http.as_ref()
+        self.http.as_deref()
     }
     /// The `aws` block.
     ///
@@ -495,7 +666,7 @@ impl Subsegment {
     /// assert!(s.aws().is_some());
     /// ```
     pub fn aws(&self) -> Option<&AwsData> {
-        self.aws.as_ref()
+        self.aws.as_deref()
     }
     /// The nested children.
     ///
@@ -519,7 +690,7 @@ impl Subsegment {
     /// assert!(s.sql().is_some());
     /// ```
     pub fn sql(&self) -> Option<&Sql> {
-        self.sql.as_ref()
+        self.sql.as_deref()
     }
 
     /// Sets the `sql` block (`user` cut to 250 characters).
@@ -533,7 +704,7 @@ impl Subsegment {
     /// ```
     pub fn set_sql(&mut self, mut sql: Sql) {
         sql.user = sql.user.map(|u| cut(u, MAX_STRING_CHARS));
-        self.sql = Some(sql);
+        self.sql = Some(Box::new(sql));
     }
 
     /// Ids of sibling subsegments that finished before this one started (`precursor_ids`).
@@ -602,7 +773,7 @@ impl Subsegment {
     /// assert!(s.http().is_some());
     /// ```
     pub fn set_http(&mut self, http: Http) {
-        self.http = Some(http);
+        self.http = Some(Box::new(http));
     }
     /// Sets the `aws` block.
     ///
@@ -614,7 +785,7 @@ impl Subsegment {
     /// assert!(s.aws().is_some());
     /// ```
     pub fn set_aws(&mut self, aws: AwsData) {
-        self.aws = Some(aws);
+        self.aws = Some(Box::new(aws));
     }
     /// Sets flags (in addition to the ones already set).
     ///
@@ -673,12 +844,14 @@ impl Subsegment {
     }
 
     /// Sets an annotation whose key was checked.
+    /// Returns whether the key is new (a second write replaces the value).
     pub(crate) fn put_annotation(&mut self, key: &str, value: AnnotationValue) -> bool {
-        self.annotations.insert(key.to_owned(), value).is_none()
+        self.annotations.put(key, value)
     }
-    /// Sets a metadata entry whose namespace was checked.
+    /// Sets a metadata entry whose namespace was checked (a second write of the same
+    /// namespace and key replaces the value).
     pub(crate) fn put_metadata(&mut self, namespace: &str, key: &str, value: serde_json::Value) {
-        self.metadata.entry(namespace.to_owned()).or_default().insert(key.to_owned(), value);
+        self.metadata.put(namespace, key, value);
     }
     /// Sets the cause.
     pub(crate) fn set_cause(&mut self, cause: Cause) {
@@ -805,181 +978,407 @@ impl<'a> SegmentDocument<'a> {
     }
 
     pub(crate) fn write_with(&self, out: &mut Vec<u8>, nested: bool) {
-        let view = View {
-            sub: self.subsegment,
-            top: Some((self.trace_id, self.parent_id)),
-            nested: nested && !self.in_progress,
-            in_progress: self.in_progress,
-        };
-        // Writing to a Vec cannot fail, and every value is representable in JSON
-        // (finite numbers, strings, maps with string keys).
-        let _ = view.serialize(&mut serde_json::Serializer::new(out));
+        write_sub(
+            out,
+            self.subsegment,
+            Some((self.trace_id, self.parent_id)),
+            nested && !self.in_progress,
+            self.in_progress,
+        );
     }
 }
 
 /// Appends `sub` as it appears nested in its parent's `subsegments` array.
 pub(crate) fn write_nested(sub: &Subsegment, out: &mut Vec<u8>) {
-    let view = View { sub, top: None, nested: true, in_progress: false };
-    let _ = view.serialize(&mut serde_json::Serializer::new(out));
+    write_sub(out, sub, None, true, false);
 }
 
-struct View<'a> {
-    sub: &'a Subsegment,
-    top: Option<(&'a TraceId, &'a SegmentId)>,
+/// Appends one subsegment object (keys in a fixed order, maps sorted by key), byte for
+/// byte what `serde_json` writes for the same document.
+fn write_sub(
+    out: &mut Vec<u8>,
+    sub: &Subsegment,
+    top: Option<(&TraceId, &SegmentId)>,
     nested: bool,
     in_progress: bool,
-}
-
-fn seconds(micros: u64) -> f64 {
-    (micros / 1_000_000) as f64 + (micros % 1_000_000) as f64 / 1_000_000.0
-}
-
-impl Serialize for View<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let sub = self.sub;
-        let mut m = s.serialize_map(None)?;
-        if let Some((trace, parent)) = self.top {
-            m.serialize_entry("type", "subsegment")?;
-            m.serialize_entry("id", sub.id.as_str())?;
-            m.serialize_entry("trace_id", trace.as_str())?;
-            m.serialize_entry("parent_id", parent.as_str())?;
-        } else {
-            m.serialize_entry("id", sub.id.as_str())?;
+) {
+    out.reserve(160 + sub.name.len());
+    match top {
+        Some((trace, parent)) => {
+            out.extend_from_slice(b"{\"type\":\"subsegment\",\"id\":\"");
+            out.extend_from_slice(sub.id.as_str().as_bytes());
+            out.extend_from_slice(b"\",\"trace_id\":\"");
+            out.extend_from_slice(trace.as_str().as_bytes());
+            out.extend_from_slice(b"\",\"parent_id\":\"");
+            out.extend_from_slice(parent.as_str().as_bytes());
         }
-        m.serialize_entry("name", &sub.name)?;
-        m.serialize_entry("start_time", &seconds(sub.start_micros))?;
-        match (self.in_progress, sub.end_micros) {
-            (false, Some(end)) => m.serialize_entry("end_time", &seconds(end.max(sub.start_micros)))?,
-            _ => m.serialize_entry("in_progress", &true)?,
+        None => {
+            out.extend_from_slice(b"{\"id\":\"");
+            out.extend_from_slice(sub.id.as_str().as_bytes());
         }
-        if let Some(ns) = sub.namespace {
-            m.serialize_entry("namespace", ns.as_str())?;
-        }
-        if sub.flags.error {
-            m.serialize_entry("error", &true)?;
-        }
-        if sub.flags.fault {
-            m.serialize_entry("fault", &true)?;
-        }
-        if sub.flags.throttle {
-            m.serialize_entry("throttle", &true)?;
-        }
-        if let Some(cause) = &sub.cause {
-            m.serialize_entry("cause", cause)?;
-        }
-        if !sub.annotations.is_empty() {
-            m.serialize_entry("annotations", &sub.annotations)?;
-        }
-        if !sub.metadata.is_empty() {
-            m.serialize_entry("metadata", &sub.metadata)?;
-        }
-        if let Some(http) = &sub.http {
-            m.serialize_entry("http", &HttpView(http))?;
-        }
-        if let Some(aws) = sub.aws.as_ref().filter(|a| !a.is_empty()) {
-            m.serialize_entry("aws", &AwsView(aws))?;
-        }
-        if let Some(sql) = &sub.sql {
-            m.serialize_entry("sql", sql)?;
-        }
-        if !sub.precursor_ids.is_empty() {
-            m.serialize_entry("precursor_ids", &Ids(&sub.precursor_ids))?;
-        }
-        if self.nested && !sub.subsegments.is_empty() {
-            m.serialize_entry("subsegments", &Children(&sub.subsegments))?;
-        }
-        m.end()
     }
-}
-
-struct Ids<'a>(&'a [SegmentId]);
-
-impl Serialize for Ids<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_seq(self.0.iter().map(SegmentId::as_str))
+    // A cleaned name (see `clean_name`) has nothing to escape.
+    out.extend_from_slice(b"\",\"name\":\"");
+    out.extend_from_slice(sub.name.as_bytes());
+    out.push(b'"');
+    out.extend_from_slice(b",\"start_time\":");
+    json::write_seconds(out, sub.start_micros);
+    match (in_progress, sub.end_micros) {
+        (false, Some(end)) => {
+            out.extend_from_slice(b",\"end_time\":");
+            json::write_seconds(out, end.max(sub.start_micros));
+        }
+        _ => out.extend_from_slice(b",\"in_progress\":true"),
     }
-}
-
-struct Children<'a>(&'a [Subsegment]);
-
-impl Serialize for Children<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_seq(self.0.iter().map(|c| View { sub: c, top: None, nested: true, in_progress: false }))
+    if let Some(ns) = sub.namespace {
+        out.extend_from_slice(b",\"namespace\":\"");
+        out.extend_from_slice(ns.as_str().as_bytes());
+        out.push(b'"');
     }
-}
-
-struct HttpView<'a>(&'a Http);
-
-impl Serialize for HttpView<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        #[derive(Serialize)]
-        struct Req<'a> {
-            #[serde(skip_serializing_if = "Option::is_none")]
-            method: Option<&'a str>,
-            #[serde(skip_serializing_if = "Option::is_none")]
-            url: Option<&'a str>,
-            #[serde(skip_serializing_if = "Option::is_none")]
-            user_agent: Option<&'a str>,
-            #[serde(skip_serializing_if = "Option::is_none")]
-            client_ip: Option<&'a str>,
-            #[serde(skip_serializing_if = "std::ops::Not::not")]
-            traced: bool,
-        }
-        #[derive(Serialize)]
-        struct Resp {
-            #[serde(skip_serializing_if = "Option::is_none")]
-            status: Option<u16>,
-            #[serde(skip_serializing_if = "Option::is_none")]
-            content_length: Option<u64>,
-        }
-        let h = self.0;
-        let mut m = s.serialize_map(None)?;
-        if h.request_method.is_some()
-            || h.request_url.is_some()
-            || h.request_user_agent.is_some()
-            || h.request_client_ip.is_some()
-            || h.request_traced
-        {
-            m.serialize_entry(
-                "request",
-                &Req {
-                    method: h.request_method.as_deref(),
-                    url: h.request_url.as_deref(),
-                    user_agent: h.request_user_agent.as_deref(),
-                    client_ip: h.request_client_ip.as_deref(),
-                    traced: h.request_traced,
-                },
-            )?;
-        }
-        if h.response_status.is_some() || h.response_content_length.is_some() {
-            m.serialize_entry(
-                "response",
-                &Resp { status: h.response_status, content_length: h.response_content_length },
-            )?;
-        }
-        m.end()
+    if sub.flags.error {
+        out.extend_from_slice(b",\"error\":true");
     }
-}
-
-struct AwsView<'a>(&'a AwsData);
-
-impl Serialize for AwsView<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let a = self.0;
-        let mut m = s.serialize_map(None)?;
-        for (k, v) in [
-            ("operation", &a.operation),
-            ("region", &a.region),
-            ("request_id", &a.request_id),
-            ("table_name", &a.table_name),
-            ("queue_url", &a.queue_url),
-            ("account_id", &a.account_id),
-        ] {
-            if let Some(v) = v {
-                m.serialize_entry(k, v)?;
+    if sub.flags.fault {
+        out.extend_from_slice(b",\"fault\":true");
+    }
+    if sub.flags.throttle {
+        out.extend_from_slice(b",\"throttle\":true");
+    }
+    if let Some(cause) = &sub.cause {
+        out.extend_from_slice(b",\"cause\":");
+        // Rare (errors only): serde, which cannot fail writing to a Vec.
+        let _ = serde_json::to_writer(&mut *out, cause);
+    }
+    if !sub.annotations.is_empty() {
+        out.extend_from_slice(b",\"annotations\":{");
+        for (i, (k, v)) in sub.annotations.entries().iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
             }
+            json::write_str_bytes(out, k.as_bytes());
+            out.push(b':');
+            v.write_json(out);
         }
-        m.end()
+        out.push(b'}');
+    }
+    if !sub.metadata.is_empty() {
+        out.extend_from_slice(b",\"metadata\":{");
+        let mut current: Option<&SmallStr> = None;
+        for (ns, k, v) in sub.metadata.entries() {
+            if current != Some(ns) {
+                if current.is_some() {
+                    out.extend_from_slice(b"},");
+                }
+                current = Some(ns);
+                json::write_str_bytes(out, ns.as_bytes());
+                out.extend_from_slice(b":{");
+            } else {
+                out.push(b',');
+            }
+            json::write_str_bytes(out, k.as_bytes());
+            out.push(b':');
+            json::write_value(out, v);
+        }
+        out.extend_from_slice(b"}}");
+    }
+    if let Some(http) = sub.http.as_deref() {
+        write_http(out, http);
+    }
+    if let Some(aws) = sub.aws.as_ref().filter(|a| !a.is_empty()) {
+        write_aws(out, aws);
+    }
+    if let Some(sql) = &sub.sql {
+        out.extend_from_slice(b",\"sql\":");
+        let _ = serde_json::to_writer(&mut *out, sql);
+    }
+    if !sub.precursor_ids.is_empty() {
+        out.extend_from_slice(b",\"precursor_ids\":[");
+        for (i, id) in sub.precursor_ids.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            out.push(b'"');
+            out.extend_from_slice(id.as_str().as_bytes());
+            out.push(b'"');
+        }
+        out.push(b']');
+    }
+    if nested && !sub.subsegments.is_empty() {
+        out.extend_from_slice(b",\"subsegments\":[");
+        for (i, child) in sub.subsegments.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            write_sub(out, child, None, true, false);
+        }
+        out.push(b']');
+    }
+    out.push(b'}');
+}
+
+/// Appends `key":value` pairs of optional strings, each preceded by a comma except the
+/// first one written in the object; returns whether any was written.
+fn write_opt_strs(out: &mut Vec<u8>, fields: &[(&[u8], Option<&str>)], mut first: bool) -> bool {
+    for (key, value) in fields {
+        if let Some(v) = value {
+            if !first {
+                out.push(b',');
+            }
+            first = false;
+            out.push(b'"');
+            out.extend_from_slice(key);
+            out.extend_from_slice(b"\":");
+            json::write_str(out, v);
+        }
+    }
+    !first
+}
+
+fn write_http(out: &mut Vec<u8>, h: &Http) {
+    out.extend_from_slice(b",\"http\":{");
+    let has_request = h.request_method.is_some()
+        || h.request_url.is_some()
+        || h.request_user_agent.is_some()
+        || h.request_client_ip.is_some()
+        || h.request_traced;
+    if has_request {
+        out.extend_from_slice(b"\"request\":{");
+        let wrote = write_opt_strs(
+            out,
+            &[
+                (b"method", h.request_method.as_deref()),
+                (b"url", h.request_url.as_deref()),
+                (b"user_agent", h.request_user_agent.as_deref()),
+                (b"client_ip", h.request_client_ip.as_deref()),
+            ],
+            true,
+        );
+        if h.request_traced {
+            if wrote {
+                out.push(b',');
+            }
+            out.extend_from_slice(b"\"traced\":true");
+        }
+        out.push(b'}');
+    }
+    if h.response_status.is_some() || h.response_content_length.is_some() {
+        if has_request {
+            out.push(b',');
+        }
+        out.extend_from_slice(b"\"response\":{");
+        if let Some(status) = h.response_status {
+            out.extend_from_slice(b"\"status\":");
+            json::write_u64(out, u64::from(status));
+        }
+        if let Some(len) = h.response_content_length {
+            if h.response_status.is_some() {
+                out.push(b',');
+            }
+            out.extend_from_slice(b"\"content_length\":");
+            json::write_u64(out, len);
+        }
+        out.push(b'}');
+    }
+    out.push(b'}');
+}
+
+fn write_aws(out: &mut Vec<u8>, a: &AwsData) {
+    out.extend_from_slice(b",\"aws\":{");
+    write_opt_strs(
+        out,
+        &[
+            (b"operation", a.operation.as_deref()),
+            (b"region", a.region.as_deref()),
+            (b"request_id", a.request_id.as_deref()),
+            (b"table_name", a.table_name.as_deref()),
+            (b"queue_url", a.queue_url.as_deref()),
+            (b"account_id", a.account_id.as_deref()),
+        ],
+        true,
+    );
+    out.push(b'}');
+}
+
+/// The `serde` form of a document, kept as the reference the hand-written writer is
+/// tested against.
+#[cfg(test)]
+mod reference {
+    use super::*;
+    use crate::xray::json::seconds;
+    use serde::Serialize;
+    use serde::ser::{SerializeMap, Serializer};
+
+    pub(super) fn write(
+        sub: &Subsegment,
+        top: Option<(&TraceId, &SegmentId)>,
+        nested: bool,
+        in_progress: bool,
+    ) -> Vec<u8> {
+        let mut out = Vec::new();
+        View { sub, top, nested, in_progress }.serialize(&mut serde_json::Serializer::new(&mut out)).unwrap();
+        out
+    }
+
+    struct View<'a> {
+        sub: &'a Subsegment,
+        top: Option<(&'a TraceId, &'a SegmentId)>,
+        nested: bool,
+        in_progress: bool,
+    }
+
+    impl Serialize for View<'_> {
+        fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            let sub = self.sub;
+            let mut m = s.serialize_map(None)?;
+            if let Some((trace, parent)) = self.top {
+                m.serialize_entry("type", "subsegment")?;
+                m.serialize_entry("id", sub.id.as_str())?;
+                m.serialize_entry("trace_id", trace.as_str())?;
+                m.serialize_entry("parent_id", parent.as_str())?;
+            } else {
+                m.serialize_entry("id", sub.id.as_str())?;
+            }
+            m.serialize_entry("name", sub.name.as_str())?;
+            m.serialize_entry("start_time", &seconds(sub.start_micros))?;
+            match (self.in_progress, sub.end_micros) {
+                (false, Some(end)) => m.serialize_entry("end_time", &seconds(end.max(sub.start_micros)))?,
+                _ => m.serialize_entry("in_progress", &true)?,
+            }
+            if let Some(ns) = sub.namespace {
+                m.serialize_entry("namespace", ns.as_str())?;
+            }
+            if sub.flags.error {
+                m.serialize_entry("error", &true)?;
+            }
+            if sub.flags.fault {
+                m.serialize_entry("fault", &true)?;
+            }
+            if sub.flags.throttle {
+                m.serialize_entry("throttle", &true)?;
+            }
+            if let Some(cause) = &sub.cause {
+                m.serialize_entry("cause", cause)?;
+            }
+            if !sub.annotations.is_empty() {
+                let map: std::collections::BTreeMap<&str, &AnnotationValue> = sub.annotations.iter().collect();
+                m.serialize_entry("annotations", &map)?;
+            }
+            if !sub.metadata.is_empty() {
+                let mut map: std::collections::BTreeMap<&str, std::collections::BTreeMap<&str, &serde_json::Value>> =
+                    std::collections::BTreeMap::new();
+                for (ns, k, v) in sub.metadata.iter() {
+                    map.entry(ns).or_default().insert(k, v);
+                }
+                m.serialize_entry("metadata", &map)?;
+            }
+            if let Some(http) = &sub.http {
+                m.serialize_entry("http", &HttpView(http))?;
+            }
+            if let Some(aws) = sub.aws.as_ref().filter(|a| !a.is_empty()) {
+                m.serialize_entry("aws", &AwsView(aws))?;
+            }
+            if let Some(sql) = &sub.sql {
+                m.serialize_entry("sql", sql)?;
+            }
+            if !sub.precursor_ids.is_empty() {
+                m.serialize_entry("precursor_ids", &Ids(&sub.precursor_ids))?;
+            }
+            if self.nested && !sub.subsegments.is_empty() {
+                m.serialize_entry("subsegments", &Children(&sub.subsegments))?;
+            }
+            m.end()
+        }
+    }
+
+    struct Ids<'a>(&'a [SegmentId]);
+
+    impl Serialize for Ids<'_> {
+        fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            s.collect_seq(self.0.iter().map(SegmentId::as_str))
+        }
+    }
+
+    struct Children<'a>(&'a [Subsegment]);
+
+    impl Serialize for Children<'_> {
+        fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            s.collect_seq(self.0.iter().map(|c| View { sub: c, top: None, nested: true, in_progress: false }))
+        }
+    }
+
+    struct HttpView<'a>(&'a Http);
+
+    impl Serialize for HttpView<'_> {
+        fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            #[derive(Serialize)]
+            struct Req<'a> {
+                #[serde(skip_serializing_if = "Option::is_none")]
+                method: Option<&'a str>,
+                #[serde(skip_serializing_if = "Option::is_none")]
+                url: Option<&'a str>,
+                #[serde(skip_serializing_if = "Option::is_none")]
+                user_agent: Option<&'a str>,
+                #[serde(skip_serializing_if = "Option::is_none")]
+                client_ip: Option<&'a str>,
+                #[serde(skip_serializing_if = "std::ops::Not::not")]
+                traced: bool,
+            }
+            #[derive(Serialize)]
+            struct Resp {
+                #[serde(skip_serializing_if = "Option::is_none")]
+                status: Option<u16>,
+                #[serde(skip_serializing_if = "Option::is_none")]
+                content_length: Option<u64>,
+            }
+            let h = self.0;
+            let mut m = s.serialize_map(None)?;
+            if h.request_method.is_some()
+                || h.request_url.is_some()
+                || h.request_user_agent.is_some()
+                || h.request_client_ip.is_some()
+                || h.request_traced
+            {
+                m.serialize_entry(
+                    "request",
+                    &Req {
+                        method: h.request_method.as_deref(),
+                        url: h.request_url.as_deref(),
+                        user_agent: h.request_user_agent.as_deref(),
+                        client_ip: h.request_client_ip.as_deref(),
+                        traced: h.request_traced,
+                    },
+                )?;
+            }
+            if h.response_status.is_some() || h.response_content_length.is_some() {
+                m.serialize_entry(
+                    "response",
+                    &Resp { status: h.response_status, content_length: h.response_content_length },
+                )?;
+            }
+            m.end()
+        }
+    }
+
+    struct AwsView<'a>(&'a AwsData);
+
+    impl Serialize for AwsView<'_> {
+        fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            let a = self.0;
+            let mut m = s.serialize_map(None)?;
+            for (k, v) in [
+                ("operation", &a.operation),
+                ("region", &a.region),
+                ("request_id", &a.request_id),
+                ("table_name", &a.table_name),
+                ("queue_url", &a.queue_url),
+                ("account_id", &a.account_id),
+            ] {
+                if let Some(v) = v {
+                    m.serialize_entry(k, v)?;
+                }
+            }
+            m.end()
+        }
     }
 }
 
@@ -993,7 +1392,7 @@ mod tests {
 
     #[test]
     fn times_have_microsecond_precision() {
-        assert_eq!(seconds(1_700_000_000_123_456), 1_700_000_000.123456);
+        assert_eq!(json::seconds(1_700_000_000_123_456), 1_700_000_000.123456);
         let (t, p) = ids();
         let mut s = Subsegment::new(SegmentId::from_u64(2).unwrap(), "x", 1_700_000_000_123_456);
         s.set_end_micros(1_700_000_000_123_457);
@@ -1047,6 +1446,91 @@ mod tests {
                 }]
             })
         );
+    }
+
+    /// A tree using every field, with awkward strings and numbers.
+    fn everything() -> Subsegment {
+        let mut root =
+            Subsegment::new(SegmentId::from_u64(0xa).unwrap(), "Handle \u{e9}\u{6771}", 1_700_000_000_123_456);
+        root.put_annotation("tenant_id", "t-\"1\"\\\n\u{1}\u{7f}".into());
+        root.put_annotation("cold_start", true.into());
+        root.put_annotation("count", (-42_i64).into());
+        root.put_annotation("ratio", 0.1.into());
+        root.put_annotation("big", u64::MAX.into());
+        root.put_annotation("bad", AnnotationValue::Float(f64::NAN));
+        root.put_metadata(
+            "default",
+            "message",
+            serde_json::json!({"type": "auth", "size": 12, "f": 1.5e-7, "n": null}),
+        );
+        root.put_metadata("default", "a", serde_json::json!([1, "x\ty", false]));
+        root.put_metadata("streamer-connect", "HandleConnect response", serde_json::json!(2));
+        root.add_flags(Flags { error: true, fault: true, throttle: true });
+        root.set_cause(Cause::Ref(SegmentId::from_u64(0xdd).unwrap()));
+        let mut child = Subsegment::new(SegmentId::from_u64(0xb).unwrap(), "DynamoDB", 1_100_000);
+        child.set_namespace(Namespace::Aws);
+        child.set_aws(AwsData {
+            operation: Some("PutItem".into()),
+            region: Some("eu-west-1".into()),
+            request_id: Some("r".into()),
+            table_name: Some("t".into()),
+            queue_url: Some("q".into()),
+            account_id: Some("1".into()),
+        });
+        child.set_http(Http::default().status(400).content_length(12));
+        child.set_end_micros(1_200_000);
+        root.push_child(child);
+        let mut query = Subsegment::new(SegmentId::from_u64(0xc).unwrap(), "Query", 5);
+        query.set_namespace(Namespace::Remote);
+        query.set_sql(Sql {
+            database_type: Some("PostgreSQL".into()),
+            preparation: Some("statement".into()),
+            ..Default::default()
+        });
+        query.add_precursor(SegmentId::from_u64(0xb).unwrap());
+        query.add_precursor(SegmentId::from_u64(0xe).unwrap());
+        query.set_http(Http::default().method("POST").url("u").user_agent("a").client_ip("10.0.0.1").traced(true));
+        query.push_child(Subsegment::new(SegmentId::from_u64(0xf).unwrap(), "Open", 7));
+        root.push_child(query);
+        let mut only_traced = Subsegment::new(SegmentId::from_u64(0x10).unwrap(), "T", 1);
+        only_traced.set_http(Http::default().traced(true).content_length(3));
+        only_traced.set_aws(AwsData::default());
+        only_traced.set_end_micros(u64::MAX);
+        root.push_child(only_traced);
+        let mut empty_http = Subsegment::new(SegmentId::from_u64(0x11).unwrap(), "(!)", 1);
+        empty_http.set_http(Http::default());
+        empty_http.set_end_micros(0);
+        root.push_child(empty_http);
+        root.set_end_micros(1_700_000_002_000_000);
+        root
+    }
+
+    #[test]
+    fn hand_written_json_equals_the_serde_form_byte_for_byte() {
+        let (t, p) = ids();
+        let root = everything();
+        let check = |sub: &Subsegment, top: Option<(&TraceId, &SegmentId)>, nested: bool, in_progress: bool| {
+            let mut hand = Vec::new();
+            write_sub(&mut hand, sub, top, nested, in_progress);
+            let serde = reference::write(sub, top, nested, in_progress);
+            assert_eq!(String::from_utf8(hand).unwrap(), String::from_utf8(serde).unwrap());
+        };
+        for top in [Some((&t, &p)), None] {
+            for (nested, in_progress) in [(true, false), (false, false), (false, true)] {
+                check(&root, top, nested, in_progress);
+                for child in &root.subsegments {
+                    check(child, top, nested, in_progress);
+                }
+            }
+        }
+        let mut v: serde_json::Value = serde_json::from_str(&SegmentDocument::new(&t, &p, &root).to_json()).unwrap();
+        assert_eq!(v["annotations"]["bad"], 0);
+        assert_eq!(
+            v["subsegments"][2]["http"],
+            serde_json::json!({"request": {"traced": true}, "response": {"content_length": 3}})
+        );
+        assert!(v["subsegments"][3]["http"].as_object().unwrap().is_empty());
+        assert!(v.as_object_mut().unwrap().remove("cause").is_some());
     }
 
     #[test]

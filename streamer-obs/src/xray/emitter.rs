@@ -8,7 +8,11 @@
 //!
 //! [`UdpEmitter`] sends each document to the X-Ray daemon as one datagram: the header
 //! line `{"format":"json","version":1}`, a newline and one compact document. It uses one
-//! non-blocking socket and one reused buffer pre-filled with the header. A tree that does
+//! non-blocking socket, connected to the daemon once (a `send` then skips the per-call
+//! address and route lookup of `send_to`), and one reused buffer pre-filled with the
+//! header. On a connected socket the kernel reports an ICMP "port unreachable" for an
+//! earlier datagram as `ECONNREFUSED` on a later send: that send is counted as a failure
+//! (and the first failure logged) like any other. A tree that does
 //! not fit in a datagram is split and trimmed by [`encode`] so that
 //! no datagram exceeds 65,507 bytes.
 //!
@@ -79,12 +83,24 @@ pub trait SegmentEmitter: Send + Sync + fmt::Debug + 'static {
 
     /// Sends whatever is queued; called before the invocation's response is returned.
     fn flush(&self) -> FlushFuture<'_> {
-        Box::pin(std::future::ready(()))
+        Box::pin(Done)
     }
 
     /// Whether documents go anywhere; a disabled emitter makes recording a no-op.
     fn is_enabled(&self) -> bool {
         true
+    }
+}
+
+/// An already finished future; zero-sized, so boxing it does not allocate (unlike
+/// `std::future::Ready<()>`).
+#[derive(Debug)]
+struct Done;
+
+impl Future for Done {
+    type Output = ();
+    fn poll(self: Pin<&mut Self>, _: &mut std::task::Context<'_>) -> std::task::Poll<()> {
+        std::task::Poll::Ready(())
     }
 }
 
@@ -172,12 +188,15 @@ impl Counters {
 pub struct UdpEmitter {
     socket: UdpSocket,
     target: SocketAddr,
+    /// Whether `connect` succeeded (otherwise every datagram goes with `send_to`).
+    connected: bool,
     buf: Mutex<Vec<u8>>,
     counters: Counters,
 }
 
 impl UdpEmitter {
-    /// An emitter sending to `target`, from a non-blocking socket on an ephemeral port.
+    /// An emitter sending to `target`, from a non-blocking socket on an ephemeral port
+    /// connected to `target`.
     ///
     /// ```
     /// # use streamer_obs::xray::emitter::UdpEmitter;
@@ -188,9 +207,12 @@ impl UdpEmitter {
         let bind: SocketAddr = if target.is_ipv4() { ([0, 0, 0, 0], 0).into() } else { ([0u16; 8], 0).into() };
         let socket = UdpSocket::bind(bind)?;
         socket.set_nonblocking(true)?;
+        // Connecting a UDP socket only records the peer; should it fail (no route yet),
+        // datagrams go with `send_to` as before.
+        let connected = socket.connect(target).is_ok();
         let mut buf = Vec::with_capacity(MAX_DATAGRAM_BYTES);
         buf.extend_from_slice(DAEMON_HEADER);
-        Ok(Self { socket, target, buf: Mutex::new(buf), counters: Counters::default() })
+        Ok(Self { socket, target, connected, buf: Mutex::new(buf), counters: Counters::default() })
     }
 
     /// An emitter for a parsed daemon address.
@@ -227,6 +249,12 @@ impl UdpEmitter {
     }
 }
 
+impl UdpEmitter {
+    fn send(&self, datagram: &[u8]) -> io::Result<usize> {
+        if self.connected { self.socket.send(datagram) } else { self.socket.send_to(datagram, self.target) }
+    }
+}
+
 impl SegmentEmitter for UdpEmitter {
     fn emit(&self, doc: &SegmentDocument<'_>) -> Result<(), EmitError> {
         let mut buf = self.buf.lock().unwrap_or_else(|p| p.into_inner());
@@ -236,7 +264,7 @@ impl SegmentEmitter for UdpEmitter {
             MAX_DATAGRAM_BYTES - DAEMON_HEADER.len(),
             &mut buf,
             DAEMON_HEADER.len(),
-            &mut |datagram| match self.socket.send_to(datagram, self.target) {
+            &mut |datagram| match self.send(datagram) {
                 Ok(_) => {
                     self.counters.datagrams.fetch_add(1, Ordering::Relaxed);
                 }
@@ -319,5 +347,36 @@ pub fn emitter_for(config: &Config) -> Arc<dyn SegmentEmitter> {
             tracing::error!(target: "streamer_obs", error = %e, "could not open the X-Ray UDP socket: X-Ray tracing disabled");
             Arc::new(NoopEmitter)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::trace_header::{SegmentId, TraceId};
+    use crate::xray::document::Subsegment;
+
+    #[test]
+    fn refused_datagrams_on_the_connected_socket_are_counted_not_raised() {
+        let closed = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let addr = closed.local_addr().unwrap();
+        drop(closed);
+        let emitter = UdpEmitter::new(addr).unwrap();
+        assert!(emitter.connected);
+        let (t, p) = (TraceId::generate(1_700_000_000), SegmentId::generate());
+        let s = Subsegment::new(SegmentId::generate(), "Work", 1_700_000_000_000_000);
+        let mut refused = 0;
+        for _ in 0..4 {
+            if let Err(EmitError::Io(e)) = emitter.emit(&SegmentDocument::new(&t, &p, &s)) {
+                assert_eq!(e.kind(), io::ErrorKind::ConnectionRefused);
+                refused += 1;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        let stats = emitter.stats();
+        assert_eq!(stats.datagrams + stats.send_failures, 4);
+        assert_eq!(stats.send_failures, refused);
+        // Loopback reports the refusal of each datagram on the next send.
+        assert!(refused >= 1, "{stats:?}");
     }
 }

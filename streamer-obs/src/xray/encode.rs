@@ -204,11 +204,7 @@ fn trim_and_send(
     let mut entries: Vec<(usize, String, String)> = copy
         .metadata
         .iter()
-        .flat_map(|(ns, m)| {
-            m.iter().map(move |(k, v)| {
-                (serde_json::to_vec(v).map(|b| b.len()).unwrap_or(0) + k.len(), ns.clone(), k.clone())
-            })
-        })
+        .map(|(ns, k, v)| (serde_json::to_vec(v).map(|b| b.len()).unwrap_or(0) + k.len(), ns.to_owned(), k.to_owned()))
         .collect();
     entries.sort_by_key(|e| std::cmp::Reverse(e.0));
     if !entries.is_empty() {
@@ -220,12 +216,7 @@ fn trim_and_send(
             if size <= budget {
                 break;
             }
-            if let Some(m) = copy.metadata.get_mut(ns) {
-                m.remove(key);
-                if m.is_empty() {
-                    copy.metadata.remove(ns);
-                }
-            }
+            copy.metadata.remove(ns, key);
             size = size.saturating_sub(*bytes);
             if removed.len() < 20 {
                 removed.push(format!("{ns}.{key}").chars().take(80).collect());

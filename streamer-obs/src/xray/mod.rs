@@ -49,8 +49,10 @@ pub mod emitter;
 pub mod encode;
 #[cfg(feature = "aws-sdk")]
 pub mod interceptor;
+pub(crate) mod json;
 pub mod name;
 pub mod recorder;
+mod small_str;
 
 use std::error::Error as StdError;
 

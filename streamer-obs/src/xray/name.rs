@@ -23,6 +23,19 @@ pub const MAX_NAME_CHARS: usize = 200;
 /// The name used when nothing of the given name is allowed.
 pub const FALLBACK_NAME: &str = "unnamed";
 
+/// Per byte: whether it is an ASCII character allowed in a name (non-ASCII bytes: false).
+static ASCII_NAME: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 128 {
+        let c = i as u8;
+        t[i] = c.is_ascii_alphanumeric()
+            || matches!(c, b' ' | b'_' | b'.' | b':' | b'/' | b'%' | b'&' | b'#' | b'=' | b'+' | b'-' | b'@');
+        i += 1;
+    }
+    t
+};
+
 /// Whether `c` may appear in a segment or subsegment name.
 ///
 /// ```
@@ -58,6 +71,11 @@ pub fn is_name_char(c: char) -> bool {
 /// assert_eq!(clean_name("Save<Connection>"), "SaveConnection");
 /// ```
 pub fn clean_name(name: &str) -> Cow<'_, str> {
+    // Fast path: a short ASCII name of allowed characters only (one table load per byte).
+    let bytes = name.as_bytes();
+    if !bytes.is_empty() && bytes.len() <= MAX_NAME_CHARS && bytes.iter().all(|&b| ASCII_NAME[usize::from(b)]) {
+        return Cow::Borrowed(name);
+    }
     let mut count = 0usize;
     let mut clean = true;
     for c in name.chars() {
@@ -91,6 +109,14 @@ mod tests {
         for n in ["HandleConnect", "DynamoDB", "a_b.c:d/e%f&g#h=i+j-k@l m", "Zürich 東京 ٣"] {
             assert!(matches!(clean_name(n), Cow::Borrowed(_)), "{n}");
         }
+    }
+
+    #[test]
+    fn ascii_table_agrees_with_is_name_char() {
+        for b in 0u8..128 {
+            assert_eq!(ASCII_NAME[usize::from(b)], is_name_char(char::from(b)), "{b}");
+        }
+        assert!(ASCII_NAME[128..].iter().all(|ok| !ok));
     }
 
     #[test]

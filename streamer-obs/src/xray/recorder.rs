@@ -89,11 +89,22 @@ struct Node {
     open_children: usize,
 }
 
+/// The open subsegments and what the closed ones left.
+///
+/// `nodes` holds the open subsegments in the order they were opened (a closed one leaves
+/// `None`, and trailing `None`s are removed, so an index may be reused: guards and
+/// parents always check the id too). It is therefore also the stack of open subsegments.
 #[derive(Debug, Default)]
 struct Tree {
     nodes: Vec<Option<Node>>,
-    open: Vec<usize>,
+    state: TreeState,
+}
+
+#[derive(Debug, Default)]
+struct TreeState {
     ready: Vec<(SegmentId, Subsegment)>,
+    /// Subsegments opened in the invocation so far.
+    opened: usize,
     annotations: usize,
     warned_annotations: bool,
     warned_subsegments: bool,
@@ -105,10 +116,19 @@ impl Tree {
     /// namespace): calls are leaves, so concurrent calls never nest in each other and
     /// annotations never land on them implicitly.
     fn innermost_local(&self) -> Option<(usize, SegmentId)> {
-        self.open.iter().rev().find_map(|&idx| {
-            let n = self.nodes.get(idx)?.as_ref()?;
+        self.nodes.iter().enumerate().rev().find_map(|(idx, n)| {
+            let n = n.as_ref()?;
             n.sub.namespace.is_none().then_some((idx, n.sub.id))
         })
+    }
+
+    /// Frees the slot of a closed subsegment (and the empty slots before it at the end).
+    fn free(&mut self, idx: usize) -> Option<Node> {
+        let node = self.nodes.get_mut(idx)?.take();
+        while matches!(self.nodes.last(), Some(None)) {
+            self.nodes.pop();
+        }
+        node
     }
 }
 
@@ -345,9 +365,9 @@ impl Recorder {
         let Some(a) = &self.active else { return SubsegmentGuard::noop() };
         let start = now_micros(a.clock.as_ref());
         let mut tree = Self::tree(a);
-        if tree.nodes.len() >= MAX_SUBSEGMENTS_PER_INVOCATION {
-            if !tree.warned_subsegments {
-                tree.warned_subsegments = true;
+        if tree.state.opened >= MAX_SUBSEGMENTS_PER_INVOCATION {
+            if !tree.state.warned_subsegments {
+                tree.state.warned_subsegments = true;
                 tracing::warn!(target: "streamer_obs", limit = MAX_SUBSEGMENTS_PER_INVOCATION, "too many X-Ray subsegments in this invocation; further ones are not recorded");
             }
             return SubsegmentGuard::noop();
@@ -363,6 +383,7 @@ impl Recorder {
             },
         };
         let id = SegmentId::generate();
+        tree.state.opened += 1;
         let idx = tree.nodes.len();
         if let Some(parent) = parent_idx.and_then(|p| tree.nodes.get_mut(p)).and_then(Option::as_mut) {
             parent.open_children += 1;
@@ -374,17 +395,20 @@ impl Recorder {
             in_progress_sent: false,
             open_children: 0,
         }));
-        tree.open.push(idx);
         SubsegmentGuard { rec: Some(Arc::clone(self)), idx, id: Some(id), ended: false }
     }
 
-    fn with_node<R>(&self, idx: usize, id: SegmentId, f: impl FnOnce(&mut Subsegment, &mut Tree) -> R) -> Option<R> {
+    fn with_node<R>(
+        &self,
+        idx: usize,
+        id: SegmentId,
+        f: impl FnOnce(&mut Subsegment, &mut TreeState) -> R,
+    ) -> Option<R> {
         let a = self.active.as_ref()?;
         let mut tree = Self::tree(a);
-        let mut node = tree.nodes.get_mut(idx)?.take()?;
-        let result = if node.sub.id == id { Some(f(&mut node.sub, &mut tree)) } else { None };
-        tree.nodes[idx] = Some(node);
-        result
+        let Tree { nodes, state } = &mut *tree;
+        let node = nodes.get_mut(idx)?.as_mut().filter(|n| n.sub.id == id)?;
+        Some(f(&mut node.sub, state))
     }
 
     fn current(&self) -> Option<(usize, SegmentId)> {
@@ -396,12 +420,10 @@ impl Recorder {
         let Some(a) = &self.active else { return };
         let end = now_micros(a.clock.as_ref());
         let mut tree = Self::tree(a);
-        let Some(node) = tree.nodes.get_mut(idx).and_then(Option::take) else { return };
-        if node.sub.id != id {
-            tree.nodes[idx] = Some(node);
+        if !tree.nodes.get(idx).and_then(Option::as_ref).is_some_and(|n| n.sub.id == id) {
             return;
         }
-        tree.open.retain(|i| *i != idx);
+        let Some(node) = tree.free(idx) else { return };
         let Node { mut sub, parent_idx, parent_id, open_children, .. } = node;
         sub.set_end_micros(end);
         if open_children > 0 {
@@ -417,7 +439,7 @@ impl Recorder {
                 parent.open_children = parent.open_children.saturating_sub(1);
                 parent.sub.push_child(sub)
             }
-            _ => tree.ready.push((parent_id, sub)),
+            _ => tree.state.ready.push((parent_id, sub)),
         }
     }
 
@@ -465,7 +487,7 @@ impl Recorder {
     /// ```
     pub async fn flush(&self) -> FlushReport {
         let Some(a) = &self.active else { return FlushReport::default() };
-        let ready = std::mem::take(&mut Self::tree(a).ready);
+        let ready = std::mem::take(&mut Self::tree(a).state.ready);
         let emitter = Arc::clone(&a.emitter.lock().unwrap_or_else(|p| p.into_inner()));
         let mut report = FlushReport::default();
         for (parent, sub) in &ready {
@@ -499,12 +521,10 @@ impl Recorder {
         let mut docs: Vec<(SegmentId, Subsegment, bool)> = Vec::new();
         {
             let mut tree = Self::tree(a);
-            for (parent, sub) in std::mem::take(&mut tree.ready) {
+            for (parent, sub) in std::mem::take(&mut tree.state.ready) {
                 docs.push((parent, sub, false));
             }
-            let open = tree.open.clone();
-            for idx in open {
-                let Some(node) = tree.nodes.get_mut(idx).and_then(Option::as_mut) else { continue };
+            for node in tree.nodes.iter_mut().flatten() {
                 for child in std::mem::take(&mut node.sub.subsegments) {
                     docs.push((node.sub.id, child, false));
                 }
@@ -909,7 +929,7 @@ impl SubsegmentGuard {
     /// ```
     pub fn update_http(&self, f: impl FnOnce(&mut Http)) {
         if let Some((rec, id)) = self.target() {
-            rec.with_node(self.idx, id, |sub, _| f(sub.http.get_or_insert_with(Http::default)));
+            rec.with_node(self.idx, id, |sub, _| f(sub.http.get_or_insert_with(Default::default)));
         }
     }
 
@@ -926,7 +946,7 @@ impl SubsegmentGuard {
     /// ```
     pub fn update_aws(&self, f: impl FnOnce(&mut AwsData)) {
         if let Some((rec, id)) = self.target() {
-            rec.with_node(self.idx, id, |sub, _| f(sub.aws.get_or_insert_with(AwsData::default)));
+            rec.with_node(self.idx, id, |sub, _| f(sub.aws.get_or_insert_with(Default::default)));
         }
     }
 
@@ -1203,6 +1223,36 @@ mod tests {
         let docs = capture.documents();
         let total: usize = docs.iter().map(|d| 1 + d["subsegments"].as_array().map_or(0, Vec::len)).sum();
         assert_eq!(total, MAX_SUBSEGMENTS_PER_INVOCATION);
+    }
+
+    #[test]
+    fn freed_slots_are_reused_without_mixing_subsegments() {
+        let (rec, capture, _) = recorder();
+        {
+            let h = rec.subsegment("H");
+            let a = h.child("A");
+            let a_id = a.id();
+            drop(a);
+            let b = h.child("B"); // takes the slot A left
+            assert_ne!(b.id(), a_id);
+            b.annotate("on_b", 1).unwrap();
+            let c = rec.subsegment("C"); // implicit parent: B, the innermost open one
+            drop(b); // closes before its child C: C is sent alone under B's id
+            rec.annotate("on_c", true).unwrap();
+            drop(c);
+            rec.annotate("on_h", true).unwrap();
+        }
+        block_on(rec.flush());
+        let docs = capture.documents();
+        assert_eq!(docs.len(), 2);
+        assert_eq!(docs[0]["name"], "C");
+        assert_eq!(docs[0]["annotations"], serde_json::json!({"on_c": true}));
+        let h = &docs[1];
+        assert_eq!(h["annotations"], serde_json::json!({"on_h": true}));
+        assert_eq!(h["subsegments"][1]["name"], "B");
+        assert_eq!(h["subsegments"][1]["annotations"], serde_json::json!({"on_b": 1}));
+        assert_eq!(docs[0]["parent_id"], h["subsegments"][1]["id"]);
+        assert!(h["subsegments"][0].get("annotations").is_none());
     }
 
     #[test]

@@ -1,0 +1,287 @@
+//! Hand-written compact JSON for subsegment documents: the same bytes `serde_json`'s
+//! compact serializer writes (same string escaping, `itoa` integers, `serde_json`'s own
+//! float form), without the serde machinery. Tests compare both byte for byte.
+
+/// Per byte: 0 = copied as is, otherwise the escape letter (`u` = `\u00XX`), exactly as
+/// `serde_json` escapes (control characters, `"` and `\`; DEL and non-ASCII are copied).
+static ESCAPE: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut i = 0;
+    while i < 0x20 {
+        t[i] = b'u';
+        i += 1;
+    }
+    t[0x08] = b'b';
+    t[0x09] = b't';
+    t[0x0a] = b'n';
+    t[0x0c] = b'f';
+    t[0x0d] = b'r';
+    t[b'"' as usize] = b'"';
+    t[b'\\' as usize] = b'\\';
+    t
+};
+
+/// Appends `s` as a JSON string, quotes included.
+#[inline]
+pub(crate) fn write_str(out: &mut Vec<u8>, s: &str) {
+    write_str_bytes(out, s.as_bytes());
+}
+
+/// [`write_str`] for the bytes of a `str`.
+#[inline]
+pub(crate) fn write_str_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
+    out.reserve(bytes.len() + 2);
+    out.push(b'"');
+    if is_plain(bytes) {
+        out.extend_from_slice(bytes);
+    } else {
+        escape_slow(out, bytes);
+    }
+    out.push(b'"');
+}
+
+/// Whether no byte of `bytes` needs escaping (8 bytes at a time).
+#[inline]
+fn is_plain(bytes: &[u8]) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let mut chunks = bytes.chunks_exact(8);
+    for chunk in &mut chunks {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let x = u64::from_le_bytes(word);
+        // A byte below 0x20, or equal to `"` or `\` (exact "any byte" tests).
+        let control = x.wrapping_sub(ONES * 0x20) & !x;
+        let quote = (x ^ (ONES * u64::from(b'"'))).wrapping_sub(ONES) & !(x ^ (ONES * u64::from(b'"')));
+        let backslash = (x ^ (ONES * u64::from(b'\\'))).wrapping_sub(ONES) & !(x ^ (ONES * u64::from(b'\\')));
+        if (control | quote | backslash) & HIGH != 0 {
+            return false;
+        }
+    }
+    chunks.remainder().iter().all(|&b| ESCAPE[b as usize] == 0)
+}
+
+#[cold]
+fn escape_slow(out: &mut Vec<u8>, bytes: &[u8]) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        let e = ESCAPE[b as usize];
+        if e == 0 {
+            continue;
+        }
+        out.extend_from_slice(&bytes[start..i]);
+        if e == b'u' {
+            out.extend_from_slice(b"\\u00");
+            out.push(HEX[(b >> 4) as usize]);
+            out.push(HEX[(b & 0xf) as usize]);
+        } else {
+            out.push(b'\\');
+            out.push(e);
+        }
+        start = i + 1;
+    }
+    out.extend_from_slice(&bytes[start..]);
+}
+
+/// Appends an integer.
+#[inline]
+pub(crate) fn write_i64(out: &mut Vec<u8>, v: i64) {
+    out.extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
+}
+
+/// Appends an unsigned integer.
+#[inline]
+pub(crate) fn write_u64(out: &mut Vec<u8>, v: u64) {
+    out.extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
+}
+
+/// Appends a float as `serde_json` does (its shortest round-trip form, `null` when not
+/// finite): written by `serde_json` itself, which cannot fail writing to a `Vec`.
+#[inline]
+pub(crate) fn write_f64(out: &mut Vec<u8>, v: f64) {
+    let _ = serde_json::to_writer(&mut *out, &v);
+}
+
+/// Appends a boolean.
+#[inline]
+pub(crate) fn write_bool(out: &mut Vec<u8>, v: bool) {
+    out.extend_from_slice(if v { b"true" } else { b"false" });
+}
+
+/// Seconds since the epoch of a microsecond timestamp, as an `f64` (what is written).
+pub(crate) fn seconds(micros: u64) -> f64 {
+    (micros / 1_000_000) as f64 + (micros % 1_000_000) as f64 / 1_000_000.0
+}
+
+/// Whole seconds for which [`write_seconds`] formats by hand: in these two binades
+/// (2004 to 2106) a double has at least 4 steps per microsecond, and the hand form was
+/// checked to equal `serde_json`'s for every microsecond (see the tests).
+const FAST_SECONDS: std::ops::Range<u64> = (1 << 30)..(1 << 32);
+
+/// Appends a microsecond timestamp as seconds, byte for byte what `serde_json` writes for
+/// [`seconds`]`(micros)` (`1700000000.0`, `1700000000.0015`, ...).
+#[inline]
+pub(crate) fn write_seconds(out: &mut Vec<u8>, micros: u64) {
+    let secs = micros / 1_000_000;
+    if !FAST_SECONDS.contains(&secs) {
+        write_f64(out, seconds(micros));
+        return;
+    }
+    // Ten digits, a point, six digits with trailing zeros dropped (one digit at least).
+    let mut buf = [0u8; 17];
+    // In range, so below 2^32: the cast is lossless.
+    let mut v = secs as u32;
+    for i in (0..5).rev() {
+        let pair = (v % 100) as usize * 2;
+        v /= 100;
+        buf[i * 2..i * 2 + 2].copy_from_slice(&PAIRS[pair..pair + 2]);
+    }
+    buf[10] = b'.';
+    let mut frac = (micros % 1_000_000) as u32;
+    for i in (0..3).rev() {
+        let pair = (frac % 100) as usize * 2;
+        frac /= 100;
+        buf[11 + i * 2..13 + i * 2].copy_from_slice(&PAIRS[pair..pair + 2]);
+    }
+    let mut len = 17;
+    while len > 12 && buf[len - 1] == b'0' {
+        len -= 1;
+    }
+    out.extend_from_slice(&buf[..len]);
+}
+
+/// `00` to `99`.
+static PAIRS: [u8; 200] = {
+    let mut t = [0u8; 200];
+    let mut i = 0;
+    while i < 100 {
+        t[i * 2] = b'0' + (i / 10) as u8;
+        t[i * 2 + 1] = b'0' + (i % 10) as u8;
+        i += 1;
+    }
+    t
+};
+
+/// Appends a JSON value as `serde_json` serializes it (maps in their own order).
+pub(crate) fn write_value(out: &mut Vec<u8>, v: &serde_json::Value) {
+    use serde_json::Value;
+    match v {
+        Value::Null => out.extend_from_slice(b"null"),
+        Value::Bool(b) => write_bool(out, *b),
+        Value::Number(n) => {
+            if let Some(u) = n.as_u64() {
+                write_u64(out, u);
+            } else if let Some(i) = n.as_i64() {
+                write_i64(out, i);
+            } else {
+                write_f64(out, n.as_f64().unwrap_or(f64::NAN));
+            }
+        }
+        Value::String(s) => write_str(out, s),
+        Value::Array(items) => {
+            out.push(b'[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_value(out, item);
+            }
+            out.push(b']');
+        }
+        Value::Object(map) => {
+            out.push(b'{');
+            for (i, (k, item)) in map.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_str(out, k);
+                out.push(b':');
+                write_value(out, item);
+            }
+            out.push(b'}');
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn serde(v: &impl serde::Serialize) -> Vec<u8> {
+        serde_json::to_vec(v).unwrap()
+    }
+
+    #[test]
+    fn strings_escape_as_serde_json() {
+        let mut all = String::new();
+        for c in (0u8..=0x7f).map(char::from) {
+            all.push(c);
+        }
+        all.push_str("é東\u{2028}\u{fffd}");
+        let mut cases = vec![String::new(), "plain".into(), "a\"b\\c".into(), "\u{7f}".into(), all.clone()];
+        // Every special byte at every position of a word, among plain and non-ASCII bytes.
+        for special in ['\u{0}', '\u{1f}', '"', '\\', '\n'] {
+            for pos in 0..17 {
+                let mut chars: Vec<char> = "ab\u{e9}cdefghijklmn".chars().collect();
+                chars.insert(pos.min(chars.len()), special);
+                cases.push(chars.into_iter().collect());
+            }
+        }
+        for s in [" !#[]~\u{7f}\u{80}", "\u{ff}\u{fe}", "0123456789abcdef\u{20}"] {
+            cases.push(s.into());
+        }
+        for s in &cases {
+            let s = s.as_str();
+            let mut out = Vec::new();
+            write_str(&mut out, s);
+            assert_eq!(out, serde(&s), "{s:?}");
+        }
+    }
+
+    #[test]
+    fn values_write_as_serde_json() {
+        let v = serde_json::json!({
+            "z": [1, -2, 3.5, 1e300, -0.0, u64::MAX, i64::MIN, null, true, false],
+            "a": {"nested": "x\ny", "empty": {}, "list": []},
+            "f": 0.1, "big": 12345678901234567890u64,
+        });
+        let mut out = Vec::new();
+        write_value(&mut out, &v);
+        assert_eq!(out, serde(&v));
+        for f in [0.0, 1.0, -1.5, 1e-7, 123456.789, f64::MAX, f64::MIN_POSITIVE] {
+            let mut out = Vec::new();
+            write_f64(&mut out, f);
+            assert_eq!(out, serde(&f), "{f}");
+        }
+        let mut out = Vec::new();
+        write_f64(&mut out, f64::NAN);
+        assert_eq!(out, serde(&f64::NAN));
+    }
+
+    fn check_seconds(micros: u64) {
+        let mut hand = Vec::new();
+        write_seconds(&mut hand, micros);
+        let reference = serde(&seconds(micros));
+        assert_eq!(hand, reference, "{micros}");
+    }
+
+    #[test]
+    fn hand_formatted_seconds_equal_serde_json_for_every_microsecond_of_both_binades() {
+        // Within a binade the spacing of doubles is fixed and whole seconds are exact, so
+        // the pattern of the fractional part is the same for every second: checking every
+        // microsecond of one second per binade covers the whole fast range.
+        for secs in [FAST_SECONDS.start, 1_700_000_000, (1 << 31) - 1, 1 << 31, FAST_SECONDS.end - 1] {
+            let step = if secs == 1_700_000_000 || secs == 1 << 31 { 1 } else { 997 };
+            let mut frac = 0;
+            while frac < 1_000_000 {
+                check_seconds(secs * 1_000_000 + frac);
+                frac += step;
+            }
+            check_seconds(secs * 1_000_000 + 999_999);
+        }
+        for micros in [0, 1, 5, 1_000_000, 1_100_000, 2_000_000, 123_456_789, u64::MAX, (1 << 32) * 1_000_000 + 1] {
+            check_seconds(micros);
+        }
+    }
+}

@@ -1,0 +1,111 @@
+//! A string kept inline up to 22 bytes (names, annotation keys, metadata namespaces and
+//! keys are nearly always that short), on the heap beyond: no allocation per key.
+
+use std::cmp::Ordering;
+use std::fmt;
+use std::ops::Deref;
+
+const INLINE: usize = 22;
+
+/// An immutable string, inline when short.
+#[derive(Clone)]
+pub(crate) enum SmallStr {
+    Inline(u8, [u8; INLINE]),
+    Heap(Box<str>),
+}
+
+impl SmallStr {
+    pub(crate) fn new(s: &str) -> Self {
+        let len = s.len();
+        if len <= INLINE {
+            let mut buf = [0u8; INLINE];
+            buf[..len].copy_from_slice(s.as_bytes());
+            // `len` ≤ 22 fits in a u8.
+            SmallStr::Inline(len as u8, buf)
+        } else {
+            SmallStr::Heap(s.into())
+        }
+    }
+
+    /// The bytes (no UTF-8 check: for comparisons and writing).
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        match self {
+            SmallStr::Inline(len, buf) => &buf[..usize::from(*len)],
+            SmallStr::Heap(s) => s.as_bytes(),
+        }
+    }
+
+    pub(crate) fn as_str(&self) -> &str {
+        match self {
+            // The bytes are a copy of a whole `str`.
+            SmallStr::Inline(len, buf) => std::str::from_utf8(&buf[..usize::from(*len)]).unwrap_or_default(),
+            SmallStr::Heap(s) => s,
+        }
+    }
+}
+
+impl From<String> for SmallStr {
+    fn from(s: String) -> Self {
+        if s.len() <= INLINE { SmallStr::new(&s) } else { SmallStr::Heap(s.into_boxed_str()) }
+    }
+}
+
+impl Deref for SmallStr {
+    type Target = str;
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl PartialEq for SmallStr {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_bytes() == other.as_bytes()
+    }
+}
+
+impl Eq for SmallStr {}
+
+impl PartialOrd for SmallStr {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for SmallStr {
+    fn cmp(&self, other: &Self) -> Ordering {
+        // Byte order is `str` order.
+        self.as_bytes().cmp(other.as_bytes())
+    }
+}
+
+impl fmt::Debug for SmallStr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+impl fmt::Display for SmallStr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn inline_up_to_22_bytes_heap_beyond() {
+        for s in ["", "a", "HandleConnect response", "é東", &"x".repeat(22)] {
+            let v = SmallStr::new(s);
+            assert!(matches!(v, SmallStr::Inline(..)), "{s}");
+            assert_eq!(&*v, s);
+            assert_eq!(SmallStr::from(s.to_owned()), v);
+        }
+        let long = "y".repeat(23);
+        assert!(matches!(SmallStr::new(&long), SmallStr::Heap(_)));
+        assert_eq!(SmallStr::from(long.clone()).as_str(), long);
+        assert!(SmallStr::new("a") < SmallStr::new("b") && SmallStr::new("b") < SmallStr::new(&long));
+        assert_eq!(std::mem::size_of::<SmallStr>(), 24);
+    }
+}
