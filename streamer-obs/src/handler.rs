@@ -401,7 +401,7 @@ impl HandlerScope {
         let key = key.into();
         let value =
             serde_json::to_value(value).unwrap_or_else(|e| serde_json::Value::String(format!("<unserialisable: {e}>")));
-        if let Err(e) = segment.metadata(&key, value) {
+        if let Err(e) = segment.metadata_value_in(crate::xray::annotation::DEFAULT_METADATA_NAMESPACE, &key, value) {
             self.in_scope(|| tracing::warn!(target: "streamer_obs", key = %key, error = %e, "metadata dropped"));
         }
     }
@@ -496,12 +496,17 @@ impl HandlerScope {
     /// The response as metadata `<name> response` in the service's namespace (Powertools'
     /// convention), or `default` when the service name is not a usable namespace.
     fn capture_response(&self, segment: &SubsegmentGuard, response: serde_json::Value) {
+        // `<name> response` on the stack (names are short), without `format!`.
         let name = self.options.name();
-        let mut key = String::with_capacity(name.len() + " response".len());
-        key.push_str(name);
-        key.push_str(" response");
-        if segment.metadata_in(self.telemetry.config().service(), &key, &response).is_err() {
-            let _ = segment.metadata(&key, &response);
+        let mut key = smallvec::SmallVec::<[u8; 96]>::new();
+        key.extend_from_slice(name.as_bytes());
+        key.extend_from_slice(b" response");
+        let Ok(key) = std::str::from_utf8(&key) else { return };
+        let service = self.telemetry.config().service();
+        if crate::xray::annotation::check_namespace(service).is_ok() {
+            let _ = segment.metadata_value_in(service, key, response);
+        } else {
+            let _ = segment.metadata_value_in(crate::xray::annotation::DEFAULT_METADATA_NAMESPACE, key, response);
         }
     }
 

@@ -49,6 +49,17 @@ impl TraceId {
         std::str::from_utf8(&self.0).unwrap_or_default()
     }
 
+    /// The id as ASCII bytes (no UTF-8 check: for writers).
+    ///
+    /// ```
+    /// # use streamer_obs::trace_header::TraceId;
+    /// let id: TraceId = "1-5759e988-bd862e3fe1be46a994272793".parse().unwrap();
+    /// assert_eq!(id.as_bytes(), id.as_str().as_bytes());
+    /// ```
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+
     /// The epoch seconds encoded in the id.
     pub fn epoch_seconds(&self) -> u32 {
         u32::from_str_radix(&self.as_str()[2..10], 16).unwrap_or(0)
@@ -139,6 +150,17 @@ impl SegmentId {
     /// The id as text.
     pub fn as_str(&self) -> &str {
         std::str::from_utf8(&self.0).unwrap_or_default()
+    }
+
+    /// The id as ASCII bytes (no UTF-8 check: for writers).
+    ///
+    /// ```
+    /// # use streamer_obs::trace_header::SegmentId;
+    /// let id: SegmentId = "53995c3f42cd8ad8".parse().unwrap();
+    /// assert_eq!(id.as_bytes(), b"53995c3f42cd8ad8");
+    /// ```
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
     }
 }
 

@@ -161,7 +161,7 @@ where
                 }
                 if let Some(h) = inv.trace_header() {
                     out.extend_from_slice(b",\"xray_trace_id\":\"");
-                    out.extend_from_slice(h.root().as_str().as_bytes());
+                    out.extend_from_slice(h.root().as_bytes());
                     out.push(b'"');
                 }
             }

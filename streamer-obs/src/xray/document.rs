@@ -1006,15 +1006,15 @@ fn write_sub(
     match top {
         Some((trace, parent)) => {
             out.extend_from_slice(b"{\"type\":\"subsegment\",\"id\":\"");
-            out.extend_from_slice(sub.id.as_str().as_bytes());
+            out.extend_from_slice(sub.id.as_bytes());
             out.extend_from_slice(b"\",\"trace_id\":\"");
-            out.extend_from_slice(trace.as_str().as_bytes());
+            out.extend_from_slice(trace.as_bytes());
             out.extend_from_slice(b"\",\"parent_id\":\"");
-            out.extend_from_slice(parent.as_str().as_bytes());
+            out.extend_from_slice(parent.as_bytes());
         }
         None => {
             out.extend_from_slice(b"{\"id\":\"");
-            out.extend_from_slice(sub.id.as_str().as_bytes());
+            out.extend_from_slice(sub.id.as_bytes());
         }
     }
     // A cleaned name (see `clean_name`) has nothing to escape.
@@ -1098,7 +1098,7 @@ fn write_sub(
                 out.push(b',');
             }
             out.push(b'"');
-            out.extend_from_slice(id.as_str().as_bytes());
+            out.extend_from_slice(id.as_bytes());
             out.push(b'"');
         }
         out.push(b']');

@@ -791,6 +791,21 @@ impl SubsegmentGuard {
         Ok(())
     }
 
+    /// [`SubsegmentGuard::metadata_in`] with a value that is already JSON (moved, not
+    /// serialized again).
+    pub(crate) fn metadata_value_in(
+        &self,
+        namespace: &str,
+        key: &str,
+        value: serde_json::Value,
+    ) -> Result<(), AnnotationError> {
+        check_namespace(namespace)?;
+        if let Some((rec, id)) = self.target() {
+            rec.with_node(self.idx, id, |sub, _| sub.put_metadata(namespace, key, value));
+        }
+        Ok(())
+    }
+
     /// Records `err` (its `source()` chain included) as `kind`; the exception type is
     /// `std::any::type_name::<E>()`.
     ///
