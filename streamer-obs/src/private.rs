@@ -30,8 +30,8 @@ pub fn pin_fn<R, F: FnOnce() -> R>(f: F) -> F {
 /// A value given to `annotations(key = value)`: string, number or bool (X-Ray's rule).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnnotationArg {
-    /// A string.
-    Str(String),
+    /// A string (inline when short: no allocation).
+    Str(crate::xray::annotation::AnnotationString),
     /// An integer.
     Int(i64),
     /// A float.
@@ -49,8 +49,10 @@ macro_rules! annotation_from {
         })*
     };
 }
-annotation_from!(Str: &str => str::to_owned, String => std::convert::identity, &String => String::clone,
-    std::borrow::Cow<'_, str> => std::borrow::Cow::into_owned);
+annotation_from!(Str: &str => crate::xray::annotation::AnnotationString::from,
+    String => crate::xray::annotation::AnnotationString::from,
+    &String => |s: &String| crate::xray::annotation::AnnotationString::from(s.as_str()),
+    std::borrow::Cow<'_, str> => |s: std::borrow::Cow<'_, str>| crate::xray::annotation::AnnotationString::from(s.as_ref()));
 annotation_from!(Int: i8 => i64::from, i16 => i64::from, i32 => i64::from, i64 => std::convert::identity,
     u8 => i64::from, u16 => i64::from, u32 => i64::from);
 annotation_from!(Float: f32 => f64::from, f64 => std::convert::identity);

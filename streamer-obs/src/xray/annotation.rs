@@ -17,9 +17,11 @@
 //! assert!(check_key("connection_id").is_ok());
 //! assert_eq!(check_key("user-id"), Err(AnnotationError::InvalidKey("user-id".into())));
 //! let v = AnnotationValue::from("x".repeat(1200));
-//! assert_eq!(v, AnnotationValue::String("x".repeat(1000)));
+//! assert_eq!(v, AnnotationValue::String("x".repeat(1000).into()));
 //! assert!(AnnotationValue::number(f64::NAN).is_err());
 //! ```
+
+use std::fmt;
 
 use serde::{Serialize, Serializer};
 
@@ -93,13 +95,80 @@ pub fn check_namespace(namespace: &str) -> Result<(), AnnotationError> {
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnnotationValue {
     /// A string of at most 1000 characters.
-    String(String),
+    String(AnnotationString),
     /// An integer.
     Int(i64),
     /// A finite floating-point number.
     Float(f64),
     /// A boolean.
     Bool(bool),
+}
+
+/// The text of a string annotation: kept inline up to 22 bytes (ids, tenant and service
+/// names), so recording one does not allocate.
+///
+/// ```
+/// use streamer_obs::xray::annotation::{AnnotationString, AnnotationValue};
+/// let v = AnnotationValue::from("acme");
+/// assert_eq!(v, AnnotationValue::String(AnnotationString::from("acme")));
+/// assert_eq!(AnnotationString::from("acme").as_str(), "acme");
+/// ```
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct AnnotationString(super::small_str::SmallStr);
+
+impl AnnotationString {
+    /// The text.
+    ///
+    /// ```
+    /// # use streamer_obs::xray::annotation::AnnotationString;
+    /// assert_eq!(AnnotationString::from(String::from("t-1")).as_str(), "t-1");
+    /// ```
+    pub fn as_str(&self) -> &str {
+        self.0.as_str()
+    }
+}
+
+impl std::ops::Deref for AnnotationString {
+    type Target = str;
+    fn deref(&self) -> &str {
+        self.0.as_str()
+    }
+}
+
+impl From<&str> for AnnotationString {
+    fn from(s: &str) -> Self {
+        AnnotationString(super::small_str::SmallStr::new(s))
+    }
+}
+
+impl From<String> for AnnotationString {
+    fn from(s: String) -> Self {
+        AnnotationString(super::small_str::SmallStr::from(s))
+    }
+}
+
+impl fmt::Debug for AnnotationString {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+impl fmt::Display for AnnotationString {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl PartialEq<str> for AnnotationString {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+
+impl PartialEq<&str> for AnnotationString {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
 }
 
 impl AnnotationValue {
@@ -120,7 +189,17 @@ impl AnnotationValue {
         {
             s.truncate(idx);
         }
-        AnnotationValue::String(s)
+        AnnotationValue::String(AnnotationString::from(s))
+    }
+
+    /// A short string without an intermediate `String` (at most 1000 bytes is at most 1000
+    /// characters: nothing to cut).
+    fn str(s: &str) -> Self {
+        if s.len() <= MAX_STRING_VALUE_CHARS {
+            AnnotationValue::String(AnnotationString::from(s))
+        } else {
+            AnnotationValue::string(s.to_owned())
+        }
     }
 
     pub(crate) fn is_valid(&self) -> bool {
@@ -139,7 +218,8 @@ impl From<crate::__private::AnnotationArg> for AnnotationValue {
     fn from(arg: crate::__private::AnnotationArg) -> Self {
         use crate::__private::AnnotationArg;
         match arg {
-            AnnotationArg::Str(s) => AnnotationValue::from(s),
+            AnnotationArg::Str(s) if s.len() <= MAX_STRING_VALUE_CHARS => AnnotationValue::String(s),
+            AnnotationArg::Str(s) => AnnotationValue::string(s.as_str().to_owned()),
             AnnotationArg::Int(i) => AnnotationValue::from(i),
             AnnotationArg::Bool(b) => AnnotationValue::from(b),
             AnnotationArg::Float(f) => AnnotationValue::from(f),
@@ -149,7 +229,7 @@ impl From<crate::__private::AnnotationArg> for AnnotationValue {
 
 impl From<&str> for AnnotationValue {
     fn from(v: &str) -> Self {
-        AnnotationValue::string(v.to_owned())
+        AnnotationValue::str(v)
     }
 }
 impl From<String> for AnnotationValue {
@@ -159,7 +239,7 @@ impl From<String> for AnnotationValue {
 }
 impl From<&String> for AnnotationValue {
     fn from(v: &String) -> Self {
-        AnnotationValue::string(v.clone())
+        AnnotationValue::str(v)
     }
 }
 impl From<bool> for AnnotationValue {
@@ -254,6 +334,7 @@ mod tests {
         }
         assert!(v.is_valid());
         assert_eq!(AnnotationValue::from("short"), AnnotationValue::String("short".into()));
+        assert_eq!(AnnotationValue::from("x".repeat(1000)), AnnotationValue::from(&"x".repeat(1000)));
     }
 
     #[test]
