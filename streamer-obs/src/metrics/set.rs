@@ -622,18 +622,29 @@ impl MetricSet {
         let ctx = &self.contexts[context];
         let mut out: Vec<(&DimensionName, &DimensionValue)> =
             Vec::with_capacity(self.defaults.len() + ctx.values.len());
+        self.for_each_context_dimension(context, |k, v| out.push((k, v)));
+        out
+    }
+
+    /// Every dimension value of `context`: the defaults (with the context's value where it
+    /// overrides one), then the context's own keys.
+    pub(crate) fn for_each_context_dimension<'s>(
+        &'s self,
+        context: usize,
+        mut f: impl FnMut(&'s DimensionName, &'s DimensionValue),
+    ) {
+        let ctx = &self.contexts[context];
         for (k, v) in &self.defaults {
             match ctx.values.iter().find(|(ck, _)| ck == k) {
-                Some((_, cv)) => out.push((k, cv)),
-                None => out.push((k, v)),
+                Some((_, cv)) => f(k, cv),
+                None => f(k, v),
             }
         }
         for (k, v) in &ctx.values {
             if !self.defaults.iter().any(|(dk, _)| dk == k) {
-                out.push((k, v));
+                f(k, v);
             }
         }
-        out
     }
 
     pub(crate) fn context(&self, context: usize) -> &DimensionContext {
