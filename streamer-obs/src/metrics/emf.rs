@@ -367,10 +367,12 @@ struct Keyed<'a> {
 
 impl<'a> Keyed<'a> {
     fn new(key: &'a str, member: Member<'a>) -> Self {
-        let mut head = [0u8; 8];
-        let n = key.len().min(8);
-        head[..n].copy_from_slice(&key.as_bytes()[..n]);
-        Self { prefix: u64::from_be_bytes(head), key, member }
+        let b = key.as_bytes();
+        let prefix = match b.first_chunk::<8>() {
+            Some(head) => u64::from_be_bytes(*head),
+            None => b.iter().enumerate().fold(0, |p, (i, c)| p | u64::from(*c) << (56 - 8 * i)),
+        };
+        Self { prefix, key, member }
     }
 
     fn cmp(&self, other: &Self) -> std::cmp::Ordering {
@@ -412,10 +414,15 @@ fn render(
             if n > 0 {
                 out.push(b',');
             }
+            if let Member::Aws = m.member {
+                out.extend_from_slice(b"\"_aws\":");
+                write_aws(set, group, items, timestamp, out);
+                continue;
+            }
             write_str(out, m.key);
             out.push(b':');
             match m.member {
-                Member::Aws => write_aws(set, group, items, timestamp, out),
+                Member::Aws => {}
                 Member::Dimension(v) => write_str(out, v.as_str()),
                 Member::Metric(values) => {
                     if values.len() == 1 {
@@ -492,8 +499,10 @@ fn write_aws(set: &MetricSet, group: Doc<'_, '_>, items: &[Item<'_>], timestamp:
             if item.entry.resolution == StorageResolution::High {
                 out.extend_from_slice(b",\"StorageResolution\":1");
             }
-            out.extend_from_slice(b",\"Unit\":");
-            write_str(out, item.entry.unit.as_str());
+            out.extend_from_slice(b",\"Unit\":\"");
+            // Unit names are plain ASCII (tested): no escaping to consider.
+            out.extend_from_slice(item.entry.unit.as_str().as_bytes());
+            out.push(b'"');
             out.push(b'}');
         }
         out.extend_from_slice(b"],\"Namespace\":");
@@ -733,6 +742,13 @@ mod tests {
             assert_eq!(fast, full, "{s:?}");
             let needs_work = s.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\' || b == 0x7f || b == b'J');
             assert_eq!(is_plain(s.as_bytes()), !needs_work, "{s:?}");
+        }
+    }
+
+    #[test]
+    fn unit_names_need_no_escaping() {
+        for u in crate::metrics::Unit::ALL {
+            assert!(is_plain(u.as_str().as_bytes()), "{u:?}");
         }
     }
 

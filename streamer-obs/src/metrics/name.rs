@@ -9,6 +9,32 @@ use std::fmt;
 
 use super::error::MetricsError;
 
+/// Equality of two names: the same text. Names from the same constant share their
+/// `&'static str`, so equal pointers answer first without comparing bytes.
+#[inline]
+pub(crate) fn same_text(a: &str, b: &str) -> bool {
+    a.len() == b.len() && (std::ptr::eq(a.as_ptr(), b.as_ptr()) || a.as_bytes() == b.as_bytes())
+}
+
+/// `PartialEq` by [`same_text`] and the matching `Hash` (that of the text, as derived).
+macro_rules! same_text_eq {
+    ($ty:ty) => {
+        impl PartialEq for $ty {
+            #[inline]
+            fn eq(&self, other: &Self) -> bool {
+                $crate::metrics::name::same_text(&self.0, &other.0)
+            }
+        }
+
+        impl std::hash::Hash for $ty {
+            fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+                self.0.hash(state);
+            }
+        }
+    };
+}
+pub(crate) use same_text_eq;
+
 /// Maximum namespace length (E-15, API limit).
 ///
 /// ```
@@ -138,8 +164,10 @@ fn metric_name_error(name: &str) -> Option<&'static str> {
 /// assert!(MetricName::new("   ").is_err());
 /// assert!(MetricName::new("x".repeat(256)).is_err());
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Eq, PartialOrd, Ord)]
 pub struct MetricName(Cow<'static, str>);
+
+same_text_eq!(MetricName);
 
 impl MetricName {
     /// Validates `name`.
@@ -288,8 +316,10 @@ pub const fn dimension_value_error(value: &str) -> Option<&'static str> {
 /// const ROUTE: DimensionName = streamer_obs::dimension_name!("Route");
 /// assert_eq!(ROUTE.as_str(), "Route");
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Eq, PartialOrd, Ord)]
 pub struct DimensionName(Cow<'static, str>);
+
+same_text_eq!(DimensionName);
 
 impl DimensionName {
     /// Validates `name`.
