@@ -459,7 +459,7 @@ fn write_aws(set: &MetricSet, group: Doc<'_, '_>, items: &[Item<'_>], timestamp:
         first_directive = false;
         out.extend_from_slice(b"{\"Dimensions\":[");
         let ctx = set.context(c);
-        if ctx.sets.is_empty() {
+        if !ctx.has_sets() {
             // The default set: every default key, then the metric's own keys.
             out.push(b'[');
             let mut first = true;
@@ -475,7 +475,7 @@ fn write_aws(set: &MetricSet, group: Doc<'_, '_>, items: &[Item<'_>], timestamp:
             }
             out.push(b']');
         } else {
-            for (s, dset) in ctx.sets.iter().enumerate() {
+            for (s, dset) in ctx.sets().enumerate() {
                 if s > 0 {
                     out.push(b',');
                 }

@@ -51,7 +51,50 @@ pub fn value_is_valid(value: f64) -> bool {
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct DimensionContext {
     pub(crate) values: Vec<(DimensionName, DimensionValue)>,
-    pub(crate) sets: Vec<Vec<DimensionName>>,
+    /// The keys of every dimension set, one set after the other.
+    keys: Vec<DimensionName>,
+    /// The end of each set in `keys` (the first `set_count` are used).
+    ends: [u16; MAX_DIMENSION_SETS],
+    set_count: u8,
+}
+
+impl DimensionContext {
+    const EMPTY: DimensionContext =
+        DimensionContext { values: Vec::new(), keys: Vec::new(), ends: [0; MAX_DIMENSION_SETS], set_count: 0 };
+
+    /// A copy of `dims` (validated: at most [`MAX_DIMENSION_SETS`] sets of at most
+    /// [`MAX_DIMENSIONS_PER_SET`] keys).
+    fn of(dims: &Dimensions) -> Self {
+        let mut ctx = Self { values: dims.values().to_vec(), ..Self::EMPTY };
+        ctx.keys.reserve_exact(dims.sets().iter().map(Vec::len).sum());
+        for set in dims.sets() {
+            ctx.keys.extend_from_slice(set);
+            ctx.ends[usize::from(ctx.set_count)] = ctx.keys.len() as u16;
+            ctx.set_count += 1;
+        }
+        ctx
+    }
+
+    /// Whether this is the context of `dims`.
+    fn is_of(&self, dims: &Dimensions) -> bool {
+        self.values == dims.values()
+            && usize::from(self.set_count) == dims.sets().len()
+            && self.sets().zip(dims.sets()).all(|(a, b)| a == b.as_slice())
+    }
+
+    /// The explicit dimension sets (none: the default set).
+    pub(crate) fn sets(&self) -> impl ExactSizeIterator<Item = &[DimensionName]> + '_ {
+        let ends = &self.ends[..usize::from(self.set_count)];
+        ends.iter().enumerate().map(move |(i, &end)| {
+            let start = if i == 0 { 0 } else { usize::from(ends[i - 1]) };
+            &self.keys[start..usize::from(end)]
+        })
+    }
+
+    /// Whether the context has explicit sets.
+    pub(crate) fn has_sets(&self) -> bool {
+        self.set_count > 0
+    }
 }
 
 /// The values of one metric: one without allocation, more in a vector.
@@ -183,8 +226,10 @@ pub struct MetricSet {
     /// Namespace and default dimensions, shared with the sets of the same configuration
     /// (and with what [`take`](Self::take) leaves behind); copied on write.
     base: Arc<Base>,
-    /// The dimension contexts beyond context 0 (the defaults alone): context `i` is
-    /// `contexts[i - 1]`.
+    /// Context 1, the first beyond context 0 (the defaults alone); most sets have at most
+    /// this one.
+    context1: Option<DimensionContext>,
+    /// The further contexts: context `i` is `contexts[i - 2]`.
     contexts: Vec<DimensionContext>,
     entries: Vec<Entry>,
     /// Name hash -> the last entry with that hash (then `Entry::prev`).
@@ -201,7 +246,7 @@ struct Base {
 }
 
 /// Context 0: the default dimensions alone, in the default set.
-static DEFAULT_CONTEXT: DimensionContext = DimensionContext { values: Vec::new(), sets: Vec::new() };
+static DEFAULT_CONTEXT: DimensionContext = DimensionContext::EMPTY;
 
 /// What a configuration gives the metrics of every invocation (namespace, the `Service`
 /// and `Environment` default dimensions, the service name of the cold-start metric),
@@ -266,6 +311,7 @@ impl MetricSet {
     fn with_base(base: Arc<Base>) -> Self {
         Self {
             base,
+            context1: None,
             contexts: Vec::new(),
             entries: Vec::new(),
             index: Index::default(),
@@ -430,8 +476,11 @@ impl MetricSet {
         if dims.values().is_empty() && dims.sets().is_empty() {
             return Ok(0);
         }
-        if let Some(i) = self.contexts.iter().position(|c| c.values == dims.values() && c.sets == dims.sets()) {
-            return Ok(i + 1);
+        if self.context1.as_ref().is_some_and(|c| c.is_of(dims)) {
+            return Ok(1);
+        }
+        if let Some(i) = self.contexts.iter().position(|c| c.is_of(dims)) {
+            return Ok(i + 2);
         }
         let metric = || name.as_str().to_owned();
         if dims.sets().len() > MAX_DIMENSION_SETS {
@@ -471,8 +520,12 @@ impl MetricSet {
                 return Err(MetricsError::TooManyDimensions { metric: metric() });
             }
         }
-        self.contexts.push(DimensionContext { values: dims.values().to_vec(), sets: dims.sets().to_vec() });
-        Ok(self.contexts.len())
+        if self.context1.is_none() {
+            self.context1 = Some(DimensionContext::of(dims));
+            return Ok(1);
+        }
+        self.contexts.push(DimensionContext::of(dims));
+        Ok(self.contexts.len() + 1)
     }
 
     fn record(
@@ -558,7 +611,7 @@ impl MetricSet {
         let reserved = key == "_aws"
             || key.is_empty()
             || self.base.defaults.iter().any(|(k, _)| k.as_str() == key)
-            || self.contexts.iter().any(|c| c.values.iter().any(|(k, _)| k.as_str() == key))
+            || self.context1.iter().chain(&self.contexts).any(|c| c.values.iter().any(|(k, _)| k.as_str() == key))
             || self.entries.iter().any(|e| e.name.as_str() == key);
         if reserved {
             return Err(MetricsError::ReservedProperty { key });
@@ -720,16 +773,17 @@ impl MetricSet {
     pub(crate) fn context(&self, context: usize) -> &DimensionContext {
         match context {
             0 => &DEFAULT_CONTEXT,
-            c => &self.contexts[c - 1],
+            1 => self.context1.as_ref().unwrap_or(&DEFAULT_CONTEXT),
+            c => &self.contexts[c - 2],
         }
     }
 
     pub(crate) fn context_sets(&self, context: usize) -> Vec<Vec<&DimensionName>> {
         let ctx = self.context(context);
-        if ctx.sets.is_empty() {
+        if !ctx.has_sets() {
             vec![self.context_dimensions(context).into_iter().map(|(k, _)| k).collect()]
         } else {
-            ctx.sets.iter().map(|s| s.iter().collect()).collect()
+            ctx.sets().map(|s| s.iter().collect()).collect()
         }
     }
 
