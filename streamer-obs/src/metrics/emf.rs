@@ -745,6 +745,56 @@ mod tests {
         }
     }
 
+    /// The fast path writes what the general path writes for every set it takes.
+    #[test]
+    fn the_one_context_path_matches_the_general_path() {
+        use crate::metrics::standard::{self, Action, ErrorType};
+        use crate::metrics::{DimensionName, Dimensions, MetricSet, Namespace, Unit};
+        let mut rng = fastrand::Rng::with_seed(3);
+        let dims = [
+            Dimensions::new(),
+            Dimensions::new().with(standard::ACTION, &Action::Connect).set([standard::ENVIRONMENT, standard::ACTION]),
+            Dimensions::new()
+                .with(standard::ERROR_TYPE, &ErrorType::InvalidJwt)
+                .with(standard::ENVIRONMENT, &crate::dimension_value!("canary"))
+                .set([standard::ERROR_TYPE])
+                .set([standard::ERROR_TYPE, standard::ENVIRONMENT]),
+            Dimensions::new().with(DimensionName::new("_aws").unwrap(), &crate::dimension_value!("x")),
+        ];
+        let names = ["ConnectionEstablished", "_aws", "a\"b", "Zeta", "aaaaaaaaX", "aaaaaaaa", "eyJa.eyJb.c", "é"];
+        let mut fast_paths = 0;
+        for _ in 0..2000 {
+            let mut set = MetricSet::new(Namespace::streamer());
+            if rng.bool() {
+                set.add_dimension(standard::ENVIRONMENT, &crate::dimension_value!("prod")).unwrap();
+            }
+            let d = &dims[rng.usize(..dims.len())];
+            for _ in 0..rng.usize(1..12) {
+                let name =
+                    if rng.bool() { names[rng.usize(..names.len())].to_owned() } else { format!("M{}", rng.u8(..40)) };
+                let value = [1.0, 3.5, 0.1, -2.0, 1e300][rng.usize(..5)];
+                let _ = set.add_with(name, Unit::Count, value, StorageResolution::Standard, d);
+            }
+            match rng.u8(..4) {
+                0 => drop(set.set_property("Zeta", "shadowed by a metric or a dimension, or not")),
+                1 => drop(set.set_property("big", "x".repeat(MAX_LINE_BYTES))),
+                _ => {}
+            }
+            if set.is_empty() {
+                continue;
+            }
+            let (mut fast, mut general) = (Vec::new(), Vec::new());
+            let (mut fast_report, mut general_report) = (EncodeReport::default(), EncodeReport::default());
+            if encode_one_context(&set, 7, &mut fast, &mut fast_report) {
+                fast_paths += 1;
+                encode_general(&set, 7, &mut general, &mut general_report);
+                assert_eq!(String::from_utf8_lossy(&fast), String::from_utf8_lossy(&general));
+                assert_eq!(fast_report, general_report);
+            }
+        }
+        assert!(fast_paths > 1000, "{fast_paths}");
+    }
+
     #[test]
     fn unit_names_need_no_escaping() {
         for u in crate::metrics::Unit::ALL {
