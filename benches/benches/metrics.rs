@@ -7,7 +7,7 @@ use std::io;
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use streamer_obs::metrics::standard::{self, Action};
-use streamer_obs::metrics::{Dimensions, MetricSet, Namespace, StorageResolution, Unit, emf};
+use streamer_obs::metrics::{Dimensions, EmfPublisher, MetricSet, Namespace, StorageResolution, Unit, emf};
 
 const NOW: u64 = 1_700_000_000_000;
 
@@ -134,5 +134,29 @@ fn encode(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, record, encode);
+/// The metrics part of the W1 invocation (`lifecycle.rs`) alone: a set from the
+/// configuration, 3 metrics with 2 dimensions in one set, EMF through an `EmfPublisher`
+/// into `io::sink()`.
+fn invocation(c: &mut Criterion) {
+    let config = streamer_obs::config::Config::builder()
+        .service("streamer-connect")
+        .environment("prod")
+        .build_from(&streamer_obs::config::EnvVars::empty());
+    let publisher = EmfPublisher::new(io::sink());
+    c.bench_function("metrics/w1_metrics (from_config + 3 add_with + publish)", |b| {
+        b.iter(|| {
+            let mut set = MetricSet::from_config(black_box(&config));
+            let dims = Dimensions::new()
+                .with(standard::ACTION, &Action::Connect)
+                .set([standard::ENVIRONMENT, standard::ACTION]);
+            let standard = StorageResolution::Standard;
+            set.add_with("ConnectionEstablished", Unit::Count, 1.0, standard, &dims).expect("valid");
+            set.add_with("ProcessingLatency", Unit::Milliseconds, 3.5, standard, &dims).expect("valid");
+            set.add_with("MessageSize", Unit::Bytes, 512.0, standard, &dims).expect("valid");
+            publisher.write_set(&set.take(), NOW)
+        });
+    });
+}
+
+criterion_group!(benches, record, encode, invocation);
 criterion_main!(benches);

@@ -79,8 +79,10 @@ pub const MAX_DIMENSION_SETS: usize = 30;
 /// let v: DimensionValue = Action::Connect.dimension_value();
 /// assert_eq!(v.as_str(), "connect");
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Eq, PartialOrd, Ord)]
 pub struct DimensionValue(Cow<'static, str>);
+
+super::name::same_text_eq!(DimensionValue);
 
 impl DimensionValue {
     /// Used by [`dimension_value!`](crate::dimension_value), evaluated at compile time.

@@ -69,7 +69,8 @@ pub struct EncodeReport {
     pub shadowed_properties: Vec<String>,
 }
 
-type Dims<'a> = Vec<(&'a DimensionName, &'a DimensionValue)>;
+type Dim<'a> = (&'a DimensionName, &'a DimensionValue);
+type Dims<'a> = Vec<Dim<'a>>;
 
 struct Group<'a> {
     dims: Dims<'a>,
@@ -114,6 +115,18 @@ impl<'a> Group<'a> {
             self.names.extend(names);
         }
     }
+
+    fn doc(&self) -> Doc<'_, 'a> {
+        Doc { dims: &self.dims, contexts: &self.contexts }
+    }
+}
+
+/// What the documents of one group share: the root dimension values and the contexts
+/// (one directive each, in order).
+#[derive(Clone, Copy)]
+struct Doc<'g, 'a> {
+    dims: &'g [Dim<'a>],
+    contexts: &'g [usize],
 }
 
 /// One metric of one document: the entry and the slice of its values.
@@ -121,6 +134,16 @@ impl<'a> Group<'a> {
 struct Item<'a> {
     entry: &'a Entry,
     values: &'a [f64],
+}
+
+/// Runs `f` on `n` copies of `filler`: on the stack when `n <= N`, else in a vector.
+fn scratch<T: Copy, R, const N: usize>(n: usize, filler: T, f: impl FnOnce(&mut [T]) -> R) -> R {
+    if n <= N {
+        let mut inline = [filler; N];
+        f(&mut inline[..n])
+    } else {
+        f(&mut vec![filler; n])
+    }
 }
 
 /// Encodes `set` as EMF lines appended to `out`, with `_aws.Timestamp` = the set's
@@ -142,6 +165,65 @@ pub fn encode(set: &MetricSet, now_ms: u64, out: &mut Vec<u8>) -> EncodeReport {
         return report;
     }
     let timestamp = set.timestamp_ms().unwrap_or(now_ms);
+    if !encode_one_context(set, timestamp, out, &mut report) {
+        encode_general(set, timestamp, out, &mut report);
+    }
+    report.trimmed_properties.sort();
+    report.trimmed_properties.dedup();
+    report.shadowed_properties.sort();
+    report.shadowed_properties.dedup();
+    report
+}
+
+/// The common case without intermediate vectors: every metric in one dimension context,
+/// at most [`MAX_METRICS_PER_DOCUMENT`] metrics of at most [`MAX_VALUES_PER_METRIC`]
+/// values. Then the general algorithm makes one group and one chunk of every metric,
+/// sorted by name; this writes the same. Returns `false` (having written nothing) for
+/// any other set.
+fn encode_one_context(set: &MetricSet, timestamp: u64, out: &mut Vec<u8>, report: &mut EncodeReport) -> bool {
+    let entries = set.entries();
+    let context = entries[0].context;
+    if entries.len() > MAX_METRICS_PER_DOCUMENT
+        || entries.iter().any(|e| e.context != context || e.values.as_slice().len() > MAX_VALUES_PER_METRIC)
+    {
+        return false;
+    }
+    let filler = Item { entry: &entries[0], values: &[] };
+    scratch::<_, _, 16>(entries.len(), filler, |items| {
+        for (item, e) in items.iter_mut().zip(entries) {
+            *item = Item { entry: e, values: e.values.as_slice() };
+        }
+        // Stable, as in the general path (names are unique within a context anyway).
+        items.sort_by(|a, b| key_cmp(a.entry.name.as_str(), b.entry.name.as_str()));
+        let bound = set.default_dimensions().len() + set.context(context).values.len();
+        let dim_filler: Dim<'_> = (&PLACEHOLDER_NAME, &PLACEHOLDER_VALUE);
+        scratch::<_, _, 16>(bound, dim_filler, |dims| {
+            let mut len = 0;
+            set.for_each_context_dimension(context, |k, v| {
+                dims[len] = (k, v);
+                len += 1;
+            });
+            let doc = Doc { dims: &dims[..len], contexts: std::slice::from_ref(&context) };
+            write_sized(set, doc, items, timestamp, out, report);
+        });
+    });
+    true
+}
+
+static PLACEHOLDER_NAME: DimensionName = DimensionName::__from_static_checked("_");
+static PLACEHOLDER_VALUE: DimensionValue = DimensionValue::unknown();
+
+/// Byte-wise string order (the order of `str`), deciding on the first byte when it
+/// differs without calling `memcmp`.
+#[inline]
+fn key_cmp(a: &str, b: &str) -> std::cmp::Ordering {
+    match (a.as_bytes().first(), b.as_bytes().first()) {
+        (Some(x), Some(y)) if x != y => x.cmp(y),
+        _ => a.as_bytes().cmp(b.as_bytes()),
+    }
+}
+
+fn encode_general(set: &MetricSet, timestamp: u64, out: &mut Vec<u8>, report: &mut EncodeReport) {
     let entries = set.entries();
 
     // 1. Contexts in order of first use, grouped into documents whose root members agree.
@@ -182,21 +264,16 @@ pub fn encode(set: &MetricSet, now_ms: u64, out: &mut Vec<u8>) -> EncodeReport {
                 })
                 .collect();
             for chunk in items.chunks(MAX_METRICS_PER_DOCUMENT) {
-                write_sized(set, group, chunk, timestamp, out, &mut report);
+                write_sized(set, group.doc(), chunk, timestamp, out, report);
             }
         }
     }
-    report.trimmed_properties.sort();
-    report.trimmed_properties.dedup();
-    report.shadowed_properties.sort();
-    report.shadowed_properties.dedup();
-    report
 }
 
 /// Renders one document; trims properties, then splits the metrics, until every line fits.
 fn write_sized(
     set: &MetricSet,
-    group: &Group<'_>,
+    group: Doc<'_, '_>,
     items: &[Item<'_>],
     timestamp: u64,
     out: &mut Vec<u8>,
@@ -253,7 +330,7 @@ fn write_sized(
 
 fn write_sized_without_props(
     set: &MetricSet,
-    group: &Group<'_>,
+    group: Doc<'_, '_>,
     items: &[Item<'_>],
     timestamp: u64,
     out: &mut Vec<u8>,
@@ -271,6 +348,7 @@ fn write_sized_without_props(
     write_sized_without_props(set, group, b, timestamp, out, report);
 }
 
+#[derive(Clone, Copy)]
 enum Member<'a> {
     Aws,
     Dimension(&'a DimensionValue),
@@ -278,61 +356,99 @@ enum Member<'a> {
     Property(&'a serde_json::Value),
 }
 
+/// A root member and its sort key: the first 8 bytes of the name, big-endian, zero
+/// padded (ordered like the names whenever they differ), then the whole name.
+#[derive(Clone, Copy)]
+struct Keyed<'a> {
+    prefix: u64,
+    key: &'a str,
+    member: Member<'a>,
+}
+
+impl<'a> Keyed<'a> {
+    fn new(key: &'a str, member: Member<'a>) -> Self {
+        let b = key.as_bytes();
+        let prefix = match b.first_chunk::<8>() {
+            Some(head) => u64::from_be_bytes(*head),
+            None => b.iter().enumerate().fold(0, |p, (i, c)| p | u64::from(*c) << (56 - 8 * i)),
+        };
+        Self { prefix, key, member }
+    }
+
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.prefix.cmp(&other.prefix).then_with(|| self.key.as_bytes().cmp(other.key.as_bytes()))
+    }
+}
+
 fn render(
     set: &MetricSet,
-    group: &Group<'_>,
+    group: Doc<'_, '_>,
     items: &[Item<'_>],
     props: &[(&String, &serde_json::Value)],
     timestamp: u64,
     out: &mut Vec<u8>,
 ) {
-    let mut members: Vec<(&str, Member<'_>)> = Vec::with_capacity(1 + group.dims.len() + items.len() + props.len());
-    members.push(("_aws", Member::Aws));
-    for (k, v) in &group.dims {
-        members.push((k.as_str(), Member::Dimension(v)));
-    }
-    for i in items {
-        members.push((i.entry.name.as_str(), Member::Metric(i.values)));
-    }
-    for (k, v) in props {
-        members.push((k.as_str(), Member::Property(v)));
-    }
-    members.sort_by(|a, b| a.0.cmp(b.0));
-
-    out.push(b'{');
-    for (n, (key, member)) in members.iter().enumerate() {
-        if n > 0 {
-            out.push(b',');
-        }
-        write_str(out, key);
-        out.push(b':');
-        match member {
-            Member::Aws => write_aws(set, group, items, timestamp, out),
-            Member::Dimension(v) => write_str(out, v.as_str()),
-            Member::Metric(values) => {
-                if values.len() == 1 {
-                    write_f64(out, values[0]);
-                } else {
-                    out.push(b'[');
-                    for (j, v) in values.iter().enumerate() {
-                        if j > 0 {
-                            out.push(b',');
-                        }
-                        write_f64(out, *v);
-                    }
-                    out.push(b']');
-                }
+    let n = 1 + group.dims.len() + items.len() + props.len();
+    scratch::<_, _, 32>(n, Keyed { prefix: 0, key: "", member: Member::Aws }, |members| {
+        let mut slots = members.iter_mut();
+        let mut put = |key, member| {
+            if let Some(slot) = slots.next() {
+                *slot = Keyed::new(key, member);
             }
-            Member::Property(v) => write_property(out, key, v),
+        };
+        put("_aws", Member::Aws);
+        for (k, v) in group.dims {
+            put(k.as_str(), Member::Dimension(v));
         }
-    }
-    out.extend_from_slice(b"}\n");
+        for i in items {
+            put(i.entry.name.as_str(), Member::Metric(i.values));
+        }
+        for (k, v) in props {
+            put(k.as_str(), Member::Property(v));
+        }
+        // Stable: equal keys keep the order above.
+        members.sort_by(Keyed::cmp);
+
+        out.push(b'{');
+        for (n, m) in members.iter().enumerate() {
+            if n > 0 {
+                out.push(b',');
+            }
+            if let Member::Aws = m.member {
+                out.extend_from_slice(b"\"_aws\":");
+                write_aws(set, group, items, timestamp, out);
+                continue;
+            }
+            write_str(out, m.key);
+            out.push(b':');
+            match m.member {
+                Member::Aws => {}
+                Member::Dimension(v) => write_str(out, v.as_str()),
+                Member::Metric(values) => {
+                    if values.len() == 1 {
+                        write_f64(out, values[0]);
+                    } else {
+                        out.push(b'[');
+                        for (j, v) in values.iter().enumerate() {
+                            if j > 0 {
+                                out.push(b',');
+                            }
+                            write_f64(out, *v);
+                        }
+                        out.push(b']');
+                    }
+                }
+                Member::Property(v) => write_property(out, m.key, v),
+            }
+        }
+        out.extend_from_slice(b"}\n");
+    });
 }
 
-fn write_aws(set: &MetricSet, group: &Group<'_>, items: &[Item<'_>], timestamp: u64, out: &mut Vec<u8>) {
+fn write_aws(set: &MetricSet, group: Doc<'_, '_>, items: &[Item<'_>], timestamp: u64, out: &mut Vec<u8>) {
     out.extend_from_slice(b"{\"CloudWatchMetrics\":[");
     let mut first_directive = true;
-    for &c in &group.contexts {
+    for &c in group.contexts {
         let mut in_ctx = items.iter().filter(|i| i.entry.context == c).peekable();
         if in_ctx.peek().is_none() {
             continue;
@@ -343,7 +459,7 @@ fn write_aws(set: &MetricSet, group: &Group<'_>, items: &[Item<'_>], timestamp: 
         first_directive = false;
         out.extend_from_slice(b"{\"Dimensions\":[");
         let ctx = set.context(c);
-        if ctx.sets.is_empty() {
+        if !ctx.has_sets() {
             // The default set: every default key, then the metric's own keys.
             out.push(b'[');
             let mut first = true;
@@ -359,7 +475,7 @@ fn write_aws(set: &MetricSet, group: &Group<'_>, items: &[Item<'_>], timestamp: 
             }
             out.push(b']');
         } else {
-            for (s, dset) in ctx.sets.iter().enumerate() {
+            for (s, dset) in ctx.sets().enumerate() {
                 if s > 0 {
                     out.push(b',');
                 }
@@ -383,8 +499,10 @@ fn write_aws(set: &MetricSet, group: &Group<'_>, items: &[Item<'_>], timestamp: 
             if item.entry.resolution == StorageResolution::High {
                 out.extend_from_slice(b",\"StorageResolution\":1");
             }
-            out.extend_from_slice(b",\"Unit\":");
-            write_str(out, item.entry.unit.as_str());
+            out.extend_from_slice(b",\"Unit\":\"");
+            // Unit names are plain ASCII (tested): no escaping to consider.
+            out.extend_from_slice(item.entry.unit.as_str().as_bytes());
+            out.push(b'"');
             out.push(b'}');
         }
         out.extend_from_slice(b"],\"Namespace\":");
@@ -400,15 +518,60 @@ fn write_aws(set: &MetricSet, group: &Group<'_>, items: &[Item<'_>], timestamp: 
 /// Writes a finite number: integral values below 2^53 as integers, others shortest
 /// round-trip (values were checked to be finite when recorded).
 fn write_f64(out: &mut Vec<u8>, v: f64) {
-    if v.fract() == 0.0 && v.abs() < 9_007_199_254_740_992.0 {
+    // `v as i64 as f64 == v` is `v.fract() == 0.0` for |v| < 2^53, without a libm call.
+    let i = v as i64;
+    if i as f64 == v && v.abs() < 9_007_199_254_740_992.0 {
         let mut buf = itoa::Buffer::new();
-        out.extend_from_slice(buf.format(v as i64).as_bytes());
+        out.extend_from_slice(buf.format(i).as_bytes());
+    } else if write_dyadic(out, v) {
+        // 3.5, 0.25...: written without ryu, same text.
     } else if v.is_finite() {
         let mut buf = ryu::Buffer::new();
         out.extend_from_slice(buf.format_finite(v).as_bytes());
     } else {
         out.push(b'0');
     }
+}
+
+/// Writes a non-integral `v` with |v| < 2^20 that is a multiple of 2^-10 (3.5, 0.25,
+/// 12.125...) as its exact decimal expansion, which is what `ryu` writes for it, and
+/// returns `true`; returns `false` (writing nothing) for any other value.
+///
+/// Why it is ryu's output: v = k / 2^j with k odd and 1 <= j <= 10 has exactly j
+/// decimals, the last one a 5. A decimal with fewer digits is at least 5 * 10^-j away
+/// from v, more than half an ulp of v (< 2^-33 for |v| < 2^20), so it does not round
+/// to v: the exact expansion is the shortest round-trip representation, and ryu writes
+/// it in plain notation (0.0009765625 <= |v| < 1048576).
+fn write_dyadic(out: &mut Vec<u8>, v: f64) -> bool {
+    const J: u32 = 10;
+    if v.is_nan() || v.abs() >= 1_048_576.0 {
+        return false;
+    }
+    // Exact: scaling by a power of two loses nothing here.
+    let scaled = v * f64::from(1u32 << J);
+    let k = scaled as i64;
+    if k as f64 != scaled || k == 0 {
+        return false;
+    }
+    let tz = k.trailing_zeros().min(J);
+    let j = J - tz;
+    if j == 0 {
+        return false;
+    }
+    let odd = k.unsigned_abs() >> tz;
+    let digits = odd * 5u64.pow(j);
+    let scale = 10u64.pow(j);
+    if v < 0.0 {
+        out.push(b'-');
+    }
+    let mut buf = itoa::Buffer::new();
+    out.extend_from_slice(buf.format(digits / scale).as_bytes());
+    out.push(b'.');
+    let frac = digits % scale;
+    let text = buf.format(frac).as_bytes();
+    out.extend(std::iter::repeat_n(b'0', j as usize - text.len()));
+    out.extend_from_slice(text);
+    true
 }
 
 /// A property value; an EMF line is a log line, so the log redaction applies: a value
@@ -441,8 +604,76 @@ fn write_property(out: &mut Vec<u8>, key: &str, v: &serde_json::Value) {
 /// A JSON string (quoted, escaped) with the log writer's escaper, which also replaces
 /// JWT-shaped text by `[REDACTED]`: an EMF line is a log line, and a token put into a
 /// property by mistake must not reach it either.
+///
+/// Names and dimension values are short plain ASCII almost always: a word-at-a-time check
+/// finds those (no byte to escape, no `J`, so no `eyJ` either) and copies them; anything
+/// else goes through the log escaper.
+#[inline]
 fn write_str(out: &mut Vec<u8>, s: &str) {
-    crate::log::json::write_str(out, s);
+    if is_plain(s.as_bytes()) {
+        out.reserve(s.len() + 2);
+        out.push(b'"');
+        out.extend_from_slice(s.as_bytes());
+        out.push(b'"');
+    } else {
+        crate::log::json::write_str(out, s);
+    }
+}
+
+/// No byte below 0x20, no `"`, `\\`, DEL or `J` (conservative: any answer `false` is
+/// handled by the full escaper).
+#[inline]
+fn is_plain(bytes: &[u8]) -> bool {
+    /// Per byte: 1 for the bytes [`is_plain`] refuses.
+    static REFUSED: [u8; 256] = {
+        let mut t = [0u8; 256];
+        let mut i = 0;
+        while i < 0x20 {
+            t[i] = 1;
+            i += 1;
+        }
+        t[b'"' as usize] = 1;
+        t[b'\\' as usize] = 1;
+        t[0x7f] = 1;
+        t[b'J' as usize] = 1;
+        t
+    };
+    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
+    const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
+    /// The high bit of every byte of `x` that is zero (plus, possibly, of bytes above
+    /// one that is: an exact yes/no answer).
+    #[inline(always)]
+    fn zeros(x: u64) -> u64 {
+        x.wrapping_sub(ONES) & !x
+    }
+    #[inline(always)]
+    fn word_refused(x: u64) -> bool {
+        // Bytes below 0x20 (same yes/no exactness), then the four single bytes.
+        let m = (x.wrapping_sub(ONES * 0x20) & !x)
+            | zeros(x ^ (ONES * u64::from(b'"')))
+            | zeros(x ^ (ONES * u64::from(b'\\')))
+            | zeros(x ^ (ONES * 0x7f))
+            | zeros(x ^ (ONES * u64::from(b'J')));
+        m & HIGHS != 0
+    }
+    #[inline(always)]
+    fn word(b: &[u8]) -> u64 {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(&b[..8]);
+        u64::from_ne_bytes(w)
+    }
+    if bytes.len() < 8 {
+        return bytes.iter().fold(0, |acc, b| acc | REFUSED[usize::from(*b)]) == 0;
+    }
+    let mut at = 0;
+    while at + 8 <= bytes.len() {
+        if word_refused(word(&bytes[at..])) {
+            return false;
+        }
+        at += 8;
+    }
+    // The last (overlapping) word.
+    at == bytes.len() || !word_refused(word(&bytes[bytes.len() - 8..]))
 }
 
 /// Encodes `set` and returns the lines (without their newline), for tests and tools.
@@ -468,6 +699,142 @@ mod tests {
         let mut out = Vec::new();
         write_str(&mut out, "a\"b\\c\u{1}é");
         assert_eq!(String::from_utf8(out).unwrap(), "\"a\\\"b\\\\c\\u0001é\"");
+    }
+
+    #[test]
+    fn the_plain_check_agrees_with_the_escaper() {
+        let mut samples: Vec<String> = [
+            "",
+            "a",
+            "ConnectionEstablished",
+            "a\"b",
+            "x\\",
+            "é",
+            "\u{7f}",
+            "J",
+            "eyJ",
+            "a eyJ.b",
+            "tab\t",
+            "0123456789abcdef",
+        ]
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect();
+        for b in 0u8..=0x7f {
+            for at in 0..17 {
+                let mut s = "x".repeat(17);
+                s.replace_range(at..=at, char::from(b).encode_utf8(&mut [0; 4]));
+                samples.push(s[..at + 1].to_owned());
+                samples.push(s);
+            }
+        }
+        for c in ['é', '日', '\u{85}', '\u{ff}'] {
+            for at in 0..17 {
+                let s: String = (0..17).map(|i| if i == at { c } else { 'y' }).collect();
+                samples.push(s.chars().take(at + 1).collect());
+                samples.push(s);
+            }
+        }
+        for s in samples {
+            let (mut fast, mut full) = (Vec::new(), Vec::new());
+            write_str(&mut fast, &s);
+            crate::log::json::write_str(&mut full, &s);
+            assert_eq!(fast, full, "{s:?}");
+            let needs_work = s.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\' || b == 0x7f || b == b'J');
+            assert_eq!(is_plain(s.as_bytes()), !needs_work, "{s:?}");
+        }
+    }
+
+    /// The fast path writes what the general path writes for every set it takes.
+    #[test]
+    fn the_one_context_path_matches_the_general_path() {
+        use crate::metrics::standard::{self, Action, ErrorType};
+        use crate::metrics::{DimensionName, Dimensions, MetricSet, Namespace, Unit};
+        let mut rng = fastrand::Rng::with_seed(3);
+        let dims = [
+            Dimensions::new(),
+            Dimensions::new().with(standard::ACTION, &Action::Connect).set([standard::ENVIRONMENT, standard::ACTION]),
+            Dimensions::new()
+                .with(standard::ERROR_TYPE, &ErrorType::InvalidJwt)
+                .with(standard::ENVIRONMENT, &crate::dimension_value!("canary"))
+                .set([standard::ERROR_TYPE])
+                .set([standard::ERROR_TYPE, standard::ENVIRONMENT]),
+            Dimensions::new().with(DimensionName::new("_aws").unwrap(), &crate::dimension_value!("x")),
+        ];
+        let names = ["ConnectionEstablished", "_aws", "a\"b", "Zeta", "aaaaaaaaX", "aaaaaaaa", "eyJa.eyJb.c", "é"];
+        let mut fast_paths = 0;
+        for _ in 0..2000 {
+            let mut set = MetricSet::new(Namespace::streamer());
+            if rng.bool() {
+                set.add_dimension(standard::ENVIRONMENT, &crate::dimension_value!("prod")).unwrap();
+            }
+            let d = &dims[rng.usize(..dims.len())];
+            for _ in 0..rng.usize(1..12) {
+                let name =
+                    if rng.bool() { names[rng.usize(..names.len())].to_owned() } else { format!("M{}", rng.u8(..40)) };
+                let value = [1.0, 3.5, 0.1, -2.0, 1e300][rng.usize(..5)];
+                let _ = set.add_with(name, Unit::Count, value, StorageResolution::Standard, d);
+            }
+            match rng.u8(..4) {
+                0 => drop(set.set_property("Zeta", "shadowed by a metric or a dimension, or not")),
+                1 => drop(set.set_property("big", "x".repeat(MAX_LINE_BYTES))),
+                _ => {}
+            }
+            if set.is_empty() {
+                continue;
+            }
+            let (mut fast, mut general) = (Vec::new(), Vec::new());
+            let (mut fast_report, mut general_report) = (EncodeReport::default(), EncodeReport::default());
+            if encode_one_context(&set, 7, &mut fast, &mut fast_report) {
+                fast_paths += 1;
+                encode_general(&set, 7, &mut general, &mut general_report);
+                assert_eq!(String::from_utf8_lossy(&fast), String::from_utf8_lossy(&general));
+                assert_eq!(fast_report, general_report);
+            }
+        }
+        assert!(fast_paths > 1000, "{fast_paths}");
+    }
+
+    #[test]
+    fn unit_names_need_no_escaping() {
+        for u in crate::metrics::Unit::ALL {
+            assert!(is_plain(u.as_str().as_bytes()), "{u:?}");
+        }
+    }
+
+    #[test]
+    fn dyadic_values_are_written_as_ryu_writes_them() {
+        let mut rng = fastrand::Rng::with_seed(1);
+        let check = |v: f64| {
+            let mut fast = Vec::new();
+            write_f64(&mut fast, v);
+            let expected = if v.fract() == 0.0 && v.abs() < 9_007_199_254_740_992.0 {
+                (v as i64).to_string()
+            } else {
+                ryu::Buffer::new().format_finite(v).to_owned()
+            };
+            assert_eq!(String::from_utf8(fast).unwrap(), expected, "{v:e}");
+        };
+        for j in 0..=12 {
+            let step = f64::from(1u32 << j);
+            for k in -5000i64..5000 {
+                check(k as f64 / step);
+            }
+            for _ in 0..20_000 {
+                check(rng.i64(-(1 << 32)..(1 << 32)) as f64 / step);
+                check(rng.i64(-(1 << 30)..(1 << 30)) as f64 / step);
+                check(rng.i64(-(1 << 53)..(1 << 53)) as f64 / step);
+            }
+            for edge in [1_048_575.0, 1_048_576.0, 1_048_577.0, 0.5, 4_194_303.5] {
+                check(edge / step);
+                check(-edge / step);
+                check(edge / step + 0.5);
+            }
+        }
+        for _ in 0..100_000 {
+            check(rng.f64() * 1000.0);
+            check((rng.f64() - 0.5) * 1e-3);
+        }
     }
 
     #[test]

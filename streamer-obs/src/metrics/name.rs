@@ -9,6 +9,32 @@ use std::fmt;
 
 use super::error::MetricsError;
 
+/// Equality of two names: the same text. Names from the same constant share their
+/// `&'static str`, so equal pointers answer first without comparing bytes.
+#[inline]
+pub(crate) fn same_text(a: &str, b: &str) -> bool {
+    a.len() == b.len() && (std::ptr::eq(a.as_ptr(), b.as_ptr()) || a.as_bytes() == b.as_bytes())
+}
+
+/// `PartialEq` by [`same_text`] and the matching `Hash` (that of the text, as derived).
+macro_rules! same_text_eq {
+    ($ty:ty) => {
+        impl PartialEq for $ty {
+            #[inline]
+            fn eq(&self, other: &Self) -> bool {
+                $crate::metrics::name::same_text(&self.0, &other.0)
+            }
+        }
+
+        impl std::hash::Hash for $ty {
+            fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+                self.0.hash(state);
+            }
+        }
+    };
+}
+pub(crate) use same_text_eq;
+
 /// Maximum namespace length (E-15, API limit).
 ///
 /// ```
@@ -109,6 +135,15 @@ fn has_control(s: &str) -> bool {
 }
 
 fn metric_name_error(name: &str) -> Option<&'static str> {
+    // The common case in one branch-free pass: 1 to 255 printable ASCII characters other
+    // than space (so not blank, no control character, not too long).
+    let b = name.as_bytes();
+    if !b.is_empty()
+        && b.len() <= MAX_METRIC_NAME_LEN
+        && b.iter().fold(true, |ok, c| ok & (c.wrapping_sub(0x21) < 0x5e))
+    {
+        return None;
+    }
     if name.is_empty() || name.trim().is_empty() {
         Some("must hold a non-whitespace character")
     } else if name.len() > MAX_METRIC_NAME_LEN && name.chars().count() > MAX_METRIC_NAME_LEN {
@@ -129,8 +164,10 @@ fn metric_name_error(name: &str) -> Option<&'static str> {
 /// assert!(MetricName::new("   ").is_err());
 /// assert!(MetricName::new("x".repeat(256)).is_err());
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Eq, PartialOrd, Ord)]
 pub struct MetricName(Cow<'static, str>);
+
+same_text_eq!(MetricName);
 
 impl MetricName {
     /// Validates `name`.
@@ -279,8 +316,10 @@ pub const fn dimension_value_error(value: &str) -> Option<&'static str> {
 /// const ROUTE: DimensionName = streamer_obs::dimension_name!("Route");
 /// assert_eq!(ROUTE.as_str(), "Route");
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Eq, PartialOrd, Ord)]
 pub struct DimensionName(Cow<'static, str>);
+
+same_text_eq!(DimensionName);
 
 impl DimensionName {
     /// Validates `name`.
@@ -380,6 +419,28 @@ mod tests {
     fn control_check_matches_char_is_control() {
         for s in ["abc", "a\u{0}", "a\u{1f}", "\u{7f}", "\u{80}", "\u{9f}x", "\u{a0}", "é", "\u{85}", "日本", "Ā"] {
             assert_eq!(has_control(s), s.chars().any(char::is_control), "{s:?}");
+        }
+    }
+
+    #[test]
+    fn the_fast_metric_name_check_agrees_with_the_rules() {
+        let slow = |name: &str| {
+            !(name.is_empty()
+                || name.trim().is_empty()
+                || name.chars().count() > MAX_METRIC_NAME_LEN
+                || name.chars().any(char::is_control))
+        };
+        let mut samples: Vec<String> = vec!["x".repeat(255), "x".repeat(256), "é".repeat(200), String::new()];
+        for b in 0u8..=0x7f {
+            samples.push(char::from(b).to_string());
+            samples.push(format!("Ab{}cd", char::from(b)));
+        }
+        for c in ['é', '\u{85}', '\u{a0}', '\u{2028}', '\u{3000}'] {
+            samples.push(c.to_string());
+            samples.push(format!("Ab{c}"));
+        }
+        for s in samples {
+            assert_eq!(metric_name_error(&s).is_none(), slow(&s), "{s:?}");
         }
     }
 

@@ -31,16 +31,16 @@
 //! # });
 //! ```
 
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
 
 use super::dimension::{DimensionValueSource, Dimensions};
 use super::error::MetricsError;
-use super::name::{DimensionName, IntoMetricName};
+use super::name::{DimensionName, IntoMetricName, MetricName};
 use super::publish::MetricsPublisher;
-use super::set::MetricSet;
+use super::set::{MetricSet, Prepared};
 use super::unit::{StorageResolution, Unit};
 use crate::clock::Clock;
 use crate::config::Config;
@@ -60,7 +60,7 @@ use crate::invocation::Invocation;
 pub struct InvocationMetrics {
     set: Mutex<MetricSet>,
     disabled: bool,
-    service: String,
+    prepared: Arc<Prepared>,
     cold_start_published: AtomicBool,
 }
 
@@ -74,10 +74,11 @@ impl InvocationMetrics {
     /// assert_eq!(m.with_set(|s| s.len()), Some(0));
     /// ```
     pub fn from_config(config: &Config) -> Self {
+        let prepared = Prepared::of(config);
         Self {
-            set: Mutex::new(MetricSet::from_config(config)),
+            set: Mutex::new(prepared.set()),
             disabled: config.metrics_disabled(),
-            service: config.service().to_owned(),
+            prepared,
             cold_start_published: AtomicBool::new(false),
         }
     }
@@ -138,6 +139,20 @@ fn with_current(metric: &str, f: impl FnOnce(&mut MetricSet) -> Result<(), Metri
     }
 }
 
+/// Records `name` into the current invocation's set with `f`; the name is only copied
+/// into an error when there is no invocation.
+fn record_current(
+    name: MetricName,
+    f: impl FnOnce(&mut MetricSet, MetricName) -> Result<(), MetricsError>,
+) -> Result<(), MetricsError> {
+    let mut slot = Some(name);
+    match Invocation::with_current(|inv| inv.metrics.with_set(|set| slot.take().map_or(Ok(()), |n| f(set, n)))) {
+        None => Err(MetricsError::NoInvocation { metric: slot.map(|n| n.as_str().to_owned()).unwrap_or_default() }),
+        Some(None) => Ok(()), // disabled: recorded nowhere, by configuration
+        Some(Some(r)) => r,
+    }
+}
+
 /// Records `value` of `name` (default dimensions, standard resolution) in the current
 /// invocation; typed errors.
 ///
@@ -147,9 +162,7 @@ fn with_current(metric: &str, f: impl FnOnce(&mut MetricSet) -> Result<(), Metri
 /// assert!(matches!(metrics::try_add("A", Unit::Count, 1.0), Err(MetricsError::NoInvocation { .. })));
 /// ```
 pub fn try_add(name: impl IntoMetricName, unit: Unit, value: f64) -> Result<(), MetricsError> {
-    let name = name.into_metric_name()?;
-    let label = name.as_str().to_owned();
-    with_current(&label, |set| set.add(name, unit, value))
+    record_current(name.into_metric_name()?, |set, name| set.add(name, unit, value))
 }
 
 /// Records with own dimensions and resolution in the current invocation; typed errors.
@@ -166,9 +179,7 @@ pub fn try_add_with(
     resolution: StorageResolution,
     dims: &Dimensions,
 ) -> Result<(), MetricsError> {
-    let name = name.into_metric_name()?;
-    let label = name.as_str().to_owned();
-    with_current(&label, |set| set.add_with(name, unit, value, resolution, dims))
+    record_current(name.into_metric_name()?, |set, name| set.add_with(name, unit, value, resolution, dims))
 }
 
 /// Records `value` of `name` in the current invocation. Returns `false` (after one WARN
@@ -179,21 +190,7 @@ pub fn try_add_with(
 /// assert!(!metrics::add("A", Unit::Count, 1.0)); // no invocation: dropped with a warning
 /// ```
 pub fn add(name: impl IntoMetricName, unit: Unit, value: f64) -> bool {
-    match name.into_metric_name() {
-        Ok(name) => {
-            let r = match Invocation::with_current(|inv| inv.metrics.with_set(|set| set.add(name.clone(), unit, value)))
-            {
-                None => Err(MetricsError::NoInvocation { metric: name.as_str().to_owned() }),
-                Some(None) => Ok(()),
-                Some(Some(r)) => r,
-            };
-            r.map_err(|e| warn_dropped(&e)).is_ok()
-        }
-        Err(e) => {
-            warn_dropped(&e);
-            false
-        }
-    }
+    try_add(name, unit, value).map_err(|e| warn_dropped(&e)).is_ok()
 }
 
 /// Records with own dimensions and resolution in the current invocation; `false` (after
@@ -314,7 +311,7 @@ pub async fn flush_invocation(
     let now_ms = clock.now_millis();
     let set = inv.metrics.take();
     if options.cold_start_metric && inv.cold_start() && !inv.metrics.cold_start_published.swap(true, Ordering::AcqRel) {
-        let cold = MetricSet::cold_start(set.namespace().clone(), inv.function_name(), &inv.metrics.service);
+        let cold = MetricSet::cold_start(set.namespace().clone(), inv.function_name(), inv.metrics.prepared.service());
         let r = publisher.publish(&cold, now_ms).await;
         report.cold_start = true;
         report.sent += r.sent;

@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::{Arc, OnceLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
@@ -50,7 +51,50 @@ pub fn value_is_valid(value: f64) -> bool {
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct DimensionContext {
     pub(crate) values: Vec<(DimensionName, DimensionValue)>,
-    pub(crate) sets: Vec<Vec<DimensionName>>,
+    /// The keys of every dimension set, one set after the other.
+    keys: Vec<DimensionName>,
+    /// The end of each set in `keys` (the first `set_count` are used).
+    ends: [u16; MAX_DIMENSION_SETS],
+    set_count: u8,
+}
+
+impl DimensionContext {
+    const EMPTY: DimensionContext =
+        DimensionContext { values: Vec::new(), keys: Vec::new(), ends: [0; MAX_DIMENSION_SETS], set_count: 0 };
+
+    /// A copy of `dims` (validated: at most [`MAX_DIMENSION_SETS`] sets of at most
+    /// [`MAX_DIMENSIONS_PER_SET`] keys).
+    fn of(dims: &Dimensions) -> Self {
+        let mut ctx = Self { values: dims.values().to_vec(), ..Self::EMPTY };
+        ctx.keys.reserve_exact(dims.sets().iter().map(Vec::len).sum());
+        for set in dims.sets() {
+            ctx.keys.extend_from_slice(set);
+            ctx.ends[usize::from(ctx.set_count)] = ctx.keys.len() as u16;
+            ctx.set_count += 1;
+        }
+        ctx
+    }
+
+    /// Whether this is the context of `dims`.
+    fn is_of(&self, dims: &Dimensions) -> bool {
+        self.values == dims.values()
+            && usize::from(self.set_count) == dims.sets().len()
+            && self.sets().zip(dims.sets()).all(|(a, b)| a == b.as_slice())
+    }
+
+    /// The explicit dimension sets (none: the default set).
+    pub(crate) fn sets(&self) -> impl ExactSizeIterator<Item = &[DimensionName]> + '_ {
+        let ends = &self.ends[..usize::from(self.set_count)];
+        ends.iter().enumerate().map(move |(i, &end)| {
+            let start = if i == 0 { 0 } else { usize::from(ends[i - 1]) };
+            &self.keys[start..usize::from(end)]
+        })
+    }
+
+    /// Whether the context has explicit sets.
+    pub(crate) fn has_sets(&self) -> bool {
+        self.set_count > 0
+    }
 }
 
 /// The values of one metric: one without allocation, more in a vector.
@@ -179,8 +223,13 @@ pub struct MetricView<'a> {
 /// ```
 #[derive(Debug, Clone)]
 pub struct MetricSet {
-    namespace: Namespace,
-    defaults: Vec<(DimensionName, DimensionValue)>,
+    /// Namespace and default dimensions, shared with the sets of the same configuration
+    /// (and with what [`take`](Self::take) leaves behind); copied on write.
+    base: Arc<Base>,
+    /// Context 1, the first beyond context 0 (the defaults alone); most sets have at most
+    /// this one.
+    context1: Option<DimensionContext>,
+    /// The further contexts: context `i` is `contexts[i - 2]`.
     contexts: Vec<DimensionContext>,
     entries: Vec<Entry>,
     /// Name hash -> the last entry with that hash (then `Entry::prev`).
@@ -189,7 +238,88 @@ pub struct MetricSet {
     timestamp_ms: Option<u64>,
 }
 
+/// The namespace and default dimensions a set starts from.
+#[derive(Debug, Clone, PartialEq)]
+struct Base {
+    namespace: Namespace,
+    defaults: Vec<(DimensionName, DimensionValue)>,
+}
+
+/// Context 0: the default dimensions alone, in the default set.
+static DEFAULT_CONTEXT: DimensionContext = DimensionContext::EMPTY;
+
+/// What a configuration gives the metrics of every invocation (namespace, the `Service`
+/// and `Environment` default dimensions, the service name of the cold-start metric),
+/// derived once: invocations of the same configuration share it instead of validating
+/// and copying it again.
+#[derive(Debug)]
+pub(crate) struct Prepared {
+    /// The configuration values it was derived from.
+    namespace: String,
+    service: String,
+    environment: String,
+    base: Arc<Base>,
+}
+
+impl Prepared {
+    /// The prepared values of `config`. The first configuration seen by the process (a
+    /// Lambda function has one) is kept; any other is derived anew on each call. Only
+    /// configuration-derived, immutable data is kept, never per-invocation state.
+    pub(crate) fn of(config: &Config) -> Arc<Prepared> {
+        static FIRST: OnceLock<Arc<Prepared>> = OnceLock::new();
+        let first = FIRST.get_or_init(|| Arc::new(Self::derive(config)));
+        if first.namespace == config.namespace()
+            && first.service == config.service()
+            && first.environment == config.environment()
+        {
+            Arc::clone(first)
+        } else {
+            Arc::new(Self::derive(config))
+        }
+    }
+
+    fn derive(config: &Config) -> Self {
+        let namespace = if config.namespace() == crate::config::DEFAULT_NAMESPACE {
+            Namespace::streamer()
+        } else {
+            Namespace::new(config.namespace().to_owned()).unwrap_or_else(|_| Namespace::streamer())
+        };
+        let defaults = vec![
+            (standard::SERVICE, DimensionValue::from_config(config.service())),
+            (standard::ENVIRONMENT, DimensionValue::from_config(config.environment())),
+        ];
+        Self {
+            namespace: config.namespace().to_owned(),
+            service: config.service().to_owned(),
+            environment: config.environment().to_owned(),
+            base: Arc::new(Base { namespace, defaults }),
+        }
+    }
+
+    /// The configured service name (as configured: the cold-start set validates it).
+    pub(crate) fn service(&self) -> &str {
+        &self.service
+    }
+
+    /// An empty set with the prepared namespace and default dimensions.
+    pub(crate) fn set(&self) -> MetricSet {
+        MetricSet::with_base(Arc::clone(&self.base))
+    }
+}
+
 impl MetricSet {
+    fn with_base(base: Arc<Base>) -> Self {
+        Self {
+            base,
+            context1: None,
+            contexts: Vec::new(),
+            entries: Vec::new(),
+            index: Index::default(),
+            properties: BTreeMap::new(),
+            timestamp_ms: None,
+        }
+    }
+
     /// An empty set in `namespace`, with no default dimensions.
     ///
     /// ```
@@ -198,15 +328,7 @@ impl MetricSet {
     /// assert!(set.is_empty() && set.default_dimensions().is_empty());
     /// ```
     pub fn new(namespace: Namespace) -> Self {
-        Self {
-            namespace,
-            defaults: Vec::new(),
-            contexts: vec![DimensionContext { values: Vec::new(), sets: Vec::new() }],
-            entries: Vec::with_capacity(8),
-            index: Index::default(),
-            properties: BTreeMap::new(),
-            timestamp_ms: None,
-        }
+        Self::with_base(Arc::new(Base { namespace, defaults: Vec::new() }))
     }
 
     /// An empty set with the configured namespace and the default dimensions `Service`
@@ -222,11 +344,7 @@ impl MetricSet {
     /// assert_eq!(set.default_dimensions().len(), 2);
     /// ```
     pub fn from_config(config: &Config) -> Self {
-        let namespace = Namespace::new(config.namespace().to_owned()).unwrap_or_else(|_| Namespace::streamer());
-        let mut set = Self::new(namespace);
-        set.defaults.push((standard::SERVICE, DimensionValue::from_config(config.service())));
-        set.defaults.push((standard::ENVIRONMENT, DimensionValue::from_config(config.environment())));
-        set
+        Prepared::of(config).set()
     }
 
     /// A set holding exactly one metric with its own dimensions and no defaults (the
@@ -259,9 +377,11 @@ impl MetricSet {
     /// assert_eq!(set.values_of("ColdStart"), vec![1.0]);
     /// ```
     pub fn cold_start(namespace: Namespace, function_name: &str, service: &str) -> Self {
-        let mut set = Self::new(namespace);
-        set.defaults.push((standard::FUNCTION_NAME_LOWER, DimensionValue::from_config(function_name)));
-        set.defaults.push((standard::SERVICE_LOWER, DimensionValue::from_config(service)));
+        let defaults = vec![
+            (standard::FUNCTION_NAME_LOWER, DimensionValue::from_config(function_name)),
+            (standard::SERVICE_LOWER, DimensionValue::from_config(service)),
+        ];
+        let mut set = Self::with_base(Arc::new(Base { namespace, defaults }));
         set.push_entry(MetricName::from_static(standard::COLD_START), Unit::Count, StorageResolution::Standard, 0, 1.0);
         set
     }
@@ -273,7 +393,7 @@ impl MetricSet {
     /// assert_eq!(MetricSet::new(Namespace::streamer()).namespace().as_str(), "Streamer");
     /// ```
     pub fn namespace(&self) -> &Namespace {
-        &self.namespace
+        &self.base.namespace
     }
 
     /// The default dimensions (configured plus per-invocation), in order.
@@ -285,7 +405,7 @@ impl MetricSet {
     /// assert_eq!(set.default_dimensions()[0].1.as_str(), "dev");
     /// ```
     pub fn default_dimensions(&self) -> &[(DimensionName, DimensionValue)] {
-        &self.defaults
+        &self.base.defaults
     }
 
     /// Adds (or replaces) a dimension on every metric of this set (a per-invocation
@@ -306,14 +426,14 @@ impl MetricSet {
         if self.entries.iter().any(|e| e.name.as_str() == name.as_str()) {
             return Err(MetricsError::NameCollision { metric: name.as_str().to_owned() });
         }
-        if let Some(slot) = self.defaults.iter_mut().find(|(k, _)| *k == name) {
-            slot.1 = value;
+        if let Some(i) = self.base.defaults.iter().position(|(k, _)| *k == name) {
+            Arc::make_mut(&mut self.base).defaults[i].1 = value;
             return Ok(());
         }
-        if self.defaults.len() >= MAX_DIMENSIONS_PER_SET {
+        if self.base.defaults.len() >= MAX_DIMENSIONS_PER_SET {
             return Err(MetricsError::TooManyDimensions { metric: name.as_str().to_owned() });
         }
-        self.defaults.push((name, value));
+        Arc::make_mut(&mut self.base).defaults.push((name, value));
         Ok(())
     }
 
@@ -356,8 +476,11 @@ impl MetricSet {
         if dims.values().is_empty() && dims.sets().is_empty() {
             return Ok(0);
         }
-        if let Some(i) = self.contexts.iter().position(|c| c.values == dims.values() && c.sets == dims.sets()) {
-            return Ok(i);
+        if self.context1.as_ref().is_some_and(|c| c.is_of(dims)) {
+            return Ok(1);
+        }
+        if let Some(i) = self.contexts.iter().position(|c| c.is_of(dims)) {
+            return Ok(i + 2);
         }
         let metric = || name.as_str().to_owned();
         if dims.sets().len() > MAX_DIMENSION_SETS {
@@ -375,7 +498,8 @@ impl MetricSet {
                         reason: "appears twice in one set",
                     });
                 }
-                let known = self.defaults.iter().any(|(k, _)| k == key) || dims.values().iter().any(|(k, _)| k == key);
+                let known =
+                    self.base.defaults.iter().any(|(k, _)| k == key) || dims.values().iter().any(|(k, _)| k == key);
                 if !known {
                     return Err(MetricsError::Dimension {
                         metric: metric(),
@@ -386,7 +510,7 @@ impl MetricSet {
             }
         }
         if dims.sets().is_empty() {
-            let mut keys: Vec<&DimensionName> = self.defaults.iter().map(|(k, _)| k).collect();
+            let mut keys: Vec<&DimensionName> = self.base.defaults.iter().map(|(k, _)| k).collect();
             for (k, _) in dims.values() {
                 if !keys.contains(&k) {
                     keys.push(k);
@@ -396,8 +520,12 @@ impl MetricSet {
                 return Err(MetricsError::TooManyDimensions { metric: metric() });
             }
         }
-        self.contexts.push(DimensionContext { values: dims.values().to_vec(), sets: dims.sets().to_vec() });
-        Ok(self.contexts.len() - 1)
+        if self.context1.is_none() {
+            self.context1 = Some(DimensionContext::of(dims));
+            return Ok(1);
+        }
+        self.contexts.push(DimensionContext::of(dims));
+        Ok(self.contexts.len() + 1)
     }
 
     fn record(
@@ -440,8 +568,8 @@ impl MetricSet {
             self.entries[i].values.push(value);
             return Ok(());
         }
-        let collides = self.defaults.iter().any(|(k, _)| k.as_str() == name.as_str())
-            || self.contexts[context].values.iter().any(|(k, _)| k.as_str() == name.as_str())
+        let collides = self.base.defaults.iter().any(|(k, _)| k.as_str() == name.as_str())
+            || self.context(context).values.iter().any(|(k, _)| k.as_str() == name.as_str())
             || self.properties.contains_key(name.as_str());
         if collides {
             return Err(MetricsError::NameCollision { metric: name.as_str().to_owned() });
@@ -453,6 +581,9 @@ impl MetricSet {
     /// Appends an entry; from [`INDEX_FROM`] entries on, keeps the name-hash index.
     fn push_entry(&mut self, name: MetricName, unit: Unit, resolution: StorageResolution, context: usize, value: f64) {
         let at = self.entries.len();
+        if self.entries.capacity() == 0 {
+            self.entries.reserve_exact(8);
+        }
         self.entries.push(Entry { name, prev: NO_ENTRY, unit, resolution, context, values: Values::One(value) });
         if at + 1 == INDEX_FROM {
             for i in 0..=at {
@@ -479,8 +610,8 @@ impl MetricSet {
         let key = key.into();
         let reserved = key == "_aws"
             || key.is_empty()
-            || self.defaults.iter().any(|(k, _)| k.as_str() == key)
-            || self.contexts.iter().any(|c| c.values.iter().any(|(k, _)| k.as_str() == key))
+            || self.base.defaults.iter().any(|(k, _)| k.as_str() == key)
+            || self.context1.iter().chain(&self.contexts).any(|c| c.values.iter().any(|(k, _)| k.as_str() == key))
             || self.entries.iter().any(|e| e.name.as_str() == key);
         if reserved {
             return Err(MetricsError::ReservedProperty { key });
@@ -590,15 +721,7 @@ impl MetricSet {
     /// assert_eq!((taken.len(), set.len()), (1, 0));
     /// ```
     pub fn take(&mut self) -> MetricSet {
-        let empty = MetricSet {
-            namespace: self.namespace.clone(),
-            defaults: self.defaults.clone(),
-            contexts: vec![DimensionContext { values: Vec::new(), sets: Vec::new() }],
-            entries: Vec::new(),
-            index: Index::default(),
-            properties: BTreeMap::new(),
-            timestamp_ms: None,
-        };
+        let empty = MetricSet::with_base(Arc::clone(&self.base));
         std::mem::replace(self, empty)
     }
 
@@ -619,33 +742,48 @@ impl MetricSet {
     }
 
     pub(crate) fn context_dimensions(&self, context: usize) -> Vec<(&DimensionName, &DimensionValue)> {
-        let ctx = &self.contexts[context];
         let mut out: Vec<(&DimensionName, &DimensionValue)> =
-            Vec::with_capacity(self.defaults.len() + ctx.values.len());
-        for (k, v) in &self.defaults {
-            match ctx.values.iter().find(|(ck, _)| ck == k) {
-                Some((_, cv)) => out.push((k, cv)),
-                None => out.push((k, v)),
-            }
-        }
-        for (k, v) in &ctx.values {
-            if !self.defaults.iter().any(|(dk, _)| dk == k) {
-                out.push((k, v));
-            }
-        }
+            Vec::with_capacity(self.base.defaults.len() + self.context(context).values.len());
+        self.for_each_context_dimension(context, |k, v| out.push((k, v)));
         out
     }
 
+    /// Every dimension value of `context`: the defaults (with the context's value where it
+    /// overrides one), then the context's own keys.
+    pub(crate) fn for_each_context_dimension<'s>(
+        &'s self,
+        context: usize,
+        mut f: impl FnMut(&'s DimensionName, &'s DimensionValue),
+    ) {
+        let ctx = self.context(context);
+        let defaults = &self.base.defaults;
+        for (k, v) in defaults {
+            match ctx.values.iter().find(|(ck, _)| ck == k) {
+                Some((_, cv)) => f(k, cv),
+                None => f(k, v),
+            }
+        }
+        for (k, v) in &ctx.values {
+            if !defaults.iter().any(|(dk, _)| dk == k) {
+                f(k, v);
+            }
+        }
+    }
+
     pub(crate) fn context(&self, context: usize) -> &DimensionContext {
-        &self.contexts[context]
+        match context {
+            0 => &DEFAULT_CONTEXT,
+            1 => self.context1.as_ref().unwrap_or(&DEFAULT_CONTEXT),
+            c => &self.contexts[c - 2],
+        }
     }
 
     pub(crate) fn context_sets(&self, context: usize) -> Vec<Vec<&DimensionName>> {
-        let ctx = &self.contexts[context];
-        if ctx.sets.is_empty() {
+        let ctx = self.context(context);
+        if !ctx.has_sets() {
             vec![self.context_dimensions(context).into_iter().map(|(k, _)| k).collect()]
         } else {
-            ctx.sets.iter().map(|s| s.iter().collect()).collect()
+            ctx.sets().map(|s| s.iter().collect()).collect()
         }
     }
 
