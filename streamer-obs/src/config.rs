@@ -436,6 +436,9 @@ pub struct Config {
     context_missing: ContextMissing,
     initialization_type: InitializationType,
     warnings: Vec<ConfigWarning>,
+    /// The metric namespace and default dimensions derived from this configuration, built
+    /// on first use and shared by every invocation's metric set.
+    metrics_base: std::sync::OnceLock<std::sync::Arc<crate::metrics::set::Prepared>>,
 }
 
 impl Default for Config {
@@ -484,6 +487,11 @@ impl Config {
     /// `AWS_LAMBDA_FUNCTION_MEMORY_SIZE`, if set and valid.
     pub fn function_memory_mb(&self) -> Option<u32> {
         self.function_memory_mb
+    }
+
+    /// The metrics values derived from this configuration (built once, then shared).
+    pub(crate) fn metrics_base(&self) -> &std::sync::Arc<crate::metrics::set::Prepared> {
+        self.metrics_base.get_or_init(|| std::sync::Arc::new(crate::metrics::set::Prepared::derive(self)))
     }
 
     /// Logging configuration.
@@ -753,6 +761,7 @@ impl ConfigBuilder {
             context_missing,
             initialization_type,
             warnings,
+            metrics_base: std::sync::OnceLock::new(),
         }
     }
 

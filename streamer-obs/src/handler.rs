@@ -564,8 +564,8 @@ impl HandlerScope {
     /// Records the outcome and flushes, before the result goes back to the runtime.
     async fn finish(&self, segment: SubsegmentGuard, outcome: Outcome, error: Option<&ErrorView>) {
         let elapsed = self.telemetry.clock().now().duration_since(self.started).unwrap_or_default();
-        let recorded_nothing = self.invocation.metrics().with_set(|s| s.is_empty()).unwrap_or(false);
-        if self.options.raise_on_empty_metrics && recorded_nothing {
+        if self.options.raise_on_empty_metrics && self.invocation.metrics().with_set(|s| s.is_empty()).unwrap_or(false)
+        {
             self.in_scope(|| {
                 tracing::error!(target: "streamer_obs::metrics", handler = self.options.name(), "no metrics were recorded in this invocation")
             });

@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{BuildHasherDefault, Hasher};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
@@ -254,31 +254,18 @@ static DEFAULT_CONTEXT: DimensionContext = DimensionContext::EMPTY;
 /// and copying it again.
 #[derive(Debug)]
 pub(crate) struct Prepared {
-    /// The configuration values it was derived from.
-    namespace: String,
+    /// The configured service name (the cold-start metric's dimension).
     service: String,
-    environment: String,
     base: Arc<Base>,
 }
 
 impl Prepared {
-    /// The prepared values of `config`. The first configuration seen by the process (a
-    /// Lambda function has one) is kept; any other is derived anew on each call. Only
-    /// configuration-derived, immutable data is kept, never per-invocation state.
+    /// The prepared values of `config`: derived once per configuration and kept in it.
     pub(crate) fn of(config: &Config) -> Arc<Prepared> {
-        static FIRST: OnceLock<Arc<Prepared>> = OnceLock::new();
-        let first = FIRST.get_or_init(|| Arc::new(Self::derive(config)));
-        if first.namespace == config.namespace()
-            && first.service == config.service()
-            && first.environment == config.environment()
-        {
-            Arc::clone(first)
-        } else {
-            Arc::new(Self::derive(config))
-        }
+        Arc::clone(config.metrics_base())
     }
 
-    fn derive(config: &Config) -> Self {
+    pub(crate) fn derive(config: &Config) -> Self {
         let namespace = if config.namespace() == crate::config::DEFAULT_NAMESPACE {
             Namespace::streamer()
         } else {
@@ -288,12 +275,7 @@ impl Prepared {
             (standard::SERVICE, DimensionValue::from_config(config.service())),
             (standard::ENVIRONMENT, DimensionValue::from_config(config.environment())),
         ];
-        Self {
-            namespace: config.namespace().to_owned(),
-            service: config.service().to_owned(),
-            environment: config.environment().to_owned(),
-            base: Arc::new(Base { namespace, defaults }),
-        }
+        Self { service: config.service().to_owned(), base: Arc::new(Base { namespace, defaults }) }
     }
 
     /// The configured service name (as configured: the cold-start set validates it).
