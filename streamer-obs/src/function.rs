@@ -19,7 +19,6 @@
 use std::borrow::Cow;
 use std::future::Future;
 
-use tracing::Instrument as _;
 
 use crate::__private::AnnotationArg;
 use crate::handler::ErrorView;
@@ -70,7 +69,7 @@ impl FunctionScope {
     where
         F: Future<Output = Result<T, E>>,
     {
-        let result = fut.instrument(self.span.clone()).await;
+        let result = crate::in_span::InSpan::new(&self.span, fut).await;
         if let Err(e) = &result {
             self.record_error(&view_error(e));
         }
@@ -80,7 +79,7 @@ impl FunctionScope {
 
     /// Runs an async body that does not return `Result`.
     pub async fn run_plain<F: Future>(self, fut: F) -> F::Output {
-        let out = fut.instrument(self.span.clone()).await;
+        let out = crate::in_span::InSpan::new(&self.span, fut).await;
         self.segment.end();
         out
     }

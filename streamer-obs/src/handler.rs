@@ -51,7 +51,6 @@ use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 
 use futures_util::FutureExt as _;
-use tracing::Instrument as _;
 
 use crate::invocation::Invocation;
 use crate::metrics::{self, Dimensions, FlushOptions, StorageResolution, Unit};
@@ -452,7 +451,7 @@ impl HandlerScope {
             Some(segment) => segment,
             None => inv.xray().subsegment(self.options.name()),
         };
-        let guarded = AssertUnwindSafe(inv.clone().scope(fut.instrument(self.span.clone()))).catch_unwind();
+        let guarded = AssertUnwindSafe(inv.clone().scope(crate::in_span::InSpan::new(&self.span, fut))).catch_unwind();
         let mut guarded = std::pin::pin!(guarded);
         let result = match self.deadline_sleep() {
             Some(sleep) => {

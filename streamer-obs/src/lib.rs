@@ -60,6 +60,7 @@ pub mod config;
 mod error_type;
 pub mod function;
 pub mod handler;
+mod in_span;
 pub mod invocation;
 pub mod layer;
 pub mod log;
