@@ -19,7 +19,6 @@
 use std::borrow::Cow;
 use std::future::Future;
 
-
 use crate::__private::AnnotationArg;
 use crate::handler::ErrorView;
 use crate::xray::annotation::AnnotationValue;
