@@ -9,17 +9,26 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 pin_project_lite::pin_project! {
-    /// Polls `fut` with `span` entered (like `tracing::Instrumented`, without owning the span).
+    /// Polls `fut` with `span` entered (like `tracing::Instrumented`, without owning the
+    /// span); a future dropped before it finished is dropped inside the span too.
     pub(crate) struct InSpan<'a, F> {
         span: &'a tracing::Span,
         #[pin]
-        fut: F,
+        fut: Option<F>,
+    }
+
+    impl<'a, F> PinnedDrop for InSpan<'a, F> {
+        fn drop(this: Pin<&mut Self>) {
+            let mut this = this.project();
+            let _entered = this.span.enter();
+            this.fut.set(None);
+        }
     }
 }
 
 impl<'a, F> InSpan<'a, F> {
     pub(crate) fn new(span: &'a tracing::Span, fut: F) -> Self {
-        Self { span, fut }
+        Self { span, fut: Some(fut) }
     }
 }
 
@@ -29,7 +38,11 @@ impl<F: Future> Future for InSpan<'_, F> {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let this = self.project();
         let _entered = this.span.enter();
-        this.fut.poll(cx)
+        match this.fut.as_pin_mut() {
+            Some(fut) => fut.poll(cx),
+            // Only reachable while being dropped.
+            None => Poll::Pending,
+        }
     }
 }
 
@@ -47,5 +60,27 @@ mod tests {
         assert!(id.is_some());
         assert_eq!(seen, id);
         assert_eq!(tracing::Span::current().id(), None);
+    }
+
+    #[tokio::test]
+    async fn a_cancelled_future_is_dropped_inside_the_span() {
+        struct RecordsSpanOnDrop(std::sync::Arc<std::sync::Mutex<Option<tracing::Id>>>);
+        impl Drop for RecordsSpanOnDrop {
+            fn drop(&mut self) {
+                *self.0.lock().unwrap() = tracing::Span::current().id();
+            }
+        }
+        let subscriber = tracing_subscriber::registry();
+        let _guard = tracing::subscriber::set_default(subscriber);
+        let span = tracing::info_span!("outer");
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(None));
+        let guard = RecordsSpanOnDrop(seen.clone());
+        let fut = InSpan::new(&span, async move {
+            let _guard = guard;
+            std::future::pending::<()>().await;
+        });
+        // Polled once (pending), then cancelled.
+        assert!(tokio::time::timeout(std::time::Duration::from_millis(1), fut).await.is_err());
+        assert_eq!(*seen.lock().unwrap(), span.id());
     }
 }

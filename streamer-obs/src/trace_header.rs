@@ -387,7 +387,8 @@ fn parse_canonical(s: &str) -> Option<TraceHeader> {
 fn trim(s: &str) -> &str {
     let t = s.trim_ascii();
     match (t.as_bytes().first(), t.as_bytes().last()) {
-        (Some(a), Some(b)) if *a >= 0x80 || *b >= 0x80 => t.trim(),
+        // `trim_ascii` leaves the vertical tab (0x0B) and non-ASCII whitespace.
+        (Some(a), Some(b)) if *a >= 0x80 || *b >= 0x80 || *a == 0x0b || *b == 0x0b => t.trim(),
         _ => t,
     }
 }
@@ -439,6 +440,15 @@ mod tests {
         assert_eq!(h.root().as_str(), "1-5759e988-bd862e3fe1be46a994272793");
         assert_eq!(h.parent().map(|p| p.as_str()), Some("53995c3f42cd8ad8"));
         assert_eq!(h.sampled(), Some(Sampled::Sampled));
+        let vt: TraceHeader =
+            "Root=1-5759e988-bd862e3fe1be46a994272793\u{b};Parent=53995c3f42cd8ad8;Sampled=1\u{b}".parse().unwrap();
+        assert_eq!(vt.sampled(), Some(Sampled::Sampled));
+        for ws in [' ', '\t', '\n', '\r', '\u{b}', '\u{c}', '\u{a0}', '\u{2003}', '\u{3000}'] {
+            let s = format!("{ws}Root=1-5759e988-bd862e3fe1be46a994272793{ws};{ws}Sampled={ws}1{ws}");
+            let h: TraceHeader = s.parse().unwrap_or_else(|e| panic!("{s:?}: {e}"));
+            assert_eq!(h.sampled(), Some(Sampled::Sampled), "{s:?}");
+            assert_eq!(trim(&s), s.trim());
+        }
     }
 
     #[test]

@@ -759,9 +759,10 @@ mod tests {
                 .with(standard::ENVIRONMENT, &crate::dimension_value!("canary"))
                 .set([standard::ERROR_TYPE])
                 .set([standard::ERROR_TYPE, standard::ENVIRONMENT]),
-            Dimensions::new().with(DimensionName::new("_aws").unwrap(), &crate::dimension_value!("x")),
+            Dimensions::new().with(DimensionName::new("_awsx").unwrap(), &crate::dimension_value!("x")),
         ];
-        let names = ["ConnectionEstablished", "_aws", "a\"b", "Zeta", "aaaaaaaaX", "aaaaaaaa", "eyJa.eyJb.c", "é"];
+        let names =
+            ["ConnectionEstablished", "_aws", "_awsx", "a\"b", "Zeta", "aaaaaaaaX", "aaaaaaaa", "eyJa.eyJb.c", "é"];
         let mut fast_paths = 0;
         for _ in 0..2000 {
             let mut set = MetricSet::new(Namespace::streamer());
@@ -793,6 +794,21 @@ mod tests {
             }
         }
         assert!(fast_paths > 1000, "{fast_paths}");
+    }
+
+    #[test]
+    fn no_document_holds_aws_twice() {
+        use crate::metrics::{DimensionName, MetricName, MetricSet, Namespace, Unit};
+        assert!(MetricName::new("_aws").is_err());
+        assert!(DimensionName::new("_aws").is_err());
+        let mut set = MetricSet::new(Namespace::streamer());
+        assert!(set.add("_aws", Unit::Count, 1.0).is_err());
+        assert!(set.set_property("_aws", 1).is_err());
+        set.add("_awsx", Unit::Count, 1.0).unwrap();
+        let mut out = Vec::new();
+        encode(&set, 0, &mut out);
+        let text = String::from_utf8(out).unwrap();
+        assert_eq!(text.matches("\"_aws\":").count(), 1, "{text}");
     }
 
     #[test]

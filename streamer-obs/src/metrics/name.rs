@@ -134,10 +134,19 @@ fn has_control(s: &str) -> bool {
         .any(|(i, &c)| c < 0x20 || c == 0x7f || (c == 0xc2 && b.get(i + 1).is_some_and(|n| (0x80..=0x9f).contains(n))))
 }
 
+/// `_aws`: the root member holding the EMF metadata; a metric or dimension of that name
+/// would write it twice (rule E-2).
+const fn is_aws_member(b: &[u8]) -> bool {
+    b.len() == 4 && b[0] == b'_' && b[1] == b'a' && b[2] == b'w' && b[3] == b's'
+}
+
 fn metric_name_error(name: &str) -> Option<&'static str> {
     // The common case in one branch-free pass: 1 to 255 printable ASCII characters other
     // than space (so not blank, no control character, not too long).
     let b = name.as_bytes();
+    if is_aws_member(b) {
+        return Some("`_aws` is the EMF metadata member (rule E-2)");
+    }
     if !b.is_empty()
         && b.len() <= MAX_METRIC_NAME_LEN
         && b.iter().fold(true, |ok, c| ok & (c.wrapping_sub(0x21) < 0x5e))
@@ -163,6 +172,7 @@ fn metric_name_error(name: &str) -> Option<&'static str> {
 /// assert_eq!(MetricName::new("ProcessingLatency").unwrap().as_str(), "ProcessingLatency");
 /// assert!(MetricName::new("   ").is_err());
 /// assert!(MetricName::new("x".repeat(256)).is_err());
+/// assert!(MetricName::new("_aws").is_err());
 /// ```
 #[derive(Debug, Clone, Eq, PartialOrd, Ord)]
 pub struct MetricName(Cow<'static, str>);
@@ -254,6 +264,9 @@ pub const fn dimension_name_error(name: &str) -> Option<&'static str> {
     if b.is_empty() {
         return Some("empty");
     }
+    if is_aws_member(b) {
+        return Some("`_aws` is the EMF metadata member (rule E-2)");
+    }
     if b.len() > MAX_DIMENSION_NAME_LEN {
         return Some("longer than 250 characters");
     }
@@ -326,6 +339,7 @@ impl DimensionName {
     ///
     /// ```
     /// assert!(streamer_obs::metrics::DimensionName::new("TenantID").is_ok());
+    /// assert!(streamer_obs::metrics::DimensionName::new("_aws").is_err());
     /// ```
     pub fn new(name: impl Into<Cow<'static, str>>) -> Result<Self, MetricsError> {
         let name = name.into();
