@@ -20,8 +20,10 @@ pin_project_lite::pin_project! {
     impl<'a, F> PinnedDrop for InSpan<'a, F> {
         fn drop(this: Pin<&mut Self>) {
             let mut this = this.project();
-            let _entered = this.span.enter();
-            this.fut.set(None);
+            if this.fut.as_mut().as_pin_mut().is_some() {
+                let _entered = this.span.enter();
+                this.fut.set(None);
+            }
         }
     }
 }
@@ -36,13 +38,18 @@ impl<F: Future> Future for InSpan<'_, F> {
     type Output = F::Output;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
-        let this = self.project();
+        let mut this = self.project();
         let _entered = this.span.enter();
-        match this.fut.as_pin_mut() {
-            Some(fut) => fut.poll(cx),
-            // Only reachable while being dropped.
-            None => Poll::Pending,
+        let Some(fut) = this.fut.as_mut().as_pin_mut() else {
+            // Polled again after it finished: the inner future is gone.
+            return Poll::Pending;
+        };
+        let out = fut.poll(cx);
+        if out.is_ready() {
+            // Finished: drop it now, inside the span (nothing is left for `drop`).
+            this.fut.set(None);
         }
+        out
     }
 }
 

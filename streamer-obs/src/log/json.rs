@@ -48,11 +48,83 @@ fn classify(bytes: &[u8]) -> Needs {
     }
 }
 
+/// No byte below 0x20, no `"`, `\\`, DEL or `J` (conservative: any answer `false` is
+/// handled by the full escaper).
+#[inline]
+pub(crate) fn is_plain(bytes: &[u8]) -> bool {
+    /// Per byte: 1 for the bytes [`is_plain`] refuses.
+    static REFUSED: [u8; 256] = {
+        let mut t = [0u8; 256];
+        let mut i = 0;
+        while i < 0x20 {
+            t[i] = 1;
+            i += 1;
+        }
+        t[b'"' as usize] = 1;
+        t[b'\\' as usize] = 1;
+        t[0x7f] = 1;
+        t[b'J' as usize] = 1;
+        t
+    };
+    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
+    const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
+    /// The high bit of every byte of `x` that is zero (plus, possibly, of bytes above
+    /// one that is: an exact yes/no answer).
+    #[inline(always)]
+    fn zeros(x: u64) -> u64 {
+        x.wrapping_sub(ONES) & !x
+    }
+    #[inline(always)]
+    fn word_refused(x: u64) -> bool {
+        // Bytes below 0x20 (same yes/no exactness), then the four single bytes.
+        let m = (x.wrapping_sub(ONES * 0x20) & !x)
+            | zeros(x ^ (ONES * u64::from(b'"')))
+            | zeros(x ^ (ONES * u64::from(b'\\')))
+            | zeros(x ^ (ONES * 0x7f))
+            | zeros(x ^ (ONES * u64::from(b'J')));
+        m & HIGHS != 0
+    }
+    #[inline(always)]
+    fn word(b: &[u8]) -> u64 {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(&b[..8]);
+        u64::from_ne_bytes(w)
+    }
+    if bytes.len() < 8 {
+        return bytes.iter().fold(0, |acc, b| acc | REFUSED[usize::from(*b)]) == 0;
+    }
+    let mut at = 0;
+    while at + 8 <= bytes.len() {
+        if word_refused(word(&bytes[at..])) {
+            return false;
+        }
+        at += 8;
+    }
+    // The last (overlapping) word.
+    at == bytes.len() || !word_refused(word(&bytes[bytes.len() - 8..]))
+}
+
 /// Appends `s` as a JSON string (quotes included). Anything that looks like a JWT
 /// (`eyJ...` `.` `...` `.` `...`) inside the text is replaced by `[REDACTED]`, so a
 /// token that slips into a message or an error text never reaches a log line.
+///
+/// Names, ids and values are short plain ASCII almost always: a word-at-a-time check finds
+/// those (no byte to escape, no `J`, so no `eyJ` either) and copies them whole.
 #[inline]
 pub(crate) fn write_str(out: &mut Vec<u8>, s: &str) {
+    let bytes = s.as_bytes();
+    if is_plain(bytes) {
+        out.reserve(bytes.len() + 2);
+        out.push(b'"');
+        out.extend_from_slice(bytes);
+        out.push(b'"');
+        return;
+    }
+    write_str_checked(out, s);
+}
+
+/// [`write_str`] without the plain fast path: classify, then escape and scrub as needed.
+fn write_str_checked(out: &mut Vec<u8>, s: &str) {
     let bytes = s.as_bytes();
     match classify(bytes) {
         Needs::Nothing => {
@@ -327,6 +399,50 @@ mod tests {
                 body.push(b'"');
                 assert_eq!(serde_json::from_slice::<String>(&body).unwrap(), text);
             }
+        }
+    }
+
+    #[test]
+    fn the_plain_check_agrees_with_the_escaper() {
+        let mut samples: Vec<String> = [
+            "",
+            "a",
+            "ConnectionEstablished",
+            "a\"b",
+            "x\\",
+            "é",
+            "\u{7f}",
+            "J",
+            "eyJ",
+            "a eyJ.b",
+            "tab\t",
+            "0123456789abcdef",
+        ]
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect();
+        for b in 0u8..=0x7f {
+            for at in 0..17 {
+                let mut s = "x".repeat(17);
+                s.replace_range(at..=at, char::from(b).encode_utf8(&mut [0; 4]));
+                samples.push(s[..at + 1].to_owned());
+                samples.push(s);
+            }
+        }
+        for c in ['é', '日', '\u{85}', '\u{ff}'] {
+            for at in 0..17 {
+                let s: String = (0..17).map(|i| if i == at { c } else { 'y' }).collect();
+                samples.push(s.chars().take(at + 1).collect());
+                samples.push(s);
+            }
+        }
+        for s in samples {
+            let (mut fast, mut full) = (Vec::new(), Vec::new());
+            write_str(&mut fast, &s);
+            write_str_checked(&mut full, &s);
+            assert_eq!(fast, full, "{s:?}");
+            let needs_work = s.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\' || b == 0x7f || b == b'J');
+            assert_eq!(is_plain(s.as_bytes()), !needs_work, "{s:?}");
         }
     }
 

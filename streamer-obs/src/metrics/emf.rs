@@ -604,76 +604,9 @@ fn write_property(out: &mut Vec<u8>, key: &str, v: &serde_json::Value) {
 /// A JSON string (quoted, escaped) with the log writer's escaper, which also replaces
 /// JWT-shaped text by `[REDACTED]`: an EMF line is a log line, and a token put into a
 /// property by mistake must not reach it either.
-///
-/// Names and dimension values are short plain ASCII almost always: a word-at-a-time check
-/// finds those (no byte to escape, no `J`, so no `eyJ` either) and copies them; anything
-/// else goes through the log escaper.
 #[inline]
 fn write_str(out: &mut Vec<u8>, s: &str) {
-    if is_plain(s.as_bytes()) {
-        out.reserve(s.len() + 2);
-        out.push(b'"');
-        out.extend_from_slice(s.as_bytes());
-        out.push(b'"');
-    } else {
-        crate::log::json::write_str(out, s);
-    }
-}
-
-/// No byte below 0x20, no `"`, `\\`, DEL or `J` (conservative: any answer `false` is
-/// handled by the full escaper).
-#[inline]
-fn is_plain(bytes: &[u8]) -> bool {
-    /// Per byte: 1 for the bytes [`is_plain`] refuses.
-    static REFUSED: [u8; 256] = {
-        let mut t = [0u8; 256];
-        let mut i = 0;
-        while i < 0x20 {
-            t[i] = 1;
-            i += 1;
-        }
-        t[b'"' as usize] = 1;
-        t[b'\\' as usize] = 1;
-        t[0x7f] = 1;
-        t[b'J' as usize] = 1;
-        t
-    };
-    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
-    const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
-    /// The high bit of every byte of `x` that is zero (plus, possibly, of bytes above
-    /// one that is: an exact yes/no answer).
-    #[inline(always)]
-    fn zeros(x: u64) -> u64 {
-        x.wrapping_sub(ONES) & !x
-    }
-    #[inline(always)]
-    fn word_refused(x: u64) -> bool {
-        // Bytes below 0x20 (same yes/no exactness), then the four single bytes.
-        let m = (x.wrapping_sub(ONES * 0x20) & !x)
-            | zeros(x ^ (ONES * u64::from(b'"')))
-            | zeros(x ^ (ONES * u64::from(b'\\')))
-            | zeros(x ^ (ONES * 0x7f))
-            | zeros(x ^ (ONES * u64::from(b'J')));
-        m & HIGHS != 0
-    }
-    #[inline(always)]
-    fn word(b: &[u8]) -> u64 {
-        let mut w = [0u8; 8];
-        w.copy_from_slice(&b[..8]);
-        u64::from_ne_bytes(w)
-    }
-    if bytes.len() < 8 {
-        return bytes.iter().fold(0, |acc, b| acc | REFUSED[usize::from(*b)]) == 0;
-    }
-    let mut at = 0;
-    while at + 8 <= bytes.len() {
-        if word_refused(word(&bytes[at..])) {
-            return false;
-        }
-        at += 8;
-    }
-    // The last (overlapping) word.
-    at == bytes.len() || !word_refused(word(&bytes[bytes.len() - 8..]))
+    crate::log::json::write_str(out, s);
 }
 
 /// Encodes `set` and returns the lines (without their newline), for tests and tools.
@@ -699,50 +632,6 @@ mod tests {
         let mut out = Vec::new();
         write_str(&mut out, "a\"b\\c\u{1}é");
         assert_eq!(String::from_utf8(out).unwrap(), "\"a\\\"b\\\\c\\u0001é\"");
-    }
-
-    #[test]
-    fn the_plain_check_agrees_with_the_escaper() {
-        let mut samples: Vec<String> = [
-            "",
-            "a",
-            "ConnectionEstablished",
-            "a\"b",
-            "x\\",
-            "é",
-            "\u{7f}",
-            "J",
-            "eyJ",
-            "a eyJ.b",
-            "tab\t",
-            "0123456789abcdef",
-        ]
-        .iter()
-        .map(|s| (*s).to_owned())
-        .collect();
-        for b in 0u8..=0x7f {
-            for at in 0..17 {
-                let mut s = "x".repeat(17);
-                s.replace_range(at..=at, char::from(b).encode_utf8(&mut [0; 4]));
-                samples.push(s[..at + 1].to_owned());
-                samples.push(s);
-            }
-        }
-        for c in ['é', '日', '\u{85}', '\u{ff}'] {
-            for at in 0..17 {
-                let s: String = (0..17).map(|i| if i == at { c } else { 'y' }).collect();
-                samples.push(s.chars().take(at + 1).collect());
-                samples.push(s);
-            }
-        }
-        for s in samples {
-            let (mut fast, mut full) = (Vec::new(), Vec::new());
-            write_str(&mut fast, &s);
-            crate::log::json::write_str(&mut full, &s);
-            assert_eq!(fast, full, "{s:?}");
-            let needs_work = s.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\' || b == 0x7f || b == b'J');
-            assert_eq!(is_plain(s.as_bytes()), !needs_work, "{s:?}");
-        }
     }
 
     /// The fast path writes what the general path writes for every set it takes.
@@ -814,7 +703,7 @@ mod tests {
     #[test]
     fn unit_names_need_no_escaping() {
         for u in crate::metrics::Unit::ALL {
-            assert!(is_plain(u.as_str().as_bytes()), "{u:?}");
+            assert!(crate::log::json::is_plain(u.as_str().as_bytes()), "{u:?}");
         }
     }
 
