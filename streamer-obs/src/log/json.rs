@@ -52,20 +52,6 @@ fn classify(bytes: &[u8]) -> Needs {
 /// handled by the full escaper).
 #[inline]
 pub(crate) fn is_plain(bytes: &[u8]) -> bool {
-    /// Per byte: 1 for the bytes [`is_plain`] refuses.
-    static REFUSED: [u8; 256] = {
-        let mut t = [0u8; 256];
-        let mut i = 0;
-        while i < 0x20 {
-            t[i] = 1;
-            i += 1;
-        }
-        t[b'"' as usize] = 1;
-        t[b'\\' as usize] = 1;
-        t[0x7f] = 1;
-        t[b'J' as usize] = 1;
-        t
-    };
     const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
     const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
     /// The high bit of every byte of `x` that is zero (plus, possibly, of bytes above
@@ -91,7 +77,7 @@ pub(crate) fn is_plain(bytes: &[u8]) -> bool {
         u64::from_ne_bytes(w)
     }
     if bytes.len() < 8 {
-        return bytes.iter().fold(0, |acc, b| acc | REFUSED[usize::from(*b)]) == 0;
+        return bytes.iter().fold(0, |acc, b| acc | CLASS[usize::from(*b)]) == 0;
     }
     let mut at = 0;
     while at + 8 <= bytes.len() {

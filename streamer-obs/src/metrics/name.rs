@@ -273,6 +273,12 @@ pub const fn dimension_name_error(name: &str) -> Option<&'static str> {
     if b[0] == b':' {
         return Some("must not start with ':'");
     }
+    ascii_text_error(b)
+}
+
+/// What dimension names and values share (E-16, E-17): ASCII without control characters,
+/// and not only whitespace.
+const fn ascii_text_error(b: &[u8]) -> Option<&'static str> {
     let mut i = 0;
     let mut non_space = false;
     while i < b.len() {
@@ -301,22 +307,7 @@ pub const fn dimension_value_error(value: &str) -> Option<&'static str> {
     if b.len() > MAX_DIMENSION_VALUE_LEN {
         return Some("longer than 1024 characters");
     }
-    let mut i = 0;
-    let mut non_space = false;
-    while i < b.len() {
-        let c = b[i];
-        if !c.is_ascii() || c.is_ascii_control() {
-            return Some("must be ASCII without control characters");
-        }
-        if !c.is_ascii_whitespace() {
-            non_space = true;
-        }
-        i += 1;
-    }
-    if !non_space {
-        return Some("must hold a non-whitespace character");
-    }
-    None
+    ascii_text_error(b)
 }
 
 /// A dimension name (E-16): ASCII, no control characters, 1 to 250 characters, not
