@@ -47,10 +47,10 @@ use std::error::Error;
 use std::fmt;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::{Duration, UNIX_EPOCH};
-
-use futures_util::FutureExt as _;
 
 use crate::invocation::Invocation;
 use crate::metrics::{self, Dimensions, FlushOptions, StorageResolution, Unit};
@@ -437,58 +437,33 @@ impl HandlerScope {
     /// Runs the handler future through the whole lifecycle and returns its result
     /// unchanged. `view_error` describes an `Err` (see [`ErrorView`]); `capture`
     /// renders an `Ok` value for response capture (`None`: not capturable).
-    pub async fn run<F, T, E>(
-        mut self,
-        fut: F,
-        view_error: impl FnOnce(&E) -> ErrorView,
-        capture: impl FnOnce(&T) -> Option<serde_json::Value>,
-    ) -> Result<T, E>
+    ///
+    /// The returned future holds the handler future once, in place (no `async` wrapper
+    /// layers, each of which would keep its own copy): it polls it inside the handler span
+    /// with the invocation in the task-local and panics caught, races it against the
+    /// deadline guard, then records the outcome and flushes.
+    pub fn run<F, T, E, V, C>(mut self, fut: F, view_error: V, capture: C) -> impl Future<Output = Result<T, E>>
     where
         F: Future<Output = Result<T, E>>,
+        V: FnOnce(&E) -> ErrorView,
+        C: FnOnce(&T) -> Option<serde_json::Value>,
     {
-        let inv = Arc::clone(&self.invocation);
         let segment = match self.segment.take() {
             Some(segment) => segment,
-            None => inv.xray().subsegment(self.options.name()),
+            None => self.invocation.xray().subsegment(self.options.name()),
         };
-        let guarded = AssertUnwindSafe(inv.clone().scope(crate::in_span::InSpan::new(&self.span, fut))).catch_unwind();
-        let mut guarded = std::pin::pin!(guarded);
-        let result = match self.deadline_sleep() {
-            Some(sleep) => {
-                tokio::select! {
-                    biased;
-                    r = &mut guarded => r,
-                    () = sleep => {
-                        self.on_deadline(&segment).await;
-                        guarded.await
-                    }
-                }
-            }
-            None => guarded.await,
-        };
-        match result {
-            Ok(Ok(value)) => {
-                if self.options.capture_response.unwrap_or(true)
-                    && segment.is_recording()
-                    && let Some(response) = capture(&value)
-                {
-                    self.capture_response(&segment, response);
-                }
-                self.finish(segment, Outcome::Success, None).await;
-                Ok(value)
-            }
-            Ok(Err(err)) => {
-                let view = view_error(&err);
-                let class = view.kind().unwrap_or_else(|| (self.options.error_class)(&view));
-                self.finish(segment, Outcome::Failure(class), Some(&view)).await;
-                Err(err)
-            }
-            Err(panic) => {
-                let message = panic_message(panic.as_ref());
-                let view = ErrorView::new("panic", message);
-                self.finish(segment, Outcome::Panic, Some(&view)).await;
-                std::panic::resume_unwind(panic)
-            }
+        Run {
+            scope: self,
+            segment: Some(segment),
+            view_error: Some(view_error),
+            capture: Some(capture),
+            body: Some(fut),
+            sleep: None,
+            state: RunState::Start,
+            deadline_flush: None,
+            make_flush: flush_all,
+            flush: None,
+            ended: None,
         }
     }
 
@@ -538,8 +513,9 @@ impl HandlerScope {
         self.invocation.clone().sync_scope(|| self.span.in_scope(f))
     }
 
-    /// The deadline guard fired: flush what was recorded so far.
-    async fn on_deadline(&self, segment: &SubsegmentGuard) {
+    /// The deadline guard fired: log, mark the subsegment, write the log buffer; the
+    /// returned future flushes the metrics and the open subsegments.
+    fn on_deadline(&self, segment: &SubsegmentGuard) -> Pin<Box<dyn Future<Output = ()> + Send>> {
         self.in_scope(|| {
             tracing::warn!(
                 target: "streamer_obs",
@@ -550,18 +526,21 @@ impl HandlerScope {
         });
         let _ = segment.annotate("TimedOut", true);
         self.invocation.flush_log_buffer();
-        self.flush_metrics().await;
-        self.invocation.xray().flush_in_progress().await;
+        let (telemetry, invocation, options) =
+            (self.telemetry.clone(), Arc::clone(&self.invocation), self.flush_options());
+        Box::pin(async move {
+            flush_metrics(&telemetry, &invocation, &options).await;
+            invocation.xray().flush_in_progress().await;
+        })
     }
 
-    async fn flush_metrics(&self) {
-        let options = FlushOptions { cold_start_metric: self.options.cold_start_metric, raise_on_empty: false };
-        metrics::flush_invocation(&self.invocation, &**self.telemetry.publisher(), &**self.telemetry.clock(), &options)
-            .await;
+    fn flush_options(&self) -> FlushOptions {
+        FlushOptions { cold_start_metric: self.options.cold_start_metric, raise_on_empty: false }
     }
 
-    /// Records the outcome and flushes, before the result goes back to the runtime.
-    async fn finish(&self, segment: SubsegmentGuard, outcome: Outcome, error: Option<&ErrorView>) {
+    /// Records the outcome (latency metric, error, log buffer) and ends the handler
+    /// subsegment; the flush follows.
+    fn finish(&self, segment: SubsegmentGuard, outcome: Outcome, error: Option<&ErrorView>) {
         let elapsed = self.telemetry.clock().now().duration_since(self.started).unwrap_or_default();
         if self.options.raise_on_empty_metrics && self.invocation.metrics().with_set(|s| s.is_empty()).unwrap_or(false)
         {
@@ -613,8 +592,191 @@ impl HandlerScope {
             }
         }
         segment.end();
-        self.flush_metrics().await;
-        self.invocation.xray().flush().await;
+    }
+
+    /// Records how the handler future ended; returns what the run future yields after
+    /// the flush.
+    fn conclude<T, E>(
+        &self,
+        segment: SubsegmentGuard,
+        polled: std::thread::Result<Result<T, E>>,
+        view_error: impl FnOnce(&E) -> ErrorView,
+        capture: impl FnOnce(&T) -> Option<serde_json::Value>,
+    ) -> Ended<T, E> {
+        match polled {
+            Ok(Ok(value)) => {
+                if self.options.capture_response.unwrap_or(true)
+                    && segment.is_recording()
+                    && let Some(response) = capture(&value)
+                {
+                    self.capture_response(&segment, response);
+                }
+                self.finish(segment, Outcome::Success, None);
+                Ended::Value(Ok(value))
+            }
+            Ok(Err(err)) => {
+                let view = view_error(&err);
+                let class = view.kind().unwrap_or_else(|| (self.options.error_class)(&view));
+                self.finish(segment, Outcome::Failure(class), Some(&view));
+                Ended::Value(Err(err))
+            }
+            Err(panic) => {
+                let view = ErrorView::new("panic", panic_message(panic.as_ref()));
+                self.finish(segment, Outcome::Panic, Some(&view));
+                Ended::Panic(panic)
+            }
+        }
+    }
+}
+
+async fn flush_metrics(telemetry: &Telemetry, invocation: &Invocation, options: &FlushOptions) {
+    metrics::flush_invocation(invocation, &**telemetry.publisher(), &**telemetry.clock(), options).await;
+}
+
+/// The flush after the handler: metrics (EMF or `PutMetricData`), then the subsegments.
+async fn flush_all(telemetry: Telemetry, invocation: Arc<Invocation>, options: FlushOptions) {
+    flush_metrics(&telemetry, &invocation, &options).await;
+    invocation.xray().flush().await;
+}
+
+/// How the handler future ended.
+enum Ended<T, E> {
+    Value(Result<T, E>),
+    Panic(Box<dyn std::any::Any + Send>),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RunState {
+    /// Not polled yet (the deadline guard is armed on the first poll).
+    Start,
+    /// The handler future is running.
+    Body,
+    /// The outcome is recorded; flushing.
+    Flush,
+    /// Returned.
+    Done,
+}
+
+pin_project_lite::pin_project! {
+    /// The future of [`HandlerScope::run`].
+    struct Run<F, V, C, T, E, Fin> {
+        scope: HandlerScope,
+        segment: Option<SubsegmentGuard>,
+        view_error: Option<V>,
+        capture: Option<C>,
+        #[pin]
+        body: Option<F>,
+        #[pin]
+        sleep: Option<tokio::time::Sleep>,
+        state: RunState,
+        deadline_flush: Option<Pin<Box<dyn Future<Output = ()> + Send>>>,
+        make_flush: fn(Telemetry, Arc<Invocation>, FlushOptions) -> Fin,
+        #[pin]
+        flush: Option<Fin>,
+        ended: Option<Ended<T, E>>,
+    }
+
+    impl<F, V, C, T, E, Fin> PinnedDrop for Run<F, V, C, T, E, Fin> {
+        fn drop(this: Pin<&mut Self>) {
+            let this = this.project();
+            // Cancelled while running: the handler future is dropped inside its span, with
+            // the invocation current (as it ran).
+            if this.body.as_ref().as_pin_ref().is_some() {
+                let mut body = this.body;
+                let _entered = this.scope.span.enter();
+                Arc::clone(&this.scope.invocation).sync_scope(|| body.set(None));
+            }
+        }
+    }
+}
+
+impl<F, V, C, T, E, Fin> Future for Run<F, V, C, T, E, Fin>
+where
+    F: Future<Output = Result<T, E>>,
+    V: FnOnce(&E) -> ErrorView,
+    C: FnOnce(&T) -> Option<serde_json::Value>,
+    Fin: Future<Output = ()>,
+{
+    type Output = Result<T, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        let scope: &HandlerScope = this.scope;
+        if *this.state == RunState::Start {
+            *this.state = RunState::Body;
+            this.sleep.set(scope.deadline_sleep());
+            scope.invocation.note_debug_sampling(&scope.span);
+        }
+        if *this.state == RunState::Body {
+            if let Some(flush) = this.deadline_flush.as_mut() {
+                if flush.as_mut().poll(cx).is_pending() {
+                    return Poll::Pending;
+                }
+                *this.deadline_flush = None;
+            }
+            let polled = {
+                let _entered = scope.span.enter();
+                let mut body = this.body.as_mut();
+                Arc::clone(&scope.invocation).sync_scope(|| {
+                    let polled = std::panic::catch_unwind(AssertUnwindSafe(|| match body.as_mut().as_pin_mut() {
+                        Some(fut) => fut.poll(cx),
+                        None => Poll::Pending,
+                    }));
+                    if !matches!(polled, Ok(Poll::Pending)) {
+                        // Finished (or panicked): dropped now, inside the span and the scope.
+                        body.set(None);
+                    }
+                    polled
+                })
+            };
+            let polled = match polled {
+                Ok(Poll::Ready(result)) => Ok(result),
+                Err(panic) => Err(panic),
+                Ok(Poll::Pending) => {
+                    if let Some(sleep) = this.sleep.as_mut().as_pin_mut()
+                        && sleep.poll(cx).is_ready()
+                    {
+                        this.sleep.set(None);
+                        if let Some(segment) = this.segment.as_ref() {
+                            *this.deadline_flush = Some(scope.on_deadline(segment));
+                        }
+                        // Poll again: the deadline flush first, then the handler.
+                        cx.waker().wake_by_ref();
+                    }
+                    return Poll::Pending;
+                }
+            };
+            this.sleep.set(None);
+            *this.deadline_flush = None;
+            let (Some(segment), Some(view_error), Some(capture)) =
+                (this.segment.take(), this.view_error.take(), this.capture.take())
+            else {
+                return Poll::Pending;
+            };
+            *this.ended = Some(scope.conclude(segment, polled, view_error, capture));
+            *this.state = RunState::Flush;
+            this.flush.set(Some((this.make_flush)(
+                scope.telemetry.clone(),
+                Arc::clone(&scope.invocation),
+                scope.flush_options(),
+            )));
+        }
+        if *this.state == RunState::Flush {
+            if let Some(flush) = this.flush.as_mut().as_pin_mut()
+                && flush.poll(cx).is_pending()
+            {
+                return Poll::Pending;
+            }
+            this.flush.set(None);
+            *this.state = RunState::Done;
+            match this.ended.take() {
+                Some(Ended::Value(result)) => return Poll::Ready(result),
+                Some(Ended::Panic(panic)) => std::panic::resume_unwind(panic),
+                None => {}
+            }
+        }
+        // Polled after it returned.
+        Poll::Pending
     }
 }
 

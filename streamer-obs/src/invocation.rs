@@ -230,15 +230,29 @@ impl Invocation {
     pub fn scope<F: Future>(self: Arc<Self>, fut: F) -> impl Future<Output = F::Output> {
         let inv = Arc::clone(&self);
         CURRENT.scope(self, async move {
-            if inv.debug_sampled && !inv.sampling_logged.swap(true, Ordering::Relaxed) {
-                tracing::debug!(
-                    target: "streamer_obs",
-                    sampled = true,
-                    "debug sampling: log level raised to DEBUG for this invocation"
-                );
-            }
+            inv.log_debug_sampling();
             fut.await
         })
+    }
+
+    /// The one DEBUG line saying debug sampling raised this invocation's level, written
+    /// (once) with the invocation current.
+    fn log_debug_sampling(&self) {
+        if self.debug_sampled && !self.sampling_logged.swap(true, Ordering::Relaxed) {
+            tracing::debug!(
+                target: "streamer_obs",
+                sampled = true,
+                "debug sampling: log level raised to DEBUG for this invocation"
+            );
+        }
+    }
+
+    /// [`Self::log_debug_sampling`] inside `span` with this invocation current (the
+    /// handler lifecycle, which sets the task-local itself).
+    pub(crate) fn note_debug_sampling(self: &Arc<Self>, span: &tracing::Span) {
+        if self.debug_sampled && !self.sampling_logged.load(Ordering::Relaxed) {
+            Arc::clone(self).sync_scope(|| span.in_scope(|| self.log_debug_sampling()));
+        }
     }
 
     /// Runs `f` synchronously with this invocation as the current one.

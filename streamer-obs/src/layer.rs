@@ -152,6 +152,6 @@ where
         scope.log_event(|| serde_json::to_value(&event.payload).ok());
         let view = self.layer.view_error;
         let fut = self.inner.call(event);
-        Box::pin(async move { scope.run(fut, view, |r: &R| serde_json::to_value(r).ok()).await })
+        Box::pin(scope.run(fut, view, |r: &R| serde_json::to_value(r).ok()))
     }
 }

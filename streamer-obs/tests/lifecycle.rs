@@ -251,3 +251,47 @@ fn tower_layer_runs_the_same_lifecycle() {
     assert_eq!(e["error.message"], "failed to save connection");
     assert_eq!(e["error.sources"], json!(["throttled"]));
 }
+
+/// A handler future cancelled while it runs (its run future dropped) is dropped inside
+/// the handler span with its invocation still current, and nothing panics.
+#[test]
+fn a_cancelled_handler_is_dropped_inside_its_span_and_invocation() {
+    /// The current span's name and request id, as seen when dropped.
+    type Seen = std::sync::Arc<std::sync::Mutex<Option<(Option<String>, Option<String>)>>>;
+    struct SeesContextOnDrop(Seen);
+    impl Drop for SeesContextOnDrop {
+        fn drop(&mut self) {
+            let span = tracing::Span::current().metadata().map(|m| m.name().to_owned());
+            let request = streamer_obs::invocation::Invocation::with_current(|i| i.request_id().to_owned());
+            *self.0.lock().unwrap() = Some((span, request));
+        }
+    }
+    let h = harness(Config::default());
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(None));
+    let guard = SeesContextOnDrop(seen.clone());
+    let ctx = ContextBuilder::new().request_id("cancelled").trace_header(HEADER).build();
+    let telemetry = h.telemetry.clone();
+    let timed_out = rt().block_on(
+        async move {
+            let scope = HandlerScope::with_telemetry(
+                telemetry,
+                HandlerOptions::new("HandleForever"),
+                &ctx,
+                tracing::info_span!("HandleForever"),
+            );
+            let run = scope.run(
+                async move {
+                    let _guard = guard;
+                    std::future::pending::<Result<u8, std::io::Error>>().await
+                },
+                ErrorView::from_error,
+                |_| None,
+            );
+            tokio::time::timeout(Duration::from_millis(5), run).await.is_err()
+        }
+        .with_subscriber(h.dispatch.clone()),
+    );
+    assert!(timed_out);
+    let seen = seen.lock().unwrap().clone().expect("the handler future was dropped");
+    assert_eq!(seen, (Some("HandleForever".to_owned()), Some("cancelled".to_owned())));
+}

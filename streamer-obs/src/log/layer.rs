@@ -42,14 +42,23 @@ const RESERVED: &[&str] = &[
 /// Settings shared by the layer and its span-field recorder.
 #[derive(Debug)]
 pub(crate) struct Shared {
-    service: Box<str>,
-    environment: Box<str>,
+    /// `,"service":"..."` rendered once (the value never changes).
+    service_json: Box<[u8]>,
+    /// `,"environment":"..."` rendered once.
+    environment_json: Box<[u8]>,
     function_name: Option<Box<str>>,
     filter: tracing_subscriber::filter::Targets,
     sample_rate: f64,
     redactor: Redactor,
     dev: bool,
     max_level: Level,
+}
+
+/// `prefix` followed by `value` as a JSON string (escaped and scrubbed like any value).
+fn rendered_key(prefix: &str, value: &str) -> Box<[u8]> {
+    let mut out = prefix.as_bytes().to_vec();
+    json::write_str(&mut out, value);
+    out.into_boxed_slice()
 }
 
 /// The JSON log layer. Build it with [`crate::log::layer`].
@@ -88,8 +97,8 @@ where
         // filter refuses are turned off per callsite in `register_callsite`.
         max_level = max_level.max(Level::INFO);
         let shared = Arc::new(Shared {
-            service: config.service().into(),
-            environment: config.environment().into(),
+            service_json: rendered_key(",\"service\":", config.service()),
+            environment_json: rendered_key(",\"environment\":", config.environment()),
             function_name: config.function_name().map(Into::into),
             filter: log.filter().clone(),
             sample_rate,
@@ -136,8 +145,7 @@ where
 
     /// `service`, the invocation keys, `environment` and the correlation fields.
     fn write_context_keys(&self, out: &mut Vec<u8>, inv: Option<&Invocation>, skip: &[&str]) {
-        out.extend_from_slice(b",\"service\":");
-        json::write_str(out, &self.shared.service);
+        out.extend_from_slice(&self.shared.service_json);
         match inv {
             Some(inv) => {
                 out.extend_from_slice(if inv.cold_start() {
@@ -172,8 +180,7 @@ where
                 }
             }
         }
-        out.extend_from_slice(b",\"environment\":");
-        json::write_str(out, &self.shared.environment);
+        out.extend_from_slice(&self.shared.environment_json);
         if self.shared.sample_rate > 0.0 {
             out.extend_from_slice(b",\"sampling_rate\":");
             json::write_f64(out, self.shared.sample_rate);

@@ -27,6 +27,12 @@ pub struct Redactor {
     /// For each lowercase byte, the fragments (bit i = `fragments[i]`, first 64) that start
     /// with it: a key is only compared where one of its bytes can start a fragment.
     first: Option<Box<[u64; 256]>>,
+    /// Bit `a << 8 | b` set when some fragment starts with the lowercase bytes `a b`
+    /// (`None` when a one-byte fragment exists): most keys contain no such pair and are
+    /// cleared two bytes at a time without looking at a fragment.
+    pairs: Option<Box<[u64; 1024]>>,
+    /// The shortest fragment's length: shorter keys are never redacted.
+    shortest: usize,
 }
 
 impl Redactor {
@@ -41,28 +47,57 @@ impl Redactor {
             }
             t
         });
-        Self { fragments, first }
+        let pairs = fragments.iter().all(|f| f.len() >= 2).then(|| {
+            let mut t = Box::new([0u64; 1024]);
+            for f in &fragments {
+                let pair = usize::from(f.as_bytes()[0]) << 8 | usize::from(f.as_bytes()[1]);
+                t[pair >> 6] |= 1 << (pair & 63);
+            }
+            t
+        });
+        let shortest = fragments.iter().map(String::len).min().unwrap_or(0);
+        Self { fragments, first, pairs, shortest }
     }
 
     /// Whether values under `key` are redacted.
     pub fn is_redacted(&self, key: &str) -> bool {
         let k = key.as_bytes();
-        let Some(first) = &self.first else {
-            return self.fragments.iter().any(|f| {
+        // Fragments are never empty: an empty key (or one shorter than all) has none.
+        if k.len() < self.shortest.max(1) {
+            return false;
+        }
+        match (&self.first, &self.pairs) {
+            (Some(first), Some(pairs)) => {
+                // Only where a key's two bytes start some fragment is a fragment compared.
+                let mut prev = k[0].to_ascii_lowercase();
+                for i in 1..k.len() {
+                    let b = k[i].to_ascii_lowercase();
+                    let pair = usize::from(prev) << 8 | usize::from(b);
+                    if pairs[pair >> 6] & (1 << (pair & 63)) != 0 && self.starts_here(first, k, i - 1) {
+                        return true;
+                    }
+                    prev = b;
+                }
+                false
+            }
+            (Some(first), None) => (0..k.len()).any(|i| self.starts_here(first, k, i)),
+            (None, _) => self.fragments.iter().any(|f| {
                 let f = f.as_bytes();
                 f.len() <= k.len() && k.windows(f.len()).any(|w| w.eq_ignore_ascii_case(f))
-            });
-        };
-        for (i, b) in k.iter().enumerate() {
-            let mut candidates = first[b.to_ascii_lowercase() as usize];
-            while candidates != 0 {
-                let f = self.fragments[candidates.trailing_zeros() as usize].as_bytes();
-                candidates &= candidates - 1;
-                if let Some(w) = k.get(i..i + f.len())
-                    && w.eq_ignore_ascii_case(f)
-                {
-                    return true;
-                }
+            }),
+        }
+    }
+
+    /// Whether a fragment starting with `k[i]`'s byte occurs at `i`.
+    fn starts_here(&self, first: &[u64; 256], k: &[u8], i: usize) -> bool {
+        let mut candidates = first[usize::from(k[i].to_ascii_lowercase())];
+        while candidates != 0 {
+            let f = self.fragments[candidates.trailing_zeros() as usize].as_bytes();
+            candidates &= candidates - 1;
+            if let Some(w) = k.get(i..i + f.len())
+                && w.eq_ignore_ascii_case(f)
+            {
+                return true;
             }
         }
         false
@@ -201,6 +236,28 @@ mod tests {
         assert!(r.is_redacted("the_FRAG69X_key"));
         assert!(r.is_redacted("frag0x"));
         assert!(!r.is_redacted("frag70x"));
+    }
+
+    #[test]
+    fn no_fragments_redact_nothing() {
+        let r = Redactor::new(Vec::<String>::new());
+        assert!(!r.is_redacted(""));
+        assert!(!r.is_redacted("token"));
+        assert!(!Redactor::default().is_redacted(""));
+        assert!(!Redactor::new(["token"]).is_redacted(""));
+    }
+
+    #[test]
+    fn one_byte_and_short_fragments_skip_the_pair_filter_correctly() {
+        let r = Redactor::new(["x", "TOKEN"]);
+        assert!(r.is_redacted("X"));
+        assert!(r.is_redacted("ax"));
+        assert!(r.is_redacted("my_Token"));
+        assert!(!r.is_redacted("abc"));
+        let r = Redactor::new(["jwt"]);
+        assert!(!r.is_redacted("jw"), "shorter than every fragment");
+        assert!(r.is_redacted("JWT"));
+        assert!(!r.is_redacted("j_wt"));
     }
 
     #[test]
