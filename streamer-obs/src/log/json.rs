@@ -232,30 +232,26 @@ pub(crate) fn write_timestamp(out: &mut Vec<u8>, t: SystemTime) {
     let rem = secs.rem_euclid(86_400);
     let (y, m, d) = civil_from_days(days);
     let (hh, mm, ss) = (rem / 3600, (rem % 3600) / 60, rem % 60);
-    out.push(b'"');
-    push_digits(out, y as u32, 4);
-    out.push(b'-');
-    push_digits(out, m, 2);
-    out.push(b'-');
-    push_digits(out, d, 2);
-    out.push(b'T');
-    push_digits(out, hh as u32, 2);
-    out.push(b':');
-    push_digits(out, mm as u32, 2);
-    out.push(b':');
-    push_digits(out, ss as u32, 2);
-    out.push(b'.');
-    push_digits(out, millis, 3);
-    out.extend_from_slice(b"Z\"");
+    // Rendered in place into a fixed buffer, then copied once.
+    let mut buf = *b"\"0000-00-00T00:00:00.000Z\"";
+    put_digits(&mut buf[1..5], y as u32);
+    put_digits(&mut buf[6..8], m);
+    put_digits(&mut buf[9..11], d);
+    put_digits(&mut buf[12..14], hh as u32);
+    put_digits(&mut buf[15..17], mm as u32);
+    put_digits(&mut buf[18..20], ss as u32);
+    put_digits(&mut buf[21..24], millis);
+    out.extend_from_slice(&buf);
 }
 
-fn push_digits(out: &mut Vec<u8>, mut v: u32, width: usize) {
-    let mut buf = [b'0'; 10];
-    for i in (0..width).rev() {
-        buf[i] = b'0' + (v % 10) as u8;
+/// Writes `v` as decimal digits right-aligned into `slot` (zero-padded; higher digits
+/// beyond the slot are dropped).
+#[inline(always)]
+fn put_digits(slot: &mut [u8], mut v: u32) {
+    for b in slot.iter_mut().rev() {
+        *b = b'0' + (v % 10) as u8;
         v /= 10;
     }
-    out.extend_from_slice(&buf[..width]);
 }
 
 /// Days since 1970-01-01 to (year, month, day) in the proleptic Gregorian calendar

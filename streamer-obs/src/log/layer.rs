@@ -329,7 +329,7 @@ struct SpanVisitor<'a> {
 
 impl SpanVisitor<'_> {
     fn put(&mut self, field: &Field, render: impl FnOnce(&mut Vec<u8>)) {
-        if self.redactor.is_redacted(field.name()) {
+        if self.redactor.is_redacted_static(field.name()) {
             self.fields.set(field.name(), |v| v.extend_from_slice(REDACTED_JSON));
         } else {
             self.fields.set(field.name(), render);
@@ -405,7 +405,7 @@ impl EventVisitor<'_> {
         }
         self.written.push(name);
         write_key(self.out, name);
-        if self.redactor.is_redacted(name) {
+        if self.redactor.is_redacted_static(name) {
             self.out.extend_from_slice(REDACTED_JSON);
             return false;
         }
@@ -448,7 +448,7 @@ impl Visit for EventVisitor<'_> {
     fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
         let name = field.name();
         self.written.push(name);
-        let redacted = self.redactor.is_redacted(name);
+        let redacted = self.redactor.is_redacted_static(name);
         // error.type: the concrete type is not available through `dyn Error`; the
         // leading identifier of its `Debug` output names the struct or variant.
         self.text.clear();

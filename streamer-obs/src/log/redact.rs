@@ -7,6 +7,7 @@
 //! [`Secret`] wraps a value whose `Debug`, `Display` and `Serialize` never reveal it.
 
 use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::{Serialize, Serializer};
 
@@ -33,6 +34,38 @@ pub struct Redactor {
     pairs: Option<Box<[u64; 1024]>>,
     /// The shortest fragment's length: shorter keys are never redacted.
     shortest: usize,
+    /// Answers for `&'static str` keys (field names), by address.
+    statics: StaticAnswers,
+}
+
+/// A small direct-mapped memo of [`Redactor::is_redacted_static`]: each slot packs a
+/// static key's address (48 bits), length (15 bits) and answer (1 bit) in one atomic
+/// word, so readers on any thread see a whole entry or none. Only `'static` keys go in:
+/// their address is never reused for other text.
+struct StaticAnswers([AtomicU64; 64]);
+
+impl StaticAnswers {
+    fn slot(addr: u64, len: u64) -> usize {
+        ((addr ^ (addr >> 7) ^ len) & 63) as usize
+    }
+}
+
+impl Default for StaticAnswers {
+    fn default() -> Self {
+        Self(std::array::from_fn(|_| AtomicU64::new(0)))
+    }
+}
+
+impl Clone for StaticAnswers {
+    fn clone(&self) -> Self {
+        Self::default()
+    }
+}
+
+impl fmt::Debug for StaticAnswers {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("StaticAnswers")
+    }
 }
 
 impl Redactor {
@@ -56,7 +89,33 @@ impl Redactor {
             t
         });
         let shortest = fragments.iter().map(String::len).min().unwrap_or(0);
-        Self { fragments, first, pairs, shortest }
+        Self { fragments, first, pairs, shortest, statics: StaticAnswers::default() }
+    }
+
+    /// [`Self::is_redacted`] for a key that lives for the whole program (a `tracing` field
+    /// name): the answer is remembered by the key's address.
+    ///
+    /// ```
+    /// use streamer_obs::log::Redactor;
+    /// let r = Redactor::new(["token"]);
+    /// assert!(r.is_redacted_static("access_token"));
+    /// assert!(r.is_redacted_static("access_token"));
+    /// assert!(!r.is_redacted_static("user_id"));
+    /// ```
+    pub fn is_redacted_static(&self, key: &'static str) -> bool {
+        let (addr, len) = (key.as_ptr() as usize as u64, key.len() as u64);
+        if addr >> 48 != 0 || len >> 15 != 0 {
+            return self.is_redacted(key);
+        }
+        let tag = addr << 16 | len << 1;
+        let slot = &self.statics.0[StaticAnswers::slot(addr, len)];
+        let entry = slot.load(Ordering::Relaxed);
+        if entry & !1 == tag {
+            return entry & 1 == 1;
+        }
+        let answer = self.is_redacted(key);
+        slot.store(tag | u64::from(answer), Ordering::Relaxed);
+        answer
     }
 
     /// Whether values under `key` are redacted.
@@ -236,6 +295,26 @@ mod tests {
         assert!(r.is_redacted("the_FRAG69X_key"));
         assert!(r.is_redacted("frag0x"));
         assert!(!r.is_redacted("frag70x"));
+    }
+
+    #[test]
+    fn static_answers_match_the_search_and_survive_slot_collisions() {
+        let r = Redactor::new(crate::config::DEFAULT_REDACT_KEYS);
+        // More keys than slots: some share a slot and replace each other's answer.
+        const KEYS: [&str; 80] = [
+            "a0", "token", "b2", "Authorization", "c4", "user_id", "jwt_x", "e7", "secret", "f9", "g10", "apikey",
+            "h12", "i13", "cookie", "j15", "k16", "l17", "m18", "n19", "o20", "p21", "q22", "r23", "s24", "t25",
+            "u26", "v27", "w28", "x29", "y30", "z31", "a32", "b33", "c34", "d35", "e36", "f37", "g38", "h39",
+            "i40", "j41", "k42", "l43", "m44", "n45", "o46", "p47", "q48", "r49", "s50", "t51", "u52", "v53",
+            "w54", "x55", "y56", "z57", "a58", "b59", "c60", "d61", "e62", "f63", "g64", "h65", "i66", "j67",
+            "k68", "l69", "m70", "n71", "o72", "p73", "q74", "r75", "my_password", "t77", "sec-websocket-protocol",
+            "v79",
+        ];
+        for _ in 0..3 {
+            for key in KEYS {
+                assert_eq!(r.is_redacted_static(key), r.is_redacted(key), "{key}");
+            }
+        }
     }
 
     #[test]
