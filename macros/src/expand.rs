@@ -91,7 +91,8 @@ pub(crate) fn expand(args: &Args, f: &InstrumentedFn, plan: &Plan) -> TokenStrea
 
     let generated = match &plan.kind {
         Kind::Handler { ctx, event } => {
-            let mut options = quote!(#private::HandlerOptions::new(#name));
+            let response_key = syn::LitStr::new(&format!("{} response", name.value()), name.span());
+            let mut options = quote!(#private::HandlerOptions::new(#name).response_metadata_key(#response_key));
             let mut flag = |arg: &Option<crate::args::Arg<syn::LitBool>>, method: &str| {
                 if let Some(a) = arg {
                     let method = syn::Ident::new(method, a.span);

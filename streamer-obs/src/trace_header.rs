@@ -86,12 +86,8 @@ impl FromStr for TraceId {
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let b = s.as_bytes();
-        let ok = b.len() == 35
-            && b[0] == b'1'
-            && b[1] == b'-'
-            && b[10] == b'-'
-            && b[2..10].iter().all(u8::is_ascii_hexdigit)
-            && b[11..].iter().all(u8::is_ascii_hexdigit);
+        let ok =
+            b.len() == 35 && b[0] == b'1' && b[1] == b'-' && b[10] == b'-' && all_hex(&b[2..10]) && all_hex(&b[11..]);
         if !ok {
             return Err(TraceHeaderError::InvalidRoot(truncate_for_error(s)));
         }
@@ -169,7 +165,7 @@ impl FromStr for SegmentId {
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let b = s.as_bytes();
-        if b.len() != 16 || !b.iter().all(u8::is_ascii_hexdigit) || b.iter().all(|&c| c == b'0') {
+        if b.len() != 16 || !all_hex(b) || b.iter().all(|&c| c == b'0') {
             return Err(TraceHeaderError::InvalidParent(truncate_for_error(s)));
         }
         let mut out = [0u8; 16];
@@ -393,6 +389,24 @@ fn trim(s: &str) -> &str {
     }
 }
 
+/// 0 for the ASCII hex digits (either case), 1 for every other byte.
+const NOT_HEX: [u8; 256] = {
+    let mut t = [1u8; 256];
+    let mut c = 0;
+    while c < 256 {
+        if (c as u8).is_ascii_hexdigit() {
+            t[c] = 0;
+        }
+        c += 1;
+    }
+    t
+};
+
+/// Whether every byte is an ASCII hex digit (one table lookup per byte, no branch).
+fn all_hex(b: &[u8]) -> bool {
+    b.iter().fold(0, |acc, &c| acc | NOT_HEX[usize::from(c)]) == 0
+}
+
 fn write_hex(out: &mut [u8], mut v: u64, digits: usize) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     for i in (0..digits).rev() {
@@ -408,6 +422,15 @@ fn truncate_for_error(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hex_table_matches_is_ascii_hexdigit_for_every_byte() {
+        for c in 0..=255u8 {
+            assert_eq!(all_hex(&[c]), c.is_ascii_hexdigit(), "{c}");
+            assert_eq!(all_hex(&[b'a', c, b'0']), c.is_ascii_hexdigit(), "{c}");
+        }
+        assert!(all_hex(b""));
+    }
 
     const ROOT: &str = "1-5759e988-bd862e3fe1be46a994272793";
 
