@@ -228,11 +228,29 @@ pub(crate) fn write_timestamp(out: &mut Vec<u8>, t: SystemTime) {
         Ok(d) => (d.as_secs() as i64, d.subsec_millis()),
         Err(_) => (0, 0),
     };
+    // The date and time of day change once a second: rendered once per second per thread.
+    thread_local! {
+        static LAST: std::cell::Cell<(i64, [u8; 26])> = const { std::cell::Cell::new((i64::MIN, [0; 26])) };
+    }
+    let mut buf = LAST.with(|last| {
+        let (at, buf) = last.get();
+        if at == secs {
+            return buf;
+        }
+        let buf = render_second(secs);
+        last.set((secs, buf));
+        buf
+    });
+    put_digits(&mut buf[21..24], millis);
+    out.extend_from_slice(&buf);
+}
+
+/// `"YYYY-MM-DDTHH:MM:SS.000Z"` (quoted) for `secs` since the epoch.
+fn render_second(secs: i64) -> [u8; 26] {
     let days = secs.div_euclid(86_400);
     let rem = secs.rem_euclid(86_400);
     let (y, m, d) = civil_from_days(days);
     let (hh, mm, ss) = (rem / 3600, (rem % 3600) / 60, rem % 60);
-    // Rendered in place into a fixed buffer, then copied once.
     let mut buf = *b"\"0000-00-00T00:00:00.000Z\"";
     put_digits(&mut buf[1..5], y as u32);
     put_digits(&mut buf[6..8], m);
@@ -240,8 +258,7 @@ pub(crate) fn write_timestamp(out: &mut Vec<u8>, t: SystemTime) {
     put_digits(&mut buf[12..14], hh as u32);
     put_digits(&mut buf[15..17], mm as u32);
     put_digits(&mut buf[18..20], ss as u32);
-    put_digits(&mut buf[21..24], millis);
-    out.extend_from_slice(&buf);
+    buf
 }
 
 /// Writes `v` as decimal digits right-aligned into `slot` (zero-padded; higher digits
@@ -357,6 +374,16 @@ mod tests {
         assert_eq!(ts(1_764_194_988_123), "\"2025-11-26T22:09:48.123Z\"");
         assert_eq!(ts(951_782_400_000), "\"2000-02-29T00:00:00.000Z\"");
         assert_eq!(ts(4_107_542_399_999), "\"2100-02-28T23:59:59.999Z\"");
+    }
+
+    #[test]
+    fn the_per_second_cache_renders_each_millisecond_and_second_change() {
+        // Same second (cached), the next second, back to an earlier one.
+        assert_eq!(ts(1_764_194_988_001), "\"2025-11-26T22:09:48.001Z\"");
+        assert_eq!(ts(1_764_194_988_999), "\"2025-11-26T22:09:48.999Z\"");
+        assert_eq!(ts(1_764_194_989_000), "\"2025-11-26T22:09:49.000Z\"");
+        assert_eq!(ts(1_764_194_988_500), "\"2025-11-26T22:09:48.500Z\"");
+        assert_eq!(ts(0), "\"1970-01-01T00:00:00.000Z\"");
     }
 
     #[test]
