@@ -22,6 +22,8 @@
 //! );
 //! ```
 
+use smallvec::SmallVec;
+
 use crate::trace_header::{SegmentId, TraceId};
 use crate::xray::annotation::AnnotationValue;
 use crate::xray::cause::Cause;
@@ -295,7 +297,7 @@ pub(crate) fn cut(mut s: String, max_chars: usize) -> String {
 }
 
 /// The annotations of a subsegment, sorted by key (written in this order); setting a key
-/// again replaces its value.
+/// again replaces its value. Up to four are kept inline (no allocation).
 ///
 /// ```
 /// use streamer_obs::trace_header::SegmentId;
@@ -310,7 +312,7 @@ pub(crate) fn cut(mut s: String, max_chars: usize) -> String {
 /// assert_eq!(s.annotations().get("tenant_id"), Some(&AnnotationValue::from("t-2")));
 /// ```
 #[derive(Debug, Clone, PartialEq, Default)]
-pub struct Annotations(Vec<(SmallStr, AnnotationValue)>);
+pub struct Annotations(SmallVec<[(SmallStr, AnnotationValue); 4]>);
 
 impl Annotations {
     /// How many annotations.
@@ -383,7 +385,7 @@ impl Annotations {
 
 /// The metadata of a subsegment: `(namespace, key, value)` entries sorted by namespace
 /// then key (written in this order, grouped by namespace); setting a namespace and key
-/// again replaces the value.
+/// again replaces the value. One entry is kept inline (no allocation).
 ///
 /// ```
 /// use streamer_obs::trace_header::SegmentId;
@@ -396,7 +398,7 @@ impl Annotations {
 /// assert_eq!(entries, [("default", "a", serde_json::json!(2)), ("service", "b", serde_json::json!(3))]);
 /// ```
 #[derive(Debug, Clone, PartialEq, Default)]
-pub struct Metadata(Vec<(SmallStr, SmallStr, serde_json::Value)>);
+pub struct Metadata(SmallVec<[(SmallStr, SmallStr, serde_json::Value); 1]>);
 
 impl Metadata {
     /// How many entries (all namespaces).
@@ -866,12 +868,112 @@ impl Subsegment {
 
 /// An independent subsegment document: a subsegment tree with the trace id and the id
 /// of its parent (the header's `Parent` or an enclosing subsegment).
+///
+/// A document is either an owned [`Subsegment`] tree ([`SegmentDocument::new`]) or a tree
+/// of the recorder, whose children stay where they were recorded (linked, not nested in
+/// [`Subsegment::subsegments`]): [`SegmentDocument::subsegment`] is then the root without
+/// its children, and [`SegmentDocument::write_to`] writes the whole tree either way.
 #[derive(Debug, Clone, Copy)]
 pub struct SegmentDocument<'a> {
     trace_id: &'a TraceId,
     parent_id: &'a SegmentId,
-    subsegment: &'a Subsegment,
+    root: NodeRef<'a>,
     in_progress: bool,
+}
+
+/// No node (end of a child list, no parent).
+pub(crate) const NO_NODE: u32 = u32::MAX;
+
+/// Whether a recorded subsegment is still open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum NodeState {
+    Open,
+    Closed,
+}
+
+/// A subsegment recorded in place in the recorder's arena: its own fields (its
+/// `subsegments` stay empty) and links to its closed children, in the order they closed.
+#[derive(Debug)]
+pub(crate) struct Node {
+    pub(crate) sub: Subsegment,
+    pub(crate) state: NodeState,
+    /// Whether an in-progress document was sent for it.
+    pub(crate) in_progress_sent: bool,
+    /// The arena index of the parent it was opened under (`NO_NODE`: none recorded).
+    pub(crate) parent_idx: u32,
+    /// The id written as `parent_id` when it is sent as its own document.
+    pub(crate) parent_id: SegmentId,
+    pub(crate) first_child: u32,
+    pub(crate) last_child: u32,
+    pub(crate) next_sibling: u32,
+}
+
+impl Node {
+    pub(crate) fn new(sub: Subsegment, parent_idx: u32, parent_id: SegmentId) -> Self {
+        Self {
+            sub,
+            state: NodeState::Open,
+            in_progress_sent: false,
+            parent_idx,
+            parent_id,
+            first_child: NO_NODE,
+            last_child: NO_NODE,
+            next_sibling: NO_NODE,
+        }
+    }
+}
+
+/// A subsegment with its children: an owned tree, or a node of the recorder's arena.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum NodeRef<'a> {
+    Owned(&'a Subsegment),
+    Linked(&'a [Node], &'a Node),
+}
+
+impl<'a> NodeRef<'a> {
+    /// The subsegment's own fields.
+    pub(crate) fn sub(self) -> &'a Subsegment {
+        match self {
+            NodeRef::Owned(s) => s,
+            NodeRef::Linked(_, n) => &n.sub,
+        }
+    }
+
+    /// The children, in order.
+    pub(crate) fn children(self) -> Children<'a> {
+        match self {
+            NodeRef::Owned(s) => Children::Owned(s.subsegments.iter()),
+            NodeRef::Linked(nodes, n) => Children::Linked(nodes, n.first_child),
+        }
+    }
+
+    pub(crate) fn has_children(self) -> bool {
+        match self {
+            NodeRef::Owned(s) => !s.subsegments.is_empty(),
+            NodeRef::Linked(_, n) => n.first_child != NO_NODE,
+        }
+    }
+}
+
+/// The children of a [`NodeRef`].
+pub(crate) enum Children<'a> {
+    Owned(std::slice::Iter<'a, Subsegment>),
+    Linked(&'a [Node], u32),
+}
+
+impl<'a> Iterator for Children<'a> {
+    type Item = NodeRef<'a>;
+
+    fn next(&mut self) -> Option<NodeRef<'a>> {
+        match self {
+            Children::Owned(it) => it.next().map(NodeRef::Owned),
+            Children::Linked(nodes, next) => {
+                let node = nodes.get(*next as usize)?;
+                *next = node.next_sibling;
+                Some(NodeRef::Linked(nodes, node))
+            }
+        }
+    }
 }
 
 impl<'a> SegmentDocument<'a> {
@@ -885,7 +987,12 @@ impl<'a> SegmentDocument<'a> {
     /// assert!(!SegmentDocument::new(&t, &p, &s).is_in_progress());
     /// ```
     pub fn new(trace_id: &'a TraceId, parent_id: &'a SegmentId, subsegment: &'a Subsegment) -> Self {
-        Self { trace_id, parent_id, subsegment, in_progress: false }
+        Self { trace_id, parent_id, root: NodeRef::Owned(subsegment), in_progress: false }
+    }
+
+    /// A document for `root` (owned or recorded).
+    pub(crate) fn of(trace_id: &'a TraceId, parent_id: &'a SegmentId, root: NodeRef<'a>, in_progress: bool) -> Self {
+        Self { trace_id, parent_id, root, in_progress }
     }
 
     /// An in-progress document for a still-open `subsegment` (`in_progress: true`, no
@@ -900,7 +1007,7 @@ impl<'a> SegmentDocument<'a> {
     /// assert!(json.contains(r#""in_progress":true"#) && !json.contains("end_time"));
     /// ```
     pub fn in_progress(trace_id: &'a TraceId, parent_id: &'a SegmentId, subsegment: &'a Subsegment) -> Self {
-        Self { trace_id, parent_id, subsegment, in_progress: true }
+        Self { trace_id, parent_id, root: NodeRef::Owned(subsegment), in_progress: true }
     }
 
     /// The trace id (`Root`).
@@ -927,7 +1034,9 @@ impl<'a> SegmentDocument<'a> {
     pub fn parent_id(&self) -> &'a SegmentId {
         self.parent_id
     }
-    /// The subsegment tree.
+    /// The root subsegment. For a document of the recorder its children are not in
+    /// [`Subsegment::subsegments`] (they were recorded in place); [`Self::write_to`] writes
+    /// them either way.
     ///
     /// ```
     /// # use streamer_obs::trace_header::{SegmentId, TraceId};
@@ -937,7 +1046,12 @@ impl<'a> SegmentDocument<'a> {
     /// assert_eq!(SegmentDocument::new(&t, &p, &s).subsegment().name(), "W");
     /// ```
     pub fn subsegment(&self) -> &'a Subsegment {
-        self.subsegment
+        self.root.sub()
+    }
+
+    /// The root with its children.
+    pub(crate) fn root(&self) -> NodeRef<'a> {
+        self.root
     }
     /// Whether this is an in-progress document.
     ///
@@ -983,30 +1097,56 @@ impl<'a> SegmentDocument<'a> {
     }
 
     pub(crate) fn write_with(&self, out: &mut Vec<u8>, nested: bool) {
-        write_sub(
-            out,
-            self.subsegment,
-            Some((self.trace_id, self.parent_id)),
-            nested && !self.in_progress,
-            self.in_progress,
-        );
+        write_sub(out, self.root, Some((self.trace_id, self.parent_id)), nested && !self.in_progress, self.in_progress);
+    }
+
+    /// Writes the document with only `children` nested (the size guard's split).
+    pub(crate) fn write_with_children(&self, out: &mut Vec<u8>, children: &[NodeRef<'_>]) {
+        write_fields(out, self.root.sub(), Some((self.trace_id, self.parent_id)), self.in_progress);
+        if !children.is_empty() {
+            out.extend_from_slice(b",\"subsegments\":[");
+            for (i, child) in children.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_sub(out, *child, None, true, false);
+            }
+            out.push(b']');
+        }
+        out.push(b'}');
     }
 }
 
-/// Appends `sub` as it appears nested in its parent's `subsegments` array.
-pub(crate) fn write_nested(sub: &Subsegment, out: &mut Vec<u8>) {
-    write_sub(out, sub, None, true, false);
+/// Appends `node` as it appears nested in its parent's `subsegments` array.
+pub(crate) fn write_nested(node: NodeRef<'_>, out: &mut Vec<u8>) {
+    write_sub(out, node, None, true, false);
 }
 
 /// Appends one subsegment object (keys in a fixed order, maps sorted by key), byte for
 /// byte what `serde_json` writes for the same document.
 fn write_sub(
     out: &mut Vec<u8>,
-    sub: &Subsegment,
+    node: NodeRef<'_>,
     top: Option<(&TraceId, &SegmentId)>,
     nested: bool,
     in_progress: bool,
 ) {
+    write_fields(out, node.sub(), top, in_progress);
+    if nested && node.has_children() {
+        out.extend_from_slice(b",\"subsegments\":[");
+        for (i, child) in node.children().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            write_sub(out, child, None, true, false);
+        }
+        out.push(b']');
+    }
+    out.push(b'}');
+}
+
+/// Appends a subsegment object without its children and without the closing brace.
+fn write_fields(out: &mut Vec<u8>, sub: &Subsegment, top: Option<(&TraceId, &SegmentId)>, in_progress: bool) {
     out.reserve(160 + sub.name.as_bytes().len());
     match top {
         Some((trace, parent)) => {
@@ -1110,17 +1250,6 @@ fn write_sub(
         }
         out.push(b']');
     }
-    if nested && !sub.subsegments.is_empty() {
-        out.extend_from_slice(b",\"subsegments\":[");
-        for (i, child) in sub.subsegments.iter().enumerate() {
-            if i > 0 {
-                out.push(b',');
-            }
-            write_sub(out, child, None, true, false);
-        }
-        out.push(b']');
-    }
-    out.push(b'}');
 }
 
 /// Appends `key":value` pairs of optional strings, each preceded by a comma except the
@@ -1518,7 +1647,7 @@ mod tests {
         let root = everything();
         let check = |sub: &Subsegment, top: Option<(&TraceId, &SegmentId)>, nested: bool, in_progress: bool| {
             let mut hand = Vec::new();
-            write_sub(&mut hand, sub, top, nested, in_progress);
+            write_sub(&mut hand, NodeRef::Owned(sub), top, nested, in_progress);
             let serde = reference::write(sub, top, nested, in_progress);
             assert_eq!(String::from_utf8(hand).unwrap(), String::from_utf8(serde).unwrap());
         };
@@ -1538,6 +1667,55 @@ mod tests {
         );
         assert!(v["subsegments"][3]["http"].as_object().unwrap().is_empty());
         assert!(v.as_object_mut().unwrap().remove("cause").is_some());
+    }
+
+    /// `sub` flattened into an arena as the recorder keeps it (children linked, not nested).
+    fn flatten(sub: &Subsegment, nodes: &mut Vec<Node>) -> u32 {
+        let mut own = sub.clone();
+        own.subsegments.clear();
+        let idx = nodes.len() as u32;
+        nodes.push(Node::new(own, NO_NODE, SegmentId::from_u64(1).unwrap()));
+        let mut prev = NO_NODE;
+        for child in &sub.subsegments {
+            let c = flatten(child, nodes);
+            nodes[c as usize].parent_idx = idx;
+            if prev == NO_NODE {
+                nodes[idx as usize].first_child = c;
+            } else {
+                nodes[prev as usize].next_sibling = c;
+            }
+            nodes[idx as usize].last_child = c;
+            prev = c;
+        }
+        idx
+    }
+
+    #[test]
+    fn recorded_trees_write_the_same_bytes_as_owned_ones() {
+        let (t, p) = ids();
+        let root = everything();
+        let mut nodes = Vec::new();
+        let idx = flatten(&root, &mut nodes);
+        let linked = NodeRef::Linked(&nodes, &nodes[idx as usize]);
+        assert_eq!(linked.children().count(), root.subsegments.len());
+        for top in [Some((&t, &p)), None] {
+            for (nested, in_progress) in [(true, false), (false, false), (false, true)] {
+                let mut hand = Vec::new();
+                write_sub(&mut hand, linked, top, nested, in_progress);
+                assert_eq!(
+                    String::from_utf8(hand).unwrap(),
+                    String::from_utf8(reference::write(&root, top, nested, in_progress)).unwrap()
+                );
+            }
+        }
+        // The split form: the parent with only some children nested.
+        let kept: Vec<_> = linked.children().skip(1).step_by(2).collect();
+        let mut split = Vec::new();
+        SegmentDocument::of(&t, &p, linked, false).write_with_children(&mut split, &kept);
+        let mut expected = root.clone();
+        expected.subsegments = root.subsegments.iter().skip(1).step_by(2).cloned().collect();
+        assert_eq!(split, reference::write(&expected, Some((&t, &p)), true, false));
+        assert!(SegmentDocument::of(&t, &p, linked, false).subsegment().subsegments().is_empty());
     }
 
     #[test]
