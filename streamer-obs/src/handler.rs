@@ -495,18 +495,7 @@ impl HandlerScope {
     /// The response as metadata `<name> response` in the service's namespace (Powertools'
     /// convention), or `default` when the service name is not a usable namespace.
     fn capture_response(&self, segment: &SubsegmentGuard, response: serde_json::Value) {
-        // `<name> response` on the stack (names are short), without `format!`.
-        let name = self.options.name();
-        let mut key = smallvec::SmallVec::<[u8; 96]>::new();
-        key.extend_from_slice(name.as_bytes());
-        key.extend_from_slice(b" response");
-        let Ok(key) = std::str::from_utf8(&key) else { return };
-        let service = self.telemetry.config().service();
-        if crate::xray::annotation::check_namespace(service).is_ok() {
-            let _ = segment.metadata_value_in(service, key, response);
-        } else {
-            let _ = segment.metadata_value_in(crate::xray::annotation::DEFAULT_METADATA_NAMESPACE, key, response);
-        }
+        segment.capture_response(self.telemetry.config().service(), self.options.name(), response);
     }
 
     /// A sleep that ends `deadline_margin` before the deadline, if the deadline is known.

@@ -454,6 +454,16 @@ impl Metadata {
         }
     }
 
+    fn put_owned_key(&mut self, namespace: &str, key: SmallStr, value: serde_json::Value) {
+        let found = self.0.binary_search_by(|(ns, k, _)| {
+            ns.as_bytes().cmp(namespace.as_bytes()).then_with(|| k.as_bytes().cmp(key.as_bytes()))
+        });
+        match found {
+            Ok(i) => self.0[i].2 = value,
+            Err(i) => self.0.insert(i, (SmallStr::new(namespace), key, value)),
+        }
+    }
+
     /// Removes the entry under `namespace` and `key`.
     pub(crate) fn remove(&mut self, namespace: &str, key: &str) {
         if let Ok(i) = self.find(namespace, key) {
@@ -510,6 +520,7 @@ impl Subsegment {
     /// assert_eq!(s.name(), "Work");
     /// assert!(s.end_micros().is_none());
     /// ```
+    #[inline]
     pub fn new(id: SegmentId, name: &str, start_micros: u64) -> Self {
         Self {
             id,
@@ -860,6 +871,16 @@ impl Subsegment {
     pub(crate) fn put_metadata(&mut self, namespace: &str, key: &str, value: serde_json::Value) {
         self.metadata.put(namespace, key, value);
     }
+    /// [`Self::put_metadata`] with the key `<prefix><suffix>` (built without a UTF-8 check).
+    pub(crate) fn put_metadata_concat(
+        &mut self,
+        namespace: &str,
+        prefix: &str,
+        suffix: &str,
+        value: serde_json::Value,
+    ) {
+        self.metadata.put_owned_key(namespace, SmallStr::concat(prefix, suffix), value);
+    }
     /// Sets the cause.
     pub(crate) fn set_cause(&mut self, cause: Cause) {
         self.cause = Some(cause);
@@ -909,6 +930,7 @@ pub(crate) struct Node {
 }
 
 impl Node {
+    #[inline]
     pub(crate) fn new(sub: Subsegment, parent_idx: u32, parent_id: SegmentId) -> Self {
         Self {
             sub,
@@ -1148,25 +1170,31 @@ fn write_sub(
 /// Appends a subsegment object without its children and without the closing brace.
 fn write_fields(out: &mut Vec<u8>, sub: &Subsegment, top: Option<(&TraceId, &SegmentId)>, in_progress: bool) {
     out.reserve(160 + sub.name.as_bytes().len());
+    // The fixed-size head in one piece: `{"type":"subsegment","id":"…","trace_id":"…",
+    // "parent_id":"…","name":"` (or `{"id":"…","name":"` nested).
     match top {
         Some((trace, parent)) => {
-            out.extend_from_slice(b"{\"type\":\"subsegment\",\"id\":\"");
-            out.extend_from_slice(sub.id.as_bytes());
-            out.extend_from_slice(b"\",\"trace_id\":\"");
-            out.extend_from_slice(trace.as_bytes());
-            out.extend_from_slice(b"\",\"parent_id\":\"");
-            out.extend_from_slice(parent.as_bytes());
+            let mut head = [0u8; 27 + 16 + 14 + 35 + 15 + 16 + 10];
+            head[..27].copy_from_slice(b"{\"type\":\"subsegment\",\"id\":\"");
+            head[27..43].copy_from_slice(sub.id.as_array());
+            head[43..57].copy_from_slice(b"\",\"trace_id\":\"");
+            head[57..92].copy_from_slice(trace.as_array());
+            head[92..107].copy_from_slice(b"\",\"parent_id\":\"");
+            head[107..123].copy_from_slice(parent.as_array());
+            head[123..].copy_from_slice(b"\",\"name\":\"");
+            out.extend_from_slice(&head);
         }
         None => {
-            out.extend_from_slice(b"{\"id\":\"");
-            out.extend_from_slice(sub.id.as_bytes());
+            let mut head = [0u8; 7 + 16 + 10];
+            head[..7].copy_from_slice(b"{\"id\":\"");
+            head[7..23].copy_from_slice(sub.id.as_array());
+            head[23..].copy_from_slice(b"\",\"name\":\"");
+            out.extend_from_slice(&head);
         }
     }
     // A cleaned name (see `clean_name`) has nothing to escape.
-    out.extend_from_slice(b"\",\"name\":\"");
     out.extend_from_slice(sub.name.as_bytes());
-    out.push(b'"');
-    out.extend_from_slice(b",\"start_time\":");
+    out.extend_from_slice(b"\",\"start_time\":");
     json::write_seconds(out, sub.start_micros);
     match (in_progress, sub.end_micros) {
         (false, Some(end)) => {

@@ -210,6 +210,7 @@ impl Recorder {
     /// let rec = Recorder::with_clock(&header, Arc::new(streamer_obs::testing::CapturingEmitter::new()), Arc::new(clock));
     /// assert!(rec.is_recording());
     /// ```
+    #[inline]
     pub fn with_clock(header: &TraceHeader, emitter: Arc<dyn SegmentEmitter>, clock: Arc<dyn Clock>) -> Self {
         let (Some(parent), true, true) = (header.parent(), header.is_sampled(), emitter.is_enabled()) else {
             return Self::disabled();
@@ -413,7 +414,9 @@ impl Recorder {
         node.sub.set_end_micros(end);
         node.state = NodeState::Closed;
         let (parent_idx, parent_id) = (node.parent_idx, node.parent_id);
-        if let Some(pos) = open.iter().rposition(|&i| i as usize == idx) {
+        if open.last().is_some_and(|&i| i as usize == idx) {
+            open.pop();
+        } else if let Some(pos) = open.iter().rposition(|&i| i as usize == idx) {
             open.remove(pos);
         }
         // Into its parent while that is open; otherwise (top level, or the parent closed
@@ -823,6 +826,16 @@ impl SubsegmentGuard {
             rec.with_node(self.idx, id, |sub, _| sub.put_metadata(namespace, key, value));
         }
         Ok(())
+    }
+
+    /// Captures a handler's response: metadata `<name> response` in the namespace
+    /// `service`, or in `default` when `service` is not a usable namespace (Powertools'
+    /// convention).
+    pub(crate) fn capture_response(&self, service: &str, name: &str, response: serde_json::Value) {
+        let namespace = if check_namespace(service).is_ok() { service } else { DEFAULT_METADATA_NAMESPACE };
+        if let Some((rec, id)) = self.target() {
+            rec.with_node(self.idx, id, |sub, _| sub.put_metadata_concat(namespace, name, " response", response));
+        }
     }
 
     /// Records `err` (its `source()` chain included) as `kind`; the exception type is

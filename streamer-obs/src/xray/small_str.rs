@@ -44,6 +44,25 @@ impl SmallStr {
     }
 }
 
+impl SmallStr {
+    /// `a` followed by `b` (inline when short: no allocation, no UTF-8 check).
+    pub(crate) fn concat(a: &str, b: &str) -> Self {
+        let len = a.len() + b.len();
+        if len <= INLINE {
+            let mut buf = [0u8; INLINE];
+            buf[..a.len()].copy_from_slice(a.as_bytes());
+            buf[a.len()..len].copy_from_slice(b.as_bytes());
+            // `len` ≤ 22 fits in a u8.
+            SmallStr::Inline(len as u8, buf)
+        } else {
+            let mut s = String::with_capacity(len);
+            s.push_str(a);
+            s.push_str(b);
+            SmallStr::Heap(s.into_boxed_str())
+        }
+    }
+}
+
 impl From<String> for SmallStr {
     fn from(s: String) -> Self {
         if s.len() <= INLINE { SmallStr::new(&s) } else { SmallStr::Heap(s.into_boxed_str()) }
@@ -107,5 +126,8 @@ mod tests {
         assert_eq!(SmallStr::from(long.clone()).as_str(), long);
         assert!(SmallStr::new("a") < SmallStr::new("b") && SmallStr::new("b") < SmallStr::new(&long));
         assert_eq!(std::mem::size_of::<SmallStr>(), 24);
+        assert_eq!(SmallStr::concat("HandleConnect", " response").as_str(), "HandleConnect response");
+        assert!(matches!(SmallStr::concat("HandleConnect", " response"), SmallStr::Inline(..)));
+        assert_eq!(SmallStr::concat(&long, "é").as_str(), format!("{long}é"));
     }
 }
