@@ -89,10 +89,12 @@ pub struct FlushReport {
 /// the order they were opened; closing one links it to its open parent (or queues it in
 /// `ready` as a tree of its own) instead of moving it. Guards and explicit parents carry
 /// the index and the id, and only an open node with that id is written to. The arena is
-/// emptied when a flush leaves no subsegment open.
+/// emptied when a flush leaves no subsegment open. The nodes are on the heap (one
+/// allocation, for four, at the first subsegment): inline they would make the recorder over
+/// a kilobyte, copied several times when an invocation starts.
 #[derive(Debug, Default)]
 struct Tree {
-    nodes: SmallVec<[Node; 2]>,
+    nodes: Vec<Node>,
     /// Open subsegments, in the order they were opened (the innermost last).
     open: SmallVec<[u32; 4]>,
     /// Closed trees waiting for the flush (each sent with its node's `parent_id`).
