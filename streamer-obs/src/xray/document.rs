@@ -498,15 +498,22 @@ pub struct Subsegment {
     pub(crate) end_micros: Option<u64>,
     pub(crate) namespace: Option<Namespace>,
     pub(crate) flags: Flags,
-    pub(crate) cause: Option<Cause>,
     pub(crate) annotations: Annotations,
     pub(crate) metadata: Metadata,
-    // Rare blocks are boxed: a subsegment stays small to move and to drop.
-    pub(crate) http: Option<Box<Http>>,
-    pub(crate) aws: Option<Box<AwsData>>,
-    pub(crate) sql: Option<Box<Sql>>,
-    pub(crate) precursor_ids: Vec<SegmentId>,
+    /// The blocks few subsegments have, boxed together: a subsegment stays small to
+    /// create, move and drop.
+    pub(crate) rare: Option<Box<Rare>>,
     pub(crate) subsegments: Vec<Subsegment>,
+}
+
+/// The parts of a [`Subsegment`] that only errors and downstream calls fill in.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub(crate) struct Rare {
+    pub(crate) cause: Option<Cause>,
+    pub(crate) http: Option<Http>,
+    pub(crate) aws: Option<AwsData>,
+    pub(crate) sql: Option<Sql>,
+    pub(crate) precursor_ids: Vec<SegmentId>,
 }
 
 impl Subsegment {
@@ -532,13 +539,9 @@ impl Subsegment {
             end_micros: None,
             namespace: None,
             flags: Flags::default(),
-            cause: None,
             annotations: Annotations::default(),
             metadata: Metadata::default(),
-            http: None,
-            aws: None,
-            sql: None,
-            precursor_ids: Vec::new(),
+            rare: None,
             subsegments: Vec::new(),
         }
     }
@@ -633,7 +636,7 @@ impl Subsegment {
     /// assert!(s.cause().is_none());
     /// ```
     pub fn cause(&self) -> Option<&Cause> {
-        self.cause.as_ref()
+        self.rare.as_ref()?.cause.as_ref()
     }
     /// The annotations, sorted by key.
     ///
@@ -671,7 +674,7 @@ impl Subsegment {
     /// assert_eq!(s.http().unwrap().response_status, Some(200));
     /// ```
     pub fn http(&self) -> Option<&Http> {
-        self.http.as_deref()
+        self.rare.as_ref()?.http.as_ref()
     }
     /// The `aws` block.
     ///
@@ -684,7 +687,7 @@ impl Subsegment {
     /// assert!(s.aws().is_some());
     /// ```
     pub fn aws(&self) -> Option<&AwsData> {
-        self.aws.as_deref()
+        self.rare.as_ref()?.aws.as_ref()
     }
     /// The nested children.
     ///
@@ -708,7 +711,7 @@ impl Subsegment {
     /// assert!(s.sql().is_some());
     /// ```
     pub fn sql(&self) -> Option<&Sql> {
-        self.sql.as_deref()
+        self.rare.as_ref()?.sql.as_ref()
     }
 
     /// Sets the `sql` block (`user` cut to 250 characters).
@@ -722,7 +725,7 @@ impl Subsegment {
     /// ```
     pub fn set_sql(&mut self, mut sql: Sql) {
         sql.user = sql.user.map(|u| cut(u, MAX_STRING_CHARS));
-        self.sql = Some(Box::new(sql));
+        self.rare_mut().sql = Some(sql);
     }
 
     /// Ids of sibling subsegments that finished before this one started (`precursor_ids`).
@@ -735,7 +738,7 @@ impl Subsegment {
     /// assert_eq!(s.precursor_ids().len(), 1);
     /// ```
     pub fn precursor_ids(&self) -> &[SegmentId] {
-        &self.precursor_ids
+        self.rare.as_ref().map_or(&[], |r| &r.precursor_ids)
     }
 
     /// Adds a precursor id (duplicates ignored).
@@ -750,8 +753,9 @@ impl Subsegment {
     /// assert_eq!(s.precursor_ids(), &[first]);
     /// ```
     pub fn add_precursor(&mut self, id: SegmentId) {
-        if !self.precursor_ids.contains(&id) {
-            self.precursor_ids.push(id);
+        let ids = &mut self.rare_mut().precursor_ids;
+        if !ids.contains(&id) {
+            ids.push(id);
         }
     }
 
@@ -791,7 +795,7 @@ impl Subsegment {
     /// assert!(s.http().is_some());
     /// ```
     pub fn set_http(&mut self, http: Http) {
-        self.http = Some(Box::new(http));
+        self.rare_mut().http = Some(http);
     }
     /// Sets the `aws` block.
     ///
@@ -803,7 +807,7 @@ impl Subsegment {
     /// assert!(s.aws().is_some());
     /// ```
     pub fn set_aws(&mut self, aws: AwsData) {
-        self.aws = Some(Box::new(aws));
+        self.rare_mut().aws = Some(aws);
     }
     /// Sets flags (in addition to the ones already set).
     ///
@@ -883,7 +887,12 @@ impl Subsegment {
     }
     /// Sets the cause.
     pub(crate) fn set_cause(&mut self, cause: Cause) {
-        self.cause = Some(cause);
+        self.rare_mut().cause = Some(cause);
+    }
+
+    /// The rare blocks, boxed on first use.
+    pub(crate) fn rare_mut(&mut self) -> &mut Rare {
+        self.rare.get_or_insert_with(Box::default)
     }
 }
 
@@ -1217,7 +1226,8 @@ fn write_fields(out: &mut Vec<u8>, sub: &Subsegment, top: Option<(&TraceId, &Seg
     if sub.flags.throttle {
         out.extend_from_slice(b",\"throttle\":true");
     }
-    if let Some(cause) = &sub.cause {
+    let rare = sub.rare.as_deref();
+    if let Some(cause) = rare.and_then(|r| r.cause.as_ref()) {
         out.extend_from_slice(b",\"cause\":");
         // Rare (errors only): serde, which cannot fail writing to a Vec.
         let _ = serde_json::to_writer(&mut *out, cause);
@@ -1256,19 +1266,20 @@ fn write_fields(out: &mut Vec<u8>, sub: &Subsegment, top: Option<(&TraceId, &Seg
         }
         out.extend_from_slice(b"}}");
     }
-    if let Some(http) = sub.http.as_deref() {
+    let Some(rare) = rare else { return };
+    if let Some(http) = &rare.http {
         write_http(out, http);
     }
-    if let Some(aws) = sub.aws.as_ref().filter(|a| !a.is_empty()) {
+    if let Some(aws) = rare.aws.as_ref().filter(|a| !a.is_empty()) {
         write_aws(out, aws);
     }
-    if let Some(sql) = &sub.sql {
+    if let Some(sql) = &rare.sql {
         out.extend_from_slice(b",\"sql\":");
         let _ = serde_json::to_writer(&mut *out, sql);
     }
-    if !sub.precursor_ids.is_empty() {
+    if !rare.precursor_ids.is_empty() {
         out.extend_from_slice(b",\"precursor_ids\":[");
-        for (i, id) in sub.precursor_ids.iter().enumerate() {
+        for (i, id) in rare.precursor_ids.iter().enumerate() {
             if i > 0 {
                 out.push(b',');
             }
@@ -1420,7 +1431,7 @@ mod reference {
             if sub.flags.throttle {
                 m.serialize_entry("throttle", &true)?;
             }
-            if let Some(cause) = &sub.cause {
+            if let Some(cause) = sub.cause() {
                 m.serialize_entry("cause", cause)?;
             }
             if !sub.annotations.is_empty() {
@@ -1435,17 +1446,17 @@ mod reference {
                 }
                 m.serialize_entry("metadata", &map)?;
             }
-            if let Some(http) = &sub.http {
+            if let Some(http) = sub.http() {
                 m.serialize_entry("http", &HttpView(http))?;
             }
-            if let Some(aws) = sub.aws.as_ref().filter(|a| !a.is_empty()) {
+            if let Some(aws) = sub.aws().filter(|a| !a.is_empty()) {
                 m.serialize_entry("aws", &AwsView(aws))?;
             }
-            if let Some(sql) = &sub.sql {
+            if let Some(sql) = sub.sql() {
                 m.serialize_entry("sql", sql)?;
             }
-            if !sub.precursor_ids.is_empty() {
-                m.serialize_entry("precursor_ids", &Ids(&sub.precursor_ids))?;
+            if !sub.precursor_ids().is_empty() {
+                m.serialize_entry("precursor_ids", &Ids(sub.precursor_ids()))?;
             }
             if self.nested && !sub.subsegments.is_empty() {
                 m.serialize_entry("subsegments", &Children(&sub.subsegments))?;

@@ -167,13 +167,9 @@ fn shallow(sub: &Subsegment) -> Subsegment {
         end_micros: sub.end_micros,
         namespace: sub.namespace,
         flags: sub.flags,
-        cause: sub.cause.clone(),
         annotations: sub.annotations.clone(),
         metadata: sub.metadata.clone(),
-        http: sub.http.clone(),
-        aws: sub.aws.clone(),
-        sql: sub.sql.clone(),
-        precursor_ids: sub.precursor_ids.clone(),
+        rare: sub.rare.clone(),
         subsegments: Vec::new(),
     }
 }
@@ -236,7 +232,7 @@ fn trim_and_send(
         copy.put_metadata(TRUNCATION_NAMESPACE, "truncated_metadata", serde_json::json!(["*"]));
     }
     // 2. Stack frames.
-    if let Some(cause) = copy.cause.as_mut() {
+    if let Some(cause) = copy.rare.as_mut().and_then(|r| r.cause.as_mut()) {
         cause.drop_stacks();
     }
     rewrite(doc, &copy, &parent, buf, keep);

@@ -462,7 +462,7 @@ impl Recorder {
         self.with_node(idx, id, |sub, tree| {
             sub.add_flags(details.kind().flags());
             let cause = tree.errors.cause_for(err, details);
-            match &mut sub.cause {
+            match &mut sub.rare_mut().cause {
                 Some(existing) => existing.merge(cause),
                 None => sub.set_cause(cause),
             }
@@ -978,7 +978,7 @@ impl SubsegmentGuard {
     /// ```
     pub fn update_http(&self, f: impl FnOnce(&mut Http)) {
         if let Some((rec, id)) = self.target() {
-            rec.with_node(self.idx, id, |sub, _| f(sub.http.get_or_insert_with(Default::default)));
+            rec.with_node(self.idx, id, |sub, _| f(sub.rare_mut().http.get_or_insert_with(Default::default)));
         }
     }
 
@@ -995,7 +995,7 @@ impl SubsegmentGuard {
     /// ```
     pub fn update_aws(&self, f: impl FnOnce(&mut AwsData)) {
         if let Some((rec, id)) = self.target() {
-            rec.with_node(self.idx, id, |sub, _| f(sub.aws.get_or_insert_with(Default::default)));
+            rec.with_node(self.idx, id, |sub, _| f(sub.rare_mut().aws.get_or_insert_with(Default::default)));
         }
     }
 
