@@ -377,8 +377,10 @@ impl HandlerScope {
         let started = telemetry.clock().now();
         let segment = invocation.xray().subsegment(options.name());
         if segment.is_recording() {
-            let _ = segment.annotate("ColdStart", invocation.cold_start());
-            let _ = segment.annotate("Service", telemetry.config().service());
+            segment.annotate_known([
+                ("ColdStart", invocation.cold_start().into()),
+                ("Service", telemetry.config().service().into()),
+            ]);
         }
         Self { segment: Some(segment), telemetry, invocation, options, span, started }
     }

@@ -442,10 +442,19 @@ impl Recorder {
         }
     }
 
-    fn annotate_node(&self, idx: usize, id: SegmentId, key: &str, value: AnnotationValue) {
+    fn annotate_node<'k>(
+        &self,
+        idx: usize,
+        id: SegmentId,
+        entries: impl IntoIterator<Item = (&'k str, AnnotationValue)>,
+    ) {
         self.with_node(idx, id, |sub, tree| {
-            if sub.put_annotation(key, value) {
-                tree.annotations += 1;
+            let mut added = 0;
+            for (key, value) in entries {
+                added += usize::from(sub.put_annotation(key, value));
+            }
+            if added > 0 {
+                tree.annotations += added;
                 if tree.annotations > INDEXED_ANNOTATIONS_PER_TRACE && !tree.warned_annotations {
                     tree.warned_annotations = true;
                     tracing::warn!(
@@ -599,7 +608,7 @@ impl Recorder {
             return Ok(());
         }
         let (idx, id) = self.current().ok_or(AnnotationError::NoSubsegment)?;
-        self.annotate_node(idx, id, key, value);
+        self.annotate_node(idx, id, [(key, value)]);
         Ok(())
     }
 
@@ -774,9 +783,19 @@ impl SubsegmentGuard {
             return Err(AnnotationError::NonFiniteNumber);
         }
         if let Some((rec, id)) = self.target() {
-            rec.annotate_node(self.idx, id, key, value);
+            rec.annotate_node(self.idx, id, [(key, value)]);
         }
         Ok(())
+    }
+
+    /// Adds annotations whose keys are SDK constants known to match the key rule (not
+    /// checked again), under one lock. Values are cut or refused as by
+    /// [`SubsegmentGuard::annotate`].
+    pub(crate) fn annotate_known<const N: usize>(&self, entries: [(&'static str, AnnotationValue); N]) {
+        debug_assert!(entries.iter().all(|(k, _)| crate::xray::annotation::is_valid_key(k.as_bytes())));
+        if let Some((rec, id)) = self.target() {
+            rec.annotate_node(self.idx, id, entries.into_iter().filter(|(_, v)| v.is_valid()));
+        }
     }
 
     /// Adds metadata under the `default` namespace.
@@ -1333,6 +1352,24 @@ mod tests {
         assert_eq!(docs[2]["name"], "C");
         assert!(docs[2].get("subsegments").is_none());
         assert_eq!(docs[2]["parent_id"], "53995c3f42cd8ad8");
+    }
+
+    #[test]
+    fn known_keys_annotate_as_checked_ones() {
+        let (rec, capture, _) = recorder();
+        {
+            let a = rec.subsegment("A");
+            a.annotate_known([("ColdStart", true.into()), ("Service", "x".repeat(1200).into())]);
+            a.annotate_known([("Bad", AnnotationValue::Float(f64::NAN))]);
+            let b = rec.subsegment("B");
+            b.annotate("ColdStart", true).unwrap();
+            b.annotate("Service", "x".repeat(1200)).unwrap();
+        }
+        block_on(rec.flush());
+        let d = &capture.documents()[0];
+        assert_eq!(d["annotations"], d["subsegments"][0]["annotations"]);
+        assert_eq!(d["annotations"]["Service"].as_str().unwrap().len(), 1000);
+        assert!(d["annotations"].get("Bad").is_none());
     }
 
     #[test]

@@ -15,11 +15,12 @@ pub(crate) enum SmallStr {
 }
 
 impl SmallStr {
+    #[inline]
     pub(crate) fn new(s: &str) -> Self {
         let len = s.len();
         if len <= INLINE {
             let mut buf = [0u8; INLINE];
-            buf[..len].copy_from_slice(s.as_bytes());
+            copy_short(&mut buf, s.as_bytes());
             // `len` ≤ 22 fits in a u8.
             SmallStr::Inline(len as u8, buf)
         } else {
@@ -41,6 +42,28 @@ impl SmallStr {
             SmallStr::Inline(len, buf) => std::str::from_utf8(&buf[..usize::from(*len)]).unwrap_or_default(),
             SmallStr::Heap(s) => s,
         }
+    }
+}
+
+/// Copies `src` (at most 22 bytes) to the start of `buf` with fixed-size moves (two
+/// overlapping ones) instead of a `memcpy` call of variable length.
+#[inline]
+fn copy_short(buf: &mut [u8; INLINE], src: &[u8]) {
+    let len = src.len();
+    if len > INLINE {
+        return;
+    }
+    if len >= 16 {
+        buf[..16].copy_from_slice(&src[..16]);
+        buf[len - 16..len].copy_from_slice(&src[len - 16..]);
+    } else if len >= 8 {
+        buf[..8].copy_from_slice(&src[..8]);
+        buf[len - 8..len].copy_from_slice(&src[len - 8..]);
+    } else if len >= 4 {
+        buf[..4].copy_from_slice(&src[..4]);
+        buf[len - 4..len].copy_from_slice(&src[len - 4..]);
+    } else {
+        buf[..len].copy_from_slice(src);
     }
 }
 
@@ -115,7 +138,10 @@ mod tests {
 
     #[test]
     fn inline_up_to_22_bytes_heap_beyond() {
-        for s in ["", "a", "HandleConnect response", "é東", &"x".repeat(22)] {
+        let every_length: Vec<String> = (0..=22).map(|n| ('a'..='z').cycle().take(n).collect()).collect();
+        for s in
+            every_length.iter().map(String::as_str).chain(["", "a", "HandleConnect response", "é東", &"x".repeat(22)])
+        {
             let v = SmallStr::new(s);
             assert!(matches!(v, SmallStr::Inline(..)), "{s}");
             assert_eq!(&*v, s);
