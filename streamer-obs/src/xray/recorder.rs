@@ -90,7 +90,7 @@ pub struct FlushReport {
 /// `ready` as a tree of its own) instead of moving it. Guards and explicit parents carry
 /// the index and the id, and only an open node with that id is written to. The arena is
 /// emptied when a flush leaves no subsegment open. The nodes are on the heap (one
-/// allocation, for four, at the first subsegment): inline they would make the recorder over
+/// allocation, for two, at the first subsegment): inline they would make the recorder over
 /// a kilobyte, copied several times when an invocation starts.
 #[derive(Debug, Default)]
 struct Tree {
@@ -384,6 +384,11 @@ impl Recorder {
         tree.state.opened += 1;
         // At most `MAX_SUBSEGMENTS_PER_INVOCATION` nodes: the index fits in a u32.
         let idx = tree.nodes.len();
+        if tree.nodes.capacity() == 0 {
+            // Two nodes (a handler and one call) stay below glibc's thread-cache size limit
+            // (1 KiB), so the arena is allocated and freed on its fast path.
+            tree.nodes.reserve_exact(2);
+        }
         tree.nodes.push(Node::new(Subsegment::new(id, name, start), parent_idx, parent_id));
         tree.open.push(idx as u32);
         SubsegmentGuard { rec: Some(Arc::clone(self)), idx, id: Some(id), ended: false }
