@@ -159,10 +159,6 @@ impl AnnotationString {
         self.0.as_bytes().is_empty()
     }
 
-    pub(crate) fn as_bytes(&self) -> &[u8] {
-        self.0.as_bytes()
-    }
-
     /// The text.
     ///
     /// ```
@@ -335,7 +331,7 @@ impl AnnotationValue {
     pub(crate) fn write_json(&self, out: &mut Vec<u8>) {
         use crate::xray::json;
         match self {
-            AnnotationValue::String(v) => json::write_str_bytes(out, v.as_bytes()),
+            AnnotationValue::String(v) => v.0.write_json(out),
             AnnotationValue::Int(v) => json::write_i64(out, *v),
             AnnotationValue::Float(v) if v.is_finite() => json::write_f64(out, *v),
             AnnotationValue::Float(_) => out.push(b'0'),

@@ -1202,15 +1202,14 @@ fn write_fields(out: &mut Vec<u8>, sub: &Subsegment, top: Option<(&TraceId, &Seg
         }
     }
     // A cleaned name (see `clean_name`) has nothing to escape.
-    out.extend_from_slice(sub.name.as_bytes());
+    sub.name.write_raw(out);
     out.extend_from_slice(b"\",\"start_time\":");
-    json::write_seconds(out, sub.start_micros);
     match (in_progress, sub.end_micros) {
-        (false, Some(end)) => {
-            out.extend_from_slice(b",\"end_time\":");
-            json::write_seconds(out, end.max(sub.start_micros));
+        (false, Some(end)) => json::write_start_end(out, sub.start_micros, end.max(sub.start_micros)),
+        _ => {
+            json::write_seconds(out, sub.start_micros);
+            out.extend_from_slice(b",\"in_progress\":true");
         }
-        _ => out.extend_from_slice(b",\"in_progress\":true"),
     }
     if let Some(ns) = sub.namespace {
         out.extend_from_slice(b",\"namespace\":\"");
@@ -1240,7 +1239,7 @@ fn write_fields(out: &mut Vec<u8>, sub: &Subsegment, top: Option<(&TraceId, &Seg
             }
             // Keys are checked before they are stored (`A-Z a-z 0-9 _`): nothing to escape.
             out.push(b'"');
-            out.extend_from_slice(k.as_bytes());
+            k.write_raw(out);
             out.extend_from_slice(b"\":");
             v.write_json(out);
         }
@@ -1255,12 +1254,12 @@ fn write_fields(out: &mut Vec<u8>, sub: &Subsegment, top: Option<(&TraceId, &Seg
                     out.extend_from_slice(b"},");
                 }
                 current = Some(ns);
-                json::write_str_bytes(out, ns.as_bytes());
+                ns.write_json(out);
                 out.extend_from_slice(b":{");
             } else {
                 out.push(b',');
             }
-            json::write_str_bytes(out, k.as_bytes());
+            k.write_json(out);
             out.push(b':');
             json::write_value(out, v);
         }

@@ -86,6 +86,34 @@ impl SmallStr {
     }
 }
 
+impl SmallStr {
+    /// Appends the bytes as they are (inline text with one fixed-size copy, then the
+    /// excess cut: no `memcpy` call of variable length).
+    #[inline]
+    pub(crate) fn write_raw(&self, out: &mut Vec<u8>) {
+        match self {
+            SmallStr::Inline(len, buf) => {
+                let start = out.len();
+                out.extend_from_slice(buf);
+                out.truncate(start + usize::from(*len));
+            }
+            SmallStr::Heap(s) => out.extend_from_slice(s.as_bytes()),
+        }
+    }
+
+    /// Appends the text as a JSON string, quotes included (escaped as `serde_json` does).
+    #[inline]
+    pub(crate) fn write_json(&self, out: &mut Vec<u8>) {
+        if super::json::is_plain(self.as_bytes()) {
+            out.push(b'"');
+            self.write_raw(out);
+            out.push(b'"');
+        } else {
+            super::json::write_str_bytes(out, self.as_bytes());
+        }
+    }
+}
+
 impl From<String> for SmallStr {
     fn from(s: String) -> Self {
         if s.len() <= INLINE { SmallStr::new(&s) } else { SmallStr::Heap(s.into_boxed_str()) }
@@ -155,5 +183,12 @@ mod tests {
         assert_eq!(SmallStr::concat("HandleConnect", " response").as_str(), "HandleConnect response");
         assert!(matches!(SmallStr::concat("HandleConnect", " response"), SmallStr::Inline(..)));
         assert_eq!(SmallStr::concat(&long, "é").as_str(), format!("{long}é"));
+        for s in every_length.iter().map(String::as_str).chain([long.as_str(), "a\"b", "\u{1}", "é東"]) {
+            let mut out = b"x".to_vec();
+            SmallStr::new(s).write_json(&mut out);
+            let mut expected = b"x".to_vec();
+            expected.extend_from_slice(&serde_json::to_vec(s).unwrap());
+            assert_eq!(out, expected, "{s}");
+        }
     }
 }
