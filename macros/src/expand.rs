@@ -91,8 +91,7 @@ pub(crate) fn expand(args: &Args, f: &InstrumentedFn, plan: &Plan) -> TokenStrea
 
     let generated = match &plan.kind {
         Kind::Handler { ctx, event } => {
-            let response_key = syn::LitStr::new(&format!("{} response", name.value()), name.span());
-            let mut options = quote!(#private::HandlerOptions::new(#name).response_metadata_key(#response_key));
+            let mut options = quote!(#private::HandlerOptions::new(#name));
             let mut flag = |arg: &Option<crate::args::Arg<syn::LitBool>>, method: &str| {
                 if let Some(a) = arg {
                     let method = syn::Ident::new(method, a.span);

@@ -112,7 +112,6 @@ pub struct HandlerOptions {
     latency_high_resolution: bool,
     deadline_margin: Duration,
     error_class: fn(&ErrorView) -> ErrorClass,
-    response_key: Option<Cow<'static, str>>,
 }
 
 impl fmt::Debug for HandlerOptions {
@@ -147,7 +146,6 @@ impl HandlerOptions {
             latency_high_resolution: false,
             deadline_margin: DEFAULT_DEADLINE_MARGIN,
             error_class: |_| ErrorClass::Fault,
-            response_key: None,
         }
     }
 
@@ -208,29 +206,6 @@ impl HandlerOptions {
     pub fn deadline_margin(mut self, margin: Duration) -> Self {
         self.deadline_margin = margin;
         self
-    }
-
-    /// The metadata key of the captured response. Default `<name> response`
-    /// (Powertools' convention); `#[instrumented]` passes that key as a literal, so it
-    /// is not built per invocation.
-    ///
-    /// ```
-    /// use streamer_obs::handler::HandlerOptions;
-    /// let o = HandlerOptions::new("HandleConnect").response_metadata_key("HandleConnect response");
-    /// assert_eq!(o.response_key(), "HandleConnect response");
-    /// assert_eq!(HandlerOptions::new("H").response_key(), "H response");
-    /// ```
-    pub fn response_metadata_key(mut self, key: impl Into<Cow<'static, str>>) -> Self {
-        self.response_key = Some(key.into());
-        self
-    }
-
-    /// The metadata key of the captured response.
-    pub fn response_key(&self) -> Cow<'_, str> {
-        match &self.response_key {
-            Some(key) => Cow::Borrowed(key),
-            None => Cow::Owned(format!("{} response", self.name)),
-        }
     }
 
     /// How handler errors are classified (default: every error is a fault).
@@ -402,8 +377,10 @@ impl HandlerScope {
         let started = telemetry.clock().now();
         let segment = invocation.xray().subsegment(options.name());
         if segment.is_recording() {
-            let _ = segment.annotate("ColdStart", invocation.cold_start());
-            let _ = segment.annotate("Service", telemetry.config().service());
+            segment.annotate_known([
+                ("ColdStart", invocation.cold_start().into()),
+                ("Service", telemetry.config().service().into()),
+            ]);
         }
         Self { segment: Some(segment), telemetry, invocation, options, span, started }
     }
@@ -495,13 +472,7 @@ impl HandlerScope {
     /// The response as metadata `<name> response` in the service's namespace (Powertools'
     /// convention), or `default` when the service name is not a usable namespace.
     fn capture_response(&self, segment: &SubsegmentGuard, response: serde_json::Value) {
-        let key = self.options.response_key();
-        let service = self.telemetry.config().service();
-        if crate::xray::annotation::check_namespace(service).is_ok() {
-            let _ = segment.metadata_value_in(service, &key, response);
-        } else {
-            let _ = segment.metadata_value_in(crate::xray::annotation::DEFAULT_METADATA_NAMESPACE, &key, response);
-        }
+        segment.capture_response(self.telemetry.config().service(), self.options.name(), response);
     }
 
     /// A sleep that ends `deadline_margin` before the deadline, if the deadline is known.

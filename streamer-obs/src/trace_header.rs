@@ -60,6 +60,11 @@ impl TraceId {
         &self.0
     }
 
+    /// The 35 characters as a fixed-size array (for writers).
+    pub(crate) fn as_array(&self) -> &[u8; 35] {
+        &self.0
+    }
+
     /// The epoch seconds encoded in the id.
     pub fn epoch_seconds(&self) -> u32 {
         u32::from_str_radix(&self.as_str()[2..10], 16).unwrap_or(0)
@@ -138,9 +143,7 @@ impl SegmentId {
         if v == 0 {
             return None;
         }
-        let mut out = [0u8; 16];
-        write_hex(&mut out, v, 16);
-        Some(SegmentId(out))
+        Some(SegmentId(hex16(v)))
     }
 
     /// The id as text.
@@ -156,6 +159,11 @@ impl SegmentId {
     /// assert_eq!(id.as_bytes(), b"53995c3f42cd8ad8");
     /// ```
     pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+
+    /// The 16 digits as a fixed-size array (for writers).
+    pub(crate) fn as_array(&self) -> &[u8; 16] {
         &self.0
     }
 }
@@ -407,6 +415,26 @@ fn all_hex(b: &[u8]) -> bool {
     b.iter().fold(0, |acc, &c| acc | NOT_HEX[usize::from(c)]) == 0
 }
 
+/// The 16 lowercase hex digits of `v`, a word at a time (no per-digit loop).
+fn hex16(v: u64) -> [u8; 16] {
+    let mut out = [0u8; 16];
+    out[..8].copy_from_slice(&hex8((v >> 32) as u32));
+    out[8..].copy_from_slice(&hex8(v as u32));
+    out
+}
+
+/// The 8 lowercase hex digits of `v`.
+fn hex8(v: u32) -> [u8; 8] {
+    // One nibble per byte, the most significant nibble in the most significant byte.
+    let x = u64::from(v);
+    let x = ((x & 0xffff_0000) << 16) | (x & 0xffff);
+    let x = ((x & 0x0000_ff00_0000_ff00) << 8) | (x & 0x0000_00ff_0000_00ff);
+    let x = ((x & 0x00f0_00f0_00f0_00f0) << 4) | (x & 0x000f_000f_000f_000f);
+    // 1 in each byte whose nibble is 10 or more: those go to `a`..`f`.
+    let letters = ((x + 0x0606_0606_0606_0606) >> 4) & 0x0101_0101_0101_0101;
+    (x + 0x3030_3030_3030_3030 + letters * 39).to_be_bytes()
+}
+
 fn write_hex(out: &mut [u8], mut v: u64, digits: usize) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     for i in (0..digits).rev() {
@@ -430,6 +458,20 @@ mod tests {
             assert_eq!(all_hex(&[b'a', c, b'0']), c.is_ascii_hexdigit(), "{c}");
         }
         assert!(all_hex(b""));
+    }
+
+    #[test]
+    fn segment_ids_are_16_lowercase_hex_digits() {
+        let mut values =
+            vec![1, 9, 10, 15, 16, 0xabcdef, u64::MAX, 1 << 63, 0x0123_4567_89ab_cdef, 0xfedc_ba98_7654_3210];
+        let mut x = 0x9e37_79b9_7f4a_7c15_u64;
+        for _ in 0..10_000 {
+            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            values.push(x | 1);
+        }
+        for v in values {
+            assert_eq!(SegmentId::from_u64(v).unwrap().as_str(), format!("{v:016x}"));
+        }
     }
 
     const ROOT: &str = "1-5759e988-bd862e3fe1be46a994272793";

@@ -63,9 +63,31 @@ pub enum AnnotationError {
 /// assert!(check_key("").is_err() && check_key("a b").is_err() && check_key(&"k".repeat(501)).is_err());
 /// ```
 pub fn check_key(key: &str) -> Result<(), AnnotationError> {
-    let ok =
-        !key.is_empty() && key.len() <= MAX_KEY_CHARS && key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
-    if ok { Ok(()) } else { Err(AnnotationError::InvalidKey(key.chars().take(64).collect())) }
+    if is_valid_key(key.as_bytes()) { Ok(()) } else { Err(invalid_key(key)) }
+}
+
+#[cold]
+fn invalid_key(key: &str) -> AnnotationError {
+    AnnotationError::InvalidKey(key.chars().take(64).collect())
+}
+
+/// Per byte: whether it may appear in an annotation key (`A-Z a-z 0-9 _`).
+static KEY_BYTE: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 128 {
+        let c = i as u8;
+        t[i] = c.is_ascii_alphanumeric() || c == b'_';
+        i += 1;
+    }
+    t
+};
+
+/// Whether `key` matches `^[A-Za-z0-9_]{1,500}$` (one table load per byte). A valid key
+/// has nothing to escape in JSON.
+#[inline]
+pub(crate) fn is_valid_key(key: &[u8]) -> bool {
+    !key.is_empty() && key.len() <= MAX_KEY_CHARS && key.iter().all(|&b| KEY_BYTE[usize::from(b)])
 }
 
 /// Checks a metadata namespace.
@@ -117,6 +139,26 @@ pub enum AnnotationValue {
 pub struct AnnotationString(super::small_str::SmallStr);
 
 impl AnnotationString {
+    /// The length in bytes (no UTF-8 check).
+    ///
+    /// ```
+    /// # use streamer_obs::xray::annotation::AnnotationString;
+    /// assert_eq!(AnnotationString::from("é").len(), 2);
+    /// ```
+    pub fn len(&self) -> usize {
+        self.0.as_bytes().len()
+    }
+
+    /// Whether the text is empty.
+    ///
+    /// ```
+    /// # use streamer_obs::xray::annotation::AnnotationString;
+    /// assert!(AnnotationString::from("").is_empty());
+    /// ```
+    pub fn is_empty(&self) -> bool {
+        self.0.as_bytes().is_empty()
+    }
+
     /// The text.
     ///
     /// ```
@@ -207,7 +249,7 @@ impl AnnotationValue {
             AnnotationValue::Float(f) => f.is_finite(),
             // At most 1000 bytes is at most 1000 characters: count only longer ones.
             AnnotationValue::String(s) => {
-                s.len() <= MAX_STRING_VALUE_CHARS || s.chars().count() <= MAX_STRING_VALUE_CHARS
+                s.len() <= MAX_STRING_VALUE_CHARS || s.as_str().chars().count() <= MAX_STRING_VALUE_CHARS
             }
             _ => true,
         }
@@ -289,7 +331,7 @@ impl AnnotationValue {
     pub(crate) fn write_json(&self, out: &mut Vec<u8>) {
         use crate::xray::json;
         match self {
-            AnnotationValue::String(v) => json::write_str(out, v),
+            AnnotationValue::String(v) => v.0.write_json(out),
             AnnotationValue::Int(v) => json::write_i64(out, *v),
             AnnotationValue::Float(v) if v.is_finite() => json::write_f64(out, *v),
             AnnotationValue::Float(_) => out.push(b'0'),

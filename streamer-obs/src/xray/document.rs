@@ -22,6 +22,8 @@
 //! );
 //! ```
 
+use smallvec::SmallVec;
+
 use crate::trace_header::{SegmentId, TraceId};
 use crate::xray::annotation::AnnotationValue;
 use crate::xray::cause::Cause;
@@ -295,7 +297,7 @@ pub(crate) fn cut(mut s: String, max_chars: usize) -> String {
 }
 
 /// The annotations of a subsegment, sorted by key (written in this order); setting a key
-/// again replaces its value.
+/// again replaces its value. Up to four are kept inline (no allocation).
 ///
 /// ```
 /// use streamer_obs::trace_header::SegmentId;
@@ -310,7 +312,7 @@ pub(crate) fn cut(mut s: String, max_chars: usize) -> String {
 /// assert_eq!(s.annotations().get("tenant_id"), Some(&AnnotationValue::from("t-2")));
 /// ```
 #[derive(Debug, Clone, PartialEq, Default)]
-pub struct Annotations(Vec<(SmallStr, AnnotationValue)>);
+pub struct Annotations(SmallVec<[(SmallStr, AnnotationValue); 4]>);
 
 impl Annotations {
     /// How many annotations.
@@ -359,6 +361,11 @@ impl Annotations {
 
     /// Sets `key`; returns whether it is new.
     fn put(&mut self, key: &str, value: AnnotationValue) -> bool {
+        // Keys usually come in order (or alone): append without a search.
+        if self.0.last().is_none_or(|(last, _)| last.as_bytes() < key.as_bytes()) {
+            self.0.push((SmallStr::new(key), value));
+            return true;
+        }
         match self.find(key) {
             Ok(i) => {
                 self.0[i].1 = value;
@@ -378,7 +385,7 @@ impl Annotations {
 
 /// The metadata of a subsegment: `(namespace, key, value)` entries sorted by namespace
 /// then key (written in this order, grouped by namespace); setting a namespace and key
-/// again replaces the value.
+/// again replaces the value. One entry is kept inline (no allocation).
 ///
 /// ```
 /// use streamer_obs::trace_header::SegmentId;
@@ -391,7 +398,7 @@ impl Annotations {
 /// assert_eq!(entries, [("default", "a", serde_json::json!(2)), ("service", "b", serde_json::json!(3))]);
 /// ```
 #[derive(Debug, Clone, PartialEq, Default)]
-pub struct Metadata(Vec<(SmallStr, SmallStr, serde_json::Value)>);
+pub struct Metadata(SmallVec<[(SmallStr, SmallStr, serde_json::Value); 1]>);
 
 impl Metadata {
     /// How many entries (all namespaces).
@@ -447,6 +454,16 @@ impl Metadata {
         }
     }
 
+    fn put_owned_key(&mut self, namespace: &str, key: SmallStr, value: serde_json::Value) {
+        let found = self.0.binary_search_by(|(ns, k, _)| {
+            ns.as_bytes().cmp(namespace.as_bytes()).then_with(|| k.as_bytes().cmp(key.as_bytes()))
+        });
+        match found {
+            Ok(i) => self.0[i].2 = value,
+            Err(i) => self.0.insert(i, (SmallStr::new(namespace), key, value)),
+        }
+    }
+
     /// Removes the entry under `namespace` and `key`.
     pub(crate) fn remove(&mut self, namespace: &str, key: &str) {
         if let Ok(i) = self.find(namespace, key) {
@@ -481,15 +498,22 @@ pub struct Subsegment {
     pub(crate) end_micros: Option<u64>,
     pub(crate) namespace: Option<Namespace>,
     pub(crate) flags: Flags,
-    pub(crate) cause: Option<Cause>,
     pub(crate) annotations: Annotations,
     pub(crate) metadata: Metadata,
-    // Rare blocks are boxed: a subsegment stays small to move and to drop.
-    pub(crate) http: Option<Box<Http>>,
-    pub(crate) aws: Option<Box<AwsData>>,
-    pub(crate) sql: Option<Box<Sql>>,
-    pub(crate) precursor_ids: Vec<SegmentId>,
+    /// The blocks few subsegments have, boxed together: a subsegment stays small to
+    /// create, move and drop.
+    pub(crate) rare: Option<Box<Rare>>,
     pub(crate) subsegments: Vec<Subsegment>,
+}
+
+/// The parts of a [`Subsegment`] that only errors and downstream calls fill in.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub(crate) struct Rare {
+    pub(crate) cause: Option<Cause>,
+    pub(crate) http: Option<Http>,
+    pub(crate) aws: Option<AwsData>,
+    pub(crate) sql: Option<Sql>,
+    pub(crate) precursor_ids: Vec<SegmentId>,
 }
 
 impl Subsegment {
@@ -503,6 +527,7 @@ impl Subsegment {
     /// assert_eq!(s.name(), "Work");
     /// assert!(s.end_micros().is_none());
     /// ```
+    #[inline]
     pub fn new(id: SegmentId, name: &str, start_micros: u64) -> Self {
         Self {
             id,
@@ -514,13 +539,9 @@ impl Subsegment {
             end_micros: None,
             namespace: None,
             flags: Flags::default(),
-            cause: None,
             annotations: Annotations::default(),
             metadata: Metadata::default(),
-            http: None,
-            aws: None,
-            sql: None,
-            precursor_ids: Vec::new(),
+            rare: None,
             subsegments: Vec::new(),
         }
     }
@@ -615,7 +636,7 @@ impl Subsegment {
     /// assert!(s.cause().is_none());
     /// ```
     pub fn cause(&self) -> Option<&Cause> {
-        self.cause.as_ref()
+        self.rare.as_ref()?.cause.as_ref()
     }
     /// The annotations, sorted by key.
     ///
@@ -653,7 +674,7 @@ impl Subsegment {
     /// assert_eq!(s.http().unwrap().response_status, Some(200));
     /// ```
     pub fn http(&self) -> Option<&Http> {
-        self.http.as_deref()
+        self.rare.as_ref()?.http.as_ref()
     }
     /// The `aws` block.
     ///
@@ -666,7 +687,7 @@ impl Subsegment {
     /// assert!(s.aws().is_some());
     /// ```
     pub fn aws(&self) -> Option<&AwsData> {
-        self.aws.as_deref()
+        self.rare.as_ref()?.aws.as_ref()
     }
     /// The nested children.
     ///
@@ -690,7 +711,7 @@ impl Subsegment {
     /// assert!(s.sql().is_some());
     /// ```
     pub fn sql(&self) -> Option<&Sql> {
-        self.sql.as_deref()
+        self.rare.as_ref()?.sql.as_ref()
     }
 
     /// Sets the `sql` block (`user` cut to 250 characters).
@@ -704,7 +725,7 @@ impl Subsegment {
     /// ```
     pub fn set_sql(&mut self, mut sql: Sql) {
         sql.user = sql.user.map(|u| cut(u, MAX_STRING_CHARS));
-        self.sql = Some(Box::new(sql));
+        self.rare_mut().sql = Some(sql);
     }
 
     /// Ids of sibling subsegments that finished before this one started (`precursor_ids`).
@@ -717,7 +738,7 @@ impl Subsegment {
     /// assert_eq!(s.precursor_ids().len(), 1);
     /// ```
     pub fn precursor_ids(&self) -> &[SegmentId] {
-        &self.precursor_ids
+        self.rare.as_ref().map_or(&[], |r| &r.precursor_ids)
     }
 
     /// Adds a precursor id (duplicates ignored).
@@ -732,8 +753,9 @@ impl Subsegment {
     /// assert_eq!(s.precursor_ids(), &[first]);
     /// ```
     pub fn add_precursor(&mut self, id: SegmentId) {
-        if !self.precursor_ids.contains(&id) {
-            self.precursor_ids.push(id);
+        let ids = &mut self.rare_mut().precursor_ids;
+        if !ids.contains(&id) {
+            ids.push(id);
         }
     }
 
@@ -773,7 +795,7 @@ impl Subsegment {
     /// assert!(s.http().is_some());
     /// ```
     pub fn set_http(&mut self, http: Http) {
-        self.http = Some(Box::new(http));
+        self.rare_mut().http = Some(http);
     }
     /// Sets the `aws` block.
     ///
@@ -785,7 +807,7 @@ impl Subsegment {
     /// assert!(s.aws().is_some());
     /// ```
     pub fn set_aws(&mut self, aws: AwsData) {
-        self.aws = Some(Box::new(aws));
+        self.rare_mut().aws = Some(aws);
     }
     /// Sets flags (in addition to the ones already set).
     ///
@@ -853,20 +875,136 @@ impl Subsegment {
     pub(crate) fn put_metadata(&mut self, namespace: &str, key: &str, value: serde_json::Value) {
         self.metadata.put(namespace, key, value);
     }
+    /// [`Self::put_metadata`] with the key `<prefix><suffix>` (built without a UTF-8 check).
+    pub(crate) fn put_metadata_concat(
+        &mut self,
+        namespace: &str,
+        prefix: &str,
+        suffix: &str,
+        value: serde_json::Value,
+    ) {
+        self.metadata.put_owned_key(namespace, SmallStr::concat(prefix, suffix), value);
+    }
     /// Sets the cause.
     pub(crate) fn set_cause(&mut self, cause: Cause) {
-        self.cause = Some(cause);
+        self.rare_mut().cause = Some(cause);
+    }
+
+    /// The rare blocks, boxed on first use.
+    pub(crate) fn rare_mut(&mut self) -> &mut Rare {
+        self.rare.get_or_insert_with(Box::default)
     }
 }
 
 /// An independent subsegment document: a subsegment tree with the trace id and the id
 /// of its parent (the header's `Parent` or an enclosing subsegment).
+///
+/// A document is either an owned [`Subsegment`] tree ([`SegmentDocument::new`]) or a tree
+/// of the recorder, whose children stay where they were recorded (linked, not nested in
+/// [`Subsegment::subsegments`]): [`SegmentDocument::subsegment`] is then the root without
+/// its children, and [`SegmentDocument::write_to`] writes the whole tree either way.
 #[derive(Debug, Clone, Copy)]
 pub struct SegmentDocument<'a> {
     trace_id: &'a TraceId,
     parent_id: &'a SegmentId,
-    subsegment: &'a Subsegment,
+    root: NodeRef<'a>,
     in_progress: bool,
+}
+
+/// No node (end of a child list, no parent).
+pub(crate) const NO_NODE: u32 = u32::MAX;
+
+/// Whether a recorded subsegment is still open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum NodeState {
+    Open,
+    Closed,
+}
+
+/// A subsegment recorded in place in the recorder's arena: its own fields (its
+/// `subsegments` stay empty) and links to its closed children, in the order they closed.
+#[derive(Debug)]
+pub(crate) struct Node {
+    pub(crate) sub: Subsegment,
+    pub(crate) state: NodeState,
+    /// Whether an in-progress document was sent for it.
+    pub(crate) in_progress_sent: bool,
+    /// The arena index of the parent it was opened under (`NO_NODE`: none recorded).
+    pub(crate) parent_idx: u32,
+    /// The id written as `parent_id` when it is sent as its own document.
+    pub(crate) parent_id: SegmentId,
+    pub(crate) first_child: u32,
+    pub(crate) last_child: u32,
+    pub(crate) next_sibling: u32,
+}
+
+impl Node {
+    #[inline]
+    pub(crate) fn new(sub: Subsegment, parent_idx: u32, parent_id: SegmentId) -> Self {
+        Self {
+            sub,
+            state: NodeState::Open,
+            in_progress_sent: false,
+            parent_idx,
+            parent_id,
+            first_child: NO_NODE,
+            last_child: NO_NODE,
+            next_sibling: NO_NODE,
+        }
+    }
+}
+
+/// A subsegment with its children: an owned tree, or a node of the recorder's arena.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum NodeRef<'a> {
+    Owned(&'a Subsegment),
+    Linked(&'a [Node], &'a Node),
+}
+
+impl<'a> NodeRef<'a> {
+    /// The subsegment's own fields.
+    pub(crate) fn sub(self) -> &'a Subsegment {
+        match self {
+            NodeRef::Owned(s) => s,
+            NodeRef::Linked(_, n) => &n.sub,
+        }
+    }
+
+    /// The children, in order.
+    pub(crate) fn children(self) -> Children<'a> {
+        match self {
+            NodeRef::Owned(s) => Children::Owned(s.subsegments.iter()),
+            NodeRef::Linked(nodes, n) => Children::Linked(nodes, n.first_child),
+        }
+    }
+
+    pub(crate) fn has_children(self) -> bool {
+        match self {
+            NodeRef::Owned(s) => !s.subsegments.is_empty(),
+            NodeRef::Linked(_, n) => n.first_child != NO_NODE,
+        }
+    }
+}
+
+/// The children of a [`NodeRef`].
+pub(crate) enum Children<'a> {
+    Owned(std::slice::Iter<'a, Subsegment>),
+    Linked(&'a [Node], u32),
+}
+
+impl<'a> Iterator for Children<'a> {
+    type Item = NodeRef<'a>;
+
+    fn next(&mut self) -> Option<NodeRef<'a>> {
+        match self {
+            Children::Owned(it) => it.next().map(NodeRef::Owned),
+            Children::Linked(nodes, next) => {
+                let node = nodes.get(*next as usize)?;
+                *next = node.next_sibling;
+                Some(NodeRef::Linked(nodes, node))
+            }
+        }
+    }
 }
 
 impl<'a> SegmentDocument<'a> {
@@ -880,7 +1018,12 @@ impl<'a> SegmentDocument<'a> {
     /// assert!(!SegmentDocument::new(&t, &p, &s).is_in_progress());
     /// ```
     pub fn new(trace_id: &'a TraceId, parent_id: &'a SegmentId, subsegment: &'a Subsegment) -> Self {
-        Self { trace_id, parent_id, subsegment, in_progress: false }
+        Self { trace_id, parent_id, root: NodeRef::Owned(subsegment), in_progress: false }
+    }
+
+    /// A document for `root` (owned or recorded).
+    pub(crate) fn of(trace_id: &'a TraceId, parent_id: &'a SegmentId, root: NodeRef<'a>, in_progress: bool) -> Self {
+        Self { trace_id, parent_id, root, in_progress }
     }
 
     /// An in-progress document for a still-open `subsegment` (`in_progress: true`, no
@@ -895,7 +1038,7 @@ impl<'a> SegmentDocument<'a> {
     /// assert!(json.contains(r#""in_progress":true"#) && !json.contains("end_time"));
     /// ```
     pub fn in_progress(trace_id: &'a TraceId, parent_id: &'a SegmentId, subsegment: &'a Subsegment) -> Self {
-        Self { trace_id, parent_id, subsegment, in_progress: true }
+        Self { trace_id, parent_id, root: NodeRef::Owned(subsegment), in_progress: true }
     }
 
     /// The trace id (`Root`).
@@ -922,7 +1065,9 @@ impl<'a> SegmentDocument<'a> {
     pub fn parent_id(&self) -> &'a SegmentId {
         self.parent_id
     }
-    /// The subsegment tree.
+    /// The root subsegment. For a document of the recorder its children are not in
+    /// [`Subsegment::subsegments`] (they were recorded in place); [`Self::write_to`] writes
+    /// them either way.
     ///
     /// ```
     /// # use streamer_obs::trace_header::{SegmentId, TraceId};
@@ -932,7 +1077,12 @@ impl<'a> SegmentDocument<'a> {
     /// assert_eq!(SegmentDocument::new(&t, &p, &s).subsegment().name(), "W");
     /// ```
     pub fn subsegment(&self) -> &'a Subsegment {
-        self.subsegment
+        self.root.sub()
+    }
+
+    /// The root with its children.
+    pub(crate) fn root(&self) -> NodeRef<'a> {
+        self.root
     }
     /// Whether this is an in-progress document.
     ///
@@ -978,57 +1128,88 @@ impl<'a> SegmentDocument<'a> {
     }
 
     pub(crate) fn write_with(&self, out: &mut Vec<u8>, nested: bool) {
-        write_sub(
-            out,
-            self.subsegment,
-            Some((self.trace_id, self.parent_id)),
-            nested && !self.in_progress,
-            self.in_progress,
-        );
+        write_sub(out, self.root, Some((self.trace_id, self.parent_id)), nested && !self.in_progress, self.in_progress);
+    }
+
+    /// Writes the document with only `children` nested (the size guard's split).
+    pub(crate) fn write_with_children(&self, out: &mut Vec<u8>, children: &[NodeRef<'_>]) {
+        write_fields(out, self.root.sub(), Some((self.trace_id, self.parent_id)), self.in_progress);
+        if !children.is_empty() {
+            out.extend_from_slice(b",\"subsegments\":[");
+            for (i, child) in children.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_sub(out, *child, None, true, false);
+            }
+            out.push(b']');
+        }
+        out.push(b'}');
     }
 }
 
-/// Appends `sub` as it appears nested in its parent's `subsegments` array.
-pub(crate) fn write_nested(sub: &Subsegment, out: &mut Vec<u8>) {
-    write_sub(out, sub, None, true, false);
+/// Appends `node` as it appears nested in its parent's `subsegments` array.
+pub(crate) fn write_nested(node: NodeRef<'_>, out: &mut Vec<u8>) {
+    write_sub(out, node, None, true, false);
 }
 
 /// Appends one subsegment object (keys in a fixed order, maps sorted by key), byte for
 /// byte what `serde_json` writes for the same document.
 fn write_sub(
     out: &mut Vec<u8>,
-    sub: &Subsegment,
+    node: NodeRef<'_>,
     top: Option<(&TraceId, &SegmentId)>,
     nested: bool,
     in_progress: bool,
 ) {
-    out.reserve(160 + sub.name.len());
+    write_fields(out, node.sub(), top, in_progress);
+    if nested && node.has_children() {
+        out.extend_from_slice(b",\"subsegments\":[");
+        for (i, child) in node.children().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            write_sub(out, child, None, true, false);
+        }
+        out.push(b']');
+    }
+    out.push(b'}');
+}
+
+/// Appends a subsegment object without its children and without the closing brace.
+fn write_fields(out: &mut Vec<u8>, sub: &Subsegment, top: Option<(&TraceId, &SegmentId)>, in_progress: bool) {
+    out.reserve(160 + sub.name.as_bytes().len());
+    // The fixed-size head in one piece: `{"type":"subsegment","id":"…","trace_id":"…",
+    // "parent_id":"…","name":"` (or `{"id":"…","name":"` nested).
     match top {
         Some((trace, parent)) => {
-            out.extend_from_slice(b"{\"type\":\"subsegment\",\"id\":\"");
-            out.extend_from_slice(sub.id.as_bytes());
-            out.extend_from_slice(b"\",\"trace_id\":\"");
-            out.extend_from_slice(trace.as_bytes());
-            out.extend_from_slice(b"\",\"parent_id\":\"");
-            out.extend_from_slice(parent.as_bytes());
+            let mut head = [0u8; 27 + 16 + 14 + 35 + 15 + 16 + 10];
+            head[..27].copy_from_slice(b"{\"type\":\"subsegment\",\"id\":\"");
+            head[27..43].copy_from_slice(sub.id.as_array());
+            head[43..57].copy_from_slice(b"\",\"trace_id\":\"");
+            head[57..92].copy_from_slice(trace.as_array());
+            head[92..107].copy_from_slice(b"\",\"parent_id\":\"");
+            head[107..123].copy_from_slice(parent.as_array());
+            head[123..].copy_from_slice(b"\",\"name\":\"");
+            out.extend_from_slice(&head);
         }
         None => {
-            out.extend_from_slice(b"{\"id\":\"");
-            out.extend_from_slice(sub.id.as_bytes());
+            let mut head = [0u8; 7 + 16 + 10];
+            head[..7].copy_from_slice(b"{\"id\":\"");
+            head[7..23].copy_from_slice(sub.id.as_array());
+            head[23..].copy_from_slice(b"\",\"name\":\"");
+            out.extend_from_slice(&head);
         }
     }
     // A cleaned name (see `clean_name`) has nothing to escape.
-    out.extend_from_slice(b"\",\"name\":\"");
-    out.extend_from_slice(sub.name.as_bytes());
-    out.push(b'"');
-    out.extend_from_slice(b",\"start_time\":");
-    json::write_seconds(out, sub.start_micros);
+    sub.name.write_raw(out);
+    out.extend_from_slice(b"\",\"start_time\":");
     match (in_progress, sub.end_micros) {
-        (false, Some(end)) => {
-            out.extend_from_slice(b",\"end_time\":");
-            json::write_seconds(out, end.max(sub.start_micros));
+        (false, Some(end)) => json::write_start_end(out, sub.start_micros, end.max(sub.start_micros)),
+        _ => {
+            json::write_seconds(out, sub.start_micros);
+            out.extend_from_slice(b",\"in_progress\":true");
         }
-        _ => out.extend_from_slice(b",\"in_progress\":true"),
     }
     if let Some(ns) = sub.namespace {
         out.extend_from_slice(b",\"namespace\":\"");
@@ -1044,7 +1225,8 @@ fn write_sub(
     if sub.flags.throttle {
         out.extend_from_slice(b",\"throttle\":true");
     }
-    if let Some(cause) = &sub.cause {
+    let rare = sub.rare.as_deref();
+    if let Some(cause) = rare.and_then(|r| r.cause.as_ref()) {
         out.extend_from_slice(b",\"cause\":");
         // Rare (errors only): serde, which cannot fail writing to a Vec.
         let _ = serde_json::to_writer(&mut *out, cause);
@@ -1055,8 +1237,10 @@ fn write_sub(
             if i > 0 {
                 out.push(b',');
             }
-            json::write_str_bytes(out, k.as_bytes());
-            out.push(b':');
+            // Keys are checked before they are stored (`A-Z a-z 0-9 _`): nothing to escape.
+            out.push(b'"');
+            k.write_raw(out);
+            out.extend_from_slice(b"\":");
             v.write_json(out);
         }
         out.push(b'}');
@@ -1070,30 +1254,31 @@ fn write_sub(
                     out.extend_from_slice(b"},");
                 }
                 current = Some(ns);
-                json::write_str_bytes(out, ns.as_bytes());
+                ns.write_json(out);
                 out.extend_from_slice(b":{");
             } else {
                 out.push(b',');
             }
-            json::write_str_bytes(out, k.as_bytes());
+            k.write_json(out);
             out.push(b':');
             json::write_value(out, v);
         }
         out.extend_from_slice(b"}}");
     }
-    if let Some(http) = sub.http.as_deref() {
+    let Some(rare) = rare else { return };
+    if let Some(http) = &rare.http {
         write_http(out, http);
     }
-    if let Some(aws) = sub.aws.as_ref().filter(|a| !a.is_empty()) {
+    if let Some(aws) = rare.aws.as_ref().filter(|a| !a.is_empty()) {
         write_aws(out, aws);
     }
-    if let Some(sql) = &sub.sql {
+    if let Some(sql) = &rare.sql {
         out.extend_from_slice(b",\"sql\":");
         let _ = serde_json::to_writer(&mut *out, sql);
     }
-    if !sub.precursor_ids.is_empty() {
+    if !rare.precursor_ids.is_empty() {
         out.extend_from_slice(b",\"precursor_ids\":[");
-        for (i, id) in sub.precursor_ids.iter().enumerate() {
+        for (i, id) in rare.precursor_ids.iter().enumerate() {
             if i > 0 {
                 out.push(b',');
             }
@@ -1103,17 +1288,6 @@ fn write_sub(
         }
         out.push(b']');
     }
-    if nested && !sub.subsegments.is_empty() {
-        out.extend_from_slice(b",\"subsegments\":[");
-        for (i, child) in sub.subsegments.iter().enumerate() {
-            if i > 0 {
-                out.push(b',');
-            }
-            write_sub(out, child, None, true, false);
-        }
-        out.push(b']');
-    }
-    out.push(b'}');
 }
 
 /// Appends `key":value` pairs of optional strings, each preceded by a comma except the
@@ -1256,7 +1430,7 @@ mod reference {
             if sub.flags.throttle {
                 m.serialize_entry("throttle", &true)?;
             }
-            if let Some(cause) = &sub.cause {
+            if let Some(cause) = sub.cause() {
                 m.serialize_entry("cause", cause)?;
             }
             if !sub.annotations.is_empty() {
@@ -1271,17 +1445,17 @@ mod reference {
                 }
                 m.serialize_entry("metadata", &map)?;
             }
-            if let Some(http) = &sub.http {
+            if let Some(http) = sub.http() {
                 m.serialize_entry("http", &HttpView(http))?;
             }
-            if let Some(aws) = sub.aws.as_ref().filter(|a| !a.is_empty()) {
+            if let Some(aws) = sub.aws().filter(|a| !a.is_empty()) {
                 m.serialize_entry("aws", &AwsView(aws))?;
             }
-            if let Some(sql) = &sub.sql {
+            if let Some(sql) = sub.sql() {
                 m.serialize_entry("sql", sql)?;
             }
-            if !sub.precursor_ids.is_empty() {
-                m.serialize_entry("precursor_ids", &Ids(&sub.precursor_ids))?;
+            if !sub.precursor_ids().is_empty() {
+                m.serialize_entry("precursor_ids", &Ids(sub.precursor_ids()))?;
             }
             if self.nested && !sub.subsegments.is_empty() {
                 m.serialize_entry("subsegments", &Children(&sub.subsegments))?;
@@ -1511,7 +1685,7 @@ mod tests {
         let root = everything();
         let check = |sub: &Subsegment, top: Option<(&TraceId, &SegmentId)>, nested: bool, in_progress: bool| {
             let mut hand = Vec::new();
-            write_sub(&mut hand, sub, top, nested, in_progress);
+            write_sub(&mut hand, NodeRef::Owned(sub), top, nested, in_progress);
             let serde = reference::write(sub, top, nested, in_progress);
             assert_eq!(String::from_utf8(hand).unwrap(), String::from_utf8(serde).unwrap());
         };
@@ -1531,6 +1705,55 @@ mod tests {
         );
         assert!(v["subsegments"][3]["http"].as_object().unwrap().is_empty());
         assert!(v.as_object_mut().unwrap().remove("cause").is_some());
+    }
+
+    /// `sub` flattened into an arena as the recorder keeps it (children linked, not nested).
+    fn flatten(sub: &Subsegment, nodes: &mut Vec<Node>) -> u32 {
+        let mut own = sub.clone();
+        own.subsegments.clear();
+        let idx = nodes.len() as u32;
+        nodes.push(Node::new(own, NO_NODE, SegmentId::from_u64(1).unwrap()));
+        let mut prev = NO_NODE;
+        for child in &sub.subsegments {
+            let c = flatten(child, nodes);
+            nodes[c as usize].parent_idx = idx;
+            if prev == NO_NODE {
+                nodes[idx as usize].first_child = c;
+            } else {
+                nodes[prev as usize].next_sibling = c;
+            }
+            nodes[idx as usize].last_child = c;
+            prev = c;
+        }
+        idx
+    }
+
+    #[test]
+    fn recorded_trees_write_the_same_bytes_as_owned_ones() {
+        let (t, p) = ids();
+        let root = everything();
+        let mut nodes = Vec::new();
+        let idx = flatten(&root, &mut nodes);
+        let linked = NodeRef::Linked(&nodes, &nodes[idx as usize]);
+        assert_eq!(linked.children().count(), root.subsegments.len());
+        for top in [Some((&t, &p)), None] {
+            for (nested, in_progress) in [(true, false), (false, false), (false, true)] {
+                let mut hand = Vec::new();
+                write_sub(&mut hand, linked, top, nested, in_progress);
+                assert_eq!(
+                    String::from_utf8(hand).unwrap(),
+                    String::from_utf8(reference::write(&root, top, nested, in_progress)).unwrap()
+                );
+            }
+        }
+        // The split form: the parent with only some children nested.
+        let kept: Vec<_> = linked.children().skip(1).step_by(2).collect();
+        let mut split = Vec::new();
+        SegmentDocument::of(&t, &p, linked, false).write_with_children(&mut split, &kept);
+        let mut expected = root.clone();
+        expected.subsegments = root.subsegments.iter().skip(1).step_by(2).cloned().collect();
+        assert_eq!(split, reference::write(&expected, Some((&t, &p)), true, false));
+        assert!(SegmentDocument::of(&t, &p, linked, false).subsegment().subsegments().is_empty());
     }
 
     #[test]

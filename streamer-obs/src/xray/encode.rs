@@ -34,7 +34,7 @@
 //! ```
 
 use crate::trace_header::SegmentId;
-use crate::xray::document::{SegmentDocument, Subsegment, write_nested};
+use crate::xray::document::{NodeRef, SegmentDocument, Subsegment, write_nested};
 
 /// `,"subsegments":[]`: what nesting children adds besides the children themselves.
 const SUBSEGMENTS_OVERHEAD: usize = 17;
@@ -111,8 +111,9 @@ fn encode_into(
         report.documents += 1;
         return;
     }
-    let sub = doc.subsegment();
-    if !doc.is_in_progress() && !sub.subsegments.is_empty() {
+    let root = doc.root();
+    let sub = root.sub();
+    if !doc.is_in_progress() && root.has_children() {
         report.split = true;
         // The parent alone, then as many children nested in it as fit (in order); the
         // others go as their own documents.
@@ -120,17 +121,17 @@ fn encode_into(
         doc.write_with(buf, false);
         let base = buf.len() - keep;
         let mut budget = max.saturating_sub(base + SUBSEGMENTS_OVERHEAD);
-        let mut kept: Vec<usize> = Vec::new();
+        let mut kept: Vec<NodeRef<'_>> = Vec::new();
         let mut scratch = Vec::new();
-        for (i, child) in sub.subsegments.iter().enumerate() {
+        for child in root.children() {
             scratch.clear();
             write_nested(child, &mut scratch);
             let size = scratch.len() + usize::from(!kept.is_empty());
             if base <= max && size <= budget {
                 budget -= size;
-                kept.push(i);
+                kept.push(child);
             } else {
-                encode_into(&SegmentDocument::new(doc.trace_id(), &sub.id, child), max, buf, keep, sink, report);
+                encode_into(&SegmentDocument::of(doc.trace_id(), &sub.id, child, false), max, buf, keep, sink, report);
             }
         }
         if kept.is_empty() {
@@ -142,18 +143,16 @@ fn encode_into(
                 return;
             }
         } else {
-            let mut copy = shallow(sub);
-            copy.subsegments = kept.iter().map(|&i| sub.subsegments[i].clone()).collect();
             buf.truncate(keep);
-            SegmentDocument::new(doc.trace_id(), doc.parent_id(), &copy).write_with(buf, true);
+            doc.write_with_children(buf, &kept);
             if fits(buf, keep, max) {
                 sink(buf);
                 report.documents += 1;
                 return;
             }
             // Unreachable by construction (sizes were measured); send the children alone.
-            for child in &copy.subsegments {
-                encode_into(&SegmentDocument::new(doc.trace_id(), &sub.id, child), max, buf, keep, sink, report);
+            for child in kept {
+                encode_into(&SegmentDocument::of(doc.trace_id(), &sub.id, child, false), max, buf, keep, sink, report);
             }
         }
     }
@@ -168,13 +167,9 @@ fn shallow(sub: &Subsegment) -> Subsegment {
         end_micros: sub.end_micros,
         namespace: sub.namespace,
         flags: sub.flags,
-        cause: sub.cause.clone(),
         annotations: sub.annotations.clone(),
         metadata: sub.metadata.clone(),
-        http: sub.http.clone(),
-        aws: sub.aws.clone(),
-        sql: sub.sql.clone(),
-        precursor_ids: sub.precursor_ids.clone(),
+        rare: sub.rare.clone(),
         subsegments: Vec::new(),
     }
 }
@@ -237,7 +232,7 @@ fn trim_and_send(
         copy.put_metadata(TRUNCATION_NAMESPACE, "truncated_metadata", serde_json::json!(["*"]));
     }
     // 2. Stack frames.
-    if let Some(cause) = copy.cause.as_mut() {
+    if let Some(cause) = copy.rare.as_mut().and_then(|r| r.cause.as_mut()) {
         cause.drop_stacks();
     }
     rewrite(doc, &copy, &parent, buf, keep);

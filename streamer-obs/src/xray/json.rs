@@ -40,25 +40,34 @@ pub(crate) fn write_str_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
     out.push(b'"');
 }
 
-/// Whether no byte of `bytes` needs escaping (8 bytes at a time).
+/// Whether no byte of `bytes` needs escaping (8 bytes at a time; the last word overlaps
+/// the one before when the length is not a multiple of 8).
 #[inline]
-fn is_plain(bytes: &[u8]) -> bool {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
+pub(crate) fn is_plain(bytes: &[u8]) -> bool {
+    if bytes.len() < 8 {
+        return bytes.iter().all(|&b| ESCAPE[b as usize] == 0);
+    }
     let mut chunks = bytes.chunks_exact(8);
     for chunk in &mut chunks {
-        let mut word = [0u8; 8];
-        word.copy_from_slice(chunk);
-        let x = u64::from_le_bytes(word);
-        // A byte below 0x20, or equal to `"` or `\` (exact "any byte" tests).
-        let control = x.wrapping_sub(ONES * 0x20) & !x;
-        let quote = (x ^ (ONES * u64::from(b'"'))).wrapping_sub(ONES) & !(x ^ (ONES * u64::from(b'"')));
-        let backslash = (x ^ (ONES * u64::from(b'\\'))).wrapping_sub(ONES) & !(x ^ (ONES * u64::from(b'\\')));
-        if (control | quote | backslash) & HIGH != 0 {
+        if !word_is_plain(chunk) {
             return false;
         }
     }
-    chunks.remainder().iter().all(|&b| ESCAPE[b as usize] == 0)
+    chunks.remainder().is_empty() || word_is_plain(&bytes[bytes.len() - 8..])
+}
+
+/// Whether none of the 8 bytes of `chunk` is below 0x20, `"` or `\\` (exact "any byte"
+/// tests; a shorter chunk counts as plain only when empty).
+#[inline]
+fn word_is_plain(chunk: &[u8]) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let Ok(word) = <[u8; 8]>::try_from(chunk) else { return chunk.is_empty() };
+    let x = u64::from_le_bytes(word);
+    let control = x.wrapping_sub(ONES * 0x20) & !x;
+    let quote = (x ^ (ONES * u64::from(b'"'))).wrapping_sub(ONES) & !(x ^ (ONES * u64::from(b'"')));
+    let backslash = (x ^ (ONES * u64::from(b'\\'))).wrapping_sub(ONES) & !(x ^ (ONES * u64::from(b'\\')));
+    (control | quote | backslash) & HIGH == 0
 }
 
 #[cold]
@@ -128,17 +137,56 @@ pub(crate) fn write_seconds(out: &mut Vec<u8>, micros: u64) {
         write_f64(out, seconds(micros));
         return;
     }
-    // Ten digits, a point, six digits with trailing zeros dropped (one digit at least).
     let mut buf = [0u8; 17];
     // In range, so below 2^32: the cast is lossless.
-    let mut v = secs as u32;
+    fill_whole(&mut buf, secs as u32);
+    let len = fill_fraction(&mut buf, (micros % 1_000_000) as u32);
+    push_prefix(out, &buf, len);
+}
+
+/// Appends `start` and then `,"end_time":` and `end` as [`write_seconds`] does, the whole
+/// seconds formatted once when both fall in the same second.
+pub(crate) fn write_start_end(out: &mut Vec<u8>, start: u64, end: u64) {
+    let secs = start / 1_000_000;
+    if !FAST_SECONDS.contains(&secs) || end / 1_000_000 != secs {
+        write_seconds(out, start);
+        out.extend_from_slice(b",\"end_time\":");
+        write_seconds(out, end);
+        return;
+    }
+    let mut buf = [0u8; 17];
+    fill_whole(&mut buf, secs as u32);
+    let len = fill_fraction(&mut buf, (start % 1_000_000) as u32);
+    push_prefix(out, &buf, len);
+    out.extend_from_slice(b",\"end_time\":");
+    let len = fill_fraction(&mut buf, (end % 1_000_000) as u32);
+    push_prefix(out, &buf, len);
+}
+
+/// Appends the first `len` bytes of `buf`: one fixed-size copy, then the excess cut (no
+/// `memcpy` call of variable length).
+#[inline]
+fn push_prefix(out: &mut Vec<u8>, buf: &[u8; 17], len: usize) {
+    let start = out.len();
+    out.extend_from_slice(buf);
+    out.truncate(start + len);
+}
+
+/// Ten digits of whole seconds and the point.
+#[inline]
+fn fill_whole(buf: &mut [u8; 17], mut v: u32) {
     for i in (0..5).rev() {
         let pair = (v % 100) as usize * 2;
         v /= 100;
         buf[i * 2..i * 2 + 2].copy_from_slice(&PAIRS[pair..pair + 2]);
     }
     buf[10] = b'.';
-    let mut frac = (micros % 1_000_000) as u32;
+}
+
+/// Six digits of microseconds after the point; returns the length with trailing zeros
+/// dropped (one digit at least).
+#[inline]
+fn fill_fraction(buf: &mut [u8; 17], mut frac: u32) -> usize {
     for i in (0..3).rev() {
         let pair = (frac % 100) as usize * 2;
         frac /= 100;
@@ -148,7 +196,7 @@ pub(crate) fn write_seconds(out: &mut Vec<u8>, micros: u64) {
     while len > 12 && buf[len - 1] == b'0' {
         len -= 1;
     }
-    out.extend_from_slice(&buf[..len]);
+    len
 }
 
 /// `00` to `99`.
@@ -264,6 +312,26 @@ mod tests {
         write_seconds(&mut hand, micros);
         let reference = serde(&seconds(micros));
         assert_eq!(hand, reference, "{micros}");
+    }
+
+    #[test]
+    fn start_and_end_write_as_two_serde_numbers() {
+        let cases = [
+            (1_700_000_000_000_000, 1_700_000_000_000_000),
+            (1_700_000_000_123_456, 1_700_000_000_999_999),
+            (1_700_000_000_100_000, 1_700_000_001_000_001),
+            (5, 7),
+            (1_700_000_000_000_001, u64::MAX),
+            ((1 << 32) * 1_000_000 - 1, (1 << 32) * 1_000_000),
+        ];
+        for (start, end) in cases {
+            let mut hand = Vec::new();
+            write_start_end(&mut hand, start, end);
+            let mut expected = serde(&seconds(start));
+            expected.extend_from_slice(b",\"end_time\":");
+            expected.extend_from_slice(&serde(&seconds(end)));
+            assert_eq!(String::from_utf8(hand).unwrap(), String::from_utf8(expected).unwrap());
+        }
     }
 
     #[test]

@@ -61,7 +61,11 @@ use crate::xray::annotation::{
     check_namespace,
 };
 use crate::xray::cause::{ErrorDetails, ErrorKind, RecordedErrors};
-use crate::xray::document::{AwsData, Flags, Http, Namespace, SegmentDocument, Sql, Subsegment};
+use smallvec::SmallVec;
+
+use crate::xray::document::{
+    AwsData, Flags, Http, NO_NODE, Namespace, Node, NodeRef, NodeState, SegmentDocument, Sql, Subsegment,
+};
 use crate::xray::emitter::{SegmentEmitter, default_emitter};
 
 /// At most this many subsegments are recorded per invocation; more are not recorded
@@ -79,30 +83,27 @@ pub struct FlushReport {
     pub in_progress: usize,
 }
 
-#[derive(Debug)]
-struct Node {
-    sub: Subsegment,
-    parent_idx: Option<usize>,
-    parent_id: SegmentId,
-    in_progress_sent: bool,
-    /// Children opened under this node and still open.
-    open_children: usize,
-}
-
-/// The open subsegments and what the closed ones left.
+/// The subsegments of the invocation, recorded in place.
 ///
-/// `nodes` holds the open subsegments in the order they were opened (a closed one leaves
-/// `None`, and trailing `None`s are removed, so an index may be reused: guards and
-/// parents always check the id too). It is therefore also the stack of open subsegments.
+/// `nodes` holds every subsegment opened since the last flush that left nothing open, in
+/// the order they were opened; closing one links it to its open parent (or queues it in
+/// `ready` as a tree of its own) instead of moving it. Guards and explicit parents carry
+/// the index and the id, and only an open node with that id is written to. The arena is
+/// emptied when a flush leaves no subsegment open. The nodes are on the heap (one
+/// allocation, for two, at the first subsegment): inline they would make the recorder over
+/// a kilobyte, copied several times when an invocation starts.
 #[derive(Debug, Default)]
 struct Tree {
-    nodes: Vec<Option<Node>>,
+    nodes: Vec<Node>,
+    /// Open subsegments, in the order they were opened (the innermost last).
+    open: SmallVec<[u32; 4]>,
+    /// Closed trees waiting for the flush (each sent with its node's `parent_id`).
+    ready: SmallVec<[u32; 2]>,
     state: TreeState,
 }
 
 #[derive(Debug, Default)]
 struct TreeState {
-    ready: Vec<(SegmentId, Subsegment)>,
     /// Subsegments opened in the invocation so far.
     opened: usize,
     annotations: usize,
@@ -111,24 +112,20 @@ struct TreeState {
     errors: RecordedErrors,
 }
 
+/// The open node at `idx` with id `id`.
+fn open_node(nodes: &mut [Node], idx: usize, id: SegmentId) -> Option<&mut Node> {
+    nodes.get_mut(idx).filter(|n| n.state == NodeState::Open && n.sub.id == id)
+}
+
 impl Tree {
     /// The innermost open subsegment that is not a downstream call (`aws` or `remote`
     /// namespace): calls are leaves, so concurrent calls never nest in each other and
     /// annotations never land on them implicitly.
     fn innermost_local(&self) -> Option<(usize, SegmentId)> {
-        self.nodes.iter().enumerate().rev().find_map(|(idx, n)| {
-            let n = n.as_ref()?;
-            n.sub.namespace.is_none().then_some((idx, n.sub.id))
+        self.open.iter().rev().find_map(|&idx| {
+            let n = self.nodes.get(idx as usize)?;
+            n.sub.namespace.is_none().then_some((idx as usize, n.sub.id))
         })
-    }
-
-    /// Frees the slot of a closed subsegment (and the empty slots before it at the end).
-    fn free(&mut self, idx: usize) -> Option<Node> {
-        let node = self.nodes.get_mut(idx)?.take();
-        while matches!(self.nodes.last(), Some(None)) {
-            self.nodes.pop();
-        }
-        node
     }
 }
 
@@ -215,6 +212,7 @@ impl Recorder {
     /// let rec = Recorder::with_clock(&header, Arc::new(streamer_obs::testing::CapturingEmitter::new()), Arc::new(clock));
     /// assert!(rec.is_recording());
     /// ```
+    #[inline]
     pub fn with_clock(header: &TraceHeader, emitter: Arc<dyn SegmentEmitter>, clock: Arc<dyn Clock>) -> Self {
         let (Some(parent), true, true) = (header.parent(), header.is_sampled(), emitter.is_enabled()) else {
             return Self::disabled();
@@ -374,27 +372,25 @@ impl Recorder {
         }
         let (parent_idx, parent_id) = match explicit_parent {
             Some((idx, id)) => {
-                let alive = tree.nodes.get(idx).and_then(Option::as_ref).is_some_and(|n| n.sub.id == id);
-                (alive.then_some(idx), id)
+                let alive = tree.nodes.get(idx).is_some_and(|n| n.state == NodeState::Open && n.sub.id == id);
+                (if alive { idx as u32 } else { NO_NODE }, id)
             }
             None => match tree.innermost_local() {
-                Some((idx, id)) => (Some(idx), id),
-                None => (None, a.parent),
+                Some((idx, id)) => (idx as u32, id),
+                None => (NO_NODE, a.parent),
             },
         };
         let id = SegmentId::generate();
         tree.state.opened += 1;
+        // At most `MAX_SUBSEGMENTS_PER_INVOCATION` nodes: the index fits in a u32.
         let idx = tree.nodes.len();
-        if let Some(parent) = parent_idx.and_then(|p| tree.nodes.get_mut(p)).and_then(Option::as_mut) {
-            parent.open_children += 1;
+        if tree.nodes.capacity() == 0 {
+            // Two nodes (a handler and one call) stay below glibc's thread-cache size limit
+            // (1 KiB), so the arena is allocated and freed on its fast path.
+            tree.nodes.reserve_exact(2);
         }
-        tree.nodes.push(Some(Node {
-            sub: Subsegment::new(id, name, start),
-            parent_idx,
-            parent_id,
-            in_progress_sent: false,
-            open_children: 0,
-        }));
+        tree.nodes.push(Node::new(Subsegment::new(id, name, start), parent_idx, parent_id));
+        tree.open.push(idx as u32);
         SubsegmentGuard { rec: Some(Arc::clone(self)), idx, id: Some(id), ended: false }
     }
 
@@ -406,8 +402,8 @@ impl Recorder {
     ) -> Option<R> {
         let a = self.active.as_ref()?;
         let mut tree = Self::tree(a);
-        let Tree { nodes, state } = &mut *tree;
-        let node = nodes.get_mut(idx)?.as_mut().filter(|n| n.sub.id == id)?;
+        let Tree { nodes, state, .. } = &mut *tree;
+        let node = open_node(nodes, idx, id)?;
         Some(f(&mut node.sub, state))
     }
 
@@ -420,33 +416,50 @@ impl Recorder {
         let Some(a) = &self.active else { return };
         let end = now_micros(a.clock.as_ref());
         let mut tree = Self::tree(a);
-        if !tree.nodes.get(idx).and_then(Option::as_ref).is_some_and(|n| n.sub.id == id) {
-            return;
+        let Tree { nodes, open, ready, .. } = &mut *tree;
+        let Some(node) = open_node(nodes, idx, id) else { return };
+        node.sub.set_end_micros(end);
+        node.state = NodeState::Closed;
+        let (parent_idx, parent_id) = (node.parent_idx, node.parent_id);
+        if open.last().is_some_and(|&i| i as usize == idx) {
+            open.pop();
+        } else if let Some(pos) = open.iter().rposition(|&i| i as usize == idx) {
+            open.remove(pos);
         }
-        let Some(node) = tree.free(idx) else { return };
-        let Node { mut sub, parent_idx, parent_id, open_children, .. } = node;
-        sub.set_end_micros(end);
-        if open_children > 0 {
-            // Children still open now hang off this id directly (sent on their own later).
-            for n in tree.nodes.iter_mut().flatten() {
-                if n.parent_idx == Some(idx) {
-                    n.parent_idx = None;
+        // Into its parent while that is open; otherwise (top level, or the parent closed
+        // first) it is a tree of its own, sent with the parent's id.
+        let last = match open_node(nodes, parent_idx as usize, parent_id) {
+            Some(parent) => {
+                let last = parent.last_child;
+                parent.last_child = idx as u32;
+                if last == NO_NODE {
+                    parent.first_child = idx as u32;
                 }
+                last
             }
-        }
-        match parent_idx.and_then(|p| tree.nodes.get_mut(p).and_then(Option::as_mut)) {
-            Some(parent) if parent.sub.id == parent_id => {
-                parent.open_children = parent.open_children.saturating_sub(1);
-                parent.sub.push_child(sub)
+            None => {
+                ready.push(idx as u32);
+                NO_NODE
             }
-            _ => tree.state.ready.push((parent_id, sub)),
+        };
+        if let Some(prev) = nodes.get_mut(last as usize) {
+            prev.next_sibling = idx as u32;
         }
     }
 
-    fn annotate_node(&self, idx: usize, id: SegmentId, key: &str, value: AnnotationValue) {
+    fn annotate_node<'k>(
+        &self,
+        idx: usize,
+        id: SegmentId,
+        entries: impl IntoIterator<Item = (&'k str, AnnotationValue)>,
+    ) {
         self.with_node(idx, id, |sub, tree| {
-            if sub.put_annotation(key, value) {
-                tree.annotations += 1;
+            let mut added = 0;
+            for (key, value) in entries {
+                added += usize::from(sub.put_annotation(key, value));
+            }
+            if added > 0 {
+                tree.annotations += added;
                 if tree.annotations > INDEXED_ANNOTATIONS_PER_TRACE && !tree.warned_annotations {
                     tree.warned_annotations = true;
                     tracing::warn!(
@@ -463,7 +476,7 @@ impl Recorder {
         self.with_node(idx, id, |sub, tree| {
             sub.add_flags(details.kind().flags());
             let cause = tree.errors.cause_for(err, details);
-            match &mut sub.cause {
+            match &mut sub.rare_mut().cause {
                 Some(existing) => existing.merge(cause),
                 None => sub.set_cause(cause),
             }
@@ -487,13 +500,23 @@ impl Recorder {
     /// ```
     pub async fn flush(&self) -> FlushReport {
         let Some(a) = &self.active else { return FlushReport::default() };
-        let ready = std::mem::take(&mut Self::tree(a).state.ready);
         let emitter = Arc::clone(&a.emitter.lock().unwrap_or_else(|p| p.into_inner()));
         let mut report = FlushReport::default();
-        for (parent, sub) in &ready {
-            report.trees += 1;
-            if emitter.emit(&SegmentDocument::new(&a.trace_id, parent, sub)).is_err() {
-                report.failed += 1;
+        {
+            // The trees are written from where they were recorded, under the lock.
+            let mut tree = Self::tree(a);
+            let Tree { nodes, open, ready, .. } = &mut *tree;
+            for &idx in ready.iter() {
+                let Some(node) = nodes.get(idx as usize) else { continue };
+                report.trees += 1;
+                let doc = SegmentDocument::of(&a.trace_id, &node.parent_id, NodeRef::Linked(nodes, node), false);
+                if emitter.emit(&doc).is_err() {
+                    report.failed += 1;
+                }
+            }
+            ready.clear();
+            if open.is_empty() {
+                nodes.clear();
             }
         }
         emitter.flush().await;
@@ -518,36 +541,51 @@ impl Recorder {
     /// ```
     pub async fn flush_in_progress(&self) -> FlushReport {
         let Some(a) = &self.active else { return FlushReport::default() };
-        let mut docs: Vec<(SegmentId, Subsegment, bool)> = Vec::new();
-        {
-            let mut tree = Self::tree(a);
-            for (parent, sub) in std::mem::take(&mut tree.state.ready) {
-                docs.push((parent, sub, false));
-            }
-            for node in tree.nodes.iter_mut().flatten() {
-                for child in std::mem::take(&mut node.sub.subsegments) {
-                    docs.push((node.sub.id, child, false));
-                }
-                if !node.in_progress_sent {
-                    node.in_progress_sent = true;
-                    let mut copy = node.sub.clone();
-                    copy.subsegments.clear();
-                    docs.push((node.parent_id, copy, true));
-                }
-            }
-        }
         let emitter = Arc::clone(&a.emitter.lock().unwrap_or_else(|p| p.into_inner()));
         let mut report = FlushReport::default();
-        for (parent, sub, in_progress) in &docs {
-            let doc = if *in_progress {
-                report.in_progress += 1;
-                SegmentDocument::in_progress(&a.trace_id, parent, sub)
-            } else {
-                report.trees += 1;
-                SegmentDocument::new(&a.trace_id, parent, sub)
+        {
+            let mut tree = Self::tree(a);
+            let Tree { nodes, open, ready, .. } = &mut *tree;
+            let send = |doc: SegmentDocument<'_>, report: &mut FlushReport| {
+                if doc.is_in_progress() {
+                    report.in_progress += 1;
+                } else {
+                    report.trees += 1;
+                }
+                if emitter.emit(&doc).is_err() {
+                    report.failed += 1;
+                }
             };
-            if emitter.emit(&doc).is_err() {
-                report.failed += 1;
+            for &idx in ready.iter() {
+                if let Some(node) = nodes.get(idx as usize) {
+                    send(
+                        SegmentDocument::of(&a.trace_id, &node.parent_id, NodeRef::Linked(nodes, node), false),
+                        &mut report,
+                    );
+                }
+            }
+            ready.clear();
+            for &idx in open.iter() {
+                // Its closed children go now, on their own; it no longer holds them.
+                let Some(node) = nodes.get_mut(idx as usize) else { continue };
+                let first = std::mem::replace(&mut node.first_child, NO_NODE);
+                node.last_child = NO_NODE;
+                let send_in_progress = !std::mem::replace(&mut node.in_progress_sent, true);
+                let Some(node) = nodes.get(idx as usize) else { continue };
+                let mut next = first;
+                while let Some(child) = nodes.get(next as usize) {
+                    next = child.next_sibling;
+                    send(
+                        SegmentDocument::of(&a.trace_id, &node.sub.id, NodeRef::Linked(nodes, child), false),
+                        &mut report,
+                    );
+                }
+                if send_in_progress {
+                    send(
+                        SegmentDocument::of(&a.trace_id, &node.parent_id, NodeRef::Linked(nodes, node), true),
+                        &mut report,
+                    );
+                }
             }
         }
         emitter.flush().await;
@@ -575,7 +613,7 @@ impl Recorder {
             return Ok(());
         }
         let (idx, id) = self.current().ok_or(AnnotationError::NoSubsegment)?;
-        self.annotate_node(idx, id, key, value);
+        self.annotate_node(idx, id, [(key, value)]);
         Ok(())
     }
 
@@ -750,9 +788,19 @@ impl SubsegmentGuard {
             return Err(AnnotationError::NonFiniteNumber);
         }
         if let Some((rec, id)) = self.target() {
-            rec.annotate_node(self.idx, id, key, value);
+            rec.annotate_node(self.idx, id, [(key, value)]);
         }
         Ok(())
+    }
+
+    /// Adds annotations whose keys are SDK constants known to match the key rule (not
+    /// checked again), under one lock. Values are cut or refused as by
+    /// [`SubsegmentGuard::annotate`].
+    pub(crate) fn annotate_known<const N: usize>(&self, entries: [(&'static str, AnnotationValue); N]) {
+        debug_assert!(entries.iter().all(|(k, _)| crate::xray::annotation::is_valid_key(k.as_bytes())));
+        if let Some((rec, id)) = self.target() {
+            rec.annotate_node(self.idx, id, entries.into_iter().filter(|(_, v)| v.is_valid()));
+        }
     }
 
     /// Adds metadata under the `default` namespace.
@@ -804,6 +852,16 @@ impl SubsegmentGuard {
             rec.with_node(self.idx, id, |sub, _| sub.put_metadata(namespace, key, value));
         }
         Ok(())
+    }
+
+    /// Captures a handler's response: metadata `<name> response` in the namespace
+    /// `service`, or in `default` when `service` is not a usable namespace (Powertools'
+    /// convention).
+    pub(crate) fn capture_response(&self, service: &str, name: &str, response: serde_json::Value) {
+        let namespace = if check_namespace(service).is_ok() { service } else { DEFAULT_METADATA_NAMESPACE };
+        if let Some((rec, id)) = self.target() {
+            rec.with_node(self.idx, id, |sub, _| sub.put_metadata_concat(namespace, name, " response", response));
+        }
     }
 
     /// Records `err` (its `source()` chain included) as `kind`; the exception type is
@@ -944,7 +1002,7 @@ impl SubsegmentGuard {
     /// ```
     pub fn update_http(&self, f: impl FnOnce(&mut Http)) {
         if let Some((rec, id)) = self.target() {
-            rec.with_node(self.idx, id, |sub, _| f(sub.http.get_or_insert_with(Default::default)));
+            rec.with_node(self.idx, id, |sub, _| f(sub.rare_mut().http.get_or_insert_with(Default::default)));
         }
     }
 
@@ -961,7 +1019,7 @@ impl SubsegmentGuard {
     /// ```
     pub fn update_aws(&self, f: impl FnOnce(&mut AwsData)) {
         if let Some((rec, id)) = self.target() {
-            rec.with_node(self.idx, id, |sub, _| f(sub.aws.get_or_insert_with(Default::default)));
+            rec.with_node(self.idx, id, |sub, _| f(sub.rare_mut().aws.get_or_insert_with(Default::default)));
         }
     }
 
@@ -1268,6 +1326,55 @@ mod tests {
         assert_eq!(h["subsegments"][1]["annotations"], serde_json::json!({"on_b": 1}));
         assert_eq!(docs[0]["parent_id"], h["subsegments"][1]["id"]);
         assert!(h["subsegments"][0].get("annotations").is_none());
+    }
+
+    #[test]
+    fn each_tree_is_sent_once_across_flushes() {
+        let (rec, capture, _) = recorder();
+        let h = rec.subsegment("H");
+        drop(rec.subsegment("A"));
+        let b = h.child("B");
+        block_on(rec.flush());
+        assert!(capture.documents().is_empty(), "nothing closed at the top yet");
+        drop(b);
+        drop(h);
+        let open = rec.subsegment("Open");
+        drop(open.child("Inner"));
+        block_on(rec.flush());
+        let docs = capture.documents();
+        assert_eq!(docs.len(), 1);
+        let names: Vec<_> = docs[0]["subsegments"].as_array().unwrap().iter().map(|s| s["name"].clone()).collect();
+        assert_eq!(names, vec!["A", "B"]);
+        drop(open);
+        block_on(rec.flush());
+        drop(rec.subsegment("C"));
+        block_on(rec.flush());
+        block_on(rec.flush());
+        let docs = capture.documents();
+        assert_eq!(docs.len(), 3);
+        assert_eq!(docs[1]["name"], "Open");
+        assert_eq!(docs[1]["subsegments"][0]["name"], "Inner");
+        assert_eq!(docs[2]["name"], "C");
+        assert!(docs[2].get("subsegments").is_none());
+        assert_eq!(docs[2]["parent_id"], "53995c3f42cd8ad8");
+    }
+
+    #[test]
+    fn known_keys_annotate_as_checked_ones() {
+        let (rec, capture, _) = recorder();
+        {
+            let a = rec.subsegment("A");
+            a.annotate_known([("ColdStart", true.into()), ("Service", "x".repeat(1200).into())]);
+            a.annotate_known([("Bad", AnnotationValue::Float(f64::NAN))]);
+            let b = rec.subsegment("B");
+            b.annotate("ColdStart", true).unwrap();
+            b.annotate("Service", "x".repeat(1200)).unwrap();
+        }
+        block_on(rec.flush());
+        let d = &capture.documents()[0];
+        assert_eq!(d["annotations"], d["subsegments"][0]["annotations"]);
+        assert_eq!(d["annotations"]["Service"].as_str().unwrap().len(), 1000);
+        assert!(d["annotations"].get("Bad").is_none());
     }
 
     #[test]

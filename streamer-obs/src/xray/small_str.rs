@@ -15,11 +15,12 @@ pub(crate) enum SmallStr {
 }
 
 impl SmallStr {
+    #[inline]
     pub(crate) fn new(s: &str) -> Self {
         let len = s.len();
         if len <= INLINE {
             let mut buf = [0u8; INLINE];
-            buf[..len].copy_from_slice(s.as_bytes());
+            copy_short(&mut buf, s.as_bytes());
             // `len` ≤ 22 fits in a u8.
             SmallStr::Inline(len as u8, buf)
         } else {
@@ -40,6 +41,75 @@ impl SmallStr {
             // The bytes are a copy of a whole `str`.
             SmallStr::Inline(len, buf) => std::str::from_utf8(&buf[..usize::from(*len)]).unwrap_or_default(),
             SmallStr::Heap(s) => s,
+        }
+    }
+}
+
+/// Copies `src` (at most 22 bytes) to the start of `buf` with fixed-size moves (two
+/// overlapping ones) instead of a `memcpy` call of variable length.
+#[inline]
+fn copy_short(buf: &mut [u8; INLINE], src: &[u8]) {
+    let len = src.len();
+    if len > INLINE {
+        return;
+    }
+    if len >= 16 {
+        buf[..16].copy_from_slice(&src[..16]);
+        buf[len - 16..len].copy_from_slice(&src[len - 16..]);
+    } else if len >= 8 {
+        buf[..8].copy_from_slice(&src[..8]);
+        buf[len - 8..len].copy_from_slice(&src[len - 8..]);
+    } else if len >= 4 {
+        buf[..4].copy_from_slice(&src[..4]);
+        buf[len - 4..len].copy_from_slice(&src[len - 4..]);
+    } else {
+        buf[..len].copy_from_slice(src);
+    }
+}
+
+impl SmallStr {
+    /// `a` followed by `b` (inline when short: no allocation, no UTF-8 check).
+    pub(crate) fn concat(a: &str, b: &str) -> Self {
+        let len = a.len() + b.len();
+        if len <= INLINE {
+            let mut buf = [0u8; INLINE];
+            buf[..a.len()].copy_from_slice(a.as_bytes());
+            buf[a.len()..len].copy_from_slice(b.as_bytes());
+            // `len` ≤ 22 fits in a u8.
+            SmallStr::Inline(len as u8, buf)
+        } else {
+            let mut s = String::with_capacity(len);
+            s.push_str(a);
+            s.push_str(b);
+            SmallStr::Heap(s.into_boxed_str())
+        }
+    }
+}
+
+impl SmallStr {
+    /// Appends the bytes as they are (inline text with one fixed-size copy, then the
+    /// excess cut: no `memcpy` call of variable length).
+    #[inline]
+    pub(crate) fn write_raw(&self, out: &mut Vec<u8>) {
+        match self {
+            SmallStr::Inline(len, buf) => {
+                let start = out.len();
+                out.extend_from_slice(buf);
+                out.truncate(start + usize::from(*len));
+            }
+            SmallStr::Heap(s) => out.extend_from_slice(s.as_bytes()),
+        }
+    }
+
+    /// Appends the text as a JSON string, quotes included (escaped as `serde_json` does).
+    #[inline]
+    pub(crate) fn write_json(&self, out: &mut Vec<u8>) {
+        if super::json::is_plain(self.as_bytes()) {
+            out.push(b'"');
+            self.write_raw(out);
+            out.push(b'"');
+        } else {
+            super::json::write_str_bytes(out, self.as_bytes());
         }
     }
 }
@@ -96,7 +166,10 @@ mod tests {
 
     #[test]
     fn inline_up_to_22_bytes_heap_beyond() {
-        for s in ["", "a", "HandleConnect response", "é東", &"x".repeat(22)] {
+        let every_length: Vec<String> = (0..=22).map(|n| ('a'..='z').cycle().take(n).collect()).collect();
+        for s in
+            every_length.iter().map(String::as_str).chain(["", "a", "HandleConnect response", "é東", &"x".repeat(22)])
+        {
             let v = SmallStr::new(s);
             assert!(matches!(v, SmallStr::Inline(..)), "{s}");
             assert_eq!(&*v, s);
@@ -107,5 +180,15 @@ mod tests {
         assert_eq!(SmallStr::from(long.clone()).as_str(), long);
         assert!(SmallStr::new("a") < SmallStr::new("b") && SmallStr::new("b") < SmallStr::new(&long));
         assert_eq!(std::mem::size_of::<SmallStr>(), 24);
+        assert_eq!(SmallStr::concat("HandleConnect", " response").as_str(), "HandleConnect response");
+        assert!(matches!(SmallStr::concat("HandleConnect", " response"), SmallStr::Inline(..)));
+        assert_eq!(SmallStr::concat(&long, "é").as_str(), format!("{long}é"));
+        for s in every_length.iter().map(String::as_str).chain([long.as_str(), "a\"b", "\u{1}", "é東"]) {
+            let mut out = b"x".to_vec();
+            SmallStr::new(s).write_json(&mut out);
+            let mut expected = b"x".to_vec();
+            expected.extend_from_slice(&serde_json::to_vec(s).unwrap());
+            assert_eq!(out, expected, "{s}");
+        }
     }
 }
