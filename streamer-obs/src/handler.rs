@@ -214,8 +214,8 @@ impl HandlerOptions {
         self
     }
 
-    pub(crate) fn latency_metric_name(&self) -> Option<&str> {
-        self.latency_metric.as_deref()
+    pub(crate) fn latency_metric_name(&self) -> Option<&Cow<'static, str>> {
+        self.latency_metric.as_ref()
     }
 
     pub(crate) fn wants_log_event(&self, telemetry: &Telemetry) -> bool {
@@ -549,10 +549,10 @@ impl HandlerScope {
             let recorded = self
                 .invocation
                 .metrics()
-                .with_set(|s| s.add_with(name.to_owned(), Unit::Milliseconds, ms, resolution, &Dimensions::new()));
+                .with_set(|s| s.add_with(name.clone(), Unit::Milliseconds, ms, resolution, &Dimensions::new()));
             if let Some(Err(e)) = recorded {
                 self.in_scope(
-                    || tracing::warn!(target: "streamer_obs::metrics", metric = name, error = %e, "metric dropped"),
+                    || tracing::warn!(target: "streamer_obs::metrics", metric = &**name, error = %e, "metric dropped"),
                 );
             }
         }

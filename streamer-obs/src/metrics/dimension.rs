@@ -47,6 +47,7 @@ use std::borrow::Cow;
 use std::fmt;
 
 use serde::Serialize;
+use smallvec::SmallVec;
 
 use super::error::MetricsError;
 use super::name::{DimensionName, dimension_value_error};
@@ -283,6 +284,9 @@ high_cardinality_id!(
 /// separate CloudWatch metric, so an `[Environment]` alarm and an
 /// `[Environment, TenantID]` alarm both see data).
 ///
+/// Up to [`INLINE_VALUES`] values and [`INLINE_KEYS`] set keys are stored inline: the usual
+/// dimensions of a metric are built without a heap allocation.
+///
 /// ```
 /// use streamer_obs::metrics::{Dimensions, standard::{self, Action}};
 /// let dims = Dimensions::new()
@@ -291,18 +295,75 @@ high_cardinality_id!(
 ///     .set([standard::ENVIRONMENT, standard::ACTION]);
 /// assert_eq!(dims.values().len(), 1);
 /// ```
-#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+#[derive(Debug, Default, Eq)]
 pub struct Dimensions {
-    values: Vec<(DimensionName, DimensionValue)>,
-    sets: Vec<Vec<DimensionName>>,
+    values: SmallVec<[(DimensionName, DimensionValue); INLINE_VALUES]>,
+    /// The keys of every set, one set after the other.
+    keys: SmallVec<[DimensionName; INLINE_KEYS]>,
+    /// The end of each set in `keys`.
+    ends: SmallVec<[u32; 2]>,
+}
+
+/// How many dimension values a [`Dimensions`] holds without allocating.
+///
+/// ```
+/// assert_eq!(streamer_obs::metrics::dimension::INLINE_VALUES, 2);
+/// ```
+pub const INLINE_VALUES: usize = 2;
+/// How many dimension set keys (over all sets) a [`Dimensions`] holds without allocating.
+///
+/// ```
+/// assert_eq!(streamer_obs::metrics::dimension::INLINE_KEYS, 3);
+/// ```
+pub const INLINE_KEYS: usize = 3;
+
+/// Element by element, without the generic `SmallVec` machinery (these are a few
+/// elements, mostly borrowed names).
+impl Clone for Dimensions {
+    fn clone(&self) -> Self {
+        let mut out = Self::EMPTY;
+        for pair in &self.values {
+            out.values.push(pair.clone());
+        }
+        for key in &self.keys {
+            out.keys.push(key.clone());
+        }
+        for end in &self.ends {
+            out.ends.push(*end);
+        }
+        out
+    }
+}
+
+/// Element by element (names compare by pointer first, see `same_text`): what the
+/// derived comparison answers, faster on these short vectors.
+impl PartialEq for Dimensions {
+    fn eq(&self, other: &Self) -> bool {
+        fn same<T: PartialEq>(a: &[T], b: &[T]) -> bool {
+            a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x == y)
+        }
+        same(&self.ends, &other.ends) && same(&self.keys, &other.keys) && same(&self.values, &other.values)
+    }
+}
+
+impl std::hash::Hash for Dimensions {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.values[..].hash(state);
+        self.keys[..].hash(state);
+        self.ends[..].hash(state);
+    }
 }
 
 impl Dimensions {
+    /// No values, no sets (usable in `const` context).
+    pub(crate) const EMPTY: Dimensions =
+        Dimensions { values: SmallVec::new_const(), keys: SmallVec::new_const(), ends: SmallVec::new_const() };
+
     /// No extra values; the default set.
     ///
     /// ```
     /// let dims = streamer_obs::metrics::Dimensions::new();
-    /// assert!(dims.values().is_empty() && dims.sets().is_empty());
+    /// assert!(dims.values().is_empty() && dims.sets().len() == 0);
     /// ```
     pub fn new() -> Self {
         Self::default()
@@ -315,14 +376,18 @@ impl Dimensions {
     /// let dims = Dimensions::new().with(standard::ACTION, &Action::Send).with(standard::ACTION, &Action::Broadcast);
     /// assert_eq!(dims.values()[0].1.as_str(), "broadcast");
     /// ```
+    #[inline]
     pub fn with(mut self, name: DimensionName, value: &(impl DimensionValueSource + ?Sized)) -> Self {
-        let value = value.dimension_value();
+        self.put(name, value.dimension_value());
+        self
+    }
+
+    fn put(&mut self, name: DimensionName, value: DimensionValue) {
         if let Some(slot) = self.values.iter_mut().find(|(k, _)| *k == name) {
             slot.1 = value;
         } else {
             self.values.push((name, value));
         }
-        self
     }
 
     /// Adds a dimension set (keys from the default dimensions or from [`with`](Self::with)).
@@ -333,12 +398,24 @@ impl Dimensions {
     /// let dims = Dimensions::new().set([standard::ENVIRONMENT]).set([standard::ENVIRONMENT]);
     /// assert_eq!(dims.sets().len(), 1);
     /// ```
+    #[inline]
     pub fn set(mut self, keys: impl IntoIterator<Item = DimensionName>) -> Self {
-        let set: Vec<DimensionName> = keys.into_iter().collect();
-        if !self.sets.contains(&set) {
-            self.sets.push(set);
+        let start = self.keys.len();
+        for key in keys {
+            self.keys.push(key);
         }
+        self.close_set(start);
         self
+    }
+
+    /// Ends the set whose keys start at `start` (dropping it when it repeats an earlier one).
+    fn close_set(&mut self, start: usize) {
+        let new = &self.keys[start..];
+        if self.sets().any(|s| s == new) {
+            self.keys.truncate(start);
+        } else {
+            self.ends.push(self.keys.len() as u32);
+        }
     }
 
     /// The extra values, in insertion order.
@@ -352,14 +429,29 @@ impl Dimensions {
         &self.values
     }
 
-    /// The explicit dimension sets (empty: the default set).
+    /// The explicit dimension sets, in order (none: the default set).
     ///
     /// ```
     /// use streamer_obs::metrics::{Dimensions, standard};
     /// let dims = Dimensions::new().set([standard::ENVIRONMENT, standard::SERVICE]);
-    /// assert_eq!(dims.sets()[0].len(), 2);
+    /// assert_eq!(dims.sets().len(), 1);
+    /// assert_eq!(dims.sets().next().unwrap(), [standard::ENVIRONMENT, standard::SERVICE]);
     /// ```
-    pub fn sets(&self) -> &[Vec<DimensionName>] {
-        &self.sets
+    pub fn sets(&self) -> impl ExactSizeIterator<Item = &[DimensionName]> + Clone + '_ {
+        let ends = &self.ends[..];
+        ends.iter().enumerate().map(move |(i, &end)| {
+            let start = if i == 0 { 0 } else { ends[i - 1] as usize };
+            &self.keys[start..end as usize]
+        })
+    }
+
+    /// Whether explicit sets were given.
+    pub(crate) fn has_sets(&self) -> bool {
+        !self.ends.is_empty()
+    }
+
+    /// Whether nothing was given (no value, no set).
+    pub(crate) fn is_empty(&self) -> bool {
+        self.values.is_empty() && self.ends.is_empty()
     }
 }

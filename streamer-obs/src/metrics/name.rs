@@ -140,17 +140,49 @@ const fn is_aws_member(b: &[u8]) -> bool {
     b.len() == 4 && b[0] == b'_' && b[1] == b'a' && b[2] == b'w' && b[3] == b's'
 }
 
+/// Whether a byte of `x` lies outside `0x21..=0x7e` (not printable ASCII, or a space):
+/// an exact yes/no answer, no carry crossing bytes.
+#[inline(always)]
+fn word_not_printable(x: u64) -> bool {
+    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
+    const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
+    let lo = x & !HIGHS;
+    // A byte's high bit: set when it is >= 0x80 (in `x`), when its low 7 bits are below
+    // 0x21, when they are 0x7f.
+    (x | !(lo | HIGHS).wrapping_sub(ONES * 0x21) | lo.wrapping_add(ONES)) & HIGHS != 0
+}
+
+/// Whether `b` (1 to 255 bytes) is all printable ASCII other than space, a word at a time
+/// (the last word overlapping the previous one, a short name padded with `a`).
+#[inline]
+fn all_printable(b: &[u8]) -> bool {
+    if b.len() < 8 {
+        let mut w = [b'a'; 8];
+        w[..b.len()].copy_from_slice(b);
+        return !word_not_printable(u64::from_ne_bytes(w));
+    }
+    let word = |at: usize| {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(&b[at..at + 8]);
+        u64::from_ne_bytes(w)
+    };
+    let mut bad = word_not_printable(word(b.len() - 8));
+    let mut at = 0;
+    while at + 8 < b.len() {
+        bad |= word_not_printable(word(at));
+        at += 8;
+    }
+    !bad
+}
+
 fn metric_name_error(name: &str) -> Option<&'static str> {
-    // The common case in one branch-free pass: 1 to 255 printable ASCII characters other
-    // than space (so not blank, no control character, not too long).
+    // The common case in one pass: 1 to 255 printable ASCII characters other than space
+    // (so not blank, no control character, not too long).
     let b = name.as_bytes();
     if is_aws_member(b) {
         return Some("`_aws` is the EMF metadata member (rule E-2)");
     }
-    if !b.is_empty()
-        && b.len() <= MAX_METRIC_NAME_LEN
-        && b.iter().fold(true, |ok, c| ok & (c.wrapping_sub(0x21) < 0x5e))
-    {
+    if !b.is_empty() && b.len() <= MAX_METRIC_NAME_LEN && all_printable(b) {
         return None;
     }
     if name.is_empty() || name.trim().is_empty() {
@@ -240,6 +272,19 @@ impl IntoMetricName for &'static str {
 }
 
 impl IntoMetricName for String {
+    fn into_metric_name(self) -> Result<MetricName, MetricsError> {
+        MetricName::new(self)
+    }
+}
+
+/// A borrowed `Cow` stays borrowed (no allocation).
+///
+/// ```
+/// use std::borrow::Cow;
+/// use streamer_obs::metrics::IntoMetricName;
+/// assert_eq!(Cow::Borrowed("Latency").into_metric_name().unwrap().as_str(), "Latency");
+/// ```
+impl IntoMetricName for Cow<'static, str> {
     fn into_metric_name(self) -> Result<MetricName, MetricsError> {
         MetricName::new(self)
     }

@@ -108,10 +108,6 @@ impl InvocationMetrics {
     pub fn disabled(&self) -> bool {
         self.disabled
     }
-
-    fn take(&self) -> MetricSet {
-        self.set.lock().unwrap_or_else(|p| p.into_inner()).take()
-    }
 }
 
 fn warn_dropped(e: &MetricsError) {
@@ -309,22 +305,44 @@ pub async fn flush_invocation(
         return report;
     }
     let now_ms = clock.now_millis();
-    let set = inv.metrics.take();
     if options.cold_start_metric && inv.cold_start() && !inv.metrics.cold_start_published.swap(true, Ordering::AcqRel) {
-        let cold = MetricSet::cold_start(set.namespace().clone(), inv.function_name(), inv.metrics.prepared.service());
-        let r = publisher.publish(&cold, now_ms).await;
+        let prepared = &inv.metrics.prepared;
+        let cold = MetricSet::cold_start(prepared.namespace().clone(), inv.function_name(), prepared.service());
+        let r = match publisher.publish_now(&cold, now_ms) {
+            Some(r) => r,
+            None => publisher.publish(&cold, now_ms).await,
+        };
         report.cold_start = true;
         report.sent += r.sent;
         report.lost += r.lost;
     }
-    if set.is_empty() {
-        if options.raise_on_empty {
-            tracing::error!(target: "streamer_obs::metrics", "no metrics were recorded in this invocation");
+    // A synchronous publisher publishes the set in place, under its lock, which then
+    // empties it keeping its storage; otherwise the set is taken out and awaited.
+    let flushed = {
+        let mut set = inv.metrics.set.lock().unwrap_or_else(|p| p.into_inner());
+        report.metrics = set.len();
+        if set.is_empty() {
+            None
+        } else {
+            match publisher.publish_now(&set, now_ms) {
+                Some(r) => {
+                    set.clear();
+                    Some(Ok(r))
+                }
+                None => Some(Err(set.take())),
+            }
         }
-        return report;
-    }
-    report.metrics = set.len();
-    let r = publisher.publish(&set, now_ms).await;
+    };
+    let r = match flushed {
+        None => {
+            if options.raise_on_empty {
+                tracing::error!(target: "streamer_obs::metrics", "no metrics were recorded in this invocation");
+            }
+            return report;
+        }
+        Some(Ok(r)) => r,
+        Some(Err(set)) => publisher.publish(&set, now_ms).await,
+    };
     report.sent += r.sent;
     report.lost += r.lost;
     report

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
+use smallvec::SmallVec;
 
 use super::dimension::{DimensionValue, DimensionValueSource, Dimensions, MAX_DIMENSION_SETS, MAX_DIMENSIONS_PER_SET};
 use super::error::MetricsError;
@@ -47,61 +48,19 @@ pub fn value_is_valid(value: f64) -> bool {
     value.is_finite() && value.abs() <= MAX_VALUE
 }
 
-/// The dimension values and sets of a group of metrics (interned in the set).
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct DimensionContext {
-    pub(crate) values: Vec<(DimensionName, DimensionValue)>,
-    /// The keys of every dimension set, one set after the other.
-    keys: Vec<DimensionName>,
-    /// The end of each set in `keys` (the first `set_count` are used).
-    ends: [u16; MAX_DIMENSION_SETS],
-    set_count: u8,
-}
+/// The dimension values and sets of a group of metrics (interned in the set): a copy of
+/// the [`Dimensions`] they were recorded with.
+pub(crate) type DimensionContext = Dimensions;
 
-impl DimensionContext {
-    const EMPTY: DimensionContext =
-        DimensionContext { values: Vec::new(), keys: Vec::new(), ends: [0; MAX_DIMENSION_SETS], set_count: 0 };
-
-    /// A copy of `dims` (validated: at most [`MAX_DIMENSION_SETS`] sets of at most
-    /// [`MAX_DIMENSIONS_PER_SET`] keys).
-    fn of(dims: &Dimensions) -> Self {
-        let mut ctx = Self { values: dims.values().to_vec(), ..Self::EMPTY };
-        ctx.keys.reserve_exact(dims.sets().iter().map(Vec::len).sum());
-        for set in dims.sets() {
-            ctx.keys.extend_from_slice(set);
-            ctx.ends[usize::from(ctx.set_count)] = ctx.keys.len() as u16;
-            ctx.set_count += 1;
-        }
-        ctx
-    }
-
-    /// Whether this is the context of `dims`.
-    fn is_of(&self, dims: &Dimensions) -> bool {
-        self.values == dims.values()
-            && usize::from(self.set_count) == dims.sets().len()
-            && self.sets().zip(dims.sets()).all(|(a, b)| a == b.as_slice())
-    }
-
-    /// The explicit dimension sets (none: the default set).
-    pub(crate) fn sets(&self) -> impl ExactSizeIterator<Item = &[DimensionName]> + '_ {
-        let ends = &self.ends[..usize::from(self.set_count)];
-        ends.iter().enumerate().map(move |(i, &end)| {
-            let start = if i == 0 { 0 } else { usize::from(ends[i - 1]) };
-            &self.keys[start..usize::from(end)]
-        })
-    }
-
-    /// Whether the context has explicit sets.
-    pub(crate) fn has_sets(&self) -> bool {
-        self.set_count > 0
-    }
-}
-
-/// The values of one metric: one without allocation, more in a vector.
+/// The values of one metric: one without allocation, more in a (boxed, so that an entry
+/// stays small) vector.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Values {
     One(f64),
-    Many(Vec<f64>),
+    // A thin pointer: an entry stays at 56 bytes (see `the_set_stays_small`); several
+    // values are the rare case.
+    #[allow(clippy::box_collection)]
+    Many(Box<Vec<f64>>),
 }
 
 impl Values {
@@ -114,7 +73,7 @@ impl Values {
 
     fn push(&mut self, value: f64) {
         match self {
-            Values::One(first) => *self = Values::Many(vec![*first, value]),
+            Values::One(first) => *self = Values::Many(Box::new(vec![*first, value])),
             Values::Many(v) => v.push(value),
         }
     }
@@ -126,14 +85,14 @@ pub(crate) struct Entry {
     pub(crate) name: MetricName,
     /// The previous entry with the same name hash ([`NO_ENTRY`] when none, or while the
     /// set is below [`INDEX_FROM`] entries): a hash chain.
-    prev: usize,
+    prev: u32,
     pub(crate) unit: Unit,
     pub(crate) resolution: StorageResolution,
     pub(crate) context: usize,
     pub(crate) values: Values,
 }
 
-const NO_ENTRY: usize = usize::MAX;
+const NO_ENTRY: u32 = u32::MAX;
 /// From this many metrics on, recording looks names up in a hash index instead of scanning.
 const INDEX_FROM: usize = 16;
 
@@ -157,7 +116,7 @@ impl Hasher for PassThrough {
     }
 }
 
-type Index = HashMap<u64, usize, BuildHasherDefault<PassThrough>>;
+type Index = HashMap<u64, u32, BuildHasherDefault<PassThrough>>;
 
 /// FNV-1a, 64 bit: cheap for short names; the key of the recording index.
 fn name_hash(name: &str) -> u64 {
@@ -231,7 +190,8 @@ pub struct MetricSet {
     context1: Option<DimensionContext>,
     /// The further contexts: context `i` is `contexts[i - 2]`.
     contexts: Vec<DimensionContext>,
-    entries: Vec<Entry>,
+    /// The metrics, in recording order (the first [`INLINE_ENTRIES`] without allocating).
+    entries: SmallVec<[Entry; INLINE_ENTRIES]>,
     /// Name hash -> the last entry with that hash (then `Entry::prev`).
     index: Index,
     properties: BTreeMap<String, serde_json::Value>,
@@ -240,13 +200,18 @@ pub struct MetricSet {
 
 /// The namespace and default dimensions a set starts from.
 #[derive(Debug, Clone, PartialEq)]
-struct Base {
+pub(crate) struct Base {
     namespace: Namespace,
     defaults: Vec<(DimensionName, DimensionValue)>,
 }
 
 /// Context 0: the default dimensions alone, in the default set.
-static DEFAULT_CONTEXT: DimensionContext = DimensionContext::EMPTY;
+static DEFAULT_CONTEXT: DimensionContext = Dimensions::EMPTY;
+
+/// How many metrics a set holds before it allocates: a handler's few metrics and the
+/// latency metric. The set lives in the invocation's allocation, which stays within the
+/// allocator's small-size cache (about 1 KB) with it (see the size test).
+const INLINE_ENTRIES: usize = 4;
 
 /// What a configuration gives the metrics of every invocation (namespace, the `Service`
 /// and `Environment` default dimensions, the service name of the cold-start metric),
@@ -278,6 +243,11 @@ impl Prepared {
         Self { service: config.service().to_owned(), base: Arc::new(Base { namespace, defaults }) }
     }
 
+    /// The configured namespace.
+    pub(crate) fn namespace(&self) -> &Namespace {
+        &self.base.namespace
+    }
+
     /// The configured service name (as configured: the cold-start set validates it).
     pub(crate) fn service(&self) -> &str {
         &self.service
@@ -295,7 +265,7 @@ impl MetricSet {
             base,
             context1: None,
             contexts: Vec::new(),
-            entries: Vec::new(),
+            entries: SmallVec::new(),
             index: Index::default(),
             properties: BTreeMap::new(),
             timestamp_ms: None,
@@ -390,6 +360,11 @@ impl MetricSet {
         &self.base.defaults
     }
 
+    /// The namespace and default dimensions, as shared with other sets.
+    pub(crate) fn base(&self) -> &Arc<Base> {
+        &self.base
+    }
+
     /// Adds (or replaces) a dimension on every metric of this set (a per-invocation
     /// dimension). At most 30 default dimensions.
     ///
@@ -455,13 +430,13 @@ impl MetricSet {
     }
 
     fn intern(&mut self, name: &MetricName, dims: &Dimensions) -> Result<usize, MetricsError> {
-        if dims.values().is_empty() && dims.sets().is_empty() {
+        if dims.is_empty() {
             return Ok(0);
         }
-        if self.context1.as_ref().is_some_and(|c| c.is_of(dims)) {
+        if self.context1.as_ref().is_some_and(|c| c == dims) {
             return Ok(1);
         }
-        if let Some(i) = self.contexts.iter().position(|c| c.is_of(dims)) {
+        if let Some(i) = self.contexts.iter().position(|c| c == dims) {
             return Ok(i + 2);
         }
         let metric = || name.as_str().to_owned();
@@ -491,7 +466,7 @@ impl MetricSet {
                 }
             }
         }
-        if dims.sets().is_empty() {
+        if !dims.has_sets() {
             let mut keys: Vec<&DimensionName> = self.base.defaults.iter().map(|(k, _)| k).collect();
             for (k, _) in dims.values() {
                 if !keys.contains(&k) {
@@ -503,10 +478,10 @@ impl MetricSet {
             }
         }
         if self.context1.is_none() {
-            self.context1 = Some(DimensionContext::of(dims));
+            self.context1 = Some(dims.clone());
             return Ok(1);
         }
-        self.contexts.push(DimensionContext::of(dims));
+        self.contexts.push(dims.clone());
         Ok(self.contexts.len() + 1)
     }
 
@@ -538,8 +513,8 @@ impl MetricSet {
             }
         } else {
             let mut i = self.index.get(&name_hash(name.as_str())).copied().unwrap_or(NO_ENTRY);
-            while let Some(e) = self.entries.get(i) {
-                visit(i, e);
+            while let Some(e) = self.entries.get(i as usize) {
+                visit(i as usize, e);
                 i = e.prev;
             }
         }
@@ -551,7 +526,7 @@ impl MetricSet {
             return Ok(());
         }
         let collides = self.base.defaults.iter().any(|(k, _)| k.as_str() == name.as_str())
-            || self.context(context).values.iter().any(|(k, _)| k.as_str() == name.as_str())
+            || self.context(context).values().iter().any(|(k, _)| k.as_str() == name.as_str())
             || self.properties.contains_key(name.as_str());
         if collides {
             return Err(MetricsError::NameCollision { metric: name.as_str().to_owned() });
@@ -563,18 +538,16 @@ impl MetricSet {
     /// Appends an entry; from [`INDEX_FROM`] entries on, keeps the name-hash index.
     fn push_entry(&mut self, name: MetricName, unit: Unit, resolution: StorageResolution, context: usize, value: f64) {
         let at = self.entries.len();
-        if self.entries.capacity() == 0 {
-            self.entries.reserve_exact(8);
-        }
         self.entries.push(Entry { name, prev: NO_ENTRY, unit, resolution, context, values: Values::One(value) });
+        // Entry numbers are `u32`: 4 billion metrics in one set are out of reach.
         if at + 1 == INDEX_FROM {
             for i in 0..=at {
                 let hash = name_hash(self.entries[i].name.as_str());
-                self.entries[i].prev = self.index.insert(hash, i).unwrap_or(NO_ENTRY);
+                self.entries[i].prev = self.index.insert(hash, i as u32).unwrap_or(NO_ENTRY);
             }
         } else if at + 1 > INDEX_FROM {
             let hash = name_hash(self.entries[at].name.as_str());
-            self.entries[at].prev = self.index.insert(hash, at).unwrap_or(NO_ENTRY);
+            self.entries[at].prev = self.index.insert(hash, at as u32).unwrap_or(NO_ENTRY);
         }
     }
 
@@ -593,7 +566,7 @@ impl MetricSet {
         let reserved = key == "_aws"
             || key.is_empty()
             || self.base.defaults.iter().any(|(k, _)| k.as_str() == key)
-            || self.context1.iter().chain(&self.contexts).any(|c| c.values.iter().any(|(k, _)| k.as_str() == key))
+            || self.context1.iter().chain(&self.contexts).any(|c| c.values().iter().any(|(k, _)| k.as_str() == key))
             || self.entries.iter().any(|e| e.name.as_str() == key);
         if reserved {
             return Err(MetricsError::ReservedProperty { key });
@@ -707,6 +680,21 @@ impl MetricSet {
         std::mem::replace(self, empty)
     }
 
+    /// Empties the set in place, as [`take`](Self::take) leaves it (namespace and default
+    /// dimensions kept), keeping its storage for what is recorded next.
+    pub(crate) fn clear(&mut self) {
+        self.context1 = None;
+        self.contexts.clear();
+        self.entries.clear();
+        if !self.index.is_empty() {
+            self.index.clear();
+        }
+        if !self.properties.is_empty() {
+            self.properties.clear();
+        }
+        self.timestamp_ms = None;
+    }
+
     /// Every metric with its resolved dimensions and sets, in recording order.
     ///
     /// ```
@@ -725,7 +713,7 @@ impl MetricSet {
 
     pub(crate) fn context_dimensions(&self, context: usize) -> Vec<(&DimensionName, &DimensionValue)> {
         let mut out: Vec<(&DimensionName, &DimensionValue)> =
-            Vec::with_capacity(self.base.defaults.len() + self.context(context).values.len());
+            Vec::with_capacity(self.base.defaults.len() + self.context(context).values().len());
         self.for_each_context_dimension(context, |k, v| out.push((k, v)));
         out
     }
@@ -740,12 +728,12 @@ impl MetricSet {
         let ctx = self.context(context);
         let defaults = &self.base.defaults;
         for (k, v) in defaults {
-            match ctx.values.iter().find(|(ck, _)| ck == k) {
+            match ctx.values().iter().find(|(ck, _)| ck == k) {
                 Some((_, cv)) => f(k, cv),
                 None => f(k, v),
             }
         }
-        for (k, v) in &ctx.values {
+        for (k, v) in ctx.values() {
             if !defaults.iter().any(|(dk, _)| dk == k) {
                 f(k, v);
             }
@@ -896,6 +884,15 @@ mod tests {
         assert_eq!(taken.len(), 1);
         assert!(s.is_empty());
         assert_eq!(s.default_dimensions().len(), 2);
+    }
+
+    /// The set is part of every invocation's allocation: it must stay small enough for
+    /// that allocation to remain a small one (glibc's per-thread cache serves up to 1032
+    /// bytes; beyond, every invocation pays the allocator's slow path).
+    #[test]
+    fn the_set_stays_small() {
+        assert!(std::mem::size_of::<Entry>() <= 56, "{}", std::mem::size_of::<Entry>());
+        assert!(std::mem::size_of::<MetricSet>() <= 560, "{}", std::mem::size_of::<MetricSet>());
     }
 
     #[test]
