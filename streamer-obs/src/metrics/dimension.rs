@@ -338,11 +338,16 @@ impl Clone for Dimensions {
 /// Element by element (names compare by pointer first, see `same_text`): what the
 /// derived comparison answers, faster on these short vectors.
 impl PartialEq for Dimensions {
+    #[inline]
     fn eq(&self, other: &Self) -> bool {
-        fn same<T: PartialEq>(a: &[T], b: &[T]) -> bool {
-            a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x == y)
-        }
-        same(&self.ends, &other.ends) && same(&self.keys, &other.keys) && same(&self.values, &other.values)
+        let (ends, keys, values) = (&self.ends[..], &self.keys[..], &self.values[..]);
+        let (other_ends, other_keys, other_values) = (&other.ends[..], &other.keys[..], &other.values[..]);
+        ends.len() == other_ends.len()
+            && keys.len() == other_keys.len()
+            && values.len() == other_values.len()
+            && ends.iter().zip(other_ends).all(|(a, b)| a == b)
+            && keys.iter().zip(other_keys).all(|(a, b)| a == b)
+            && values.iter().zip(other_values).all(|(a, b)| a == b)
     }
 }
 

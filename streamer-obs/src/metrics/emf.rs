@@ -844,6 +844,7 @@ fn write_aws(set: &MetricSet, group: Doc<'_, '_>, items: &[Item<'_>], timestamp:
 
 /// Writes a finite number: integral values below 2^53 as integers, others shortest
 /// round-trip (values were checked to be finite when recorded).
+#[inline]
 fn write_f64(out: &mut Vec<u8>, v: f64) {
     // `v as i64 as f64 == v` is `v.fract() == 0.0` for |v| < 2^53, without a libm call.
     let i = v as i64;
