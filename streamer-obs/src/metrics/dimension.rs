@@ -338,11 +338,16 @@ impl Clone for Dimensions {
 /// Element by element (names compare by pointer first, see `same_text`): what the
 /// derived comparison answers, faster on these short vectors.
 impl PartialEq for Dimensions {
+    #[inline]
     fn eq(&self, other: &Self) -> bool {
-        fn same<T: PartialEq>(a: &[T], b: &[T]) -> bool {
-            a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x == y)
-        }
-        same(&self.ends, &other.ends) && same(&self.keys, &other.keys) && same(&self.values, &other.values)
+        let (ends, keys, values) = (&self.ends[..], &self.keys[..], &self.values[..]);
+        let (other_ends, other_keys, other_values) = (&other.ends[..], &other.keys[..], &other.values[..]);
+        ends.len() == other_ends.len()
+            && keys.len() == other_keys.len()
+            && values.len() == other_values.len()
+            && ends.iter().zip(other_ends).all(|(a, b)| a == b)
+            && keys.iter().zip(other_keys).all(|(a, b)| a == b)
+            && values.iter().zip(other_values).all(|(a, b)| a == b)
     }
 }
 
@@ -382,6 +387,7 @@ impl Dimensions {
         self
     }
 
+    #[inline]
     fn put(&mut self, name: DimensionName, value: DimensionValue) {
         if let Some(slot) = self.values.iter_mut().find(|(k, _)| *k == name) {
             slot.1 = value;
@@ -409,6 +415,7 @@ impl Dimensions {
     }
 
     /// Ends the set whose keys start at `start` (dropping it when it repeats an earlier one).
+    #[inline]
     fn close_set(&mut self, start: usize) {
         let new = &self.keys[start..];
         if self.sets().any(|s| s == new) {
@@ -453,5 +460,56 @@ impl Dimensions {
     /// Whether nothing was given (no value, no set).
     pub(crate) fn is_empty(&self) -> bool {
         self.values.is_empty() && self.ends.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::standard::{self, Action, ErrorType};
+    use std::hash::{BuildHasher, RandomState};
+
+    fn many() -> Dimensions {
+        // Beyond the inline capacities: 3 values, 6 keys, 3 sets.
+        Dimensions::new()
+            .with(standard::ACTION, &Action::Send)
+            .with(standard::ERROR_TYPE, &ErrorType::Throttled)
+            .with(standard::TENANT_ID, &TenantId::new("acme").unwrap())
+            .set([standard::ENVIRONMENT])
+            .set([standard::ENVIRONMENT, standard::ACTION])
+            .set([standard::ENVIRONMENT, standard::ERROR_TYPE, standard::TENANT_ID])
+    }
+
+    #[test]
+    fn sets_keep_their_order_and_repeats_are_dropped() {
+        let dims = many().set([standard::ENVIRONMENT, standard::ACTION]).set([]).set([]);
+        let sets: Vec<Vec<&str>> = dims.sets().map(|s| s.iter().map(DimensionName::as_str).collect()).collect();
+        assert_eq!(
+            sets,
+            [vec!["Environment"], vec!["Environment", "Action"], vec!["Environment", "ErrorType", "TenantID"], vec![],]
+        );
+        assert_eq!(dims.sets().len(), 4);
+        assert!(dims.has_sets() && !dims.is_empty());
+        assert!(Dimensions::new().is_empty() && !Dimensions::new().has_sets());
+        let values: Vec<&str> = dims.values().iter().map(|(_, v)| v.as_str()).collect();
+        assert_eq!(values, ["send", "throttled", "acme"]);
+    }
+
+    #[test]
+    fn clone_eq_and_hash_agree_inline_and_spilled() {
+        let hasher = RandomState::new();
+        for dims in [Dimensions::new(), Dimensions::new().with(standard::ACTION, &Action::Connect), many()] {
+            let copy = dims.clone();
+            assert_eq!(copy, dims);
+            assert_eq!(hasher.hash_one(&copy), hasher.hash_one(&dims));
+            assert_eq!(copy.sets().collect::<Vec<_>>(), dims.sets().collect::<Vec<_>>());
+        }
+        assert_ne!(many(), many().set([standard::ACTION]));
+        assert_ne!(many(), many().with(standard::ACTION, &Action::Broadcast));
+        // The same keys split into other sets differ.
+        let a = Dimensions::new().set([standard::ENVIRONMENT, standard::SERVICE]);
+        let b = Dimensions::new().set([standard::ENVIRONMENT]).set([standard::SERVICE]);
+        assert_ne!(a, b);
+        assert_eq!(Dimensions::EMPTY, Dimensions::new());
     }
 }

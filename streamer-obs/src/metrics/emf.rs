@@ -451,7 +451,6 @@ impl Template {
     /// Writes `set`'s document (it [`fits`](Self::fits)).
     fn write(&self, set: &MetricSet, timestamp: u64, out: &mut Vec<u8>) {
         let entries = set.entries();
-        out.reserve(self.bytes.len() + 24 * self.holes.len());
         let mut at = 0;
         for &(hole, what) in &self.holes {
             let hole = hole as usize;
@@ -522,7 +521,7 @@ fn write_key(out: &mut Vec<u8>, key: &str) {
 }
 
 /// A metric's values: one as a number, several as an array.
-#[inline]
+#[inline(always)]
 fn write_values(out: &mut Vec<u8>, values: &[f64]) {
     if let [v] = values {
         write_f64(out, *v);
@@ -845,6 +844,7 @@ fn write_aws(set: &MetricSet, group: Doc<'_, '_>, items: &[Item<'_>], timestamp:
 
 /// Writes a finite number: integral values below 2^53 as integers, others shortest
 /// round-trip (values were checked to be finite when recorded).
+#[inline]
 fn write_f64(out: &mut Vec<u8>, v: f64) {
     // `v as i64 as f64 == v` is `v.fract() == 0.0` for |v| < 2^53, without a libm call.
     let i = v as i64;

@@ -175,6 +175,7 @@ fn all_printable(b: &[u8]) -> bool {
     !bad
 }
 
+#[inline]
 fn metric_name_error(name: &str) -> Option<&'static str> {
     // The common case in one pass: 1 to 255 printable ASCII characters other than space
     // (so not blank, no control character, not too long).
@@ -488,6 +489,20 @@ mod tests {
         for c in ['é', '\u{85}', '\u{a0}', '\u{2028}', '\u{3000}'] {
             samples.push(c.to_string());
             samples.push(format!("Ab{c}"));
+        }
+        // The word-at-a-time check: every byte class at every position of names of 1 to 40
+        // bytes (whole words, the overlapping last word, the padded short word).
+        for len in 1..=40 {
+            for at in 0..len {
+                for c in [0u8, 0x1f, b' ', b'!', b'~', 0x7f, b'"', b'\\', b'J', b'a', b'Z'] {
+                    let mut b = vec![b'M'; len];
+                    b[at] = c;
+                    samples.push(String::from_utf8(b).unwrap());
+                }
+                let mut s = "M".repeat(len);
+                s.insert(at, 'é');
+                samples.push(s);
+            }
         }
         for s in samples {
             assert_eq!(metric_name_error(&s).is_none(), slow(&s), "{s:?}");

@@ -373,3 +373,61 @@ pub async fn publish_set(
     }
     publisher.publish(&taken, clock.now_millis()).await
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::invocation::ColdStartTracker;
+    use crate::metrics::{EmfPublisher, MetricsPublisher, PublishReport};
+    use crate::testing::{CapturingWriter, ContextBuilder, FixedClock};
+
+    /// A publisher that only publishes asynchronously (the default `publish_now`).
+    struct AsyncOnly(EmfPublisher<CapturingWriter>);
+
+    #[async_trait::async_trait]
+    impl MetricsPublisher for AsyncOnly {
+        async fn publish(&self, set: &MetricSet, now_ms: u64) -> PublishReport {
+            self.0.write_set(set, now_ms)
+        }
+    }
+
+    /// The in-place flush (synchronous publisher) and the taken-out one (asynchronous)
+    /// write the same lines, and both leave an empty set that records again.
+    #[test]
+    fn in_place_and_taken_flushes_write_the_same() {
+        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let config = Config::builder().service("svc").environment("prod").build_from(&Default::default());
+        let run = |publisher: &dyn MetricsPublisher| {
+            let warm = ColdStartTracker::new(&Default::default());
+            let inv = Arc::new(Invocation::from_context(&ContextBuilder::new().build(), &config, &warm));
+            let clock = FixedClock::at_millis(1_700_000_000_000);
+            let dims =
+                Dimensions::new().with(crate::metrics::standard::ACTION, &crate::metrics::standard::Action::Connect);
+            rt.block_on(async {
+                Arc::clone(&inv)
+                    .scope(async {
+                        assert!(add_with("A", Unit::Count, 1.0, StorageResolution::Standard, &dims));
+                        assert!(add("B", Unit::Milliseconds, 2.5));
+                        assert!(set_property("p", "v"));
+                    })
+                    .await;
+                let first = flush_invocation(&inv, publisher, &clock, &FlushOptions::default()).await;
+                assert_eq!((first.metrics, first.sent, first.cold_start), (2, 2, true));
+                assert_eq!(inv.metrics().with_set(|s| (s.len(), s.properties().len())), Some((0, 0)));
+                let empty = flush_invocation(&inv, publisher, &clock, &FlushOptions::default()).await;
+                assert_eq!((empty.metrics, empty.sent), (0, 0));
+                Arc::clone(&inv).scope(async { assert!(add("C", Unit::Count, 3.0)) }).await;
+                let second = flush_invocation(&inv, publisher, &clock, &FlushOptions::default()).await;
+                assert_eq!((second.metrics, second.sent, second.cold_start), (1, 1, false));
+            });
+        };
+        let (a, b) = (CapturingWriter::new(), CapturingWriter::new());
+        let in_place = EmfPublisher::new(a.clone());
+        assert!(in_place.publish_now(&MetricSet::new(crate::metrics::Namespace::streamer()), 0).is_some());
+        run(&in_place);
+        run(&AsyncOnly(EmfPublisher::new(b.clone())));
+        assert_eq!(a.json_lines(), b.json_lines());
+        // The cold-start document, the first document, the second.
+        assert_eq!(a.json_lines().len(), 3, "{:?}", a.json_lines());
+    }
+}

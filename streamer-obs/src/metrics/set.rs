@@ -429,6 +429,7 @@ impl MetricSet {
         self.record(name, unit, value, resolution, context)
     }
 
+    #[inline]
     fn intern(&mut self, name: &MetricName, dims: &Dimensions) -> Result<usize, MetricsError> {
         if dims.is_empty() {
             return Ok(0);
@@ -436,6 +437,12 @@ impl MetricSet {
         if self.context1.as_ref().is_some_and(|c| c == dims) {
             return Ok(1);
         }
+        self.intern_new(name, dims)
+    }
+
+    /// [`intern`](Self::intern) beyond context 1: a further known context, or a new one
+    /// (validated, then copied).
+    fn intern_new(&mut self, name: &MetricName, dims: &Dimensions) -> Result<usize, MetricsError> {
         if let Some(i) = self.contexts.iter().position(|c| c == dims) {
             return Ok(i + 2);
         }
@@ -536,6 +543,7 @@ impl MetricSet {
     }
 
     /// Appends an entry; from [`INDEX_FROM`] entries on, keeps the name-hash index.
+    #[inline]
     fn push_entry(&mut self, name: MetricName, unit: Unit, resolution: StorageResolution, context: usize, value: f64) {
         let at = self.entries.len();
         self.entries.push(Entry { name, prev: NO_ENTRY, unit, resolution, context, values: Values::One(value) });
