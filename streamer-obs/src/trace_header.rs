@@ -91,12 +91,8 @@ impl FromStr for TraceId {
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let b = s.as_bytes();
-        let ok = b.len() == 35
-            && b[0] == b'1'
-            && b[1] == b'-'
-            && b[10] == b'-'
-            && b[2..10].iter().all(u8::is_ascii_hexdigit)
-            && b[11..].iter().all(u8::is_ascii_hexdigit);
+        let ok =
+            b.len() == 35 && b[0] == b'1' && b[1] == b'-' && b[10] == b'-' && all_hex(&b[2..10]) && all_hex(&b[11..]);
         if !ok {
             return Err(TraceHeaderError::InvalidRoot(truncate_for_error(s)));
         }
@@ -177,7 +173,7 @@ impl FromStr for SegmentId {
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let b = s.as_bytes();
-        if b.len() != 16 || !b.iter().all(u8::is_ascii_hexdigit) || b.iter().all(|&c| c == b'0') {
+        if b.len() != 16 || !all_hex(b) || b.iter().all(|&c| c == b'0') {
             return Err(TraceHeaderError::InvalidParent(truncate_for_error(s)));
         }
         let mut out = [0u8; 16];
@@ -401,6 +397,33 @@ fn trim(s: &str) -> &str {
     }
 }
 
+/// Whether every byte is an ASCII hex digit (either case), 8 bytes at a time.
+fn all_hex(b: &[u8]) -> bool {
+    let mut chunks = b.chunks_exact(8);
+    for chunk in &mut chunks {
+        let Ok(word) = <[u8; 8]>::try_from(chunk) else { return false };
+        if !word_is_hex(u64::from_le_bytes(word)) {
+            return false;
+        }
+    }
+    chunks.remainder().iter().all(u8::is_ascii_hexdigit)
+}
+
+/// Whether all 8 bytes of `x` are ASCII hex digits. For a byte `c` below 0x80,
+/// `c + (0x80 - lo)` has its top bit set exactly when `c >= lo`, and `c + (0x7f - hi)` when
+/// `c > hi`, without a carry into the next byte.
+fn word_is_hex(x: u64) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    if x & HIGH != 0 {
+        return false;
+    }
+    let in_range = |v: u64, lo: u64, hi: u64| (v + ONES * (0x80 - lo)) & !(v + ONES * (0x7f - hi)) & HIGH;
+    let digit = in_range(x, 0x30, 0x39);
+    let letter = in_range(x | (ONES * 0x20), 0x61, 0x66);
+    digit | letter == HIGH
+}
+
 /// The 16 lowercase hex digits of `v`, a word at a time (no per-digit loop).
 fn hex16(v: u64) -> [u8; 16] {
     let mut out = [0u8; 16];
@@ -436,6 +459,22 @@ fn truncate_for_error(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hex_check_matches_the_byte_test_for_every_byte_at_every_position() {
+        for len in [0, 1, 7, 8, 9, 16, 24] {
+            let base = b"0123456789abcdefABCDEF0123456789".to_vec();
+            let base = &base[..len];
+            assert!(all_hex(base));
+            for pos in 0..len {
+                for c in 0..=255u8 {
+                    let mut v = base.to_vec();
+                    v[pos] = c;
+                    assert_eq!(all_hex(&v), c.is_ascii_hexdigit(), "{len} {pos} {c}");
+                }
+            }
+        }
+    }
 
     #[test]
     fn segment_ids_are_16_lowercase_hex_digits() {
