@@ -362,7 +362,12 @@ impl Annotations {
     /// Sets `key`; returns whether it is new.
     fn put(&mut self, key: &str, value: AnnotationValue) -> bool {
         // Keys usually come in order (or alone): append without a search.
-        if self.0.last().is_none_or(|(last, _)| last.as_bytes() < key.as_bytes()) {
+        let after_last = |last: &SmallStr| match (last.as_bytes().first(), key.as_bytes().first()) {
+            // Usually the first bytes differ: no full comparison.
+            (Some(a), Some(b)) if a != b => a < b,
+            _ => last.as_bytes() < key.as_bytes(),
+        };
+        if self.0.last().is_none_or(|(last, _)| after_last(last)) {
             self.0.push((SmallStr::new(key), value));
             return true;
         }
