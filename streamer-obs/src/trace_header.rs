@@ -397,22 +397,31 @@ fn trim(s: &str) -> &str {
     }
 }
 
-/// 0 for the ASCII hex digits (either case), 1 for every other byte.
-const NOT_HEX: [u8; 256] = {
-    let mut t = [1u8; 256];
-    let mut c = 0;
-    while c < 256 {
-        if (c as u8).is_ascii_hexdigit() {
-            t[c] = 0;
-        }
-        c += 1;
-    }
-    t
-};
-
-/// Whether every byte is an ASCII hex digit (one table lookup per byte, no branch).
+/// Whether every byte is an ASCII hex digit (either case), 8 bytes at a time.
 fn all_hex(b: &[u8]) -> bool {
-    b.iter().fold(0, |acc, &c| acc | NOT_HEX[usize::from(c)]) == 0
+    let mut chunks = b.chunks_exact(8);
+    for chunk in &mut chunks {
+        let Ok(word) = <[u8; 8]>::try_from(chunk) else { return false };
+        if !word_is_hex(u64::from_le_bytes(word)) {
+            return false;
+        }
+    }
+    chunks.remainder().iter().all(u8::is_ascii_hexdigit)
+}
+
+/// Whether all 8 bytes of `x` are ASCII hex digits. For a byte `c` below 0x80,
+/// `c + (0x80 - lo)` has its top bit set exactly when `c >= lo`, and `c + (0x7f - hi)` when
+/// `c > hi`, without a carry into the next byte.
+fn word_is_hex(x: u64) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    if x & HIGH != 0 {
+        return false;
+    }
+    let in_range = |v: u64, lo: u64, hi: u64| (v + ONES * (0x80 - lo)) & !(v + ONES * (0x7f - hi)) & HIGH;
+    let digit = in_range(x, 0x30, 0x39);
+    let letter = in_range(x | (ONES * 0x20), 0x61, 0x66);
+    digit | letter == HIGH
 }
 
 /// The 16 lowercase hex digits of `v`, a word at a time (no per-digit loop).
@@ -452,12 +461,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn hex_table_matches_is_ascii_hexdigit_for_every_byte() {
-        for c in 0..=255u8 {
-            assert_eq!(all_hex(&[c]), c.is_ascii_hexdigit(), "{c}");
-            assert_eq!(all_hex(&[b'a', c, b'0']), c.is_ascii_hexdigit(), "{c}");
+    fn hex_check_matches_the_byte_test_for_every_byte_at_every_position() {
+        for len in [0, 1, 7, 8, 9, 16, 24] {
+            let base = b"0123456789abcdefABCDEF0123456789".to_vec();
+            let base = &base[..len];
+            assert!(all_hex(base));
+            for pos in 0..len {
+                for c in 0..=255u8 {
+                    let mut v = base.to_vec();
+                    v[pos] = c;
+                    assert_eq!(all_hex(&v), c.is_ascii_hexdigit(), "{len} {pos} {c}");
+                }
+            }
         }
-        assert!(all_hex(b""));
     }
 
     #[test]

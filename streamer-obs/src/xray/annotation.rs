@@ -87,7 +87,35 @@ static KEY_BYTE: [bool; 256] = {
 /// has nothing to escape in JSON.
 #[inline]
 pub(crate) fn is_valid_key(key: &[u8]) -> bool {
-    !key.is_empty() && key.len() <= MAX_KEY_CHARS && key.iter().all(|&b| KEY_BYTE[usize::from(b)])
+    if key.is_empty() || key.len() > MAX_KEY_CHARS {
+        return false;
+    }
+    if key.len() < 8 {
+        return key.iter().all(|&b| KEY_BYTE[usize::from(b)]);
+    }
+    // 8 bytes at a time, the last word overlapping the one before.
+    let mut chunks = key.chunks_exact(8);
+    for chunk in &mut chunks {
+        if !word_is_key(chunk) {
+            return false;
+        }
+    }
+    chunks.remainder().is_empty() || word_is_key(&key[key.len() - 8..])
+}
+
+/// Whether the 8 bytes of `chunk` are all `A-Z a-z 0-9 _`. For a byte `c` below 0x80,
+/// `c + (0x80 - lo)` has its top bit set exactly when `c >= lo`, and `c + (0x7f - hi)` when
+/// `c > hi`, without a carry into the next byte; `c | 0x20` folds upper case onto lower.
+fn word_is_key(chunk: &[u8]) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let Ok(word) = <[u8; 8]>::try_from(chunk) else { return false };
+    let x = u64::from_le_bytes(word);
+    if x & HIGH != 0 {
+        return false;
+    }
+    let in_range = |v: u64, lo: u64, hi: u64| (v + ONES * (0x80 - lo)) & !(v + ONES * (0x7f - hi)) & HIGH;
+    in_range(x, 0x30, 0x39) | in_range(x | (ONES * 0x20), 0x61, 0x7a) | in_range(x, 0x5f, 0x5f) == HIGH
 }
 
 /// Checks a metadata namespace.
@@ -364,6 +392,21 @@ mod tests {
         }
         for bad in ["", "user-id", "a.b", "a b", "é", "a\n", &"k".repeat(501)] {
             assert!(matches!(check_key(bad), Err(AnnotationError::InvalidKey(_))), "{bad}");
+        }
+    }
+
+    #[test]
+    fn word_key_check_matches_the_byte_rule_for_every_byte_at_every_position() {
+        for len in [1, 7, 8, 9, 13, 16, 23] {
+            let base: Vec<u8> = b"connection_ID_0123456789z".iter().copied().take(len).collect();
+            assert!(is_valid_key(&base));
+            for pos in 0..len {
+                for c in 0..=255u8 {
+                    let mut v = base.clone();
+                    v[pos] = c;
+                    assert_eq!(is_valid_key(&v), c.is_ascii_alphanumeric() || c == b'_', "{len} {pos} {c}");
+                }
+            }
         }
     }
 

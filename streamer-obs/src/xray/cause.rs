@@ -306,7 +306,9 @@ pub fn working_directory() -> &'static str {
 /// Errors already recorded in an invocation, by fingerprint, with their exception id.
 #[derive(Debug, Default)]
 pub(crate) struct RecordedErrors {
-    by_fingerprint: HashMap<u64, SegmentId>,
+    /// Created with the first recorded error (most invocations record none, and a
+    /// `HashMap` seeds its hasher when created).
+    by_fingerprint: Option<HashMap<u64, SegmentId>>,
 }
 
 /// A fingerprint per element of the chain: element `i` covers its message and every
@@ -347,12 +349,12 @@ impl RecordedErrors {
             cur = e.source();
         }
         let fps = fingerprints(&chain);
-        if let Some(id) = fps.first().and_then(|f| self.by_fingerprint.get(f)) {
+        if let Some(id) = fps.first().and_then(|f| self.by_fingerprint.as_ref()?.get(f)) {
             return Cause::Ref(*id);
         }
         let mut exceptions: Vec<Exception> = Vec::new();
         for (i, (e, msg)) in chain.iter().enumerate() {
-            if let Some(known) = self.by_fingerprint.get(&fps[i]).copied() {
+            if let Some(known) = self.by_fingerprint.as_ref().and_then(|m| m.get(&fps[i])).copied() {
                 if let Some(prev) = exceptions.last_mut() {
                     prev.cause = Some(known);
                 }
@@ -386,7 +388,7 @@ impl RecordedErrors {
                 cause: None,
                 stack,
             });
-            self.by_fingerprint.insert(fps[i], id);
+            self.by_fingerprint.get_or_insert_with(HashMap::new).insert(fps[i], id);
         }
         Cause::Exceptions { working_directory: working_directory().to_owned(), exceptions }
     }

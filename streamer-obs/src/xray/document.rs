@@ -296,6 +296,15 @@ pub(crate) fn cut(mut s: String, max_chars: usize) -> String {
     s
 }
 
+/// `name` cleaned (see [`clean_name`]) as a [`SmallStr`].
+#[inline]
+fn clean_small(name: &str) -> SmallStr {
+    match clean_name(name) {
+        std::borrow::Cow::Borrowed(n) => SmallStr::new(n),
+        std::borrow::Cow::Owned(n) => SmallStr::from(n),
+    }
+}
+
 /// The annotations of a subsegment, sorted by key (written in this order); setting a key
 /// again replaces its value. Up to four are kept inline (no allocation).
 ///
@@ -362,7 +371,12 @@ impl Annotations {
     /// Sets `key`; returns whether it is new.
     fn put(&mut self, key: &str, value: AnnotationValue) -> bool {
         // Keys usually come in order (or alone): append without a search.
-        if self.0.last().is_none_or(|(last, _)| last.as_bytes() < key.as_bytes()) {
+        let after_last = |last: &SmallStr| match (last.as_bytes().first(), key.as_bytes().first()) {
+            // Usually the first bytes differ: no full comparison.
+            (Some(a), Some(b)) if a != b => a < b,
+            _ => last.as_bytes() < key.as_bytes(),
+        };
+        if self.0.last().is_none_or(|(last, _)| after_last(last)) {
             self.0.push((SmallStr::new(key), value));
             return true;
         }
@@ -531,10 +545,7 @@ impl Subsegment {
     pub fn new(id: SegmentId, name: &str, start_micros: u64) -> Self {
         Self {
             id,
-            name: match clean_name(name) {
-                std::borrow::Cow::Borrowed(n) => SmallStr::new(n),
-                std::borrow::Cow::Owned(n) => SmallStr::from(n),
-            },
+            name: clean_small(name),
             start_micros,
             end_micros: None,
             namespace: None,
@@ -939,7 +950,34 @@ pub(crate) struct Node {
 }
 
 impl Node {
-    #[inline]
+    /// A node for a subsegment opened now, built in one expression (no intermediate
+    /// `Subsegment` to copy).
+    #[inline(always)]
+    pub(crate) fn open(id: SegmentId, name: &str, start_micros: u64, parent_idx: u32, parent_id: SegmentId) -> Self {
+        Self {
+            sub: Subsegment {
+                id,
+                name: clean_small(name),
+                start_micros,
+                end_micros: None,
+                namespace: None,
+                flags: Flags { error: false, fault: false, throttle: false },
+                annotations: Annotations(SmallVec::new()),
+                metadata: Metadata(SmallVec::new()),
+                rare: None,
+                subsegments: Vec::new(),
+            },
+            state: NodeState::Open,
+            in_progress_sent: false,
+            parent_idx,
+            parent_id,
+            first_child: NO_NODE,
+            last_child: NO_NODE,
+            next_sibling: NO_NODE,
+        }
+    }
+
+    #[cfg(test)]
     pub(crate) fn new(sub: Subsegment, parent_idx: u32, parent_id: SegmentId) -> Self {
         Self {
             sub,

@@ -36,6 +36,36 @@ static ASCII_NAME: [bool; 256] = {
     t
 };
 
+/// Whether `bytes` (8 or more) are all ASCII letters and digits, 8 bytes at a time (the
+/// last word overlapping); shorter input answers false (the caller checks it byte by byte).
+fn all_alphanumeric(bytes: &[u8]) -> bool {
+    if bytes.len() < 8 {
+        return false;
+    }
+    let mut chunks = bytes.chunks_exact(8);
+    for chunk in &mut chunks {
+        if !word_is_alphanumeric(chunk) {
+            return false;
+        }
+    }
+    chunks.remainder().is_empty() || word_is_alphanumeric(&bytes[bytes.len() - 8..])
+}
+
+/// Whether the 8 bytes of `chunk` are ASCII letters or digits. For a byte `c` below 0x80,
+/// `c + (0x80 - lo)` has its top bit set exactly when `c >= lo`, and `c + (0x7f - hi)` when
+/// `c > hi`, without a carry into the next byte; `c | 0x20` folds upper case onto lower.
+fn word_is_alphanumeric(chunk: &[u8]) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let Ok(word) = <[u8; 8]>::try_from(chunk) else { return false };
+    let x = u64::from_le_bytes(word);
+    if x & HIGH != 0 {
+        return false;
+    }
+    let in_range = |v: u64, lo: u64, hi: u64| (v + ONES * (0x80 - lo)) & !(v + ONES * (0x7f - hi)) & HIGH;
+    in_range(x, 0x30, 0x39) | in_range(x | (ONES * 0x20), 0x61, 0x7a) == HIGH
+}
+
 /// Whether `c` may appear in a segment or subsegment name.
 ///
 /// ```
@@ -73,7 +103,10 @@ pub fn is_name_char(c: char) -> bool {
 pub fn clean_name(name: &str) -> Cow<'_, str> {
     // Fast path: a short ASCII name of allowed characters only (one table load per byte).
     let bytes = name.as_bytes();
-    if !bytes.is_empty() && bytes.len() <= MAX_NAME_CHARS && bytes.iter().all(|&b| ASCII_NAME[usize::from(b)]) {
+    if !bytes.is_empty()
+        && bytes.len() <= MAX_NAME_CHARS
+        && (all_alphanumeric(bytes) || bytes.iter().all(|&b| ASCII_NAME[usize::from(b)]))
+    {
         return Cow::Borrowed(name);
     }
     let mut count = 0usize;
@@ -103,6 +136,24 @@ pub fn clean_name(name: &str) -> Cow<'_, str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn word_check_matches_the_byte_test_for_every_byte_at_every_position() {
+        for len in [8, 9, 13, 16, 23] {
+            let base: Vec<u8> = b"HandleConnect0123456789Zz".iter().copied().take(len).collect();
+            assert!(all_alphanumeric(&base));
+            for pos in 0..len {
+                for c in 0..=255u8 {
+                    let mut v = base.clone();
+                    v[pos] = c;
+                    assert_eq!(all_alphanumeric(&v), c.is_ascii_alphanumeric(), "{len} {pos} {c}");
+                }
+            }
+        }
+        assert!(!all_alphanumeric(b"short"));
+        assert_eq!(clean_name("HandleConnect"), "HandleConnect");
+        assert!(matches!(clean_name("HandleConnect"), Cow::Borrowed(_)));
+    }
 
     #[test]
     fn keeps_allowed_names_borrowed() {

@@ -389,7 +389,7 @@ impl Recorder {
             // (1 KiB), so the arena is allocated and freed on its fast path.
             tree.nodes.reserve_exact(2);
         }
-        tree.nodes.push(Node::new(Subsegment::new(id, name, start), parent_idx, parent_id));
+        tree.nodes.push(Node::open(id, name, start, parent_idx, parent_id));
         tree.open.push(idx as u32);
         SubsegmentGuard { rec: Some(Arc::clone(self)), idx, id: Some(id), ended: false }
     }
