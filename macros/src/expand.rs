@@ -5,6 +5,7 @@
 
 use proc_macro2::TokenStream;
 use quote::{quote, quote_spanned};
+use syn::spanned::Spanned as _;
 
 use crate::args::{Args, LatencyMetric};
 use crate::item::{InstrumentedFn, Kind, Plan};
@@ -61,17 +62,25 @@ pub(crate) fn expand(args: &Args, f: &InstrumentedFn, plan: &Plan) -> TokenStrea
     }
     let span = quote!(#private::tracing::info_span!(#name #(, #span_fields)*));
 
-    let annotations = args.annotations.iter().flat_map(|a| &a.value).map(|kv| {
-        let key = syn::LitStr::new(&kv.key.name, kv.key.span);
-        let value = &kv.value;
-        quote!(__obs_scope.annotate(#key, #value);)
-    });
+    // All annotations in one call (one lock); keys were checked against the X-Ray rule here.
+    let entries: Vec<TokenStream> = args
+        .annotations
+        .iter()
+        .flat_map(|a| &a.value)
+        .map(|kv| {
+            let key = syn::LitStr::new(&kv.key.name, kv.key.span);
+            let value = &kv.value;
+            let arg = quote_spanned!(value.span()=> #private::annotation_arg(#value));
+            quote!((#key, #arg))
+        })
+        .collect();
+    let annotations = (!entries.is_empty()).then(|| quote!(__obs_scope.annotate_all([#(#entries),*]);));
     let metadata = args.metadata.iter().flat_map(|a| &a.value).map(|kv| {
         let key = syn::LitStr::new(&kv.key.name, kv.key.span);
         let value = &kv.value;
         quote!(__obs_scope.metadata(#key, &(#value));)
     });
-    let recorders: Vec<TokenStream> = annotations.chain(metadata).collect();
+    let recorders: Vec<TokenStream> = annotations.into_iter().chain(metadata).collect();
 
     // Autoref specialisation: `(&&Wrap(x)).method()` picks the most specific trait in scope
     // (only one is used per call site, hence the `allow`). Imported `as _` inside blocks that

@@ -129,3 +129,31 @@ fn function_annotations_reach_the_child_subsegment() {
     assert_eq!(child["metadata"]["default"]["with space"], "n");
     assert_eq!(child["metadata"]["default"]["nested"], json!({"a": [1, 2]}));
 }
+
+#[instrumented(annotations(ratio = f64::NAN, tenant_id = "acme"))]
+async fn refused_value(event: LambdaEvent<Value>) -> Result<u8, Error> {
+    let _ = event;
+    Ok(refused_in_function(1).await)
+}
+
+#[instrumented(annotations(infinite = f64::INFINITY, n = n))]
+async fn refused_in_function(n: u8) -> u8 {
+    n
+}
+
+#[test]
+fn a_refused_annotation_value_is_dropped_with_one_warning_and_the_others_kept() {
+    let (out, cap) = run(refused_value(event(json!({}))));
+    assert_eq!(out.unwrap(), 1);
+    let handler = &cap.segments[0];
+    assert_eq!(handler["annotations"]["tenant_id"], "acme");
+    assert!(handler["annotations"].get("ratio").is_none(), "{handler}");
+    let child = &handler["subsegments"][0];
+    assert_eq!(child["annotations"]["n"], 1);
+    assert!(child["annotations"].get("infinite").is_none(), "{child}");
+    let warnings = cap.with_message("annotation dropped");
+    assert_eq!(warnings.len(), 2, "{:#?}", cap.lines);
+    assert_eq!(warnings[0]["key"], "ratio");
+    assert_eq!(warnings[1]["key"], "infinite");
+    assert!(warnings.iter().all(|w| w["level"] == "WARN"));
+}

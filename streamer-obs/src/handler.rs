@@ -395,6 +395,33 @@ impl HandlerScope {
         }
     }
 
+    /// Adds several annotations to the handler subsegment at once (one lock): what
+    /// `#[instrumented]` does with its `annotations(...)`. The X-Ray rules apply to each,
+    /// and one they refuse is dropped with a WARN line, as with [`Self::annotate`].
+    ///
+    /// ```
+    /// use streamer_obs::__private::annotation_arg;
+    /// use streamer_obs::handler::{HandlerOptions, HandlerScope};
+    /// use streamer_obs::testing::ContextBuilder;
+    /// let ctx = ContextBuilder::new().build();
+    /// let scope = HandlerScope::new(HandlerOptions::new("HandleConnect"), &ctx, tracing::Span::none());
+    /// scope.annotate_all([("tenant_id", annotation_arg("acme")), ("attempt", annotation_arg(2))]);
+    /// ```
+    pub fn annotate_all<const N: usize>(&self, entries: [(&'static str, crate::__private::AnnotationArg); N]) {
+        let Some(segment) = self.segment.as_ref().filter(|s| s.is_recording()) else { return };
+        let entries = entries.map(|(key, value)| (key, AnnotationValue::from(value)));
+        if entries.iter().all(|(key, value)| crate::xray::annotation::is_valid_key(key.as_bytes()) && value.is_valid())
+        {
+            segment.annotate_known(entries);
+            return;
+        }
+        for (key, value) in entries {
+            if let Err(e) = segment.annotate(key, value) {
+                self.in_scope(|| tracing::warn!(target: "streamer_obs", key, error = %e, "annotation dropped"));
+            }
+        }
+    }
+
     /// Adds metadata (namespace `default`) to the handler subsegment. Metadata that
     /// cannot be recorded is dropped with a WARN line.
     pub fn metadata(&self, key: impl Into<Cow<'static, str>>, value: &impl serde::Serialize) {

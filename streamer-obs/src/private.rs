@@ -40,6 +40,18 @@ pub enum AnnotationArg {
     Bool(bool),
 }
 
+/// A value for `annotations(key = value)`, converted where the user wrote it (so a type
+/// that cannot be an annotation is reported on the user's expression).
+///
+/// ```
+/// use streamer_obs::__private::{AnnotationArg, annotation_arg};
+/// assert_eq!(annotation_arg(3u8), AnnotationArg::Int(3));
+/// ```
+#[inline]
+pub fn annotation_arg(value: impl Into<AnnotationArg>) -> AnnotationArg {
+    value.into()
+}
+
 macro_rules! annotation_from {
     ($variant:ident: $($t:ty => $conv:expr),* $(,)?) => {
         $(impl From<$t> for AnnotationArg {
