@@ -50,8 +50,9 @@ use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::Poll;
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use crate::clock::Clock;
 use crate::invocation::Invocation;
 use crate::metrics::{self, Dimensions, FlushOptions, StorageResolution, Unit};
 use crate::telemetry::Telemetry;
@@ -374,8 +375,9 @@ impl HandlerScope {
         span: tracing::Span,
     ) -> Self {
         let invocation = Arc::new(Invocation::from_telemetry(ctx, &telemetry));
+        // One clock read for the latency and the handler subsegment's start.
         let started = telemetry.clock().now();
-        let segment = invocation.xray().subsegment(options.name());
+        let segment = invocation.xray().subsegment_at(options.name(), started);
         if segment.is_recording() {
             segment.annotate_known([
                 ("ColdStart", invocation.cold_start().into()),
@@ -547,7 +549,7 @@ impl HandlerScope {
         let (telemetry, invocation, options) =
             (self.telemetry.clone(), Arc::clone(&self.invocation), self.flush_options());
         Box::pin(async move {
-            flush_metrics(&telemetry, &invocation, &options).await;
+            flush_metrics(&telemetry, &invocation, &options, &**telemetry.clock()).await;
             invocation.xray().flush_in_progress().await;
         })
     }
@@ -558,8 +560,12 @@ impl HandlerScope {
 
     /// Records the outcome (latency metric, error, log buffer) and ends the handler
     /// subsegment; the flush follows.
-    fn finish(&self, segment: SubsegmentGuard, outcome: Outcome, error: Option<&ErrorView>) {
-        let elapsed = self.telemetry.clock().now().duration_since(self.started).unwrap_or_default();
+    ///
+    /// Returns the end time, read once for the latency, the subsegment's end and the
+    /// metrics document's timestamp.
+    fn finish(&self, segment: SubsegmentGuard, outcome: Outcome, error: Option<&ErrorView>) -> SystemTime {
+        let ended = self.telemetry.clock().now();
+        let elapsed = ended.duration_since(self.started).unwrap_or_default();
         if self.options.raise_on_empty_metrics && self.invocation.metrics().with_set(|s| s.is_empty()).unwrap_or(false)
         {
             self.in_scope(|| {
@@ -609,7 +615,8 @@ impl HandlerScope {
                 self.invocation.flush_log_buffer();
             }
         }
-        segment.end();
+        segment.end_at(ended);
+        ended
     }
 
     /// Records how the handler future ended; returns what the run future yields after
@@ -620,7 +627,7 @@ impl HandlerScope {
         polled: std::thread::Result<Result<T, E>>,
         view_error: impl FnOnce(&E) -> ErrorView,
         capture: impl FnOnce(&T) -> Option<serde_json::Value>,
-    ) -> Ended<T, E> {
+    ) -> (Ended<T, E>, SystemTime) {
         match polled {
             Ok(Ok(value)) => {
                 if self.options.capture_response.unwrap_or(true)
@@ -629,31 +636,42 @@ impl HandlerScope {
                 {
                     self.capture_response(&segment, response);
                 }
-                self.finish(segment, Outcome::Success, None);
-                Ended::Value(Ok(value))
+                let ended = self.finish(segment, Outcome::Success, None);
+                (Ended::Value(Ok(value)), ended)
             }
             Ok(Err(err)) => {
                 let view = view_error(&err);
                 let class = view.kind().unwrap_or_else(|| (self.options.error_class)(&view));
-                self.finish(segment, Outcome::Failure(class), Some(&view));
-                Ended::Value(Err(err))
+                let ended = self.finish(segment, Outcome::Failure(class), Some(&view));
+                (Ended::Value(Err(err)), ended)
             }
             Err(panic) => {
                 let view = ErrorView::new("panic", panic_message(panic.as_ref()));
-                self.finish(segment, Outcome::Panic, Some(&view));
-                Ended::Panic(panic)
+                let ended = self.finish(segment, Outcome::Panic, Some(&view));
+                (Ended::Panic(panic), ended)
             }
         }
     }
 }
 
-async fn flush_metrics(telemetry: &Telemetry, invocation: &Invocation, options: &FlushOptions) {
-    metrics::flush_invocation(invocation, &**telemetry.publisher(), &**telemetry.clock(), options).await;
+async fn flush_metrics(telemetry: &Telemetry, invocation: &Invocation, options: &FlushOptions, clock: &dyn Clock) {
+    metrics::flush_invocation(invocation, &**telemetry.publisher(), clock, options).await;
+}
+
+/// A clock stopped at the handler's end: the metrics document is stamped with the time
+/// the lifecycle already read (no second read).
+#[derive(Debug, Clone, Copy)]
+struct StoppedAt(SystemTime);
+
+impl Clock for StoppedAt {
+    fn now(&self) -> SystemTime {
+        self.0
+    }
 }
 
 /// The flush after the handler: metrics (EMF or `PutMetricData`), then the subsegments.
-async fn flush_all(telemetry: Telemetry, invocation: Arc<Invocation>, options: FlushOptions) {
-    flush_metrics(&telemetry, &invocation, &options).await;
+async fn flush_all(telemetry: Telemetry, invocation: Arc<Invocation>, options: FlushOptions, ended: SystemTime) {
+    flush_metrics(&telemetry, &invocation, &options, &StoppedAt(ended)).await;
     invocation.xray().flush().await;
 }
 
@@ -688,7 +706,7 @@ pin_project_lite::pin_project! {
         sleep: Option<tokio::time::Sleep>,
         state: RunState,
         deadline_flush: Option<Pin<Box<dyn Future<Output = ()> + Send>>>,
-        make_flush: fn(Telemetry, Arc<Invocation>, FlushOptions) -> Fin,
+        make_flush: fn(Telemetry, Arc<Invocation>, FlushOptions, SystemTime) -> Fin,
         #[pin]
         flush: Option<Fin>,
         ended: Option<Ended<T, E>>,
@@ -771,12 +789,14 @@ where
             else {
                 return Poll::Pending;
             };
-            *this.ended = Some(scope.conclude(segment, polled, view_error, capture));
+            let (ended, at) = scope.conclude(segment, polled, view_error, capture);
+            *this.ended = Some(ended);
             *this.state = RunState::Flush;
             this.flush.set(Some((this.make_flush)(
                 scope.telemetry.clone(),
                 Arc::clone(&scope.invocation),
                 scope.flush_options(),
+                at,
             )));
         }
         if *this.state == RunState::Flush {

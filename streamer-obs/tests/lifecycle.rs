@@ -295,3 +295,43 @@ fn a_cancelled_handler_is_dropped_inside_its_span_and_invocation() {
     let seen = seen.lock().unwrap().clone().expect("the handler future was dropped");
     assert_eq!(seen, (Some("HandleForever".to_owned()), Some("cancelled".to_owned())));
 }
+
+/// A clock that moves 1 ms forward at every read.
+#[derive(Debug, Default)]
+struct TickingClock(std::sync::atomic::AtomicU64);
+
+impl streamer_obs::clock::Clock for TickingClock {
+    fn now(&self) -> std::time::SystemTime {
+        let ms = T0 + self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        std::time::UNIX_EPOCH + Duration::from_millis(ms)
+    }
+}
+
+/// The handler's start and end are each read once: the subsegment's start and end times,
+/// the `ProcessingLatency` value and the EMF timestamp agree even when every clock read
+/// returns a later time.
+#[test]
+fn latency_subsegment_times_and_emf_timestamp_come_from_the_same_two_readings() {
+    let emitter = streamer_obs::testing::CapturingEmitter::new();
+    let emf = CapturingWriter::new();
+    let telemetry = Telemetry::builder(Config::default())
+        .clock(Arc::new(TickingClock::default()))
+        .emitter(Arc::new(emitter.clone()))
+        .metrics_publisher(Arc::new(streamer_obs::metrics::EmfPublisher::new(emf.clone())))
+        .build();
+    let ctx = ContextBuilder::new().request_id("ticking").trace_header(HEADER).build();
+    let out = rt().block_on(async move {
+        let scope =
+            HandlerScope::with_telemetry(telemetry, HandlerOptions::new("HandleTick"), &ctx, tracing::Span::none());
+        scope.run(async { Ok::<u8, std::io::Error>(1) }, ErrorView::from_error, |_| None).await
+    });
+    assert_eq!(out.unwrap(), 1);
+    let doc = &emitter.documents()[0];
+    let (start, end) = (doc["start_time"].as_f64().unwrap(), doc["end_time"].as_f64().unwrap());
+    let line = &emf.json_lines()[0];
+    let latency = line["ProcessingLatency"].as_f64().unwrap();
+    assert!(end > start);
+    // Seconds near 1.8e9 carry about 0.25 µs of float error; a second reading would be 1 ms off.
+    assert!(((end - start) * 1000.0 - latency).abs() < 0.1, "{start} {end} {latency}");
+    assert_eq!(line["_aws"]["Timestamp"].as_u64().unwrap(), (end * 1000.0).round() as u64);
+}

@@ -49,7 +49,7 @@ use std::error::Error as StdError;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::UNIX_EPOCH;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 
@@ -173,7 +173,11 @@ fn report_missing(policy: ContextMissing, why: &str) {
 }
 
 fn now_micros(clock: &dyn Clock) -> u64 {
-    clock.now().duration_since(UNIX_EPOCH).map(|d| d.as_micros() as u64).unwrap_or(0)
+    micros_since_epoch(clock.now())
+}
+
+fn micros_since_epoch(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH).map(|d| d.as_micros() as u64).unwrap_or(0)
 }
 
 impl Recorder {
@@ -356,12 +360,26 @@ impl Recorder {
     /// assert!(g.is_recording());
     /// ```
     pub fn subsegment(self: &Arc<Self>, name: &str) -> SubsegmentGuard {
-        self.open(name, None)
+        self.open(name, None, None)
     }
 
-    fn open(self: &Arc<Self>, name: &str, explicit_parent: Option<(usize, SegmentId)>) -> SubsegmentGuard {
+    /// [`Self::subsegment`] started at `start` (a time the caller already read from the
+    /// same clock: the handler lifecycle reads it once for its latency and the subsegment).
+    pub(crate) fn subsegment_at(self: &Arc<Self>, name: &str, start: SystemTime) -> SubsegmentGuard {
+        self.open(name, None, Some(start))
+    }
+
+    fn open(
+        self: &Arc<Self>,
+        name: &str,
+        explicit_parent: Option<(usize, SegmentId)>,
+        start: Option<SystemTime>,
+    ) -> SubsegmentGuard {
         let Some(a) = &self.active else { return SubsegmentGuard::noop() };
-        let start = now_micros(a.clock.as_ref());
+        let start = match start {
+            Some(t) => micros_since_epoch(t),
+            None => now_micros(a.clock.as_ref()),
+        };
         let mut tree = Self::tree(a);
         if tree.state.opened >= MAX_SUBSEGMENTS_PER_INVOCATION {
             if !tree.state.warned_subsegments {
@@ -412,9 +430,12 @@ impl Recorder {
         Self::tree(a).innermost_local()
     }
 
-    fn close(&self, idx: usize, id: SegmentId) {
+    fn close(&self, idx: usize, id: SegmentId, end: Option<SystemTime>) {
         let Some(a) = &self.active else { return };
-        let end = now_micros(a.clock.as_ref());
+        let end = match end {
+            Some(t) => micros_since_epoch(t),
+            None => now_micros(a.clock.as_ref()),
+        };
         let mut tree = Self::tree(a);
         let Tree { nodes, open, ready, .. } = &mut *tree;
         let Some(node) = open_node(nodes, idx, id) else { return };
@@ -763,7 +784,7 @@ impl SubsegmentGuard {
     /// ```
     pub fn child(&self, name: &str) -> SubsegmentGuard {
         match self.target() {
-            Some((rec, id)) => rec.open(name, Some((self.idx, id))),
+            Some((rec, id)) => rec.open(name, Some((self.idx, id)), None),
             None => SubsegmentGuard::noop(),
         }
     }
@@ -1050,23 +1071,28 @@ impl SubsegmentGuard {
     /// rec.subsegment("Work").end();
     /// ```
     pub fn end(mut self) {
-        self.finish();
+        self.finish(None);
     }
 
-    fn finish(&mut self) {
+    /// [`Self::end`] at `end` (a time the caller already read from the recorder's clock).
+    pub(crate) fn end_at(mut self, end: SystemTime) {
+        self.finish(Some(end));
+    }
+
+    fn finish(&mut self, end: Option<SystemTime>) {
         if self.ended {
             return;
         }
         self.ended = true;
         if let Some((rec, id)) = self.target() {
-            rec.close(self.idx, id);
+            rec.close(self.idx, id, end);
         }
     }
 }
 
 impl Drop for SubsegmentGuard {
     fn drop(&mut self) {
-        self.finish();
+        self.finish(None);
     }
 }
 
