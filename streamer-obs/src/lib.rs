@@ -119,3 +119,6 @@ pub fn init_telemetry(telemetry: telemetry::Telemetry) -> Result<(), InitError> 
 #[cfg(doctest)]
 #[doc = include_str!("../../README.md")]
 pub struct ReadmeDoctests;
+
+#[cfg(test)]
+mod cross_checks;

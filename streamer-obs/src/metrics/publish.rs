@@ -78,7 +78,8 @@ pub trait MetricsPublisher: Send + Sync {
     /// default) when it cannot, having done nothing: the caller then awaits
     /// [`publish`](Self::publish). The flush calls it first, so a synchronous publisher
     /// publishes the invocation's set in place, without a boxed future and without
-    /// moving the set out.
+    /// moving the set out. It runs with the invocation's metric set locked: it must not
+    /// record metrics (`metrics::add` and the like) itself.
     ///
     /// ```
     /// use streamer_obs::metrics::{EmfPublisher, MetricSet, MetricsPublisher, MockMetricsPublisher, Namespace, Unit};

@@ -527,7 +527,10 @@ impl Recorder {
             // The trees are written from where they were recorded, under the lock.
             let mut tree = Self::tree(a);
             let Tree { nodes, open, ready, .. } = &mut *tree;
-            for &idx in ready.iter() {
+            // Taken out first: an emitter that panics half-way cannot make a later flush
+            // send these trees twice.
+            let mut sending = std::mem::take(ready);
+            for &idx in sending.iter() {
                 let Some(node) = nodes.get(idx as usize) else { continue };
                 report.trees += 1;
                 let doc = SegmentDocument::of(&a.trace_id, &node.parent_id, NodeRef::Linked(nodes, node), false);
@@ -535,7 +538,8 @@ impl Recorder {
                     report.failed += 1;
                 }
             }
-            ready.clear();
+            sending.clear();
+            *ready = sending;
             if open.is_empty() {
                 nodes.clear();
             }
@@ -577,7 +581,8 @@ impl Recorder {
                     report.failed += 1;
                 }
             };
-            for &idx in ready.iter() {
+            let mut sending = std::mem::take(ready);
+            for &idx in sending.iter() {
                 if let Some(node) = nodes.get(idx as usize) {
                     send(
                         SegmentDocument::of(&a.trace_id, &node.parent_id, NodeRef::Linked(nodes, node), false),
@@ -585,7 +590,8 @@ impl Recorder {
                     );
                 }
             }
-            ready.clear();
+            sending.clear();
+            *ready = sending;
             for &idx in open.iter() {
                 // Its closed children go now, on their own; it no longer holds them.
                 let Some(node) = nodes.get_mut(idx as usize) else { continue };
@@ -1102,6 +1108,37 @@ mod tests {
     use crate::testing::{CapturingEmitter, FixedClock};
 
     const HEADER: &str = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1";
+
+    /// Panics on its first `emit`, then counts the documents by name.
+    #[derive(Debug, Default)]
+    struct PanicsOnce {
+        calls: std::sync::atomic::AtomicUsize,
+        names: std::sync::Mutex<Vec<String>>,
+    }
+
+    impl SegmentEmitter for PanicsOnce {
+        fn emit(&self, doc: &SegmentDocument<'_>) -> Result<(), crate::xray::emitter::EmitError> {
+            if self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
+                panic!("emitter failed");
+            }
+            let json: serde_json::Value = serde_json::from_str(&doc.to_json()).unwrap();
+            self.names.lock().unwrap().push(json["name"].as_str().unwrap().to_owned());
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_tree_is_not_sent_again_after_an_emitter_panicked_on_it() {
+        let emitter = Arc::new(PanicsOnce::default());
+        let rec = Arc::new(Recorder::new(&HEADER.parse().unwrap(), emitter.clone()));
+        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        rec.subsegment("First").end();
+        let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| rt.block_on(rec.flush())));
+        assert!(panicked.is_err());
+        rec.subsegment("Second").end();
+        rt.block_on(rec.flush());
+        assert_eq!(*emitter.names.lock().unwrap(), ["Second"]);
+    }
 
     fn recorder() -> (Arc<Recorder>, CapturingEmitter, FixedClock) {
         let capture = CapturingEmitter::new();

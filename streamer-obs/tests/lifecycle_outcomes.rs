@@ -1,0 +1,159 @@
+//! Whole lifecycles through `HandlerScope` checked end to end: the deadline guard then the
+//! finish, panics and errors, with every subsegment sent complete exactly once.
+mod common;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::*;
+use streamer_obs::handler::{ErrorView, HandlerOptions, HandlerScope};
+use streamer_obs::invocation::ColdStartTracker;
+use streamer_obs::metrics::{self, EmfPublisher, Unit};
+use streamer_obs::telemetry::Telemetry;
+use streamer_obs::testing::{CapturingEmitter, CapturingWriter, ContextBuilder};
+use tracing::instrument::WithSubscriber;
+
+struct H {
+    telemetry: Telemetry,
+    dispatch: tracing::Dispatch,
+    emf: CapturingWriter,
+    xray: CapturingEmitter,
+}
+
+fn h() -> H {
+    let cfg = config(&[]);
+    let (dispatch, _writer, clock) = capture(&cfg);
+    let emf = CapturingWriter::new();
+    let xray = CapturingEmitter::new();
+    let telemetry = Telemetry::builder(cfg)
+        .clock(clock)
+        .cold_start_tracker(Arc::new(ColdStartTracker::new(&Default::default())))
+        .metrics_publisher(Arc::new(EmfPublisher::new(emf.clone())))
+        .emitter(Arc::new(xray.clone()))
+        .build();
+    H { telemetry, dispatch, emf, xray }
+}
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap()
+}
+
+fn walk(v: &serde_json::Value, out: &mut Vec<(String, String, bool)>) {
+    out.push((v["name"].as_str().unwrap().into(), v["id"].as_str().unwrap().into(), v.get("in_progress").is_some()));
+    for c in v.get("subsegments").and_then(|s| s.as_array()).into_iter().flatten() {
+        walk(c, out);
+    }
+}
+
+#[test]
+fn deadline_then_finish_sends_each_subsegment_and_metric_once() {
+    let h = h();
+    let ctx = ContextBuilder::new().request_id("slow").trace_header(HEADER).deadline_ms(T0 + 120).build();
+    let telemetry = h.telemetry.clone();
+    let out = rt().block_on(
+        async move {
+            let scope = HandlerScope::with_telemetry(
+                telemetry,
+                HandlerOptions::new("HandleSlow").deadline_margin(Duration::from_millis(100)),
+                &ctx,
+                tracing::info_span!("HandleSlow"),
+            );
+            let fut = scope.run(
+                async {
+                    drop(streamer_obs::xray::subsegment("Before"));
+                    let open = streamer_obs::xray::subsegment("Spanning");
+                    metrics::add("M1", Unit::Count, 1.0);
+                    tokio::time::sleep(Duration::from_millis(300)).await;
+                    drop(streamer_obs::xray::subsegment("After"));
+                    drop(open);
+                    metrics::add("M2", Unit::Count, 2.0);
+                    Ok::<u8, std::io::Error>(1)
+                },
+                ErrorView::from_error,
+                |_| None,
+            );
+            fn assert_send<T: Send>(_: &T) {}
+            assert_send(&fut);
+            fut.await
+        }
+        .with_subscriber(h.dispatch.clone()),
+    );
+    assert_eq!(out.unwrap(), 1);
+    let mut seen = Vec::new();
+    for d in h.xray.documents() {
+        walk(&d, &mut seen);
+    }
+    let mut counts: HashMap<(String, bool), usize> = HashMap::new();
+    for (name, _, ip) in &seen {
+        *counts.entry((name.clone(), *ip)).or_default() += 1;
+    }
+    eprintln!("{seen:?}");
+    for n in ["HandleSlow", "Before", "Spanning", "After"] {
+        assert_eq!(counts.get(&(n.to_owned(), false)), Some(&1), "{n} complete: {seen:?}");
+    }
+    assert_eq!(counts.get(&("HandleSlow".to_owned(), true)), Some(&1));
+    assert_eq!(counts.get(&("Spanning".to_owned(), true)), Some(&1));
+    let lines = h.emf.lines();
+    eprintln!("{lines:?}");
+    assert_eq!(lines.iter().filter(|l| l.contains("\"M1\":")).count(), 1);
+    assert_eq!(lines.iter().filter(|l| l.contains("\"M2\":")).count(), 1);
+}
+
+#[test]
+fn panic_flushes_xray_and_metrics_before_resuming_and_poll_after_done_is_pending() {
+    let h = h();
+    let ctx = ContextBuilder::new().request_id("p").trace_header(HEADER).build();
+    let telemetry = h.telemetry.clone();
+    let dispatch = h.dispatch.clone();
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        rt().block_on(
+            async move {
+                let scope = HandlerScope::with_telemetry(
+                    telemetry,
+                    HandlerOptions::new("HandlePanic"),
+                    &ctx,
+                    tracing::info_span!("HandlePanic"),
+                );
+                scope
+                    .run(
+                        async {
+                            metrics::add("Before", Unit::Count, 1.0);
+                            if true {
+                                panic!("boom");
+                            }
+                            Ok::<u8, std::io::Error>(1)
+                        },
+                        ErrorView::from_error,
+                        |_| None,
+                    )
+                    .await
+            }
+            .with_subscriber(dispatch),
+        )
+    }));
+    assert!(r.is_err());
+    let docs = h.xray.documents();
+    assert_eq!(docs.len(), 1, "{docs:?}");
+    assert_eq!(docs[0]["fault"], true);
+    assert!(h.emf.lines().iter().any(|l| l.contains("\"Before\":")));
+
+    // Poll after completion.
+    let ctx = ContextBuilder::new().request_id("q").trace_header(HEADER).build();
+    let _g = tracing::dispatcher::set_default(&h.dispatch);
+    let rt = rt();
+    let _e = rt.enter();
+    let scope =
+        HandlerScope::with_telemetry(h.telemetry.clone(), HandlerOptions::new("H2"), &ctx, tracing::info_span!("H2"));
+    let mut fut = std::pin::pin!(scope.run(async { Ok::<u8, std::io::Error>(7) }, ErrorView::from_error, |_| None));
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    let mut got = None;
+    for _ in 0..10 {
+        if let std::task::Poll::Ready(v) = fut.as_mut().poll(&mut cx) {
+            got = Some(v);
+            break;
+        }
+    }
+    assert_eq!(got.unwrap().unwrap(), 7);
+    assert!(fut.as_mut().poll(&mut cx).is_pending());
+}
