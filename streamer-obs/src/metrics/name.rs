@@ -6,6 +6,7 @@
 
 use std::borrow::Cow;
 use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::error::MetricsError;
 
@@ -266,9 +267,53 @@ pub trait IntoMetricName {
     fn into_metric_name(self) -> Result<MetricName, MetricsError>;
 }
 
+/// A `&'static str` found valid once is not checked again: its address and length are
+/// memoised (see [`StaticNames`]).
 impl IntoMetricName for &'static str {
+    #[inline]
     fn into_metric_name(self) -> Result<MetricName, MetricsError> {
-        MetricName::new(self)
+        if STATIC_NAMES.is_valid(self) { Ok(MetricName(Cow::Borrowed(self))) } else { MetricName::new(self) }
+    }
+}
+
+/// A small direct-mapped memo of the `&'static str` metric names found valid: each slot
+/// packs a name's address (48 bits) and length (15 bits) with a "set" bit in one atomic
+/// word, so readers on any thread see a whole entry or none. Only `'static` names go in:
+/// their memory is never freed, so an address never comes to hold other text. Invalid
+/// names are not memoised (they are checked, and refused, every time).
+struct StaticNames([AtomicU64; 64]);
+
+static STATIC_NAMES: StaticNames = StaticNames([const { AtomicU64::new(0) }; 64]);
+
+impl StaticNames {
+    /// Whether `name` is a valid metric name, from the memo when it is there.
+    #[inline]
+    fn is_valid(&self, name: &'static str) -> bool {
+        let (addr, len) = (name.as_ptr() as usize as u64, name.len() as u64);
+        if addr >> 48 != 0 || len >> 15 != 0 {
+            return Self::check_unmemoised(name);
+        }
+        let tag = addr << 16 | len << 1 | 1;
+        let slot = &self.0[((addr ^ (addr >> 7) ^ len) & 63) as usize];
+        slot.load(Ordering::Relaxed) == tag || self.check(name, slot, tag)
+    }
+
+    /// Checks `name` and memoises a valid one in `slot`.
+    #[cold]
+    #[inline(never)]
+    fn check(&self, name: &str, slot: &AtomicU64, tag: u64) -> bool {
+        let valid = metric_name_error(name).is_none();
+        if valid {
+            slot.store(tag, Ordering::Relaxed);
+        }
+        valid
+    }
+
+    /// Checks a name whose address or length does not fit a slot.
+    #[cold]
+    #[inline(never)]
+    fn check_unmemoised(name: &str) -> bool {
+        metric_name_error(name).is_none()
     }
 }
 
@@ -506,6 +551,28 @@ mod tests {
         }
         for s in samples {
             assert_eq!(metric_name_error(&s).is_none(), slow(&s), "{s:?}");
+        }
+    }
+
+    /// The memo of static names answers what the check answers, every time: valid names
+    /// from the memo, invalid ones refused again (never memoised), with the same error.
+    #[test]
+    fn static_names_answer_like_the_check() {
+        const NAMES: [&str; 9] = ["Latency", "ConnectionEstablished", "", "   ", "_aws", "a\u{1}", "é", "日本", "x y"];
+        for _ in 0..3 {
+            for name in NAMES {
+                assert_eq!(name.into_metric_name(), MetricName::new(name.to_owned()), "{name:?}");
+                assert_eq!(STATIC_NAMES.is_valid(name), metric_name_error(name).is_none(), "{name:?}");
+            }
+        }
+        // Slots shared by several names (64 slots): every name still gets its own answer.
+        let many: Vec<&'static str> = (0..200).map(|i| &*Box::leak(format!("M{i}").into_boxed_str())).collect();
+        let bad: Vec<&'static str> = (0..200).map(|i| &*Box::leak(format!("\u{1}{i}").into_boxed_str())).collect();
+        for _ in 0..2 {
+            for (good, bad) in many.iter().zip(&bad) {
+                assert_eq!(good.into_metric_name().unwrap().as_str(), *good);
+                assert!(matches!(bad.into_metric_name(), Err(MetricsError::InvalidMetricName { .. })));
+            }
         }
     }
 
