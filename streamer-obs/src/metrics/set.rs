@@ -128,6 +128,30 @@ fn name_hash(name: &str) -> u64 {
     h
 }
 
+/// A refusal on the recording path: boxed, so that the path passes a pointer back (the
+/// public methods unbox it into their `Result<_, MetricsError>`). Refusals are the rare
+/// case; they are built out of line.
+pub(crate) type Refused = Box<MetricsError>;
+
+/// The refusal `error` makes of the metric's name.
+#[cold]
+#[inline(never)]
+fn refused_metric(name: &MetricName, error: impl FnOnce(String) -> MetricsError) -> Refused {
+    Box::new(error(name.as_str().to_owned()))
+}
+
+#[cold]
+#[inline(never)]
+fn too_many_dimensions(name: &MetricName) -> Refused {
+    refused_metric(name, |metric| MetricsError::TooManyDimensions { metric })
+}
+
+#[cold]
+#[inline(never)]
+fn bad_dimension(name: &MetricName, key: &DimensionName, reason: &'static str) -> Refused {
+    Box::new(MetricsError::Dimension { metric: name.as_str().to_owned(), dimension: key.as_str().to_owned(), reason })
+}
+
 /// One metric as an exporter sees it: name, unit, resolution, the full dimension values,
 /// the dimension sets, and the values in recording order.
 ///
@@ -404,7 +428,7 @@ impl MetricSet {
     /// ```
     pub fn add(&mut self, name: impl IntoMetricName, unit: Unit, value: f64) -> Result<(), MetricsError> {
         let name = name.into_metric_name()?;
-        self.record(name, unit, value, StorageResolution::Standard, 0)
+        self.record(name, unit, value, StorageResolution::Standard, 0).map_err(|e| *e)
     }
 
     /// Records `value` of `name` with its own dimensions and resolution.
@@ -425,12 +449,26 @@ impl MetricSet {
         dims: &Dimensions,
     ) -> Result<(), MetricsError> {
         let name = name.into_metric_name()?;
+        self.record_with(name, unit, value, resolution, dims).map_err(|e| *e)
+    }
+
+    /// [`add_with`](Self::add_with) for a validated name, the refusal boxed: the recording
+    /// path passes a pointer back, not a whole [`MetricsError`].
+    #[inline]
+    pub(crate) fn record_with(
+        &mut self,
+        name: MetricName,
+        unit: Unit,
+        value: f64,
+        resolution: StorageResolution,
+        dims: &Dimensions,
+    ) -> Result<(), Refused> {
         let context = self.intern(&name, dims)?;
         self.record(name, unit, value, resolution, context)
     }
 
     #[inline]
-    fn intern(&mut self, name: &MetricName, dims: &Dimensions) -> Result<usize, MetricsError> {
+    fn intern(&mut self, name: &MetricName, dims: &Dimensions) -> Result<usize, Refused> {
         if dims.is_empty() {
             return Ok(0);
         }
@@ -442,34 +480,25 @@ impl MetricSet {
 
     /// [`intern`](Self::intern) beyond context 1: a further known context, or a new one
     /// (validated, then copied).
-    fn intern_new(&mut self, name: &MetricName, dims: &Dimensions) -> Result<usize, MetricsError> {
+    fn intern_new(&mut self, name: &MetricName, dims: &Dimensions) -> Result<usize, Refused> {
         if let Some(i) = self.contexts.iter().position(|c| c == dims) {
             return Ok(i + 2);
         }
-        let metric = || name.as_str().to_owned();
         if dims.sets().len() > MAX_DIMENSION_SETS {
-            return Err(MetricsError::TooManyDimensions { metric: metric() });
+            return Err(too_many_dimensions(name));
         }
         for set in dims.sets() {
             if set.len() > MAX_DIMENSIONS_PER_SET {
-                return Err(MetricsError::TooManyDimensions { metric: metric() });
+                return Err(too_many_dimensions(name));
             }
             for (i, key) in set.iter().enumerate() {
                 if set[..i].contains(key) {
-                    return Err(MetricsError::Dimension {
-                        metric: metric(),
-                        dimension: key.as_str().to_owned(),
-                        reason: "appears twice in one set",
-                    });
+                    return Err(bad_dimension(name, key, "appears twice in one set"));
                 }
                 let known =
                     self.base.defaults.iter().any(|(k, _)| k == key) || dims.values().iter().any(|(k, _)| k == key);
                 if !known {
-                    return Err(MetricsError::Dimension {
-                        metric: metric(),
-                        dimension: key.as_str().to_owned(),
-                        reason: "is in a dimension set but has no value",
-                    });
+                    return Err(bad_dimension(name, key, "is in a dimension set but has no value"));
                 }
             }
         }
@@ -481,7 +510,7 @@ impl MetricSet {
                 }
             }
             if keys.len() > MAX_DIMENSIONS_PER_SET {
-                return Err(MetricsError::TooManyDimensions { metric: metric() });
+                return Err(too_many_dimensions(name));
             }
         }
         if self.context1.is_none() {
@@ -499,9 +528,9 @@ impl MetricSet {
         value: f64,
         resolution: StorageResolution,
         context: usize,
-    ) -> Result<(), MetricsError> {
+    ) -> Result<(), Refused> {
         if !value_is_valid(value) {
-            return Err(MetricsError::InvalidValue { metric: name.as_str().to_owned(), value });
+            return Err(refused_metric(&name, |metric| MetricsError::InvalidValue { metric, value }));
         }
         let mut slot = None;
         let mut conflict = false;
@@ -526,7 +555,7 @@ impl MetricSet {
             }
         }
         if conflict {
-            return Err(MetricsError::Conflict { metric: name.as_str().to_owned() });
+            return Err(refused_metric(&name, |metric| MetricsError::Conflict { metric }));
         }
         if let Some(i) = slot {
             self.entries[i].values.push(value);
@@ -536,7 +565,7 @@ impl MetricSet {
             || self.context(context).values().iter().any(|(k, _)| k.as_str() == name.as_str())
             || self.properties.contains_key(name.as_str());
         if collides {
-            return Err(MetricsError::NameCollision { metric: name.as_str().to_owned() });
+            return Err(refused_metric(&name, |metric| MetricsError::NameCollision { metric }));
         }
         self.push_entry(name, unit, resolution, context, value);
         Ok(())
