@@ -211,7 +211,8 @@ pub struct MetricSet {
     base: Arc<Base>,
     /// Context 1, the first beyond context 0 (the defaults alone); most sets have at most
     /// this one.
-    context1: Option<DimensionContext>,
+    /// Empty ([`Dimensions::EMPTY`]) while there is none: an empty context is context 0.
+    context1: DimensionContext,
     /// The further contexts: context `i` is `contexts[i - 2]`.
     contexts: Vec<DimensionContext>,
     /// The metrics, in recording order (the first [`INLINE_ENTRIES`] without allocating).
@@ -287,7 +288,7 @@ impl MetricSet {
     fn with_base(base: Arc<Base>) -> Self {
         Self {
             base,
-            context1: None,
+            context1: Dimensions::EMPTY,
             contexts: Vec::new(),
             entries: SmallVec::new(),
             index: Index::default(),
@@ -472,7 +473,7 @@ impl MetricSet {
         if dims.is_empty() {
             return Ok(0);
         }
-        if self.context1.as_ref().is_some_and(|c| c == dims) {
+        if self.context1.same_as(dims) {
             return Ok(1);
         }
         self.intern_new(name, dims)
@@ -481,7 +482,7 @@ impl MetricSet {
     /// [`intern`](Self::intern) beyond context 1: a further known context, or a new one
     /// (validated, then copied).
     fn intern_new(&mut self, name: &MetricName, dims: &Dimensions) -> Result<usize, Refused> {
-        if let Some(i) = self.contexts.iter().position(|c| c == dims) {
+        if let Some(i) = self.contexts.iter().position(|c| c.same_as(dims)) {
             return Ok(i + 2);
         }
         if dims.sets().len() > MAX_DIMENSION_SETS {
@@ -513,8 +514,9 @@ impl MetricSet {
                 return Err(too_many_dimensions(name));
             }
         }
-        if self.context1.is_none() {
-            self.context1 = Some(dims.clone());
+        if self.context1.is_empty() {
+            // Empty: nothing to drop first.
+            self.context1.fill_from(dims);
             return Ok(1);
         }
         self.contexts.push(dims.clone());
@@ -603,7 +605,9 @@ impl MetricSet {
         let reserved = key == "_aws"
             || key.is_empty()
             || self.base.defaults.iter().any(|(k, _)| k.as_str() == key)
-            || self.context1.iter().chain(&self.contexts).any(|c| c.values().iter().any(|(k, _)| k.as_str() == key))
+            || std::iter::once(&self.context1)
+                .chain(&self.contexts)
+                .any(|c| c.values().iter().any(|(k, _)| k.as_str() == key))
             || self.entries.iter().any(|e| e.name.as_str() == key);
         if reserved {
             return Err(MetricsError::ReservedProperty { key });
@@ -720,7 +724,7 @@ impl MetricSet {
     /// Empties the set in place, as [`take`](Self::take) leaves it (namespace and default
     /// dimensions kept), keeping its storage for what is recorded next.
     pub(crate) fn clear(&mut self) {
-        self.context1 = None;
+        self.context1.reset();
         self.contexts.clear();
         self.entries.clear();
         if !self.index.is_empty() {
@@ -780,7 +784,7 @@ impl MetricSet {
     pub(crate) fn context(&self, context: usize) -> &DimensionContext {
         match context {
             0 => &DEFAULT_CONTEXT,
-            1 => self.context1.as_ref().unwrap_or(&DEFAULT_CONTEXT),
+            1 => &self.context1,
             c => &self.contexts[c - 2],
         }
     }
@@ -900,6 +904,37 @@ mod tests {
         assert_eq!(taken.values_of("M7").len(), 5);
         s.add("M7", Unit::Bytes, 1.0).unwrap();
         assert_eq!(s.len(), 1);
+    }
+
+    /// Contexts are told apart by content, whatever the identity fast path: a different
+    /// `Dimensions` with the same first key, or a changed clone of the interned one, gets
+    /// its own context; an equal one built again joins the interned one.
+    #[test]
+    fn contexts_are_told_apart_by_content() {
+        let mut s = set();
+        let connect = Dimensions::new().with(standard::ACTION, &standard::Action::Connect);
+        let send = Dimensions::new().with(standard::ACTION, &standard::Action::Send);
+        let changed = connect.clone().with(standard::ERROR_TYPE, &ErrorType::InvalidJwt);
+        let connect_again = Dimensions::new().with(standard::ACTION, &standard::Action::Connect);
+        for dims in [&connect, &send, &changed, &connect_again, &connect] {
+            s.add_with("Hits", Unit::Count, 1.0, StorageResolution::Standard, dims).unwrap();
+        }
+        let got: Vec<(Vec<&str>, usize)> =
+            s.metrics().map(|m| (m.dimensions.iter().map(|(_, v)| v.as_str()).collect(), m.values.len())).collect();
+        assert_eq!(
+            got,
+            [
+                (vec!["svc", "prod", "connect"], 3),
+                (vec!["svc", "prod", "send"], 1),
+                (vec!["svc", "prod", "connect", "invalid_jwt"], 1),
+            ]
+        );
+        // Emptied, the set interns anew: the same identity as before is a new context 1.
+        s.clear();
+        s.add_with("Hits", Unit::Count, 1.0, StorageResolution::Standard, &send).unwrap();
+        s.add_with("Hits", Unit::Count, 1.0, StorageResolution::Standard, &connect).unwrap();
+        let values: Vec<&str> = s.metrics().map(|m| m.dimensions[2].1.as_str()).collect();
+        assert_eq!(values, ["send", "connect"]);
     }
 
     #[test]
