@@ -508,6 +508,11 @@ impl Dimensions {
         })
     }
 
+    /// The keys of every set, one set after the other, and the end of each set in them.
+    pub(crate) fn set_keys(&self) -> (&[DimensionName], &[u32]) {
+        (&self.keys, &self.ends)
+    }
+
     /// Whether explicit sets were given.
     pub(crate) fn has_sets(&self) -> bool {
         !self.ends.is_empty()

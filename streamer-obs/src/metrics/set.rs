@@ -485,35 +485,7 @@ impl MetricSet {
         if let Some(i) = self.contexts.iter().position(|c| c.same_as(dims)) {
             return Ok(i + 2);
         }
-        if dims.sets().len() > MAX_DIMENSION_SETS {
-            return Err(too_many_dimensions(name));
-        }
-        for set in dims.sets() {
-            if set.len() > MAX_DIMENSIONS_PER_SET {
-                return Err(too_many_dimensions(name));
-            }
-            for (i, key) in set.iter().enumerate() {
-                if set[..i].contains(key) {
-                    return Err(bad_dimension(name, key, "appears twice in one set"));
-                }
-                let known =
-                    self.base.defaults.iter().any(|(k, _)| k == key) || dims.values().iter().any(|(k, _)| k == key);
-                if !known {
-                    return Err(bad_dimension(name, key, "is in a dimension set but has no value"));
-                }
-            }
-        }
-        if !dims.has_sets() {
-            let mut keys: Vec<&DimensionName> = self.base.defaults.iter().map(|(k, _)| k).collect();
-            for (k, _) in dims.values() {
-                if !keys.contains(&k) {
-                    keys.push(k);
-                }
-            }
-            if keys.len() > MAX_DIMENSIONS_PER_SET {
-                return Err(too_many_dimensions(name));
-            }
-        }
+        self.validate(name, dims)?;
         if self.context1.is_empty() {
             // Empty: nothing to drop first.
             self.context1.fill_from(dims);
@@ -521,6 +493,42 @@ impl MetricSet {
         }
         self.contexts.push(dims.clone());
         Ok(self.contexts.len() + 1)
+    }
+
+    /// Checks a new context: at most 30 sets of at most 30 keys, each key once per set and
+    /// with a value (a default or the context's own); without sets, at most 30 keys in all.
+    fn validate(&self, name: &MetricName, dims: &Dimensions) -> Result<(), Refused> {
+        let defaults = &self.base.defaults[..];
+        let values = dims.values();
+        let (keys, ends) = dims.set_keys();
+        if ends.len() > MAX_DIMENSION_SETS {
+            return Err(too_many_dimensions(name));
+        }
+        let mut start = 0;
+        for &end in ends {
+            let set = &keys[start..end as usize];
+            start = end as usize;
+            if set.len() > MAX_DIMENSIONS_PER_SET {
+                return Err(too_many_dimensions(name));
+            }
+            for (i, key) in set.iter().enumerate() {
+                if set[..i].contains(key) {
+                    return Err(bad_dimension(name, key, "appears twice in one set"));
+                }
+                if !(defaults.iter().any(|(k, _)| k == key) || values.iter().any(|(k, _)| k == key)) {
+                    return Err(bad_dimension(name, key, "is in a dimension set but has no value"));
+                }
+            }
+        }
+        if ends.is_empty() {
+            // The default set: every default key, then the context's other keys (unique:
+            // a value given twice replaces the first).
+            let own = values.iter().filter(|(k, _)| !defaults.iter().any(|(d, _)| d == k)).count();
+            if defaults.len() + own > MAX_DIMENSIONS_PER_SET {
+                return Err(too_many_dimensions(name));
+            }
+        }
+        Ok(())
     }
 
     fn record(
@@ -574,19 +582,24 @@ impl MetricSet {
     }
 
     /// Appends an entry; from [`INDEX_FROM`] entries on, keeps the name-hash index.
-    #[inline]
+    #[inline(always)]
     fn push_entry(&mut self, name: MetricName, unit: Unit, resolution: StorageResolution, context: usize, value: f64) {
-        let at = self.entries.len();
         self.entries.push(Entry { name, prev: NO_ENTRY, unit, resolution, context, values: Values::One(value) });
+        if self.entries.len() >= INDEX_FROM {
+            self.index_last();
+        }
+    }
+
+    /// Indexes the entry just pushed (all of them when the set reaches [`INDEX_FROM`]).
+    #[cold]
+    #[inline(never)]
+    fn index_last(&mut self) {
+        let at = self.entries.len() - 1;
         // Entry numbers are `u32`: 4 billion metrics in one set are out of reach.
-        if at + 1 == INDEX_FROM {
-            for i in 0..=at {
-                let hash = name_hash(self.entries[i].name.as_str());
-                self.entries[i].prev = self.index.insert(hash, i as u32).unwrap_or(NO_ENTRY);
-            }
-        } else if at + 1 > INDEX_FROM {
-            let hash = name_hash(self.entries[at].name.as_str());
-            self.entries[at].prev = self.index.insert(hash, at as u32).unwrap_or(NO_ENTRY);
+        let from = if at + 1 == INDEX_FROM { 0 } else { at };
+        for i in from..=at {
+            let hash = name_hash(self.entries[i].name.as_str());
+            self.entries[i].prev = self.index.insert(hash, i as u32).unwrap_or(NO_ENTRY);
         }
     }
 
@@ -965,6 +978,35 @@ mod tests {
     fn the_set_stays_small() {
         assert!(std::mem::size_of::<Entry>() <= 56, "{}", std::mem::size_of::<Entry>());
         assert!(std::mem::size_of::<MetricSet>() <= 560, "{}", std::mem::size_of::<MetricSet>());
+    }
+
+    /// The limits of a new context: 30 keys in the default set (an own value overriding a
+    /// default is not another key), 30 keys in a set, 30 sets.
+    #[test]
+    fn context_limits() {
+        let names: Vec<DimensionName> = (0..31).map(|i| DimensionName::new(format!("k{i}")).unwrap()).collect();
+        let v = crate::dimension_value!("v");
+        let own = |n: usize| {
+            names[..n].iter().fold(Dimensions::new().with(standard::ENVIRONMENT, &v), |d, k| d.with(k.clone(), &v))
+        };
+        let add = |dims: &Dimensions| set().add_with("X", Unit::Count, 1.0, StorageResolution::Standard, dims);
+        assert!(add(&own(28)).is_ok()); // Service, Environment and 28 own keys
+        assert!(matches!(add(&own(29)), Err(MetricsError::TooManyDimensions { .. })));
+        let keys = |n: usize| own(31).set(names[..n].iter().cloned());
+        assert!(add(&keys(30)).is_ok());
+        assert!(matches!(add(&keys(31)), Err(MetricsError::TooManyDimensions { .. })));
+        let sets = |n: usize| names[..n].iter().fold(own(31), |d, k| d.set([k.clone()]));
+        assert!(add(&sets(30)).is_ok());
+        assert!(matches!(add(&sets(31)), Err(MetricsError::TooManyDimensions { .. })));
+        // A duplicate in the second set, an unknown key after known ones.
+        let dup = own(2).set([standard::ENVIRONMENT]).set([names[0].clone(), standard::SERVICE, names[0].clone()]);
+        assert!(
+            matches!(add(&dup), Err(MetricsError::Dimension { dimension, reason, .. }) if dimension == "k0" && reason.contains("twice"))
+        );
+        let unknown = own(2).set([standard::SERVICE, names[1].clone(), names[5].clone()]);
+        assert!(
+            matches!(add(&unknown), Err(MetricsError::Dimension { dimension, reason, .. }) if dimension == "k5" && reason.contains("no value"))
+        );
     }
 
     #[test]
