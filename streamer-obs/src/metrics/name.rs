@@ -331,8 +331,12 @@ impl IntoMetricName for String {
 /// assert_eq!(Cow::Borrowed("Latency").into_metric_name().unwrap().as_str(), "Latency");
 /// ```
 impl IntoMetricName for Cow<'static, str> {
+    #[inline]
     fn into_metric_name(self) -> Result<MetricName, MetricsError> {
-        MetricName::new(self)
+        match self {
+            Cow::Borrowed(name) => name.into_metric_name(),
+            owned => MetricName::new(owned),
+        }
     }
 }
 
@@ -562,6 +566,7 @@ mod tests {
         for _ in 0..3 {
             for name in NAMES {
                 assert_eq!(name.into_metric_name(), MetricName::new(name.to_owned()), "{name:?}");
+                assert_eq!(Cow::Borrowed(name).into_metric_name(), MetricName::new(name), "{name:?}");
                 assert_eq!(STATIC_NAMES.is_valid(name), metric_name_error(name).is_none(), "{name:?}");
             }
         }

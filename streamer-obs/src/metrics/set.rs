@@ -473,7 +473,8 @@ impl MetricSet {
         if dims.is_empty() {
             return Ok(0);
         }
-        if self.context1.same_as(dims) {
+        // An empty context 1 (none yet) is never equal to a non-empty `dims`.
+        if !self.context1.is_empty() && self.context1.same_as(dims) {
             return Ok(1);
         }
         self.intern_new(name, dims)
