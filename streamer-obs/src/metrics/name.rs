@@ -276,14 +276,15 @@ impl IntoMetricName for &'static str {
     }
 }
 
-/// A small direct-mapped memo of the `&'static str` metric names found valid: each slot
-/// packs a name's address (48 bits) and length (15 bits) with a "set" bit in one atomic
-/// word, so readers on any thread see a whole entry or none. Only `'static` names go in:
-/// their memory is never freed, so an address never comes to hold other text. Invalid
-/// names are not memoised (they are checked, and refused, every time).
-struct StaticNames([AtomicU64; 64]);
+/// A small two-way set-associative memo of the `&'static str` metric names found valid
+/// (64 pairs of slots; a name hashes to a pair): each slot packs a name's address (48 bits)
+/// and length (15 bits) with a "set" bit in one atomic word, so readers on any thread see a
+/// whole entry or none. Only `'static` names go in: their memory is never freed, so an
+/// address never comes to hold other text. Invalid names are not memoised (they are
+/// checked, and refused, every time); a name missing from the memo is just checked.
+struct StaticNames([AtomicU64; 128]);
 
-static STATIC_NAMES: StaticNames = StaticNames([const { AtomicU64::new(0) }; 64]);
+static STATIC_NAMES: StaticNames = StaticNames([const { AtomicU64::new(0) }; 128]);
 
 impl StaticNames {
     /// Whether `name` is a valid metric name, from the memo when it is there.
@@ -294,16 +295,22 @@ impl StaticNames {
             return Self::check_unmemoised(name);
         }
         let tag = addr << 16 | len << 1 | 1;
-        let slot = &self.0[((addr ^ (addr >> 7) ^ len) & 63) as usize];
-        slot.load(Ordering::Relaxed) == tag || self.check(name, slot, tag)
+        // Fibonacci hashing of address and length: the top 6 bits pick the pair.
+        let pair = (tag.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 58) as usize * 2;
+        let (first, second) = (&self.0[pair], &self.0[pair + 1]);
+        first.load(Ordering::Relaxed) == tag
+            || second.load(Ordering::Relaxed) == tag
+            || Self::check(name, first, second, tag)
     }
 
-    /// Checks `name` and memoises a valid one in `slot`.
+    /// Checks `name` and memoises a valid one in its pair: in the first slot when it is
+    /// free, else in the second (replacing what was there).
     #[cold]
     #[inline(never)]
-    fn check(&self, name: &str, slot: &AtomicU64, tag: u64) -> bool {
+    fn check(name: &str, first: &AtomicU64, second: &AtomicU64, tag: u64) -> bool {
         let valid = metric_name_error(name).is_none();
         if valid {
+            let slot = if first.load(Ordering::Relaxed) == 0 { first } else { second };
             slot.store(tag, Ordering::Relaxed);
         }
         valid
@@ -570,7 +577,7 @@ mod tests {
                 assert_eq!(STATIC_NAMES.is_valid(name), metric_name_error(name).is_none(), "{name:?}");
             }
         }
-        // Slots shared by several names (64 slots): every name still gets its own answer.
+        // Slots shared by several names (128 slots): every name still gets its own answer.
         let many: Vec<&'static str> = (0..200).map(|i| &*Box::leak(format!("M{i}").into_boxed_str())).collect();
         let bad: Vec<&'static str> = (0..200).map(|i| &*Box::leak(format!("\u{1}{i}").into_boxed_str())).collect();
         for _ in 0..2 {

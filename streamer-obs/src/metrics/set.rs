@@ -532,6 +532,7 @@ impl MetricSet {
         Ok(())
     }
 
+    #[inline(always)]
     fn record(
         &mut self,
         name: MetricName,
