@@ -488,6 +488,7 @@ impl Dimensions {
     /// let dims = Dimensions::new().with(standard::TENANT_ID, &TenantId::new("a").unwrap());
     /// assert_eq!(dims.values()[0].0, standard::TENANT_ID);
     /// ```
+    #[inline]
     pub fn values(&self) -> &[(DimensionName, DimensionValue)] {
         &self.values
     }
@@ -519,6 +520,7 @@ impl Dimensions {
     }
 
     /// Whether nothing was given (no value, no set).
+    #[inline]
     pub(crate) fn is_empty(&self) -> bool {
         self.values.is_empty() && self.ends.is_empty()
     }
