@@ -592,8 +592,8 @@ impl MetricSet {
         }
     }
 
-    /// Indexes the entry just pushed (all of them when the set reaches [`INDEX_FROM`]).
-    #[cold]
+    /// Indexes the entry just pushed (all of them when the set reaches [`INDEX_FROM`]):
+    /// out of line, the common small set never gets here.
     #[inline(never)]
     fn index_last(&mut self) {
         let at = self.entries.len() - 1;
