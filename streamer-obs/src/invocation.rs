@@ -266,6 +266,7 @@ impl Invocation {
     }
 
     /// Calls `f` with the current invocation, without cloning it.
+    #[inline]
     pub fn with_current<R>(f: impl FnOnce(&Invocation) -> R) -> Option<R> {
         CURRENT.try_with(|inv| f(inv)).ok()
     }

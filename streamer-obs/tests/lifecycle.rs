@@ -335,3 +335,45 @@ fn latency_subsegment_times_and_emf_timestamp_come_from_the_same_two_readings() 
     assert!(((end - start) * 1000.0 - latency).abs() < 0.1, "{start} {end} {latency}");
     assert_eq!(line["_aws"]["Timestamp"].as_u64().unwrap(), (end * 1000.0).round() as u64);
 }
+
+/// The latency metric recorded at the end of the handler: published when valid, dropped
+/// with exactly one WARN naming it when the name is invalid, neither when metrics are
+/// disabled.
+#[test]
+fn the_latency_metric_is_recorded_or_dropped_with_one_warning() {
+    use streamer_obs::metrics::EmfPublisher;
+    for (latency, disabled, published, warnings) in [
+        ("ProcessingLatency", "false", true, 0),
+        ("_aws", "false", false, 1),
+        ("_aws", "true", false, 0),
+        ("ProcessingLatency", "true", false, 0),
+    ] {
+        let config = config(&[("POWERTOOLS_METRICS_DISABLED", disabled)]);
+        let (dispatch, writer, clock) = capture(&config);
+        let emf = CapturingWriter::new();
+        let telemetry = Telemetry::builder(config)
+            .clock(clock)
+            .cold_start_tracker(Arc::new(ColdStartTracker::new(&Default::default())))
+            .metrics_publisher(Arc::new(EmfPublisher::new(emf.clone())))
+            .build();
+        let ev = event("lat-1");
+        let scope = HandlerScope::with_telemetry(
+            telemetry,
+            HandlerOptions::new("HandleConnect").latency_metric(latency),
+            &ev.context,
+            tracing::info_span!("HandleConnect"),
+        );
+        let out = rt().block_on(
+            scope
+                .run(async { Ok::<_, SaveError>(json!(1)) }, ErrorView::from_error, |r| Some(r.clone()))
+                .with_subscriber(dispatch),
+        );
+        assert_eq!(out.unwrap(), json!(1));
+        let docs = emf.json_lines();
+        let latency_docs = docs.iter().filter(|d| d.get(latency).is_some()).count();
+        assert_eq!(latency_docs, usize::from(published), "{latency} disabled={disabled}: {docs:?}");
+        let warned: Vec<_> =
+            writer.json_lines().into_iter().filter(|l| l["level"] == "WARN" && l["metric"] == latency).collect();
+        assert_eq!(warned.len(), warnings, "{latency} disabled={disabled}: {warned:?}");
+    }
+}

@@ -45,6 +45,7 @@
 
 use std::borrow::Cow;
 use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::Serialize;
 use smallvec::SmallVec;
@@ -295,13 +296,27 @@ high_cardinality_id!(
 ///     .set([standard::ENVIRONMENT, standard::ACTION]);
 /// assert_eq!(dims.values().len(), 1);
 /// ```
-#[derive(Debug, Default, Eq)]
+#[derive(Default, Eq)]
 pub struct Dimensions {
     values: SmallVec<[(DimensionName, DimensionValue); INLINE_VALUES]>,
     /// The keys of every set, one set after the other.
     keys: SmallVec<[DimensionName; INLINE_KEYS]>,
     /// The end of each set in `keys`.
     ends: SmallVec<[u32; 2]>,
+    /// An identity of this content: a fresh number from [`fresh_id`] at every change, kept
+    /// by clones, 0 when unknown (new, empty). Equal non-zero ids mean equal content (the
+    /// recording path's one-compare equality); equality itself ignores the id.
+    id: u64,
+}
+
+/// The next identity of a [`Dimensions`] content: unique in the process (a counter of
+/// changes, no per-invocation state).
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+/// A number never handed out before.
+#[inline]
+fn fresh_id() -> u64 {
+    NEXT_ID.fetch_add(1, Ordering::Relaxed)
 }
 
 /// How many dimension values a [`Dimensions`] holds without allocating.
@@ -317,21 +332,29 @@ pub const INLINE_VALUES: usize = 2;
 /// ```
 pub const INLINE_KEYS: usize = 3;
 
-/// Element by element, without the generic `SmallVec` machinery (these are a few
-/// elements, mostly borrowed names).
+/// Element by element (see [`Dimensions::fill_from`]).
 impl Clone for Dimensions {
     fn clone(&self) -> Self {
         let mut out = Self::EMPTY;
-        for pair in &self.values {
-            out.values.push(pair.clone());
-        }
-        for key in &self.keys {
-            out.keys.push(key.clone());
-        }
-        for end in &self.ends {
-            out.ends.push(*end);
-        }
+        out.fill_from(self);
         out
+    }
+
+    /// In place, reusing `self`'s storage.
+    fn clone_from(&mut self, source: &Self) {
+        self.reset();
+        self.fill_from(source);
+    }
+}
+
+/// The content, without the identity.
+impl fmt::Debug for Dimensions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Dimensions")
+            .field("values", &self.values)
+            .field("keys", &self.keys)
+            .field("ends", &self.ends)
+            .finish()
     }
 }
 
@@ -362,7 +385,38 @@ impl std::hash::Hash for Dimensions {
 impl Dimensions {
     /// No values, no sets (usable in `const` context).
     pub(crate) const EMPTY: Dimensions =
-        Dimensions { values: SmallVec::new_const(), keys: SmallVec::new_const(), ends: SmallVec::new_const() };
+        Dimensions { values: SmallVec::new_const(), keys: SmallVec::new_const(), ends: SmallVec::new_const(), id: 0 };
+
+    /// Whether `self` equals `other`: one compare when both have the same identity (the
+    /// same build, or a clone of it), else element by element.
+    #[inline]
+    pub(crate) fn same_as(&self, other: &Dimensions) -> bool {
+        (self.id != 0 && self.id == other.id) || self == other
+    }
+
+    /// Empties `self` (as [`EMPTY`](Self::EMPTY)), keeping its storage.
+    pub(crate) fn reset(&mut self) {
+        self.values.clear();
+        self.keys.clear();
+        self.ends.clear();
+        self.id = 0;
+    }
+
+    /// Makes an empty `self` a copy of `source` (element by element, without the generic
+    /// `SmallVec` machinery: a few elements, mostly borrowed names).
+    pub(crate) fn fill_from(&mut self, source: &Dimensions) {
+        debug_assert!(self.values.is_empty() && self.keys.is_empty() && self.ends.is_empty());
+        for pair in &source.values {
+            self.values.push(pair.clone());
+        }
+        for key in &source.keys {
+            self.keys.push(key.clone());
+        }
+        for end in &source.ends {
+            self.ends.push(*end);
+        }
+        self.id = source.id;
+    }
 
     /// No extra values; the default set.
     ///
@@ -389,6 +443,7 @@ impl Dimensions {
 
     #[inline]
     fn put(&mut self, name: DimensionName, value: DimensionValue) {
+        self.id = fresh_id();
         if let Some(slot) = self.values.iter_mut().find(|(k, _)| *k == name) {
             slot.1 = value;
         } else {
@@ -417,6 +472,7 @@ impl Dimensions {
     /// Ends the set whose keys start at `start` (dropping it when it repeats an earlier one).
     #[inline]
     fn close_set(&mut self, start: usize) {
+        self.id = fresh_id();
         let new = &self.keys[start..];
         if self.sets().any(|s| s == new) {
             self.keys.truncate(start);
@@ -432,6 +488,7 @@ impl Dimensions {
     /// let dims = Dimensions::new().with(standard::TENANT_ID, &TenantId::new("a").unwrap());
     /// assert_eq!(dims.values()[0].0, standard::TENANT_ID);
     /// ```
+    #[inline]
     pub fn values(&self) -> &[(DimensionName, DimensionValue)] {
         &self.values
     }
@@ -452,12 +509,18 @@ impl Dimensions {
         })
     }
 
+    /// The keys of every set, one set after the other, and the end of each set in them.
+    pub(crate) fn set_keys(&self) -> (&[DimensionName], &[u32]) {
+        (&self.keys, &self.ends)
+    }
+
     /// Whether explicit sets were given.
     pub(crate) fn has_sets(&self) -> bool {
         !self.ends.is_empty()
     }
 
     /// Whether nothing was given (no value, no set).
+    #[inline]
     pub(crate) fn is_empty(&self) -> bool {
         self.values.is_empty() && self.ends.is_empty()
     }
@@ -511,5 +574,29 @@ mod tests {
         let b = Dimensions::new().set([standard::ENVIRONMENT]).set([standard::SERVICE]);
         assert_ne!(a, b);
         assert_eq!(Dimensions::EMPTY, Dimensions::new());
+    }
+
+    /// The identity answers only for the same content: clones share it, every change
+    /// (even of a clone) makes a new one, and equal content built twice is still equal.
+    #[test]
+    fn same_as_is_equality() {
+        let a =
+            Dimensions::new().with(standard::ACTION, &Action::Connect).set([standard::ENVIRONMENT, standard::ACTION]);
+        let copy = a.clone();
+        assert!(copy.same_as(&a) && copy.id == a.id && a.id != 0);
+        let other = copy.clone().with(standard::ACTION, &Action::Send);
+        assert!(!other.same_as(&a) && !a.same_as(&other));
+        let more = a.clone().set([standard::ACTION]);
+        assert!(!more.same_as(&a));
+        let twin =
+            Dimensions::new().with(standard::ACTION, &Action::Connect).set([standard::ENVIRONMENT, standard::ACTION]);
+        assert!(twin.id != a.id && twin.same_as(&a));
+        let mut reused = many();
+        reused.clone_from(&a);
+        assert!(reused.same_as(&a) && reused == a);
+        reused.reset();
+        assert!(reused.is_empty() && reused == Dimensions::EMPTY && !reused.same_as(&a));
+        assert!(Dimensions::new().same_as(&Dimensions::EMPTY));
+        assert_eq!(format!("{:?}", a), format!("{:?}", twin));
     }
 }

@@ -40,7 +40,7 @@ use super::dimension::{DimensionValueSource, Dimensions};
 use super::error::MetricsError;
 use super::name::{DimensionName, IntoMetricName, MetricName};
 use super::publish::MetricsPublisher;
-use super::set::{MetricSet, Prepared};
+use super::set::{MetricSet, Prepared, Refused};
 use super::unit::{StorageResolution, Unit};
 use crate::clock::Clock;
 use crate::config::Config;
@@ -99,6 +99,23 @@ impl InvocationMetrics {
         Some(f(&mut set))
     }
 
+    /// Records a validated metric (what [`MetricSet::add_with`] does) under the set's
+    /// lock; nothing when metrics are disabled. The recording path.
+    #[inline]
+    pub(crate) fn record(
+        &self,
+        name: MetricName,
+        unit: Unit,
+        value: f64,
+        resolution: StorageResolution,
+        dims: &Dimensions,
+    ) -> Result<(), Refused> {
+        if self.disabled {
+            return Ok(());
+        }
+        self.set.lock().unwrap_or_else(|p| p.into_inner()).record_with(name, unit, value, resolution, dims)
+    }
+
     /// Whether metrics are disabled (`POWERTOOLS_METRICS_DISABLED`).
     ///
     /// ```
@@ -110,6 +127,8 @@ impl InvocationMetrics {
     }
 }
 
+#[cold]
+#[inline(never)]
 fn warn_dropped(e: &MetricsError) {
     let metric = match e {
         MetricsError::InvalidMetricName { name, .. } => name.as_str(),
@@ -135,18 +154,53 @@ fn with_current(metric: &str, f: impl FnOnce(&mut MetricSet) -> Result<(), Metri
     }
 }
 
-/// Records `name` into the current invocation's set with `f`; the name is only copied
-/// into an error when there is no invocation.
+/// Records a validated metric into the current invocation's set (nothing when metrics
+/// are disabled, by configuration); the name is only copied into an error when there is
+/// no invocation.
+#[inline]
 fn record_current(
     name: MetricName,
-    f: impl FnOnce(&mut MetricSet, MetricName) -> Result<(), MetricsError>,
-) -> Result<(), MetricsError> {
+    unit: Unit,
+    value: f64,
+    resolution: StorageResolution,
+    dims: &Dimensions,
+) -> Result<(), Refused> {
     let mut slot = Some(name);
-    match Invocation::with_current(|inv| inv.metrics.with_set(|set| slot.take().map_or(Ok(()), |n| f(set, n)))) {
-        None => Err(MetricsError::NoInvocation { metric: slot.map(|n| n.as_str().to_owned()).unwrap_or_default() }),
-        Some(None) => Ok(()), // disabled: recorded nowhere, by configuration
-        Some(Some(r)) => r,
+    let recorded = Invocation::with_current(|inv| match slot.take() {
+        Some(name) => inv.metrics.record(name, unit, value, resolution, dims),
+        None => Ok(()),
+    });
+    match recorded {
+        Some(r) => r,
+        None => Err(no_invocation(slot)),
     }
+}
+
+#[cold]
+#[inline(never)]
+fn no_invocation(name: Option<MetricName>) -> Refused {
+    Box::new(MetricsError::NoInvocation { metric: name.map(|n| n.as_str().to_owned()).unwrap_or_default() })
+}
+
+/// Validates `name` and records it in the current invocation: `false` (after one WARN
+/// line) when dropped.
+#[inline]
+fn add_current(
+    name: impl IntoMetricName,
+    unit: Unit,
+    value: f64,
+    resolution: StorageResolution,
+    dims: &Dimensions,
+) -> bool {
+    let refused = match name.into_metric_name() {
+        Ok(name) => match record_current(name, unit, value, resolution, dims) {
+            Ok(()) => return true,
+            Err(e) => e,
+        },
+        Err(e) => Box::new(e),
+    };
+    warn_dropped(&refused);
+    false
 }
 
 /// Records `value` of `name` (default dimensions, standard resolution) in the current
@@ -158,7 +212,8 @@ fn record_current(
 /// assert!(matches!(metrics::try_add("A", Unit::Count, 1.0), Err(MetricsError::NoInvocation { .. })));
 /// ```
 pub fn try_add(name: impl IntoMetricName, unit: Unit, value: f64) -> Result<(), MetricsError> {
-    record_current(name.into_metric_name()?, |set, name| set.add(name, unit, value))
+    record_current(name.into_metric_name()?, unit, value, StorageResolution::Standard, &Dimensions::EMPTY)
+        .map_err(|e| *e)
 }
 
 /// Records with own dimensions and resolution in the current invocation; typed errors.
@@ -175,7 +230,7 @@ pub fn try_add_with(
     resolution: StorageResolution,
     dims: &Dimensions,
 ) -> Result<(), MetricsError> {
-    record_current(name.into_metric_name()?, |set, name| set.add_with(name, unit, value, resolution, dims))
+    record_current(name.into_metric_name()?, unit, value, resolution, dims).map_err(|e| *e)
 }
 
 /// Records `value` of `name` in the current invocation. Returns `false` (after one WARN
@@ -186,7 +241,7 @@ pub fn try_add_with(
 /// assert!(!metrics::add("A", Unit::Count, 1.0)); // no invocation: dropped with a warning
 /// ```
 pub fn add(name: impl IntoMetricName, unit: Unit, value: f64) -> bool {
-    try_add(name, unit, value).map_err(|e| warn_dropped(&e)).is_ok()
+    add_current(name, unit, value, StorageResolution::Standard, &Dimensions::EMPTY)
 }
 
 /// Records with own dimensions and resolution in the current invocation; `false` (after
@@ -204,7 +259,7 @@ pub fn add_with(
     resolution: StorageResolution,
     dims: &Dimensions,
 ) -> bool {
-    try_add_with(name, unit, value, resolution, dims).map_err(|e| warn_dropped(&e)).is_ok()
+    add_current(name, unit, value, resolution, dims)
 }
 
 /// Adds a dimension to every metric of the current invocation; `false` (after one WARN

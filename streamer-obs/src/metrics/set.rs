@@ -128,6 +128,30 @@ fn name_hash(name: &str) -> u64 {
     h
 }
 
+/// A refusal on the recording path: boxed, so that the path passes a pointer back (the
+/// public methods unbox it into their `Result<_, MetricsError>`). Refusals are the rare
+/// case; they are built out of line.
+pub(crate) type Refused = Box<MetricsError>;
+
+/// The refusal `error` makes of the metric's name.
+#[cold]
+#[inline(never)]
+fn refused_metric(name: &MetricName, error: impl FnOnce(String) -> MetricsError) -> Refused {
+    Box::new(error(name.as_str().to_owned()))
+}
+
+#[cold]
+#[inline(never)]
+fn too_many_dimensions(name: &MetricName) -> Refused {
+    refused_metric(name, |metric| MetricsError::TooManyDimensions { metric })
+}
+
+#[cold]
+#[inline(never)]
+fn bad_dimension(name: &MetricName, key: &DimensionName, reason: &'static str) -> Refused {
+    Box::new(MetricsError::Dimension { metric: name.as_str().to_owned(), dimension: key.as_str().to_owned(), reason })
+}
+
 /// One metric as an exporter sees it: name, unit, resolution, the full dimension values,
 /// the dimension sets, and the values in recording order.
 ///
@@ -187,7 +211,8 @@ pub struct MetricSet {
     base: Arc<Base>,
     /// Context 1, the first beyond context 0 (the defaults alone); most sets have at most
     /// this one.
-    context1: Option<DimensionContext>,
+    /// Empty ([`Dimensions::EMPTY`]) while there is none: an empty context is context 0.
+    context1: DimensionContext,
     /// The further contexts: context `i` is `contexts[i - 2]`.
     contexts: Vec<DimensionContext>,
     /// The metrics, in recording order (the first [`INLINE_ENTRIES`] without allocating).
@@ -263,7 +288,7 @@ impl MetricSet {
     fn with_base(base: Arc<Base>) -> Self {
         Self {
             base,
-            context1: None,
+            context1: Dimensions::EMPTY,
             contexts: Vec::new(),
             entries: SmallVec::new(),
             index: Index::default(),
@@ -404,7 +429,7 @@ impl MetricSet {
     /// ```
     pub fn add(&mut self, name: impl IntoMetricName, unit: Unit, value: f64) -> Result<(), MetricsError> {
         let name = name.into_metric_name()?;
-        self.record(name, unit, value, StorageResolution::Standard, 0)
+        self.record(name, unit, value, StorageResolution::Standard, 0).map_err(|e| *e)
     }
 
     /// Records `value` of `name` with its own dimensions and resolution.
@@ -425,16 +450,31 @@ impl MetricSet {
         dims: &Dimensions,
     ) -> Result<(), MetricsError> {
         let name = name.into_metric_name()?;
+        self.record_with(name, unit, value, resolution, dims).map_err(|e| *e)
+    }
+
+    /// [`add_with`](Self::add_with) for a validated name, the refusal boxed: the recording
+    /// path passes a pointer back, not a whole [`MetricsError`].
+    #[inline]
+    pub(crate) fn record_with(
+        &mut self,
+        name: MetricName,
+        unit: Unit,
+        value: f64,
+        resolution: StorageResolution,
+        dims: &Dimensions,
+    ) -> Result<(), Refused> {
         let context = self.intern(&name, dims)?;
         self.record(name, unit, value, resolution, context)
     }
 
     #[inline]
-    fn intern(&mut self, name: &MetricName, dims: &Dimensions) -> Result<usize, MetricsError> {
+    fn intern(&mut self, name: &MetricName, dims: &Dimensions) -> Result<usize, Refused> {
         if dims.is_empty() {
             return Ok(0);
         }
-        if self.context1.as_ref().is_some_and(|c| c == dims) {
+        // An empty context 1 (none yet) is never equal to a non-empty `dims`.
+        if !self.context1.is_empty() && self.context1.same_as(dims) {
             return Ok(1);
         }
         self.intern_new(name, dims)
@@ -442,56 +482,57 @@ impl MetricSet {
 
     /// [`intern`](Self::intern) beyond context 1: a further known context, or a new one
     /// (validated, then copied).
-    fn intern_new(&mut self, name: &MetricName, dims: &Dimensions) -> Result<usize, MetricsError> {
-        if let Some(i) = self.contexts.iter().position(|c| c == dims) {
+    fn intern_new(&mut self, name: &MetricName, dims: &Dimensions) -> Result<usize, Refused> {
+        if let Some(i) = self.contexts.iter().position(|c| c.same_as(dims)) {
             return Ok(i + 2);
         }
-        let metric = || name.as_str().to_owned();
-        if dims.sets().len() > MAX_DIMENSION_SETS {
-            return Err(MetricsError::TooManyDimensions { metric: metric() });
-        }
-        for set in dims.sets() {
-            if set.len() > MAX_DIMENSIONS_PER_SET {
-                return Err(MetricsError::TooManyDimensions { metric: metric() });
-            }
-            for (i, key) in set.iter().enumerate() {
-                if set[..i].contains(key) {
-                    return Err(MetricsError::Dimension {
-                        metric: metric(),
-                        dimension: key.as_str().to_owned(),
-                        reason: "appears twice in one set",
-                    });
-                }
-                let known =
-                    self.base.defaults.iter().any(|(k, _)| k == key) || dims.values().iter().any(|(k, _)| k == key);
-                if !known {
-                    return Err(MetricsError::Dimension {
-                        metric: metric(),
-                        dimension: key.as_str().to_owned(),
-                        reason: "is in a dimension set but has no value",
-                    });
-                }
-            }
-        }
-        if !dims.has_sets() {
-            let mut keys: Vec<&DimensionName> = self.base.defaults.iter().map(|(k, _)| k).collect();
-            for (k, _) in dims.values() {
-                if !keys.contains(&k) {
-                    keys.push(k);
-                }
-            }
-            if keys.len() > MAX_DIMENSIONS_PER_SET {
-                return Err(MetricsError::TooManyDimensions { metric: metric() });
-            }
-        }
-        if self.context1.is_none() {
-            self.context1 = Some(dims.clone());
+        self.validate(name, dims)?;
+        if self.context1.is_empty() {
+            // Empty: nothing to drop first.
+            self.context1.fill_from(dims);
             return Ok(1);
         }
         self.contexts.push(dims.clone());
         Ok(self.contexts.len() + 1)
     }
 
+    /// Checks a new context: at most 30 sets of at most 30 keys, each key once per set and
+    /// with a value (a default or the context's own); without sets, at most 30 keys in all.
+    fn validate(&self, name: &MetricName, dims: &Dimensions) -> Result<(), Refused> {
+        let defaults = &self.base.defaults[..];
+        let values = dims.values();
+        let (keys, ends) = dims.set_keys();
+        if ends.len() > MAX_DIMENSION_SETS {
+            return Err(too_many_dimensions(name));
+        }
+        let mut start = 0;
+        for &end in ends {
+            let set = &keys[start..end as usize];
+            start = end as usize;
+            if set.len() > MAX_DIMENSIONS_PER_SET {
+                return Err(too_many_dimensions(name));
+            }
+            for (i, key) in set.iter().enumerate() {
+                if set[..i].contains(key) {
+                    return Err(bad_dimension(name, key, "appears twice in one set"));
+                }
+                if !(defaults.iter().any(|(k, _)| k == key) || values.iter().any(|(k, _)| k == key)) {
+                    return Err(bad_dimension(name, key, "is in a dimension set but has no value"));
+                }
+            }
+        }
+        if ends.is_empty() {
+            // The default set: every default key, then the context's other keys (unique:
+            // a value given twice replaces the first).
+            let own = values.iter().filter(|(k, _)| !defaults.iter().any(|(d, _)| d == k)).count();
+            if defaults.len() + own > MAX_DIMENSIONS_PER_SET {
+                return Err(too_many_dimensions(name));
+            }
+        }
+        Ok(())
+    }
+
+    #[inline(always)]
     fn record(
         &mut self,
         name: MetricName,
@@ -499,9 +540,9 @@ impl MetricSet {
         value: f64,
         resolution: StorageResolution,
         context: usize,
-    ) -> Result<(), MetricsError> {
+    ) -> Result<(), Refused> {
         if !value_is_valid(value) {
-            return Err(MetricsError::InvalidValue { metric: name.as_str().to_owned(), value });
+            return Err(refused_metric(&name, |metric| MetricsError::InvalidValue { metric, value }));
         }
         let mut slot = None;
         let mut conflict = false;
@@ -526,7 +567,7 @@ impl MetricSet {
             }
         }
         if conflict {
-            return Err(MetricsError::Conflict { metric: name.as_str().to_owned() });
+            return Err(refused_metric(&name, |metric| MetricsError::Conflict { metric }));
         }
         if let Some(i) = slot {
             self.entries[i].values.push(value);
@@ -536,26 +577,31 @@ impl MetricSet {
             || self.context(context).values().iter().any(|(k, _)| k.as_str() == name.as_str())
             || self.properties.contains_key(name.as_str());
         if collides {
-            return Err(MetricsError::NameCollision { metric: name.as_str().to_owned() });
+            return Err(refused_metric(&name, |metric| MetricsError::NameCollision { metric }));
         }
         self.push_entry(name, unit, resolution, context, value);
         Ok(())
     }
 
     /// Appends an entry; from [`INDEX_FROM`] entries on, keeps the name-hash index.
-    #[inline]
+    #[inline(always)]
     fn push_entry(&mut self, name: MetricName, unit: Unit, resolution: StorageResolution, context: usize, value: f64) {
-        let at = self.entries.len();
         self.entries.push(Entry { name, prev: NO_ENTRY, unit, resolution, context, values: Values::One(value) });
+        if self.entries.len() >= INDEX_FROM {
+            self.index_last();
+        }
+    }
+
+    /// Indexes the entry just pushed (all of them when the set reaches [`INDEX_FROM`]):
+    /// out of line, the common small set never gets here.
+    #[inline(never)]
+    fn index_last(&mut self) {
+        let at = self.entries.len() - 1;
         // Entry numbers are `u32`: 4 billion metrics in one set are out of reach.
-        if at + 1 == INDEX_FROM {
-            for i in 0..=at {
-                let hash = name_hash(self.entries[i].name.as_str());
-                self.entries[i].prev = self.index.insert(hash, i as u32).unwrap_or(NO_ENTRY);
-            }
-        } else if at + 1 > INDEX_FROM {
-            let hash = name_hash(self.entries[at].name.as_str());
-            self.entries[at].prev = self.index.insert(hash, at as u32).unwrap_or(NO_ENTRY);
+        let from = if at + 1 == INDEX_FROM { 0 } else { at };
+        for i in from..=at {
+            let hash = name_hash(self.entries[i].name.as_str());
+            self.entries[i].prev = self.index.insert(hash, i as u32).unwrap_or(NO_ENTRY);
         }
     }
 
@@ -574,7 +620,9 @@ impl MetricSet {
         let reserved = key == "_aws"
             || key.is_empty()
             || self.base.defaults.iter().any(|(k, _)| k.as_str() == key)
-            || self.context1.iter().chain(&self.contexts).any(|c| c.values().iter().any(|(k, _)| k.as_str() == key))
+            || std::iter::once(&self.context1)
+                .chain(&self.contexts)
+                .any(|c| c.values().iter().any(|(k, _)| k.as_str() == key))
             || self.entries.iter().any(|e| e.name.as_str() == key);
         if reserved {
             return Err(MetricsError::ReservedProperty { key });
@@ -691,7 +739,7 @@ impl MetricSet {
     /// Empties the set in place, as [`take`](Self::take) leaves it (namespace and default
     /// dimensions kept), keeping its storage for what is recorded next.
     pub(crate) fn clear(&mut self) {
-        self.context1 = None;
+        self.context1.reset();
         self.contexts.clear();
         self.entries.clear();
         if !self.index.is_empty() {
@@ -751,7 +799,7 @@ impl MetricSet {
     pub(crate) fn context(&self, context: usize) -> &DimensionContext {
         match context {
             0 => &DEFAULT_CONTEXT,
-            1 => self.context1.as_ref().unwrap_or(&DEFAULT_CONTEXT),
+            1 => &self.context1,
             c => &self.contexts[c - 2],
         }
     }
@@ -873,6 +921,37 @@ mod tests {
         assert_eq!(s.len(), 1);
     }
 
+    /// Contexts are told apart by content, whatever the identity fast path: a different
+    /// `Dimensions` with the same first key, or a changed clone of the interned one, gets
+    /// its own context; an equal one built again joins the interned one.
+    #[test]
+    fn contexts_are_told_apart_by_content() {
+        let mut s = set();
+        let connect = Dimensions::new().with(standard::ACTION, &standard::Action::Connect);
+        let send = Dimensions::new().with(standard::ACTION, &standard::Action::Send);
+        let changed = connect.clone().with(standard::ERROR_TYPE, &ErrorType::InvalidJwt);
+        let connect_again = Dimensions::new().with(standard::ACTION, &standard::Action::Connect);
+        for dims in [&connect, &send, &changed, &connect_again, &connect] {
+            s.add_with("Hits", Unit::Count, 1.0, StorageResolution::Standard, dims).unwrap();
+        }
+        let got: Vec<(Vec<&str>, usize)> =
+            s.metrics().map(|m| (m.dimensions.iter().map(|(_, v)| v.as_str()).collect(), m.values.len())).collect();
+        assert_eq!(
+            got,
+            [
+                (vec!["svc", "prod", "connect"], 3),
+                (vec!["svc", "prod", "send"], 1),
+                (vec!["svc", "prod", "connect", "invalid_jwt"], 1),
+            ]
+        );
+        // Emptied, the set interns anew: the same identity as before is a new context 1.
+        s.clear();
+        s.add_with("Hits", Unit::Count, 1.0, StorageResolution::Standard, &send).unwrap();
+        s.add_with("Hits", Unit::Count, 1.0, StorageResolution::Standard, &connect).unwrap();
+        let values: Vec<&str> = s.metrics().map(|m| m.dimensions[2].1.as_str()).collect();
+        assert_eq!(values, ["send", "connect"]);
+    }
+
     #[test]
     fn a_metric_value_overrides_a_default_dimension() {
         let mut s = set();
@@ -901,6 +980,35 @@ mod tests {
     fn the_set_stays_small() {
         assert!(std::mem::size_of::<Entry>() <= 56, "{}", std::mem::size_of::<Entry>());
         assert!(std::mem::size_of::<MetricSet>() <= 560, "{}", std::mem::size_of::<MetricSet>());
+    }
+
+    /// The limits of a new context: 30 keys in the default set (an own value overriding a
+    /// default is not another key), 30 keys in a set, 30 sets.
+    #[test]
+    fn context_limits() {
+        let names: Vec<DimensionName> = (0..31).map(|i| DimensionName::new(format!("k{i}")).unwrap()).collect();
+        let v = crate::dimension_value!("v");
+        let own = |n: usize| {
+            names[..n].iter().fold(Dimensions::new().with(standard::ENVIRONMENT, &v), |d, k| d.with(k.clone(), &v))
+        };
+        let add = |dims: &Dimensions| set().add_with("X", Unit::Count, 1.0, StorageResolution::Standard, dims);
+        assert!(add(&own(28)).is_ok()); // Service, Environment and 28 own keys
+        assert!(matches!(add(&own(29)), Err(MetricsError::TooManyDimensions { .. })));
+        let keys = |n: usize| own(31).set(names[..n].iter().cloned());
+        assert!(add(&keys(30)).is_ok());
+        assert!(matches!(add(&keys(31)), Err(MetricsError::TooManyDimensions { .. })));
+        let sets = |n: usize| names[..n].iter().fold(own(31), |d, k| d.set([k.clone()]));
+        assert!(add(&sets(30)).is_ok());
+        assert!(matches!(add(&sets(31)), Err(MetricsError::TooManyDimensions { .. })));
+        // A duplicate in the second set, an unknown key after known ones.
+        let dup = own(2).set([standard::ENVIRONMENT]).set([names[0].clone(), standard::SERVICE, names[0].clone()]);
+        assert!(
+            matches!(add(&dup), Err(MetricsError::Dimension { dimension, reason, .. }) if dimension == "k0" && reason.contains("twice"))
+        );
+        let unknown = own(2).set([standard::SERVICE, names[1].clone(), names[5].clone()]);
+        assert!(
+            matches!(add(&unknown), Err(MetricsError::Dimension { dimension, reason, .. }) if dimension == "k5" && reason.contains("no value"))
+        );
     }
 
     #[test]
