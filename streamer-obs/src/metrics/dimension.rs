@@ -332,7 +332,7 @@ pub const INLINE_VALUES: usize = 2;
 /// ```
 pub const INLINE_KEYS: usize = 3;
 
-/// Element by element (see [`Dimensions::fill_from`]).
+/// Element by element (the inline storage is copied entry by entry).
 impl Clone for Dimensions {
     fn clone(&self) -> Self {
         let mut out = Self::EMPTY;

@@ -268,7 +268,7 @@ pub trait IntoMetricName {
 }
 
 /// A `&'static str` found valid once is not checked again: its address and length are
-/// memoised (see [`StaticNames`]).
+/// memoised in a small table of atomic slots (valid names only).
 impl IntoMetricName for &'static str {
     #[inline]
     fn into_metric_name(self) -> Result<MetricName, MetricsError> {
