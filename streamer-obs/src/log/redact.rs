@@ -108,12 +108,18 @@ impl Redactor {
             return self.is_redacted(key);
         }
         let tag = addr << 16 | len << 1;
-        let slot = &self.statics.0[StaticAnswers::slot(addr, len)];
-        let entry = slot.load(Ordering::Relaxed);
-        if entry & !1 == tag {
-            return entry & 1 == 1;
+        // Two slots per key (a pair): two keys that hash alike do not evict each other.
+        let pair = StaticAnswers::slot(addr, len) & !1;
+        let slots = &self.statics.0[pair..pair + 2];
+        for slot in slots {
+            let entry = slot.load(Ordering::Relaxed);
+            if entry & !1 == tag {
+                return entry & 1 == 1;
+            }
         }
         let answer = self.is_redacted(key);
+        // The empty slot of the pair if there is one, else the second.
+        let slot = if slots[0].load(Ordering::Relaxed) == 0 { &slots[0] } else { &slots[1] };
         slot.store(tag | u64::from(answer), Ordering::Relaxed);
         answer
     }
