@@ -53,6 +53,7 @@
 //! - `aws-sdk`: X-Ray subsegments around AWS SDK for Rust calls.
 //! - `cloudwatch`: the `PutMetricData` publisher and `PutMetricAlarm` for the standard alarms.
 
+mod ascii_words;
 #[cfg(feature = "aws")]
 pub mod aws;
 pub mod clock;

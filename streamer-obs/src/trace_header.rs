@@ -399,29 +399,11 @@ fn trim(s: &str) -> &str {
 
 /// Whether every byte is an ASCII hex digit (either case), 8 bytes at a time.
 fn all_hex(b: &[u8]) -> bool {
-    let mut chunks = b.chunks_exact(8);
-    for chunk in &mut chunks {
-        let Ok(word) = <[u8; 8]>::try_from(chunk) else { return false };
-        if !word_is_hex(u64::from_le_bytes(word)) {
-            return false;
-        }
+    use crate::ascii_words::{HIGH, all_words, bytes_in, letters_in};
+    if b.len() < 8 {
+        return b.iter().all(u8::is_ascii_hexdigit);
     }
-    chunks.remainder().iter().all(u8::is_ascii_hexdigit)
-}
-
-/// Whether all 8 bytes of `x` are ASCII hex digits. For a byte `c` below 0x80,
-/// `c + (0x80 - lo)` has its top bit set exactly when `c >= lo`, and `c + (0x7f - hi)` when
-/// `c > hi`, without a carry into the next byte.
-fn word_is_hex(x: u64) -> bool {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    if x & HIGH != 0 {
-        return false;
-    }
-    let in_range = |v: u64, lo: u64, hi: u64| (v + ONES * (0x80 - lo)) & !(v + ONES * (0x7f - hi)) & HIGH;
-    let digit = in_range(x, 0x30, 0x39);
-    let letter = in_range(x | (ONES * 0x20), 0x61, 0x66);
-    digit | letter == HIGH
+    all_words(b, |x| x & HIGH == 0 && bytes_in(x, b'0', b'9') | letters_in(x, b'a', b'f') == HIGH)
 }
 
 /// The 16 lowercase hex digits of `v`, a word at a time (no per-digit loop).

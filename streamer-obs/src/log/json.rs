@@ -52,42 +52,18 @@ fn classify(bytes: &[u8]) -> Needs {
 /// handled by the full escaper).
 #[inline]
 pub(crate) fn is_plain(bytes: &[u8]) -> bool {
-    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
-    const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
-    /// The high bit of every byte of `x` that is zero (plus, possibly, of bytes above
-    /// one that is: an exact yes/no answer).
-    #[inline(always)]
-    fn zeros(x: u64) -> u64 {
-        x.wrapping_sub(ONES) & !x
-    }
-    #[inline(always)]
-    fn word_refused(x: u64) -> bool {
-        // Bytes below 0x20 (same yes/no exactness), then the four single bytes.
-        let m = (x.wrapping_sub(ONES * 0x20) & !x)
-            | zeros(x ^ (ONES * u64::from(b'"')))
-            | zeros(x ^ (ONES * u64::from(b'\\')))
-            | zeros(x ^ (ONES * 0x7f))
-            | zeros(x ^ (ONES * u64::from(b'J')));
-        m & HIGHS != 0
-    }
-    #[inline(always)]
-    fn word(b: &[u8]) -> u64 {
-        let mut w = [0u8; 8];
-        w.copy_from_slice(&b[..8]);
-        u64::from_ne_bytes(w)
-    }
+    use crate::ascii_words::{all_words, bytes_below, bytes_equal};
     if bytes.len() < 8 {
         return bytes.iter().fold(0, |acc, b| acc | CLASS[usize::from(*b)]) == 0;
     }
-    let mut at = 0;
-    while at + 8 <= bytes.len() {
-        if word_refused(word(&bytes[at..])) {
-            return false;
-        }
-        at += 8;
-    }
-    // The last (overlapping) word.
-    at == bytes.len() || !word_refused(word(&bytes[bytes.len() - 8..]))
+    all_words(bytes, |x| {
+        let refused = bytes_below(x, 0x20)
+            | bytes_equal(x, b'"')
+            | bytes_equal(x, b'\\')
+            | bytes_equal(x, 0x7f)
+            | bytes_equal(x, b'J');
+        refused == 0
+    })
 }
 
 /// Appends `s` as a JSON string (quotes included). Anything that looks like a JWT

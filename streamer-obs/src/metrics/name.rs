@@ -145,12 +145,11 @@ const fn is_aws_member(b: &[u8]) -> bool {
 /// an exact yes/no answer, no carry crossing bytes.
 #[inline(always)]
 fn word_not_printable(x: u64) -> bool {
-    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
-    const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
-    let lo = x & !HIGHS;
+    use crate::ascii_words::{HIGH, ONES};
+    let lo = x & !HIGH;
     // A byte's high bit: set when it is >= 0x80 (in `x`), when its low 7 bits are below
     // 0x21, when they are 0x7f.
-    (x | !(lo | HIGHS).wrapping_sub(ONES * 0x21) | lo.wrapping_add(ONES)) & HIGHS != 0
+    (x | !(lo | HIGH).wrapping_sub(ONES * 0x21) | lo.wrapping_add(ONES)) & HIGH != 0
 }
 
 /// Whether `b` (1 to 255 bytes) is all printable ASCII other than space, a word at a time
@@ -162,18 +161,7 @@ fn all_printable(b: &[u8]) -> bool {
         w[..b.len()].copy_from_slice(b);
         return !word_not_printable(u64::from_ne_bytes(w));
     }
-    let word = |at: usize| {
-        let mut w = [0u8; 8];
-        w.copy_from_slice(&b[at..at + 8]);
-        u64::from_ne_bytes(w)
-    };
-    let mut bad = word_not_printable(word(b.len() - 8));
-    let mut at = 0;
-    while at + 8 < b.len() {
-        bad |= word_not_printable(word(at));
-        at += 8;
-    }
-    !bad
+    crate::ascii_words::all_words(b, |x| !word_not_printable(x))
 }
 
 #[inline]

@@ -93,29 +93,14 @@ pub(crate) fn is_valid_key(key: &[u8]) -> bool {
     if key.len() < 8 {
         return key.iter().all(|&b| KEY_BYTE[usize::from(b)]);
     }
-    // 8 bytes at a time, the last word overlapping the one before.
-    let mut chunks = key.chunks_exact(8);
-    for chunk in &mut chunks {
-        if !word_is_key(chunk) {
-            return false;
-        }
-    }
-    chunks.remainder().is_empty() || word_is_key(&key[key.len() - 8..])
+    crate::ascii_words::all_words(key, word_is_key)
 }
 
-/// Whether the 8 bytes of `chunk` are all `A-Z a-z 0-9 _`. For a byte `c` below 0x80,
-/// `c + (0x80 - lo)` has its top bit set exactly when `c >= lo`, and `c + (0x7f - hi)` when
-/// `c > hi`, without a carry into the next byte; `c | 0x20` folds upper case onto lower.
-fn word_is_key(chunk: &[u8]) -> bool {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    let Ok(word) = <[u8; 8]>::try_from(chunk) else { return false };
-    let x = u64::from_le_bytes(word);
-    if x & HIGH != 0 {
-        return false;
-    }
-    let in_range = |v: u64, lo: u64, hi: u64| (v + ONES * (0x80 - lo)) & !(v + ONES * (0x7f - hi)) & HIGH;
-    in_range(x, 0x30, 0x39) | in_range(x | (ONES * 0x20), 0x61, 0x7a) | in_range(x, 0x5f, 0x5f) == HIGH
+/// Whether the 8 bytes of `x` are all `A-Z a-z 0-9 _`.
+#[inline(always)]
+fn word_is_key(x: u64) -> bool {
+    use crate::ascii_words::{HIGH, bytes_in, letters_in};
+    x & HIGH == 0 && bytes_in(x, b'0', b'9') | letters_in(x, b'a', b'z') | bytes_in(x, b'_', b'_') == HIGH
 }
 
 /// Checks a metadata namespace.

@@ -44,30 +44,12 @@ pub(crate) fn write_str_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
 /// the one before when the length is not a multiple of 8).
 #[inline]
 pub(crate) fn is_plain(bytes: &[u8]) -> bool {
+    use crate::ascii_words::{all_words, bytes_below, bytes_equal};
     if bytes.len() < 8 {
         return bytes.iter().all(|&b| ESCAPE[b as usize] == 0);
     }
-    let mut chunks = bytes.chunks_exact(8);
-    for chunk in &mut chunks {
-        if !word_is_plain(chunk) {
-            return false;
-        }
-    }
-    chunks.remainder().is_empty() || word_is_plain(&bytes[bytes.len() - 8..])
-}
-
-/// Whether none of the 8 bytes of `chunk` is below 0x20, `"` or `\\` (exact "any byte"
-/// tests; a shorter chunk counts as plain only when empty).
-#[inline]
-fn word_is_plain(chunk: &[u8]) -> bool {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    let Ok(word) = <[u8; 8]>::try_from(chunk) else { return chunk.is_empty() };
-    let x = u64::from_le_bytes(word);
-    let control = x.wrapping_sub(ONES * 0x20) & !x;
-    let quote = (x ^ (ONES * u64::from(b'"'))).wrapping_sub(ONES) & !(x ^ (ONES * u64::from(b'"')));
-    let backslash = (x ^ (ONES * u64::from(b'\\'))).wrapping_sub(ONES) & !(x ^ (ONES * u64::from(b'\\')));
-    (control | quote | backslash) & HIGH == 0
+    // No byte below 0x20, no `"`, no `\\`.
+    all_words(bytes, |x| bytes_below(x, 0x20) | bytes_equal(x, b'"') | bytes_equal(x, b'\\') == 0)
 }
 
 #[cold]

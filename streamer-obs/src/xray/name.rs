@@ -39,31 +39,9 @@ static ASCII_NAME: [bool; 256] = {
 /// Whether `bytes` (8 or more) are all ASCII letters and digits, 8 bytes at a time (the
 /// last word overlapping); shorter input answers false (the caller checks it byte by byte).
 fn all_alphanumeric(bytes: &[u8]) -> bool {
-    if bytes.len() < 8 {
-        return false;
-    }
-    let mut chunks = bytes.chunks_exact(8);
-    for chunk in &mut chunks {
-        if !word_is_alphanumeric(chunk) {
-            return false;
-        }
-    }
-    chunks.remainder().is_empty() || word_is_alphanumeric(&bytes[bytes.len() - 8..])
-}
-
-/// Whether the 8 bytes of `chunk` are ASCII letters or digits. For a byte `c` below 0x80,
-/// `c + (0x80 - lo)` has its top bit set exactly when `c >= lo`, and `c + (0x7f - hi)` when
-/// `c > hi`, without a carry into the next byte; `c | 0x20` folds upper case onto lower.
-fn word_is_alphanumeric(chunk: &[u8]) -> bool {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    let Ok(word) = <[u8; 8]>::try_from(chunk) else { return false };
-    let x = u64::from_le_bytes(word);
-    if x & HIGH != 0 {
-        return false;
-    }
-    let in_range = |v: u64, lo: u64, hi: u64| (v + ONES * (0x80 - lo)) & !(v + ONES * (0x7f - hi)) & HIGH;
-    in_range(x, 0x30, 0x39) | in_range(x | (ONES * 0x20), 0x61, 0x7a) == HIGH
+    use crate::ascii_words::{HIGH, all_words, bytes_in, letters_in};
+    bytes.len() >= 8
+        && all_words(bytes, |x| x & HIGH == 0 && bytes_in(x, b'0', b'9') | letters_in(x, b'a', b'z') == HIGH)
 }
 
 /// Whether `c` may appear in a segment or subsegment name.
