@@ -66,6 +66,7 @@ pub mod invocation;
 pub mod layer;
 pub mod log;
 pub mod metrics;
+mod static_memo;
 pub mod telemetry;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;

@@ -7,7 +7,6 @@
 //! [`Secret`] wraps a value whose `Debug`, `Display` and `Serialize` never reveal it.
 
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::{Serialize, Serializer};
 
@@ -35,37 +34,7 @@ pub struct Redactor {
     /// The shortest fragment's length: shorter keys are never redacted.
     shortest: usize,
     /// Answers for `&'static str` keys (field names), by address.
-    statics: StaticAnswers,
-}
-
-/// A small direct-mapped memo of [`Redactor::is_redacted_static`]: each slot packs a
-/// static key's address (48 bits), length (15 bits) and answer (1 bit) in one atomic
-/// word, so readers on any thread see a whole entry or none. Only `'static` keys go in:
-/// their address is never reused for other text.
-struct StaticAnswers([AtomicU64; 64]);
-
-impl StaticAnswers {
-    fn slot(addr: u64, len: u64) -> usize {
-        ((addr ^ (addr >> 7) ^ len) & 63) as usize
-    }
-}
-
-impl Default for StaticAnswers {
-    fn default() -> Self {
-        Self(std::array::from_fn(|_| AtomicU64::new(0)))
-    }
-}
-
-impl Clone for StaticAnswers {
-    fn clone(&self) -> Self {
-        Self::default()
-    }
-}
-
-impl fmt::Debug for StaticAnswers {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("StaticAnswers")
-    }
+    statics: crate::static_memo::StaticStrMemo,
 }
 
 impl Redactor {
@@ -89,7 +58,7 @@ impl Redactor {
             t
         });
         let shortest = fragments.iter().map(String::len).min().unwrap_or(0);
-        Self { fragments, first, pairs, shortest, statics: StaticAnswers::default() }
+        Self { fragments, first, pairs, shortest, statics: crate::static_memo::StaticStrMemo::new() }
     }
 
     /// [`Self::is_redacted`] for a key that lives for the whole program (a `tracing` field
@@ -103,25 +72,7 @@ impl Redactor {
     /// assert!(!r.is_redacted_static("user_id"));
     /// ```
     pub fn is_redacted_static(&self, key: &'static str) -> bool {
-        let (addr, len) = (key.as_ptr() as usize as u64, key.len() as u64);
-        if addr >> 48 != 0 || len >> 15 != 0 {
-            return self.is_redacted(key);
-        }
-        let tag = addr << 16 | len << 1;
-        // Two slots per key (a pair): two keys that hash alike do not evict each other.
-        let pair = StaticAnswers::slot(addr, len) & !1;
-        let slots = &self.statics.0[pair..pair + 2];
-        for slot in slots {
-            let entry = slot.load(Ordering::Relaxed);
-            if entry & !1 == tag {
-                return entry & 1 == 1;
-            }
-        }
-        let answer = self.is_redacted(key);
-        // The empty slot of the pair if there is one, else the second.
-        let slot = if slots[0].load(Ordering::Relaxed) == 0 { &slots[0] } else { &slots[1] };
-        slot.store(tag | u64::from(answer), Ordering::Relaxed);
-        answer
+        self.statics.get_or(key, |key| self.is_redacted(key))
     }
 
     /// Whether values under `key` are redacted.

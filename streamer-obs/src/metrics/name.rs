@@ -6,7 +6,6 @@
 
 use std::borrow::Cow;
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::error::MetricsError;
 
@@ -260,56 +259,17 @@ pub trait IntoMetricName {
 impl IntoMetricName for &'static str {
     #[inline]
     fn into_metric_name(self) -> Result<MetricName, MetricsError> {
-        if STATIC_NAMES.is_valid(self) { Ok(MetricName(Cow::Borrowed(self))) } else { MetricName::new(self) }
+        if static_name_is_valid(self) { Ok(MetricName(Cow::Borrowed(self))) } else { MetricName::new(self) }
     }
 }
 
-/// A small two-way set-associative memo of the `&'static str` metric names found valid
-/// (64 pairs of slots; a name hashes to a pair): each slot packs a name's address (48 bits)
-/// and length (15 bits) with a "set" bit in one atomic word, so readers on any thread see a
-/// whole entry or none. Only `'static` names go in: their memory is never freed, so an
-/// address never comes to hold other text. Invalid names are not memoised (they are
-/// checked, and refused, every time); a name missing from the memo is just checked.
-struct StaticNames([AtomicU64; 128]);
+/// Validity of metric names written as `&'static str`, remembered by address.
+static STATIC_NAMES: crate::static_memo::StaticStrMemo = crate::static_memo::StaticStrMemo::new();
 
-static STATIC_NAMES: StaticNames = StaticNames([const { AtomicU64::new(0) }; 128]);
-
-impl StaticNames {
-    /// Whether `name` is a valid metric name, from the memo when it is there.
-    #[inline]
-    fn is_valid(&self, name: &'static str) -> bool {
-        let (addr, len) = (name.as_ptr() as usize as u64, name.len() as u64);
-        if addr >> 48 != 0 || len >> 15 != 0 {
-            return Self::check_unmemoised(name);
-        }
-        let tag = addr << 16 | len << 1 | 1;
-        // Fibonacci hashing of address and length: the top 6 bits pick the pair.
-        let pair = (tag.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 58) as usize * 2;
-        let (first, second) = (&self.0[pair], &self.0[pair + 1]);
-        first.load(Ordering::Relaxed) == tag
-            || second.load(Ordering::Relaxed) == tag
-            || Self::check(name, first, second, tag)
-    }
-
-    /// Checks `name` and memoises a valid one in its pair: in the first slot when it is
-    /// free, else in the second (replacing what was there).
-    #[cold]
-    #[inline(never)]
-    fn check(name: &str, first: &AtomicU64, second: &AtomicU64, tag: u64) -> bool {
-        let valid = metric_name_error(name).is_none();
-        if valid {
-            let slot = if first.load(Ordering::Relaxed) == 0 { first } else { second };
-            slot.store(tag, Ordering::Relaxed);
-        }
-        valid
-    }
-
-    /// Checks a name whose address or length does not fit a slot.
-    #[cold]
-    #[inline(never)]
-    fn check_unmemoised(name: &str) -> bool {
-        metric_name_error(name).is_none()
-    }
+/// Whether a `&'static str` metric name is valid (asked once per name).
+#[inline]
+fn static_name_is_valid(name: &'static str) -> bool {
+    STATIC_NAMES.get_or(name, |name| metric_name_error(name).is_none())
 }
 
 impl IntoMetricName for String {
@@ -562,7 +522,7 @@ mod tests {
             for name in NAMES {
                 assert_eq!(name.into_metric_name(), MetricName::new(name.to_owned()), "{name:?}");
                 assert_eq!(Cow::Borrowed(name).into_metric_name(), MetricName::new(name), "{name:?}");
-                assert_eq!(STATIC_NAMES.is_valid(name), metric_name_error(name).is_none(), "{name:?}");
+                assert_eq!(static_name_is_valid(name), metric_name_error(name).is_none(), "{name:?}");
             }
         }
         // Slots shared by several names (128 slots): every name still gets its own answer.
