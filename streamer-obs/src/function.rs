@@ -65,20 +65,10 @@ impl FunctionScope {
     /// scope.annotate_all([("tenant_id", annotation_arg("acme")), ("valid", annotation_arg(true))]);
     /// ```
     pub fn annotate_all<const N: usize>(&mut self, entries: [(&'static str, AnnotationArg); N]) {
-        if !self.segment.is_recording() {
-            return;
-        }
-        let entries = entries.map(|(key, value)| (key, AnnotationValue::from(value)));
-        if entries.iter().all(|(key, value)| crate::xray::annotation::is_valid_key(key.as_bytes()) && value.is_valid())
-        {
-            self.segment.annotate_known(entries);
-            return;
-        }
-        for (key, value) in entries {
-            if let Err(e) = self.segment.annotate(key, value) {
-                tracing::warn!(target: "streamer_obs", key, error = %e, "annotation dropped");
-            }
-        }
+        self.segment.annotate_all(
+            entries.map(|(key, value)| (key, AnnotationValue::from(value))),
+            |key, e| tracing::warn!(target: "streamer_obs", key, error = %e, "annotation dropped"),
+        );
     }
 
     /// Adds metadata (namespace `default`) to the function's subsegment.

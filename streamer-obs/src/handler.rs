@@ -410,18 +410,10 @@ impl HandlerScope {
     /// scope.annotate_all([("tenant_id", annotation_arg("acme")), ("attempt", annotation_arg(2))]);
     /// ```
     pub fn annotate_all<const N: usize>(&self, entries: [(&'static str, crate::__private::AnnotationArg); N]) {
-        let Some(segment) = self.segment.as_ref().filter(|s| s.is_recording()) else { return };
-        let entries = entries.map(|(key, value)| (key, AnnotationValue::from(value)));
-        if entries.iter().all(|(key, value)| crate::xray::annotation::is_valid_key(key.as_bytes()) && value.is_valid())
-        {
-            segment.annotate_known(entries);
-            return;
-        }
-        for (key, value) in entries {
-            if let Err(e) = segment.annotate(key, value) {
-                self.in_scope(|| tracing::warn!(target: "streamer_obs", key, error = %e, "annotation dropped"));
-            }
-        }
+        let Some(segment) = self.segment.as_ref() else { return };
+        segment.annotate_all(entries.map(|(key, value)| (key, AnnotationValue::from(value))), |key, e| {
+            self.in_scope(|| tracing::warn!(target: "streamer_obs", key, error = %e, "annotation dropped"))
+        });
     }
 
     /// Adds metadata (namespace `default`) to the handler subsegment. Metadata that

@@ -820,6 +820,29 @@ impl SubsegmentGuard {
         Ok(())
     }
 
+    /// Adds annotations under one lock when every key and value passes the X-Ray rules;
+    /// otherwise one by one, each refused one left out and handed to `refused` (the scopes
+    /// log it).
+    pub(crate) fn annotate_all<const N: usize>(
+        &self,
+        entries: [(&'static str, AnnotationValue); N],
+        mut refused: impl FnMut(&'static str, AnnotationError),
+    ) {
+        if !self.is_recording() {
+            return;
+        }
+        if entries.iter().all(|(key, value)| crate::xray::annotation::is_valid_key(key.as_bytes()) && value.is_valid())
+        {
+            self.annotate_known(entries);
+            return;
+        }
+        for (key, value) in entries {
+            if let Err(e) = self.annotate(key, value) {
+                refused(key, e);
+            }
+        }
+    }
+
     /// Adds annotations whose keys are SDK constants known to match the key rule (not
     /// checked again), under one lock. Values are cut or refused as by
     /// [`SubsegmentGuard::annotate`].
