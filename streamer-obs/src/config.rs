@@ -359,6 +359,8 @@ pub struct LogConfig {
     log_event: bool,
     dev: bool,
     redact_keys: Vec<String>,
+    /// The redactor of `redact_keys`, built once when first needed (its lookup tables).
+    redactor: std::sync::OnceLock<crate::log::Redactor>,
     buffer: Option<LogBufferConfig>,
 }
 
@@ -406,6 +408,11 @@ impl LogConfig {
     /// Lowercase key fragments whose values are written as `"[REDACTED]"`.
     pub fn redact_keys(&self) -> &[String] {
         &self.redact_keys
+    }
+
+    /// The redactor of [`Self::redact_keys`], built once per configuration.
+    pub(crate) fn redactor(&self) -> &crate::log::Redactor {
+        self.redactor.get_or_init(|| crate::log::Redactor::new(&self.redact_keys))
     }
 
     /// Log buffering, when enabled.
@@ -881,6 +888,7 @@ impl ConfigBuilder {
             log_event,
             dev,
             redact_keys,
+            redactor: std::sync::OnceLock::new(),
             buffer: self.log_buffer,
         }
     }

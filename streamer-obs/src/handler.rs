@@ -450,7 +450,7 @@ impl HandlerScope {
             return;
         }
         let Some(mut event) = to_json() else { return };
-        crate::log::Redactor::new(self.telemetry.config().log().redact_keys()).redact_value(&mut event);
+        self.telemetry.config().log().redactor().redact_value(&mut event);
         let rendered = event.to_string();
         self.invocation.clone().sync_scope(|| {
             self.span.in_scope(|| tracing::info!(target: "streamer_obs", event = rendered.as_str(), "Incoming event"))

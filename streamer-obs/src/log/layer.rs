@@ -102,7 +102,7 @@ where
             function_name: config.function_name().map(Into::into),
             filter: log.filter().clone(),
             sample_rate,
-            redactor: Redactor::new(log.redact_keys()),
+            redactor: log.redactor().clone(),
             dev: log.dev(),
             max_level,
         });
