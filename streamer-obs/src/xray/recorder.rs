@@ -45,6 +45,7 @@
 //! # });
 //! ```
 
+use std::cell::Cell;
 use std::error::Error as StdError;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -89,9 +90,10 @@ pub struct FlushReport {
 /// the order they were opened; closing one links it to its open parent (or queues it in
 /// `ready` as a tree of its own) instead of moving it. Guards and explicit parents carry
 /// the index and the id, and only an open node with that id is written to. The arena is
-/// emptied when a flush leaves no subsegment open. The nodes are on the heap (one
-/// allocation, for two, at the first subsegment): inline they would make the recorder over
-/// a kilobyte, copied several times when an invocation starts.
+/// emptied when a flush leaves no subsegment open. The nodes are on the heap: inline they
+/// would make the recorder over a kilobyte, copied several times when an invocation
+/// starts. The arena's buffer comes from `spare_arena` and goes back there when the
+/// recorder is dropped, so a warm thread allocates none.
 #[derive(Debug, Default)]
 struct Tree {
     nodes: Vec<Node>,
@@ -110,6 +112,45 @@ struct TreeState {
     warned_annotations: bool,
     warned_subsegments: bool,
     errors: RecordedErrors,
+}
+
+thread_local! {
+    /// One empty node arena per thread, kept between invocations: a recorder takes it at
+    /// its first subsegment and gives it back when dropped (emptied), instead of one
+    /// allocation and one free per invocation. Only its capacity is reused, never a node.
+    static SPARE_ARENA: Cell<Vec<Node>> = const { Cell::new(Vec::new()) };
+}
+
+/// Arenas up to this many nodes are kept for reuse (a larger one, from an invocation with
+/// many subsegments, is freed rather than held by the thread).
+const SPARE_ARENA_MAX_NODES: usize = 8;
+
+/// An empty arena: this thread's spare one when there is one, else a new one for two
+/// nodes (a handler and one call: below glibc's thread-cache size limit of 1 KiB, so
+/// allocated and freed on its fast path).
+fn spare_arena() -> Vec<Node> {
+    let mut nodes = SPARE_ARENA.try_with(Cell::take).unwrap_or_default();
+    if nodes.capacity() == 0 {
+        nodes.reserve_exact(2);
+    }
+    nodes
+}
+
+impl Drop for Tree {
+    fn drop(&mut self) {
+        if self.nodes.capacity() == 0 || self.nodes.capacity() > SPARE_ARENA_MAX_NODES {
+            return;
+        }
+        let mut nodes = std::mem::take(&mut self.nodes);
+        nodes.clear();
+        // Kept only when the thread has none (a recorder dropped on another thread than
+        // the one it started on leaves that one to allocate again, nothing more); during
+        // thread teardown it is simply freed.
+        let _ = SPARE_ARENA.try_with(|spare| {
+            let held = spare.take();
+            spare.set(if held.capacity() == 0 { nodes } else { held });
+        });
+    }
 }
 
 /// The open node at `idx` with id `id`.
@@ -177,7 +218,10 @@ fn now_micros(clock: &dyn Clock) -> u64 {
 }
 
 fn micros_since_epoch(t: SystemTime) -> u64 {
-    t.duration_since(UNIX_EPOCH).map(|d| d.as_micros() as u64).unwrap_or(0)
+    // `as_micros() as u64` without its 128-bit arithmetic (the same value, wrapped alike).
+    t.duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs().wrapping_mul(1_000_000).wrapping_add(u64::from(d.subsec_micros())))
+        .unwrap_or(0)
 }
 
 impl Recorder {
@@ -403,9 +447,7 @@ impl Recorder {
         // At most `MAX_SUBSEGMENTS_PER_INVOCATION` nodes: the index fits in a u32.
         let idx = tree.nodes.len();
         if tree.nodes.capacity() == 0 {
-            // Two nodes (a handler and one call) stay below glibc's thread-cache size limit
-            // (1 KiB), so the arena is allocated and freed on its fast path.
-            tree.nodes.reserve_exact(2);
+            tree.nodes = spare_arena();
         }
         tree.nodes.push(Node::open(id, name, start, parent_idx, parent_id));
         tree.open.push(idx as u32);
@@ -1461,6 +1503,37 @@ mod tests {
         assert_eq!(d["annotations"], d["subsegments"][0]["annotations"]);
         assert_eq!(d["annotations"]["Service"].as_str().unwrap().len(), 1000);
         assert!(d["annotations"].get("Bad").is_none());
+    }
+
+    #[test]
+    fn a_dropped_recorder_leaves_its_emptied_arena_to_the_next_one_on_the_thread() {
+        std::thread::spawn(|| {
+            let (first, capture, _) = recorder();
+            drop(first.subsegment("First"));
+            let open = first.subsegment("StillOpen"); // not flushed away: dropped with the recorder
+            block_on(first.flush());
+            drop(open);
+            drop(first);
+            let spare = spare_arena();
+            assert!(spare.is_empty() && spare.capacity() >= 2);
+            let mut tree = Tree::default();
+            tree.nodes = spare;
+            drop(tree); // given back again
+            let (second, _, _) = recorder();
+            drop(second.subsegment("Second"));
+            block_on(second.flush());
+            let names: Vec<_> = capture.documents().iter().map(|d| d["name"].clone()).collect();
+            assert_eq!(names, ["First"]);
+            // An arena grown past the limit is freed, not kept.
+            let (big, _, _) = recorder();
+            for _ in 0..=SPARE_ARENA_MAX_NODES {
+                drop(big.subsegment("Item"));
+            }
+            drop(big);
+            assert_eq!(SPARE_ARENA.with(Cell::take).capacity(), 0);
+        })
+        .join()
+        .unwrap();
     }
 
     #[test]
