@@ -340,6 +340,24 @@ impl From<usize> for AnnotationValue {
 }
 
 impl AnnotationValue {
+    /// For a boolean, or a short string with nothing to escape: writes the JSON form at
+    /// the start of `block` and returns its length; `None` otherwise (nothing written).
+    #[inline]
+    pub(crate) fn json_into(&self, block: &mut [u8; super::small_str::INLINE + 2]) -> Option<usize> {
+        match self {
+            AnnotationValue::String(v) => v.0.quoted_into(block),
+            AnnotationValue::Bool(true) => {
+                block[..4].copy_from_slice(b"true");
+                Some(4)
+            }
+            AnnotationValue::Bool(false) => {
+                block[..5].copy_from_slice(b"false");
+                Some(5)
+            }
+            _ => None,
+        }
+    }
+
     /// Appends the JSON form (as [`Serialize`] writes it with `serde_json`).
     pub(crate) fn write_json(&self, out: &mut Vec<u8>) {
         use crate::xray::json;

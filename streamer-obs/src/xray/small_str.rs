@@ -5,7 +5,13 @@ use std::cmp::Ordering;
 use std::fmt;
 use std::ops::Deref;
 
-const INLINE: usize = 22;
+/// The longest text kept inline, in bytes.
+pub(crate) const INLINE: usize = 22;
+
+/// What fills an inline buffer after the text: a space, which JSON copies as is, so the
+/// whole buffer can be checked for bytes to escape in three fixed words, whatever the
+/// length (see [`SmallStr::write_json`]).
+const PAD: u8 = b' ';
 
 /// An immutable string, inline when short.
 #[derive(Clone)]
@@ -19,7 +25,7 @@ impl SmallStr {
     pub(crate) fn new(s: &str) -> Self {
         let len = s.len();
         if len <= INLINE {
-            let mut buf = [0u8; INLINE];
+            let mut buf = [PAD; INLINE];
             copy_short(&mut buf, s.as_bytes());
             // `len` ≤ 22 fits in a u8.
             SmallStr::Inline(len as u8, buf)
@@ -72,7 +78,7 @@ impl SmallStr {
     pub(crate) fn concat(a: &str, b: &str) -> Self {
         let len = a.len() + b.len();
         if len <= INLINE {
-            let mut buf = [0u8; INLINE];
+            let mut buf = [PAD; INLINE];
             buf[..a.len()].copy_from_slice(a.as_bytes());
             buf[a.len()..len].copy_from_slice(b.as_bytes());
             // `len` ≤ 22 fits in a u8.
@@ -104,14 +110,40 @@ impl SmallStr {
     /// Appends the text as a JSON string, quotes included (escaped as `serde_json` does).
     #[inline]
     pub(crate) fn write_json(&self, out: &mut Vec<u8>) {
-        if super::json::is_plain(self.as_bytes()) {
-            out.push(b'"');
-            self.write_raw(out);
-            out.push(b'"');
-        } else {
-            super::json::write_str_bytes(out, self.as_bytes());
+        let mut block = [0u8; INLINE + 2];
+        match self.quoted_into(&mut block) {
+            Some(len) => push_block(out, &block, len),
+            None => super::json::write_str_bytes(out, self.as_bytes()),
         }
     }
+
+    /// For inline text with nothing to escape: writes it quoted (`"text"`) at the start of
+    /// `block` and returns the length written; `None` otherwise (nothing written). The
+    /// check covers the whole inline buffer (the padding is plain), so it does not depend
+    /// on the length.
+    #[inline]
+    pub(crate) fn quoted_into(&self, block: &mut [u8; INLINE + 2]) -> Option<usize> {
+        match self {
+            SmallStr::Inline(len, buf) if super::json::is_plain(buf) => {
+                let len = usize::from(*len);
+                block[0] = b'"';
+                block[1..=INLINE].copy_from_slice(buf);
+                // `len` ≤ 22: in bounds.
+                block[(len + 1).min(INLINE + 1)] = b'"';
+                Some(len + 2)
+            }
+            _ => None,
+        }
+    }
+}
+
+/// Appends the first `len` bytes of `block`: one fixed-size copy, then the excess cut (no
+/// `memcpy` call of variable length).
+#[inline]
+pub(crate) fn push_block<const N: usize>(out: &mut Vec<u8>, block: &[u8; N], len: usize) {
+    let start = out.len();
+    out.extend_from_slice(block);
+    out.truncate(start + len);
 }
 
 impl From<String> for SmallStr {
@@ -183,7 +215,19 @@ mod tests {
         assert_eq!(SmallStr::concat("HandleConnect", " response").as_str(), "HandleConnect response");
         assert!(matches!(SmallStr::concat("HandleConnect", " response"), SmallStr::Inline(..)));
         assert_eq!(SmallStr::concat(&long, "é").as_str(), format!("{long}é"));
-        for s in every_length.iter().map(String::as_str).chain([long.as_str(), "a\"b", "\u{1}", "é東"]) {
+        // Every special byte at every inline position: the padding never hides one.
+        let mut specials = Vec::new();
+        for len in 1..=22 {
+            for pos in 0..len {
+                for c in ['"', '\\', '\u{0}', '\u{1f}', '\n', '\u{7f}', 'é'] {
+                    let mut v: Vec<char> = "x".repeat(len - 1).chars().collect();
+                    v.insert(pos, c);
+                    specials.push(v.into_iter().collect::<String>());
+                }
+            }
+        }
+        for s in every_length.iter().chain(&specials).map(String::as_str).chain([long.as_str(), "a\"b", "\u{1}", "é東"])
+        {
             let mut out = b"x".to_vec();
             SmallStr::new(s).write_json(&mut out);
             let mut expected = b"x".to_vec();
