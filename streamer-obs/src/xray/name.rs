@@ -36,12 +36,32 @@ static ASCII_NAME: [bool; 256] = {
     t
 };
 
-/// Whether `bytes` (8 or more) are all ASCII letters and digits, 8 bytes at a time (the
-/// last word overlapping); shorter input answers false (the caller checks it byte by byte).
+/// Whether `bytes` are all ASCII letters and digits, 8 bytes at a time (the last word
+/// overlapping). Shorter input is checked as one word padded with `a`; empty input
+/// answers false (the caller checks it byte by byte).
+#[inline]
 fn all_alphanumeric(bytes: &[u8]) -> bool {
     use crate::ascii_words::{HIGH, all_words, bytes_in, letters_in};
-    bytes.len() >= 8
-        && all_words(bytes, |x| x & HIGH == 0 && bytes_in(x, b'0', b'9') | letters_in(x, b'a', b'z') == HIGH)
+    let alphanumeric = |x: u64| x & HIGH == 0 && bytes_in(x, b'0', b'9') | letters_in(x, b'a', b'z') == HIGH;
+    match bytes.len() {
+        0 => false,
+        1..8 => {
+            let mut padded = [b'a'; 8];
+            // Fixed-size moves, no `memcpy` call: two overlapping 4-byte copies cover 4 to
+            // 7 bytes, first, middle and last byte cover 1 to 3.
+            let len = bytes.len();
+            if len >= 4 {
+                padded[..4].copy_from_slice(&bytes[..4]);
+                padded[len - 4..len].copy_from_slice(&bytes[len - 4..]);
+            } else {
+                padded[0] = bytes[0];
+                padded[len / 2] = bytes[len / 2];
+                padded[len - 1] = bytes[len - 1];
+            }
+            alphanumeric(u64::from_ne_bytes(padded))
+        }
+        _ => all_words(bytes, alphanumeric),
+    }
 }
 
 /// Whether `c` may appear in a segment or subsegment name.
@@ -128,7 +148,19 @@ mod tests {
                 }
             }
         }
-        assert!(!all_alphanumeric(b"short"));
+        for len in 1..8 {
+            let base: Vec<u8> = b"Nested7".iter().copied().take(len).collect();
+            assert!(all_alphanumeric(&base));
+            for pos in 0..len {
+                for c in 0..=255u8 {
+                    let mut v = base.clone();
+                    v[pos] = c;
+                    assert_eq!(all_alphanumeric(&v), c.is_ascii_alphanumeric(), "{len} {pos} {c}");
+                }
+            }
+        }
+        assert!(!all_alphanumeric(b""));
+        assert!(matches!(clean_name("nested"), Cow::Borrowed("nested")));
         assert_eq!(clean_name("HandleConnect"), "HandleConnect");
         assert!(matches!(clean_name("HandleConnect"), Cow::Borrowed(_)));
     }

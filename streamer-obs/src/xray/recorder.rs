@@ -865,9 +865,10 @@ impl SubsegmentGuard {
     /// Adds annotations under one lock when every key and value passes the X-Ray rules;
     /// otherwise one by one, each refused one left out and handed to `refused` (the scopes
     /// log it).
+    #[inline]
     pub(crate) fn annotate_all<const N: usize>(
         &self,
-        entries: [(&'static str, AnnotationValue); N],
+        mut entries: [(&'static str, AnnotationValue); N],
         mut refused: impl FnMut(&'static str, AnnotationError),
     ) {
         if !self.is_recording() {
@@ -875,7 +876,7 @@ impl SubsegmentGuard {
         }
         if entries.iter().all(|(key, value)| crate::xray::annotation::is_valid_key(key.as_bytes()) && value.is_valid())
         {
-            self.annotate_known(entries);
+            self.put_valid(&mut entries);
             return;
         }
         for (key, value) in entries {
@@ -888,10 +889,26 @@ impl SubsegmentGuard {
     /// Adds annotations whose keys are SDK constants known to match the key rule (not
     /// checked again), under one lock. Values are cut or refused as by
     /// [`SubsegmentGuard::annotate`].
-    pub(crate) fn annotate_known<const N: usize>(&self, entries: [(&'static str, AnnotationValue); N]) {
+    #[inline]
+    pub(crate) fn annotate_known<const N: usize>(&self, mut entries: [(&'static str, AnnotationValue); N]) {
         debug_assert!(entries.iter().all(|(k, _)| crate::xray::annotation::is_valid_key(k.as_bytes())));
+        self.put_valid(&mut entries);
+    }
+
+    /// Moves the entries with a valid value into the subsegment under one lock (keys
+    /// already known valid). One function for every array length, handed the caller's
+    /// array in place: the entries are moved once, into the subsegment, instead of being
+    /// copied through each layer.
+    fn put_valid(&self, entries: &mut [(&'static str, AnnotationValue)]) {
         if let Some((rec, id)) = self.target() {
-            rec.annotate_node(self.idx, id, entries.into_iter().filter(|(_, v)| v.is_valid()));
+            rec.annotate_node(
+                self.idx,
+                id,
+                entries
+                    .iter_mut()
+                    .filter(|(_, v)| v.is_valid())
+                    .map(|(k, v)| (*k, std::mem::replace(v, AnnotationValue::Bool(false)))),
+            );
         }
     }
 
