@@ -469,6 +469,11 @@ impl Metadata {
     }
 
     fn put_owned_key(&mut self, namespace: &str, key: SmallStr, value: serde_json::Value) {
+        // A handler's response is usually the only entry: appended without a search.
+        if self.0.is_empty() {
+            self.0.push((SmallStr::new(namespace), key, value));
+            return;
+        }
         let found = self.0.binary_search_by(|(ns, k, _)| {
             ns.as_bytes().cmp(namespace.as_bytes()).then_with(|| k.as_bytes().cmp(key.as_bytes()))
         });

@@ -51,12 +51,13 @@ impl SmallStr {
     }
 }
 
-/// Copies `src` (at most 22 bytes) to the start of `buf` with fixed-size moves (two
-/// overlapping ones) instead of a `memcpy` call of variable length.
+/// Copies `src` (at most 22 bytes, and at most the length of `buf`) to the start of `buf`
+/// with fixed-size moves (two overlapping ones) instead of a `memcpy` call of variable
+/// length.
 #[inline]
-fn copy_short(buf: &mut [u8; INLINE], src: &[u8]) {
+fn copy_short(buf: &mut [u8], src: &[u8]) {
     let len = src.len();
-    if len > INLINE {
+    if len > INLINE || len > buf.len() {
         return;
     }
     if len >= 16 {
@@ -79,8 +80,8 @@ impl SmallStr {
         let len = a.len() + b.len();
         if len <= INLINE {
             let mut buf = [PAD; INLINE];
-            buf[..a.len()].copy_from_slice(a.as_bytes());
-            buf[a.len()..len].copy_from_slice(b.as_bytes());
+            copy_short(&mut buf, a.as_bytes());
+            copy_short(&mut buf[a.len()..], b.as_bytes());
             // `len` ≤ 22 fits in a u8.
             SmallStr::Inline(len as u8, buf)
         } else {
@@ -215,6 +216,14 @@ mod tests {
         assert_eq!(SmallStr::concat("HandleConnect", " response").as_str(), "HandleConnect response");
         assert!(matches!(SmallStr::concat("HandleConnect", " response"), SmallStr::Inline(..)));
         assert_eq!(SmallStr::concat(&long, "é").as_str(), format!("{long}é"));
+        // Every split of every inline length, and just past it.
+        for a in &every_length {
+            for b in every_length.iter().map(|b| b.to_uppercase()) {
+                let joined = SmallStr::concat(a, &b);
+                assert_eq!(joined.as_str(), format!("{a}{b}"));
+                assert_eq!(joined, SmallStr::new(&format!("{a}{b}")));
+            }
+        }
         // Every special byte at every inline position: the padding never hides one.
         let mut specials = Vec::new();
         for len in 1..=22 {
