@@ -369,6 +369,7 @@ impl Annotations {
     }
 
     /// Sets `key`; returns whether it is new.
+    #[inline]
     fn put(&mut self, key: &str, value: AnnotationValue) -> bool {
         // Keys usually come in order (or alone): append without a search.
         let after_last = |last: &SmallStr| match (last.as_bytes().first(), key.as_bytes().first()) {
@@ -883,6 +884,7 @@ impl Subsegment {
 
     /// Sets an annotation whose key was checked.
     /// Returns whether the key is new (a second write replaces the value).
+    #[inline]
     pub(crate) fn put_annotation(&mut self, key: &str, value: AnnotationValue) -> bool {
         self.annotations.put(key, value)
     }

@@ -56,7 +56,7 @@ use serde::Serialize;
 
 use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, ContextMissing};
-use crate::trace_header::{SegmentId, TraceHeader, TraceHeaderError, TraceId};
+use crate::trace_header::{Sampled, SegmentId, TraceHeader, TraceHeaderError, TraceId};
 use crate::xray::annotation::{
     AnnotationError, AnnotationValue, DEFAULT_METADATA_NAMESPACE, INDEXED_ANNOTATIONS_PER_TRACE, check_key,
     check_namespace,
@@ -173,10 +173,24 @@ impl Tree {
 struct Active {
     trace_id: TraceId,
     parent: SegmentId,
-    header: TraceHeader,
+    /// The header, kept only when it has parts beyond `Root`, `Parent` and `Sampled`
+    /// (`Lineage`, unknown keys) that downstream headers repeat; otherwise a downstream
+    /// header is built from `trace_id` alone (no copy of the header per invocation).
+    header_extras: Option<Box<TraceHeader>>,
     clock: Arc<dyn Clock>,
     emitter: Mutex<Arc<dyn SegmentEmitter>>,
     tree: Mutex<Tree>,
+}
+
+impl Active {
+    /// The invocation's header with `Parent` = `parent` (what `TraceHeader::with_parent`
+    /// gives: a recording header is sampled).
+    fn downstream_header(&self, parent: SegmentId) -> TraceHeader {
+        match &self.header_extras {
+            Some(header) => header.with_parent(parent),
+            None => TraceHeader::new(self.trace_id, Some(parent), Some(Sampled::Sampled)),
+        }
+    }
 }
 
 /// One invocation's subsegment recorder (a no-op when the invocation is not traced).
@@ -269,7 +283,8 @@ impl Recorder {
             active: Some(Active {
                 trace_id: *header.root(),
                 parent: *parent,
-                header: header.clone(),
+                header_extras: (header.lineage().is_some() || !header.extra().is_empty())
+                    .then(|| Box::new(header.clone())),
                 clock,
                 emitter: Mutex::new(emitter),
                 tree: Mutex::new(Tree::default()),
@@ -746,7 +761,7 @@ impl Recorder {
     pub fn downstream_header(&self) -> Option<TraceHeader> {
         let a = self.active.as_ref()?;
         let (_, id) = self.current()?;
-        Some(a.header.with_parent(id))
+        Some(a.downstream_header(id))
     }
 }
 
@@ -1145,7 +1160,7 @@ impl SubsegmentGuard {
     /// ```
     pub fn downstream_header(&self) -> Option<TraceHeader> {
         let (rec, id) = self.target()?;
-        rec.active.as_ref().map(|a| a.header.with_parent(id))
+        rec.active.as_ref().map(|a| a.downstream_header(id))
     }
 
     /// Ends the subsegment now.
@@ -1551,6 +1566,24 @@ mod tests {
         })
         .join()
         .unwrap();
+    }
+
+    #[test]
+    fn downstream_headers_equal_the_invocation_header_with_the_new_parent() {
+        for h in [
+            HEADER,
+            "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1;Lineage=a87bd80c:1|68fd508a:5",
+            "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1;Self=1-abc;Foo=bar",
+            "Sampled=1;Parent=53995c3f42cd8ad8;Root=1-5759e988-bd862e3fe1be46a994272793",
+        ] {
+            let header: TraceHeader = h.parse().unwrap();
+            let rec = Arc::new(Recorder::new(&header, Arc::new(CapturingEmitter::new())));
+            let g = rec.subsegment("Call");
+            let id = g.id().unwrap();
+            let expected = header.with_parent(id);
+            assert_eq!(g.downstream_header().unwrap(), expected, "{h}");
+            assert_eq!(rec.downstream_header().unwrap().to_string(), expected.to_string(), "{h}");
+        }
     }
 
     #[test]
