@@ -984,6 +984,74 @@ impl Node {
         }
     }
 
+    /// [`Node::open`] written over a released node in place (no node built elsewhere and
+    /// copied in). Every field is named: a field added to `Node` or `Subsegment` has to be
+    /// set here too.
+    #[inline]
+    pub(crate) fn reopen(
+        &mut self,
+        id: SegmentId,
+        name: &str,
+        start_micros: u64,
+        parent_idx: u32,
+        parent_id: SegmentId,
+    ) {
+        let Node {
+            sub,
+            state,
+            in_progress_sent,
+            parent_idx: node_parent_idx,
+            parent_id: node_parent_id,
+            first_child,
+            last_child,
+            next_sibling,
+        } = self;
+        let Subsegment {
+            id: sub_id,
+            name: sub_name,
+            start_micros: sub_start,
+            end_micros,
+            namespace,
+            flags,
+            annotations,
+            metadata,
+            rare,
+            subsegments,
+        } = sub;
+        *sub_id = id;
+        *sub_name = clean_small(name);
+        *sub_start = start_micros;
+        *end_micros = None;
+        *namespace = None;
+        *flags = Flags::default();
+        // Empty already (released); cleared again (nothing to drop) so nothing can carry
+        // over.
+        annotations.0.clear();
+        metadata.0.clear();
+        *rare = None;
+        subsegments.clear();
+        *state = NodeState::Open;
+        *in_progress_sent = false;
+        *node_parent_idx = parent_idx;
+        *node_parent_id = parent_id;
+        *first_child = NO_NODE;
+        *last_child = NO_NODE;
+        *next_sibling = NO_NODE;
+    }
+
+    /// Empties a node kept as storage: closed, and every value of its invocation dropped
+    /// (annotations, metadata, error, blocks; a long name).
+    pub(crate) fn release(&mut self) {
+        self.state = NodeState::Closed;
+        self.sub.name = SmallStr::new("");
+        self.sub.annotations.0.clear();
+        self.sub.metadata.0.clear();
+        self.sub.rare = None;
+        if self.sub.subsegments.capacity() > 0 {
+            self.sub.subsegments = Vec::new();
+        }
+    }
+
     #[cfg(test)]
     pub(crate) fn new(sub: Subsegment, parent_idx: u32, parent_id: SegmentId) -> Self {
         Self {

@@ -90,13 +90,10 @@ pub struct FlushReport {
 /// the order they were opened; closing one links it to its open parent (or queues it in
 /// `ready` as a tree of its own) instead of moving it. Guards and explicit parents carry
 /// the index and the id, and only an open node with that id is written to. The arena is
-/// emptied when a flush leaves no subsegment open. The nodes are on the heap: inline they
-/// would make the recorder over a kilobyte, copied several times when an invocation
-/// starts. The arena's buffer comes from `spare_arena` and goes back there when the
-/// recorder is dropped, so a warm thread allocates none.
+/// emptied when a flush leaves no subsegment open.
 #[derive(Debug, Default)]
 struct Tree {
-    nodes: Vec<Node>,
+    nodes: Arena,
     /// Open subsegments, in the order they were opened (the innermost last).
     open: SmallVec<[u32; 4]>,
     /// Closed trees waiting for the flush (each sent with its node's `parent_id`).
@@ -114,10 +111,56 @@ struct TreeState {
     errors: RecordedErrors,
 }
 
+/// The nodes of a [`Tree`]: the first `live` are the invocation's subsegments; the ones
+/// after them are closed nodes kept as storage, emptied (see `Node::release`), and
+/// rewritten in place when a subsegment opens (`Node::reopen`) instead of a new node being
+/// built and copied in (a node is over 400 bytes). The nodes are on the heap: inline they
+/// would make the recorder over a kilobyte, copied several times when an invocation
+/// starts. The buffer comes from `spare_arena` and goes back there when the recorder is
+/// dropped, so a warm thread allocates none.
+#[derive(Debug, Default)]
+struct Arena {
+    nodes: Vec<Node>,
+    live: usize,
+}
+
+impl Arena {
+    /// The invocation's nodes.
+    fn live(&self) -> &[Node] {
+        self.nodes.get(..self.live).unwrap_or_default()
+    }
+
+    fn live_mut(&mut self) -> &mut [Node] {
+        let live = self.live.min(self.nodes.len());
+        &mut self.nodes[..live]
+    }
+
+    /// Records a subsegment opened now; returns its index.
+    #[inline]
+    fn open(&mut self, id: SegmentId, name: &str, start_micros: u64, parent_idx: u32, parent_id: SegmentId) -> usize {
+        if self.nodes.capacity() == 0 {
+            self.nodes = spare_arena();
+        }
+        let idx = self.live;
+        match self.nodes.get_mut(idx) {
+            Some(node) => node.reopen(id, name, start_micros, parent_idx, parent_id),
+            None => self.nodes.push(Node::open(id, name, start_micros, parent_idx, parent_id)),
+        }
+        self.live = idx + 1;
+        idx
+    }
+
+    /// Forgets every node (all closed and sent); they stay as storage.
+    fn reset(&mut self) {
+        self.live = 0;
+    }
+}
+
 thread_local! {
-    /// One empty node arena per thread, kept between invocations: a recorder takes it at
-    /// its first subsegment and gives it back when dropped (emptied), instead of one
-    /// allocation and one free per invocation. Only its capacity is reused, never a node.
+    /// One node arena per thread, kept between invocations: a recorder takes it at its
+    /// first subsegment and gives it back when dropped, instead of one allocation and one
+    /// free per invocation. Its nodes come back emptied (nothing of an invocation is
+    /// kept, see `Node::release`): only their storage is reused.
     static SPARE_ARENA: Cell<Vec<Node>> = const { Cell::new(Vec::new()) };
 }
 
@@ -125,9 +168,9 @@ thread_local! {
 /// many subsegments, is freed rather than held by the thread).
 const SPARE_ARENA_MAX_NODES: usize = 8;
 
-/// An empty arena: this thread's spare one when there is one, else a new one for two
-/// nodes (a handler and one call: below glibc's thread-cache size limit of 1 KiB, so
-/// allocated and freed on its fast path).
+/// This thread's spare arena when there is one, else a new one for two nodes (a handler
+/// and one call: below glibc's thread-cache size limit of 1 KiB, so allocated and freed on
+/// its fast path). Its nodes, if any, are empty storage.
 fn spare_arena() -> Vec<Node> {
     let mut nodes = SPARE_ARENA.try_with(Cell::take).unwrap_or_default();
     if nodes.capacity() == 0 {
@@ -138,11 +181,11 @@ fn spare_arena() -> Vec<Node> {
 
 impl Drop for Tree {
     fn drop(&mut self) {
-        if self.nodes.capacity() == 0 || self.nodes.capacity() > SPARE_ARENA_MAX_NODES {
+        if self.nodes.nodes.capacity() == 0 || self.nodes.nodes.capacity() > SPARE_ARENA_MAX_NODES {
             return;
         }
-        let mut nodes = std::mem::take(&mut self.nodes);
-        nodes.clear();
+        let mut nodes = std::mem::take(&mut self.nodes.nodes);
+        nodes.iter_mut().for_each(Node::release);
         // Kept only when the thread has none (a recorder dropped on another thread than
         // the one it started on leaves that one to allocate again, nothing more); during
         // thread teardown it is simply freed.
@@ -164,7 +207,7 @@ impl Tree {
     /// annotations never land on them implicitly.
     fn innermost_local(&self) -> Option<(usize, SegmentId)> {
         self.open.iter().rev().find_map(|&idx| {
-            let n = self.nodes.get(idx as usize)?;
+            let n = self.nodes.live().get(idx as usize)?;
             n.sub.namespace.is_none().then_some((idx as usize, n.sub.id))
         })
     }
@@ -449,7 +492,7 @@ impl Recorder {
         }
         let (parent_idx, parent_id) = match explicit_parent {
             Some((idx, id)) => {
-                let alive = tree.nodes.get(idx).is_some_and(|n| n.state == NodeState::Open && n.sub.id == id);
+                let alive = tree.nodes.live().get(idx).is_some_and(|n| n.state == NodeState::Open && n.sub.id == id);
                 (if alive { idx as u32 } else { NO_NODE }, id)
             }
             None => match tree.innermost_local() {
@@ -460,11 +503,7 @@ impl Recorder {
         let id = SegmentId::generate();
         tree.state.opened += 1;
         // At most `MAX_SUBSEGMENTS_PER_INVOCATION` nodes: the index fits in a u32.
-        let idx = tree.nodes.len();
-        if tree.nodes.capacity() == 0 {
-            tree.nodes = spare_arena();
-        }
-        tree.nodes.push(Node::open(id, name, start, parent_idx, parent_id));
+        let idx = tree.nodes.open(id, name, start, parent_idx, parent_id);
         tree.open.push(idx as u32);
         SubsegmentGuard { rec: Some(Arc::clone(self)), idx, id: Some(id), ended: false }
     }
@@ -478,7 +517,7 @@ impl Recorder {
         let a = self.active.as_ref()?;
         let mut tree = Self::tree(a);
         let Tree { nodes, state, .. } = &mut *tree;
-        let node = open_node(nodes, idx, id)?;
+        let node = open_node(nodes.live_mut(), idx, id)?;
         Some(f(&mut node.sub, state))
     }
 
@@ -495,6 +534,7 @@ impl Recorder {
         };
         let mut tree = Self::tree(a);
         let Tree { nodes, open, ready, .. } = &mut *tree;
+        let nodes = nodes.live_mut();
         let Some(node) = open_node(nodes, idx, id) else { return };
         node.sub.set_end_micros(end);
         node.state = NodeState::Closed;
@@ -583,7 +623,8 @@ impl Recorder {
         {
             // The trees are written from where they were recorded, under the lock.
             let mut tree = Self::tree(a);
-            let Tree { nodes, open, ready, .. } = &mut *tree;
+            let Tree { nodes: arena, open, ready, .. } = &mut *tree;
+            let nodes = arena.live();
             // Taken out first: an emitter that panics half-way cannot make a later flush
             // send these trees twice.
             let mut sending = std::mem::take(ready);
@@ -598,7 +639,7 @@ impl Recorder {
             sending.clear();
             *ready = sending;
             if open.is_empty() {
-                nodes.clear();
+                arena.reset();
             }
         }
         emitter.flush().await;
@@ -628,6 +669,7 @@ impl Recorder {
         {
             let mut tree = Self::tree(a);
             let Tree { nodes, open, ready, .. } = &mut *tree;
+            let nodes = nodes.live_mut();
             let send = |doc: SegmentDocument<'_>, report: &mut FlushReport| {
                 if doc.is_in_progress() {
                     report.in_progress += 1;
@@ -1541,21 +1583,38 @@ mod tests {
     fn a_dropped_recorder_leaves_its_emptied_arena_to_the_next_one_on_the_thread() {
         std::thread::spawn(|| {
             let (first, capture, _) = recorder();
-            drop(first.subsegment("First"));
+            {
+                let g = first.subsegment("First");
+                g.annotate("tenant_id", "t-1").unwrap();
+                g.metadata("m", serde_json::json!({"big": "x".repeat(100)})).unwrap();
+                g.record_error(&std::fmt::Error, ErrorKind::Fault);
+            }
             let open = first.subsegment("StillOpen"); // not flushed away: dropped with the recorder
             block_on(first.flush());
             drop(open);
             drop(first);
             let spare = spare_arena();
-            assert!(spare.is_empty() && spare.capacity() >= 2);
+            // Storage only: closed, nothing of the first invocation left.
+            assert!(spare.capacity() >= 2 && !spare.is_empty());
+            for node in &spare {
+                assert_eq!(node.state, NodeState::Closed);
+                assert!(node.sub.name().is_empty() && node.sub.annotations().is_empty());
+                assert!(node.sub.metadata().is_empty() && node.sub.rare.is_none());
+            }
             let mut tree = Tree::default();
-            tree.nodes = spare;
+            tree.nodes.nodes = spare;
             drop(tree); // given back again
-            let (second, _, _) = recorder();
+            let (second, second_capture, _) = recorder();
             drop(second.subsegment("Second"));
+            drop(second.subsegment("Third"));
             block_on(second.flush());
             let names: Vec<_> = capture.documents().iter().map(|d| d["name"].clone()).collect();
             assert_eq!(names, ["First"]);
+            // Written in the first recorder's storage: nothing of it shows.
+            for d in second_capture.documents() {
+                let keys: Vec<_> = d.as_object().unwrap().keys().cloned().collect();
+                assert_eq!(keys, ["end_time", "id", "name", "parent_id", "start_time", "trace_id", "type"], "{d}");
+            }
             // An arena grown past the limit is freed, not kept.
             let (big, _, _) = recorder();
             for _ in 0..=SPARE_ARENA_MAX_NODES {
