@@ -96,6 +96,15 @@ pub(crate) fn is_valid_key(key: &[u8]) -> bool {
     crate::ascii_words::all_words(key, word_is_key)
 }
 
+/// [`is_valid_key`] for a `&'static str` key (a key written in the code, as in
+/// `annotations(...)`): the answer is remembered by the key's address and length, so
+/// each key is checked once per process, not once per call.
+#[inline]
+pub(crate) fn is_valid_static_key(key: &'static str) -> bool {
+    static STATIC_KEYS: crate::static_memo::StaticStrMemo = crate::static_memo::StaticStrMemo::new();
+    STATIC_KEYS.get_or(key, |k| is_valid_key(k.as_bytes()))
+}
+
 /// Whether the 8 bytes of `x` are all `A-Z a-z 0-9 _`.
 #[inline(always)]
 fn word_is_key(x: u64) -> bool {
@@ -409,6 +418,22 @@ mod tests {
                     v[pos] = c;
                     assert_eq!(is_valid_key(&v), c.is_ascii_alphanumeric() || c == b'_', "{len} {pos} {c}");
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn static_keys_are_answered_as_the_check_does_every_time() {
+        let keys: Vec<&'static str> = ["connection_id", "tenant_id", "user-id", "", "a b", "é", "k"]
+            .into_iter()
+            .chain(
+                (0..200).map(|i| &*Box::leak(format!("key{i}{}", if i % 3 == 0 { "-" } else { "_" }).into_boxed_str())),
+            )
+            .chain([&*Box::leak("k".repeat(501).into_boxed_str())])
+            .collect();
+        for _ in 0..3 {
+            for &k in &keys {
+                assert_eq!(is_valid_static_key(k), is_valid_key(k.as_bytes()), "{k}");
             }
         }
     }

@@ -1028,8 +1028,12 @@ impl Node {
         // over.
         annotations.0.clear();
         metadata.0.clear();
-        *rare = None;
-        subsegments.clear();
+        if rare.is_some() {
+            *rare = None;
+        }
+        if !subsegments.is_empty() {
+            subsegments.clear();
+        }
         *state = NodeState::Open;
         *in_progress_sent = false;
         *node_parent_idx = parent_idx;

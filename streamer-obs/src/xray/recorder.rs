@@ -931,8 +931,7 @@ impl SubsegmentGuard {
         if !self.is_recording() {
             return;
         }
-        if entries.iter().all(|(key, value)| crate::xray::annotation::is_valid_key(key.as_bytes()) && value.is_valid())
-        {
+        if entries.iter().all(|(key, value)| crate::xray::annotation::is_valid_static_key(key) && value.is_valid()) {
             self.put_valid(&mut entries);
             return;
         }
