@@ -374,7 +374,7 @@ impl HandlerScope {
         ctx: &lambda_runtime::Context,
         span: tracing::Span,
     ) -> Self {
-        let invocation = Arc::new(Invocation::from_telemetry(ctx, &telemetry));
+        let invocation = telemetry.invocation(ctx);
         // One clock read for the latency and the handler subsegment's start.
         let started = telemetry.clock().now();
         let segment = invocation.xray().subsegment_at(options.name(), started);
