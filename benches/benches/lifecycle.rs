@@ -82,6 +82,11 @@ impl SegmentEmitter for EncodeOnlyEmitter {
         });
         Ok(())
     }
+
+    /// As the UDP emitter: everything is done within `emit`.
+    fn queues_documents(&self) -> bool {
+        false
+    }
 }
 
 fn config() -> Config {

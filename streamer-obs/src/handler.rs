@@ -374,7 +374,7 @@ impl HandlerScope {
         ctx: &lambda_runtime::Context,
         span: tracing::Span,
     ) -> Self {
-        let invocation = Arc::new(Invocation::from_telemetry(ctx, &telemetry));
+        let invocation = telemetry.invocation(ctx);
         // One clock read for the latency and the handler subsegment's start.
         let started = telemetry.clock().now();
         let segment = invocation.xray().subsegment_at(options.name(), started);
@@ -484,7 +484,6 @@ impl HandlerScope {
             sleep: None,
             state: RunState::Start,
             deadline_flush: None,
-            make_flush: flush_all,
             flush: None,
             ended: None,
         }
@@ -673,9 +672,28 @@ impl Clock for StoppedAt {
 }
 
 /// The flush after the handler: metrics (EMF or `PutMetricData`), then the subsegments.
-async fn flush_all(telemetry: Telemetry, invocation: Arc<Invocation>, options: FlushOptions, ended: SystemTime) {
-    flush_metrics(&telemetry, &invocation, &options, &StoppedAt(ended)).await;
-    invocation.xray().flush().await;
+/// Done in place when the publisher and the emitter work synchronously (EMF lines, UDP
+/// datagrams), with no future at all; otherwise the returned future finishes what is left,
+/// in the same order.
+fn flush_after(
+    telemetry: &Telemetry,
+    invocation: &Arc<Invocation>,
+    options: FlushOptions,
+    ended: SystemTime,
+) -> Option<Pin<Box<dyn Future<Output = ()> + Send>>> {
+    let clock = StoppedAt(ended);
+    let metrics_flushed =
+        metrics::flush_invocation_now(invocation, &**telemetry.publisher(), &clock, &options).is_some();
+    if metrics_flushed && invocation.xray().flush_now().is_some() {
+        return None;
+    }
+    let (telemetry, invocation) = (telemetry.clone(), Arc::clone(invocation));
+    Some(Box::pin(async move {
+        if !metrics_flushed {
+            flush_metrics(&telemetry, &invocation, &options, &clock).await;
+        }
+        invocation.xray().flush().await;
+    }))
 }
 
 /// How the handler future ended.
@@ -698,7 +716,7 @@ enum RunState {
 
 pin_project_lite::pin_project! {
     /// The future of [`HandlerScope::run`].
-    struct Run<F, V, C, T, E, Fin> {
+    struct Run<F, V, C, T, E> {
         scope: HandlerScope,
         segment: Option<SubsegmentGuard>,
         view_error: Option<V>,
@@ -709,13 +727,13 @@ pin_project_lite::pin_project! {
         sleep: Option<tokio::time::Sleep>,
         state: RunState,
         deadline_flush: Option<Pin<Box<dyn Future<Output = ()> + Send>>>,
-        make_flush: fn(Telemetry, Arc<Invocation>, FlushOptions, SystemTime) -> Fin,
-        #[pin]
-        flush: Option<Fin>,
+        // What is left of the flush after the handler when the publisher or the emitter
+        // works asynchronously (none with EMF and UDP).
+        flush: Option<Pin<Box<dyn Future<Output = ()> + Send>>>,
         ended: Option<Ended<T, E>>,
     }
 
-    impl<F, V, C, T, E, Fin> PinnedDrop for Run<F, V, C, T, E, Fin> {
+    impl<F, V, C, T, E> PinnedDrop for Run<F, V, C, T, E> {
         fn drop(this: Pin<&mut Self>) {
             let this = this.project();
             // Cancelled while running: the handler future is dropped inside its span, with
@@ -729,12 +747,11 @@ pin_project_lite::pin_project! {
     }
 }
 
-impl<F, V, C, T, E, Fin> Future for Run<F, V, C, T, E, Fin>
+impl<F, V, C, T, E> Future for Run<F, V, C, T, E>
 where
     F: Future<Output = Result<T, E>>,
     V: FnOnce(&E) -> ErrorView,
     C: FnOnce(&T) -> Option<serde_json::Value>,
-    Fin: Future<Output = ()>,
 {
     type Output = Result<T, E>;
 
@@ -795,20 +812,15 @@ where
             let (ended, at) = scope.conclude(segment, polled, view_error, capture);
             *this.ended = Some(ended);
             *this.state = RunState::Flush;
-            this.flush.set(Some((this.make_flush)(
-                scope.telemetry.clone(),
-                Arc::clone(&scope.invocation),
-                scope.flush_options(),
-                at,
-            )));
+            *this.flush = flush_after(&scope.telemetry, &scope.invocation, scope.flush_options(), at);
         }
         if *this.state == RunState::Flush {
-            if let Some(flush) = this.flush.as_mut().as_pin_mut()
-                && flush.poll(cx).is_pending()
+            if let Some(flush) = this.flush.as_mut()
+                && flush.as_mut().poll(cx).is_pending()
             {
                 return Poll::Pending;
             }
-            this.flush.set(None);
+            *this.flush = None;
             *this.state = RunState::Done;
             match this.ended.take() {
                 Some(Ended::Value(result)) => return Poll::Ready(result),

@@ -116,8 +116,9 @@ impl ColdStartTracker {
 /// One Lambda invocation's own context.
 #[derive(Debug)]
 pub struct Invocation {
-    /// Request id, function ARN and tenant id copied from the `Context` in one allocation.
-    ids: Box<str>,
+    /// Request id, function ARN and tenant id copied from the `Context` into one buffer
+    /// (kept, with its capacity, when the invocation is reused: [`InvocationPool`]).
+    ids: String,
     request_id_end: usize,
     arn_end: usize,
     has_tenant: bool,
@@ -143,8 +144,8 @@ impl Invocation {
     /// Builds the invocation of `ctx`: parses the trace header, takes the cold start
     /// from `cold_start` and draws the debug-sampling decision from the configured rate.
     pub fn from_context(ctx: &lambda_runtime::Context, config: &Config, cold_start: &ColdStartTracker) -> Self {
-        Self::build(ctx, config, cold_start, |header, error| {
-            crate::xray::recorder::Recorder::for_invocation(header, error, config)
+        Self::build(ctx, config, cold_start, String::new(), |header, error| {
+            Arc::new(crate::xray::recorder::Recorder::for_invocation(header, error, config))
         })
     }
 
@@ -163,22 +164,48 @@ impl Invocation {
     /// assert!(Invocation::from_telemetry(&ctx, &telemetry).xray().is_recording());
     /// ```
     pub fn from_telemetry(ctx: &lambda_runtime::Context, telemetry: &crate::telemetry::Telemetry) -> Self {
-        Self::build(ctx, telemetry.config(), telemetry.cold_start(), |header, error| {
-            crate::xray::recorder::Recorder::for_invocation_with(
-                header,
-                error,
-                telemetry.config(),
-                || Arc::clone(telemetry.emitter()),
-                Arc::clone(telemetry.clock()),
-            )
+        Self::build(ctx, telemetry.config(), telemetry.cold_start(), String::new(), |header, error| {
+            Arc::new(Self::recorder_of(telemetry, header, error))
         })
+    }
+
+    /// Makes this (finished, unshared) invocation the invocation of `ctx`, as
+    /// [`Self::from_telemetry`] would build it: every field gets a fresh value; only the
+    /// allocations of the ids buffer and of the X-Ray recorder are kept.
+    fn rebuild(&mut self, ctx: &lambda_runtime::Context, telemetry: &crate::telemetry::Telemetry) {
+        let ids = std::mem::take(&mut self.ids);
+        let xray = &mut self.xray;
+        let fresh = Self::build(ctx, telemetry.config(), telemetry.cold_start(), ids, |header, error| {
+            let recorder = Self::recorder_of(telemetry, header, error);
+            match Arc::get_mut(xray) {
+                Some(slot) => *slot = recorder,
+                None => *xray = Arc::new(recorder),
+            }
+            Arc::clone(xray)
+        });
+        *self = fresh;
+    }
+
+    fn recorder_of(
+        telemetry: &crate::telemetry::Telemetry,
+        header: Option<&TraceHeader>,
+        error: Option<&TraceHeaderError>,
+    ) -> crate::xray::recorder::Recorder {
+        crate::xray::recorder::Recorder::for_invocation_with(
+            header,
+            error,
+            telemetry.config(),
+            || Arc::clone(telemetry.emitter()),
+            Arc::clone(telemetry.clock()),
+        )
     }
 
     fn build(
         ctx: &lambda_runtime::Context,
         config: &Config,
         cold_start: &ColdStartTracker,
-        recorder: impl FnOnce(Option<&TraceHeader>, Option<&TraceHeaderError>) -> crate::xray::recorder::Recorder,
+        mut ids: String,
+        recorder: impl FnOnce(Option<&TraceHeader>, Option<&TraceHeaderError>) -> Arc<crate::xray::recorder::Recorder>,
     ) -> Self {
         let (trace_header, trace_header_error) = match ctx.xray_trace_id.as_deref() {
             None => (None, None),
@@ -192,18 +219,19 @@ impl Invocation {
         let fallback_version =
             if ctx.env_config.version.is_empty() { config.function_version().map(Box::from) } else { None };
         let tenant = ctx.tenant_id.as_deref().unwrap_or_default();
-        let mut ids = String::with_capacity(ctx.request_id.len() + ctx.invoked_function_arn.len() + tenant.len());
+        ids.clear();
+        ids.reserve(ctx.request_id.len() + ctx.invoked_function_arn.len() + tenant.len());
         ids.push_str(&ctx.request_id);
         let request_id_end = ids.len();
         ids.push_str(&ctx.invoked_function_arn);
         let arn_end = ids.len();
         ids.push_str(tenant);
         let memory_mb = u32::try_from(ctx.env_config.memory).ok().filter(|m| *m > 0).or(config.function_memory_mb());
-        let xray = Arc::new(recorder(trace_header.as_ref(), trace_header_error.as_ref()));
+        let xray = recorder(trace_header.as_ref(), trace_header_error.as_ref());
         let rate = config.log().sample_rate();
         let debug_sampled = rate > 0.0 && fastrand::f64() < rate;
         Self {
-            ids: ids.into_boxed_str(),
+            ids,
             request_id_end,
             arn_end,
             has_tenant: !tenant.is_empty(),
@@ -401,6 +429,54 @@ impl Invocation {
     }
 }
 
+/// How many invocations an [`InvocationPool`] keeps: enough for the invocations one
+/// process runs at once in practice (`run_concurrent` included); beyond it, invocations
+/// are allocated and freed as without a pool.
+const POOL_SLOTS: usize = 4;
+
+/// Invocations kept for reuse, so that building one does not allocate: its block,
+/// its ids buffer and its X-Ray recorder are reused from a finished invocation.
+///
+/// The pool keeps a handle to each invocation it hands out; one whose only holder is
+/// the pool (its handler returned and nothing else kept it, e.g. through
+/// [`Invocation::current`]) is finished and is rebuilt in place for the next one, every
+/// field fresh as [`Invocation::from_telemetry`] makes them. An invocation still held
+/// elsewhere is never touched. Owned by the process-wide `Telemetry`; it holds no state of
+/// a running invocation that another could see.
+#[derive(Debug, Default)]
+pub(crate) struct InvocationPool {
+    slots: Mutex<[Option<Arc<Invocation>>; POOL_SLOTS]>,
+}
+
+impl InvocationPool {
+    /// The invocation of `ctx`: a finished pooled one rebuilt, else a new one (pooled when
+    /// a slot is free).
+    pub(crate) fn invocation(
+        &self,
+        ctx: &lambda_runtime::Context,
+        telemetry: &crate::telemetry::Telemetry,
+    ) -> Arc<Invocation> {
+        let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+        let mut free = None;
+        for (i, slot) in slots.iter_mut().enumerate() {
+            match slot {
+                Some(held) => {
+                    if let Some(finished) = Arc::get_mut(held) {
+                        finished.rebuild(ctx, telemetry);
+                        return Arc::clone(held);
+                    }
+                }
+                None => free = free.or(Some(i)),
+            }
+        }
+        let fresh = Arc::new(Invocation::from_telemetry(ctx, telemetry));
+        if let Some(i) = free {
+            slots[i] = Some(Arc::clone(&fresh));
+        }
+        fresh
+    }
+}
+
 /// Attaches a correlation field to the current invocation. Returns false (and does
 /// nothing) outside an invocation.
 ///
@@ -482,5 +558,80 @@ mod tests {
         assert_eq!(inv.field("count").as_deref(), Some("3"));
         inv.remove_field("count");
         assert!(inv.field("count").is_none());
+    }
+
+    fn pooled_telemetry() -> crate::telemetry::Telemetry {
+        crate::telemetry::Telemetry::builder(Config::default())
+            .emitter(Arc::new(crate::testing::CapturingEmitter::new()))
+            .build()
+    }
+
+    const HEADER: &str = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1";
+
+    #[test]
+    fn a_finished_invocation_is_rebuilt_fresh_in_its_own_allocation() {
+        let telemetry = pooled_telemetry();
+        let first_ctx = ContextBuilder::new()
+            .request_id("r-1")
+            .trace_header(HEADER)
+            .tenant_id("tenant-a")
+            .deadline_ms(1_700_000_000_000)
+            .build();
+        let first = telemetry.invocation(&first_ctx);
+        assert!(first.cold_start());
+        first.append_field(CONNECTION_ID, "abc=");
+        let recorded = first.metrics().with_set(|set| set.add("Pushes", crate::metrics::Unit::Count, 1.0));
+        assert!(matches!(recorded, Some(Ok(()))));
+        let segment = first.xray().subsegment("HandleConnect");
+        segment.end();
+        let (block, recorder) = (Arc::as_ptr(&first), Arc::as_ptr(first.xray()));
+        drop(first);
+
+        let second = telemetry.invocation(&ContextBuilder::new().request_id("r-2").build());
+        assert_eq!(Arc::as_ptr(&second), block, "the finished invocation's allocation is reused");
+        assert_eq!(Arc::as_ptr(second.xray()), recorder, "and its recorder's");
+        // Every field is the new invocation's: nothing of the first one is left.
+        let fresh = Invocation::from_context(
+            &ContextBuilder::new().request_id("r-2").build(),
+            &Config::default(),
+            &ColdStartTracker::new(&InitializationType::ProvisionedConcurrency),
+        );
+        assert_eq!(second.request_id(), "r-2");
+        assert_eq!(second.tenant_id(), None);
+        assert_eq!(second.invoked_function_arn(), fresh.invoked_function_arn());
+        assert_eq!(second.deadline(), fresh.deadline());
+        assert!(second.trace_header().is_none());
+        assert!(!second.cold_start());
+        assert!(!second.has_field(CONNECTION_ID));
+        assert_eq!(second.metrics().with_set(|set| set.is_empty()), Some(true));
+        assert!(!second.xray().is_recording(), "no trace header: the recorder is the fresh no-op one");
+    }
+
+    #[test]
+    fn an_invocation_still_held_elsewhere_is_never_reused() {
+        let telemetry = pooled_telemetry();
+        let kept = telemetry.invocation(&ContextBuilder::new().request_id("r-1").build());
+        kept.append_field(USER_ID, "u-1");
+        let next = telemetry.invocation(&ContextBuilder::new().request_id("r-2").build());
+        assert!(!Arc::ptr_eq(&kept, &next));
+        assert_eq!(kept.request_id(), "r-1");
+        assert_eq!(kept.field(USER_ID).as_deref(), Some("\"u-1\""));
+        assert_eq!(next.request_id(), "r-2");
+        assert!(!next.has_field(USER_ID));
+    }
+
+    #[test]
+    fn more_invocations_at_once_than_pool_slots_are_each_their_own() {
+        let telemetry = pooled_telemetry();
+        let running: Vec<_> = (0..3 * POOL_SLOTS)
+            .map(|i| telemetry.invocation(&ContextBuilder::new().request_id(format!("r-{i}")).build()))
+            .collect();
+        for (i, inv) in running.iter().enumerate() {
+            assert_eq!(inv.request_id(), format!("r-{i}"));
+            assert!(running[..i].iter().all(|other| !Arc::ptr_eq(other, inv)));
+        }
+        drop(running);
+        let later = telemetry.invocation(&ContextBuilder::new().request_id("r-later").build());
+        assert_eq!(later.request_id(), "r-later");
     }
 }

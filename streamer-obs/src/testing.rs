@@ -233,6 +233,11 @@ impl crate::xray::emitter::SegmentEmitter for CapturingEmitter {
         self.docs.lock().unwrap_or_else(|p| p.into_inner()).extend(out);
         Ok(())
     }
+
+    /// Captured within `emit`.
+    fn queues_documents(&self) -> bool {
+        false
+    }
 }
 
 /// The endpoint of an emulator that `scripts/test.sh` started and exported in `variable`.

@@ -377,3 +377,119 @@ fn the_latency_metric_is_recorded_or_dropped_with_one_warning() {
         assert_eq!(warned.len(), warnings, "{latency} disabled={disabled}: {warned:?}");
     }
 }
+
+/// What reached the outside, in order: metric documents and X-Ray documents.
+type Sent = Arc<std::sync::Mutex<Vec<String>>>;
+
+/// An emitter that only sends at `flush` (as the X-Ray API emitter batches).
+#[derive(Debug, Default)]
+struct QueueingEmitter {
+    queued: std::sync::Mutex<Vec<String>>,
+    sent: Sent,
+}
+
+impl streamer_obs::xray::emitter::SegmentEmitter for QueueingEmitter {
+    fn emit(
+        &self,
+        doc: &streamer_obs::xray::document::SegmentDocument<'_>,
+    ) -> Result<(), streamer_obs::xray::emitter::EmitError> {
+        self.queued.lock().unwrap().push(doc.to_json());
+        Ok(())
+    }
+
+    fn flush(&self) -> streamer_obs::xray::emitter::FlushFuture<'_> {
+        Box::pin(async move {
+            tokio::task::yield_now().await;
+            let queued = std::mem::take(&mut *self.queued.lock().unwrap());
+            self.sent.lock().unwrap().extend(queued.into_iter().map(|doc| format!("segments {doc}")));
+        })
+    }
+}
+
+/// A publisher that only publishes asynchronously (as `PutMetricData`).
+#[derive(Debug, Default)]
+struct LaterPublisher {
+    sent: Sent,
+}
+
+#[async_trait::async_trait]
+impl streamer_obs::metrics::MetricsPublisher for LaterPublisher {
+    async fn publish(
+        &self,
+        set: &streamer_obs::metrics::MetricSet,
+        _now_ms: u64,
+    ) -> streamer_obs::metrics::PublishReport {
+        tokio::task::yield_now().await;
+        self.sent.lock().unwrap().push(format!("metrics {}", set.len()));
+        streamer_obs::metrics::PublishReport { sent: set.len(), lost: 0 }
+    }
+}
+
+/// Runs one invocation recording one metric and one subsegment through `telemetry`.
+fn run_one(telemetry: &Telemetry) -> Value {
+    let event = event("r-async");
+    let scope = HandlerScope::with_telemetry(
+        telemetry.clone(),
+        HandlerOptions::new("HandleConnect").without_latency_metric(),
+        &event.context,
+        tracing::Span::none(),
+    );
+    let run = scope.run(
+        async {
+            streamer_obs::metrics::add("ConnectionEstablished", streamer_obs::metrics::Unit::Count, 1.0);
+            Ok::<_, SaveError>(json!({"statusCode": 200}))
+        },
+        ErrorView::from_error,
+        |r| Some(r.clone()),
+    );
+    rt().block_on(run).unwrap()
+}
+
+fn warm_telemetry(builder: streamer_obs::telemetry::TelemetryBuilder) -> Telemetry {
+    let warm = ColdStartTracker::new(&Default::default());
+    warm.take();
+    builder.cold_start_tracker(Arc::new(warm)).build()
+}
+
+/// The flush after the handler is synchronous only when the publisher and the emitter
+/// are: an asynchronous one is awaited before the response is returned, metrics first,
+/// whichever of the two it is.
+#[test]
+fn asynchronous_publishers_and_queueing_emitters_are_awaited_before_the_response() {
+    // Both asynchronous.
+    let sent = Sent::default();
+    let telemetry = warm_telemetry(
+        Telemetry::builder(config(&[]))
+            .emitter(Arc::new(QueueingEmitter { sent: Arc::clone(&sent), ..Default::default() }))
+            .metrics_publisher(Arc::new(LaterPublisher { sent: Arc::clone(&sent) })),
+    );
+    assert_eq!(run_one(&telemetry), json!({"statusCode": 200}));
+    let got = sent.lock().unwrap().clone();
+    assert_eq!(got.len(), 2, "{got:?}");
+    assert_eq!(got[0], "metrics 1");
+    assert!(got[1].starts_with("segments ") && got[1].contains("\"HandleConnect\""), "{got:?}");
+
+    // Synchronous EMF, a queueing emitter.
+    let sent = Sent::default();
+    let emf = CapturingWriter::new();
+    let telemetry = warm_telemetry(
+        Telemetry::builder(config(&[]))
+            .emitter(Arc::new(QueueingEmitter { sent: Arc::clone(&sent), ..Default::default() }))
+            .metrics_publisher(Arc::new(streamer_obs::metrics::EmfPublisher::new(emf.clone()))),
+    );
+    run_one(&telemetry);
+    assert_eq!(emf.lines().len(), 1);
+    assert_eq!(sent.lock().unwrap().len(), 1);
+
+    // An asynchronous publisher, an emitter that sends within `emit`.
+    let sent = Sent::default();
+    let capture = streamer_obs::testing::CapturingEmitter::new();
+    let telemetry = warm_telemetry(
+        Telemetry::builder(config(&[]))
+            .emitter(Arc::new(capture.clone()))
+            .metrics_publisher(Arc::new(LaterPublisher { sent: Arc::clone(&sent) })),
+    );
+    run_one(&telemetry);
+    assert_eq!(*sent.lock().unwrap(), ["metrics 1"]);
+    assert_eq!(capture.documents().len(), 1);
+}

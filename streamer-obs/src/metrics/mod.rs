@@ -51,8 +51,8 @@ pub use name::{DimensionName, IntoMetricName, MetricName, Namespace};
 pub use publish::MockMetricsPublisher;
 pub use publish::{EmfPublisher, MetricsPublisher, PublishReport};
 pub use recorder::{
-    FlushOptions, FlushReport, InvocationMetrics, add, add_dimension, add_with, flush_invocation, publish_set,
-    set_property, try_add, try_add_with,
+    FlushOptions, FlushReport, InvocationMetrics, add, add_dimension, add_with, flush_invocation, flush_invocation_now,
+    publish_set, set_property, try_add, try_add_with,
 };
 pub use set::{MetricSet, MetricView, value_is_valid};
 pub use unit::{StorageResolution, Unit};

@@ -355,52 +355,107 @@ pub async fn flush_invocation(
     clock: &dyn Clock,
     options: &FlushOptions,
 ) -> FlushReport {
+    if let Some(report) = flush_invocation_now(inv, publisher, clock, options) {
+        return report;
+    }
+    // An asynchronous publisher (PutMetricData): the set is taken out and awaited.
+    let mut report = FlushReport::default();
+    let now_ms = clock.now_millis();
+    if options.cold_start_metric && inv.cold_start() && !inv.metrics.cold_start_published.swap(true, Ordering::AcqRel) {
+        let r = publisher.publish(&cold_start_set(inv), now_ms).await;
+        report.cold_start = true;
+        report.sent += r.sent;
+        report.lost += r.lost;
+    }
+    let set = {
+        let mut set = inv.metrics.set.lock().unwrap_or_else(|p| p.into_inner());
+        report.metrics = set.len();
+        (!set.is_empty()).then(|| set.take())
+    };
+    let Some(set) = set else {
+        raise_if_empty(options);
+        return report;
+    };
+    let r = publisher.publish(&set, now_ms).await;
+    report.sent += r.sent;
+    report.lost += r.lost;
+    report
+}
+
+/// [`flush_invocation`] without a future, for a publisher that publishes synchronously
+/// ([`MetricsPublisher::publish_now`]: EMF lines): the set is published in place, under
+/// its lock, and emptied keeping its storage. `None`, having published nothing, when the
+/// publisher cannot publish synchronously: await [`flush_invocation`] then. (The
+/// lifecycle calls this first, and needs no future at all for an EMF publisher.)
+///
+/// ```
+/// use std::sync::Arc;
+/// use streamer_obs::config::Config;
+/// use streamer_obs::invocation::{ColdStartTracker, Invocation};
+/// use streamer_obs::metrics::{self, EmfPublisher, FlushOptions, MockMetricsPublisher, Unit};
+/// use streamer_obs::testing::{ContextBuilder, FixedClock};
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let warm = ColdStartTracker::new(&Default::default());
+/// warm.take();
+/// let inv = Arc::new(Invocation::from_context(&ContextBuilder::new().build(), &Config::default(), &warm));
+/// Arc::clone(&inv).scope(async { metrics::add("A", Unit::Count, 1.0) }).await;
+/// let clock = FixedClock::at_millis(0);
+/// // An API publisher cannot: nothing is published, the set is kept for the awaited flush.
+/// assert!(metrics::flush_invocation_now(&inv, &MockMetricsPublisher::new(), &clock, &FlushOptions::default()).is_none());
+/// let emf = EmfPublisher::new(Vec::<u8>::new());
+/// let report = metrics::flush_invocation_now(&inv, &emf, &clock, &FlushOptions::default()).unwrap();
+/// assert_eq!((report.metrics, report.sent), (1, 1));
+/// # });
+/// ```
+pub fn flush_invocation_now(
+    inv: &Invocation,
+    publisher: &dyn MetricsPublisher,
+    clock: &dyn Clock,
+    options: &FlushOptions,
+) -> Option<FlushReport> {
     let mut report = FlushReport::default();
     if inv.metrics.disabled() {
-        return report;
+        return Some(report);
     }
     let now_ms = clock.now_millis();
     if options.cold_start_metric && inv.cold_start() && !inv.metrics.cold_start_published.swap(true, Ordering::AcqRel) {
-        let prepared = &inv.metrics.prepared;
-        let cold = MetricSet::cold_start(prepared.namespace().clone(), inv.function_name(), prepared.service());
-        let r = match publisher.publish_now(&cold, now_ms) {
-            Some(r) => r,
-            None => publisher.publish(&cold, now_ms).await,
+        let Some(r) = publisher.publish_now(&cold_start_set(inv), now_ms) else {
+            // Not published: left to the awaited flush.
+            inv.metrics.cold_start_published.store(false, Ordering::Release);
+            return None;
         };
         report.cold_start = true;
         report.sent += r.sent;
         report.lost += r.lost;
     }
-    // A synchronous publisher publishes the set in place, under its lock, which then
-    // empties it keeping its storage; otherwise the set is taken out and awaited.
-    let flushed = {
+    {
         let mut set = inv.metrics.set.lock().unwrap_or_else(|p| p.into_inner());
         report.metrics = set.len();
-        if set.is_empty() {
-            None
-        } else {
-            match publisher.publish_now(&set, now_ms) {
-                Some(r) => {
-                    set.clear();
-                    Some(Ok(r))
-                }
-                None => Some(Err(set.take())),
-            }
+        if !set.is_empty() {
+            // A publisher publishes synchronously or not at all (the cold start above
+            // already told): `None` here leaves the set to the awaited flush.
+            let r = publisher.publish_now(&set, now_ms)?;
+            set.clear();
+            report.sent += r.sent;
+            report.lost += r.lost;
+            return Some(report);
         }
-    };
-    let r = match flushed {
-        None => {
-            if options.raise_on_empty {
-                tracing::error!(target: "streamer_obs::metrics", "no metrics were recorded in this invocation");
-            }
-            return report;
-        }
-        Some(Ok(r)) => r,
-        Some(Err(set)) => publisher.publish(&set, now_ms).await,
-    };
-    report.sent += r.sent;
-    report.lost += r.lost;
-    report
+    }
+    raise_if_empty(options);
+    Some(report)
+}
+
+/// The invocation's `ColdStart` document.
+fn cold_start_set(inv: &Invocation) -> MetricSet {
+    let prepared = &inv.metrics.prepared;
+    MetricSet::cold_start(prepared.namespace().clone(), inv.function_name(), prepared.service())
+}
+
+/// The ERROR line of `raise_on_empty`, when set.
+fn raise_if_empty(options: &FlushOptions) {
+    if options.raise_on_empty {
+        tracing::error!(target: "streamer_obs::metrics", "no metrics were recorded in this invocation");
+    }
 }
 
 /// Publishes an explicitly owned set (outside an invocation) and empties it.

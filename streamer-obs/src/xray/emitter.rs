@@ -90,6 +90,19 @@ pub trait SegmentEmitter: Send + Sync + fmt::Debug + 'static {
         Box::pin(Done)
     }
 
+    /// Whether [`emit`](Self::emit) may queue documents that only [`flush`](Self::flush)
+    /// sends (true, the default: the flush is awaited). An emitter that sends (or drops)
+    /// every document within `emit`, and whose `flush` does nothing, returns false: the
+    /// lifecycle then flushes without awaiting a future.
+    ///
+    /// ```
+    /// use streamer_obs::xray::emitter::{NoopEmitter, SegmentEmitter};
+    /// assert!(!NoopEmitter.queues_documents());
+    /// ```
+    fn queues_documents(&self) -> bool {
+        true
+    }
+
     /// Whether documents go anywhere; a disabled emitter makes recording a no-op.
     fn is_enabled(&self) -> bool {
         true
@@ -123,6 +136,10 @@ impl SegmentEmitter for NoopEmitter {
     }
 
     fn is_enabled(&self) -> bool {
+        false
+    }
+
+    fn queues_documents(&self) -> bool {
         false
     }
 }
@@ -294,6 +311,11 @@ impl SegmentEmitter for UdpEmitter {
             (None, 0) => Ok(()),
             (None, n) => Err(EmitError::Dropped(format!("{n} subsegment(s) too large even after trimming"))),
         }
+    }
+
+    /// Every datagram is sent within `emit`.
+    fn queues_documents(&self) -> bool {
+        false
     }
 }
 

@@ -619,30 +619,58 @@ impl Recorder {
     pub async fn flush(&self) -> FlushReport {
         let Some(a) = &self.active else { return FlushReport::default() };
         let emitter = Arc::clone(&a.emitter.lock().unwrap_or_else(|p| p.into_inner()));
+        let report = Self::emit_ready(a, &*emitter);
+        emitter.flush().await;
+        report
+    }
+
+    /// [`Self::flush`] without a future, for an emitter that sends every document within
+    /// `emit` ([`SegmentEmitter::queues_documents`] false: the UDP daemon emitter): the
+    /// closed trees are sent and the report returned. `None`, having sent nothing, when
+    /// the emitter queues documents: await [`Self::flush`] then.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use streamer_obs::xray::recorder::Recorder;
+    /// # let header = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1".parse().unwrap();
+    /// let capture = streamer_obs::testing::CapturingEmitter::new();
+    /// let rec = Arc::new(Recorder::new(&header, Arc::new(capture.clone())));
+    /// drop(rec.subsegment("Work"));
+    /// assert_eq!(rec.flush_now().map(|r| r.trees), Some(1));
+    /// assert_eq!(capture.documents().len(), 1);
+    /// ```
+    pub fn flush_now(&self) -> Option<FlushReport> {
+        let Some(a) = &self.active else { return Some(FlushReport::default()) };
+        let emitter = Arc::clone(&a.emitter.lock().unwrap_or_else(|p| p.into_inner()));
+        if emitter.queues_documents() {
+            return None;
+        }
+        Some(Self::emit_ready(a, &*emitter))
+    }
+
+    /// Sends every closed top-level tree through `emitter` (without flushing it).
+    fn emit_ready(a: &Active, emitter: &dyn SegmentEmitter) -> FlushReport {
         let mut report = FlushReport::default();
-        {
-            // The trees are written from where they were recorded, under the lock.
-            let mut tree = Self::tree(a);
-            let Tree { nodes: arena, open, ready, .. } = &mut *tree;
-            let nodes = arena.live();
-            // Taken out first: an emitter that panics half-way cannot make a later flush
-            // send these trees twice.
-            let mut sending = std::mem::take(ready);
-            for &idx in sending.iter() {
-                let Some(node) = nodes.get(idx as usize) else { continue };
-                report.trees += 1;
-                let doc = SegmentDocument::of(&a.trace_id, &node.parent_id, NodeRef::Linked(nodes, node), false);
-                if emitter.emit(&doc).is_err() {
-                    report.failed += 1;
-                }
-            }
-            sending.clear();
-            *ready = sending;
-            if open.is_empty() {
-                arena.reset();
+        // The trees are written from where they were recorded, under the lock.
+        let mut tree = Self::tree(a);
+        let Tree { nodes: arena, open, ready, .. } = &mut *tree;
+        let nodes = arena.live();
+        // Taken out first: an emitter that panics half-way cannot make a later flush
+        // send these trees twice.
+        let mut sending = std::mem::take(ready);
+        for &idx in sending.iter() {
+            let Some(node) = nodes.get(idx as usize) else { continue };
+            report.trees += 1;
+            let doc = SegmentDocument::of(&a.trace_id, &node.parent_id, NodeRef::Linked(nodes, node), false);
+            if emitter.emit(&doc).is_err() {
+                report.failed += 1;
             }
         }
-        emitter.flush().await;
+        sending.clear();
+        *ready = sending;
+        if open.is_empty() {
+            arena.reset();
+        }
         report
     }
 
