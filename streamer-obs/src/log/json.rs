@@ -109,14 +109,20 @@ fn write_str_checked(out: &mut Vec<u8>, s: &str) {
     }
 }
 
+/// Whether `s` is written as the body of a JSON string unchanged (nothing to escape; a
+/// `J` is fine: no scrubbing here).
+#[inline]
+pub(crate) fn escape_free(s: &str) -> bool {
+    s.as_bytes().iter().fold(0, |acc, &b| acc | CLASS[b as usize]) & 1 == 0
+}
+
 /// Appends the escaped body of a JSON string (no quotes, no scrubbing).
 #[inline]
 pub(crate) fn escape_into(out: &mut Vec<u8>, s: &str) {
-    let bytes = s.as_bytes();
-    if bytes.iter().fold(0, |acc, &b| acc | CLASS[b as usize]) & 1 == 0 {
-        out.extend_from_slice(bytes);
+    if escape_free(s) {
+        out.extend_from_slice(s.as_bytes());
     } else {
-        escape_slow(out, bytes);
+        escape_slow(out, s.as_bytes());
     }
 }
 

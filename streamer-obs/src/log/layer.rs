@@ -4,6 +4,7 @@ use std::cell::RefCell;
 use std::fmt::Write as _;
 use std::io::Write as _;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
@@ -19,6 +20,7 @@ use super::redact::Redactor;
 use crate::clock::Clock;
 use crate::config::{Config, LogLevel};
 use crate::invocation::Invocation;
+use crate::static_memo::StaticStrMemo;
 
 /// Keys the SDK writes itself; a user field with one of these names is written as
 /// `field.<name>` so no line ever holds a key twice.
@@ -52,6 +54,40 @@ pub(crate) struct Shared {
     redactor: Redactor,
     dev: bool,
     max_level: Level,
+    /// How many live spans, other than the runtime's, hold fields (each counted by the
+    /// [`FieldsGuard`] of its [`SpanFields`]). Inside an invocation the runtime's span is
+    /// never written, so while this is zero an event has no span field to write and skips
+    /// the walk up its scope (registry lookups for every span). A count, not a list: it
+    /// only says when the walk can be skipped, never what to write.
+    field_spans: AtomicUsize,
+    /// Field names found plain (see [`Shared::key_is_plain`]), by address.
+    plain_keys: StaticStrMemo,
+}
+
+impl Shared {
+    /// Whether a field named `key` is written as `,"key":value` with nothing to decide per
+    /// line: not a `log.` field, no leading `@`, not a reserved name, nothing to escape and
+    /// not redacted. Field names are `&'static`, so the answer is asked once per name; other
+    /// names take [`write_key`] and the redaction check.
+    #[inline]
+    fn key_is_plain(&self, key: &'static str) -> bool {
+        self.plain_keys.get_or(key, |k| {
+            !k.starts_with("log.")
+                && !k.starts_with('@')
+                && !RESERVED.contains(&k)
+                && json::escape_free(k)
+                && !self.redactor.is_redacted(k)
+        })
+    }
+}
+
+/// Appends `,"key":` for a key [`Shared::key_is_plain`] accepted.
+#[inline]
+fn write_plain_key(out: &mut Vec<u8>, key: &str) {
+    out.reserve(key.len() + 4);
+    out.extend_from_slice(b",\"");
+    out.extend_from_slice(key.as_bytes());
+    out.extend_from_slice(b"\":");
 }
 
 /// `prefix` followed by `value` as a JSON string (escaped and scrubbed like any value).
@@ -105,6 +141,8 @@ where
             redactor: log.redactor().clone(),
             dev: log.dev(),
             max_level,
+            field_spans: AtomicUsize::new(0),
+            plain_keys: StaticStrMemo::new(),
         });
         let writer = Arc::new(writer);
         let w = Arc::clone(&writer);
@@ -260,6 +298,29 @@ struct SpanFields {
     entries: smallvec::SmallVec<[(&'static str, u32, u32); 4]>,
     values: smallvec::SmallVec<[u8; 64]>,
     runtime: bool,
+    /// Counts these fields in [`Shared::field_spans`] (none for the runtime's span).
+    _live: Option<FieldsGuard>,
+}
+
+/// One span's count in [`Shared::field_spans`], from when its fields are stored until the
+/// registry drops them (when the span closes).
+#[derive(Debug)]
+struct FieldsGuard(Arc<Shared>);
+
+impl FieldsGuard {
+    fn new(shared: &Arc<Shared>) -> Self {
+        // Relaxed is enough: an event inside the span happens after the span was created
+        // (on any thread, through whatever handed the span over), so it sees this
+        // increment or a later count, which still includes it until the span closes.
+        shared.field_spans.fetch_add(1, Ordering::Relaxed);
+        Self(Arc::clone(shared))
+    }
+}
+
+impl Drop for FieldsGuard {
+    fn drop(&mut self) {
+        self.0.field_spans.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 thread_local! {
@@ -330,10 +391,17 @@ struct SpanVisitor<'a> {
 impl SpanVisitor<'_> {
     fn put(&mut self, field: &Field, render: impl FnOnce(&mut Vec<u8>)) {
         if self.redactor.is_redacted_static(field.name()) {
-            self.fields.set(field.name(), |v| v.extend_from_slice(REDACTED_JSON));
+            self.fields.set_rendered(field.name(), REDACTED_JSON);
         } else {
             self.fields.set(field.name(), render);
         }
+    }
+
+    /// [`Self::put`] for a value rendered on the stack (integers, booleans): no scratch
+    /// buffer to borrow.
+    fn put_rendered(&mut self, field: &Field, value: &[u8]) {
+        let value = if self.redactor.is_redacted_static(field.name()) { REDACTED_JSON } else { value };
+        self.fields.set_rendered(field.name(), value);
     }
 }
 
@@ -342,13 +410,13 @@ impl Visit for SpanVisitor<'_> {
         self.put(field, |v| json::write_f64(v, value));
     }
     fn record_i64(&mut self, field: &Field, value: i64) {
-        self.put(field, |v| json::write_i64(v, value));
+        self.put_rendered(field, itoa::Buffer::new().format(value).as_bytes());
     }
     fn record_u64(&mut self, field: &Field, value: u64) {
-        self.put(field, |v| json::write_u64(v, value));
+        self.put_rendered(field, itoa::Buffer::new().format(value).as_bytes());
     }
     fn record_bool(&mut self, field: &Field, value: bool) {
-        self.put(field, |v| v.extend_from_slice(if value { b"true" } else { b"false" }));
+        self.put_rendered(field, if value { b"true" } else { b"false" });
     }
     fn record_str(&mut self, field: &Field, value: &str) {
         self.put(field, |v| json::write_str(v, value));
@@ -392,7 +460,7 @@ struct EventVisitor<'a> {
     message: &'a mut String,
     text: &'a mut String,
     written: &'a mut Vec<&'static str>,
-    redactor: &'a Redactor,
+    shared: &'a Shared,
     has_message: bool,
 }
 
@@ -400,12 +468,17 @@ impl EventVisitor<'_> {
     /// Returns false when the value must not be written (redacted already handled).
     fn key(&mut self, field: &Field) -> bool {
         let name = field.name();
+        if self.shared.key_is_plain(name) {
+            self.written.push(name);
+            write_plain_key(self.out, name);
+            return true;
+        }
         if name.starts_with("log.") {
             return false;
         }
         self.written.push(name);
         write_key(self.out, name);
-        if self.redactor.is_redacted_static(name) {
+        if self.shared.redactor.is_redacted_static(name) {
             self.out.extend_from_slice(REDACTED_JSON);
             return false;
         }
@@ -448,7 +521,7 @@ impl Visit for EventVisitor<'_> {
     fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
         let name = field.name();
         self.written.push(name);
-        let redacted = self.redactor.is_redacted_static(name);
+        let redacted = self.shared.redactor.is_redacted_static(name);
         // error.type: the concrete type is not available through `dyn Error`; the
         // leading identifier of its `Debug` output names the struct or variant.
         self.text.clear();
@@ -539,14 +612,19 @@ where
     }
 
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
+        // A span without values gets its fields on its first record.
+        if attrs.values().is_empty() {
+            return;
+        }
         let runtime = attrs.metadata().name() == RUNTIME_SPAN;
-        // A span without values and not the runtime's gets its fields on its first record.
-        if attrs.values().is_empty() && !runtime {
+        let mut fields = SpanFields { runtime, ..SpanFields::default() };
+        attrs.record(&mut SpanVisitor { fields: &mut fields, redactor: &self.shared.redactor });
+        // Only `Empty` values (recorded later): nothing to store yet.
+        if fields.entries.is_empty() {
             return;
         }
         let Some(span) = ctx.span(id) else { return };
-        let mut fields = SpanFields { runtime, ..SpanFields::default() };
-        attrs.record(&mut SpanVisitor { fields: &mut fields, redactor: &self.shared.redactor });
+        fields._live = (!runtime).then(|| FieldsGuard::new(&self.shared));
         span.extensions_mut().insert(fields);
     }
 
@@ -556,8 +634,13 @@ where
         match ext.get_mut::<SpanFields>() {
             Some(fields) => values.record(&mut SpanVisitor { fields, redactor: &self.shared.redactor }),
             None => {
-                let mut fields = SpanFields::default();
+                let runtime = span.metadata().name() == RUNTIME_SPAN;
+                let mut fields = SpanFields { runtime, ..SpanFields::default() };
                 values.record(&mut SpanVisitor { fields: &mut fields, redactor: &self.shared.redactor });
+                if fields.entries.is_empty() {
+                    return;
+                }
+                fields._live = (!runtime).then(|| FieldsGuard::new(&self.shared));
                 ext.insert(fields);
             }
         }
@@ -574,14 +657,8 @@ where
             fields.clear();
             message.clear();
             written.clear();
-            let mut visitor = EventVisitor {
-                out: fields,
-                message,
-                text,
-                written,
-                redactor: &self.shared.redactor,
-                has_message: false,
-            };
+            let mut visitor =
+                EventVisitor { out: fields, message, text, written, shared: &self.shared, has_message: false };
             event.record(&mut visitor);
 
             self.write_prefix(line, level, inv);
@@ -592,8 +669,11 @@ where
             self.write_context_keys(line, inv, event_keys);
             line.extend_from_slice(fields);
 
-            // Span fields, innermost first; a key already written is skipped.
-            if let Some(scope) = ctx.event_scope(event) {
+            // Span fields, innermost first; a key already written is skipped. Inside an
+            // invocation, while no span but the runtime's holds fields, there is none to
+            // write: the walk is skipped.
+            let walk = inv.is_none() || self.shared.field_spans.load(Ordering::Relaxed) != 0;
+            if walk && let Some(scope) = ctx.event_scope(event) {
                 span_keys.clear();
                 for span in scope {
                     let ext = span.extensions();
@@ -605,7 +685,11 @@ where
                         if event_keys.contains(&k) || span_keys.contains(&k) || inv.is_some_and(|i| i.has_field(k)) {
                             continue;
                         }
-                        write_key(line, k);
+                        if self.shared.key_is_plain(k) {
+                            write_plain_key(line, k);
+                        } else {
+                            write_key(line, k);
+                        }
                         line.extend_from_slice(v);
                         span_keys.push(k);
                     }
@@ -655,6 +739,109 @@ mod tests {
 
     fn render(f: &SpanFields) -> Vec<(&'static str, String)> {
         f.iter().map(|(k, v)| (k, String::from_utf8(v.to_vec()).unwrap())).collect()
+    }
+
+    /// The shared settings of a layer with the default configuration (default redaction
+    /// keys: `token`, `authorization`, ...).
+    fn shared() -> Arc<Shared> {
+        let config = crate::config::Config::default();
+        Arc::clone(&JsonLayer::new(&config, std::io::sink, Arc::new(crate::clock::SystemClock)).shared)
+    }
+
+    /// The general way to write a field's key: `None` when the field is not written, else
+    /// the key's bytes and whether its value is redacted.
+    fn general_key(shared: &Shared, key: &str) -> Option<(Vec<u8>, bool)> {
+        if key.starts_with("log.") {
+            return None;
+        }
+        let mut out = Vec::new();
+        write_key(&mut out, key);
+        Some((out, shared.redactor.is_redacted(key)))
+    }
+
+    #[test]
+    fn plain_keys_are_written_as_the_general_path_writes_them() {
+        let shared = shared();
+        let mut keys: Vec<&'static str> = vec![
+            "user_id",
+            "attempt",
+            "log.target",
+            "log",
+            "logx",
+            "@timestamp",
+            "@",
+            "level",
+            "levels",
+            "service",
+            "field.level",
+            "a\"b",
+            "back\\slash",
+            "tab\t",
+            "é",
+            "clé_token",
+            "access_token",
+            "Authorization",
+            "jwt",
+            "J",
+            "eyJ",
+            "",
+            "target",
+            "message",
+            "x\u{7f}",
+        ];
+        let mut rng = fastrand::Rng::with_seed(7);
+        const BYTES: &[u8] = b"aAzZ_.@-\"\\\tJ0";
+        for _ in 0..2_000 {
+            let len = rng.usize(0..12);
+            let mut k: String = (0..len).map(|_| char::from(BYTES[rng.usize(..BYTES.len())])).collect();
+            if rng.bool() {
+                k.insert_str(rng.usize(..=k.len()), ["token", "log.", "é", "level"][rng.usize(..4)]);
+            }
+            keys.push(Box::leak(k.into_boxed_str()));
+        }
+        for _ in 0..2 {
+            for &key in &keys {
+                if shared.key_is_plain(key) {
+                    let mut fast = Vec::new();
+                    write_plain_key(&mut fast, key);
+                    assert_eq!(general_key(&shared, key), Some((fast, false)), "{key:?}");
+                }
+            }
+        }
+        for key in ["user_id", "attempt", "eyJ", "J"] {
+            assert!(shared.key_is_plain(key), "{key}");
+        }
+        for key in ["log.target", "@timestamp", "level", "a\"b", "access_token", "Authorization", "x\u{7f}"] {
+            assert!(!shared.key_is_plain(key), "{key}");
+        }
+    }
+
+    #[test]
+    fn the_field_span_count_follows_the_spans_that_hold_fields() {
+        use tracing_subscriber::layer::SubscriberExt as _;
+        let layer =
+            JsonLayer::new(&crate::config::Config::default(), std::io::sink, Arc::new(crate::clock::SystemClock));
+        let shared = Arc::clone(&layer.shared);
+        let count = || shared.field_spans.load(Ordering::Relaxed);
+        tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+            let bare = tracing::info_span!("bare", later = tracing::field::Empty);
+            assert_eq!(count(), 0, "only empty values: nothing stored");
+            let with = tracing::info_span!("with", n = 1);
+            assert_eq!(count(), 1);
+            bare.record("later", 2);
+            assert_eq!(count(), 2);
+            bare.record("later", 3);
+            assert_eq!(count(), 2, "a second record keeps the span's one count");
+            let runtime = tracing::info_span!("Lambda runtime invoke", requestId = "r");
+            assert_eq!(count(), 2, "the runtime's span is not counted");
+            let clone = with.clone();
+            drop(with);
+            assert_eq!(count(), 2, "a clone keeps the span open");
+            drop(clone);
+            drop(bare);
+            drop(runtime);
+            assert_eq!(count(), 0);
+        });
     }
 
     #[test]
