@@ -76,13 +76,19 @@ pub(crate) fn is_plain(bytes: &[u8]) -> bool {
 pub(crate) fn write_str(out: &mut Vec<u8>, s: &str) {
     let bytes = s.as_bytes();
     if is_plain(bytes) {
-        out.reserve(bytes.len() + 2);
-        out.push(b'"');
-        out.extend_from_slice(bytes);
-        out.push(b'"');
+        write_plain(out, bytes);
         return;
     }
     write_str_checked(out, s);
+}
+
+/// Appends `bytes`, known [`is_plain`], in quotes.
+#[inline]
+pub(crate) fn write_plain(out: &mut Vec<u8>, bytes: &[u8]) {
+    out.reserve(bytes.len() + 2);
+    out.push(b'"');
+    out.extend_from_slice(bytes);
+    out.push(b'"');
 }
 
 /// [`write_str`] without the plain fast path: classify, then escape and scrub as needed.

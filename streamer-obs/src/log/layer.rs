@@ -17,6 +17,7 @@ use tracing_subscriber::registry::LookupSpan;
 use super::buffer::LineSink;
 use super::json;
 use super::redact::Redactor;
+use super::span_store::SpanStore;
 use crate::clock::Clock;
 use crate::config::{Config, LogLevel};
 use crate::invocation::Invocation;
@@ -54,11 +55,11 @@ pub(crate) struct Shared {
     redactor: Redactor,
     dev: bool,
     max_level: Level,
-    /// How many live spans, other than the runtime's, hold fields (each counted by the
-    /// [`FieldsGuard`] of its [`SpanFields`]). Inside an invocation the runtime's span is
-    /// never written, so while this is zero an event has no span field to write and skips
-    /// the walk up its scope (registry lookups for every span). A count, not a list: it
-    /// only says when the walk can be skipped, never what to write.
+    /// The fields of the live spans that have some.
+    spans: SpanStore<SpanFields>,
+    /// How many of [`Shared::spans`] are not the runtime's span. Inside an invocation the
+    /// runtime's span is never written, so while this is zero an event has no span field to
+    /// write and skips the walk up its scope (registry lookups for every span).
     field_spans: AtomicUsize,
     /// Field names found plain (see [`Shared::key_is_plain`]), by address.
     plain_keys: StaticStrMemo,
@@ -141,6 +142,7 @@ where
             redactor: log.redactor().clone(),
             dev: log.dev(),
             max_level,
+            spans: SpanStore::new(),
             field_spans: AtomicUsize::new(0),
             plain_keys: StaticStrMemo::new(),
         });
@@ -168,7 +170,7 @@ where
         self.write_prefix(&mut line, level, inv);
         line.extend_from_slice(b",\"message\":");
         json::write_str(&mut line, message);
-        self.write_context_keys(&mut line, inv, &[]);
+        self.write_context_keys(&mut line, inv, &[], &mut RepeatedText::default());
         line.extend_from_slice(b"}\n");
         write_line(&*self.writer, &line, self.shared.dev);
     }
@@ -182,7 +184,13 @@ where
     }
 
     /// `service`, the invocation keys, `environment` and the correlation fields.
-    fn write_context_keys(&self, out: &mut Vec<u8>, inv: Option<&Invocation>, skip: &[&str]) {
+    fn write_context_keys(
+        &self,
+        out: &mut Vec<u8>,
+        inv: Option<&Invocation>,
+        skip: &[&str],
+        repeated: &mut RepeatedText,
+    ) {
         out.extend_from_slice(&self.shared.service_json);
         match inv {
             Some(inv) => {
@@ -193,13 +201,13 @@ where
                 });
                 if !inv.function_name().is_empty() {
                     out.extend_from_slice(b",\"function_name\":");
-                    json::write_str(out, inv.function_name());
+                    repeated.function_name.write(out, inv.function_name());
                 }
                 out.extend_from_slice(b",\"function_request_id\":");
                 json::write_str(out, inv.request_id());
                 if !inv.invoked_function_arn().is_empty() {
                     out.extend_from_slice(b",\"function_arn\":");
-                    json::write_str(out, inv.invoked_function_arn());
+                    repeated.arn.write(out, inv.invoked_function_arn());
                 }
                 if let Some(mb) = inv.memory_mb() {
                     out.extend_from_slice(b",\"function_memory_size\":");
@@ -298,29 +306,6 @@ struct SpanFields {
     entries: smallvec::SmallVec<[(&'static str, u32, u32); 4]>,
     values: smallvec::SmallVec<[u8; 64]>,
     runtime: bool,
-    /// Counts these fields in [`Shared::field_spans`] (none for the runtime's span).
-    _live: Option<FieldsGuard>,
-}
-
-/// One span's count in [`Shared::field_spans`], from when its fields are stored until the
-/// registry drops them (when the span closes).
-#[derive(Debug)]
-struct FieldsGuard(Arc<Shared>);
-
-impl FieldsGuard {
-    fn new(shared: &Arc<Shared>) -> Self {
-        // Relaxed is enough: an event inside the span happens after the span was created
-        // (on any thread, through whatever handed the span over), so it sees this
-        // increment or a later count, which still includes it until the span closes.
-        shared.field_spans.fetch_add(1, Ordering::Relaxed);
-        Self(Arc::clone(shared))
-    }
-}
-
-impl Drop for FieldsGuard {
-    fn drop(&mut self) {
-        self.0.field_spans.fetch_sub(1, Ordering::Relaxed);
-    }
 }
 
 thread_local! {
@@ -439,6 +424,37 @@ struct Scratch {
     text: String,
     written: Vec<&'static str>,
     span_keys: Vec<&'static str>,
+    repeated: RepeatedText,
+}
+
+/// The function name and ARN as this thread last found them plain. They repeat on every
+/// line of every invocation of a function: comparing them with the last plain text (one
+/// `memcmp`) replaces the byte-class check of [`json::write_str`].
+#[derive(Default)]
+struct RepeatedText {
+    function_name: LastPlain,
+    arn: LastPlain,
+}
+
+/// The last text [`LastPlain::write`] found plain (empty at first: `""` is plain).
+#[derive(Default)]
+struct LastPlain(Vec<u8>);
+
+impl LastPlain {
+    /// Appends `s` as [`json::write_str`] does.
+    #[inline]
+    fn write(&mut self, out: &mut Vec<u8>, s: &str) {
+        let bytes = s.as_bytes();
+        if bytes != self.0.as_slice() {
+            if !json::is_plain(bytes) {
+                json::write_str(out, s);
+                return;
+            }
+            self.0.clear();
+            self.0.extend_from_slice(bytes);
+        }
+        json::write_plain(out, bytes);
+    }
 }
 
 thread_local! {
@@ -450,6 +466,7 @@ thread_local! {
             text: String::new(),
             written: Vec::new(),
             span_keys: Vec::new(),
+            repeated: RepeatedText { function_name: LastPlain(Vec::new()), arn: LastPlain(Vec::new()) },
         })
     };
 }
@@ -611,7 +628,7 @@ where
         Some(tracing::level_filters::LevelFilter::from_level(self.shared.max_level))
     }
 
-    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
+    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, _ctx: Context<'_, S>) {
         // A span without values gets its fields on its first record.
         if attrs.values().is_empty() {
             return;
@@ -620,29 +637,43 @@ where
         let mut fields = SpanFields { runtime, ..SpanFields::default() };
         attrs.record(&mut SpanVisitor { fields: &mut fields, redactor: &self.shared.redactor });
         // Only `Empty` values (recorded later): nothing to store yet.
-        if fields.entries.is_empty() {
-            return;
+        if !fields.entries.is_empty() {
+            self.store_new(id, fields);
         }
-        let Some(span) = ctx.span(id) else { return };
-        fields._live = (!runtime).then(|| FieldsGuard::new(&self.shared));
-        span.extensions_mut().insert(fields);
     }
 
     fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
-        let Some(span) = ctx.span(id) else { return };
-        let mut ext = span.extensions_mut();
-        match ext.get_mut::<SpanFields>() {
-            Some(fields) => values.record(&mut SpanVisitor { fields, redactor: &self.shared.redactor }),
-            None => {
-                let runtime = span.metadata().name() == RUNTIME_SPAN;
-                let mut fields = SpanFields { runtime, ..SpanFields::default() };
-                values.record(&mut SpanVisitor { fields: &mut fields, redactor: &self.shared.redactor });
-                if fields.entries.is_empty() {
-                    return;
+        // Rendered apart, then merged under the store's lock: a value's `Debug` may log or
+        // record fields itself, and must not find the lock held.
+        let mut recorded = SpanFields::default();
+        values.record(&mut SpanVisitor { fields: &mut recorded, redactor: &self.shared.redactor });
+        if recorded.entries.is_empty() {
+            return;
+        }
+        let mut runtime = false;
+        let inserted = self.shared.spans.merge_or_insert(
+            id.into_u64(),
+            recorded,
+            |fields, recorded| {
+                for (k, v) in recorded.iter() {
+                    fields.set_rendered(k, v);
                 }
-                fields._live = (!runtime).then(|| FieldsGuard::new(&self.shared));
-                ext.insert(fields);
-            }
+            },
+            |fields| {
+                runtime = ctx.metadata(id).is_some_and(|m| m.name() == RUNTIME_SPAN);
+                fields.runtime = runtime;
+            },
+        );
+        if inserted && !runtime {
+            self.shared.field_spans.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    fn on_close(&self, id: Id, _ctx: Context<'_, S>) {
+        if let Some(fields) = self.shared.spans.remove(id.into_u64())
+            && !fields.runtime
+        {
+            self.shared.field_spans.fetch_sub(1, Ordering::Relaxed);
         }
     }
 
@@ -652,7 +683,7 @@ where
         let level = LogLevel::from_tracing(*event.metadata().level());
         SCRATCH.with(|scratch| {
             let Ok(mut scratch) = scratch.try_borrow_mut() else { return };
-            let Scratch { line, fields, message, text, written, span_keys } = &mut *scratch;
+            let Scratch { line, fields, message, text, written, span_keys, repeated } = &mut *scratch;
             line.clear();
             fields.clear();
             message.clear();
@@ -666,7 +697,7 @@ where
             json::write_str(line, message);
             // Event fields win over correlation fields and span fields of the same name.
             let event_keys: &[&str] = written;
-            self.write_context_keys(line, inv, event_keys);
+            self.write_context_keys(line, inv, event_keys, repeated);
             line.extend_from_slice(fields);
 
             // Span fields, innermost first; a key already written is skipped. Inside an
@@ -676,23 +707,25 @@ where
             if walk && let Some(scope) = ctx.event_scope(event) {
                 span_keys.clear();
                 for span in scope {
-                    let ext = span.extensions();
-                    let Some(sf) = ext.get::<SpanFields>() else { continue };
-                    if sf.runtime && inv.is_some() {
-                        continue;
-                    }
-                    for (k, v) in sf.iter() {
-                        if event_keys.contains(&k) || span_keys.contains(&k) || inv.is_some_and(|i| i.has_field(k)) {
-                            continue;
+                    self.shared.spans.with(span.id().into_u64(), |sf| {
+                        let Some(sf) = sf else { return };
+                        if sf.runtime && inv.is_some() {
+                            return;
                         }
-                        if self.shared.key_is_plain(k) {
-                            write_plain_key(line, k);
-                        } else {
-                            write_key(line, k);
+                        for (k, v) in sf.iter() {
+                            if event_keys.contains(&k) || span_keys.contains(&k) || inv.is_some_and(|i| i.has_field(k))
+                            {
+                                continue;
+                            }
+                            if self.shared.key_is_plain(k) {
+                                write_plain_key(line, k);
+                            } else {
+                                write_key(line, k);
+                            }
+                            line.extend_from_slice(v);
+                            span_keys.push(k);
                         }
-                        line.extend_from_slice(v);
-                        span_keys.push(k);
-                    }
+                    });
                 }
             }
             line.extend_from_slice(b"}\n");
@@ -709,6 +742,17 @@ impl<W> JsonLayer<W>
 where
     W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
 {
+    /// Stores the fields of a span that had none.
+    fn store_new(&self, id: &Id, fields: SpanFields) {
+        if !fields.runtime {
+            // Relaxed is enough: an event inside the span happens after this (on any
+            // thread, through whatever handed the span over), so it sees this increment or
+            // a later count, which still includes it until the span closes.
+            self.shared.field_spans.fetch_add(1, Ordering::Relaxed);
+        }
+        self.shared.spans.insert(id.into_u64(), fields);
+    }
+
     /// Writes or buffers a finished line of an invocation.
     fn deliver(&self, line: &[u8], level: LogLevel, inv: &Invocation) {
         if let Some(buffer) = &inv.log_buffer {
