@@ -167,20 +167,24 @@ where
     /// the layer).
     fn internal_line(&self, level: LogLevel, message: &str, inv: Option<&Invocation>) {
         let mut line = Vec::with_capacity(256);
-        self.write_prefix(&mut line, level, inv);
-        line.extend_from_slice(b",\"message\":");
+        self.write_prefix(&mut line, level);
         json::write_str(&mut line, message);
-        self.write_context_keys(&mut line, inv, &[], &mut RepeatedText::default());
+        self.write_context_keys(&mut line, inv, &[], &mut InvocationKeys::default());
         line.extend_from_slice(b"}\n");
         write_line(&*self.writer, &line, self.shared.dev);
     }
 
-    fn write_prefix(&self, out: &mut Vec<u8>, level: LogLevel, _inv: Option<&Invocation>) {
+    /// `{"timestamp":...,"level":"...","message":` (the message's value follows).
+    fn write_prefix(&self, out: &mut Vec<u8>, level: LogLevel) {
         out.extend_from_slice(b"{\"timestamp\":");
         json::write_timestamp(out, self.clock.now());
-        out.extend_from_slice(b",\"level\":\"");
-        out.extend_from_slice(level.as_str().as_bytes());
-        out.push(b'"');
+        out.extend_from_slice(match level {
+            LogLevel::Trace => b",\"level\":\"TRACE\",\"message\":",
+            LogLevel::Debug => b",\"level\":\"DEBUG\",\"message\":",
+            LogLevel::Info => b",\"level\":\"INFO\",\"message\":",
+            LogLevel::Warn => b",\"level\":\"WARN\",\"message\":",
+            LogLevel::Error => b",\"level\":\"ERROR\",\"message\":",
+        });
     }
 
     /// `service`, the invocation keys, `environment` and the correlation fields.
@@ -189,36 +193,11 @@ where
         out: &mut Vec<u8>,
         inv: Option<&Invocation>,
         skip: &[&str],
-        repeated: &mut RepeatedText,
+        invocation_keys: &mut InvocationKeys,
     ) {
         out.extend_from_slice(&self.shared.service_json);
         match inv {
-            Some(inv) => {
-                out.extend_from_slice(if inv.cold_start() {
-                    b",\"cold_start\":true"
-                } else {
-                    b",\"cold_start\":false"
-                });
-                if !inv.function_name().is_empty() {
-                    out.extend_from_slice(b",\"function_name\":");
-                    repeated.function_name.write(out, inv.function_name());
-                }
-                out.extend_from_slice(b",\"function_request_id\":");
-                json::write_str(out, inv.request_id());
-                if !inv.invoked_function_arn().is_empty() {
-                    out.extend_from_slice(b",\"function_arn\":");
-                    repeated.arn.write(out, inv.invoked_function_arn());
-                }
-                if let Some(mb) = inv.memory_mb() {
-                    out.extend_from_slice(b",\"function_memory_size\":");
-                    json::write_u64(out, u64::from(mb));
-                }
-                if let Some(h) = inv.trace_header() {
-                    out.extend_from_slice(b",\"xray_trace_id\":\"");
-                    out.extend_from_slice(h.root().as_bytes());
-                    out.push(b'"');
-                }
-            }
+            Some(inv) => invocation_keys.write(out, inv),
             None => {
                 if let Some(f) = &self.shared.function_name {
                     out.extend_from_slice(b",\"function_name\":");
@@ -424,36 +403,84 @@ struct Scratch {
     text: String,
     written: Vec<&'static str>,
     span_keys: Vec<&'static str>,
-    repeated: RepeatedText,
+    invocation_keys: InvocationKeys,
 }
 
-/// The function name and ARN as this thread last found them plain. They repeat on every
-/// line of every invocation of a function: comparing them with the last plain text (one
-/// `memcmp`) replaces the byte-class check of [`json::write_str`].
+/// The invocation keys around the request id (`cold_start`, `function_name`,
+/// `function_arn`, `function_memory_size`, the start of `xray_trace_id`) as this thread last
+/// rendered them. Every invocation of a function in one execution environment has the same
+/// name, ARN and memory size (and after the first the same cold start): they are compared
+/// with what the keys were rendered from (two `memcmp`s) and the keys copied in two pieces,
+/// instead of written one by one with the byte-class checks of the name and ARN.
 #[derive(Default)]
-struct RepeatedText {
-    function_name: LastPlain,
-    arn: LastPlain,
+struct InvocationKeys {
+    rendered: bool,
+    cold_start: bool,
+    memory_mb: Option<u32>,
+    traced: bool,
+    function_name: Vec<u8>,
+    arn: Vec<u8>,
+    /// `,"cold_start":...` to `,"function_request_id":` (the request id follows).
+    head: Vec<u8>,
+    /// `,"function_arn":...`, `,"function_memory_size":...` and `,"xray_trace_id":"` when
+    /// the invocation has them (the trace id's root and closing quote follow).
+    tail: Vec<u8>,
 }
 
-/// The last text [`LastPlain::write`] found plain (empty at first: `""` is plain).
-#[derive(Default)]
-struct LastPlain(Vec<u8>);
-
-impl LastPlain {
-    /// Appends `s` as [`json::write_str`] does.
-    #[inline]
-    fn write(&mut self, out: &mut Vec<u8>, s: &str) {
-        let bytes = s.as_bytes();
-        if bytes != self.0.as_slice() {
-            if !json::is_plain(bytes) {
-                json::write_str(out, s);
-                return;
-            }
-            self.0.clear();
-            self.0.extend_from_slice(bytes);
+impl InvocationKeys {
+    /// Appends the invocation keys of `inv`.
+    fn write(&mut self, out: &mut Vec<u8>, inv: &Invocation) {
+        if !self.rendered_from(inv) {
+            self.render(inv);
         }
-        json::write_plain(out, bytes);
+        out.extend_from_slice(&self.head);
+        json::write_str(out, inv.request_id());
+        out.extend_from_slice(&self.tail);
+        if let Some(h) = inv.trace_header() {
+            out.extend_from_slice(h.root().as_bytes());
+            out.push(b'"');
+        }
+    }
+
+    fn rendered_from(&self, inv: &Invocation) -> bool {
+        self.rendered
+            && self.cold_start == inv.cold_start()
+            && self.memory_mb == inv.memory_mb()
+            && self.traced == inv.trace_header().is_some()
+            && self.function_name == inv.function_name().as_bytes()
+            && self.arn == inv.invoked_function_arn().as_bytes()
+    }
+
+    fn render(&mut self, inv: &Invocation) {
+        let (head, tail) = (&mut self.head, &mut self.tail);
+        head.clear();
+        head.extend_from_slice(if inv.cold_start() { b",\"cold_start\":true" } else { b",\"cold_start\":false" });
+        if !inv.function_name().is_empty() {
+            head.extend_from_slice(b",\"function_name\":");
+            json::write_str(head, inv.function_name());
+        }
+        head.extend_from_slice(b",\"function_request_id\":");
+        tail.clear();
+        let arn = inv.invoked_function_arn();
+        if !arn.is_empty() {
+            tail.extend_from_slice(b",\"function_arn\":");
+            json::write_str(tail, arn);
+        }
+        if let Some(mb) = inv.memory_mb() {
+            tail.extend_from_slice(b",\"function_memory_size\":");
+            json::write_u64(tail, u64::from(mb));
+        }
+        if inv.trace_header().is_some() {
+            tail.extend_from_slice(b",\"xray_trace_id\":\"");
+        }
+        self.cold_start = inv.cold_start();
+        self.memory_mb = inv.memory_mb();
+        self.traced = inv.trace_header().is_some();
+        self.function_name.clear();
+        self.function_name.extend_from_slice(inv.function_name().as_bytes());
+        self.arn.clear();
+        self.arn.extend_from_slice(arn.as_bytes());
+        self.rendered = true;
     }
 }
 
@@ -466,7 +493,16 @@ thread_local! {
             text: String::new(),
             written: Vec::new(),
             span_keys: Vec::new(),
-            repeated: RepeatedText { function_name: LastPlain(Vec::new()), arn: LastPlain(Vec::new()) },
+            invocation_keys: InvocationKeys {
+                rendered: false,
+                cold_start: false,
+                memory_mb: None,
+                traced: false,
+                function_name: Vec::new(),
+                arn: Vec::new(),
+                head: Vec::new(),
+                tail: Vec::new(),
+            },
         })
     };
 }
@@ -670,9 +706,7 @@ where
     }
 
     fn on_close(&self, id: Id, _ctx: Context<'_, S>) {
-        if let Some(fields) = self.shared.spans.remove(id.into_u64())
-            && !fields.runtime
-        {
+        if self.shared.spans.remove(id.into_u64(), |fields| fields.runtime) == Some(false) {
             self.shared.field_spans.fetch_sub(1, Ordering::Relaxed);
         }
     }
@@ -683,7 +717,7 @@ where
         let level = LogLevel::from_tracing(*event.metadata().level());
         SCRATCH.with(|scratch| {
             let Ok(mut scratch) = scratch.try_borrow_mut() else { return };
-            let Scratch { line, fields, message, text, written, span_keys, repeated } = &mut *scratch;
+            let Scratch { line, fields, message, text, written, span_keys, invocation_keys } = &mut *scratch;
             line.clear();
             fields.clear();
             message.clear();
@@ -692,12 +726,11 @@ where
                 EventVisitor { out: fields, message, text, written, shared: &self.shared, has_message: false };
             event.record(&mut visitor);
 
-            self.write_prefix(line, level, inv);
-            line.extend_from_slice(b",\"message\":");
+            self.write_prefix(line, level);
             json::write_str(line, message);
             // Event fields win over correlation fields and span fields of the same name.
             let event_keys: &[&str] = written;
-            self.write_context_keys(line, inv, event_keys, repeated);
+            self.write_context_keys(line, inv, event_keys, invocation_keys);
             line.extend_from_slice(fields);
 
             // Span fields, innermost first; a key already written is skipped. Inside an
@@ -886,6 +919,92 @@ mod tests {
             drop(runtime);
             assert_eq!(count(), 0);
         });
+    }
+
+    #[test]
+    fn first_records_of_one_span_on_two_threads_both_land_and_are_counted_once() {
+        use tracing_subscriber::layer::SubscriberExt as _;
+        let writer = crate::testing::CapturingWriter::new();
+        let layer =
+            JsonLayer::new(&crate::config::Config::default(), writer.clone(), Arc::new(crate::clock::SystemClock));
+        let shared = Arc::clone(&layer.shared);
+        let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(layer));
+        for _ in 0..50 {
+            tracing::dispatcher::with_default(&dispatch, || {
+                let span = tracing::info_span!("s", a = tracing::field::Empty, b = tracing::field::Empty);
+                std::thread::scope(|s| {
+                    for (k, v) in [("a", 1), ("b", 2)] {
+                        let span = span.clone();
+                        s.spawn(move || {
+                            span.record(k, v);
+                        });
+                    }
+                });
+                span.in_scope(|| tracing::info!("x"));
+            });
+            assert_eq!(shared.field_spans.load(Ordering::Relaxed), 0);
+            let line = writer.json_lines().pop().expect("a line");
+            assert_eq!((line["a"].as_u64(), line["b"].as_u64()), (Some(1), Some(2)));
+        }
+    }
+
+    /// The invocation keys written one by one (the writer before [`InvocationKeys`]).
+    fn invocation_keys_one_by_one(out: &mut Vec<u8>, inv: &Invocation) {
+        out.extend_from_slice(if inv.cold_start() { b",\"cold_start\":true" } else { b",\"cold_start\":false" });
+        if !inv.function_name().is_empty() {
+            out.extend_from_slice(b",\"function_name\":");
+            json::write_str(out, inv.function_name());
+        }
+        out.extend_from_slice(b",\"function_request_id\":");
+        json::write_str(out, inv.request_id());
+        if !inv.invoked_function_arn().is_empty() {
+            out.extend_from_slice(b",\"function_arn\":");
+            json::write_str(out, inv.invoked_function_arn());
+        }
+        if let Some(mb) = inv.memory_mb() {
+            out.extend_from_slice(b",\"function_memory_size\":");
+            json::write_u64(out, u64::from(mb));
+        }
+        if let Some(h) = inv.trace_header() {
+            out.extend_from_slice(b",\"xray_trace_id\":\"");
+            out.extend_from_slice(h.root().as_bytes());
+            out.push(b'"');
+        }
+    }
+
+    #[test]
+    fn remembered_invocation_keys_are_the_keys_written_one_by_one() {
+        use crate::invocation::ColdStartTracker;
+        use crate::testing::ContextBuilder;
+        const HEADER: &str = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1";
+        let names = ["connect", "", "a\"b", "é-fn", "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln", "connect-2"];
+        let arns =
+            ["arn:aws:lambda:eu-west-1:1:function:connect", "", "arn:\n", "arn:aws:lambda:eu-west-1:1:function:c"];
+        let ids = ["8f8ea7ae-5b4d-4b2c-9e5f-1c2d3e4f5a6b", "", "r\"1", "req-é"];
+        let config = crate::config::Config::default();
+        let mut rng = fastrand::Rng::with_seed(5);
+        let mut keys = InvocationKeys::default();
+        for _ in 0..1_000 {
+            let tracker = ColdStartTracker::new(&Default::default());
+            if rng.bool() {
+                tracker.take();
+            }
+            let mut ctx = ContextBuilder::new()
+                .request_id(ids[rng.usize(..ids.len())])
+                .function_name(names[rng.usize(..names.len())])
+                .invoked_function_arn(arns[rng.usize(..arns.len())])
+                .memory_mb([0, 128, 512][rng.usize(..3)]);
+            if rng.bool() {
+                ctx = ctx.trace_header(HEADER);
+            }
+            let inv = Invocation::from_context(&ctx.build(), &config, &tracker);
+            for _ in 0..rng.usize(1..3) {
+                let (mut fast, mut general) = (Vec::new(), Vec::new());
+                keys.write(&mut fast, &inv);
+                invocation_keys_one_by_one(&mut general, &inv);
+                assert_eq!(String::from_utf8(fast).unwrap(), String::from_utf8(general).unwrap());
+            }
+        }
     }
 
     #[test]

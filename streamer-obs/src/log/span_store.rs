@@ -76,15 +76,17 @@ impl<T> SpanStore<T> {
         f(shard.iter_mut().find(|(k, _)| *k == id).map(|(_, v)| v))
     }
 
-    /// Takes out the value of `id`, if any.
-    pub(crate) fn remove(&self, id: u64) -> Option<T> {
+    /// Removes the value of `id`, if any, and returns what `f` makes of it.
+    pub(crate) fn remove<R>(&self, id: u64, f: impl FnOnce(&T) -> R) -> Option<R> {
         if self.len.load(Ordering::Relaxed) == 0 {
             return None;
         }
         let mut shard = self.shard(id);
         let at = shard.iter().position(|(k, _)| *k == id)?;
+        let r = f(&shard[at].1);
+        shard.swap_remove(at);
         self.len.fetch_sub(1, Ordering::Relaxed);
-        Some(shard.swap_remove(at).1)
+        Some(r)
     }
 }
 
@@ -110,7 +112,7 @@ mod tests {
                     store.insert(id, step);
                     model.insert(id, step);
                 }
-                1 => assert_eq!(store.remove(id), model.remove(&id), "remove {id}"),
+                1 => assert_eq!(store.remove(id, |v| *v), model.remove(&id), "remove {id}"),
                 _ => assert_eq!(store.with(id, |v| v.copied()), model.get(&id).copied(), "get {id}"),
             }
             assert_eq!(store.len.load(Ordering::Relaxed), model.len());
