@@ -563,7 +563,13 @@ impl Visit for EventVisitor<'_> {
         }
     }
     fn record_str(&mut self, field: &Field, value: &str) {
-        if field.name() == "message" {
+        // A plain key is never `message` (reserved): one memo lookup settles most fields
+        // before the name is compared with `message`.
+        if self.shared.key_is_plain(field.name()) {
+            self.written.push(field.name());
+            write_plain_key(self.out, field.name());
+            json::write_str(self.out, value);
+        } else if field.name() == "message" {
             self.message.clear();
             self.message.push_str(value);
             self.has_message = true;
