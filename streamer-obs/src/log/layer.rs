@@ -782,6 +782,7 @@ where
     W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
 {
     /// Stores the fields of a span that had none.
+    #[inline]
     fn store_new(&self, id: &Id, fields: SpanFields) {
         if !fields.runtime {
             // Relaxed is enough: an event inside the span happens after this (on any

@@ -34,6 +34,7 @@ impl<T> SpanStore<T> {
     }
 
     /// Stores `value` for `id`, replacing the one stored before if any.
+    #[inline]
     pub(crate) fn insert(&self, id: u64, value: T) {
         let mut shard = self.shard(id);
         match shard.iter_mut().find(|(k, _)| *k == id) {
