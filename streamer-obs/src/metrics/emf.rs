@@ -439,29 +439,70 @@ impl Template {
             && set.properties().is_empty()
             && entries.iter().zip(&self.metrics).all(|(e, (name, unit, resolution))| {
                 e.context == self.context
-                    && e.name == *name
                     && e.unit == *unit
                     && e.resolution == *resolution
+                    && e.name == *name
                     && e.values.as_slice().len() <= MAX_VALUES_PER_METRIC
             })
-            && *set.context(self.context) == self.dims
+            && set.context(self.context).same_as(&self.dims)
             && (Arc::ptr_eq(&self.base, set.base()) || *self.base == **set.base())
     }
 
-    /// Writes `set`'s document (it [`fits`](Self::fits)).
-    fn write(&self, set: &MetricSet, timestamp: u64, out: &mut Vec<u8>) {
+    /// Writes `set`'s document (it [`fits`](Self::fits)): the layout's bytes between the
+    /// holes, the values and the timestamp in them. Room for the line with one value per
+    /// hole is reserved first, so that no copy below grows the buffer in the usual case.
+    fn write(&self, set: &MetricSet, timestamp: u64, clock: &mut TimestampText, out: &mut Vec<u8>) {
         let entries = set.entries();
+        out.reserve(self.bytes.len() + self.holes.len() * MAX_NUMBER_LEN);
+        let mut rest = &self.bytes[..];
         let mut at = 0;
         for &(hole, what) in &self.holes {
-            let hole = hole as usize;
-            out.extend_from_slice(&self.bytes[at..hole]);
+            let (segment, tail) = rest.split_at(hole as usize - at);
+            out.extend_from_slice(segment);
+            rest = tail;
+            at = hole as usize;
             match entries.get(what as usize) {
                 Some(e) => write_values(out, e.values.as_slice()),
-                None => write_u64(out, timestamp),
+                None => clock.write(out, timestamp),
             }
-            at = hole;
         }
-        out.extend_from_slice(&self.bytes[at..]);
+        out.extend_from_slice(rest);
+    }
+}
+
+/// The longest text of one value (`-2.2250738585072014e-308`, 24 bytes) or timestamp.
+const MAX_NUMBER_LEN: usize = 24;
+
+/// A timestamp's text, its seconds remembered: documents written within the same second
+/// (every invocation of a busy function) copy the ten digits of the seconds and format
+/// only the three of the milliseconds. The same text as the integer's.
+#[derive(Debug, Default)]
+struct TimestampText {
+    /// The seconds of the text (0: none yet; a timestamp below a second has no seconds
+    /// digits and is formatted whole).
+    seconds: u64,
+    digits: [u8; 20],
+    len: usize,
+}
+
+impl TimestampText {
+    #[inline]
+    fn write(&mut self, out: &mut Vec<u8>, timestamp_ms: u64) {
+        let (seconds, ms) = (timestamp_ms / 1000, timestamp_ms % 1000);
+        if seconds == 0 {
+            push_u64(out, ms);
+            return;
+        }
+        if seconds != self.seconds {
+            let mut buf = itoa::Buffer::new();
+            let text = buf.format(seconds).as_bytes();
+            self.digits[..text.len()].copy_from_slice(text);
+            self.len = text.len();
+            self.seconds = seconds;
+        }
+        out.extend_from_slice(&self.digits[..self.len]);
+        let ms = ms as u32;
+        out.extend_from_slice(&[b'0' + (ms / 100) as u8, b'0' + (ms / 10 % 10) as u8, b'0' + (ms % 10) as u8]);
     }
 }
 
@@ -477,28 +518,40 @@ pub(crate) struct Encoder {
     templates: Vec<Template>,
     /// The template replaced next when all slots are taken.
     next: usize,
+    /// The text of the last timestamp's seconds.
+    clock: TimestampText,
 }
 
 impl Encoder {
     /// What [`encode`] writes and reports.
+    #[cfg(test)]
     pub(crate) fn encode(&mut self, set: &MetricSet, now_ms: u64, out: &mut Vec<u8>) -> EncodeReport {
+        match self.encode_single(set, now_ms, out) {
+            Some(documents) => EncodeReport { documents, ..EncodeReport::default() },
+            None => encode(set, now_ms, out),
+        }
+    }
+
+    /// [`encode`](Self::encode) when its report could only say how many documents were
+    /// written (no property trimmed or shadowed): that number; `None` (having written
+    /// nothing) for any other set, which [`encode`] then writes. An empty set is `Some(0)`.
+    /// The publisher's common path: no report to build and drop.
+    #[inline]
+    pub(crate) fn encode_single(&mut self, set: &MetricSet, now_ms: u64, out: &mut Vec<u8>) -> Option<usize> {
         if set.is_empty() {
-            return EncodeReport::default();
+            return Some(0);
         }
         let i = match self.templates.iter().position(|t| t.fits(set)) {
             Some(i) => i,
-            None => match Template::of(set) {
-                Some(t) => self.keep(t),
-                None => return encode(set, now_ms, out),
-            },
+            None => self.keep(Template::of(set)?),
         };
         let start = out.len();
-        self.templates[i].write(set, set.timestamp_ms().unwrap_or(now_ms), out);
+        self.templates[i].write(set, set.timestamp_ms().unwrap_or(now_ms), &mut self.clock, out);
         if out.len() - start <= MAX_LINE_BYTES {
-            return EncodeReport { documents: 1, ..EncodeReport::default() };
+            return Some(1);
         }
         out.truncate(start);
-        encode(set, now_ms, out)
+        None
     }
 
     fn keep(&mut self, template: Template) -> usize {
@@ -846,6 +899,19 @@ fn write_aws(set: &MetricSet, group: Doc<'_, '_>, items: &[Item<'_>], timestamp:
 /// round-trip (values were checked to be finite when recorded).
 #[inline]
 fn write_f64(out: &mut Vec<u8>, v: f64) {
+    // The usual value, a count or a size (1, 512): a non-negative integer below 2^32 is
+    // its own text, written here; everything else out of line. `-0.0` is `0` either way.
+    let n = v as u32;
+    if f64::from(n) == v {
+        push_u64(out, u64::from(n));
+    } else {
+        write_f64_other(out, v);
+    }
+}
+
+/// [`write_f64`] for the values that are not a small non-negative integer.
+#[inline(never)]
+fn write_f64_other(out: &mut Vec<u8>, v: f64) {
     // `v as i64 as f64 == v` is `v.fract() == 0.0` for |v| < 2^53, without a libm call.
     let i = v as i64;
     if i as f64 == v && v.abs() < 9_007_199_254_740_992.0 {
@@ -915,10 +981,14 @@ fn write_dyadic(out: &mut Vec<u8>, v: f64) -> bool {
         out.push(b'-');
     }
     push_u64(out, digits / scale);
-    out.push(b'.');
-    // The fraction with its leading zeros: `scale + frac` has j + 1 digits, the first a 1.
-    let mut buf = itoa::Buffer::new();
-    out.extend_from_slice(&buf.format(scale + digits % scale).as_bytes()[1..]);
+    // The point and the j digits of the fraction, leading zeros included.
+    let mut fraction = [b'.'; 11];
+    let mut rest = digits % scale;
+    for d in fraction[1..=j].iter_mut().rev() {
+        *d = b'0' + (rest % 10) as u8;
+        rest /= 10;
+    }
+    out.extend_from_slice(&fraction[..=j]);
     true
 }
 
@@ -1179,9 +1249,49 @@ mod tests {
         }
     }
 
+    /// The remembered seconds write the integer's text: the same second again, the next,
+    /// one with more digits, timestamps below a second, at random.
+    #[test]
+    fn timestamp_text_is_the_integer() {
+        let mut rng = fastrand::Rng::with_seed(11);
+        let mut text = TimestampText::default();
+        let mut check = |t: u64| {
+            let mut out = b"x".to_vec();
+            text.write(&mut out, t);
+            assert_eq!(String::from_utf8(out).unwrap(), format!("x{t}"));
+        };
+        for t in [0, 1, 9, 10, 999, 1000, 1001, 1000, 0, 9_999_999, 10_000_000, 9_999_000, u64::MAX, u64::MAX - 1] {
+            check(t);
+        }
+        let mut t = 1_700_000_000_000u64;
+        for _ in 0..100_000 {
+            t = match rng.u8(..6) {
+                0 => rng.u64(..),
+                1 => rng.u64(..100_000),
+                2 => t.saturating_sub(rng.u64(..2000)),
+                _ => t.saturating_add(rng.u64(..700)),
+            };
+            check(t);
+        }
+    }
+
     #[test]
     fn numbers_are_compact_and_round_trip() {
-        for (v, s) in [(1.0, "1"), (-0.0, "0"), (0.5, "0.5"), (1e300, "1e300"), (-2.5e-7, "-2.5e-7")] {
+        let cases = [
+            (1.0, "1"),
+            (-0.0, "0"),
+            (0.5, "0.5"),
+            (1e300, "1e300"),
+            (-2.5e-7, "-2.5e-7"),
+            (-1.0, "-1"),
+            (4_294_967_295.0, "4294967295"),
+            (4_294_967_296.0, "4294967296"),
+            (4_294_967_295.5, "4294967295.5"),
+            (9_007_199_254_740_992.0, "9007199254740992.0"),
+            (0.0009765625, "0.0009765625"),
+            (-1048575.0009765625, "-1048575.0009765625"),
+        ];
+        for (v, s) in cases {
             let mut out = Vec::new();
             write_f64(&mut out, v);
             assert_eq!(String::from_utf8(out).unwrap(), s);
