@@ -213,21 +213,61 @@ pub struct MetricSet {
     /// this one.
     /// Empty ([`Dimensions::EMPTY`]) while there is none: an empty context is context 0.
     context1: DimensionContext,
-    /// The further contexts: context `i` is `contexts[i - 2]`.
-    contexts: Vec<DimensionContext>,
     /// The metrics, in recording order (the first [`INLINE_ENTRIES`] without allocating).
     entries: SmallVec<[Entry; INLINE_ENTRIES]>,
-    /// Name hash -> the last entry with that hash (then `Entry::prev`).
+    /// The [`name_bits`] of every name a metric may not take here: the default
+    /// dimensions', the contexts' own dimensions', the properties'. A metric name whose
+    /// bit is clear collides with none of them (the recording path's one test).
+    reserved: u64,
+    timestamp_ms: Option<u64>,
+    /// What few sets hold (further contexts, a name index, properties), out of line: a set
+    /// without them is made, emptied and dropped without touching it.
+    rare: Option<Box<Rare>>,
+}
+
+/// The parts of a [`MetricSet`] most sets never use.
+#[derive(Debug, Clone, Default)]
+struct Rare {
+    /// The contexts beyond context 1: context `i` is `contexts[i - 2]`.
+    contexts: Vec<DimensionContext>,
+    /// Name hash -> the last entry with that hash (then `Entry::prev`), from
+    /// [`INDEX_FROM`] entries on.
     index: Index,
     properties: BTreeMap<String, serde_json::Value>,
-    timestamp_ms: Option<u64>,
 }
+
+/// No property (what [`MetricSet::properties`] lends when there is no [`Rare`] part).
+static NO_PROPERTIES: BTreeMap<String, serde_json::Value> = BTreeMap::new();
 
 /// The namespace and default dimensions a set starts from.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Base {
     namespace: Namespace,
     defaults: Vec<(DimensionName, DimensionValue)>,
+    /// The [`name_bits`] of the default dimensions' names.
+    reserved: u64,
+}
+
+impl Base {
+    fn new(namespace: Namespace, defaults: Vec<(DimensionName, DimensionValue)>) -> Self {
+        let reserved = defaults.iter().fold(0, |bits, (k, _)| bits | name_bits(k.as_str()));
+        Self { namespace, defaults, reserved }
+    }
+}
+
+/// One bit of 64 for a name, from its length and its first and last bytes: names with
+/// different bits differ, so a name whose bit is not in a set of bits (see
+/// `MetricSet::reserved`) is none of the names that made it, without comparing text.
+#[inline]
+fn name_bits(name: &str) -> u64 {
+    let b = name.as_bytes();
+    let (first, last) = match b {
+        [first, .., last] => (*first, *last),
+        [only] => (*only, *only),
+        [] => (0, 0),
+    };
+    let h = (b.len() as u32).wrapping_mul(31) ^ u32::from(first).wrapping_mul(7) ^ u32::from(last);
+    1 << (h % 64)
 }
 
 /// Context 0: the default dimensions alone, in the default set.
@@ -265,7 +305,7 @@ impl Prepared {
             (standard::SERVICE, DimensionValue::from_config(config.service())),
             (standard::ENVIRONMENT, DimensionValue::from_config(config.environment())),
         ];
-        Self { service: config.service().to_owned(), base: Arc::new(Base { namespace, defaults }) }
+        Self { service: config.service().to_owned(), base: Arc::new(Base::new(namespace, defaults)) }
     }
 
     /// The configured namespace.
@@ -286,15 +326,13 @@ impl Prepared {
 
 impl MetricSet {
     fn with_base(base: Arc<Base>) -> Self {
-        Self {
-            base,
-            context1: Dimensions::EMPTY,
-            contexts: Vec::new(),
-            entries: SmallVec::new(),
-            index: Index::default(),
-            properties: BTreeMap::new(),
-            timestamp_ms: None,
-        }
+        let reserved = base.reserved;
+        Self { base, context1: Dimensions::EMPTY, entries: SmallVec::new(), reserved, timestamp_ms: None, rare: None }
+    }
+
+    /// The rare parts, made on first use.
+    fn rare(&mut self) -> &mut Rare {
+        self.rare.get_or_insert_with(Box::default)
     }
 
     /// An empty set in `namespace`, with no default dimensions.
@@ -305,7 +343,7 @@ impl MetricSet {
     /// assert!(set.is_empty() && set.default_dimensions().is_empty());
     /// ```
     pub fn new(namespace: Namespace) -> Self {
-        Self::with_base(Arc::new(Base { namespace, defaults: Vec::new() }))
+        Self::with_base(Arc::new(Base::new(namespace, Vec::new())))
     }
 
     /// An empty set with the configured namespace and the default dimensions `Service`
@@ -358,7 +396,7 @@ impl MetricSet {
             (standard::FUNCTION_NAME_LOWER, DimensionValue::from_config(function_name)),
             (standard::SERVICE_LOWER, DimensionValue::from_config(service)),
         ];
-        let mut set = Self::with_base(Arc::new(Base { namespace, defaults }));
+        let mut set = Self::with_base(Arc::new(Base::new(namespace, defaults)));
         set.push_entry(MetricName::from_static(standard::COLD_START), Unit::Count, StorageResolution::Standard, 0, 1.0);
         set
     }
@@ -415,7 +453,11 @@ impl MetricSet {
         if self.base.defaults.len() >= MAX_DIMENSIONS_PER_SET {
             return Err(MetricsError::TooManyDimensions { metric: name.as_str().to_owned() });
         }
-        Arc::make_mut(&mut self.base).defaults.push((name, value));
+        let bits = name_bits(name.as_str());
+        let base = Arc::make_mut(&mut self.base);
+        base.defaults.push((name, value));
+        base.reserved |= bits;
+        self.reserved |= bits;
         Ok(())
     }
 
@@ -483,17 +525,19 @@ impl MetricSet {
     /// [`intern`](Self::intern) beyond context 1: a further known context, or a new one
     /// (validated, then copied).
     fn intern_new(&mut self, name: &MetricName, dims: &Dimensions) -> Result<usize, Refused> {
-        if let Some(i) = self.contexts.iter().position(|c| c.same_as(dims)) {
+        if let Some(i) = self.rare.as_ref().and_then(|r| r.contexts.iter().position(|c| c.same_as(dims))) {
             return Ok(i + 2);
         }
         self.validate(name, dims)?;
+        self.reserved |= dims.values().iter().fold(0, |bits, (k, _)| bits | name_bits(k.as_str()));
         if self.context1.is_empty() {
             // Empty: nothing to drop first.
             self.context1.fill_from(dims);
             return Ok(1);
         }
-        self.contexts.push(dims.clone());
-        Ok(self.contexts.len() + 1)
+        let contexts = &mut self.rare().contexts;
+        contexts.push(dims.clone());
+        Ok(contexts.len() + 1)
     }
 
     /// Checks a new context: at most 30 sets of at most 30 keys, each key once per set and
@@ -560,7 +604,8 @@ impl MetricSet {
                 visit(i, e);
             }
         } else {
-            let mut i = self.index.get(&name_hash(name.as_str())).copied().unwrap_or(NO_ENTRY);
+            let index = self.rare.as_ref().map(|r| &r.index);
+            let mut i = index.and_then(|x| x.get(&name_hash(name.as_str()))).copied().unwrap_or(NO_ENTRY);
             while let Some(e) = self.entries.get(i as usize) {
                 visit(i as usize, e);
                 i = e.prev;
@@ -573,14 +618,20 @@ impl MetricSet {
             self.entries[i].values.push(value);
             return Ok(());
         }
-        let collides = self.base.defaults.iter().any(|(k, _)| k.as_str() == name.as_str())
-            || self.context(context).values().iter().any(|(k, _)| k.as_str() == name.as_str())
-            || self.properties.contains_key(name.as_str());
-        if collides {
+        if self.reserved & name_bits(name.as_str()) != 0 && self.collides(&name, context) {
             return Err(refused_metric(&name, |metric| MetricsError::NameCollision { metric }));
         }
         self.push_entry(name, unit, resolution, context, value);
         Ok(())
+    }
+
+    /// Whether `name` is a default dimension's, a dimension's of `context` or a property's
+    /// name (asked only when its bit is reserved).
+    #[inline(never)]
+    fn collides(&self, name: &MetricName, context: usize) -> bool {
+        self.base.defaults.iter().any(|(k, _)| k.as_str() == name.as_str())
+            || self.context(context).values().iter().any(|(k, _)| k.as_str() == name.as_str())
+            || self.properties().contains_key(name.as_str())
     }
 
     /// Appends an entry; from [`INDEX_FROM`] entries on, keeps the name-hash index.
@@ -599,9 +650,10 @@ impl MetricSet {
         let at = self.entries.len() - 1;
         // Entry numbers are `u32`: 4 billion metrics in one set are out of reach.
         let from = if at + 1 == INDEX_FROM { 0 } else { at };
+        let index = &mut self.rare.get_or_insert_with(Box::default).index;
         for i in from..=at {
             let hash = name_hash(self.entries[i].name.as_str());
-            self.entries[i].prev = self.index.insert(hash, i as u32).unwrap_or(NO_ENTRY);
+            self.entries[i].prev = index.insert(hash, i as u32).unwrap_or(NO_ENTRY);
         }
     }
 
@@ -621,7 +673,7 @@ impl MetricSet {
             || key.is_empty()
             || self.base.defaults.iter().any(|(k, _)| k.as_str() == key)
             || std::iter::once(&self.context1)
-                .chain(&self.contexts)
+                .chain(self.rare.iter().flat_map(|r| &r.contexts))
                 .any(|c| c.values().iter().any(|(k, _)| k.as_str() == key))
             || self.entries.iter().any(|e| e.name.as_str() == key);
         if reserved {
@@ -629,7 +681,8 @@ impl MetricSet {
         }
         let value = serde_json::to_value(&value)
             .unwrap_or_else(|e| serde_json::Value::String(format!("<unserialisable: {e}>")));
-        self.properties.insert(key, value);
+        self.reserved |= name_bits(&key);
+        self.rare().properties.insert(key, value);
         Ok(())
     }
 
@@ -680,7 +733,7 @@ impl MetricSet {
     /// assert_eq!(set.properties().keys().collect::<Vec<_>>(), ["a", "b"]);
     /// ```
     pub fn properties(&self) -> &BTreeMap<String, serde_json::Value> {
-        &self.properties
+        self.rare.as_ref().map_or(&NO_PROPERTIES, |r| &r.properties)
     }
 
     /// How many metrics (name and dimension combinations) are recorded.
@@ -740,15 +793,18 @@ impl MetricSet {
     /// dimensions kept), keeping its storage for what is recorded next.
     pub(crate) fn clear(&mut self) {
         self.context1.reset();
-        self.contexts.clear();
         self.entries.clear();
-        if !self.index.is_empty() {
-            self.index.clear();
-        }
-        if !self.properties.is_empty() {
-            self.properties.clear();
-        }
+        self.reserved = self.base.reserved;
         self.timestamp_ms = None;
+        if let Some(rare) = &mut self.rare {
+            rare.contexts.clear();
+            if !rare.index.is_empty() {
+                rare.index.clear();
+            }
+            if !rare.properties.is_empty() {
+                rare.properties.clear();
+            }
+        }
     }
 
     /// Every metric with its resolved dimensions and sets, in recording order.
@@ -800,7 +856,7 @@ impl MetricSet {
         match context {
             0 => &DEFAULT_CONTEXT,
             1 => &self.context1,
-            c => &self.contexts[c - 2],
+            c => self.rare.as_ref().and_then(|r| r.contexts.get(c - 2)).unwrap_or(&DEFAULT_CONTEXT),
         }
     }
 
@@ -961,6 +1017,42 @@ mod tests {
         let values: Vec<(&str, &str)> = m.dimensions.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
         assert_eq!(values, [("Service", "svc"), ("Environment", "canary")]);
         assert_eq!(m.sets, vec![vec![&standard::SERVICE, &standard::ENVIRONMENT]]);
+    }
+
+    /// The reserved-name bits never hide a collision: a name is refused exactly when it is
+    /// a default dimension's, one of its context's dimensions' or a property's name, for
+    /// names alike in length, first and last byte, after defaults and properties change,
+    /// and after the set is emptied.
+    #[test]
+    fn reserved_bits_never_hide_a_collision() {
+        let mut rng = fastrand::Rng::with_seed(21);
+        let pool =
+            ["Environment", "EnvironmenT", "Envir_nment", "Service", "Sxrvice", "Action", "Actiox", "k", "kk", "p1"];
+        let key = |rng: &mut fastrand::Rng| DimensionName::new(pool[rng.usize(..pool.len())]).unwrap();
+        let v = crate::dimension_value!("v");
+        for round in 0..3000 {
+            let mut s = set();
+            if rng.bool() {
+                s.add_dimension(key(&mut rng), &v).unwrap();
+            }
+            let mut dims = Dimensions::new();
+            for _ in 0..rng.usize(..3) {
+                dims = dims.with(key(&mut rng), &v);
+            }
+            if rng.bool() {
+                let _ = s.set_property(pool[rng.usize(..pool.len())], 1);
+            }
+            if round % 5 == 0 {
+                s.clear();
+            }
+            let name = pool[rng.usize(..pool.len())];
+            let expected = s.default_dimensions().iter().any(|(k, _)| k.as_str() == name)
+                || dims.values().iter().any(|(k, _)| k.as_str() == name)
+                || s.properties().contains_key(name);
+            let got = s.add_with(name, Unit::Count, 1.0, StorageResolution::Standard, &dims);
+            assert_eq!(matches!(got, Err(MetricsError::NameCollision { .. })), expected, "{name} {s:?} {dims:?}");
+            assert_eq!(got.is_ok(), !expected, "{got:?}");
+        }
     }
 
     #[test]
