@@ -402,7 +402,8 @@ fn write_u64(out: &mut Vec<u8>, v: u64) {
 struct Template {
     base: Arc<Base>,
     context: usize,
-    dims: Dimensions,
+    /// The context's dimensions: the set's shared copy (context 0: an empty one).
+    dims: Arc<Dimensions>,
     metrics: SmallVec<[(MetricName, Unit, StorageResolution); 8]>,
     bytes: Vec<u8>,
     holes: Holes,
@@ -425,7 +426,7 @@ impl Template {
         Some(Template {
             base: Arc::clone(set.base()),
             context,
-            dims: set.context(context).clone(),
+            dims: set.shared_context(context).cloned().unwrap_or_default(),
             metrics: set.entries().iter().map(|e| (e.name.clone(), e.unit, e.resolution)).collect(),
             bytes,
             holes,
@@ -444,7 +445,7 @@ impl Template {
                     && e.name == *name
                     && e.values.as_slice().len() <= MAX_VALUES_PER_METRIC
             })
-            && set.context(self.context).same_as(&self.dims)
+            && fits_context(set.context(self.context), &self.dims)
             && (Arc::ptr_eq(&self.base, set.base()) || *self.base == **set.base())
     }
 
@@ -468,6 +469,13 @@ impl Template {
         }
         out.extend_from_slice(rest);
     }
+}
+
+/// Whether a set's context is a layout's: the same shared copy (the base's known context,
+/// see `MetricSet::shared_context`), else equal.
+#[inline]
+fn fits_context(context: &Dimensions, known: &Dimensions) -> bool {
+    std::ptr::eq(context, known) || context.same_as(known)
 }
 
 /// The longest text of one value (`-2.2250738585072014e-308`, 24 bytes) or timestamp.

@@ -49,8 +49,9 @@ pub fn value_is_valid(value: f64) -> bool {
 }
 
 /// The dimension values and sets of a group of metrics (interned in the set): a copy of
-/// the [`Dimensions`] they were recorded with.
-pub(crate) type DimensionContext = Dimensions;
+/// the [`Dimensions`] they were recorded with, validated against the set's default
+/// dimensions and shared through its [`Base`] (see [`KnownContexts`]).
+pub(crate) type DimensionContext = Arc<Dimensions>;
 
 /// The values of one metric: one without allocation, more in a (boxed, so that an entry
 /// stays small) vector.
@@ -211,8 +212,8 @@ pub struct MetricSet {
     base: Arc<Base>,
     /// Context 1, the first beyond context 0 (the defaults alone); most sets have at most
     /// this one.
-    /// Empty ([`Dimensions::EMPTY`]) while there is none: an empty context is context 0.
-    context1: DimensionContext,
+    /// `None` while there is none.
+    context1: Option<DimensionContext>,
     /// The metrics, in recording order (the first [`INLINE_ENTRIES`] without allocating).
     entries: SmallVec<[Entry; INLINE_ENTRIES]>,
     /// The [`name_bits`] of every name a metric may not take here: the default
@@ -246,12 +247,66 @@ pub(crate) struct Base {
     defaults: Vec<(DimensionName, DimensionValue)>,
     /// The [`name_bits`] of the default dimensions' names.
     reserved: u64,
+    /// Contexts validated against these defaults.
+    known: KnownContexts,
 }
 
 impl Base {
     fn new(namespace: Namespace, defaults: Vec<(DimensionName, DimensionValue)>) -> Self {
         let reserved = defaults.iter().fold(0, |bits, (k, _)| bits | name_bits(k.as_str()));
-        Self { namespace, defaults, reserved }
+        Self { namespace, defaults, reserved, known: KnownContexts::default() }
+    }
+}
+
+/// How many contexts a [`Base`] remembers.
+const KNOWN_CONTEXTS: usize = 8;
+
+/// The last few contexts validated against a [`Base`]'s default dimensions, shared by the
+/// sets of that base (every invocation of a configuration): an invocation recording the
+/// same dimensions as an earlier one finds their validated copy here and shares it (one
+/// compare and a reference count) instead of validating and copying them again, and
+/// emptying its set only drops that reference. The EMF layouts compare a shared context
+/// by address first. Nothing per invocation: only immutable, validated copies.
+#[derive(Default)]
+struct KnownContexts {
+    /// The contexts, most recently added first.
+    contexts: std::sync::Mutex<SmallVec<[DimensionContext; KNOWN_CONTEXTS]>>,
+}
+
+impl KnownContexts {
+    /// The known context equal to `dims`.
+    fn find(&self, dims: &Dimensions) -> Option<DimensionContext> {
+        let known = self.contexts.lock().unwrap_or_else(|p| p.into_inner());
+        known.iter().find(|c| c.same_as(dims)).cloned()
+    }
+
+    /// Remembers a validated context, forgetting the oldest beyond [`KNOWN_CONTEXTS`].
+    fn add(&self, context: &DimensionContext) {
+        let mut known = self.contexts.lock().unwrap_or_else(|p| p.into_inner());
+        if known.len() == KNOWN_CONTEXTS {
+            known.pop();
+        }
+        known.insert(0, Arc::clone(context));
+    }
+}
+
+/// A copy of a base (a changed default) validates its contexts anew: it starts empty.
+impl Clone for KnownContexts {
+    fn clone(&self) -> Self {
+        Self::default()
+    }
+}
+
+/// A cache: not part of the base's value.
+impl PartialEq for KnownContexts {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl std::fmt::Debug for KnownContexts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("KnownContexts")
     }
 }
 
@@ -271,7 +326,7 @@ fn name_bits(name: &str) -> u64 {
 }
 
 /// Context 0: the default dimensions alone, in the default set.
-static DEFAULT_CONTEXT: DimensionContext = Dimensions::EMPTY;
+static DEFAULT_CONTEXT: Dimensions = Dimensions::EMPTY;
 
 /// How many metrics a set holds before it allocates: a handler's few metrics and the
 /// latency metric. The set lives in the invocation's allocation, which stays within the
@@ -327,7 +382,7 @@ impl Prepared {
 impl MetricSet {
     fn with_base(base: Arc<Base>) -> Self {
         let reserved = base.reserved;
-        Self { base, context1: Dimensions::EMPTY, entries: SmallVec::new(), reserved, timestamp_ms: None, rare: None }
+        Self { base, context1: None, entries: SmallVec::new(), reserved, timestamp_ms: None, rare: None }
     }
 
     /// The rare parts, made on first use.
@@ -457,6 +512,8 @@ impl MetricSet {
         let base = Arc::make_mut(&mut self.base);
         base.defaults.push((name, value));
         base.reserved |= bits;
+        // Validated against fewer defaults (a key count may now be over the limit).
+        base.known = KnownContexts::default();
         self.reserved |= bits;
         Ok(())
     }
@@ -515,28 +572,36 @@ impl MetricSet {
         if dims.is_empty() {
             return Ok(0);
         }
-        // An empty context 1 (none yet) is never equal to a non-empty `dims`.
-        if !self.context1.is_empty() && self.context1.same_as(dims) {
+        if let Some(c) = &self.context1
+            && c.same_as(dims)
+        {
             return Ok(1);
         }
         self.intern_new(name, dims)
     }
 
-    /// [`intern`](Self::intern) beyond context 1: a further known context, or a new one
-    /// (validated, then copied).
+    /// [`intern`](Self::intern) beyond context 1: a further context of the set, or a new
+    /// one: the base's known copy, else a validated copy (then known to the base).
     fn intern_new(&mut self, name: &MetricName, dims: &Dimensions) -> Result<usize, Refused> {
         if let Some(i) = self.rare.as_ref().and_then(|r| r.contexts.iter().position(|c| c.same_as(dims))) {
             return Ok(i + 2);
         }
-        self.validate(name, dims)?;
-        self.reserved |= dims.values().iter().fold(0, |bits, (k, _)| bits | name_bits(k.as_str()));
-        if self.context1.is_empty() {
-            // Empty: nothing to drop first.
-            self.context1.fill_from(dims);
+        let context = match self.base.known.find(dims) {
+            Some(known) => known,
+            None => {
+                self.validate(name, dims)?;
+                let copy = Arc::new(dims.clone());
+                self.base.known.add(&copy);
+                copy
+            }
+        };
+        self.reserved |= context.values().iter().fold(0, |bits, (k, _)| bits | name_bits(k.as_str()));
+        if self.context1.is_none() {
+            self.context1 = Some(context);
             return Ok(1);
         }
         let contexts = &mut self.rare().contexts;
-        contexts.push(dims.clone());
+        contexts.push(context);
         Ok(contexts.len() + 1)
     }
 
@@ -672,7 +737,9 @@ impl MetricSet {
         let reserved = key == "_aws"
             || key.is_empty()
             || self.base.defaults.iter().any(|(k, _)| k.as_str() == key)
-            || std::iter::once(&self.context1)
+            || self
+                .context1
+                .iter()
                 .chain(self.rare.iter().flat_map(|r| &r.contexts))
                 .any(|c| c.values().iter().any(|(k, _)| k.as_str() == key))
             || self.entries.iter().any(|e| e.name.as_str() == key);
@@ -792,7 +859,7 @@ impl MetricSet {
     /// Empties the set in place, as [`take`](Self::take) leaves it (namespace and default
     /// dimensions kept), keeping its storage for what is recorded next.
     pub(crate) fn clear(&mut self) {
-        self.context1.reset();
+        self.context1 = None;
         self.entries.clear();
         self.reserved = self.base.reserved;
         self.timestamp_ms = None;
@@ -852,11 +919,19 @@ impl MetricSet {
         }
     }
 
-    pub(crate) fn context(&self, context: usize) -> &DimensionContext {
+    pub(crate) fn context(&self, context: usize) -> &Dimensions {
+        match self.shared_context(context) {
+            Some(c) => c,
+            None => &DEFAULT_CONTEXT,
+        }
+    }
+
+    /// Context `context` as shared with other sets; `None` for context 0.
+    pub(crate) fn shared_context(&self, context: usize) -> Option<&DimensionContext> {
         match context {
-            0 => &DEFAULT_CONTEXT,
-            1 => &self.context1,
-            c => self.rare.as_ref().and_then(|r| r.contexts.get(c - 2)).unwrap_or(&DEFAULT_CONTEXT),
+            0 => None,
+            1 => self.context1.as_ref(),
+            c => self.rare.as_ref().and_then(|r| r.contexts.get(c - 2)),
         }
     }
 
@@ -1053,6 +1128,51 @@ mod tests {
             assert_eq!(matches!(got, Err(MetricsError::NameCollision { .. })), expected, "{name} {s:?} {dims:?}");
             assert_eq!(got.is_ok(), !expected, "{got:?}");
         }
+    }
+
+    /// Sets of one configuration share the copy of a context validated once: equal
+    /// dimensions built again find it; other dimensions, or a set whose defaults changed,
+    /// get their own; an invalid context is refused every time.
+    #[test]
+    fn sets_of_a_configuration_share_their_contexts() {
+        let config = Config::builder().service("svc").environment("prod").build_from(&crate::config::EnvVars::empty());
+        let dims = || Dimensions::new().with(standard::ACTION, &standard::Action::Connect);
+        let record = |s: &mut MetricSet, d: &Dimensions| {
+            s.add_with("Hits", Unit::Count, 1.0, StorageResolution::Standard, d).unwrap();
+            Arc::clone(s.shared_context(1).unwrap())
+        };
+        let (mut a, mut b) = (MetricSet::from_config(&config), MetricSet::from_config(&config));
+        let first = record(&mut a, &dims());
+        assert!(Arc::ptr_eq(&first, &record(&mut b, &dims())));
+        a.clear();
+        assert!(Arc::ptr_eq(&first, &record(&mut a, &dims())));
+        let mut other = MetricSet::from_config(&config);
+        let send = record(&mut other, &Dimensions::new().with(standard::ACTION, &standard::Action::Send));
+        assert!(!Arc::ptr_eq(&first, &send));
+        let mut changed = MetricSet::from_config(&config);
+        changed.add_dimension(standard::TENANT_ID, &TenantId::new("t").unwrap()).unwrap();
+        assert!(!Arc::ptr_eq(&first, &record(&mut changed, &dims())));
+        let bad = Dimensions::new().set([standard::ERROR_TYPE]);
+        for _ in 0..2 {
+            let mut s = MetricSet::from_config(&config);
+            assert!(s.add_with("X", Unit::Count, 1.0, StorageResolution::Standard, &bad).is_err());
+        }
+    }
+
+    /// A default added in place (the set's own base) forgets the contexts validated
+    /// before: one that was within the key limit and no longer is gets refused.
+    #[test]
+    fn a_new_default_validates_known_contexts_again() {
+        let names: Vec<DimensionName> = (0..29).map(|i| DimensionName::new(format!("k{i}")).unwrap()).collect();
+        let v = crate::dimension_value!("v");
+        let dims = names.iter().fold(Dimensions::new(), |d, k| d.with(k.clone(), &v));
+        let mut s = MetricSet::new(Namespace::streamer());
+        s.add_dimension(standard::SERVICE, &v).unwrap();
+        s.add_with("X", Unit::Count, 1.0, StorageResolution::Standard, &dims).unwrap(); // 1 + 29 keys
+        s.clear();
+        s.add_dimension(standard::ENVIRONMENT, &v).unwrap();
+        let r = s.add_with("X", Unit::Count, 1.0, StorageResolution::Standard, &dims);
+        assert!(matches!(r, Err(MetricsError::TooManyDimensions { .. })), "{r:?}");
     }
 
     #[test]
