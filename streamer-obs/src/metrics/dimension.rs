@@ -424,8 +424,9 @@ impl Dimensions {
     /// let dims = streamer_obs::metrics::Dimensions::new();
     /// assert!(dims.values().is_empty() && dims.sets().len() == 0);
     /// ```
+    #[inline]
     pub fn new() -> Self {
-        Self::default()
+        Self::EMPTY
     }
 
     /// Adds (or replaces) the value of `name`.

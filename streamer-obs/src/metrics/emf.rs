@@ -35,7 +35,7 @@ use smallvec::SmallVec;
 
 use super::dimension::{DimensionValue, Dimensions};
 use super::name::{DimensionName, MetricName};
-use super::set::{Base, Entry, MetricSet};
+use super::set::{Base, Entry, MetricSet, Values};
 use super::unit::{StorageResolution, Unit};
 
 /// At most 100 metric definitions per document (E-13).
@@ -462,8 +462,9 @@ impl Template {
             out.extend_from_slice(segment);
             rest = tail;
             at = hole as usize;
-            match entries.get(what as usize) {
-                Some(e) => write_values(out, e.values.as_slice()),
+            match entries.get(what as usize).map(|e| &e.values) {
+                Some(Values::One(v)) => write_f64(out, *v),
+                Some(Values::Many(values)) => write_array(out, values),
                 None => clock.write(out, timestamp),
             }
         }
@@ -587,15 +588,21 @@ fn write_values(out: &mut Vec<u8>, values: &[f64]) {
     if let [v] = values {
         write_f64(out, *v);
     } else {
-        out.push(b'[');
-        for (j, v) in values.iter().enumerate() {
-            if j > 0 {
-                out.push(b',');
-            }
-            write_f64(out, *v);
-        }
-        out.push(b']');
+        write_array(out, values);
     }
+}
+
+/// Values as an array (out of line: the rare case).
+#[inline(never)]
+fn write_array(out: &mut Vec<u8>, values: &[f64]) {
+    out.push(b'[');
+    for (j, v) in values.iter().enumerate() {
+        if j > 0 {
+            out.push(b',');
+        }
+        write_f64(out, *v);
+    }
+    out.push(b']');
 }
 
 static PLACEHOLDER_NAME: DimensionName = DimensionName::__from_static_checked("_");
@@ -937,19 +944,23 @@ fn write_f64_other(out: &mut Vec<u8>, v: f64) {
     }
 }
 
-/// Appends the decimal digits of `n` (up to three digits without a formatter).
-#[inline]
+/// Appends the decimal digits of `n`: up to three digits in line, more with a formatter
+/// out of line.
+#[inline(always)]
 fn push_u64(out: &mut Vec<u8>, n: u64) {
     let digit = |d: u64| b'0' + (d % 10) as u8;
     match n {
         0..=9 => out.push(digit(n)),
         10..=99 => out.extend_from_slice(&[digit(n / 10), digit(n)]),
         100..=999 => out.extend_from_slice(&[digit(n / 100), digit(n / 10), digit(n)]),
-        _ => {
-            let mut buf = itoa::Buffer::new();
-            out.extend_from_slice(buf.format(n).as_bytes());
-        }
+        _ => push_u64_long(out, n),
     }
+}
+
+#[inline(never)]
+fn push_u64_long(out: &mut Vec<u8>, n: u64) {
+    let mut buf = itoa::Buffer::new();
+    out.extend_from_slice(buf.format(n).as_bytes());
 }
 
 /// Powers of five and ten up to the tenth.
@@ -989,14 +1000,18 @@ fn write_dyadic(out: &mut Vec<u8>, v: f64) -> bool {
         out.push(b'-');
     }
     push_u64(out, digits / scale);
-    // The point and the j digits of the fraction, leading zeros included.
-    let mut fraction = [b'.'; 11];
+    out.push(b'.');
+    // The j digits of the fraction, leading zeros included (pushed one by one: fewer
+    // instructions than a copy for these few bytes).
+    let mut fraction = [0u8; 10];
     let mut rest = digits % scale;
-    for d in fraction[1..=j].iter_mut().rev() {
+    for d in fraction[..j].iter_mut().rev() {
         *d = b'0' + (rest % 10) as u8;
         rest /= 10;
     }
-    out.extend_from_slice(&fraction[..=j]);
+    for &d in &fraction[..j] {
+        out.push(d);
+    }
     true
 }
 
