@@ -394,6 +394,12 @@ impl Dimensions {
         (self.id != 0 && self.id == other.id) || self == other
     }
 
+    /// The identity of this content (0: unknown), see [`same_as`](Self::same_as).
+    #[inline]
+    pub(crate) fn id(&self) -> u64 {
+        self.id
+    }
+
     /// Empties `self` (as [`EMPTY`](Self::EMPTY)), keeping its storage.
     pub(crate) fn reset(&mut self) {
         self.values.clear();

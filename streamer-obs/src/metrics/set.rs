@@ -216,6 +216,11 @@ pub struct MetricSet {
     /// this one.
     /// `None` while there is none.
     context1: Option<DimensionContext>,
+    /// The identity of the [`Dimensions`] context 1 was found for (see
+    /// `Dimensions::same_as`; 0: none): the shared copy keeps the identity of the
+    /// dimensions it was made from, so the recording path compares this one to find
+    /// context 1 again for the caller's dimensions without comparing their content.
+    context1_id: u64,
     /// The metrics, in recording order (the first [`INLINE_ENTRIES`] without allocating).
     entries: SmallVec<[Entry; INLINE_ENTRIES]>,
     /// The [`name_bits`] of every name a metric may not take here: the default
@@ -384,7 +389,15 @@ impl Prepared {
 impl MetricSet {
     fn with_base(base: Arc<Base>) -> Self {
         let reserved = base.reserved;
-        Self { base, context1: None, entries: SmallVec::new(), reserved, timestamp_ms: None, rare: None }
+        Self {
+            base,
+            context1: None,
+            context1_id: 0,
+            entries: SmallVec::new(),
+            reserved,
+            timestamp_ms: None,
+            rare: None,
+        }
     }
 
     /// The rare parts, made on first use.
@@ -575,7 +588,7 @@ impl MetricSet {
             return Ok(0);
         }
         if let Some(c) = &self.context1
-            && c.same_as(dims)
+            && ((dims.id() != 0 && dims.id() == self.context1_id) || c.same_as(dims))
         {
             return Ok(1);
         }
@@ -600,6 +613,7 @@ impl MetricSet {
         self.reserved |= context.values().iter().fold(0, |bits, (k, _)| bits | name_bits(k.as_str()));
         if self.context1.is_none() {
             self.context1 = Some(context);
+            self.context1_id = dims.id();
             return Ok(1);
         }
         let contexts = &mut self.rare().contexts;
@@ -862,6 +876,7 @@ impl MetricSet {
     /// dimensions kept), keeping its storage for what is recorded next.
     pub(crate) fn clear(&mut self) {
         self.context1 = None;
+        self.context1_id = 0;
         self.entries.clear();
         self.reserved = self.base.reserved;
         self.timestamp_ms = None;
@@ -1145,7 +1160,16 @@ mod tests {
         };
         let (mut a, mut b) = (MetricSet::from_config(&config), MetricSet::from_config(&config));
         let first = record(&mut a, &dims());
-        assert!(Arc::ptr_eq(&first, &record(&mut b, &dims())));
+        // Found by content for other dimensions, then by their identity; a changed clone
+        // of them is another context.
+        let again = dims();
+        assert!(Arc::ptr_eq(&first, &record(&mut b, &again)));
+        assert!(Arc::ptr_eq(&first, &record(&mut b, &again)));
+        let changed = again.clone().with(standard::ERROR_TYPE, &ErrorType::Throttled);
+        b.add_with("Hits", Unit::Count, 1.0, StorageResolution::Standard, &changed).unwrap();
+        let contexts: Vec<usize> = b.entries().iter().map(|e| e.context).collect();
+        assert_eq!(contexts, [1, 2]);
+        assert_eq!(b.values_of("Hits"), [1.0, 1.0, 1.0]);
         a.clear();
         assert!(Arc::ptr_eq(&first, &record(&mut a, &dims())));
         let mut other = MetricSet::from_config(&config);
