@@ -969,10 +969,8 @@ fn push_u64_long(out: &mut Vec<u8>, n: u64) {
     out.extend_from_slice(buf.format(n).as_bytes());
 }
 
-/// Powers of five and ten up to the tenth.
+/// Powers of five up to the tenth.
 const POW5: [u64; 11] = [1, 5, 25, 125, 625, 3125, 15_625, 78_125, 390_625, 1_953_125, 9_765_625];
-const POW10: [u64; 11] =
-    [1, 10, 100, 1000, 10_000, 100_000, 1_000_000, 10_000_000, 100_000_000, 1_000_000_000, 10_000_000_000];
 
 /// Writes a non-integral `v` with |v| < 2^20 that is a multiple of 2^-10 (3.5, 0.25,
 /// 12.125...) as its exact decimal expansion, which is what `ryu` writes for it, and
@@ -985,32 +983,31 @@ const POW10: [u64; 11] =
 /// it in plain notation (0.0009765625 <= |v| < 1048576).
 fn write_dyadic(out: &mut Vec<u8>, v: f64) -> bool {
     const J: u32 = 10;
-    if v.is_nan() || v.abs() >= 1_048_576.0 {
-        return false;
-    }
-    // Exact: scaling by a power of two loses nothing here.
+    // Exact: scaling by a power of two loses nothing here. NaN and the infinities fail
+    // the first test (a NaN converts to 0, an infinity saturates).
     let scaled = v * f64::from(1u32 << J);
     let k = scaled as i64;
-    if k as f64 != scaled || k == 0 {
+    if k as f64 != scaled || v.abs() >= 1_048_576.0 {
         return false;
     }
-    let tz = k.trailing_zeros().min(J);
+    let magnitude = k.unsigned_abs();
+    let fraction_bits = magnitude & ((1 << J) - 1);
+    if fraction_bits == 0 {
+        return false;
+    }
+    // |v| = whole + fraction_bits / 2^10, and fraction_bits / 2^10 = odd / 2^j with odd
+    // odd: its decimal digits are odd * 5^j over 10^j, exactly j of them.
+    let tz = fraction_bits.trailing_zeros();
     let j = (J - tz) as usize;
-    if j == 0 {
-        return false;
-    }
-    let odd = k.unsigned_abs() >> tz;
-    let digits = odd * POW5[j];
-    let scale = POW10[j];
+    let mut rest = (fraction_bits >> tz) * POW5[j];
     if v < 0.0 {
         out.push(b'-');
     }
-    push_u64(out, digits / scale);
+    push_u64(out, magnitude >> J);
     out.push(b'.');
     // The j digits of the fraction, leading zeros included (pushed one by one: fewer
     // instructions than a copy for these few bytes).
     let mut fraction = [0u8; 10];
-    let mut rest = digits % scale;
     for d in fraction[..j].iter_mut().rev() {
         *d = b'0' + (rest % 10) as u8;
         rest /= 10;

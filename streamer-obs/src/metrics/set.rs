@@ -828,6 +828,7 @@ impl MetricSet {
     /// set.add("A", Unit::Count, 2.0).unwrap();
     /// assert_eq!(set.len(), 1);
     /// ```
+    #[inline]
     pub fn len(&self) -> usize {
         self.entries.len()
     }
@@ -840,6 +841,7 @@ impl MetricSet {
     /// set.set_property("p", 1).unwrap();
     /// assert!(set.is_empty());
     /// ```
+    #[inline]
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
