@@ -228,8 +228,11 @@ pub struct MetricSet {
     /// bit is clear collides with none of them (the recording path's one test).
     reserved: u64,
     timestamp_ms: Option<u64>,
-    /// What few sets hold (further contexts, a name index, properties), out of line: a set
-    /// without them is made, emptied and dropped without touching it.
+    /// The properties; `None` until the first (an empty map is dropped through its
+    /// iterator, a `None` by one test).
+    properties: Option<BTreeMap<String, serde_json::Value>>,
+    /// What few sets hold (further contexts, a name index), out of line: a set without
+    /// them is made, emptied and dropped without touching it.
     rare: Option<Box<Rare>>,
 }
 
@@ -241,10 +244,9 @@ struct Rare {
     /// Name hash -> the last entry with that hash (then `Entry::prev`), from
     /// [`INDEX_FROM`] entries on.
     index: Index,
-    properties: BTreeMap<String, serde_json::Value>,
 }
 
-/// No property (what [`MetricSet::properties`] lends when there is no [`Rare`] part).
+/// No property (what [`MetricSet::properties`] lends before the first).
 static NO_PROPERTIES: BTreeMap<String, serde_json::Value> = BTreeMap::new();
 
 /// The namespace and default dimensions a set starts from.
@@ -396,6 +398,7 @@ impl MetricSet {
             entries: SmallVec::new(),
             reserved,
             timestamp_ms: None,
+            properties: None,
             rare: None,
         }
     }
@@ -765,7 +768,7 @@ impl MetricSet {
         let value = serde_json::to_value(&value)
             .unwrap_or_else(|e| serde_json::Value::String(format!("<unserialisable: {e}>")));
         self.reserved |= name_bits(&key);
-        self.rare().properties.insert(key, value);
+        self.properties.get_or_insert_with(BTreeMap::new).insert(key, value);
         Ok(())
     }
 
@@ -816,7 +819,7 @@ impl MetricSet {
     /// assert_eq!(set.properties().keys().collect::<Vec<_>>(), ["a", "b"]);
     /// ```
     pub fn properties(&self) -> &BTreeMap<String, serde_json::Value> {
-        self.rare.as_ref().map_or(&NO_PROPERTIES, |r| &r.properties)
+        self.properties.as_ref().unwrap_or(&NO_PROPERTIES)
     }
 
     /// How many metrics (name and dimension combinations) are recorded.
@@ -882,13 +885,13 @@ impl MetricSet {
         self.entries.clear();
         self.reserved = self.base.reserved;
         self.timestamp_ms = None;
+        if let Some(properties) = &mut self.properties {
+            properties.clear();
+        }
         if let Some(rare) = &mut self.rare {
             rare.contexts.clear();
             if !rare.index.is_empty() {
                 rare.index.clear();
-            }
-            if !rare.properties.is_empty() {
-                rare.properties.clear();
             }
         }
     }
