@@ -445,7 +445,8 @@ impl Template {
                     && e.name == *name
                     && e.values.as_slice().len() <= MAX_VALUES_PER_METRIC
             })
-            && fits_context(set.context(self.context), &self.dims)
+            // Context 0 is the defaults alone in every set: nothing to compare.
+            && (self.context == 0 || fits_context(set.context(self.context), &self.dims))
             && (Arc::ptr_eq(&self.base, set.base()) || *self.base == **set.base())
     }
 
