@@ -126,6 +126,60 @@ fn span_fields_are_flattened_innermost_and_event_win() {
     assert_eq!(raw.matches("\"depth\"").count(), 1);
 }
 
+/// Inside an invocation the layer skips the walk up the scope while no span (but the
+/// runtime's) holds fields: every way a span gets fields must still put them on the line.
+#[test]
+fn span_fields_inside_an_invocation_whatever_their_origin() {
+    let config = config(&[]);
+    let (dispatch, writer, _) = capture(&config);
+    let inv = invocation(&config, "r", &ColdStartTracker::new(&Default::default()));
+    with_default(&dispatch, || {
+        inv.sync_scope(|| {
+            let handler = tracing::info_span!("handler", late_handler_field = tracing::field::Empty);
+            let _h = handler.enter();
+            tracing::info!("no span fields");
+            // A nested span with a field, closed before the next line (the W1 shape).
+            {
+                let nested = tracing::info_span!("nested", n = 1_u64);
+                let _n = nested.enter();
+                tracing::info!("in nested");
+            }
+            tracing::info!("after nested");
+            // Fields recorded after creation.
+            let late = tracing::info_span!("late", step = tracing::field::Empty);
+            let _l = late.enter();
+            tracing::info!("before record");
+            late.record("step", "two");
+            tracing::info!("after record");
+            // A span created on another thread (counted there), entered here.
+            let remote = std::thread::scope(|s| {
+                s.spawn(|| with_default(&dispatch, || tracing::info_span!("remote", origin = "thread"))).join()
+            })
+            .expect("thread");
+            let _r = remote.enter();
+            tracing::info!("in remote");
+            // Fields on the handler span itself, recorded while nothing else holds any.
+            drop(_r);
+            drop(remote);
+            drop(_l);
+            drop(late);
+            handler.record("late_handler_field", 7);
+            tracing::info!("handler field");
+        })
+    });
+    let lines = writer.json_lines();
+    let at = |i: usize, k: &str| lines[i].get(k).cloned();
+    assert_eq!(lines.len(), 7);
+    assert_eq!(at(0, "n"), None);
+    assert_eq!(at(1, "n"), Some(json!(1)));
+    assert_eq!(at(2, "n"), None);
+    assert_eq!(at(3, "step"), None);
+    assert_eq!(at(4, "step"), Some(json!("two")));
+    // The remote span has no parent (none was current on its thread): its scope is itself.
+    assert_eq!((at(5, "step"), at(5, "origin")), (None, Some(json!("thread"))));
+    assert_eq!((at(6, "step"), at(6, "origin"), at(6, "late_handler_field")), (None, None, Some(json!(7))));
+}
+
 #[test]
 fn event_fields_win_over_correlation_fields_without_duplicates() {
     let config = config(&[]);

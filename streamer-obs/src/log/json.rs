@@ -76,13 +76,19 @@ pub(crate) fn is_plain(bytes: &[u8]) -> bool {
 pub(crate) fn write_str(out: &mut Vec<u8>, s: &str) {
     let bytes = s.as_bytes();
     if is_plain(bytes) {
-        out.reserve(bytes.len() + 2);
-        out.push(b'"');
-        out.extend_from_slice(bytes);
-        out.push(b'"');
+        write_plain(out, bytes);
         return;
     }
     write_str_checked(out, s);
+}
+
+/// Appends `bytes`, known [`is_plain`], in quotes.
+#[inline]
+pub(crate) fn write_plain(out: &mut Vec<u8>, bytes: &[u8]) {
+    out.reserve(bytes.len() + 2);
+    out.push(b'"');
+    out.extend_from_slice(bytes);
+    out.push(b'"');
 }
 
 /// [`write_str`] without the plain fast path: classify, then escape and scrub as needed.
@@ -109,14 +115,20 @@ fn write_str_checked(out: &mut Vec<u8>, s: &str) {
     }
 }
 
+/// Whether `s` is written as the body of a JSON string unchanged (nothing to escape; a
+/// `J` is fine: no scrubbing here).
+#[inline]
+pub(crate) fn escape_free(s: &str) -> bool {
+    s.as_bytes().iter().fold(0, |acc, &b| acc | CLASS[b as usize]) & 1 == 0
+}
+
 /// Appends the escaped body of a JSON string (no quotes, no scrubbing).
 #[inline]
 pub(crate) fn escape_into(out: &mut Vec<u8>, s: &str) {
-    let bytes = s.as_bytes();
-    if bytes.iter().fold(0, |acc, &b| acc | CLASS[b as usize]) & 1 == 0 {
-        out.extend_from_slice(bytes);
+    if escape_free(s) {
+        out.extend_from_slice(s.as_bytes());
     } else {
-        escape_slow(out, bytes);
+        escape_slow(out, s.as_bytes());
     }
 }
 
@@ -262,10 +274,12 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
     (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
+#[inline]
 pub(crate) fn write_i64(out: &mut Vec<u8>, v: i64) {
     out.extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
 }
 
+#[inline]
 pub(crate) fn write_u64(out: &mut Vec<u8>, v: u64) {
     out.extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
 }

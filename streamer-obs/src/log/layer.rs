@@ -4,6 +4,7 @@ use std::cell::RefCell;
 use std::fmt::Write as _;
 use std::io::Write as _;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
@@ -16,9 +17,11 @@ use tracing_subscriber::registry::LookupSpan;
 use super::buffer::LineSink;
 use super::json;
 use super::redact::Redactor;
+use super::span_store::SpanStore;
 use crate::clock::Clock;
 use crate::config::{Config, LogLevel};
 use crate::invocation::Invocation;
+use crate::static_memo::StaticStrMemo;
 
 /// Keys the SDK writes itself; a user field with one of these names is written as
 /// `field.<name>` so no line ever holds a key twice.
@@ -52,6 +55,40 @@ pub(crate) struct Shared {
     redactor: Redactor,
     dev: bool,
     max_level: Level,
+    /// The fields of the live spans that have some.
+    spans: SpanStore<SpanFields>,
+    /// How many of [`Shared::spans`] are not the runtime's span. Inside an invocation the
+    /// runtime's span is never written, so while this is zero an event has no span field to
+    /// write and skips the walk up its scope (registry lookups for every span).
+    field_spans: AtomicUsize,
+    /// Field names found plain (see [`Shared::key_is_plain`]), by address.
+    plain_keys: StaticStrMemo,
+}
+
+impl Shared {
+    /// Whether a field named `key` is written as `,"key":value` with nothing to decide per
+    /// line: not a `log.` field, no leading `@`, not a reserved name, nothing to escape and
+    /// not redacted. Field names are `&'static`, so the answer is asked once per name; other
+    /// names take [`write_key`] and the redaction check.
+    #[inline]
+    fn key_is_plain(&self, key: &'static str) -> bool {
+        self.plain_keys.get_or(key, |k| {
+            !k.starts_with("log.")
+                && !k.starts_with('@')
+                && !RESERVED.contains(&k)
+                && json::escape_free(k)
+                && !self.redactor.is_redacted(k)
+        })
+    }
+}
+
+/// Appends `,"key":` for a key [`Shared::key_is_plain`] accepted.
+#[inline]
+fn write_plain_key(out: &mut Vec<u8>, key: &str) {
+    out.reserve(key.len() + 4);
+    out.extend_from_slice(b",\"");
+    out.extend_from_slice(key.as_bytes());
+    out.extend_from_slice(b"\":");
 }
 
 /// `prefix` followed by `value` as a JSON string (escaped and scrubbed like any value).
@@ -105,6 +142,9 @@ where
             redactor: log.redactor().clone(),
             dev: log.dev(),
             max_level,
+            spans: SpanStore::new(),
+            field_spans: AtomicUsize::new(0),
+            plain_keys: StaticStrMemo::new(),
         });
         let writer = Arc::new(writer);
         let w = Arc::clone(&writer);
@@ -127,52 +167,37 @@ where
     /// the layer).
     fn internal_line(&self, level: LogLevel, message: &str, inv: Option<&Invocation>) {
         let mut line = Vec::with_capacity(256);
-        self.write_prefix(&mut line, level, inv);
-        line.extend_from_slice(b",\"message\":");
+        self.write_prefix(&mut line, level);
         json::write_str(&mut line, message);
-        self.write_context_keys(&mut line, inv, &[]);
+        self.write_context_keys(&mut line, inv, &[], &mut InvocationKeys::default());
         line.extend_from_slice(b"}\n");
         write_line(&*self.writer, &line, self.shared.dev);
     }
 
-    fn write_prefix(&self, out: &mut Vec<u8>, level: LogLevel, _inv: Option<&Invocation>) {
+    /// `{"timestamp":...,"level":"...","message":` (the message's value follows).
+    fn write_prefix(&self, out: &mut Vec<u8>, level: LogLevel) {
         out.extend_from_slice(b"{\"timestamp\":");
         json::write_timestamp(out, self.clock.now());
-        out.extend_from_slice(b",\"level\":\"");
-        out.extend_from_slice(level.as_str().as_bytes());
-        out.push(b'"');
+        out.extend_from_slice(match level {
+            LogLevel::Trace => b",\"level\":\"TRACE\",\"message\":",
+            LogLevel::Debug => b",\"level\":\"DEBUG\",\"message\":",
+            LogLevel::Info => b",\"level\":\"INFO\",\"message\":",
+            LogLevel::Warn => b",\"level\":\"WARN\",\"message\":",
+            LogLevel::Error => b",\"level\":\"ERROR\",\"message\":",
+        });
     }
 
     /// `service`, the invocation keys, `environment` and the correlation fields.
-    fn write_context_keys(&self, out: &mut Vec<u8>, inv: Option<&Invocation>, skip: &[&str]) {
+    fn write_context_keys(
+        &self,
+        out: &mut Vec<u8>,
+        inv: Option<&Invocation>,
+        skip: &[&str],
+        invocation_keys: &mut InvocationKeys,
+    ) {
         out.extend_from_slice(&self.shared.service_json);
         match inv {
-            Some(inv) => {
-                out.extend_from_slice(if inv.cold_start() {
-                    b",\"cold_start\":true"
-                } else {
-                    b",\"cold_start\":false"
-                });
-                if !inv.function_name().is_empty() {
-                    out.extend_from_slice(b",\"function_name\":");
-                    json::write_str(out, inv.function_name());
-                }
-                out.extend_from_slice(b",\"function_request_id\":");
-                json::write_str(out, inv.request_id());
-                if !inv.invoked_function_arn().is_empty() {
-                    out.extend_from_slice(b",\"function_arn\":");
-                    json::write_str(out, inv.invoked_function_arn());
-                }
-                if let Some(mb) = inv.memory_mb() {
-                    out.extend_from_slice(b",\"function_memory_size\":");
-                    json::write_u64(out, u64::from(mb));
-                }
-                if let Some(h) = inv.trace_header() {
-                    out.extend_from_slice(b",\"xray_trace_id\":\"");
-                    out.extend_from_slice(h.root().as_bytes());
-                    out.push(b'"');
-                }
-            }
+            Some(inv) => invocation_keys.write(out, inv),
             None => {
                 if let Some(f) = &self.shared.function_name {
                     out.extend_from_slice(b",\"function_name\":");
@@ -330,10 +355,17 @@ struct SpanVisitor<'a> {
 impl SpanVisitor<'_> {
     fn put(&mut self, field: &Field, render: impl FnOnce(&mut Vec<u8>)) {
         if self.redactor.is_redacted_static(field.name()) {
-            self.fields.set(field.name(), |v| v.extend_from_slice(REDACTED_JSON));
+            self.fields.set_rendered(field.name(), REDACTED_JSON);
         } else {
             self.fields.set(field.name(), render);
         }
+    }
+
+    /// [`Self::put`] for a value rendered on the stack (integers, booleans): no scratch
+    /// buffer to borrow.
+    fn put_rendered(&mut self, field: &Field, value: &[u8]) {
+        let value = if self.redactor.is_redacted_static(field.name()) { REDACTED_JSON } else { value };
+        self.fields.set_rendered(field.name(), value);
     }
 }
 
@@ -342,13 +374,13 @@ impl Visit for SpanVisitor<'_> {
         self.put(field, |v| json::write_f64(v, value));
     }
     fn record_i64(&mut self, field: &Field, value: i64) {
-        self.put(field, |v| json::write_i64(v, value));
+        self.put_rendered(field, itoa::Buffer::new().format(value).as_bytes());
     }
     fn record_u64(&mut self, field: &Field, value: u64) {
-        self.put(field, |v| json::write_u64(v, value));
+        self.put_rendered(field, itoa::Buffer::new().format(value).as_bytes());
     }
     fn record_bool(&mut self, field: &Field, value: bool) {
-        self.put(field, |v| v.extend_from_slice(if value { b"true" } else { b"false" }));
+        self.put_rendered(field, if value { b"true" } else { b"false" });
     }
     fn record_str(&mut self, field: &Field, value: &str) {
         self.put(field, |v| json::write_str(v, value));
@@ -371,6 +403,85 @@ struct Scratch {
     text: String,
     written: Vec<&'static str>,
     span_keys: Vec<&'static str>,
+    invocation_keys: InvocationKeys,
+}
+
+/// The invocation keys around the request id (`cold_start`, `function_name`,
+/// `function_arn`, `function_memory_size`, the start of `xray_trace_id`) as this thread last
+/// rendered them. Every invocation of a function in one execution environment has the same
+/// name, ARN and memory size (and after the first the same cold start): they are compared
+/// with what the keys were rendered from (two `memcmp`s) and the keys copied in two pieces,
+/// instead of written one by one with the byte-class checks of the name and ARN.
+#[derive(Default)]
+struct InvocationKeys {
+    rendered: bool,
+    cold_start: bool,
+    memory_mb: Option<u32>,
+    traced: bool,
+    function_name: Vec<u8>,
+    arn: Vec<u8>,
+    /// `,"cold_start":...` to `,"function_request_id":` (the request id follows).
+    head: Vec<u8>,
+    /// `,"function_arn":...`, `,"function_memory_size":...` and `,"xray_trace_id":"` when
+    /// the invocation has them (the trace id's root and closing quote follow).
+    tail: Vec<u8>,
+}
+
+impl InvocationKeys {
+    /// Appends the invocation keys of `inv`.
+    fn write(&mut self, out: &mut Vec<u8>, inv: &Invocation) {
+        if !self.rendered_from(inv) {
+            self.render(inv);
+        }
+        out.extend_from_slice(&self.head);
+        json::write_str(out, inv.request_id());
+        out.extend_from_slice(&self.tail);
+        if let Some(h) = inv.trace_header() {
+            out.extend_from_slice(h.root().as_bytes());
+            out.push(b'"');
+        }
+    }
+
+    fn rendered_from(&self, inv: &Invocation) -> bool {
+        self.rendered
+            && self.cold_start == inv.cold_start()
+            && self.memory_mb == inv.memory_mb()
+            && self.traced == inv.trace_header().is_some()
+            && self.function_name == inv.function_name().as_bytes()
+            && self.arn == inv.invoked_function_arn().as_bytes()
+    }
+
+    fn render(&mut self, inv: &Invocation) {
+        let (head, tail) = (&mut self.head, &mut self.tail);
+        head.clear();
+        head.extend_from_slice(if inv.cold_start() { b",\"cold_start\":true" } else { b",\"cold_start\":false" });
+        if !inv.function_name().is_empty() {
+            head.extend_from_slice(b",\"function_name\":");
+            json::write_str(head, inv.function_name());
+        }
+        head.extend_from_slice(b",\"function_request_id\":");
+        tail.clear();
+        let arn = inv.invoked_function_arn();
+        if !arn.is_empty() {
+            tail.extend_from_slice(b",\"function_arn\":");
+            json::write_str(tail, arn);
+        }
+        if let Some(mb) = inv.memory_mb() {
+            tail.extend_from_slice(b",\"function_memory_size\":");
+            json::write_u64(tail, u64::from(mb));
+        }
+        if inv.trace_header().is_some() {
+            tail.extend_from_slice(b",\"xray_trace_id\":\"");
+        }
+        self.cold_start = inv.cold_start();
+        self.memory_mb = inv.memory_mb();
+        self.traced = inv.trace_header().is_some();
+        self.function_name.clear();
+        self.function_name.extend_from_slice(inv.function_name().as_bytes());
+        self.arn.clear();
+        self.arn.extend_from_slice(arn.as_bytes());
+        self.rendered = true;
+    }
 }
 
 thread_local! {
@@ -382,6 +493,16 @@ thread_local! {
             text: String::new(),
             written: Vec::new(),
             span_keys: Vec::new(),
+            invocation_keys: InvocationKeys {
+                rendered: false,
+                cold_start: false,
+                memory_mb: None,
+                traced: false,
+                function_name: Vec::new(),
+                arn: Vec::new(),
+                head: Vec::new(),
+                tail: Vec::new(),
+            },
         })
     };
 }
@@ -392,7 +513,7 @@ struct EventVisitor<'a> {
     message: &'a mut String,
     text: &'a mut String,
     written: &'a mut Vec<&'static str>,
-    redactor: &'a Redactor,
+    shared: &'a Shared,
     has_message: bool,
 }
 
@@ -400,12 +521,17 @@ impl EventVisitor<'_> {
     /// Returns false when the value must not be written (redacted already handled).
     fn key(&mut self, field: &Field) -> bool {
         let name = field.name();
+        if self.shared.key_is_plain(name) {
+            self.written.push(name);
+            write_plain_key(self.out, name);
+            return true;
+        }
         if name.starts_with("log.") {
             return false;
         }
         self.written.push(name);
         write_key(self.out, name);
-        if self.redactor.is_redacted_static(name) {
+        if self.shared.redactor.is_redacted_static(name) {
             self.out.extend_from_slice(REDACTED_JSON);
             return false;
         }
@@ -437,7 +563,13 @@ impl Visit for EventVisitor<'_> {
         }
     }
     fn record_str(&mut self, field: &Field, value: &str) {
-        if field.name() == "message" {
+        // A plain key is never `message` (reserved): one memo lookup settles most fields
+        // before the name is compared with `message`.
+        if self.shared.key_is_plain(field.name()) {
+            self.written.push(field.name());
+            write_plain_key(self.out, field.name());
+            json::write_str(self.out, value);
+        } else if field.name() == "message" {
             self.message.clear();
             self.message.push_str(value);
             self.has_message = true;
@@ -448,7 +580,7 @@ impl Visit for EventVisitor<'_> {
     fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
         let name = field.name();
         self.written.push(name);
-        let redacted = self.redactor.is_redacted_static(name);
+        let redacted = self.shared.redactor.is_redacted_static(name);
         // error.type: the concrete type is not available through `dyn Error`; the
         // leading identifier of its `Debug` output names the struct or variant.
         self.text.clear();
@@ -538,28 +670,50 @@ where
         Some(tracing::level_filters::LevelFilter::from_level(self.shared.max_level))
     }
 
-    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
-        let runtime = attrs.metadata().name() == RUNTIME_SPAN;
-        // A span without values and not the runtime's gets its fields on its first record.
-        if attrs.values().is_empty() && !runtime {
+    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, _ctx: Context<'_, S>) {
+        // A span without values gets its fields on its first record.
+        if attrs.values().is_empty() {
             return;
         }
-        let Some(span) = ctx.span(id) else { return };
+        let runtime = attrs.metadata().name() == RUNTIME_SPAN;
         let mut fields = SpanFields { runtime, ..SpanFields::default() };
         attrs.record(&mut SpanVisitor { fields: &mut fields, redactor: &self.shared.redactor });
-        span.extensions_mut().insert(fields);
+        // Only `Empty` values (recorded later): nothing to store yet.
+        if !fields.entries.is_empty() {
+            self.store_new(id, fields);
+        }
     }
 
     fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
-        let Some(span) = ctx.span(id) else { return };
-        let mut ext = span.extensions_mut();
-        match ext.get_mut::<SpanFields>() {
-            Some(fields) => values.record(&mut SpanVisitor { fields, redactor: &self.shared.redactor }),
-            None => {
-                let mut fields = SpanFields::default();
-                values.record(&mut SpanVisitor { fields: &mut fields, redactor: &self.shared.redactor });
-                ext.insert(fields);
-            }
+        // Rendered apart, then merged under the store's lock: a value's `Debug` may log or
+        // record fields itself, and must not find the lock held.
+        let mut recorded = SpanFields::default();
+        values.record(&mut SpanVisitor { fields: &mut recorded, redactor: &self.shared.redactor });
+        if recorded.entries.is_empty() {
+            return;
+        }
+        let mut runtime = false;
+        let inserted = self.shared.spans.merge_or_insert(
+            id.into_u64(),
+            recorded,
+            |fields, recorded| {
+                for (k, v) in recorded.iter() {
+                    fields.set_rendered(k, v);
+                }
+            },
+            |fields| {
+                runtime = ctx.metadata(id).is_some_and(|m| m.name() == RUNTIME_SPAN);
+                fields.runtime = runtime;
+            },
+        );
+        if inserted && !runtime {
+            self.shared.field_spans.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    fn on_close(&self, id: Id, _ctx: Context<'_, S>) {
+        if self.shared.spans.remove(id.into_u64(), |fields| fields.runtime) == Some(false) {
+            self.shared.field_spans.fetch_sub(1, Ordering::Relaxed);
         }
     }
 
@@ -569,46 +723,48 @@ where
         let level = LogLevel::from_tracing(*event.metadata().level());
         SCRATCH.with(|scratch| {
             let Ok(mut scratch) = scratch.try_borrow_mut() else { return };
-            let Scratch { line, fields, message, text, written, span_keys } = &mut *scratch;
+            let Scratch { line, fields, message, text, written, span_keys, invocation_keys } = &mut *scratch;
             line.clear();
             fields.clear();
             message.clear();
             written.clear();
-            let mut visitor = EventVisitor {
-                out: fields,
-                message,
-                text,
-                written,
-                redactor: &self.shared.redactor,
-                has_message: false,
-            };
+            let mut visitor =
+                EventVisitor { out: fields, message, text, written, shared: &self.shared, has_message: false };
             event.record(&mut visitor);
 
-            self.write_prefix(line, level, inv);
-            line.extend_from_slice(b",\"message\":");
+            self.write_prefix(line, level);
             json::write_str(line, message);
             // Event fields win over correlation fields and span fields of the same name.
             let event_keys: &[&str] = written;
-            self.write_context_keys(line, inv, event_keys);
+            self.write_context_keys(line, inv, event_keys, invocation_keys);
             line.extend_from_slice(fields);
 
-            // Span fields, innermost first; a key already written is skipped.
-            if let Some(scope) = ctx.event_scope(event) {
+            // Span fields, innermost first; a key already written is skipped. Inside an
+            // invocation, while no span but the runtime's holds fields, there is none to
+            // write: the walk is skipped.
+            let walk = inv.is_none() || self.shared.field_spans.load(Ordering::Relaxed) != 0;
+            if walk && let Some(scope) = ctx.event_scope(event) {
                 span_keys.clear();
                 for span in scope {
-                    let ext = span.extensions();
-                    let Some(sf) = ext.get::<SpanFields>() else { continue };
-                    if sf.runtime && inv.is_some() {
-                        continue;
-                    }
-                    for (k, v) in sf.iter() {
-                        if event_keys.contains(&k) || span_keys.contains(&k) || inv.is_some_and(|i| i.has_field(k)) {
-                            continue;
+                    self.shared.spans.with(span.id().into_u64(), |sf| {
+                        let Some(sf) = sf else { return };
+                        if sf.runtime && inv.is_some() {
+                            return;
                         }
-                        write_key(line, k);
-                        line.extend_from_slice(v);
-                        span_keys.push(k);
-                    }
+                        for (k, v) in sf.iter() {
+                            if event_keys.contains(&k) || span_keys.contains(&k) || inv.is_some_and(|i| i.has_field(k))
+                            {
+                                continue;
+                            }
+                            if self.shared.key_is_plain(k) {
+                                write_plain_key(line, k);
+                            } else {
+                                write_key(line, k);
+                            }
+                            line.extend_from_slice(v);
+                            span_keys.push(k);
+                        }
+                    });
                 }
             }
             line.extend_from_slice(b"}\n");
@@ -625,6 +781,18 @@ impl<W> JsonLayer<W>
 where
     W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
 {
+    /// Stores the fields of a span that had none.
+    #[inline]
+    fn store_new(&self, id: &Id, fields: SpanFields) {
+        if !fields.runtime {
+            // Relaxed is enough: an event inside the span happens after this (on any
+            // thread, through whatever handed the span over), so it sees this increment or
+            // a later count, which still includes it until the span closes.
+            self.shared.field_spans.fetch_add(1, Ordering::Relaxed);
+        }
+        self.shared.spans.insert(id.into_u64(), fields);
+    }
+
     /// Writes or buffers a finished line of an invocation.
     fn deliver(&self, line: &[u8], level: LogLevel, inv: &Invocation) {
         if let Some(buffer) = &inv.log_buffer {
@@ -655,6 +823,195 @@ mod tests {
 
     fn render(f: &SpanFields) -> Vec<(&'static str, String)> {
         f.iter().map(|(k, v)| (k, String::from_utf8(v.to_vec()).unwrap())).collect()
+    }
+
+    /// The shared settings of a layer with the default configuration (default redaction
+    /// keys: `token`, `authorization`, ...).
+    fn shared() -> Arc<Shared> {
+        let config = crate::config::Config::default();
+        Arc::clone(&JsonLayer::new(&config, std::io::sink, Arc::new(crate::clock::SystemClock)).shared)
+    }
+
+    /// The general way to write a field's key: `None` when the field is not written, else
+    /// the key's bytes and whether its value is redacted.
+    fn general_key(shared: &Shared, key: &str) -> Option<(Vec<u8>, bool)> {
+        if key.starts_with("log.") {
+            return None;
+        }
+        let mut out = Vec::new();
+        write_key(&mut out, key);
+        Some((out, shared.redactor.is_redacted(key)))
+    }
+
+    #[test]
+    fn plain_keys_are_written_as_the_general_path_writes_them() {
+        let shared = shared();
+        let mut keys: Vec<&'static str> = vec![
+            "user_id",
+            "attempt",
+            "log.target",
+            "log",
+            "logx",
+            "@timestamp",
+            "@",
+            "level",
+            "levels",
+            "service",
+            "field.level",
+            "a\"b",
+            "back\\slash",
+            "tab\t",
+            "é",
+            "clé_token",
+            "access_token",
+            "Authorization",
+            "jwt",
+            "J",
+            "eyJ",
+            "",
+            "target",
+            "message",
+            "x\u{7f}",
+        ];
+        let mut rng = fastrand::Rng::with_seed(7);
+        const BYTES: &[u8] = b"aAzZ_.@-\"\\\tJ0";
+        for _ in 0..2_000 {
+            let len = rng.usize(0..12);
+            let mut k: String = (0..len).map(|_| char::from(BYTES[rng.usize(..BYTES.len())])).collect();
+            if rng.bool() {
+                k.insert_str(rng.usize(..=k.len()), ["token", "log.", "é", "level"][rng.usize(..4)]);
+            }
+            keys.push(Box::leak(k.into_boxed_str()));
+        }
+        for _ in 0..2 {
+            for &key in &keys {
+                if shared.key_is_plain(key) {
+                    let mut fast = Vec::new();
+                    write_plain_key(&mut fast, key);
+                    assert_eq!(general_key(&shared, key), Some((fast, false)), "{key:?}");
+                }
+            }
+        }
+        for key in ["user_id", "attempt", "eyJ", "J"] {
+            assert!(shared.key_is_plain(key), "{key}");
+        }
+        for key in ["log.target", "@timestamp", "level", "a\"b", "access_token", "Authorization", "x\u{7f}"] {
+            assert!(!shared.key_is_plain(key), "{key}");
+        }
+    }
+
+    #[test]
+    fn the_field_span_count_follows_the_spans_that_hold_fields() {
+        use tracing_subscriber::layer::SubscriberExt as _;
+        let layer =
+            JsonLayer::new(&crate::config::Config::default(), std::io::sink, Arc::new(crate::clock::SystemClock));
+        let shared = Arc::clone(&layer.shared);
+        let count = || shared.field_spans.load(Ordering::Relaxed);
+        tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+            let bare = tracing::info_span!("bare", later = tracing::field::Empty);
+            assert_eq!(count(), 0, "only empty values: nothing stored");
+            let with = tracing::info_span!("with", n = 1);
+            assert_eq!(count(), 1);
+            bare.record("later", 2);
+            assert_eq!(count(), 2);
+            bare.record("later", 3);
+            assert_eq!(count(), 2, "a second record keeps the span's one count");
+            let runtime = tracing::info_span!("Lambda runtime invoke", requestId = "r");
+            assert_eq!(count(), 2, "the runtime's span is not counted");
+            let clone = with.clone();
+            drop(with);
+            assert_eq!(count(), 2, "a clone keeps the span open");
+            drop(clone);
+            drop(bare);
+            drop(runtime);
+            assert_eq!(count(), 0);
+        });
+    }
+
+    #[test]
+    fn first_records_of_one_span_on_two_threads_both_land_and_are_counted_once() {
+        use tracing_subscriber::layer::SubscriberExt as _;
+        let writer = crate::testing::CapturingWriter::new();
+        let layer =
+            JsonLayer::new(&crate::config::Config::default(), writer.clone(), Arc::new(crate::clock::SystemClock));
+        let shared = Arc::clone(&layer.shared);
+        let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(layer));
+        for _ in 0..50 {
+            tracing::dispatcher::with_default(&dispatch, || {
+                let span = tracing::info_span!("s", a = tracing::field::Empty, b = tracing::field::Empty);
+                std::thread::scope(|s| {
+                    for (k, v) in [("a", 1), ("b", 2)] {
+                        let span = span.clone();
+                        s.spawn(move || {
+                            span.record(k, v);
+                        });
+                    }
+                });
+                span.in_scope(|| tracing::info!("x"));
+            });
+            assert_eq!(shared.field_spans.load(Ordering::Relaxed), 0);
+            let line = writer.json_lines().pop().expect("a line");
+            assert_eq!((line["a"].as_u64(), line["b"].as_u64()), (Some(1), Some(2)));
+        }
+    }
+
+    /// The invocation keys written one by one (the writer before [`InvocationKeys`]).
+    fn invocation_keys_one_by_one(out: &mut Vec<u8>, inv: &Invocation) {
+        out.extend_from_slice(if inv.cold_start() { b",\"cold_start\":true" } else { b",\"cold_start\":false" });
+        if !inv.function_name().is_empty() {
+            out.extend_from_slice(b",\"function_name\":");
+            json::write_str(out, inv.function_name());
+        }
+        out.extend_from_slice(b",\"function_request_id\":");
+        json::write_str(out, inv.request_id());
+        if !inv.invoked_function_arn().is_empty() {
+            out.extend_from_slice(b",\"function_arn\":");
+            json::write_str(out, inv.invoked_function_arn());
+        }
+        if let Some(mb) = inv.memory_mb() {
+            out.extend_from_slice(b",\"function_memory_size\":");
+            json::write_u64(out, u64::from(mb));
+        }
+        if let Some(h) = inv.trace_header() {
+            out.extend_from_slice(b",\"xray_trace_id\":\"");
+            out.extend_from_slice(h.root().as_bytes());
+            out.push(b'"');
+        }
+    }
+
+    #[test]
+    fn remembered_invocation_keys_are_the_keys_written_one_by_one() {
+        use crate::invocation::ColdStartTracker;
+        use crate::testing::ContextBuilder;
+        const HEADER: &str = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1";
+        let names = ["connect", "", "a\"b", "é-fn", "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln", "connect-2"];
+        let arns =
+            ["arn:aws:lambda:eu-west-1:1:function:connect", "", "arn:\n", "arn:aws:lambda:eu-west-1:1:function:c"];
+        let ids = ["8f8ea7ae-5b4d-4b2c-9e5f-1c2d3e4f5a6b", "", "r\"1", "req-é"];
+        let config = crate::config::Config::default();
+        let mut rng = fastrand::Rng::with_seed(5);
+        let mut keys = InvocationKeys::default();
+        for _ in 0..1_000 {
+            let tracker = ColdStartTracker::new(&Default::default());
+            if rng.bool() {
+                tracker.take();
+            }
+            let mut ctx = ContextBuilder::new()
+                .request_id(ids[rng.usize(..ids.len())])
+                .function_name(names[rng.usize(..names.len())])
+                .invoked_function_arn(arns[rng.usize(..arns.len())])
+                .memory_mb([0, 128, 512][rng.usize(..3)]);
+            if rng.bool() {
+                ctx = ctx.trace_header(HEADER);
+            }
+            let inv = Invocation::from_context(&ctx.build(), &config, &tracker);
+            for _ in 0..rng.usize(1..3) {
+                let (mut fast, mut general) = (Vec::new(), Vec::new());
+                keys.write(&mut fast, &inv);
+                invocation_keys_one_by_one(&mut general, &inv);
+                assert_eq!(String::from_utf8(fast).unwrap(), String::from_utf8(general).unwrap());
+            }
+        }
     }
 
     #[test]

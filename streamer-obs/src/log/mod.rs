@@ -35,6 +35,7 @@ pub(crate) mod buffer;
 pub(crate) mod json;
 mod layer;
 mod redact;
+mod span_store;
 
 use std::sync::Arc;
 

@@ -394,6 +394,12 @@ impl Dimensions {
         (self.id != 0 && self.id == other.id) || self == other
     }
 
+    /// The identity of this content (0: unknown), see [`same_as`](Self::same_as).
+    #[inline]
+    pub(crate) fn id(&self) -> u64 {
+        self.id
+    }
+
     /// Empties `self` (as [`EMPTY`](Self::EMPTY)), keeping its storage.
     pub(crate) fn reset(&mut self) {
         self.values.clear();
@@ -424,8 +430,9 @@ impl Dimensions {
     /// let dims = streamer_obs::metrics::Dimensions::new();
     /// assert!(dims.values().is_empty() && dims.sets().len() == 0);
     /// ```
+    #[inline]
     pub fn new() -> Self {
-        Self::default()
+        Self::EMPTY
     }
 
     /// Adds (or replaces) the value of `name`.

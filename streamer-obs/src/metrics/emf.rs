@@ -35,7 +35,7 @@ use smallvec::SmallVec;
 
 use super::dimension::{DimensionValue, Dimensions};
 use super::name::{DimensionName, MetricName};
-use super::set::{Base, Entry, MetricSet};
+use super::set::{Base, Entry, MetricSet, Values};
 use super::unit::{StorageResolution, Unit};
 
 /// At most 100 metric definitions per document (E-13).
@@ -402,7 +402,8 @@ fn write_u64(out: &mut Vec<u8>, v: u64) {
 struct Template {
     base: Arc<Base>,
     context: usize,
-    dims: Dimensions,
+    /// The context's dimensions: the set's shared copy (context 0: an empty one).
+    dims: Arc<Dimensions>,
     metrics: SmallVec<[(MetricName, Unit, StorageResolution); 8]>,
     bytes: Vec<u8>,
     holes: Holes,
@@ -425,7 +426,7 @@ impl Template {
         Some(Template {
             base: Arc::clone(set.base()),
             context,
-            dims: set.context(context).clone(),
+            dims: set.shared_context(context).cloned().unwrap_or_default(),
             metrics: set.entries().iter().map(|e| (e.name.clone(), e.unit, e.resolution)).collect(),
             bytes,
             holes,
@@ -439,29 +440,85 @@ impl Template {
             && set.properties().is_empty()
             && entries.iter().zip(&self.metrics).all(|(e, (name, unit, resolution))| {
                 e.context == self.context
-                    && e.name == *name
                     && e.unit == *unit
                     && e.resolution == *resolution
+                    && e.name == *name
                     && e.values.as_slice().len() <= MAX_VALUES_PER_METRIC
             })
-            && *set.context(self.context) == self.dims
+            // Context 0 is the defaults alone in every set: nothing to compare.
+            && (self.context == 0 || fits_context(set.context(self.context), &self.dims))
             && (Arc::ptr_eq(&self.base, set.base()) || *self.base == **set.base())
     }
 
-    /// Writes `set`'s document (it [`fits`](Self::fits)).
-    fn write(&self, set: &MetricSet, timestamp: u64, out: &mut Vec<u8>) {
+    /// Writes `set`'s document (it [`fits`](Self::fits)): the layout's bytes between the
+    /// holes, the values and the timestamp in them. Room for the line with one value per
+    /// hole is reserved first, so that no copy below grows the buffer in the usual case.
+    fn write(&self, set: &MetricSet, timestamp: u64, clock: &mut TimestampText, out: &mut Vec<u8>) {
         let entries = set.entries();
+        out.reserve(self.bytes.len() + self.holes.len() * MAX_NUMBER_LEN);
+        let mut rest = &self.bytes[..];
         let mut at = 0;
         for &(hole, what) in &self.holes {
-            let hole = hole as usize;
-            out.extend_from_slice(&self.bytes[at..hole]);
-            match entries.get(what as usize) {
-                Some(e) => write_values(out, e.values.as_slice()),
-                None => write_u64(out, timestamp),
+            let (segment, tail) = rest.split_at(hole as usize - at);
+            out.extend_from_slice(segment);
+            rest = tail;
+            at = hole as usize;
+            match entries.get(what as usize).map(|e| &e.values) {
+                Some(Values::One(v)) => write_f64(out, *v),
+                Some(Values::Many(values)) => write_array(out, values),
+                None => clock.write(out, timestamp),
             }
-            at = hole;
         }
-        out.extend_from_slice(&self.bytes[at..]);
+        out.extend_from_slice(rest);
+    }
+}
+
+/// Whether a set's context is a layout's: the same shared copy (the base's known context,
+/// see `MetricSet::shared_context`), else equal.
+#[inline]
+fn fits_context(context: &Dimensions, known: &Dimensions) -> bool {
+    std::ptr::eq(context, known) || context.same_as(known)
+}
+
+/// The longest text of one value (`-2.2250738585072014e-308`, 24 bytes) or timestamp.
+const MAX_NUMBER_LEN: usize = 24;
+
+/// A timestamp's text, its seconds remembered: documents written within the same second
+/// (every invocation of a busy function) copy the digits of the seconds and format only
+/// the three of the milliseconds after them. The same text as the integer's.
+#[derive(Debug, Default)]
+struct TimestampText {
+    /// The seconds of the text (0: none yet; a timestamp below a second has no seconds
+    /// digits and is formatted whole).
+    seconds: u64,
+    /// The seconds' digits (at most 17), then room for the milliseconds'.
+    digits: [u8; 20],
+    /// How many digits the seconds have.
+    len: usize,
+}
+
+impl TimestampText {
+    #[inline]
+    fn write(&mut self, out: &mut Vec<u8>, timestamp_ms: u64) {
+        let (seconds, ms) = (timestamp_ms / 1000, timestamp_ms % 1000);
+        if seconds == 0 {
+            push_u64(out, ms);
+            return;
+        }
+        if seconds != self.seconds {
+            let mut buf = itoa::Buffer::new();
+            let text = buf.format(seconds).as_bytes();
+            self.digits[..text.len()].copy_from_slice(text);
+            self.len = text.len();
+            self.seconds = seconds;
+        }
+        let ms = ms as u32;
+        self.digits[self.len..self.len + 3].copy_from_slice(&[
+            b'0' + (ms / 100) as u8,
+            b'0' + (ms / 10 % 10) as u8,
+            b'0' + (ms % 10) as u8,
+        ]);
+        out.extend_from_slice(&self.digits[..self.len + 3]);
     }
 }
 
@@ -477,28 +534,40 @@ pub(crate) struct Encoder {
     templates: Vec<Template>,
     /// The template replaced next when all slots are taken.
     next: usize,
+    /// The text of the last timestamp's seconds.
+    clock: TimestampText,
 }
 
 impl Encoder {
     /// What [`encode`] writes and reports.
+    #[cfg(test)]
     pub(crate) fn encode(&mut self, set: &MetricSet, now_ms: u64, out: &mut Vec<u8>) -> EncodeReport {
+        match self.encode_single(set, now_ms, out) {
+            Some(documents) => EncodeReport { documents, ..EncodeReport::default() },
+            None => encode(set, now_ms, out),
+        }
+    }
+
+    /// [`encode`](Self::encode) when its report could only say how many documents were
+    /// written (no property trimmed or shadowed): that number; `None` (having written
+    /// nothing) for any other set, which [`encode`] then writes. An empty set is `Some(0)`.
+    /// The publisher's common path: no report to build and drop.
+    #[inline]
+    pub(crate) fn encode_single(&mut self, set: &MetricSet, now_ms: u64, out: &mut Vec<u8>) -> Option<usize> {
         if set.is_empty() {
-            return EncodeReport::default();
+            return Some(0);
         }
         let i = match self.templates.iter().position(|t| t.fits(set)) {
             Some(i) => i,
-            None => match Template::of(set) {
-                Some(t) => self.keep(t),
-                None => return encode(set, now_ms, out),
-            },
+            None => self.keep(Template::of(set)?),
         };
         let start = out.len();
-        self.templates[i].write(set, set.timestamp_ms().unwrap_or(now_ms), out);
+        self.templates[i].write(set, set.timestamp_ms().unwrap_or(now_ms), &mut self.clock, out);
         if out.len() - start <= MAX_LINE_BYTES {
-            return EncodeReport { documents: 1, ..EncodeReport::default() };
+            return Some(1);
         }
         out.truncate(start);
-        encode(set, now_ms, out)
+        None
     }
 
     fn keep(&mut self, template: Template) -> usize {
@@ -526,15 +595,21 @@ fn write_values(out: &mut Vec<u8>, values: &[f64]) {
     if let [v] = values {
         write_f64(out, *v);
     } else {
-        out.push(b'[');
-        for (j, v) in values.iter().enumerate() {
-            if j > 0 {
-                out.push(b',');
-            }
-            write_f64(out, *v);
-        }
-        out.push(b']');
+        write_array(out, values);
     }
+}
+
+/// Values as an array (out of line: the rare case).
+#[inline(never)]
+fn write_array(out: &mut Vec<u8>, values: &[f64]) {
+    out.push(b'[');
+    for (j, v) in values.iter().enumerate() {
+        if j > 0 {
+            out.push(b',');
+        }
+        write_f64(out, *v);
+    }
+    out.push(b']');
 }
 
 static PLACEHOLDER_NAME: DimensionName = DimensionName::__from_static_checked("_");
@@ -846,6 +921,19 @@ fn write_aws(set: &MetricSet, group: Doc<'_, '_>, items: &[Item<'_>], timestamp:
 /// round-trip (values were checked to be finite when recorded).
 #[inline]
 fn write_f64(out: &mut Vec<u8>, v: f64) {
+    // The usual value, a count or a size (1, 512): a non-negative integer below 2^32 is
+    // its own text, written here; everything else out of line. `-0.0` is `0` either way.
+    let n = v as u32;
+    if f64::from(n) == v {
+        push_u64(out, u64::from(n));
+    } else {
+        write_f64_other(out, v);
+    }
+}
+
+/// [`write_f64`] for the values that are not a small non-negative integer.
+#[inline(never)]
+fn write_f64_other(out: &mut Vec<u8>, v: f64) {
     // `v as i64 as f64 == v` is `v.fract() == 0.0` for |v| < 2^53, without a libm call.
     let i = v as i64;
     if i as f64 == v && v.abs() < 9_007_199_254_740_992.0 {
@@ -863,25 +951,27 @@ fn write_f64(out: &mut Vec<u8>, v: f64) {
     }
 }
 
-/// Appends the decimal digits of `n` (up to three digits without a formatter).
-#[inline]
+/// Appends the decimal digits of `n`: up to three digits in line, more with a formatter
+/// out of line.
+#[inline(always)]
 fn push_u64(out: &mut Vec<u8>, n: u64) {
     let digit = |d: u64| b'0' + (d % 10) as u8;
     match n {
         0..=9 => out.push(digit(n)),
         10..=99 => out.extend_from_slice(&[digit(n / 10), digit(n)]),
         100..=999 => out.extend_from_slice(&[digit(n / 100), digit(n / 10), digit(n)]),
-        _ => {
-            let mut buf = itoa::Buffer::new();
-            out.extend_from_slice(buf.format(n).as_bytes());
-        }
+        _ => push_u64_long(out, n),
     }
 }
 
-/// Powers of five and ten up to the tenth.
+#[inline(never)]
+fn push_u64_long(out: &mut Vec<u8>, n: u64) {
+    let mut buf = itoa::Buffer::new();
+    out.extend_from_slice(buf.format(n).as_bytes());
+}
+
+/// Powers of five up to the tenth.
 const POW5: [u64; 11] = [1, 5, 25, 125, 625, 3125, 15_625, 78_125, 390_625, 1_953_125, 9_765_625];
-const POW10: [u64; 11] =
-    [1, 10, 100, 1000, 10_000, 100_000, 1_000_000, 10_000_000, 100_000_000, 1_000_000_000, 10_000_000_000];
 
 /// Writes a non-integral `v` with |v| < 2^20 that is a multiple of 2^-10 (3.5, 0.25,
 /// 12.125...) as its exact decimal expansion, which is what `ryu` writes for it, and
@@ -894,31 +984,38 @@ const POW10: [u64; 11] =
 /// it in plain notation (0.0009765625 <= |v| < 1048576).
 fn write_dyadic(out: &mut Vec<u8>, v: f64) -> bool {
     const J: u32 = 10;
-    if v.is_nan() || v.abs() >= 1_048_576.0 {
-        return false;
-    }
-    // Exact: scaling by a power of two loses nothing here.
+    // Exact: scaling by a power of two loses nothing here. NaN and the infinities fail
+    // the first test (a NaN converts to 0, an infinity saturates).
     let scaled = v * f64::from(1u32 << J);
     let k = scaled as i64;
-    if k as f64 != scaled || k == 0 {
+    if k as f64 != scaled || v.abs() >= 1_048_576.0 {
         return false;
     }
-    let tz = k.trailing_zeros().min(J);
+    let magnitude = k.unsigned_abs();
+    let fraction_bits = magnitude & ((1 << J) - 1);
+    if fraction_bits == 0 {
+        return false;
+    }
+    // |v| = whole + fraction_bits / 2^10, and fraction_bits / 2^10 = odd / 2^j with odd
+    // odd: its decimal digits are odd * 5^j over 10^j, exactly j of them.
+    let tz = fraction_bits.trailing_zeros();
     let j = (J - tz) as usize;
-    if j == 0 {
-        return false;
-    }
-    let odd = k.unsigned_abs() >> tz;
-    let digits = odd * POW5[j];
-    let scale = POW10[j];
+    let mut rest = (fraction_bits >> tz) * POW5[j];
     if v < 0.0 {
         out.push(b'-');
     }
-    push_u64(out, digits / scale);
+    push_u64(out, magnitude >> J);
     out.push(b'.');
-    // The fraction with its leading zeros: `scale + frac` has j + 1 digits, the first a 1.
-    let mut buf = itoa::Buffer::new();
-    out.extend_from_slice(&buf.format(scale + digits % scale).as_bytes()[1..]);
+    // The j digits of the fraction, leading zeros included (pushed one by one: fewer
+    // instructions than a copy for these few bytes).
+    let mut fraction = [0u8; 10];
+    for d in fraction[..j].iter_mut().rev() {
+        *d = b'0' + (rest % 10) as u8;
+        rest /= 10;
+    }
+    for &d in &fraction[..j] {
+        out.push(d);
+    }
     true
 }
 
@@ -1094,6 +1191,44 @@ mod tests {
         assert!(hits > 600, "{hits}");
     }
 
+    /// Sets of one configuration (their contexts shared through the base, the layouts
+    /// matched by address) and sets whose defaults changed (their own copies): the
+    /// remembered layouts write what `encode` writes, dimensions built anew every round.
+    #[test]
+    fn the_template_encoder_matches_encode_on_shared_contexts() {
+        use crate::config::{Config, EnvVars};
+        use crate::metrics::standard::{self, Action, ErrorType};
+        use crate::metrics::{Dimensions, MetricSet, TenantId, Unit};
+        let config = Config::builder().service("svc").environment("prod").build_from(&EnvVars::empty());
+        let mut rng = fastrand::Rng::with_seed(8);
+        let mut encoder = Encoder::default();
+        let names = ["ConnectionEstablished", "ProcessingLatency", "MessageSize", "Zeta", "a\"b"];
+        for round in 0..3000u64 {
+            let dims = match rng.u8(..4) {
+                0 => Dimensions::new(),
+                1 => Dimensions::new()
+                    .with(standard::ACTION, &Action::Connect)
+                    .set([standard::ENVIRONMENT, standard::ACTION]),
+                2 => Dimensions::new().with(standard::ERROR_TYPE, &ErrorType::InvalidJwt),
+                _ => Dimensions::new().with(standard::TENANT_ID, &TenantId::new(["a", "b"][rng.usize(..2)]).unwrap()),
+            };
+            let mut set = MetricSet::from_config(&config);
+            if rng.u8(..10) == 0 {
+                set.add_dimension(standard::TENANT_ID, &TenantId::new("t").unwrap()).unwrap();
+            }
+            for _ in 0..rng.usize(1..4) {
+                let name = names[rng.usize(..names.len())];
+                let value = [1.0, 3.5, 512.0, 0.1, -7.0][rng.usize(..5)];
+                let _ = set.add_with(name, Unit::Count, value, StorageResolution::Standard, &dims);
+            }
+            let (mut remembered, mut plain) = (Vec::new(), Vec::new());
+            let r1 = encoder.encode(&set, 1_700_000_000_000 + round * 7, &mut remembered);
+            let r2 = encode(&set, 1_700_000_000_000 + round * 7, &mut plain);
+            assert_eq!(String::from_utf8_lossy(&remembered), String::from_utf8_lossy(&plain), "round {round}");
+            assert_eq!(r1, r2);
+        }
+    }
+
     /// A layout whose document grows past the line limit with longer values: `encode`
     /// splits it, the template path then writes what `encode` writes.
     #[test]
@@ -1179,9 +1314,49 @@ mod tests {
         }
     }
 
+    /// The remembered seconds write the integer's text: the same second again, the next,
+    /// one with more digits, timestamps below a second, at random.
+    #[test]
+    fn timestamp_text_is_the_integer() {
+        let mut rng = fastrand::Rng::with_seed(11);
+        let mut text = TimestampText::default();
+        let mut check = |t: u64| {
+            let mut out = b"x".to_vec();
+            text.write(&mut out, t);
+            assert_eq!(String::from_utf8(out).unwrap(), format!("x{t}"));
+        };
+        for t in [0, 1, 9, 10, 999, 1000, 1001, 1000, 0, 9_999_999, 10_000_000, 9_999_000, u64::MAX, u64::MAX - 1] {
+            check(t);
+        }
+        let mut t = 1_700_000_000_000u64;
+        for _ in 0..100_000 {
+            t = match rng.u8(..6) {
+                0 => rng.u64(..),
+                1 => rng.u64(..100_000),
+                2 => t.saturating_sub(rng.u64(..2000)),
+                _ => t.saturating_add(rng.u64(..700)),
+            };
+            check(t);
+        }
+    }
+
     #[test]
     fn numbers_are_compact_and_round_trip() {
-        for (v, s) in [(1.0, "1"), (-0.0, "0"), (0.5, "0.5"), (1e300, "1e300"), (-2.5e-7, "-2.5e-7")] {
+        let cases = [
+            (1.0, "1"),
+            (-0.0, "0"),
+            (0.5, "0.5"),
+            (1e300, "1e300"),
+            (-2.5e-7, "-2.5e-7"),
+            (-1.0, "-1"),
+            (4_294_967_295.0, "4294967295"),
+            (4_294_967_296.0, "4294967296"),
+            (4_294_967_295.5, "4294967295.5"),
+            (9_007_199_254_740_992.0, "9007199254740992.0"),
+            (0.0009765625, "0.0009765625"),
+            (-1048575.0009765625, "-1048575.0009765625"),
+        ];
+        for (v, s) in cases {
             let mut out = Vec::new();
             write_f64(&mut out, v);
             assert_eq!(String::from_utf8(out).unwrap(), s);

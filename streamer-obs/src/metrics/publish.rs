@@ -162,7 +162,34 @@ impl<W: Write + Send> EmfPublisher<W> {
         let mut guard = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         let (writer, buf, encoder) = &mut *guard;
         buf.clear();
-        let report = encoder.encode(set, now_ms, buf);
+        // The common set (one document, no property) without a report to build and drop.
+        let documents = match encoder.encode_single(set, now_ms, buf) {
+            Some(documents) => documents,
+            None => Self::encode_reported(set, now_ms, buf),
+        };
+        if buf.is_empty() {
+            return PublishReport::default();
+        }
+        match writer.write_all(buf).and_then(|()| writer.flush()) {
+            Ok(()) => PublishReport { sent: documents, lost: 0 },
+            Err(e) => {
+                tracing::error!(
+                    target: "streamer_obs::metrics",
+                    lost_documents = documents,
+                    error = %e,
+                    "writing EMF failed; metrics lost"
+                );
+                PublishReport { sent: 0, lost: documents }
+            }
+        }
+    }
+
+    /// Encodes a set the encoder's remembered layouts do not take (properties, several
+    /// dimension contexts, several documents), logging what the report says was trimmed or
+    /// left out; the number of documents.
+    #[inline(never)]
+    fn encode_reported(set: &MetricSet, now_ms: u64, buf: &mut Vec<u8>) -> usize {
+        let report = emf::encode(set, now_ms, buf);
         if !report.trimmed_properties.is_empty() {
             tracing::warn!(
                 target: "streamer_obs::metrics",
@@ -177,21 +204,7 @@ impl<W: Write + Send> EmfPublisher<W> {
                 "EMF properties named like a dimension or metric were left out"
             );
         }
-        if buf.is_empty() {
-            return PublishReport::default();
-        }
-        match writer.write_all(buf).and_then(|()| writer.flush()) {
-            Ok(()) => PublishReport { sent: report.documents, lost: 0 },
-            Err(e) => {
-                tracing::error!(
-                    target: "streamer_obs::metrics",
-                    lost_documents = report.documents,
-                    error = %e,
-                    "writing EMF failed; metrics lost"
-                );
-                PublishReport { sent: 0, lost: report.documents }
-            }
-        }
+        report.documents
     }
 }
 

@@ -44,13 +44,16 @@ pub const MAX_FUTURE_MS: u64 = 2 * 3600 * 1000;
 /// assert!(!value_is_valid(f64::NAN));
 /// assert!(!value_is_valid(1e200));
 /// ```
+#[inline]
 pub fn value_is_valid(value: f64) -> bool {
-    value.is_finite() && value.abs() <= MAX_VALUE
+    // One comparison: false for NaN and for both infinities too.
+    value.abs() <= MAX_VALUE
 }
 
 /// The dimension values and sets of a group of metrics (interned in the set): a copy of
-/// the [`Dimensions`] they were recorded with.
-pub(crate) type DimensionContext = Dimensions;
+/// the [`Dimensions`] they were recorded with, validated against the set's default
+/// dimensions and shared through its [`Base`] (see [`KnownContexts`]).
+pub(crate) type DimensionContext = Arc<Dimensions>;
 
 /// The values of one metric: one without allocation, more in a (boxed, so that an entry
 /// stays small) vector.
@@ -211,27 +214,128 @@ pub struct MetricSet {
     base: Arc<Base>,
     /// Context 1, the first beyond context 0 (the defaults alone); most sets have at most
     /// this one.
-    /// Empty ([`Dimensions::EMPTY`]) while there is none: an empty context is context 0.
-    context1: DimensionContext,
-    /// The further contexts: context `i` is `contexts[i - 2]`.
-    contexts: Vec<DimensionContext>,
+    /// `None` while there is none.
+    context1: Option<DimensionContext>,
+    /// The identity of the [`Dimensions`] context 1 was found for (see
+    /// `Dimensions::same_as`; 0: none): the shared copy keeps the identity of the
+    /// dimensions it was made from, so the recording path compares this one to find
+    /// context 1 again for the caller's dimensions without comparing their content.
+    context1_id: u64,
     /// The metrics, in recording order (the first [`INLINE_ENTRIES`] without allocating).
     entries: SmallVec<[Entry; INLINE_ENTRIES]>,
-    /// Name hash -> the last entry with that hash (then `Entry::prev`).
-    index: Index,
-    properties: BTreeMap<String, serde_json::Value>,
+    /// The [`name_bits`] of every name a metric may not take here: the default
+    /// dimensions', the contexts' own dimensions', the properties'. A metric name whose
+    /// bit is clear collides with none of them (the recording path's one test).
+    reserved: u64,
     timestamp_ms: Option<u64>,
+    /// The properties; `None` until the first (an empty map is dropped through its
+    /// iterator, a `None` by one test).
+    properties: Option<BTreeMap<String, serde_json::Value>>,
+    /// What few sets hold (further contexts, a name index), out of line: a set without
+    /// them is made, emptied and dropped without touching it.
+    rare: Option<Box<Rare>>,
 }
+
+/// The parts of a [`MetricSet`] most sets never use.
+#[derive(Debug, Clone, Default)]
+struct Rare {
+    /// The contexts beyond context 1: context `i` is `contexts[i - 2]`.
+    contexts: Vec<DimensionContext>,
+    /// Name hash -> the last entry with that hash (then `Entry::prev`), from
+    /// [`INDEX_FROM`] entries on.
+    index: Index,
+}
+
+/// No property (what [`MetricSet::properties`] lends before the first).
+static NO_PROPERTIES: BTreeMap<String, serde_json::Value> = BTreeMap::new();
 
 /// The namespace and default dimensions a set starts from.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Base {
     namespace: Namespace,
     defaults: Vec<(DimensionName, DimensionValue)>,
+    /// The [`name_bits`] of the default dimensions' names.
+    reserved: u64,
+    /// Contexts validated against these defaults.
+    known: KnownContexts,
+}
+
+impl Base {
+    fn new(namespace: Namespace, defaults: Vec<(DimensionName, DimensionValue)>) -> Self {
+        let reserved = defaults.iter().fold(0, |bits, (k, _)| bits | name_bits(k.as_str()));
+        Self { namespace, defaults, reserved, known: KnownContexts::default() }
+    }
+}
+
+/// How many contexts a [`Base`] remembers.
+const KNOWN_CONTEXTS: usize = 8;
+
+/// The last few contexts validated against a [`Base`]'s default dimensions, shared by the
+/// sets of that base (every invocation of a configuration): an invocation recording the
+/// same dimensions as an earlier one finds their validated copy here and shares it (one
+/// compare and a reference count) instead of validating and copying them again, and
+/// emptying its set only drops that reference. The EMF layouts compare a shared context
+/// by address first. Nothing per invocation: only immutable, validated copies.
+#[derive(Default)]
+struct KnownContexts {
+    /// The contexts, most recently added first.
+    contexts: std::sync::Mutex<SmallVec<[DimensionContext; KNOWN_CONTEXTS]>>,
+}
+
+impl KnownContexts {
+    /// The known context equal to `dims`.
+    fn find(&self, dims: &Dimensions) -> Option<DimensionContext> {
+        let known = self.contexts.lock().unwrap_or_else(|p| p.into_inner());
+        known.iter().find(|c| c.same_as(dims)).cloned()
+    }
+
+    /// Remembers a validated context, forgetting the oldest beyond [`KNOWN_CONTEXTS`].
+    fn add(&self, context: &DimensionContext) {
+        let mut known = self.contexts.lock().unwrap_or_else(|p| p.into_inner());
+        if known.len() == KNOWN_CONTEXTS {
+            known.pop();
+        }
+        known.insert(0, Arc::clone(context));
+    }
+}
+
+/// A copy of a base (a changed default) validates its contexts anew: it starts empty.
+impl Clone for KnownContexts {
+    fn clone(&self) -> Self {
+        Self::default()
+    }
+}
+
+/// A cache: not part of the base's value.
+impl PartialEq for KnownContexts {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl std::fmt::Debug for KnownContexts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("KnownContexts")
+    }
+}
+
+/// One bit of 64 for a name, from its length and its first and last bytes: names with
+/// different bits differ, so a name whose bit is not in a set of bits (see
+/// `MetricSet::reserved`) is none of the names that made it, without comparing text.
+#[inline]
+fn name_bits(name: &str) -> u64 {
+    let b = name.as_bytes();
+    let (first, last) = match b {
+        [first, .., last] => (*first, *last),
+        [only] => (*only, *only),
+        [] => (0, 0),
+    };
+    let h = (b.len() as u32).wrapping_mul(31) ^ u32::from(first).wrapping_mul(7) ^ u32::from(last);
+    1 << (h % 64)
 }
 
 /// Context 0: the default dimensions alone, in the default set.
-static DEFAULT_CONTEXT: DimensionContext = Dimensions::EMPTY;
+static DEFAULT_CONTEXT: Dimensions = Dimensions::EMPTY;
 
 /// How many metrics a set holds before it allocates: a handler's few metrics and the
 /// latency metric. The set lives in the invocation's allocation, which stays within the
@@ -265,7 +369,7 @@ impl Prepared {
             (standard::SERVICE, DimensionValue::from_config(config.service())),
             (standard::ENVIRONMENT, DimensionValue::from_config(config.environment())),
         ];
-        Self { service: config.service().to_owned(), base: Arc::new(Base { namespace, defaults }) }
+        Self { service: config.service().to_owned(), base: Arc::new(Base::new(namespace, defaults)) }
     }
 
     /// The configured namespace.
@@ -286,15 +390,22 @@ impl Prepared {
 
 impl MetricSet {
     fn with_base(base: Arc<Base>) -> Self {
+        let reserved = base.reserved;
         Self {
             base,
-            context1: Dimensions::EMPTY,
-            contexts: Vec::new(),
+            context1: None,
+            context1_id: 0,
             entries: SmallVec::new(),
-            index: Index::default(),
-            properties: BTreeMap::new(),
+            reserved,
             timestamp_ms: None,
+            properties: None,
+            rare: None,
         }
+    }
+
+    /// The rare parts, made on first use.
+    fn rare(&mut self) -> &mut Rare {
+        self.rare.get_or_insert_with(Box::default)
     }
 
     /// An empty set in `namespace`, with no default dimensions.
@@ -305,7 +416,7 @@ impl MetricSet {
     /// assert!(set.is_empty() && set.default_dimensions().is_empty());
     /// ```
     pub fn new(namespace: Namespace) -> Self {
-        Self::with_base(Arc::new(Base { namespace, defaults: Vec::new() }))
+        Self::with_base(Arc::new(Base::new(namespace, Vec::new())))
     }
 
     /// An empty set with the configured namespace and the default dimensions `Service`
@@ -358,7 +469,7 @@ impl MetricSet {
             (standard::FUNCTION_NAME_LOWER, DimensionValue::from_config(function_name)),
             (standard::SERVICE_LOWER, DimensionValue::from_config(service)),
         ];
-        let mut set = Self::with_base(Arc::new(Base { namespace, defaults }));
+        let mut set = Self::with_base(Arc::new(Base::new(namespace, defaults)));
         set.push_entry(MetricName::from_static(standard::COLD_START), Unit::Count, StorageResolution::Standard, 0, 1.0);
         set
     }
@@ -415,7 +526,13 @@ impl MetricSet {
         if self.base.defaults.len() >= MAX_DIMENSIONS_PER_SET {
             return Err(MetricsError::TooManyDimensions { metric: name.as_str().to_owned() });
         }
-        Arc::make_mut(&mut self.base).defaults.push((name, value));
+        let bits = name_bits(name.as_str());
+        let base = Arc::make_mut(&mut self.base);
+        base.defaults.push((name, value));
+        base.reserved |= bits;
+        // Validated against fewer defaults (a key count may now be over the limit).
+        base.known = KnownContexts::default();
+        self.reserved |= bits;
         Ok(())
     }
 
@@ -473,27 +590,38 @@ impl MetricSet {
         if dims.is_empty() {
             return Ok(0);
         }
-        // An empty context 1 (none yet) is never equal to a non-empty `dims`.
-        if !self.context1.is_empty() && self.context1.same_as(dims) {
+        if let Some(c) = &self.context1
+            && ((dims.id() != 0 && dims.id() == self.context1_id) || c.same_as(dims))
+        {
             return Ok(1);
         }
         self.intern_new(name, dims)
     }
 
-    /// [`intern`](Self::intern) beyond context 1: a further known context, or a new one
-    /// (validated, then copied).
+    /// [`intern`](Self::intern) beyond context 1: a further context of the set, or a new
+    /// one: the base's known copy, else a validated copy (then known to the base).
     fn intern_new(&mut self, name: &MetricName, dims: &Dimensions) -> Result<usize, Refused> {
-        if let Some(i) = self.contexts.iter().position(|c| c.same_as(dims)) {
+        if let Some(i) = self.rare.as_ref().and_then(|r| r.contexts.iter().position(|c| c.same_as(dims))) {
             return Ok(i + 2);
         }
-        self.validate(name, dims)?;
-        if self.context1.is_empty() {
-            // Empty: nothing to drop first.
-            self.context1.fill_from(dims);
+        let context = match self.base.known.find(dims) {
+            Some(known) => known,
+            None => {
+                self.validate(name, dims)?;
+                let copy = Arc::new(dims.clone());
+                self.base.known.add(&copy);
+                copy
+            }
+        };
+        self.reserved |= context.values().iter().fold(0, |bits, (k, _)| bits | name_bits(k.as_str()));
+        if self.context1.is_none() {
+            self.context1 = Some(context);
+            self.context1_id = dims.id();
             return Ok(1);
         }
-        self.contexts.push(dims.clone());
-        Ok(self.contexts.len() + 1)
+        let contexts = &mut self.rare().contexts;
+        contexts.push(context);
+        Ok(contexts.len() + 1)
     }
 
     /// Checks a new context: at most 30 sets of at most 30 keys, each key once per set and
@@ -560,7 +688,8 @@ impl MetricSet {
                 visit(i, e);
             }
         } else {
-            let mut i = self.index.get(&name_hash(name.as_str())).copied().unwrap_or(NO_ENTRY);
+            let index = self.rare.as_ref().map(|r| &r.index);
+            let mut i = index.and_then(|x| x.get(&name_hash(name.as_str()))).copied().unwrap_or(NO_ENTRY);
             while let Some(e) = self.entries.get(i as usize) {
                 visit(i as usize, e);
                 i = e.prev;
@@ -573,14 +702,20 @@ impl MetricSet {
             self.entries[i].values.push(value);
             return Ok(());
         }
-        let collides = self.base.defaults.iter().any(|(k, _)| k.as_str() == name.as_str())
-            || self.context(context).values().iter().any(|(k, _)| k.as_str() == name.as_str())
-            || self.properties.contains_key(name.as_str());
-        if collides {
+        if self.reserved & name_bits(name.as_str()) != 0 && self.collides(&name, context) {
             return Err(refused_metric(&name, |metric| MetricsError::NameCollision { metric }));
         }
         self.push_entry(name, unit, resolution, context, value);
         Ok(())
+    }
+
+    /// Whether `name` is a default dimension's, a dimension's of `context` or a property's
+    /// name (asked only when its bit is reserved).
+    #[inline(never)]
+    fn collides(&self, name: &MetricName, context: usize) -> bool {
+        self.base.defaults.iter().any(|(k, _)| k.as_str() == name.as_str())
+            || self.context(context).values().iter().any(|(k, _)| k.as_str() == name.as_str())
+            || self.properties().contains_key(name.as_str())
     }
 
     /// Appends an entry; from [`INDEX_FROM`] entries on, keeps the name-hash index.
@@ -599,9 +734,10 @@ impl MetricSet {
         let at = self.entries.len() - 1;
         // Entry numbers are `u32`: 4 billion metrics in one set are out of reach.
         let from = if at + 1 == INDEX_FROM { 0 } else { at };
+        let index = &mut self.rare.get_or_insert_with(Box::default).index;
         for i in from..=at {
             let hash = name_hash(self.entries[i].name.as_str());
-            self.entries[i].prev = self.index.insert(hash, i as u32).unwrap_or(NO_ENTRY);
+            self.entries[i].prev = index.insert(hash, i as u32).unwrap_or(NO_ENTRY);
         }
     }
 
@@ -620,8 +756,10 @@ impl MetricSet {
         let reserved = key == "_aws"
             || key.is_empty()
             || self.base.defaults.iter().any(|(k, _)| k.as_str() == key)
-            || std::iter::once(&self.context1)
-                .chain(&self.contexts)
+            || self
+                .context1
+                .iter()
+                .chain(self.rare.iter().flat_map(|r| &r.contexts))
                 .any(|c| c.values().iter().any(|(k, _)| k.as_str() == key))
             || self.entries.iter().any(|e| e.name.as_str() == key);
         if reserved {
@@ -629,7 +767,8 @@ impl MetricSet {
         }
         let value = serde_json::to_value(&value)
             .unwrap_or_else(|e| serde_json::Value::String(format!("<unserialisable: {e}>")));
-        self.properties.insert(key, value);
+        self.reserved |= name_bits(&key);
+        self.properties.get_or_insert_with(BTreeMap::new).insert(key, value);
         Ok(())
     }
 
@@ -680,7 +819,7 @@ impl MetricSet {
     /// assert_eq!(set.properties().keys().collect::<Vec<_>>(), ["a", "b"]);
     /// ```
     pub fn properties(&self) -> &BTreeMap<String, serde_json::Value> {
-        &self.properties
+        self.properties.as_ref().unwrap_or(&NO_PROPERTIES)
     }
 
     /// How many metrics (name and dimension combinations) are recorded.
@@ -692,6 +831,7 @@ impl MetricSet {
     /// set.add("A", Unit::Count, 2.0).unwrap();
     /// assert_eq!(set.len(), 1);
     /// ```
+    #[inline]
     pub fn len(&self) -> usize {
         self.entries.len()
     }
@@ -704,6 +844,7 @@ impl MetricSet {
     /// set.set_property("p", 1).unwrap();
     /// assert!(set.is_empty());
     /// ```
+    #[inline]
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
@@ -739,16 +880,20 @@ impl MetricSet {
     /// Empties the set in place, as [`take`](Self::take) leaves it (namespace and default
     /// dimensions kept), keeping its storage for what is recorded next.
     pub(crate) fn clear(&mut self) {
-        self.context1.reset();
-        self.contexts.clear();
+        self.context1 = None;
+        self.context1_id = 0;
         self.entries.clear();
-        if !self.index.is_empty() {
-            self.index.clear();
-        }
-        if !self.properties.is_empty() {
-            self.properties.clear();
-        }
+        self.reserved = self.base.reserved;
         self.timestamp_ms = None;
+        if let Some(properties) = &mut self.properties {
+            properties.clear();
+        }
+        if let Some(rare) = &mut self.rare {
+            rare.contexts.clear();
+            if !rare.index.is_empty() {
+                rare.index.clear();
+            }
+        }
     }
 
     /// Every metric with its resolved dimensions and sets, in recording order.
@@ -796,11 +941,19 @@ impl MetricSet {
         }
     }
 
-    pub(crate) fn context(&self, context: usize) -> &DimensionContext {
+    pub(crate) fn context(&self, context: usize) -> &Dimensions {
+        match self.shared_context(context) {
+            Some(c) => c,
+            None => &DEFAULT_CONTEXT,
+        }
+    }
+
+    /// Context `context` as shared with other sets; `None` for context 0.
+    pub(crate) fn shared_context(&self, context: usize) -> Option<&DimensionContext> {
         match context {
-            0 => &DEFAULT_CONTEXT,
-            1 => &self.context1,
-            c => &self.contexts[c - 2],
+            0 => None,
+            1 => self.context1.as_ref(),
+            c => self.rare.as_ref().and_then(|r| r.contexts.get(c - 2)),
         }
     }
 
@@ -961,6 +1114,96 @@ mod tests {
         let values: Vec<(&str, &str)> = m.dimensions.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
         assert_eq!(values, [("Service", "svc"), ("Environment", "canary")]);
         assert_eq!(m.sets, vec![vec![&standard::SERVICE, &standard::ENVIRONMENT]]);
+    }
+
+    /// The reserved-name bits never hide a collision: a name is refused exactly when it is
+    /// a default dimension's, one of its context's dimensions' or a property's name, for
+    /// names alike in length, first and last byte, after defaults and properties change,
+    /// and after the set is emptied.
+    #[test]
+    fn reserved_bits_never_hide_a_collision() {
+        let mut rng = fastrand::Rng::with_seed(21);
+        let pool =
+            ["Environment", "EnvironmenT", "Envir_nment", "Service", "Sxrvice", "Action", "Actiox", "k", "kk", "p1"];
+        let key = |rng: &mut fastrand::Rng| DimensionName::new(pool[rng.usize(..pool.len())]).unwrap();
+        let v = crate::dimension_value!("v");
+        for round in 0..3000 {
+            let mut s = set();
+            if rng.bool() {
+                s.add_dimension(key(&mut rng), &v).unwrap();
+            }
+            let mut dims = Dimensions::new();
+            for _ in 0..rng.usize(..3) {
+                dims = dims.with(key(&mut rng), &v);
+            }
+            if rng.bool() {
+                let _ = s.set_property(pool[rng.usize(..pool.len())], 1);
+            }
+            if round % 5 == 0 {
+                s.clear();
+            }
+            let name = pool[rng.usize(..pool.len())];
+            let expected = s.default_dimensions().iter().any(|(k, _)| k.as_str() == name)
+                || dims.values().iter().any(|(k, _)| k.as_str() == name)
+                || s.properties().contains_key(name);
+            let got = s.add_with(name, Unit::Count, 1.0, StorageResolution::Standard, &dims);
+            assert_eq!(matches!(got, Err(MetricsError::NameCollision { .. })), expected, "{name} {s:?} {dims:?}");
+            assert_eq!(got.is_ok(), !expected, "{got:?}");
+        }
+    }
+
+    /// Sets of one configuration share the copy of a context validated once: equal
+    /// dimensions built again find it; other dimensions, or a set whose defaults changed,
+    /// get their own; an invalid context is refused every time.
+    #[test]
+    fn sets_of_a_configuration_share_their_contexts() {
+        let config = Config::builder().service("svc").environment("prod").build_from(&crate::config::EnvVars::empty());
+        let dims = || Dimensions::new().with(standard::ACTION, &standard::Action::Connect);
+        let record = |s: &mut MetricSet, d: &Dimensions| {
+            s.add_with("Hits", Unit::Count, 1.0, StorageResolution::Standard, d).unwrap();
+            Arc::clone(s.shared_context(1).unwrap())
+        };
+        let (mut a, mut b) = (MetricSet::from_config(&config), MetricSet::from_config(&config));
+        let first = record(&mut a, &dims());
+        // Found by content for other dimensions, then by their identity; a changed clone
+        // of them is another context.
+        let again = dims();
+        assert!(Arc::ptr_eq(&first, &record(&mut b, &again)));
+        assert!(Arc::ptr_eq(&first, &record(&mut b, &again)));
+        let changed = again.clone().with(standard::ERROR_TYPE, &ErrorType::Throttled);
+        b.add_with("Hits", Unit::Count, 1.0, StorageResolution::Standard, &changed).unwrap();
+        let contexts: Vec<usize> = b.entries().iter().map(|e| e.context).collect();
+        assert_eq!(contexts, [1, 2]);
+        assert_eq!(b.values_of("Hits"), [1.0, 1.0, 1.0]);
+        a.clear();
+        assert!(Arc::ptr_eq(&first, &record(&mut a, &dims())));
+        let mut other = MetricSet::from_config(&config);
+        let send = record(&mut other, &Dimensions::new().with(standard::ACTION, &standard::Action::Send));
+        assert!(!Arc::ptr_eq(&first, &send));
+        let mut changed = MetricSet::from_config(&config);
+        changed.add_dimension(standard::TENANT_ID, &TenantId::new("t").unwrap()).unwrap();
+        assert!(!Arc::ptr_eq(&first, &record(&mut changed, &dims())));
+        let bad = Dimensions::new().set([standard::ERROR_TYPE]);
+        for _ in 0..2 {
+            let mut s = MetricSet::from_config(&config);
+            assert!(s.add_with("X", Unit::Count, 1.0, StorageResolution::Standard, &bad).is_err());
+        }
+    }
+
+    /// A default added in place (the set's own base) forgets the contexts validated
+    /// before: one that was within the key limit and no longer is gets refused.
+    #[test]
+    fn a_new_default_validates_known_contexts_again() {
+        let names: Vec<DimensionName> = (0..29).map(|i| DimensionName::new(format!("k{i}")).unwrap()).collect();
+        let v = crate::dimension_value!("v");
+        let dims = names.iter().fold(Dimensions::new(), |d, k| d.with(k.clone(), &v));
+        let mut s = MetricSet::new(Namespace::streamer());
+        s.add_dimension(standard::SERVICE, &v).unwrap();
+        s.add_with("X", Unit::Count, 1.0, StorageResolution::Standard, &dims).unwrap(); // 1 + 29 keys
+        s.clear();
+        s.add_dimension(standard::ENVIRONMENT, &v).unwrap();
+        let r = s.add_with("X", Unit::Count, 1.0, StorageResolution::Standard, &dims);
+        assert!(matches!(r, Err(MetricsError::TooManyDimensions { .. })), "{r:?}");
     }
 
     #[test]
