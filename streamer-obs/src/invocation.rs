@@ -34,6 +34,7 @@
 //! ```
 
 use std::borrow::Cow;
+use std::cell::Cell;
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
@@ -109,7 +110,8 @@ impl ColdStartTracker {
     /// True exactly once (for the first caller), false afterwards; even when several
     /// invocations start at the same time.
     pub fn take(&self) -> bool {
-        !self.taken.swap(true, Ordering::AcqRel)
+        // Once taken (every warm invocation), a read settles it without a write.
+        !self.taken.load(Ordering::Acquire) && !self.taken.swap(true, Ordering::AcqRel)
     }
 }
 
@@ -117,7 +119,7 @@ impl ColdStartTracker {
 #[derive(Debug)]
 pub struct Invocation {
     /// Request id, function ARN and tenant id copied from the `Context` into one buffer
-    /// (kept, with its capacity, when the invocation is reused: [`InvocationPool`]).
+    /// (kept, with its capacity, when the invocation is reused: [`pooled`]).
     ids: String,
     request_id_end: usize,
     arn_end: usize,
@@ -429,52 +431,32 @@ impl Invocation {
     }
 }
 
-/// How many invocations an [`InvocationPool`] keeps: enough for the invocations one
-/// process runs at once in practice (`run_concurrent` included); beyond it, invocations
-/// are allocated and freed as without a pool.
-const POOL_SLOTS: usize = 4;
-
-/// Invocations kept for reuse, so that building one does not allocate: its block,
-/// its ids buffer and its X-Ray recorder are reused from a finished invocation.
-///
-/// The pool keeps a handle to each invocation it hands out; one whose only holder is
-/// the pool (its handler returned and nothing else kept it, e.g. through
-/// [`Invocation::current`]) is finished and is rebuilt in place for the next one, every
-/// field fresh as [`Invocation::from_telemetry`] makes them. An invocation still held
-/// elsewhere is never touched. Owned by the process-wide `Telemetry`; it holds no state of
-/// a running invocation that another could see.
-#[derive(Debug, Default)]
-pub(crate) struct InvocationPool {
-    slots: Mutex<[Option<Arc<Invocation>>; POOL_SLOTS]>,
+thread_local! {
+    /// The invocation this thread built last, kept so that the next one is built in its
+    /// allocation once it has finished ([`pooled`]).
+    static LAST: Cell<Option<Arc<Invocation>>> = const { Cell::new(None) };
 }
 
-impl InvocationPool {
-    /// The invocation of `ctx`: a finished pooled one rebuilt, else a new one (pooled when
-    /// a slot is free).
-    pub(crate) fn invocation(
-        &self,
-        ctx: &lambda_runtime::Context,
-        telemetry: &crate::telemetry::Telemetry,
-    ) -> Arc<Invocation> {
-        let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
-        let mut free = None;
-        for (i, slot) in slots.iter_mut().enumerate() {
-            match slot {
-                Some(held) => {
-                    if let Some(finished) = Arc::get_mut(held) {
-                        finished.rebuild(ctx, telemetry);
-                        return Arc::clone(held);
-                    }
-                }
-                None => free = free.or(Some(i)),
-            }
-        }
-        let fresh = Arc::new(Invocation::from_telemetry(ctx, telemetry));
-        if let Some(i) = free {
-            slots[i] = Some(Arc::clone(&fresh));
-        }
-        fresh
-    }
+/// The invocation of `ctx` for `telemetry`, as [`Invocation::from_telemetry`] builds it,
+/// in the allocation of the invocation this thread built last when that one has finished:
+/// its block, its ids buffer and its X-Ray recorder are reused, so that building an
+/// invocation does not allocate.
+///
+/// The thread keeps a handle to the last invocation it built. When nothing else holds it
+/// any more (its handler returned, and nothing kept it, e.g. through
+/// [`Invocation::current`]) it is rebuilt in place, every field fresh; one still held
+/// elsewhere is never touched (the thread lets go of it and allocates). No lock: the handle
+/// is per thread, and a finished invocation holds nothing another invocation could see.
+pub(crate) fn pooled(ctx: &lambda_runtime::Context, telemetry: &crate::telemetry::Telemetry) -> Arc<Invocation> {
+    let last = LAST.try_with(Cell::take).ok().flatten();
+    let reused = last.and_then(|mut last| {
+        let finished = Arc::get_mut(&mut last)?;
+        finished.rebuild(ctx, telemetry);
+        Some(last)
+    });
+    let invocation = reused.unwrap_or_else(|| Arc::new(Invocation::from_telemetry(ctx, telemetry)));
+    let _ = LAST.try_with(|last| last.set(Some(Arc::clone(&invocation))));
+    invocation
 }
 
 /// Attaches a correlation field to the current invocation. Returns false (and does
@@ -608,6 +590,27 @@ mod tests {
     }
 
     #[test]
+    fn a_reused_invocation_takes_the_new_telemetry_whole() {
+        let (first_capture, second_capture) =
+            (crate::testing::CapturingEmitter::new(), crate::testing::CapturingEmitter::new());
+        let first_telemetry =
+            crate::telemetry::Telemetry::builder(Config::default()).emitter(Arc::new(first_capture.clone())).build();
+        let first = first_telemetry.invocation(&ContextBuilder::new().trace_header(HEADER).build());
+        let block = Arc::as_ptr(&first);
+        drop(first);
+        let config = Config::builder().service("other-service").build_from(&crate::config::EnvVars::empty());
+        let second_telemetry =
+            crate::telemetry::Telemetry::builder(config).emitter(Arc::new(second_capture.clone())).build();
+        let second = second_telemetry.invocation(&ContextBuilder::new().trace_header(HEADER).build());
+        assert_eq!(Arc::as_ptr(&second), block);
+        assert!(second.cold_start(), "the second telemetry's own cold-start tracker");
+        second.xray().subsegment("Work").end();
+        assert_eq!(second.xray().flush_now().map(|r| r.trees), Some(1));
+        assert_eq!(second_capture.documents().len(), 1, "sent through the second telemetry's emitter");
+        assert!(first_capture.documents().is_empty());
+    }
+
+    #[test]
     fn an_invocation_still_held_elsewhere_is_never_reused() {
         let telemetry = pooled_telemetry();
         let kept = telemetry.invocation(&ContextBuilder::new().request_id("r-1").build());
@@ -621,9 +624,9 @@ mod tests {
     }
 
     #[test]
-    fn more_invocations_at_once_than_pool_slots_are_each_their_own() {
+    fn invocations_running_at_once_are_each_their_own() {
         let telemetry = pooled_telemetry();
-        let running: Vec<_> = (0..3 * POOL_SLOTS)
+        let running: Vec<_> = (0..12)
             .map(|i| telemetry.invocation(&ContextBuilder::new().request_id(format!("r-{i}")).build()))
             .collect();
         for (i, inv) in running.iter().enumerate() {

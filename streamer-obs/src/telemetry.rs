@@ -27,7 +27,7 @@ use std::sync::{Arc, OnceLock};
 
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
-use crate::invocation::{ColdStartTracker, Invocation, InvocationPool};
+use crate::invocation::{ColdStartTracker, Invocation};
 use crate::metrics::{EmfPublisher, MetricsPublisher};
 use crate::xray::emitter::SegmentEmitter;
 
@@ -44,7 +44,6 @@ struct Inner {
     publisher: Arc<dyn MetricsPublisher>,
     emitter: Arc<dyn SegmentEmitter>,
     past_deadline_warned: AtomicBool,
-    invocations: InvocationPool,
 }
 
 impl std::fmt::Debug for Inner {
@@ -108,9 +107,9 @@ impl Telemetry {
 
     /// The invocation of `ctx` (what the handler lifecycle runs): built as
     /// [`Invocation::from_telemetry`] builds it, in the allocation of a finished one when
-    /// there is one.
+    /// this thread has one.
     pub(crate) fn invocation(&self, ctx: &lambda_runtime::Context) -> Arc<Invocation> {
-        self.inner.invocations.invocation(ctx, self)
+        crate::invocation::pooled(ctx, self)
     }
 
     /// The clock.
@@ -196,7 +195,6 @@ impl TelemetryBuilder {
                 emitter,
                 config: self.config,
                 past_deadline_warned: AtomicBool::new(false),
-                invocations: InvocationPool::default(),
             }),
         }
     }
