@@ -20,7 +20,6 @@ use streamer_obs::metrics::{self, Dimensions, EmfPublisher, StorageResolution, U
 use streamer_obs::telemetry::Telemetry;
 use streamer_obs::testing::{CapturingEmitter, ContextBuilder};
 use streamer_obs::xray::emitter::{EmitError, SegmentEmitter, UdpEmitter};
-use tracing::instrument::WithSubscriber as _;
 
 const HEADER: &str = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1";
 
@@ -106,25 +105,27 @@ fn bench(c: &mut Criterion) {
     let daemon = UdpSocket::bind("127.0.0.1:0").expect("bind");
     let udp: Arc<dyn SegmentEmitter> = Arc::new(UdpEmitter::new(daemon.local_addr().unwrap()).expect("udp"));
     let rt = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
-    let subscriber = tracing::Dispatch::new(streamer_obs::log::subscriber(
+    // The log subscriber is the process's global default, as `streamer_obs::init` installs
+    // it in a function (not a scoped dispatcher set around every invocation).
+    tracing::dispatcher::set_global_default(tracing::Dispatch::new(streamer_obs::log::subscriber(
         &config(),
         std::io::sink,
         streamer_obs::clock::SystemClock,
-    ));
+    )))
+    .expect("the bench's global subscriber");
 
     // Sanity check of the workload (outside the measurement): one document per invocation.
     let capture = CapturingEmitter::new();
     let t = telemetry(Arc::new(capture.clone()));
-    rt.block_on(t.scope(instrumented_handler(event())).with_subscriber(subscriber.clone())).unwrap();
+    rt.block_on(t.scope(instrumented_handler(event()))).unwrap();
     let docs = capture.documents();
     assert_eq!(docs.len(), 1, "one datagram per invocation");
     let datagram = capture.raw().remove(0);
 
     let mut group = c.benchmark_group("w1_invocation");
     let warm = telemetry(Arc::clone(&udp));
-    group.bench_function("instrumented", |b| {
-        b.iter(|| rt.block_on(warm.scope(instrumented_handler(event())).with_subscriber(subscriber.clone())).unwrap())
-    });
+    group
+        .bench_function("instrumented", |b| b.iter(|| rt.block_on(warm.scope(instrumented_handler(event()))).unwrap()));
     // The same with a deadline 3 s ahead, as every real invocation has: the deadline guard
     // (a Tokio sleep raced against the handler) is armed.
     group.bench_function("instrumented_with_deadline", |b| {
@@ -133,19 +134,15 @@ fn bench(c: &mut Criterion) {
                 std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64 + 3000;
             let mut e = event();
             e.context.deadline = deadline;
-            rt.block_on(warm.scope(instrumented_handler(e)).with_subscriber(subscriber.clone())).unwrap()
+            rt.block_on(warm.scope(instrumented_handler(e))).unwrap()
         })
     });
     // The same without the datagram's syscall: the SDK's CPU work alone.
     let encode_only = telemetry(Arc::new(EncodeOnlyEmitter::default()));
     group.bench_function("instrumented_no_send", |b| {
-        b.iter(|| {
-            rt.block_on(encode_only.scope(instrumented_handler(event())).with_subscriber(subscriber.clone())).unwrap()
-        })
+        b.iter(|| rt.block_on(encode_only.scope(instrumented_handler(event()))).unwrap())
     });
-    group.bench_function("bare", |b| {
-        b.iter(|| rt.block_on(bare_handler(event()).with_subscriber(subscriber.clone())).unwrap())
-    });
+    group.bench_function("bare", |b| b.iter(|| rt.block_on(bare_handler(event())).unwrap()));
 
     // The raw I/O of one invocation from pre-built bytes: the log line and the EMF line
     // written to a no-op writer, the datagram sent to the loopback socket.
@@ -172,7 +169,7 @@ fn bench(c: &mut Criterion) {
     group.bench_function("instrumented_cold", |b| {
         b.iter_batched(
             || telemetry(Arc::clone(&udp)),
-            |t| rt.block_on(t.scope(instrumented_handler(event())).with_subscriber(subscriber.clone())).unwrap(),
+            |t| rt.block_on(t.scope(instrumented_handler(event()))).unwrap(),
             BatchSize::SmallInput,
         )
     });

@@ -137,6 +137,8 @@ pub struct Invocation {
     debug_sampled: bool,
     sampling_logged: AtomicBool,
     fields: RwLock<Vec<(Cow<'static, str>, Box<str>)>>,
+    /// Set by the first [`Self::append_field`]: until then, readers skip the lock.
+    has_fields: AtomicBool,
     pub(crate) log_buffer: Option<Mutex<LogBuffer>>,
     pub(crate) xray: Arc<crate::xray::recorder::Recorder>,
     pub(crate) metrics: crate::metrics::InvocationMetrics,
@@ -248,6 +250,7 @@ impl Invocation {
             debug_sampled,
             sampling_logged: AtomicBool::new(false),
             fields: RwLock::new(Vec::new()),
+            has_fields: AtomicBool::new(false),
             log_buffer: config.log().buffer().map(|b| Mutex::new(LogBuffer::new(*b))),
             xray,
             metrics: crate::metrics::InvocationMetrics::from_config(config),
@@ -388,6 +391,7 @@ impl Invocation {
         } else {
             fields.push((key, rendered));
         }
+        self.has_fields.store(true, Ordering::Release);
     }
 
     /// Removes a correlation field.
@@ -397,6 +401,9 @@ impl Invocation {
 
     /// Calls `f` with each correlation field (key and rendered JSON value), in order.
     pub fn for_each_field(&self, mut f: impl FnMut(&str, &str)) {
+        if !self.has_fields.load(Ordering::Acquire) {
+            return;
+        }
         let fields = self.fields.read().unwrap_or_else(|p| p.into_inner());
         for (k, v) in fields.iter() {
             f(k, v);
@@ -405,7 +412,8 @@ impl Invocation {
 
     /// Whether the correlation field `key` is set.
     pub fn has_field(&self, key: &str) -> bool {
-        self.fields.read().unwrap_or_else(|p| p.into_inner()).iter().any(|(k, _)| k == key)
+        self.has_fields.load(Ordering::Acquire)
+            && self.fields.read().unwrap_or_else(|p| p.into_inner()).iter().any(|(k, _)| k == key)
     }
 
     /// The correlation field `key` as rendered JSON, if set.

@@ -718,8 +718,24 @@ where
     }
 
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
-        let inv = Invocation::current();
-        let inv = inv.as_deref();
+        // The invocation is borrowed from its task-local, not cloned (no reference count
+        // traffic per line).
+        if Invocation::with_current(|inv| self.write_event(event, &ctx, Some(inv))).is_none() {
+            self.write_event(event, &ctx, None);
+        }
+    }
+}
+
+impl<W> JsonLayer<W>
+where
+    W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
+{
+    /// Writes (or buffers) the line of `event`, inside `inv` if any.
+    #[inline]
+    fn write_event<S>(&self, event: &Event<'_>, ctx: &Context<'_, S>, inv: Option<&Invocation>)
+    where
+        S: Subscriber + for<'a> LookupSpan<'a>,
+    {
         let level = LogLevel::from_tracing(*event.metadata().level());
         SCRATCH.with(|scratch| {
             let Ok(mut scratch) = scratch.try_borrow_mut() else { return };
