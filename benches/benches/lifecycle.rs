@@ -20,6 +20,7 @@ use streamer_obs::metrics::{self, Dimensions, EmfPublisher, StorageResolution, U
 use streamer_obs::telemetry::Telemetry;
 use streamer_obs::testing::{CapturingEmitter, ContextBuilder};
 use streamer_obs::xray::emitter::{EmitError, SegmentEmitter, UdpEmitter};
+use tracing::instrument::WithSubscriber as _;
 
 const HEADER: &str = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1";
 
@@ -143,6 +144,20 @@ fn bench(c: &mut Criterion) {
         b.iter(|| rt.block_on(encode_only.scope(instrumented_handler(event()))).unwrap())
     });
     group.bench_function("bare", |b| b.iter(|| rt.block_on(bare_handler(event())).unwrap()));
+    // The same two with the subscriber set around every invocation as a scoped dispatcher
+    // (`WithSubscriber::with_subscriber`), as these rows measured before 2026-11-27 (3):
+    // a scoped dispatcher costs a thread-local swap per poll and a reference count per span.
+    let scoped = tracing::Dispatch::new(streamer_obs::log::subscriber(
+        &config(),
+        std::io::sink,
+        streamer_obs::clock::SystemClock,
+    ));
+    group.bench_function("instrumented_scoped_dispatch", |b| {
+        b.iter(|| rt.block_on(warm.scope(instrumented_handler(event())).with_subscriber(scoped.clone())).unwrap())
+    });
+    group.bench_function("bare_scoped_dispatch", |b| {
+        b.iter(|| rt.block_on(bare_handler(event()).with_subscriber(scoped.clone())).unwrap())
+    });
 
     // The raw I/O of one invocation from pre-built bytes: the log line and the EMF line
     // written to a no-op writer, the datagram sent to the loopback socket.
