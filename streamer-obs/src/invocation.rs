@@ -144,6 +144,60 @@ pub struct Invocation {
     pub(crate) metrics: crate::metrics::InvocationMetrics,
 }
 
+/// What an invocation derives from its `Context` and configuration (shared by a fresh
+/// build and the rebuild of a reused invocation).
+struct Parts {
+    request_id_end: usize,
+    arn_end: usize,
+    has_tenant: bool,
+    trace_header: Option<TraceHeader>,
+    trace_header_error: Option<TraceHeaderError>,
+    fallback_name: Option<Box<str>>,
+    fallback_version: Option<Box<str>>,
+    memory_mb: Option<u32>,
+    debug_sampled: bool,
+}
+
+impl Parts {
+    /// The parts of `ctx` under `config`; the request id, the ARN and the tenant id are
+    /// copied into `ids` (emptied first, its capacity kept).
+    fn of(ctx: &lambda_runtime::Context, config: &Config, ids: &mut String) -> Self {
+        let (trace_header, trace_header_error) = match ctx.xray_trace_id.as_deref() {
+            None => (None, None),
+            Some(raw) => match raw.parse::<TraceHeader>() {
+                Ok(h) => (Some(h), None),
+                Err(e) => (None, Some(e)),
+            },
+        };
+        let fallback_name =
+            if ctx.env_config.function_name.is_empty() { config.function_name().map(Box::from) } else { None };
+        let fallback_version =
+            if ctx.env_config.version.is_empty() { config.function_version().map(Box::from) } else { None };
+        let tenant = ctx.tenant_id.as_deref().unwrap_or_default();
+        ids.clear();
+        ids.reserve(ctx.request_id.len() + ctx.invoked_function_arn.len() + tenant.len());
+        ids.push_str(&ctx.request_id);
+        let request_id_end = ids.len();
+        ids.push_str(&ctx.invoked_function_arn);
+        let arn_end = ids.len();
+        ids.push_str(tenant);
+        let memory_mb = u32::try_from(ctx.env_config.memory).ok().filter(|m| *m > 0).or(config.function_memory_mb());
+        let rate = config.log().sample_rate();
+        let debug_sampled = rate > 0.0 && fastrand::f64() < rate;
+        Self {
+            request_id_end,
+            arn_end,
+            has_tenant: !tenant.is_empty(),
+            trace_header,
+            trace_header_error,
+            fallback_name,
+            fallback_version,
+            memory_mb,
+            debug_sampled,
+        }
+    }
+}
+
 impl Invocation {
     /// Builds the invocation of `ctx`: parses the trace header, takes the cold start
     /// from `cold_start` and draws the debug-sampling decision from the configured rate.
@@ -174,20 +228,60 @@ impl Invocation {
     }
 
     /// Makes this (finished, unshared) invocation the invocation of `ctx`, as
-    /// [`Self::from_telemetry`] would build it: every field gets a fresh value; only the
-    /// allocations of the ids buffer and of the X-Ray recorder are kept.
+    /// [`Self::from_telemetry`] would build it: every field gets its fresh value, in place.
+    /// Allocations are kept (the ids buffer, the X-Ray recorder, the metric set's storage),
+    /// and so are the shared handles that are already the right ones (the runtime's
+    /// settings, the metrics configuration): no reference-count traffic for them.
     fn rebuild(&mut self, ctx: &lambda_runtime::Context, telemetry: &crate::telemetry::Telemetry) {
-        let ids = std::mem::take(&mut self.ids);
-        let xray = &mut self.xray;
-        let fresh = Self::build(ctx, telemetry.config(), telemetry.cold_start(), ids, |header, error| {
-            let recorder = Self::recorder_of(telemetry, header, error);
-            match Arc::get_mut(xray) {
-                Some(slot) => *slot = recorder,
-                None => *xray = Arc::new(recorder),
-            }
-            Arc::clone(xray)
-        });
-        *self = fresh;
+        let config = telemetry.config();
+        let parts = Parts::of(ctx, config, &mut self.ids);
+        // Every field by name (no `..`): a field added later must be given its fresh value
+        // here, or this does not compile.
+        let Invocation {
+            ids: _,
+            request_id_end,
+            arn_end,
+            has_tenant,
+            trace_header,
+            trace_header_error,
+            deadline_ms,
+            env,
+            fallback_name,
+            fallback_version,
+            memory_mb,
+            cold_start,
+            debug_sampled,
+            sampling_logged,
+            fields,
+            has_fields,
+            log_buffer,
+            xray,
+            metrics,
+        } = self;
+        let recorder = Self::recorder_of(telemetry, parts.trace_header.as_ref(), parts.trace_header_error.as_ref());
+        match Arc::get_mut(xray) {
+            Some(slot) => *slot = recorder,
+            None => *xray = Arc::new(recorder),
+        }
+        *request_id_end = parts.request_id_end;
+        *arn_end = parts.arn_end;
+        *has_tenant = parts.has_tenant;
+        *trace_header = parts.trace_header;
+        *trace_header_error = parts.trace_header_error;
+        *deadline_ms = ctx.deadline;
+        if !Arc::ptr_eq(env, &ctx.env_config) {
+            *env = Arc::clone(&ctx.env_config);
+        }
+        *fallback_name = parts.fallback_name;
+        *fallback_version = parts.fallback_version;
+        *memory_mb = parts.memory_mb;
+        *cold_start = telemetry.cold_start().take();
+        *debug_sampled = parts.debug_sampled;
+        *sampling_logged.get_mut() = false;
+        fields.get_mut().unwrap_or_else(|p| p.into_inner()).clear();
+        *has_fields.get_mut() = false;
+        *log_buffer = config.log().buffer().map(|b| Mutex::new(LogBuffer::new(*b)));
+        metrics.reset_for(config);
     }
 
     fn recorder_of(
@@ -211,43 +305,22 @@ impl Invocation {
         mut ids: String,
         recorder: impl FnOnce(Option<&TraceHeader>, Option<&TraceHeaderError>) -> Arc<crate::xray::recorder::Recorder>,
     ) -> Self {
-        let (trace_header, trace_header_error) = match ctx.xray_trace_id.as_deref() {
-            None => (None, None),
-            Some(raw) => match raw.parse::<TraceHeader>() {
-                Ok(h) => (Some(h), None),
-                Err(e) => (None, Some(e)),
-            },
-        };
-        let fallback_name =
-            if ctx.env_config.function_name.is_empty() { config.function_name().map(Box::from) } else { None };
-        let fallback_version =
-            if ctx.env_config.version.is_empty() { config.function_version().map(Box::from) } else { None };
-        let tenant = ctx.tenant_id.as_deref().unwrap_or_default();
-        ids.clear();
-        ids.reserve(ctx.request_id.len() + ctx.invoked_function_arn.len() + tenant.len());
-        ids.push_str(&ctx.request_id);
-        let request_id_end = ids.len();
-        ids.push_str(&ctx.invoked_function_arn);
-        let arn_end = ids.len();
-        ids.push_str(tenant);
-        let memory_mb = u32::try_from(ctx.env_config.memory).ok().filter(|m| *m > 0).or(config.function_memory_mb());
-        let xray = recorder(trace_header.as_ref(), trace_header_error.as_ref());
-        let rate = config.log().sample_rate();
-        let debug_sampled = rate > 0.0 && fastrand::f64() < rate;
+        let parts = Parts::of(ctx, config, &mut ids);
+        let xray = recorder(parts.trace_header.as_ref(), parts.trace_header_error.as_ref());
         Self {
             ids,
-            request_id_end,
-            arn_end,
-            has_tenant: !tenant.is_empty(),
-            trace_header,
-            trace_header_error,
+            request_id_end: parts.request_id_end,
+            arn_end: parts.arn_end,
+            has_tenant: parts.has_tenant,
+            trace_header: parts.trace_header,
+            trace_header_error: parts.trace_header_error,
             deadline_ms: ctx.deadline,
             env: Arc::clone(&ctx.env_config),
-            fallback_name,
-            fallback_version,
-            memory_mb,
+            fallback_name: parts.fallback_name,
+            fallback_version: parts.fallback_version,
+            memory_mb: parts.memory_mb,
             cold_start: cold_start.take(),
-            debug_sampled,
+            debug_sampled: parts.debug_sampled,
             sampling_logged: AtomicBool::new(false),
             fields: RwLock::new(Vec::new()),
             has_fields: AtomicBool::new(false),
@@ -595,6 +668,54 @@ mod tests {
         assert!(!second.has_field(CONNECTION_ID));
         assert_eq!(second.metrics().with_set(|set| set.is_empty()), Some(true));
         assert!(!second.xray().is_recording(), "no trace header: the recorder is the fresh no-op one");
+    }
+
+    /// What the invocation's metrics publish after recording `Pushes` once more, as an EMF line.
+    fn published_metrics(inv: &Invocation) -> String {
+        let recorded = inv.metrics().with_set(|set| set.add("Pushes", crate::metrics::Unit::Count, 2.0));
+        assert!(matches!(recorded, Some(Ok(()))));
+        let out = crate::testing::CapturingWriter::new();
+        let publisher = crate::metrics::EmfPublisher::new(out.clone());
+        let warm = crate::metrics::FlushOptions { cold_start_metric: false, raise_on_empty: false };
+        crate::metrics::flush_invocation_now(inv, &publisher, &crate::testing::FixedClock::at_millis(7), &warm);
+        out.lines().join("\n")
+    }
+
+    #[test]
+    fn nothing_recorded_in_a_finished_invocation_reaches_the_next_one() {
+        let config =
+            Config::builder().service("connect").environment("prod").build_from(&crate::config::EnvVars::empty());
+        let telemetry = crate::telemetry::Telemetry::builder(config.clone())
+            .emitter(Arc::new(crate::testing::CapturingEmitter::new()))
+            .build();
+        let first = telemetry.invocation(&ContextBuilder::new().request_id("r-1").trace_header(HEADER).build());
+        first.append_field(TENANT_ID, "acme");
+        let tenant = crate::metrics::TenantId::new("acme").unwrap();
+        first.metrics().with_set(|set| {
+            set.add_dimension(crate::metrics::standard::TENANT_ID, &tenant).unwrap();
+            set.set_property("connection_id", "abc=").unwrap();
+            set.add("Pushes", crate::metrics::Unit::Count, 1.0).unwrap();
+        });
+        first.xray().subsegment("Leftover").annotate("tenant_id", "acme").unwrap();
+        let block = Arc::as_ptr(&first);
+        drop(first);
+
+        let ctx = ContextBuilder::new().request_id("r-2").trace_header(HEADER).build();
+        let reused = telemetry.invocation(&ctx);
+        assert_eq!(Arc::as_ptr(&reused), block);
+        let fresh = Invocation::from_telemetry(&ctx, &telemetry);
+        assert!(!reused.has_field(TENANT_ID));
+        assert_eq!(reused.request_id(), fresh.request_id());
+        assert_eq!(reused.cold_start(), fresh.cold_start());
+        assert_eq!(reused.trace_header().map(|h| h.to_string()), fresh.trace_header().map(|h| h.to_string()));
+        // The metric document is the fresh invocation's, byte for byte: no tenant
+        // dimension, no property, no earlier value.
+        let (reused_emf, fresh_emf) = (published_metrics(&reused), published_metrics(&fresh));
+        assert_eq!(reused_emf, fresh_emf);
+        assert!(!reused_emf.contains("acme") && !reused_emf.contains("connection_id"), "{reused_emf}");
+        // The X-Ray recorder starts empty: the next flush sends only what this one records.
+        reused.xray().subsegment("Work").end();
+        assert_eq!(reused.xray().flush_now().map(|r| r.trees), Some(1));
     }
 
     #[test]

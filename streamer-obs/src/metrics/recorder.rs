@@ -83,6 +83,21 @@ impl InvocationMetrics {
         }
     }
 
+    /// Makes this state what [`Self::from_config`] builds for `config`, in place: the set
+    /// is emptied keeping its storage, and the configuration's shared parts are kept when
+    /// `config` is the one it was built for (no reference-count traffic). For the reuse of
+    /// a finished invocation.
+    pub(crate) fn reset_for(&mut self, config: &Config) {
+        let prepared = Prepared::of_ref(config);
+        if !Arc::ptr_eq(&self.prepared, prepared) {
+            *self = Self::from_config(config);
+            return;
+        }
+        prepared.reset(self.set.get_mut().unwrap_or_else(|p| p.into_inner()));
+        self.disabled = config.metrics_disabled();
+        *self.cold_start_published.get_mut() = false;
+    }
+
     /// Calls `f` with the set; `None` when metrics are disabled.
     ///
     /// ```

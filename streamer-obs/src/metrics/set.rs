@@ -359,6 +359,11 @@ impl Prepared {
         Arc::clone(config.metrics_base())
     }
 
+    /// The prepared values of `config`, borrowed.
+    pub(crate) fn of_ref(config: &Config) -> &Arc<Prepared> {
+        config.metrics_base()
+    }
+
     pub(crate) fn derive(config: &Config) -> Self {
         let namespace = if config.namespace() == crate::config::DEFAULT_NAMESPACE {
             Namespace::streamer()
@@ -385,6 +390,17 @@ impl Prepared {
     /// An empty set with the prepared namespace and default dimensions.
     pub(crate) fn set(&self) -> MetricSet {
         MetricSet::with_base(Arc::clone(&self.base))
+    }
+
+    /// Makes `set` what [`Self::set`] returns: emptied in place, keeping its storage and
+    /// its reference to the shared base, when it still shares this configuration's base
+    /// (no default dimension was added to it); replaced otherwise.
+    pub(crate) fn reset(&self, set: &mut MetricSet) {
+        if Arc::ptr_eq(&set.base, &self.base) {
+            set.clear();
+        } else {
+            *set = self.set();
+        }
     }
 }
 
