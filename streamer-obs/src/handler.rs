@@ -481,6 +481,7 @@ impl HandlerScope {
             view_error: Some(view_error),
             capture: Some(capture),
             body: Some(fut),
+            guard_due: None,
             sleep: None,
             state: RunState::Start,
             deadline_flush: None,
@@ -496,15 +497,17 @@ impl HandlerScope {
     }
 
     /// A sleep that ends `deadline_margin` before the deadline, if the deadline is known.
-    fn deadline_sleep(&self) -> Option<tokio::time::Sleep> {
+    /// When the deadline guard is due (`deadline_margin` before the deadline), if the
+    /// deadline is known: measured from the handler's start (no clock read of its own). A
+    /// deadline already past at start is unknown, with one WARN line per process.
+    fn guard_due(&self) -> Option<SystemTime> {
         let deadline_ms = self.invocation.deadline_ms();
         if deadline_ms == 0 {
             return None;
         }
-        let now = self.telemetry.clock().now();
         let deadline = UNIX_EPOCH + Duration::from_millis(deadline_ms);
-        match deadline.duration_since(now) {
-            Ok(remaining) => Some(tokio::time::sleep(remaining.saturating_sub(self.options.deadline_margin))),
+        match deadline.duration_since(self.started) {
+            Ok(remaining) => Some(self.started + remaining.saturating_sub(self.options.deadline_margin)),
             Err(_) => {
                 if self.telemetry.first_past_deadline_warning() {
                     self.in_scope(|| {
@@ -518,6 +521,14 @@ impl HandlerScope {
                 None
             }
         }
+    }
+
+    /// The deadline guard's timer, armed when the handler first waits: a handler that
+    /// finishes within its first poll never waits, and no timer could have fired while it
+    /// ran, so it needs none.
+    fn deadline_sleep(&self, due: SystemTime) -> tokio::time::Sleep {
+        let remaining = due.duration_since(self.telemetry.clock().now()).unwrap_or_default();
+        tokio::time::sleep(remaining)
     }
 
     fn in_scope<R>(&self, f: impl FnOnce() -> R) -> R {
@@ -723,6 +734,8 @@ pin_project_lite::pin_project! {
         capture: Option<C>,
         #[pin]
         body: Option<F>,
+        // When the deadline guard is due, until its timer is armed (at the first wait).
+        guard_due: Option<SystemTime>,
         #[pin]
         sleep: Option<tokio::time::Sleep>,
         state: RunState,
@@ -760,7 +773,7 @@ where
         let scope: &HandlerScope = this.scope;
         if *this.state == RunState::Start {
             *this.state = RunState::Body;
-            this.sleep.set(scope.deadline_sleep());
+            *this.guard_due = scope.guard_due();
             scope.invocation.note_debug_sampling(&scope.span);
         }
         if *this.state == RunState::Body {
@@ -789,6 +802,9 @@ where
                 Ok(Poll::Ready(result)) => Ok(result),
                 Err(panic) => Err(panic),
                 Ok(Poll::Pending) => {
+                    if let Some(due) = this.guard_due.take() {
+                        this.sleep.set(Some(scope.deadline_sleep(due)));
+                    }
                     if let Some(sleep) = this.sleep.as_mut().as_pin_mut()
                         && sleep.poll(cx).is_ready()
                     {

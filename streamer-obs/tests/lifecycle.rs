@@ -336,6 +336,40 @@ fn latency_subsegment_times_and_emf_timestamp_come_from_the_same_two_readings() 
     assert_eq!(line["_aws"]["Timestamp"].as_u64().unwrap(), (end * 1000.0).round() as u64);
 }
 
+/// The deadline guard is measured from the handler's start and armed when the handler
+/// first waits: a handler that finishes within its first poll reads the clock twice (its
+/// start and its end) and never arms a timer; one that waits reads it once more, to arm it.
+#[test]
+fn the_deadline_guard_is_armed_at_the_first_wait() {
+    for waits in [false, true] {
+        let clock = Arc::new(TickingClock::default());
+        let telemetry = Telemetry::builder(Config::default())
+            .clock(Arc::clone(&clock) as Arc<dyn streamer_obs::clock::Clock>)
+            .emitter(Arc::new(streamer_obs::testing::CapturingEmitter::new()))
+            .metrics_publisher(Arc::new(streamer_obs::metrics::EmfPublisher::new(CapturingWriter::new())))
+            .build();
+        let ctx = ContextBuilder::new().request_id("guarded").deadline_ms(T0 + 60_000).build();
+        let out = rt().block_on(async move {
+            let scope = HandlerScope::with_telemetry(
+                telemetry,
+                HandlerOptions::new("HandleGuarded"),
+                &ctx,
+                tracing::Span::none(),
+            );
+            let body = async move {
+                if waits {
+                    tokio::task::yield_now().await;
+                }
+                Ok::<u8, std::io::Error>(1)
+            };
+            scope.run(body, ErrorView::from_error, |_| None).await
+        });
+        assert_eq!(out.unwrap(), 1);
+        let reads = clock.0.load(std::sync::atomic::Ordering::SeqCst);
+        assert_eq!(reads, if waits { 3 } else { 2 }, "waits: {waits}");
+    }
+}
+
 /// The latency metric recorded at the end of the handler: published when valid, dropped
 /// with exactly one WARN naming it when the name is invalid, neither when metrics are
 /// disabled.
