@@ -221,8 +221,18 @@ struct Active {
     /// header is built from `trace_id` alone (no copy of the header per invocation).
     header_extras: Option<Box<TraceHeader>>,
     clock: Arc<dyn Clock>,
-    emitter: Mutex<Arc<dyn SegmentEmitter>>,
-    tree: Mutex<Tree>,
+    shared: Mutex<Shared>,
+}
+
+/// What the recorder's one lock guards: the subsegments and the emitter. The emitter is
+/// under the same lock as the tree (not a lock of its own) so that a flush takes one
+/// lock, and calls the emitter through it without cloning its `Arc`; the emitter is
+/// therefore called with the lock held (as the tree always was), and must not call back
+/// into the recorder being flushed (see `SegmentEmitter::emit`). Only a flush that awaits
+/// the emitter's `flush` clones the `Arc`, to release the lock before awaiting.
+struct Shared {
+    tree: Tree,
+    emitter: Arc<dyn SegmentEmitter>,
 }
 
 impl Active {
@@ -329,8 +339,7 @@ impl Recorder {
                 header_extras: (header.lineage().is_some() || !header.extra().is_empty())
                     .then(|| Box::new(header.clone())),
                 clock,
-                emitter: Mutex::new(emitter),
-                tree: Mutex::new(Tree::default()),
+                shared: Mutex::new(Shared { tree: Tree::default(), emitter }),
             }),
         }
     }
@@ -417,6 +426,8 @@ impl Recorder {
     }
 
     /// Replaces the emitter (tests, or a `PutTraceSegments` emitter chosen at start-up).
+    /// Not to be called from inside an emitter's `emit` on this recorder: `emit` runs
+    /// with the recorder's lock held, which this takes too.
     ///
     /// ```
     /// # use std::sync::Arc;
@@ -428,7 +439,9 @@ impl Recorder {
     /// ```
     pub fn set_emitter(&self, emitter: Arc<dyn SegmentEmitter>) {
         if let Some(a) = &self.active {
-            *a.emitter.lock().unwrap_or_else(|p| p.into_inner()) = emitter;
+            // The previous emitter is dropped after the lock is released.
+            let previous = std::mem::replace(&mut Self::lock(a).emitter, emitter);
+            drop(previous);
         }
     }
 
@@ -446,8 +459,10 @@ impl Recorder {
         self.active.as_ref().map(|a| &a.trace_id)
     }
 
-    fn tree(a: &Active) -> MutexGuard<'_, Tree> {
-        a.tree.lock().unwrap_or_else(|p| p.into_inner())
+    /// The recorder's lock (poisoning is ignored, as it always was: a panic while it was
+    /// held, in an emitter for example, does not stop the recording).
+    fn lock(a: &Active) -> MutexGuard<'_, Shared> {
+        a.shared.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Opens a subsegment under the innermost open one (or the header's `Parent`).
@@ -482,7 +497,8 @@ impl Recorder {
             Some(t) => micros_since_epoch(t),
             None => now_micros(a.clock.as_ref()),
         };
-        let mut tree = Self::tree(a);
+        let mut shared = Self::lock(a);
+        let tree = &mut shared.tree;
         if tree.state.opened >= MAX_SUBSEGMENTS_PER_INVOCATION {
             if !tree.state.warned_subsegments {
                 tree.state.warned_subsegments = true;
@@ -515,15 +531,15 @@ impl Recorder {
         f: impl FnOnce(&mut Subsegment, &mut TreeState) -> R,
     ) -> Option<R> {
         let a = self.active.as_ref()?;
-        let mut tree = Self::tree(a);
-        let Tree { nodes, state, .. } = &mut *tree;
+        let mut shared = Self::lock(a);
+        let Tree { nodes, state, .. } = &mut shared.tree;
         let node = open_node(nodes.live_mut(), idx, id)?;
         Some(f(&mut node.sub, state))
     }
 
     fn current(&self) -> Option<(usize, SegmentId)> {
         let a = self.active.as_ref()?;
-        Self::tree(a).innermost_local()
+        Self::lock(a).tree.innermost_local()
     }
 
     fn close(&self, idx: usize, id: SegmentId, end: Option<SystemTime>) {
@@ -532,8 +548,8 @@ impl Recorder {
             Some(t) => micros_since_epoch(t),
             None => now_micros(a.clock.as_ref()),
         };
-        let mut tree = Self::tree(a);
-        let Tree { nodes, open, ready, .. } = &mut *tree;
+        let mut shared = Self::lock(a);
+        let Tree { nodes, open, ready, .. } = &mut shared.tree;
         let nodes = nodes.live_mut();
         let Some(node) = open_node(nodes, idx, id) else { return };
         node.sub.set_end_micros(end);
@@ -618,8 +634,12 @@ impl Recorder {
     /// ```
     pub async fn flush(&self) -> FlushReport {
         let Some(a) = &self.active else { return FlushReport::default() };
-        let emitter = Arc::clone(&a.emitter.lock().unwrap_or_else(|p| p.into_inner()));
-        let report = Self::emit_ready(a, &*emitter);
+        let (report, emitter) = {
+            let mut shared = Self::lock(a);
+            let report = Self::emit_ready(a, &mut shared);
+            // Cloned to be awaited without the lock held.
+            (report, Arc::clone(&shared.emitter))
+        };
         emitter.flush().await;
         report
     }
@@ -641,19 +661,21 @@ impl Recorder {
     /// ```
     pub fn flush_now(&self) -> Option<FlushReport> {
         let Some(a) = &self.active else { return Some(FlushReport::default()) };
-        let emitter = Arc::clone(&a.emitter.lock().unwrap_or_else(|p| p.into_inner()));
-        if emitter.queues_documents() {
+        // One lock for the check and the sending: the emitter is called through the lock,
+        // its `Arc` not cloned.
+        let mut shared = Self::lock(a);
+        if shared.emitter.queues_documents() {
             return None;
         }
-        Some(Self::emit_ready(a, &*emitter))
+        Some(Self::emit_ready(a, &mut shared))
     }
 
-    /// Sends every closed top-level tree through `emitter` (without flushing it).
-    fn emit_ready(a: &Active, emitter: &dyn SegmentEmitter) -> FlushReport {
+    /// Sends every closed top-level tree through the emitter (without flushing it).
+    fn emit_ready(a: &Active, shared: &mut Shared) -> FlushReport {
         let mut report = FlushReport::default();
         // The trees are written from where they were recorded, under the lock.
-        let mut tree = Self::tree(a);
-        let Tree { nodes: arena, open, ready, .. } = &mut *tree;
+        let Shared { tree, emitter } = shared;
+        let Tree { nodes: arena, open, ready, .. } = tree;
         let nodes = arena.live();
         // Taken out first: an emitter that panics half-way cannot make a later flush
         // send these trees twice.
@@ -692,11 +714,11 @@ impl Recorder {
     /// ```
     pub async fn flush_in_progress(&self) -> FlushReport {
         let Some(a) = &self.active else { return FlushReport::default() };
-        let emitter = Arc::clone(&a.emitter.lock().unwrap_or_else(|p| p.into_inner()));
         let mut report = FlushReport::default();
-        {
-            let mut tree = Self::tree(a);
-            let Tree { nodes, open, ready, .. } = &mut *tree;
+        let emitter = {
+            let mut shared = Self::lock(a);
+            let Shared { tree, emitter } = &mut *shared;
+            let Tree { nodes, open, ready, .. } = tree;
             let nodes = nodes.live_mut();
             let send = |doc: SegmentDocument<'_>, report: &mut FlushReport| {
                 if doc.is_in_progress() {
@@ -741,7 +763,9 @@ impl Recorder {
                     );
                 }
             }
-        }
+            // Cloned to be awaited without the lock held.
+            Arc::clone(emitter)
+        };
         emitter.flush().await;
         report
     }
@@ -1669,6 +1693,67 @@ mod tests {
             let expected = header.with_parent(id);
             assert_eq!(g.downstream_header().unwrap(), expected, "{h}");
             assert_eq!(rec.downstream_header().unwrap().to_string(), expected.to_string(), "{h}");
+        }
+    }
+
+    /// Counts, at each `emit`, the strong references to itself (the emitter's `Arc`).
+    #[derive(Debug, Default)]
+    struct CountsItsRefs {
+        me: std::sync::OnceLock<std::sync::Weak<CountsItsRefs>>,
+        queues: bool,
+        seen: std::sync::Mutex<Vec<usize>>,
+        flushes: std::sync::atomic::AtomicUsize,
+    }
+
+    impl CountsItsRefs {
+        fn new(queues: bool) -> Arc<Self> {
+            let emitter = Arc::new(Self { queues, ..Self::default() });
+            emitter.me.set(Arc::downgrade(&emitter)).unwrap();
+            emitter
+        }
+    }
+
+    impl SegmentEmitter for CountsItsRefs {
+        fn emit(&self, _doc: &SegmentDocument<'_>) -> Result<(), crate::xray::emitter::EmitError> {
+            let refs = self.me.get().and_then(std::sync::Weak::upgrade).map_or(0, |me| Arc::strong_count(&me) - 1);
+            self.seen.lock().unwrap().push(refs);
+            Ok(())
+        }
+
+        fn flush(&self) -> crate::xray::emitter::FlushFuture<'_> {
+            self.flushes.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            Box::pin(std::future::ready(()))
+        }
+
+        fn queues_documents(&self) -> bool {
+            self.queues
+        }
+    }
+
+    #[test]
+    fn flushes_call_the_current_emitter_without_cloning_it() {
+        for queues in [false, true] {
+            let first = CountsItsRefs::new(queues);
+            let rec = Arc::new(Recorder::new(&HEADER.parse().unwrap(), first.clone()));
+            drop(rec.subsegment("Now"));
+            assert_eq!(rec.flush_now().map(|r| r.trees), (!queues).then_some(1), "queues {queues}");
+            drop(rec.subsegment("Later"));
+            assert_eq!(block_on(rec.flush()).trees, 1 + usize::from(queues));
+            let open = rec.subsegment("Open");
+            assert_eq!(block_on(rec.flush_in_progress()).in_progress, 1);
+            drop(open);
+            // Emitted to through the recorder's own reference (the test's and the
+            // recorder's: 2), never a clone; both flushes flushed it.
+            assert_eq!(*first.seen.lock().unwrap(), [2, 2, 2], "Now, Later, Open in progress");
+            assert_eq!(first.flushes.load(std::sync::atomic::Ordering::SeqCst), 2);
+            // Replaced: the previous one is released, the next flush goes to the new one.
+            let second = CountsItsRefs::new(queues);
+            rec.set_emitter(second.clone());
+            assert_eq!(Arc::strong_count(&first), 1);
+            drop(rec.subsegment("After"));
+            block_on(rec.flush());
+            assert_eq!(*second.seen.lock().unwrap(), [2, 2], "Open, then After");
+            assert_eq!(first.seen.lock().unwrap().len(), 3);
         }
     }
 
