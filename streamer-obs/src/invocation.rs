@@ -176,10 +176,15 @@ impl Invocation {
         let ids = std::mem::take(&mut self.ids);
         let xray = &mut self.xray;
         let fresh = Self::build(ctx, telemetry.config(), telemetry.cold_start(), ids, |header, error| {
-            let recorder = Self::recorder_of(telemetry, header, error);
             match Arc::get_mut(xray) {
-                Some(slot) => *slot = recorder,
-                None => *xray = Arc::new(recorder),
+                Some(slot) => slot.reinit_for_invocation(
+                    header,
+                    error,
+                    telemetry.config(),
+                    telemetry.emitter(),
+                    telemetry.clock(),
+                ),
+                None => *xray = Arc::new(Self::recorder_of(telemetry, header, error)),
             }
             Arc::clone(xray)
         });
