@@ -258,10 +258,12 @@ impl Invocation {
             xray,
             metrics,
         } = self;
-        let recorder = Self::recorder_of(telemetry, parts.trace_header.as_ref(), parts.trace_header_error.as_ref());
+        let (header, header_error) = (parts.trace_header.as_ref(), parts.trace_header_error.as_ref());
         match Arc::get_mut(xray) {
-            Some(slot) => *slot = recorder,
-            None => *xray = Arc::new(recorder),
+            Some(slot) => {
+                slot.reinit_for_invocation(header, header_error, config, telemetry.emitter(), telemetry.clock())
+            }
+            None => *xray = Arc::new(Self::recorder_of(telemetry, header, header_error)),
         }
         *request_id_end = parts.request_id_end;
         *arn_end = parts.arn_end;

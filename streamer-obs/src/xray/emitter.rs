@@ -81,8 +81,10 @@ pub trait SegmentEmitter: Send + Sync + fmt::Debug + 'static {
     /// Sends (or queues) one document tree. Must not block without bound.
     ///
     /// The recorder calls it with its tree locked (the document is written from where the
-    /// subsegments were recorded, not from a copy): an emitter must not record X-Ray data
-    /// (annotations, subsegments) of the invocation being flushed from inside `emit`.
+    /// subsegments were recorded, not from a copy, and the emitter is reached through the
+    /// same lock): an emitter must not record X-Ray data (annotations, subsegments) of the
+    /// invocation being flushed, nor call any other method of its recorder (such as
+    /// `set_emitter`), from inside `emit`.
     fn emit(&self, doc: &SegmentDocument<'_>) -> Result<(), EmitError>;
 
     /// Sends whatever is queued; called before the invocation's response is returned.

@@ -202,6 +202,21 @@ fn open_node(nodes: &mut [Node], idx: usize, id: SegmentId) -> Option<&mut Node>
 }
 
 impl Tree {
+    /// Back to `Tree::default()`, keeping the node arena as storage when a dropped tree
+    /// would give it back for reuse (its nodes emptied alike), freeing it otherwise.
+    fn reset(&mut self) {
+        let Self { nodes, open, ready, state } = self;
+        if nodes.nodes.capacity() > SPARE_ARENA_MAX_NODES {
+            nodes.nodes = Vec::new();
+        } else {
+            nodes.nodes.iter_mut().for_each(Node::release);
+        }
+        nodes.live = 0;
+        open.clear();
+        ready.clear();
+        *state = TreeState::default();
+    }
+
     /// The innermost open subsegment that is not a downstream call (`aws` or `remote`
     /// namespace): calls are leaves, so concurrent calls never nest in each other and
     /// annotations never land on them implicitly.
@@ -221,11 +236,48 @@ struct Active {
     /// header is built from `trace_id` alone (no copy of the header per invocation).
     header_extras: Option<Box<TraceHeader>>,
     clock: Arc<dyn Clock>,
-    emitter: Mutex<Arc<dyn SegmentEmitter>>,
-    tree: Mutex<Tree>,
+    shared: Mutex<Shared>,
+}
+
+/// What the recorder's one lock guards: the subsegments and the emitter. The emitter is
+/// under the same lock as the tree (not a lock of its own) so that a flush takes one
+/// lock, and calls the emitter through it without cloning its `Arc`; the emitter is
+/// therefore called with the lock held (as the tree always was), and must not call back
+/// into the recorder being flushed (see `SegmentEmitter::emit`). Only a flush that awaits
+/// the emitter's `flush` clones the `Arc`, to release the lock before awaiting.
+struct Shared {
+    tree: Tree,
+    emitter: Arc<dyn SegmentEmitter>,
 }
 
 impl Active {
+    /// As [`Recorder::with_clock`] builds it for `header` (which has a `Parent` and
+    /// `Sampled=1`), in place: see [`Recorder::reinit_for_invocation`].
+    fn reinit(&mut self, header: &TraceHeader, emitter: &Arc<dyn SegmentEmitter>, clock: &Arc<dyn Clock>) {
+        let Self { trace_id, parent, header_extras, clock: own_clock, shared } = self;
+        *trace_id = *header.root();
+        if let Some(p) = header.parent() {
+            *parent = *p;
+        }
+        if header.lineage().is_some() || !header.extra().is_empty() {
+            match header_extras {
+                Some(kept) => (**kept).clone_from(header),
+                None => *header_extras = Some(Box::new(header.clone())),
+            }
+        } else {
+            *header_extras = None;
+        }
+        if !Arc::ptr_eq(own_clock, clock) {
+            *own_clock = Arc::clone(clock);
+        }
+        shared.clear_poison();
+        let Shared { tree, emitter: own_emitter } = shared.get_mut().unwrap_or_else(|p| p.into_inner());
+        if !Arc::ptr_eq(own_emitter, emitter) {
+            *own_emitter = Arc::clone(emitter);
+        }
+        tree.reset();
+    }
+
     /// The invocation's header with `Parent` = `parent` (what `TraceHeader::with_parent`
     /// gives: a recording header is sampled).
     fn downstream_header(&self, parent: SegmentId) -> TraceHeader {
@@ -329,8 +381,7 @@ impl Recorder {
                 header_extras: (header.lineage().is_some() || !header.extra().is_empty())
                     .then(|| Box::new(header.clone())),
                 clock,
-                emitter: Mutex::new(emitter),
-                tree: Mutex::new(Tree::default()),
+                shared: Mutex::new(Shared { tree: Tree::default(), emitter }),
             }),
         }
     }
@@ -375,30 +426,65 @@ impl Recorder {
         emitter: impl FnOnce() -> Arc<dyn SegmentEmitter>,
         clock: Arc<dyn Clock>,
     ) -> Self {
-        if config.trace_disabled() {
+        let Some(h) = Self::traced_header(header, header_error, config) else { return Self::disabled() };
+        let emitter = emitter();
+        if !emitter.is_enabled() {
             return Self::disabled();
+        }
+        Self::with_clock(h, emitter, clock)
+    }
+
+    /// The header of an invocation that records if the emitter is enabled: tracing not
+    /// disabled, a header with a `Parent` and `Sampled=1`. A missing or malformed header is
+    /// reported per `AWS_XRAY_CONTEXT_MISSING`.
+    fn traced_header<'h>(
+        header: Option<&'h TraceHeader>,
+        header_error: Option<&TraceHeaderError>,
+        config: &Config,
+    ) -> Option<&'h TraceHeader> {
+        if config.trace_disabled() {
+            return None;
         }
         match (header, header_error) {
             (_, Some(e)) => {
                 report_missing(config.context_missing(), &e.to_string());
-                Self::disabled()
+                None
             }
             (None, None) => {
                 report_missing(config.context_missing(), "no trace header");
-                Self::disabled()
+                None
             }
             (Some(h), None) if h.parent().is_none() && h.is_sampled() => {
                 report_missing(config.context_missing(), "trace header has no Parent");
-                Self::disabled()
+                None
             }
-            (Some(h), None) if !h.is_sampled() => Self::disabled(),
-            (Some(h), None) => {
-                let emitter = emitter();
-                if !emitter.is_enabled() {
-                    return Self::disabled();
-                }
-                Self::with_clock(h, emitter, clock)
-            }
+            (Some(h), None) if !h.is_sampled() => None,
+            (Some(h), None) => Some(h),
+        }
+    }
+
+    /// Makes this recorder the one [`Recorder::for_invocation_with`] would build for
+    /// `header`, `header_error` and `config` with `emitter` and `clock` (the invocation
+    /// pool's reuse of a finished invocation): every field gets that recorder's value, but
+    /// in place. The emitter and clock `Arc`s are kept when they are the same ones (no
+    /// clone and drop, two atomic operations each), and so are the allocations (the node
+    /// arena, emptied as a dropped recorder's is, and the boxed header); a poisoned lock is
+    /// cleared, as a new one is not poisoned.
+    pub(crate) fn reinit_for_invocation(
+        &mut self,
+        header: Option<&TraceHeader>,
+        header_error: Option<&TraceHeaderError>,
+        config: &Config,
+        emitter: &Arc<dyn SegmentEmitter>,
+        clock: &Arc<dyn Clock>,
+    ) {
+        let Some(h) = Self::traced_header(header, header_error, config).filter(|_| emitter.is_enabled()) else {
+            self.active = None;
+            return;
+        };
+        match &mut self.active {
+            Some(a) => a.reinit(h, emitter, clock),
+            None => *self = Self::with_clock(h, Arc::clone(emitter), Arc::clone(clock)),
         }
     }
 
@@ -417,6 +503,8 @@ impl Recorder {
     }
 
     /// Replaces the emitter (tests, or a `PutTraceSegments` emitter chosen at start-up).
+    /// Not to be called from inside an emitter's `emit` on this recorder: `emit` runs
+    /// with the recorder's lock held, which this takes too.
     ///
     /// ```
     /// # use std::sync::Arc;
@@ -428,7 +516,9 @@ impl Recorder {
     /// ```
     pub fn set_emitter(&self, emitter: Arc<dyn SegmentEmitter>) {
         if let Some(a) = &self.active {
-            *a.emitter.lock().unwrap_or_else(|p| p.into_inner()) = emitter;
+            // The previous emitter is dropped after the lock is released.
+            let previous = std::mem::replace(&mut Self::lock(a).emitter, emitter);
+            drop(previous);
         }
     }
 
@@ -446,8 +536,10 @@ impl Recorder {
         self.active.as_ref().map(|a| &a.trace_id)
     }
 
-    fn tree(a: &Active) -> MutexGuard<'_, Tree> {
-        a.tree.lock().unwrap_or_else(|p| p.into_inner())
+    /// The recorder's lock (poisoning is ignored, as it always was: a panic while it was
+    /// held, in an emitter for example, does not stop the recording).
+    fn lock(a: &Active) -> MutexGuard<'_, Shared> {
+        a.shared.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Opens a subsegment under the innermost open one (or the header's `Parent`).
@@ -482,7 +574,8 @@ impl Recorder {
             Some(t) => micros_since_epoch(t),
             None => now_micros(a.clock.as_ref()),
         };
-        let mut tree = Self::tree(a);
+        let mut shared = Self::lock(a);
+        let tree = &mut shared.tree;
         if tree.state.opened >= MAX_SUBSEGMENTS_PER_INVOCATION {
             if !tree.state.warned_subsegments {
                 tree.state.warned_subsegments = true;
@@ -515,15 +608,15 @@ impl Recorder {
         f: impl FnOnce(&mut Subsegment, &mut TreeState) -> R,
     ) -> Option<R> {
         let a = self.active.as_ref()?;
-        let mut tree = Self::tree(a);
-        let Tree { nodes, state, .. } = &mut *tree;
+        let mut shared = Self::lock(a);
+        let Tree { nodes, state, .. } = &mut shared.tree;
         let node = open_node(nodes.live_mut(), idx, id)?;
         Some(f(&mut node.sub, state))
     }
 
     fn current(&self) -> Option<(usize, SegmentId)> {
         let a = self.active.as_ref()?;
-        Self::tree(a).innermost_local()
+        Self::lock(a).tree.innermost_local()
     }
 
     fn close(&self, idx: usize, id: SegmentId, end: Option<SystemTime>) {
@@ -532,8 +625,8 @@ impl Recorder {
             Some(t) => micros_since_epoch(t),
             None => now_micros(a.clock.as_ref()),
         };
-        let mut tree = Self::tree(a);
-        let Tree { nodes, open, ready, .. } = &mut *tree;
+        let mut shared = Self::lock(a);
+        let Tree { nodes, open, ready, .. } = &mut shared.tree;
         let nodes = nodes.live_mut();
         let Some(node) = open_node(nodes, idx, id) else { return };
         node.sub.set_end_micros(end);
@@ -618,8 +711,12 @@ impl Recorder {
     /// ```
     pub async fn flush(&self) -> FlushReport {
         let Some(a) = &self.active else { return FlushReport::default() };
-        let emitter = Arc::clone(&a.emitter.lock().unwrap_or_else(|p| p.into_inner()));
-        let report = Self::emit_ready(a, &*emitter);
+        let (report, emitter) = {
+            let mut shared = Self::lock(a);
+            let report = Self::emit_ready(a, &mut shared);
+            // Cloned to be awaited without the lock held.
+            (report, Arc::clone(&shared.emitter))
+        };
         emitter.flush().await;
         report
     }
@@ -641,19 +738,21 @@ impl Recorder {
     /// ```
     pub fn flush_now(&self) -> Option<FlushReport> {
         let Some(a) = &self.active else { return Some(FlushReport::default()) };
-        let emitter = Arc::clone(&a.emitter.lock().unwrap_or_else(|p| p.into_inner()));
-        if emitter.queues_documents() {
+        // One lock for the check and the sending: the emitter is called through the lock,
+        // its `Arc` not cloned.
+        let mut shared = Self::lock(a);
+        if shared.emitter.queues_documents() {
             return None;
         }
-        Some(Self::emit_ready(a, &*emitter))
+        Some(Self::emit_ready(a, &mut shared))
     }
 
-    /// Sends every closed top-level tree through `emitter` (without flushing it).
-    fn emit_ready(a: &Active, emitter: &dyn SegmentEmitter) -> FlushReport {
+    /// Sends every closed top-level tree through the emitter (without flushing it).
+    fn emit_ready(a: &Active, shared: &mut Shared) -> FlushReport {
         let mut report = FlushReport::default();
         // The trees are written from where they were recorded, under the lock.
-        let mut tree = Self::tree(a);
-        let Tree { nodes: arena, open, ready, .. } = &mut *tree;
+        let Shared { tree, emitter } = shared;
+        let Tree { nodes: arena, open, ready, .. } = tree;
         let nodes = arena.live();
         // Taken out first: an emitter that panics half-way cannot make a later flush
         // send these trees twice.
@@ -692,11 +791,11 @@ impl Recorder {
     /// ```
     pub async fn flush_in_progress(&self) -> FlushReport {
         let Some(a) = &self.active else { return FlushReport::default() };
-        let emitter = Arc::clone(&a.emitter.lock().unwrap_or_else(|p| p.into_inner()));
         let mut report = FlushReport::default();
-        {
-            let mut tree = Self::tree(a);
-            let Tree { nodes, open, ready, .. } = &mut *tree;
+        let emitter = {
+            let mut shared = Self::lock(a);
+            let Shared { tree, emitter } = &mut *shared;
+            let Tree { nodes, open, ready, .. } = tree;
             let nodes = nodes.live_mut();
             let send = |doc: SegmentDocument<'_>, report: &mut FlushReport| {
                 if doc.is_in_progress() {
@@ -741,7 +840,9 @@ impl Recorder {
                     );
                 }
             }
-        }
+            // Cloned to be awaited without the lock held.
+            Arc::clone(emitter)
+        };
         emitter.flush().await;
         report
     }
@@ -1669,6 +1770,284 @@ mod tests {
             let expected = header.with_parent(id);
             assert_eq!(g.downstream_header().unwrap(), expected, "{h}");
             assert_eq!(rec.downstream_header().unwrap().to_string(), expected.to_string(), "{h}");
+        }
+    }
+
+    /// Every 16-hex-digit id but the header's `Parent`, renamed by order of appearance:
+    /// documents of two recorders compare equal when they have the same shape and the same
+    /// references between ids.
+    fn normalised_ids(docs: Vec<serde_json::Value>) -> Vec<serde_json::Value> {
+        fn walk(v: &mut serde_json::Value, names: &mut Vec<String>) {
+            match v {
+                serde_json::Value::String(s)
+                    if s.len() == 16 && s != "53995c3f42cd8ad8" && s.bytes().all(|b| b.is_ascii_hexdigit()) =>
+                {
+                    let n = match names.iter().position(|known| known == s) {
+                        Some(n) => n,
+                        None => {
+                            names.push(s.clone());
+                            names.len() - 1
+                        }
+                    };
+                    *s = format!("id#{n}");
+                }
+                serde_json::Value::Array(items) => items.iter_mut().for_each(|i| walk(i, names)),
+                serde_json::Value::Object(map) => map.values_mut().for_each(|i| walk(i, names)),
+                _ => {}
+            }
+        }
+        let mut names = Vec::new();
+        docs.into_iter()
+            .map(|mut d| {
+                walk(&mut d, &mut names);
+                d
+            })
+            .collect()
+    }
+
+    /// What an invocation records: nested subsegments, annotations (known and checked),
+    /// metadata, the same error twice (the second a reference), an in-progress flush, a
+    /// downstream header. Returns the downstream header.
+    fn run_invocation(rec: &Arc<Recorder>) -> Option<String> {
+        let handler = rec.subsegment("Handler");
+        handler.annotate_known([("ColdStart", true.into()), ("Service", "svc".into())]);
+        let call = handler.child("Call");
+        call.set_namespace(Namespace::Remote);
+        call.record_error(&Expired, ErrorKind::Error);
+        let downstream =
+            call.id().zip(call.downstream_header()).map(|(id, h)| h.to_string().replace(&id.to_string(), "CALL"));
+        call.end();
+        handler.annotate("tenant_id", "t-1").unwrap();
+        handler.metadata("m", serde_json::json!({"k": [1, 2]})).unwrap();
+        handler.record_error(&Expired, ErrorKind::Error);
+        let open = rec.subsegment("StillOpen");
+        block_on(rec.flush_in_progress());
+        drop(open);
+        drop(handler);
+        block_on(rec.flush());
+        downstream
+    }
+
+    /// Leaves `rec` as a finished invocation can be left: subsegments open, closed trees
+    /// not flushed, errors and annotations counted, the lock poisoned; with `grown`, more
+    /// nodes than a spare arena keeps.
+    fn dirty(rec: &Arc<Recorder>, grown: bool) {
+        drop(rec.subsegment("Unsent"));
+        let mut kept = rec.subsegment("Left");
+        kept.annotate("tenant_id", "old").unwrap();
+        kept.record_error(&Expired, ErrorKind::Fault);
+        for i in 0..60 {
+            kept.annotate(&format!("k{i}"), i).unwrap();
+        }
+        let _ = kept.child("Unflushed");
+        let items = if grown { SPARE_ARENA_MAX_NODES } else { 1 };
+        let mut grown = rec.subsegment("Grown");
+        for _ in 0..items {
+            drop(grown.child("Item"));
+        }
+        // Dropped without being closed (their `Arc`s released: the pool reuses a recorder
+        // no guard holds).
+        kept.ended = true;
+        grown.ended = true;
+        drop((kept, grown));
+        if let Some(a) = &rec.active {
+            let poisoned = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                let _held = Recorder::lock(a);
+                panic!("poisons the lock");
+            }));
+            assert!(poisoned.is_err() && a.shared.is_poisoned());
+        }
+    }
+
+    #[test]
+    fn a_reinitialised_recorder_is_indistinguishable_from_a_fresh_one() {
+        let lineage =
+            "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1;Lineage=a87bd80c:1|68fd508a:5";
+        let other = "Root=1-6759e988-bd862e3fe1be46a994272794;Parent=53995c3f42cd8ad8;Sampled=1;Foo=bar";
+        let headers: Vec<Result<Option<TraceHeader>, TraceHeaderError>> = vec![
+            Ok(Some(HEADER.parse().unwrap())),
+            Ok(Some(lineage.parse().unwrap())),
+            Ok(Some(other.parse().unwrap())),
+            Ok(Some("Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=0".parse().unwrap())),
+            Ok(Some("Root=1-5759e988-bd862e3fe1be46a994272793;Sampled=1".parse().unwrap())),
+            Ok(None),
+            "garbage".parse::<TraceHeader>().map(Some),
+        ];
+        let configs = [
+            crate::config::Config::builder().build_from(&crate::config::EnvVars::empty()),
+            crate::config::Config::builder().trace_disabled(true).build_from(&crate::config::EnvVars::empty()),
+        ];
+        let capture = CapturingEmitter::new();
+        let first_emitter: Arc<dyn SegmentEmitter> = Arc::new(capture.clone());
+        let first_clock: Arc<dyn Clock> = Arc::new(FixedClock::at_millis(1_700_000_000_000));
+        let other_capture = CapturingEmitter::new();
+        let other_emitter: Arc<dyn SegmentEmitter> = Arc::new(other_capture.clone());
+        let other_clock: Arc<dyn Clock> = Arc::new(FixedClock::at_millis(1_800_000_000_000));
+        let disabled: Arc<dyn SegmentEmitter> = Arc::new(crate::xray::emitter::NoopEmitter);
+        let previous_headers = [HEADER, lineage, "Root=1-5759e988-bd862e3fe1be46a994272793;Sampled=0"];
+        let mut checked = 0;
+        for (previous, grown) in previous_headers.into_iter().flat_map(|p| [(p, false), (p, true)]) {
+            for header in &headers {
+                for config in &configs {
+                    for (emitter, clock, captured) in [
+                        (&first_emitter, &first_clock, &capture),
+                        (&other_emitter, &other_clock, &other_capture),
+                        (&other_emitter, &first_clock, &other_capture),
+                        (&disabled, &first_clock, &capture),
+                    ] {
+                        let (h, e) = match header {
+                            Ok(h) => (h.as_ref(), None),
+                            Err(e) => (None, Some(e)),
+                        };
+                        let case = format!(
+                            "{previous} (grown {grown}) then {header:?}, trace disabled {}",
+                            config.trace_disabled()
+                        );
+                        let fresh = Arc::new(Recorder::for_invocation_with(
+                            h,
+                            e,
+                            config,
+                            || Arc::clone(emitter),
+                            Arc::clone(clock),
+                        ));
+                        // The pool's recorder: the previous invocation's, built with the
+                        // first emitter and clock, left dirty.
+                        let mut reused = Arc::new(Recorder::with_clock(
+                            &previous.parse().unwrap(),
+                            Arc::clone(&first_emitter),
+                            Arc::clone(&first_clock),
+                        ));
+                        dirty(&reused, grown);
+                        let was_recording = reused.is_recording();
+                        let counts = || {
+                            [
+                                Arc::strong_count(emitter),
+                                Arc::strong_count(clock),
+                                Arc::strong_count(&first_emitter),
+                                Arc::strong_count(&first_clock),
+                            ]
+                        };
+                        let before = counts();
+                        Arc::get_mut(&mut reused).unwrap().reinit_for_invocation(h, e, config, emitter, clock);
+                        assert!(capture.documents().is_empty() && other_capture.documents().is_empty(), "{case}");
+
+                        assert_eq!(fresh.is_recording(), reused.is_recording(), "{case}");
+                        assert_eq!(format!("{fresh:?}"), format!("{reused:?}"), "{case}");
+                        assert_eq!(fresh.trace_id(), reused.trace_id(), "{case}");
+                        if let (Some(f), Some(r)) = (&fresh.active, &reused.active) {
+                            checked += 1;
+                            assert_eq!(f.parent, r.parent, "{case}");
+                            assert_eq!(f.header_extras, r.header_extras, "{case}");
+                            assert!(Arc::ptr_eq(&f.clock, &r.clock), "{case}: the clock is the one given");
+                            assert!(!r.shared.is_poisoned(), "{case}");
+                            let shared = Recorder::lock(r);
+                            assert!(Arc::ptr_eq(&Recorder::lock(f).emitter, &shared.emitter), "{case}");
+                            // Nothing of the previous invocation left: no node, no count.
+                            let tree = &shared.tree;
+                            assert_eq!(tree.nodes.live, 0, "{case}");
+                            assert!(tree.open.is_empty() && tree.ready.is_empty(), "{case}");
+                            assert_eq!(format!("{:?}", tree.state), format!("{:?}", TreeState::default()), "{case}");
+                            assert!(tree.nodes.nodes.capacity() <= SPARE_ARENA_MAX_NODES, "{case}");
+                            for node in &tree.nodes.nodes {
+                                assert_eq!(node.state, NodeState::Closed, "{case}");
+                                assert!(node.sub.name().is_empty() && node.sub.annotations().is_empty(), "{case}");
+                                assert!(node.sub.metadata().is_empty() && node.sub.rare.is_none(), "{case}");
+                            }
+                            drop(shared);
+                            // The same emitter and clock are kept (no clone), others swapped in
+                            // (the previous ones released).
+                            let after = counts();
+                            let kept_emitter = was_recording && Arc::ptr_eq(emitter, &first_emitter);
+                            let kept_clock = was_recording && Arc::ptr_eq(clock, &first_clock);
+                            let released = usize::from(was_recording);
+                            assert_eq!(after[0], before[0] + usize::from(!kept_emitter), "{case}");
+                            assert_eq!(after[1], before[1] + usize::from(!kept_clock), "{case}");
+                            if !Arc::ptr_eq(emitter, &first_emitter) {
+                                assert_eq!(after[2], before[2] - released, "{case}");
+                            }
+                            if !Arc::ptr_eq(clock, &first_clock) {
+                                assert_eq!(after[3], before[3] - released, "{case}");
+                            }
+                        }
+
+                        let fresh_downstream = run_invocation(&fresh);
+                        let fresh_docs = normalised_ids(captured.documents());
+                        captured.clear();
+                        let reused_downstream = run_invocation(&reused);
+                        let reused_docs = normalised_ids(captured.documents());
+                        captured.clear();
+                        assert_eq!(fresh_downstream, reused_downstream, "{case}");
+                        assert_eq!(fresh_docs, reused_docs, "{case}");
+                        assert_eq!(fresh_docs.is_empty(), !fresh.is_recording(), "{case}");
+                        assert!(capture.documents().is_empty() && other_capture.documents().is_empty(), "{case}");
+                    }
+                }
+            }
+        }
+        assert!(checked >= 12, "recording cases: {checked}");
+        // Every recorder dropped: only the test's handles are left.
+        assert_eq!((Arc::strong_count(&first_emitter), Arc::strong_count(&first_clock)), (1, 1));
+        assert_eq!((Arc::strong_count(&other_emitter), Arc::strong_count(&other_clock)), (1, 1));
+    }
+
+    /// Counts, at each `emit`, the strong references to itself (the emitter's `Arc`).
+    #[derive(Debug, Default)]
+    struct CountsItsRefs {
+        me: std::sync::OnceLock<std::sync::Weak<CountsItsRefs>>,
+        queues: bool,
+        seen: std::sync::Mutex<Vec<usize>>,
+        flushes: std::sync::atomic::AtomicUsize,
+    }
+
+    impl CountsItsRefs {
+        fn new(queues: bool) -> Arc<Self> {
+            let emitter = Arc::new(Self { queues, ..Self::default() });
+            emitter.me.set(Arc::downgrade(&emitter)).unwrap();
+            emitter
+        }
+    }
+
+    impl SegmentEmitter for CountsItsRefs {
+        fn emit(&self, _doc: &SegmentDocument<'_>) -> Result<(), crate::xray::emitter::EmitError> {
+            let refs = self.me.get().and_then(std::sync::Weak::upgrade).map_or(0, |me| Arc::strong_count(&me) - 1);
+            self.seen.lock().unwrap().push(refs);
+            Ok(())
+        }
+
+        fn flush(&self) -> crate::xray::emitter::FlushFuture<'_> {
+            self.flushes.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            Box::pin(std::future::ready(()))
+        }
+
+        fn queues_documents(&self) -> bool {
+            self.queues
+        }
+    }
+
+    #[test]
+    fn flushes_call_the_current_emitter_without_cloning_it() {
+        for queues in [false, true] {
+            let first = CountsItsRefs::new(queues);
+            let rec = Arc::new(Recorder::new(&HEADER.parse().unwrap(), first.clone()));
+            drop(rec.subsegment("Now"));
+            assert_eq!(rec.flush_now().map(|r| r.trees), (!queues).then_some(1), "queues {queues}");
+            drop(rec.subsegment("Later"));
+            assert_eq!(block_on(rec.flush()).trees, 1 + usize::from(queues));
+            let open = rec.subsegment("Open");
+            assert_eq!(block_on(rec.flush_in_progress()).in_progress, 1);
+            drop(open);
+            // Emitted to through the recorder's own reference (the test's and the
+            // recorder's: 2), never a clone; both flushes flushed it.
+            assert_eq!(*first.seen.lock().unwrap(), [2, 2, 2], "Now, Later, Open in progress");
+            assert_eq!(first.flushes.load(std::sync::atomic::Ordering::SeqCst), 2);
+            // Replaced: the previous one is released, the next flush goes to the new one.
+            let second = CountsItsRefs::new(queues);
+            rec.set_emitter(second.clone());
+            assert_eq!(Arc::strong_count(&first), 1);
+            drop(rec.subsegment("After"));
+            block_on(rec.flush());
+            assert_eq!(*second.seen.lock().unwrap(), [2, 2], "Open, then After");
+            assert_eq!(first.seen.lock().unwrap().len(), 3);
         }
     }
 
