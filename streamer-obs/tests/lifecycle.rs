@@ -527,3 +527,44 @@ fn asynchronous_publishers_and_queueing_emitters_are_awaited_before_the_response
     assert_eq!(*sent.lock().unwrap(), ["metrics 1"]);
     assert_eq!(capture.documents().len(), 1);
 }
+
+/// The handler subsegment's `ColdStart` and `Service` annotations come first, before the
+/// handler's own, however the handler adds them (all at once, with a refused one, one by
+/// one, or none).
+#[test]
+fn the_known_annotations_come_first() {
+    use streamer_obs::__private::annotation_arg;
+    for case in 0..4 {
+        let emitter = streamer_obs::testing::CapturingEmitter::new();
+        let telemetry = Telemetry::builder(config(&[("POWERTOOLS_SERVICE_NAME", "connect")]))
+            .emitter(Arc::new(emitter.clone()))
+            .metrics_publisher(Arc::new(streamer_obs::metrics::EmfPublisher::new(CapturingWriter::new())))
+            .build();
+        let ctx = ContextBuilder::new().request_id("order").trace_header(HEADER).build();
+        rt().block_on(async move {
+            let scope = HandlerScope::with_telemetry(
+                telemetry,
+                HandlerOptions::new("HandleOrder"),
+                &ctx,
+                tracing::Span::none(),
+            );
+            match case {
+                0 => scope.annotate_all([("tenant_id", annotation_arg("acme")), ("attempt", annotation_arg(2))]),
+                1 => scope
+                    .annotate_all([("tenant-id", annotation_arg("refused")), ("tenant_id", annotation_arg("acme"))]),
+                2 => scope.annotate("tenant_id", annotation_arg("acme")),
+                _ => {}
+            }
+            scope.run(async { Ok::<u8, std::io::Error>(1) }, ErrorView::from_error, |_| None).await
+        })
+        .unwrap();
+        let raw = emitter.raw().remove(0);
+        let at = |key: &str| raw.find(&format!("\"{key}\":")).unwrap_or_else(|| panic!("{key} in {raw}"));
+        assert!(at("ColdStart") < at("Service"), "{raw}");
+        if case < 3 {
+            assert!(at("Service") < at("tenant_id"), "case {case}: {raw}");
+        }
+        assert!(!raw.contains("refused"), "{raw}");
+        assert_eq!(raw.matches("\"ColdStart\":").count(), 1, "{raw}");
+    }
+}
