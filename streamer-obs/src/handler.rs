@@ -520,12 +520,6 @@ impl HandlerScope {
         }
     }
 
-    /// The response as metadata `<name> response` in the service's namespace (Powertools'
-    /// convention), or `default` when the service name is not a usable namespace.
-    fn capture_response(&self, segment: &SubsegmentGuard, response: serde_json::Value) {
-        segment.capture_response(self.telemetry.config().service(), self.options.name(), response);
-    }
-
     /// A sleep that ends `deadline_margin` before the deadline, if the deadline is known.
     /// When the deadline guard is due (`deadline_margin` before the deadline), if the
     /// deadline is known: measured from the handler's start (no clock read of its own). A
@@ -620,7 +614,13 @@ impl HandlerScope {
     ///
     /// Returns the end time, read once for the latency, the subsegment's end and the
     /// metrics document's timestamp.
-    fn finish(&self, segment: SubsegmentGuard, outcome: Outcome, error: Option<&ErrorView>) -> SystemTime {
+    fn finish(
+        &self,
+        segment: SubsegmentGuard,
+        outcome: Outcome,
+        error: Option<&ErrorView>,
+        response: Option<serde_json::Value>,
+    ) -> SystemTime {
         let ended = self.telemetry.clock().now();
         let elapsed = ended.duration_since(self.started).unwrap_or_default();
         if self.options.raise_on_empty_metrics && self.invocation.metrics().with_set(|s| s.is_empty()).unwrap_or(false)
@@ -658,7 +658,13 @@ impl HandlerScope {
                 self.invocation.flush_log_buffer();
             }
         }
-        segment.end_at(ended);
+        // The captured response is written as the subsegment closes (one lock).
+        match response {
+            Some(response) => {
+                segment.end_at_capturing(ended, self.telemetry.config().service(), self.options.name(), response)
+            }
+            None => segment.end_at(ended),
+        }
         ended
     }
 
@@ -673,24 +679,23 @@ impl HandlerScope {
     ) -> (Ended<T, E>, SystemTime) {
         match polled {
             Ok(Ok(value)) => {
-                if self.options.capture_response.unwrap_or(true)
-                    && segment.is_recording()
-                    && let Some(response) = capture(&value)
-                {
-                    self.capture_response(&segment, response);
-                }
-                let ended = self.finish(segment, Outcome::Success, None);
+                let response = if self.options.capture_response.unwrap_or(true) && segment.is_recording() {
+                    capture(&value)
+                } else {
+                    None
+                };
+                let ended = self.finish(segment, Outcome::Success, None, response);
                 (Ended::Value(Ok(value)), ended)
             }
             Ok(Err(err)) => {
                 let view = view_error(&err);
                 let class = view.kind().unwrap_or_else(|| (self.options.error_class)(&view));
-                let ended = self.finish(segment, Outcome::Failure(class), Some(&view));
+                let ended = self.finish(segment, Outcome::Failure(class), Some(&view), None);
                 (Ended::Value(Err(err)), ended)
             }
             Err(panic) => {
                 let view = ErrorView::new("panic", panic_message(panic.as_ref()));
-                let ended = self.finish(segment, Outcome::Panic, Some(&view));
+                let ended = self.finish(segment, Outcome::Panic, Some(&view), None);
                 (Ended::Panic(panic), ended)
             }
         }

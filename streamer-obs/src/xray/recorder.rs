@@ -620,6 +620,11 @@ impl Recorder {
     }
 
     fn close(&self, idx: usize, id: SegmentId, end: Option<SystemTime>) {
+        self.close_with(idx, id, end, |_| {});
+    }
+
+    /// Closes the subsegment after `last` has recorded on it, under the same lock.
+    fn close_with(&self, idx: usize, id: SegmentId, end: Option<SystemTime>, last: impl FnOnce(&mut Subsegment)) {
         let Some(a) = &self.active else { return };
         let end = match end {
             Some(t) => micros_since_epoch(t),
@@ -629,6 +634,7 @@ impl Recorder {
         let Tree { nodes, open, ready, .. } = &mut shared.tree;
         let nodes = nodes.live_mut();
         let Some(node) = open_node(nodes, idx, id) else { return };
+        last(&mut node.sub);
         node.sub.set_end_micros(end);
         node.state = NodeState::Closed;
         let (parent_idx, parent_id) = (node.parent_idx, node.parent_id);
@@ -1171,13 +1177,19 @@ impl SubsegmentGuard {
         Ok(())
     }
 
-    /// Captures a handler's response: metadata `<name> response` in the namespace
-    /// `service`, or in `default` when `service` is not a usable namespace (Powertools'
-    /// convention).
-    pub(crate) fn capture_response(&self, service: &str, name: &str, response: serde_json::Value) {
-        let namespace = if check_namespace(service).is_ok() { service } else { DEFAULT_METADATA_NAMESPACE };
+    /// Captures a handler's response, metadata `<name> response` in the namespace
+    /// `service` (or `default` when `service` is not a usable namespace: Powertools'
+    /// convention), as the subsegment ends at `end`: one lock for both.
+    pub(crate) fn end_at_capturing(mut self, end: SystemTime, service: &str, name: &str, response: serde_json::Value) {
+        if self.ended {
+            return;
+        }
+        self.ended = true;
         if let Some((rec, id)) = self.target() {
-            rec.with_node(self.idx, id, |sub, _| sub.put_metadata_concat(namespace, name, " response", response));
+            let namespace = response_namespace(service);
+            rec.close_with(self.idx, id, Some(end), |sub| {
+                sub.put_metadata_concat(namespace, name, " response", response)
+            });
         }
     }
 
@@ -1384,6 +1396,12 @@ impl SubsegmentGuard {
             rec.close(self.idx, id, end);
         }
     }
+}
+
+/// The namespace of a captured response: the service's, or `default` when the service
+/// name is not a usable namespace (Powertools' convention).
+fn response_namespace(service: &str) -> &str {
+    if check_namespace(service).is_ok() { service } else { DEFAULT_METADATA_NAMESPACE }
 }
 
 impl Drop for SubsegmentGuard {
