@@ -568,3 +568,30 @@ fn the_known_annotations_come_first() {
         assert_eq!(raw.matches("\"ColdStart\":").count(), 1, "{raw}");
     }
 }
+
+/// The response is captured as metadata `<name> response` in the service's namespace, or in
+/// `default` when the service name is a reserved namespace (`AWS.`).
+#[test]
+fn a_response_is_captured_in_the_service_namespace_or_default() {
+    for (service, namespace) in [("connect", "connect"), ("AWS.connect", "default")] {
+        let emitter = streamer_obs::testing::CapturingEmitter::new();
+        let telemetry = Telemetry::builder(config(&[("POWERTOOLS_SERVICE_NAME", service)]))
+            .emitter(Arc::new(emitter.clone()))
+            .metrics_publisher(Arc::new(streamer_obs::metrics::EmfPublisher::new(CapturingWriter::new())))
+            .build();
+        let ctx = ContextBuilder::new().request_id("captured").trace_header(HEADER).build();
+        let out = rt().block_on(async move {
+            let scope = HandlerScope::with_telemetry(
+                telemetry,
+                HandlerOptions::new("HandleCapture"),
+                &ctx,
+                tracing::Span::none(),
+            );
+            scope.run(async { Ok::<u8, std::io::Error>(7) }, ErrorView::from_error, |r| Some(json!({ "got": r }))).await
+        });
+        assert_eq!(out.unwrap(), 7);
+        let doc = &emitter.documents()[0];
+        assert_eq!(doc["metadata"][namespace]["HandleCapture response"], json!({"got": 7}), "{doc}");
+        assert!(doc["end_time"].as_f64().unwrap() >= doc["start_time"].as_f64().unwrap());
+    }
+}
