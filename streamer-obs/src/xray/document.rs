@@ -378,7 +378,11 @@ impl Annotations {
             _ => last.as_bytes() < key.as_bytes(),
         };
         if self.0.last().is_none_or(|(last, _)| after_last(last)) {
-            self.0.push((SmallStr::new(key), value));
+            // The key written where it stays (see `SmallStr::assign`).
+            self.0.push((SmallStr::EMPTY, value));
+            if let Some((slot, _)) = self.0.last_mut() {
+                slot.assign(key);
+            }
             return true;
         }
         match self.find(key) {
@@ -1019,7 +1023,10 @@ impl Node {
             subsegments,
         } = sub;
         *sub_id = id;
-        *sub_name = clean_small(name);
+        match clean_name(name) {
+            std::borrow::Cow::Borrowed(n) => sub_name.assign(n),
+            std::borrow::Cow::Owned(n) => *sub_name = SmallStr::from(n),
+        }
         *sub_start = start_micros;
         *end_micros = None;
         *namespace = None;
