@@ -49,7 +49,6 @@ use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::Poll;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -355,9 +354,6 @@ pub enum Outcome {
 pub struct HandlerScope {
     /// The handler subsegment, opened with the scope (taken by [`HandlerScope::run`]).
     segment: Option<SubsegmentGuard>,
-    /// Whether its `ColdStart` and `Service` annotations are still to be written: with the
-    /// first annotations the handler adds (one lock for all), at the latest by `run`.
-    known_pending: AtomicBool,
     telemetry: Telemetry,
     invocation: Arc<Invocation>,
     options: HandlerOptions,
@@ -382,37 +378,19 @@ impl HandlerScope {
         // One clock read for the latency and the handler subsegment's start.
         let started = telemetry.clock().now();
         let segment = invocation.xray().subsegment_at(options.name(), started);
-        let known_pending = AtomicBool::new(segment.is_recording());
-        Self { segment: Some(segment), known_pending, telemetry, invocation, options, span, started }
-    }
-
-    /// The handler subsegment's `ColdStart` and `Service` annotations.
-    fn known_annotations(&self) -> [(&'static str, AnnotationValue); 2] {
-        [("ColdStart", self.invocation.cold_start().into()), ("Service", self.telemetry.config().service().into())]
-    }
-
-    /// Whether the known annotations are still to be written; they are written by the
-    /// caller once this returned true. (Relaxed: only one task owns a scope at a time.)
-    fn take_known_pending(&self) -> bool {
-        self.known_pending.load(Ordering::Relaxed) && {
-            self.known_pending.store(false, Ordering::Relaxed);
-            true
+        if segment.is_recording() {
+            segment.annotate_known([
+                ("ColdStart", invocation.cold_start().into()),
+                ("Service", telemetry.config().service().into()),
+            ]);
         }
-    }
-
-    /// Writes the known annotations if they are still pending (before anything else the
-    /// handler records on its subsegment, so they come first).
-    fn write_known(&self, segment: &SubsegmentGuard) {
-        if self.take_known_pending() {
-            segment.annotate_known(self.known_annotations());
-        }
+        Self { segment: Some(segment), telemetry, invocation, options, span, started }
     }
 
     /// Adds an annotation to the handler subsegment (X-Ray key rules apply). An
     /// annotation the rules refuse is dropped with a WARN line.
     pub fn annotate(&self, key: impl Into<Cow<'static, str>>, value: impl Into<crate::__private::AnnotationArg>) {
         let Some(segment) = self.segment.as_ref().filter(|s| s.is_recording()) else { return };
-        self.write_known(segment);
         let key = key.into();
         if let Err(e) = segment.annotate(&key, AnnotationValue::from(value.into())) {
             self.in_scope(|| tracing::warn!(target: "streamer_obs", key = %key, error = %e, "annotation dropped"));
@@ -433,22 +411,15 @@ impl HandlerScope {
     /// ```
     pub fn annotate_all<const N: usize>(&self, entries: [(&'static str, crate::__private::AnnotationArg); N]) {
         let Some(segment) = self.segment.as_ref() else { return };
-        let entries = entries.map(|(key, value)| (key, AnnotationValue::from(value)));
-        let refused = |key, e: crate::xray::annotation::AnnotationError| {
+        segment.annotate_all(entries.map(|(key, value)| (key, AnnotationValue::from(value))), |key, e| {
             self.in_scope(|| tracing::warn!(target: "streamer_obs", key, error = %e, "annotation dropped"))
-        };
-        if self.take_known_pending() {
-            segment.annotate_known_then_all(self.known_annotations(), entries, refused);
-        } else {
-            segment.annotate_all(entries, refused);
-        }
+        });
     }
 
     /// Adds metadata (namespace `default`) to the handler subsegment. Metadata that
     /// cannot be recorded is dropped with a WARN line.
     pub fn metadata(&self, key: impl Into<Cow<'static, str>>, value: &impl serde::Serialize) {
         let Some(segment) = self.segment.as_ref().filter(|s| s.is_recording()) else { return };
-        self.write_known(segment);
         let key = key.into();
         let value =
             serde_json::to_value(value).unwrap_or_else(|e| serde_json::Value::String(format!("<unserialisable: {e}>")));
@@ -504,7 +475,6 @@ impl HandlerScope {
             Some(segment) => segment,
             None => self.invocation.xray().subsegment(self.options.name()),
         };
-        self.write_known(&segment);
         Run {
             scope: self,
             segment: Some(segment),

@@ -280,6 +280,7 @@ impl Invocation {
         *cold_start = telemetry.cold_start().take();
         *debug_sampled = parts.debug_sampled;
         *sampling_logged.get_mut() = false;
+        fields.clear_poison();
         fields.get_mut().unwrap_or_else(|p| p.into_inner()).clear();
         *has_fields.get_mut() = false;
         *log_buffer = config.log().buffer().map(|b| Mutex::new(LogBuffer::new(*b)));

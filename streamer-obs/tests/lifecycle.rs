@@ -595,3 +595,49 @@ fn a_response_is_captured_in_the_service_namespace_or_default() {
         assert!(doc["end_time"].as_f64().unwrap() >= doc["start_time"].as_f64().unwrap());
     }
 }
+
+/// A field whose `Debug` enters the invocation's scope while the line is written (scoped
+/// work to render a value) is written like any other.
+#[test]
+fn a_field_that_enters_the_invocation_scope_while_logged_is_written() {
+    struct Reenters(Arc<streamer_obs::invocation::Invocation>);
+    impl std::fmt::Debug for Reenters {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            let n = Arc::clone(&self.0).sync_scope(|| 7);
+            write!(f, "reentered {n}")
+        }
+    }
+    let config = config(&[]);
+    let (dispatch, writer, _clock) = capture(&config);
+    let tracker = ColdStartTracker::new(&Default::default());
+    let inv = invocation(&config, "reenter", &tracker);
+    tracing::dispatcher::with_default(&dispatch, || {
+        let inner = Arc::clone(&inv);
+        Arc::clone(&inv).sync_scope(|| tracing::info!(value = ?Reenters(inner), "line"));
+    });
+    let lines = writer.json_lines();
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert_eq!(lines[0]["value"], "reentered 7");
+    assert_eq!(lines[0]["function_request_id"], "reenter");
+}
+
+/// An annotation of one of the handler subsegment's own keys, put through the recorder
+/// before `run`, is kept: the known annotations are written when the scope opens.
+#[test]
+fn an_annotation_put_before_run_is_kept() {
+    let emitter = streamer_obs::testing::CapturingEmitter::new();
+    let telemetry = Telemetry::builder(config(&[("POWERTOOLS_SERVICE_NAME", "connect")]))
+        .emitter(Arc::new(emitter.clone()))
+        .metrics_publisher(Arc::new(streamer_obs::metrics::EmfPublisher::new(CapturingWriter::new())))
+        .build();
+    let ctx = ContextBuilder::new().request_id("kept").trace_header(HEADER).build();
+    rt().block_on(async move {
+        let scope =
+            HandlerScope::with_telemetry(telemetry, HandlerOptions::new("HandleKept"), &ctx, tracing::Span::none());
+        scope.invocation().xray().annotate("Service", "overridden").unwrap();
+        scope.run(async { Ok::<u8, std::io::Error>(1) }, ErrorView::from_error, |_| None).await
+    })
+    .unwrap();
+    let raw = emitter.raw().remove(0);
+    assert!(raw.contains("\"Service\":\"overridden\""), "{raw}");
+}

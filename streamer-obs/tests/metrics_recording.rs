@@ -263,3 +263,57 @@ async fn a_failing_writer_loses_documents_without_failing() {
     assert_eq!(lines[0]["level"], "ERROR");
     assert_eq!(lines[0]["lost_documents"], 1);
 }
+
+/// A publisher that publishes the `ColdStart` document synchronously and everything else
+/// only when awaited (`publish_now` answers per document).
+#[derive(Debug, Default)]
+struct ColdNowRestLater {
+    now: std::sync::Mutex<Vec<String>>,
+    later: std::sync::Mutex<Vec<String>>,
+}
+
+fn names(set: &metrics::MetricSet) -> String {
+    set.metrics().map(|m| m.name.as_str().to_owned()).collect::<Vec<_>>().join(",")
+}
+
+#[async_trait::async_trait]
+impl metrics::MetricsPublisher for ColdNowRestLater {
+    async fn publish(&self, set: &metrics::MetricSet, _now_ms: u64) -> PublishReport {
+        self.later.lock().unwrap().push(names(set));
+        PublishReport { sent: set.len(), lost: 0 }
+    }
+
+    fn publish_now(&self, set: &metrics::MetricSet, _now_ms: u64) -> Option<PublishReport> {
+        let is_cold = names(set) == "ColdStart";
+        is_cold.then(|| {
+            self.now.lock().unwrap().push(names(set));
+            PublishReport { sent: set.len(), lost: 0 }
+        })
+    }
+}
+
+/// The in-place flush publishes what the publisher can publish synchronously and leaves
+/// the rest; the awaited flush then publishes only the rest: every document once, and the
+/// awaited flush's own report is complete when it is called alone.
+#[tokio::test]
+async fn a_publisher_synchronous_for_some_documents_publishes_each_once() {
+    let config = config();
+    let options = FlushOptions { cold_start_metric: true, raise_on_empty: false };
+    let clock = FixedClock::at_millis(0);
+
+    let inv = invocation(&config, true);
+    Arc::clone(&inv).scope(async { metrics::add("Pushes", Unit::Count, 1.0) }).await;
+    let publisher = ColdNowRestLater::default();
+    assert!(metrics::flush_invocation_now(&inv, &publisher, &clock, &options).is_none());
+    metrics::flush_invocation(&inv, &publisher, &clock, &options).await;
+    assert_eq!(*publisher.now.lock().unwrap(), ["ColdStart"]);
+    assert_eq!(*publisher.later.lock().unwrap(), ["Pushes"]);
+
+    let inv = invocation(&config, true);
+    Arc::clone(&inv).scope(async { metrics::add("Pushes", Unit::Count, 1.0) }).await;
+    let publisher = ColdNowRestLater::default();
+    let report = metrics::flush_invocation(&inv, &publisher, &clock, &options).await;
+    assert_eq!((report.cold_start, report.metrics, report.sent), (true, 1, 2));
+    assert_eq!(*publisher.now.lock().unwrap(), ["ColdStart"]);
+    assert_eq!(*publisher.later.lock().unwrap(), ["Pushes"]);
+}

@@ -718,11 +718,11 @@ where
     }
 
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
-        // The invocation is borrowed from its task-local, not cloned (no reference count
-        // traffic per line).
-        if Invocation::with_current(|inv| self.write_event(event, &ctx, Some(inv))).is_none() {
-            self.write_event(event, &ctx, None);
-        }
+        // A handle, not a borrow of the task-local: writing the line runs the fields'
+        // `Debug`/`Display` and the writer, which may enter the invocation's scope
+        // themselves (tokio refuses to while the task-local is borrowed).
+        let inv = Invocation::current();
+        self.write_event(event, &ctx, inv.as_deref());
     }
 }
 

@@ -93,6 +93,7 @@ impl InvocationMetrics {
             *self = Self::from_config(config);
             return;
         }
+        self.set.clear_poison();
         prepared.reset(self.set.get_mut().unwrap_or_else(|p| p.into_inner()));
         self.disabled = config.metrics_disabled();
         *self.cold_start_published.get_mut() = false;
@@ -370,28 +371,47 @@ pub async fn flush_invocation(
     clock: &dyn Clock,
     options: &FlushOptions,
 ) -> FlushReport {
-    if let Some(report) = flush_invocation_now(inv, publisher, clock, options) {
+    let mut report = FlushReport::default();
+    if inv.metrics.disabled() {
         return report;
     }
-    // An asynchronous publisher (PutMetricData): the set is taken out and awaited.
-    let mut report = FlushReport::default();
     let now_ms = clock.now_millis();
+    // Each document is published synchronously when the publisher can, else awaited.
     if options.cold_start_metric && inv.cold_start() && !inv.metrics.cold_start_published.swap(true, Ordering::AcqRel) {
-        let r = publisher.publish(&cold_start_set(inv), now_ms).await;
+        let cold = cold_start_set(inv);
+        let r = match publisher.publish_now(&cold, now_ms) {
+            Some(r) => r,
+            None => publisher.publish(&cold, now_ms).await,
+        };
         report.cold_start = true;
         report.sent += r.sent;
         report.lost += r.lost;
     }
-    let set = {
+    // A synchronous publisher publishes the set in place, under its lock, which then
+    // empties it keeping its storage; otherwise the set is taken out and awaited.
+    let flushed = {
         let mut set = inv.metrics.set.lock().unwrap_or_else(|p| p.into_inner());
         report.metrics = set.len();
-        (!set.is_empty()).then(|| set.take())
+        if set.is_empty() {
+            None
+        } else {
+            match publisher.publish_now(&set, now_ms) {
+                Some(r) => {
+                    set.clear();
+                    Some(Ok(r))
+                }
+                None => Some(Err(set.take())),
+            }
+        }
     };
-    let Some(set) = set else {
-        raise_if_empty(options);
-        return report;
+    let r = match flushed {
+        None => {
+            raise_if_empty(options);
+            return report;
+        }
+        Some(Ok(r)) => r,
+        Some(Err(set)) => publisher.publish(&set, now_ms).await,
     };
-    let r = publisher.publish(&set, now_ms).await;
     report.sent += r.sent;
     report.lost += r.lost;
     report
@@ -399,9 +419,11 @@ pub async fn flush_invocation(
 
 /// [`flush_invocation`] without a future, for a publisher that publishes synchronously
 /// ([`MetricsPublisher::publish_now`]: EMF lines): the set is published in place, under
-/// its lock, and emptied keeping its storage. `None`, having published nothing, when the
-/// publisher cannot publish synchronously: await [`flush_invocation`] then. (The
-/// lifecycle calls this first, and needs no future at all for an EMF publisher.)
+/// its lock, and emptied keeping its storage. `None` when the publisher cannot publish a
+/// document synchronously: what it did not publish is left, and [`flush_invocation`],
+/// awaited then, publishes only that (a publisher that can publish nothing synchronously,
+/// such as `PutMetricData`, has published nothing). The lifecycle calls this first, and
+/// needs no future at all for an EMF publisher.
 ///
 /// ```
 /// use std::sync::Arc;

@@ -1067,7 +1067,7 @@ impl SubsegmentGuard {
             return;
         }
         if entries.iter().all(|(key, value)| crate::xray::annotation::is_valid_static_key(key) && value.is_valid()) {
-            self.put_valid(&mut entries, &mut []);
+            self.put_valid(&mut entries);
             return;
         }
         for (key, value) in entries {
@@ -1083,43 +1083,20 @@ impl SubsegmentGuard {
     #[inline]
     pub(crate) fn annotate_known<const N: usize>(&self, mut entries: [(&'static str, AnnotationValue); N]) {
         debug_assert!(entries.iter().all(|(k, _)| crate::xray::annotation::is_valid_key(k.as_bytes())));
-        self.put_valid(&mut entries, &mut []);
-    }
-
-    /// [`Self::annotate_known`] then [`Self::annotate_all`], in that order, under one lock
-    /// when every one of `entries` passes the X-Ray rules (the handler's `ColdStart` and
-    /// `Service` with the attribute's `annotations(...)`).
-    #[inline]
-    pub(crate) fn annotate_known_then_all<const K: usize, const N: usize>(
-        &self,
-        mut known: [(&'static str, AnnotationValue); K],
-        mut entries: [(&'static str, AnnotationValue); N],
-        refused: impl FnMut(&'static str, AnnotationError),
-    ) {
-        debug_assert!(known.iter().all(|(k, _)| crate::xray::annotation::is_valid_key(k.as_bytes())));
-        if !self.is_recording() {
-            return;
-        }
-        if entries.iter().all(|(key, value)| crate::xray::annotation::is_valid_static_key(key) && value.is_valid()) {
-            self.put_valid(&mut known, &mut entries);
-            return;
-        }
-        self.put_valid(&mut known, &mut []);
-        self.annotate_all(entries, refused);
+        self.put_valid(&mut entries);
     }
 
     /// Moves the entries with a valid value into the subsegment under one lock (keys
     /// already known valid). One function for every array length, handed the caller's
     /// array in place: the entries are moved once, into the subsegment, instead of being
     /// copied through each layer.
-    fn put_valid(&self, first: &mut [(&'static str, AnnotationValue)], then: &mut [(&'static str, AnnotationValue)]) {
+    fn put_valid(&self, entries: &mut [(&'static str, AnnotationValue)]) {
         if let Some((rec, id)) = self.target() {
             rec.annotate_node(
                 self.idx,
                 id,
-                first
+                entries
                     .iter_mut()
-                    .chain(then.iter_mut())
                     .filter(|(_, v)| v.is_valid())
                     .map(|(k, v)| (*k, std::mem::replace(v, AnnotationValue::Bool(false)))),
             );
