@@ -12,6 +12,28 @@ use crate::xray::recorder::{Recorder, SubsegmentGuard};
 
 const HEADER: &str = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1";
 
+/// Checks a word-at-a-time byte-class test against its byte rule: `check` of every prefix
+/// of `sample` whose length is in `lens` (each must pass), then with every byte value at
+/// every position, must equal whether `byte_ok` accepts that byte.
+pub(crate) fn every_byte_at_every_position(
+    sample: &[u8],
+    lens: &[usize],
+    check: impl Fn(&[u8]) -> bool,
+    byte_ok: impl Fn(u8) -> bool,
+) {
+    for &len in lens {
+        let base = &sample[..len];
+        assert!(check(base), "{len}");
+        for pos in 0..len {
+            let mut v = base.to_vec();
+            for c in 0..=255u8 {
+                v[pos] = c;
+                assert_eq!(check(&v), byte_ok(c), "{len} {pos} {c}");
+            }
+        }
+    }
+}
+
 fn block_on<F: std::future::Future>(f: F) -> F::Output {
     tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(f)
 }

@@ -444,18 +444,12 @@ mod tests {
 
     #[test]
     fn hex_check_matches_the_byte_test_for_every_byte_at_every_position() {
-        for len in [0, 1, 7, 8, 9, 16, 24] {
-            let base = b"0123456789abcdefABCDEF0123456789".to_vec();
-            let base = &base[..len];
-            assert!(all_hex(base));
-            for pos in 0..len {
-                for c in 0..=255u8 {
-                    let mut v = base.to_vec();
-                    v[pos] = c;
-                    assert_eq!(all_hex(&v), c.is_ascii_hexdigit(), "{len} {pos} {c}");
-                }
-            }
-        }
+        crate::cross_checks::every_byte_at_every_position(
+            b"0123456789abcdefABCDEF0123456789",
+            &[0, 1, 7, 8, 9, 16, 24],
+            all_hex,
+            |c| c.is_ascii_hexdigit(),
+        );
     }
 
     #[test]

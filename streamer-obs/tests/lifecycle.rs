@@ -37,6 +37,17 @@ fn harness(config: Config) -> Harness {
     Harness { telemetry, dispatch, writer, clock }
 }
 
+/// Telemetry for `service` whose subsegments are captured (returned with it) and whose EMF
+/// lines go to a capture nobody reads.
+fn traced_service(service: &str) -> (Telemetry, streamer_obs::testing::CapturingEmitter) {
+    let emitter = streamer_obs::testing::CapturingEmitter::new();
+    let telemetry = Telemetry::builder(config(&[("POWERTOOLS_SERVICE_NAME", service)]))
+        .emitter(Arc::new(emitter.clone()))
+        .metrics_publisher(Arc::new(streamer_obs::metrics::EmfPublisher::new(CapturingWriter::new())))
+        .build();
+    (telemetry, emitter)
+}
+
 fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap()
 }
@@ -535,11 +546,7 @@ fn asynchronous_publishers_and_queueing_emitters_are_awaited_before_the_response
 fn the_known_annotations_come_first() {
     use streamer_obs::__private::annotation_arg;
     for case in 0..4 {
-        let emitter = streamer_obs::testing::CapturingEmitter::new();
-        let telemetry = Telemetry::builder(config(&[("POWERTOOLS_SERVICE_NAME", "connect")]))
-            .emitter(Arc::new(emitter.clone()))
-            .metrics_publisher(Arc::new(streamer_obs::metrics::EmfPublisher::new(CapturingWriter::new())))
-            .build();
+        let (telemetry, emitter) = traced_service("connect");
         let ctx = ContextBuilder::new().request_id("order").trace_header(HEADER).build();
         rt().block_on(async move {
             let scope = HandlerScope::with_telemetry(
@@ -574,11 +581,7 @@ fn the_known_annotations_come_first() {
 #[test]
 fn a_response_is_captured_in_the_service_namespace_or_default() {
     for (service, namespace) in [("connect", "connect"), ("AWS.connect", "default")] {
-        let emitter = streamer_obs::testing::CapturingEmitter::new();
-        let telemetry = Telemetry::builder(config(&[("POWERTOOLS_SERVICE_NAME", service)]))
-            .emitter(Arc::new(emitter.clone()))
-            .metrics_publisher(Arc::new(streamer_obs::metrics::EmfPublisher::new(CapturingWriter::new())))
-            .build();
+        let (telemetry, emitter) = traced_service(service);
         let ctx = ContextBuilder::new().request_id("captured").trace_header(HEADER).build();
         let out = rt().block_on(async move {
             let scope = HandlerScope::with_telemetry(
@@ -625,11 +628,7 @@ fn a_field_that_enters_the_invocation_scope_while_logged_is_written() {
 /// before `run`, is kept: the known annotations are written when the scope opens.
 #[test]
 fn an_annotation_put_before_run_is_kept() {
-    let emitter = streamer_obs::testing::CapturingEmitter::new();
-    let telemetry = Telemetry::builder(config(&[("POWERTOOLS_SERVICE_NAME", "connect")]))
-        .emitter(Arc::new(emitter.clone()))
-        .metrics_publisher(Arc::new(streamer_obs::metrics::EmfPublisher::new(CapturingWriter::new())))
-        .build();
+    let (telemetry, emitter) = traced_service("connect");
     let ctx = ContextBuilder::new().request_id("kept").trace_header(HEADER).build();
     rt().block_on(async move {
         let scope =

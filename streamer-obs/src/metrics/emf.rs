@@ -345,12 +345,7 @@ fn write_aws_one(set: &MetricSet, context: usize, dims: &[Dim<'_>], slots: &[Slo
         // the context's dimensions).
         write_key_set(out, dims.iter().map(|(k, _)| *k));
     } else {
-        for (s, dset) in ctx.sets().enumerate() {
-            if s > 0 {
-                out.push(b',');
-            }
-            write_key_set(out, dset.iter());
-        }
+        write_declared_sets(out, ctx);
     }
     out.extend_from_slice(b"],\"Metrics\":[");
     let entries = set.entries();
@@ -386,6 +381,16 @@ fn write_key_set<'a>(out: &mut Vec<u8>, keys: impl Iterator<Item = &'a Dimension
         write_str(out, key.as_str());
     }
     out.push(b']');
+}
+
+/// The dimension sets a context declares: `[...],[...]`.
+fn write_declared_sets(out: &mut Vec<u8>, ctx: &Dimensions) {
+    for (s, dset) in ctx.sets().enumerate() {
+        if s > 0 {
+            out.push(b',');
+        }
+        write_key_set(out, dset.iter());
+    }
 }
 
 fn write_u64(out: &mut Vec<u8>, v: u64) {
@@ -830,14 +835,7 @@ fn render(
                     if values.len() == 1 {
                         write_f64(out, values[0]);
                     } else {
-                        out.push(b'[');
-                        for (j, v) in values.iter().enumerate() {
-                            if j > 0 {
-                                out.push(b',');
-                            }
-                            write_f64(out, *v);
-                        }
-                        out.push(b']');
+                        write_array(out, values);
                     }
                 }
                 Member::Property(v) => write_property(out, m.key, v),
@@ -863,33 +861,12 @@ fn write_aws(set: &MetricSet, group: Doc<'_, '_>, items: &[Item<'_>], timestamp:
         let ctx = set.context(c);
         if !ctx.has_sets() {
             // The default set: every default key, then the metric's own keys.
-            out.push(b'[');
-            let mut first = true;
             let defaults = set.default_dimensions().iter().map(|(k, _)| k);
             let own =
                 ctx.values().iter().map(|(k, _)| k).filter(|k| !set.default_dimensions().iter().any(|(d, _)| d == *k));
-            for key in defaults.chain(own) {
-                if !first {
-                    out.push(b',');
-                }
-                first = false;
-                write_str(out, key.as_str());
-            }
-            out.push(b']');
+            write_key_set(out, defaults.chain(own));
         } else {
-            for (s, dset) in ctx.sets().enumerate() {
-                if s > 0 {
-                    out.push(b',');
-                }
-                out.push(b'[');
-                for (j, key) in dset.iter().enumerate() {
-                    if j > 0 {
-                        out.push(b',');
-                    }
-                    write_str(out, key.as_str());
-                }
-                out.push(b']');
-            }
+            write_declared_sets(out, ctx);
         }
         out.extend_from_slice(b"],\"Metrics\":[");
         for (j, item) in in_ctx.enumerate() {
@@ -1079,13 +1056,12 @@ mod tests {
         assert_eq!(String::from_utf8(out).unwrap(), "\"a\\\"b\\\\c\\u0001é\"");
     }
 
-    /// The fast path writes what the general path writes for every set it takes.
-    #[test]
-    fn the_one_context_path_matches_the_general_path() {
+    /// Dimension sets for the seeded comparisons: none, one set, two sets sharing a key, a
+    /// name with the reserved `_aws` prefix.
+    fn sample_dimensions() -> Vec<crate::metrics::Dimensions> {
         use crate::metrics::standard::{self, Action, ErrorType};
-        use crate::metrics::{DimensionName, Dimensions, MetricSet, Namespace, Unit};
-        let mut rng = fastrand::Rng::with_seed(3);
-        let dims = [
+        use crate::metrics::{DimensionName, Dimensions};
+        vec![
             Dimensions::new(),
             Dimensions::new().with(standard::ACTION, &Action::Connect).set([standard::ENVIRONMENT, standard::ACTION]),
             Dimensions::new()
@@ -1094,7 +1070,15 @@ mod tests {
                 .set([standard::ERROR_TYPE])
                 .set([standard::ERROR_TYPE, standard::ENVIRONMENT]),
             Dimensions::new().with(DimensionName::new("_awsx").unwrap(), &crate::dimension_value!("x")),
-        ];
+        ]
+    }
+
+    /// The fast path writes what the general path writes for every set it takes.
+    #[test]
+    fn the_one_context_path_matches_the_general_path() {
+        use crate::metrics::{MetricSet, Namespace, Unit, standard};
+        let mut rng = fastrand::Rng::with_seed(3);
+        let dims = sample_dimensions();
         let names =
             ["ConnectionEstablished", "_aws", "_awsx", "a\"b", "Zeta", "aaaaaaaaX", "aaaaaaaa", "eyJa.eyJb.c", "é"];
         let mut fast_paths = 0;
@@ -1134,21 +1118,16 @@ mod tests {
     /// (the templates hit) and for sets that do not (a template is made or `encode` runs).
     #[test]
     fn the_template_encoder_matches_encode() {
-        use crate::metrics::standard::{self, Action, ErrorType};
+        use crate::metrics::standard::{self, Action};
         use crate::metrics::{DimensionName, Dimensions, MetricSet, Namespace, Unit};
         let mut rng = fastrand::Rng::with_seed(5);
-        let dims = [
-            Dimensions::new(),
-            Dimensions::new().with(standard::ACTION, &Action::Connect).set([standard::ENVIRONMENT, standard::ACTION]),
+        let mut dims = sample_dimensions();
+        dims.push(
             Dimensions::new().with(standard::ACTION, &Action::Send).set([standard::ENVIRONMENT, standard::ACTION]),
-            Dimensions::new()
-                .with(standard::ERROR_TYPE, &ErrorType::InvalidJwt)
-                .with(standard::ENVIRONMENT, &crate::dimension_value!("canary"))
-                .set([standard::ERROR_TYPE])
-                .set([standard::ERROR_TYPE, standard::ENVIRONMENT]),
-            Dimensions::new().with(DimensionName::new("_awsx").unwrap(), &crate::dimension_value!("x")),
+        );
+        dims.push(
             Dimensions::new().with(DimensionName::new("J\\\"x").unwrap(), &crate::dimension_value!("eyJa.eyJb.c")),
-        ];
+        );
         let names = ["ConnectionEstablished", "_awsx", "a\"b", "Zeta", "aaaaaaaaX", "aaaaaaaa", "eyJa.eyJb.c", "é"];
         let values = [1.0, 3.5, 0.1, -2.0, 1e300, 512.0, -0.0, 12.125, 1e-7, 123_456_789.0];
         let with_defaults = MetricSet::new(Namespace::new("eyJa.b.c").unwrap());

@@ -39,7 +39,7 @@ use serde::Serialize;
 use super::dimension::{DimensionValueSource, Dimensions};
 use super::error::MetricsError;
 use super::name::{DimensionName, IntoMetricName, MetricName};
-use super::publish::MetricsPublisher;
+use super::publish::{MetricsPublisher, PublishReport};
 use super::set::{MetricSet, Prepared, Refused};
 use super::unit::{StorageResolution, Unit};
 use crate::clock::Clock;
@@ -341,6 +341,20 @@ pub struct FlushReport {
     pub lost: usize,
 }
 
+impl FlushReport {
+    /// Counts a published document.
+    fn add(&mut self, r: PublishReport) {
+        self.sent += r.sent;
+        self.lost += r.lost;
+    }
+
+    /// Counts the published `ColdStart` document.
+    fn add_cold_start(&mut self, r: PublishReport) {
+        self.cold_start = true;
+        self.add(r);
+    }
+}
+
 /// Flushes the invocation's metrics once, at the end of the invocation (the lifecycle
 /// calls it before returning the response): the cold-start document first when this is
 /// the cold start, then the recorded metrics. The set is emptied and the cold start is
@@ -377,43 +391,22 @@ pub async fn flush_invocation(
     }
     let now_ms = clock.now_millis();
     // Each document is published synchronously when the publisher can, else awaited.
-    if options.cold_start_metric && inv.cold_start() && !inv.metrics.cold_start_published.swap(true, Ordering::AcqRel) {
-        let cold = cold_start_set(inv);
-        let r = match publisher.publish_now(&cold, now_ms) {
-            Some(r) => r,
-            None => publisher.publish(&cold, now_ms).await,
-        };
-        report.cold_start = true;
-        report.sent += r.sent;
-        report.lost += r.lost;
+    match cold_start_now(inv, publisher, now_ms, options) {
+        Step::Nothing => {}
+        Step::Published(r) => report.add_cold_start(r),
+        Step::Left(cold) => report.add_cold_start(publisher.publish(&cold, now_ms).await),
     }
-    // A synchronous publisher publishes the set in place, under its lock, which then
-    // empties it keeping its storage; otherwise the set is taken out and awaited.
-    let flushed = {
-        let mut set = inv.metrics.set.lock().unwrap_or_else(|p| p.into_inner());
-        report.metrics = set.len();
-        if set.is_empty() {
-            None
-        } else {
-            match publisher.publish_now(&set, now_ms) {
-                Some(r) => {
-                    set.clear();
-                    Some(Ok(r))
-                }
-                None => Some(Err(set.take())),
+    match set_now(inv, publisher, now_ms, &mut report) {
+        Step::Nothing => raise_if_empty(options),
+        Step::Published(r) => report.add(r),
+        Step::Left(()) => {
+            // Taken out of the lock to be awaited (empty if a concurrent flush took it).
+            let set = inv.metrics.set.lock().unwrap_or_else(|p| p.into_inner()).take();
+            if !set.is_empty() {
+                report.add(publisher.publish(&set, now_ms).await);
             }
         }
-    };
-    let r = match flushed {
-        None => {
-            raise_if_empty(options);
-            return report;
-        }
-        Some(Ok(r)) => r,
-        Some(Err(set)) => publisher.publish(&set, now_ms).await,
-    };
-    report.sent += r.sent;
-    report.lost += r.lost;
+    }
     report
 }
 
@@ -455,31 +448,67 @@ pub fn flush_invocation_now(
         return Some(report);
     }
     let now_ms = clock.now_millis();
-    if options.cold_start_metric && inv.cold_start() && !inv.metrics.cold_start_published.swap(true, Ordering::AcqRel) {
-        let Some(r) = publisher.publish_now(&cold_start_set(inv), now_ms) else {
+    match cold_start_now(inv, publisher, now_ms, options) {
+        Step::Nothing => {}
+        Step::Published(r) => report.add_cold_start(r),
+        Step::Left(_) => {
             // Not published: left to the awaited flush.
             inv.metrics.cold_start_published.store(false, Ordering::Release);
             return None;
-        };
-        report.cold_start = true;
-        report.sent += r.sent;
-        report.lost += r.lost;
-    }
-    {
-        let mut set = inv.metrics.set.lock().unwrap_or_else(|p| p.into_inner());
-        report.metrics = set.len();
-        if !set.is_empty() {
-            // A publisher publishes synchronously or not at all (the cold start above
-            // already told): `None` here leaves the set to the awaited flush.
-            let r = publisher.publish_now(&set, now_ms)?;
-            set.clear();
-            report.sent += r.sent;
-            report.lost += r.lost;
-            return Some(report);
         }
     }
-    raise_if_empty(options);
+    match set_now(inv, publisher, now_ms, &mut report) {
+        Step::Nothing => raise_if_empty(options),
+        Step::Published(r) => report.add(r),
+        Step::Left(()) => return None,
+    }
     Some(report)
+}
+
+/// What one step of a flush did with its document.
+enum Step<T> {
+    /// There was none to publish.
+    Nothing,
+    /// Published synchronously.
+    Published(PublishReport),
+    /// The publisher cannot publish it synchronously: left to be awaited.
+    Left(T),
+}
+
+/// The `ColdStart` document, when this flush is the one to publish it: published
+/// synchronously if the publisher can, else handed back (marked published either way).
+fn cold_start_now(
+    inv: &Invocation,
+    publisher: &dyn MetricsPublisher,
+    now_ms: u64,
+    options: &FlushOptions,
+) -> Step<MetricSet> {
+    let due = options.cold_start_metric && inv.cold_start();
+    if !due || inv.metrics.cold_start_published.swap(true, Ordering::AcqRel) {
+        return Step::Nothing;
+    }
+    let cold = cold_start_set(inv);
+    match publisher.publish_now(&cold, now_ms) {
+        Some(r) => Step::Published(r),
+        None => Step::Left(cold),
+    }
+}
+
+/// The recorded set, published in place under its lock when the publisher can (then
+/// emptied, keeping its storage); left in place otherwise.
+fn set_now(inv: &Invocation, publisher: &dyn MetricsPublisher, now_ms: u64, report: &mut FlushReport) -> Step<()> {
+    let mut set = inv.metrics.set.lock().unwrap_or_else(|p| p.into_inner());
+    report.metrics = set.len();
+    if set.is_empty() {
+        return Step::Nothing;
+    }
+    match publisher.publish_now(&set, now_ms) {
+        Some(r) => {
+            set.clear();
+            Step::Published(r)
+        }
+        None => Step::Left(()),
+    }
 }
 
 /// The invocation's `ColdStart` document.

@@ -409,17 +409,12 @@ mod tests {
 
     #[test]
     fn word_key_check_matches_the_byte_rule_for_every_byte_at_every_position() {
-        for len in [1, 7, 8, 9, 13, 16, 23] {
-            let base: Vec<u8> = b"connection_ID_0123456789z".iter().copied().take(len).collect();
-            assert!(is_valid_key(&base));
-            for pos in 0..len {
-                for c in 0..=255u8 {
-                    let mut v = base.clone();
-                    v[pos] = c;
-                    assert_eq!(is_valid_key(&v), c.is_ascii_alphanumeric() || c == b'_', "{len} {pos} {c}");
-                }
-            }
-        }
+        crate::cross_checks::every_byte_at_every_position(
+            b"connection_ID_0123456789z",
+            &[1, 7, 8, 9, 13, 16, 23],
+            is_valid_key,
+            |c| c.is_ascii_alphanumeric() || c == b'_',
+        );
     }
 
     #[test]

@@ -1065,16 +1065,7 @@ impl Node {
 
     #[cfg(test)]
     pub(crate) fn new(sub: Subsegment, parent_idx: u32, parent_id: SegmentId) -> Self {
-        Self {
-            sub,
-            state: NodeState::Open,
-            in_progress_sent: false,
-            parent_idx,
-            parent_id,
-            first_child: NO_NODE,
-            last_child: NO_NODE,
-            next_sibling: NO_NODE,
-        }
+        Self { sub, ..Self::open(parent_id, "", 0, parent_idx, parent_id) }
     }
 }
 
