@@ -354,7 +354,8 @@ pub enum Outcome {
 pub struct HandlerScope {
     /// The handler subsegment, opened with the scope (taken by [`HandlerScope::run`]).
     segment: Option<SubsegmentGuard>,
-    telemetry: Telemetry,
+    /// Borrowed when it is the global (no reference count per invocation).
+    telemetry: Cow<'static, Telemetry>,
     invocation: Arc<Invocation>,
     options: HandlerOptions,
     span: tracing::Span,
@@ -364,12 +365,22 @@ pub struct HandlerScope {
 impl HandlerScope {
     /// A scope with [`Telemetry::current`].
     pub fn new(options: HandlerOptions, ctx: &lambda_runtime::Context, span: tracing::Span) -> Self {
-        Self::with_telemetry(Telemetry::current(), options, ctx, span)
+        Self::with_telemetry_ref(Telemetry::current_ref(), options, ctx, span)
     }
 
     /// A scope with explicit telemetry.
     pub fn with_telemetry(
         telemetry: Telemetry,
+        options: HandlerOptions,
+        ctx: &lambda_runtime::Context,
+        span: tracing::Span,
+    ) -> Self {
+        Self::with_telemetry_ref(Cow::Owned(telemetry), options, ctx, span)
+    }
+
+    /// [`Self::with_telemetry`] with the telemetry borrowed when it is the global.
+    pub(crate) fn with_telemetry_ref(
+        telemetry: Cow<'static, Telemetry>,
         options: HandlerOptions,
         ctx: &lambda_runtime::Context,
         span: tracing::Span,

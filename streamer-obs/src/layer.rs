@@ -25,6 +25,7 @@
 //! the configured name itself.
 
 use std::any::Any;
+use std::borrow::Cow;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
@@ -146,9 +147,12 @@ where
     }
 
     fn call(&mut self, event: LambdaEvent<T>) -> Self::Future {
-        let telemetry = self.layer.telemetry.clone().unwrap_or_else(Telemetry::current);
+        let telemetry = match &self.layer.telemetry {
+            Some(telemetry) => Cow::Owned(telemetry.clone()),
+            None => Telemetry::current_ref(),
+        };
         let span = tracing::info_span!("lambda_handler", handler = self.layer.options.name());
-        let scope = HandlerScope::with_telemetry(telemetry, self.layer.options.clone(), &event.context, span);
+        let scope = HandlerScope::with_telemetry_ref(telemetry, self.layer.options.clone(), &event.context, span);
         scope.log_event(|| serde_json::to_value(&event.payload).ok());
         let view = self.layer.view_error;
         let fut = self.inner.call(event);

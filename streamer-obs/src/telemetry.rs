@@ -21,6 +21,7 @@
 //! # });
 //! ```
 
+use std::borrow::Cow;
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -93,6 +94,19 @@ impl Telemetry {
     /// The telemetry of the current task: a [`Telemetry::scope`] override, else the global.
     pub fn current() -> Telemetry {
         OVERRIDE.try_with(Clone::clone).unwrap_or_else(|_| Telemetry::global().clone())
+    }
+
+    /// [`Telemetry::current`] without a reference count when it is the global: what the
+    /// handler lifecycle holds (the global lives as long as the process).
+    ///
+    /// ```
+    /// use std::borrow::Cow;
+    /// use streamer_obs::telemetry::Telemetry;
+    /// // Outside any `Telemetry::scope`, the global, borrowed.
+    /// assert!(matches!(Telemetry::current_ref(), Cow::Borrowed(_)));
+    /// ```
+    pub fn current_ref() -> Cow<'static, Telemetry> {
+        OVERRIDE.try_with(|t| Cow::Owned(t.clone())).unwrap_or_else(|_| Cow::Borrowed(Telemetry::global()))
     }
 
     /// Runs `fut` with `self` as [`Telemetry::current`].
