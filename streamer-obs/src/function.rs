@@ -48,7 +48,7 @@ impl FunctionScope {
 
     /// Adds an annotation to the function's subsegment (dropped with a WARN line when the
     /// X-Ray rules refuse it).
-    pub fn annotate(&mut self, key: impl Into<Cow<'static, str>>, value: impl Into<AnnotationArg>) {
+    pub fn annotate<'a>(&mut self, key: impl Into<Cow<'static, str>>, value: impl Into<AnnotationArg<'a>>) {
         let key = key.into();
         if let Err(e) = self.segment.annotate(&key, AnnotationValue::from(value.into())) {
             tracing::warn!(target: "streamer_obs", key = %key, error = %e, "annotation dropped");
@@ -64,9 +64,9 @@ impl FunctionScope {
     /// let mut scope = FunctionScope::new("ValidateJWT", tracing::Span::none());
     /// scope.annotate_all([("tenant_id", annotation_arg("acme")), ("valid", annotation_arg(true))]);
     /// ```
-    pub fn annotate_all<const N: usize>(&mut self, entries: [(&'static str, AnnotationArg); N]) {
+    pub fn annotate_all<const N: usize>(&mut self, entries: [(&'static str, AnnotationArg<'_>); N]) {
         self.segment.annotate_all(
-            entries.map(|(key, value)| (key, AnnotationValue::from(value))),
+            entries,
             |key, e| tracing::warn!(target: "streamer_obs", key, error = %e, "annotation dropped"),
         );
     }

@@ -52,6 +52,7 @@ use std::sync::Arc;
 use std::task::Poll;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use crate::__private::AnnotationArg;
 use crate::clock::Clock;
 use crate::invocation::Invocation;
 use crate::metrics::{self, Dimensions, FlushOptions, IntoMetricName, StorageResolution, Unit};
@@ -391,8 +392,8 @@ impl HandlerScope {
         let segment = invocation.xray().subsegment_at(options.name(), started);
         if segment.is_recording() {
             segment.annotate_known([
-                ("ColdStart", invocation.cold_start().into()),
-                ("Service", telemetry.config().service().into()),
+                ("ColdStart", AnnotationArg::Bool(invocation.cold_start())),
+                ("Service", AnnotationArg::Str(telemetry.config().service())),
             ]);
         }
         Self { segment: Some(segment), telemetry, invocation, options, span, started }
@@ -400,7 +401,7 @@ impl HandlerScope {
 
     /// Adds an annotation to the handler subsegment (X-Ray key rules apply). An
     /// annotation the rules refuse is dropped with a WARN line.
-    pub fn annotate(&self, key: impl Into<Cow<'static, str>>, value: impl Into<crate::__private::AnnotationArg>) {
+    pub fn annotate<'a>(&self, key: impl Into<Cow<'static, str>>, value: impl Into<AnnotationArg<'a>>) {
         let Some(segment) = self.segment.as_ref().filter(|s| s.is_recording()) else { return };
         let key = key.into();
         if let Err(e) = segment.annotate(&key, AnnotationValue::from(value.into())) {
@@ -420,9 +421,9 @@ impl HandlerScope {
     /// let scope = HandlerScope::new(HandlerOptions::new("HandleConnect"), &ctx, tracing::Span::none());
     /// scope.annotate_all([("tenant_id", annotation_arg("acme")), ("attempt", annotation_arg(2))]);
     /// ```
-    pub fn annotate_all<const N: usize>(&self, entries: [(&'static str, crate::__private::AnnotationArg); N]) {
+    pub fn annotate_all<const N: usize>(&self, entries: [(&'static str, AnnotationArg<'_>); N]) {
         let Some(segment) = self.segment.as_ref() else { return };
-        segment.annotate_all(entries.map(|(key, value)| (key, AnnotationValue::from(value))), |key, e| {
+        segment.annotate_all(entries, |key, e| {
             self.in_scope(|| tracing::warn!(target: "streamer_obs", key, error = %e, "annotation dropped"))
         });
     }

@@ -28,10 +28,14 @@ pub fn pin_fn<R, F: FnOnce() -> R>(f: F) -> F {
 }
 
 /// A value given to `annotations(key = value)`: string, number or bool (X-Ray's rule).
+/// A borrowed string stays borrowed until the subsegment stores it: it is copied once,
+/// into its place there.
 #[derive(Debug, Clone, PartialEq)]
-pub enum AnnotationArg {
-    /// A string (inline when short: no allocation).
-    Str(crate::xray::annotation::AnnotationString),
+pub enum AnnotationArg<'a> {
+    /// A borrowed string.
+    Str(&'a str),
+    /// An owned string (moved into the subsegment).
+    String(String),
     /// An integer.
     Int(i64),
     /// A float.
@@ -40,49 +44,92 @@ pub enum AnnotationArg {
     Bool(bool),
 }
 
+impl AnnotationArg<'_> {
+    /// Whether the value is stored as it is: a string of at most 1000 bytes (so at most
+    /// 1000 characters: nothing to cut), a finite float, any integer or boolean.
+    #[inline]
+    pub(crate) fn is_stored_as_is(&self) -> bool {
+        match self {
+            AnnotationArg::Str(s) => s.len() <= crate::xray::annotation::MAX_STRING_VALUE_CHARS,
+            AnnotationArg::String(s) => s.len() <= crate::xray::annotation::MAX_STRING_VALUE_CHARS,
+            AnnotationArg::Float(f) => f.is_finite(),
+            AnnotationArg::Int(_) | AnnotationArg::Bool(_) => true,
+        }
+    }
+}
+
 /// A value for `annotations(key = value)`, converted where the user wrote it (so a type
 /// that cannot be an annotation is reported on the user's expression).
 ///
 /// ```
 /// use streamer_obs::__private::{AnnotationArg, annotation_arg};
 /// assert_eq!(annotation_arg(3u8), AnnotationArg::Int(3));
+/// assert_eq!(annotation_arg("acme"), AnnotationArg::Str("acme"));
 /// ```
 #[inline]
-pub fn annotation_arg(value: impl Into<AnnotationArg>) -> AnnotationArg {
+pub fn annotation_arg<'a>(value: impl Into<AnnotationArg<'a>>) -> AnnotationArg<'a> {
     value.into()
+}
+
+impl<'a> From<&'a str> for AnnotationArg<'a> {
+    #[inline]
+    fn from(s: &'a str) -> Self {
+        AnnotationArg::Str(s)
+    }
+}
+
+impl<'a> From<&'a String> for AnnotationArg<'a> {
+    #[inline]
+    fn from(s: &'a String) -> Self {
+        AnnotationArg::Str(s)
+    }
+}
+
+impl From<String> for AnnotationArg<'_> {
+    #[inline]
+    fn from(s: String) -> Self {
+        AnnotationArg::String(s)
+    }
+}
+
+impl<'a> From<std::borrow::Cow<'a, str>> for AnnotationArg<'a> {
+    #[inline]
+    fn from(s: std::borrow::Cow<'a, str>) -> Self {
+        match s {
+            std::borrow::Cow::Borrowed(s) => AnnotationArg::Str(s),
+            std::borrow::Cow::Owned(s) => AnnotationArg::String(s),
+        }
+    }
 }
 
 macro_rules! annotation_from {
     ($variant:ident: $($t:ty => $conv:expr),* $(,)?) => {
-        $(impl From<$t> for AnnotationArg {
+        $(impl From<$t> for AnnotationArg<'_> {
+            #[inline]
             fn from(v: $t) -> Self {
                 AnnotationArg::$variant($conv(v))
             }
         })*
     };
 }
-annotation_from!(Str: &str => crate::xray::annotation::AnnotationString::from,
-    String => crate::xray::annotation::AnnotationString::from,
-    &String => |s: &String| crate::xray::annotation::AnnotationString::from(s.as_str()),
-    std::borrow::Cow<'_, str> => |s: std::borrow::Cow<'_, str>| crate::xray::annotation::AnnotationString::from(s.as_ref()));
 annotation_from!(Int: i8 => i64::from, i16 => i64::from, i32 => i64::from, i64 => std::convert::identity,
     u8 => i64::from, u16 => i64::from, u32 => i64::from);
 annotation_from!(Float: f32 => f64::from, f64 => std::convert::identity);
 annotation_from!(Bool: bool => std::convert::identity);
 
-impl From<u64> for AnnotationArg {
+impl From<u64> for AnnotationArg<'_> {
     fn from(v: u64) -> Self {
         i64::try_from(v).map(AnnotationArg::Int).unwrap_or(AnnotationArg::Float(v as f64))
     }
 }
 
-impl From<usize> for AnnotationArg {
+impl From<usize> for AnnotationArg<'_> {
     fn from(v: usize) -> Self {
         AnnotationArg::from(v as u64)
     }
 }
 
-impl<T: Into<AnnotationArg> + Clone> From<&T> for AnnotationArg
+impl<'a, T: Into<AnnotationArg<'a>> + Clone> From<&T> for AnnotationArg<'a>
 where
     T: NotStr,
 {

@@ -278,15 +278,39 @@ impl AnnotationValue {
     }
 }
 
-impl From<crate::__private::AnnotationArg> for AnnotationValue {
-    fn from(arg: crate::__private::AnnotationArg) -> Self {
+impl From<crate::__private::AnnotationArg<'_>> for AnnotationValue {
+    fn from(arg: crate::__private::AnnotationArg<'_>) -> Self {
         use crate::__private::AnnotationArg;
         match arg {
-            AnnotationArg::Str(s) if s.len() <= MAX_STRING_VALUE_CHARS => AnnotationValue::String(s),
-            AnnotationArg::Str(s) => AnnotationValue::string(s.as_str().to_owned()),
+            AnnotationArg::Str(s) => AnnotationValue::str(s),
+            AnnotationArg::String(s) => AnnotationValue::string(s),
             AnnotationArg::Int(i) => AnnotationValue::from(i),
             AnnotationArg::Bool(b) => AnnotationValue::from(b),
             AnnotationArg::Float(f) => AnnotationValue::from(f),
+        }
+    }
+}
+
+impl AnnotationValue {
+    /// Makes this value `arg`, one that [`crate::__private::AnnotationArg::is_stored_as_is`]:
+    /// a borrowed string is copied straight into place (see `SmallStr::assign`).
+    #[inline]
+    pub(crate) fn assign_arg(&mut self, arg: crate::__private::AnnotationArg<'_>) {
+        use crate::__private::AnnotationArg;
+        match arg {
+            AnnotationArg::Str(s) => match self {
+                AnnotationValue::String(AnnotationString(slot)) => slot.assign(s),
+                _ => {
+                    *self = AnnotationValue::String(AnnotationString(super::small_str::SmallStr::EMPTY));
+                    if let AnnotationValue::String(AnnotationString(slot)) = self {
+                        slot.assign(s);
+                    }
+                }
+            },
+            AnnotationArg::String(s) => *self = AnnotationValue::String(AnnotationString::from(s)),
+            AnnotationArg::Int(i) => *self = AnnotationValue::Int(i),
+            AnnotationArg::Float(f) => *self = AnnotationValue::Float(f),
+            AnnotationArg::Bool(b) => *self = AnnotationValue::Bool(b),
         }
     }
 }

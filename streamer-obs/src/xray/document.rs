@@ -368,16 +368,36 @@ impl Annotations {
         self.0.binary_search_by(|(k, _)| k.as_bytes().cmp(key.as_bytes()))
     }
 
-    /// Sets `key`; returns whether it is new.
+    /// Whether `key` goes after every key there is: keys usually come in order (or alone)
+    /// and are then appended without a search.
     #[inline]
-    fn put(&mut self, key: &str, value: AnnotationValue) -> bool {
-        // Keys usually come in order (or alone): append without a search.
-        let after_last = |last: &SmallStr| match (last.as_bytes().first(), key.as_bytes().first()) {
+    fn appends(&self, key: &str) -> bool {
+        self.0.last().is_none_or(|(last, _)| match (last.as_bytes().first(), key.as_bytes().first()) {
             // Usually the first bytes differ: no full comparison.
             (Some(a), Some(b)) if a != b => a < b,
             _ => last.as_bytes() < key.as_bytes(),
-        };
-        if self.0.last().is_none_or(|(last, _)| after_last(last)) {
+        })
+    }
+
+    /// [`Self::put`] of a value stored as it is: written straight into its place when it
+    /// is appended (a borrowed string is copied once, there).
+    #[inline]
+    fn put_arg(&mut self, key: &str, value: crate::__private::AnnotationArg<'_>) -> bool {
+        if self.appends(key) {
+            self.0.push((SmallStr::EMPTY, AnnotationValue::Bool(false)));
+            if let Some((slot, v)) = self.0.last_mut() {
+                slot.assign(key);
+                v.assign_arg(value);
+            }
+            return true;
+        }
+        self.put(key, AnnotationValue::from(value))
+    }
+
+    /// Sets `key`; returns whether it is new.
+    #[inline]
+    fn put(&mut self, key: &str, value: AnnotationValue) -> bool {
+        if self.appends(key) {
             // The key written where it stays (see `SmallStr::assign`).
             self.0.push((SmallStr::EMPTY, value));
             if let Some((slot, _)) = self.0.last_mut() {
@@ -891,6 +911,12 @@ impl Subsegment {
     #[inline]
     pub(crate) fn put_annotation(&mut self, key: &str, value: AnnotationValue) -> bool {
         self.annotations.put(key, value)
+    }
+    /// [`Self::put_annotation`] of a value that is stored as it is (see
+    /// [`crate::__private::AnnotationArg::is_stored_as_is`]).
+    #[inline]
+    pub(crate) fn put_annotation_arg(&mut self, key: &str, value: crate::__private::AnnotationArg<'_>) -> bool {
+        self.annotations.put_arg(key, value)
     }
     /// Sets a metadata entry whose namespace was checked (a second write of the same
     /// namespace and key replaces the value).

@@ -54,6 +54,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 
+use crate::__private::AnnotationArg;
 use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, ContextMissing};
 use crate::trace_header::{Sampled, SegmentId, TraceHeader, TraceHeaderError, TraceId};
@@ -670,11 +671,15 @@ impl Recorder {
         id: SegmentId,
         entries: impl IntoIterator<Item = (&'k str, AnnotationValue)>,
     ) {
+        self.annotate_node_with(idx, id, |sub| {
+            entries.into_iter().map(|(key, value)| usize::from(sub.put_annotation(key, value))).sum()
+        });
+    }
+
+    /// Annotates a node with `put`, which returns how many keys it added.
+    fn annotate_node_with(&self, idx: usize, id: SegmentId, put: impl FnOnce(&mut Subsegment) -> usize) {
         self.with_node(idx, id, |sub, tree| {
-            let mut added = 0;
-            for (key, value) in entries {
-                added += usize::from(sub.put_annotation(key, value));
-            }
+            let added = put(sub);
             if added > 0 {
                 tree.annotations += added;
                 if tree.annotations > INDEXED_ANNOTATIONS_PER_TRACE && !tree.warned_annotations {
@@ -1054,24 +1059,27 @@ impl SubsegmentGuard {
         Ok(())
     }
 
-    /// Adds annotations under one lock when every key and value passes the X-Ray rules;
-    /// otherwise one by one, each refused one left out and handed to `refused` (the scopes
-    /// log it).
+    /// Adds annotations under one lock when every key passes the X-Ray rules and every
+    /// value is stored as it is; otherwise one by one (long strings cut to 1000
+    /// characters), each refused one left out and handed to `refused` (the scopes log it).
     #[inline]
     pub(crate) fn annotate_all<const N: usize>(
         &self,
-        mut entries: [(&'static str, AnnotationValue); N],
+        mut entries: [(&'static str, AnnotationArg<'_>); N],
         mut refused: impl FnMut(&'static str, AnnotationError),
     ) {
         if !self.is_recording() {
             return;
         }
-        if entries.iter().all(|(key, value)| crate::xray::annotation::is_valid_static_key(key) && value.is_valid()) {
-            self.put_valid(&mut entries);
+        if entries
+            .iter()
+            .all(|(key, value)| crate::xray::annotation::is_valid_static_key(key) && value.is_stored_as_is())
+        {
+            self.put_args(&mut entries);
             return;
         }
         for (key, value) in entries {
-            if let Err(e) = self.annotate(key, value) {
+            if let Err(e) = self.annotate(key, AnnotationValue::from(value)) {
                 refused(key, e);
             }
         }
@@ -1081,25 +1089,31 @@ impl SubsegmentGuard {
     /// checked again), under one lock. Values are cut or refused as by
     /// [`SubsegmentGuard::annotate`].
     #[inline]
-    pub(crate) fn annotate_known<const N: usize>(&self, mut entries: [(&'static str, AnnotationValue); N]) {
+    pub(crate) fn annotate_known<const N: usize>(&self, mut entries: [(&'static str, AnnotationArg<'_>); N]) {
         debug_assert!(entries.iter().all(|(k, _)| crate::xray::annotation::is_valid_key(k.as_bytes())));
-        self.put_valid(&mut entries);
+        if entries.iter().all(|(_, value)| value.is_stored_as_is()) {
+            self.put_args(&mut entries);
+            return;
+        }
+        if let Some((rec, id)) = self.target() {
+            let values = entries.map(|(key, value)| (key, AnnotationValue::from(value)));
+            rec.annotate_node(self.idx, id, values.into_iter().filter(|(_, v)| v.is_valid()));
+        }
     }
 
-    /// Moves the entries with a valid value into the subsegment under one lock (keys
-    /// already known valid). One function for every array length, handed the caller's
-    /// array in place: the entries are moved once, into the subsegment, instead of being
-    /// copied through each layer.
-    fn put_valid(&self, entries: &mut [(&'static str, AnnotationValue)]) {
+    /// Writes entries stored as they are (keys already known valid) into the subsegment
+    /// under one lock. One function for every array length, handed the caller's array in
+    /// place: each value is moved once, into the subsegment.
+    fn put_args(&self, entries: &mut [(&'static str, AnnotationArg<'_>)]) {
         if let Some((rec, id)) = self.target() {
-            rec.annotate_node(
-                self.idx,
-                id,
+            rec.annotate_node_with(self.idx, id, |sub| {
                 entries
                     .iter_mut()
-                    .filter(|(_, v)| v.is_valid())
-                    .map(|(k, v)| (*k, std::mem::replace(v, AnnotationValue::Bool(false)))),
-            );
+                    .map(|(key, value)| {
+                        usize::from(sub.put_annotation_arg(key, std::mem::replace(value, AnnotationArg::Bool(false))))
+                    })
+                    .sum()
+            });
         }
     }
 
@@ -1707,13 +1721,59 @@ mod tests {
         assert_eq!(docs[2]["parent_id"], "53995c3f42cd8ad8");
     }
 
+    /// Values stored as they are are written in place (appended keys) or through the
+    /// general path (a key out of order, a key again); the others are cut or refused one by
+    /// one: the same annotations either way.
+    #[test]
+    fn annotation_args_are_stored_as_converted_values_are() {
+        let (rec, capture, _) = recorder();
+        let long = "é".repeat(1200);
+        let owned = String::from("owned value longer than twenty-two bytes");
+        let mut refused = Vec::new();
+        {
+            let a = rec.subsegment("A");
+            a.annotate_all(
+                [
+                    ("b_str", AnnotationArg::Str("short")),
+                    ("c_owned", AnnotationArg::String(owned.clone())),
+                    ("d_int", AnnotationArg::Int(-3)),
+                    ("e_float", AnnotationArg::Float(0.5)),
+                    ("f_bool", AnnotationArg::Bool(true)),
+                    ("a_first", AnnotationArg::Str("out of order: inserted")),
+                    ("b_str", AnnotationArg::Str("replaced")),
+                ],
+                |k, e| refused.push((k, e)),
+            );
+            a.annotate_all(
+                [("g_long", AnnotationArg::Str(&long)), ("h_nan", AnnotationArg::Float(f64::NAN))],
+                |k, e| refused.push((k, e)),
+            );
+        }
+        block_on(rec.flush());
+        let d = &capture.documents()[0];
+        assert_eq!(
+            d["annotations"],
+            serde_json::json!({
+                "a_first": "out of order: inserted",
+                "b_str": "replaced",
+                "c_owned": owned,
+                "d_int": -3,
+                "e_float": 0.5,
+                "f_bool": true,
+                "g_long": "é".repeat(1000),
+            })
+        );
+        assert_eq!(refused.len(), 1);
+        assert_eq!(refused[0].0, "h_nan");
+    }
+
     #[test]
     fn known_keys_annotate_as_checked_ones() {
         let (rec, capture, _) = recorder();
         {
             let a = rec.subsegment("A");
             a.annotate_known([("ColdStart", true.into()), ("Service", "x".repeat(1200).into())]);
-            a.annotate_known([("Bad", AnnotationValue::Float(f64::NAN))]);
+            a.annotate_known([("Bad", AnnotationArg::Float(f64::NAN))]);
             let b = rec.subsegment("B");
             b.annotate("ColdStart", true).unwrap();
             b.annotate("Service", "x".repeat(1200)).unwrap();
