@@ -74,7 +74,10 @@ pub(crate) fn expand(args: &Args, f: &InstrumentedFn, plan: &Plan) -> TokenStrea
             quote!((#key, #arg))
         })
         .collect();
-    let annotations = (!entries.is_empty()).then(|| quote!(__obs_scope.annotate_all([#(#entries),*]);));
+    // A handler's annotations go in as its subsegment opens (`HandlerScope::new_annotated`:
+    // one lock for both); a function's right after.
+    let annotations = (!entries.is_empty() && !matches!(plan.kind, Kind::Handler { .. }))
+        .then(|| quote!(__obs_scope.annotate_all([#(#entries),*]);));
     let metadata = args.metadata.iter().flat_map(|a| &a.value).map(|kv| {
         let key = syn::LitStr::new(&kv.key.name, kv.key.span);
         let value = &kv.value;
@@ -122,6 +125,11 @@ pub(crate) fn expand(args: &Args, f: &InstrumentedFn, plan: &Plan) -> TokenStrea
                 let ms = &ms.value;
                 options.extend(quote!(.deadline_margin(::std::time::Duration::from_millis(#ms))));
             }
+            let new_scope = if entries.is_empty() {
+                quote!(#private::HandlerScope::new(#options, &(#ctx), __obs_span))
+            } else {
+                quote!(#private::HandlerScope::new_annotated(#options, &(#ctx), __obs_span, [#(#entries),*]))
+            };
             // Before the body moves the event.
             let log_event = event.as_ref().map(|event| {
                 quote!({
@@ -131,7 +139,7 @@ pub(crate) fn expand(args: &Args, f: &InstrumentedFn, plan: &Plan) -> TokenStrea
             });
             quote! {
                 let __obs_span = #span;
-                let __obs_scope = #private::HandlerScope::new(#options, &(#ctx), __obs_span);
+                let __obs_scope = #new_scope;
                 #(#recorders)*
                 #log_event
                 let __obs_body = #private::pin_output::<#ret, _>(#async_body);

@@ -60,6 +60,7 @@ use crate::telemetry::Telemetry;
 use crate::xray::annotation::AnnotationValue;
 use crate::xray::cause::ErrorDetails;
 use crate::xray::recorder::SubsegmentGuard;
+use crate::xray::recorder::put_args_into;
 
 /// Default name of the latency metric.
 pub const DEFAULT_LATENCY_METRIC: &str = "ProcessingLatency";
@@ -366,7 +367,34 @@ pub struct HandlerScope {
 impl HandlerScope {
     /// A scope with [`Telemetry::current`].
     pub fn new(options: HandlerOptions, ctx: &lambda_runtime::Context, span: tracing::Span) -> Self {
-        Self::with_telemetry_ref(Telemetry::current_ref(), options, ctx, span)
+        Self::with_telemetry_ref(Telemetry::current_ref(), options, ctx, span, [])
+    }
+
+    /// [`Self::new`] with annotations for the handler subsegment, written as it opens
+    /// (under the lock that opens it): what `#[instrumented]` does with its
+    /// `annotations(...)`. The X-Ray rules apply as with [`Self::annotate_all`]: an
+    /// annotation they refuse is dropped with a WARN line.
+    ///
+    /// ```
+    /// use streamer_obs::__private::annotation_arg;
+    /// use streamer_obs::handler::{HandlerOptions, HandlerScope};
+    /// use streamer_obs::testing::ContextBuilder;
+    /// let ctx = ContextBuilder::new().build();
+    /// let scope = HandlerScope::new_annotated(
+    ///     HandlerOptions::new("HandleConnect"),
+    ///     &ctx,
+    ///     tracing::Span::none(),
+    ///     [("tenant_id", annotation_arg("acme")), ("attempt", annotation_arg(2))],
+    /// );
+    /// # drop(scope);
+    /// ```
+    pub fn new_annotated<const N: usize>(
+        options: HandlerOptions,
+        ctx: &lambda_runtime::Context,
+        span: tracing::Span,
+        annotations: [(&'static str, AnnotationArg<'_>); N],
+    ) -> Self {
+        Self::with_telemetry_ref(Telemetry::current_ref(), options, ctx, span, annotations)
     }
 
     /// A scope with explicit telemetry.
@@ -376,27 +404,49 @@ impl HandlerScope {
         ctx: &lambda_runtime::Context,
         span: tracing::Span,
     ) -> Self {
-        Self::with_telemetry_ref(Cow::Owned(telemetry), options, ctx, span)
+        Self::with_telemetry_ref(Cow::Owned(telemetry), options, ctx, span, [])
     }
 
-    /// [`Self::with_telemetry`] with the telemetry borrowed when it is the global.
-    pub(crate) fn with_telemetry_ref(
+    /// [`Self::with_telemetry`] with the telemetry borrowed when it is the global, and
+    /// annotations written as the subsegment opens (see [`Self::new_annotated`]).
+    pub(crate) fn with_telemetry_ref<const N: usize>(
         telemetry: Cow<'static, Telemetry>,
         options: HandlerOptions,
         ctx: &lambda_runtime::Context,
         span: tracing::Span,
+        mut annotations: [(&'static str, AnnotationArg<'_>); N],
     ) -> Self {
         let invocation = telemetry.invocation(ctx);
         // One clock read for the latency and the handler subsegment's start.
         let started = telemetry.clock().now();
-        let segment = invocation.xray().subsegment_at(options.name(), started);
-        if segment.is_recording() {
-            segment.annotate_known([
-                ("ColdStart", AnnotationArg::Bool(invocation.cold_start())),
-                ("Service", AnnotationArg::Str(telemetry.config().service())),
-            ]);
+        let mut known = [
+            ("ColdStart", AnnotationArg::Bool(invocation.cold_start())),
+            ("Service", AnnotationArg::Str(telemetry.config().service())),
+        ];
+        // Values stored as they are go in under the lock that opens the subsegment; the
+        // others (a service name over 1000 bytes to cut, an annotation the rules refuse)
+        // are recorded after it, through the checked paths.
+        let known_as_is = known.iter().all(|(_, v)| v.is_stored_as_is());
+        let user_as_is =
+            annotations.iter().all(|(k, v)| crate::xray::annotation::is_valid_static_key(k) && v.is_stored_as_is());
+        let segment = invocation.xray().subsegment_at_with(options.name(), started, |sub| {
+            let mut added = 0;
+            if known_as_is {
+                added += put_args_into(sub, &mut known);
+            }
+            if user_as_is {
+                added += put_args_into(sub, &mut annotations);
+            }
+            added
+        });
+        if !known_as_is && segment.is_recording() {
+            segment.annotate_known(known);
         }
-        Self { segment: Some(segment), telemetry, invocation, options, span, started }
+        let scope = Self { segment: Some(segment), telemetry, invocation, options, span, started };
+        if !user_as_is {
+            scope.annotate_all(annotations);
+        }
+        scope
     }
 
     /// Adds an annotation to the handler subsegment (X-Ray key rules apply). An

@@ -112,6 +112,24 @@ struct TreeState {
     errors: RecordedErrors,
 }
 
+impl TreeState {
+    /// Counts `added` annotation keys; past the number X-Ray indexes per trace, one WARN.
+    fn count_annotations(&mut self, added: usize) {
+        if added == 0 {
+            return;
+        }
+        self.annotations += added;
+        if self.annotations > INDEXED_ANNOTATIONS_PER_TRACE && !self.warned_annotations {
+            self.warned_annotations = true;
+            tracing::warn!(
+                target: "streamer_obs",
+                limit = INDEXED_ANNOTATIONS_PER_TRACE,
+                "more than 50 X-Ray annotations in this invocation: X-Ray indexes only 50 per trace"
+            );
+        }
+    }
+}
+
 /// The nodes of a [`Tree`]: the first `live` are the invocation's subsegments; the ones
 /// after them are closed nodes kept as storage, emptied (see `Node::release`), and
 /// rewritten in place when a subsegment opens (`Node::reopen`) instead of a new node being
@@ -195,6 +213,18 @@ impl Drop for Tree {
             spare.set(if held.capacity() == 0 { nodes } else { held });
         });
     }
+}
+
+/// Writes annotations whose keys are known valid and whose values are stored as they are
+/// (see [`AnnotationArg::is_stored_as_is`]) into `sub`, each value moved once, into its
+/// place. Returns how many keys were new.
+pub(crate) fn put_args_into(sub: &mut Subsegment, entries: &mut [(&'static str, AnnotationArg<'_>)]) -> usize {
+    entries
+        .iter_mut()
+        .map(|(key, value)| {
+            usize::from(sub.put_annotation_arg(key, std::mem::replace(value, AnnotationArg::Bool(false))))
+        })
+        .sum()
 }
 
 /// The open node at `idx` with id `id`.
@@ -559,9 +589,17 @@ impl Recorder {
     }
 
     /// [`Self::subsegment`] started at `start` (a time the caller already read from the
-    /// same clock: the handler lifecycle reads it once for its latency and the subsegment).
-    pub(crate) fn subsegment_at(self: &Arc<Self>, name: &str, start: SystemTime) -> SubsegmentGuard {
-        self.open(name, None, Some(start))
+    /// same clock: the handler lifecycle reads it once for its latency and the subsegment),
+    /// with `init` recording on the new subsegment under the same lock (the handler's
+    /// annotations as it opens); `init` returns how many annotation keys it added. Not
+    /// called when nothing is recorded.
+    pub(crate) fn subsegment_at_with(
+        self: &Arc<Self>,
+        name: &str,
+        start: SystemTime,
+        init: impl FnOnce(&mut Subsegment) -> usize,
+    ) -> SubsegmentGuard {
+        self.open_with(name, None, Some(start), init)
     }
 
     fn open(
@@ -569,6 +607,16 @@ impl Recorder {
         name: &str,
         explicit_parent: Option<(usize, SegmentId)>,
         start: Option<SystemTime>,
+    ) -> SubsegmentGuard {
+        self.open_with(name, explicit_parent, start, |_| 0)
+    }
+
+    fn open_with(
+        self: &Arc<Self>,
+        name: &str,
+        explicit_parent: Option<(usize, SegmentId)>,
+        start: Option<SystemTime>,
+        init: impl FnOnce(&mut Subsegment) -> usize,
     ) -> SubsegmentGuard {
         let Some(a) = &self.active else { return SubsegmentGuard::noop() };
         let start = match start {
@@ -599,6 +647,10 @@ impl Recorder {
         // At most `MAX_SUBSEGMENTS_PER_INVOCATION` nodes: the index fits in a u32.
         let idx = tree.nodes.open(id, name, start, parent_idx, parent_id);
         tree.open.push(idx as u32);
+        if let Some(node) = tree.nodes.live_mut().get_mut(idx) {
+            let added = init(&mut node.sub);
+            tree.state.count_annotations(added);
+        }
         SubsegmentGuard { rec: Some(Arc::clone(self)), idx, id: Some(id), ended: false }
     }
 
@@ -678,20 +730,7 @@ impl Recorder {
 
     /// Annotates a node with `put`, which returns how many keys it added.
     fn annotate_node_with(&self, idx: usize, id: SegmentId, put: impl FnOnce(&mut Subsegment) -> usize) {
-        self.with_node(idx, id, |sub, tree| {
-            let added = put(sub);
-            if added > 0 {
-                tree.annotations += added;
-                if tree.annotations > INDEXED_ANNOTATIONS_PER_TRACE && !tree.warned_annotations {
-                    tree.warned_annotations = true;
-                    tracing::warn!(
-                        target: "streamer_obs",
-                        limit = INDEXED_ANNOTATIONS_PER_TRACE,
-                        "more than 50 X-Ray annotations in this invocation: X-Ray indexes only 50 per trace"
-                    );
-                }
-            }
-        });
+        self.with_node(idx, id, |sub, tree| tree.count_annotations(put(sub)));
     }
 
     fn error_node(&self, idx: usize, id: SegmentId, err: &(dyn StdError + 'static), details: &ErrorDetails<'_>) {
@@ -1106,14 +1145,7 @@ impl SubsegmentGuard {
     /// place: each value is moved once, into the subsegment.
     fn put_args(&self, entries: &mut [(&'static str, AnnotationArg<'_>)]) {
         if let Some((rec, id)) = self.target() {
-            rec.annotate_node_with(self.idx, id, |sub| {
-                entries
-                    .iter_mut()
-                    .map(|(key, value)| {
-                        usize::from(sub.put_annotation_arg(key, std::mem::replace(value, AnnotationArg::Bool(false))))
-                    })
-                    .sum()
-            });
+            rec.annotate_node_with(self.idx, id, |sub| put_args_into(sub, entries));
         }
     }
 
