@@ -4,7 +4,6 @@ use std::cell::RefCell;
 use std::fmt::Write as _;
 use std::io::Write as _;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
@@ -55,12 +54,11 @@ pub(crate) struct Shared {
     redactor: Redactor,
     dev: bool,
     max_level: Level,
-    /// The fields of the live spans that have some.
+    /// The fields of the live spans that have some. Those of spans other than the
+    /// runtime's are tagged: inside an invocation the runtime's span is never written, so
+    /// while none is tagged an event has no span field to write and skips the walk up its
+    /// scope (registry lookups for every span).
     spans: SpanStore<SpanFields>,
-    /// How many of [`Shared::spans`] are not the runtime's span. Inside an invocation the
-    /// runtime's span is never written, so while this is zero an event has no span field to
-    /// write and skips the walk up its scope (registry lookups for every span).
-    field_spans: AtomicUsize,
     /// Field names found plain (see [`Shared::key_is_plain`]), by address.
     plain_keys: StaticStrMemo,
 }
@@ -143,7 +141,6 @@ where
             dev: log.dev(),
             max_level,
             spans: SpanStore::new(),
-            field_spans: AtomicUsize::new(0),
             plain_keys: StaticStrMemo::new(),
         });
         let writer = Arc::new(writer);
@@ -285,6 +282,13 @@ struct SpanFields {
     entries: smallvec::SmallVec<[(&'static str, u32, u32); 4]>,
     values: smallvec::SmallVec<[u8; 64]>,
     runtime: bool,
+}
+
+impl super::span_store::Tagged for SpanFields {
+    /// Tagged: a span other than the runtime's (see `Shared::spans`).
+    fn tagged(&self) -> bool {
+        !self.runtime
+    }
 }
 
 thread_local! {
@@ -692,8 +696,7 @@ where
         if recorded.entries.is_empty() {
             return;
         }
-        let mut runtime = false;
-        let inserted = self.shared.spans.merge_or_insert(
+        self.shared.spans.merge_or_insert(
             id.into_u64(),
             recorded,
             |fields, recorded| {
@@ -701,20 +704,12 @@ where
                     fields.set_rendered(k, v);
                 }
             },
-            |fields| {
-                runtime = ctx.metadata(id).is_some_and(|m| m.name() == RUNTIME_SPAN);
-                fields.runtime = runtime;
-            },
+            |fields| fields.runtime = ctx.metadata(id).is_some_and(|m| m.name() == RUNTIME_SPAN),
         );
-        if inserted && !runtime {
-            self.shared.field_spans.fetch_add(1, Ordering::Relaxed);
-        }
     }
 
     fn on_close(&self, id: Id, _ctx: Context<'_, S>) {
-        if self.shared.spans.remove(id.into_u64(), |fields| fields.runtime) == Some(false) {
-            self.shared.field_spans.fetch_sub(1, Ordering::Relaxed);
-        }
+        self.shared.spans.remove(id.into_u64(), |_| ());
     }
 
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
@@ -758,7 +753,7 @@ where
             // Span fields, innermost first; a key already written is skipped. Inside an
             // invocation, while no span but the runtime's holds fields, there is none to
             // write: the walk is skipped.
-            let walk = inv.is_none() || self.shared.field_spans.load(Ordering::Relaxed) != 0;
+            let walk = inv.is_none() || self.shared.spans.tagged() != 0;
             if walk && let Some(scope) = ctx.event_scope(event) {
                 span_keys.clear();
                 for span in scope {
@@ -800,12 +795,9 @@ where
     /// Stores the fields of a span that had none.
     #[inline]
     fn store_new(&self, id: &Id, fields: SpanFields) {
-        if !fields.runtime {
-            // Relaxed is enough: an event inside the span happens after this (on any
-            // thread, through whatever handed the span over), so it sees this increment or
-            // a later count, which still includes it until the span closes.
-            self.shared.field_spans.fetch_add(1, Ordering::Relaxed);
-        }
+        // Counted with a relaxed add: an event inside the span happens after this (on any
+        // thread, through whatever handed the span over), so it sees this count or a later
+        // one, which still includes it until the span closes.
         self.shared.spans.insert(id.into_u64(), fields);
     }
 
@@ -922,7 +914,7 @@ mod tests {
         let layer =
             JsonLayer::new(&crate::config::Config::default(), std::io::sink, Arc::new(crate::clock::SystemClock));
         let shared = Arc::clone(&layer.shared);
-        let count = || shared.field_spans.load(Ordering::Relaxed);
+        let count = || shared.spans.tagged();
         tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
             let bare = tracing::info_span!("bare", later = tracing::field::Empty);
             assert_eq!(count(), 0, "only empty values: nothing stored");
@@ -965,7 +957,7 @@ mod tests {
                 });
                 span.in_scope(|| tracing::info!("x"));
             });
-            assert_eq!(shared.field_spans.load(Ordering::Relaxed), 0);
+            assert_eq!(shared.spans.tagged(), 0);
             let line = writer.json_lines().pop().expect("a line");
             assert_eq!((line["a"].as_u64(), line["b"].as_u64()), (Some(1), Some(2)));
         }

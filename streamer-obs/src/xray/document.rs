@@ -493,12 +493,23 @@ impl Metadata {
         }
     }
 
-    fn put_owned_key(&mut self, namespace: &str, key: SmallStr, value: serde_json::Value) {
-        // A handler's response is usually the only entry: appended without a search.
+    /// Sets the entry under `namespace` and the key `<prefix><suffix>`. A handler's
+    /// response is usually the only entry: written straight into its place (see
+    /// `SmallStr::assign`), without a search.
+    fn put_concat(&mut self, namespace: &str, prefix: &str, suffix: &str, value: serde_json::Value) {
         if self.0.is_empty() {
-            self.0.push((SmallStr::new(namespace), key, value));
+            self.0.push((SmallStr::EMPTY, SmallStr::EMPTY, serde_json::Value::Null));
+            if let Some((ns, key, slot)) = self.0.last_mut() {
+                ns.assign(namespace);
+                key.assign_concat(prefix, suffix);
+                *slot = value;
+            }
             return;
         }
+        self.put_owned_key(namespace, SmallStr::concat(prefix, suffix), value);
+    }
+
+    fn put_owned_key(&mut self, namespace: &str, key: SmallStr, value: serde_json::Value) {
         let found = self.0.binary_search_by(|(ns, k, _)| {
             ns.as_bytes().cmp(namespace.as_bytes()).then_with(|| k.as_bytes().cmp(key.as_bytes()))
         });
@@ -931,7 +942,7 @@ impl Subsegment {
         suffix: &str,
         value: serde_json::Value,
     ) {
-        self.metadata.put_owned_key(namespace, SmallStr::concat(prefix, suffix), value);
+        self.metadata.put_concat(namespace, prefix, suffix, value);
     }
     /// Sets the cause.
     pub(crate) fn set_cause(&mut self, cause: Cause) {

@@ -97,6 +97,22 @@ fn copy_short(buf: &mut [u8], src: &[u8]) {
 
 impl SmallStr {
     /// `a` followed by `b` (inline when short: no allocation, no UTF-8 check).
+    /// [`Self::assign`] of `a` followed by `b` (see [`Self::concat`]).
+    #[inline]
+    pub(crate) fn assign_concat(&mut self, a: &str, b: &str) {
+        let len = a.len() + b.len();
+        match self {
+            SmallStr::Inline(l, buf) if len <= INLINE => {
+                *buf = [PAD; INLINE];
+                copy_short(buf, a.as_bytes());
+                copy_short(&mut buf[a.len()..], b.as_bytes());
+                // `len` ≤ 22 fits in a u8.
+                *l = len as u8;
+            }
+            _ => *self = SmallStr::concat(a, b),
+        }
+    }
+
     pub(crate) fn concat(a: &str, b: &str) -> Self {
         let len = a.len() + b.len();
         if len <= INLINE {
@@ -257,6 +273,16 @@ mod tests {
                 let joined = SmallStr::concat(a, &b);
                 assert_eq!(joined.as_str(), format!("{a}{b}"));
                 assert_eq!(joined, SmallStr::new(&format!("{a}{b}")));
+                // Assigned in place over a longer, a heap and an empty string: the same,
+                // padding kept.
+                for before in ["0123456789abcdefghijkl", long.as_str(), ""] {
+                    let mut s = SmallStr::new(before);
+                    s.assign_concat(a, &b);
+                    assert_eq!(s, joined, "{before:?} then {a:?} + {b:?}");
+                    if let SmallStr::Inline(len, buf) = &s {
+                        assert!(buf[usize::from(*len)..].iter().all(|&b| b == PAD));
+                    }
+                }
             }
         }
         // Every special byte at every inline position: the padding never hides one.
