@@ -64,6 +64,7 @@ pub mod handler;
 mod in_span;
 pub mod invocation;
 pub mod layer;
+mod lock;
 pub mod log;
 pub mod metrics;
 mod static_memo;

@@ -9,7 +9,8 @@
 //! reused only after its span is closed and removed from here).
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard};
+
+use crate::lock::InvocationLock;
 
 const SHARDS: usize = 16;
 
@@ -29,7 +30,7 @@ fn weight(tagged: bool) -> u64 {
 
 /// Values by span id, in shards locked apart.
 pub(crate) struct SpanStore<T> {
-    shards: [Mutex<Vec<(u64, T)>>; SHARDS],
+    shards: [InvocationLock<Vec<(u64, T)>>; SHARDS],
     /// How many values are stored (low 32 bits) and how many of them are tagged (high 32
     /// bits): fewer than 2^32 spans are ever open at once.
     counts: AtomicU64,
@@ -37,13 +38,15 @@ pub(crate) struct SpanStore<T> {
 
 impl<T: Tagged> SpanStore<T> {
     pub(crate) fn new() -> Self {
-        Self { shards: std::array::from_fn(|_| Mutex::new(Vec::new())), counts: AtomicU64::new(0) }
+        Self { shards: std::array::from_fn(|_| InvocationLock::new(Vec::new())), counts: AtomicU64::new(0) }
     }
 
-    fn shard(&self, id: u64) -> MutexGuard<'_, Vec<(u64, T)>> {
-        // A panic while a shard was held cannot leave an entry half-written (entries are
-        // pushed, replaced or removed whole): the data is still good.
-        self.shards[id as usize % SHARDS].lock().unwrap_or_else(|p| p.into_inner())
+    /// The shard of `id`, locked (short sections, no caller code under it but the layer's
+    /// own merge and write of rendered fields: see `crate::lock`). A panic while a shard
+    /// was held cannot leave an entry half-written (entries are pushed, replaced or removed
+    /// whole): the data is still good.
+    fn shard(&self, id: u64) -> spin::mutex::SpinMutexGuard<'_, Vec<(u64, T)>> {
+        self.shards[id as usize % SHARDS].lock()
     }
 
     /// How many stored values are tagged.

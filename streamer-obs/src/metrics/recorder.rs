@@ -31,8 +31,8 @@
 //! # });
 //! ```
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
 
@@ -58,7 +58,7 @@ use crate::invocation::Invocation;
 /// ```
 #[derive(Debug)]
 pub struct InvocationMetrics {
-    set: Mutex<MetricSet>,
+    set: crate::lock::InvocationLock<MetricSet>,
     disabled: bool,
     prepared: Arc<Prepared>,
     cold_start_published: AtomicBool,
@@ -76,7 +76,7 @@ impl InvocationMetrics {
     pub fn from_config(config: &Config) -> Self {
         let prepared = Prepared::of(config);
         Self {
-            set: Mutex::new(prepared.set()),
+            set: crate::lock::InvocationLock::new(prepared.set()),
             disabled: config.metrics_disabled(),
             prepared,
             cold_start_published: AtomicBool::new(false),
@@ -93,8 +93,7 @@ impl InvocationMetrics {
             *self = Self::from_config(config);
             return;
         }
-        self.set.clear_poison();
-        prepared.reset(self.set.get_mut().unwrap_or_else(|p| p.into_inner()));
+        prepared.reset(self.set.get_mut());
         self.disabled = config.metrics_disabled();
         *self.cold_start_published.get_mut() = false;
     }
@@ -111,7 +110,7 @@ impl InvocationMetrics {
         if self.disabled {
             return None;
         }
-        let mut set = self.set.lock().unwrap_or_else(|p| p.into_inner());
+        let mut set = self.set.lock();
         Some(f(&mut set))
     }
 
@@ -129,7 +128,7 @@ impl InvocationMetrics {
         if self.disabled {
             return Ok(());
         }
-        self.set.lock().unwrap_or_else(|p| p.into_inner()).record_with(name, unit, value, resolution, dims)
+        self.set.lock().record_with(name, unit, value, resolution, dims)
     }
 
     /// Whether metrics are disabled (`POWERTOOLS_METRICS_DISABLED`).
@@ -401,7 +400,7 @@ pub async fn flush_invocation(
         Step::Published(r) => report.add(r),
         Step::Left(()) => {
             // Taken out of the lock to be awaited (empty if a concurrent flush took it).
-            let set = inv.metrics.set.lock().unwrap_or_else(|p| p.into_inner()).take();
+            let set = inv.metrics.set.lock().take();
             if !set.is_empty() {
                 report.add(publisher.publish(&set, now_ms).await);
             }
@@ -497,7 +496,7 @@ fn cold_start_now(
 /// The recorded set, published in place under its lock when the publisher can (then
 /// emptied, keeping its storage); left in place otherwise.
 fn set_now(inv: &Invocation, publisher: &dyn MetricsPublisher, now_ms: u64, report: &mut FlushReport) -> Step<()> {
-    let mut set = inv.metrics.set.lock().unwrap_or_else(|p| p.into_inner());
+    let mut set = inv.metrics.set.lock();
     report.metrics = set.len();
     if set.is_empty() {
         return Step::Nothing;

@@ -48,8 +48,10 @@
 use std::cell::Cell;
 use std::error::Error as StdError;
 use std::fmt;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+
+use crate::lock::InvocationLock;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
@@ -267,7 +269,7 @@ struct Active {
     /// header is built from `trace_id` alone (no copy of the header per invocation).
     header_extras: Option<Box<TraceHeader>>,
     clock: Arc<dyn Clock>,
-    shared: Mutex<Shared>,
+    shared: InvocationLock<Shared>,
 }
 
 /// What the recorder's one lock guards: the subsegments and the emitter. The emitter is
@@ -301,8 +303,7 @@ impl Active {
         if !Arc::ptr_eq(own_clock, clock) {
             *own_clock = Arc::clone(clock);
         }
-        shared.clear_poison();
-        let Shared { tree, emitter: own_emitter } = shared.get_mut().unwrap_or_else(|p| p.into_inner());
+        let Shared { tree, emitter: own_emitter } = shared.get_mut();
         if !Arc::ptr_eq(own_emitter, emitter) {
             *own_emitter = Arc::clone(emitter);
         }
@@ -412,7 +413,7 @@ impl Recorder {
                 header_extras: (header.lineage().is_some() || !header.extra().is_empty())
                     .then(|| Box::new(header.clone())),
                 clock,
-                shared: Mutex::new(Shared { tree: Tree::default(), emitter }),
+                shared: InvocationLock::new(Shared { tree: Tree::default(), emitter }),
             }),
         }
     }
@@ -499,8 +500,7 @@ impl Recorder {
     /// pool's reuse of a finished invocation): every field gets that recorder's value, but
     /// in place. The emitter and clock `Arc`s are kept when they are the same ones (no
     /// clone and drop, two atomic operations each), and so are the allocations (the node
-    /// arena, emptied as a dropped recorder's is, and the boxed header); a poisoned lock is
-    /// cleared, as a new one is not poisoned.
+    /// arena, emptied as a dropped recorder's is, and the boxed header).
     pub(crate) fn reinit_for_invocation(
         &mut self,
         header: Option<&TraceHeader>,
@@ -567,10 +567,10 @@ impl Recorder {
         self.active.as_ref().map(|a| &a.trace_id)
     }
 
-    /// The recorder's lock (poisoning is ignored, as it always was: a panic while it was
-    /// held, in an emitter for example, does not stop the recording).
-    fn lock(a: &Active) -> MutexGuard<'_, Shared> {
-        a.shared.lock().unwrap_or_else(|p| p.into_inner())
+    /// The recorder's lock (see `crate::lock`: a panic while it was held, in an emitter for
+    /// example, releases it and does not stop the recording).
+    fn lock(a: &Active) -> spin::mutex::SpinMutexGuard<'_, Shared> {
+        a.shared.lock()
     }
 
     /// Opens a subsegment under the innermost open one (or the header's `Parent`).
@@ -1939,7 +1939,7 @@ mod tests {
     }
 
     /// Leaves `rec` as a finished invocation can be left: subsegments open, closed trees
-    /// not flushed, errors and annotations counted, the lock poisoned; with `grown`, more
+    /// not flushed, errors and annotations counted, a panic while the lock was held; with `grown`, more
     /// nodes than a spare arena keeps.
     fn dirty(rec: &Arc<Recorder>, grown: bool) {
         drop(rec.subsegment("Unsent"));
@@ -1963,9 +1963,9 @@ mod tests {
         if let Some(a) = &rec.active {
             let poisoned = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 let _held = Recorder::lock(a);
-                panic!("poisons the lock");
+                panic!("while the lock is held");
             }));
-            assert!(poisoned.is_err() && a.shared.is_poisoned());
+            assert!(poisoned.is_err() && !a.shared.is_locked(), "a panic while held releases the lock");
         }
     }
 
@@ -2049,7 +2049,7 @@ mod tests {
                             assert_eq!(f.parent, r.parent, "{case}");
                             assert_eq!(f.header_extras, r.header_extras, "{case}");
                             assert!(Arc::ptr_eq(&f.clock, &r.clock), "{case}: the clock is the one given");
-                            assert!(!r.shared.is_poisoned(), "{case}");
+                            assert!(!r.shared.is_locked(), "{case}");
                             let shared = Recorder::lock(r);
                             assert!(Arc::ptr_eq(&Recorder::lock(f).emitter, &shared.emitter), "{case}");
                             // Nothing of the previous invocation left: no node, no count.
