@@ -1,9 +1,15 @@
-//! [`InvocationLock`]: the lock of an invocation's own state (its metric set, its X-Ray
-//! tree, the log layer's span fields).
+//! [`SpinLock`]: the lock of the state the recording path takes many times per
+//! invocation: an invocation's own metric set and X-Ray tree, the log layer's span fields,
+//! the dimension contexts a configuration's metric sets share.
 //!
-//! Those locks are taken many times per invocation and almost never contended: only the
-//! tasks or threads of one invocation that record at the same moment meet there, and each
-//! holds the lock for a few hundred nanoseconds at most. `std::sync::Mutex` costs two atomic
+//! Those locks are almost never contended (only tasks or threads that record at the same
+//! moment meet there, mostly of one invocation) and each is held for a short section of
+//! this crate's code. Two sections do I/O, both once per invocation as it ends: the X-Ray
+//! tree is held while its datagram is sent (a non-blocking socket, or an emitter, which
+//! must not block without bound), and the metric set while its EMF line is written (a
+//! writer that blocks, a full stdout pipe, holds it as long: a task of the same invocation
+//! recording at that moment yields until it is written). No caller code runs under them
+//! but what a caller runs on its own state (`InvocationMetrics::with_set`). `std::sync::Mutex` costs two atomic
 //! read-modify-write instructions per lock and unlock pair (its unlock swaps the state to
 //! learn whether a thread sleeps on it); a spin lock's unlock is a plain release store, so a
 //! pair costs one (on the 2-vCPU benchmark machine about 5 ns less per pair). A contended
@@ -12,7 +18,7 @@
 //! the state it guards is valid between any two of its operations.
 
 /// A spin lock that yields while contended (see the module documentation).
-pub(crate) type InvocationLock<T> = spin::mutex::SpinMutex<T, spin::relax::Yield>;
+pub(crate) type SpinLock<T> = spin::mutex::SpinMutex<T, spin::relax::Yield>;
 
 #[cfg(test)]
 mod tests {
@@ -23,7 +29,7 @@ mod tests {
     /// waiter yields rather than spinning out its time slice (the test ends).
     #[test]
     fn contended_updates_are_all_kept() {
-        let lock = Arc::new(InvocationLock::new(0u64));
+        let lock = Arc::new(SpinLock::new(0u64));
         let threads: Vec<_> = (0..4)
             .map(|_| {
                 let lock = Arc::clone(&lock);
@@ -41,7 +47,7 @@ mod tests {
     /// A panic while the lock is held releases it.
     #[test]
     fn a_panic_while_held_releases_the_lock() {
-        let lock = Arc::new(InvocationLock::new(vec![1]));
+        let lock = Arc::new(SpinLock::new(vec![1]));
         let l = Arc::clone(&lock);
         let r = std::thread::spawn(move || {
             let mut g = l.lock();

@@ -10,7 +10,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::lock::InvocationLock;
+use crate::lock::SpinLock;
 
 const SHARDS: usize = 16;
 
@@ -30,7 +30,7 @@ fn weight(tagged: bool) -> u64 {
 
 /// Values by span id, in shards locked apart.
 pub(crate) struct SpanStore<T> {
-    shards: [InvocationLock<Vec<(u64, T)>>; SHARDS],
+    shards: [SpinLock<Vec<(u64, T)>>; SHARDS],
     /// How many values are stored (low 32 bits) and how many of them are tagged (high 32
     /// bits): fewer than 2^32 spans are ever open at once.
     counts: AtomicU64,
@@ -38,7 +38,7 @@ pub(crate) struct SpanStore<T> {
 
 impl<T: Tagged> SpanStore<T> {
     pub(crate) fn new() -> Self {
-        Self { shards: std::array::from_fn(|_| InvocationLock::new(Vec::new())), counts: AtomicU64::new(0) }
+        Self { shards: std::array::from_fn(|_| SpinLock::new(Vec::new())), counts: AtomicU64::new(0) }
     }
 
     /// The shard of `id`, locked (short sections, no caller code under it but the layer's

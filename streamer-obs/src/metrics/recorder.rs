@@ -58,7 +58,7 @@ use crate::invocation::Invocation;
 /// ```
 #[derive(Debug)]
 pub struct InvocationMetrics {
-    set: crate::lock::InvocationLock<MetricSet>,
+    set: crate::lock::SpinLock<MetricSet>,
     disabled: bool,
     prepared: Arc<Prepared>,
     cold_start_published: AtomicBool,
@@ -76,7 +76,7 @@ impl InvocationMetrics {
     pub fn from_config(config: &Config) -> Self {
         let prepared = Prepared::of(config);
         Self {
-            set: crate::lock::InvocationLock::new(prepared.set()),
+            set: crate::lock::SpinLock::new(prepared.set()),
             disabled: config.metrics_disabled(),
             prepared,
             cold_start_published: AtomicBool::new(false),

@@ -279,19 +279,19 @@ const KNOWN_CONTEXTS: usize = 8;
 #[derive(Default)]
 struct KnownContexts {
     /// The contexts, most recently added first.
-    contexts: std::sync::Mutex<SmallVec<[DimensionContext; KNOWN_CONTEXTS]>>,
+    contexts: crate::lock::SpinLock<SmallVec<[DimensionContext; KNOWN_CONTEXTS]>>,
 }
 
 impl KnownContexts {
     /// The known context equal to `dims`.
     fn find(&self, dims: &Dimensions) -> Option<DimensionContext> {
-        let known = self.contexts.lock().unwrap_or_else(|p| p.into_inner());
+        let known = self.contexts.lock();
         known.iter().find(|c| c.same_as(dims)).cloned()
     }
 
     /// Remembers a validated context, forgetting the oldest beyond [`KNOWN_CONTEXTS`].
     fn add(&self, context: &DimensionContext) {
-        let mut known = self.contexts.lock().unwrap_or_else(|p| p.into_inner());
+        let mut known = self.contexts.lock();
         if known.len() == KNOWN_CONTEXTS {
             known.pop();
         }

@@ -51,7 +51,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use crate::lock::InvocationLock;
+use crate::lock::SpinLock;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
@@ -269,7 +269,7 @@ struct Active {
     /// header is built from `trace_id` alone (no copy of the header per invocation).
     header_extras: Option<Box<TraceHeader>>,
     clock: Arc<dyn Clock>,
-    shared: InvocationLock<Shared>,
+    shared: SpinLock<Shared>,
 }
 
 /// What the recorder's one lock guards: the subsegments and the emitter. The emitter is
@@ -413,7 +413,7 @@ impl Recorder {
                 header_extras: (header.lineage().is_some() || !header.extra().is_empty())
                     .then(|| Box::new(header.clone())),
                 clock,
-                shared: InvocationLock::new(Shared { tree: Tree::default(), emitter }),
+                shared: SpinLock::new(Shared { tree: Tree::default(), emitter }),
             }),
         }
     }
