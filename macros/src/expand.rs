@@ -137,20 +137,26 @@ pub(crate) fn expand(args: &Args, f: &InstrumentedFn, plan: &Plan) -> TokenStrea
                     __obs_scope.log_event(|| (&&#private::Wrap(&#event.payload)).__obs_to_json());
                 })
             });
+            // Everything is built in a block whose value is awaited: its locals (the scope
+            // and the body future, moved into the run future) end with the block, before the
+            // await, so the handler's future does not keep a slot for each of them beside the
+            // run future that holds them.
             quote! {
-                let __obs_span = #span;
-                let __obs_scope = #new_scope;
-                #(#recorders)*
-                #log_event
-                let __obs_body = #private::pin_output::<#ret, _>(#async_body);
                 {
-                    #error_views
-                    #json_views
-                    __obs_scope.run(
-                        __obs_body,
-                        #view_error,
-                        |__obs_r| (&&#private::Wrap(__obs_r)).__obs_to_json(),
-                    )
+                    let __obs_span = #span;
+                    let __obs_scope = #new_scope;
+                    #(#recorders)*
+                    #log_event
+                    let __obs_body = #private::pin_output::<#ret, _>(#async_body);
+                    {
+                        #error_views
+                        #json_views
+                        __obs_scope.run(
+                            __obs_body,
+                            #view_error,
+                            |__obs_r| (&&#private::Wrap(__obs_r)).__obs_to_json(),
+                        )
+                    }
                 }
                 .await
             }
