@@ -29,7 +29,7 @@ use crate::xray::annotation::AnnotationValue;
 use crate::xray::cause::Cause;
 use crate::xray::json;
 use crate::xray::name::clean_name;
-use crate::xray::small_str::{INLINE, SmallStr, push_block};
+use crate::xray::small_str::{INLINE, SmallStr, write_block};
 
 /// The `namespace` of a subsegment (X-12).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -1333,24 +1333,27 @@ fn write_fields(out: &mut Vec<u8>, sub: &Subsegment, top: Option<(&TraceId, &Seg
     out.reserve(160 + sub.name.as_bytes().len());
     // The fixed-size head in one piece: `{"type":"subsegment","id":"…","trace_id":"…",
     // "parent_id":"…","name":"` (or `{"id":"…","name":"` nested).
+    // Written in place (see `write_block`).
     match top {
         Some((trace, parent)) => {
-            let mut head = [0u8; 27 + 16 + 14 + 35 + 15 + 16 + 10];
-            head[..27].copy_from_slice(b"{\"type\":\"subsegment\",\"id\":\"");
-            head[27..43].copy_from_slice(sub.id.as_array());
-            head[43..57].copy_from_slice(b"\",\"trace_id\":\"");
-            head[57..92].copy_from_slice(trace.as_array());
-            head[92..107].copy_from_slice(b"\",\"parent_id\":\"");
-            head[107..123].copy_from_slice(parent.as_array());
-            head[123..].copy_from_slice(b"\",\"name\":\"");
-            out.extend_from_slice(&head);
+            write_block::<{ 27 + 16 + 14 + 35 + 15 + 16 + 10 }>(out, |head| {
+                head[..27].copy_from_slice(b"{\"type\":\"subsegment\",\"id\":\"");
+                head[27..43].copy_from_slice(sub.id.as_array());
+                head[43..57].copy_from_slice(b"\",\"trace_id\":\"");
+                head[57..92].copy_from_slice(trace.as_array());
+                head[92..107].copy_from_slice(b"\",\"parent_id\":\"");
+                head[107..123].copy_from_slice(parent.as_array());
+                head[123..].copy_from_slice(b"\",\"name\":\"");
+                head.len()
+            });
         }
         None => {
-            let mut head = [0u8; 7 + 16 + 10];
-            head[..7].copy_from_slice(b"{\"id\":\"");
-            head[7..23].copy_from_slice(sub.id.as_array());
-            head[23..].copy_from_slice(b"\",\"name\":\"");
-            out.extend_from_slice(&head);
+            write_block::<{ 7 + 16 + 10 }>(out, |head| {
+                head[..7].copy_from_slice(b"{\"id\":\"");
+                head[7..23].copy_from_slice(sub.id.as_array());
+                head[23..].copy_from_slice(b"\",\"name\":\"");
+                head.len()
+            });
         }
     }
     // A cleaned name (see `clean_name`) has nothing to escape.
@@ -1451,25 +1454,25 @@ fn write_annotation(out: &mut Vec<u8>, comma: bool, key: &SmallStr, value: &Anno
         value.write_json(out);
         return;
     };
-    // At most 1 + 1 + 22 + 2 + 24 = 50 bytes.
-    let mut block = [0u8; 64];
-    block[0] = b',';
-    let mut at = usize::from(comma);
-    block[at] = b'"';
-    block[at + 1..at + 1 + INLINE].copy_from_slice(key_buf);
-    at += 1 + usize::from(*key_len);
-    block[at..at + 2].copy_from_slice(b"\":");
-    at += 2;
-    let mut piece = [0u8; INLINE + 2];
-    match value.json_into(&mut piece) {
-        Some(len) => {
-            block[at..at + INLINE + 2].copy_from_slice(&piece);
-            push_block(out, &block, at + len);
+    // At most 1 + 1 + 22 + 2 + 24 = 50 bytes, written in place.
+    let mut complete = false;
+    write_block::<64>(out, |block| {
+        block[0] = b',';
+        let mut at = usize::from(comma);
+        block[at] = b'"';
+        block[at + 1..at + 1 + INLINE].copy_from_slice(key_buf);
+        at += 1 + usize::from(*key_len);
+        block[at..at + 2].copy_from_slice(b"\":");
+        at += 2;
+        // `at` ≤ 26: the value's 24 bytes fit.
+        if let Some(len) = block[at..].first_chunk_mut::<{ INLINE + 2 }>().and_then(|piece| value.json_into(piece)) {
+            complete = true;
+            at += len;
         }
-        None => {
-            push_block(out, &block, at);
-            value.write_json(out);
-        }
+        at
+    });
+    if !complete {
+        value.write_json(out);
     }
 }
 

@@ -2,6 +2,8 @@
 //! compact serializer writes (same string escaping, `itoa` integers, `serde_json`'s own
 //! float form), without the serde machinery. Tests compare both byte for byte.
 
+use super::small_str::write_block;
+
 /// Per byte: 0 = copied as is, otherwise the escape letter (`u` = `\u00XX`), exactly as
 /// `serde_json` escapes (control characters, `"` and `\`; DEL and non-ASCII are copied).
 static ESCAPE: [u8; 256] = {
@@ -119,11 +121,11 @@ pub(crate) fn write_seconds(out: &mut Vec<u8>, micros: u64) {
         write_f64(out, seconds(micros));
         return;
     }
-    let mut buf = [0u8; 17];
-    // In range, so below 2^32: the cast is lossless.
-    fill_whole(&mut buf, secs as u32);
-    let len = fill_fraction(&mut buf, (micros % 1_000_000) as u32);
-    push_prefix(out, &buf, len);
+    // Written in place (see `write_block`). In range, so below 2^32: the cast is lossless.
+    write_block::<17>(out, |buf| {
+        fill_whole(buf, secs as u32);
+        fill_fraction(buf, (micros % 1_000_000) as u32)
+    });
 }
 
 /// Appends `start` and then `,"end_time":` and `end` as [`write_seconds`] does, the whole
@@ -136,22 +138,19 @@ pub(crate) fn write_start_end(out: &mut Vec<u8>, start: u64, end: u64) {
         write_seconds(out, end);
         return;
     }
-    let mut buf = [0u8; 17];
-    fill_whole(&mut buf, secs as u32);
-    let len = fill_fraction(&mut buf, (start % 1_000_000) as u32);
-    push_prefix(out, &buf, len);
-    out.extend_from_slice(b",\"end_time\":");
-    let len = fill_fraction(&mut buf, (end % 1_000_000) as u32);
-    push_prefix(out, &buf, len);
-}
-
-/// Appends the first `len` bytes of `buf`: one fixed-size copy, then the excess cut (no
-/// `memcpy` call of variable length).
-#[inline]
-fn push_prefix(out: &mut Vec<u8>, buf: &[u8; 17], len: usize) {
-    let start = out.len();
-    out.extend_from_slice(buf);
-    out.truncate(start + len);
+    // Both written in place, in one block (see `write_block`): the whole seconds are
+    // formatted for each (reading the first copy back would wait on its narrow stores).
+    write_block::<{ 17 + 12 + 17 }>(out, |block| {
+        let Some(first) = block.first_chunk_mut::<17>() else { return 0 };
+        fill_whole(first, secs as u32);
+        let len = fill_fraction(first, (start % 1_000_000) as u32);
+        // `len` ≤ 17: the block holds both at their longest.
+        let tail = &mut block[len..];
+        tail[..12].copy_from_slice(b",\"end_time\":");
+        let Some(second) = tail[12..].first_chunk_mut::<17>() else { return 0 };
+        fill_whole(second, secs as u32);
+        len + 12 + fill_fraction(second, (end % 1_000_000) as u32)
+    });
 }
 
 /// Ten digits of whole seconds and the point.
@@ -306,10 +305,17 @@ mod tests {
             (1_700_000_000_000_001, u64::MAX),
             ((1 << 32) * 1_000_000 - 1, (1 << 32) * 1_000_000),
         ];
-        for (start, end) in cases {
-            let mut hand = Vec::new();
+        // In one second, every length of each fraction (trailing zeros are dropped).
+        let fractions = [0, 100_000, 120_000, 123_000, 123_400, 123_450, 123_456, 999_999, 1];
+        let same_second = fractions.iter().flat_map(|&a| {
+            fractions.iter().map(move |&b| (1_700_000_000_000_000 + a.min(b), 1_700_000_000_000_000 + a.max(b)))
+        });
+        for (start, end) in cases.into_iter().chain(same_second) {
+            // After other bytes, as in a document.
+            let mut hand = b"x".to_vec();
             write_start_end(&mut hand, start, end);
-            let mut expected = serde(&seconds(start));
+            let mut expected = b"x".to_vec();
+            expected.extend_from_slice(&serde(&seconds(start)));
             expected.extend_from_slice(b",\"end_time\":");
             expected.extend_from_slice(&serde(&seconds(end)));
             assert_eq!(String::from_utf8(hand).unwrap(), String::from_utf8(expected).unwrap());
