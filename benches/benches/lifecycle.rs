@@ -214,6 +214,19 @@ fn bench(c: &mut Criterion) {
         })
     });
 
+    // The same raw I/O as a handler pays it: right after the bare handler, not in a loop of
+    // its own that keeps the kernel's send path hot in the caches and branch predictors.
+    // `raw_io_after_bare` minus `bare` is the raw I/O cost in place (benches/README.md).
+    group.bench_function("raw_io_after_bare", |b| {
+        b.iter(|| {
+            rt.block_on(bare_handler(event())).unwrap();
+            let mut out = std::io::sink();
+            out.write_all(black_box(log_line)).unwrap();
+            out.write_all(black_box(emf)).unwrap();
+            let _ = raw_socket.send(black_box(&packet));
+        })
+    });
+
     // The first (cold) invocation: a fresh telemetry (and so a fresh cold-start tracker)
     // per iteration, ColdStart metric on.
     group.bench_function("instrumented_cold", |b| {
