@@ -654,7 +654,6 @@ impl HandlerScope {
         response: Option<serde_json::Value>,
     ) -> SystemTime {
         let ended = self.telemetry.clock().now();
-        let elapsed = ended.duration_since(self.started).unwrap_or_default();
         if self.options.raise_on_empty_metrics && self.invocation.metrics().with_set(|s| s.is_empty()).unwrap_or(false)
         {
             self.in_scope(|| {
@@ -662,7 +661,7 @@ impl HandlerScope {
             });
         }
         if self.options.latency_metric_name().is_some() {
-            self.record_latency(elapsed);
+            self.record_latency(ended.duration_since(self.started).unwrap_or_default());
         }
         match (outcome, error) {
             (Outcome::Success, _) => self.invocation.discard_log_buffer(),

@@ -72,6 +72,7 @@ pub mod telemetry;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 pub mod trace_header;
+mod write_block;
 pub mod xray;
 
 pub use log::InitError;

@@ -496,7 +496,7 @@ struct TimestampText {
     /// The seconds of the text (0: none yet; a timestamp below a second has no seconds
     /// digits and is formatted whole).
     seconds: u64,
-    /// The seconds' digits (at most 17), then room for the milliseconds'.
+    /// The seconds' digits (at most 20).
     digits: [u8; 20],
     /// How many digits the seconds have.
     len: usize,
@@ -517,13 +517,15 @@ impl TimestampText {
             self.len = text.len();
             self.seconds = seconds;
         }
+        // The seconds' digits, written when they changed (long since, as a rule), then the
+        // milliseconds' written in place: nothing just written is read back (see
+        // `write_block`).
+        out.extend_from_slice(&self.digits[..self.len]);
         let ms = ms as u32;
-        self.digits[self.len..self.len + 3].copy_from_slice(&[
-            b'0' + (ms / 100) as u8,
-            b'0' + (ms / 10 % 10) as u8,
-            b'0' + (ms % 10) as u8,
-        ]);
-        out.extend_from_slice(&self.digits[..self.len + 3]);
+        crate::write_block::write_block::<3>(out, |d| {
+            *d = [b'0' + (ms / 100) as u8, b'0' + (ms / 10 % 10) as u8, b'0' + (ms % 10) as u8];
+            3
+        });
     }
 }
 

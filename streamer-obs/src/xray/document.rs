@@ -25,11 +25,12 @@
 use smallvec::SmallVec;
 
 use crate::trace_header::{SegmentId, TraceId};
+use crate::write_block::write_block;
 use crate::xray::annotation::AnnotationValue;
 use crate::xray::cause::Cause;
 use crate::xray::json;
 use crate::xray::name::clean_name;
-use crate::xray::small_str::{INLINE, SmallStr, write_block};
+use crate::xray::small_str::{INLINE, SmallStr};
 
 /// The `namespace` of a subsegment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

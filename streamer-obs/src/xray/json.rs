@@ -2,7 +2,7 @@
 //! compact serializer writes (same string escaping, `itoa` integers, `serde_json`'s own
 //! float form), without the serde machinery. Tests compare both byte for byte.
 
-use super::small_str::write_block;
+use crate::write_block::write_block;
 
 /// Per byte: 0 = copied as is, otherwise the escape letter (`u` = `\u00XX`), exactly as
 /// `serde_json` escapes (control characters, `"` and `\`; DEL and non-ASCII are copied).

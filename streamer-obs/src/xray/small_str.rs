@@ -149,7 +149,7 @@ impl SmallStr {
     #[inline]
     pub(crate) fn write_json(&self, out: &mut Vec<u8>) {
         // A quoted string is at least 2 bytes: 0 means not written.
-        if write_block::<{ INLINE + 2 }>(out, |block| self.quoted_into(block).unwrap_or(0)) == 0 {
+        if crate::write_block::write_block::<{ INLINE + 2 }>(out, |block| self.quoted_into(block).unwrap_or(0)) == 0 {
             super::json::write_str_bytes(out, self.as_bytes());
         }
     }
@@ -172,24 +172,6 @@ impl SmallStr {
             _ => None,
         }
     }
-}
-
-/// Appends `N` bytes for `write` to fill in place and keeps the first `len` it returns
-/// (at most `N`); returns `len`. One fixed-size append (zeros), then the excess cut: no
-/// `memcpy` call of variable length. The bytes are written where they stay: a block built
-/// on the stack and then appended would be written with narrow stores and read back at once
-/// with wide loads, which the CPU cannot forward from the stores (a stall of a dozen cycles
-/// each).
-#[inline]
-pub(crate) fn write_block<const N: usize>(out: &mut Vec<u8>, write: impl FnOnce(&mut [u8; N]) -> usize) -> usize {
-    let start = out.len();
-    out.extend_from_slice(&[0u8; N]);
-    let len = match out[start..].first_chunk_mut::<N>() {
-        Some(block) => write(block).min(N),
-        None => 0,
-    };
-    out.truncate(start + len);
-    len
 }
 
 impl From<String> for SmallStr {
