@@ -100,6 +100,10 @@ impl InvocationMetrics {
 
     /// Calls `f` with the set; `None` when metrics are disabled.
     ///
+    /// The set is locked while `f` runs: `f` works on the set it is given, and must not
+    /// record metrics of the same invocation by other means (`metrics::add` and the like
+    /// would wait for the lock `f` holds), nor block.
+    ///
     /// ```
     /// use streamer_obs::config::{Config, EnvVars};
     /// let off = Config::builder().metrics_disabled(true).build_from(&EnvVars::empty());
