@@ -74,7 +74,7 @@ pub(crate) fn expand(args: &Args, f: &InstrumentedFn, plan: &Plan) -> TokenStrea
             quote!((#key, #arg))
         })
         .collect();
-    // A handler's annotations go in as its subsegment opens (`HandlerScope::new_annotated`:
+    // A handler's annotations go in as its subsegment opens (`PendingHandlerScope::open`:
     // one lock for both); a function's right after.
     let annotations = (!entries.is_empty() && !matches!(plan.kind, Kind::Handler { .. }))
         .then(|| quote!(__obs_scope.annotate_all([#(#entries),*]);));
@@ -128,7 +128,13 @@ pub(crate) fn expand(args: &Args, f: &InstrumentedFn, plan: &Plan) -> TokenStrea
             let new_scope = if entries.is_empty() {
                 quote!(#private::HandlerScope::new(#options, &(#ctx), __obs_span))
             } else {
-                quote!(#private::HandlerScope::new_annotated(#options, &(#ctx), __obs_span, [#(#entries),*]))
+                // The annotations are evaluated once `ctx` is no longer borrowed (one may
+                // move a field out of it), after the start time is read, before the
+                // subsegment opens.
+                quote!({
+                    let __obs_pending = #private::HandlerScope::prepare(#options, &(#ctx), __obs_span);
+                    __obs_pending.open([#(#entries),*])
+                })
             };
             // Before the body moves the event.
             let log_event = event.as_ref().map(|event| {

@@ -157,3 +157,52 @@ fn a_refused_annotation_value_is_dropped_with_one_warning_and_the_others_kept() 
     assert_eq!(warnings[1]["key"], "infinite");
     assert!(warnings.iter().all(|w| w["level"] == "WARN"));
 }
+
+/// An annotation of the same key as a known one (`Service`) replaces it, also when the
+/// service name is over 1000 bytes (cut: the known ones then go in through the checked
+/// path, still before the attribute's).
+#[instrumented(annotations(Service = "override", tenant_id = "acme"))]
+async fn overrides_service(event: LambdaEvent<Value>) -> Result<u8, Error> {
+    let _ = event;
+    Ok(1)
+}
+
+#[instrumented(annotations(tenant_id = "acme"))]
+async fn keeps_service(event: LambdaEvent<Value>) -> Result<u8, Error> {
+    let _ = event;
+    Ok(1)
+}
+
+#[test]
+fn an_annotation_replaces_the_known_one_of_its_key_whatever_the_service_name() {
+    // A service name of 1001 bytes is a valid dimension value (up to 1024) but is cut as an
+    // annotation: the known annotations take the checked path.
+    let long = "s".repeat(1001);
+    let (_, cap) = run_with(config(&[("POWERTOOLS_SERVICE_NAME", &long)]), keeps_service(event(json!({}))));
+    assert_eq!(cap.segments[0]["annotations"]["Service"], "s".repeat(1000));
+    assert_eq!(cap.segments[0]["annotations"]["tenant_id"], "acme");
+    for service in ["connect".to_owned(), "s".repeat(1001)] {
+        let (out, cap) =
+            run_with(config(&[("POWERTOOLS_SERVICE_NAME", &service)]), overrides_service(event(json!({}))));
+        assert_eq!(out.unwrap(), 1);
+        let annotations = &cap.segments[0]["annotations"];
+        assert_eq!(annotations["Service"], "override", "service of {} bytes", service.len());
+        assert_eq!(annotations["tenant_id"], "acme");
+        assert_eq!(annotations["ColdStart"], true);
+    }
+}
+
+/// An annotation may move a field out of the `Context` given with `ctx = ...`: the
+/// context is no longer borrowed when the annotations are evaluated.
+#[instrumented(ctx = ctx, annotations(request_id = ctx.request_id))]
+async fn moves_out_of_the_context(payload: u8, ctx: lambda_runtime::Context) -> Result<u8, Error> {
+    Ok(payload)
+}
+
+#[test]
+fn an_annotation_can_move_a_field_out_of_the_context() {
+    let ctx = streamer_obs::testing::ContextBuilder::new().request_id("req-moved").trace_header(HEADER).build();
+    let (out, cap) = run(moves_out_of_the_context(3, ctx));
+    assert_eq!(out.unwrap(), 3);
+    assert_eq!(cap.segments[0]["annotations"]["request_id"], "req-moved");
+}

@@ -364,37 +364,86 @@ pub struct HandlerScope {
     started: std::time::SystemTime,
 }
 
-impl HandlerScope {
-    /// A scope with [`Telemetry::current`].
-    pub fn new(options: HandlerOptions, ctx: &lambda_runtime::Context, span: tracing::Span) -> Self {
-        Self::with_telemetry_ref(Telemetry::current_ref(), options, ctx, span, [])
-    }
+/// A [`HandlerScope`] whose handler subsegment is not open yet: see
+/// [`HandlerScope::prepare`].
+#[derive(Debug)]
+pub struct PendingHandlerScope {
+    telemetry: Cow<'static, Telemetry>,
+    invocation: Arc<Invocation>,
+    options: HandlerOptions,
+    span: tracing::Span,
+    started: std::time::SystemTime,
+}
 
-    /// [`Self::new`] with annotations for the handler subsegment, written as it opens
-    /// (under the lock that opens it): what `#[instrumented]` does with its
-    /// `annotations(...)`. The X-Ray rules apply as with [`Self::annotate_all`]: an
-    /// annotation they refuse is dropped with a WARN line.
+impl PendingHandlerScope {
+    /// Opens the handler subsegment, at the start time read by [`HandlerScope::prepare`],
+    /// with its `ColdStart` and `Service` annotations and then `annotations`, all written
+    /// under the lock that opens it when they are stored as they are. The X-Ray rules
+    /// apply to `annotations` as with [`HandlerScope::annotate_all`]: one they refuse is
+    /// dropped with a WARN line; one of the same key as a known one replaces it.
     ///
     /// ```
     /// use streamer_obs::__private::annotation_arg;
     /// use streamer_obs::handler::{HandlerOptions, HandlerScope};
     /// use streamer_obs::testing::ContextBuilder;
     /// let ctx = ContextBuilder::new().build();
-    /// let scope = HandlerScope::new_annotated(
-    ///     HandlerOptions::new("HandleConnect"),
-    ///     &ctx,
-    ///     tracing::Span::none(),
-    ///     [("tenant_id", annotation_arg("acme")), ("attempt", annotation_arg(2))],
-    /// );
+    /// let scope = HandlerScope::prepare(HandlerOptions::new("H"), &ctx, tracing::Span::none()).open([]);
+    /// assert_eq!(scope.options().name(), "H");
+    /// ```
+    pub fn open<const N: usize>(self, mut annotations: [(&'static str, AnnotationArg<'_>); N]) -> HandlerScope {
+        let PendingHandlerScope { telemetry, invocation, options, span, started } = self;
+        let mut known = [
+            ("ColdStart", AnnotationArg::Bool(invocation.cold_start())),
+            ("Service", AnnotationArg::Str(telemetry.config().service())),
+        ];
+        // Values stored as they are go in under the lock that opens the subsegment, the
+        // known ones first (a user annotation of the same key replaces one). Otherwise (a
+        // service name over 1000 bytes to cut, an annotation the rules refuse) both go in
+        // after it through the checked paths, in the same order.
+        let known_as_is = known.iter().all(|(_, v)| v.is_stored_as_is());
+        let user_as_is = known_as_is
+            && annotations.iter().all(|(k, v)| crate::xray::annotation::is_valid_static_key(k) && v.is_stored_as_is());
+        let segment = invocation.xray().subsegment_at_with(options.name(), started, |sub| {
+            if !known_as_is {
+                return 0;
+            }
+            let known = put_args_into(sub, &mut known);
+            if user_as_is { known + put_args_into(sub, &mut annotations) } else { known }
+        });
+        if !known_as_is && segment.is_recording() {
+            segment.annotate_known(known);
+        }
+        let scope = HandlerScope { segment: Some(segment), telemetry, invocation, options, span, started };
+        if !user_as_is {
+            scope.annotate_all(annotations);
+        }
+        scope
+    }
+}
+
+impl HandlerScope {
+    /// A scope with [`Telemetry::current`].
+    pub fn new(options: HandlerOptions, ctx: &lambda_runtime::Context, span: tracing::Span) -> Self {
+        Self::prepare(options, ctx, span).open([])
+    }
+
+    /// The first half of [`Self::new`]: the invocation is built from `ctx` and the start
+    /// time read; [`PendingHandlerScope::open`] then opens the handler subsegment with
+    /// annotations written as it opens (under the lock that opens it). What
+    /// `#[instrumented]` does with its `annotations(...)`: they are evaluated in between,
+    /// once `ctx` is no longer borrowed (an annotation may move a field out of it).
+    ///
+    /// ```
+    /// use streamer_obs::__private::annotation_arg;
+    /// use streamer_obs::handler::{HandlerOptions, HandlerScope};
+    /// use streamer_obs::testing::ContextBuilder;
+    /// let ctx = ContextBuilder::new().build();
+    /// let pending = HandlerScope::prepare(HandlerOptions::new("HandleConnect"), &ctx, tracing::Span::none());
+    /// let scope = pending.open([("tenant_id", annotation_arg("acme")), ("attempt", annotation_arg(2))]);
     /// # drop(scope);
     /// ```
-    pub fn new_annotated<const N: usize>(
-        options: HandlerOptions,
-        ctx: &lambda_runtime::Context,
-        span: tracing::Span,
-        annotations: [(&'static str, AnnotationArg<'_>); N],
-    ) -> Self {
-        Self::with_telemetry_ref(Telemetry::current_ref(), options, ctx, span, annotations)
+    pub fn prepare(options: HandlerOptions, ctx: &lambda_runtime::Context, span: tracing::Span) -> PendingHandlerScope {
+        Self::prepare_with(Telemetry::current_ref(), options, ctx, span)
     }
 
     /// A scope with explicit telemetry.
@@ -404,49 +453,20 @@ impl HandlerScope {
         ctx: &lambda_runtime::Context,
         span: tracing::Span,
     ) -> Self {
-        Self::with_telemetry_ref(Cow::Owned(telemetry), options, ctx, span, [])
+        Self::prepare_with(Cow::Owned(telemetry), options, ctx, span).open([])
     }
 
-    /// [`Self::with_telemetry`] with the telemetry borrowed when it is the global, and
-    /// annotations written as the subsegment opens (see [`Self::new_annotated`]).
-    pub(crate) fn with_telemetry_ref<const N: usize>(
+    /// [`Self::prepare`] with the telemetry borrowed when it is the global.
+    pub(crate) fn prepare_with(
         telemetry: Cow<'static, Telemetry>,
         options: HandlerOptions,
         ctx: &lambda_runtime::Context,
         span: tracing::Span,
-        mut annotations: [(&'static str, AnnotationArg<'_>); N],
-    ) -> Self {
+    ) -> PendingHandlerScope {
         let invocation = telemetry.invocation(ctx);
         // One clock read for the latency and the handler subsegment's start.
         let started = telemetry.clock().now();
-        let mut known = [
-            ("ColdStart", AnnotationArg::Bool(invocation.cold_start())),
-            ("Service", AnnotationArg::Str(telemetry.config().service())),
-        ];
-        // Values stored as they are go in under the lock that opens the subsegment; the
-        // others (a service name over 1000 bytes to cut, an annotation the rules refuse)
-        // are recorded after it, through the checked paths.
-        let known_as_is = known.iter().all(|(_, v)| v.is_stored_as_is());
-        let user_as_is =
-            annotations.iter().all(|(k, v)| crate::xray::annotation::is_valid_static_key(k) && v.is_stored_as_is());
-        let segment = invocation.xray().subsegment_at_with(options.name(), started, |sub| {
-            let mut added = 0;
-            if known_as_is {
-                added += put_args_into(sub, &mut known);
-            }
-            if user_as_is {
-                added += put_args_into(sub, &mut annotations);
-            }
-            added
-        });
-        if !known_as_is && segment.is_recording() {
-            segment.annotate_known(known);
-        }
-        let scope = Self { segment: Some(segment), telemetry, invocation, options, span, started };
-        if !user_as_is {
-            scope.annotate_all(annotations);
-        }
-        scope
+        PendingHandlerScope { telemetry, invocation, options, span, started }
     }
 
     /// Adds an annotation to the handler subsegment (X-Ray key rules apply). An

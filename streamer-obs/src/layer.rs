@@ -152,7 +152,7 @@ where
             None => Telemetry::current_ref(),
         };
         let span = tracing::info_span!("lambda_handler", handler = self.layer.options.name());
-        let scope = HandlerScope::with_telemetry_ref(telemetry, self.layer.options.clone(), &event.context, span, []);
+        let scope = HandlerScope::prepare_with(telemetry, self.layer.options.clone(), &event.context, span).open([]);
         scope.log_event(|| serde_json::to_value(&event.payload).ok());
         let view = self.layer.view_error;
         let fut = self.inner.call(event);
