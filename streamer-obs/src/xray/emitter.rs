@@ -9,10 +9,12 @@
 //! [`UdpEmitter`] sends each document to the X-Ray daemon as one datagram: the header
 //! line `{"format":"json","version":1}`, a newline and one compact document. It uses one
 //! non-blocking socket, connected to the daemon once (a `send` then skips the per-call
-//! address and route lookup of `send_to`), and one reused buffer pre-filled with the
-//! header. On a connected socket the kernel reports an ICMP "port unreachable" for an
-//! earlier datagram as `ECONNREFUSED` on a later send: that send is counted as a failure
-//! (and the first failure logged) like any other. A tree that does
+//! address and route lookup of `send_to`), and a per-thread buffer that keeps the header
+//! and its capacity between datagrams (no lock shared by concurrent flushes). On a
+//! connected socket the kernel reports an ICMP "port unreachable" for an earlier datagram
+//! as `ECONNREFUSED` on a later send, which then is not made: reading the error clears it,
+//! and the datagram is sent again, as an unconnected socket would have sent it. Other send
+//! errors are counted as failures (the first one logged). A tree that does
 //! not fit in a datagram is split and trimmed by [`encode`] so that
 //! no datagram exceeds 65,507 bytes.
 //!
@@ -40,7 +42,7 @@ use std::io;
 use std::net::{SocketAddr, UdpSocket};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
 
 use crate::config::Config;
 use crate::xray::daemon::DaemonAddress;
@@ -213,8 +215,14 @@ pub struct UdpEmitter {
     target: SocketAddr,
     /// Whether `connect` succeeded (otherwise every datagram goes with `send_to`).
     connected: bool,
-    buf: Mutex<Vec<u8>>,
     counters: Counters,
+}
+
+thread_local! {
+    /// Where the UDP emitters of this thread build their datagrams: the daemon header, then
+    /// the document. Per thread, so concurrent flushes (invocations on several threads) do
+    /// not meet on a lock; it keeps its capacity between datagrams.
+    static DATAGRAM: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 impl UdpEmitter {
@@ -233,9 +241,7 @@ impl UdpEmitter {
         // Connecting a UDP socket only records the peer; should it fail (no route yet),
         // datagrams go with `send_to` as before.
         let connected = socket.connect(target).is_ok();
-        let mut buf = Vec::with_capacity(MAX_DATAGRAM_BYTES);
-        buf.extend_from_slice(DAEMON_HEADER);
-        Ok(Self { socket, target, connected, buf: Mutex::new(buf), counters: Counters::default() })
+        Ok(Self { socket, target, connected, counters: Counters::default() })
     }
 
     /// An emitter for a parsed daemon address.
@@ -289,24 +295,37 @@ impl UdpEmitter {
 
 impl SegmentEmitter for UdpEmitter {
     fn emit(&self, doc: &SegmentDocument<'_>) -> Result<(), EmitError> {
-        let mut buf = self.buf.lock().unwrap_or_else(|p| p.into_inner());
         let mut last_err = None;
-        let report = encode::encode_documents(
-            doc,
-            MAX_DATAGRAM_BYTES - DAEMON_HEADER.len(),
-            &mut buf,
-            DAEMON_HEADER.len(),
-            &mut |datagram| match self.send(datagram) {
-                Ok(_) => {
-                    self.counters.datagrams.fetch_add(1, Ordering::Relaxed);
-                }
-                Err(e) => {
-                    self.counters.send_failed(&e, "UDP emitter");
-                    last_err = Some(e);
-                }
-            },
-        );
-        buf.truncate(DAEMON_HEADER.len());
+        let mut encode = |buf: &mut Vec<u8>| {
+            if buf.len() != DAEMON_HEADER.len() {
+                buf.clear();
+                buf.extend_from_slice(DAEMON_HEADER);
+            }
+            let report = encode::encode_documents(
+                doc,
+                MAX_DATAGRAM_BYTES - DAEMON_HEADER.len(),
+                buf,
+                DAEMON_HEADER.len(),
+                &mut |datagram| match self.send(datagram) {
+                    Ok(_) => {
+                        self.counters.datagrams.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Err(e) => {
+                        self.counters.send_failed(&e, "UDP emitter");
+                        last_err = Some(e);
+                    }
+                },
+            );
+            buf.truncate(DAEMON_HEADER.len());
+            report
+        };
+        // The thread's buffer; a fresh one if it is in use further up this thread's stack
+        // (an emit from inside an emit) or the thread is being torn down.
+        let report = DATAGRAM
+            .try_with(|cell| cell.try_borrow_mut().ok().map(|mut buf| encode(&mut buf)))
+            .ok()
+            .flatten()
+            .unwrap_or_else(|| encode(&mut Vec::new()));
         self.counters.record(&report);
         match (last_err, report.dropped) {
             (Some(e), _) => Err(EmitError::Io(e)),
@@ -392,6 +411,39 @@ mod tests {
     use super::*;
     use crate::trace_header::{SegmentId, TraceId};
     use crate::xray::document::Subsegment;
+
+    /// Two emitters of one thread share its buffer: each datagram is the header and its
+    /// own document, whatever was built before it (a longer one, another emitter's), and
+    /// an emit while the buffer is in use on the thread builds in a fresh one.
+    #[test]
+    fn each_datagram_is_the_header_and_its_own_document() {
+        let daemon = UdpSocket::bind("127.0.0.1:0").unwrap();
+        daemon.set_read_timeout(Some(std::time::Duration::from_secs(2))).unwrap();
+        let (a, b) = (
+            UdpEmitter::new(daemon.local_addr().unwrap()).unwrap(),
+            UdpEmitter::new(daemon.local_addr().unwrap()).unwrap(),
+        );
+        let (t, p) = (TraceId::generate(1_700_000_000), SegmentId::generate());
+        let long = Subsegment::new(SegmentId::generate(), &"L".repeat(200), 1_700_000_000_000_000);
+        let short = Subsegment::new(SegmentId::generate(), "S", 1_700_000_000_000_000);
+        let mut buf = [0u8; 65_536];
+        let mut received = |expected: &Subsegment| {
+            let n = daemon.recv(&mut buf).expect("a datagram");
+            let mut want = DAEMON_HEADER.to_vec();
+            want.extend_from_slice(SegmentDocument::new(&t, &p, expected).to_json().as_bytes());
+            assert_eq!(String::from_utf8_lossy(&buf[..n]), String::from_utf8_lossy(&want));
+        };
+        for (emitter, doc) in [(&a, &long), (&b, &short), (&a, &short), (&b, &long)] {
+            emitter.emit(&SegmentDocument::new(&t, &p, doc)).unwrap();
+            received(doc);
+        }
+        DATAGRAM.with(|cell| {
+            let _held = cell.borrow_mut();
+            a.emit(&SegmentDocument::new(&t, &p, &short)).unwrap();
+        });
+        received(&short);
+        assert_eq!(a.stats().datagrams + b.stats().datagrams, 5);
+    }
 
     #[test]
     fn a_refusal_of_an_earlier_datagram_does_not_lose_the_next_one() {
