@@ -234,6 +234,10 @@ pub struct MetricSet {
     /// What few sets hold (further contexts, a name index), out of line: a set without
     /// them is made, emptied and dropped without touching it.
     rare: Option<Box<Rare>>,
+    /// Context 1 of the set before it was last emptied (see [`clear`](Self::clear)): the
+    /// next invocation's usual context, taken back without the base's lock and reference
+    /// count. A copy the base's known contexts hold as well; never written.
+    last_context: Option<DimensionContext>,
 }
 
 /// The parts of a [`MetricSet`] most sets never use.
@@ -416,6 +420,7 @@ impl MetricSet {
             timestamp_ms: None,
             properties: None,
             rare: None,
+            last_context: None,
         }
     }
 
@@ -548,6 +553,7 @@ impl MetricSet {
         base.reserved |= bits;
         // Validated against fewer defaults (a key count may now be over the limit).
         base.known = KnownContexts::default();
+        self.last_context = None;
         self.reserved |= bits;
         Ok(())
     }
@@ -620,7 +626,8 @@ impl MetricSet {
         if let Some(i) = self.rare.as_ref().and_then(|r| r.contexts.iter().position(|c| c.same_as(dims))) {
             return Ok(i + 2);
         }
-        let context = match self.base.known.find(dims) {
+        let last = self.last_context.take_if(|c| c.same_as(dims));
+        let context = match last.or_else(|| self.base.known.find(dims)) {
             Some(known) => known,
             None => {
                 self.validate(name, dims)?;
@@ -896,7 +903,9 @@ impl MetricSet {
     /// Empties the set in place, as [`take`](Self::take) leaves it (namespace and default
     /// dimensions kept), keeping its storage for what is recorded next.
     pub(crate) fn clear(&mut self) {
-        self.context1 = None;
+        if let Some(context) = self.context1.take() {
+            self.last_context = Some(context);
+        }
         self.context1_id = 0;
         self.entries.clear();
         self.reserved = self.base.reserved;
