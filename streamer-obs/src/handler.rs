@@ -644,7 +644,7 @@ impl HandlerScope {
         let Some(name) = self.options.latency_metric_name() else { return };
         let resolution =
             if self.options.latency_high_resolution { StorageResolution::High } else { StorageResolution::Standard };
-        let ms = elapsed.as_secs_f64() * 1000.0;
+        let ms = crate::metrics::unit::millis_f64(elapsed);
         let metrics = self.invocation.metrics();
         if metrics.disabled() {
             return;

@@ -264,7 +264,7 @@ pub fn processing_latency(set: &mut MetricSet, action: Action, latency: Duration
     set.add_with(
         PROCESSING_LATENCY,
         Unit::Milliseconds,
-        latency.as_secs_f64() * 1000.0,
+        super::unit::millis_f64(latency),
         StorageResolution::Standard,
         &by_env_and(ACTION, &action),
     )

@@ -185,6 +185,14 @@ impl StorageResolution {
     }
 }
 
+/// A duration in milliseconds, for a `Unit::Milliseconds` metric: the whole nanoseconds
+/// divided once (the double nearest the exact value, so 213,999 ns is written `0.213999`;
+/// `as_secs_f64() * 1000.0` rounds twice and gives `0.21399900000000002`). Exact below
+/// 2^53 ns (104 days).
+pub(crate) fn millis_f64(d: std::time::Duration) -> f64 {
+    d.as_nanos() as f64 / 1_000_000.0
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -197,6 +205,21 @@ mod tests {
             .expect("schema fixture");
         for name in names {
             assert!(schema.contains(&name.replace('/', "\\\\/")) || schema.contains(name), "{name} not in schema");
+        }
+    }
+
+    #[test]
+    fn milliseconds_are_the_nearest_double_to_the_exact_value() {
+        use std::time::Duration;
+        for (nanos, text) in [
+            (213_999, "0.213999"),
+            (1_500_000, "1.5"),
+            (0, "0"),
+            (1, "0.000001"),
+            (123_456_789_012, "123456.789012"),
+            (3_000_000_000, "3000"),
+        ] {
+            assert_eq!(millis_f64(Duration::from_nanos(nanos)).to_string(), text, "{nanos} ns");
         }
     }
 }
