@@ -523,7 +523,8 @@ impl MetricSet {
     }
 
     /// Adds (or replaces) a dimension on every metric of this set (a per-invocation
-    /// dimension). At most 30 default dimensions.
+    /// dimension). At most 30 default dimensions; refused too when a metric already
+    /// recorded would then have more than 30 keys in its default dimension set.
     ///
     /// ```
     /// use streamer_obs::metrics::{MetricSet, Namespace, TenantId, standard};
@@ -544,7 +545,7 @@ impl MetricSet {
             Arc::make_mut(&mut self.base).defaults[i].1 = value;
             return Ok(());
         }
-        if self.base.defaults.len() >= MAX_DIMENSIONS_PER_SET {
+        if self.base.defaults.len() >= MAX_DIMENSIONS_PER_SET || !self.contexts_fit_another_default(&name) {
             return Err(MetricsError::TooManyDimensions { metric: name.as_str().to_owned() });
         }
         let bits = name_bits(name.as_str());
@@ -556,6 +557,19 @@ impl MetricSet {
         self.last_context = None;
         self.reserved |= bits;
         Ok(())
+    }
+
+    /// Whether every context recorded so far stays within the key limit of its default
+    /// set (defaults and its own keys) with `name` as one more default: a context is
+    /// checked against the defaults when it is first recorded, and is not checked again.
+    fn contexts_fit_another_default(&self, name: &DimensionName) -> bool {
+        let defaults = &self.base.defaults;
+        let fits = |dims: &Dimensions| {
+            let (_, ends) = dims.set_keys();
+            let own = dims.values().iter().filter(|(k, _)| k != name && !defaults.iter().any(|(d, _)| d == k)).count();
+            !ends.is_empty() || defaults.len() + 1 + own <= MAX_DIMENSIONS_PER_SET
+        };
+        self.context1.iter().chain(self.rare.iter().flat_map(|r| &r.contexts)).all(|c| fits(c))
     }
 
     /// Records `value` of `name` with the default dimensions and standard resolution.
@@ -1229,6 +1243,27 @@ mod tests {
         s.add_dimension(standard::ENVIRONMENT, &v).unwrap();
         let r = s.add_with("X", Unit::Count, 1.0, StorageResolution::Standard, &dims);
         assert!(matches!(r, Err(MetricsError::TooManyDimensions { .. })), "{r:?}");
+    }
+
+    /// A new default that would take a context already recorded over the key limit is
+    /// refused, before and after the set is emptied: no document gets 31 keys, and the
+    /// context emptied is not taken back unchecked.
+    #[test]
+    fn a_new_default_is_refused_when_a_recorded_context_would_exceed_the_limit() {
+        let names: Vec<DimensionName> = (0..29).map(|i| DimensionName::new(format!("k{i}")).unwrap()).collect();
+        let v = crate::dimension_value!("v");
+        let dims = names.iter().fold(Dimensions::new(), |d, k| d.with(k.clone(), &v));
+        let mut s = MetricSet::new(Namespace::streamer());
+        s.add_dimension(standard::SERVICE, &v).unwrap();
+        s.add_with("X", Unit::Count, 1.0, StorageResolution::Standard, &dims).unwrap(); // 1 + 29 keys
+        let r = s.add_dimension(standard::ENVIRONMENT, &v);
+        assert!(matches!(r, Err(MetricsError::TooManyDimensions { .. })), "{r:?}");
+        // A key the context already has is no new key: accepted (it stays at 30).
+        s.add_dimension(names[0].clone(), &v).unwrap();
+        assert_eq!(s.default_dimensions().len(), 2);
+        s.clear();
+        s.add_with("X", Unit::Count, 1.0, StorageResolution::Standard, &dims).unwrap();
+        assert_eq!(s.metrics().next().unwrap().dimensions.len(), 30);
     }
 
     #[test]
