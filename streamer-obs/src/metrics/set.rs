@@ -1229,16 +1229,24 @@ mod tests {
         }
     }
 
-    /// A default added in place (the set's own base) forgets the contexts validated
-    /// before: one that was within the key limit and no longer is gets refused.
-    #[test]
-    fn a_new_default_validates_known_contexts_again() {
+    /// A set with one default (`Service`) and a metric recorded with a context of 29 own
+    /// keys `k0`..`k28`, all `v`: its default dimension set is at the 30-key limit.
+    fn set_at_the_key_limit() -> (Vec<DimensionName>, Dimensions, MetricSet) {
         let names: Vec<DimensionName> = (0..29).map(|i| DimensionName::new(format!("k{i}")).unwrap()).collect();
         let v = crate::dimension_value!("v");
         let dims = names.iter().fold(Dimensions::new(), |d, k| d.with(k.clone(), &v));
         let mut s = MetricSet::new(Namespace::streamer());
         s.add_dimension(standard::SERVICE, &v).unwrap();
-        s.add_with("X", Unit::Count, 1.0, StorageResolution::Standard, &dims).unwrap(); // 1 + 29 keys
+        s.add_with("X", Unit::Count, 1.0, StorageResolution::Standard, &dims).unwrap();
+        (names, dims, s)
+    }
+
+    /// A default added in place (the set's own base) forgets the contexts validated
+    /// before: one that was within the key limit and no longer is gets refused.
+    #[test]
+    fn a_new_default_validates_known_contexts_again() {
+        let (_, dims, mut s) = set_at_the_key_limit();
+        let v = crate::dimension_value!("v");
         s.clear();
         s.add_dimension(standard::ENVIRONMENT, &v).unwrap();
         let r = s.add_with("X", Unit::Count, 1.0, StorageResolution::Standard, &dims);
@@ -1250,12 +1258,8 @@ mod tests {
     /// context emptied is not taken back unchecked.
     #[test]
     fn a_new_default_is_refused_when_a_recorded_context_would_exceed_the_limit() {
-        let names: Vec<DimensionName> = (0..29).map(|i| DimensionName::new(format!("k{i}")).unwrap()).collect();
+        let (names, dims, mut s) = set_at_the_key_limit();
         let v = crate::dimension_value!("v");
-        let dims = names.iter().fold(Dimensions::new(), |d, k| d.with(k.clone(), &v));
-        let mut s = MetricSet::new(Namespace::streamer());
-        s.add_dimension(standard::SERVICE, &v).unwrap();
-        s.add_with("X", Unit::Count, 1.0, StorageResolution::Standard, &dims).unwrap(); // 1 + 29 keys
         let r = s.add_dimension(standard::ENVIRONMENT, &v);
         assert!(matches!(r, Err(MetricsError::TooManyDimensions { .. })), "{r:?}");
         // A key the context already has is no new key: accepted (it stays at 30).
