@@ -48,6 +48,11 @@ fn traced_service(service: &str) -> (Telemetry, streamer_obs::testing::Capturing
     (telemetry, emitter)
 }
 
+/// The lifecycle of `options` for `ctx` with explicit telemetry and no span of its own.
+fn scope_without_span(telemetry: Telemetry, options: HandlerOptions, ctx: &lambda_runtime::Context) -> HandlerScope {
+    HandlerScope::with_telemetry(telemetry, options, ctx, tracing::Span::none())
+}
+
 fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap()
 }
@@ -332,8 +337,7 @@ fn latency_subsegment_times_and_emf_timestamp_come_from_the_same_two_readings() 
         .build();
     let ctx = ContextBuilder::new().request_id("ticking").trace_header(HEADER).build();
     let out = rt().block_on(async move {
-        let scope =
-            HandlerScope::with_telemetry(telemetry, HandlerOptions::new("HandleTick"), &ctx, tracing::Span::none());
+        let scope = scope_without_span(telemetry, HandlerOptions::new("HandleTick"), &ctx);
         scope.run(async { Ok::<u8, std::io::Error>(1) }, ErrorView::from_error, |_| None).await
     });
     assert_eq!(out.unwrap(), 1);
@@ -361,12 +365,7 @@ fn the_deadline_guard_is_armed_at_the_first_wait() {
             .build();
         let ctx = ContextBuilder::new().request_id("guarded").deadline_ms(T0 + 60_000).build();
         let out = rt().block_on(async move {
-            let scope = HandlerScope::with_telemetry(
-                telemetry,
-                HandlerOptions::new("HandleGuarded"),
-                &ctx,
-                tracing::Span::none(),
-            );
+            let scope = scope_without_span(telemetry, HandlerOptions::new("HandleGuarded"), &ctx);
             let body = async move {
                 if waits {
                     tokio::task::yield_now().await;
@@ -473,11 +472,10 @@ impl streamer_obs::metrics::MetricsPublisher for LaterPublisher {
 /// Runs one invocation recording one metric and one subsegment through `telemetry`.
 fn run_one(telemetry: &Telemetry) -> Value {
     let event = event("r-async");
-    let scope = HandlerScope::with_telemetry(
+    let scope = scope_without_span(
         telemetry.clone(),
         HandlerOptions::new("HandleConnect").without_latency_metric(),
         &event.context,
-        tracing::Span::none(),
     );
     let run = scope.run(
         async {
@@ -549,12 +547,7 @@ fn the_known_annotations_come_first() {
         let (telemetry, emitter) = traced_service("connect");
         let ctx = ContextBuilder::new().request_id("order").trace_header(HEADER).build();
         rt().block_on(async move {
-            let scope = HandlerScope::with_telemetry(
-                telemetry,
-                HandlerOptions::new("HandleOrder"),
-                &ctx,
-                tracing::Span::none(),
-            );
+            let scope = scope_without_span(telemetry, HandlerOptions::new("HandleOrder"), &ctx);
             match case {
                 0 => scope.annotate_all([("tenant_id", annotation_arg("acme")), ("attempt", annotation_arg(2))]),
                 1 => scope
@@ -584,12 +577,7 @@ fn a_response_is_captured_in_the_service_namespace_or_default() {
         let (telemetry, emitter) = traced_service(service);
         let ctx = ContextBuilder::new().request_id("captured").trace_header(HEADER).build();
         let out = rt().block_on(async move {
-            let scope = HandlerScope::with_telemetry(
-                telemetry,
-                HandlerOptions::new("HandleCapture"),
-                &ctx,
-                tracing::Span::none(),
-            );
+            let scope = scope_without_span(telemetry, HandlerOptions::new("HandleCapture"), &ctx);
             scope.run(async { Ok::<u8, std::io::Error>(7) }, ErrorView::from_error, |r| Some(json!({ "got": r }))).await
         });
         assert_eq!(out.unwrap(), 7);
@@ -631,8 +619,7 @@ fn an_annotation_put_before_run_is_kept() {
     let (telemetry, emitter) = traced_service("connect");
     let ctx = ContextBuilder::new().request_id("kept").trace_header(HEADER).build();
     rt().block_on(async move {
-        let scope =
-            HandlerScope::with_telemetry(telemetry, HandlerOptions::new("HandleKept"), &ctx, tracing::Span::none());
+        let scope = scope_without_span(telemetry, HandlerOptions::new("HandleKept"), &ctx);
         scope.invocation().xray().annotate("Service", "overridden").unwrap();
         scope.run(async { Ok::<u8, std::io::Error>(1) }, ErrorView::from_error, |_| None).await
     })

@@ -9,7 +9,18 @@ use common::*;
 use serde_json::{Value, json};
 use streamer_obs::invocation::{self, ColdStartTracker};
 use streamer_obs::log::Secret;
+use streamer_obs::testing::CapturingWriter;
 use tracing::dispatcher::with_default;
+
+/// Runs `f` inside an invocation (request id `r`) with the JSON layer as the default
+/// subscriber; returns what the layer wrote.
+fn in_invocation(f: impl FnOnce()) -> CapturingWriter {
+    let config = config(&[]);
+    let (dispatch, writer, _) = capture(&config);
+    let inv = invocation(&config, "r", &ColdStartTracker::new(&Default::default()));
+    with_default(&dispatch, || inv.sync_scope(f));
+    writer
+}
 
 fn keys(line: &Value) -> Vec<String> {
     line.as_object().unwrap().keys().cloned().collect()
@@ -130,42 +141,39 @@ fn span_fields_are_flattened_innermost_and_event_win() {
 /// runtime's) holds fields: every way a span gets fields must still put them on the line.
 #[test]
 fn span_fields_inside_an_invocation_whatever_their_origin() {
-    let config = config(&[]);
-    let (dispatch, writer, _) = capture(&config);
-    let inv = invocation(&config, "r", &ColdStartTracker::new(&Default::default()));
-    with_default(&dispatch, || {
-        inv.sync_scope(|| {
-            let handler = tracing::info_span!("handler", late_handler_field = tracing::field::Empty);
-            let _h = handler.enter();
-            tracing::info!("no span fields");
-            // A nested span with a field, closed before the next line (the W1 shape).
-            {
-                let nested = tracing::info_span!("nested", n = 1_u64);
-                let _n = nested.enter();
-                tracing::info!("in nested");
-            }
-            tracing::info!("after nested");
-            // Fields recorded after creation.
-            let late = tracing::info_span!("late", step = tracing::field::Empty);
-            let _l = late.enter();
-            tracing::info!("before record");
-            late.record("step", "two");
-            tracing::info!("after record");
-            // A span created on another thread (counted there), entered here.
-            let remote = std::thread::scope(|s| {
-                s.spawn(|| with_default(&dispatch, || tracing::info_span!("remote", origin = "thread"))).join()
-            })
-            .expect("thread");
-            let _r = remote.enter();
-            tracing::info!("in remote");
-            // Fields on the handler span itself, recorded while nothing else holds any.
-            drop(_r);
-            drop(remote);
-            drop(_l);
-            drop(late);
-            handler.record("late_handler_field", 7);
-            tracing::info!("handler field");
+    let writer = in_invocation(|| {
+        let handler = tracing::info_span!("handler", late_handler_field = tracing::field::Empty);
+        let _h = handler.enter();
+        tracing::info!("no span fields");
+        // A nested span with a field, closed before the next line (the W1 shape).
+        {
+            let nested = tracing::info_span!("nested", n = 1_u64);
+            let _n = nested.enter();
+            tracing::info!("in nested");
+        }
+        tracing::info!("after nested");
+        // Fields recorded after creation.
+        let late = tracing::info_span!("late", step = tracing::field::Empty);
+        let _l = late.enter();
+        tracing::info!("before record");
+        late.record("step", "two");
+        tracing::info!("after record");
+        // A span created on another thread (counted there, with this thread's
+        // subscriber), entered here.
+        let dispatch = tracing::dispatcher::get_default(Clone::clone);
+        let remote = std::thread::scope(|s| {
+            s.spawn(|| with_default(&dispatch, || tracing::info_span!("remote", origin = "thread"))).join()
         })
+        .expect("thread");
+        let _r = remote.enter();
+        tracing::info!("in remote");
+        // Fields on the handler span itself, recorded while nothing else holds any.
+        drop(_r);
+        drop(remote);
+        drop(_l);
+        drop(late);
+        handler.record("late_handler_field", 7);
+        tracing::info!("handler field");
     });
     let lines = writer.json_lines();
     let at = |i: usize, k: &str| lines[i].get(k).cloned();
@@ -182,17 +190,12 @@ fn span_fields_inside_an_invocation_whatever_their_origin() {
 
 #[test]
 fn event_fields_win_over_correlation_fields_without_duplicates() {
-    let config = config(&[]);
-    let (dispatch, writer, _) = capture(&config);
-    let inv = invocation(&config, "r", &ColdStartTracker::new(&Default::default()));
-    with_default(&dispatch, || {
-        inv.sync_scope(|| {
-            invocation::append_field("tenant_id", "from-invocation");
-            let span = tracing::info_span!("s", tenant_id = "from-span");
-            let _e = span.enter();
-            tracing::info!("a");
-            tracing::info!(tenant_id = "from-event", "b");
-        })
+    let writer = in_invocation(|| {
+        invocation::append_field("tenant_id", "from-invocation");
+        let span = tracing::info_span!("s", tenant_id = "from-span");
+        let _e = span.enter();
+        tracing::info!("a");
+        tracing::info!(tenant_id = "from-event", "b");
     });
     let lines = writer.lines();
     assert_eq!(lines[0].matches("\"tenant_id\"").count(), 1);
@@ -249,20 +252,15 @@ fn errors_render_type_message_and_sources() {
 #[test]
 fn secrets_never_reach_a_line() {
     let jwt = "eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJ1c2VyLTEiLCJ0ZW5hbnRfaWQiOiJ0LTEifQ.c2lnbmF0dXJl";
-    let config = config(&[]);
-    let (dispatch, writer, _) = capture(&config);
-    let inv = invocation(&config, "r", &ColdStartTracker::new(&Default::default()));
     let secret = Secret::new(jwt.to_owned());
-    with_default(&dispatch, || {
-        inv.sync_scope(|| {
-            invocation::append_field("auth_token", jwt);
-            invocation::append_field("query", json!({"Authorization": jwt, "page": 1}));
-            let span = tracing::info_span!("handshake", Authorization = jwt);
-            let _e = span.enter();
-            tracing::info!(password = "hunter2", Cookie = "session=abc", header = %format!("Bearer {jwt}"), wrapped = ?secret, "token was {}", jwt);
-            let err = std::io::Error::other(format!("invalid token {jwt}"));
-            tracing::error!(error = &err as &dyn Error, "JWT validation failed");
-        })
+    let writer = in_invocation(|| {
+        invocation::append_field("auth_token", jwt);
+        invocation::append_field("query", json!({"Authorization": jwt, "page": 1}));
+        let span = tracing::info_span!("handshake", Authorization = jwt);
+        let _e = span.enter();
+        tracing::info!(password = "hunter2", Cookie = "session=abc", header = %format!("Bearer {jwt}"), wrapped = ?secret, "token was {}", jwt);
+        let err = std::io::Error::other(format!("invalid token {jwt}"));
+        tracing::error!(error = &err as &dyn Error, "JWT validation failed");
     });
     let out = writer.contents();
     assert!(!out.contains(jwt), "{out}");
