@@ -96,37 +96,35 @@ fn copy_short(buf: &mut [u8], src: &[u8]) {
 }
 
 impl SmallStr {
-    /// `a` followed by `b` (inline when short: no allocation, no UTF-8 check).
-    /// [`Self::assign`] of `a` followed by `b` (see [`Self::concat`]).
+    /// [`Self::assign`] of `a` followed by `b` (inline when short: no allocation, no
+    /// UTF-8 check).
     #[inline]
     pub(crate) fn assign_concat(&mut self, a: &str, b: &str) {
         let len = a.len() + b.len();
-        match self {
-            SmallStr::Inline(l, buf) if len <= INLINE => {
-                *buf = [PAD; INLINE];
-                copy_short(buf, a.as_bytes());
-                copy_short(&mut buf[a.len()..], b.as_bytes());
-                // `len` ≤ 22 fits in a u8.
-                *l = len as u8;
-            }
-            _ => *self = SmallStr::concat(a, b),
-        }
-    }
-
-    pub(crate) fn concat(a: &str, b: &str) -> Self {
-        let len = a.len() + b.len();
-        if len <= INLINE {
-            let mut buf = [PAD; INLINE];
-            copy_short(&mut buf, a.as_bytes());
-            copy_short(&mut buf[a.len()..], b.as_bytes());
-            // `len` ≤ 22 fits in a u8.
-            SmallStr::Inline(len as u8, buf)
-        } else {
+        if len > INLINE {
             let mut s = String::with_capacity(len);
             s.push_str(a);
             s.push_str(b);
-            SmallStr::Heap(s.into_boxed_str())
+            *self = SmallStr::Heap(s.into_boxed_str());
+            return;
         }
+        if !matches!(self, SmallStr::Inline(..)) {
+            *self = SmallStr::EMPTY;
+        }
+        if let SmallStr::Inline(l, buf) = self {
+            *buf = [PAD; INLINE];
+            copy_short(buf, a.as_bytes());
+            copy_short(&mut buf[a.len()..], b.as_bytes());
+            // `len` ≤ 22 fits in a u8.
+            *l = len as u8;
+        }
+    }
+
+    /// `a` followed by `b` (see [`Self::assign_concat`]).
+    pub(crate) fn concat(a: &str, b: &str) -> Self {
+        let mut s = SmallStr::EMPTY;
+        s.assign_concat(a, b);
+        s
     }
 }
 
