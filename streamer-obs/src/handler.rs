@@ -53,7 +53,7 @@ use std::task::Poll;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::__private::AnnotationArg;
-use crate::clock::Clock;
+use crate::clock::{self, Clock};
 use crate::invocation::Invocation;
 use crate::metrics::{self, Dimensions, FlushOptions, IntoMetricName, StorageResolution, Unit};
 use crate::telemetry::Telemetry;
@@ -361,7 +361,8 @@ pub struct HandlerScope {
     invocation: Arc<Invocation>,
     options: HandlerOptions,
     span: tracing::Span,
-    started: std::time::SystemTime,
+    /// Microseconds since the epoch.
+    started: u64,
 }
 
 /// A [`HandlerScope`] whose handler subsegment is not open yet: see
@@ -372,7 +373,8 @@ pub struct PendingHandlerScope {
     invocation: Arc<Invocation>,
     options: HandlerOptions,
     span: tracing::Span,
-    started: std::time::SystemTime,
+    /// Microseconds since the epoch.
+    started: u64,
 }
 
 impl PendingHandlerScope {
@@ -465,7 +467,7 @@ impl HandlerScope {
     ) -> PendingHandlerScope {
         let invocation = telemetry.invocation(ctx);
         // One clock read for the latency and the handler subsegment's start.
-        let started = telemetry.clock().now();
+        let started = telemetry.clock().now_micros();
         PendingHandlerScope { telemetry, invocation, options, span, started }
     }
 
@@ -581,9 +583,9 @@ impl HandlerScope {
         if deadline_ms == 0 {
             return None;
         }
-        let deadline = UNIX_EPOCH + Duration::from_millis(deadline_ms);
-        match deadline.duration_since(self.started) {
-            Ok(remaining) => Some(self.started + remaining.saturating_sub(self.options.deadline_margin)),
+        let (deadline, started) = (UNIX_EPOCH + Duration::from_millis(deadline_ms), clock::from_micros(self.started));
+        match deadline.duration_since(started) {
+            Ok(remaining) => Some(started + remaining.saturating_sub(self.options.deadline_margin)),
             Err(_) => {
                 if self.telemetry.first_past_deadline_warning() {
                     self.in_scope(|| {
@@ -664,16 +666,16 @@ impl HandlerScope {
     /// Records the outcome (latency metric, error, log buffer) and ends the handler
     /// subsegment; the flush follows.
     ///
-    /// Returns the end time, read once for the latency, the subsegment's end and the
-    /// metrics document's timestamp.
+    /// Returns the end time (microseconds since the epoch), read once for the latency, the
+    /// subsegment's end and the metrics document's timestamp.
     fn finish(
         &self,
         segment: SubsegmentGuard,
         outcome: Outcome,
         error: Option<&ErrorView>,
         response: Option<serde_json::Value>,
-    ) -> SystemTime {
-        let ended = self.telemetry.clock().now();
+    ) -> u64 {
+        let ended = self.telemetry.clock().now_micros();
         if self.options.raise_on_empty_metrics && self.invocation.metrics().with_set(|s| s.is_empty()).unwrap_or(false)
         {
             self.in_scope(|| {
@@ -681,7 +683,7 @@ impl HandlerScope {
             });
         }
         if self.options.latency_metric_name().is_some() {
-            self.record_latency(ended.duration_since(self.started).unwrap_or_default());
+            self.record_latency(Duration::from_micros(ended.saturating_sub(self.started)));
         }
         match (outcome, error) {
             (Outcome::Success, _) => self.invocation.discard_log_buffer(),
@@ -727,7 +729,7 @@ impl HandlerScope {
         polled: std::thread::Result<Result<T, E>>,
         view_error: impl FnOnce(&E) -> ErrorView,
         capture: impl FnOnce(&T) -> Option<serde_json::Value>,
-    ) -> (Ended<T, E>, SystemTime) {
+    ) -> (Ended<T, E>, u64) {
         match polled {
             Ok(Ok(value)) => {
                 let response = if self.options.capture_response.unwrap_or(true) && segment.is_recording() {
@@ -760,10 +762,14 @@ async fn flush_metrics(telemetry: &Telemetry, invocation: &Invocation, options: 
 /// A clock stopped at the handler's end: the metrics document is stamped with the time
 /// the lifecycle already read (no second read).
 #[derive(Debug, Clone, Copy)]
-struct StoppedAt(SystemTime);
+struct StoppedAt(u64);
 
 impl Clock for StoppedAt {
     fn now(&self) -> SystemTime {
+        clock::from_micros(self.0)
+    }
+
+    fn now_micros(&self) -> u64 {
         self.0
     }
 }
@@ -776,7 +782,7 @@ fn flush_after(
     telemetry: &Telemetry,
     invocation: &Arc<Invocation>,
     options: FlushOptions,
-    ended: SystemTime,
+    ended: u64,
 ) -> Option<Pin<Box<dyn Future<Output = ()> + Send>>> {
     let clock = StoppedAt(ended);
     let metrics_flushed =

@@ -1,8 +1,6 @@
 //! Low-level JSON writing for log lines: string escaping with JWT scrubbing,
 //! RFC 3339 timestamps, numbers, and the development re-indenter.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 /// The text that replaces a redacted value.
 pub const REDACTED: &str = "[REDACTED]";
 
@@ -210,12 +208,10 @@ pub fn scrub_jwts(s: &str) -> String {
     out
 }
 
-/// Appends an RFC 3339 UTC timestamp with milliseconds and `Z`, quoted.
-pub(crate) fn write_timestamp(out: &mut Vec<u8>, t: SystemTime) {
-    let (secs, millis) = match t.duration_since(UNIX_EPOCH) {
-        Ok(d) => (d.as_secs() as i64, d.subsec_millis()),
-        Err(_) => (0, 0),
-    };
+/// Appends an RFC 3339 UTC timestamp with milliseconds and `Z`, quoted, of `epoch_millis`
+/// milliseconds since the Unix epoch.
+pub(crate) fn write_timestamp(out: &mut Vec<u8>, epoch_millis: u64) {
+    let (secs, millis) = ((epoch_millis / 1_000) as i64, (epoch_millis % 1_000) as u32);
     // The date and time of day change once a second: rendered once per second per thread.
     thread_local! {
         static LAST: std::cell::Cell<(i64, [u8; 26])> = const { std::cell::Cell::new((i64::MIN, [0; 26])) };
@@ -350,11 +346,10 @@ pub(crate) fn pretty(compact: &[u8]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
 
     fn ts(ms: u64) -> String {
         let mut v = Vec::new();
-        write_timestamp(&mut v, UNIX_EPOCH + Duration::from_millis(ms));
+        write_timestamp(&mut v, ms);
         String::from_utf8(v).unwrap()
     }
 

@@ -174,7 +174,7 @@ where
     /// `{"timestamp":...,"level":"...","message":` (the message's value follows).
     fn write_prefix(&self, out: &mut Vec<u8>, level: LogLevel) {
         out.extend_from_slice(b"{\"timestamp\":");
-        json::write_timestamp(out, self.clock.now());
+        json::write_timestamp(out, self.clock.now_millis());
         out.extend_from_slice(match level {
             LogLevel::Trace => b",\"level\":\"TRACE\",\"message\":",
             LogLevel::Debug => b",\"level\":\"DEBUG\",\"message\":",

@@ -52,7 +52,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::lock::SpinLock;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 
@@ -354,17 +353,6 @@ fn report_missing(policy: ContextMissing, why: &str) {
     }
 }
 
-fn now_micros(clock: &dyn Clock) -> u64 {
-    micros_since_epoch(clock.now())
-}
-
-fn micros_since_epoch(t: SystemTime) -> u64 {
-    // `as_micros() as u64` without its 128-bit arithmetic (the same value, wrapped alike).
-    t.duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs().wrapping_mul(1_000_000).wrapping_add(u64::from(d.subsec_micros())))
-        .unwrap_or(0)
-}
-
 impl Recorder {
     /// A recorder that records nothing.
     ///
@@ -588,15 +576,15 @@ impl Recorder {
         self.open(name, None, None)
     }
 
-    /// [`Self::subsegment`] started at `start` (a time the caller already read from the
-    /// same clock: the handler lifecycle reads it once for its latency and the subsegment),
+    /// [`Self::subsegment`] started at `start` (microseconds since the epoch, a time the
+    /// caller already read from the same clock: the handler lifecycle reads it once for its latency and the subsegment),
     /// with `init` recording on the new subsegment under the same lock (the handler's
     /// annotations as it opens); `init` returns how many annotation keys it added. Not
     /// called when nothing is recorded.
     pub(crate) fn subsegment_at_with(
         self: &Arc<Self>,
         name: &str,
-        start: SystemTime,
+        start: u64,
         init: impl FnOnce(&mut Subsegment) -> usize,
     ) -> SubsegmentGuard {
         self.open_with(name, None, Some(start), init)
@@ -606,7 +594,7 @@ impl Recorder {
         self: &Arc<Self>,
         name: &str,
         explicit_parent: Option<(usize, SegmentId)>,
-        start: Option<SystemTime>,
+        start: Option<u64>,
     ) -> SubsegmentGuard {
         self.open_with(name, explicit_parent, start, |_| 0)
     }
@@ -615,14 +603,11 @@ impl Recorder {
         self: &Arc<Self>,
         name: &str,
         explicit_parent: Option<(usize, SegmentId)>,
-        start: Option<SystemTime>,
+        start: Option<u64>,
         init: impl FnOnce(&mut Subsegment) -> usize,
     ) -> SubsegmentGuard {
         let Some(a) = &self.active else { return SubsegmentGuard::noop() };
-        let start = match start {
-            Some(t) => micros_since_epoch(t),
-            None => now_micros(a.clock.as_ref()),
-        };
+        let start = start.unwrap_or_else(|| a.clock.now_micros());
         let mut shared = Self::lock(a);
         let tree = &mut shared.tree;
         if tree.state.opened >= MAX_SUBSEGMENTS_PER_INVOCATION {
@@ -672,17 +657,14 @@ impl Recorder {
         Self::lock(a).tree.innermost_local()
     }
 
-    fn close(&self, idx: usize, id: SegmentId, end: Option<SystemTime>) {
+    fn close(&self, idx: usize, id: SegmentId, end: Option<u64>) {
         self.close_with(idx, id, end, |_| {});
     }
 
     /// Closes the subsegment after `last` has recorded on it, under the same lock.
-    fn close_with(&self, idx: usize, id: SegmentId, end: Option<SystemTime>, last: impl FnOnce(&mut Subsegment)) {
+    fn close_with(&self, idx: usize, id: SegmentId, end: Option<u64>, last: impl FnOnce(&mut Subsegment)) {
         let Some(a) = &self.active else { return };
-        let end = match end {
-            Some(t) => micros_since_epoch(t),
-            None => now_micros(a.clock.as_ref()),
-        };
+        let end = end.unwrap_or_else(|| a.clock.now_micros());
         let mut shared = Self::lock(a);
         let Tree { nodes, open, ready, .. } = &mut shared.tree;
         let nodes = nodes.live_mut();
@@ -1202,8 +1184,9 @@ impl SubsegmentGuard {
 
     /// Captures a handler's response, metadata `<name> response` in the namespace
     /// `service` (or `default` when `service` is not a usable namespace: Powertools'
-    /// convention), as the subsegment ends at `end`: one lock for both.
-    pub(crate) fn end_at_capturing(mut self, end: SystemTime, service: &str, name: &str, response: serde_json::Value) {
+    /// convention), as the subsegment ends at `end` (microseconds since the epoch): one
+    /// lock for both.
+    pub(crate) fn end_at_capturing(mut self, end: u64, service: &str, name: &str, response: serde_json::Value) {
         if self.ended {
             return;
         }
@@ -1405,12 +1388,13 @@ impl SubsegmentGuard {
         self.finish(None);
     }
 
-    /// [`Self::end`] at `end` (a time the caller already read from the recorder's clock).
-    pub(crate) fn end_at(mut self, end: SystemTime) {
+    /// [`Self::end`] at `end` (microseconds since the epoch, a time the caller already
+    /// read from the recorder's clock).
+    pub(crate) fn end_at(mut self, end: u64) {
         self.finish(Some(end));
     }
 
-    fn finish(&mut self, end: Option<SystemTime>) {
+    fn finish(&mut self, end: Option<u64>) {
         if self.ended {
             return;
         }
