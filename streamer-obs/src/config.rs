@@ -943,6 +943,8 @@ pub(crate) fn namespace_is_valid(ns: &str) -> bool {
         && !ns.starts_with(':')
         && !ns.starts_with("AWS/")
         && ns.bytes().all(|b| b.is_ascii_alphanumeric() || b".-_/#: ".contains(&b))
+        // EMF lines are log lines, where a JWT-shaped text is redacted.
+        && !crate::log::contains_jwt(ns)
 }
 
 fn checked_namespace(ns: String, variable: &'static str, warnings: &mut Vec<ConfigWarning>) -> String {

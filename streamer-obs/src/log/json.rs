@@ -156,8 +156,65 @@ fn escape_slow(out: &mut Vec<u8>, bytes: &[u8]) {
     out.extend_from_slice(&bytes[start..]);
 }
 
-fn is_b64url(b: u8) -> bool {
+const fn is_b64url(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'='
+}
+
+/// The end of the base64url run of `b` from `i`.
+const fn b64url_end(b: &[u8], mut i: usize) -> usize {
+    while i < b.len() && is_b64url(b[i]) {
+        i += 1;
+    }
+    i
+}
+
+/// At `i`, where `eyJ` starts: `Ok(end)` when the JWT-shaped run
+/// `eyJ<b64url>.<b64url>.<b64url>` (signature part possibly empty, as in `alg: none`
+/// tokens) spans `i..end`; `Err(next)`, where the search goes on, when it does not.
+/// The one definition of "looks like a JWT", shared by [`scrub_jwts`] and
+/// [`contains_jwt`].
+const fn jwt_at(b: &[u8], i: usize) -> Result<usize, usize> {
+    let j = b64url_end(b, i);
+    if j < b.len() && b[j] == b'.' {
+        let k = b64url_end(b, j + 1);
+        if k > j + 1 && k < b.len() && b[k] == b'.' {
+            return Ok(b64url_end(b, k + 1));
+        }
+    }
+    Err(if j > i + 1 { j } else { i + 1 })
+}
+
+const fn eyj_at(b: &[u8], i: usize) -> bool {
+    b[i] == b'e' && b[i + 1] == b'y' && b[i + 2] == b'J'
+}
+
+/// Whether `s` holds anything [`scrub_jwts`] would replace (a JWT-shaped run). Names
+/// that become members of a log line (EMF namespaces, metric names, dimension names and
+/// values, property keys) are refused when they do: a redacted key or name would no
+/// longer be the one declared.
+///
+/// ```
+/// use streamer_obs::log::contains_jwt;
+/// assert!(contains_jwt("tenant eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0."));
+/// assert!(!contains_jwt("eyJ alone"));
+/// assert!(!contains_jwt("Streamer"));
+/// ```
+pub const fn contains_jwt(s: &str) -> bool {
+    let b = s.as_bytes();
+    let mut i = 0;
+    while i + 3 <= b.len() {
+        if eyj_at(b, i) {
+            match jwt_at(b, i) {
+                Ok(_) => return true,
+                Err(next) => {
+                    i = next;
+                    continue;
+                }
+            }
+        }
+        i += 1;
+    }
+    false
 }
 
 /// Replaces every JWT-shaped run (`eyJ<b64url>.<b64url>.<b64url>`, signature part may
@@ -175,31 +232,16 @@ pub fn scrub_jwts(s: &str) -> String {
     let mut i = 0;
     let mut copied = 0;
     while i + 3 <= b.len() {
-        if &b[i..i + 3] == b"eyJ" {
-            // header part
-            let mut j = i;
-            while j < b.len() && is_b64url(b[j]) {
-                j += 1;
-            }
-            if j < b.len() && b[j] == b'.' {
-                let mut k = j + 1;
-                let payload_start = k;
-                while k < b.len() && is_b64url(b[k]) {
-                    k += 1;
-                }
-                if k > payload_start && k < b.len() && b[k] == b'.' {
-                    let mut m = k + 1;
-                    while m < b.len() && is_b64url(b[m]) {
-                        m += 1;
-                    }
+        if eyj_at(b, i) {
+            match jwt_at(b, i) {
+                Ok(end) => {
                     out.push_str(&s[copied..i]);
                     out.push_str(REDACTED);
-                    copied = m;
-                    i = m;
-                    continue;
+                    copied = end;
+                    i = end;
                 }
+                Err(next) => i = next,
             }
-            i = j.max(i + 1);
             continue;
         }
         i += 1;

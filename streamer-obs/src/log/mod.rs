@@ -42,7 +42,7 @@ use std::sync::Arc;
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::layer::SubscriberExt;
 
-pub use json::{REDACTED, scrub_jwts};
+pub use json::{REDACTED, contains_jwt, scrub_jwts};
 pub use layer::JsonLayer;
 pub use redact::{Redactor, Secret};
 

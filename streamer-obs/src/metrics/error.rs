@@ -89,8 +89,16 @@ pub enum MetricsError {
         /// The refused key.
         key: String,
     },
-    /// A metric name is also a dimension key of the same metric (both are root members).
-    #[error("metric {metric}: the name is also a dimension key")]
+    /// A property key looks like a JWT (see [`crate::log::contains_jwt`]): the EMF line
+    /// would carry it redacted, no longer the key that was set.
+    #[error("property {key:?} looks like a JWT: refused (keys are not redacted)")]
+    SecretPropertyKey {
+        /// The refused key.
+        key: String,
+    },
+    /// A metric name is also a dimension key or a property of the same metric (all are
+    /// root members).
+    #[error("metric {metric}: the name is also a dimension key or a property")]
     NameCollision {
         /// The metric.
         metric: String,

@@ -85,6 +85,8 @@ impl Namespace {
         } else {
             let reason = if name.starts_with("AWS/") {
                 "the AWS/ prefix is reserved"
+            } else if crate::log::contains_jwt(&name) {
+                LOOKS_LIKE_A_JWT
             } else {
                 "expected 1 to 255 of A-Z a-z 0-9 . - _ / # : and space, not blank, not starting with ':'"
             };
@@ -170,6 +172,9 @@ fn metric_name_error(name: &str) -> Option<&'static str> {
     let b = name.as_bytes();
     if is_aws_member(b) {
         return Some("`_aws` is the EMF metadata member (rule E-2)");
+    }
+    if crate::log::contains_jwt(name) {
+        return Some(LOOKS_LIKE_A_JWT);
     }
     if !b.is_empty() && b.len() <= MAX_METRIC_NAME_LEN && all_printable(b) {
         return None;
@@ -307,6 +312,11 @@ impl IntoMetricName for &MetricName {
     }
 }
 
+/// Why a name or a value that looks like a JWT is refused: EMF lines are log lines, where
+/// a JWT-shaped text is replaced by `[REDACTED]` (secrets never reach a log line), so the
+/// namespace, metric or dimension would not be the one recorded (and two could merge).
+const LOOKS_LIKE_A_JWT: &str = "looks like a JWT (it would be redacted in the EMF line)";
+
 /// The rule E-16 check, usable in `const` context.
 #[doc(hidden)]
 pub const fn dimension_name_error(name: &str) -> Option<&'static str> {
@@ -322,6 +332,9 @@ pub const fn dimension_name_error(name: &str) -> Option<&'static str> {
     }
     if b[0] == b':' {
         return Some("must not start with ':'");
+    }
+    if crate::log::contains_jwt(name) {
+        return Some(LOOKS_LIKE_A_JWT);
     }
     ascii_text_error(b)
 }
@@ -356,6 +369,9 @@ pub const fn dimension_value_error(value: &str) -> Option<&'static str> {
     }
     if b.len() > MAX_DIMENSION_VALUE_LEN {
         return Some("longer than 1024 characters");
+    }
+    if crate::log::contains_jwt(value) {
+        return Some(LOOKS_LIKE_A_JWT);
     }
     ascii_text_error(b)
 }
@@ -459,6 +475,32 @@ macro_rules! dimension_value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Names and values become member names or string members of an EMF line, a log line
+    /// where JWT-shaped text is redacted: refused, so that the line never carries
+    /// `[REDACTED]` where a name was declared (two such metrics would merge into one key).
+    #[test]
+    fn jwt_shaped_names_and_values_are_refused() {
+        let jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.sig";
+        for text in [jwt.to_owned(), "eyJa.b.c".to_owned(), format!("tenant-{jwt}")] {
+            assert!(
+                matches!(Namespace::new(text.clone()), Err(MetricsError::InvalidNamespace { reason, .. }) if reason == LOOKS_LIKE_A_JWT),
+                "{text}"
+            );
+            assert!(matches!(MetricName::new(text.clone()), Err(MetricsError::InvalidMetricName { .. })), "{text}");
+            assert!(
+                matches!(DimensionName::new(text.clone()), Err(MetricsError::InvalidDimensionName { .. })),
+                "{text}"
+            );
+            assert_eq!(dimension_value_error(&text), Some(LOOKS_LIKE_A_JWT), "{text}");
+        }
+        // The `&'static str` fast path checks it too.
+        assert!("eyJx.y.z".into_metric_name().is_err());
+        // Text that only starts like one is fine.
+        assert!(MetricName::new("eyJ").is_ok());
+        assert!(DimensionName::new("eyJa.b").is_ok());
+        assert!(Namespace::new("eyJa.b").is_ok());
+    }
 
     #[test]
     fn namespace_rules() {

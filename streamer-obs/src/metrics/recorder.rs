@@ -157,7 +157,7 @@ fn warn_dropped(e: &MetricsError) {
         | MetricsError::TooManyDimensions { metric }
         | MetricsError::NameCollision { metric }
         | MetricsError::NoInvocation { metric } => metric.as_str(),
-        MetricsError::ReservedProperty { key } => key.as_str(),
+        MetricsError::ReservedProperty { key } | MetricsError::SecretPropertyKey { key } => key.as_str(),
         MetricsError::InvalidDimensionName { name, .. } | MetricsError::InvalidNamespace { name, .. } => name.as_str(),
         MetricsError::InvalidDimensionValue { value, .. } => value.as_str(),
         MetricsError::InvalidTimestamp { .. } => "",

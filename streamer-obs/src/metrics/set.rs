@@ -802,6 +802,11 @@ impl MetricSet {
         if reserved {
             return Err(MetricsError::ReservedProperty { key });
         }
+        // A member name of the EMF line (a log line): a JWT-shaped key would be redacted,
+        // and two such keys would merge. Values are scrubbed as text and may hold one.
+        if crate::log::contains_jwt(&key) {
+            return Err(MetricsError::SecretPropertyKey { key });
+        }
         let value = serde_json::to_value(&value)
             .unwrap_or_else(|e| serde_json::Value::String(format!("<unserialisable: {e}>")));
         self.reserved |= name_bits(&key);
@@ -1159,6 +1164,22 @@ mod tests {
     /// a default dimension's, one of its context's dimensions' or a property's name, for
     /// names alike in length, first and last byte, after defaults and properties change,
     /// and after the set is emptied.
+    #[test]
+    fn a_jwt_shaped_property_key_is_refused_and_a_value_is_redacted() {
+        let mut s = MetricSet::new(Namespace::streamer());
+        assert!(matches!(
+            s.set_property("eyJa.b.c", "x"),
+            Err(MetricsError::SecretPropertyKey { key }) if key == "eyJa.b.c"
+        ));
+        s.set_property("note", "Bearer eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.").unwrap();
+        s.add("Pushes", Unit::Count, 1.0).unwrap();
+        let mut out = Vec::new();
+        crate::metrics::emf::encode(&s, 1_700_000_000_000, &mut out);
+        let line = String::from_utf8(out).unwrap();
+        assert!(line.contains(r#""note":"Bearer [REDACTED]""#), "{line}");
+        assert!(!line.contains("eyJ"), "{line}");
+    }
+
     #[test]
     fn reserved_bits_never_hide_a_collision() {
         let mut rng = fastrand::Rng::with_seed(21);
