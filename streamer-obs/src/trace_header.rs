@@ -228,7 +228,8 @@ pub enum TraceHeaderError {
     /// `Parent` is not 16 hex digits (or is all zeros).
     #[error("trace header Parent {0:?} is not 16 hex digits")]
     InvalidParent(String),
-    /// A part has no `=`.
+    /// A part has no `=`. No longer returned: such a part is skipped, as the reference
+    /// SDKs skip it (kept so that matching code still compiles).
     #[error("trace header part {0:?} is not key=value")]
     InvalidPart(String),
 }
@@ -304,41 +305,75 @@ impl FromStr for TraceHeader {
     }
 }
 
+/// How many bytes of `Lineage` and unknown `key=value` parts a header keeps for
+/// propagation (as the Node reference SDK keeps at most 256 bytes of such data); parts
+/// beyond it are dropped.
+pub const MAX_EXTRA_BYTES: usize = 256;
+
+/// Whether `s` can be passed on in an HTTP header value as part of a trace header: visible
+/// ASCII only (no control character, space, `;`), so a forwarded header stays one valid
+/// header and cannot carry another.
+fn propagatable(s: &str) -> bool {
+    s.bytes().all(|b| (0x21..=0x7e).contains(&b) && b != b';')
+}
+
 /// Any header: `;`-separated `key=value` pairs in any order and letter case, spaces trimmed.
+///
+/// Lenient where the reference SDKs are (rule H-2): a part without `=` is skipped; an
+/// unusable `Parent` only rejects a header that asks for sampling (`Sampled=1`), otherwise
+/// it is left out; `Lineage` and unknown parts are kept for propagation only when they are
+/// visible ASCII, within [`MAX_EXTRA_BYTES`] and 16 parts.
 fn parse_general(s: &str) -> Result<TraceHeader, TraceHeaderError> {
     let mut root = None;
     let mut parent = None;
+    let mut parent_error = None;
     let mut sampled = None;
     let mut lineage = None;
     let mut extra = Vec::new();
+    let mut extra_bytes = 0;
     for part in s.split(';') {
         let part = trim(part);
         if part.is_empty() {
             continue;
         }
-        let Some((key, value)) = part.split_once('=') else {
-            return Err(TraceHeaderError::InvalidPart(truncate_for_error(part)));
-        };
+        // Not `key=value`: skipped, as the reference SDKs do.
+        let Some((key, value)) = part.split_once('=') else { continue };
         let (key, value) = (trim(key), trim(value));
         if key.eq_ignore_ascii_case("Root") {
             root = Some(value.parse::<TraceId>()?);
         } else if key.eq_ignore_ascii_case("Parent") {
-            parent = Some(value.parse::<SegmentId>()?);
+            match value.parse::<SegmentId>() {
+                Ok(id) => (parent, parent_error) = (Some(id), None),
+                Err(e) => (parent, parent_error) = (None, Some(e)),
+            }
         } else if key.eq_ignore_ascii_case("Sampled") {
             sampled = Some(match value {
                 "1" => Sampled::Sampled,
                 "?" => Sampled::Requested,
                 _ => Sampled::NotSampled,
             });
-        } else if key.eq_ignore_ascii_case("Lineage") {
-            lineage = Some(value.to_owned());
         } else if key.eq_ignore_ascii_case("Self") {
             // Set by load balancers for their own segment; not propagated (rule H-2).
-        } else if extra.len() < 16 {
-            extra.push((key.to_owned(), value.to_owned()));
+        } else if !key.is_empty() && propagatable(key) && propagatable(value) {
+            let bytes = key.len() + value.len() + 2;
+            if extra_bytes + bytes > MAX_EXTRA_BYTES {
+                continue;
+            }
+            if key.eq_ignore_ascii_case("Lineage") {
+                extra_bytes += bytes;
+                lineage = Some(value.to_owned());
+            } else if extra.len() < 16 {
+                extra_bytes += bytes;
+                extra.push((key.to_owned(), value.to_owned()));
+            }
         }
     }
     let root = root.ok_or(TraceHeaderError::MissingRoot)?;
+    if let Some(e) = parent_error
+        && sampled == Some(Sampled::Sampled)
+    {
+        return Err(e);
+    }
     Ok(TraceHeader { root, parent, sampled, lineage, extra })
 }
 
@@ -545,14 +580,47 @@ mod tests {
             "Root=1-5759e988-bd862e3fe1be46a99427279z;Sampled=1",
             "Root=2-5759e988-bd862e3fe1be46a994272793",
             "Root=1_5759e988-bd862e3fe1be46a994272793",
-            "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=xyz",
-            "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=0000000000000000",
-            "Root=1-5759e988-bd862e3fe1be46a994272793;garbage",
+            "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=xyz;Sampled=1",
+            "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=0000000000000000;Sampled=1",
             "Root=1-5759é88-bd862e3fe1be46a994272793",
         ];
         for c in cases {
             assert!(c.parse::<TraceHeader>().is_err(), "{c:?} should be rejected");
         }
+    }
+
+    /// Rule H-2: parts without `=` are skipped, as the reference SDKs skip them; an
+    /// unusable `Parent` matters only when the header asks for sampling.
+    #[test]
+    fn parses_leniently_where_the_reference_sdks_do() {
+        let h: TraceHeader = format!("Root={ROOT};Parent=53995c3f42cd8ad8;Sampled=1;garbage").parse().unwrap();
+        assert!(h.is_sampled());
+        assert_eq!(h.to_string(), format!("Root={ROOT};Parent=53995c3f42cd8ad8;Sampled=1"));
+        for header in [format!("Root={ROOT};Parent=xyz;Sampled=0"), format!("Root={ROOT};Parent=xyz")] {
+            let h: TraceHeader = header.parse().unwrap();
+            assert!(h.parent().is_none() && !h.is_sampled(), "{header}");
+        }
+        // A later valid `Parent` replaces an earlier bad one, and the reverse.
+        assert!(format!("Root={ROOT};Parent=xyz;Parent=53995c3f42cd8ad8;Sampled=1").parse::<TraceHeader>().is_ok());
+        assert!(format!("Root={ROOT};Parent=53995c3f42cd8ad8;Parent=xyz;Sampled=1").parse::<TraceHeader>().is_err());
+    }
+
+    /// Lineage and unknown parts are propagated downstream: only visible ASCII is kept (a
+    /// CR/LF would break or inject a header), within 256 bytes.
+    #[test]
+    fn extra_parts_are_kept_only_when_they_can_be_propagated() {
+        let h: TraceHeader =
+            format!("Root={ROOT};Sampled=1;Lineage=a87bd80c:1|68fd508a:5;Foo=a\r\nX-Evil: 1;Bar=b c;Ok=1")
+                .parse()
+                .unwrap();
+        assert_eq!(h.to_string(), format!("Root={ROOT};Sampled=1;Lineage=a87bd80c:1|68fd508a:5;Ok=1"));
+        let h: TraceHeader = format!("Root={ROOT};Lineage=x\u{7f}").parse().unwrap();
+        assert_eq!(h.to_string(), format!("Root={ROOT}"));
+        let long = (0..40).map(|i| format!(";K{i:02}=vvvvvvvvvv")).collect::<String>();
+        let h: TraceHeader = format!("Root={ROOT}{long}").parse().unwrap();
+        let kept = h.to_string().len() - format!("Root={ROOT}").len();
+        assert!(kept <= MAX_EXTRA_BYTES, "{kept}");
+        assert!(kept > MAX_EXTRA_BYTES - 20, "{kept}");
     }
 
     #[test]
