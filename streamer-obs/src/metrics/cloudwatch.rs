@@ -100,12 +100,13 @@ pub fn datums(set: &MetricSet, now_ms: u64) -> Vec<PlannedDatum> {
     let timestamp = DateTime::from_millis(i64::try_from(timestamp_ms).unwrap_or(i64::MAX));
     let mut out = Vec::new();
     for m in set.metrics() {
-        // Distinct values with their counts, in first-seen order.
+        // Distinct values with their counts, in first-seen order. Values are finite
+        // (checked when recorded): `==` is exact, and -0 counts as 0 (one value, written 0).
         let mut distinct: Vec<(f64, f64)> = Vec::new();
-        for v in m.values {
-            match distinct.iter_mut().find(|(d, _)| d.to_bits() == v.to_bits()) {
+        for &v in m.values {
+            match distinct.iter_mut().find(|(d, _)| *d == v) {
                 Some((_, c)) => *c += 1.0,
-                None => distinct.push((*v, 1.0)),
+                None => distinct.push((if v == 0.0 { 0.0 } else { v }, 1.0)),
             }
         }
         for set_keys in &m.sets {
@@ -307,6 +308,18 @@ mod tests {
         assert_eq!(d[0].datum.timestamp().map(|t| t.to_millis().unwrap()), Some(1_000));
         let total: f64 = d.iter().take(2).flat_map(|x| x.datum.counts()).sum();
         assert_eq!(total, 400.0);
+    }
+
+    #[test]
+    fn zero_and_negative_zero_are_one_value() {
+        let mut set = MetricSet::new(Namespace::streamer());
+        for v in [-0.0, 0.0, 1.0, -0.0] {
+            set.add("L", Unit::Count, v).unwrap();
+        }
+        let d = datums(&set, 1_000);
+        assert_eq!(d[0].datum.values(), &[0.0, 1.0]);
+        assert!(d[0].datum.values()[0].is_sign_positive());
+        assert_eq!(d[0].datum.counts(), &[3.0, 1.0]);
     }
 
     #[test]
