@@ -5,12 +5,21 @@
 //! - at most [`MAX_METRICS_PER_DOCUMENT`] metric definitions per document (E-13);
 //! - at most [`MAX_VALUES_PER_METRIC`] values per metric: longer series are sliced in
 //!   order, the later slices going into further documents (E-11, E-23);
-//! - every document carries the full `_aws` block, its dimension keys and values, and the
+//! - every document carries the full `_aws` block, the dimension values of its directives
+//!   (only those: a context's values go into the documents of its metrics), and the
 //!   properties; no document has an empty `Metrics` array; no metric appears twice in a
 //!   document; metrics whose dimension values conflict go into separate documents;
-//! - no line exceeds [`MAX_LINE_BYTES`] (256 KB, E-14): properties are trimmed first
-//!   (largest first, reported in [`EncodeReport::trimmed_properties`] so the caller logs a
-//!   warning), then the metrics are split over more documents;
+//! - no line exceeds [`MAX_LINE_BYTES`] (256 KB, E-14), dimension members included:
+//!   contexts share a document only while their directives and dimension values fit in
+//!   one line; in a line still too large, the properties and the dimension values that no
+//!   dimension set of the document names (they are only properties, E-5, E-8) are trimmed
+//!   first (largest first, reported in [`EncodeReport::trimmed_properties`] so the caller
+//!   logs a warning), then the metrics are split over more documents, then the dimension
+//!   sets of a directive (each set is its own CloudWatch metric, so every value still
+//!   reaches every set once); a metric that does not fit even alone with one set is left
+//!   out, reported in [`EncodeReport::dropped_metrics`] (the publisher logs them in one
+//!   warning; it cannot happen
+//!   with the names and values the set accepts: one set and one metric take under 100 KB);
 //! - `StorageResolution` is written only when it is 1; `Unit` always; `Timestamp` is an
 //!   integer; keys are sorted; a single value is a number, several an array.
 //!
@@ -67,10 +76,17 @@ pub const MAX_LINE_BYTES: usize = 256 * 1024;
 pub struct EncodeReport {
     /// Documents (lines) written.
     pub documents: usize,
-    /// Property keys left out of at least one document to stay under [`MAX_LINE_BYTES`].
+    /// Property keys left out of at least one document to stay under [`MAX_LINE_BYTES`],
+    /// and dimension keys whose value was left out of a document none of whose dimension
+    /// sets names them (such a value is only a property of the line, E-5, E-8).
     pub trimmed_properties: Vec<String>,
     /// Property keys left out because a dimension or metric of the document has that name.
     pub shadowed_properties: Vec<String>,
+    /// Metrics left out of the output (some or all of their values): even alone, with one
+    /// dimension set and no property, their document would exceed [`MAX_LINE_BYTES`].
+    /// [`EmfPublisher`](crate::metrics::EmfPublisher) logs them in one warning. Empty for
+    /// every set [`MetricSet`] accepts.
+    pub dropped_metrics: Vec<String>,
 }
 
 type Dim<'a> = (&'a DimensionName, &'a DimensionValue);
@@ -80,6 +96,9 @@ struct Group<'a> {
     dims: Dims<'a>,
     contexts: Vec<usize>,
     names: Vec<&'a MetricName>,
+    /// The bytes of the group's directives (without their metrics) and dimension members
+    /// (see [`context_bytes`]).
+    bytes: usize,
 }
 
 impl<'a> Group<'a> {
@@ -102,6 +121,12 @@ impl<'a> Group<'a> {
         true
     }
 
+    /// What `dims` with a directive of `directive` bytes add to the group's size.
+    fn added_bytes(&self, dims: &Dims<'a>, directive: usize) -> usize {
+        directive
+            + dims.iter().filter(|(k, _)| !self.dims.iter().any(|(gk, _)| gk == k)).map(member_bytes).sum::<usize>()
+    }
+
     fn absorb(&mut self, context: usize, dims: Dims<'a>, names: Vec<&'a MetricName>) {
         if self.dims.is_empty() {
             self.dims = dims;
@@ -121,17 +146,62 @@ impl<'a> Group<'a> {
     }
 
     fn doc(&self) -> Doc<'_, 'a> {
-        Doc { dims: &self.dims, contexts: &self.contexts }
+        Doc { dims: &self.dims, contexts: &self.contexts, sets: None }
     }
 }
 
 /// What the documents of one group share: the root dimension values and the contexts
-/// (one directive each, in order).
+/// (one directive each, in order). A document writes the directives of the contexts of
+/// its metrics and their dimension values only.
 #[derive(Clone, Copy)]
 struct Doc<'g, 'a> {
     dims: &'g [Dim<'a>],
     contexts: &'g [usize],
+    /// A directive split over documents: `(context, start, end)`, the range of the
+    /// context's declared dimension sets this document writes.
+    sets: Option<(usize, usize, usize)>,
 }
+
+impl Doc<'_, '_> {
+    /// The range of `context`'s declared sets (`count` of them) this document writes.
+    fn set_range(&self, context: usize, count: usize) -> (usize, usize) {
+        match self.sets {
+            Some((c, start, end)) if c == context => (start, end),
+            _ => (0, count),
+        }
+    }
+}
+
+/// The bytes of a JSON string with `s` in it: exact for the ASCII text without control
+/// characters that names and dimension values are.
+fn json_len(s: &str) -> usize {
+    s.len() + 2 + s.bytes().filter(|b| matches!(b, b'"' | b'\\')).count()
+}
+
+/// The bytes of a dimension member, its separator included.
+fn member_bytes((k, v): &Dim<'_>) -> usize {
+    json_len(k.as_str()) + json_len(v.as_str()) + 2
+}
+
+/// The bytes of a context's directive without its metrics (dimension sets, namespace,
+/// the fixed text), its separator included.
+fn context_bytes(set: &MetricSet, context: usize, dims: &Dims<'_>) -> usize {
+    let key_set =
+        |keys: &mut dyn Iterator<Item = &DimensionName>| keys.map(|k| json_len(k.as_str()) + 1).sum::<usize>() + 2;
+    let ctx = set.context(context);
+    let sets = if ctx.has_sets() {
+        ctx.sets().map(|s| key_set(&mut s.iter())).sum::<usize>()
+    } else {
+        key_set(&mut dims.iter().map(|(k, _)| *k))
+    };
+    // `{"Dimensions":[`, `],"Metrics":[`, `],"Namespace":`, `}` and a comma.
+    sets + json_len(set.namespace().as_str()) + 44
+}
+
+/// The bytes of a document besides its directives and members: `{"_aws":{`,
+/// `"CloudWatchMetrics":[`, `],"Timestamp":` and the longest timestamp, `}}` and the
+/// newline.
+const DOCUMENT_BYTES: usize = 72;
 
 /// One metric of one document: the entry and the slice of its values.
 #[derive(Clone, Copy)]
@@ -170,13 +240,18 @@ pub fn encode(set: &MetricSet, now_ms: u64, out: &mut Vec<u8>) -> EncodeReport {
     }
     let timestamp = set.timestamp_ms().unwrap_or(now_ms);
     if !encode_one_context(set, timestamp, out, &mut report) {
-        encode_general(set, timestamp, out, &mut report);
+        encode_general(set, timestamp, out, &mut report, MAX_LINE_BYTES);
     }
-    report.trimmed_properties.sort();
-    report.trimmed_properties.dedup();
-    report.shadowed_properties.sort();
-    report.shadowed_properties.dedup();
+    finish_report(&mut report);
     report
+}
+
+/// Sorts the report's lists and removes repeats.
+fn finish_report(report: &mut EncodeReport) {
+    for list in [&mut report.trimmed_properties, &mut report.shadowed_properties, &mut report.dropped_metrics] {
+        list.sort();
+        list.dedup();
+    }
 }
 
 /// The common case without intermediate vectors: every metric in one dimension context,
@@ -206,8 +281,8 @@ fn encode_one_context(set: &MetricSet, timestamp: u64, out: &mut Vec<u8>, report
             }
             // Stable, as in the general path (names are unique within a context anyway).
             items.sort_by(|a, b| key_cmp(a.entry.name.as_str(), b.entry.name.as_str()));
-            let doc = Doc { dims, contexts: std::slice::from_ref(&context) };
-            write_sized(set, doc, items, timestamp, out, report);
+            let doc = Doc { dims, contexts: std::slice::from_ref(&context), sets: None };
+            Lines { set, timestamp, limit: MAX_LINE_BYTES, out, report }.write_sized(doc, items);
         });
     });
     true
@@ -632,24 +707,33 @@ fn key_cmp(a: &str, b: &str) -> std::cmp::Ordering {
     }
 }
 
-fn encode_general(set: &MetricSet, timestamp: u64, out: &mut Vec<u8>, report: &mut EncodeReport) {
+fn encode_general(set: &MetricSet, timestamp: u64, out: &mut Vec<u8>, report: &mut EncodeReport, limit: usize) {
     let entries = set.entries();
 
-    // 1. Contexts in order of first use, grouped into documents whose root members agree.
+    // 1. Contexts in order of first use, grouped into documents whose root members agree
+    // and whose directives and dimension members fit in one line together.
     let mut used: Vec<usize> = Vec::new();
     for e in entries {
         if !used.contains(&e.context) {
             used.push(e.context);
         }
     }
+    let bounded = used.len() > 1;
+    let budget = limit.saturating_sub(DOCUMENT_BYTES);
     let mut groups: Vec<Group<'_>> = Vec::new();
     for &c in &used {
         let dims = set.context_dimensions(c);
         let names: Vec<&MetricName> = entries.iter().filter(|e| e.context == c).map(|e| &e.name).collect();
-        match groups.iter_mut().find(|g| g.accepts(&dims, &names)) {
-            Some(g) => g.absorb(c, dims, names),
+        let directive = if bounded { context_bytes(set, c, &dims) } else { 0 };
+        let added = |g: &Group<'_>| if bounded { g.added_bytes(&dims, directive) } else { 0 };
+        match groups.iter_mut().find(|g| g.accepts(&dims, &names) && g.bytes + added(g) <= budget) {
+            Some(g) => {
+                g.bytes += added(g);
+                g.absorb(c, dims, names);
+            }
             None => {
-                let mut g = Group { dims: Vec::new(), contexts: Vec::new(), names: Vec::new() };
+                let mut g = Group { dims: Vec::new(), contexts: Vec::new(), names: Vec::new(), bytes: 0 };
+                g.bytes = added(&g);
                 g.absorb(c, dims, names);
                 groups.push(g);
             }
@@ -657,6 +741,7 @@ fn encode_general(set: &MetricSet, timestamp: u64, out: &mut Vec<u8>, report: &m
     }
 
     // 2. Per group: rounds of value slices, chunks of at most 100 metrics, size check.
+    let mut lines = Lines { set, timestamp, limit, out, report };
     for group in &groups {
         let mut members: Vec<&Entry> = entries.iter().filter(|e| group.contexts.contains(&e.context)).collect();
         members.sort_by(|a, b| a.name.cmp(&b.name));
@@ -673,88 +758,207 @@ fn encode_general(set: &MetricSet, timestamp: u64, out: &mut Vec<u8>, report: &m
                 })
                 .collect();
             for chunk in items.chunks(MAX_METRICS_PER_DOCUMENT) {
-                write_sized(set, group.doc(), chunk, timestamp, out, report);
+                lines.write_sized(group.doc(), chunk);
             }
         }
     }
 }
 
-/// Renders one document; trims properties, then splits the metrics, until every line fits.
-fn write_sized(
-    set: &MetricSet,
-    group: Doc<'_, '_>,
-    items: &[Item<'_>],
+/// Where the documents of one set go: the set, the timestamp, the line limit
+/// ([`MAX_LINE_BYTES`]; smaller in tests), the output and the report.
+struct Lines<'s, 'o> {
+    set: &'s MetricSet,
     timestamp: u64,
-    out: &mut Vec<u8>,
-    report: &mut EncodeReport,
-) {
-    let mut props: Vec<(&String, &serde_json::Value)> = Vec::with_capacity(set.properties().len());
-    for (k, v) in set.properties() {
-        let shadowed =
-            group.dims.iter().any(|(dk, _)| dk.as_str() == k) || items.iter().any(|i| i.entry.name.as_str() == k);
-        if shadowed {
-            report.shadowed_properties.push(k.clone());
-        } else {
-            props.push((k, v));
-        }
-    }
-    let start = out.len();
-    render(set, group, items, &props, timestamp, out);
-    if out.len() - start <= MAX_LINE_BYTES {
-        report.documents += 1;
-        return;
-    }
-    // Trim properties, largest first.
-    let mut sized: Vec<(usize, usize)> = props
-        .iter()
-        .enumerate()
-        .map(|(i, (k, v))| (k.len() + serde_json::to_string(v).map(|s| s.len()).unwrap_or(0), i))
-        .collect();
-    sized.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
-    let mut dropped: Vec<usize> = Vec::new();
-    for (_, i) in sized {
-        dropped.push(i);
-        report.trimmed_properties.push(props[i].0.clone());
-        let kept: Vec<(&String, &serde_json::Value)> =
-            props.iter().enumerate().filter(|(j, _)| !dropped.contains(j)).map(|(_, p)| *p).collect();
-        out.truncate(start);
-        render(set, group, items, &kept, timestamp, out);
-        if out.len() - start <= MAX_LINE_BYTES {
-            report.documents += 1;
-            return;
-        }
-    }
-    // Still too large without properties: split the metrics.
-    out.truncate(start);
-    if items.len() > 1 {
-        let (a, b) = items.split_at(items.len() / 2);
-        write_sized_without_props(set, group, a, timestamp, out, report);
-        write_sized_without_props(set, group, b, timestamp, out, report);
-    } else {
-        // One metric of at most 100 values with valid names cannot exceed the limit; write it.
-        render(set, group, items, &[], timestamp, out);
-        report.documents += 1;
-    }
+    limit: usize,
+    out: &'o mut Vec<u8>,
+    report: &'o mut EncodeReport,
 }
 
-fn write_sized_without_props(
-    set: &MetricSet,
-    group: Doc<'_, '_>,
-    items: &[Item<'_>],
-    timestamp: u64,
-    out: &mut Vec<u8>,
-    report: &mut EncodeReport,
-) {
-    let start = out.len();
-    render(set, group, items, &[], timestamp, out);
-    if out.len() - start <= MAX_LINE_BYTES || items.len() == 1 {
-        report.documents += 1;
-        return;
+/// The contexts of `doc` that have a metric among `items` (their directives are written).
+fn present_contexts(doc: Doc<'_, '_>, items: &[Item<'_>]) -> SmallVec<[usize; 8]> {
+    doc.contexts.iter().copied().filter(|c| items.iter().any(|i| i.entry.context == *c)).collect()
+}
+
+/// How the dimension member `key` of `doc` is written when the contexts `present` have
+/// their directives in it: `Some(true)` when a dimension set written names it (the
+/// member is required, E-8), `Some(false)` when it is a value of a present context that
+/// none of the sets written names (only a property of the line, E-5), `None` when it is a
+/// value of absent contexts only (not written).
+fn dim_role(set: &MetricSet, doc: Doc<'_, '_>, present: &[usize], key: &DimensionName) -> Option<bool> {
+    let is_default = set.default_dimensions().iter().any(|(k, _)| k == key);
+    let mut role = None;
+    for &c in present {
+        let ctx = set.context(c);
+        if !(is_default || ctx.values().iter().any(|(k, _)| k == key)) {
+            continue;
+        }
+        if !ctx.has_sets() {
+            // The default set names every key of the context.
+            return Some(true);
+        }
+        let (start, end) = doc.set_range(c, ctx.sets().len());
+        if ctx.sets().skip(start).take(end - start).any(|s| s.contains(key)) {
+            return Some(true);
+        }
+        role = Some(false);
     }
-    out.truncate(start);
-    let (a, b) = items.split_at(items.len() / 2);
-    write_sized_without_props(set, group, a, timestamp, out, report);
-    write_sized_without_props(set, group, b, timestamp, out, report);
+    role
+}
+
+impl Lines<'_, '_> {
+    /// Renders one document; trims properties and the dimension values no set names, then
+    /// splits the metrics, then the dimension sets, until every line fits.
+    fn write_sized(&mut self, doc: Doc<'_, '_>, items: &[Item<'_>]) {
+        let set = self.set;
+        let mut props: Vec<(&String, &serde_json::Value)> = Vec::with_capacity(set.properties().len());
+        for (k, v) in set.properties() {
+            let shadowed =
+                doc.dims.iter().any(|(dk, _)| dk.as_str() == k) || items.iter().any(|i| i.entry.name.as_str() == k);
+            if shadowed {
+                self.report.shadowed_properties.push(k.clone());
+            } else {
+                props.push((k, v));
+            }
+        }
+        let start = self.out.len();
+        // Every context of the document has a metric here (the usual case): every member.
+        let whole = doc.sets.is_none() && doc.contexts.iter().all(|c| items.iter().any(|i| i.entry.context == *c));
+        let roles: Vec<(Dim<'_>, bool)> = if whole {
+            self.render(doc, doc.dims, items, &props);
+            if self.out.len() - start <= self.limit {
+                self.report.documents += 1;
+                return;
+            }
+            let present = present_contexts(doc, items);
+            doc.dims.iter().map(|d| (*d, dim_role(set, doc, &present, d.0) == Some(true))).collect()
+        } else {
+            let present = present_contexts(doc, items);
+            let roles: Vec<(Dim<'_>, bool)> = doc
+                .dims
+                .iter()
+                .filter_map(|d| dim_role(set, doc, &present, d.0).map(|required| (*d, required)))
+                .collect();
+            let dims: Vec<Dim<'_>> = roles.iter().map(|(d, _)| *d).collect();
+            self.render(doc, &dims, items, &props);
+            if self.out.len() - start <= self.limit {
+                self.report.documents += 1;
+                return;
+            }
+            roles
+        };
+        let mut size = self.out.len() - start;
+        self.out.truncate(start);
+
+        // Too large: leave out the members no dimension set names (the properties, the
+        // dimension values of no set written), largest first, until the line fits. Each
+        // member's bytes (with its comma) are measured once: the line shrinks by exactly
+        // those.
+        let mut scratch_buf = Vec::new();
+        let mut optional: Vec<(usize, usize)> = Vec::new();
+        for (i, (k, v)) in props.iter().enumerate() {
+            scratch_buf.clear();
+            write_key(&mut scratch_buf, k);
+            write_property(&mut scratch_buf, k, v);
+            optional.push((scratch_buf.len() + 1, i));
+        }
+        for (j, ((k, v), required)) in roles.iter().enumerate() {
+            if !required {
+                scratch_buf.clear();
+                write_key(&mut scratch_buf, k.as_str());
+                write_str(&mut scratch_buf, v.as_str());
+                optional.push((scratch_buf.len() + 1, props.len() + j));
+            }
+        }
+        optional.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+        let mut dropped = vec![false; props.len() + roles.len()];
+        for &(bytes, i) in &optional {
+            if size <= self.limit {
+                break;
+            }
+            dropped[i] = true;
+            size = size.saturating_sub(bytes);
+            let key = match props.get(i) {
+                Some((k, _)) => (*k).clone(),
+                None => roles[i - props.len()].0.0.as_str().to_owned(),
+            };
+            self.report.trimmed_properties.push(key);
+        }
+        if size <= self.limit {
+            let kept_props: Vec<(&String, &serde_json::Value)> =
+                props.iter().enumerate().filter(|(i, _)| !dropped[*i]).map(|(_, p)| *p).collect();
+            let kept_dims: Vec<Dim<'_>> =
+                roles.iter().enumerate().filter(|(j, _)| !dropped[props.len() + j]).map(|(_, (d, _))| *d).collect();
+            self.render(doc, &kept_dims, items, &kept_props);
+            if self.out.len() - start <= self.limit {
+                self.report.documents += 1;
+                return;
+            }
+            self.out.truncate(start);
+        }
+        // Still too large with only what the directives need: split.
+        self.write_split(doc, items);
+    }
+
+    /// Writes `items` without properties and with only the dimension values their sets
+    /// name, in as many documents as it takes: the metrics in halves, or the dimension
+    /// sets of a single directive that takes most of the line in halves (each set is its
+    /// own CloudWatch metric: every value reaches every set once); a metric that does not
+    /// fit alone with one set is left out and reported.
+    fn write_split(&mut self, doc: Doc<'_, '_>, items: &[Item<'_>]) {
+        let set = self.set;
+        let present = present_contexts(doc, items);
+        let dims: Vec<Dim<'_>> =
+            doc.dims.iter().copied().filter(|d| dim_role(set, doc, &present, d.0) == Some(true)).collect();
+        let start = self.out.len();
+        self.render(doc, &dims, items, &[]);
+        if self.out.len() - start <= self.limit {
+            self.report.documents += 1;
+            return;
+        }
+        self.out.truncate(start);
+        let sets = match present[..] {
+            [c] if set.context(c).has_sets() => {
+                let (a, b) = doc.set_range(c, set.context(c).sets().len());
+                (b - a >= 2).then_some((c, a, b))
+            }
+            _ => None,
+        };
+        if let Some((c, a, b)) = sets {
+            // The directive's sets go to separate documents when one metric with them
+            // takes more than half a line (else splitting the metrics is enough).
+            let large = items.len() == 1 || {
+                self.render(doc, &dims, &items[..1], &[]);
+                let one = self.out.len() - start;
+                self.out.truncate(start);
+                one * 2 > self.limit
+            };
+            if large {
+                let mid = a + (b - a) / 2;
+                self.write_split(Doc { sets: Some((c, a, mid)), ..doc }, items);
+                self.write_split(Doc { sets: Some((c, mid, b)), ..doc }, items);
+                return;
+            }
+        }
+        if items.len() > 1 {
+            let (a, b) = items.split_at(items.len() / 2);
+            self.write_split(doc, a);
+            self.write_split(doc, b);
+        } else {
+            // Never with the names and values a set accepts (one metric and one set take
+            // under 100 KB): left out rather than written over the limit.
+            self.report.dropped_metrics.push(items[0].entry.name.as_str().to_owned());
+        }
+    }
+
+    fn render(
+        &mut self,
+        doc: Doc<'_, '_>,
+        dims: &[Dim<'_>],
+        items: &[Item<'_>],
+        props: &[(&String, &serde_json::Value)],
+    ) {
+        render(self.set, doc, dims, items, props, self.timestamp, self.out);
+    }
 }
 
 #[derive(Clone, Copy)]
@@ -789,15 +993,18 @@ impl<'a> Keyed<'a> {
     }
 }
 
+/// One document: the directives of `doc`'s contexts with a metric among `items`, the
+/// dimension members `dims`, the metrics and the properties `props`.
 fn render(
     set: &MetricSet,
-    group: Doc<'_, '_>,
+    doc: Doc<'_, '_>,
+    dims: &[Dim<'_>],
     items: &[Item<'_>],
     props: &[(&String, &serde_json::Value)],
     timestamp: u64,
     out: &mut Vec<u8>,
 ) {
-    let n = 1 + group.dims.len() + items.len() + props.len();
+    let n = 1 + dims.len() + items.len() + props.len();
     scratch::<_, _, 32>(n, Keyed { prefix: 0, key: "", member: Member::Aws }, |members| {
         let mut slots = members.iter_mut();
         let mut put = |key, member| {
@@ -806,7 +1013,7 @@ fn render(
             }
         };
         put("_aws", Member::Aws);
-        for (k, v) in group.dims {
+        for (k, v) in dims {
             put(k.as_str(), Member::Dimension(v));
         }
         for i in items {
@@ -825,7 +1032,7 @@ fn render(
             }
             if let Member::Aws = m.member {
                 out.extend_from_slice(b"\"_aws\":");
-                write_aws(set, group, items, timestamp, out);
+                write_aws(set, doc, items, timestamp, out);
                 continue;
             }
             write_str(out, m.key);
@@ -847,10 +1054,10 @@ fn render(
     });
 }
 
-fn write_aws(set: &MetricSet, group: Doc<'_, '_>, items: &[Item<'_>], timestamp: u64, out: &mut Vec<u8>) {
+fn write_aws(set: &MetricSet, doc: Doc<'_, '_>, items: &[Item<'_>], timestamp: u64, out: &mut Vec<u8>) {
     out.extend_from_slice(b"{\"CloudWatchMetrics\":[");
     let mut first_directive = true;
-    for &c in group.contexts {
+    for &c in doc.contexts {
         let mut in_ctx = items.iter().filter(|i| i.entry.context == c).peekable();
         if in_ctx.peek().is_none() {
             continue;
@@ -868,7 +1075,13 @@ fn write_aws(set: &MetricSet, group: Doc<'_, '_>, items: &[Item<'_>], timestamp:
                 ctx.values().iter().map(|(k, _)| k).filter(|k| !set.default_dimensions().iter().any(|(d, _)| d == *k));
             write_key_set(out, defaults.chain(own));
         } else {
-            write_declared_sets(out, ctx);
+            let (start, end) = doc.set_range(c, ctx.sets().len());
+            for (s, dset) in ctx.sets().skip(start).take(end - start).enumerate() {
+                if s > 0 {
+                    out.push(b',');
+                }
+                write_key_set(out, dset.iter());
+            }
         }
         out.extend_from_slice(b"],\"Metrics\":[");
         for (j, item) in in_ctx.enumerate() {
@@ -1108,7 +1321,7 @@ mod tests {
             let (mut fast_report, mut general_report) = (EncodeReport::default(), EncodeReport::default());
             if encode_one_context(&set, 7, &mut fast, &mut fast_report) {
                 fast_paths += 1;
-                encode_general(&set, 7, &mut general, &mut general_report);
+                encode_general(&set, 7, &mut general, &mut general_report, MAX_LINE_BYTES);
                 assert_eq!(String::from_utf8_lossy(&fast), String::from_utf8_lossy(&general));
                 assert_eq!(fast_report, general_report);
             }
@@ -1234,6 +1447,310 @@ mod tests {
         assert!(report.documents > 1);
         assert_eq!(a, b);
         assert!(encoder.templates.iter().any(|t| t.fits(&long)));
+    }
+
+    /// The values every `(metric, dimension set, dimension values)` should receive.
+    type Received = std::collections::BTreeMap<(String, Vec<String>, Vec<String>), Vec<f64>>;
+
+    /// What `set` should produce: each metric's values once per dimension set.
+    fn expected(set: &crate::metrics::MetricSet) -> Received {
+        let mut want = Received::new();
+        for m in set.metrics() {
+            for s in &m.sets {
+                let keys: Vec<String> = s.iter().map(|k| k.as_str().to_owned()).collect();
+                let values = s
+                    .iter()
+                    .map(|k| m.dimensions.iter().find(|(d, _)| d == k).unwrap().1.as_str().to_owned())
+                    .collect();
+                want.entry((m.name.as_str().to_owned(), keys, values)).or_default().extend(m.values);
+            }
+        }
+        want
+    }
+
+    /// Checks the lines of `out`: each at most `limit` bytes with its newline, one JSON
+    /// object; every metric of a directive has its numeric member, every key of a set a
+    /// string member of at most 1024 characters; at most 100 metrics; and every value of
+    /// every metric reaches every one of its dimension sets exactly once, but for the
+    /// metrics the report says were dropped. Returns the documents.
+    fn check_lines(
+        set: &crate::metrics::MetricSet,
+        out: &[u8],
+        limit: usize,
+        report: &EncodeReport,
+    ) -> Vec<serde_json::Value> {
+        use serde_json::Value;
+        let text = std::str::from_utf8(out).unwrap();
+        let mut got = Received::new();
+        let mut docs = Vec::new();
+        for line in text.split_inclusive('\n') {
+            assert!(line.ends_with('\n'));
+            assert!(line.len() <= limit, "line of {} bytes over {limit}", line.len());
+            let doc: Value = serde_json::from_str(line).unwrap();
+            let mut metrics = 0;
+            for directive in doc["_aws"]["CloudWatchMetrics"].as_array().unwrap() {
+                assert_eq!(directive["Namespace"], set.namespace().as_str());
+                let sets = directive["Dimensions"].as_array().unwrap();
+                assert!(!sets.is_empty());
+                let mut resolved = Vec::new();
+                for s in sets {
+                    let keys: Vec<String> =
+                        s.as_array().unwrap().iter().map(|k| k.as_str().unwrap().to_owned()).collect();
+                    let values: Vec<String> = keys
+                        .iter()
+                        .map(|k| {
+                            let v = doc[k].as_str().unwrap_or_else(|| panic!("dimension {k} without a string member"));
+                            assert!(!v.is_empty() && v.len() <= 1024);
+                            v.to_owned()
+                        })
+                        .collect();
+                    resolved.push((keys, values));
+                }
+                let defs = directive["Metrics"].as_array().unwrap();
+                assert!(!defs.is_empty());
+                for m in defs {
+                    metrics += 1;
+                    let name = m["Name"].as_str().unwrap();
+                    let values: Vec<f64> = match &doc[name] {
+                        Value::Number(n) => vec![n.as_f64().unwrap()],
+                        Value::Array(a) => {
+                            assert!(a.len() > 1 && a.len() <= MAX_VALUES_PER_METRIC);
+                            a.iter().map(|v| v.as_f64().unwrap()).collect()
+                        }
+                        other => panic!("metric {name} member is {other}"),
+                    };
+                    for (keys, dims) in &resolved {
+                        got.entry((name.to_owned(), keys.clone(), dims.clone())).or_default().extend(&values);
+                    }
+                }
+            }
+            assert!((1..=MAX_METRICS_PER_DOCUMENT).contains(&metrics));
+            docs.push(doc);
+        }
+        assert_eq!(docs.len(), report.documents);
+        for name in &report.dropped_metrics {
+            assert!(alone_exceeds(set, name, limit), "{name} dropped though it fits alone");
+        }
+        let dropped = |k: &(String, Vec<String>, Vec<String>)| report.dropped_metrics.contains(&k.0);
+        let mut want = expected(set);
+        want.retain(|k, _| !dropped(k));
+        got.retain(|k, _| !dropped(k));
+        for v in want.values_mut().chain(got.values_mut()) {
+            v.sort_by(f64::total_cmp);
+        }
+        assert_eq!(got, want, "values lost or repeated");
+        docs
+    }
+
+    /// Whether a document of metric `name` alone, with one of its dimension sets, the
+    /// dimension values of that set only and a slice of its values, exceeds `limit` (the
+    /// only reason to drop it).
+    fn alone_exceeds(set: &crate::metrics::MetricSet, name: &str, limit: usize) -> bool {
+        set.entries().iter().filter(|e| e.name.as_str() == name).any(|e| {
+            let dims = set.context_dimensions(e.context);
+            let contexts = [e.context];
+            let ctx = set.context(e.context);
+            let count = if ctx.has_sets() { ctx.sets().len() } else { 1 };
+            (0..count).any(|i| {
+                let doc =
+                    Doc { dims: &dims, contexts: &contexts, sets: ctx.has_sets().then_some((e.context, i, i + 1)) };
+                let named: Vec<Dim<'_>> = match ctx.sets().nth(i) {
+                    Some(keys) if ctx.has_sets() => dims.iter().copied().filter(|(k, _)| keys.contains(k)).collect(),
+                    _ => dims.clone(),
+                };
+                e.values.as_slice().chunks(MAX_VALUES_PER_METRIC).any(|values| {
+                    let mut out = Vec::new();
+                    render(set, doc, &named, &[Item { entry: e, values }], &[], 5, &mut out);
+                    out.len() > limit
+                })
+            })
+        })
+    }
+
+    /// Encodes `set` with `encode` and with the remembered layouts (the publisher's path):
+    /// the same bytes and report, checked.
+    fn encode_checked(set: &crate::metrics::MetricSet) -> (Vec<serde_json::Value>, EncodeReport) {
+        let mut out = Vec::new();
+        let report = encode(set, 1_700_000_000_000, &mut out);
+        let mut remembered = Vec::new();
+        let mut encoder = Encoder::default();
+        assert_eq!(encoder.encode(set, 1_700_000_000_000, &mut remembered), report);
+        assert_eq!(remembered, out);
+        let docs = check_lines(set, &out, MAX_LINE_BYTES, &report);
+        (docs, report)
+    }
+
+    fn long_value() -> crate::metrics::TenantId {
+        crate::metrics::TenantId::new("v".repeat(1024)).unwrap()
+    }
+
+    /// (a) 300 dimension values of 1 KB, one set naming one of them: the values no set
+    /// names are only properties, trimmed (reported) until the line fits.
+    #[test]
+    fn dimension_values_no_set_names_are_trimmed_to_fit_the_line() {
+        use crate::metrics::{DimensionName, Dimensions, MetricSet, Namespace, Unit};
+        let mut dims = Dimensions::new();
+        for i in 0..300 {
+            dims = dims.with(DimensionName::new(format!("K{i}")).unwrap(), &long_value());
+        }
+        let dims = dims.set([DimensionName::new("K0").unwrap()]);
+        let mut set = MetricSet::new(Namespace::streamer());
+        set.add_with("Hits", Unit::Count, 1.0, StorageResolution::Standard, &dims).unwrap();
+        let (docs, report) = encode_checked(&set);
+        assert_eq!(docs.len(), 1);
+        assert_eq!(docs[0]["K0"].as_str().unwrap().len(), 1024);
+        assert!(report.dropped_metrics.is_empty());
+        assert!(!report.trimmed_properties.is_empty() && !report.trimmed_properties.contains(&"K0".to_owned()));
+        let written = docs[0].as_object().unwrap().keys().filter(|k| k.starts_with('K')).count();
+        assert_eq!(written + report.trimmed_properties.len(), 300);
+    }
+
+    /// (b) 300 contexts of one 1 KB dimension value each, one metric each: compatible
+    /// contexts share documents only while their dimension members fit, and a document
+    /// holds the members of its own directives only.
+    #[test]
+    fn contexts_share_a_document_only_while_their_dimensions_fit() {
+        use crate::metrics::{DimensionName, Dimensions, MetricSet, Namespace, Unit};
+        let mut set = MetricSet::new(Namespace::streamer());
+        for i in 0..300 {
+            let dims = Dimensions::new().with(DimensionName::new(format!("K{i}")).unwrap(), &long_value());
+            set.add_with(format!("M{i}"), Unit::Count, 1.0, StorageResolution::Standard, &dims).unwrap();
+        }
+        let (docs, report) = encode_checked(&set);
+        assert_eq!(report, EncodeReport { documents: docs.len(), ..EncodeReport::default() });
+        assert!(docs.len() >= 3 && docs.len() <= 4, "{}", docs.len());
+        for doc in &docs {
+            let members = doc.as_object().unwrap();
+            let metrics = members.keys().filter(|k| k.starts_with('M')).count();
+            assert_eq!(members.keys().filter(|k| k.starts_with('K')).count(), metrics);
+        }
+    }
+
+    /// (c) 30 keys of 250 characters with 1 KB values, 30 sets of all 30 keys, one metric:
+    /// every per-item limit is respected but the directive exceeds a line; its sets go to
+    /// separate documents, each with the metric's value.
+    #[test]
+    fn a_directive_whose_sets_exceed_a_line_is_split_over_documents() {
+        use crate::metrics::{DimensionName, Dimensions, MetricSet, Namespace, Unit};
+        let keys: Vec<DimensionName> =
+            (0..30).map(|i| DimensionName::new(format!("{i:02}{}", "k".repeat(248))).unwrap()).collect();
+        let mut dims = keys.iter().fold(Dimensions::new(), |d, k| d.with(k.clone(), &long_value()));
+        for r in 0..30 {
+            let mut set_keys = keys.clone();
+            set_keys.rotate_left(r);
+            dims = dims.set(set_keys);
+        }
+        for metrics in [1usize, 150] {
+            let mut set = MetricSet::new(Namespace::streamer());
+            for m in 0..metrics {
+                for v in 0..3 {
+                    set.add_with(format!("Hits{m}"), Unit::Count, f64::from(v), StorageResolution::Standard, &dims)
+                        .unwrap();
+                }
+            }
+            let (docs, report) = encode_checked(&set);
+            assert_eq!(report, EncodeReport { documents: docs.len(), ..EncodeReport::default() });
+            let sets: usize =
+                docs.iter().map(|d| d["_aws"]["CloudWatchMetrics"][0]["Dimensions"].as_array().unwrap().len()).sum();
+            // Two documents of 15 sets per 100 metrics.
+            assert_eq!(docs.len(), 2 * metrics.div_ceil(MAX_METRICS_PER_DOCUMENT), "{metrics}");
+            assert_eq!(sets, 30 * docs.len() / 2);
+        }
+    }
+
+    /// A metric that does not fit a line even alone with one set (only with a limit far
+    /// below the real one) is left out and reported, never written over the limit; the
+    /// others are written.
+    #[test]
+    fn a_metric_too_large_alone_is_dropped_and_reported() {
+        use crate::metrics::{MetricSet, Namespace, Unit};
+        let mut set = MetricSet::new(Namespace::streamer());
+        set.add("Small", Unit::Count, 1.0).unwrap();
+        set.add(format!("Large{}", "x".repeat(200)), Unit::Count, 2.0).unwrap();
+        set.add_with("Other", Unit::Count, 3.0, StorageResolution::High, &crate::metrics::Dimensions::new()).unwrap();
+        let (mut out, mut report) = (Vec::new(), EncodeReport::default());
+        encode_general(&set, 0, &mut out, &mut report, 300);
+        finish_report(&mut report);
+        assert_eq!(report.dropped_metrics, [format!("Large{}", "x".repeat(200))]);
+        let docs = check_lines(&set, &out, 300, &report);
+        assert_eq!(docs.len(), 1);
+        assert_eq!((docs[0]["Small"].as_f64(), docs[0]["Other"].as_f64()), (Some(1.0), Some(3.0)));
+    }
+
+    /// Random sets (contexts with and without declared sets, long keys and values,
+    /// defaults, properties, long series) under random small limits: every line fits, is
+    /// valid, and every value reaches each of its sets once unless its metric is reported
+    /// dropped; under the real limit, nothing is dropped.
+    #[test]
+    fn every_line_fits_and_no_value_is_lost() {
+        use crate::metrics::{DimensionName, Dimensions, MetricSet, Namespace, TenantId, Unit};
+        let mut rng = fastrand::Rng::with_seed(21);
+        // Text of up to `max` characters (quotes and backslashes escaped in the line).
+        let text = |rng: &mut fastrand::Rng, max: usize| -> String {
+            let len = rng.usize(..max);
+            (0..len).map(|_| ['a', 'b', 'Z', '"', '\\', ' ', '.'][rng.usize(..7)]).collect()
+        };
+        let mut dropped = 0;
+        for round in 0..400 {
+            let keys: Vec<DimensionName> = (0..rng.usize(1..12))
+                .map(|i| DimensionName::new(format!("K{i}{}", text(&mut rng, 60))).unwrap())
+                .collect();
+            let mut set = MetricSet::new(Namespace::streamer());
+            for k in keys.iter().take(rng.usize(..3)) {
+                let _ = set.add_dimension(k.clone(), &crate::dimension_value!("default"));
+            }
+            let contexts: Vec<Dimensions> = (0..rng.usize(1..6))
+                .map(|_| {
+                    let mut d = Dimensions::new();
+                    for k in &keys {
+                        if rng.bool() {
+                            let max = [8, 300][rng.usize(..2)];
+                            let value = format!("v{}", text(&mut rng, max));
+                            d = d.with(k.clone(), &TenantId::new(value).unwrap());
+                        }
+                    }
+                    let own: Vec<DimensionName> = d.values().iter().map(|(k, _)| k.clone()).collect();
+                    if !own.is_empty() && rng.bool() {
+                        for _ in 0..rng.usize(1..8) {
+                            let mut picked: Vec<DimensionName> = Vec::new();
+                            for k in &own {
+                                if rng.bool() {
+                                    picked.push(k.clone());
+                                }
+                            }
+                            d = d.set(picked);
+                        }
+                    }
+                    d
+                })
+                .collect();
+            for _ in 0..rng.usize(1..40) {
+                let max = [4, 80][rng.usize(..2)];
+                let name = format!("M{}{}", rng.u8(..60), text(&mut rng, max));
+                let dims = &contexts[rng.usize(..contexts.len())];
+                for _ in 0..[1, 3, 130][rng.usize(..3)] {
+                    let _ = set.add_with(name.clone(), Unit::Count, rng.f64() * 1e6, StorageResolution::Standard, dims);
+                }
+            }
+            for p in 0..rng.usize(..3) {
+                set.set_property(format!("p{p}"), text(&mut rng, 400)).unwrap();
+            }
+            if set.is_empty() {
+                continue;
+            }
+            let limit = if round % 10 == 0 { MAX_LINE_BYTES } else { rng.usize(600..6000) };
+            let (mut out, mut report) = (Vec::new(), EncodeReport::default());
+            if limit == MAX_LINE_BYTES {
+                report = encode(&set, 5, &mut out);
+                assert!(report.dropped_metrics.is_empty());
+            } else {
+                encode_general(&set, 5, &mut out, &mut report, limit);
+                finish_report(&mut report);
+            }
+            check_lines(&set, &out, limit, &report);
+            dropped += report.dropped_metrics.len();
+        }
+        assert!(dropped > 0);
     }
 
     #[test]

@@ -204,6 +204,14 @@ impl<W: Write + Send> EmfPublisher<W> {
                 "EMF properties named like a dimension or metric were left out"
             );
         }
+        if !report.dropped_metrics.is_empty() {
+            tracing::warn!(
+                target: "streamer_obs::metrics",
+                metrics = ?report.dropped_metrics,
+                dropped = report.dropped_metrics.len(),
+                "EMF directive over 256 KB even alone with one dimension set: metrics dropped"
+            );
+        }
         report.documents
     }
 }
