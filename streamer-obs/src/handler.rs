@@ -505,8 +505,8 @@ impl HandlerScope {
     pub fn metadata(&self, key: impl Into<Cow<'static, str>>, value: &impl serde::Serialize) {
         let Some(segment) = self.segment.as_ref().filter(|s| s.is_recording()) else { return };
         let key = key.into();
-        let value =
-            serde_json::to_value(value).unwrap_or_else(|e| serde_json::Value::String(format!("<unserialisable: {e}>")));
+        let value = crate::xray::json::to_metadata_value(value)
+            .unwrap_or_else(|e| serde_json::Value::String(format!("<unserialisable: {e}>")));
         if let Err(e) = segment.metadata_value_in(crate::xray::annotation::DEFAULT_METADATA_NAMESPACE, &key, value) {
             self.in_scope(|| tracing::warn!(target: "streamer_obs", key = %key, error = %e, "metadata dropped"));
         }

@@ -153,9 +153,9 @@ where
         };
         let span = tracing::info_span!("lambda_handler", handler = self.layer.options.name());
         let scope = HandlerScope::prepare_with(telemetry, self.layer.options.clone(), &event.context, span).open([]);
-        scope.log_event(|| serde_json::to_value(&event.payload).ok());
+        scope.log_event(|| crate::xray::json::to_metadata_value(&event.payload).ok());
         let view = self.layer.view_error;
         let fut = self.inner.call(event);
-        Box::pin(scope.run(fut, view, |r: &R| serde_json::to_value(r).ok()))
+        Box::pin(scope.run(fut, view, |r: &R| crate::xray::json::to_metadata_value(r).ok()))
     }
 }

@@ -210,7 +210,8 @@ pub trait ViaSerialize {
 }
 impl<T: Serialize + ?Sized> ViaSerialize for &Wrap<'_, T> {
     fn __obs_to_json(&self) -> Option<serde_json::Value> {
-        serde_json::to_value(self.0).ok()
+        // Non-finite floats as strings and a bounded depth, as all metadata.
+        crate::xray::json::to_metadata_value(self.0).ok()
     }
 }
 

@@ -10,7 +10,10 @@
 //! not finite is refused (JSON has no NaN or infinity).
 //!
 //! Metadata lives under namespaces; the default one is `default`. A namespace starting
-//! with `AWS.` (any letter case) is reserved and refused, as is an empty one.
+//! with `AWS.` (any letter case) is reserved and refused, as is an empty one. Metadata
+//! values are any JSON: a NaN or infinite float is written as the string `"NaN"`,
+//! `"Infinity"` or `"-Infinity"` (the log layer's policy), and an array or object nested
+//! deeper than [`MAX_METADATA_DEPTH`] levels is replaced by the string [`TOO_DEEP`].
 //!
 //! ```
 //! use streamer_obs::xray::annotation::{AnnotationError, AnnotationValue, check_key};
@@ -33,6 +36,18 @@ pub const MAX_STRING_VALUE_CHARS: usize = 1000;
 pub const INDEXED_ANNOTATIONS_PER_TRACE: usize = 50;
 /// The metadata namespace used when none is given.
 pub const DEFAULT_METADATA_NAMESPACE: &str = "default";
+/// How many levels of arrays and objects a metadata value may have: an array or object
+/// nested deeper is replaced by [`TOO_DEEP`]. `Option` and newtype wrappers add no JSON
+/// level but count towards a limit of twice this many Rust levels, so recording a value
+/// never recurses deeper than that, whatever the input.
+///
+/// ```
+/// use streamer_obs::xray::annotation::{MAX_METADATA_DEPTH, TOO_DEEP};
+/// assert_eq!((MAX_METADATA_DEPTH, TOO_DEEP), (64, "[too deep]"));
+/// ```
+pub const MAX_METADATA_DEPTH: usize = 64;
+/// What an array or object nested deeper than [`MAX_METADATA_DEPTH`] is replaced by.
+pub const TOO_DEEP: &str = "[too deep]";
 
 /// Why an annotation or metadata entry was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -266,15 +281,23 @@ impl AnnotationValue {
         }
     }
 
-    pub(crate) fn is_valid(&self) -> bool {
+    /// The value as it is stored: a string longer than 1000 characters cut to its first
+    /// 1000 (documented truncation); a NaN or infinite number refused.
+    #[inline]
+    pub(crate) fn checked(self) -> Result<Self, AnnotationError> {
         match self {
-            AnnotationValue::Float(f) => f.is_finite(),
-            // At most 1000 bytes is at most 1000 characters: count only longer ones.
-            AnnotationValue::String(s) => {
-                s.len() <= MAX_STRING_VALUE_CHARS || s.as_str().chars().count() <= MAX_STRING_VALUE_CHARS
-            }
-            _ => true,
+            AnnotationValue::Float(f) if !f.is_finite() => Err(AnnotationError::NonFiniteNumber),
+            AnnotationValue::String(s) if s.len() > MAX_STRING_VALUE_CHARS => Ok(Self::cut_long(s)),
+            v => Ok(v),
         }
+    }
+
+    #[cold]
+    fn cut_long(s: AnnotationString) -> Self {
+        if s.as_str().chars().count() <= MAX_STRING_VALUE_CHARS {
+            return AnnotationValue::String(s);
+        }
+        AnnotationValue::string(s.as_str().to_owned())
     }
 }
 
@@ -464,7 +487,7 @@ mod tests {
             AnnotationValue::String(s) => assert_eq!(s.chars().count(), 1000),
             other => panic!("{other:?}"),
         }
-        assert!(v.is_valid());
+        assert_eq!(v.clone().checked(), Ok(v.clone()));
         assert_eq!(AnnotationValue::from("short"), AnnotationValue::String("short".into()));
         assert_eq!(AnnotationValue::from("x".repeat(1000)), AnnotationValue::from(&"x".repeat(1000)));
     }

@@ -8,7 +8,9 @@
 //! caused it through `cause` (the id of the next exception in the chain, the convention of
 //! the Java SDK). At most [`MAX_EXCEPTIONS`] exceptions are written; the last one written
 //! carries `skipped` with the number left out. A captured backtrace becomes `stack`
-//! frames (at most [`MAX_STACK_FRAMES`], the rest counted in `truncated`).
+//! frames (at most [`MAX_STACK_FRAMES`], the rest counted in `truncated`). A subsegment
+//! keeps at most [`MAX_EXCEPTIONS_PER_SUBSEGMENT`] exceptions over all the errors recorded
+//! on it; the rest are counted under metadata `streamer_obs.truncated_exceptions_count`.
 //!
 //! Recording the same error a second time in an invocation (for example by the parent
 //! subsegment after a child recorded it) writes the `cause` as the 16-character id of the
@@ -38,6 +40,14 @@ use crate::xray::document::{Flags, MAX_STRING_CHARS, cut};
 
 /// At most this many exceptions of one `source()` chain are written.
 pub const MAX_EXCEPTIONS: usize = 10;
+/// At most this many exceptions are kept on one subsegment, whatever the number of
+/// errors recorded on it: the exceptions of later errors beyond it are left out and
+/// counted under metadata `streamer_obs.truncated_exceptions_count`.
+///
+/// ```
+/// assert_eq!(streamer_obs::xray::cause::MAX_EXCEPTIONS_PER_SUBSEGMENT, 32);
+/// ```
+pub const MAX_EXCEPTIONS_PER_SUBSEGMENT: usize = 32;
 /// At most this many stack frames per exception are written.
 pub const MAX_STACK_FRAMES: usize = 32;
 /// Exception messages are cut to this many characters.
@@ -174,15 +184,31 @@ impl Cause {
         }
     }
 
-    /// Adds `other` to this cause: exceptions are appended; a reference is kept only
-    /// while no exception object was recorded.
-    pub(crate) fn merge(&mut self, other: Cause) {
+    /// Adds `other` to this cause: exceptions are appended, up to
+    /// [`MAX_EXCEPTIONS_PER_SUBSEGMENT`]; a reference is kept only while no exception
+    /// object was recorded. Returns the ids of the exceptions left out (an exception kept
+    /// whose `cause` was left out loses the link and counts them in `skipped`).
+    pub(crate) fn merge(&mut self, other: Cause) -> Vec<SegmentId> {
         match (self, other) {
-            (Cause::Exceptions { exceptions, .. }, Cause::Exceptions { exceptions: more, .. }) => {
-                exceptions.extend(more)
+            (Cause::Exceptions { exceptions, .. }, Cause::Exceptions { exceptions: mut more, .. }) => {
+                let room = MAX_EXCEPTIONS_PER_SUBSEGMENT.saturating_sub(exceptions.len());
+                let left_out = if more.len() > room { unlink_dropped(&mut more, room) } else { Vec::new() };
+                exceptions.extend(more);
+                left_out
             }
-            (_, Cause::Ref(_)) => {}
-            (this @ Cause::Ref(_), other) => *this = other,
+            (_, Cause::Ref(_)) => Vec::new(),
+            (this @ Cause::Ref(_), other) => {
+                *this = other;
+                Vec::new()
+            }
+        }
+    }
+
+    /// Keeps only the first `keep` exceptions (the size guard); returns the ids left out.
+    pub(crate) fn keep_first(&mut self, keep: usize) -> Vec<SegmentId> {
+        match self {
+            Cause::Exceptions { exceptions, .. } if exceptions.len() > keep => unlink_dropped(exceptions, keep),
+            _ => Vec::new(),
         }
     }
 
@@ -199,6 +225,20 @@ impl Cause {
         }
         dropped
     }
+}
+
+/// Truncates `exceptions` to `keep`, returning the ids left out; a kept exception whose
+/// `cause` was left out loses the link and counts the left-out ones in `skipped`.
+fn unlink_dropped(exceptions: &mut Vec<Exception>, keep: usize) -> Vec<SegmentId> {
+    let left_out: Vec<SegmentId> = exceptions.drain(keep..).map(|e| e.id).collect();
+    let n = u32::try_from(left_out.len()).unwrap_or(u32::MAX);
+    for e in exceptions.iter_mut() {
+        if e.cause.is_some_and(|c| left_out.contains(&c)) {
+            e.cause = None;
+            e.skipped = e.skipped.saturating_add(n);
+        }
+    }
+    left_out
 }
 
 impl Serialize for Cause {
@@ -333,6 +373,14 @@ fn erased_type_name(e: &dyn StdError) -> String {
 }
 
 impl RecordedErrors {
+    /// Forgets the exceptions `ids` (left out of their subsegment): a later record of the
+    /// same error writes its exceptions again instead of a reference to one never sent.
+    pub(crate) fn forget(&mut self, ids: &[SegmentId]) {
+        if let Some(map) = self.by_fingerprint.as_mut() {
+            map.retain(|_, id| !ids.contains(id));
+        }
+    }
+
     /// Builds the cause for `err`, remembering its exceptions.
     pub(crate) fn cause_for(&mut self, err: &(dyn StdError + 'static), details: &ErrorDetails<'_>) -> Cause {
         let mut chain: Vec<(&(dyn StdError + 'static), String)> = Vec::new();

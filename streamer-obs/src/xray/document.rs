@@ -116,7 +116,8 @@ impl Flags {
     }
 }
 
-/// The `http` block of an outgoing call (X-13). Strings are cut to 250 characters.
+/// The `http` block of an outgoing call (X-13). Strings are cut to 250 characters (by the
+/// builder methods, and when the block is set on a subsegment).
 ///
 /// ```
 /// use streamer_obs::xray::document::Http;
@@ -215,7 +216,8 @@ impl Http {
     }
 }
 
-/// The `aws` block of a call to an AWS service (X-14). Strings are cut to 250 characters.
+/// The `aws` block of a call to an AWS service (X-14). Strings are cut to 250 characters
+/// when the block is set ([`Subsegment::set_aws`], `SubsegmentGuard::update_aws`).
 ///
 /// ```
 /// use streamer_obs::xray::document::AwsData;
@@ -250,7 +252,7 @@ impl AwsData {
 }
 
 /// The `sql` block of a database call (X-15). Never put a password in `url` or
-/// `connection_string`. `user` is cut to 250 characters.
+/// `connection_string`. Every string is cut to 250 characters when the block is set.
 ///
 /// ```
 /// use streamer_obs::xray::document::Sql;
@@ -289,12 +291,71 @@ pub struct Sql {
 pub const MAX_STRING_CHARS: usize = 250;
 
 pub(crate) fn cut(mut s: String, max_chars: usize) -> String {
+    cut_in_place(&mut s, max_chars);
+    s
+}
+
+/// Cuts `s` to its first `max_chars` characters, in place (at a character boundary).
+#[inline]
+pub(crate) fn cut_in_place(s: &mut String, max_chars: usize) {
     if s.len() > max_chars
         && let Some((idx, _)) = s.char_indices().nth(max_chars)
     {
         s.truncate(idx);
     }
-    s
+}
+
+/// [`cut_in_place`] to [`MAX_STRING_CHARS`] for each string that is set.
+#[inline]
+fn cut_all<const N: usize>(fields: [&mut Option<String>; N]) {
+    for s in fields.into_iter().flatten() {
+        cut_in_place(s, MAX_STRING_CHARS);
+    }
+}
+
+impl Http {
+    /// Cuts every string to [`MAX_STRING_CHARS`] (fields set directly are not cut).
+    #[inline]
+    pub(crate) fn cut_strings(&mut self) {
+        cut_all([
+            &mut self.request_method,
+            &mut self.request_url,
+            &mut self.request_user_agent,
+            &mut self.request_client_ip,
+        ]);
+    }
+}
+
+impl AwsData {
+    /// Cuts every string to [`MAX_STRING_CHARS`].
+    #[inline]
+    pub(crate) fn cut_strings(&mut self) {
+        cut_all([
+            &mut self.operation,
+            &mut self.region,
+            &mut self.request_id,
+            &mut self.table_name,
+            &mut self.queue_url,
+            &mut self.account_id,
+        ]);
+    }
+}
+
+impl Sql {
+    /// Cuts every string to [`MAX_STRING_CHARS`].
+    #[inline]
+    pub(crate) fn cut_strings(&mut self) {
+        cut_all([
+            &mut self.connection_string,
+            &mut self.url,
+            &mut self.sanitized_query,
+            &mut self.database_type,
+            &mut self.database_version,
+            &mut self.driver_version,
+            &mut self.user,
+            &mut self.preparation,
+        ]);
+    }
 }
 
 /// `name` cleaned (see [`clean_name`]) as a [`SmallStr`].
@@ -421,6 +482,16 @@ impl Annotations {
     pub(crate) fn entries(&self) -> &[(SmallStr, AnnotationValue)] {
         &self.0
     }
+
+    /// Removes the annotations whose index is marked in `remove` (one pass).
+    pub(crate) fn remove_marked(&mut self, remove: &[bool]) {
+        let mut i = 0;
+        self.0.retain(|_| {
+            let keep = !remove.get(i).copied().unwrap_or(false);
+            i += 1;
+            keep
+        });
+    }
 }
 
 /// The metadata of a subsegment: `(namespace, key, value)` entries sorted by namespace
@@ -520,15 +591,14 @@ impl Metadata {
         }
     }
 
-    /// Removes the entry under `namespace` and `key`.
-    pub(crate) fn remove(&mut self, namespace: &str, key: &str) {
-        if let Ok(i) = self.find(namespace, key) {
-            self.0.remove(i);
-        }
-    }
-
-    pub(crate) fn clear(&mut self) {
-        self.0.clear();
+    /// Removes the entries whose index is marked in `remove` (one pass).
+    pub(crate) fn remove_marked(&mut self, remove: &[bool]) {
+        let mut i = 0;
+        self.0.retain(|_| {
+            let keep = !remove.get(i).copied().unwrap_or(false);
+            i += 1;
+            keep
+        });
     }
 
     pub(crate) fn entries(&self) -> &[(SmallStr, SmallStr, serde_json::Value)] {
@@ -767,17 +837,18 @@ impl Subsegment {
         self.rare.as_ref()?.sql.as_ref()
     }
 
-    /// Sets the `sql` block (`user` cut to 250 characters).
+    /// Sets the `sql` block (every string cut to 250 characters).
     ///
     /// ```
     /// # use streamer_obs::trace_header::SegmentId;
     /// # use streamer_obs::xray::document::{Sql, Subsegment};
     /// let mut s = Subsegment::new(SegmentId::generate(), "Query", 0);
-    /// s.set_sql(Sql { user: Some("u".repeat(300)), ..Default::default() });
+    /// s.set_sql(Sql { user: Some("u".repeat(300)), url: Some("x".repeat(3000)), ..Default::default() });
     /// assert_eq!(s.sql().unwrap().user.as_ref().unwrap().len(), 250);
+    /// assert_eq!(s.sql().unwrap().url.as_ref().unwrap().len(), 250);
     /// ```
     pub fn set_sql(&mut self, mut sql: Sql) {
-        sql.user = sql.user.map(|u| cut(u, MAX_STRING_CHARS));
+        sql.cut_strings();
         self.rare_mut().sql = Some(sql);
     }
 
@@ -837,29 +908,31 @@ impl Subsegment {
     pub fn set_namespace(&mut self, ns: Namespace) {
         self.namespace = Some(ns);
     }
-    /// Sets the `http` block.
+    /// Sets the `http` block (every string cut to 250 characters).
     ///
     /// ```
     /// # use streamer_obs::trace_header::SegmentId;
     /// # use streamer_obs::xray::document::Subsegment;
     /// let mut s = Subsegment::new(SegmentId::from_u64(7).unwrap(), "Work", 1_000_000);
     /// # use streamer_obs::xray::document::Http;
-    /// s.set_http(Http::default().method("POST"));
-    /// assert!(s.http().is_some());
+    /// s.set_http(Http { request_url: Some("u".repeat(2000)), ..Http::default().method("POST") });
+    /// assert_eq!(s.http().unwrap().request_url.as_ref().unwrap().len(), 250);
     /// ```
-    pub fn set_http(&mut self, http: Http) {
+    pub fn set_http(&mut self, mut http: Http) {
+        http.cut_strings();
         self.rare_mut().http = Some(http);
     }
-    /// Sets the `aws` block.
+    /// Sets the `aws` block (every string cut to 250 characters).
     ///
     /// ```
     /// # use streamer_obs::trace_header::SegmentId;
-    /// # use streamer_obs::xray::document::Subsegment;
+    /// # use streamer_obs::xray::document::{AwsData, Subsegment};
     /// let mut s = Subsegment::new(SegmentId::from_u64(7).unwrap(), "Work", 1_000_000);
-    /// s.set_aws(Default::default());
-    /// assert!(s.aws().is_some());
+    /// s.set_aws(AwsData { operation: Some("o".repeat(3000)), ..Default::default() });
+    /// assert_eq!(s.aws().unwrap().operation.as_ref().unwrap().len(), 250);
     /// ```
-    pub fn set_aws(&mut self, aws: AwsData) {
+    pub fn set_aws(&mut self, mut aws: AwsData) {
+        aws.cut_strings();
         self.rare_mut().aws = Some(aws);
     }
     /// Sets flags (in addition to the ones already set).
@@ -890,15 +963,14 @@ impl Subsegment {
         value: impl Into<AnnotationValue>,
     ) -> Result<(), crate::xray::annotation::AnnotationError> {
         crate::xray::annotation::check_key(key)?;
-        let value = value.into();
-        if !value.is_valid() {
-            return Err(crate::xray::annotation::AnnotationError::NonFiniteNumber);
-        }
+        let value = value.into().checked()?;
         self.put_annotation(key, value);
         Ok(())
     }
 
-    /// Sets a metadata entry (namespace checked as by the recorder).
+    /// Sets a metadata entry (namespace checked as by the recorder; arrays and objects
+    /// nested deeper than [`MAX_METADATA_DEPTH`](crate::xray::annotation::MAX_METADATA_DEPTH)
+    /// replaced by `"[too deep]"`).
     ///
     /// ```
     /// use streamer_obs::trace_header::SegmentId;
@@ -914,6 +986,8 @@ impl Subsegment {
         value: serde_json::Value,
     ) -> Result<(), crate::xray::annotation::AnnotationError> {
         crate::xray::annotation::check_namespace(namespace)?;
+        let mut value = value;
+        json::limit_depth(&mut value);
         self.put_metadata(namespace, key, value);
         Ok(())
     }
@@ -1444,7 +1518,7 @@ fn write_fields(out: &mut Vec<u8>, sub: &Subsegment, top: Option<(&TraceId, &Seg
 /// inline key with a boolean or a short plain string) is assembled in one block on the
 /// stack from fixed-size pieces and appended with one copy, instead of six appends.
 #[inline]
-fn write_annotation(out: &mut Vec<u8>, comma: bool, key: &SmallStr, value: &AnnotationValue) {
+pub(crate) fn write_annotation(out: &mut Vec<u8>, comma: bool, key: &SmallStr, value: &AnnotationValue) {
     let SmallStr::Inline(key_len, key_buf) = key else {
         if comma {
             out.push(b',');

@@ -7,9 +7,19 @@
 //!    order), and every other child becomes its own independent document (`parent_id` =
 //!    the enclosing subsegment), encoded by the same rules, recursively.
 //! 3. If one subsegment alone is still too large, its largest metadata entries are
-//!    removed (their names listed under metadata `streamer_obs.truncated_metadata`),
-//!    then its stack frames (counted in each exception's `truncated`).
-//! 4. If it still does not fit it is dropped and a WARN line says so.
+//!    removed (the first [`MAX_LISTED_NAMES`] names listed under metadata
+//!    `streamer_obs.truncated_metadata`, the number under
+//!    `streamer_obs.truncated_metadata_count`), then its stack frames (counted in each
+//!    exception's `truncated`), then its last exceptions (counted under
+//!    `streamer_obs.truncated_exceptions_count`; a kept exception whose `cause` was left
+//!    out counts it in `skipped`), then its largest annotations (listed under
+//!    `streamer_obs.truncated_annotations`, counted under
+//!    `streamer_obs.truncated_annotations_count`). Each item is measured as written.
+//! 4. If it still does not fit it is sent as a **stub**: the same id, name, times,
+//!    namespace and flags, with metadata `streamer_obs.truncated: true` and
+//!    `streamer_obs.original_bytes`, so that children already sent with its id as
+//!    `parent_id` stay linked; a WARN line says so. Only if even the stub does not fit
+//!    (a limit below a few hundred bytes) is it dropped, with a WARN line.
 //!
 //! ```
 //! use streamer_obs::trace_header::{SegmentId, TraceId};
@@ -34,7 +44,9 @@
 //! ```
 
 use crate::trace_header::SegmentId;
-use crate::xray::document::{NodeRef, SegmentDocument, Subsegment, write_nested};
+use crate::xray::document::{NodeRef, SegmentDocument, Subsegment, write_annotation, write_nested};
+use crate::xray::json;
+use crate::xray::small_str::SmallStr;
 
 /// `,"subsegments":[]`: what nesting children adds besides the children themselves.
 const SUBSEGMENTS_OVERHEAD: usize = 17;
@@ -57,8 +69,13 @@ pub struct EncodeReport {
     pub split: bool,
     /// Documents that had metadata or stack frames removed.
     pub trimmed: usize,
-    /// Subsegments dropped because they could not be made small enough.
+    /// Subsegments dropped because they could not be made small enough, not even as a
+    /// stub.
     pub dropped: usize,
+    /// Subsegments sent as a stub (id, name, times, namespace, flags and the note
+    /// `streamer_obs.truncated`) because they could not be trimmed enough; also counted
+    /// in `trimmed`.
+    pub stubbed: usize,
 }
 
 /// Encodes `doc` into documents of at most `max_doc_bytes` bytes each. Each document is
@@ -174,7 +191,7 @@ fn shallow(sub: &Subsegment) -> Subsegment {
     }
 }
 
-fn rewrite(doc: &SegmentDocument<'_>, copy: &Subsegment, parent: &SegmentId, buf: &mut Vec<u8>, keep: usize) {
+fn rewrite(doc: &SegmentDocument<'_>, copy: &Subsegment, parent: &SegmentId, buf: &mut Vec<u8>, keep: usize) -> usize {
     buf.truncate(keep);
     let d = if doc.is_in_progress() {
         SegmentDocument::in_progress(doc.trace_id(), parent, copy)
@@ -182,6 +199,80 @@ fn rewrite(doc: &SegmentDocument<'_>, copy: &Subsegment, parent: &SegmentId, buf
         SegmentDocument::new(doc.trace_id(), parent, copy)
     };
     d.write_with(buf, false);
+    buf.len() - keep
+}
+
+/// At most this many removed metadata or annotation names are listed (each cut to 80
+/// characters); the `…_count` entry says how many were removed in all.
+pub const MAX_LISTED_NAMES: usize = 20;
+/// Metadata key (under [`TRUNCATION_NAMESPACE`]) listing removed metadata entries.
+pub const TRUNCATED_METADATA: &str = "truncated_metadata";
+/// Metadata key (under [`TRUNCATION_NAMESPACE`]) counting removed metadata entries.
+pub const TRUNCATED_METADATA_COUNT: &str = "truncated_metadata_count";
+/// Metadata key (under [`TRUNCATION_NAMESPACE`]) listing removed annotation keys.
+pub const TRUNCATED_ANNOTATIONS: &str = "truncated_annotations";
+/// Metadata key (under [`TRUNCATION_NAMESPACE`]) counting removed annotations.
+pub const TRUNCATED_ANNOTATIONS_COUNT: &str = "truncated_annotations_count";
+/// Metadata key (under [`TRUNCATION_NAMESPACE`]) counting exceptions left out (by the
+/// size guard or by [`MAX_EXCEPTIONS_PER_SUBSEGMENT`](crate::xray::cause::MAX_EXCEPTIONS_PER_SUBSEGMENT)).
+pub const TRUNCATED_EXCEPTIONS: &str = "truncated_exceptions_count";
+/// Metadata key (under [`TRUNCATION_NAMESPACE`]) set to `true` on a stub: a subsegment
+/// that could not be made small enough, sent with only its id, name, times, namespace and
+/// flags so that its children's `parent_id` stays valid.
+pub const TRUNCATED_SUBSEGMENT: &str = "truncated";
+
+/// Room kept for the notes of one trimming stage (their names are counted separately).
+const NOTE_BYTES: usize = 128;
+
+/// Adds `n` to the count note `key` under [`TRUNCATION_NAMESPACE`].
+pub(crate) fn add_count_note(sub: &mut Subsegment, key: &str, n: usize) {
+    let before = sub.metadata.get(TRUNCATION_NAMESPACE, key).and_then(serde_json::Value::as_u64).unwrap_or(0);
+    sub.put_metadata(TRUNCATION_NAMESPACE, key, serde_json::json!(before.saturating_add(n as u64)));
+}
+
+/// The JSON length of `name` as listed in a note, plus its comma.
+fn listed_len(name: &str, scratch: &mut Vec<u8>) -> usize {
+    scratch.clear();
+    json::write_str(scratch, name);
+    scratch.len() + 1
+}
+
+/// Removes items largest first until the document (now `size` bytes, notes included in
+/// the estimate) fits in `max`. `sizes` holds each item's written size (comma included)
+/// and name; returns which to remove, the listed names, and how many.
+fn pick_largest(
+    sizes: &mut [(usize, usize, String)],
+    count: usize,
+    mut size: usize,
+    max: usize,
+    scratch: &mut Vec<u8>,
+) -> (Vec<bool>, Vec<String>, usize) {
+    // Largest first; of equal sizes, the later first (the earlier ones are kept).
+    sizes.sort_unstable_by(|a, b| b.0.cmp(&a.0).then(b.1.cmp(&a.1)));
+    let mut remove = vec![false; count];
+    let mut names = Vec::new();
+    let mut removed = 0;
+    size += NOTE_BYTES;
+    for (bytes, index, name) in sizes.iter_mut() {
+        if size <= max {
+            break;
+        }
+        remove[*index] = true;
+        removed += 1;
+        size = size.saturating_sub(*bytes);
+        if names.len() < MAX_LISTED_NAMES {
+            let name: String = std::mem::take(name).chars().take(80).collect();
+            size += listed_len(&name, scratch);
+            names.push(name);
+        }
+    }
+    (remove, names, removed)
+}
+
+fn send_trimmed(buf: &[u8], sink: &mut dyn FnMut(&[u8]), report: &mut EncodeReport) {
+    sink(buf);
+    report.documents += 1;
+    report.trimmed += 1;
 }
 
 fn trim_and_send(
@@ -192,65 +283,131 @@ fn trim_and_send(
     sink: &mut dyn FnMut(&[u8]),
     report: &mut EncodeReport,
 ) {
-    let original = buf.len() - keep;
     let parent = *doc.parent_id();
     let mut copy = shallow(doc.subsegment());
-    // 1. Metadata, largest entries first.
-    let mut entries: Vec<(usize, String, String)> = copy
-        .metadata
-        .iter()
-        .map(|(ns, k, v)| (serde_json::to_vec(v).map(|b| b.len()).unwrap_or(0) + k.len(), ns.to_owned(), k.to_owned()))
-        .collect();
-    entries.sort_by_key(|e| std::cmp::Reverse(e.0));
-    if !entries.is_empty() {
-        let mut removed: Vec<String> = Vec::new();
-        let mut size = original;
-        // Room for the list of removed names.
-        let budget = max.saturating_sub(2048);
-        for (bytes, ns, key) in &entries {
-            if size <= budget {
-                break;
+    let original = rewrite(doc, &copy, &parent, buf, keep);
+    let mut size = original;
+    let mut scratch = Vec::new();
+    // 1. Metadata, largest entries first (the notes of this guard are kept).
+    let trimmable = |ns: &SmallStr| ns.as_str() != TRUNCATION_NAMESPACE;
+    if copy.metadata.entries().iter().any(|(ns, _, _)| trimmable(ns)) {
+        let entries = copy.metadata.entries();
+        let mut sizes: Vec<(usize, usize, String)> = Vec::new();
+        for (i, (ns, k, v)) in entries.iter().enumerate() {
+            if !trimmable(ns) {
+                continue;
             }
-            copy.metadata.remove(ns, key);
-            size = size.saturating_sub(*bytes);
-            if removed.len() < 20 {
-                removed.push(format!("{ns}.{key}").chars().take(80).collect());
-            }
+            scratch.clear();
+            k.write_json(&mut scratch);
+            scratch.push(b':');
+            json::write_value(&mut scratch, v);
+            sizes.push((scratch.len() + 1, i, format!("{}.{}", ns.as_str(), k.as_str())));
         }
-        if !removed.is_empty() {
-            copy.put_metadata(TRUNCATION_NAMESPACE, "truncated_metadata", serde_json::json!(removed));
+        let (remove, names, removed) = pick_largest(&mut sizes, entries.len(), size, max, &mut scratch);
+        copy.metadata.remove_marked(&remove);
+        if removed > 0 {
+            copy.put_metadata(TRUNCATION_NAMESPACE, TRUNCATED_METADATA, serde_json::json!(names));
+            copy.put_metadata(TRUNCATION_NAMESPACE, TRUNCATED_METADATA_COUNT, serde_json::json!(removed));
         }
-        rewrite(doc, &copy, &parent, buf, keep);
-        if fits(buf, keep, max) {
-            sink(buf);
-            report.documents += 1;
-            report.trimmed += 1;
-            return;
+        size = rewrite(doc, &copy, &parent, buf, keep);
+        if size <= max {
+            return send_trimmed(buf, sink, report);
         }
-        // Still too large: no metadata at all.
-        copy.metadata.clear();
-        copy.put_metadata(TRUNCATION_NAMESPACE, "truncated_metadata", serde_json::json!(["*"]));
+        // Still too large (not expected: sizes are measured): no metadata at all.
+        let all = removed + copy.metadata.entries().iter().filter(|(ns, _, _)| trimmable(ns)).count();
+        let remove: Vec<bool> = copy.metadata.entries().iter().map(|(ns, _, _)| trimmable(ns)).collect();
+        copy.metadata.remove_marked(&remove);
+        if removed == 0 {
+            copy.put_metadata(TRUNCATION_NAMESPACE, TRUNCATED_METADATA, serde_json::json!(["*"]));
+        }
+        copy.put_metadata(TRUNCATION_NAMESPACE, TRUNCATED_METADATA_COUNT, serde_json::json!(all));
+        size = rewrite(doc, &copy, &parent, buf, keep);
+        if size <= max {
+            return send_trimmed(buf, sink, report);
+        }
     }
     // 2. Stack frames.
-    if let Some(cause) = copy.rare.as_mut().and_then(|r| r.cause.as_mut()) {
-        cause.drop_stacks();
+    if let Some(cause) = copy.rare.as_mut().and_then(|r| r.cause.as_mut())
+        && cause.drop_stacks() > 0
+    {
+        size = rewrite(doc, &copy, &parent, buf, keep);
+        if size <= max {
+            return send_trimmed(buf, sink, report);
+        }
     }
-    rewrite(doc, &copy, &parent, buf, keep);
-    if fits(buf, keep, max) {
-        sink(buf);
-        report.documents += 1;
-        report.trimmed += 1;
-        return;
+    // 3. Exceptions: only the first ones that fit.
+    if let Some(cause) = copy.rare.as_mut().and_then(|r| r.cause.as_mut())
+        && !cause.exceptions().is_empty()
+    {
+        let mut est = size + NOTE_BYTES;
+        let mut kept = cause.exceptions().len();
+        while kept > 0 && est > max {
+            kept -= 1;
+            scratch.clear();
+            let _ = serde_json::to_writer(&mut scratch, &cause.exceptions()[kept]);
+            est = est.saturating_sub(scratch.len() + 1);
+        }
+        let left_out = cause.keep_first(kept).len();
+        if left_out > 0 {
+            add_count_note(&mut copy, TRUNCATED_EXCEPTIONS, left_out);
+        }
+        size = rewrite(doc, &copy, &parent, buf, keep);
+        if size <= max {
+            return send_trimmed(buf, sink, report);
+        }
     }
-    // 3. Give up on this subsegment.
+    // 4. Annotations, largest first.
+    if !copy.annotations.is_empty() {
+        let entries = copy.annotations.entries();
+        let mut sizes: Vec<(usize, usize, String)> = Vec::with_capacity(entries.len());
+        for (i, (k, v)) in entries.iter().enumerate() {
+            scratch.clear();
+            write_annotation(&mut scratch, true, k, v);
+            sizes.push((scratch.len(), i, k.as_str().to_owned()));
+        }
+        let (remove, names, removed) = pick_largest(&mut sizes, entries.len(), size, max, &mut scratch);
+        copy.annotations.remove_marked(&remove);
+        if removed > 0 {
+            copy.put_metadata(TRUNCATION_NAMESPACE, TRUNCATED_ANNOTATIONS, serde_json::json!(names));
+            add_count_note(&mut copy, TRUNCATED_ANNOTATIONS_COUNT, removed);
+        }
+        size = rewrite(doc, &copy, &parent, buf, keep);
+        if size <= max {
+            return send_trimmed(buf, sink, report);
+        }
+    }
+    // 5. A stub with the same id, so that children sent with this id as `parent_id` stay
+    //    linked.
+    let mut stub = Subsegment::new(copy.id, "", copy.start_micros);
+    stub.name = copy.name.clone();
+    stub.end_micros = copy.end_micros;
+    stub.namespace = copy.namespace;
+    stub.flags = copy.flags;
+    stub.put_metadata(TRUNCATION_NAMESPACE, TRUNCATED_SUBSEGMENT, serde_json::Value::Bool(true));
+    stub.put_metadata(TRUNCATION_NAMESPACE, "original_bytes", serde_json::json!(original));
+    let stub_size = rewrite(doc, &stub, &parent, buf, keep);
+    if stub_size <= max {
+        report.stubbed += 1;
+        tracing::warn!(
+            target: "streamer_obs",
+            subsegment = %copy.name,
+            id = %copy.id,
+            bytes = original,
+            limit = max,
+            "X-Ray subsegment too large even trimmed: sent as a stub (id, name, times, flags)"
+        );
+        return send_trimmed(buf, sink, report);
+    }
+    // 6. Give up on this subsegment.
+    buf.truncate(keep);
     report.dropped += 1;
     tracing::warn!(
         target: "streamer_obs",
         subsegment = %copy.name,
         id = %copy.id,
-        bytes = buf.len() - keep,
+        bytes = size,
         limit = max,
-        "X-Ray subsegment dropped: too large for one document even without metadata and stack frames"
+        "X-Ray subsegment dropped: too large for one document even as a stub"
     );
 }
 
@@ -407,13 +564,121 @@ mod tests {
     }
 
     #[test]
-    fn hopeless_subsegment_is_dropped_never_cut() {
+    fn largest_annotations_are_removed_and_listed() {
         let (t, p) = ids();
         let mut s = Subsegment::new(SegmentId::generate(), "Annotated", 1);
         for i in 0..100 {
-            s.put_annotation(&format!("k{i}"), "v".repeat(1000).into());
+            s.put_annotation(&format!("k{i:02}"), "v".repeat(1000).into());
         }
-        let (docs, report, _) = collect(&SegmentDocument::new(&t, &p, &s), 50_000);
+        s.put_annotation("small", 1.into());
+        let (docs, report, sizes) = collect(&SegmentDocument::new(&t, &p, &s), 50_000);
+        assert_eq!((docs.len(), report.trimmed, report.dropped, report.stubbed), (1, 1, 0, 0));
+        assert!(sizes[0] <= 50_000 && sizes[0] > 48_000, "{}", sizes[0]);
+        let d = &docs[0];
+        let kept = d["annotations"].as_object().unwrap();
+        assert_eq!(kept["small"], 1);
+        // The earlier keys are kept, the later removed.
+        assert!(kept.contains_key("k00"));
+        let removed = 101 - kept.len();
+        let notes = &d["metadata"][TRUNCATION_NAMESPACE];
+        assert_eq!(notes[TRUNCATED_ANNOTATIONS_COUNT], removed);
+        let listed = notes[TRUNCATED_ANNOTATIONS].as_array().unwrap();
+        assert_eq!(listed.len(), MAX_LISTED_NAMES);
+        assert_eq!(listed[0], "k99");
+    }
+
+    #[test]
+    fn metadata_entries_are_measured_as_written() {
+        let (t, p) = ids();
+        let mut s = Subsegment::new(SegmentId::generate(), "Meta", 1);
+        for i in 0..20_000 {
+            s.put_metadata("default", &format!("k{i:05}"), serde_json::json!("vvvvvvvvvv"));
+        }
+        s.set_end_micros(2);
+        let (docs, report, sizes) = collect(&SegmentDocument::new(&t, &p, &s), MAX_DOCUMENT_BYTES);
+        assert_eq!((docs.len(), report.trimmed), (1, 1));
+        let d = &docs[0];
+        let kept = d["metadata"]["default"].as_object().unwrap().len();
+        assert!(kept > 2_800, "{kept}");
+        assert!(sizes[0] > MAX_DOCUMENT_BYTES - 500, "{}", sizes[0]);
+        let notes = &d["metadata"][TRUNCATION_NAMESPACE];
+        assert_eq!(notes[TRUNCATED_METADATA_COUNT], 20_000 - kept);
+        assert_eq!(notes[TRUNCATED_METADATA].as_array().unwrap().len(), MAX_LISTED_NAMES);
+        assert_eq!(notes[TRUNCATED_METADATA][0], "default.k19999");
+        assert!(d["metadata"]["default"].get("k00000").is_some());
+    }
+
+    #[test]
+    fn exceptions_beyond_what_fits_are_left_out_and_counted() {
+        let (t, p) = ids();
+        let mut s = Subsegment::new(SegmentId::generate(), "Errors", 1);
+        let ids: Vec<SegmentId> = (0..100).map(|_| SegmentId::generate()).collect();
+        let exceptions = (0..100)
+            .map(|i| Exception {
+                id: ids[i],
+                message: format!("{i:03}{}", "m".repeat(997)),
+                type_name: "T".into(),
+                remote: false,
+                truncated: 0,
+                skipped: 0,
+                cause: ids.get(i + 1).copied(),
+                stack: vec![],
+            })
+            .collect();
+        s.set_cause(Cause::Exceptions { working_directory: "/".into(), exceptions });
+        s.add_flags(crate::xray::document::Flags { fault: true, ..Default::default() });
+        let (docs, report, sizes) = collect(&SegmentDocument::new(&t, &p, &s), MAX_DOCUMENT_BYTES);
+        assert_eq!((docs.len(), report.trimmed, report.stubbed), (1, 1, 0));
+        assert!(sizes[0] > MAX_DOCUMENT_BYTES - 2_000);
+        let d = &docs[0];
+        let ex = d["cause"]["exceptions"].as_array().unwrap();
+        assert!(ex.len() > 50 && ex.len() < 100, "{}", ex.len());
+        assert!(ex[0]["message"].as_str().unwrap().starts_with("000"));
+        let last = ex.last().unwrap();
+        assert!(last.get("cause").is_none(), "no link to a left-out exception");
+        assert_eq!(last["skipped"], 100 - ex.len());
+        assert_eq!(d["metadata"][TRUNCATION_NAMESPACE][TRUNCATED_EXCEPTIONS], 100 - ex.len());
+        assert_eq!(d["fault"], true);
+    }
+
+    #[test]
+    fn untrimmable_subsegment_is_sent_as_a_stub_so_children_stay_linked() {
+        let (t, p) = ids();
+        let mut root = Subsegment::new(SegmentId::generate(), "Parent", 1_000_000);
+        root.set_namespace(crate::xray::document::Namespace::Remote);
+        root.add_flags(crate::xray::document::Flags { error: true, ..Default::default() });
+        for _ in 0..5_000 {
+            root.add_precursor(SegmentId::generate());
+        }
+        root.put_annotation("a", 1.into());
+        let mut child = Subsegment::new(SegmentId::generate(), "Child", 1_100_000);
+        child.set_end_micros(1_200_000);
+        root.push_child(child);
+        root.set_end_micros(2_000_000);
+        let (docs, report, sizes) = collect(&SegmentDocument::new(&t, &p, &root), MAX_DOCUMENT_BYTES);
+        assert!(sizes.iter().all(|s| *s <= MAX_DOCUMENT_BYTES));
+        assert_eq!((docs.len(), report.dropped, report.stubbed), (2, 0, 1));
+        let child = docs.iter().find(|d| d["name"] == "Child").unwrap();
+        assert_eq!(child["parent_id"], root.id().as_str());
+        let stub = docs.iter().find(|d| d["id"] == root.id().as_str()).unwrap();
+        assert_eq!(stub["parent_id"], p.as_str());
+        assert_eq!(stub["name"], "Parent");
+        assert_eq!((stub["start_time"].as_f64(), stub["end_time"].as_f64()), (Some(1.0), Some(2.0)));
+        assert_eq!((&stub["error"], &stub["namespace"]), (&serde_json::json!(true), &serde_json::json!("remote")));
+        assert_eq!(stub["metadata"][TRUNCATION_NAMESPACE][TRUNCATED_SUBSEGMENT], true);
+        assert!(stub.get("precursor_ids").is_none() && stub.get("annotations").is_none());
+        // In progress: the stub is in progress too.
+        let open = Subsegment { end_micros: None, subsegments: Vec::new(), ..root.clone() };
+        let (docs, report, _) = collect(&SegmentDocument::in_progress(&t, &p, &open), MAX_DOCUMENT_BYTES);
+        assert_eq!((docs.len(), report.stubbed), (1, 1));
+        assert_eq!(docs[0]["in_progress"], true);
+    }
+
+    #[test]
+    fn hopeless_subsegment_is_dropped_never_cut() {
+        let (t, p) = ids();
+        let s = Subsegment::new(SegmentId::generate(), &"n".repeat(200), 1);
+        let (docs, report, _) = collect(&SegmentDocument::new(&t, &p, &s), 200);
         assert!(docs.is_empty());
         assert_eq!(report.dropped, 1);
     }

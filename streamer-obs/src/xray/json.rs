@@ -192,8 +192,14 @@ static PAIRS: [u8; 200] = {
     t
 };
 
-/// Appends a JSON value as `serde_json` serializes it (maps in their own order).
+/// Appends a JSON value as `serde_json` serializes it (maps in their own order). An array
+/// or object nested deeper than [`MAX_METADATA_DEPTH`] is written as [`TOO_DEEP`]
+/// (recursion never goes deeper; values recorded through the SDK are already limited).
 pub(crate) fn write_value(out: &mut Vec<u8>, v: &serde_json::Value) {
+    write_value_at(out, v, 0);
+}
+
+fn write_value_at(out: &mut Vec<u8>, v: &serde_json::Value, depth: usize) {
     use serde_json::Value;
     match v {
         Value::Null => out.extend_from_slice(b"null"),
@@ -208,13 +214,14 @@ pub(crate) fn write_value(out: &mut Vec<u8>, v: &serde_json::Value) {
             }
         }
         Value::String(s) => write_str(out, s),
+        Value::Array(_) | Value::Object(_) if depth >= MAX_METADATA_DEPTH => write_str(out, TOO_DEEP),
         Value::Array(items) => {
             out.push(b'[');
             for (i, item) in items.iter().enumerate() {
                 if i > 0 {
                     out.push(b',');
                 }
-                write_value(out, item);
+                write_value_at(out, item, depth + 1);
             }
             out.push(b']');
         }
@@ -226,10 +233,341 @@ pub(crate) fn write_value(out: &mut Vec<u8>, v: &serde_json::Value) {
                 }
                 write_str(out, k);
                 out.push(b':');
-                write_value(out, item);
+                write_value_at(out, item, depth + 1);
             }
             out.push(b'}');
         }
+    }
+}
+
+pub(crate) use crate::xray::annotation::{MAX_METADATA_DEPTH, TOO_DEEP};
+
+/// Rust nesting levels (arrays and objects, plus `Some` and newtype wrappers, which add
+/// no JSON level) a metadata value is followed through: bounds the recursion of
+/// [`to_metadata_value`] even for a chain of wrappers.
+const MAX_NESTING: usize = 2 * MAX_METADATA_DEPTH;
+
+/// The JSON string written for a float that is not finite (the log layer's policy).
+fn non_finite(v: f64) -> &'static str {
+    if v.is_nan() {
+        "NaN"
+    } else if v > 0.0 {
+        "Infinity"
+    } else {
+        "-Infinity"
+    }
+}
+
+/// `value` as metadata JSON: what `serde_json::to_value` gives, except that NaN and
+/// infinities become the strings `"NaN"`, `"Infinity"` and `"-Infinity"` (instead of
+/// `null`), and an array or object nested deeper than [`MAX_METADATA_DEPTH`] becomes
+/// [`TOO_DEEP`] without being visited (the recursion is bounded for any input).
+pub(crate) fn to_metadata_value<T: serde::Serialize + ?Sized>(
+    value: &T,
+) -> Result<serde_json::Value, serde_json::Error> {
+    value.serialize(Limit { inner: serde_json::value::Serializer, level: Level { depth: 0, nest: 0 } })
+}
+
+/// Limits a JSON value given as it is to [`MAX_METADATA_DEPTH`] in place: deeper arrays
+/// and objects become [`TOO_DEEP`] (taken apart without recursion). Recursion is bounded
+/// by the limit.
+pub(crate) fn limit_depth(v: &mut serde_json::Value) {
+    limit_depth_at(v, 0);
+}
+
+fn limit_depth_at(v: &mut serde_json::Value, depth: usize) {
+    use serde_json::Value;
+    match v {
+        Value::Array(_) | Value::Object(_) if depth >= MAX_METADATA_DEPTH => {
+            let deep = std::mem::replace(v, Value::String(TOO_DEEP.to_owned()));
+            drop_flat(deep);
+        }
+        Value::Array(items) => items.iter_mut().for_each(|item| limit_depth_at(item, depth + 1)),
+        Value::Object(map) => map.values_mut().for_each(|item| limit_depth_at(item, depth + 1)),
+        _ => {}
+    }
+}
+
+/// Drops a value of any depth without recursion (each container is emptied before it is
+/// dropped).
+pub(crate) fn drop_flat(v: serde_json::Value) {
+    use serde_json::Value;
+    let mut stack = vec![v];
+    while let Some(v) = stack.pop() {
+        match v {
+            Value::Array(items) => stack.extend(items),
+            Value::Object(map) => stack.extend(map.into_iter().map(|(_, v)| v)),
+            _ => {}
+        }
+    }
+}
+
+/// Nesting of the value being serialized: JSON levels (`depth`) and Rust levels (`nest`).
+#[derive(Debug, Clone, Copy)]
+struct Level {
+    depth: usize,
+    nest: usize,
+}
+
+impl Level {
+    /// The level of a value inside an array or object of this level.
+    fn inside(self) -> Level {
+        Level { depth: self.depth + 1, nest: self.nest + 1 }
+    }
+    /// The level of a value inside a wrapper (`Some`, newtype) of this level, if allowed.
+    fn wrapped(self) -> Option<Level> {
+        (self.nest < MAX_NESTING).then_some(Level { depth: self.depth, nest: self.nest + 1 })
+    }
+    /// Whether an array or object may start at this level.
+    fn allows_container(self) -> bool {
+        self.depth < MAX_METADATA_DEPTH && self.nest < MAX_NESTING
+    }
+}
+
+/// A value serialized through [`Limit`] at a level.
+struct Limited<'a, T: ?Sized> {
+    value: &'a T,
+    level: Level,
+}
+
+impl<T: serde::Serialize + ?Sized> serde::Serialize for Limited<'_, T> {
+    #[inline]
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.value.serialize(Limit { inner: s, level: self.level })
+    }
+}
+
+/// A serializer that forwards to `inner`, writing non-finite floats as strings and
+/// replacing containers nested too deep by [`TOO_DEEP`].
+struct Limit<S> {
+    inner: S,
+    level: Level,
+}
+
+/// An array or object being serialized: forwarded, or (too deep) skipped and written as
+/// [`TOO_DEEP`] at the end.
+enum Compound<C, S> {
+    Forward(C, Level),
+    Skip(S),
+}
+
+macro_rules! forward {
+    ($($method:ident($ty:ty);)*) => {$(
+        #[inline]
+        fn $method(self, v: $ty) -> Result<S::Ok, S::Error> {
+            self.inner.$method(v)
+        }
+    )*};
+}
+
+impl<S: serde::Serializer> Limit<S> {
+    /// Starts an array or object with `open`, or skips it when too deep.
+    #[inline]
+    fn open<C>(self, open: impl FnOnce(S) -> Result<C, S::Error>) -> Result<Compound<C, S>, S::Error> {
+        if self.level.allows_container() {
+            let level = self.level.inside();
+            Ok(Compound::Forward(open(self.inner)?, level))
+        } else {
+            Ok(Compound::Skip(self.inner))
+        }
+    }
+}
+
+impl<S: serde::Serializer> serde::Serializer for Limit<S> {
+    type Ok = S::Ok;
+    type Error = S::Error;
+    type SerializeSeq = Compound<S::SerializeSeq, S>;
+    type SerializeTuple = Compound<S::SerializeTuple, S>;
+    type SerializeTupleStruct = Compound<S::SerializeTupleStruct, S>;
+    type SerializeTupleVariant = Compound<S::SerializeTupleVariant, S>;
+    type SerializeMap = Compound<S::SerializeMap, S>;
+    type SerializeStruct = Compound<S::SerializeStruct, S>;
+    type SerializeStructVariant = Compound<S::SerializeStructVariant, S>;
+
+    forward! {
+        serialize_bool(bool); serialize_i8(i8); serialize_i16(i16); serialize_i32(i32); serialize_i64(i64);
+        serialize_i128(i128); serialize_u8(u8); serialize_u16(u16); serialize_u32(u32); serialize_u64(u64);
+        serialize_u128(u128); serialize_char(char); serialize_str(&str); serialize_bytes(&[u8]);
+        serialize_unit_struct(&'static str);
+    }
+
+    #[inline]
+    fn serialize_f32(self, v: f32) -> Result<S::Ok, S::Error> {
+        if v.is_finite() { self.inner.serialize_f32(v) } else { self.inner.serialize_str(non_finite(f64::from(v))) }
+    }
+    #[inline]
+    fn serialize_f64(self, v: f64) -> Result<S::Ok, S::Error> {
+        if v.is_finite() { self.inner.serialize_f64(v) } else { self.inner.serialize_str(non_finite(v)) }
+    }
+    #[inline]
+    fn serialize_none(self) -> Result<S::Ok, S::Error> {
+        self.inner.serialize_none()
+    }
+    #[inline]
+    fn serialize_unit(self) -> Result<S::Ok, S::Error> {
+        self.inner.serialize_unit()
+    }
+    fn serialize_some<T: serde::Serialize + ?Sized>(self, value: &T) -> Result<S::Ok, S::Error> {
+        match self.level.wrapped() {
+            Some(level) => self.inner.serialize_some(&Limited { value, level }),
+            None => self.inner.serialize_str(TOO_DEEP),
+        }
+    }
+    fn serialize_unit_variant(self, name: &'static str, index: u32, variant: &'static str) -> Result<S::Ok, S::Error> {
+        self.inner.serialize_unit_variant(name, index, variant)
+    }
+    fn serialize_newtype_struct<T: serde::Serialize + ?Sized>(
+        self,
+        name: &'static str,
+        value: &T,
+    ) -> Result<S::Ok, S::Error> {
+        match self.level.wrapped() {
+            Some(level) => self.inner.serialize_newtype_struct(name, &Limited { value, level }),
+            None => self.inner.serialize_str(TOO_DEEP),
+        }
+    }
+    fn serialize_newtype_variant<T: serde::Serialize + ?Sized>(
+        self,
+        name: &'static str,
+        index: u32,
+        variant: &'static str,
+        value: &T,
+    ) -> Result<S::Ok, S::Error> {
+        // `{"variant":value}`: an object.
+        if self.level.allows_container() {
+            let level = self.level.inside();
+            self.inner.serialize_newtype_variant(name, index, variant, &Limited { value, level })
+        } else {
+            self.inner.serialize_str(TOO_DEEP)
+        }
+    }
+    fn serialize_seq(self, len: Option<usize>) -> Result<Self::SerializeSeq, S::Error> {
+        self.open(|s: S| s.serialize_seq(len))
+    }
+    fn serialize_tuple(self, len: usize) -> Result<Self::SerializeTuple, S::Error> {
+        self.open(|s: S| s.serialize_tuple(len))
+    }
+    fn serialize_tuple_struct(self, name: &'static str, len: usize) -> Result<Self::SerializeTupleStruct, S::Error> {
+        self.open(|s: S| s.serialize_tuple_struct(name, len))
+    }
+    fn serialize_tuple_variant(
+        self,
+        name: &'static str,
+        index: u32,
+        variant: &'static str,
+        len: usize,
+    ) -> Result<Self::SerializeTupleVariant, S::Error> {
+        self.open(|s: S| s.serialize_tuple_variant(name, index, variant, len))
+    }
+    fn serialize_map(self, len: Option<usize>) -> Result<Self::SerializeMap, S::Error> {
+        self.open(|s: S| s.serialize_map(len))
+    }
+    fn serialize_struct(self, name: &'static str, len: usize) -> Result<Self::SerializeStruct, S::Error> {
+        self.open(|s: S| s.serialize_struct(name, len))
+    }
+    fn serialize_struct_variant(
+        self,
+        name: &'static str,
+        index: u32,
+        variant: &'static str,
+        len: usize,
+    ) -> Result<Self::SerializeStructVariant, S::Error> {
+        self.open(|s: S| s.serialize_struct_variant(name, index, variant, len))
+    }
+    fn collect_str<T: std::fmt::Display + ?Sized>(self, value: &T) -> Result<S::Ok, S::Error> {
+        self.inner.collect_str(value)
+    }
+    fn is_human_readable(&self) -> bool {
+        self.inner.is_human_readable()
+    }
+}
+
+macro_rules! compound {
+    ($trait:ident, $method:ident) => {
+        impl<S: serde::Serializer> serde::ser::$trait for Compound<S::$trait, S> {
+            type Ok = S::Ok;
+            type Error = S::Error;
+            #[inline]
+            fn $method<T: serde::Serialize + ?Sized>(&mut self, value: &T) -> Result<(), S::Error> {
+                match self {
+                    Compound::Forward(c, level) => c.$method(&Limited { value, level: *level }),
+                    Compound::Skip(_) => Ok(()),
+                }
+            }
+            fn end(self) -> Result<S::Ok, S::Error> {
+                self.finish(|c| c.end())
+            }
+        }
+    };
+    ($trait:ident, $method:ident, keyed) => {
+        impl<S: serde::Serializer> serde::ser::$trait for Compound<S::$trait, S> {
+            type Ok = S::Ok;
+            type Error = S::Error;
+            #[inline]
+            fn $method<T: serde::Serialize + ?Sized>(&mut self, key: &'static str, value: &T) -> Result<(), S::Error> {
+                match self {
+                    Compound::Forward(c, level) => c.$method(key, &Limited { value, level: *level }),
+                    Compound::Skip(_) => Ok(()),
+                }
+            }
+            fn end(self) -> Result<S::Ok, S::Error> {
+                self.finish(|c| c.end())
+            }
+        }
+    };
+}
+
+impl<C, S: serde::Serializer> Compound<C, S> {
+    /// Ends the container with `end`, or writes [`TOO_DEEP`] in its place.
+    #[inline]
+    fn finish(self, end: impl FnOnce(C) -> Result<S::Ok, S::Error>) -> Result<S::Ok, S::Error> {
+        match self {
+            Compound::Forward(c, _) => end(c),
+            Compound::Skip(s) => s.serialize_str(TOO_DEEP),
+        }
+    }
+}
+
+compound!(SerializeSeq, serialize_element);
+compound!(SerializeTuple, serialize_element);
+compound!(SerializeTupleStruct, serialize_field);
+compound!(SerializeTupleVariant, serialize_field);
+compound!(SerializeStruct, serialize_field, keyed);
+compound!(SerializeStructVariant, serialize_field, keyed);
+
+impl<S: serde::Serializer> serde::ser::SerializeMap for Compound<S::SerializeMap, S> {
+    type Ok = S::Ok;
+    type Error = S::Error;
+    #[inline]
+    fn serialize_key<T: serde::Serialize + ?Sized>(&mut self, key: &T) -> Result<(), S::Error> {
+        match self {
+            // Keys are written as strings: no nesting, floats as the strings above.
+            Compound::Forward(c, level) => c.serialize_key(&Limited { value: key, level: *level }),
+            Compound::Skip(_) => Ok(()),
+        }
+    }
+    #[inline]
+    fn serialize_value<T: serde::Serialize + ?Sized>(&mut self, value: &T) -> Result<(), S::Error> {
+        match self {
+            Compound::Forward(c, level) => c.serialize_value(&Limited { value, level: *level }),
+            Compound::Skip(_) => Ok(()),
+        }
+    }
+    #[inline]
+    fn serialize_entry<K: serde::Serialize + ?Sized, V: serde::Serialize + ?Sized>(
+        &mut self,
+        key: &K,
+        value: &V,
+    ) -> Result<(), S::Error> {
+        match self {
+            Compound::Forward(c, level) => {
+                c.serialize_entry(&Limited { value: key, level: *level }, &Limited { value, level: *level })
+            }
+            Compound::Skip(_) => Ok(()),
+        }
+    }
+    fn end(self) -> Result<S::Ok, S::Error> {
+        self.finish(|c| c.end())
     }
 }
 
@@ -339,5 +677,49 @@ mod tests {
         for micros in [0, 1, 5, 1_000_000, 1_100_000, 2_000_000, 123_456_789, u64::MAX, (1 << 32) * 1_000_000 + 1] {
             check_seconds(micros);
         }
+    }
+
+    #[test]
+    fn metadata_values_limit_depth_and_write_non_finite_floats_as_strings() {
+        #[derive(serde::Serialize)]
+        struct Wrap(Option<Box<Wrap>>);
+        let run = || {
+            let v = serde_json::json!({"a": [1.5, {"b": null}], "s": "x"});
+            assert_eq!(to_metadata_value(&v).unwrap(), v);
+            let floats = to_metadata_value(&(f64::NAN, f64::INFINITY, f64::NEG_INFINITY, f32::NAN, 2.5)).unwrap();
+            assert_eq!(floats, serde_json::json!(["NaN", "Infinity", "-Infinity", "NaN", 2.5]));
+            // A chain of wrappers adds no JSON level but is not followed past the limit.
+            let mut chain = Wrap(None);
+            for _ in 0..10_000 {
+                chain = Wrap(Some(Box::new(chain)));
+            }
+            assert_eq!(to_metadata_value(&chain).unwrap(), TOO_DEEP);
+            while let Some(next) = chain.0.take() {
+                chain = *next;
+            }
+            // Exactly at the limit: kept, and written as serde_json writes it.
+            let mut deep = serde_json::json!(1);
+            for _ in 0..MAX_METADATA_DEPTH {
+                deep = serde_json::Value::Array(vec![deep]);
+            }
+            assert_eq!(to_metadata_value(&deep).unwrap(), deep);
+            let mut out = Vec::new();
+            write_value(&mut out, &deep);
+            assert_eq!(out, serde(&deep));
+            let mut limited = deep.clone();
+            limit_depth(&mut limited);
+            assert_eq!(limited, deep);
+            // One level more: the innermost array is replaced.
+            let deeper = serde_json::Value::Array(vec![deep]);
+            let mut expected = serde_json::json!(TOO_DEEP);
+            for _ in 0..MAX_METADATA_DEPTH {
+                expected = serde_json::Value::Array(vec![expected]);
+            }
+            assert_eq!(to_metadata_value(&deeper).unwrap(), expected);
+            let mut out = Vec::new();
+            write_value(&mut out, &deeper);
+            assert_eq!(out, serde(&expected));
+        };
+        std::thread::Builder::new().stack_size(2 << 20).spawn(run).unwrap().join().unwrap();
     }
 }

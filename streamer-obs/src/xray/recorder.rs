@@ -719,9 +719,16 @@ impl Recorder {
         self.with_node(idx, id, |sub, tree| {
             sub.add_flags(details.kind().flags());
             let cause = tree.errors.cause_for(err, details);
-            match &mut sub.rare_mut().cause {
+            let left_out = match &mut sub.rare_mut().cause {
                 Some(existing) => existing.merge(cause),
-                None => sub.set_cause(cause),
+                None => {
+                    sub.set_cause(cause);
+                    Vec::new()
+                }
+            };
+            if !left_out.is_empty() {
+                tree.errors.forget(&left_out);
+                crate::xray::encode::add_count_note(sub, crate::xray::encode::TRUNCATED_EXCEPTIONS, left_out.len());
             }
         });
     }
@@ -892,10 +899,7 @@ impl Recorder {
     /// ```
     pub fn annotate(&self, key: &str, value: impl Into<AnnotationValue>) -> Result<(), AnnotationError> {
         check_key(key)?;
-        let value = value.into();
-        if !value.is_valid() {
-            return Err(AnnotationError::NonFiniteNumber);
-        }
+        let value = value.into().checked()?;
         if self.active.is_none() {
             return Ok(());
         }
@@ -921,7 +925,8 @@ impl Recorder {
             return Ok(());
         }
         let (idx, id) = self.current().ok_or(AnnotationError::NoSubsegment)?;
-        let v = serde_json::to_value(value).map_err(|e| AnnotationError::Unserializable(e.to_string()))?;
+        let v =
+            crate::xray::json::to_metadata_value(&value).map_err(|e| AnnotationError::Unserializable(e.to_string()))?;
         self.with_node(idx, id, |sub, _| sub.put_metadata(namespace, key, v));
         Ok(())
     }
@@ -1070,10 +1075,7 @@ impl SubsegmentGuard {
     /// ```
     pub fn annotate(&self, key: &str, value: impl Into<AnnotationValue>) -> Result<(), AnnotationError> {
         check_key(key)?;
-        let value = value.into();
-        if !value.is_valid() {
-            return Err(AnnotationError::NonFiniteNumber);
-        }
+        let value = value.into().checked()?;
         if let Some((rec, id)) = self.target() {
             rec.annotate_node(self.idx, id, [(key, value)]);
         }
@@ -1118,7 +1120,7 @@ impl SubsegmentGuard {
         }
         if let Some((rec, id)) = self.target() {
             let values = entries.map(|(key, value)| (key, AnnotationValue::from(value)));
-            rec.annotate_node(self.idx, id, values.into_iter().filter(|(_, v)| v.is_valid()));
+            rec.annotate_node(self.idx, id, values.into_iter().filter_map(|(k, v)| Some((k, v.checked().ok()?))));
         }
     }
 
@@ -1161,7 +1163,8 @@ impl SubsegmentGuard {
     pub fn metadata_in(&self, namespace: &str, key: &str, value: impl Serialize) -> Result<(), AnnotationError> {
         check_namespace(namespace)?;
         if let Some((rec, id)) = self.target() {
-            let v = serde_json::to_value(value).map_err(|e| AnnotationError::Unserializable(e.to_string()))?;
+            let v = crate::xray::json::to_metadata_value(&value)
+                .map_err(|e| AnnotationError::Unserializable(e.to_string()))?;
             rec.with_node(self.idx, id, |sub, _| sub.put_metadata(namespace, key, v));
         }
         Ok(())
@@ -1173,10 +1176,11 @@ impl SubsegmentGuard {
         &self,
         namespace: &str,
         key: &str,
-        value: serde_json::Value,
+        mut value: serde_json::Value,
     ) -> Result<(), AnnotationError> {
         check_namespace(namespace)?;
         if let Some((rec, id)) = self.target() {
+            crate::xray::json::limit_depth(&mut value);
             rec.with_node(self.idx, id, |sub, _| sub.put_metadata(namespace, key, value));
         }
         Ok(())
@@ -1324,7 +1328,7 @@ impl SubsegmentGuard {
         }
     }
 
-    /// Updates the `http` block in place.
+    /// Updates the `http` block in place (strings cut to 250 characters afterwards).
     ///
     /// ```
     /// # use std::sync::Arc;
@@ -1337,11 +1341,15 @@ impl SubsegmentGuard {
     /// ```
     pub fn update_http(&self, f: impl FnOnce(&mut Http)) {
         if let Some((rec, id)) = self.target() {
-            rec.with_node(self.idx, id, |sub, _| f(sub.rare_mut().http.get_or_insert_with(Default::default)));
+            rec.with_node(self.idx, id, |sub, _| {
+                let http = sub.rare_mut().http.get_or_insert_with(Default::default);
+                f(http);
+                http.cut_strings();
+            });
         }
     }
 
-    /// Updates the `aws` block in place.
+    /// Updates the `aws` block in place (strings cut to 250 characters afterwards).
     ///
     /// ```
     /// # use std::sync::Arc;
@@ -1354,7 +1362,11 @@ impl SubsegmentGuard {
     /// ```
     pub fn update_aws(&self, f: impl FnOnce(&mut AwsData)) {
         if let Some((rec, id)) = self.target() {
-            rec.with_node(self.idx, id, |sub, _| f(sub.rare_mut().aws.get_or_insert_with(Default::default)));
+            rec.with_node(self.idx, id, |sub, _| {
+                let aws = sub.rare_mut().aws.get_or_insert_with(Default::default);
+                f(aws);
+                aws.cut_strings();
+            });
         }
     }
 
@@ -2156,5 +2168,202 @@ mod tests {
         }
         block_on(rec.flush());
         assert_eq!(capture.documents()[0]["annotations"].as_object().unwrap().len(), 60);
+    }
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("{0}")]
+    struct Msg(String);
+
+    #[test]
+    fn oversized_parent_is_trimmed_and_its_child_stays_linked() {
+        let (rec, capture, _) = recorder();
+        let parent_id = {
+            let p = rec.subsegment("Parent");
+            for i in 0..80 {
+                p.annotate(&format!("k{i}"), "v".repeat(1000)).unwrap();
+            }
+            drop(p.child("Child"));
+            p.id().unwrap()
+        };
+        block_on(rec.flush());
+        let docs = capture.documents();
+        assert!(capture.raw().iter().all(|d| d.len() <= crate::xray::encode::MAX_DOCUMENT_BYTES));
+        let child = docs.iter().find(|d| d["name"] == "Child").expect("child sent");
+        assert_eq!(child["parent_id"], parent_id.as_str());
+        let parent = docs.iter().find(|d| d["id"] == parent_id.as_str()).expect("parent sent, not dropped");
+        assert_eq!(parent["name"], "Parent");
+        let kept = parent["annotations"].as_object().unwrap().len();
+        assert!((50..80).contains(&kept), "{kept}");
+        let notes = &parent["metadata"]["streamer_obs"];
+        assert_eq!(notes["truncated_annotations_count"], 80 - kept);
+        assert_eq!(notes["truncated_annotations"].as_array().unwrap().len(), (80 - kept).min(20));
+    }
+
+    #[test]
+    fn hundred_errors_are_capped_per_subsegment_and_the_parent_is_sent() {
+        let (rec, capture, _) = recorder();
+        let parent_id = {
+            let p = rec.subsegment("Parent");
+            for i in 0..100 {
+                p.record_error(&Msg(format!("{i:04}{}", "m".repeat(996))), ErrorKind::Fault);
+            }
+            drop(p.child("Child"));
+            p.id().unwrap()
+        };
+        block_on(rec.flush());
+        let docs = capture.documents();
+        let parent = docs.iter().find(|d| d["id"] == parent_id.as_str()).expect("parent sent");
+        assert_eq!(parent["fault"], true);
+        let ex = parent["cause"]["exceptions"].as_array().unwrap();
+        assert_eq!(ex.len(), crate::xray::cause::MAX_EXCEPTIONS_PER_SUBSEGMENT);
+        assert!(ex[0]["message"].as_str().unwrap().starts_with("0000"));
+        assert_eq!(parent["metadata"]["streamer_obs"]["truncated_exceptions_count"], 68);
+        // 32 exceptions fit: the child stays nested.
+        assert_eq!(docs.len(), 1);
+        assert_eq!(parent["subsegments"][0]["name"], "Child");
+    }
+
+    #[test]
+    fn http_aws_and_sql_strings_are_cut_to_250_characters() {
+        let (rec, capture, _) = recorder();
+        {
+            let a = rec.subsegment("SetHttp");
+            a.set_http(Http {
+                request_method: Some("M".repeat(300)),
+                request_url: Some("é".repeat(2000)),
+                request_user_agent: Some("a".repeat(251)),
+                request_client_ip: Some("1".repeat(260)),
+                ..Http::default()
+            });
+            drop(a);
+            let b = rec.subsegment("Update");
+            b.update_http(|h| h.request_url = Some("u".repeat(2000)));
+            b.update_aws(|a| {
+                a.operation = Some("o".repeat(3000));
+                a.region = Some("r".repeat(300));
+                a.request_id = Some("i".repeat(300));
+                a.table_name = Some("t".repeat(300));
+                a.queue_url = Some("q".repeat(300));
+                a.account_id = Some("1".repeat(300));
+            });
+            drop(b);
+            let c = rec.subsegment("Sql");
+            let long = || Some("s".repeat(3000));
+            c.set_sql(Sql {
+                connection_string: long(),
+                url: long(),
+                sanitized_query: long(),
+                database_type: long(),
+                database_version: long(),
+                driver_version: long(),
+                user: long(),
+                preparation: long(),
+            });
+        }
+        block_on(rec.flush());
+        let docs = capture.documents();
+        let mut strings = 0;
+        for d in &docs {
+            for block in ["http", "aws", "sql"] {
+                let mut stack = vec![&d[block]];
+                while let Some(v) = stack.pop() {
+                    match v {
+                        serde_json::Value::Object(m) => stack.extend(m.values()),
+                        serde_json::Value::String(s) => {
+                            assert_eq!(s.chars().count(), 250, "{block}: {}", &s[..10]);
+                            strings += 1;
+                        }
+                        _ => {}
+                    }
+                }
+            }
+        }
+        assert_eq!(strings, 4 + 1 + 6 + 8);
+        assert_eq!(docs[0]["http"]["request"]["url"], "é".repeat(250));
+    }
+
+    #[test]
+    fn non_finite_metadata_floats_are_written_as_strings() {
+        let (rec, capture, _) = recorder();
+        {
+            let g = rec.subsegment("Floats");
+            g.metadata("vals", vec![f64::NAN, f64::INFINITY, f64::NEG_INFINITY, 1.0]).unwrap();
+            g.metadata("f32", (f32::NAN, 0.5_f32)).unwrap();
+            let _inner = g.child("Inner");
+            rec.metadata_in("default", "one", f64::INFINITY).unwrap();
+        }
+        block_on(rec.flush());
+        let d = &capture.documents()[0];
+        assert_eq!(d["metadata"]["default"]["vals"], serde_json::json!(["NaN", "Infinity", "-Infinity", 1.0]));
+        assert_eq!(d["metadata"]["default"]["f32"], serde_json::json!(["NaN", 0.5]));
+        assert_eq!(d["subsegments"][0]["metadata"]["default"]["one"], "Infinity");
+    }
+
+    fn nested_arrays(depth: usize) -> serde_json::Value {
+        let mut v = serde_json::json!(1);
+        for _ in 0..depth {
+            v = serde_json::Value::Array(vec![v]);
+        }
+        v
+    }
+
+    #[test]
+    fn deep_metadata_is_cut_at_the_depth_limit_without_deep_recursion() {
+        use crate::xray::annotation::{MAX_METADATA_DEPTH, TOO_DEEP};
+        let run = || {
+            for depth in [MAX_METADATA_DEPTH, 100, 30_000] {
+                let (rec, capture, _) = recorder();
+                let deep = nested_arrays(depth);
+                {
+                    let g = rec.subsegment("Deep");
+                    g.metadata("deep", &deep).unwrap();
+                    g.metadata_value_in("default", "value", nested_arrays(depth)).unwrap();
+                }
+                crate::xray::json::drop_flat(deep);
+                block_on(rec.flush());
+                let raw = capture.raw();
+                for key in ["deep", "value"] {
+                    let doc: serde_json::Value = serde_json::from_str(&raw[0]).unwrap();
+                    let mut v = &doc["metadata"]["default"][key];
+                    for _ in 0..MAX_METADATA_DEPTH {
+                        v = &v[0];
+                    }
+                    if depth <= MAX_METADATA_DEPTH {
+                        assert_eq!(*v, 1, "{depth}");
+                    } else {
+                        assert_eq!(*v, TOO_DEEP, "{depth}");
+                    }
+                }
+                let mut s = Subsegment::new(SegmentId::generate(), "Owned", 0);
+                s.add_metadata("default", "v", nested_arrays(depth)).unwrap();
+                let json = crate::xray::document::SegmentDocument::new(
+                    &"1-5759e988-bd862e3fe1be46a994272793".parse().unwrap(),
+                    &SegmentId::generate(),
+                    &s,
+                )
+                .to_json();
+                assert_eq!(json.contains(TOO_DEEP), depth > MAX_METADATA_DEPTH);
+            }
+        };
+        std::thread::Builder::new().stack_size(2 << 20).spawn(run).unwrap().join().unwrap();
+    }
+
+    #[test]
+    fn annotation_string_values_over_1000_characters_are_cut_not_refused() {
+        use crate::xray::annotation::AnnotationString;
+        let (rec, capture, _) = recorder();
+        {
+            let g = rec.subsegment("Long");
+            g.annotate("k", AnnotationValue::String(AnnotationString::from("x".repeat(2000)))).unwrap();
+            rec.annotate("e", AnnotationValue::String(AnnotationString::from("é".repeat(1001)))).unwrap();
+            assert_eq!(g.annotate("nan", f64::NAN), Err(AnnotationError::NonFiniteNumber));
+        }
+        block_on(rec.flush());
+        let d = &capture.documents()[0];
+        assert_eq!(d["annotations"]["k"], "x".repeat(1000));
+        assert_eq!(d["annotations"]["e"], "é".repeat(1000));
+        let mut s = Subsegment::new(SegmentId::generate(), "Owned", 0);
+        s.annotate("k", AnnotationValue::String(AnnotationString::from("y".repeat(2000)))).unwrap();
+        assert_eq!(s.annotations().get("k"), Some(&AnnotationValue::from("y".repeat(1000))));
     }
 }
