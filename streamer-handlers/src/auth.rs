@@ -599,21 +599,26 @@ impl JwtVerifier {
         if header.is_empty() || payload.is_empty() || !b64url(header) || !b64url(payload) || !b64url(signature) {
             return Err(InvalidJwtReason::Malformed);
         }
+        // The header's JSON starts with `{"` (`eyJ` in base64url), as every JWT library
+        // writes it. Refusing other spellings (`{ "alg"…`) keeps every accepted token in
+        // the shape the log scrubber recognises (`streamer_obs::log::contains_jwt`), so a
+        // token that verifies can never reach a log line unredacted.
+        if !header.starts_with("eyJ") {
+            return Err(InvalidJwtReason::Malformed);
+        }
         self.check_header(header)?;
         if signature.is_empty() {
             return Err(InvalidJwtReason::BadSignature);
         }
-        let data = jsonwebtoken::decode::<Map<String, Value>>(text, &self.key, &self.validation)
+        let data = jsonwebtoken::decode::<UniqueMembers>(text, &self.key, &self.validation)
             .map_err(|e| map_jwt_error(e.kind()))?;
-        self.check_claims(&data.claims)
+        self.check_claims(&data.claims.0)
     }
 
     fn check_header(&self, header: &str) -> Result<(), InvalidJwtReason> {
         let bytes = URL_SAFE_NO_PAD.decode(header).map_err(|_| InvalidJwtReason::Malformed)?;
-        let Value::Object(fields) = serde_json::from_slice::<Value>(&bytes).map_err(|_| InvalidJwtReason::Malformed)?
-        else {
-            return Err(InvalidJwtReason::Malformed);
-        };
+        let UniqueMembers(fields) =
+            serde_json::from_slice::<UniqueMembers>(&bytes).map_err(|_| InvalidJwtReason::Malformed)?;
         let Some(Value::String(alg)) = fields.get("alg") else {
             return Err(InvalidJwtReason::Malformed);
         };
@@ -703,13 +708,59 @@ fn numeric_date(claims: &Map<String, Value>, claim: Claim) -> Result<Option<f64>
 }
 
 /// A required identifier: a non-blank string of at most [`MAX_ID_BYTES`] without control
-/// characters.
+/// or invisible formatting characters (`U+200B`, `U+202E`, ...) and without surrounding
+/// whitespace (`" acme "` is not `acme`). A `tenant_id` must also be a CloudWatch
+/// dimension value (printable ASCII, `TenantId::new`): it names the tenant's metrics, and
+/// one the metrics could not carry would leave its connections uncounted.
 fn identifier(claims: &Map<String, Value>, claim: Claim) -> Result<String, InvalidJwtReason> {
     match claims.get(claim.name()) {
         None | Some(Value::Null) => Err(InvalidJwtReason::MissingClaim(claim)),
         Some(Value::String(s)) if s.trim().is_empty() => Err(InvalidJwtReason::MissingClaim(claim)),
-        Some(Value::String(s)) if s.len() <= MAX_ID_BYTES && !s.chars().any(char::is_control) => Ok(s.clone()),
+        Some(Value::String(s))
+            if s.len() <= MAX_ID_BYTES
+                && s.trim() == s
+                && !s.chars().any(|c| c.is_control() || is_format_char(c))
+                && (claim != Claim::TenantId || streamer_obs::metrics::TenantId::new(s.as_str()).is_ok()) =>
+        {
+            Ok(s.clone())
+        }
         Some(_) => Err(InvalidJwtReason::InvalidClaim(claim)),
+    }
+}
+
+/// Invisible formatting characters (Unicode category Cf: zero-width spaces and joiners,
+/// bidirectional controls, the BOM...) and the line and paragraph separators.
+fn is_format_char(c: char) -> bool {
+    matches!(c, '\u{2028}' | '\u{2029}')
+        || unicode_general_category::get_general_category(c) == unicode_general_category::GeneralCategory::Format
+}
+
+/// A JSON object whose members must have distinct names (RFC 7519 §4: a JWT with
+/// duplicate claim names may be rejected). A claims set or header that repeats a member
+/// is refused as malformed, whichever member it is: otherwise the last `tenant_id` would
+/// win silently while a repeated `exp` is refused by the library.
+struct UniqueMembers(Map<String, Value>);
+
+impl<'de> serde::Deserialize<'de> for UniqueMembers {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Members;
+        impl<'de> serde::de::Visitor<'de> for Members {
+            type Value = UniqueMembers;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON object with distinct member names")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<UniqueMembers, A::Error> {
+                let mut members = Map::new();
+                while let Some((key, value)) = map.next_entry::<String, Value>()? {
+                    if members.contains_key(&key) {
+                        return Err(serde::de::Error::custom("duplicate member"));
+                    }
+                    members.insert(key, value);
+                }
+                Ok(UniqueMembers(members))
+            }
+        }
+        deserializer.deserialize_map(Members)
     }
 }
 

@@ -6,7 +6,10 @@
 //! 2. `LoadConnection` subsegment: the record (absent, expired or unreadable means the
 //!    tenant is `unknown`; a read failure is logged at WARN and the delete still runs);
 //! 3. `DeleteConnection` subsegment: idempotent delete (a missing record is not an
-//!    error; a failure is logged at ERROR);
+//!    error; a failure is logged at ERROR). The record the delete removed decides what
+//!    is counted: of two overlapping `$disconnect`s of one connection only the one whose
+//!    delete removed it counts it as found (tenant and duration), as with a repeated
+//!    `$disconnect`; when the delete fails, the record read in step 2 is used;
 //! 4. 200 `{"message":"Disconnected successfully"}` whatever the store said; INFO `Disconnect completed`
 //!    with the event's own `disconnect_status_code` and `disconnect_reason` (also
 //!    annotations of `HandleDisconnect`), `ConnectionClosed` = 1 by `TenantID`
@@ -224,12 +227,22 @@ impl DisconnectHandler {
             let _ = xray::annotate("user_id", r.user_id.as_str());
             let _ = xray::annotate("tenant_id", r.tenant_id.as_str());
         }
-        if !connection_id.is_empty()
-            && let Err(e) = delete_connection(store, connection_id).await
-        {
-            tracing::error!(error_kind = e.kind(), error = %e, "Failed to delete connection");
-            xray::record_error(&e, ErrorClass::Fault);
-        }
+        // The delete returns the record it removed: only the invocation that removed it
+        // counts the connection (and its duration) as found. Two `$disconnect`s that overlap
+        // both read the record, but only one removes it; the other counts it as gone, as a
+        // repeated `$disconnect` does. When the delete fails, what was read stands.
+        let record = if connection_id.is_empty() {
+            record
+        } else {
+            match delete_connection(store, connection_id).await {
+                Ok(removed) => removed,
+                Err(e) => {
+                    tracing::error!(error_kind = e.kind(), error = %e, "Failed to delete connection");
+                    xray::record_error(&e, ErrorClass::Fault);
+                    record
+                }
+            }
+        };
 
         let now = self.clock.now_millis();
         let duration = record.as_ref().map(|r| Duration::from_millis(now.saturating_sub(r.connected_at)));

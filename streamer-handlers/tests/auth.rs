@@ -446,7 +446,7 @@ fn tenant_allowed_exact_match_only() {
     let a = auth_with(&rsa_settings(), "acme");
     assert!(a.authenticate_token(&Token::new(rs256(&claims()))).is_ok());
     let mut c = claims();
-    for tenant in ["ACME", "acme ", "acm", "acme2"] {
+    for tenant in ["ACME", "acm", "acme2"] {
         c["tenant_id"] = json!(tenant);
         assert!(matches!(refuse(&a, &rs256(&c)), AuthFailure::TenantNotAllowed { .. }), "{tenant:?}");
     }
@@ -674,4 +674,63 @@ fn verifier_debug_shows_no_key_material() {
     for line in RSA_PUB.lines().filter(|l| !l.starts_with("-----")) {
         assert!(!text.contains(line), "{text}");
     }
+}
+
+/// Signs `header_json.payload_json` (raw JSON texts, duplicates and spacing kept as given)
+/// with the test RSA key.
+fn signed_raw(header_json: &str, payload_json: &str) -> String {
+    let key = EncodingKey::from_rsa_pem(RSA_PRIV).unwrap();
+    let message = format!("{}.{}", URL_SAFE_NO_PAD.encode(header_json), URL_SAFE_NO_PAD.encode(payload_json));
+    let signature = jsonwebtoken::crypto::sign(message.as_bytes(), &key, Algorithm::RS256).unwrap();
+    format!("{message}.{signature}")
+}
+
+/// Every token that verifies has the shape the log scrubber recognises: a header JSON that
+/// does not start with `{"` (so a token not starting with `eyJ`) is refused, even correctly
+/// signed, so that a valid token can never reach a log line unredacted.
+#[test]
+fn a_header_not_starting_with_eyj_is_malformed_even_when_signed() {
+    let payload = format!(r#"{{"sub":"u1","tenant_id":"acme","exp":{}}}"#, NOW + 300);
+    let fine = signed_raw(r#"{"alg":"RS256"}"#, &payload);
+    assert!(auth().authenticate_token(&Token::new(&fine)).is_ok());
+    assert!(streamer_obs::log::contains_jwt(&fine));
+    for header in [r#" {"alg":"RS256"}"#, r#"{ "alg":"RS256"}"#, "{\n\"alg\":\"RS256\"}"] {
+        let token = signed_raw(header, &payload);
+        assert!(!token.starts_with("eyJ"), "{header}");
+        assert_invalid(&auth(), &token, InvalidJwtReason::Malformed);
+    }
+}
+
+/// RFC 7519 §4: duplicate member names may be rejected; they are, in the header and in the
+/// claims set alike, whichever member repeats (the last `tenant_id` must not win silently).
+#[test]
+fn duplicate_members_are_malformed() {
+    let exp = NOW + 300;
+    for (header, payload) in [
+        (
+            r#"{"alg":"RS256"}"#.to_owned(),
+            format!(r#"{{"sub":"u1","tenant_id":"acme","tenant_id":"evil","exp":{exp}}}"#),
+        ),
+        (r#"{"alg":"RS256"}"#.to_owned(), format!(r#"{{"sub":"u1","sub":"u2","tenant_id":"acme","exp":{exp}}}"#)),
+        (r#"{"alg":"RS256","alg":"RS256"}"#.to_owned(), format!(r#"{{"sub":"u1","tenant_id":"acme","exp":{exp}}}"#)),
+    ] {
+        assert_invalid(&auth(), &signed_raw(&header, &payload), InvalidJwtReason::Malformed);
+    }
+}
+
+/// A `tenant_id` names the tenant's metrics (a CloudWatch dimension value: printable
+/// ASCII); identifiers carry no surrounding whitespace and no invisible characters.
+#[test]
+fn identifiers_the_metrics_and_logs_cannot_carry_faithfully_are_invalid_claims() {
+    for tenant in ["café", " acme ", "acme\u{200b}", "tenant-eyJa.eyJb.c"] {
+        let token = rs256(&json!({"sub": "user-1", "tenant_id": tenant, "exp": NOW + 300}));
+        assert_invalid(&auth(), &token, InvalidJwtReason::InvalidClaim(Claim::TenantId));
+    }
+    for sub in ["user\u{202e}1", " user-1", "user\u{2028}1"] {
+        let token = rs256(&json!({"sub": sub, "tenant_id": "acme", "exp": NOW + 300}));
+        assert_invalid(&auth(), &token, InvalidJwtReason::InvalidClaim(Claim::Sub));
+    }
+    // Unicode user ids are fine.
+    let token = rs256(&json!({"sub": "usuário-1", "tenant_id": "acme", "exp": NOW + 300}));
+    assert!(auth().authenticate_token(&Token::new(&token)).is_ok());
 }

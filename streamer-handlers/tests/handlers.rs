@@ -350,6 +350,30 @@ fn disconnect_of_a_gone_record_is_200_with_the_unknown_tenant_and_no_duration() 
     }
 }
 
+/// Two `$disconnect`s of one connection that overlap both read the record; only the one
+/// whose delete removed it counts it (tenant, duration). Here the other one's delete
+/// finds it gone, as a repeated `$disconnect` would.
+#[test]
+fn an_overlapping_disconnect_whose_delete_finds_nothing_counts_the_connection_as_gone() {
+    let mut store = MockConnectionStore::new();
+    store.expect_get().returning(|_| Ok(Some(record(T0 - 750))));
+    store.expect_delete().times(1).returning(|_| Ok(None));
+    let handler = disconnect_handler(Arc::new(store));
+    let (response, cap) = disconnect(&handler);
+    assert_eq!(response.status_code, 200);
+    assert_eq!(cap.line("Disconnect completed")["connection_found"], false);
+    assert_eq!(cap.emf_with("ConnectionClosed")["TenantID"], "unknown");
+    assert!(cap.emf.iter().all(|d| d.get("ConnectionDuration").is_none()));
+
+    // The delete that removed it counts it, with the record it removed.
+    let mut store = MockConnectionStore::new();
+    store.expect_get().returning(|_| Ok(Some(record(T0 - 750))));
+    store.expect_delete().times(1).returning(|_| Ok(Some(record(T0 - 500))));
+    let (_, cap) = disconnect(&disconnect_handler(Arc::new(store)));
+    assert_eq!(cap.line("Disconnect completed")["connection_found"], true);
+    assert_eq!(cap.emf_with("ConnectionDuration")["ConnectionDuration"], 0.5);
+}
+
 #[test]
 fn disconnect_store_failures_still_answer_200_with_an_error_line() {
     let mut store = MockConnectionStore::new();
