@@ -485,12 +485,7 @@ impl Annotations {
 
     /// Removes the annotations whose index is marked in `remove` (one pass).
     pub(crate) fn remove_marked(&mut self, remove: &[bool]) {
-        let mut i = 0;
-        self.0.retain(|_| {
-            let keep = !remove.get(i).copied().unwrap_or(false);
-            i += 1;
-            keep
-        });
+        retain_unmarked(&mut self.0, remove);
     }
 }
 
@@ -593,12 +588,7 @@ impl Metadata {
 
     /// Removes the entries whose index is marked in `remove` (one pass).
     pub(crate) fn remove_marked(&mut self, remove: &[bool]) {
-        let mut i = 0;
-        self.0.retain(|_| {
-            let keep = !remove.get(i).copied().unwrap_or(false);
-            i += 1;
-            keep
-        });
+        retain_unmarked(&mut self.0, remove);
     }
 
     pub(crate) fn entries(&self) -> &[(SmallStr, SmallStr, serde_json::Value)] {
@@ -1028,6 +1018,16 @@ impl Subsegment {
     pub(crate) fn rare_mut(&mut self) -> &mut Rare {
         self.rare.get_or_insert_with(Box::default)
     }
+}
+
+/// Keeps the items of `items` whose index is not marked in `remove` (one pass, in order).
+fn retain_unmarked<A: smallvec::Array>(items: &mut smallvec::SmallVec<A>, remove: &[bool]) {
+    let mut i = 0;
+    items.retain(|_| {
+        let keep = !remove.get(i).copied().unwrap_or(false);
+        i += 1;
+        keep
+    });
 }
 
 /// An independent subsegment document: a subsegment tree with the trace id and the id
