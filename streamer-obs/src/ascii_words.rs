@@ -49,6 +49,14 @@ pub(crate) fn bytes_equal(x: u64, b: u8) -> u64 {
     zero_bytes(x ^ (ONES * u64::from(b)))
 }
 
+/// The high bit of exactly the bytes of `x` equal to `b`: no bit for any other byte (one
+/// operation more than [`bytes_equal`], whose borrow can mark a byte above a match).
+#[inline(always)]
+pub(crate) fn bytes_equal_exact(x: u64, b: u8) -> u64 {
+    let y = x ^ (ONES * u64::from(b));
+    !((y & !HIGH).wrapping_add(!HIGH) | y) & HIGH
+}
+
 /// The high bit of every byte of `x` below `n` (`n` ≤ 0x80; exact for "any").
 #[inline(always)]
 pub(crate) fn bytes_below(x: u64, n: u8) -> u64 {
@@ -96,6 +104,24 @@ mod tests {
                     assert_eq!(letters_in(all_letters, b'a', b'z') == HIGH, b.is_ascii_alphabetic(), "{b} at {at}");
                 }
             }
+        }
+    }
+
+    /// Exactly the bytes equal to the pattern are marked, whatever the other bytes are
+    /// (the plain `bytes_equal` may also mark a byte above a match).
+    #[test]
+    fn bytes_equal_exact_marks_exactly_the_equal_bytes() {
+        let mut rng = fastrand::Rng::with_seed(7);
+        for _ in 0..20_000 {
+            let x = rng.u64(..);
+            let pattern = if rng.bool() { x.to_le_bytes()[rng.usize(..8)] } else { rng.u8(..) };
+            let expected = x
+                .to_le_bytes()
+                .iter()
+                .enumerate()
+                .filter(|(_, b)| **b == pattern)
+                .fold(0u64, |acc, (i, _)| acc | (0x80 << (8 * i)));
+            assert_eq!(bytes_equal_exact(x, pattern), expected, "{x:#018x} {pattern:#04x}");
         }
     }
 

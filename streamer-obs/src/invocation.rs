@@ -139,6 +139,9 @@ pub struct Invocation {
     fields: RwLock<Vec<(Cow<'static, str>, Box<str>)>>,
     /// Set by the first [`Self::append_field`]: until then, readers skip the lock.
     has_fields: AtomicBool,
+    /// Redacts correlation fields when they are attached (a shared handle: cloning it is a
+    /// reference-count increment).
+    redactor: crate::log::Redactor,
     pub(crate) log_buffer: Option<Mutex<LogBuffer>>,
     pub(crate) xray: Arc<crate::xray::recorder::Recorder>,
     pub(crate) metrics: crate::metrics::InvocationMetrics,
@@ -254,6 +257,7 @@ impl Invocation {
             sampling_logged,
             fields,
             has_fields,
+            redactor,
             log_buffer,
             xray,
             metrics,
@@ -283,6 +287,9 @@ impl Invocation {
         fields.clear_poison();
         fields.get_mut().unwrap_or_else(|p| p.into_inner()).clear();
         *has_fields.get_mut() = false;
+        if !redactor.same_as(config.log().redactor()) {
+            *redactor = config.log().redactor().clone();
+        }
         *log_buffer = config.log().buffer().map(|b| Mutex::new(LogBuffer::new(*b)));
         metrics.reset_for(config);
     }
@@ -327,6 +334,7 @@ impl Invocation {
             sampling_logged: AtomicBool::new(false),
             fields: RwLock::new(Vec::new()),
             has_fields: AtomicBool::new(false),
+            redactor: config.log().redactor().clone(),
             log_buffer: config.log().buffer().map(|b| Mutex::new(LogBuffer::new(*b))),
             xray,
             metrics: crate::metrics::InvocationMetrics::from_config(config),
@@ -360,12 +368,20 @@ impl Invocation {
     /// handler lifecycle, which sets the task-local itself).
     pub(crate) fn note_debug_sampling(self: &Arc<Self>, span: &tracing::Span) {
         if self.debug_sampled && !self.sampling_logged.load(Ordering::Relaxed) {
-            Arc::clone(self).sync_scope(|| span.in_scope(|| self.log_debug_sampling()));
+            CURRENT.sync_scope(Arc::clone(self), || span.in_scope(|| self.log_debug_sampling()));
         }
     }
 
-    /// Runs `f` synchronously with this invocation as the current one.
+    /// Runs `f` synchronously with this invocation as the current one. As with
+    /// [`Self::scope`], a debug-sampled invocation logs its sampling line first (once).
     pub fn sync_scope<R>(self: Arc<Self>, f: impl FnOnce() -> R) -> R {
+        if self.debug_sampled && !self.sampling_logged.load(Ordering::Relaxed) {
+            let inv = Arc::clone(&self);
+            return CURRENT.sync_scope(self, || {
+                inv.log_debug_sampling();
+                f()
+            });
+        }
         CURRENT.sync_scope(self, f)
     }
 
@@ -455,12 +471,35 @@ impl Invocation {
 
     /// Attaches a correlation field (any serialisable value) to every later log line
     /// of this invocation. A key that is already present is replaced.
-    pub fn append_field(&self, key: impl Into<Cow<'static, str>>, value: impl Serialize) {
+    ///
+    /// The value is redacted once, here, and kept rendered: under a secret-looking key
+    /// (see `ConfigBuilder::redact_keys`) it is `"[REDACTED]"`; otherwise values under
+    /// secret-looking keys at any depth are `"[REDACTED]"` and strings are scrubbed as
+    /// [`crate::log::Redactor::redact_value`] does (JWTs, credentials, query-string
+    /// secrets). NaN and infinities are written as `"NaN"`, `"Infinity"`, `"-Infinity"`,
+    /// and arrays or objects nested deeper than 64 levels as `"[too deep]"`.
+    ///
+    /// Returns false, and attaches nothing, when the key itself looks like a JWT (a key
+    /// cannot be redacted without losing it).
+    ///
+    /// ```
+    /// use streamer_obs::config::Config;
+    /// use streamer_obs::invocation::{ColdStartTracker, Invocation};
+    /// use streamer_obs::testing::ContextBuilder;
+    /// let ctx = ContextBuilder::new().request_id("r").build();
+    /// let inv = Invocation::from_context(&ctx, &Config::default(), &ColdStartTracker::new(&Default::default()));
+    /// assert!(inv.append_field("request", serde_json::json!({"headers": {"Cookie": "sid=1"}, "n": 1})));
+    /// assert_eq!(inv.field("request").as_deref(), Some(r#"{"headers":{"Cookie":"[REDACTED]"},"n":1}"#));
+    /// assert!(inv.append_field("ratio", f64::NAN));
+    /// assert_eq!(inv.field("ratio").as_deref(), Some(r#""NaN""#));
+    /// assert!(!inv.append_field("eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.", 1));
+    /// ```
+    pub fn append_field(&self, key: impl Into<Cow<'static, str>>, value: impl Serialize) -> bool {
         let key = key.into();
-        let rendered: Box<str> = match serde_json::to_string(&value) {
-            Ok(s) => s.into(),
-            Err(e) => serde_json::to_string(&format!("<unserialisable: {e}>")).unwrap_or_default().into(),
-        };
+        if crate::log::contains_jwt(&key) {
+            return false;
+        }
+        let rendered = self.render_field(&key, &value);
         let mut fields = self.fields.write().unwrap_or_else(|p| p.into_inner());
         if let Some(slot) = fields.iter_mut().find(|(k, _)| *k == key) {
             slot.1 = rendered;
@@ -468,6 +507,22 @@ impl Invocation {
             fields.push((key, rendered));
         }
         self.has_fields.store(true, Ordering::Release);
+        true
+    }
+
+    /// The redacted JSON rendering of a correlation field's value.
+    fn render_field(&self, key: &str, value: &impl Serialize) -> Box<str> {
+        if self.redactor.is_redacted(key) {
+            return format!("\"{}\"", crate::log::REDACTED).into();
+        }
+        let mut value = match crate::xray::json::to_metadata_value(value) {
+            Ok(v) => v,
+            Err(e) => serde_json::Value::String(format!("<unserialisable: {e}>")),
+        };
+        self.redactor.redact_value(&mut value);
+        let rendered = serde_json::to_string(&value).unwrap_or_else(|_| String::from("null"));
+        crate::xray::json::drop_flat(value);
+        rendered.into()
     }
 
     /// Removes a correlation field.
@@ -543,15 +598,16 @@ pub(crate) fn pooled(ctx: &lambda_runtime::Context, telemetry: &crate::telemetry
     invocation
 }
 
-/// Attaches a correlation field to the current invocation. Returns false (and does
-/// nothing) outside an invocation.
+/// Attaches a correlation field to the current invocation (redacted, see
+/// [`Invocation::append_field`]). Returns false (and does nothing) outside an invocation
+/// or when the key looks like a JWT.
 ///
 /// ```
 /// // Outside an invocation nothing happens.
 /// assert!(!streamer_obs::invocation::append_field("tenant_id", "t-1"));
 /// ```
 pub fn append_field(key: impl Into<Cow<'static, str>>, value: impl Serialize) -> bool {
-    Invocation::with_current(|inv| inv.append_field(key, value)).is_some()
+    Invocation::with_current(|inv| inv.append_field(key, value)) == Some(true)
 }
 
 #[cfg(test)]

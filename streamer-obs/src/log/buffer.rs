@@ -17,8 +17,15 @@ pub(crate) struct LogBuffer {
     bytes: usize,
     evicted: usize,
     warned: bool,
+    warned_too_large: bool,
     sink: Option<LineSink>,
 }
+
+/// The warning written on an invocation's first eviction.
+pub(crate) const EVICTED: &str =
+    "log buffer full: the oldest buffered records were evicted (raise LogBufferConfig::max_bytes to keep more)";
+/// The warning written for an invocation's first record larger than the whole buffer.
+pub(crate) const TOO_LARGE: &str = "log buffer: a record larger than LogBufferConfig::max_bytes was dropped without being buffered (raise LogBufferConfig::max_bytes to keep such records)";
 
 impl std::fmt::Debug for LogBuffer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -32,18 +39,36 @@ impl std::fmt::Debug for LogBuffer {
 
 impl LogBuffer {
     pub(crate) fn new(config: LogBufferConfig) -> Self {
-        Self { config, lines: VecDeque::new(), bytes: 0, evicted: 0, warned: false, sink: None }
+        Self {
+            config,
+            lines: VecDeque::new(),
+            bytes: 0,
+            evicted: 0,
+            warned: false,
+            warned_too_large: false,
+            sink: None,
+        }
     }
 
     pub(crate) fn config(&self) -> &LogBufferConfig {
         &self.config
     }
 
-    /// Holds `line`; evicts the oldest lines past the byte cap. Returns true when this
-    /// push caused the first eviction of the invocation (the caller writes one warning).
-    pub(crate) fn push(&mut self, line: &[u8], sink: &LineSink) -> bool {
+    /// Holds `line`; evicts the oldest lines past the byte cap. A line larger than the
+    /// cap on its own is not held (and evicts nothing). Returns the warning the caller
+    /// writes, once per invocation and kind: the first eviction, the first line too large
+    /// to hold.
+    pub(crate) fn push(&mut self, line: &[u8], sink: &LineSink) -> Option<&'static str> {
         if self.sink.is_none() {
             self.sink = Some(Arc::clone(sink));
+        }
+        if line.len() > self.config.max_bytes_value() {
+            self.evicted += 1;
+            if self.warned_too_large {
+                return None;
+            }
+            self.warned_too_large = true;
+            return Some(TOO_LARGE);
         }
         self.lines.push_back(line.to_vec());
         self.bytes += line.len();
@@ -57,7 +82,7 @@ impl LogBuffer {
                 first_eviction = true;
             }
         }
-        first_eviction
+        first_eviction.then_some(EVICTED)
     }
 
     /// Writes every held line to the sink, oldest first. Returns the count.
@@ -97,13 +122,28 @@ mod tests {
         let o = Arc::clone(&out);
         let sink: LineSink = Arc::new(move |l: &[u8]| o.lock().unwrap().push(l.to_vec()));
         let mut b = LogBuffer::new(LogBufferConfig::new(LogLevel::Debug).max_bytes(10));
-        assert!(!b.push(b"aaaa", &sink));
-        assert!(!b.push(b"bbbb", &sink));
-        assert!(b.push(b"cccc", &sink));
-        assert!(!b.push(b"dddd", &sink));
+        assert_eq!(b.push(b"aaaa", &sink), None);
+        assert_eq!(b.push(b"bbbb", &sink), None);
+        assert_eq!(b.push(b"cccc", &sink), Some(EVICTED));
+        assert_eq!(b.push(b"dddd", &sink), None);
         assert_eq!(b.evicted(), 2);
         assert_eq!(b.flush(), 2);
         assert_eq!(*out.lock().unwrap(), vec![b"cccc".to_vec(), b"dddd".to_vec()]);
         assert_eq!(b.flush(), 0);
+    }
+
+    #[test]
+    fn a_record_larger_than_the_cap_is_dropped_alone_with_its_own_warning() {
+        let out = Arc::new(Mutex::new(Vec::<Vec<u8>>::new()));
+        let o = Arc::clone(&out);
+        let sink: LineSink = Arc::new(move |l: &[u8]| o.lock().unwrap().push(l.to_vec()));
+        let mut b = LogBuffer::new(LogBufferConfig::new(LogLevel::Debug).max_bytes(10));
+        assert_eq!(b.push(b"aaaa", &sink), None);
+        assert_eq!(b.push(b"0123456789ab", &sink), Some(TOO_LARGE));
+        assert_eq!(b.push(b"0123456789abc", &sink), None, "warned once");
+        assert_eq!(b.push(b"bbbb", &sink), None);
+        assert_eq!(b.evicted(), 2);
+        assert_eq!(b.flush(), 2);
+        assert_eq!(*out.lock().unwrap(), vec![b"aaaa".to_vec(), b"bbbb".to_vec()], "the others are kept");
     }
 }

@@ -4,7 +4,13 @@
 /// The text that replaces a redacted value.
 pub const REDACTED: &str = "[REDACTED]";
 
-/// Per byte: bit 0 = must be escaped, bit 1 = `J` (a JWT's `eyJ` may be around it).
+/// Per byte: bit 0 = must be escaped, bit 1 = `J` (a JWT's `eyJ` may be around it),
+/// bit 2 = whitespace (space, tab, CR, LF: only text with some is searched for a
+/// credential, see [`find_credential`]), bit 3 = `b`/`B` (`bearer`, `basic`).
+const ESCAPE: u8 = 1;
+const JAY: u8 = 2;
+const WHITESPACE: u8 = 4;
+const BEE: u8 = 8;
 static CLASS: [u8; 256] = {
     let mut t = [0u8; 256];
     let mut i = 0;
@@ -16,6 +22,12 @@ static CLASS: [u8; 256] = {
     t[b'\\' as usize] = 1;
     t[0x7f] = 1;
     t[b'J' as usize] = 2;
+    t[b' ' as usize] = 4;
+    t[b'\t' as usize] |= 4;
+    t[b'\n' as usize] |= 4;
+    t[b'\r' as usize] |= 4;
+    t[b'b' as usize] = 8;
+    t[b'B' as usize] = 8;
     t
 };
 
@@ -28,31 +40,118 @@ enum Needs {
 }
 
 /// One branch-free pass over the bytes (a table load and an OR per byte); the rare
-/// strings holding a `J` are then searched for `eyJ`.
+/// strings holding a `J` are then searched for `eyJ`, those holding whitespace for a
+/// credential ([`find_credential`]).
 #[inline]
 fn classify(bytes: &[u8]) -> Needs {
     let mut acc = 0u8;
     for &b in bytes {
         acc |= CLASS[b as usize];
     }
-    if acc == 0 {
-        Needs::Nothing
-    } else if acc & 2 != 0 && bytes.windows(3).any(|w| w == b"eyJ") {
+    let jwt = acc & JAY != 0 && bytes.windows(3).any(|w| w == b"eyJ");
+    if jwt || (acc & WHITESPACE != 0 && find_credential(bytes, 0).is_some()) {
         Needs::Scrubbing
-    } else if acc & 1 != 0 {
+    } else if acc & ESCAPE != 0 {
         Needs::Escaping
     } else {
         Needs::Nothing
     }
 }
 
+/// What the word-at-a-time check of [`write_str`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fast {
+    /// Nothing to escape, no `J`, no credential trigger: copied whole.
+    Plain,
+    /// Plain, but with a space and a `:` or `b[ae]` (`bearer`, `basic`): searched for
+    /// a credential.
+    Search,
+    /// Something to escape or a `J`: the full path.
+    Other,
+}
+
+/// [`is_plain`], also telling whether a plain string must be searched for a credential
+/// (a space and, somewhere, a `:` or a `b`/`B` followed by `a`/`e` in either case). One
+/// pass of a few word operations per 8 bytes.
+#[inline]
+fn fast_class(bytes: &[u8]) -> Fast {
+    use crate::ascii_words::{HIGH, ONES, bytes_below, bytes_equal, bytes_equal_exact};
+    if bytes.len() < 8 {
+        let acc = bytes.iter().fold(0, |acc, b| acc | CLASS[usize::from(*b)]);
+        return if acc & (ESCAPE | JAY) != 0 {
+            Fast::Other
+        } else if acc & WHITESPACE != 0 && acc & BEE != 0 {
+            Fast::Search
+        } else {
+            Fast::Plain
+        };
+    }
+    // Little-endian words: a byte's successor is the next higher byte of the word.
+    let load = |at: usize| {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(&bytes[at..at + 8]);
+        u64::from_le_bytes(w)
+    };
+    // First pass, every string: anything to escape or a `J`, and whether there is a space.
+    let mut space = 0u64;
+    let mut plain = |x: u64| -> bool {
+        let refused = bytes_below(x, 0x20)
+            | bytes_equal(x, b'"')
+            | bytes_equal(x, b'\\')
+            | bytes_equal(x, 0x7f)
+            | bytes_equal(x, b'J');
+        space |= bytes_equal(x, b' ');
+        refused == 0
+    };
+    let mut at = 0;
+    while at + 8 <= bytes.len() {
+        if !plain(load(at)) {
+            return Fast::Other;
+        }
+        at += 8;
+    }
+    if at != bytes.len() && !plain(load(bytes.len() - 8)) {
+        return Fast::Other;
+    }
+    if space & HIGH == 0 {
+        // No space (ids, names, ARNs): no credential can follow a scheme or a header name.
+        return Fast::Plain;
+    }
+    // Second pass, only for text with a space: a `:` or a `b`/`B` followed by `a`/`e`.
+    let (mut trigger, mut carry_b) = (0u64, 0u64);
+    // `follows`: the word starts right after the previous one, so a `b` ending that one
+    // pairs with this word's first byte.
+    let mut search = |x: u64, follows: bool| {
+        let folded = x | (ONES * 0x20);
+        // Exact per byte: the pairs are matched byte to byte, and a spurious bit would send
+        // ordinary text (`established`) to the search.
+        let b = bytes_equal_exact(folded, b'b');
+        let ae = bytes_equal_exact(folded, b'a') | bytes_equal_exact(folded, b'e');
+        let incoming = if follows { carry_b } else { 0 };
+        trigger |= bytes_equal_exact(x, b':') | (b & (ae >> 8)) | (incoming & ae & 0x80);
+        carry_b = (b >> 56) & 0x80;
+    };
+    let mut at = 0;
+    while at + 8 <= bytes.len() {
+        search(load(at), true);
+        at += 8;
+    }
+    // The last, overlapping word: the pairs across its start were in the word before, and
+    // its own pairs cover the ones across that word's end.
+    if at != bytes.len() {
+        search(load(bytes.len() - 8), false);
+    }
+    if trigger & HIGH != 0 { Fast::Search } else { Fast::Plain }
+}
+
 /// No byte below 0x20, no `"`, `\\`, DEL or `J` (conservative: any answer `false` is
 /// handled by the full escaper).
+#[cfg(test)]
 #[inline]
 pub(crate) fn is_plain(bytes: &[u8]) -> bool {
     use crate::ascii_words::{all_words, bytes_below, bytes_equal};
     if bytes.len() < 8 {
-        return bytes.iter().fold(0, |acc, b| acc | CLASS[usize::from(*b)]) == 0;
+        return bytes.iter().fold(0, |acc, b| acc | CLASS[usize::from(*b)]) & (ESCAPE | JAY) == 0;
     }
     all_words(bytes, |x| {
         let refused = bytes_below(x, 0x20)
@@ -65,19 +164,21 @@ pub(crate) fn is_plain(bytes: &[u8]) -> bool {
 }
 
 /// Appends `s` as a JSON string (quotes included). Anything that looks like a JWT
-/// (`eyJ...` `.` `...` `.` `...`) inside the text is replaced by `[REDACTED]`, so a
-/// token that slips into a message or an error text never reaches a log line.
+/// (see [`scrub_jwts`]) and any credential in free text (see [`find_credential`]) is
+/// replaced by `[REDACTED]`, so a token that slips into a message or an error text
+/// never reaches a log line.
 ///
 /// Names, ids and values are short plain ASCII almost always: a word-at-a-time check finds
-/// those (no byte to escape, no `J`, so no `eyJ` either) and copies them whole.
+/// those (no byte to escape, no `J`, so no `eyJ` either; no space, or no `:` nor
+/// `bearer`/`basic`-like pair, so no credential) and copies them whole.
 #[inline]
 pub(crate) fn write_str(out: &mut Vec<u8>, s: &str) {
     let bytes = s.as_bytes();
-    if is_plain(bytes) {
-        write_plain(out, bytes);
-        return;
+    match fast_class(bytes) {
+        Fast::Plain => write_plain(out, bytes),
+        Fast::Search if find_credential(bytes, 0).is_none() => write_plain(out, bytes),
+        _ => write_str_checked(out, s),
     }
-    write_str_checked(out, s);
 }
 
 /// Appends `bytes`, known [`is_plain`], in quotes.
@@ -106,7 +207,7 @@ fn write_str_checked(out: &mut Vec<u8>, s: &str) {
         }
         Needs::Scrubbing => {
             out.push(b'"');
-            let scrubbed = scrub_jwts(s);
+            let scrubbed = scrub_text(s).unwrap_or_else(|| s.to_owned());
             escape_slow(out, scrubbed.as_bytes());
             out.push(b'"');
         }
@@ -168,17 +269,67 @@ const fn b64url_end(b: &[u8], mut i: usize) -> usize {
     i
 }
 
-/// At `i`, where `eyJ` starts: `Ok(end)` when the JWT-shaped run
-/// `eyJ<b64url>.<b64url>.<b64url>` (signature part possibly empty, as in `alg: none`
-/// tokens) spans `i..end`; `Err(next)`, where the search goes on, when it does not.
+/// The end of the base64 run (either alphabet: base64url plus `+` and `/`) from `i`.
+const fn b64_end(b: &[u8], mut i: usize) -> usize {
+    while i < b.len() && (is_b64url(b[i]) || b[i] == b'+' || b[i] == b'/') {
+        i += 1;
+    }
+    i
+}
+
+/// The length of the part separator at `i`: 1 for `.`, 3 for `%2E`/`%2e` (a
+/// URL-encoded dot), 0 for none.
+const fn separator_at(b: &[u8], i: usize) -> usize {
+    if i < b.len() && b[i] == b'.' {
+        1
+    } else if i + 3 <= b.len() && b[i] == b'%' && b[i + 1] == b'2' && (b[i + 2] == b'E' || b[i + 2] == b'e') {
+        3
+    } else {
+        0
+    }
+}
+
+/// The shortest part of a two-part token: 10 bytes, the base64url of `{"a":1}` (the
+/// shortest JSON object with a key; shorter `eyJ….eyJ…` runs are not tokens).
+const MIN_TWO_PART: usize = 10;
+
+/// At `i`, where `eyJ` starts: `Ok(end)` when a JWT-shaped run spans `i..end`;
+/// `Err(next)`, where the search goes on, when none does. JWT-shaped: parts separated by
+/// `.` or `%2E`/`%2e`, either
+/// - `eyJ<b64url>` `.` `<b64url>` `.` `<sig>`, the signature possibly empty (`alg: none`
+///   tokens) and in either base64 alphabet, followed by any more `.<b64>` parts (JWE
+///   tokens have five), or
+/// - `eyJ<b64url>` `.` `eyJ<b64url>` (two parts, the second a JSON payload too: an
+///   unsigned token cut before its last dot), each part at least [`MIN_TWO_PART`] long.
+///
 /// The one definition of "looks like a JWT", shared by [`scrub_jwts`] and
 /// [`contains_jwt`].
 const fn jwt_at(b: &[u8], i: usize) -> Result<usize, usize> {
     let j = b64url_end(b, i);
-    if j < b.len() && b[j] == b'.' {
-        let k = b64url_end(b, j + 1);
-        if k > j + 1 && k < b.len() && b[k] == b'.' {
-            return Ok(b64url_end(b, k + 1));
+    let s1 = separator_at(b, j);
+    if s1 > 0 {
+        let p = j + s1;
+        let k = b64url_end(b, p);
+        if k > p {
+            let s2 = separator_at(b, k);
+            if s2 > 0 {
+                let mut end = b64_end(b, k + s2);
+                loop {
+                    let s = separator_at(b, end);
+                    if s == 0 {
+                        break;
+                    }
+                    let next = b64_end(b, end + s);
+                    if next == end + s {
+                        break;
+                    }
+                    end = next;
+                }
+                return Ok(end);
+            }
+            if j - i >= MIN_TWO_PART && k - p >= MIN_TWO_PART && eyj_at(b, p) {
+                return Ok(k);
+            }
         }
     }
     Err(if j > i + 1 { j } else { i + 1 })
@@ -196,6 +347,8 @@ const fn eyj_at(b: &[u8], i: usize) -> bool {
 /// ```
 /// use streamer_obs::log::contains_jwt;
 /// assert!(contains_jwt("tenant eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0."));
+/// assert!(contains_jwt("tenant eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0"));
+/// assert!(contains_jwt("eyJhbGciOiJub25lIn0%2EeyJzdWIiOiJ4In0%2Ec2ln"));
 /// assert!(!contains_jwt("eyJ alone"));
 /// assert!(!contains_jwt("Streamer"));
 /// ```
@@ -217,13 +370,16 @@ pub const fn contains_jwt(s: &str) -> bool {
     false
 }
 
-/// Replaces every JWT-shaped run (`eyJ<b64url>.<b64url>.<b64url>`, signature part may
-/// be empty as in `alg: none` tokens) with `[REDACTED]`.
+/// Replaces every JWT-shaped run with `[REDACTED]`: `eyJ<b64url>.<b64url>.<sig>` (the
+/// signature may be empty, as in `alg: none` tokens, or standard base64; more `.` parts
+/// may follow, as in JWE tokens), or two parts `eyJ<b64url>.eyJ<b64url>`; the dots may
+/// be URL-encoded (`%2E`).
 ///
 /// ```
 /// use streamer_obs::log::scrub_jwts;
 /// let s = "bad token eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ1In0.c2ln here";
 /// assert_eq!(scrub_jwts(s), "bad token [REDACTED] here");
+/// assert_eq!(scrub_jwts("t=eyJhbGciOiJSUzI1NiJ9%2EeyJzdWIiOiJ1In0%2Ec2ln&x=1"), "t=[REDACTED]&x=1");
 /// assert_eq!(scrub_jwts("eyJ alone"), "eyJ alone");
 /// ```
 pub fn scrub_jwts(s: &str) -> String {
@@ -248,6 +404,352 @@ pub fn scrub_jwts(s: &str) -> String {
     }
     out.push_str(&s[copied..]);
     out
+}
+
+/// The header names whose value [`find_credential`] redacts in free text (compared
+/// case-insensitively with `-` and `_` alike, as the end of the name: `Proxy-Authorization`
+/// and `Set-Cookie` are included).
+const SECRET_HEADERS: [&[u8]; 3] = [b"authorization", b"cookie", b"sec-websocket-protocol"];
+
+/// Whether `name` ends with `suffix` (ASCII case-insensitive, `-` and `_` alike).
+fn ends_with_name(name: &[u8], suffix: &[u8]) -> bool {
+    name.len() >= suffix.len()
+        && name[name.len() - suffix.len()..].iter().zip(suffix).all(|(&a, &b)| {
+            let a = if a == b'_' { b'-' } else { a.to_ascii_lowercase() };
+            a == b
+        })
+}
+
+/// Whether `token` reads as an ordinary word rather than a credential: letters only,
+/// none upper case after the first, shorter than 20 (`a basic check`, `Bearer token`).
+fn is_prose_word(token: &[u8]) -> bool {
+    token.len() < 20
+        && token.iter().all(u8::is_ascii_alphabetic)
+        && token.iter().skip(1).all(|b| !b.is_ascii_uppercase())
+}
+
+/// Where a credential token after `bearer`/`basic` ends.
+fn is_token_stop(b: u8) -> bool {
+    matches!(
+        b,
+        b' ' | b'\t'
+            | b'\r'
+            | b'\n'
+            | b'"'
+            | b'\''
+            | b'`'
+            | b','
+            | b';'
+            | b'<'
+            | b'>'
+            | b'('
+            | b')'
+            | b'['
+            | b']'
+            | b'{'
+            | b'}'
+            | b'\\'
+    )
+}
+
+/// The first credential in free text at or after `from`, as the byte range to replace:
+/// - the value after a header name ending in `Authorization`, `Cookie` or
+///   `Sec-WebSocket-Protocol` (any case, `-` or `_`, possibly in quotes as in JSON text)
+///   and `:`: the quoted string that follows (`cookie: "sid=1"`, as `Debug` writes
+///   fields), or else the rest of the line (up to `\r`, `\n` or `"`);
+/// - the token after the word `Bearer` or `Basic` (any case) and whitespace, up to
+///   whitespace, a quote or one of `,;<>()[]{}\`, unless it reads as a plain word
+///   ([`is_prose_word`]: `a basic check` is kept).
+pub(crate) fn find_credential(b: &[u8], from: usize) -> Option<(usize, usize)> {
+    // A plain loop: the strings searched are short text (a message, a `Debug` output),
+    // where a vectorised search costs more to set up than it saves.
+    for at in from..b.len() {
+        let found = match b[at] {
+            b':' => header_value_at(b, at),
+            b' ' | b'\t' => scheme_token_at(b, at),
+            _ => None,
+        };
+        if found.is_some() {
+            return found;
+        }
+    }
+    None
+}
+
+/// At a `:`: the value of a secret header named just before it.
+fn header_value_at(b: &[u8], colon: usize) -> Option<(usize, usize)> {
+    let mut end = colon;
+    if end > 0 && b[end - 1] == b'"' {
+        end -= 1;
+    }
+    // Every secret header name ends in `n` (`…Authorization`), `e` (`…Cookie`) or `l`
+    // (`Sec-WebSocket-Protocol`): anything else is rejected without reading the name.
+    if end == 0 || !matches!(b[end - 1] | 0x20, b'n' | b'e' | b'l') {
+        return None;
+    }
+    let mut start = end;
+    while start > 0 && (b[start - 1].is_ascii_alphanumeric() || b[start - 1] == b'-' || b[start - 1] == b'_') {
+        start -= 1;
+    }
+    let name = &b[start..end];
+    if !SECRET_HEADERS.iter().any(|h| ends_with_name(name, h)) {
+        return None;
+    }
+    let mut v = colon + 1;
+    while v < b.len() && (b[v] == b' ' || b[v] == b'\t') {
+        v += 1;
+    }
+    let (start, end) = if v < b.len() && b[v] == b'"' {
+        let mut e = v + 1;
+        while e < b.len() && b[e] != b'"' {
+            e += if b[e] == b'\\' { 2 } else { 1 };
+        }
+        (v + 1, e.min(b.len()))
+    } else {
+        let mut e = v;
+        while e < b.len() && !matches!(b[e], b'\r' | b'\n' | b'"') {
+            e += 1;
+        }
+        (v, e)
+    };
+    (end > start && &b[start..end] != REDACTED.as_bytes()).then_some((start, end))
+}
+
+/// At whitespace: the token after a `bearer`/`basic` word ending just before it.
+fn scheme_token_at(b: &[u8], ws: usize) -> Option<(usize, usize)> {
+    // `bearer` ends in `r`, `basic` in `c`: any other word is rejected at once.
+    if ws < 5 || !matches!(b[ws - 1] | 0x20, b'r' | b'c') {
+        return None;
+    }
+    let mut start = ws;
+    while start > 0 && b[start - 1].is_ascii_alphabetic() {
+        start -= 1;
+    }
+    let word = &b[start..ws];
+    if !(word.eq_ignore_ascii_case(b"bearer") || word.eq_ignore_ascii_case(b"basic")) {
+        return None;
+    }
+    if start > 0 && b[start - 1].is_ascii_alphanumeric() {
+        return None;
+    }
+    let mut t = ws;
+    while t < b.len() && (b[t] == b' ' || b[t] == b'\t') {
+        t += 1;
+    }
+    let mut e = t;
+    while e < b.len() && !is_token_stop(b[e]) {
+        e += 1;
+    }
+    let token = &b[t..e];
+    (!token.is_empty() && !is_prose_word(token) && token != REDACTED.as_bytes()).then_some((t, e))
+}
+
+/// `s` with every credential [`find_credential`] finds replaced by `[REDACTED]`; `None`
+/// when there is none.
+fn scrub_credentials(s: &str) -> Option<String> {
+    let b = s.as_bytes();
+    let (mut out, mut copied) = (None::<String>, 0);
+    while let Some((start, end)) = find_credential(b, copied) {
+        let o = out.get_or_insert_with(|| String::with_capacity(s.len()));
+        // Every range starts and ends next to an ASCII byte (or at the end).
+        o.push_str(&s[copied..start]);
+        o.push_str(REDACTED);
+        copied = end;
+    }
+    let mut out = out?;
+    out.push_str(&s[copied..]);
+    Some(out)
+}
+
+/// `s` with JWT-shaped runs ([`scrub_jwts`]) and free-text credentials
+/// ([`find_credential`]) replaced by `[REDACTED]`; `None` when nothing was.
+pub(crate) fn scrub_text(s: &str) -> Option<String> {
+    let jwt_free = if contains_jwt(s) { Some(scrub_jwts(s)) } else { None };
+    let text = jwt_free.as_deref().unwrap_or(s);
+    match scrub_credentials(text) {
+        Some(scrubbed) => Some(scrubbed),
+        None => jwt_free,
+    }
+}
+
+/// What ends a string value that [`cap_line`] trimmed.
+pub(crate) const TRUNCATED_MARK: &str = "…[truncated]";
+/// What an object or array value that [`cap_line`] trimmed becomes.
+const TRUNCATED_VALUE: &[u8] = b"\"[truncated]\"";
+
+/// The end of the JSON string starting (with its quote) at `i`.
+fn skip_string(b: &[u8], mut i: usize) -> usize {
+    i += 1;
+    while i < b.len() {
+        match b[i] {
+            b'\\' => i += 2,
+            b'"' => return i + 1,
+            _ => i += 1,
+        }
+    }
+    b.len()
+}
+
+/// The end of the JSON value starting at `i`.
+fn skip_value(b: &[u8], mut i: usize) -> usize {
+    match b.get(i) {
+        Some(b'"') => skip_string(b, i),
+        Some(b'{' | b'[') => {
+            let mut depth = 0usize;
+            while i < b.len() {
+                match b[i] {
+                    b'"' => {
+                        i = skip_string(b, i);
+                        continue;
+                    }
+                    b'{' | b'[' => depth += 1,
+                    b'}' | b']' => {
+                        depth -= 1;
+                        if depth == 0 {
+                            return i + 1;
+                        }
+                    }
+                    _ => {}
+                }
+                i += 1;
+            }
+            b.len()
+        }
+        _ => {
+            while i < b.len() && !matches!(b[i], b',' | b'}') {
+                i += 1;
+            }
+            i
+        }
+    }
+}
+
+/// The members of a compact JSON object line: for each, where its key starts (its
+/// quote) and where its value starts and ends. `None` when `b` is not such a line.
+fn members(b: &[u8]) -> Option<Vec<(usize, usize, usize)>> {
+    if b.first() != Some(&b'{') {
+        return None;
+    }
+    let mut out = Vec::new();
+    let mut i = 1;
+    loop {
+        match b.get(i)? {
+            b'}' => return Some(out),
+            b'"' => {}
+            _ => return None,
+        }
+        let key = i;
+        i = skip_string(b, i);
+        if b.get(i) != Some(&b':') {
+            return None;
+        }
+        let value = i + 1;
+        i = skip_value(b, value);
+        out.push((key, value, i));
+        match b.get(i)? {
+            b',' => i += 1,
+            b'}' => return Some(out),
+            _ => return None,
+        }
+    }
+}
+
+/// The longest prefix of the escaped string body `body`, at most `max` bytes, that ends
+/// neither inside an escape sequence nor inside a UTF-8 character.
+fn safe_cut(body: &[u8], max: usize) -> usize {
+    let mut i = 0;
+    while i < body.len() {
+        let step = match body[i] {
+            b'\\' if body.get(i + 1) == Some(&b'u') => 6,
+            b'\\' => 2,
+            c if c < 0x80 => 1,
+            c if c >= 0xf0 => 4,
+            c if c >= 0xe0 => 3,
+            _ => 2,
+        };
+        if i + step > max {
+            break;
+        }
+        i += step;
+    }
+    i
+}
+
+/// Trims the compact JSON object line `line` (with its newline) to at most `max` bytes
+/// (see [`crate::log::MAX_LINE_BYTES`]): the largest values first, strings cut (at a
+/// character boundary, never inside an escape) and ended with [`TRUNCATED_MARK`],
+/// objects and arrays replaced by `"[truncated]"`; if that is not enough (huge keys),
+/// the largest members go entirely. The line stays one valid JSON object.
+pub(crate) fn cap_line(line: &mut Vec<u8>, max: usize) {
+    let newline = line.last() == Some(&b'\n');
+    let body_len = line.len() - usize::from(newline);
+    let Some(members) = members(&line[..body_len]) else { return };
+    let mut excess = line.len().saturating_sub(max);
+    let mut order: Vec<usize> = (0..members.len()).collect();
+    order.sort_by_key(|&m| std::cmp::Reverse(members[m].2 - members[m].1));
+    let mut replaced: Vec<Option<Vec<u8>>> = vec![None; members.len()];
+    for &m in &order {
+        if excess == 0 {
+            break;
+        }
+        let value = &line[members[m].1..members[m].2];
+        let new = match value.first() {
+            Some(b'"') if value.len() >= 2 => {
+                let body = &value[1..value.len() - 1];
+                let cut = safe_cut(body, body.len().saturating_sub(excess + TRUNCATED_MARK.len()));
+                let mut v = Vec::with_capacity(cut + TRUNCATED_MARK.len() + 2);
+                v.push(b'"');
+                v.extend_from_slice(&body[..cut]);
+                v.extend_from_slice(TRUNCATED_MARK.as_bytes());
+                v.push(b'"');
+                v
+            }
+            Some(b'{' | b'[') => TRUNCATED_VALUE.to_vec(),
+            _ => continue,
+        };
+        if new.len() < value.len() {
+            excess = excess.saturating_sub(value.len() - new.len());
+            replaced[m] = Some(new);
+        }
+    }
+    // Still too long: only keys are left to blame; the largest members go (never the
+    // first three: timestamp, level, message).
+    let mut dropped = vec![false; members.len()];
+    if excess > 0 {
+        let size = |m: usize| {
+            let value = replaced[m].as_ref().map_or(members[m].2 - members[m].1, Vec::len);
+            members[m].1 - members[m].0 + value + 1
+        };
+        let mut by_size: Vec<usize> = (3.min(members.len())..members.len()).collect();
+        by_size.sort_by_key(|&m| std::cmp::Reverse(size(m)));
+        for m in by_size {
+            if excess == 0 {
+                break;
+            }
+            excess = excess.saturating_sub(size(m));
+            dropped[m] = true;
+        }
+    }
+    let mut out = Vec::with_capacity(max);
+    out.push(b'{');
+    for (m, &(key, value, end)) in members.iter().enumerate() {
+        if dropped[m] {
+            continue;
+        }
+        if out.len() > 1 {
+            out.push(b',');
+        }
+        out.extend_from_slice(&line[key..value]);
+        match &replaced[m] {
+            Some(v) => out.extend_from_slice(v),
+            None => out.extend_from_slice(&line[value..end]),
+        }
+    }
+    out.push(b'}');
+    if newline {
+        out.push(b'\n');
+    }
+    *line = out;
 }
 
 /// Appends an RFC 3339 UTC timestamp with milliseconds and `Z`, quoted, of `epoch_millis`
@@ -479,6 +981,126 @@ mod tests {
             assert_eq!(fast, full, "{s:?}");
             let needs_work = s.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\' || b == 0x7f || b == b'J');
             assert_eq!(is_plain(s.as_bytes()), !needs_work, "{s:?}");
+        }
+    }
+
+    #[test]
+    fn jwt_shapes_two_parts_url_encoded_dots_and_more_parts() {
+        let (h, p, s) = ("eyJhbGciOiJIUzI1NiJ9", "eyJzdWIiOiIxMjM0In0", "c2lnbmF0dXJl");
+        for (text, scrubbed) in [
+            (format!("a {h}.{p} b"), "a [REDACTED] b"),
+            (format!("a {h}.{p}. b"), "a [REDACTED] b"),
+            (format!("a {h}%2E{p}%2E{s} b"), "a [REDACTED] b"),
+            (format!("a {h}%2e{p}%2e{s}&x=1"), "a [REDACTED]&x=1"),
+            (format!("a {h}%2E{p} b"), "a [REDACTED] b"),
+            (format!("a {h}.{p}.ab+cd/ef== b"), "a [REDACTED] b"),
+            (format!("a {h}.{p}.{s}.aXY.dGFn b"), "a [REDACTED] b"),
+            (format!("end {h}.{p}.{s}."), "end [REDACTED]."),
+        ] {
+            assert_eq!(scrub_jwts(&text), scrubbed, "{text}");
+            assert!(contains_jwt(&text), "{text}");
+            let mut v = Vec::new();
+            write_str(&mut v, &text);
+            assert_eq!(serde_json::from_slice::<String>(&v).unwrap(), scrubbed);
+        }
+        // Not tokens: a lone part, a short second part, a second part that is no JSON.
+        for text in [h.to_string(), "eyJa.eyJb".to_owned(), format!("{h}.abc"), format!("{h}%2F{p}")] {
+            assert_eq!(scrub_jwts(&text), text);
+            assert!(!contains_jwt(&text), "{text}");
+        }
+    }
+
+    #[test]
+    fn credentials_in_free_text_are_scrubbed() {
+        let cases = [
+            ("Authorization: Bearer abc123", "Authorization: [REDACTED]"),
+            ("x-authorization:Basic Zm9v\nnext", "x-authorization:[REDACTED]\nnext"),
+            ("line1\nCookie: a=1; b=2\nline3", "line1\nCookie: [REDACTED]\nline3"),
+            (
+                "{\"Proxy-Authorization\":\"Basic Zm9vOmJhcg==\",\"h\":1}",
+                "{\"Proxy-Authorization\":\"[REDACTED]\",\"h\":1}",
+            ),
+            ("S { sec_websocket_protocol: \"graphql-ws, tok\" }", "S { sec_websocket_protocol: \"[REDACTED]\" }"),
+            ("use BEARER  x.y.z-1 then", "use BEARER  [REDACTED] then"),
+            ("basic\tdXNlcjpwYXNzd29yZA==", "basic\t[REDACTED]"),
+            ("(Bearer opaque_token)", "(Bearer [REDACTED])"),
+            ("Bearer Token", "Bearer Token"),
+            ("a basic example", "a basic example"),
+            ("nobearer abc123", "nobearer abc123"),
+            ("Basic", "Basic"),
+            ("cookie:", "cookie:"),
+            ("Cookie: [REDACTED]", "Cookie: [REDACTED]"),
+        ];
+        for (text, scrubbed) in cases {
+            let mut v = Vec::new();
+            write_str(&mut v, text);
+            assert_eq!(serde_json::from_slice::<String>(&v).unwrap(), scrubbed, "{text:?}");
+            let mut full = Vec::new();
+            write_str_checked(&mut full, text);
+            assert_eq!(v, full, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn the_fast_path_searches_every_string_that_holds_a_credential() {
+        // Any string with a credential is searched: the word check never lets one by.
+        let mut rng = fastrand::Rng::with_seed(3);
+        const PIECES: [&str; 12] = ["a", " ", "bearer", "Basic", "b", "e", "xy", "Cookie", ":", "Zm9v1", "-", "BA"];
+        for _ in 0..20_000 {
+            let n = rng.usize(1..12);
+            let s: String = (0..n).map(|_| PIECES[rng.usize(..PIECES.len())]).collect();
+            let mut fast = Vec::new();
+            write_str(&mut fast, &s);
+            let mut full = Vec::new();
+            write_str_checked(&mut full, &s);
+            assert_eq!(fast, full, "{s:?}");
+            if s.contains(' ') && find_credential(s.as_bytes(), 0).is_some() {
+                assert_ne!(fast_class(s.as_bytes()), Fast::Plain, "{s:?}");
+            }
+        }
+    }
+
+    /// Ordinary messages are not searched for credentials (the word check finds no
+    /// `:` and no `b` followed by `a`/`e`); ids and names without a space never are.
+    #[test]
+    fn ordinary_text_stays_on_the_fast_path() {
+        for s in ["Connection established", "Processing disconnect", "Disconnect completed", "abcdefgh ablished"] {
+            assert_eq!(fast_class(s.as_bytes()), Fast::Plain, "{s:?}");
+        }
+        for s in ["Authorization: x", "a Bearer token", "token: basic"] {
+            assert_eq!(fast_class(s.as_bytes()), Fast::Search, "{s:?}");
+        }
+    }
+
+    #[test]
+    fn capped_lines_stay_valid_and_fit() {
+        let mut rng = fastrand::Rng::with_seed(11);
+        const CHARS: [&str; 8] = ["a", "é", "日", "😀", "\"", "\\", "\n", "\u{1}"];
+        for _ in 0..300 {
+            let mut value = serde_json::Map::new();
+            value.insert("timestamp".into(), "1970-01-01T00:00:00.000Z".into());
+            value.insert("level".into(), "INFO".into());
+            for k in 0..rng.usize(0..5) {
+                let len = rng.usize(0..400);
+                let s: String = (0..len).map(|_| CHARS[rng.usize(..CHARS.len())]).collect();
+                if rng.bool() {
+                    value.insert(format!("k{k}"), s.into());
+                } else {
+                    value.insert(format!("k{k}"), serde_json::json!({"inner": s, "n": [1, 2]}));
+                }
+            }
+            let mut line = serde_json::to_vec(&value).unwrap();
+            line.push(b'\n');
+            let max = rng.usize(120..line.len().max(121) + 10);
+            let before: Vec<String> = value.keys().cloned().collect();
+            cap_line(&mut line, max);
+            assert!(line.len() <= max || line.len() < 200, "{} > {max}", line.len());
+            assert_eq!(line.last(), Some(&b'\n'));
+            let back: serde_json::Map<String, serde_json::Value> =
+                serde_json::from_slice(&line).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&line)));
+            if max >= 400 {
+                assert_eq!(back.keys().cloned().collect::<Vec<_>>(), before, "every key kept");
+            }
         }
     }
 

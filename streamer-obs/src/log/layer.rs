@@ -166,8 +166,11 @@ where
         let mut line = Vec::with_capacity(256);
         self.write_prefix(&mut line, level);
         json::write_str(&mut line, message);
-        self.write_context_keys(&mut line, inv, &[], &mut InvocationKeys::default());
+        self.write_context_keys(&mut line, inv, &[], &mut WrittenKeys::default(), &mut InvocationKeys::default());
         line.extend_from_slice(b"}\n");
+        if line.len() > super::MAX_LINE_BYTES {
+            json::cap_line(&mut line, super::MAX_LINE_BYTES);
+        }
         write_line(&*self.writer, &line, self.shared.dev);
     }
 
@@ -184,12 +187,15 @@ where
         });
     }
 
-    /// `service`, the invocation keys, `environment` and the correlation fields.
+    /// `service`, the invocation keys, `environment` and the correlation fields (and the
+    /// Lambda tenant). `event_fields` holds the event's fields as written (their keys are
+    /// in `keys`): a correlation field with a key already written there is skipped.
     fn write_context_keys(
         &self,
         out: &mut Vec<u8>,
         inv: Option<&Invocation>,
-        skip: &[&str],
+        event_fields: &[u8],
+        keys: &mut WrittenKeys,
         invocation_keys: &mut InvocationKeys,
     ) {
         out.extend_from_slice(&self.shared.service_json);
@@ -208,28 +214,21 @@ where
             json::write_f64(out, self.shared.sample_rate);
         }
         if let Some(inv) = inv {
-            let mut has_tenant = false;
+            // Values were redacted and rendered when they were attached
+            // (`Invocation::append_field`).
             inv.for_each_field(|k, v| {
-                if k == "tenant_id" {
-                    has_tenant = true;
-                }
-                if skip.contains(&k) {
-                    return;
-                }
+                let start = out.len();
                 write_key(out, k);
-                if self.shared.redactor.is_redacted(k) {
-                    out.extend_from_slice(b"\"[REDACTED]\"");
-                } else if v.contains("eyJ") {
-                    let mut value: serde_json::Value = serde_json::from_str(v).unwrap_or(serde_json::Value::Null);
-                    self.shared.redactor.redact_value(&mut value);
-                    let _ = serde_json::to_writer(&mut *out, &value);
-                } else {
+                if keys.keep_line_key(event_fields, out, start) {
                     out.extend_from_slice(v.as_bytes());
                 }
             });
-            if let (false, Some(t)) = (has_tenant || skip.contains(&"tenant_id"), inv.tenant_id()) {
+            if let Some(t) = inv.tenant_id() {
+                let start = out.len();
                 out.extend_from_slice(b",\"tenant_id\":");
-                json::write_str(out, t);
+                if keys.keep_line_key(event_fields, out, start) {
+                    json::write_str(out, t);
+                }
             }
         }
     }
@@ -260,16 +259,93 @@ fn write_line<W: for<'w> MakeWriter<'w>>(writer: &W, line: &[u8], dev: bool) {
 /// Appends `,"key":` with the key cleaned: a leading `@` becomes `at_` (Logs Insights
 /// reserves `@` names), reserved names get a `field.` prefix.
 fn write_key(out: &mut Vec<u8>, key: &str) {
+    write_key_with_suffix(out, key, "");
+}
+
+/// [`write_key`] for the key `key` + `suffix` (`suffix` is plain: `.type`, `.message`,
+/// ...), with the renaming rules applied to the whole key.
+fn write_key_with_suffix(out: &mut Vec<u8>, key: &str, suffix: &str) {
     out.extend_from_slice(b",\"");
     let mut k = key;
     if k.starts_with('@') {
         out.extend_from_slice(b"at_");
         k = k.trim_start_matches('@');
-    } else if RESERVED.contains(&k) {
+    } else if suffix.is_empty() && RESERVED.contains(&k) {
         out.extend_from_slice(b"field.");
     }
     json::escape_into(out, k);
+    out.extend_from_slice(suffix.as_bytes());
     out.extend_from_slice(b"\":");
+}
+
+/// The keys written on the line being built, as written (after renaming and escaping),
+/// so that no key is written twice: by the byte range of each key in the buffer that
+/// holds it (the event's fields buffer, or the line). Kept in the thread's scratch: no
+/// allocation once warm.
+#[derive(Default)]
+struct WrittenKeys {
+    /// Ranges in the event fields buffer.
+    event: Vec<(usize, usize)>,
+    /// Ranges in the line (correlation fields, Lambda tenant, span fields).
+    line: Vec<(usize, usize)>,
+}
+
+impl WrittenKeys {
+    const fn new() -> Self {
+        Self { event: Vec::new(), line: Vec::new() }
+    }
+
+    fn clear(&mut self) {
+        self.event.clear();
+        self.line.clear();
+    }
+
+    /// `out[start..]` is `,"key":` of an event field just written: true (and remembered)
+    /// when the key is new on the line; else the key is taken back out of `out`.
+    #[inline]
+    fn keep_event_key(&mut self, out: &mut Vec<u8>, start: usize) -> bool {
+        let key = (start + 2, out.len() - 2);
+        let k = &out[key.0..key.1];
+        if self.event.iter().any(|&(s, e)| &out[s..e] == k) {
+            out.truncate(start);
+            return false;
+        }
+        self.event.push(key);
+        true
+    }
+
+    /// [`Self::keep_event_key`] for a key written on the line, checked against the event's
+    /// keys (in `event_fields`) and the line's.
+    #[inline]
+    fn keep_line_key(&mut self, event_fields: &[u8], out: &mut Vec<u8>, start: usize) -> bool {
+        let key = (start + 2, out.len() - 2);
+        let k = &out[key.0..key.1];
+        if self.event.iter().any(|&(s, e)| &event_fields[s..e] == k) || self.line.iter().any(|&(s, e)| &out[s..e] == k)
+        {
+            out.truncate(start);
+            return false;
+        }
+        self.line.push(key);
+        true
+    }
+}
+
+/// What a value whose `Debug` or `Display` panicked is written as.
+pub(crate) const PANICKED: &str = "<panicked while formatting>";
+
+/// Formats a user value into `buf` (emptied first) with `format`; a panic in the value's
+/// `Debug`/`Display` is caught and leaves [`PANICKED`] (the line is still written), and a
+/// `fmt::Error` keeps what was written before it.
+#[inline]
+fn format_guarded(buf: &mut String, format: impl FnOnce(&mut String) -> std::fmt::Result) {
+    buf.clear();
+    let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let _ = format(&mut *buf);
+    }));
+    if caught.is_err() {
+        buf.clear();
+        buf.push_str(PANICKED);
+    }
 }
 
 /// Span fields, pre-rendered as JSON values (redaction already applied): the keys (the
@@ -390,11 +466,13 @@ impl Visit for SpanVisitor<'_> {
         self.put(field, |v| json::write_str(v, value));
     }
     fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
-        let text = value.to_string();
+        let mut text = String::new();
+        format_guarded(&mut text, |t| write!(t, "{value}"));
         self.put(field, |v| json::write_str(v, &text));
     }
     fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
-        let text = format!("{value:?}");
+        let mut text = String::new();
+        format_guarded(&mut text, |t| write!(t, "{value:?}"));
         self.put(field, |v| json::write_str(v, &text));
     }
 }
@@ -405,9 +483,38 @@ struct Scratch {
     fields: Vec<u8>,
     message: String,
     text: String,
-    written: Vec<&'static str>,
-    span_keys: Vec<&'static str>,
+    keys: WrittenKeys,
     invocation_keys: InvocationKeys,
+}
+
+impl Scratch {
+    const fn new() -> Self {
+        Scratch {
+            line: Vec::new(),
+            fields: Vec::new(),
+            message: String::new(),
+            text: String::new(),
+            keys: WrittenKeys::new(),
+            invocation_keys: InvocationKeys::new(),
+        }
+    }
+
+    /// Lets go of buffers a huge line grew (a thread keeps its scratch for good).
+    fn shrink(&mut self) {
+        const KEEP: usize = 2 * super::MAX_LINE_BYTES;
+        if self.line.capacity() > KEEP {
+            self.line = Vec::new();
+        }
+        if self.fields.capacity() > KEEP {
+            self.fields = Vec::new();
+        }
+        if self.message.capacity() > KEEP {
+            self.message = String::new();
+        }
+        if self.text.capacity() > KEEP {
+            self.text = String::new();
+        }
+    }
 }
 
 /// The invocation keys around the request id (`cold_start`, `function_name`,
@@ -432,6 +539,19 @@ struct InvocationKeys {
 }
 
 impl InvocationKeys {
+    const fn new() -> Self {
+        Self {
+            rendered: false,
+            cold_start: false,
+            memory_mb: None,
+            traced: false,
+            function_name: Vec::new(),
+            arn: Vec::new(),
+            head: Vec::new(),
+            tail: Vec::new(),
+        }
+    }
+
     /// Appends the invocation keys of `inv`.
     fn write(&mut self, out: &mut Vec<u8>, inv: &Invocation) {
         if !self.rendered_from(inv) {
@@ -489,26 +609,7 @@ impl InvocationKeys {
 }
 
 thread_local! {
-    static SCRATCH: RefCell<Scratch> = const {
-        RefCell::new(Scratch {
-            line: Vec::new(),
-            fields: Vec::new(),
-            message: String::new(),
-            text: String::new(),
-            written: Vec::new(),
-            span_keys: Vec::new(),
-            invocation_keys: InvocationKeys {
-                rendered: false,
-                cold_start: false,
-                memory_mb: None,
-                traced: false,
-                function_name: Vec::new(),
-                arn: Vec::new(),
-                head: Vec::new(),
-                tail: Vec::new(),
-            },
-        })
-    };
+    static SCRATCH: RefCell<Scratch> = const { RefCell::new(Scratch::new()) };
 }
 
 /// Writes event fields into `out` (each as `,"key":value`), the message into `message`.
@@ -516,34 +617,57 @@ struct EventVisitor<'a> {
     out: &'a mut Vec<u8>,
     message: &'a mut String,
     text: &'a mut String,
-    written: &'a mut Vec<&'static str>,
+    keys: &'a mut WrittenKeys,
     shared: &'a Shared,
     has_message: bool,
 }
 
+/// How many `source()`s of an error are written; a longer chain ends with a
+/// `"… N more"` entry.
+const MAX_ERROR_SOURCES: usize = 32;
+/// How far past [`MAX_ERROR_SOURCES`] the rest of a chain is counted.
+const MAX_SOURCES_COUNTED: usize = 1024;
+
 impl EventVisitor<'_> {
-    /// Returns false when the value must not be written (redacted already handled).
+    /// Writes the field's key; returns false when the value must not be written (the key
+    /// was already written, a `log.` field, or redacted: then `"[REDACTED]"` is written).
+    #[inline]
     fn key(&mut self, field: &Field) -> bool {
         let name = field.name();
+        let start = self.out.len();
         if self.shared.key_is_plain(name) {
-            self.written.push(name);
             write_plain_key(self.out, name);
-            return true;
+            return self.keys.keep_event_key(self.out, start);
         }
         if name.starts_with("log.") {
             return false;
         }
-        self.written.push(name);
         write_key(self.out, name);
+        if !self.keys.keep_event_key(self.out, start) {
+            return false;
+        }
         if self.shared.redactor.is_redacted_static(name) {
             self.out.extend_from_slice(REDACTED_JSON);
             return false;
         }
         true
     }
+
+    /// Writes the key `name` + `suffix` of one of an error's keys; false when it was
+    /// already written.
+    fn error_key(&mut self, name: &str, suffix: &str) -> bool {
+        let start = self.out.len();
+        write_key_with_suffix(self.out, name, suffix);
+        self.keys.keep_event_key(self.out, start)
+    }
 }
 
 const REDACTED_JSON: &[u8] = b"\"[REDACTED]\"";
+
+/// The `source()` of `e`; `None` when it panics.
+fn source_guarded<'e>(e: &'e (dyn std::error::Error + 'static)) -> Option<&'e (dyn std::error::Error + 'static)> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| e.source())).unwrap_or(None)
+}
 
 impl Visit for EventVisitor<'_> {
     fn record_f64(&mut self, field: &Field, value: f64) {
@@ -570,9 +694,11 @@ impl Visit for EventVisitor<'_> {
         // A plain key is never `message` (reserved): one memo lookup settles most fields
         // before the name is compared with `message`.
         if self.shared.key_is_plain(field.name()) {
-            self.written.push(field.name());
+            let start = self.out.len();
             write_plain_key(self.out, field.name());
-            json::write_str(self.out, value);
+            if self.keys.keep_event_key(self.out, start) {
+                json::write_str(self.out, value);
+            }
         } else if field.name() == "message" {
             self.message.clear();
             self.message.push_str(value);
@@ -583,69 +709,72 @@ impl Visit for EventVisitor<'_> {
     }
     fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
         let name = field.name();
-        self.written.push(name);
-        let redacted = self.shared.redactor.is_redacted_static(name);
-        // error.type: the concrete type is not available through `dyn Error`; the
-        // leading identifier of its `Debug` output names the struct or variant.
-        self.text.clear();
-        let _ = write!(self.text, "{value:?}");
-        let ty: &str = crate::error_type::from_debug(self.text);
-        let ty = ty.to_owned();
-        self.out.extend_from_slice(b",\"");
-        json::escape_into(self.out, name);
-        self.out.extend_from_slice(b".type\":");
-        json::write_str(self.out, &ty);
-        self.out.extend_from_slice(b",\"");
-        json::escape_into(self.out, name);
-        self.out.extend_from_slice(b".message\":");
-        if redacted {
-            self.out.extend_from_slice(REDACTED_JSON);
-        } else {
-            self.text.clear();
-            let _ = write!(self.text, "{value}");
-            json::write_str(self.out, self.text);
+        if name.starts_with("log.") {
+            return;
         }
-        self.out.extend_from_slice(b",\"");
-        json::escape_into(self.out, name);
-        self.out.extend_from_slice(b".sources\":[");
-        let mut source = value.source();
-        let mut first = true;
-        let mut depth = 0;
-        while let Some(s) = source {
-            if !first {
-                self.out.push(b',');
-            }
-            first = false;
+        let redacted = self.shared.redactor.is_redacted_static(name);
+        if self.error_key(name, ".type") {
+            // error.type: the concrete type is not available through `dyn Error`; the
+            // leading identifier of its `Debug` output names the struct or variant.
+            format_guarded(self.text, |t| write!(t, "{value:?}"));
+            json::write_str(self.out, crate::error_type::from_debug(self.text));
+        }
+        if self.error_key(name, ".message") {
             if redacted {
                 self.out.extend_from_slice(REDACTED_JSON);
             } else {
-                self.text.clear();
-                let _ = write!(self.text, "{s}");
+                format_guarded(self.text, |t| write!(t, "{value}"));
                 json::write_str(self.out, self.text);
             }
-            source = s.source();
-            depth += 1;
-            if depth >= 32 {
-                break;
-            }
         }
-        self.out.push(b']');
+        if self.error_key(name, ".sources") {
+            self.out.push(b'[');
+            let mut source = source_guarded(value);
+            let mut written = 0;
+            while let Some(s) = source {
+                if written == MAX_ERROR_SOURCES {
+                    // The rest of the chain is counted (up to a bound: a chain may loop).
+                    let mut more = 0;
+                    let mut rest = Some(s);
+                    while let Some(r) = rest {
+                        if more == MAX_SOURCES_COUNTED {
+                            break;
+                        }
+                        more += 1;
+                        rest = source_guarded(r);
+                    }
+                    self.text.clear();
+                    let plus = if rest.is_some() { "+" } else { "" };
+                    let _ = write!(self.text, "… {more}{plus} more");
+                    self.out.push(b',');
+                    json::write_str(self.out, self.text);
+                    break;
+                }
+                if written > 0 {
+                    self.out.push(b',');
+                }
+                if redacted {
+                    self.out.extend_from_slice(REDACTED_JSON);
+                } else {
+                    format_guarded(self.text, |t| write!(t, "{s}"));
+                    json::write_str(self.out, self.text);
+                }
+                written += 1;
+                source = source_guarded(s);
+            }
+            self.out.push(b']');
+        }
         let bt = std::backtrace::Backtrace::capture();
-        if bt.status() == std::backtrace::BacktraceStatus::Captured {
-            self.out.extend_from_slice(b",\"");
-            json::escape_into(self.out, name);
-            self.out.extend_from_slice(b".backtrace\":");
+        if bt.status() == std::backtrace::BacktraceStatus::Captured && self.error_key(name, ".backtrace") {
             json::write_str(self.out, &bt.to_string());
         }
     }
     fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
         if field.name() == "message" {
-            self.message.clear();
-            let _ = write!(self.message, "{value:?}");
+            format_guarded(self.message, |m| write!(m, "{value:?}"));
             self.has_message = true;
         } else if self.key(field) {
-            self.text.clear();
-            let _ = write!(self.text, "{value:?}");
+            format_guarded(self.text, |t| write!(t, "{value:?}"));
             json::write_str(self.out, self.text);
         }
     }
@@ -731,60 +860,80 @@ where
     where
         S: Subscriber + for<'a> LookupSpan<'a>,
     {
-        let level = LogLevel::from_tracing(*event.metadata().level());
-        SCRATCH.with(|scratch| {
-            let Ok(mut scratch) = scratch.try_borrow_mut() else { return };
-            let Scratch { line, fields, message, text, written, span_keys, invocation_keys } = &mut *scratch;
-            line.clear();
-            fields.clear();
-            message.clear();
-            written.clear();
-            let mut visitor =
-                EventVisitor { out: fields, message, text, written, shared: &self.shared, has_message: false };
-            event.record(&mut visitor);
-
-            self.write_prefix(line, level);
-            json::write_str(line, message);
-            // Event fields win over correlation fields and span fields of the same name.
-            let event_keys: &[&str] = written;
-            self.write_context_keys(line, inv, event_keys, invocation_keys);
-            line.extend_from_slice(fields);
-
-            // Span fields, innermost first; a key already written is skipped. Inside an
-            // invocation, while no span but the runtime's holds fields, there is none to
-            // write: the walk is skipped.
-            let walk = inv.is_none() || self.shared.spans.tagged() != 0;
-            if walk && let Some(scope) = ctx.event_scope(event) {
-                span_keys.clear();
-                for span in scope {
-                    self.shared.spans.with(span.id().into_u64(), |sf| {
-                        let Some(sf) = sf else { return };
-                        if sf.runtime && inv.is_some() {
-                            return;
-                        }
-                        for (k, v) in sf.iter() {
-                            if event_keys.contains(&k) || span_keys.contains(&k) || inv.is_some_and(|i| i.has_field(k))
-                            {
-                                continue;
-                            }
-                            if self.shared.key_is_plain(k) {
-                                write_plain_key(line, k);
-                            } else {
-                                write_key(line, k);
-                            }
-                            line.extend_from_slice(v);
-                            span_keys.push(k);
-                        }
-                    });
-                }
+        let written = SCRATCH.try_with(|scratch| match scratch.try_borrow_mut() {
+            Ok(mut scratch) => {
+                self.write_event_with(&mut scratch, event, ctx, inv);
+                scratch.shrink();
             }
-            line.extend_from_slice(b"}\n");
-
-            match inv {
-                Some(inv) => self.deliver(line, level, inv),
-                None => write_line(&*self.writer, line, self.shared.dev),
-            }
+            // Re-entered: a field's `Debug` (or the writer) logs while this thread's
+            // scratch is in use. The inner line gets buffers of its own.
+            Err(_) => self.write_event_with(&mut Scratch::new(), event, ctx, inv),
         });
+        // The thread is exiting (its scratch is gone).
+        if written.is_err() {
+            self.write_event_with(&mut Scratch::new(), event, ctx, inv);
+        }
+    }
+
+    #[inline]
+    fn write_event_with<S>(
+        &self,
+        scratch: &mut Scratch,
+        event: &Event<'_>,
+        ctx: &Context<'_, S>,
+        inv: Option<&Invocation>,
+    ) where
+        S: Subscriber + for<'a> LookupSpan<'a>,
+    {
+        let level = LogLevel::from_tracing(*event.metadata().level());
+        let Scratch { line, fields, message, text, keys, invocation_keys } = scratch;
+        line.clear();
+        fields.clear();
+        message.clear();
+        keys.clear();
+        let mut visitor = EventVisitor { out: fields, message, text, keys, shared: &self.shared, has_message: false };
+        event.record(&mut visitor);
+
+        self.write_prefix(line, level);
+        json::write_str(line, message);
+        // Event fields win over correlation fields and span fields of the same key.
+        self.write_context_keys(line, inv, fields, keys, invocation_keys);
+        line.extend_from_slice(fields);
+
+        // Span fields, innermost first; a key already written is skipped. Inside an
+        // invocation, while no span but the runtime's holds fields, there is none to
+        // write: the walk is skipped.
+        let walk = inv.is_none() || self.shared.spans.tagged() != 0;
+        if walk && let Some(scope) = ctx.event_scope(event) {
+            for span in scope {
+                self.shared.spans.with(span.id().into_u64(), |sf| {
+                    let Some(sf) = sf else { return };
+                    if sf.runtime && inv.is_some() {
+                        return;
+                    }
+                    for (k, v) in sf.iter() {
+                        let start = line.len();
+                        if self.shared.key_is_plain(k) {
+                            write_plain_key(line, k);
+                        } else {
+                            write_key(line, k);
+                        }
+                        if keys.keep_line_key(fields, line, start) {
+                            line.extend_from_slice(v);
+                        }
+                    }
+                });
+            }
+        }
+        line.extend_from_slice(b"}\n");
+        if line.len() > super::MAX_LINE_BYTES {
+            json::cap_line(line, super::MAX_LINE_BYTES);
+        }
+
+        match inv {
+            Some(inv) => self.deliver(line, level, inv),
+            None => write_line(&*self.writer, line, self.shared.dev),
+        }
     }
 }
 
@@ -806,14 +955,10 @@ where
         if let Some(buffer) = &inv.log_buffer {
             let mut b = buffer.lock().unwrap_or_else(|p| p.into_inner());
             if level <= b.config().buffer_at() {
-                let first_eviction = b.push(line, &self.sink);
+                let warning = b.push(line, &self.sink);
                 drop(b);
-                if first_eviction {
-                    self.internal_line(
-                        LogLevel::Warn,
-                        "log buffer full: the oldest buffered records were evicted (raise LogBufferConfig::max_bytes to keep more)",
-                        Some(inv),
-                    );
+                if let Some(warning) = warning {
+                    self.internal_line(LogLevel::Warn, warning, Some(inv));
                 }
                 return;
             }
@@ -1020,6 +1165,30 @@ mod tests {
                 assert_eq!(String::from_utf8(fast).unwrap(), String::from_utf8(general).unwrap());
             }
         }
+    }
+
+    #[test]
+    fn an_event_logged_while_the_scratch_is_in_use_is_written() {
+        // A field's `Debug` or the writer logging: with the global dispatcher (as in
+        // Lambda) the inner event reaches the layer while this thread's scratch is
+        // borrowed by the outer one.
+        let writer = crate::testing::CapturingWriter::new();
+        let subscriber = crate::log::subscriber(
+            &crate::config::Config::default(),
+            writer.clone(),
+            crate::testing::FixedClock::at_millis(0),
+        );
+        tracing::subscriber::with_default(subscriber, || {
+            SCRATCH.with(|scratch| {
+                let _outer = scratch.borrow_mut();
+                tracing::info!(k = "v", "inner");
+            });
+            tracing::info!("after");
+        });
+        let lines = writer.json_lines();
+        assert_eq!(lines.len(), 2);
+        assert_eq!((&lines[0]["message"], &lines[0]["k"]), (&"inner".into(), &"v".into()));
+        assert_eq!(lines[1]["message"], "after");
     }
 
     #[test]

@@ -36,6 +36,8 @@ pub(crate) mod json;
 mod layer;
 mod redact;
 mod span_store;
+#[cfg(test)]
+mod tests;
 
 use std::sync::Arc;
 
@@ -48,6 +50,30 @@ pub use redact::{Redactor, Secret};
 
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
+
+/// The most bytes one log line takes, its newline included (256 KiB, CloudWatch Logs'
+/// limit for one event). A longer line is trimmed before it is written or buffered: the
+/// largest values first (the message counts as one), each string cut at a character
+/// boundary and ended with `…[truncated]`, an object or array replaced by the string
+/// `"[truncated]"`, until the line fits; it stays one valid JSON object and keeps every
+/// key.
+///
+/// ```
+/// use streamer_obs::config::Config;
+/// use streamer_obs::log::MAX_LINE_BYTES;
+/// use streamer_obs::testing::{CapturingWriter, FixedClock};
+///
+/// let writer = CapturingWriter::new();
+/// let subscriber = streamer_obs::log::subscriber(&Config::default(), writer.clone(), FixedClock::at_millis(0));
+/// let blob = "x".repeat(2 * MAX_LINE_BYTES);
+/// tracing::subscriber::with_default(subscriber, || tracing::info!(blob = blob.as_str(), "big"));
+/// let line = &writer.lines()[0];
+/// assert!(line.len() < MAX_LINE_BYTES);
+/// let json: serde_json::Value = serde_json::from_str(line).unwrap();
+/// assert!(json["blob"].as_str().unwrap().ends_with("…[truncated]"));
+/// assert_eq!(json["message"], "big");
+/// ```
+pub const MAX_LINE_BYTES: usize = 256 * 1024;
 
 /// The JSON log layer for `config`, writing to `writer` with time from `clock`.
 pub fn layer<W>(config: &Config, writer: W, clock: impl Clock) -> JsonLayer<W>

@@ -23,6 +23,13 @@ use super::json::REDACTED;
 /// ```
 #[derive(Debug, Clone, Default)]
 pub struct Redactor {
+    /// Shared: cloning a redactor (each invocation holds one, for its correlation fields)
+    /// is a reference-count increment.
+    inner: std::sync::Arc<Inner>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
     fragments: Vec<String>,
     /// For each lowercase byte, the fragments (bit i = `fragments[i]`, first 64) that start
     /// with it: a key is only compared where one of its bytes can start a fragment.
@@ -58,7 +65,13 @@ impl Redactor {
             t
         });
         let shortest = fragments.iter().map(String::len).min().unwrap_or(0);
-        Self { fragments, first, pairs, shortest, statics: crate::static_memo::StaticStrMemo::new() }
+        let statics = crate::static_memo::StaticStrMemo::new();
+        Self { inner: std::sync::Arc::new(Inner { fragments, first, pairs, shortest, statics }) }
+    }
+
+    /// Whether `self` and `other` are clones of one redactor.
+    pub(crate) fn same_as(&self, other: &Redactor) -> bool {
+        std::sync::Arc::ptr_eq(&self.inner, &other.inner)
     }
 
     /// [`Self::is_redacted`] for a key that lives for the whole program (a `tracing` field
@@ -72,11 +85,17 @@ impl Redactor {
     /// assert!(!r.is_redacted_static("user_id"));
     /// ```
     pub fn is_redacted_static(&self, key: &'static str) -> bool {
-        self.statics.get_or(key, |key| self.is_redacted(key))
+        self.inner.statics.get_or(key, |key| self.is_redacted(key))
     }
 
     /// Whether values under `key` are redacted.
     pub fn is_redacted(&self, key: &str) -> bool {
+        self.inner.is_redacted(key)
+    }
+}
+
+impl Inner {
+    fn is_redacted(&self, key: &str) -> bool {
         let k = key.as_bytes();
         // Fragments are never empty: an empty key (or one shorter than all) has none.
         if k.len() < self.shortest.max(1) {
@@ -118,34 +137,122 @@ impl Redactor {
         }
         false
     }
+}
 
+impl Redactor {
     /// Redacts a JSON value in place: values under redacted keys, at any depth, become
-    /// `"[REDACTED]"`, and JWT-shaped text in strings is scrubbed.
+    /// `"[REDACTED]"`; in strings, JWT-shaped text and free-text credentials
+    /// (`Bearer …`, `Basic …`, `Authorization:`/`Cookie:`/`Sec-WebSocket-Protocol:`
+    /// values) are replaced by `[REDACTED]`, and so is the value of every `key=value`
+    /// pair (query strings, form bodies) whose key is redacted. A string holding a JSON
+    /// object or array (an API Gateway `body`) is redacted the same way and written back
+    /// compact (object keys sorted). Arrays and objects nested deeper than 128 levels become `"[too deep]"`.
     ///
     /// ```
     /// use serde_json::json;
     /// use streamer_obs::log::Redactor;
-    /// let mut event = json!({"headers": {"Authorization": "Bearer x", "Host": "h"}, "q": ["eyJa.eyJb.c"]});
-    /// Redactor::new(["authorization"]).redact_value(&mut event);
-    /// assert_eq!(event, json!({"headers": {"Authorization": "[REDACTED]", "Host": "h"}, "q": ["[REDACTED]"]}));
+    /// let mut event = json!({
+    ///     "headers": {"Authorization": "Bearer x", "Host": "h"},
+    ///     "q": ["eyJa.eyJb.c"],
+    ///     "rawQueryString": "access_token=abc&x=1",
+    ///     "body": "{\"password\": \"hunter2\", \"n\": 1}",
+    /// });
+    /// Redactor::new(["authorization", "token", "password"]).redact_value(&mut event);
+    /// assert_eq!(event, json!({
+    ///     "headers": {"Authorization": "[REDACTED]", "Host": "h"},
+    ///     "q": ["[REDACTED]"],
+    ///     "rawQueryString": "access_token=[REDACTED]&x=1",
+    ///     "body": "{\"n\":1,\"password\":\"[REDACTED]\"}",
+    /// }));
     /// ```
     pub fn redact_value(&self, value: &mut serde_json::Value) {
+        self.redact_at(value, 0);
+    }
+
+    fn redact_at(&self, value: &mut serde_json::Value, depth: usize) {
+        use serde_json::Value;
         match value {
-            serde_json::Value::Object(map) => {
+            Value::Array(_) | Value::Object(_) if depth >= MAX_REDACT_DEPTH => {
+                let deep = std::mem::replace(value, Value::String(crate::xray::json::TOO_DEEP.to_owned()));
+                crate::xray::json::drop_flat(deep);
+            }
+            Value::Object(map) => {
                 for (k, v) in map.iter_mut() {
                     if self.is_redacted(k) {
-                        *v = serde_json::Value::String(REDACTED.to_owned());
+                        *v = Value::String(REDACTED.to_owned());
                     } else {
-                        self.redact_value(v);
+                        self.redact_at(v, depth + 1);
                     }
                 }
             }
-            serde_json::Value::Array(items) => items.iter_mut().for_each(|v| self.redact_value(v)),
-            serde_json::Value::String(s) if s.contains("eyJ") => *s = super::json::scrub_jwts(s),
+            Value::Array(items) => items.iter_mut().for_each(|v| self.redact_at(v, depth + 1)),
+            Value::String(s) => {
+                if let Some(redacted) = self.redact_text(s, depth) {
+                    *s = redacted;
+                }
+            }
             _ => {}
         }
     }
+
+    /// A string value redacted (see [`Self::redact_value`]); `None` when unchanged.
+    fn redact_text(&self, s: &str, depth: usize) -> Option<String> {
+        let t = s.trim();
+        let json_like = (t.starts_with('{') && t.ends_with('}')) || (t.starts_with('[') && t.ends_with(']'));
+        if json_like && let Ok(mut inner) = serde_json::from_str::<serde_json::Value>(t) {
+            self.redact_at(&mut inner, depth + 1);
+            let text = inner.to_string();
+            crate::xray::json::drop_flat(inner);
+            return Some(text);
+        }
+        let pairs = if s.contains('=') { self.redact_pairs(s) } else { None };
+        let text = pairs.as_deref().unwrap_or(s);
+        match super::json::scrub_text(text) {
+            Some(scrubbed) => Some(scrubbed),
+            None => pairs,
+        }
+    }
+
+    /// `s` with the value of every `key=value` pair whose key is redacted replaced by
+    /// `[REDACTED]` (a pair: the key runs back from `=` to `?`, `&`, `;`, `#`, whitespace,
+    /// a quote or the start; the value up to `&`, `;`, `#`, whitespace, a quote or the end).
+    /// `None` when there is none.
+    fn redact_pairs(&self, s: &str) -> Option<String> {
+        let is_stop = |b: u8| matches!(b, b'?' | b'&' | b';' | b'#' | b'"' | b'\'' | b' ' | b'\t' | b'\r' | b'\n');
+        let b = s.as_bytes();
+        let (mut out, mut copied) = (None::<String>, 0);
+        let mut i = 0;
+        while i < b.len() {
+            if b[i] != b'=' {
+                i += 1;
+                continue;
+            }
+            let mut start = i;
+            while start > copied && !is_stop(b[start - 1]) && b[start - 1] != b'=' {
+                start -= 1;
+            }
+            let mut end = i + 1;
+            while end < b.len() && !is_stop(b[end]) {
+                end += 1;
+            }
+            // Keys and values start and end next to ASCII bytes: char boundaries.
+            let (key, value) = (&s[start..i], &s[i + 1..end]);
+            if !value.is_empty() && value != REDACTED && self.is_redacted(key) {
+                let o = out.get_or_insert_with(|| String::with_capacity(s.len()));
+                o.push_str(&s[copied..=i]);
+                o.push_str(REDACTED);
+                copied = end;
+            }
+            i = end.max(i + 1);
+        }
+        let mut out = out?;
+        out.push_str(&s[copied..]);
+        Some(out)
+    }
 }
+
+/// How deep [`Redactor::redact_value`] goes into nested arrays and objects.
+const MAX_REDACT_DEPTH: usize = 128;
 
 /// A value that must never be shown: `Debug`, `Display` and `Serialize` all write
 /// `[REDACTED]`. Read it deliberately with [`Secret::expose`].
