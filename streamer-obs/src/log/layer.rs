@@ -288,16 +288,30 @@ struct WrittenKeys {
     event: Vec<(usize, usize)>,
     /// Ranges in the line (correlation fields, Lambda tenant, span fields).
     line: Vec<(usize, usize)>,
+    /// One bit per key written so far ([`key_bit`]): a key whose bit is not set is new
+    /// without comparing it with any other (the usual case).
+    event_bits: u64,
+    line_bits: u64,
+}
+
+/// A bit of a 64-bit filter for `key`, from its length and its first and last bytes.
+#[inline]
+fn key_bit(key: &[u8]) -> u64 {
+    let (first, last) = (key.first().copied().unwrap_or(0), key.last().copied().unwrap_or(0));
+    let h = (key.len() as u32).wrapping_mul(31) ^ u32::from(first).wrapping_mul(7) ^ u32::from(last);
+    1 << (h % 64)
 }
 
 impl WrittenKeys {
     const fn new() -> Self {
-        Self { event: Vec::new(), line: Vec::new() }
+        Self { event: Vec::new(), line: Vec::new(), event_bits: 0, line_bits: 0 }
     }
 
     fn clear(&mut self) {
         self.event.clear();
         self.line.clear();
+        self.event_bits = 0;
+        self.line_bits = 0;
     }
 
     /// `out[start..]` is `,"key":` of an event field just written: true (and remembered)
@@ -306,10 +320,12 @@ impl WrittenKeys {
     fn keep_event_key(&mut self, out: &mut Vec<u8>, start: usize) -> bool {
         let key = (start + 2, out.len() - 2);
         let k = &out[key.0..key.1];
-        if self.event.iter().any(|&(s, e)| &out[s..e] == k) {
+        let bit = key_bit(k);
+        if self.event_bits & bit != 0 && self.event.iter().any(|&(s, e)| &out[s..e] == k) {
             out.truncate(start);
             return false;
         }
+        self.event_bits |= bit;
         self.event.push(key);
         true
     }
@@ -320,11 +336,14 @@ impl WrittenKeys {
     fn keep_line_key(&mut self, event_fields: &[u8], out: &mut Vec<u8>, start: usize) -> bool {
         let key = (start + 2, out.len() - 2);
         let k = &out[key.0..key.1];
-        if self.event.iter().any(|&(s, e)| &event_fields[s..e] == k) || self.line.iter().any(|&(s, e)| &out[s..e] == k)
+        let bit = key_bit(k);
+        if (self.event_bits & bit != 0 && self.event.iter().any(|&(s, e)| &event_fields[s..e] == k))
+            || (self.line_bits & bit != 0 && self.line.iter().any(|&(s, e)| &out[s..e] == k))
         {
             out.truncate(start);
             return false;
         }
+        self.line_bits |= bit;
         self.line.push(key);
         true
     }
