@@ -6,11 +6,13 @@ pub const REDACTED: &str = "[REDACTED]";
 
 /// Per byte: bit 0 = must be escaped, bit 1 = `J` (a JWT's `eyJ` may be around it),
 /// bit 2 = whitespace (space, tab, CR, LF: only text with some is searched for a
-/// credential, see [`find_credential`]), bit 3 = `b`/`B` (`bearer`, `basic`).
+/// credential, see [`find_credential`]), bit 3 = `b`/`B` (`bearer`, `basic`), bit 4 =
+/// `=` (a `name=value` pair: searched too).
 const ESCAPE: u8 = 1;
 const JAY: u8 = 2;
 const WHITESPACE: u8 = 4;
 const BEE: u8 = 8;
+const EQUALS: u8 = 16;
 static CLASS: [u8; 256] = {
     let mut t = [0u8; 256];
     let mut i = 0;
@@ -28,6 +30,7 @@ static CLASS: [u8; 256] = {
     t[b'\r' as usize] |= 4;
     t[b'b' as usize] = 8;
     t[b'B' as usize] = 8;
+    t[b'=' as usize] = 16;
     t
 };
 
@@ -49,7 +52,7 @@ fn classify(bytes: &[u8]) -> Needs {
         acc |= CLASS[b as usize];
     }
     let jwt = acc & JAY != 0 && bytes.windows(3).any(|w| w == b"eyJ");
-    if jwt || (acc & WHITESPACE != 0 && find_credential(bytes, 0).is_some()) {
+    if jwt || (acc & (WHITESPACE | EQUALS) != 0 && find_credential(bytes, 0).is_some()) {
         Needs::Scrubbing
     } else if acc & ESCAPE != 0 {
         Needs::Escaping
@@ -80,7 +83,7 @@ fn fast_class(bytes: &[u8]) -> Fast {
         let acc = bytes.iter().fold(0, |acc, b| acc | CLASS[usize::from(*b)]);
         return if acc & (ESCAPE | JAY) != 0 {
             Fast::Other
-        } else if acc & WHITESPACE != 0 && acc & BEE != 0 {
+        } else if (acc & WHITESPACE != 0 && acc & BEE != 0) || acc & EQUALS != 0 {
             Fast::Search
         } else {
             Fast::Plain
@@ -92,8 +95,9 @@ fn fast_class(bytes: &[u8]) -> Fast {
         w.copy_from_slice(&bytes[at..at + 8]);
         u64::from_le_bytes(w)
     };
-    // First pass, every string: anything to escape or a `J`, and whether there is a space.
-    let mut space = 0u64;
+    // First pass, every string: anything to escape or a `J`, and whether there is a space
+    // or a `=`.
+    let (mut space, mut equals) = (0u64, 0u64);
     let mut plain = |x: u64| -> bool {
         let refused = bytes_below(x, 0x20)
             | bytes_equal(x, b'"')
@@ -101,6 +105,7 @@ fn fast_class(bytes: &[u8]) -> Fast {
             | bytes_equal(x, 0x7f)
             | bytes_equal(x, b'J');
         space |= bytes_equal(x, b' ');
+        equals |= bytes_equal(x, b'=');
         refused == 0
     };
     let mut at = 0;
@@ -113,23 +118,41 @@ fn fast_class(bytes: &[u8]) -> Fast {
     if at != bytes.len() && !plain(load(bytes.len() - 8)) {
         return Fast::Other;
     }
-    if space & HIGH == 0 {
-        // No space (ids, names, ARNs): no credential can follow a scheme or a header name.
+    let (has_space, has_equals) = (space & HIGH != 0, equals & HIGH != 0);
+    if !has_space && !has_equals {
+        // No space, no `=` (ids, names, ARNs): no credential can follow a scheme, a header
+        // name or a parameter name.
         return Fast::Plain;
     }
-    // Second pass, only for text with a space: a `:` or a `b`/`B` followed by `a`/`e`.
-    let (mut trigger, mut carry_b) = (0u64, 0u64);
-    // `follows`: the word starts right after the previous one, so a `b` ending that one
+    // Second pass, only for such text: with a space, a `:` or a `b`/`B` followed by `a`/`e`;
+    // with a `=`, one that follows a last letter of a secret parameter name
+    // (`n`, `t`, `d`, `e`, `y`: base64 padding after other bytes is not searched), or a `:`.
+    let (mut trigger, mut carry_b, mut carry_p) = (0u64, 0u64, 0u64);
+    // `follows`: the word starts right after the previous one, so a byte ending that one
     // pairs with this word's first byte.
     let mut search = |x: u64, follows: bool| {
         let folded = x | (ONES * 0x20);
         // Exact per byte: the pairs are matched byte to byte, and a spurious bit would send
         // ordinary text (`established`) to the search.
-        let b = bytes_equal_exact(folded, b'b');
-        let ae = bytes_equal_exact(folded, b'a') | bytes_equal_exact(folded, b'e');
-        let incoming = if follows { carry_b } else { 0 };
-        trigger |= bytes_equal_exact(x, b':') | (b & (ae >> 8)) | (incoming & ae & 0x80);
-        carry_b = (b >> 56) & 0x80;
+        if has_space {
+            let b = bytes_equal_exact(folded, b'b');
+            let ae = bytes_equal_exact(folded, b'a') | bytes_equal_exact(folded, b'e');
+            let incoming = if follows { carry_b } else { 0 };
+            trigger |= bytes_equal_exact(x, b':') | (b & (ae >> 8)) | (incoming & ae & 0x80);
+            carry_b = (b >> 56) & 0x80;
+        }
+        if has_equals {
+            let last = bytes_equal_exact(folded, b'n')
+                | bytes_equal_exact(folded, b't')
+                | bytes_equal_exact(folded, b'd')
+                | bytes_equal_exact(folded, b'e')
+                | bytes_equal_exact(folded, b'y');
+            let eq = bytes_equal_exact(x, b'=');
+            let incoming = if follows { carry_p } else { 0 };
+            // And any `:`: a header without a space after it (`cookie:sid=1`).
+            trigger |= (last & (eq >> 8)) | (incoming & eq & 0x80) | bytes_equal_exact(x, b':');
+            carry_p = (last >> 56) & 0x80;
+        }
     };
     let mut at = 0;
     while at + 8 <= bytes.len() {
@@ -466,6 +489,7 @@ pub(crate) fn find_credential(b: &[u8], from: usize) -> Option<(usize, usize)> {
     for at in from..b.len() {
         let found = match b[at] {
             b':' => header_value_at(b, at),
+            b'=' => param_value_at(b, at),
             b' ' | b'\t' => scheme_token_at(b, at),
             _ => None,
         };
@@ -513,6 +537,36 @@ fn header_value_at(b: &[u8], colon: usize) -> Option<(usize, usize)> {
         (v, e)
     };
     (end > start && &b[start..end] != REDACTED.as_bytes()).then_some((start, end))
+}
+
+/// Names of `name=value` pairs whose value is a secret (URL query strings, form bodies,
+/// `key=value` logs), matched at the end of the name, in any case, `-` and `_` alike:
+/// `access_token`, `X-Amz-Security-Token`, `client_secret`, `X-Amz-Signature`, ...
+const SECRET_PARAMS: [&[u8]; 9] =
+    [b"token", b"authorization", b"jwt", b"password", b"secret", b"cookie", b"api-key", b"apikey", b"signature"];
+
+/// At a `=`: the value of a pair whose name ends like one of [`SECRET_PARAMS`], up to `&`,
+/// whitespace, a quote or one of `,;<>()[]{}\`.
+fn param_value_at(b: &[u8], eq: usize) -> Option<(usize, usize)> {
+    // Every name of the list ends in `n`, `t`, `d`, `e` or `y`: others are rejected
+    // without reading the name (so is most base64 padding).
+    if eq == 0 || !matches!(b[eq - 1] | 0x20, b'n' | b't' | b'd' | b'e' | b'y') {
+        return None;
+    }
+    let mut start = eq;
+    while start > 0 && (b[start - 1].is_ascii_alphanumeric() || b[start - 1] == b'-' || b[start - 1] == b'_') {
+        start -= 1;
+    }
+    let name = &b[start..eq];
+    if !SECRET_PARAMS.iter().any(|p| ends_with_name(name, p)) {
+        return None;
+    }
+    let v = eq + 1;
+    let mut e = v;
+    while e < b.len() && b[e] != b'&' && !is_token_stop(b[e]) {
+        e += 1;
+    }
+    (e > v && &b[v..e] != REDACTED.as_bytes()).then_some((v, e))
 }
 
 /// At whitespace: the token after a `bearer`/`basic` word ending just before it.
@@ -1030,6 +1084,19 @@ mod tests {
             ("Basic", "Basic"),
             ("cookie:", "cookie:"),
             ("Cookie: [REDACTED]", "Cookie: [REDACTED]"),
+            // `name=value` pairs whose name ends like a secret, with or without spaces around.
+            ("wss://h/?access_token=opaque123&x=1", "wss://h/?access_token=[REDACTED]&x=1"),
+            (
+                "X-Amz-Security-Token=abc%2Fdef&X-Amz-Signature=0123abcd",
+                "X-Amz-Security-Token=[REDACTED]&X-Amz-Signature=[REDACTED]",
+            ),
+            ("login with password=hunter2, then", "login with password=[REDACTED], then"),
+            ("client_secret=s3cr3t", "client_secret=[REDACTED]"),
+            ("cookie:sid=1", "cookie:[REDACTED]"),
+            ("L0SM9cOFvHcCIhw=", "L0SM9cOFvHcCIhw="),
+            ("tokenizer=bpe&n=2", "tokenizer=bpe&n=2"),
+            ("a==b", "a==b"),
+            ("token=", "token="),
         ];
         for (text, scrubbed) in cases {
             let mut v = Vec::new();
@@ -1045,7 +1112,8 @@ mod tests {
     fn the_fast_path_searches_every_string_that_holds_a_credential() {
         // Any string with a credential is searched: the word check never lets one by.
         let mut rng = fastrand::Rng::with_seed(3);
-        const PIECES: [&str; 12] = ["a", " ", "bearer", "Basic", "b", "e", "xy", "Cookie", ":", "Zm9v1", "-", "BA"];
+        const PIECES: [&str; 16] =
+            ["a", " ", "bearer", "Basic", "b", "e", "xy", "Cookie", ":", "Zm9v1", "-", "BA", "=", "token", "&", "_"];
         for _ in 0..20_000 {
             let n = rng.usize(1..12);
             let s: String = (0..n).map(|_| PIECES[rng.usize(..PIECES.len())]).collect();
@@ -1054,7 +1122,7 @@ mod tests {
             let mut full = Vec::new();
             write_str_checked(&mut full, &s);
             assert_eq!(fast, full, "{s:?}");
-            if s.contains(' ') && find_credential(s.as_bytes(), 0).is_some() {
+            if (s.contains(' ') || s.contains('=')) && find_credential(s.as_bytes(), 0).is_some() {
                 assert_ne!(fast_class(s.as_bytes()), Fast::Plain, "{s:?}");
             }
         }
@@ -1064,10 +1132,17 @@ mod tests {
     /// `:` and no `b` followed by `a`/`e`); ids and names without a space never are.
     #[test]
     fn ordinary_text_stays_on_the_fast_path() {
-        for s in ["Connection established", "Processing disconnect", "Disconnect completed", "abcdefgh ablished"] {
+        for s in [
+            "Connection established",
+            "Processing disconnect",
+            "Disconnect completed",
+            "abcdefgh ablished",
+            "L0SM9cOFvHcCIhw=",
+            "arn:aws:lambda:us-east-1:123456789012:function:connect",
+        ] {
             assert_eq!(fast_class(s.as_bytes()), Fast::Plain, "{s:?}");
         }
-        for s in ["Authorization: x", "a Bearer token", "token: basic"] {
+        for s in ["Authorization: x", "a Bearer token", "token: basic", "?access_token=abcdefgh", "cookie:sid=1"] {
             assert_eq!(fast_class(s.as_bytes()), Fast::Search, "{s:?}");
         }
     }
