@@ -78,7 +78,7 @@ enum Fast {
 /// pass of a few word operations per 8 bytes.
 #[inline]
 fn fast_class(bytes: &[u8]) -> Fast {
-    use crate::ascii_words::{HIGH, ONES, bytes_below, bytes_equal, bytes_equal_exact};
+    use crate::ascii_words::{HIGH, bytes_below, bytes_equal};
     if bytes.len() < 8 {
         let acc = bytes.iter().fold(0, |acc, b| acc | CLASS[usize::from(*b)]);
         return if acc & (ESCAPE | JAY) != 0 {
@@ -124,47 +124,67 @@ fn fast_class(bytes: &[u8]) -> Fast {
         // name or a parameter name.
         return Fast::Plain;
     }
-    // Second pass, only for such text: with a space, a `:` or a `b`/`B` followed by `a`/`e`;
-    // with a `=`, one that follows a last letter of a secret parameter name
-    // (`n`, `t`, `d`, `e`, `y`: base64 padding after other bytes is not searched), or a `:`.
-    let (mut trigger, mut carry_b, mut carry_p) = (0u64, 0u64, 0u64);
-    // `follows`: the word starts right after the previous one, so a byte ending that one
-    // pairs with this word's first byte.
-    let mut search = |x: u64, follows: bool| {
-        let folded = x | (ONES * 0x20);
-        // Exact per byte: the pairs are matched byte to byte, and a spurious bit would send
-        // ordinary text (`established`) to the search.
-        if has_space {
-            let b = bytes_equal_exact(folded, b'b');
-            let ae = bytes_equal_exact(folded, b'a') | bytes_equal_exact(folded, b'e');
-            let incoming = if follows { carry_b } else { 0 };
-            trigger |= bytes_equal_exact(x, b':') | (b & (ae >> 8)) | (incoming & ae & 0x80);
-            carry_b = (b >> 56) & 0x80;
-        }
-        if has_equals {
-            let last = bytes_equal_exact(folded, b'n')
-                | bytes_equal_exact(folded, b't')
-                | bytes_equal_exact(folded, b'd')
-                | bytes_equal_exact(folded, b'e')
-                | bytes_equal_exact(folded, b'y');
-            let eq = bytes_equal_exact(x, b'=');
-            let incoming = if follows { carry_p } else { 0 };
-            // And any `:`: a header without a space after it (`cookie:sid=1`).
-            trigger |= (last & (eq >> 8)) | (incoming & eq & 0x80) | bytes_equal_exact(x, b':');
-            carry_p = (last >> 56) & 0x80;
-        }
+    // Second pass, only for such text.
+    if (has_space && pair_trigger(bytes, space_pairs)) || (has_equals && pair_trigger(bytes, equals_pairs)) {
+        Fast::Search
+    } else {
+        Fast::Plain
+    }
+}
+
+/// For text with a space: a `:`, or a `b`/`B` followed by `a`/`e` (`bearer`, `basic`).
+/// `carry` holds a `b` that ended the previous word, at bit 7; returns the word's triggers
+/// (high bits) and its own carry.
+#[inline(always)]
+fn space_pairs(x: u64, carry: u64) -> (u64, u64) {
+    use crate::ascii_words::{ONES, bytes_equal_exact};
+    let folded = x | (ONES * 0x20);
+    let b = bytes_equal_exact(folded, b'b');
+    let ae = bytes_equal_exact(folded, b'a') | bytes_equal_exact(folded, b'e');
+    (bytes_equal_exact(x, b':') | (b & (ae >> 8)) | (carry & ae & 0x80), (b >> 56) & 0x80)
+}
+
+/// For text with a `=`: one that follows a last letter of a secret parameter name (`n`,
+/// `t`, `d`, `e`, `y`: base64 padding after other bytes is not searched), or any `:` (a
+/// header without a space after it: `cookie:sid=1`).
+#[inline(always)]
+fn equals_pairs(x: u64, carry: u64) -> (u64, u64) {
+    use crate::ascii_words::{ONES, bytes_equal_exact};
+    let folded = x | (ONES * 0x20);
+    let last = bytes_equal_exact(folded, b'n')
+        | bytes_equal_exact(folded, b't')
+        | bytes_equal_exact(folded, b'd')
+        | bytes_equal_exact(folded, b'e')
+        | bytes_equal_exact(folded, b'y');
+    let eq = bytes_equal_exact(x, b'=');
+    ((last & (eq >> 8)) | (carry & eq & 0x80) | bytes_equal_exact(x, b':'), (last >> 56) & 0x80)
+}
+
+/// Whether `pairs` finds a trigger in `bytes` (at least 8 long), word by word. Exact per
+/// byte: the pairs are matched byte to byte, and a spurious bit would send ordinary text
+/// (`established`) to the search.
+#[inline(always)]
+fn pair_trigger(bytes: &[u8], pairs: impl Fn(u64, u64) -> (u64, u64)) -> bool {
+    use crate::ascii_words::HIGH;
+    let load = |at: usize| {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(&bytes[at..at + 8]);
+        u64::from_le_bytes(w)
     };
+    let (mut trigger, mut carry) = (0u64, 0u64);
     let mut at = 0;
     while at + 8 <= bytes.len() {
-        search(load(at), true);
+        let (t, c) = pairs(load(at), carry);
+        trigger |= t;
+        carry = c;
         at += 8;
     }
-    // The last, overlapping word: the pairs across its start were in the word before, and
-    // its own pairs cover the ones across that word's end.
+    // The last, overlapping word: the pairs across its start were in the word before (no
+    // carry into it), and its own pairs cover the ones across that word's end.
     if at != bytes.len() {
-        search(load(bytes.len() - 8), false);
+        trigger |= pairs(load(bytes.len() - 8), 0).0;
     }
-    if trigger & HIGH != 0 { Fast::Search } else { Fast::Plain }
+    trigger & HIGH != 0
 }
 
 /// No byte below 0x20, no `"`, `\\`, DEL or `J` (conservative: any answer `false` is
