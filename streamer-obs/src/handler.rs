@@ -609,7 +609,8 @@ impl HandlerScope {
         tokio::time::sleep(remaining)
     }
 
-    fn in_scope<R>(&self, f: impl FnOnce() -> R) -> R {
+    /// Runs `f` inside the handler's span with the invocation current.
+    pub(crate) fn in_scope<R>(&self, f: impl FnOnce() -> R) -> R {
         self.invocation.clone().sync_scope(|| self.span.in_scope(f))
     }
 
@@ -730,19 +731,34 @@ impl HandlerScope {
         view_error: impl FnOnce(&E) -> ErrorView,
         capture: impl FnOnce(&T) -> Option<serde_json::Value>,
     ) -> (Ended<T, E>, u64) {
+        // The user's code the lifecycle calls after the body (the response's `Serialize`,
+        // the error's `Display`/`Debug`, the error classifier) runs under `catch_unwind`: a
+        // panic there must not lose the invocation's telemetry or the handler's result.
+        let guarded = |f: &mut dyn FnMut()| std::panic::catch_unwind(AssertUnwindSafe(f)).is_ok();
         match polled {
             Ok(Ok(value)) => {
-                let response = if self.options.capture_response.unwrap_or(true) && segment.is_recording() {
-                    capture(&value)
-                } else {
-                    None
-                };
+                let mut response = None;
+                if self.options.capture_response.unwrap_or(true) && segment.is_recording() {
+                    let mut capture = Some(capture);
+                    if !guarded(&mut || response = capture.take().and_then(|c| c(&value))) {
+                        self.in_scope(|| {
+                            tracing::warn!(target: "streamer_obs", handler = self.options.name(), "response not captured: its serialisation panicked")
+                        });
+                    }
+                }
                 let ended = self.finish(segment, Outcome::Success, None, response);
                 (Ended::Value(Ok(value)), ended)
             }
             Ok(Err(err)) => {
-                let view = view_error(&err);
-                let class = view.kind().unwrap_or_else(|| (self.options.error_class)(&view));
+                let mut view = None;
+                let mut view_error = Some(view_error);
+                guarded(&mut || view = view_error.take().map(|v| v(&err)));
+                let view = view.unwrap_or_else(|| ErrorView::new(std::any::type_name::<E>(), PANICKED_VIEW));
+                let mut class = view.kind();
+                if class.is_none() && !guarded(&mut || class = Some((self.options.error_class)(&view))) {
+                    class = Some(ErrorClass::Fault);
+                }
+                let class = class.unwrap_or(ErrorClass::Fault);
                 let ended = self.finish(segment, Outcome::Failure(class), Some(&view), None);
                 (Ended::Value(Err(err)), ended)
             }
@@ -754,6 +770,9 @@ impl HandlerScope {
         }
     }
 }
+
+/// The message of an error whose `Display` or `Debug` panicked while the lifecycle read it.
+const PANICKED_VIEW: &str = "<panicked while formatting>";
 
 async fn flush_metrics(telemetry: &Telemetry, invocation: &Invocation, options: &FlushOptions, clock: &dyn Clock) {
     metrics::flush_invocation(invocation, &**telemetry.publisher(), clock, options).await;

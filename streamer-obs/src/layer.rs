@@ -155,7 +155,20 @@ where
         let scope = HandlerScope::prepare_with(telemetry, self.layer.options.clone(), &event.context, span).open([]);
         scope.log_event(|| crate::xray::json::to_metadata_value(&event.payload).ok());
         let view = self.layer.view_error;
-        let fut = self.inner.call(event);
-        Box::pin(scope.run(fut, view, |r: &R| crate::xray::json::to_metadata_value(r).ok()))
+        let capture = |r: &R| crate::xray::json::to_metadata_value(r).ok();
+        // The inner service's `call` (a `service_fn`'s synchronous prelude) runs inside the
+        // invocation like its future: its lines carry the invocation's keys, its metrics are
+        // recorded, and a panic there takes the lifecycle's panic path (fault, everything
+        // flushed) before it resumes.
+        let inner = &mut self.inner;
+        let called = scope.in_scope(|| std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| inner.call(event))));
+        match called {
+            Ok(fut) => Box::pin(scope.run(fut, view, capture)),
+            Err(panic) => Box::pin(scope.run(
+                futures_util::future::lazy(move |_| -> Result<R, E> { std::panic::resume_unwind(panic) }),
+                view,
+                capture,
+            )),
+        }
     }
 }

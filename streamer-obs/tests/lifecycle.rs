@@ -268,6 +268,53 @@ fn tower_layer_runs_the_same_lifecycle() {
     assert_eq!(e["error.sources"], json!(["throttled"]));
 }
 
+/// The inner service's `call` itself (a `service_fn`'s synchronous prelude) runs inside
+/// the invocation: its line carries the invocation's keys, and its panic takes the
+/// lifecycle's panic path (ERROR line, fault, flush) before it resumes.
+#[test]
+fn tower_layer_runs_the_inner_call_inside_the_lifecycle() {
+    let h = harness(config(&[]));
+    let emitter = streamer_obs::testing::CapturingEmitter::new();
+    let telemetry = Telemetry::builder(config(&[]))
+        .clock(h.clock.clone())
+        .emitter(Arc::new(emitter.clone()))
+        .cold_start_tracker(Arc::new(ColdStartTracker::new(&Default::default())))
+        .build();
+    let mut svc = ObsLayer::new(HandlerOptions::new("LayerHandler")).telemetry(telemetry).layer(service_fn(
+        |event: LambdaEvent<Value>| {
+            tracing::info!("prelude");
+            if event.payload["panic"] == true {
+                panic!("prelude panicked");
+            }
+            async { Ok::<Value, lambda_runtime::Error>(json!({"ok": true})) }
+        },
+    ));
+    let panicked = rt().block_on(
+        async {
+            let mut ok_event = event("layer-prelude");
+            ok_event.context.xray_trace_id = Some(HEADER.to_owned());
+            assert!(svc.ready().await.unwrap().call(ok_event).await.is_ok());
+            let mut bad_event = event("layer-panic");
+            bad_event.context.xray_trace_id = Some(HEADER.to_owned());
+            bad_event.payload = json!({"panic": true});
+            let fut = svc.ready().await.unwrap().call(bad_event);
+            futures_util::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(fut)).await
+        }
+        .with_subscriber(h.dispatch.clone()),
+    );
+    let payload = panicked.expect_err("the panic resumes");
+    assert_eq!(payload.downcast_ref::<&str>(), Some(&"prelude panicked"));
+    let lines = h.writer.json_lines();
+    let prelude: Vec<_> = lines.iter().filter(|l| l["message"] == "prelude").collect();
+    assert_eq!(prelude.len(), 2);
+    assert_eq!(prelude[0]["function_request_id"], "layer-prelude");
+    let error = lines.iter().find(|l| l["level"] == "ERROR").expect("an ERROR line for the panic");
+    assert_eq!(error["function_request_id"], "layer-panic");
+    let docs = emitter.documents();
+    let faulted = docs.iter().find(|d| d["fault"] == true).expect("the panicking invocation's subsegment");
+    assert_eq!(faulted["name"], "LayerHandler");
+}
+
 /// A handler future cancelled while it runs (its run future dropped) is dropped inside
 /// the handler span with its invocation still current, and nothing panics.
 #[test]

@@ -157,3 +157,92 @@ fn panic_flushes_xray_and_metrics_before_resuming_and_poll_after_done_is_pending
     assert_eq!(got.unwrap().unwrap(), 7);
     assert!(fut.as_mut().poll(&mut cx).is_pending());
 }
+
+/// An error whose `Display` and `Debug` panic.
+struct PanickyError;
+
+impl std::fmt::Display for PanickyError {
+    fn fmt(&self, _: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        panic!("Display panicked")
+    }
+}
+
+impl std::fmt::Debug for PanickyError {
+    fn fmt(&self, _: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        panic!("Debug panicked")
+    }
+}
+
+impl std::error::Error for PanickyError {}
+
+/// User code the lifecycle runs after the body (the error's `Display`, the response's
+/// `Serialize`) may panic: the handler's result still comes back unchanged, and every
+/// metric, line and subsegment recorded is still flushed.
+#[test]
+fn a_panic_in_the_error_view_or_the_response_capture_loses_nothing() {
+    let h = h();
+    let ctx = ContextBuilder::new().request_id("panicky").trace_header(HEADER).build();
+    let telemetry = h.telemetry.clone();
+    let out = rt().block_on(
+        async move {
+            let scope = HandlerScope::with_telemetry(
+                telemetry,
+                HandlerOptions::new("HandlePanicky"),
+                &ctx,
+                tracing::info_span!("HandlePanicky"),
+            );
+            scope
+                .run(
+                    async {
+                        metrics::add("Recorded", Unit::Count, 1.0);
+                        drop(streamer_obs::xray::subsegment("Child"));
+                        Err::<u8, PanickyError>(PanickyError)
+                    },
+                    ErrorView::from_error,
+                    |_| None,
+                )
+                .await
+        }
+        .with_subscriber(h.dispatch.clone()),
+    );
+    assert!(matches!(out, Err(PanickyError)), "the error comes back unchanged");
+    let emf = h.emf.json_lines();
+    assert!(emf.iter().any(|d| d.get("Recorded").is_some()), "{emf:?}");
+    let docs = h.xray.documents();
+    assert_eq!(docs.len(), 1, "{docs:?}");
+    let doc = &docs[0];
+    assert_eq!(doc["name"], "HandlePanicky");
+    assert_eq!(doc["fault"], true);
+    assert_eq!(doc["subsegments"][0]["name"], "Child");
+
+    // A response whose capture panics: the value comes back, nothing else is lost.
+    let h = self::h();
+    let ctx = ContextBuilder::new().request_id("panicky-ok").trace_header(HEADER).build();
+    let telemetry = h.telemetry.clone();
+    let out = rt().block_on(
+        async move {
+            let scope = HandlerScope::with_telemetry(
+                telemetry,
+                HandlerOptions::new("HandleOk"),
+                &ctx,
+                tracing::info_span!("HandleOk"),
+            );
+            scope
+                .run(
+                    async {
+                        metrics::add("Recorded", Unit::Count, 1.0);
+                        Ok::<u8, std::io::Error>(7)
+                    },
+                    ErrorView::from_error,
+                    |_: &u8| -> Option<serde_json::Value> { panic!("serialize panicked") },
+                )
+                .await
+        }
+        .with_subscriber(h.dispatch.clone()),
+    );
+    assert_eq!(out.unwrap(), 7);
+    assert!(h.emf.json_lines().iter().any(|d| d.get("Recorded").is_some()));
+    let doc = &h.xray.documents()[0];
+    assert_eq!(doc["name"], "HandleOk");
+    assert!(doc.get("fault").is_none() && doc.get("metadata").is_none(), "{doc}");
+}
