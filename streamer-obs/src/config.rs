@@ -718,6 +718,18 @@ impl ConfigBuilder {
         let trace_disabled =
             self.trace_disabled.unwrap_or_else(|| parse_bool_var(env, POWERTOOLS_TRACE_DISABLED, false, &mut warnings));
         let xray_daemon_address = self.xray_daemon_address.or_else(|| get(AWS_XRAY_DAEMON_ADDRESS).map(str::to_owned));
+        // Reported with the other warnings when the logger is installed: the emitter that
+        // finds it invalid may be built before any subscriber exists (its ERROR lost).
+        if let Some(raw) = &xray_daemon_address
+            && !trace_disabled
+            && raw.parse::<crate::xray::daemon::DaemonAddress>().is_err()
+        {
+            warnings.push(ConfigWarning::new(
+                AWS_XRAY_DAEMON_ADDRESS,
+                raw,
+                "expected host:port or tcp:host:port udp:host:port; X-Ray tracing is disabled",
+            ));
+        }
         let context_missing = self.context_missing.unwrap_or_else(|| match get(AWS_XRAY_CONTEXT_MISSING) {
             None => ContextMissing::default(),
             Some(v) => match v.to_ascii_uppercase().as_str() {
@@ -1127,6 +1139,19 @@ mod tests {
         assert_eq!(c.context_missing(), ContextMissing::LogError);
         assert_eq!(c.initialization_type(), &InitializationType::Other("lambda-managed-instances".into()));
         assert_eq!(c.warnings().len(), 1);
+    }
+
+    /// An invalid daemon address is a configuration warning (written when the logger is
+    /// installed), besides the emitter's own ERROR (which may come before any subscriber).
+    #[test]
+    fn an_invalid_daemon_address_is_a_warning_unless_tracing_is_off() {
+        for bad in ["udp:127.0.0.1:2000", "tcp:127.0.0.1:2000", "nohost", "1.2.3.4:port"] {
+            let c = cfg(&[("AWS_XRAY_DAEMON_ADDRESS", bad)]);
+            assert!(c.warnings().iter().any(|w| w.variable() == AWS_XRAY_DAEMON_ADDRESS), "{bad}");
+        }
+        let off = cfg(&[("AWS_XRAY_DAEMON_ADDRESS", "nohost"), ("POWERTOOLS_TRACE_DISABLED", "true")]);
+        assert!(off.warnings().is_empty());
+        assert!(cfg(&[("AWS_XRAY_DAEMON_ADDRESS", "169.254.79.129:2000")]).warnings().is_empty());
     }
 
     #[test]

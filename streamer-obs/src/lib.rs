@@ -93,7 +93,15 @@ pub mod __private;
 /// streamer_obs::init().expect("initialised once");
 /// ```
 pub fn init() -> Result<(), InitError> {
-    init_telemetry(telemetry::Telemetry::from_env())
+    // The logger first: what building the telemetry reports (an X-Ray socket that cannot
+    // be opened) is then written.
+    let config = config::Config::from_env();
+    log::init_with_config(&config, std::io::stdout, clock::SystemClock)?;
+    let telemetry =
+        telemetry::Telemetry::builder(config).cold_start_tracker(invocation::ColdStartTracker::global_arc()).build();
+    // A handler that ran before init already read the environment lazily: same result.
+    let _ = telemetry.install_global();
+    Ok(())
 }
 
 /// Like [`init`] with an explicit [`telemetry::Telemetry`] (for example one whose metrics
@@ -114,8 +122,14 @@ pub fn init() -> Result<(), InitError> {
 /// ```
 pub fn init_telemetry(telemetry: telemetry::Telemetry) -> Result<(), InitError> {
     log::init_with_config(telemetry.config(), std::io::stdout, clock::SystemClock)?;
-    // A handler that ran before init already read the environment lazily: same result.
-    let _ = telemetry.install_global();
+    if telemetry.install_global().is_err() {
+        // A handler (or `Telemetry::global`) ran before init and read the environment: its
+        // telemetry stays the global one, and this one is not used. Said, not silent.
+        tracing::warn!(
+            target: "streamer_obs",
+            "init_telemetry: the global telemetry was already created from the environment (a handler ran before init); the telemetry given to init_telemetry is not used"
+        );
+    }
     Ok(())
 }
 
