@@ -614,6 +614,28 @@ impl HandlerScope {
         self.invocation.clone().sync_scope(|| self.span.in_scope(f))
     }
 
+    /// The run future was dropped while the handler ran (cancelled, e.g. by a timeout
+    /// around it): one WARN line, the handler subsegment marked as a fault (exception
+    /// `Cancelled`) and ended, the log buffer written, and everything recorded flushed (in
+    /// place for EMF and UDP; otherwise on the current runtime).
+    fn cancelled(&self, segment: SubsegmentGuard) {
+        self.in_scope(|| {
+            tracing::warn!(
+                target: "streamer_obs",
+                handler = self.options.name(),
+                "handler cancelled (its future was dropped before it finished): what it recorded is flushed"
+            )
+        });
+        let ended = self.telemetry.clock().now_micros();
+        let view = ErrorView::new("Cancelled", "the handler future was dropped before it finished");
+        segment.record_error_with(&view, &ErrorDetails::new(ErrorClass::Fault).type_name("Cancelled"));
+        segment.end_at(ended);
+        self.invocation.flush_log_buffer();
+        if let Some(rest) = flush_after(&self.telemetry, &self.invocation, self.flush_options(), ended) {
+            spawn_or_warn(rest);
+        }
+    }
+
     /// The deadline guard fired: log, mark the subsegment, write the log buffer; the
     /// returned future flushes the metrics and the open subsegments.
     fn on_deadline(&self, segment: &SubsegmentGuard) -> Pin<Box<dyn Future<Output = ()> + Send>> {
@@ -864,10 +886,34 @@ pin_project_lite::pin_project! {
             // the invocation current (as it ran).
             if this.body.as_ref().as_pin_ref().is_some() {
                 let mut body = this.body;
-                let _entered = this.scope.span.enter();
-                Arc::clone(&this.scope.invocation).sync_scope(|| body.set(None));
+                {
+                    let _entered = this.scope.span.enter();
+                    Arc::clone(&this.scope.invocation).sync_scope(|| body.set(None));
+                }
+                // Nothing it recorded is lost, and the loss of its result is said.
+                if let Some(segment) = this.segment.take() {
+                    this.scope.cancelled(segment);
+                }
+            }
+            // Dropped while an asynchronous flush (a `PutMetricData` publisher, an API
+            // emitter) was still running: it finishes on the runtime, if there is one.
+            for flush in [this.deadline_flush.take(), this.flush.take()].into_iter().flatten() {
+                spawn_or_warn(flush);
             }
         }
+    }
+}
+
+/// Runs what is left of a flush on the current Tokio runtime, or says it is lost.
+fn spawn_or_warn(flush: Pin<Box<dyn Future<Output = ()> + Send>>) {
+    match tokio::runtime::Handle::try_current() {
+        Ok(runtime) => {
+            runtime.spawn(flush);
+        }
+        Err(_) => tracing::warn!(
+            target: "streamer_obs",
+            "handler cancelled outside a Tokio runtime: its asynchronous flush (metrics or subsegments) is lost"
+        ),
     }
 }
 

@@ -246,3 +246,44 @@ fn a_panic_in_the_error_view_or_the_response_capture_loses_nothing() {
     assert_eq!(doc["name"], "HandleOk");
     assert!(doc.get("fault").is_none() && doc.get("metadata").is_none(), "{doc}");
 }
+
+/// A run future dropped while its handler runs (a timeout around it): one WARN line, the
+/// handler subsegment a fault with a `Cancelled` exception, and everything recorded before
+/// (metrics, a closed child) flushed.
+#[test]
+fn a_cancelled_handler_flushes_what_it_recorded() {
+    let h = h();
+    let ctx = ContextBuilder::new().request_id("cancelled").trace_header(HEADER).build();
+    let telemetry = h.telemetry.clone();
+    let timed_out = rt().block_on(
+        async move {
+            let scope = HandlerScope::with_telemetry(
+                telemetry,
+                HandlerOptions::new("HandleCancelled"),
+                &ctx,
+                tracing::info_span!("HandleCancelled"),
+            );
+            let run = scope.run(
+                async {
+                    metrics::add("BeforeCancel", Unit::Count, 1.0);
+                    drop(streamer_obs::xray::subsegment("Child"));
+                    tokio::time::sleep(Duration::from_secs(5)).await;
+                    Ok::<u8, std::io::Error>(1)
+                },
+                ErrorView::from_error,
+                |_| None,
+            );
+            tokio::time::timeout(Duration::from_millis(20), run).await
+        }
+        .with_subscriber(h.dispatch.clone()),
+    );
+    assert!(timed_out.is_err());
+    assert!(h.emf.json_lines().iter().any(|d| d.get("BeforeCancel").is_some()));
+    let docs = h.xray.documents();
+    assert_eq!(docs.len(), 1, "{docs:?}");
+    let doc = &docs[0];
+    assert_eq!(doc["name"], "HandleCancelled");
+    assert_eq!(doc["fault"], true);
+    assert_eq!(doc["cause"]["exceptions"][0]["type"], "Cancelled");
+    assert_eq!(doc["subsegments"][0]["name"], "Child");
+}
