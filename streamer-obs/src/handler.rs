@@ -826,6 +826,10 @@ fn flush_after(
     ended: u64,
 ) -> Option<Pin<Box<dyn Future<Output = ()> + Send>>> {
     let clock = StoppedAt(ended);
+    // The last flush: what a spawned task records from now on is refused with a WARN line
+    // (it would never be published), not lost silently.
+    invocation.metrics().finish();
+    invocation.xray().finish();
     let metrics_flushed =
         metrics::flush_invocation_now(invocation, &**telemetry.publisher(), &clock, &options).is_some();
     if metrics_flushed && invocation.xray().flush_now().is_some() {

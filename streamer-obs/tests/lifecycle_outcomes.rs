@@ -287,3 +287,66 @@ fn a_cancelled_handler_flushes_what_it_recorded() {
     assert_eq!(doc["cause"]["exceptions"][0]["type"], "Cancelled");
     assert_eq!(doc["subsegments"][0]["name"], "Child");
 }
+
+/// A task the handler spawned (in its invocation's scope, as the README shows) that records
+/// after the handler returned: its metric and subsegment would never be published, so they
+/// are refused, each said by a WARN line, not lost silently.
+#[test]
+fn records_after_the_invocation_returned_are_refused_with_a_warning() {
+    let cfg = config(&[]);
+    let (dispatch, writer, clock) = capture(&cfg);
+    let emf = CapturingWriter::new();
+    let xray = CapturingEmitter::new();
+    let telemetry = Telemetry::builder(cfg)
+        .clock(clock)
+        .cold_start_tracker(Arc::new(ColdStartTracker::new(&Default::default())))
+        .metrics_publisher(Arc::new(EmfPublisher::new(emf.clone())))
+        .emitter(Arc::new(xray.clone()))
+        .build();
+    let ctx = ContextBuilder::new().request_id("spawner").trace_header(HEADER).build();
+    let (late_recorded, before_recorded) = rt().block_on(
+        async move {
+            let scope = HandlerScope::with_telemetry(
+                telemetry,
+                HandlerOptions::new("HandleSpawn"),
+                &ctx,
+                tracing::info_span!("HandleSpawn"),
+            );
+            let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+            let mut late = None;
+            scope
+                .run(
+                    async {
+                        let inv = streamer_obs::invocation::Invocation::current().unwrap();
+                        late = Some(tokio::spawn(
+                            inv.scope(async move {
+                                let before = metrics::add("BeforeReturn", Unit::Count, 1.0);
+                                rx.await.ok();
+                                drop(streamer_obs::xray::subsegment("LateSub"));
+                                (metrics::add("AfterReturn", Unit::Count, 1.0), before)
+                            })
+                            .with_current_subscriber(),
+                        ));
+                        tokio::task::yield_now().await;
+                        Ok::<u8, std::io::Error>(1)
+                    },
+                    ErrorView::from_error,
+                    |_| None,
+                )
+                .await
+                .unwrap();
+            tx.send(()).unwrap();
+            late.unwrap().await.unwrap()
+        }
+        .with_subscriber(dispatch),
+    );
+    assert!(before_recorded);
+    assert!(!late_recorded, "a metric recorded after the invocation returned is refused");
+    assert!(emf.json_lines().iter().any(|d| d.get("BeforeReturn").is_some()));
+    assert!(!emf.json_lines().iter().any(|d| d.get("AfterReturn").is_some()));
+    let lines = writer.json_lines();
+    let dropped = lines.iter().find(|l| l["metric"] == "AfterReturn").expect("a WARN line for the late metric");
+    assert_eq!(dropped["level"], "WARN");
+    assert!(lines.iter().any(|l| l["level"] == "WARN" && l["subsegment"] == "LateSub"), "{lines:#?}");
+    assert!(xray.documents().iter().all(|d| d["name"] != "LateSub"));
+}

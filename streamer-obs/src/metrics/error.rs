@@ -103,6 +103,13 @@ pub enum MetricsError {
         /// The metric.
         metric: String,
     },
+    /// A metric recorded after its invocation returned (from a task the handler spawned):
+    /// the invocation's metrics were already published, and it would be lost.
+    #[error("metric {metric}: recorded after its invocation returned (its metrics were already published)")]
+    AfterInvocation {
+        /// The metric.
+        metric: String,
+    },
     /// A recording function was called outside an invocation.
     #[error("metric {metric}: no current invocation (record through an explicit MetricSet)")]
     NoInvocation {

@@ -62,6 +62,11 @@ pub struct InvocationMetrics {
     disabled: bool,
     prepared: Arc<Prepared>,
     cold_start_published: AtomicBool,
+    /// Set by the lifecycle before its final flush: a metric recorded later (by a task
+    /// the handler spawned) would never be published, so it is refused with the usual
+    /// WARN line instead of being lost silently. Read under the set's lock, which the
+    /// flush takes after setting it: no record slips between the two.
+    finished: AtomicBool,
 }
 
 impl InvocationMetrics {
@@ -80,6 +85,7 @@ impl InvocationMetrics {
             disabled: config.metrics_disabled(),
             prepared,
             cold_start_published: AtomicBool::new(false),
+            finished: AtomicBool::new(false),
         }
     }
 
@@ -96,6 +102,7 @@ impl InvocationMetrics {
         prepared.reset(self.set.get_mut());
         self.disabled = config.metrics_disabled();
         *self.cold_start_published.get_mut() = false;
+        *self.finished.get_mut() = false;
     }
 
     /// Calls `f` with the set; `None` when metrics are disabled.
@@ -132,7 +139,18 @@ impl InvocationMetrics {
         if self.disabled {
             return Ok(());
         }
-        self.set.lock().record_with(name, unit, value, resolution, dims)
+        let mut set = self.set.lock();
+        if self.finished.load(Ordering::Relaxed) {
+            drop(set);
+            return Err(Box::new(MetricsError::AfterInvocation { metric: name.as_str().to_owned() }));
+        }
+        set.record_with(name, unit, value, resolution, dims)
+    }
+
+    /// Marks the metrics as final (the lifecycle's last flush follows): later records are
+    /// refused with [`MetricsError::AfterInvocation`].
+    pub(crate) fn finish(&self) {
+        self.finished.store(true, Ordering::Relaxed);
     }
 
     /// Whether metrics are disabled (`POWERTOOLS_METRICS_DISABLED`).
@@ -156,6 +174,7 @@ fn warn_dropped(e: &MetricsError) {
         | MetricsError::Dimension { metric, .. }
         | MetricsError::TooManyDimensions { metric }
         | MetricsError::NameCollision { metric }
+        | MetricsError::AfterInvocation { metric }
         | MetricsError::NoInvocation { metric } => metric.as_str(),
         MetricsError::ReservedProperty { key } | MetricsError::SecretPropertyKey { key } => key.as_str(),
         MetricsError::InvalidDimensionName { name, .. } | MetricsError::InvalidNamespace { name, .. } => name.as_str(),

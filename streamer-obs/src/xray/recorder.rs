@@ -110,6 +110,8 @@ struct TreeState {
     annotations: usize,
     warned_annotations: bool,
     warned_subsegments: bool,
+    /// Whether a subsegment opened after the invocation returned was reported.
+    warned_after: bool,
     errors: RecordedErrors,
 }
 
@@ -269,6 +271,10 @@ struct Active {
     header_extras: Option<Box<TraceHeader>>,
     clock: Arc<dyn Clock>,
     shared: SpinLock<Shared>,
+    /// Set by the lifecycle before its final flush: a subsegment opened later (by a task
+    /// the handler spawned) would never be sent, so it is not recorded, with one WARN line.
+    /// Read under the lock, which the flush takes after setting it.
+    finished: AtomicBool,
 }
 
 /// What the recorder's one lock guards: the subsegments and the emitter. The emitter is
@@ -286,7 +292,8 @@ impl Active {
     /// As [`Recorder::with_clock`] builds it for `header` (which has a `Parent` and
     /// `Sampled=1`), in place: see [`Recorder::reinit_for_invocation`].
     fn reinit(&mut self, header: &TraceHeader, emitter: &Arc<dyn SegmentEmitter>, clock: &Arc<dyn Clock>) {
-        let Self { trace_id, parent, header_extras, clock: own_clock, shared } = self;
+        let Self { trace_id, parent, header_extras, clock: own_clock, shared, finished } = self;
+        *finished.get_mut() = false;
         *trace_id = *header.root();
         if let Some(p) = header.parent() {
             *parent = *p;
@@ -402,6 +409,7 @@ impl Recorder {
                     .then(|| Box::new(header.clone())),
                 clock,
                 shared: SpinLock::new(Shared { tree: Tree::default(), emitter }),
+                finished: AtomicBool::new(false),
             }),
         }
     }
@@ -504,6 +512,14 @@ impl Recorder {
         match &mut self.active {
             Some(a) => a.reinit(h, emitter, clock),
             None => *self = Self::with_clock(h, Arc::clone(emitter), Arc::clone(clock)),
+        }
+    }
+
+    /// Marks the invocation's subsegments as final (the lifecycle's last flush follows):
+    /// a subsegment opened later is not recorded (one WARN line).
+    pub(crate) fn finish(&self) {
+        if let Some(a) = &self.active {
+            a.finished.store(true, Ordering::Relaxed);
         }
     }
 
@@ -610,6 +626,13 @@ impl Recorder {
         let start = start.unwrap_or_else(|| a.clock.now_micros());
         let mut shared = Self::lock(a);
         let tree = &mut shared.tree;
+        if a.finished.load(Ordering::Relaxed) {
+            if !tree.state.warned_after {
+                tree.state.warned_after = true;
+                tracing::warn!(target: "streamer_obs", subsegment = name, "X-Ray subsegment opened after its invocation returned (its subsegments were already sent): not recorded");
+            }
+            return SubsegmentGuard::noop();
+        }
         if tree.state.opened >= MAX_SUBSEGMENTS_PER_INVOCATION {
             if !tree.state.warned_subsegments {
                 tree.state.warned_subsegments = true;
