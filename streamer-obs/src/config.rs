@@ -343,7 +343,7 @@ impl ConfigWarning {
 
 impl fmt::Display for ConfigWarning {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "invalid value {:?} for {}: {}", self.value, self.variable, self.message)
+        write!(f, "{}={:?}: {}", self.variable, self.value, self.message)
     }
 }
 

@@ -584,8 +584,11 @@ impl HandlerScope {
             return None;
         }
         let (deadline, started) = (UNIX_EPOCH + Duration::from_millis(deadline_ms), clock::from_micros(self.started));
+        // Past only when it is before the start's own millisecond: the deadline has
+        // millisecond resolution, and one in the current millisecond is due at once.
         match deadline.duration_since(started) {
             Ok(remaining) => Some(started + remaining.saturating_sub(self.options.deadline_margin)),
+            Err(_) if deadline_ms >= self.started / 1_000 => Some(started),
             Err(_) => {
                 if self.telemetry.first_past_deadline_warning() {
                     self.in_scope(|| {

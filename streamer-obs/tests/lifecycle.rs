@@ -231,6 +231,47 @@ fn a_deadline_in_the_past_is_unknown_with_one_warning() {
     assert!(!lines.iter().any(|l| l["message"].as_str().unwrap().contains("about to time out")));
 }
 
+/// A deadline in the start's own millisecond (the deadline has millisecond resolution) is
+/// due at once, not "in the past": the guard fires, with no emulator warning.
+#[test]
+fn a_deadline_in_the_current_millisecond_is_due_not_past() {
+    #[derive(Debug)]
+    struct MicroClock(u64);
+    impl streamer_obs::clock::Clock for MicroClock {
+        fn now(&self) -> std::time::SystemTime {
+            streamer_obs::clock::from_micros(self.0)
+        }
+    }
+    let cfg = config(&[]);
+    let (dispatch, writer, _) = capture(&cfg);
+    let telemetry = Telemetry::builder(cfg)
+        .clock(Arc::new(MicroClock(1_700_000_000_000_700)))
+        .cold_start_tracker(Arc::new(ColdStartTracker::new(&Default::default())))
+        .build();
+    rt().block_on(
+        async move {
+            let ctx = ContextBuilder::new().request_id("due").deadline_ms(1_700_000_000_000).build();
+            let scope =
+                HandlerScope::with_telemetry(telemetry, HandlerOptions::new("H"), &ctx, tracing::info_span!("H"));
+            scope
+                .run(
+                    async {
+                        tokio::time::sleep(Duration::from_millis(30)).await;
+                        Ok::<u8, std::io::Error>(1)
+                    },
+                    ErrorView::from_error,
+                    |_| None,
+                )
+                .await
+                .unwrap();
+        }
+        .with_subscriber(dispatch),
+    );
+    let lines = writer.json_lines();
+    assert!(!lines.iter().any(|l| l["message"].as_str().unwrap().contains("already in the past")), "{lines:#?}");
+    assert!(lines.iter().any(|l| l["message"].as_str().unwrap().contains("about to time out")), "{lines:#?}");
+}
+
 #[test]
 fn tower_layer_runs_the_same_lifecycle() {
     let h = harness(config(&[]));
