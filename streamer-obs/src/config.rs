@@ -955,8 +955,8 @@ pub(crate) fn namespace_is_valid(ns: &str) -> bool {
         && !ns.starts_with(':')
         && !ns.starts_with("AWS/")
         && ns.bytes().all(|b| b.is_ascii_alphanumeric() || b".-_/#: ".contains(&b))
-        // EMF lines are log lines, where a JWT-shaped text is redacted.
-        && !crate::log::contains_jwt(ns)
+        // EMF lines are log lines, where a JWT or a credential is redacted.
+        && crate::metrics::name::secret_error(ns).is_none()
 }
 
 fn checked_namespace(ns: String, variable: &'static str, warnings: &mut Vec<ConfigWarning>) -> String {

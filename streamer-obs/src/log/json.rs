@@ -7,12 +7,14 @@ pub const REDACTED: &str = "[REDACTED]";
 /// Per byte: bit 0 = must be escaped, bit 1 = `J` (a JWT's `eyJ` may be around it),
 /// bit 2 = whitespace (space, tab, CR, LF: only text with some is searched for a
 /// credential, see [`find_credential`]), bit 3 = `b`/`B` (`bearer`, `basic`), bit 4 =
-/// `=` (a `name=value` pair: searched too).
+/// `=` (a `name=value` pair: searched too), bit 5 = `:` or `\\` (a header without a space
+/// after it; an escaped tab or newline in `Debug` output, `bearer\\tTOKEN`: searched too).
 const ESCAPE: u8 = 1;
 const JAY: u8 = 2;
 const WHITESPACE: u8 = 4;
 const BEE: u8 = 8;
 const EQUALS: u8 = 16;
+const COLON_OR_BACKSLASH: u8 = 32;
 static CLASS: [u8; 256] = {
     let mut t = [0u8; 256];
     let mut i = 0;
@@ -21,7 +23,7 @@ static CLASS: [u8; 256] = {
         i += 1;
     }
     t[b'"' as usize] = 1;
-    t[b'\\' as usize] = 1;
+    t[b'\\' as usize] = 1 | 32;
     t[0x7f] = 1;
     t[b'J' as usize] = 2;
     t[b' ' as usize] = 4;
@@ -31,6 +33,7 @@ static CLASS: [u8; 256] = {
     t[b'b' as usize] = 8;
     t[b'B' as usize] = 8;
     t[b'=' as usize] = 16;
+    t[b':' as usize] = 32;
     t
 };
 
@@ -52,7 +55,7 @@ fn classify(bytes: &[u8]) -> Needs {
         acc |= CLASS[b as usize];
     }
     let jwt = acc & JAY != 0 && bytes.windows(3).any(|w| w == b"eyJ");
-    if jwt || (acc & (WHITESPACE | EQUALS) != 0 && find_credential(bytes, 0).is_some()) {
+    if jwt || (acc & (WHITESPACE | EQUALS | COLON_OR_BACKSLASH) != 0 && find_credential(bytes, 0).is_some()) {
         Needs::Scrubbing
     } else if acc & ESCAPE != 0 {
         Needs::Escaping
@@ -83,7 +86,7 @@ fn fast_class(bytes: &[u8]) -> Fast {
         let acc = bytes.iter().fold(0, |acc, b| acc | CLASS[usize::from(*b)]);
         return if acc & (ESCAPE | JAY) != 0 {
             Fast::Other
-        } else if (acc & WHITESPACE != 0 && acc & BEE != 0) || acc & EQUALS != 0 {
+        } else if (acc & WHITESPACE != 0 && acc & BEE != 0) || acc & (EQUALS | COLON_OR_BACKSLASH) != 0 {
             Fast::Search
         } else {
             Fast::Plain
@@ -97,7 +100,7 @@ fn fast_class(bytes: &[u8]) -> Fast {
     };
     // First pass, every string: anything to escape or a `J`, and whether there is a space
     // or a `=`.
-    let (mut space, mut equals) = (0u64, 0u64);
+    let (mut space, mut equals, mut colon) = (0u64, 0u64, 0u64);
     let mut plain = |x: u64| -> bool {
         let refused = bytes_below(x, 0x20)
             | bytes_equal(x, b'"')
@@ -106,6 +109,7 @@ fn fast_class(bytes: &[u8]) -> Fast {
             | bytes_equal(x, b'J');
         space |= bytes_equal(x, b' ');
         equals |= bytes_equal(x, b'=');
+        colon |= bytes_equal(x, b':');
         refused == 0
     };
     let mut at = 0;
@@ -118,14 +122,17 @@ fn fast_class(bytes: &[u8]) -> Fast {
     if at != bytes.len() && !plain(load(bytes.len() - 8)) {
         return Fast::Other;
     }
-    let (has_space, has_equals) = (space & HIGH != 0, equals & HIGH != 0);
-    if !has_space && !has_equals {
+    let (has_space, has_equals, has_colon) = (space & HIGH != 0, equals & HIGH != 0, colon & HIGH != 0);
+    if !has_space && !has_equals && !has_colon {
         // No space, no `=` (ids, names, ARNs): no credential can follow a scheme, a header
         // name or a parameter name.
         return Fast::Plain;
     }
     // Second pass, only for such text.
-    if (has_space && pair_trigger(bytes, space_pairs)) || (has_equals && pair_trigger(bytes, equals_pairs)) {
+    if (has_space && pair_trigger(bytes, space_pairs))
+        || (has_equals && pair_trigger(bytes, equals_pairs))
+        || (has_colon && !has_space && !has_equals && pair_trigger(bytes, colon_pairs))
+    {
         Fast::Search
     } else {
         Fast::Plain
@@ -158,6 +165,18 @@ fn equals_pairs(x: u64, carry: u64) -> (u64, u64) {
         | bytes_equal_exact(folded, b'y');
     let eq = bytes_equal_exact(x, b'=');
     ((last & (eq >> 8)) | (carry & eq & 0x80) | bytes_equal_exact(x, b':'), (last >> 56) & 0x80)
+}
+
+/// For text without a space or `=` but with a `:`: one that follows a last letter of a
+/// secret header name (`n`, `e`, `l`), as in `x-Authorization:TOKEN`. (A `:` after a
+/// quote only appears in text that has to be escaped, which is always searched.)
+#[inline(always)]
+fn colon_pairs(x: u64, carry: u64) -> (u64, u64) {
+    use crate::ascii_words::{ONES, bytes_equal_exact};
+    let folded = x | (ONES * 0x20);
+    let last = bytes_equal_exact(folded, b'n') | bytes_equal_exact(folded, b'e') | bytes_equal_exact(folded, b'l');
+    let colon = bytes_equal_exact(x, b':');
+    ((last & (colon >> 8)) | (carry & colon & 0x80), (last >> 56) & 0x80)
 }
 
 /// Whether `pairs` finds a trigger in `bytes` (at least 8 long), word by word. Exact per
@@ -510,7 +529,7 @@ pub(crate) fn find_credential(b: &[u8], from: usize) -> Option<(usize, usize)> {
         let found = match b[at] {
             b':' => header_value_at(b, at),
             b'=' => param_value_at(b, at),
-            b' ' | b'\t' => scheme_token_at(b, at),
+            b' ' | b'\t' | b'\\' if space_at(b, at) > 0 => scheme_token_at(b, at),
             _ => None,
         };
         if found.is_some() {
@@ -589,6 +608,16 @@ fn param_value_at(b: &[u8], eq: usize) -> Option<(usize, usize)> {
     (e > v && &b[v..e] != REDACTED.as_bytes()).then_some((v, e))
 }
 
+/// The length of the whitespace at `i`: a space or a tab, or the two-byte escapes `\\t`,
+/// `\\n`, `\\r` of `Debug` output (`"bearer\\tTOKEN"`); 0 when there is none.
+fn space_at(b: &[u8], i: usize) -> usize {
+    match (b.get(i), b.get(i + 1)) {
+        (Some(b' ' | b'\t'), _) => 1,
+        (Some(b'\\'), Some(b't' | b'n' | b'r')) => 2,
+        _ => 0,
+    }
+}
+
 /// At whitespace: the token after a `bearer`/`basic` word ending just before it.
 fn scheme_token_at(b: &[u8], ws: usize) -> Option<(usize, usize)> {
     // `bearer` ends in `r`, `basic` in `c`: any other word is rejected at once.
@@ -607,8 +636,8 @@ fn scheme_token_at(b: &[u8], ws: usize) -> Option<(usize, usize)> {
         return None;
     }
     let mut t = ws;
-    while t < b.len() && (b[t] == b' ' || b[t] == b'\t') {
-        t += 1;
+    while let n @ 1.. = space_at(b, t) {
+        t += n;
     }
     let mut e = t;
     while e < b.len() && !is_token_stop(b[e]) {
@@ -1117,6 +1146,11 @@ mod tests {
             ("tokenizer=bpe&n=2", "tokenizer=bpe&n=2"),
             ("a==b", "a==b"),
             ("token=", "token="),
+            // No space anywhere: a JSON body, a header, `Debug` output with an escaped tab.
+            (r#"{"authorization":"SEKRET1"}"#, r#"{"authorization":"[REDACTED]"}"#),
+            ("x-Authorization:SEKRET5", "x-Authorization:[REDACTED]"),
+            ("sec_websocket_protocol:SEKRET10", "sec_websocket_protocol:[REDACTED]"),
+            (r#""bearer\tSEKRET9abc""#, r#""bearer\t[REDACTED]""#),
         ];
         for (text, scrubbed) in cases {
             let mut v = Vec::new();
@@ -1158,11 +1192,19 @@ mod tests {
             "Disconnect completed",
             "abcdefgh ablished",
             "L0SM9cOFvHcCIhw=",
-            "arn:aws:lambda:us-east-1:123456789012:function:connect",
+            "1-5759e988-bd862e3fe1be46a994272793",
+            "https://example.com/path",
         ] {
             assert_eq!(fast_class(s.as_bytes()), Fast::Plain, "{s:?}");
         }
-        for s in ["Authorization: x", "a Bearer token", "token: basic", "?access_token=abcdefgh", "cookie:sid=1"] {
+        for s in [
+            "Authorization: x",
+            "a Bearer token",
+            "token: basic",
+            "?access_token=abcdefgh",
+            "cookie:sid=1",
+            "x-Authorization:SEKRET5",
+        ] {
             assert_eq!(fast_class(s.as_bytes()), Fast::Search, "{s:?}");
         }
     }

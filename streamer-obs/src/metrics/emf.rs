@@ -1213,7 +1213,8 @@ fn write_dyadic(out: &mut Vec<u8>, v: f64) -> bool {
 
 /// A property value; an EMF line is a log line, so the log redaction applies: a value
 /// under a secret-looking key (`authorization`, `token`, ... the default list) is
-/// `"[REDACTED]"`, and JWT-shaped text anywhere in it is replaced.
+/// `"[REDACTED]"`, and JWT-shaped text and free-text credentials anywhere in it are
+/// replaced.
 fn write_property(out: &mut Vec<u8>, key: &str, v: &serde_json::Value) {
     static REDACTOR: std::sync::LazyLock<crate::log::Redactor> =
         std::sync::LazyLock::new(|| crate::log::Redactor::new(crate::config::DEFAULT_REDACT_KEYS));
@@ -1227,7 +1228,9 @@ fn write_property(out: &mut Vec<u8>, key: &str, v: &serde_json::Value) {
         out.extend_from_slice(b"null");
         return;
     }
-    if out[start..].windows(3).any(|w| w == b"eyJ") {
+    // JWTs and free-text credentials (`Bearer …`, `Cookie: …`, `token=…`) are scrubbed as
+    // in log lines: the value is redacted as a JSON value, nested strings included.
+    if out[start..].windows(3).any(|w| w == b"eyJ") || crate::log::json::find_credential(&out[start..], 0).is_some() {
         out.truncate(start);
         let mut scrubbed = v.clone();
         REDACTOR.redact_value(&mut scrubbed);

@@ -89,9 +89,10 @@ pub enum MetricsError {
         /// The refused key.
         key: String,
     },
-    /// A property key looks like a JWT (see [`crate::log::contains_jwt`]): the EMF line
-    /// would carry it redacted, no longer the key that was set.
-    #[error("property {key:?} looks like a JWT: refused (keys are not redacted)")]
+    /// A property key looks like a JWT (see [`crate::log::contains_jwt`]) or holds a
+    /// credential (`Bearer …`, `token=…`): the EMF line would carry it redacted, no longer
+    /// the key that was set.
+    #[error("property {key:?} looks like a JWT or holds a credential: refused (keys are not redacted)")]
     SecretPropertyKey {
         /// The refused key.
         key: String,

@@ -85,10 +85,10 @@ impl Namespace {
         } else {
             let reason = if name.starts_with("AWS/") {
                 "the AWS/ prefix is reserved"
-            } else if crate::log::contains_jwt(&name) {
-                LOOKS_LIKE_A_JWT
             } else {
-                "expected 1 to 255 of A-Z a-z 0-9 . - _ / # : and space, not blank, not starting with ':'"
+                secret_error(&name).unwrap_or(
+                    "expected 1 to 255 of A-Z a-z 0-9 . - _ / # : and space, not blank, not starting with ':'",
+                )
             };
             Err(MetricsError::InvalidNamespace { name: name.into_owned(), reason })
         }
@@ -173,8 +173,8 @@ fn metric_name_error(name: &str) -> Option<&'static str> {
     if is_aws_member(b) {
         return Some("`_aws` is the EMF metadata member (rule E-2)");
     }
-    if crate::log::contains_jwt(name) {
-        return Some(LOOKS_LIKE_A_JWT);
+    if let Some(reason) = secret_error(name) {
+        return Some(reason);
     }
     if !b.is_empty() && b.len() <= MAX_METRIC_NAME_LEN && all_printable(b) {
         return None;
@@ -317,6 +317,23 @@ impl IntoMetricName for &MetricName {
 /// namespace, metric or dimension would not be the one recorded (and two could merge).
 const LOOKS_LIKE_A_JWT: &str = "looks like a JWT (it would be redacted in the EMF line)";
 
+/// Why a name or a value holding a credential the log scrubber redacts (`Bearer …`,
+/// `token=…`, `Authorization: …`, see `log::json::find_credential`) is refused, for the
+/// same reason as [`LOOKS_LIKE_A_JWT`].
+const LOOKS_LIKE_A_CREDENTIAL: &str = "holds a credential (it would be redacted in the EMF line)";
+
+/// A JWT or a credential in `s` (the checks of names and values made at run time; the
+/// `const` checks of literals look for JWTs only).
+pub(crate) fn secret_error(s: &str) -> Option<&'static str> {
+    if crate::log::contains_jwt(s) {
+        Some(LOOKS_LIKE_A_JWT)
+    } else if crate::log::json::find_credential(s.as_bytes(), 0).is_some() {
+        Some(LOOKS_LIKE_A_CREDENTIAL)
+    } else {
+        None
+    }
+}
+
 /// The rule E-16 check, usable in `const` context.
 #[doc(hidden)]
 pub const fn dimension_name_error(name: &str) -> Option<&'static str> {
@@ -400,7 +417,7 @@ impl DimensionName {
     /// ```
     pub fn new(name: impl Into<Cow<'static, str>>) -> Result<Self, MetricsError> {
         let name = name.into();
-        match dimension_name_error(&name) {
+        match dimension_name_error(&name).or_else(|| secret_error(&name)) {
             None => Ok(Self(name)),
             Some(reason) => Err(MetricsError::InvalidDimensionName { name: name.into_owned(), reason }),
         }
@@ -496,6 +513,14 @@ mod tests {
         }
         // The `&'static str` fast path checks it too.
         assert!("eyJx.y.z".into_metric_name().is_err());
+        // Credentials the log scrubber redacts are refused the same way.
+        for text in ["Bearer abc123XYZ", "x token=aaa", "api_token=abc1", "Authorization: x"] {
+            assert!(MetricName::new(text.to_owned()).is_err(), "{text}");
+            assert!(DimensionName::new(text.to_owned()).is_err(), "{text}");
+            assert!(Namespace::new(text.to_owned()).is_err(), "{text}");
+            assert_eq!(secret_error(text), Some(LOOKS_LIKE_A_CREDENTIAL), "{text}");
+        }
+        assert!(crate::metrics::TenantId::new("Bearer abc123XYZ").is_err());
         // Text that only starts like one is fine.
         assert!(MetricName::new("eyJ").is_ok());
         assert!(DimensionName::new("eyJa.b").is_ok());

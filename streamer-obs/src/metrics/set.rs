@@ -804,7 +804,7 @@ impl MetricSet {
         }
         // A member name of the EMF line (a log line): a JWT-shaped key would be redacted,
         // and two such keys would merge. Values are scrubbed as text and may hold one.
-        if crate::log::contains_jwt(&key) {
+        if super::name::secret_error(&key).is_some() {
             return Err(MetricsError::SecretPropertyKey { key });
         }
         let value = serde_json::to_value(&value)
@@ -1171,6 +1171,8 @@ mod tests {
             s.set_property("eyJa.b.c", "x"),
             Err(MetricsError::SecretPropertyKey { key }) if key == "eyJa.b.c"
         ));
+        assert!(matches!(s.set_property("a token=1", "x"), Err(MetricsError::SecretPropertyKey { .. })));
+        s.set_property("hdrs", serde_json::json!({"x": "Cookie: sid=SEKRET2"})).unwrap();
         s.set_property("note", "Bearer eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.").unwrap();
         s.add("Pushes", Unit::Count, 1.0).unwrap();
         let mut out = Vec::new();
@@ -1178,6 +1180,7 @@ mod tests {
         let line = String::from_utf8(out).unwrap();
         assert!(line.contains(r#""note":"Bearer [REDACTED]""#), "{line}");
         assert!(!line.contains("eyJ"), "{line}");
+        assert!(!line.contains("SEKRET2"), "{line}");
     }
 
     #[test]
