@@ -19,11 +19,13 @@ struct H {
     dispatch: tracing::Dispatch,
     emf: CapturingWriter,
     xray: CapturingEmitter,
+    /// The log lines.
+    writer: CapturingWriter,
 }
 
 fn h() -> H {
     let cfg = config(&[]);
-    let (dispatch, _writer, clock) = capture(&cfg);
+    let (dispatch, writer, clock) = capture(&cfg);
     let emf = CapturingWriter::new();
     let xray = CapturingEmitter::new();
     let telemetry = Telemetry::builder(cfg)
@@ -32,11 +34,18 @@ fn h() -> H {
         .metrics_publisher(Arc::new(EmfPublisher::new(emf.clone())))
         .emitter(Arc::new(xray.clone()))
         .build();
-    H { telemetry, dispatch, emf, xray }
+    H { telemetry, dispatch, emf, xray, writer }
 }
 
 fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap()
+}
+
+/// The scope of a traced invocation `request_id` of the handler `name`; built inside the
+/// test's subscriber (its span is that subscriber's).
+fn traced_scope(telemetry: Telemetry, request_id: &str, name: &'static str) -> HandlerScope {
+    let ctx = ContextBuilder::new().request_id(request_id).trace_header(HEADER).build();
+    HandlerScope::with_telemetry(telemetry, HandlerOptions::new(name), &ctx, tracing::info_span!("handler"))
 }
 
 fn walk(v: &serde_json::Value, out: &mut Vec<(String, String, bool)>) {
@@ -181,17 +190,10 @@ impl std::error::Error for PanickyError {}
 #[test]
 fn a_panic_in_the_error_view_or_the_response_capture_loses_nothing() {
     let h = h();
-    let ctx = ContextBuilder::new().request_id("panicky").trace_header(HEADER).build();
     let telemetry = h.telemetry.clone();
     let out = rt().block_on(
         async move {
-            let scope = HandlerScope::with_telemetry(
-                telemetry,
-                HandlerOptions::new("HandlePanicky"),
-                &ctx,
-                tracing::info_span!("HandlePanicky"),
-            );
-            scope
+            traced_scope(telemetry, "panicky", "HandlePanicky")
                 .run(
                     async {
                         metrics::add("Recorded", Unit::Count, 1.0);
@@ -217,17 +219,10 @@ fn a_panic_in_the_error_view_or_the_response_capture_loses_nothing() {
 
     // A response whose capture panics: the value comes back, nothing else is lost.
     let h = self::h();
-    let ctx = ContextBuilder::new().request_id("panicky-ok").trace_header(HEADER).build();
     let telemetry = h.telemetry.clone();
     let out = rt().block_on(
         async move {
-            let scope = HandlerScope::with_telemetry(
-                telemetry,
-                HandlerOptions::new("HandleOk"),
-                &ctx,
-                tracing::info_span!("HandleOk"),
-            );
-            scope
+            traced_scope(telemetry, "panicky-ok", "HandleOk")
                 .run(
                     async {
                         metrics::add("Recorded", Unit::Count, 1.0);
@@ -253,17 +248,10 @@ fn a_panic_in_the_error_view_or_the_response_capture_loses_nothing() {
 #[test]
 fn a_cancelled_handler_flushes_what_it_recorded() {
     let h = h();
-    let ctx = ContextBuilder::new().request_id("cancelled").trace_header(HEADER).build();
     let telemetry = h.telemetry.clone();
     let timed_out = rt().block_on(
         async move {
-            let scope = HandlerScope::with_telemetry(
-                telemetry,
-                HandlerOptions::new("HandleCancelled"),
-                &ctx,
-                tracing::info_span!("HandleCancelled"),
-            );
-            let run = scope.run(
+            let run = traced_scope(telemetry, "cancelled", "HandleCancelled").run(
                 async {
                     metrics::add("BeforeCancel", Unit::Count, 1.0);
                     drop(streamer_obs::xray::subsegment("Child"));
@@ -293,28 +281,12 @@ fn a_cancelled_handler_flushes_what_it_recorded() {
 /// are refused, each said by a WARN line, not lost silently.
 #[test]
 fn records_after_the_invocation_returned_are_refused_with_a_warning() {
-    let cfg = config(&[]);
-    let (dispatch, writer, clock) = capture(&cfg);
-    let emf = CapturingWriter::new();
-    let xray = CapturingEmitter::new();
-    let telemetry = Telemetry::builder(cfg)
-        .clock(clock)
-        .cold_start_tracker(Arc::new(ColdStartTracker::new(&Default::default())))
-        .metrics_publisher(Arc::new(EmfPublisher::new(emf.clone())))
-        .emitter(Arc::new(xray.clone()))
-        .build();
-    let ctx = ContextBuilder::new().request_id("spawner").trace_header(HEADER).build();
+    let H { telemetry, dispatch, emf, xray, writer } = h();
     let (late_recorded, before_recorded) = rt().block_on(
         async move {
-            let scope = HandlerScope::with_telemetry(
-                telemetry,
-                HandlerOptions::new("HandleSpawn"),
-                &ctx,
-                tracing::info_span!("HandleSpawn"),
-            );
             let (tx, rx) = tokio::sync::oneshot::channel::<()>();
             let mut late = None;
-            scope
+            traced_scope(telemetry, "spawner", "HandleSpawn")
                 .run(
                     async {
                         let inv = streamer_obs::invocation::Invocation::current().unwrap();
