@@ -67,7 +67,7 @@ use crate::store::{ConnectionRecord, ConnectionStore, StoreError};
 /// ```
 /// assert_eq!(streamer_handlers::connect::CONNECTION_FAILED, "ConnectionFailed");
 /// ```
-pub const CONNECTION_FAILED: &str = "ConnectionFailed";
+pub const CONNECTION_FAILED: &str = streamer_obs::metrics::standard::CONNECTION_FAILED;
 
 impl ClassifyError for AuthFailure {
     /// A refused client is an expected outcome: an X-Ray `error` (4xx), never a `fault`.

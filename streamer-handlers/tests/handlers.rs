@@ -417,3 +417,42 @@ fn connect_then_disconnect_round_trip_on_one_store() {
     assert_eq!(cap.emf_with("ConnectionDuration")["ConnectionDuration"], 2.5);
     assert_eq!(store.stored_len(), 0);
 }
+
+/// Every standard alarm on our namespace selects exactly a (metric, dimension set with its
+/// values) the real handlers emit, over the paths that feed them: an accepted and a refused
+/// `$connect`, a store failure, a `$disconnect`. (The seed's alarms selected metrics or
+/// dimension sets nothing published, so they never fired.)
+#[test]
+fn every_standard_alarm_selects_what_the_handlers_emit() {
+    use streamer_obs::metrics::alarm::{AlarmConfig, standard_alarms};
+    let mut docs = Vec::new();
+    let store = Arc::new(InMemoryConnectionStore::new().with_clock(Arc::new(FixedClock::at_millis(T0))));
+    docs.extend(connect(&connect_handler(store.clone()), connect_with_query_token(&token())).1.emf);
+    let refused = minter().mint("user-9", "initech", Duration::from_secs(300)).unwrap();
+    docs.extend(connect(&connect_handler(store.clone()), connect_with_query_token(&refused)).1.emf);
+    let mut failing = MockConnectionStore::new();
+    failing.expect_save().returning(|_| Err(StoreError::Unavailable { operation: "save", source: "reset".into() }));
+    docs.extend(connect(&connect_handler(Arc::new(failing)), connect_with_query_token(&token())).1.emf);
+    docs.extend(disconnect(&disconnect_handler(store)).1.emf);
+
+    let alarms = standard_alarms(&AlarmConfig::new("test"));
+    assert!(alarms.iter().any(|a| a.metric_name == "ConnectionFailed"), "store failures are alarmed");
+    for alarm in alarms.iter().filter(|a| a.namespace == "Streamer") {
+        let mut want: Vec<&str> = alarm.dimensions.iter().map(|(k, _)| k.as_str()).collect();
+        want.sort_unstable();
+        let seen = docs.iter().any(|doc| {
+            alarm.dimensions.iter().all(|(k, v)| doc[k] == Value::String(v.clone()))
+                && doc["_aws"]["CloudWatchMetrics"].as_array().unwrap().iter().any(|d| {
+                    d["Namespace"] == "Streamer"
+                        && d["Metrics"].as_array().unwrap().iter().any(|m| m["Name"] == alarm.metric_name.as_str())
+                        && d["Dimensions"].as_array().unwrap().iter().any(|set| {
+                            let mut keys: Vec<&str> =
+                                set.as_array().unwrap().iter().map(|k| k.as_str().unwrap()).collect();
+                            keys.sort_unstable();
+                            keys == want
+                        })
+                })
+        });
+        assert!(seen, "alarm {} selects nothing the handlers emit", alarm.name);
+    }
+}

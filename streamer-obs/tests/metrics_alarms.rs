@@ -29,10 +29,16 @@ fn catalogue(environment: &str) -> Vec<Value> {
     let mut disconnect = MetricSet::from_config(&config);
     standard::connection_closed(&mut disconnect, None, None).unwrap();
     standard::processing_latency(&mut disconnect, Action::Disconnect, Duration::from_millis(9)).unwrap();
+    let mut failed = MetricSet::from_config(&config);
+    let internal = Dimensions::new()
+        .with(standard::ERROR_TYPE, &ErrorType::InternalError)
+        .set([standard::ENVIRONMENT])
+        .set([standard::ENVIRONMENT, standard::ERROR_TYPE]);
+    failed.add_with(standard::CONNECTION_FAILED, Unit::Count, 1.0, StorageResolution::Standard, &internal).unwrap();
     let mut manager = MetricSet::from_config(&config);
     standard::message_sent(&mut manager, Action::Send, 128).unwrap();
     standard::message_failed(&mut manager, ErrorType::ConnectionGone).unwrap();
-    for set in [connect_ok, connect_refused, connect_missing, disconnect, manager] {
+    for set in [connect_ok, connect_refused, connect_missing, failed, disconnect, manager] {
         lines.extend(emf::encode_lines(&set, 1_700_000_000_000));
     }
     lines.iter().map(|l| serde_json::from_str(l).unwrap()).collect()
@@ -62,7 +68,8 @@ fn emitted(alarm: &AlarmSpec, docs: &[Value]) -> bool {
 fn every_standard_alarm_sees_emitted_data() {
     for env in ["dev", "prod"] {
         let docs = catalogue(env);
-        let config = AlarmConfig::new(env).function(FunctionAlarms::new("streamer-connect", Duration::from_secs(10)));
+        let config = AlarmConfig { message_alarms: true, ..AlarmConfig::new(env) }
+            .function(FunctionAlarms::new("streamer-connect", Duration::from_secs(10)));
         let alarms = standard_alarms(&config);
         for alarm in &alarms {
             alarm.validate().unwrap();
@@ -73,7 +80,7 @@ fn every_standard_alarm_sees_emitted_data() {
             }
             assert!(emitted(alarm, &docs), "alarm {} selects no emitted metric", alarm.name);
         }
-        assert_eq!(alarms.iter().filter(|a| a.namespace == "Streamer").count(), 3);
+        assert_eq!(alarms.iter().filter(|a| a.namespace == "Streamer").count(), 4);
     }
 }
 

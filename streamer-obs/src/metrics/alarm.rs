@@ -205,10 +205,14 @@ pub struct AlarmError {
 }
 
 fn extended_statistic_is_valid(s: &str) -> bool {
-    fn number(n: &str, lo: f64, hi: f64) -> bool {
-        !n.is_empty()
-            && n.bytes().all(|b| b.is_ascii_digit() || b == b'.')
-            && n.parse::<f64>().is_ok_and(|v| v >= lo && v <= hi)
+    /// `\d+(\.\d+)?` within `lo..=hi`.
+    fn number(n: &str, lo: f64, hi: f64) -> Option<f64> {
+        let (whole, fraction) = n.split_once('.').unwrap_or((n, "0"));
+        let digits = |d: &str| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit());
+        if !digits(whole) || !digits(fraction) {
+            return None;
+        }
+        n.parse::<f64>().ok().filter(|v| *v >= lo && *v <= hi)
     }
     if s == "IQM" {
         return true;
@@ -221,16 +225,34 @@ fn extended_statistic_is_valid(s: &str) -> bool {
             let Some((a, b)) = inner.split_once(':') else {
                 return false;
             };
-            let bound = |x: &str| x.is_empty() || number(x.strip_suffix('%').unwrap_or(x), 0.0, f64::MAX);
-            return (!a.is_empty() || !b.is_empty()) && bound(a) && bound(b);
+            if a.is_empty() && b.is_empty() {
+                return false;
+            }
+            // `PR(n:m)` bounds are metric values; the others take percentages 10 to 90
+            // (`TM(10%:90%)`) or values, lower below upper when both are given.
+            let bound = |x: &str| -> Option<Option<(f64, bool)>> {
+                if x.is_empty() {
+                    return Some(None);
+                }
+                match x.strip_suffix('%') {
+                    Some(_) if prefix == "PR" => None,
+                    Some(p) => number(p, 10.0, 90.0).map(|v| Some((v, true))),
+                    None => number(x, 0.0, f64::MAX).map(|v| Some((v, false))),
+                }
+            };
+            return match (bound(a), bound(b)) {
+                (Some(Some((lo, pa))), Some(Some((hi, pb)))) => pa == pb && lo < hi,
+                (Some(_), Some(_)) => true,
+                _ => false,
+            };
         }
     }
     if let Some(n) = s.strip_prefix('p') {
-        return number(n, 0.0, 100.0);
+        return number(n, 0.0, 100.0).is_some();
     }
     for prefix in ["tm", "tc", "ts", "wm"] {
         if let Some(n) = s.strip_prefix(prefix) {
-            return number(n, 0.0, 100.0);
+            return number(n, 0.0, 100.0).is_some();
         }
     }
     false
@@ -260,7 +282,14 @@ impl AlarmSpec {
         if self.metric_name.trim().is_empty() || self.metric_name.chars().count() > 255 {
             return fail("MetricName must be 1 to 255 characters".into());
         }
-        let ns_ok = self.namespace == "AWS/Lambda" || Namespace::new(self.namespace.clone()).is_ok();
+        // An alarm may watch any AWS namespace (`AWS/Lambda`, `AWS/ApiGateway`, ...): the
+        // `AWS/` ban is for publishing (E-15).
+        let ns_ok = match self.namespace.strip_prefix("AWS/") {
+            Some(service) => {
+                !service.is_empty() && Namespace::new(service.to_owned()).is_ok() && self.namespace.len() <= 255
+            }
+            None => Namespace::new(self.namespace.clone()).is_ok(),
+        };
         if !ns_ok {
             return fail(format!("invalid Namespace {:?}", self.namespace));
         }
@@ -355,6 +384,13 @@ pub struct AlarmConfig {
     pub namespace: Namespace,
     /// `AuthenticationFailed` Sum over 5 minutes above this fires (default 10).
     pub connection_failures_threshold: f64,
+    /// `ConnectionFailed` Sum over 5 minutes above this fires (default 0: any connect the
+    /// server could not complete; they answer 500, which Lambda's `Errors` never counts).
+    pub connection_errors_threshold: f64,
+    /// Whether to include the `MessageFailed` alarm (default false): only a component that
+    /// pushes messages (a connection manager) publishes `MessageFailed`; the alarm on a
+    /// metric nothing publishes would never fire.
+    pub message_alarms: bool,
     /// `MessageFailed` Sum over 5 minutes above this fires (default 50).
     pub message_failures_threshold: f64,
     /// `ProcessingLatency` Average (ms) above this fires (default 1000).
@@ -373,10 +409,14 @@ impl AlarmConfig {
     /// assert_eq!(c.namespace.as_str(), "Streamer");
     /// ```
     pub fn new(environment: impl Into<String>) -> Self {
+        let environment: String = environment.into();
         Self {
-            environment: environment.into(),
+            // As the metrics' `Environment` dimension has it (`Config` trims it too).
+            environment: environment.trim().to_owned(),
             namespace: Namespace::streamer(),
             connection_failures_threshold: 10.0,
+            connection_errors_threshold: 0.0,
+            message_alarms: false,
             message_failures_threshold: 50.0,
             processing_latency_ms: 1000.0,
             actions: Vec::new(),
@@ -406,6 +446,25 @@ impl AlarmConfig {
         c.connection_failures_threshold = conn;
         c.message_failures_threshold = msg;
         c.processing_latency_ms = latency;
+        c
+    }
+
+    /// The alarms of what a function with `config` publishes: its environment (as the
+    /// `Environment` dimension carries it) and its namespace, with the seed's thresholds
+    /// for that environment.
+    ///
+    /// ```
+    /// use streamer_obs::config::{Config, EnvVars};
+    /// use streamer_obs::metrics::alarm::AlarmConfig;
+    /// let config = Config::builder().environment("prod").namespace("Chat").build_from(&EnvVars::empty());
+    /// let c = AlarmConfig::from_config(&config);
+    /// assert_eq!((c.environment.as_str(), c.namespace.as_str()), ("prod", "Chat"));
+    /// ```
+    pub fn from_config(config: &crate::config::Config) -> Self {
+        let mut c = Self::with_seed_thresholds(config.environment());
+        if let Ok(namespace) = Namespace::new(config.namespace().to_owned()) {
+            c.namespace = namespace;
+        }
         c
     }
 
@@ -451,9 +510,11 @@ fn custom(
 }
 
 /// The standard alarms: `streamer-<env>-high-connection-failures` (AuthenticationFailed
-/// Sum > threshold in 5 minutes), `streamer-<env>-high-message-failures` (MessageFailed
-/// Sum > threshold in 5 minutes), `streamer-<env>-high-processing-latency`
-/// (ProcessingLatency Average > threshold ms), all by `[Environment]`; and per function
+/// Sum > threshold in 5 minutes), `streamer-<env>-connection-errors` (ConnectionFailed Sum
+/// > threshold, default 0, in 5 minutes), with [`AlarmConfig::message_alarms`]
+/// `streamer-<env>-high-message-failures` (MessageFailed Sum > threshold in 5 minutes),
+/// `streamer-<env>-high-processing-latency` (ProcessingLatency Average > threshold ms),
+/// all by `[Environment]`; and per function
 /// `streamer-<env>-<function>-errors`, `-throttles`, `-duration-p99` (p99 > 90 % of the
 /// timeout) in `AWS/Lambda` by `[FunctionName]`.
 ///
@@ -476,12 +537,12 @@ pub fn standard_alarms(c: &AlarmConfig) -> Vec<AlarmSpec> {
         ),
         custom(
             c,
-            "high-message-failures",
-            standard::MESSAGE_FAILED,
+            "connection-errors",
+            standard::CONNECTION_FAILED,
             Statistic::Sum,
-            c.message_failures_threshold,
-            2,
-            "Too many failed message pushes",
+            c.connection_errors_threshold,
+            1,
+            "WebSocket connections the server could not complete (answered 500)",
         ),
         custom(
             c,
@@ -493,6 +554,20 @@ pub fn standard_alarms(c: &AlarmConfig) -> Vec<AlarmSpec> {
             "Handler processing latency too high (ms)",
         ),
     ];
+    if c.message_alarms {
+        out.insert(
+            2,
+            custom(
+                c,
+                "high-message-failures",
+                standard::MESSAGE_FAILED,
+                Statistic::Sum,
+                c.message_failures_threshold,
+                2,
+                "Too many failed message pushes",
+            ),
+        );
+    }
     for f in &c.functions {
         let lambda =
             |suffix: &str, metric: &str, statistic: AlarmStatistic, threshold: f64, n: u32, m: u32| AlarmSpec {
@@ -611,8 +686,13 @@ impl AlarmSpec {
 /// ```
 #[cfg(feature = "cloudwatch")]
 pub async fn apply_alarms(client: &aws_sdk_cloudwatch::Client, alarms: &[AlarmSpec]) -> Result<usize, ApplyError> {
-    for a in alarms {
+    for (i, a) in alarms.iter().enumerate() {
         a.validate()?;
+        // Names are unique in a Region and each call replaces the whole alarm: a repeated
+        // name would silently replace the earlier spec.
+        if alarms[..i].iter().any(|b| b.name == a.name) {
+            return Err(AlarmError { alarm: a.name.clone(), reason: "AlarmName appears twice".into() }.into());
+        }
     }
     for a in alarms {
         a.to_request(client).send().await.map_err(|e| ApplyError::Api {
@@ -676,10 +756,26 @@ mod tests {
 
     #[test]
     fn extended_statistics() {
-        for ok in ["p99", "p99.9", "tm90", "IQM", "TM(10%:90%)", "PR(:300)", "wm50"] {
+        for ok in ["p99", "p99.9", "tm90", "IQM", "TM(10%:90%)", "PR(:300)", "wm50", "TC(0.5:2)", "TS(20%:)"] {
             assert!(extended_statistic_is_valid(ok), "{ok}");
         }
-        for bad in ["p101", "q50", "TM(10%90%)", "p", "TM()", "P99"] {
+        for bad in [
+            "p101",
+            "q50",
+            "TM(10%90%)",
+            "p",
+            "TM()",
+            "P99",
+            "TM(5%:95%)",
+            "TM(0%:100%)",
+            "TM(150%:200%)",
+            "TM(90%:10%)",
+            "WM(1%:99%)",
+            "PR(10%:90%)",
+            "p.5",
+            "p1.",
+            "TM(10%:300)",
+        ] {
             assert!(!extended_statistic_is_valid(bad), "{bad}");
         }
     }
@@ -693,7 +789,7 @@ mod tests {
             names,
             [
                 "streamer-staging-high-connection-failures",
-                "streamer-staging-high-message-failures",
+                "streamer-staging-connection-errors",
                 "streamer-staging-high-processing-latency",
                 "streamer-staging-connect-errors",
                 "streamer-staging-connect-throttles",
@@ -704,5 +800,19 @@ mod tests {
             a.validate().unwrap();
         }
         assert_eq!(alarms[5].threshold, 27_000.0);
+        // The message alarm only for a component that pushes messages.
+        let with_messages = AlarmConfig { message_alarms: true, ..AlarmConfig::new("staging") };
+        let names: Vec<String> = standard_alarms(&with_messages).into_iter().map(|a| a.name).collect();
+        assert_eq!(names[2], "streamer-staging-high-message-failures");
+    }
+
+    #[test]
+    fn any_aws_namespace_may_be_watched_and_the_environment_is_trimmed() {
+        let mut a = base();
+        a.namespace = "AWS/ApiGateway".into();
+        assert!(a.validate().is_ok());
+        a.namespace = "AWS/".into();
+        assert!(a.validate().is_err());
+        assert_eq!(AlarmConfig::new(" prod ").environment, "prod");
     }
 }

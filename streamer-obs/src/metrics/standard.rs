@@ -38,6 +38,14 @@ pub const CONNECTION_CLOSED: &str = "ConnectionClosed";
 /// assert_eq!(streamer_obs::metrics::standard::AUTHENTICATION_FAILED, "AuthenticationFailed");
 /// ```
 pub const AUTHENTICATION_FAILED: &str = "AuthenticationFailed";
+/// `ConnectionFailed` (Count): a `$connect` the server could not complete (the store
+/// failed, the handler is misconfigured): answered 500, which Lambda does not count as
+/// an error.
+///
+/// ```
+/// assert_eq!(streamer_obs::metrics::standard::CONNECTION_FAILED, "ConnectionFailed");
+/// ```
+pub const CONNECTION_FAILED: &str = "ConnectionFailed";
 /// `ConnectionDuration` (Seconds): how long a closed connection lived.
 ///
 /// ```
