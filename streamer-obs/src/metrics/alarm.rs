@@ -510,8 +510,8 @@ fn custom(
 }
 
 /// The standard alarms: `streamer-<env>-high-connection-failures` (AuthenticationFailed
-/// Sum > threshold in 5 minutes), `streamer-<env>-connection-errors` (ConnectionFailed Sum
-/// > threshold, default 0, in 5 minutes), with [`AlarmConfig::message_alarms`]
+/// Sum > threshold in 5 minutes), `streamer-<env>-connection-errors` (ConnectionFailed
+/// Sum > threshold, default 0, in 5 minutes), with [`AlarmConfig::message_alarms`]
 /// `streamer-<env>-high-message-failures` (MessageFailed Sum > threshold in 5 minutes),
 /// `streamer-<env>-high-processing-latency` (ProcessingLatency Average > threshold ms),
 /// all by `[Environment]`; and per function
