@@ -290,10 +290,13 @@ fn records_after_the_invocation_returned_are_refused_with_a_warning() {
                 .run(
                     async {
                         let inv = streamer_obs::invocation::Invocation::current().unwrap();
+                        // Opened in the handler, closed by the task after the return.
+                        let background = streamer_obs::xray::subsegment("Background");
                         late = Some(tokio::spawn(
                             inv.scope(async move {
                                 let before = metrics::add("BeforeReturn", Unit::Count, 1.0);
                                 rx.await.ok();
+                                drop(background);
                                 drop(streamer_obs::xray::subsegment("LateSub"));
                                 (metrics::add("AfterReturn", Unit::Count, 1.0), before)
                             })
@@ -321,4 +324,7 @@ fn records_after_the_invocation_returned_are_refused_with_a_warning() {
     assert_eq!(dropped["level"], "WARN");
     assert!(lines.iter().any(|l| l["level"] == "WARN" && l["subsegment"] == "LateSub"), "{lines:#?}");
     assert!(xray.documents().iter().all(|d| d["name"] != "LateSub"));
+    // Still open at the last flush: said once, and sent when it closed.
+    assert!(lines.iter().any(|l| l["level"] == "WARN" && l["message"].as_str().unwrap().contains("still open")));
+    assert!(xray.documents().iter().any(|d| d["name"] == "Background" && d.get("end_time").is_some()));
 }

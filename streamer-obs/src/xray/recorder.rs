@@ -112,6 +112,8 @@ struct TreeState {
     warned_subsegments: bool,
     /// Whether a subsegment opened after the invocation returned was reported.
     warned_after: bool,
+    /// Whether subsegments still open at the invocation's last flush were reported.
+    warned_open: bool,
     errors: RecordedErrors,
 }
 
@@ -720,6 +722,11 @@ impl Recorder {
         if let Some(prev) = nodes.get_mut(last as usize) {
             prev.next_sibling = idx as u32;
         }
+        // Closed after the invocation's last flush (by a task the handler spawned): sent
+        // now, no later flush would send it.
+        if a.finished.load(Ordering::Relaxed) && !shared.emitter.queues_documents() {
+            Self::emit_ready(a, &mut shared);
+        }
     }
 
     fn annotate_node<'k>(
@@ -831,6 +838,15 @@ impl Recorder {
         *ready = sending;
         if open.is_empty() {
             arena.reset();
+        } else if a.finished.load(Ordering::Relaxed) && !tree.state.warned_open {
+            // The last flush with subsegments still open (moved into a spawned task, or
+            // never closed): said once; each is sent when it closes.
+            tree.state.warned_open = true;
+            tracing::warn!(
+                target: "streamer_obs",
+                open = open.len(),
+                "X-Ray subsegments still open when the invocation returned: each is sent when it closes"
+            );
         }
         report
     }
@@ -988,10 +1004,22 @@ impl Recorder {
     /// let g = rec.subsegment("Call");
     /// let h = rec.downstream_header().unwrap();
     /// assert_eq!(h.parent(), g.id().as_ref());
+    /// // A call subsegment (namespace `remote`) opened inside is the parent then.
+    /// let call = g.child("api.example.com");
+    /// call.set_namespace(streamer_obs::xray::document::Namespace::Remote);
+    /// assert_eq!(rec.downstream_header().unwrap().parent(), call.id().as_ref());
     /// ```
     pub fn downstream_header(&self) -> Option<TraceHeader> {
         let a = self.active.as_ref()?;
-        let (_, id) = self.current()?;
+        // The innermost open subsegment of any namespace: a call (`aws`, `remote`) opened
+        // for the request is the one the downstream service's segment hangs under (H-4),
+        // unlike the implicit target of annotations, which skips calls.
+        let id = {
+            let shared = Self::lock(a);
+            let tree = &shared.tree;
+            let idx = *tree.open.last()?;
+            tree.nodes.live().get(idx as usize)?.sub.id
+        };
         Some(a.downstream_header(id))
     }
 }
