@@ -151,7 +151,7 @@ impl TreatMissingData {
 /// ```
 /// use streamer_obs::metrics::alarm::{AlarmConfig, standard_alarms};
 /// let spec = &standard_alarms(&AlarmConfig::new("prod"))[1];
-/// assert_eq!(spec.metric_name, "MessageFailed");
+/// assert_eq!(spec.metric_name, "ConnectionFailed");
 /// assert_eq!(spec.dimensions, vec![("Environment".to_owned(), "prod".to_owned())]);
 /// ```
 #[derive(Debug, Clone, PartialEq)]
