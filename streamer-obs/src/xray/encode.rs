@@ -10,11 +10,12 @@
 //!    removed (the first [`MAX_LISTED_NAMES`] names listed under metadata
 //!    `streamer_obs.truncated_metadata`, the number under
 //!    `streamer_obs.truncated_metadata_count`), then its stack frames (counted in each
-//!    exception's `truncated`), then its last exceptions (counted under
-//!    `streamer_obs.truncated_exceptions_count`; a kept exception whose `cause` was left
-//!    out counts it in `skipped`), then its largest annotations (listed under
+//!    exception's `truncated`), then its largest annotations (listed under
 //!    `streamer_obs.truncated_annotations`, counted under
-//!    `streamer_obs.truncated_annotations_count`). Each item is measured as written.
+//!    `streamer_obs.truncated_annotations_count`), and last its last exceptions (counted
+//!    under `streamer_obs.truncated_exceptions_count`; a kept exception whose `cause` was
+//!    left out counts it in `skipped`): a `cause` elsewhere may refer to an exception by
+//!    id. Each item is measured as written.
 //! 4. If it still does not fit it is sent as a **stub**: the same id, name, times,
 //!    namespace and flags, with metadata `streamer_obs.truncated: true` and
 //!    `streamer_obs.original_bytes`, so that children already sent with its id as
@@ -335,7 +336,28 @@ fn trim_and_send(
             return send_trimmed(buf, sink, report);
         }
     }
-    // 3. Exceptions: only the first ones that fit.
+    // 3. Annotations, largest first.
+    if !copy.annotations.is_empty() {
+        let entries = copy.annotations.entries();
+        let mut sizes: Vec<(usize, usize, String)> = Vec::with_capacity(entries.len());
+        for (i, (k, v)) in entries.iter().enumerate() {
+            scratch.clear();
+            write_annotation(&mut scratch, true, k, v);
+            sizes.push((scratch.len(), i, k.as_str().to_owned()));
+        }
+        let (remove, names, removed) = pick_largest(&mut sizes, entries.len(), size, max, &mut scratch);
+        copy.annotations.remove_marked(&remove);
+        if removed > 0 {
+            copy.put_metadata(TRUNCATION_NAMESPACE, TRUNCATED_ANNOTATIONS, serde_json::json!(names));
+            add_count_note(&mut copy, TRUNCATED_ANNOTATIONS_COUNT, removed);
+        }
+        size = rewrite(doc, &copy, &parent, buf, keep);
+        if size <= max {
+            return send_trimmed(buf, sink, report);
+        }
+    }
+    // 4. Exceptions: only the first ones that fit. Last of the trims: a `cause` elsewhere
+    //    (a parent's, another subsegment's) may refer to an exception by id.
     if let Some(cause) = copy.rare.as_mut().and_then(|r| r.cause.as_mut())
         && !cause.exceptions().is_empty()
     {
@@ -350,26 +372,6 @@ fn trim_and_send(
         let left_out = cause.keep_first(kept).len();
         if left_out > 0 {
             add_count_note(&mut copy, TRUNCATED_EXCEPTIONS, left_out);
-        }
-        size = rewrite(doc, &copy, &parent, buf, keep);
-        if size <= max {
-            return send_trimmed(buf, sink, report);
-        }
-    }
-    // 4. Annotations, largest first.
-    if !copy.annotations.is_empty() {
-        let entries = copy.annotations.entries();
-        let mut sizes: Vec<(usize, usize, String)> = Vec::with_capacity(entries.len());
-        for (i, (k, v)) in entries.iter().enumerate() {
-            scratch.clear();
-            write_annotation(&mut scratch, true, k, v);
-            sizes.push((scratch.len(), i, k.as_str().to_owned()));
-        }
-        let (remove, names, removed) = pick_largest(&mut sizes, entries.len(), size, max, &mut scratch);
-        copy.annotations.remove_marked(&remove);
-        if removed > 0 {
-            copy.put_metadata(TRUNCATION_NAMESPACE, TRUNCATED_ANNOTATIONS, serde_json::json!(names));
-            add_count_note(&mut copy, TRUNCATED_ANNOTATIONS_COUNT, removed);
         }
         size = rewrite(doc, &copy, &parent, buf, keep);
         if size <= max {
