@@ -550,12 +550,7 @@ fn header_value_at(b: &[u8], colon: usize) -> Option<(usize, usize)> {
     if end == 0 || !matches!(b[end - 1] | 0x20, b'n' | b'e' | b'l') {
         return None;
     }
-    let mut start = end;
-    while start > 0 && (b[start - 1].is_ascii_alphanumeric() || b[start - 1] == b'-' || b[start - 1] == b'_') {
-        start -= 1;
-    }
-    let name = &b[start..end];
-    if !SECRET_HEADERS.iter().any(|h| ends_with_name(name, h)) {
+    if !name_before_ends_like(b, end, &SECRET_HEADERS) {
         return None;
     }
     let mut v = colon + 1;
@@ -578,6 +573,17 @@ fn header_value_at(b: &[u8], colon: usize) -> Option<(usize, usize)> {
     (end > start && &b[start..end] != REDACTED.as_bytes()).then_some((start, end))
 }
 
+/// Whether the name ending at `end` (the run of ASCII letters, digits, `-` and `_` before
+/// it) ends like one of `names` (see [`ends_with_name`]).
+fn name_before_ends_like(b: &[u8], end: usize, names: &[&[u8]]) -> bool {
+    let mut start = end;
+    while start > 0 && (b[start - 1].is_ascii_alphanumeric() || b[start - 1] == b'-' || b[start - 1] == b'_') {
+        start -= 1;
+    }
+    let name = &b[start..end];
+    names.iter().any(|n| ends_with_name(name, n))
+}
+
 /// Names of `name=value` pairs whose value is a secret (URL query strings, form bodies,
 /// `key=value` logs), matched at the end of the name, in any case, `-` and `_` alike:
 /// `access_token`, `X-Amz-Security-Token`, `client_secret`, `X-Amz-Signature`, ...
@@ -592,12 +598,7 @@ fn param_value_at(b: &[u8], eq: usize) -> Option<(usize, usize)> {
     if eq == 0 || !matches!(b[eq - 1] | 0x20, b'n' | b't' | b'd' | b'e' | b'y') {
         return None;
     }
-    let mut start = eq;
-    while start > 0 && (b[start - 1].is_ascii_alphanumeric() || b[start - 1] == b'-' || b[start - 1] == b'_') {
-        start -= 1;
-    }
-    let name = &b[start..eq];
-    if !SECRET_PARAMS.iter().any(|p| ends_with_name(name, p)) {
+    if !name_before_ends_like(b, eq, &SECRET_PARAMS) {
         return None;
     }
     let v = eq + 1;

@@ -109,7 +109,7 @@ impl DimensionValue {
     /// name): validated, with [`UNKNOWN`] for anything invalid or empty.
     pub(crate) fn from_config(value: &str) -> Self {
         let trimmed = value.trim();
-        if dimension_value_error(trimmed).or_else(|| super::name::secret_error(trimmed)).is_none() {
+        if dimension_value_error(trimmed).or_else(|| super::name::credential_error(trimmed)).is_none() {
             Self(Cow::Owned(trimmed.to_owned()))
         } else {
             Self::unknown()
@@ -185,7 +185,7 @@ impl TenantId {
     /// ```
     pub fn new(id: impl Into<String>) -> Result<Self, MetricsError> {
         let id = id.into();
-        match dimension_value_error(&id).or_else(|| super::name::secret_error(&id)) {
+        match dimension_value_error(&id).or_else(|| super::name::credential_error(&id)) {
             None => Ok(Self(id)),
             Some(reason) => Err(MetricsError::InvalidDimensionValue { value: id, reason }),
         }

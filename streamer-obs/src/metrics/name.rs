@@ -325,13 +325,13 @@ const LOOKS_LIKE_A_CREDENTIAL: &str = "holds a credential (it would be redacted 
 /// A JWT or a credential in `s` (the checks of names and values made at run time; the
 /// `const` checks of literals look for JWTs only).
 pub(crate) fn secret_error(s: &str) -> Option<&'static str> {
-    if crate::log::contains_jwt(s) {
-        Some(LOOKS_LIKE_A_JWT)
-    } else if crate::log::json::find_credential(s.as_bytes(), 0).is_some() {
-        Some(LOOKS_LIKE_A_CREDENTIAL)
-    } else {
-        None
-    }
+    if crate::log::contains_jwt(s) { Some(LOOKS_LIKE_A_JWT) } else { credential_error(s) }
+}
+
+/// A credential in `s`: what [`secret_error`] adds to the `const` checks, which look for
+/// JWTs already.
+pub(crate) fn credential_error(s: &str) -> Option<&'static str> {
+    crate::log::json::find_credential(s.as_bytes(), 0).is_some().then_some(LOOKS_LIKE_A_CREDENTIAL)
 }
 
 /// The rule E-16 check, usable in `const` context.
@@ -417,7 +417,7 @@ impl DimensionName {
     /// ```
     pub fn new(name: impl Into<Cow<'static, str>>) -> Result<Self, MetricsError> {
         let name = name.into();
-        match dimension_name_error(&name).or_else(|| secret_error(&name)) {
+        match dimension_name_error(&name).or_else(|| credential_error(&name)) {
             None => Ok(Self(name)),
             Some(reason) => Err(MetricsError::InvalidDimensionName { name: name.into_owned(), reason }),
         }

@@ -253,6 +253,12 @@ impl Tree {
         *state = TreeState::default();
     }
 
+    /// The innermost open subsegment, calls included.
+    fn innermost(&self) -> Option<(usize, SegmentId)> {
+        let &idx = self.open.last()?;
+        self.nodes.live().get(idx as usize).map(|n| (idx as usize, n.sub.id))
+    }
+
     /// The innermost open subsegment that is not a downstream call (`aws` or `remote`
     /// namespace): calls are leaves, so concurrent calls never nest in each other and
     /// annotations never land on them implicitly.
@@ -1014,12 +1020,7 @@ impl Recorder {
         // The innermost open subsegment of any namespace: a call (`aws`, `remote`) opened
         // for the request is the one the downstream service's segment hangs under (H-4),
         // unlike the implicit target of annotations, which skips calls.
-        let id = {
-            let shared = Self::lock(a);
-            let tree = &shared.tree;
-            let idx = *tree.open.last()?;
-            tree.nodes.live().get(idx as usize)?.sub.id
-        };
+        let (_, id) = Self::lock(a).tree.innermost()?;
         Some(a.downstream_header(id))
     }
 }
