@@ -341,13 +341,15 @@ impl Error for ErrorView {
 
 /// How an invocation ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
+enum Outcome {
     /// The handler returned `Ok`.
     Success,
     /// The handler returned `Err`.
     Failure(ErrorClass),
     /// The handler panicked.
     Panic,
+    /// The handler future was dropped before it finished (a timeout around it).
+    Cancelled,
 }
 
 /// The lifecycle of one invocation. Create it before the handler body moves the event
@@ -622,18 +624,8 @@ impl HandlerScope {
     /// `Cancelled`) and ended, the log buffer written, and everything recorded flushed (in
     /// place for EMF and UDP; otherwise on the current runtime).
     fn cancelled(&self, segment: SubsegmentGuard) {
-        self.in_scope(|| {
-            tracing::warn!(
-                target: "streamer_obs",
-                handler = self.options.name(),
-                "handler cancelled (its future was dropped before it finished): what it recorded is flushed"
-            )
-        });
-        let ended = self.telemetry.clock().now_micros();
         let view = ErrorView::new("Cancelled", "the handler future was dropped before it finished");
-        segment.record_error_with(&view, &ErrorDetails::new(ErrorClass::Fault).type_name("Cancelled"));
-        segment.end_at(ended);
-        self.invocation.flush_log_buffer();
+        let ended = self.finish(segment, Outcome::Cancelled, Some(&view), None);
         if let Some(rest) = flush_after(&self.telemetry, &self.invocation, self.flush_options(), ended) {
             spawn_or_warn(rest);
         }
@@ -713,6 +705,17 @@ impl HandlerScope {
         }
         match (outcome, error) {
             (Outcome::Success, _) => self.invocation.discard_log_buffer(),
+            (Outcome::Cancelled, Some(view)) => {
+                segment.record_error_with(view, &ErrorDetails::new(ErrorClass::Fault).type_name(view.type_name()));
+                self.invocation.flush_log_buffer();
+                self.in_scope(|| {
+                    tracing::warn!(
+                        target: "streamer_obs",
+                        handler = self.options.name(),
+                        "handler cancelled (its future was dropped before it finished): what it recorded is flushed"
+                    )
+                });
+            }
             (Outcome::Failure(_) | Outcome::Panic, Some(view)) => {
                 let (kind, message) = match outcome {
                     Outcome::Failure(kind) => (kind, "handler returned an error"),

@@ -243,11 +243,12 @@ fn a_panic_in_the_error_view_or_the_response_capture_loses_nothing() {
 }
 
 /// A run future dropped while its handler runs (a timeout around it): one WARN line, the
-/// handler subsegment a fault with a `Cancelled` exception, and everything recorded before
-/// (metrics, a closed child) flushed.
+/// handler subsegment a fault with a `Cancelled` exception, the latency until the drop, and
+/// everything recorded before (metrics, a closed child) flushed.
 #[test]
 fn a_cancelled_handler_flushes_what_it_recorded() {
     let h = h();
+    let writer = h.writer.clone();
     let telemetry = h.telemetry.clone();
     let timed_out = rt().block_on(
         async move {
@@ -266,7 +267,16 @@ fn a_cancelled_handler_flushes_what_it_recorded() {
         .with_subscriber(h.dispatch.clone()),
     );
     assert!(timed_out.is_err());
-    assert!(h.emf.json_lines().iter().any(|d| d.get("BeforeCancel").is_some()));
+    let emf = h.emf.json_lines();
+    let doc = emf.iter().find(|d| d.get("BeforeCancel").is_some()).expect("the metric recorded before the drop");
+    assert!(doc["ProcessingLatency"].is_number(), "{doc}");
+    let warns: Vec<_> = writer
+        .json_lines()
+        .into_iter()
+        .filter(|l| l["level"] == "WARN" && l["message"].as_str().is_some_and(|m| m.starts_with("handler cancelled")))
+        .collect();
+    assert_eq!(warns.len(), 1, "{warns:?}");
+    assert_eq!(warns[0]["handler"], "HandleCancelled");
     let docs = h.xray.documents();
     assert_eq!(docs.len(), 1, "{docs:?}");
     let doc = &docs[0];

@@ -550,7 +550,8 @@ fn header_value_at(b: &[u8], colon: usize) -> Option<(usize, usize)> {
     if end == 0 || !matches!(b[end - 1] | 0x20, b'n' | b'e' | b'l') {
         return None;
     }
-    if !name_before_ends_like(b, end, &SECRET_HEADERS) {
+    // The name is the suffix compared: the bytes before it do not matter.
+    if !SECRET_HEADERS.iter().any(|n| ends_with_name(&b[..end], n)) {
         return None;
     }
     let mut v = colon + 1;
@@ -573,32 +574,50 @@ fn header_value_at(b: &[u8], colon: usize) -> Option<(usize, usize)> {
     (end > start && &b[start..end] != REDACTED.as_bytes()).then_some((start, end))
 }
 
-/// Whether the name ending at `end` (the run of ASCII letters, digits, `-` and `_` before
-/// it) ends like one of `names` (see [`ends_with_name`]).
-fn name_before_ends_like(b: &[u8], end: usize, names: &[&[u8]]) -> bool {
-    let mut start = end;
-    while start > 0 && (b[start - 1].is_ascii_alphanumeric() || b[start - 1] == b'-' || b[start - 1] == b'_') {
-        start -= 1;
-    }
-    let name = &b[start..end];
-    names.iter().any(|n| ends_with_name(name, n))
-}
-
 /// Names of `name=value` pairs whose value is a secret (URL query strings, form bodies,
 /// `key=value` logs), matched at the end of the name, in any case, `-` and `_` alike:
 /// `access_token`, `X-Amz-Security-Token`, `client_secret`, `X-Amz-Signature`, ...
 const SECRET_PARAMS: [&[u8]; 9] =
     [b"token", b"authorization", b"jwt", b"password", b"secret", b"cookie", b"api-key", b"apikey", b"signature"];
 
-/// At a `=`: the value of a pair whose name ends like one of [`SECRET_PARAMS`], up to `&`,
-/// whitespace, a quote or one of `,;<>()[]{}\`.
+/// At a `=`: the value of a pair whose name ends like one of [`SECRET_PARAMS`] (see
+/// [`pair_value_at`]).
 fn param_value_at(b: &[u8], eq: usize) -> Option<(usize, usize)> {
     // Every name of the list ends in `n`, `t`, `d`, `e` or `y`: others are rejected
     // without reading the name (so is most base64 padding).
     if eq == 0 || !matches!(b[eq - 1] | 0x20, b'n' | b't' | b'd' | b'e' | b'y') {
         return None;
     }
-    if !name_before_ends_like(b, eq, &SECRET_PARAMS) {
+    pair_value_at(b, 0, eq, |name| SECRET_PARAMS.iter().any(|n| ends_with_name(name, n)))
+}
+
+/// What ends the name of a `name=value` pair, read back from its `=`: a query or form
+/// separator (`?`, `&`, `;`, `#`), another `=`, or a [token stop](is_token_stop).
+fn is_pair_name_stop(b: u8) -> bool {
+    matches!(b, b'?' | b'&' | b'#' | b'=') || is_token_stop(b)
+}
+
+/// At the `=` at `eq`: the byte range of the value of the `name=value` pair around it,
+/// when `name_matches` its name. The name runs back from the `=` to a
+/// [name stop](is_pair_name_stop) or to `from`; the value runs up to `&` or a
+/// [token stop](is_token_stop). `None` when the name does not match, or the value is
+/// empty or already `[REDACTED]`. Both ends are next to ASCII bytes (or at the ends of
+/// `b`), so they are `str` boundaries of a `str`'s bytes.
+///
+/// The one pair scanner of the crate: the log text's fixed list of secret parameters
+/// ([`SECRET_PARAMS`]) and the redactor's configured keys (`Redactor::redact_value` on
+/// logged events) differ only in `name_matches`.
+pub(crate) fn pair_value_at(
+    b: &[u8],
+    from: usize,
+    eq: usize,
+    name_matches: impl FnOnce(&[u8]) -> bool,
+) -> Option<(usize, usize)> {
+    let mut start = eq;
+    while start > from && !is_pair_name_stop(b[start - 1]) {
+        start -= 1;
+    }
+    if !name_matches(&b[start..eq]) {
         return None;
     }
     let v = eq + 1;
@@ -651,11 +670,17 @@ fn scheme_token_at(b: &[u8], ws: usize) -> Option<(usize, usize)> {
 /// `s` with every credential [`find_credential`] finds replaced by `[REDACTED]`; `None`
 /// when there is none.
 fn scrub_credentials(s: &str) -> Option<String> {
+    replace_ranges(s, find_credential)
+}
+
+/// `s` with every byte range `next` finds replaced by `[REDACTED]`: `next(bytes, from)`
+/// returns the first range at or after `from` (each range must start and end next to an
+/// ASCII byte or at the end, as every scanner here does). `None` when there is none.
+pub(crate) fn replace_ranges(s: &str, mut next: impl FnMut(&[u8], usize) -> Option<(usize, usize)>) -> Option<String> {
     let b = s.as_bytes();
     let (mut out, mut copied) = (None::<String>, 0);
-    while let Some((start, end)) = find_credential(b, copied) {
+    while let Some((start, end)) = next(b, copied) {
         let o = out.get_or_insert_with(|| String::with_capacity(s.len()));
-        // Every range starts and ends next to an ASCII byte (or at the end).
         o.push_str(&s[copied..start]);
         o.push_str(REDACTED);
         copied = end;

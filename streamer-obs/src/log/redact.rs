@@ -90,13 +90,17 @@ impl Redactor {
 
     /// Whether values under `key` are redacted.
     pub fn is_redacted(&self, key: &str) -> bool {
+        self.inner.is_redacted(key.as_bytes())
+    }
+
+    /// [`Self::is_redacted`] of a key's bytes.
+    fn is_redacted_bytes(&self, key: &[u8]) -> bool {
         self.inner.is_redacted(key)
     }
 }
 
 impl Inner {
-    fn is_redacted(&self, key: &str) -> bool {
-        let k = key.as_bytes();
+    fn is_redacted(&self, k: &[u8]) -> bool {
         // Fragments are never empty: an empty key (or one shorter than all) has none.
         if k.len() < self.shortest.max(1) {
             return false;
@@ -214,40 +218,14 @@ impl Redactor {
     }
 
     /// `s` with the value of every `key=value` pair whose key is redacted replaced by
-    /// `[REDACTED]` (a pair: the key runs back from `=` to `?`, `&`, `;`, `#`, whitespace,
-    /// a quote or the start; the value up to `&`, `;`, `#`, whitespace, a quote or the end).
-    /// `None` when there is none.
+    /// `[REDACTED]` (pairs as the log text's secret parameters are found:
+    /// [`pair_value_at`](super::json::pair_value_at)). `None` when there is none.
     fn redact_pairs(&self, s: &str) -> Option<String> {
-        let is_stop = |b: u8| matches!(b, b'?' | b'&' | b';' | b'#' | b'"' | b'\'' | b' ' | b'\t' | b'\r' | b'\n');
-        let b = s.as_bytes();
-        let (mut out, mut copied) = (None::<String>, 0);
-        let mut i = 0;
-        while i < b.len() {
-            if b[i] != b'=' {
-                i += 1;
-                continue;
-            }
-            let mut start = i;
-            while start > copied && !is_stop(b[start - 1]) && b[start - 1] != b'=' {
-                start -= 1;
-            }
-            let mut end = i + 1;
-            while end < b.len() && !is_stop(b[end]) {
-                end += 1;
-            }
-            // Keys and values start and end next to ASCII bytes: char boundaries.
-            let (key, value) = (&s[start..i], &s[i + 1..end]);
-            if !value.is_empty() && value != REDACTED && self.is_redacted(key) {
-                let o = out.get_or_insert_with(|| String::with_capacity(s.len()));
-                o.push_str(&s[copied..=i]);
-                o.push_str(REDACTED);
-                copied = end;
-            }
-            i = end.max(i + 1);
-        }
-        let mut out = out?;
-        out.push_str(&s[copied..]);
-        Some(out)
+        super::json::replace_ranges(s, |b, from| {
+            (from..b.len())
+                .filter(|&i| b[i] == b'=')
+                .find_map(|eq| super::json::pair_value_at(b, from, eq, |key| self.is_redacted_bytes(key)))
+        })
     }
 }
 
@@ -481,5 +459,20 @@ mod tests {
         let r = Redactor::new(["clé"]);
         assert!(r.is_redacted("ma_CLé"));
         assert!(!r.is_redacted("cle"));
+    }
+
+    #[test]
+    fn configured_keys_and_the_fixed_parameter_list_find_the_same_pairs() {
+        // A configured key the fixed list does not know, and one it knows: both are found
+        // by the one pair scanner, with the same bounds.
+        let r = Redactor::new(["session", "password"]);
+        let text = "GET /x?session=abc,def&password=p#frag&page=2 \"note=password=q\"";
+        let configured = r.redact_pairs(text).expect("pairs found");
+        assert_eq!(configured, "GET /x?session=[REDACTED],def&password=[REDACTED]&page=2 \"note=password=[REDACTED]\"");
+        // The fixed list of the log text (no `session` there) finds the password alike.
+        let fixed = super::super::json::scrub_text(text).expect("a secret parameter");
+        assert_eq!(fixed, "GET /x?session=abc,def&password=[REDACTED]&page=2 \"note=password=[REDACTED]\"");
+        // Already redacted values and empty values are left alone.
+        assert_eq!(r.redact_pairs("password=[REDACTED]&session="), None);
     }
 }
