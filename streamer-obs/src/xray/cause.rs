@@ -343,12 +343,17 @@ pub fn working_directory() -> &'static str {
     WD.get_or_init(|| std::env::current_dir().map(|p| p.display().to_string()).unwrap_or_default())
 }
 
-/// Errors already recorded in an invocation, by fingerprint, with their exception id.
+/// Where an exception was recorded: the arena index of its subsegment's node and that
+/// subsegment's id (an index alone could name a later node in a reused slot).
+pub(crate) type RecordedAt = (u32, SegmentId);
+
+/// Errors already recorded in an invocation, by fingerprint, with their exception id and
+/// where they were recorded.
 #[derive(Debug, Default)]
 pub(crate) struct RecordedErrors {
     /// Created with the first recorded error (most invocations record none, and a
     /// `HashMap` seeds its hasher when created).
-    by_fingerprint: Option<HashMap<u64, SegmentId>>,
+    by_fingerprint: Option<HashMap<u64, (SegmentId, RecordedAt)>>,
 }
 
 /// A fingerprint per element of the chain: element `i` covers its message and every
@@ -377,12 +382,30 @@ impl RecordedErrors {
     /// same error writes its exceptions again instead of a reference to one never sent.
     pub(crate) fn forget(&mut self, ids: &[SegmentId]) {
         if let Some(map) = self.by_fingerprint.as_mut() {
-            map.retain(|_, id| !ids.contains(id));
+            map.retain(|_, (id, _)| !ids.contains(id));
         }
     }
 
-    /// Builds the cause for `err`, remembering its exceptions.
-    pub(crate) fn cause_for(&mut self, err: &(dyn StdError + 'static), details: &ErrorDetails<'_>) -> Cause {
+    /// The exception id recorded for fingerprint `fp`, when `reachable` from where it was
+    /// recorded.
+    fn known(&self, fp: u64, reachable: &dyn Fn(RecordedAt) -> bool) -> Option<SegmentId> {
+        let &(id, at) = self.by_fingerprint.as_ref()?.get(&fp)?;
+        reachable(at).then_some(id)
+    }
+
+    /// Builds the cause for `err` recorded on the subsegment `at`, remembering its
+    /// exceptions. An error (or the inner part of one) already recorded where
+    /// `reachable` says the new cause may point (the same subsegment or one nested in it:
+    /// an error the handler returns after a nested call failed with it) is referred to by
+    /// id instead of written again; the same message recorded on an unrelated subsegment
+    /// (a sibling) is written in full, with its own ids.
+    pub(crate) fn cause_for(
+        &mut self,
+        err: &(dyn StdError + 'static),
+        details: &ErrorDetails<'_>,
+        at: RecordedAt,
+        reachable: &dyn Fn(RecordedAt) -> bool,
+    ) -> Cause {
         let mut chain: Vec<(&(dyn StdError + 'static), String)> = Vec::new();
         let mut cur: Option<&(dyn StdError + 'static)> = Some(err);
         let mut total = 0usize;
@@ -397,12 +420,12 @@ impl RecordedErrors {
             cur = e.source();
         }
         let fps = fingerprints(&chain);
-        if let Some(id) = fps.first().and_then(|f| self.by_fingerprint.as_ref()?.get(f)) {
-            return Cause::Ref(*id);
+        if let Some(id) = fps.first().and_then(|&f| self.known(f, reachable)) {
+            return Cause::Ref(id);
         }
         let mut exceptions: Vec<Exception> = Vec::new();
         for (i, (e, msg)) in chain.iter().enumerate() {
-            if let Some(known) = self.by_fingerprint.as_ref().and_then(|m| m.get(&fps[i])).copied() {
+            if let Some(known) = self.known(fps[i], reachable) {
                 if let Some(prev) = exceptions.last_mut() {
                     prev.cause = Some(known);
                 }
@@ -436,7 +459,7 @@ impl RecordedErrors {
                 cause: None,
                 stack,
             });
-            self.by_fingerprint.get_or_insert_with(HashMap::new).insert(fps[i], id);
+            self.by_fingerprint.get_or_insert_with(HashMap::new).insert(fps[i], (id, at));
         }
         Cause::Exceptions { working_directory: working_directory().to_owned(), exceptions }
     }
@@ -496,6 +519,11 @@ fn parse_backtrace(text: &str) -> (Vec<StackFrame>, u32) {
 mod tests {
     use super::*;
 
+    /// A subsegment to record on (every recorded error reachable unless a test says not).
+    fn at() -> RecordedAt {
+        (0, SegmentId::from_u64(1).unwrap())
+    }
+
     #[derive(Debug, thiserror::Error)]
     #[error("token expired")]
     struct Expired;
@@ -512,7 +540,12 @@ mod tests {
     fn chain_becomes_linked_exceptions() {
         let mut rec = RecordedErrors::default();
         let err = Jwt(Expired);
-        let cause = rec.cause_for(&err, &ErrorDetails::new(ErrorKind::Error).type_name(std::any::type_name::<Jwt>()));
+        let cause = rec.cause_for(
+            &err,
+            &ErrorDetails::new(ErrorKind::Error).type_name(std::any::type_name::<Jwt>()),
+            at(),
+            &|_| true,
+        );
         let ex = cause.exceptions();
         assert_eq!(ex.len(), 2);
         assert_eq!(ex[0].message, "jwt validation failed");
@@ -526,16 +559,36 @@ mod tests {
     #[test]
     fn second_record_refers_to_the_first() {
         let mut rec = RecordedErrors::default();
-        let first = rec.cause_for(&Jwt(Expired), &ErrorDetails::new(ErrorKind::Error));
+        let first = rec.cause_for(&Jwt(Expired), &ErrorDetails::new(ErrorKind::Error), at(), &|_| true);
         let id = first.exceptions()[0].id;
         // The same error (moved, so at another address) recorded again.
-        assert_eq!(rec.cause_for(&Jwt(Expired), &ErrorDetails::new(ErrorKind::Error)), Cause::Ref(id));
+        assert_eq!(rec.cause_for(&Jwt(Expired), &ErrorDetails::new(ErrorKind::Error), at(), &|_| true), Cause::Ref(id));
         // A wrapper: only the new outer exception, linked to the recorded one.
-        let wrapped = rec.cause_for(&Connect(Jwt(Expired)), &ErrorDetails::new(ErrorKind::Fault));
+        let wrapped = rec.cause_for(&Connect(Jwt(Expired)), &ErrorDetails::new(ErrorKind::Fault), at(), &|_| true);
         let ex = wrapped.exceptions();
         assert_eq!(ex.len(), 1);
         assert_eq!(ex[0].message, "connect failed");
         assert_eq!(ex[0].cause, Some(id));
+    }
+
+    #[test]
+    fn an_error_recorded_where_the_cause_cannot_point_is_written_again() {
+        let mut rec = RecordedErrors::default();
+        let sibling: RecordedAt = (1, SegmentId::from_u64(2).unwrap());
+        let first = rec.cause_for(&Jwt(Expired), &ErrorDetails::new(ErrorKind::Error), sibling, &|_| true);
+        let (id, inner) = (first.exceptions()[0].id, first.exceptions()[1].id);
+        // Not reachable from here: written in full, with new ids, neither a reference nor
+        // a link to the sibling's exceptions.
+        let unrelated = |at: RecordedAt| at != sibling;
+        let again = rec.cause_for(&Connect(Jwt(Expired)), &ErrorDetails::new(ErrorKind::Fault), at(), &unrelated);
+        let ex = again.exceptions();
+        assert_eq!(ex.len(), 3, "{ex:?}");
+        assert!(ex.iter().all(|e| e.id != id && e.id != inner && e.cause != Some(id) && e.cause != Some(inner)));
+        // Recorded on `AT` now: a later record there refers to it.
+        assert_eq!(
+            rec.cause_for(&Connect(Jwt(Expired)), &ErrorDetails::new(ErrorKind::Fault), at(), &unrelated),
+            Cause::Ref(ex[0].id)
+        );
     }
 
     #[test]
@@ -557,7 +610,7 @@ mod tests {
         for i in (0..14).rev() {
             e = Link(i, Some(Box::new(e)));
         }
-        let cause = RecordedErrors::default().cause_for(&e, &ErrorDetails::new(ErrorKind::Fault));
+        let cause = RecordedErrors::default().cause_for(&e, &ErrorDetails::new(ErrorKind::Fault), at(), &|_| true);
         let ex = cause.exceptions();
         assert_eq!(ex.len(), MAX_EXCEPTIONS);
         assert_eq!(ex[MAX_EXCEPTIONS - 1].skipped, 5);
@@ -587,8 +640,12 @@ mod tests {
         assert!(!frames.is_empty());
         assert!(frames.len() <= MAX_STACK_FRAMES);
         assert!(frames.iter().all(|f| f.label.is_some()));
-        let cause =
-            RecordedErrors::default().cause_for(&Jwt(Expired), &ErrorDetails::new(ErrorKind::Fault).backtrace(&bt));
+        let cause = RecordedErrors::default().cause_for(
+            &Jwt(Expired),
+            &ErrorDetails::new(ErrorKind::Fault).backtrace(&bt),
+            at(),
+            &|_| true,
+        );
         let ex = cause.exceptions();
         assert_eq!(ex[0].stack.len(), frames.len());
         assert_eq!(ex[0].truncated, truncated);

@@ -63,7 +63,7 @@ use crate::xray::annotation::{
     AnnotationError, AnnotationValue, DEFAULT_METADATA_NAMESPACE, INDEXED_ANNOTATIONS_PER_TRACE, check_key,
     check_namespace,
 };
-use crate::xray::cause::{ErrorDetails, ErrorKind, RecordedErrors};
+use crate::xray::cause::{ErrorDetails, ErrorKind, RecordedAt, RecordedErrors};
 use smallvec::SmallVec;
 
 use crate::xray::document::{
@@ -230,6 +230,26 @@ pub(crate) fn put_args_into(sub: &mut Subsegment, entries: &mut [(&'static str, 
             usize::from(sub.put_annotation_arg(key, std::mem::replace(value, AnnotationArg::Bool(false))))
         })
         .sum()
+}
+
+/// Whether the subsegment `at` is `outer` or nested in it (its chain of parents, in the
+/// same arena, reaches `outer`). A slot reused by another subsegment is not.
+fn nested_in(nodes: &[Node], at: RecordedAt, outer: RecordedAt) -> bool {
+    let (mut idx, id) = at;
+    if nodes.get(idx as usize).is_none_or(|n| n.sub.id != id) {
+        return false;
+    }
+    // A chain of parents has no cycle; the bound only guards the walk.
+    for _ in 0..=nodes.len() {
+        if idx == outer.0 {
+            return nodes.get(idx as usize).is_some_and(|n| n.sub.id == outer.1);
+        }
+        match nodes.get(idx as usize) {
+            Some(n) if n.parent_idx != NO_NODE => idx = n.parent_idx,
+            _ => return false,
+        }
+    }
+    false
 }
 
 /// The open node at `idx` with id `id`.
@@ -751,22 +771,32 @@ impl Recorder {
         self.with_node(idx, id, |sub, tree| tree.count_annotations(put(sub)));
     }
 
+    /// Records `err` on the node: its cause may refer to an exception recorded on the node
+    /// itself or on a node nested in it (see `RecordedErrors::cause_for`).
     fn error_node(&self, idx: usize, id: SegmentId, err: &(dyn StdError + 'static), details: &ErrorDetails<'_>) {
-        self.with_node(idx, id, |sub, tree| {
-            sub.add_flags(details.kind().flags());
-            let cause = tree.errors.cause_for(err, details);
-            let left_out = match &mut sub.rare_mut().cause {
-                Some(existing) => existing.merge(cause),
-                None => {
-                    sub.set_cause(cause);
-                    Vec::new()
-                }
-            };
-            if !left_out.is_empty() {
-                tree.errors.forget(&left_out);
-                crate::xray::encode::add_count_note(sub, crate::xray::encode::TRUNCATED_EXCEPTIONS, left_out.len());
+        let Some(a) = self.active.as_ref() else { return };
+        let mut shared = Self::lock(a);
+        let Tree { nodes, state, .. } = &mut shared.tree;
+        let nodes = nodes.live_mut();
+        if open_node(nodes, idx, id).is_none() {
+            return;
+        }
+        // `idx` fits a `u32`: the arena holds fewer than `NO_NODE` nodes.
+        let here = (idx as u32, id);
+        let cause = state.errors.cause_for(err, details, here, &|at| nested_in(nodes, at, here));
+        let sub = &mut nodes[idx].sub;
+        sub.add_flags(details.kind().flags());
+        let left_out = match &mut sub.rare_mut().cause {
+            Some(existing) => existing.merge(cause),
+            None => {
+                sub.set_cause(cause);
+                Vec::new()
             }
-        });
+        };
+        if !left_out.is_empty() {
+            state.errors.forget(&left_out);
+            crate::xray::encode::add_count_note(sub, crate::xray::encode::TRUNCATED_EXCEPTIONS, left_out.len());
+        }
     }
 
     /// Sends every closed top-level tree through the emitter, then flushes the emitter.
@@ -1613,6 +1643,35 @@ mod tests {
         assert!(ex[0]["type"].as_str().unwrap().ends_with("Expired"));
         assert_eq!(d["error"], true, "the top subsegment is marked");
         assert_eq!(d["cause"], ex[0]["id"], "second record refers to the first by id");
+    }
+
+    #[test]
+    fn the_same_error_on_siblings_is_written_on_each_and_only_an_enclosing_one_refers() {
+        let (rec, capture, _) = recorder();
+        {
+            let handler = rec.subsegment("HandleConnect");
+            let a = handler.child("A");
+            a.record_error(&Expired, ErrorKind::Error);
+            drop(a);
+            // An unrelated failure with the same message, on a sibling: its own exception.
+            let b = handler.child("B");
+            b.record_error(&Expired, ErrorKind::Error);
+            drop(b);
+            // The enclosing subsegment may refer to either.
+            handler.record_error(&Expired, ErrorKind::Error);
+        }
+        block_on(rec.flush());
+        let d = &capture.documents()[0];
+        let ids: Vec<&str> = (0..2)
+            .map(|i| {
+                let ex = d["subsegments"][i]["cause"]["exceptions"].as_array().expect("written in full");
+                assert_eq!(ex.len(), 1);
+                ex[0]["id"].as_str().unwrap()
+            })
+            .collect();
+        assert_ne!(ids[0], ids[1]);
+        let handler_cause = d["cause"].as_str().expect("a reference");
+        assert!(ids.contains(&handler_cause), "{handler_cause} refers to a nested exception");
     }
 
     #[test]
