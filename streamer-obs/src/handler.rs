@@ -941,7 +941,7 @@ where
         if *this.state == RunState::Start {
             *this.state = RunState::Body;
             *this.guard_due = scope.guard_due();
-            scope.invocation.note_debug_sampling(&scope.span);
+            scope.invocation.log_first_lines_in(&scope.span);
         }
         if *this.state == RunState::Body {
             if let Some(flush) = this.deadline_flush.as_mut() {

@@ -135,7 +135,12 @@ pub struct Invocation {
     memory_mb: Option<u32>,
     cold_start: bool,
     debug_sampled: bool,
-    sampling_logged: AtomicBool,
+    /// Why the invocation is not traced although its header or configuration asked for it
+    /// (`AWS_XRAY_CONTEXT_MISSING`): reported with the invocation current, so the line has
+    /// its keys.
+    context_missing: Option<crate::xray::recorder::ContextMissingReport>,
+    /// Whether the lines written at the first entry (debug sampling, missing context) were.
+    first_lines_logged: AtomicBool,
     fields: RwLock<Vec<(Cow<'static, str>, Box<str>)>>,
     /// Set by the first [`Self::append_field`]: until then, readers skip the lock.
     has_fields: AtomicBool,
@@ -254,7 +259,8 @@ impl Invocation {
             memory_mb,
             cold_start,
             debug_sampled,
-            sampling_logged,
+            context_missing,
+            first_lines_logged,
             fields,
             has_fields,
             redactor,
@@ -263,6 +269,7 @@ impl Invocation {
             metrics,
         } = self;
         let (header, header_error) = (parts.trace_header.as_ref(), parts.trace_header_error.as_ref());
+        *context_missing = crate::xray::recorder::context_missing(header, header_error, config);
         match Arc::get_mut(xray) {
             Some(slot) => {
                 slot.reinit_for_invocation(header, header_error, config, telemetry.emitter(), telemetry.clock())
@@ -283,7 +290,7 @@ impl Invocation {
         *memory_mb = parts.memory_mb;
         *cold_start = telemetry.cold_start().take();
         *debug_sampled = parts.debug_sampled;
-        *sampling_logged.get_mut() = false;
+        *first_lines_logged.get_mut() = false;
         fields.clear_poison();
         fields.get_mut().unwrap_or_else(|p| p.into_inner()).clear();
         *has_fields.get_mut() = false;
@@ -317,6 +324,11 @@ impl Invocation {
     ) -> Self {
         let parts = Parts::of(ctx, config, &mut ids);
         let xray = recorder(parts.trace_header.as_ref(), parts.trace_header_error.as_ref());
+        let context_missing = crate::xray::recorder::context_missing(
+            parts.trace_header.as_ref(),
+            parts.trace_header_error.as_ref(),
+            config,
+        );
         Self {
             ids,
             request_id_end: parts.request_id_end,
@@ -331,7 +343,8 @@ impl Invocation {
             memory_mb: parts.memory_mb,
             cold_start: cold_start.take(),
             debug_sampled: parts.debug_sampled,
-            sampling_logged: AtomicBool::new(false),
+            context_missing,
+            first_lines_logged: AtomicBool::new(false),
             fields: RwLock::new(Vec::new()),
             has_fields: AtomicBool::new(false),
             redactor: config.log().redactor().clone(),
@@ -347,38 +360,52 @@ impl Invocation {
     pub fn scope<F: Future>(self: Arc<Self>, fut: F) -> impl Future<Output = F::Output> {
         let inv = Arc::clone(&self);
         CURRENT.scope(self, async move {
-            inv.log_debug_sampling();
+            inv.log_first_lines();
             fut.await
         })
     }
 
-    /// The one DEBUG line saying debug sampling raised this invocation's level, written
-    /// (once) with the invocation current.
-    fn log_debug_sampling(&self) {
-        if self.debug_sampled && !self.sampling_logged.swap(true, Ordering::Relaxed) {
+    /// Whether lines are written at the invocation's first entry.
+    #[inline]
+    fn has_first_lines(&self) -> bool {
+        (self.debug_sampled || self.context_missing.is_some()) && !self.first_lines_logged.load(Ordering::Relaxed)
+    }
+
+    /// The lines written once, with the invocation current: the DEBUG line saying debug
+    /// sampling raised this invocation's level, and the report of a missing X-Ray context
+    /// (per `AWS_XRAY_CONTEXT_MISSING`).
+    fn log_first_lines(&self) {
+        if !self.has_first_lines() || self.first_lines_logged.swap(true, Ordering::Relaxed) {
+            return;
+        }
+        if self.debug_sampled {
             tracing::debug!(
                 target: "streamer_obs",
                 sampled = true,
                 "debug sampling: log level raised to DEBUG for this invocation"
             );
         }
+        if let Some(report) = &self.context_missing {
+            report.log();
+        }
     }
 
-    /// [`Self::log_debug_sampling`] inside `span` with this invocation current (the
-    /// handler lifecycle, which sets the task-local itself).
-    pub(crate) fn note_debug_sampling(self: &Arc<Self>, span: &tracing::Span) {
-        if self.debug_sampled && !self.sampling_logged.load(Ordering::Relaxed) {
-            CURRENT.sync_scope(Arc::clone(self), || span.in_scope(|| self.log_debug_sampling()));
+    /// [`Self::log_first_lines`] inside `span` with this invocation current (the handler
+    /// lifecycle, which sets the task-local itself).
+    pub(crate) fn log_first_lines_in(self: &Arc<Self>, span: &tracing::Span) {
+        if self.has_first_lines() {
+            CURRENT.sync_scope(Arc::clone(self), || span.in_scope(|| self.log_first_lines()));
         }
     }
 
     /// Runs `f` synchronously with this invocation as the current one. As with
-    /// [`Self::scope`], a debug-sampled invocation logs its sampling line first (once).
+    /// [`Self::scope`], the invocation's first lines (debug sampling, a missing X-Ray
+    /// context) are written first, once.
     pub fn sync_scope<R>(self: Arc<Self>, f: impl FnOnce() -> R) -> R {
-        if self.debug_sampled && !self.sampling_logged.load(Ordering::Relaxed) {
+        if self.has_first_lines() {
             let inv = Arc::clone(&self);
             return CURRENT.sync_scope(self, || {
-                inv.log_debug_sampling();
+                inv.log_first_lines();
                 f()
             });
         }

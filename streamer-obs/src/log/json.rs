@@ -362,7 +362,9 @@ const MIN_TWO_PART: usize = 10;
 ///   tokens) and in either base64 alphabet, followed by any more `.<b64>` parts (JWE
 ///   tokens have five), or
 /// - `eyJ<b64url>` `.` `eyJ<b64url>` (two parts, the second a JSON payload too: an
-///   unsigned token cut before its last dot), each part at least [`MIN_TWO_PART`] long.
+///   unsigned token cut before its last dot), each part at least [`MIN_TWO_PART`] long, or
+/// - `eyJ<b64url>` `..` `<b64url>` `.` `<b64url>`...: a JWE whose encrypted key is empty
+///   (`alg: dir`, `ECDH-ES`), with at least two non-empty parts after it.
 ///
 /// The one definition of "looks like a JWT", shared by [`scrub_jwts`] and
 /// [`contains_jwt`].
@@ -372,7 +374,7 @@ const fn jwt_at(b: &[u8], i: usize) -> Result<usize, usize> {
     if s1 > 0 {
         let p = j + s1;
         let k = b64url_end(b, p);
-        if k > p {
+        if k > p || jwe_without_key(b, k) {
             let s2 = separator_at(b, k);
             if s2 > 0 {
                 let mut end = b64_end(b, k + s2);
@@ -395,6 +397,19 @@ const fn jwt_at(b: &[u8], i: usize) -> Result<usize, usize> {
         }
     }
     Err(if j > i + 1 { j } else { i + 1 })
+}
+
+/// At `k`, just after a JWE header's separator: whether an empty encrypted key follows,
+/// then two non-empty parts (`.<iv>.<ciphertext>`).
+const fn jwe_without_key(b: &[u8], k: usize) -> bool {
+    let s2 = separator_at(b, k);
+    if s2 == 0 {
+        return false;
+    }
+    let iv = k + s2;
+    let iv_end = b64url_end(b, iv);
+    let s3 = separator_at(b, iv_end);
+    iv_end > iv && s3 > 0 && b64_end(b, iv_end + s3) > iv_end + s3
 }
 
 const fn eyj_at(b: &[u8], i: usize) -> bool {
@@ -469,9 +484,14 @@ pub fn scrub_jwts(s: &str) -> String {
 }
 
 /// The header names whose value [`find_credential`] redacts in free text (compared
-/// case-insensitively with `-` and `_` alike, as the end of the name: `Proxy-Authorization`
-/// and `Set-Cookie` are included).
-const SECRET_HEADERS: [&[u8]; 3] = [b"authorization", b"cookie", b"sec-websocket-protocol"];
+/// case-insensitively with `-` and `_` alike, as the end of the name: `Proxy-Authorization`,
+/// `Set-Cookie` and `X-Api-Key` are included).
+const SECRET_HEADERS: [&[u8]; 5] = [b"authorization", b"cookie", b"sec-websocket-protocol", b"api-key", b"apikey"];
+
+/// Whether `b` ends with `suffix` (ASCII case-insensitive).
+fn ends_with_ignore_case(b: &[u8], suffix: &[u8]) -> bool {
+    b.len() >= suffix.len() && b[b.len() - suffix.len()..].eq_ignore_ascii_case(suffix)
+}
 
 /// Whether `name` ends with `suffix` (ASCII case-insensitive, `-` and `_` alike).
 fn ends_with_name(name: &[u8], suffix: &[u8]) -> bool {
@@ -515,19 +535,25 @@ fn is_token_stop(b: u8) -> bool {
 }
 
 /// The first credential in free text at or after `from`, as the byte range to replace:
-/// - the value after a header name ending in `Authorization`, `Cookie` or
-///   `Sec-WebSocket-Protocol` (any case, `-` or `_`, possibly in quotes as in JSON text)
-///   and `:`: the quoted string that follows (`cookie: "sid=1"`, as `Debug` writes
-///   fields), or else the rest of the line (up to `\r`, `\n` or `"`);
-/// - the token after the word `Bearer` or `Basic` (any case) and whitespace, up to
-///   whitespace, a quote or one of `,;<>()[]{}\`, unless it reads as a plain word
-///   ([`is_prose_word`]: `a basic check` is kept).
+/// - the value after a header name ending in `Authorization`, `Cookie`,
+///   `Sec-WebSocket-Protocol` or `Api-Key` (any case, `-` or `_`, possibly in quotes as in
+///   JSON text) and `:`, or after a quoted secret parameter name (`"password":`): the
+///   quoted string that follows (`cookie: "sid=1"`, `"cookie": String("sid=1")`, as
+///   `Debug` writes fields and JSON values), or else the rest of the line (up to `\r`,
+///   `\n` or `"`); also the second string of a `("authorization", "…")` tuple
+///   ([`header_value_at`]);
+/// - the value of a `name=value` pair whose name ends like a secret parameter
+///   ([`SECRET_PARAMS`], [`pair_value_at`]);
+/// - the token after the word `Bearer` or `Basic` (any case, also right after an escape
+///   such as `\t` in `Debug` output) and whitespace, up to whitespace, a quote or one of
+///   `,;<>()[]{}\`, unless it reads as a plain word ([`is_prose_word`]: `a basic check`
+///   is kept).
 pub(crate) fn find_credential(b: &[u8], from: usize) -> Option<(usize, usize)> {
     // A plain loop: the strings searched are short text (a message, a `Debug` output),
     // where a vectorised search costs more to set up than it saves.
     for at in from..b.len() {
         let found = match b[at] {
-            b':' => header_value_at(b, at),
+            b':' | b',' => header_value_at(b, at),
             b'=' => param_value_at(b, at),
             b' ' | b'\t' | b'\\' if space_at(b, at) > 0 => scheme_token_at(b, at),
             _ => None,
@@ -539,24 +565,49 @@ pub(crate) fn find_credential(b: &[u8], from: usize) -> Option<(usize, usize)> {
     None
 }
 
-/// At a `:`: the value of a secret header named just before it.
-fn header_value_at(b: &[u8], colon: usize) -> Option<(usize, usize)> {
-    let mut end = colon;
-    if end > 0 && b[end - 1] == b'"' {
+/// At a `:` (or at the `,` of a `("name", "value")` pair, as `Debug` writes tuples): the
+/// value of a secret header named just before it, or of a secret parameter whose name is
+/// quoted (`"password": "…"` in JSON text). The name may be quoted, and the quote escaped
+/// (`\"cookie\":` in `Debug` output of JSON text). The value: after spaces and a
+/// `Debug` wrapper such as `String(` or `Some(`, a quoted string (its quotes possibly
+/// escaped), or else, after a `:` only, the rest of the line (up to `\r`, `\n` or `"`).
+fn header_value_at(b: &[u8], sep: usize) -> Option<(usize, usize)> {
+    let mut end = sep;
+    let quoted = end > 0 && b[end - 1] == b'"';
+    if quoted {
         end -= 1;
+        if end > 0 && b[end - 1] == b'\\' {
+            end -= 1;
+        }
     }
-    // Every secret header name ends in `n` (`…Authorization`), `e` (`…Cookie`) or `l`
-    // (`Sec-WebSocket-Protocol`): anything else is rejected without reading the name.
-    if end == 0 || !matches!(b[end - 1] | 0x20, b'n' | b'e' | b'l') {
+    let tuple = b[sep] == b',';
+    if tuple && !quoted {
+        return None;
+    }
+    // Every secret header name ends in `n` (`…Authorization`), `e` (`…Cookie`), `l`
+    // (`Sec-WebSocket-Protocol`) or `y` (`X-Api-Key`), every parameter name in one of
+    // `n`, `t`, `d`, `e`, `y`: anything else is rejected without reading the name.
+    if end == 0 || !matches!(b[end - 1] | 0x20, b'n' | b'e' | b'l' | b'y' | b't' | b'd') {
         return None;
     }
     // The name is the suffix compared: the bytes before it do not matter.
-    if !SECRET_HEADERS.iter().any(|n| ends_with_name(&b[..end], n)) {
+    let name = &b[..end];
+    let secret = SECRET_HEADERS.iter().any(|n| ends_with_name(name, n))
+        || (quoted && SECRET_PARAMS.iter().any(|n| ends_with_name(name, n)));
+    if !secret {
         return None;
     }
-    let mut v = colon + 1;
+    let mut v = sep + 1;
     while v < b.len() && (b[v] == b' ' || b[v] == b'\t') {
         v += 1;
+    }
+    // A `Debug` wrapper around the value: `String("…")`, `Some("…")`.
+    let mut w = v;
+    while w < b.len() && b[w].is_ascii_alphabetic() {
+        w += 1;
+    }
+    if w > v && w + 1 < b.len() && b[w] == b'(' && matches!(b[w + 1], b'"' | b'\\') {
+        v = w + 1;
     }
     let (start, end) = if v < b.len() && b[v] == b'"' {
         let mut e = v + 1;
@@ -564,6 +615,15 @@ fn header_value_at(b: &[u8], colon: usize) -> Option<(usize, usize)> {
             e += if b[e] == b'\\' { 2 } else { 1 };
         }
         (v + 1, e.min(b.len()))
+    } else if v + 1 < b.len() && b[v] == b'\\' && b[v + 1] == b'"' {
+        // An escaped quote: the value runs to the next escaped quote.
+        let mut e = v + 2;
+        while e < b.len() && !(b[e] == b'\\' && b.get(e + 1) == Some(&b'"')) {
+            e += 1;
+        }
+        (v + 2, e)
+    } else if tuple {
+        return None;
     } else {
         let mut e = v;
         while e < b.len() && !matches!(b[e], b'\r' | b'\n' | b'"') {
@@ -644,15 +704,17 @@ fn scheme_token_at(b: &[u8], ws: usize) -> Option<(usize, usize)> {
     if ws < 5 || !matches!(b[ws - 1] | 0x20, b'r' | b'c') {
         return None;
     }
-    let mut start = ws;
-    while start > 0 && b[start - 1].is_ascii_alphabetic() {
-        start -= 1;
-    }
-    let word = &b[start..ws];
-    if !(word.eq_ignore_ascii_case(b"bearer") || word.eq_ignore_ascii_case(b"basic")) {
+    let before = &b[..ws];
+    let start = if ends_with_ignore_case(before, b"bearer") {
+        ws - 6
+    } else if ends_with_ignore_case(before, b"basic") {
+        ws - 5
+    } else {
         return None;
-    }
-    if start > 0 && b[start - 1].is_ascii_alphanumeric() {
+    };
+    // A word of its own: nothing alphanumeric glued before it, unless that is the letter
+    // of an escape (`\tBearer` in `Debug` output).
+    if start > 0 && b[start - 1].is_ascii_alphanumeric() && !(start >= 2 && b[start - 2] == b'\\') {
         return None;
     }
     let mut t = ws;
@@ -804,17 +866,65 @@ fn safe_cut(body: &[u8], max: usize) -> usize {
     i
 }
 
+/// The members of a line that [`cap_line`] never cuts nor drops: the keys the SDK writes
+/// (short values; a user key of the same name is written as `field.<name>`). The message
+/// may be cut, never dropped.
+const KEPT_KEYS: [&[u8]; 11] = [
+    b"\"timestamp\":",
+    b"\"level\":",
+    b"\"service\":",
+    b"\"cold_start\":",
+    b"\"function_name\":",
+    b"\"function_request_id\":",
+    b"\"function_arn\":",
+    b"\"function_memory_size\":",
+    b"\"xray_trace_id\":",
+    b"\"environment\":",
+    b"\"sampling_rate\":",
+];
+
 /// Trims the compact JSON object line `line` (with its newline) to at most `max` bytes
-/// (see [`crate::log::MAX_LINE_BYTES`]): the largest values first, strings cut (at a
-/// character boundary, never inside an escape) and ended with [`TRUNCATED_MARK`],
-/// objects and arrays replaced by `"[truncated]"`; if that is not enough (huge keys),
-/// the largest members go entirely. The line stays one valid JSON object.
+/// (see [`crate::log::MAX_LINE_BYTES`]). The SDK's keys ([`KEPT_KEYS`]) keep their values.
+/// When cutting every other value could not make the line fit (huge keys), the largest
+/// members other than those and the message go first, whole; then the largest values
+/// are cut: strings at a character boundary, never inside an escape, ended with
+/// [`TRUNCATED_MARK`]; objects and arrays replaced by `"[truncated]"`. The line stays one
+/// valid JSON object.
 pub(crate) fn cap_line(line: &mut Vec<u8>, max: usize) {
     let newline = line.last() == Some(&b'\n');
     let body_len = line.len() - usize::from(newline);
     let Some(members) = members(&line[..body_len]) else { return };
     let mut excess = line.len().saturating_sub(max);
-    let mut order: Vec<usize> = (0..members.len()).collect();
+    if excess == 0 {
+        return;
+    }
+    let kept = |m: usize| KEPT_KEYS.contains(&&line[members[m].0..members[m].1]);
+    let message = |m: usize| &line[members[m].0..members[m].1] == b"\"message\":";
+    // What cutting a member's value saves at most, and a whole member's size (its comma).
+    let cut_saving = |m: usize| {
+        let value = &line[members[m].1..members[m].2];
+        match value.first() {
+            _ if kept(m) => 0,
+            Some(b'"') => value.len().saturating_sub(TRUNCATED_MARK.len() + 2),
+            Some(b'{' | b'[') => value.len().saturating_sub(TRUNCATED_VALUE.len()),
+            _ => 0,
+        }
+    };
+    let size = |m: usize| members[m].2 - members[m].0 + 1;
+    let mut dropped = vec![false; members.len()];
+    let mut by_size: Vec<usize> = (0..members.len()).filter(|&m| !kept(m) && !message(m)).collect();
+    by_size.sort_by_key(|&m| std::cmp::Reverse(size(m)));
+    // Keys too large for any cut of the values: the largest members go first.
+    let mut savable: usize = (0..members.len()).map(cut_saving).sum();
+    for &m in &by_size {
+        if excess <= savable {
+            break;
+        }
+        dropped[m] = true;
+        excess = excess.saturating_sub(size(m));
+        savable -= cut_saving(m);
+    }
+    let mut order: Vec<usize> = (0..members.len()).filter(|&m| !dropped[m] && cut_saving(m) > 0).collect();
     order.sort_by_key(|&m| std::cmp::Reverse(members[m].2 - members[m].1));
     let mut replaced: Vec<Option<Vec<u8>>> = vec![None; members.len()];
     for &m in &order {
@@ -822,40 +932,31 @@ pub(crate) fn cap_line(line: &mut Vec<u8>, max: usize) {
             break;
         }
         let value = &line[members[m].1..members[m].2];
-        let new = match value.first() {
-            Some(b'"') if value.len() >= 2 => {
-                let body = &value[1..value.len() - 1];
-                let cut = safe_cut(body, body.len().saturating_sub(excess + TRUNCATED_MARK.len()));
-                let mut v = Vec::with_capacity(cut + TRUNCATED_MARK.len() + 2);
-                v.push(b'"');
-                v.extend_from_slice(&body[..cut]);
-                v.extend_from_slice(TRUNCATED_MARK.as_bytes());
-                v.push(b'"');
-                v
-            }
-            Some(b'{' | b'[') => TRUNCATED_VALUE.to_vec(),
-            _ => continue,
+        let new = if value[0] == b'"' {
+            let body = &value[1..value.len() - 1];
+            let cut = safe_cut(body, body.len().saturating_sub(excess + TRUNCATED_MARK.len()));
+            let mut v = Vec::with_capacity(cut + TRUNCATED_MARK.len() + 2);
+            v.push(b'"');
+            v.extend_from_slice(&body[..cut]);
+            v.extend_from_slice(TRUNCATED_MARK.as_bytes());
+            v.push(b'"');
+            v
+        } else {
+            TRUNCATED_VALUE.to_vec()
         };
         if new.len() < value.len() {
             excess = excess.saturating_sub(value.len() - new.len());
             replaced[m] = Some(new);
         }
     }
-    // Still too long: only keys are left to blame; the largest members go (never the
-    // first three: timestamp, level, message).
-    let mut dropped = vec![false; members.len()];
-    if excess > 0 {
-        let size = |m: usize| {
+    // A cut that stopped short of a character boundary: the next largest members go.
+    for &m in &by_size {
+        if excess == 0 {
+            break;
+        }
+        if !dropped[m] {
             let value = replaced[m].as_ref().map_or(members[m].2 - members[m].1, Vec::len);
-            members[m].1 - members[m].0 + value + 1
-        };
-        let mut by_size: Vec<usize> = (3.min(members.len())..members.len()).collect();
-        by_size.sort_by_key(|&m| std::cmp::Reverse(size(m)));
-        for m in by_size {
-            if excess == 0 {
-                break;
-            }
-            excess = excess.saturating_sub(size(m));
+            excess = excess.saturating_sub(members[m].1 - members[m].0 + value + 1);
             dropped[m] = true;
         }
     }
@@ -1265,6 +1366,37 @@ mod tests {
                 assert_eq!(back.keys().cloned().collect::<Vec<_>>(), before, "every key kept");
             }
         }
+    }
+
+    #[test]
+    fn a_huge_key_goes_whole_and_the_sdk_keys_keep_their_values() {
+        let huge = "k".repeat(3_000);
+        let line = format!(
+            "{{\"timestamp\":\"2026-11-27T12:00:00.000Z\",\"level\":\"INFO\",\"message\":\"{}\",\"service\":\"svc\",\
+             \"function_arn\":\"arn:aws:lambda:eu-west-1:123456789012:function:f\",\"xray_trace_id\":\"1-5759e988-bd862e3fe1be46a994272793\",\
+             \"note\":\"{}\",\"{huge}\":1}}\n",
+            "m".repeat(500),
+            "n".repeat(400),
+        );
+        let mut capped = line.clone().into_bytes();
+        cap_line(&mut capped, 1_300);
+        assert!(capped.len() <= 1_300, "{}", capped.len());
+        let back: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(&capped).unwrap();
+        assert_eq!(back["timestamp"], "2026-11-27T12:00:00.000Z");
+        assert_eq!(back["service"], "svc");
+        assert_eq!(back["function_arn"], "arn:aws:lambda:eu-west-1:123456789012:function:f");
+        assert_eq!(back["xray_trace_id"], "1-5759e988-bd862e3fe1be46a994272793");
+        assert!(!back.contains_key(&huge), "the member with the huge key goes");
+        // The other values fitted once it went: kept whole.
+        assert_eq!(back["message"].as_str().unwrap().len(), 500);
+        assert_eq!(back["note"].as_str().unwrap().len(), 400);
+        // Too small for the values too: the message is cut, never dropped.
+        let mut tight = line.into_bytes();
+        cap_line(&mut tight, 400);
+        let back: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(&tight).unwrap();
+        assert!(tight.len() <= 400, "{}", tight.len());
+        assert!(back["message"].as_str().unwrap().ends_with(TRUNCATED_MARK));
+        assert_eq!(back["service"], "svc");
     }
 
     #[test]

@@ -76,6 +76,7 @@ impl Shared {
                 && !RESERVED.contains(&k)
                 && json::escape_free(k)
                 && !self.redactor.is_redacted(k)
+                && !json::contains_jwt(k)
         })
     }
 }
@@ -218,7 +219,7 @@ where
             // (`Invocation::append_field`).
             inv.for_each_field(|k, v| {
                 let start = out.len();
-                write_key(out, k);
+                write_attached_key(out, k);
                 if keys.keep_line_key(event_fields, out, start) {
                     out.extend_from_slice(v.as_bytes());
                 }
@@ -257,14 +258,30 @@ fn write_line<W: for<'w> MakeWriter<'w>>(writer: &W, line: &[u8], dev: bool) {
 }
 
 /// Appends `,"key":` with the key cleaned: a leading `@` becomes `at_` (Logs Insights
-/// reserves `@` names), reserved names get a `field.` prefix.
+/// reserves `@` names), reserved names get a `field.` prefix, a JWT-shaped run becomes
+/// `[REDACTED]`.
 fn write_key(out: &mut Vec<u8>, key: &str) {
     write_key_with_suffix(out, key, "");
+}
+
+/// [`write_key`] for a correlation field's key, refused when JWT-shaped at attach
+/// (`Invocation::append_field`): no scan per line.
+fn write_attached_key(out: &mut Vec<u8>, key: &str) {
+    write_cleaned_key(out, key, "");
 }
 
 /// [`write_key`] for the key `key` + `suffix` (`suffix` is plain: `.type`, `.message`,
 /// ...), with the renaming rules applied to the whole key.
 fn write_key_with_suffix(out: &mut Vec<u8>, key: &str, suffix: &str) {
+    if json::contains_jwt(key) {
+        write_cleaned_key(out, &json::scrub_jwts(key), suffix);
+    } else {
+        write_cleaned_key(out, key, suffix);
+    }
+}
+
+/// [`write_key_with_suffix`] of a key known free of JWT-shaped runs.
+fn write_cleaned_key(out: &mut Vec<u8>, key: &str, suffix: &str) {
     out.extend_from_slice(b",\"");
     let mut k = key;
     if k.starts_with('@') {

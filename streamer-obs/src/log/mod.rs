@@ -55,8 +55,11 @@ use crate::config::Config;
 /// limit for one event). A longer line is trimmed before it is written or buffered: the
 /// largest values first (the message counts as one), each string cut at a character
 /// boundary and ended with `…[truncated]`, an object or array replaced by the string
-/// `"[truncated]"`, until the line fits; it stays one valid JSON object and keeps every
-/// key.
+/// `"[truncated]"`, until the line fits; it stays one valid JSON object. The SDK's own
+/// keys (`timestamp`, `level`, `service`, the invocation's keys, `environment`,
+/// `sampling_rate`) keep their values. Every key is kept, unless the keys themselves are
+/// too large (a huge correlation key): then the largest other members (never `message`)
+/// are left out whole before any value is cut.
 ///
 /// ```
 /// use streamer_obs::config::Config;

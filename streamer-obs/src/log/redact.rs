@@ -150,7 +150,9 @@ impl Redactor {
     /// values) are replaced by `[REDACTED]`, and so is the value of every `key=value`
     /// pair (query strings, form bodies) whose key is redacted. A string holding a JSON
     /// object or array (an API Gateway `body`) is redacted the same way and written back
-    /// compact (object keys sorted). Arrays and objects nested deeper than 128 levels become `"[too deep]"`.
+    /// compact (object keys sorted). An object key holding a JWT-shaped run is renamed
+    /// (the run becomes `[REDACTED]`). Arrays and objects nested deeper than 128 levels
+    /// become `"[too deep]"`.
     ///
     /// ```
     /// use serde_json::json;
@@ -160,6 +162,7 @@ impl Redactor {
     ///     "q": ["eyJa.eyJb.c"],
     ///     "rawQueryString": "access_token=abc&x=1",
     ///     "body": "{\"password\": \"hunter2\", \"n\": 1}",
+    ///     "seen": {"eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2ln": true},
     /// });
     /// Redactor::new(["authorization", "token", "password"]).redact_value(&mut event);
     /// assert_eq!(event, json!({
@@ -167,6 +170,7 @@ impl Redactor {
     ///     "q": ["[REDACTED]"],
     ///     "rawQueryString": "access_token=[REDACTED]&x=1",
     ///     "body": "{\"n\":1,\"password\":\"[REDACTED]\"}",
+    ///     "seen": {"[REDACTED]": true},
     /// }));
     /// ```
     pub fn redact_value(&self, value: &mut serde_json::Value) {
@@ -188,6 +192,7 @@ impl Redactor {
                         self.redact_at(v, depth + 1);
                     }
                 }
+                rename_jwt_keys(map);
             }
             Value::Array(items) => items.iter_mut().for_each(|v| self.redact_at(v, depth + 1)),
             Value::String(s) => {
@@ -226,6 +231,27 @@ impl Redactor {
                 .filter(|&i| b[i] == b'=')
                 .find_map(|eq| super::json::pair_value_at(b, from, eq, |key| self.is_redacted_bytes(key)))
         })
+    }
+}
+
+/// Renames the keys of `map` that hold a JWT-shaped run ([`super::scrub_jwts`]): the run
+/// becomes `[REDACTED]`. A renamed key that meets another one gets a `#2`, `#3`, ...
+/// suffix: no value is lost.
+fn rename_jwt_keys(map: &mut serde_json::Map<String, serde_json::Value>) {
+    if !map.keys().any(|k| super::contains_jwt(k)) {
+        return;
+    }
+    let jwt_keys: Vec<String> = map.keys().filter(|k| super::contains_jwt(k)).cloned().collect();
+    for key in jwt_keys {
+        let Some(value) = map.remove(&key) else { continue };
+        let scrubbed = super::scrub_jwts(&key);
+        let mut renamed = scrubbed.clone();
+        let mut n = 1;
+        while map.contains_key(&renamed) {
+            n += 1;
+            renamed = format!("{scrubbed}#{n}");
+        }
+        map.insert(renamed, value);
     }
 }
 

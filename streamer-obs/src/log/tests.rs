@@ -56,7 +56,11 @@ fn checked_lines(w: &CapturingWriter) -> Vec<serde_json::Value> {
 }
 
 fn config(pairs: &[(&str, &str)]) -> Config {
-    Config::builder().build_from(&EnvVars::from_pairs(pairs.iter().copied()))
+    // The once-per-process "X-Ray context missing" line (invocations without a trace
+    // header) would land in whichever test of the binary runs first: off unless asked for.
+    let quiet = ("AWS_XRAY_CONTEXT_MISSING", "IGNORE_ERROR");
+    let asked = pairs.iter().any(|(k, _)| *k == quiet.0);
+    Config::builder().build_from(&EnvVars::from_pairs(pairs.iter().copied().chain((!asked).then_some(quiet))))
 }
 
 fn invocation(config: &Config, ctx: ContextBuilder) -> Arc<Invocation> {
@@ -361,6 +365,36 @@ fn free_text_credentials_are_scrubbed() {
     assert_eq!(all[5]["message"], "a basic check with a Bearer token; Basic Plan", "plain words are kept");
 }
 
+#[test]
+fn debug_escaped_text_json_values_and_header_tuples_are_scrubbed() {
+    let all = lines(|| {
+        tracing::info!(v = ?"GET /\tBearer abc123XYZ789def", "m");
+        tracing::info!(v = ?"Authorization: \"abc123XYZ789def\"", "m");
+        tracing::info!(v = ?serde_json::json!({"Cookie": "sid=abc123XYZ789def", "X-Api-Key": "k3yAbc"}), "m");
+        tracing::info!(v = ?vec![("authorization", "abc123XYZ789def"), ("host", "h")], "m");
+        tracing::info!("body {}", r#"{"password":"hunter2","user":"u"}"#);
+    });
+    assert_eq!(all[0]["v"], r#""GET /\tBearer [REDACTED]""#);
+    assert_eq!(all[1]["v"], r#""Authorization: \"[REDACTED]\"""#);
+    assert_eq!(all[2]["v"], r#"Object {"Cookie": String("[REDACTED]"), "X-Api-Key": String("[REDACTED]")}"#);
+    assert_eq!(all[3]["v"], r#"[("authorization", "[REDACTED]"), ("host", "h")]"#);
+    assert_eq!(all[4]["message"], r#"body {"password":"[REDACTED]","user":"u"}"#);
+}
+
+#[test]
+fn jwt_shaped_field_names_and_object_keys_are_redacted() {
+    let jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ1In0.c2lnYWJjMTIzWFla";
+    let all = lines(|| {
+        tracing::info!("eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ1In0.c2lnYWJjMTIzWFla" = 1u8, plain = 2u8, "m");
+        assert!(crate::invocation::append_field("p", serde_json::json!({ jwt: 1, "[REDACTED]": 2 })));
+        tracing::info!("n");
+    });
+    assert_eq!(all[0]["[REDACTED]"], 1);
+    assert_eq!(all[0]["plain"], 2);
+    assert_eq!(all[1]["p"], serde_json::json!({"[REDACTED]": 2, "[REDACTED]#2": 1}));
+    assert!(all.iter().all(|l| !l.to_string().contains("eyJzdWIi")));
+}
+
 // Item 4: JWT shapes.
 
 #[test]
@@ -370,10 +404,16 @@ fn two_part_and_url_encoded_jwts_are_scrubbed() {
         tracing::info!("two {h}.{p}");
         tracing::info!("pct {h}%2E{p}%2E{s} lower {h}%2e{p}%2e{s}");
         tracing::info!("std {h}.{p}.ab+cd/ef== jwe {h}.{p}.{s}.aXY.dGFn");
+        // A JWE with `alg: dir`: its encrypted key is empty.
+        tracing::info!("dir eyJhbGciOiJkaXIiLCJlbmMiOiJBMjU2R0NNIn0..aXZpdml2aXZpdg.Y2lwaGVydGV4dA.dGFndGFn end");
+        // Not a JWE: an empty second part with only one part after it.
+        tracing::info!("short eyJhbGciOiJkaXIiLCJlbmMiOiJBMjU2R0NNIn0..aXZ end");
     });
     assert_eq!(all[0]["message"], "two [REDACTED]");
     assert_eq!(all[1]["message"], "pct [REDACTED] lower [REDACTED]");
     assert_eq!(all[2]["message"], "std [REDACTED] jwe [REDACTED]");
+    assert_eq!(all[3]["message"], "dir [REDACTED] end");
+    assert_eq!(all[4]["message"], "short eyJhbGciOiJkaXIiLCJlbmMiOiJBMjU2R0NNIn0..aXZ end");
 }
 
 // Item 2: the logged event.

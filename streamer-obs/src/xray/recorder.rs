@@ -45,6 +45,7 @@
 //! # });
 //! ```
 
+use std::borrow::Cow;
 use std::cell::Cell;
 use std::error::Error as StdError;
 use std::fmt;
@@ -370,22 +371,58 @@ impl fmt::Debug for Recorder {
 
 static CONTEXT_MISSING_LOGGED: AtomicBool = AtomicBool::new(false);
 
-fn report_missing(policy: ContextMissing, why: &str) {
-    match policy {
-        ContextMissing::IgnoreError => {}
-        ContextMissing::LogError => {
-            if !CONTEXT_MISSING_LOGGED.swap(true, Ordering::Relaxed) {
-                tracing::error!(
-                    target: "streamer_obs",
-                    reason = why,
-                    "X-Ray context missing: no subsegments are sent for such invocations (logged once)"
-                );
+/// Why an invocation is not traced although it should be (a missing, malformed or
+/// parentless sampled header), with the `AWS_XRAY_CONTEXT_MISSING` policy that says how
+/// to report it. The invocation reports it once it is current (`Invocation::sync_scope`,
+/// `Invocation::scope`, the handler lifecycle), so the line has the invocation's keys.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ContextMissingReport {
+    policy: ContextMissing,
+    reason: Cow<'static, str>,
+}
+
+impl ContextMissingReport {
+    /// Logs the report per its policy: nothing, one ERROR line per process, or one per
+    /// invocation.
+    pub(crate) fn log(&self) {
+        let why = self.reason.as_ref();
+        match self.policy {
+            ContextMissing::IgnoreError => {}
+            ContextMissing::LogError => {
+                if !CONTEXT_MISSING_LOGGED.swap(true, Ordering::Relaxed) {
+                    tracing::error!(
+                        target: "streamer_obs",
+                        reason = why,
+                        "X-Ray context missing: no subsegments are sent for such invocations (logged once)"
+                    );
+                }
+            }
+            ContextMissing::RuntimeError => {
+                tracing::error!(target: "streamer_obs", reason = why, "X-Ray context missing: no subsegments sent");
             }
         }
-        ContextMissing::RuntimeError => {
-            tracing::error!(target: "streamer_obs", reason = why, "X-Ray context missing: no subsegments sent");
-        }
     }
+}
+
+/// The report of an invocation with `header` (or `header_error`) under `config` that is
+/// not traced for want of a usable context; `None` when it is traced, not sampled, or
+/// tracing is disabled, or when the policy ignores it.
+pub(crate) fn context_missing(
+    header: Option<&TraceHeader>,
+    header_error: Option<&TraceHeaderError>,
+    config: &Config,
+) -> Option<ContextMissingReport> {
+    let policy = config.context_missing();
+    if config.trace_disabled() || policy == ContextMissing::IgnoreError {
+        return None;
+    }
+    let reason = match (header, header_error) {
+        (_, Some(e)) => Cow::Owned(e.to_string()),
+        (None, None) => Cow::Borrowed("no trace header"),
+        (Some(h), None) if h.parent().is_none() && h.is_sampled() => Cow::Borrowed("trace header has no Parent"),
+        (Some(_), None) => return None,
+    };
+    Some(ContextMissingReport { policy, reason })
 }
 
 impl Recorder {
@@ -443,7 +480,8 @@ impl Recorder {
     }
 
     /// The recorder of an invocation (used by `Invocation::from_context`): applies
-    /// `POWERTOOLS_TRACE_DISABLED`, the process emitter and `AWS_XRAY_CONTEXT_MISSING`.
+    /// `POWERTOOLS_TRACE_DISABLED` and the process emitter. A missing or malformed header
+    /// is reported per `AWS_XRAY_CONTEXT_MISSING` by the invocation, once it is current.
     ///
     /// ```
     /// # use streamer_obs::config::Config;
@@ -491,32 +529,17 @@ impl Recorder {
     }
 
     /// The header of an invocation that records if the emitter is enabled: tracing not
-    /// disabled, a header with a `Parent` and `Sampled=1`. A missing or malformed header is
-    /// reported per `AWS_XRAY_CONTEXT_MISSING`.
+    /// disabled, a header with a `Parent` and `Sampled=1`. (A missing or malformed header
+    /// is reported by the invocation: [`context_missing`].)
     fn traced_header<'h>(
         header: Option<&'h TraceHeader>,
         header_error: Option<&TraceHeaderError>,
         config: &Config,
     ) -> Option<&'h TraceHeader> {
-        if config.trace_disabled() {
+        if config.trace_disabled() || header_error.is_some() {
             return None;
         }
-        match (header, header_error) {
-            (_, Some(e)) => {
-                report_missing(config.context_missing(), &e.to_string());
-                None
-            }
-            (None, None) => {
-                report_missing(config.context_missing(), "no trace header");
-                None
-            }
-            (Some(h), None) if h.parent().is_none() && h.is_sampled() => {
-                report_missing(config.context_missing(), "trace header has no Parent");
-                None
-            }
-            (Some(h), None) if !h.is_sampled() => None,
-            (Some(h), None) => Some(h),
-        }
+        header.filter(|h| h.parent().is_some() && h.is_sampled())
     }
 
     /// Makes this recorder the one [`Recorder::for_invocation_with`] would build for
@@ -1759,27 +1782,47 @@ mod tests {
     }
 
     #[test]
-    fn context_missing_policy_logs_as_configured_and_never_panics() {
+    fn context_missing_policy_logs_as_configured_inside_the_invocation() {
         use crate::config::EnvVars;
-        use crate::testing::CapturingWriter;
-        let count = |policy: ContextMissing| {
+        use crate::invocation::{ColdStartTracker, Invocation};
+        use crate::testing::{CapturingWriter, ContextBuilder, FixedClock};
+        let lines = |policy: ContextMissing| {
             let writer = CapturingWriter::new();
-            let subscriber = tracing_subscriber::fmt().with_writer(writer.clone()).with_ansi(false).finish();
             let config = Config::builder().context_missing(policy).build_from(&EnvVars::empty());
-            let malformed: Result<TraceHeader, _> = "Root=nope".parse();
-            let parentless: TraceHeader = "Root=1-5759e988-bd862e3fe1be46a994272793;Sampled=1".parse().unwrap();
+            let subscriber = crate::log::subscriber(&config, writer.clone(), FixedClock::at_millis(0));
+            let tracker = ColdStartTracker::new(&Default::default());
             tracing::subscriber::with_default(subscriber, || {
-                assert!(!Recorder::for_invocation(None, None, &config).is_recording());
-                assert!(!Recorder::for_invocation(None, malformed.as_ref().err(), &config).is_recording());
-                assert!(!Recorder::for_invocation(Some(&parentless), None, &config).is_recording());
+                for (i, header) in [None, Some("Root=nope"), Some("Root=1-5759e988-bd862e3fe1be46a994272793;Sampled=1")]
+                    .into_iter()
+                    .enumerate()
+                {
+                    let mut ctx = ContextBuilder::new().request_id(format!("r-{i}"));
+                    if let Some(h) = header {
+                        ctx = ctx.trace_header(h);
+                    }
+                    let inv = Arc::new(Invocation::from_context(&ctx.build(), &config, &tracker));
+                    assert!(!inv.xray().is_recording());
+                    // Reported at the first entry only, with the invocation current.
+                    Arc::clone(&inv).sync_scope(|| ());
+                    inv.sync_scope(|| ());
+                }
             });
-            writer.lines().iter().filter(|l| l.contains("X-Ray context missing")).count()
+            writer
+                .json_lines()
+                .into_iter()
+                .filter(|l| l["message"].as_str().unwrap().starts_with("X-Ray context missing"))
+                .collect::<Vec<_>>()
         };
-        assert_eq!(count(ContextMissing::IgnoreError), 0);
-        assert_eq!(count(ContextMissing::RuntimeError), 3);
+        assert!(lines(ContextMissing::IgnoreError).is_empty());
+        let each = lines(ContextMissing::RuntimeError);
+        let ids: Vec<_> = each.iter().map(|l| l["function_request_id"].as_str().unwrap()).collect();
+        assert_eq!(ids, ["r-0", "r-1", "r-2"], "one line per invocation, with its keys");
+        assert_eq!(each[0]["reason"], "no trace header");
+        assert_eq!(each[2]["reason"], "trace header has no Parent");
+        assert_eq!(each[0]["level"], "ERROR");
         // Once per process: at most one line, whichever test saw a missing context first.
-        assert!(count(ContextMissing::LogError) <= 1);
-        assert_eq!(count(ContextMissing::LogError), 0);
+        assert!(lines(ContextMissing::LogError).len() <= 1);
+        assert!(lines(ContextMissing::LogError).is_empty());
     }
 
     #[test]
