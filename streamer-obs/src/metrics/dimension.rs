@@ -463,11 +463,17 @@ impl Dimensions {
     }
 
     /// Adds a dimension set (keys from the default dimensions or from [`with`](Self::with)).
-    /// A set given twice is emitted once.
+    /// A set given twice, in any order of its keys, is emitted once (CloudWatch identifies a
+    /// metric by its dimensions, not their order: a repeated set would count every value
+    /// twice).
     ///
     /// ```
     /// use streamer_obs::metrics::{Dimensions, standard};
     /// let dims = Dimensions::new().set([standard::ENVIRONMENT]).set([standard::ENVIRONMENT]);
+    /// assert_eq!(dims.sets().len(), 1);
+    /// let dims = Dimensions::new()
+    ///     .set([standard::ENVIRONMENT, standard::SERVICE])
+    ///     .set([standard::SERVICE, standard::ENVIRONMENT]);
     /// assert_eq!(dims.sets().len(), 1);
     /// ```
     #[inline]
@@ -480,12 +486,17 @@ impl Dimensions {
         self
     }
 
-    /// Ends the set whose keys start at `start` (dropping it when it repeats an earlier one).
+    /// Ends the set whose keys start at `start`, dropping it when it repeats an earlier
+    /// one in any order: CloudWatch identifies a metric by its dimension names and values,
+    /// not their order, so `[A, B]` and `[B, A]` would count every value twice.
     #[inline]
     fn close_set(&mut self, start: usize) {
         self.id = fresh_id();
         let new = &self.keys[start..];
-        if self.sets().any(|s| s == new) {
+        let same_keys = |s: &[DimensionName]| {
+            s.len() == new.len() && s.iter().all(|k| new.contains(k)) && new.iter().all(|k| s.contains(k))
+        };
+        if self.sets().any(same_keys) {
             self.keys.truncate(start);
         } else {
             self.ends.push(self.keys.len() as u32);

@@ -1629,20 +1629,22 @@ mod tests {
         }
     }
 
-    /// (c) 30 keys of 250 characters with 1 KB values, 30 sets of all 30 keys, one metric:
-    /// every per-item limit is respected but the directive exceeds a line; its sets go to
-    /// separate documents, each with the metric's value.
+    /// (c) 30 keys of 250 characters with 1 KB values, 30 distinct sets of 29 of the keys
+    /// (each leaves one out; a set repeated in another order would count the values twice,
+    /// so it is not a second set): every per-item limit is respected, and under the real
+    /// limit the directive (about 259 KB) just fits alone; under a limit of 160 KB its sets go to
+    /// separate documents, each with the metric's values.
     #[test]
     fn a_directive_whose_sets_exceed_a_line_is_split_over_documents() {
         use crate::metrics::{DimensionName, Dimensions, MetricSet, Namespace, Unit};
+        const LIMIT: usize = 160 * 1024;
         let keys: Vec<DimensionName> =
             (0..30).map(|i| DimensionName::new(format!("{i:02}{}", "k".repeat(248))).unwrap()).collect();
         let mut dims = keys.iter().fold(Dimensions::new(), |d, k| d.with(k.clone(), &long_value()));
         for r in 0..30 {
-            let mut set_keys = keys.clone();
-            set_keys.rotate_left(r);
-            dims = dims.set(set_keys);
+            dims = dims.set(keys.iter().enumerate().filter(|&(i, _)| i != r).map(|(_, k)| k.clone()));
         }
+        assert_eq!(dims.sets().len(), 30);
         for metrics in [1usize, 150] {
             let mut set = MetricSet::new(Namespace::streamer());
             for m in 0..metrics {
@@ -1651,7 +1653,16 @@ mod tests {
                         .unwrap();
                 }
             }
-            let (docs, report) = encode_checked(&set);
+            // The real limit: valid, complete lines (checked), one for the single metric.
+            let (whole, report) = encode_checked(&set);
+            assert!(report.dropped_metrics.is_empty());
+            if metrics == 1 {
+                assert_eq!(whole.len(), 1);
+            }
+            let (mut out, mut report) = (Vec::new(), EncodeReport::default());
+            encode_general(&set, 0, &mut out, &mut report, LIMIT);
+            finish_report(&mut report);
+            let docs = check_lines(&set, &out, LIMIT, &report);
             assert_eq!(report, EncodeReport { documents: docs.len(), ..EncodeReport::default() });
             let sets: usize =
                 docs.iter().map(|d| d["_aws"]["CloudWatchMetrics"][0]["Dimensions"].as_array().unwrap().len()).sum();

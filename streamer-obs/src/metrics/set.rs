@@ -780,7 +780,9 @@ impl MetricSet {
 
     /// Sets a root property (high-cardinality context such as a connection id or a trace
     /// id): queryable in Logs Insights, never a dimension. `_aws` and the names of
-    /// dimensions and metrics are refused.
+    /// dimensions and metrics are refused. Arrays and objects nested deeper than 64 levels
+    /// become `"[too deep]"`; NaN and infinities become the strings `"NaN"`, `"Infinity"`,
+    /// `"-Infinity"`.
     ///
     /// ```
     /// use streamer_obs::metrics::{ConnectionId, MetricSet, Namespace};
@@ -807,7 +809,10 @@ impl MetricSet {
         if super::name::secret_error(&key).is_some() {
             return Err(MetricsError::SecretPropertyKey { key });
         }
-        let value = serde_json::to_value(&value)
+        // Bounded depth (deeper arrays and objects become `"[too deep]"`, so neither this
+        // nor the encoder recurses without bound) and non-finite floats as strings, as X-Ray
+        // metadata and log fields.
+        let value = crate::xray::json::to_metadata_value(&value)
             .unwrap_or_else(|e| serde_json::Value::String(format!("<unserialisable: {e}>")));
         self.reserved |= name_bits(&key);
         self.properties.get_or_insert_with(BTreeMap::new).insert(key, value);
