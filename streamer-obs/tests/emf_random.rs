@@ -1232,7 +1232,7 @@ fn random_large_sets_split_validly_and_completely() {
         eprintln!("large#{case}: {} recs, built in {t1:?}, checked in {:?}", model.recs.len(), t.elapsed() - t1);
     }
     eprintln!("{lines} lines checked in {:?}", start.elapsed());
-    f.assert_none("random large sets"); // FINDING 1 (large#11: sets [D38, Service] and [Service, D38])
+    f.assert_none("random large sets");
 }
 
 /// Exactly 0, 1, 100, 101 and 1000 distinct metrics; 100, 101 and 150 values of one.
@@ -1473,7 +1473,7 @@ fn log_redacts(s: &str) -> bool {
     lines.len() != 1 || lines[0]["v"] != s
 }
 
-/// FINDING 1 (E-7 [INF], completeness): one dimension set written twice in one directive,
+/// E-7 [INF], completeness (a defect the first run found, fixed): one dimension set written twice in one directive,
 /// with its keys in another order. CloudWatch identifies a metric by its unordered
 /// dimension pairs, so both sets name the same metric and every value is counted twice;
 /// the SDK already merges two identical sets written in the same order.
@@ -1504,7 +1504,7 @@ fn permuted_dimension_sets_are_one_metric() {
         eprintln!("{}", emf::encode_lines(&set, NOW).join("\n"));
     }
     encode_and_check(&set, &model, &mut f, "permuted sets");
-    f.assert_none("permuted dimension sets"); // FINDING 1
+    f.assert_none("permuted dimension sets");
 }
 
 /// Secrets anywhere inside property values never reach the line.
@@ -1980,7 +1980,7 @@ fn deeply_nested_properties_never_crash() {
             }
         }
     }
-    f.assert_none("deep properties"); // FINDING 2
+    f.assert_none("deep properties");
 }
 
 /// Duplicate member names anywhere in a JSON text (RFC 8259 §4: names SHOULD be unique;

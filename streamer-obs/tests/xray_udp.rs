@@ -152,7 +152,11 @@ async fn handler_tree_arrives_as_one_valid_datagram() {
     let ex = jwt["cause"]["exceptions"].as_array().unwrap();
     assert_eq!(ex.len(), 2);
     assert_eq!(ex[0]["cause"], ex[1]["id"]);
-    assert_eq!(d["cause"], ex[0]["id"]);
+    // The handler's own copy of the chain (a `cause` never refers into a child).
+    let own = d["cause"]["exceptions"].as_array().unwrap();
+    assert_eq!(own.len(), 2);
+    assert_eq!((&own[0]["message"], &own[1]["message"]), (&ex[0]["message"], &ex[1]["message"]));
+    assert_eq!(own[0]["cause"], own[1]["id"]);
     assert_eq!(d["subsegments"][1]["annotations"]["tenant_id"], "t-1");
     assert!(d["start_time"].as_f64().unwrap() <= d["end_time"].as_f64().unwrap());
 }

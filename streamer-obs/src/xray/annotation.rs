@@ -59,8 +59,9 @@ pub enum AnnotationError {
     /// The number is NaN or infinite.
     #[error("annotation value is not a finite number")]
     NonFiniteNumber,
-    /// The metadata namespace is empty or starts with the reserved `AWS.` prefix.
-    #[error("metadata namespace {0:?} is empty or reserved (AWS.)")]
+    /// The metadata namespace is empty, starts with the reserved `AWS.` prefix, or is the
+    /// SDK's own `streamer_obs` (where it notes what the size guard trimmed).
+    #[error("metadata namespace {0:?} is empty or reserved (AWS., streamer_obs)")]
     ReservedNamespace(String),
     /// The metadata value could not be serialised to JSON.
     #[error("metadata value is not serialisable: {0}")]
@@ -127,15 +128,19 @@ fn word_is_key(x: u64) -> bool {
     x & HIGH == 0 && bytes_in(x, b'0', b'9') | letters_in(x, b'a', b'z') | bytes_in(x, b'_', b'_') == HIGH
 }
 
-/// Checks a metadata namespace.
+/// Checks a metadata namespace: not empty, not `AWS.…` (reserved by X-Ray), not
+/// `streamer_obs` (the SDK's notes of what its size guard trimmed: a caller's entries
+/// there would be overwritten, or could forge a note).
 ///
 /// ```
 /// use streamer_obs::xray::annotation::check_namespace;
 /// assert!(check_namespace("default").is_ok());
 /// assert!(check_namespace("AWS.Lambda").is_err() && check_namespace("aws.x").is_err());
+/// assert!(check_namespace("streamer_obs").is_err() && check_namespace("streamer_obs_app").is_ok());
 /// ```
 pub fn check_namespace(namespace: &str) -> Result<(), AnnotationError> {
-    let reserved = namespace.len() >= 4 && namespace.as_bytes()[..4].eq_ignore_ascii_case(b"aws.");
+    let reserved = (namespace.len() >= 4 && namespace.as_bytes()[..4].eq_ignore_ascii_case(b"aws."))
+        || namespace == crate::xray::encode::TRUNCATION_NAMESPACE;
     if namespace.is_empty() || reserved {
         Err(AnnotationError::ReservedNamespace(namespace.chars().take(64).collect()))
     } else {

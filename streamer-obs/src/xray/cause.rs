@@ -40,6 +40,14 @@ use crate::xray::document::{Flags, MAX_STRING_CHARS, cut};
 
 /// At most this many exceptions of one `source()` chain are written.
 pub const MAX_EXCEPTIONS: usize = 10;
+/// At most this many errors of one `source()` chain are counted for the last written
+/// exception's `skipped` (a cyclic chain would never end): a longer chain counts as this
+/// long.
+///
+/// ```
+/// assert_eq!(streamer_obs::xray::cause::MAX_CHAIN_COUNTED, 10_000);
+/// ```
+pub const MAX_CHAIN_COUNTED: usize = 10_000;
 /// At most this many exceptions are kept on one subsegment, whatever the number of
 /// errors recorded on it: the exceptions of later errors beyond it are left out and
 /// counted under metadata `streamer_obs.truncated_exceptions_count`.
@@ -394,11 +402,10 @@ impl RecordedErrors {
     }
 
     /// Builds the cause for `err` recorded on the subsegment `at`, remembering its
-    /// exceptions. An error (or the inner part of one) already recorded where
-    /// `reachable` says the new cause may point (the same subsegment or one nested in it:
-    /// an error the handler returns after a nested call failed with it) is referred to by
-    /// id instead of written again; the same message recorded on an unrelated subsegment
-    /// (a sibling) is written in full, with its own ids.
+    /// exceptions. An error (or the inner part of one) already recorded where `reachable`
+    /// says the new cause may point (the recorder allows the same subsegment only) is
+    /// referred to by id instead of written again; recorded elsewhere, it is written in
+    /// full, with its own ids.
     pub(crate) fn cause_for(
         &mut self,
         err: &(dyn StdError + 'static),
@@ -414,7 +421,7 @@ impl RecordedErrors {
             if chain.len() < MAX_EXCEPTIONS + 1 {
                 chain.push((e, e.to_string()));
             }
-            if total > 256 {
+            if total >= MAX_CHAIN_COUNTED {
                 break; // a cyclic or absurd chain: stop counting
             }
             cur = e.source();

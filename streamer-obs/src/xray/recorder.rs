@@ -64,7 +64,7 @@ use crate::xray::annotation::{
     AnnotationError, AnnotationValue, DEFAULT_METADATA_NAMESPACE, INDEXED_ANNOTATIONS_PER_TRACE, check_key,
     check_namespace,
 };
-use crate::xray::cause::{ErrorDetails, ErrorKind, RecordedAt, RecordedErrors};
+use crate::xray::cause::{ErrorDetails, ErrorKind, RecordedErrors};
 use smallvec::SmallVec;
 
 use crate::xray::document::{
@@ -75,6 +75,17 @@ use crate::xray::emitter::{SegmentEmitter, default_emitter};
 /// At most this many subsegments are recorded per invocation; more are not recorded
 /// (one WARN line).
 pub const MAX_SUBSEGMENTS_PER_INVOCATION: usize = 10_000;
+
+/// Subsegments nest at most this deep in one document: a subsegment opened deeper is sent
+/// as an independent subsegment (its own document, `parent_id` = its parent's id, rule
+/// X-25), with its own subsegments nested in it again. The encoders walk a document's
+/// nesting recursively; this bounds the recursion for any tree, and keeps a document's
+/// JSON under 128 levels (a common parser limit, serde_json's among them).
+///
+/// ```
+/// assert_eq!(streamer_obs::xray::recorder::MAX_NESTING_DEPTH, 32);
+/// ```
+pub const MAX_NESTING_DEPTH: usize = 32;
 
 /// What happened at a flush.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -233,24 +244,16 @@ pub(crate) fn put_args_into(sub: &mut Subsegment, entries: &mut [(&'static str, 
         .sum()
 }
 
-/// Whether the subsegment `at` is `outer` or nested in it (its chain of parents, in the
-/// same arena, reaches `outer`). A slot reused by another subsegment is not.
-fn nested_in(nodes: &[Node], at: RecordedAt, outer: RecordedAt) -> bool {
-    let (mut idx, id) = at;
-    if nodes.get(idx as usize).is_none_or(|n| n.sub.id != id) {
-        return false;
+/// How many subsegments of one document the node `idx` would nest in, itself included
+/// (0 for `NO_NODE`), counted up to [`MAX_NESTING_DEPTH`].
+#[inline]
+fn nesting_depth(nodes: &[Node], mut idx: u32) -> usize {
+    let mut depth = 0;
+    while idx != NO_NODE && depth < MAX_NESTING_DEPTH {
+        depth += 1;
+        idx = nodes.get(idx as usize).map_or(NO_NODE, |n| n.parent_idx);
     }
-    // A chain of parents has no cycle; the bound only guards the walk.
-    for _ in 0..=nodes.len() {
-        if idx == outer.0 {
-            return nodes.get(idx as usize).is_some_and(|n| n.sub.id == outer.1);
-        }
-        match nodes.get(idx as usize) {
-            Some(n) if n.parent_idx != NO_NODE => idx = n.parent_idx,
-            _ => return false,
-        }
-    }
-    false
+    depth
 }
 
 /// The open node at `idx` with id `id`.
@@ -701,6 +704,9 @@ impl Recorder {
                 None => (NO_NODE, a.parent),
             },
         };
+        // Too deep for one document: a tree of its own, sent with the parent's id.
+        let parent_idx =
+            if nesting_depth(tree.nodes.live(), parent_idx) >= MAX_NESTING_DEPTH { NO_NODE } else { parent_idx };
         let id = SegmentId::generate();
         tree.state.opened += 1;
         // At most `MAX_SUBSEGMENTS_PER_INVOCATION` nodes: the index fits in a u32.
@@ -794,8 +800,10 @@ impl Recorder {
         self.with_node(idx, id, |sub, tree| tree.count_annotations(put(sub)));
     }
 
-    /// Records `err` on the node: its cause may refer to an exception recorded on the node
-    /// itself or on a node nested in it (see `RecordedErrors::cause_for`).
+    /// Records `err` on the node: its cause refers by id only to an exception recorded on
+    /// the node itself; an error a nested subsegment recorded first is written again, in
+    /// full, with its own ids. (A reference into a nested subsegment would dangle when the
+    /// size guard trims that subsegment's exceptions or sends it as a stub.)
     fn error_node(&self, idx: usize, id: SegmentId, err: &(dyn StdError + 'static), details: &ErrorDetails<'_>) {
         let Some(a) = self.active.as_ref() else { return };
         let mut shared = Self::lock(a);
@@ -806,7 +814,7 @@ impl Recorder {
         }
         // `idx` fits a `u32`: the arena holds fewer than `NO_NODE` nodes.
         let here = (idx as u32, id);
-        let cause = state.errors.cause_for(err, details, here, &|at| nested_in(nodes, at, here));
+        let cause = state.errors.cause_for(err, details, here, &|at| at == here);
         let sub = &mut nodes[idx].sub;
         sub.add_flags(details.kind().flags());
         let left_out = match &mut sub.rare_mut().cause {
@@ -1652,8 +1660,11 @@ mod tests {
             let jwt = handler.child("ValidateJWT");
             let err = Expired;
             jwt.record_error(&err, ErrorKind::Error);
+            // Recorded again on the same subsegment: nothing new.
+            jwt.record_error(&err, ErrorKind::Error);
             drop(jwt);
-            // The handler returns the same error: recorded by reference, not twice.
+            // The handler returns the same error: written on it too, with its own id (a
+            // reference into the child would dangle if the child were trimmed).
             handler.record_error(&err, ErrorKind::Error);
         }
         block_on(rec.flush());
@@ -1665,11 +1676,13 @@ mod tests {
         assert_eq!(ex.len(), 1);
         assert!(ex[0]["type"].as_str().unwrap().ends_with("Expired"));
         assert_eq!(d["error"], true, "the top subsegment is marked");
-        assert_eq!(d["cause"], ex[0]["id"], "second record refers to the first by id");
+        let own = d["cause"]["exceptions"].as_array().expect("written in full");
+        assert_eq!((own.len(), &own[0]["message"]), (1, &ex[0]["message"]));
+        assert_ne!(own[0]["id"], ex[0]["id"]);
     }
 
     #[test]
-    fn the_same_error_on_siblings_is_written_on_each_and_only_an_enclosing_one_refers() {
+    fn the_same_error_on_siblings_and_their_parent_is_written_on_each() {
         let (rec, capture, _) = recorder();
         {
             let handler = rec.subsegment("HandleConnect");
@@ -1680,7 +1693,8 @@ mod tests {
             let b = handler.child("B");
             b.record_error(&Expired, ErrorKind::Error);
             drop(b);
-            // The enclosing subsegment may refer to either.
+            // The enclosing subsegment: its own copy too.
+            handler.record_error(&Expired, ErrorKind::Error);
             handler.record_error(&Expired, ErrorKind::Error);
         }
         block_on(rec.flush());
@@ -1693,8 +1707,49 @@ mod tests {
             })
             .collect();
         assert_ne!(ids[0], ids[1]);
-        let handler_cause = d["cause"].as_str().expect("a reference");
-        assert!(ids.contains(&handler_cause), "{handler_cause} refers to a nested exception");
+        let own = d["cause"]["exceptions"].as_array().expect("written in full");
+        assert_eq!(own.len(), 1, "recorded twice on the handler: once");
+        assert!(!ids.contains(&own[0]["id"].as_str().unwrap()));
+    }
+
+    #[test]
+    fn subsegments_nested_deeper_than_the_limit_are_sent_as_their_own_documents() {
+        let (rec, capture, _) = recorder();
+        {
+            let mut guards = vec![rec.subsegment("L0")];
+            for i in 1..(2 * MAX_NESTING_DEPTH + 5) {
+                let g = guards.last().unwrap().child(&format!("L{i}"));
+                guards.push(g);
+            }
+            while let Some(g) = guards.pop() {
+                drop(g);
+            }
+        }
+        block_on(rec.flush());
+        let docs = capture.documents();
+        // Three trees: levels 0..32, 32..64 and 64..69, each nested, each linked to the
+        // level above it by `parent_id`.
+        assert_eq!(docs.len(), 3, "{}", docs.len());
+        let depth = |d: &serde_json::Value| {
+            let (mut n, mut at) = (1, d);
+            while let Some(next) = at.get("subsegments").and_then(|s| s.get(0)) {
+                n += 1;
+                at = next;
+            }
+            (n, at["id"].as_str().unwrap().to_owned())
+        };
+        let mut by_name: Vec<_> = docs.iter().map(|d| (d["name"].as_str().unwrap().to_owned(), d)).collect();
+        by_name.sort_by_key(|(n, _)| n[1..].parse::<usize>().unwrap());
+        let (top, second, third) = (by_name[0].1, by_name[1].1, by_name[2].1);
+        assert_eq!(top["name"], "L0");
+        let (n, deepest) = depth(top);
+        assert_eq!(n, MAX_NESTING_DEPTH);
+        assert_eq!(second["name"], format!("L{MAX_NESTING_DEPTH}"));
+        assert_eq!(second["type"], "subsegment");
+        assert_eq!(second["parent_id"], deepest.as_str());
+        assert_eq!(depth(second).0, MAX_NESTING_DEPTH);
+        assert_eq!(third["parent_id"], depth(second).1.as_str());
+        assert_eq!(depth(third).0, 5);
     }
 
     #[test]
