@@ -8,8 +8,10 @@
 //! reaches every dimension set it was recorded for exactly once, unless a report or a
 //! WARN line says it was dropped).
 
+#[path = "common/random.rs"]
+mod random;
+use random::{Findings, duplicate_key, run_child};
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::{Duration, Instant, UNIX_EPOCH};
 
@@ -367,51 +369,6 @@ fn sorted(k: &[String]) -> Vec<String> {
 }
 
 /// Violations found, as `rule: detail` (deduplicated by rule, a few examples each).
-#[derive(Default)]
-struct Findings(BTreeMap<String, (usize, Vec<String>)>);
-
-impl Findings {
-    fn add(&mut self, rule: &str, detail: String) {
-        let e = self.0.entry(rule.to_owned()).or_default();
-        e.0 += 1;
-        if e.1.len() < 3 {
-            e.1.push(squeeze(&detail).chars().take(600).collect());
-        }
-    }
-    fn assert_none(&self, what: &str) {
-        if self.0.is_empty() {
-            return;
-        }
-        let mut msg = format!("{what}: rule violations found\n");
-        for (rule, (n, ex)) in &self.0 {
-            let _ = writeln!(msg, "- {rule} ({n} times)");
-            for e in ex {
-                let _ = writeln!(msg, "    e.g. {e}");
-            }
-        }
-        panic!("{msg}");
-    }
-}
-
-/// Runs of one character longer than 8 written as `c{×n}`, for readable reports.
-fn squeeze(s: &str) -> String {
-    let mut out = String::new();
-    let mut it = s.chars().peekable();
-    while let Some(c) = it.next() {
-        let mut n = 1;
-        while it.peek() == Some(&c) {
-            it.next();
-            n += 1;
-        }
-        if n > 8 {
-            let _ = write!(out, "{c}{{×{n}}}");
-        } else {
-            out.extend(std::iter::repeat_n(c, n));
-        }
-    }
-    out
-}
-
 fn short(s: &str) -> String {
     if s.len() <= 300 {
         s.to_owned()
@@ -1917,17 +1874,6 @@ impl serde::Serialize for Nest {
     }
 }
 
-/// Runs one ignored test of this binary in a child process (a stack overflow aborts the
-/// whole process, so it cannot be caught in this one).
-fn run_child(test: &str, env: &[(&str, String)]) -> std::process::Output {
-    let mut cmd = std::process::Command::new(std::env::current_exe().unwrap());
-    cmd.args([test, "--exact", "--ignored", "--nocapture", "--test-threads=1"]);
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    cmd.output().expect("child test runs")
-}
-
 #[test]
 #[ignore = "run by deeply_nested_properties_never_crash in a child process"]
 fn child_deep_property() {
@@ -1981,60 +1927,4 @@ fn deeply_nested_properties_never_crash() {
         }
     }
     f.assert_none("deep properties");
-}
-
-/// Duplicate member names anywhere in a JSON text (RFC 8259 §4: names SHOULD be unique;
-/// parsers disagree on which one wins). Returns the first duplicate found.
-fn duplicate_key(text: &[u8]) -> Option<String> {
-    use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
-    struct Dup<'a>(&'a mut Option<String>);
-    impl<'de> DeserializeSeed<'de> for Dup<'_> {
-        type Value = ();
-        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-            d.deserialize_any(self)
-        }
-    }
-    impl<'de> Visitor<'de> for Dup<'_> {
-        type Value = ();
-        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            f.write_str("any JSON")
-        }
-        fn visit_bool<E>(self, _: bool) -> Result<(), E> {
-            Ok(())
-        }
-        fn visit_i64<E>(self, _: i64) -> Result<(), E> {
-            Ok(())
-        }
-        fn visit_u64<E>(self, _: u64) -> Result<(), E> {
-            Ok(())
-        }
-        fn visit_f64<E>(self, _: f64) -> Result<(), E> {
-            Ok(())
-        }
-        fn visit_str<E>(self, _: &str) -> Result<(), E> {
-            Ok(())
-        }
-        fn visit_unit<E>(self) -> Result<(), E> {
-            Ok(())
-        }
-        fn visit_seq<A: SeqAccess<'de>>(self, mut a: A) -> Result<(), A::Error> {
-            while a.next_element_seed(Dup(&mut *self.0))?.is_some() {}
-            Ok(())
-        }
-        fn visit_map<A: MapAccess<'de>>(self, mut a: A) -> Result<(), A::Error> {
-            let mut keys = std::collections::HashSet::new();
-            while let Some(k) = a.next_key::<String>()? {
-                if !keys.insert(k.clone()) && self.0.is_none() {
-                    *self.0 = Some(k);
-                }
-                a.next_value_seed(Dup(&mut *self.0))?;
-            }
-            Ok(())
-        }
-    }
-    let mut found = None;
-    let mut de = serde_json::Deserializer::from_slice(text);
-    de.disable_recursion_limit();
-    let _ = Dup(&mut found).deserialize(&mut de);
-    found
 }

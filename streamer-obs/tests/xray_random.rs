@@ -14,8 +14,10 @@
 //! the SDK's `streamer_obs` metadata namespace was open to callers, whose entries it
 //! overwrote; `skipped` under-counted chains longer than 257 errors.
 
+#[path = "common/random.rs"]
+mod random;
+use random::{Findings, duplicate_key, run_child, squeeze};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::fmt::Write as _;
 use std::net::UdpSocket;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -120,51 +122,6 @@ fn depth(v: &Value) -> usize {
 // ------------------------------------------------------------------------------------
 // Findings
 // ------------------------------------------------------------------------------------
-
-#[derive(Default)]
-struct Findings(BTreeMap<String, (usize, Vec<String>)>);
-
-impl Findings {
-    fn add(&mut self, rule: &str, detail: String) {
-        let e = self.0.entry(rule.to_owned()).or_default();
-        e.0 += 1;
-        if e.1.len() < 3 {
-            e.1.push(squeeze(&detail).chars().take(700).collect());
-        }
-    }
-    fn assert_none(&self, what: &str) {
-        if self.0.is_empty() {
-            return;
-        }
-        let mut msg = format!("{what}: rule violations found\n");
-        for (rule, (n, ex)) in &self.0 {
-            let _ = writeln!(msg, "- {rule} ({n} times)");
-            for e in ex {
-                let _ = writeln!(msg, "    e.g. {e}");
-            }
-        }
-        panic!("{msg}");
-    }
-}
-
-/// Runs of one character longer than 8 written as `c{×n}`, for readable reports.
-fn squeeze(s: &str) -> String {
-    let mut out = String::new();
-    let mut it = s.chars().peekable();
-    while let Some(c) = it.next() {
-        let mut n = 1;
-        while it.peek() == Some(&c) {
-            it.next();
-            n += 1;
-        }
-        if n > 8 {
-            let _ = write!(out, "{c}{{×{n}}}");
-        } else {
-            out.extend(std::iter::repeat_n(c, n));
-        }
-    }
-    out
-}
 
 fn short(v: &impl ToString) -> String {
     let s = v.to_string();
@@ -1903,17 +1860,6 @@ impl serde::Serialize for Nest {
     }
 }
 
-/// Runs one ignored test of this binary in a child process (a stack overflow aborts the
-/// whole process, so it cannot be caught in this one).
-fn run_child(test: &str, env: &[(&str, String)]) -> std::process::Output {
-    let mut cmd = std::process::Command::new(std::env::current_exe().unwrap());
-    cmd.args([test, "--exact", "--ignored", "--nocapture", "--test-threads=1"]);
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    cmd.output().expect("child test runs")
-}
-
 #[test]
 #[ignore = "run by deep_inputs_never_crash in a child process"]
 fn child_deep_xray() {
@@ -2061,62 +2007,6 @@ fn documented_warnings_are_logged_once() {
         f.add("docs: a stub is sent with one WARN line", format!("{stubs} stubs, WARN lines {:?}", warn_lines(&logs)));
     }
     f.assert_none("documented warnings");
-}
-
-/// Duplicate member names anywhere in a JSON text (RFC 8259 §4: names SHOULD be unique;
-/// parsers disagree on which one wins). Returns the first duplicate found.
-fn duplicate_key(text: &[u8]) -> Option<String> {
-    use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
-    struct Dup<'a>(&'a mut Option<String>);
-    impl<'de> DeserializeSeed<'de> for Dup<'_> {
-        type Value = ();
-        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-            d.deserialize_any(self)
-        }
-    }
-    impl<'de> Visitor<'de> for Dup<'_> {
-        type Value = ();
-        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            f.write_str("any JSON")
-        }
-        fn visit_bool<E>(self, _: bool) -> Result<(), E> {
-            Ok(())
-        }
-        fn visit_i64<E>(self, _: i64) -> Result<(), E> {
-            Ok(())
-        }
-        fn visit_u64<E>(self, _: u64) -> Result<(), E> {
-            Ok(())
-        }
-        fn visit_f64<E>(self, _: f64) -> Result<(), E> {
-            Ok(())
-        }
-        fn visit_str<E>(self, _: &str) -> Result<(), E> {
-            Ok(())
-        }
-        fn visit_unit<E>(self) -> Result<(), E> {
-            Ok(())
-        }
-        fn visit_seq<A: SeqAccess<'de>>(self, mut a: A) -> Result<(), A::Error> {
-            while a.next_element_seed(Dup(&mut *self.0))?.is_some() {}
-            Ok(())
-        }
-        fn visit_map<A: MapAccess<'de>>(self, mut a: A) -> Result<(), A::Error> {
-            let mut keys = std::collections::HashSet::new();
-            while let Some(k) = a.next_key::<String>()? {
-                if !keys.insert(k.clone()) && self.0.is_none() {
-                    *self.0 = Some(k);
-                }
-                a.next_value_seed(Dup(&mut *self.0))?;
-            }
-            Ok(())
-        }
-    }
-    let mut found = None;
-    let mut de = serde_json::Deserializer::from_slice(text);
-    de.disable_recursion_limit();
-    let _ = Dup(&mut found).deserialize(&mut de);
-    found
 }
 
 /// Policy (never silently lost data): the SDK notes what its size guard trimmed under the

@@ -1,0 +1,119 @@
+//! What the randomized conformance tests (`emf_random.rs`, `xray_random.rs`) share: rule
+//! violations collected and reported at once, a child-process runner for probes that may
+//! overflow the stack, and a duplicate-member check of JSON text.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+/// Rule violations, grouped by rule with up to three examples each.
+#[derive(Default)]
+pub(crate) struct Findings(BTreeMap<String, (usize, Vec<String>)>);
+
+impl Findings {
+    pub(crate) fn add(&mut self, rule: &str, detail: String) {
+        let e = self.0.entry(rule.to_owned()).or_default();
+        e.0 += 1;
+        if e.1.len() < 3 {
+            e.1.push(squeeze(&detail).chars().take(700).collect());
+        }
+    }
+    pub(crate) fn assert_none(&self, what: &str) {
+        if self.0.is_empty() {
+            return;
+        }
+        let mut msg = format!("{what}: rule violations found\n");
+        for (rule, (n, ex)) in &self.0 {
+            let _ = writeln!(msg, "- {rule} ({n} times)");
+            for e in ex {
+                let _ = writeln!(msg, "    e.g. {e}");
+            }
+        }
+        panic!("{msg}");
+    }
+}
+
+/// Runs of one character longer than 8 written as `c{×n}`, for readable reports.
+pub(crate) fn squeeze(s: &str) -> String {
+    let mut out = String::new();
+    let mut it = s.chars().peekable();
+    while let Some(c) = it.next() {
+        let mut n = 1;
+        while it.peek() == Some(&c) {
+            it.next();
+            n += 1;
+        }
+        if n > 8 {
+            let _ = write!(out, "{c}{{×{n}}}");
+        } else {
+            out.extend(std::iter::repeat_n(c, n));
+        }
+    }
+    out
+}
+
+/// Runs one ignored test of this binary in a child process (a stack overflow aborts the
+/// whole process, so it cannot be caught in this one).
+pub(crate) fn run_child(test: &str, env: &[(&str, String)]) -> std::process::Output {
+    let mut cmd = std::process::Command::new(std::env::current_exe().unwrap());
+    cmd.args([test, "--exact", "--ignored", "--nocapture", "--test-threads=1"]);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("child test runs")
+}
+
+/// Duplicate member names anywhere in a JSON text (RFC 8259 §4: names SHOULD be unique;
+/// parsers disagree on which one wins). Returns the first duplicate found.
+pub(crate) fn duplicate_key(text: &[u8]) -> Option<String> {
+    use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+    struct Dup<'a>(&'a mut Option<String>);
+    impl<'de> DeserializeSeed<'de> for Dup<'_> {
+        type Value = ();
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+            d.deserialize_any(self)
+        }
+    }
+    impl<'de> Visitor<'de> for Dup<'_> {
+        type Value = ();
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("any JSON")
+        }
+        fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_str<E>(self, _: &str) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_unit<E>(self) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut a: A) -> Result<(), A::Error> {
+            while a.next_element_seed(Dup(&mut *self.0))?.is_some() {}
+            Ok(())
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut a: A) -> Result<(), A::Error> {
+            let mut keys = std::collections::HashSet::new();
+            while let Some(k) = a.next_key::<String>()? {
+                if !keys.insert(k.clone()) && self.0.is_none() {
+                    *self.0 = Some(k);
+                }
+                a.next_value_seed(Dup(&mut *self.0))?;
+            }
+            Ok(())
+        }
+    }
+    let mut found = None;
+    let mut de = serde_json::Deserializer::from_slice(text);
+    de.disable_recursion_limit();
+    let _ = Dup(&mut found).deserialize(&mut de);
+    found
+}
