@@ -10,7 +10,10 @@
 
 #[path = "common/random.rs"]
 mod random;
-use random::{Findings, duplicate_key, run_child};
+use random::{Findings, Nest, duplicate_key, run_child};
+
+/// The leaf of the deep property values: a JWT, which must not survive either.
+const JWT_LEAF: &str = "leaf eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJlX2hlcmU";
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant, UNIX_EPOCH};
@@ -1852,39 +1855,17 @@ fn task_local_recording_warns_once_per_drop_and_flushes_everything() {
     f.assert_none("task-local recording");
 }
 
-/// A value nested `0` levels deep (arrays, or objects when `.1`), serialised without
-/// building it first.
-struct Nest(usize, bool);
-
-impl serde::Serialize for Nest {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::{SerializeMap, SerializeSeq};
-        if self.0 == 0 {
-            return s.serialize_str("leaf eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJlX2hlcmU");
-        }
-        if self.1 {
-            let mut m = s.serialize_map(Some(1))?;
-            m.serialize_entry("k", &Nest(self.0 - 1, self.1))?;
-            m.end()
-        } else {
-            let mut q = s.serialize_seq(Some(1))?;
-            q.serialize_element(&Nest(self.0 - 1, self.1))?;
-            q.end()
-        }
-    }
-}
-
 #[test]
 #[ignore = "run by deeply_nested_properties_never_crash in a child process"]
 fn child_deep_property() {
     let depth: usize = std::env::var("DEPTH").unwrap().parse().unwrap();
     let objects = std::env::var("OBJECTS").is_ok();
     // Baseline: serde_json itself writes the value on this thread's stack.
-    let plain = serde_json::to_string(&Nest(depth, objects)).unwrap();
+    let plain = serde_json::to_string(&Nest(depth, objects, JWT_LEAF)).unwrap();
     eprintln!("STEP serde_json::to_string ok ({} bytes)", plain.len());
     let mut set = MetricSet::new(Namespace::streamer());
     set.add("A", Unit::Count, 1.0).unwrap();
-    let r = set.set_property("deep", Nest(depth, objects));
+    let r = set.set_property("deep", Nest(depth, objects, JWT_LEAF));
     eprintln!("STEP set_property {:?}", r.is_ok());
     let lines = emf::encode_lines(&set, NOW);
     eprintln!("STEP encode ok");

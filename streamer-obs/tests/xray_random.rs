@@ -16,7 +16,7 @@
 
 #[path = "common/random.rs"]
 mod random;
-use random::{Findings, duplicate_key, run_child, squeeze};
+use random::{Findings, Nest, duplicate_key, run_child, squeeze};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::UdpSocket;
 use std::sync::Arc;
@@ -1838,28 +1838,6 @@ fn cause_references_survive_trimming_of_the_referenced_subsegment() {
     f.assert_none("cause references");
 }
 
-/// A value nested `.0` levels deep (arrays, or objects when `.1`), serialised without
-/// building it first.
-struct Nest(usize, bool);
-
-impl serde::Serialize for Nest {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::{SerializeMap, SerializeSeq};
-        if self.0 == 0 {
-            return s.serialize_str("leaf");
-        }
-        if self.1 {
-            let mut m = s.serialize_map(Some(1))?;
-            m.serialize_entry("k", &Nest(self.0 - 1, self.1))?;
-            m.end()
-        } else {
-            let mut q = s.serialize_seq(Some(1))?;
-            q.serialize_element(&Nest(self.0 - 1, self.1))?;
-            q.end()
-        }
-    }
-}
-
 #[test]
 #[ignore = "run by deep_inputs_never_crash in a child process"]
 fn child_deep_xray() {
@@ -1883,7 +1861,7 @@ fn child_deep_xray() {
         }
         "metadata" | "metadata-objects" => {
             let g = rec.subsegment("M");
-            let r = g.metadata("deep", Nest(depth, what == "metadata-objects"));
+            let r = g.metadata("deep", Nest(depth, what == "metadata-objects", "leaf"));
             eprintln!("STEP metadata {:?}", r.is_ok());
             drop(g);
         }

@@ -117,3 +117,26 @@ pub(crate) fn duplicate_key(text: &[u8]) -> Option<String> {
     let _ = Dup(&mut found).deserialize(&mut de);
     found
 }
+
+/// A value nested `.0` levels deep (arrays, or objects when `.1`) around the string `.2`,
+/// serialised without building it first (a deep `serde_json::Value` would overflow the
+/// stack when dropped).
+pub(crate) struct Nest(pub(crate) usize, pub(crate) bool, pub(crate) &'static str);
+
+impl serde::Serialize for Nest {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::{SerializeMap, SerializeSeq};
+        if self.0 == 0 {
+            return s.serialize_str(self.2);
+        }
+        if self.1 {
+            let mut m = s.serialize_map(Some(1))?;
+            m.serialize_entry("k", &Nest(self.0 - 1, self.1, self.2))?;
+            m.end()
+        } else {
+            let mut q = s.serialize_seq(Some(1))?;
+            q.serialize_element(&Nest(self.0 - 1, self.1, self.2))?;
+            q.end()
+        }
+    }
+}
