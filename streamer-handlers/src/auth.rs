@@ -7,12 +7,15 @@
 //! - **Verification** ([`JwtVerifier`]): tokens over [`MAX_TOKEN_BYTES`] are refused
 //!   before parsing; the header's `alg` must be one of the configured asymmetric
 //!   algorithms (never `none`, never HMAC, so a public key is never used as an HMAC
-//!   secret); `crit`, `zip` and `enc` headers are refused, and `typ`, when present, must
-//!   name a JWT (`JWT`, `at+jwt`, `JOSE`); `kid`, `jku`, `jwk`, `x5u`, `x5c` are ignored
-//!   (the key is never taken from the token); the signature is checked by `jsonwebtoken`;
-//!   then, with an injected clock and a small leeway, `exp` (required), `nbf` and `iat`
-//!   (not in the future); `iss` and `aud` when configured (and then required); `sub` and
-//!   `tenant_id` (required non-empty strings) and `permissions` (optional list of strings).
+//!   secret); `crit`, `zip` and `enc` headers are refused, and so is a `cty` naming a JWT
+//!   (a nested token); `typ`, when present, must be a string naming a JWT (`JWT`, `at+jwt`,
+//!   `JOSE`); `kid`, `jku`, `jwk`, `x5u`, `x5c` are ignored (the key is never taken from
+//!   the token); the signature is checked by `jsonwebtoken`; then, with an injected clock
+//!   and a small leeway, `exp` (required), `nbf` and `iat` (not in the future; numbers,
+//!   `null` refused); `iss` when configured (and then required); `aud` a string or an array
+//!   of strings that must hold the configured audience, and refused when none is configured
+//!   (RFC 7519 §4.1.3); `sub` and `tenant_id` (required non-empty strings) and
+//!   `permissions` (optional list of strings).
 //! - **Tenants** ([`Authenticator`]): a valid token whose tenant is not allowed is
 //!   [`AuthFailure::TenantNotAllowed`].
 //!
@@ -632,9 +635,18 @@ impl JwtVerifier {
         if fields.contains_key("crit") || fields.contains_key("zip") || fields.contains_key("enc") {
             return Err(InvalidJwtReason::UnsupportedHeader);
         }
-        // Explicit typing (RFC 8725 §3.11): when `typ` is present it must name a JWT.
+        // `cty: JWT` announces a nested JWT (RFC 7519 §7.2 step 8): the payload would be
+        // another token, not these claims (RFC 8725 §2.8); nesting is not supported.
+        if let Some(cty) = fields.get("cty") {
+            match cty {
+                Value::String(cty) if !is_jwt_type(cty) => {}
+                _ => return Err(InvalidJwtReason::UnsupportedHeader),
+            }
+        }
+        // Explicit typing (RFC 8725 §3.11): when `typ` is present it must name a JWT (a
+        // string: RFC 7515 §4.1.9; `null` is no type).
         match fields.get("typ") {
-            None | Some(Value::Null) => Ok(()),
+            None => Ok(()),
             Some(Value::String(typ)) if is_jwt_type(typ) => Ok(()),
             Some(_) => Err(InvalidJwtReason::UnsupportedHeader),
         }
@@ -663,16 +675,27 @@ impl JwtVerifier {
                 Some(_) => return Err(InvalidJwtReason::WrongIssuer),
             }
         }
-        if let Some(expected) = &self.audience {
-            let ok = match claims.get(Claim::Aud.name()) {
-                None | Some(Value::Null) => return Err(InvalidJwtReason::MissingClaim(Claim::Aud)),
-                Some(Value::String(aud)) => aud == expected,
-                Some(Value::Array(items)) => items.iter().any(|a| a.as_str() == Some(expected.as_str())),
-                Some(_) => false,
-            };
-            if !ok {
-                return Err(InvalidJwtReason::WrongAudience);
-            }
+        // `aud` (RFC 7519 §4.1.3): a string or an array of strings, and when present this
+        // recipient must be one of them; with no audience configured this recipient has no
+        // name to find there, so a token addressed to any audience is refused (a token for
+        // another service must not be replayed here: RFC 8725 §2.7, §3.9).
+        let audiences: Option<Vec<&str>> = match claims.get(Claim::Aud.name()) {
+            None => None,
+            Some(Value::String(aud)) => Some(vec![aud.as_str()]),
+            Some(Value::Array(items)) => Some(
+                items
+                    .iter()
+                    .map(Value::as_str)
+                    .collect::<Option<Vec<_>>>()
+                    .ok_or(InvalidJwtReason::InvalidClaim(Claim::Aud))?,
+            ),
+            Some(_) => return Err(InvalidJwtReason::InvalidClaim(Claim::Aud)),
+        };
+        match (&self.audience, audiences) {
+            (None, None) => {}
+            (Some(_), None) => return Err(InvalidJwtReason::MissingClaim(Claim::Aud)),
+            (Some(expected), Some(auds)) if auds.contains(&expected.as_str()) => {}
+            (_, Some(_)) => return Err(InvalidJwtReason::WrongAudience),
         }
         let user_id = identifier(claims, Claim::Sub)?;
         let tenant_id = identifier(claims, Claim::TenantId)?;
@@ -696,10 +719,11 @@ fn is_jwt_type(typ: &str) -> bool {
     ["JWT", "at+jwt", "JOSE"].iter().any(|ok| t.eq_ignore_ascii_case(ok))
 }
 
-/// A NumericDate claim: `Ok(None)` when absent, an error when not a finite number.
+/// A NumericDate claim: `Ok(None)` when absent, an error when not a finite number
+/// (`null` included: RFC 7519 §4.1.4 to §4.1.6).
 fn numeric_date(claims: &Map<String, Value>, claim: Claim) -> Result<Option<f64>, InvalidJwtReason> {
     match claims.get(claim.name()) {
-        None | Some(Value::Null) => Ok(None),
+        None => Ok(None),
         Some(Value::Number(n)) => {
             n.as_f64().filter(|v| v.is_finite()).map(Some).ok_or(InvalidJwtReason::InvalidClaim(claim))
         }

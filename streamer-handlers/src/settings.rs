@@ -249,16 +249,13 @@ impl PublicKey {
             return Ok(PublicKey { key, kind: KeyKind::Rsa });
         }
         if let Ok(key) = DecodingKey::from_ec_pem(text.as_bytes()) {
-            // The SEC1 point: uncompressed 0x04 || X || Y, or compressed 0x02/0x03 || X.
-            let kind = match key.try_get_as_bytes().map(<[u8]>::len) {
-                Ok(65 | 33) => KeyKind::EcP256,
-                Ok(97 | 49) => KeyKind::EcP384,
-                _ => {
-                    return Err(SettingsError::invalid(
-                        JWT_PUBLIC_KEY,
-                        "is an EC key on an unsupported curve (P-256 and P-384 are supported)",
-                    ));
-                }
+            // The curve named in the key's algorithm identifier (a point of the right
+            // length can be on another curve of the same size: secp256k1, brainpool).
+            let Some(kind) = pem_der(&text).as_deref().and_then(ec_curve) else {
+                return Err(SettingsError::invalid(
+                    JWT_PUBLIC_KEY,
+                    "is an EC key on an unsupported curve (P-256 and P-384 are supported)",
+                ));
             };
             return Ok(PublicKey { key, kind });
         }
@@ -322,6 +319,31 @@ fn canonical_pem(text: &str) -> Option<String> {
     out.push_str(&end_marker);
     out.push('\n');
     Some(out)
+}
+
+/// The DER bytes of a canonical PEM block ([`canonical_pem`]).
+fn pem_der(pem: &str) -> Option<Vec<u8>> {
+    use base64::Engine as _;
+    let body: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+    base64::engine::general_purpose::STANDARD.decode(body).ok()
+}
+
+/// The curve of a DER `SubjectPublicKeyInfo` EC key (RFC 5480 §2.1.1:
+/// `SEQUENCE { SEQUENCE { id-ecPublicKey, namedCurve }, BIT STRING }`): P-256
+/// (1.2.840.10045.3.1.7) or P-384 (1.3.132.0.34); `None` for any other curve or shape.
+fn ec_curve(der: &[u8]) -> Option<KeyKind> {
+    const ID_EC_PUBLIC_KEY: &[u8] = &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01];
+    const P256: &[u8] = &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07];
+    const P384: &[u8] = &[0x2b, 0x81, 0x04, 0x00, 0x22];
+    let (0x30, spki, _) = der_tlv(der)? else { return None };
+    let (0x30, algorithm, _) = der_tlv(spki)? else { return None };
+    let (0x06, oid, rest) = der_tlv(algorithm)? else { return None };
+    let (0x06, curve, _) = der_tlv(rest)? else { return None };
+    match (oid == ID_EC_PUBLIC_KEY, curve) {
+        (true, P256) => Some(KeyKind::EcP256),
+        (true, P384) => Some(KeyKind::EcP384),
+        _ => None,
+    }
 }
 
 /// Bit length of the modulus of a DER `RSAPublicKey` (`SEQUENCE { INTEGER n, INTEGER e }`).

@@ -392,7 +392,25 @@ fn issuer_not_checked_when_unset() {
 fn wrong_audience() {
     let a = auth_with(&rsa_settings().with_audience("streamer"), "");
     let mut c = claims();
-    for aud in [json!("billing"), json!(["billing", "reports"]), json!(42), json!([])] {
+    for aud in [json!("billing"), json!(["billing", "reports"]), json!([])] {
+        c["aud"] = aud;
+        assert_invalid(&a, &rs256(&c), InvalidJwtReason::WrongAudience);
+    }
+    // Not a string or an array of strings (RFC 7519 §4.1.3).
+    for aud in [json!(42), json!(["streamer", 5]), json!(["streamer", null]), json!(null)] {
+        c["aud"] = aud;
+        assert_invalid(&a, &rs256(&c), InvalidJwtReason::InvalidClaim(Claim::Aud));
+    }
+}
+
+/// RFC 7519 §4.1.3: a token addressed to an audience is refused by a recipient that has
+/// none configured (it cannot find itself in `aud`): a token for another service is not
+/// replayed here.
+#[test]
+fn an_audience_is_refused_when_none_is_configured() {
+    let a = auth_with(&rsa_settings(), "");
+    let mut c = claims();
+    for aud in [json!("billing"), json!(["streamer"]), json!([])] {
         c["aud"] = aud;
         assert_invalid(&a, &rs256(&c), InvalidJwtReason::WrongAudience);
     }
