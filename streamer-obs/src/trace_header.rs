@@ -305,9 +305,10 @@ impl FromStr for TraceHeader {
     }
 }
 
-/// How many bytes of `Lineage` and unknown `key=value` parts a header keeps for
-/// propagation (as the Node reference SDK keeps at most 256 bytes of such data); parts
-/// beyond it are dropped.
+/// How many bytes of unknown `key=value` parts a header keeps for propagation (as the Node
+/// reference SDK keeps at most 256 bytes of such data); parts beyond it are dropped.
+/// `Lineage` has a budget of its own of the same size: it is always passed on (H-3) when
+/// it fits.
 pub const MAX_EXTRA_BYTES: usize = 256;
 
 /// Whether `s` can be passed on in an HTTP header value as part of a trace header: visible
@@ -317,12 +318,22 @@ fn propagatable(s: &str) -> bool {
     s.bytes().all(|b| (0x21..=0x7e).contains(&b) && b != b';')
 }
 
+/// Whether an unknown `key=value` part carries a credential: a JWT-shaped key or value, or
+/// a key named like a secret parameter (`token`, `authorization`, `password`, ...: the
+/// names the log scrubber redacts). Such a part is not propagated: a header goes to every
+/// downstream service.
+fn secret_part(key: &str, value: &str) -> bool {
+    crate::log::contains_jwt(key) || crate::log::contains_jwt(value) || crate::log::json::is_secret_param_name(key)
+}
+
 /// Any header: `;`-separated `key=value` pairs in any order and letter case, spaces trimmed.
 ///
 /// Lenient where the reference SDKs are (rule H-2): a part without `=` is skipped; an
 /// unusable `Parent` only rejects a header that asks for sampling (`Sampled=1`), otherwise
 /// it is left out; `Lineage` and unknown parts are kept for propagation only when they are
-/// visible ASCII, within [`MAX_EXTRA_BYTES`] and 16 parts.
+/// visible ASCII, each within [`MAX_EXTRA_BYTES`] (unknown parts together, and at most 16
+/// of them); an unknown part that carries a credential (a JWT-shaped key or value, a key
+/// named like `token`, `authorization`, `password`, ...) is not kept.
 fn parse_general(s: &str) -> Result<TraceHeader, TraceHeaderError> {
     let mut root = None;
     let mut parent = None;
@@ -354,15 +365,14 @@ fn parse_general(s: &str) -> Result<TraceHeader, TraceHeaderError> {
             });
         } else if key.eq_ignore_ascii_case("Self") {
             // Set by load balancers for their own segment; not propagated (rule H-2).
-        } else if !key.is_empty() && propagatable(key) && propagatable(value) {
-            let bytes = key.len() + value.len() + 2;
-            if extra_bytes + bytes > MAX_EXTRA_BYTES {
-                continue;
-            }
-            if key.eq_ignore_ascii_case("Lineage") {
-                extra_bytes += bytes;
+        } else if key.eq_ignore_ascii_case("Lineage") {
+            // Passed through unchanged (H-3), ahead of unknown parts: it has its own budget.
+            if propagatable(value) && value.len() <= MAX_EXTRA_BYTES {
                 lineage = Some(value.to_owned());
-            } else if extra.len() < 16 {
+            }
+        } else if !key.is_empty() && propagatable(key) && propagatable(value) && !secret_part(key, value) {
+            let bytes = key.len() + value.len() + 2;
+            if extra_bytes + bytes <= MAX_EXTRA_BYTES && extra.len() < 16 {
                 extra_bytes += bytes;
                 extra.push((key.to_owned(), value.to_owned()));
             }

@@ -640,6 +640,12 @@ fn header_value_at(b: &[u8], sep: usize) -> Option<(usize, usize)> {
 const SECRET_PARAMS: [&[u8]; 9] =
     [b"token", b"authorization", b"jwt", b"password", b"secret", b"cookie", b"api-key", b"apikey", b"signature"];
 
+/// Whether a parameter named `name` holds a secret: it ends like one of [`SECRET_PARAMS`]
+/// (any case, `-` and `_` alike).
+pub(crate) fn is_secret_param_name(name: &str) -> bool {
+    SECRET_PARAMS.iter().any(|n| ends_with_name(name.as_bytes(), n))
+}
+
 /// At a `=`: the value of a pair whose name ends like one of [`SECRET_PARAMS`] (see
 /// [`pair_value_at`]).
 fn param_value_at(b: &[u8], eq: usize) -> Option<(usize, usize)> {

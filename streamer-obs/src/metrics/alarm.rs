@@ -459,9 +459,15 @@ impl AlarmConfig {
     /// let config = Config::builder().environment("prod").namespace("Chat").build_from(&EnvVars::empty());
     /// let c = AlarmConfig::from_config(&config);
     /// assert_eq!((c.environment.as_str(), c.namespace.as_str()), ("prod", "Chat"));
+    /// // A value the metrics cannot carry (a credential) is `unknown` in both.
+    /// let config = Config::builder().environment("token=abc123").build_from(&EnvVars::empty());
+    /// assert_eq!(AlarmConfig::from_config(&config).environment, "unknown");
     /// ```
     pub fn from_config(config: &crate::config::Config) -> Self {
-        let mut c = Self::with_seed_thresholds(config.environment());
+        // The `Environment` value the metrics carry: a configured value no dimension can
+        // hold (a credential, too long) is `unknown` there, so it is here too.
+        let environment = crate::metrics::dimension::DimensionValue::from_config(config.environment());
+        let mut c = Self::with_seed_thresholds(environment.as_str());
         if let Ok(namespace) = Namespace::new(config.namespace().to_owned()) {
             c.namespace = namespace;
         }

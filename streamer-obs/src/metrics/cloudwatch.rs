@@ -246,6 +246,11 @@ impl CloudWatchPublisher {
 #[async_trait::async_trait]
 impl MetricsPublisher for CloudWatchPublisher {
     async fn publish(&self, set: &MetricSet, now_ms: u64) -> PublishReport {
+        if let Some(timestamp_ms) = set.stale_timestamp(now_ms) {
+            let lost = datums(set, now_ms).len();
+            self.lost.fetch_add(lost as u64, Ordering::Relaxed);
+            return crate::metrics::publish::stale_timestamp_lost(timestamp_ms, now_ms, lost);
+        }
         let mut report = PublishReport::default();
         let mut first_error: Option<String> = None;
         for batch in batches(datums(set, now_ms)) {

@@ -107,6 +107,19 @@ mockall::mock! {
     }
 }
 
+/// The report of a set whose timestamp left CloudWatch's window before it was published
+/// ([`MetricSet::stale_timestamp`]): nothing published, `lost` units, one ERROR line.
+pub(crate) fn stale_timestamp_lost(timestamp_ms: u64, now_ms: u64, lost: usize) -> PublishReport {
+    tracing::error!(
+        target: "streamer_obs::metrics",
+        timestamp_ms,
+        now_ms,
+        lost,
+        "metrics timestamp outside CloudWatch's window (14 days back, 2 hours ahead) when published; metrics lost"
+    );
+    PublishReport { sent: 0, lost }
+}
+
 /// Writes EMF documents, one per line, to a writer (stdout by default). Each publish
 /// encodes into a reused buffer and writes it with one `write_all` under a lock, so lines
 /// of concurrent invocations never interleave.
@@ -159,6 +172,10 @@ impl<W: Write + Send> EmfPublisher<W> {
     /// assert_eq!(p.write_set(&set, 0).sent, 1);
     /// ```
     pub fn write_set(&self, set: &MetricSet, now_ms: u64) -> PublishReport {
+        if let Some(timestamp_ms) = set.stale_timestamp(now_ms) {
+            let documents = emf::encode(set, now_ms, &mut Vec::new()).documents;
+            return stale_timestamp_lost(timestamp_ms, now_ms, documents);
+        }
         let mut guard = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         let (writer, buf, encoder) = &mut *guard;
         buf.clear();

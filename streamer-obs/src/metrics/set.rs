@@ -29,6 +29,12 @@ pub const MAX_VALUE: f64 = 2.348_542_582_773_833_2e108;
 /// assert_eq!(streamer_obs::metrics::set::MAX_PAST_MS, 1_209_600_000);
 /// ```
 pub const MAX_PAST_MS: u64 = 14 * 24 * 3600 * 1000;
+/// Whether `ts_ms` lies within CloudWatch's window around `now_ms` (E-20, C-2).
+fn in_window(ts_ms: i128, now_ms: u64) -> bool {
+    let now = i128::from(now_ms);
+    ts_ms >= 0 && ts_ms >= now - i128::from(MAX_PAST_MS) && ts_ms <= now + i128::from(MAX_FUTURE_MS)
+}
+
 /// Timestamps at most this far in the future (2 hours, E-20).
 ///
 /// ```
@@ -837,13 +843,30 @@ impl MetricSet {
             Ok(d) => d.as_millis() as i128,
             Err(e) => -(e.duration().as_millis() as i128),
         };
-        let lo = now_ms as i128 - MAX_PAST_MS as i128;
-        let hi = now_ms as i128 + MAX_FUTURE_MS as i128;
-        if ts_ms < lo || ts_ms > hi || ts_ms < 0 {
+        if !in_window(ts_ms, now_ms) {
             return Err(MetricsError::InvalidTimestamp { timestamp_ms: ts_ms, now_ms });
         }
         self.timestamp_ms = Some(ts_ms as u64);
         Ok(())
+    }
+
+    /// The explicit timestamp when it has left CloudWatch's window (E-20, C-2: 14 days
+    /// back, 2 hours ahead) by `now_ms`, the publish time: set within it, it may be too old
+    /// by the time the set is flushed. The publishers then publish nothing (CloudWatch
+    /// would refuse the metrics) and report them lost with one ERROR line.
+    ///
+    /// ```
+    /// use std::time::{Duration, UNIX_EPOCH};
+    /// use streamer_obs::metrics::{MetricSet, Namespace, set::MAX_PAST_MS};
+    /// use streamer_obs::testing::FixedClock;
+    /// let clock = FixedClock::at_millis(1_700_000_000_000);
+    /// let mut set = MetricSet::new(Namespace::streamer());
+    /// set.set_timestamp(UNIX_EPOCH + Duration::from_millis(1_700_000_000_000 - MAX_PAST_MS), &clock).unwrap();
+    /// assert_eq!(set.stale_timestamp(1_700_000_000_000), None);
+    /// assert!(set.stale_timestamp(1_700_000_060_000).is_some());
+    /// ```
+    pub fn stale_timestamp(&self, now_ms: u64) -> Option<u64> {
+        self.timestamp_ms.filter(|&ts| !in_window(i128::from(ts), now_ms))
     }
 
     /// The explicit timestamp (Unix milliseconds), if set.

@@ -67,6 +67,9 @@ struct CallState {
     guard: Mutex<Option<SubsegmentGuard>>,
     table_name_known: Mutex<bool>,
     service: String,
+    /// The header of an invocation that does not record (not sampled): propagated as it
+    /// came (H-4), with no subsegment of the call.
+    unrecorded_header: Option<String>,
 }
 
 impl Storable for CallState {
@@ -131,6 +134,15 @@ impl Intercept for XrayInterceptor {
         };
         let guard = crate::xray::subsegment(&service);
         if !guard.is_recording() {
+            // Not sampled: no subsegment, but the caller's trace and decision go on (H-4).
+            if let Some(header) = crate::xray::downstream_header() {
+                cfg.interceptor_state().store_put(CallState {
+                    guard: Mutex::new(None),
+                    table_name_known: Mutex::new(true),
+                    service,
+                    unrecorded_header: Some(header.to_string()),
+                });
+            }
             return Ok(());
         }
         let region = cfg.load::<aws_types::region::Region>().map(|r| r.as_ref().to_owned());
@@ -143,6 +155,7 @@ impl Intercept for XrayInterceptor {
             guard: Mutex::new(Some(guard)),
             table_name_known: Mutex::new(false),
             service,
+            unrecorded_header: None,
         });
         Ok(())
     }
@@ -154,9 +167,13 @@ impl Intercept for XrayInterceptor {
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
         let Some(state) = cfg.load::<CallState>() else { return Ok(()) };
+        let request = context.request_mut();
+        if let Some(header) = &state.unrecorded_header {
+            let _ = request.headers_mut().try_insert(TRACE_HEADER, header.clone());
+            return Ok(());
+        }
         let guard = state.guard.lock().unwrap_or_else(|p| p.into_inner());
         let Some(guard) = guard.as_ref() else { return Ok(()) };
-        let request = context.request_mut();
         if let Some(header) = guard.downstream_header() {
             // A header that cannot be encoded is left out, never a failed call.
             let _ = request.headers_mut().try_insert(TRACE_HEADER, header.to_string());

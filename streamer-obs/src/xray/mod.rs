@@ -125,13 +125,26 @@ pub fn record_error<E: StdError + 'static>(err: &E, kind: ErrorKind) -> bool {
     Invocation::with_current(|inv| inv.xray().record_error_with(err, &details)).unwrap_or(false)
 }
 
-/// The header to propagate to a downstream call from the innermost open subsegment.
+/// The header to propagate to a downstream call from the innermost open subsegment (the
+/// function's segment when none is open), or, when the invocation is not sampled, its
+/// own header as it came (`Sampled=0`: the callee keeps the caller's decision, H-4).
+/// `None` outside an invocation or without a valid header.
 ///
 /// ```
+/// # use std::sync::Arc;
+/// # use streamer_obs::config::Config;
+/// # use streamer_obs::invocation::{ColdStartTracker, Invocation};
+/// # use streamer_obs::testing::ContextBuilder;
 /// assert!(streamer_obs::xray::downstream_header().is_none());
+/// let unsampled = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=0";
+/// let ctx = ContextBuilder::new().trace_header(unsampled).build();
+/// let inv = Arc::new(Invocation::from_context(&ctx, &Config::default(), &ColdStartTracker::new(&Default::default())));
+/// let header = inv.sync_scope(|| streamer_obs::xray::downstream_header()).unwrap();
+/// assert_eq!(header.to_string(), unsampled);
 /// ```
 pub fn downstream_header() -> Option<TraceHeader> {
-    Invocation::with_current(|inv| inv.xray().downstream_header()).flatten()
+    // Not recording (not sampled): the invocation's own header goes on as it came.
+    Invocation::with_current(|inv| inv.xray().downstream_header().or_else(|| inv.trace_header().cloned())).flatten()
 }
 
 /// Sends the closed subsegments of the current invocation and flushes the emitter.

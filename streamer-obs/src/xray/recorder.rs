@@ -1060,7 +1060,8 @@ impl Recorder {
     }
 
     /// The header to send downstream from the innermost open subsegment (same `Root`,
-    /// `Sampled`, `Lineage`, unknown keys; `Parent` = that subsegment).
+    /// `Sampled`, `Lineage`, unknown keys; `Parent` = that subsegment, or the function's
+    /// segment when none is open). `None` when this recorder does not record.
     ///
     /// ```
     /// # use std::sync::Arc;
@@ -1081,7 +1082,8 @@ impl Recorder {
         // The innermost open subsegment of any namespace: a call (`aws`, `remote`) opened
         // for the request is the one the downstream service's segment hangs under (H-4),
         // unlike the implicit target of annotations, which skips calls.
-        let (_, id) = Self::lock(a).tree.innermost()?;
+        // None open: the function's segment (the header's `Parent`).
+        let id = Self::lock(a).tree.innermost().map_or(a.parent, |(_, id)| id);
         Some(a.downstream_header(id))
     }
 }
@@ -1484,6 +1486,7 @@ impl SubsegmentGuard {
     }
 
     /// The header for a downstream call made inside this subsegment (`Parent` = this id).
+    /// A no-op guard gives the current invocation's (see [`crate::xray::downstream_header`]).
     ///
     /// ```
     /// # use std::sync::Arc;
@@ -1495,8 +1498,11 @@ impl SubsegmentGuard {
     /// assert_eq!(g.downstream_header().unwrap().parent(), g.id().as_ref());
     /// ```
     pub fn downstream_header(&self) -> Option<TraceHeader> {
-        let (rec, id) = self.target()?;
-        rec.active.as_ref().map(|a| a.downstream_header(id))
+        match self.target() {
+            Some((rec, id)) => rec.active.as_ref().map(|a| a.downstream_header(id)),
+            // A no-op guard (the invocation not sampled): the invocation's header.
+            None => crate::xray::downstream_header(),
+        }
     }
 
     /// Ends the subsegment now.
