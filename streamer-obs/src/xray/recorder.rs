@@ -87,6 +87,12 @@ pub const MAX_SUBSEGMENTS_PER_INVOCATION: usize = 10_000;
 /// ```
 pub const MAX_NESTING_DEPTH: usize = 32;
 
+/// The place of a subsegment refused for [`MAX_SUBSEGMENTS_PER_INVOCATION`] on the stack
+/// of open subsegments, while its guard lives: implicit calls made inside it
+/// (`xray::annotate`, `xray::record_error`, ...) record nothing rather than land on the
+/// subsegment it was opened in.
+const REFUSED: u32 = NO_NODE - 1;
+
 /// What happened at a flush.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct FlushReport {
@@ -279,7 +285,8 @@ impl Tree {
 
     /// The innermost open subsegment, calls included.
     fn innermost(&self) -> Option<(usize, SegmentId)> {
-        let &idx = self.open.last()?;
+        // A refused subsegment has no id: the one it was opened in stands for it.
+        let &idx = self.open.iter().rev().find(|&&idx| idx != REFUSED)?;
         self.nodes.live().get(idx as usize).map(|n| (idx as usize, n.sub.id))
     }
 
@@ -287,10 +294,19 @@ impl Tree {
     /// namespace): calls are leaves, so concurrent calls never nest in each other and
     /// annotations never land on them implicitly.
     fn innermost_local(&self) -> Option<(usize, SegmentId)> {
-        self.open.iter().rev().find_map(|&idx| {
-            let n = self.nodes.live().get(idx as usize)?;
-            n.sub.namespace.is_none().then_some((idx as usize, n.sub.id))
-        })
+        for &idx in self.open.iter().rev() {
+            // Inside a subsegment refused for the per-invocation limit: what is meant for
+            // it is not recorded (it must not land on the subsegment it was opened in).
+            if idx == REFUSED {
+                return None;
+            }
+            if let Some(n) = self.nodes.live().get(idx as usize)
+                && n.sub.namespace.is_none()
+            {
+                return Some((idx as usize, n.sub.id));
+            }
+        }
+        None
     }
 }
 
@@ -692,7 +708,8 @@ impl Recorder {
                 tree.state.warned_subsegments = true;
                 tracing::warn!(target: "streamer_obs", limit = MAX_SUBSEGMENTS_PER_INVOCATION, "too many X-Ray subsegments in this invocation; further ones are not recorded");
             }
-            return SubsegmentGuard::noop();
+            tree.open.push(REFUSED);
+            return SubsegmentGuard { rec: Some(Arc::clone(self)), idx: REFUSED as usize, id: None, ended: false };
         }
         let (parent_idx, parent_id) = match explicit_parent {
             Some((idx, id)) => {
@@ -781,6 +798,15 @@ impl Recorder {
         // now, no later flush would send it.
         if a.finished.load(Ordering::Relaxed) && !shared.emitter.queues_documents() {
             Self::emit_ready(a, &mut shared);
+        }
+    }
+
+    /// Ends a refused subsegment: its place on the stack of open subsegments goes.
+    fn end_refused(&self) {
+        let Some(a) = &self.active else { return };
+        let open = &mut Self::lock(a).tree.open;
+        if let Some(pos) = open.iter().rposition(|&i| i == REFUSED) {
+            open.remove(pos);
         }
     }
 
@@ -1530,8 +1556,10 @@ impl SubsegmentGuard {
             return;
         }
         self.ended = true;
-        if let Some((rec, id)) = self.target() {
-            rec.close(self.idx, id, end);
+        match (self.target(), &self.rec) {
+            (Some((rec, id)), _) => rec.close(self.idx, id, end),
+            (None, Some(rec)) if self.idx == REFUSED as usize => rec.end_refused(),
+            _ => {}
         }
     }
 }
@@ -1901,6 +1929,33 @@ mod tests {
         let docs = capture.documents();
         let total: usize = docs.iter().map(|d| 1 + d["subsegments"].as_array().map_or(0, Vec::len)).sum();
         assert_eq!(total, MAX_SUBSEGMENTS_PER_INVOCATION);
+    }
+
+    #[test]
+    fn implicit_calls_inside_a_refused_subsegment_do_not_land_on_its_parent() {
+        let (rec, capture, _) = recorder();
+        {
+            let h = rec.subsegment("Handler");
+            for _ in 1..MAX_SUBSEGMENTS_PER_INVOCATION {
+                drop(h.child("Item"));
+            }
+            {
+                let refused = rec.subsegment("OverTheLimit");
+                assert!(!refused.is_recording());
+                // Meant for the refused subsegment: not recorded, and not on `Handler`.
+                assert!(matches!(rec.annotate("inside", true), Err(AnnotationError::NoSubsegment)));
+                assert!(!rec.record_error_with(&Expired, &ErrorDetails::new(ErrorKind::Fault)));
+                assert!(!rec.subsegment("Nested").is_recording());
+            }
+            // Ended: the implicit target is `Handler` again.
+            rec.annotate("after", true).unwrap();
+        }
+        block_on(rec.flush());
+        let docs = capture.documents();
+        let handler = docs.iter().find(|d| d["name"] == "Handler").unwrap();
+        assert_eq!(handler["annotations"]["after"], true);
+        assert!(handler["annotations"].get("inside").is_none());
+        assert!(handler.get("fault").is_none() && handler.get("cause").is_none(), "{handler}");
     }
 
     #[test]
