@@ -130,10 +130,11 @@ pub(crate) fn expand(args: &Args, f: &InstrumentedFn, plan: &Plan) -> TokenStrea
             } else {
                 // The annotations are evaluated once `ctx` is no longer borrowed (one may
                 // move a field out of it), after the start time is read, before the
-                // subsegment opens.
+                // subsegment opens, under `catch_unwind` (a panic takes the lifecycle's
+                // panic path).
                 quote!({
                     let __obs_pending = #private::HandlerScope::prepare(#options, &(#ctx), __obs_span);
-                    __obs_pending.open([#(#entries),*])
+                    __obs_pending.open_guarded(|| [#(#entries),*])
                 })
             };
             // Before the body moves the event.

@@ -86,7 +86,7 @@ impl FunctionScope {
     {
         let result = crate::in_span::InSpan::new(&self.span, fut).await;
         if let Err(e) = &result {
-            self.record_error(&view_error(e));
+            self.record_error(&guarded_view(view_error, e));
         }
         self.segment.end();
         result
@@ -107,7 +107,7 @@ impl FunctionScope {
     ) -> Result<T, E> {
         let result = self.span.in_scope(body);
         if let Err(e) = &result {
-            self.record_error(&view_error(e));
+            self.record_error(&guarded_view(view_error, e));
         }
         self.segment.end();
         result
@@ -127,4 +127,11 @@ impl FunctionScope {
             tracing::debug!(target: "streamer_obs", function = %self.name, error = view as &dyn std::error::Error, "instrumented function returned an error")
         });
     }
+}
+
+/// `view_error(e)` under `catch_unwind`: the error's `Display`/`Debug` is the user's code,
+/// and a panic there must not turn the `Err` the function returns into a panic.
+fn guarded_view<E>(view_error: impl FnOnce(&E) -> ErrorView, e: &E) -> ErrorView {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| view_error(e)))
+        .unwrap_or_else(|_| ErrorView::new(std::any::type_name::<E>(), crate::handler::PANICKED_VIEW))
 }

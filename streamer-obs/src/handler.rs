@@ -380,6 +380,28 @@ pub struct PendingHandlerScope {
 }
 
 impl PendingHandlerScope {
+    /// [`Self::open`] with the annotations evaluated by `annotations` (the attribute's
+    /// `annotations(...)` expressions, the user's code) under `catch_unwind`: a panic there
+    /// takes the lifecycle's panic path (the subsegment opened and marked as a fault, the
+    /// ERROR line, the latency metric, everything flushed), then resumes.
+    ///
+    /// ```
+    /// use streamer_obs::handler::{HandlerOptions, HandlerScope};
+    /// use streamer_obs::testing::ContextBuilder;
+    /// let ctx = ContextBuilder::new().build();
+    /// let scope = HandlerScope::prepare(HandlerOptions::new("H"), &ctx, tracing::Span::none()).open_guarded(|| []);
+    /// assert_eq!(scope.options().name(), "H");
+    /// ```
+    pub fn open_guarded<'a, const N: usize>(
+        self,
+        annotations: impl FnOnce() -> [(&'static str, AnnotationArg<'a>); N],
+    ) -> HandlerScope {
+        match std::panic::catch_unwind(AssertUnwindSafe(annotations)) {
+            Ok(annotations) => self.open(annotations),
+            Err(panic) => self.open([]).panicked_before_body(panic),
+        }
+    }
+
     /// Opens the handler subsegment, at the start time read by [`HandlerScope::prepare`],
     /// with its `ColdStart` and `Service` annotations and then `annotations`, all written
     /// under the lock that opens it when they are stored as they are. The X-Ray rules
@@ -507,8 +529,16 @@ impl HandlerScope {
     pub fn metadata(&self, key: impl Into<Cow<'static, str>>, value: &impl serde::Serialize) {
         let Some(segment) = self.segment.as_ref().filter(|s| s.is_recording()) else { return };
         let key = key.into();
-        let value = crate::xray::json::to_metadata_value(value)
-            .unwrap_or_else(|e| serde_json::Value::String(format!("<unserialisable: {e}>")));
+        // The user's `Serialize` runs under `catch_unwind`: a panic there loses this value,
+        // not the invocation.
+        let Ok(value) = std::panic::catch_unwind(AssertUnwindSafe(|| crate::xray::json::to_metadata_value(value)))
+        else {
+            self.in_scope(
+                || tracing::warn!(target: "streamer_obs", key = %key, "metadata dropped: its serialisation panicked"),
+            );
+            return;
+        };
+        let value = value.unwrap_or_else(|e| serde_json::Value::String(format!("<unserialisable: {e}>")));
         if let Err(e) = segment.metadata_value_in(crate::xray::annotation::DEFAULT_METADATA_NAMESPACE, &key, value) {
             self.in_scope(|| tracing::warn!(target: "streamer_obs", key = %key, error = %e, "metadata dropped"));
         }
@@ -535,7 +565,15 @@ impl HandlerScope {
         if !self.options.wants_log_event(&self.telemetry) {
             return;
         }
-        let Some(mut event) = to_json() else { return };
+        // The event's `Serialize` is the user's code: a panic there loses the line, not the
+        // invocation.
+        let Ok(event) = std::panic::catch_unwind(AssertUnwindSafe(to_json)) else {
+            self.in_scope(
+                || tracing::warn!(target: "streamer_obs", "incoming event not logged: its serialisation panicked"),
+            );
+            return;
+        };
+        let Some(mut event) = event else { return };
         self.telemetry.config().log().redactor().redact_value(&mut event);
         let rendered = event.to_string();
         self.invocation.clone().sync_scope(|| {
@@ -609,9 +647,27 @@ impl HandlerScope {
     /// The deadline guard's timer, armed when the handler first waits: a handler that
     /// finishes within its first poll never waits, and no timer could have fired while it
     /// ran, so it needs none.
-    fn deadline_sleep(&self, due: SystemTime) -> tokio::time::Sleep {
+    ///
+    /// `None` on a runtime without timers (Tokio panics when a timer is made there): the
+    /// handler runs without the guard, said once per process by a WARN line.
+    fn deadline_sleep(&self, due: SystemTime) -> Option<tokio::time::Sleep> {
+        static NO_TIMERS_LOGGED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
         let remaining = due.duration_since(self.telemetry.clock().now()).unwrap_or_default();
-        tokio::time::sleep(remaining)
+        match std::panic::catch_unwind(|| tokio::time::sleep(remaining)) {
+            Ok(sleep) => Some(sleep),
+            Err(_) => {
+                if !NO_TIMERS_LOGGED.swap(true, std::sync::atomic::Ordering::Relaxed) {
+                    self.in_scope(|| {
+                        tracing::warn!(
+                            target: "streamer_obs",
+                            handler = self.options.name(),
+                            "deadline guard off: the runtime has no timers (build the Tokio runtime with `enable_time`)"
+                        )
+                    });
+                }
+                None
+            }
+        }
     }
 
     /// Runs `f` inside the handler's span with the invocation current.
@@ -629,6 +685,19 @@ impl HandlerScope {
         if let Some(rest) = flush_after(&self.telemetry, &self.invocation, self.flush_options(), ended) {
             spawn_or_warn(rest);
         }
+    }
+
+    /// The user's code the lifecycle runs before the body panicked: recorded as the
+    /// handler's panic, flushed, then resumed.
+    fn panicked_before_body(mut self, panic: Box<dyn std::any::Any + Send>) -> ! {
+        if let Some(segment) = self.segment.take() {
+            let view = ErrorView::new("panic", panic_message(panic.as_ref()));
+            let ended = self.finish(segment, Outcome::Panic, Some(&view), None);
+            if let Some(rest) = flush_after(&self.telemetry, &self.invocation, self.flush_options(), ended) {
+                spawn_or_warn(rest);
+            }
+        }
+        std::panic::resume_unwind(panic)
     }
 
     /// The deadline guard fired: log, mark the subsegment, write the log buffer; the
@@ -800,7 +869,7 @@ impl HandlerScope {
 }
 
 /// The message of an error whose `Display` or `Debug` panicked while the lifecycle read it.
-const PANICKED_VIEW: &str = "<panicked while formatting>";
+pub(crate) const PANICKED_VIEW: &str = "<panicked while formatting>";
 
 async fn flush_metrics(telemetry: &Telemetry, invocation: &Invocation, options: &FlushOptions, clock: &dyn Clock) {
     metrics::flush_invocation(invocation, &**telemetry.publisher(), clock, options).await;
@@ -894,11 +963,15 @@ pin_project_lite::pin_project! {
             let this = this.project();
             // Cancelled while running: the handler future is dropped inside its span, with
             // the invocation current (as it ran).
+            let mut dropped = Ok(());
             if this.body.as_ref().as_pin_ref().is_some() {
                 let mut body = this.body;
                 {
                     let _entered = this.scope.span.enter();
-                    Arc::clone(&this.scope.invocation).sync_scope(|| body.set(None));
+                    // A panic in the body's `Drop` must not skip what follows: it is
+                    // resumed once the invocation is flushed.
+                    let invocation = Arc::clone(&this.scope.invocation);
+                    dropped = std::panic::catch_unwind(AssertUnwindSafe(|| invocation.sync_scope(|| body.set(None))));
                 }
                 // Nothing it recorded is lost, and the loss of its result is said.
                 if let Some(segment) = this.segment.take() {
@@ -909,6 +982,9 @@ pin_project_lite::pin_project! {
             // emitter) was still running: it finishes on the runtime, if there is one.
             for flush in [this.deadline_flush.take(), this.flush.take()].into_iter().flatten() {
                 spawn_or_warn(flush);
+            }
+            if let Err(panic) = dropped {
+                std::panic::resume_unwind(panic);
             }
         }
     }
@@ -970,7 +1046,7 @@ where
                 Err(panic) => Err(panic),
                 Ok(Poll::Pending) => {
                     if let Some(due) = this.guard_due.take() {
-                        this.sleep.set(Some(scope.deadline_sleep(due)));
+                        this.sleep.set(scope.deadline_sleep(due));
                     }
                     if let Some(sleep) = this.sleep.as_mut().as_pin_mut()
                         && sleep.poll(cx).is_ready()

@@ -872,9 +872,22 @@ fn safe_cut(body: &[u8], max: usize) -> usize {
     i
 }
 
-/// The members of a line that [`cap_line`] never cuts nor drops: the keys the SDK writes
-/// (short values; a user key of the same name is written as `field.<name>`). The message
-/// may be cut, never dropped.
+/// The JSON string `value` (with its quotes) made about `excess` bytes shorter: cut at a
+/// character boundary, never inside an escape, and ended with [`TRUNCATED_MARK`].
+fn cut_string_value(value: &[u8], excess: usize) -> Vec<u8> {
+    let body = &value[1..value.len() - 1];
+    let cut = safe_cut(body, body.len().saturating_sub(excess + TRUNCATED_MARK.len()));
+    let mut v = Vec::with_capacity(cut + TRUNCATED_MARK.len() + 2);
+    v.push(b'"');
+    v.extend_from_slice(&body[..cut]);
+    v.extend_from_slice(TRUNCATED_MARK.as_bytes());
+    v.push(b'"');
+    v
+}
+
+/// The members of a line that [`cap_line`] never drops and cuts only when they alone are
+/// over the cap (a hostile context): the keys the SDK writes (short values; a user key of
+/// the same name is written as `field.<name>`). The message may be cut, never dropped.
 const KEPT_KEYS: [&[u8]; 11] = [
     b"\"timestamp\":",
     b"\"level\":",
@@ -938,18 +951,7 @@ pub(crate) fn cap_line(line: &mut Vec<u8>, max: usize) {
             break;
         }
         let value = &line[members[m].1..members[m].2];
-        let new = if value[0] == b'"' {
-            let body = &value[1..value.len() - 1];
-            let cut = safe_cut(body, body.len().saturating_sub(excess + TRUNCATED_MARK.len()));
-            let mut v = Vec::with_capacity(cut + TRUNCATED_MARK.len() + 2);
-            v.push(b'"');
-            v.extend_from_slice(&body[..cut]);
-            v.extend_from_slice(TRUNCATED_MARK.as_bytes());
-            v.push(b'"');
-            v
-        } else {
-            TRUNCATED_VALUE.to_vec()
-        };
+        let new = if value[0] == b'"' { cut_string_value(value, excess) } else { TRUNCATED_VALUE.to_vec() };
         if new.len() < value.len() {
             excess = excess.saturating_sub(value.len() - new.len());
             replaced[m] = Some(new);
@@ -964,6 +966,26 @@ pub(crate) fn cap_line(line: &mut Vec<u8>, max: usize) {
             let value = replaced[m].as_ref().map_or(members[m].2 - members[m].1, Vec::len);
             excess = excess.saturating_sub(members[m].1 - members[m].0 + value + 1);
             dropped[m] = true;
+        }
+    }
+    // Still too long: the SDK's own values are too large themselves (a hostile context,
+    // a 300 KB request id). The cap holds over them too: the largest are cut, never
+    // `timestamp` and `level` (Lambda reads both).
+    if excess > 0 {
+        let mut kept_by_size: Vec<usize> = (0..members.len())
+            .filter(|&m| kept(m) && !matches!(&line[members[m].0..members[m].1], b"\"timestamp\":" | b"\"level\":"))
+            .collect();
+        kept_by_size.sort_by_key(|&m| std::cmp::Reverse(members[m].2 - members[m].1));
+        for m in kept_by_size {
+            let value = &line[members[m].1..members[m].2];
+            if excess == 0 || value.first() != Some(&b'"') || value.len() < 2 {
+                continue;
+            }
+            let v = cut_string_value(value, excess);
+            if v.len() < value.len() {
+                excess = excess.saturating_sub(value.len() - v.len());
+                replaced[m] = Some(v);
+            }
         }
     }
     let mut out = Vec::with_capacity(max);

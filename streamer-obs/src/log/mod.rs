@@ -59,7 +59,8 @@ use crate::config::Config;
 /// keys (`timestamp`, `level`, `service`, the invocation's keys, `environment`,
 /// `sampling_rate`) keep their values. Every key is kept, unless the keys themselves are
 /// too large (a huge correlation key): then the largest other members (never `message`)
-/// are left out whole before any value is cut.
+/// are left out whole before any value is cut. Only when the SDK's values alone are over
+/// the cap (a hostile context) are they cut too, never `timestamp` and `level`.
 ///
 /// ```
 /// use streamer_obs::config::Config;
