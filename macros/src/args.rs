@@ -186,8 +186,8 @@ impl Args {
             let span = input.parse::<kw::name>()?.span;
             input.parse::<Token![=]>()?;
             let lit: LitStr = input.parse()?;
-            if lit.value().is_empty() {
-                return Err(syn::Error::new(lit.span(), "`name` must not be empty"));
+            if lit.value().trim().is_empty() {
+                return Err(syn::Error::new(lit.span(), "`name` must hold a non-whitespace character"));
             }
             set(&mut self.name, span, lit, "name")
         } else if lookahead.peek(kw::annotations) {
@@ -254,8 +254,19 @@ impl Args {
                 LatencyMetric::Off
             } else if input.peek(LitStr) {
                 let lit: LitStr = input.parse()?;
-                if lit.value().is_empty() {
-                    return Err(syn::Error::new(lit.span(), "the latency metric name must not be empty"));
+                let value = lit.value();
+                if value.trim().is_empty() {
+                    return Err(syn::Error::new(
+                        lit.span(),
+                        "the latency metric name must hold a non-whitespace character",
+                    ));
+                }
+                // CloudWatch metric names (E-15): 1 to 255 characters, no control character.
+                if value.chars().count() > 255 || value.chars().any(char::is_control) {
+                    return Err(syn::Error::new(
+                        lit.span(),
+                        "the latency metric name must be at most 255 characters, without control characters",
+                    ));
                 }
                 LatencyMetric::Name(lit)
             } else {
@@ -484,7 +495,10 @@ mod tests {
     #[test]
     fn bad_values() {
         assert!(messages("latency_metric = true")[0].contains("not an option"));
-        assert!(messages(r#"name = """#)[0].contains("must not be empty"));
+        assert!(messages(r#"name = """#)[0].contains("must hold a non-whitespace character"));
+        assert!(messages(r#"name = "   ""#)[0].contains("must hold a non-whitespace character"));
+        assert!(messages(r#"latency_metric = " ""#)[0].contains("non-whitespace"));
+        assert!(messages(&format!(r#"latency_metric = "{}""#, "m".repeat(256)))[0].contains("at most 255"));
         assert!(!messages("deadline_margin_ms = -1").is_empty());
         assert!(messages("skip(a, a)")[0].contains("skipped twice"));
         assert!(messages("skip(a), skip_all").iter().any(|m| m.contains("mutually exclusive")));

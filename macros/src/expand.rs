@@ -1,7 +1,8 @@
 //! Code generation. The output is the user's function with its attributes, visibility,
 //! signature and body tokens untouched; the body moves verbatim into an `async move`
 //! block (async) or a `move` closure (sync), handed to `HandlerScope` / `FunctionScope`.
-//! Generated code names only `::streamer_obs::__private::...` and `__obs_` locals.
+//! Generated code names only `::streamer_obs::__private::...` and `__obs_` locals, which
+//! are hygienic (`Span::mixed_site`): invisible to the user's body and arguments.
 
 use proc_macro2::TokenStream;
 use quote::{quote, quote_spanned};
@@ -16,6 +17,12 @@ const PRIVATE: &str = "::streamer_obs::__private";
 pub(crate) fn expand(args: &Args, f: &InstrumentedFn, plan: &Plan) -> TokenStream {
     let InstrumentedFn { outer_attrs, inner_attrs, vis, sig, body } = f;
     let private: TokenStream = PRIVATE.parse().unwrap_or_default();
+    // The expansion's locals are hygienic (`Span::mixed_site`, as `macro_rules!` locals):
+    // the user's body and arguments can neither see nor be shadowed by them.
+    let local = |name: &str| syn::Ident::new(name, proc_macro2::Span::mixed_site());
+    let (obs_span, obs_scope, obs_body, obs_pending) =
+        (local("__obs_span"), local("__obs_scope"), local("__obs_body"), local("__obs_pending"));
+    let (obs_e, obs_r, obs_fake_return) = (local("__obs_e"), local("__obs_r"), local("__obs_fake_return"));
     let name = &plan.name;
     let ret = &plan.ret;
 
@@ -23,6 +30,12 @@ pub(crate) fn expand(args: &Args, f: &InstrumentedFn, plan: &Plan) -> TokenStrea
     // first in the async block, so rustc infers the block's output from the signature
     // before it sees the body, and reports a mismatch on the user's tokens.
     let ret_span = plan.ret_span;
+    // The body's statements, without the user's braces (the moved block has its own: a
+    // block fragment of a `macro_rules!` kept in braces would be `unused_braces`), after
+    // each parameter mentioned whole (see `Plan::captures`).
+    let stmts = body_statements(body);
+    let captures = plan.captures.iter().map(|ident| quote!(let _ = &#ident;));
+    let moved = quote!(#(#captures)* #stmts);
     let async_body = quote_spanned! {ret_span=>
         async move {
             #[allow(
@@ -36,10 +49,10 @@ pub(crate) fn expand(args: &Args, f: &InstrumentedFn, plan: &Plan) -> TokenStrea
                 clippy::unreachable
             )]
             if false {
-                let __obs_fake_return: #ret = loop {};
-                return __obs_fake_return;
+                let #obs_fake_return: #ret = loop {};
+                return #obs_fake_return;
             }
-            #body
+            #moved
         }
     };
 
@@ -77,11 +90,11 @@ pub(crate) fn expand(args: &Args, f: &InstrumentedFn, plan: &Plan) -> TokenStrea
     // A handler's annotations go in as its subsegment opens (`PendingHandlerScope::open`:
     // one lock for both); a function's right after.
     let annotations = (!entries.is_empty() && !matches!(plan.kind, Kind::Handler { .. }))
-        .then(|| quote!(__obs_scope.annotate_all([#(#entries),*]);));
+        .then(|| quote!(#obs_scope.annotate_all([#(#entries),*]);));
     let metadata = args.metadata.iter().flat_map(|a| &a.value).map(|kv| {
         let key = syn::LitStr::new(&kv.key.name, kv.key.span);
         let value = &kv.value;
-        quote!(__obs_scope.metadata(#key, &(#value));)
+        quote!(#obs_scope.metadata(#key, &(#value));)
     });
     let recorders: Vec<TokenStream> = annotations.into_iter().chain(metadata).collect();
 
@@ -96,8 +109,8 @@ pub(crate) fn expand(args: &Args, f: &InstrumentedFn, plan: &Plan) -> TokenStrea
         #[allow(unused_imports)]
         use #private::{ViaNoSerialize as _, ViaSerialize as _};
     };
-    let view_error = quote!(|__obs_e| {
-        (&&#private::Wrap(__obs_e)).__obs_error_view().with_kind((&&#private::Wrap(__obs_e)).__obs_error_kind())
+    let view_error = quote!(|#obs_e| {
+        (&&#private::Wrap(#obs_e)).__obs_error_view().with_kind((&&#private::Wrap(#obs_e)).__obs_error_kind())
     });
     let capture_error = args.capture_error.as_ref().is_none_or(|c| c.value.value);
 
@@ -126,23 +139,28 @@ pub(crate) fn expand(args: &Args, f: &InstrumentedFn, plan: &Plan) -> TokenStrea
                 options.extend(quote!(.deadline_margin(::std::time::Duration::from_millis(#ms))));
             }
             let new_scope = if entries.is_empty() {
-                quote!(#private::HandlerScope::new(#options, &(#ctx), __obs_span))
+                quote!(#private::HandlerScope::new(#options, &(#ctx), #obs_span))
             } else {
                 // The annotations are evaluated once `ctx` is no longer borrowed (one may
                 // move a field out of it), after the start time is read, before the
                 // subsegment opens, under `catch_unwind` (a panic takes the lifecycle's
                 // panic path).
                 quote!({
-                    let __obs_pending = #private::HandlerScope::prepare(#options, &(#ctx), __obs_span);
-                    __obs_pending.open_guarded(|| [#(#entries),*])
+                    let #obs_pending = #private::HandlerScope::prepare(#options, &(#ctx), #obs_span);
+                    #obs_pending.open_guarded(|| [#(#entries),*])
                 })
             };
             // Before the body moves the event.
             let log_event = event.as_ref().map(|event| {
-                quote!({
-                    #json_views
-                    __obs_scope.log_event(|| (&&#private::Wrap(&#event.payload)).__obs_to_json());
-                })
+                // A statement (not a bare block) for the lint attribute: the payload is read
+                // even when the binding says it is unused (`_event`).
+                quote! {
+                    #[allow(clippy::used_underscore_binding, clippy::let_unit_value)]
+                    let () = {
+                        #json_views
+                        #obs_scope.log_event(|| (&&#private::Wrap(&#event.payload)).__obs_to_json());
+                    };
+                }
             });
             // Everything is built in a block whose value is awaited: its locals (the scope
             // and the body future, moved into the run future) end with the block, before the
@@ -150,18 +168,21 @@ pub(crate) fn expand(args: &Args, f: &InstrumentedFn, plan: &Plan) -> TokenStrea
             // run future that holds them.
             quote! {
                 {
-                    let __obs_span = #span;
-                    let __obs_scope = #new_scope;
+                    let #obs_span = #span;
+                    // The context is read from the event even when its binding says it is
+                    // unused (`_event`).
+                    #[allow(clippy::used_underscore_binding)]
+                    let #obs_scope = #new_scope;
                     #(#recorders)*
                     #log_event
-                    let __obs_body = #private::pin_output::<#ret, _>(#async_body);
+                    let #obs_body = #private::pin_output::<#ret, _>(#async_body);
                     {
                         #error_views
                         #json_views
-                        __obs_scope.run(
-                            __obs_body,
+                        #obs_scope.run(
+                            #obs_body,
                             #view_error,
-                            |__obs_r| (&&#private::Wrap(__obs_r)).__obs_to_json(),
+                            |#obs_r| (&&#private::Wrap(#obs_r)).__obs_to_json(),
                         )
                     }
                 }
@@ -171,36 +192,36 @@ pub(crate) fn expand(args: &Args, f: &InstrumentedFn, plan: &Plan) -> TokenStrea
         Kind::Function => {
             let mutability = (!recorders.is_empty()).then(|| quote!(mut));
             let prologue = quote! {
-                let __obs_span = #span;
-                let #mutability __obs_scope = #private::FunctionScope::new(#name, __obs_span);
+                let #obs_span = #span;
+                let #mutability #obs_scope = #private::FunctionScope::new(#name, #obs_span);
                 #(#recorders)*
             };
             let with_errors = plan.returns_result && capture_error;
             match (sig.asyncness.is_some(), with_errors) {
                 (true, true) => quote! {
                     #prologue
-                    let __obs_body = #private::pin_output::<#ret, _>(#async_body);
+                    let #obs_body = #private::pin_output::<#ret, _>(#async_body);
                     {
                         #error_views
-                        __obs_scope.run(__obs_body, #view_error)
+                        #obs_scope.run(#obs_body, #view_error)
                     }
                     .await
                 },
                 (true, false) => quote! {
                     #prologue
-                    __obs_scope.run_plain(#private::pin_output::<#ret, _>(#async_body)).await
+                    #obs_scope.run_plain(#private::pin_output::<#ret, _>(#async_body)).await
                 },
                 (false, true) => quote! {
                     #prologue
-                    let __obs_body = #private::pin_fn::<#ret, _>(move || #body);
+                    let #obs_body = #private::pin_fn::<#ret, _>(move || { #moved });
                     {
                         #error_views
-                        __obs_scope.run_sync(__obs_body, #view_error)
+                        #obs_scope.run_sync(#obs_body, #view_error)
                     }
                 },
                 (false, false) => quote! {
                     #prologue
-                    __obs_scope.run_sync_plain(#private::pin_fn::<#ret, _>(move || #body))
+                    #obs_scope.run_sync_plain(#private::pin_fn::<#ret, _>(move || { #moved }))
                 },
             }
         }
@@ -212,5 +233,19 @@ pub(crate) fn expand(args: &Args, f: &InstrumentedFn, plan: &Plan) -> TokenStrea
             #inner_attrs
             #generated
         }
+    }
+}
+
+/// The tokens inside the body's braces (through an invisible group: a `$body:block`
+/// fragment of a `macro_rules!`).
+fn body_statements(body: &TokenStream) -> TokenStream {
+    let mut tokens = body.clone().into_iter();
+    match (tokens.next(), tokens.next()) {
+        (Some(proc_macro2::TokenTree::Group(g)), None) => match g.delimiter() {
+            proc_macro2::Delimiter::Brace => g.stream(),
+            proc_macro2::Delimiter::None => body_statements(&g.stream()),
+            _ => body.clone(),
+        },
+        _ => body.clone(),
     }
 }

@@ -141,6 +141,11 @@ pub(crate) struct Plan {
     pub(crate) kind: Kind,
     pub(crate) name: syn::LitStr,
     pub(crate) params: Vec<Param>,
+    /// Every binding of the parameters (but `#[cfg]`-gated ones and `_x`), each mentioned
+    /// whole at the start of the moved body: the body's block or closure then captures the
+    /// whole parameter, as the function did, not its fields one by one (a field assigned
+    /// before it is read would be a "value captured ... never read" warning).
+    pub(crate) captures: Vec<Ident>,
     /// The declared return type with `impl Trait` erased to `_` (usable as a type argument).
     pub(crate) ret: Type,
     /// The declared return type's span (the function name when there is none).
@@ -159,6 +164,16 @@ fn last_segment(ty: &Type) -> Option<&syn::PathSegment> {
     }
 }
 
+/// A `LambdaEvent<..>` taken by value or by reference (never recorded as a field).
+fn holds_lambda_event(ty: &Type) -> bool {
+    match ty {
+        Type::Reference(r) => holds_lambda_event(&r.elem),
+        Type::Paren(p) => holds_lambda_event(&p.elem),
+        Type::Group(g) => holds_lambda_event(&g.elem),
+        ty => is_lambda_event(ty),
+    }
+}
+
 /// A `LambdaEvent<..>` taken by value (a helper taking `&LambdaEvent<T>` is not a handler).
 fn is_lambda_event(ty: &Type) -> bool {
     match ty {
@@ -171,9 +186,19 @@ fn is_lambda_event(ty: &Type) -> bool {
 
 fn is_result(ret: &ReturnType) -> bool {
     match ret {
-        ReturnType::Type(_, ty) => matches!(&**ty, Type::Path(p) if p.qself.is_none()
-            && p.path.segments.last().is_some_and(|s| s.ident == "Result")),
+        ReturnType::Type(_, ty) => is_result_type(ty),
         ReturnType::Default => false,
+    }
+}
+
+/// A `Result<..>` by its name (through parentheses and the invisible group of a
+/// `macro_rules!` `$ret:ty` fragment).
+fn is_result_type(ty: &Type) -> bool {
+    match ty {
+        Type::Path(p) => p.qself.is_none() && p.path.segments.last().is_some_and(|s| s.ident == "Result"),
+        Type::Paren(p) => is_result_type(&p.elem),
+        Type::Group(g) => is_result_type(&g.elem),
+        _ => false,
     }
 }
 
@@ -204,6 +229,27 @@ fn bindings(pat: &Pat, ty: Option<&Type>, out: &mut Vec<Param>) {
         Pat::Type(t) => bindings(&t.pat, Some(&t.ty), out),
         _ => {}
     }
+}
+
+/// The identifiers named anywhere in the expressions of the arguments (`annotations`,
+/// `metadata`, `fields`, `ctx`).
+fn argument_idents(args: &Args) -> Vec<String> {
+    fn walk(tokens: proc_macro2::TokenStream, out: &mut Vec<String>) {
+        for t in tokens {
+            match t {
+                proc_macro2::TokenTree::Ident(i) => out.push(i.unraw().to_string()),
+                proc_macro2::TokenTree::Group(g) => walk(g.stream(), out),
+                _ => {}
+            }
+        }
+    }
+    let mut out = Vec::new();
+    let key_values = args.annotations.iter().chain(&args.metadata).flat_map(|a| &a.value).map(|kv| &kv.value);
+    let fields = args.fields.iter().flat_map(|f| &f.value).map(|f| &f.value);
+    for expr in key_values.chain(fields).chain(args.ctx.as_ref().map(|c| &c.value)) {
+        walk(expr.to_token_stream(), &mut out);
+    }
+    out
 }
 
 /// Replaces `impl Trait` with `_`, so the return type can be a type argument.
@@ -297,16 +343,32 @@ pub(crate) fn plan(args: &Args, f: &InstrumentedFn) -> syn::Result<Plan> {
     // but skipping it is not an error.
     let mut all = Vec::new();
     let mut event_bindings = Vec::new();
+    let mut gated_bindings = Vec::new();
     for arg in &sig.inputs {
         match arg {
             FnArg::Receiver(r) => all.push(Param { ident: Ident::new("self", r.self_token.span), by_value: false }),
-            FnArg::Typed(t) if event_param.is_some_and(|e| std::ptr::eq(e, t)) => {
+            // Any `LambdaEvent` (by value or by reference, first or not): never a field.
+            FnArg::Typed(t) if event_param.is_some_and(|e| std::ptr::eq(e, t)) || holds_lambda_event(&t.ty) => {
                 bindings(&t.pat, Some(&t.ty), &mut event_bindings);
             }
+            // Removed by `#[cfg(...)]` (or another attribute that may remove or rename it):
+            // not recorded, as the binding may not exist.
+            FnArg::Typed(t) if !t.attrs.is_empty() => bindings(&t.pat, Some(&t.ty), &mut gated_bindings),
             FnArg::Typed(t) => bindings(&t.pat, Some(&t.ty), &mut all),
         }
     }
-    let known = |name: &Ident| all.iter().chain(&event_bindings).any(|p| p.ident.unraw() == name.unraw());
+    let known = |name: &Ident| {
+        all.iter().chain(&event_bindings).chain(&gated_bindings).any(|p| p.ident.unraw() == name.unraw())
+    };
+    // A parameter the arguments name (`annotations(k = ctx.request_id)` may move a field
+    // out of it before the body runs) is left as the body uses it.
+    let in_arguments = argument_idents(args);
+    let captures: Vec<Ident> = all
+        .iter()
+        .chain(&event_bindings)
+        .map(|p| p.ident.clone())
+        .filter(|i| !i.unraw().to_string().starts_with('_') && !in_arguments.contains(&i.unraw().to_string()))
+        .collect();
     if let Some(skip) = &args.skip {
         for name in &skip.value {
             if !known(name) {
@@ -330,6 +392,9 @@ pub(crate) fn plan(args: &Args, f: &InstrumentedFn) -> syn::Result<Plan> {
             .filter(|p| args.skip.as_ref().is_none_or(|s| s.value.iter().all(|n| n.unraw() != p.ident.unraw())))
             .filter(|p| ctx_ident.as_ref().is_none_or(|c| c.unraw() != p.ident.unraw()))
             .filter(|p| !custom.contains(&p.ident.unraw().to_string()))
+            // A binding named `_x` says it is unused: not recorded (reading it would trip
+            // `clippy::used_underscore_binding` in the user's crate).
+            .filter(|p| !p.ident.unraw().to_string().starts_with('_'))
             .collect()
     };
 
@@ -349,7 +414,7 @@ pub(crate) fn plan(args: &Args, f: &InstrumentedFn) -> syn::Result<Plan> {
         ReturnType::Type(_, ty) => ty.span(),
         ReturnType::Default => sig.ident.span(),
     };
-    Ok(Plan { kind, name, params, ret, ret_span, returns_result: is_result(&sig.output) })
+    Ok(Plan { kind, name, params, captures, ret, ret_span, returns_result: is_result(&sig.output) })
 }
 
 #[cfg(test)]

@@ -129,6 +129,26 @@ impl From<usize> for AnnotationArg<'_> {
     }
 }
 
+impl From<isize> for AnnotationArg<'_> {
+    fn from(v: isize) -> Self {
+        AnnotationArg::Int(v as i64)
+    }
+}
+
+/// An integer beyond `i64` is a JSON number all the same: written as the nearest `f64`,
+/// as a `u64` beyond `i64::MAX` is.
+impl From<i128> for AnnotationArg<'_> {
+    fn from(v: i128) -> Self {
+        i64::try_from(v).map(AnnotationArg::Int).unwrap_or(AnnotationArg::Float(v as f64))
+    }
+}
+
+impl From<u128> for AnnotationArg<'_> {
+    fn from(v: u128) -> Self {
+        i64::try_from(v).map(AnnotationArg::Int).unwrap_or(AnnotationArg::Float(v as f64))
+    }
+}
+
 impl<'a, T: Into<AnnotationArg<'a>> + Clone> From<&T> for AnnotationArg<'a>
 where
     T: NotStr,
@@ -141,7 +161,7 @@ where
 /// Marker for types whose reference converts through `Clone` (everything but `str`/`String`).
 pub trait NotStr {}
 macro_rules! not_str { ($($t:ty),*) => { $(impl NotStr for $t {})* }; }
-not_str!(i8, i16, i32, i64, u8, u16, u32, u64, usize, f32, f64, bool);
+not_str!(i8, i16, i32, i64, i128, isize, u8, u16, u32, u64, u128, usize, f32, f64, bool);
 
 /// Autoref-specialisation wrapper: `(&&Wrap(x)).__obs_*()` picks the most specific
 /// implementation available for the concrete type of `x` at the expansion site.
