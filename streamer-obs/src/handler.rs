@@ -809,9 +809,11 @@ impl HandlerScope {
                 self.invocation.flush_log_buffer();
             }
         }
-        // The captured response is written as the subsegment closes (one lock).
+        // The captured response is written as the subsegment closes (one lock), redacted
+        // as a logged event is (secret keys, JWTs, credentials in text).
         match response {
-            Some(response) => {
+            Some(mut response) => {
+                self.telemetry.config().log().redactor().redact_value(&mut response);
                 segment.end_at_capturing(ended, self.telemetry.config().service(), self.options.name(), response)
             }
             None => segment.end_at(ended),

@@ -301,10 +301,8 @@ fn response_with_secrets_never_reaches_the_log() {
     no_secret(&h.emf.contents());
 }
 
-/// The captured response in X-Ray metadata: checked for the same secrets.
-/// Observation, not a documented rule (the README promises redaction for log lines only).
+/// The captured response in X-Ray metadata: redacted as a logged event is (README).
 #[test]
-#[ignore = "observation O1: X-Ray metadata is not redacted; not in the documented contract"]
 fn response_with_secrets_in_xray_metadata() {
     let h = h();
     let _ = via_layer(
@@ -482,10 +480,8 @@ fn err_with_secrets_never_reaches_the_log() {
     no_secret(&h.log.contents());
 }
 
-/// The same error's `cause` in X-Ray.
-/// Observation, not a documented rule (the README promises redaction for log lines only).
+/// The same error's `cause` in X-Ray: exception messages scrubbed as log text is (README).
 #[test]
-#[ignore = "observation O1: the X-Ray cause message is not redacted; not in the documented contract"]
 fn err_with_secrets_in_xray_cause() {
     let h = h();
     let _ = via_layer(

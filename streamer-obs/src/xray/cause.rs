@@ -458,7 +458,9 @@ impl RecordedErrors {
             };
             exceptions.push(Exception {
                 id,
-                message: cut(msg.clone(), MAX_MESSAGE_CHARS),
+                // Error text may quote what failed (a token, an `Authorization` header):
+                // scrubbed as a log line's text is.
+                message: cut(crate::log::json::scrub_text(msg).unwrap_or_else(|| msg.clone()), MAX_MESSAGE_CHARS),
                 type_name,
                 remote: details.remote,
                 truncated,
