@@ -276,8 +276,16 @@ impl Args {
         } else if lookahead.peek(kw::deadline_margin_ms) {
             let span = input.parse::<kw::deadline_margin_ms>()?.span;
             input.parse::<Token![=]>()?;
-            let lit: LitInt = input.parse()?;
-            let ms: u64 = lit.base10_parse()?;
+            const EXPECTED: &str =
+                "`deadline_margin_ms` takes a whole number of milliseconds (`deadline_margin_ms = 50`)";
+            if input.peek(Token![-]) {
+                return Err(syn::Error::new(input.span(), EXPECTED));
+            }
+            let lit: LitInt = input.parse().map_err(|e| syn::Error::new(e.span(), EXPECTED))?;
+            if !matches!(lit.suffix(), "" | "u64") {
+                return Err(syn::Error::new(lit.span(), EXPECTED));
+            }
+            let ms: u64 = lit.base10_parse().map_err(|e| syn::Error::new(e.span(), EXPECTED))?;
             let lit = LitInt::new(&ms.to_string(), lit.span());
             set(&mut self.deadline_margin_ms, span, lit, "deadline_margin_ms")
         } else if lookahead.peek(kw::ctx) {
@@ -499,7 +507,10 @@ mod tests {
         assert!(messages(r#"name = "   ""#)[0].contains("must hold a non-whitespace character"));
         assert!(messages(r#"latency_metric = " ""#)[0].contains("non-whitespace"));
         assert!(messages(&format!(r#"latency_metric = "{}""#, "m".repeat(256)))[0].contains("at most 255"));
-        assert!(!messages("deadline_margin_ms = -1").is_empty());
+        assert!(messages("deadline_margin_ms = -1")[0].contains("whole number of milliseconds"));
+        assert!(messages("deadline_margin_ms = 5i8")[0].contains("whole number of milliseconds"));
+        assert!(messages("deadline_margin_ms = \"5\"")[0].contains("whole number of milliseconds"));
+        assert!(messages("deadline_margin_ms = 5u64").is_empty());
         assert!(messages("skip(a, a)")[0].contains("skipped twice"));
         assert!(messages("skip(a), skip_all").iter().any(|m| m.contains("mutually exclusive")));
         assert!(messages("fields(a = 1, a = 2)")[0].contains("duplicate field `a`"));
