@@ -221,23 +221,23 @@ impl Args {
             set(&mut self.skip, span, seen, "skip")
         } else if lookahead.peek(kw::capture_response) {
             let span = input.parse::<kw::capture_response>()?.span;
-            let b = parse_bool(input, "capture_response")?;
+            let b = parse_bool(input, "capture_response", span)?;
             set(&mut self.capture_response, span, b, "capture_response")
         } else if lookahead.peek(kw::capture_error) {
             let span = input.parse::<kw::capture_error>()?.span;
-            let b = parse_bool(input, "capture_error")?;
+            let b = parse_bool(input, "capture_error", span)?;
             set(&mut self.capture_error, span, b, "capture_error")
         } else if lookahead.peek(kw::log_event) {
             let span = input.parse::<kw::log_event>()?.span;
-            let b = parse_bool(input, "log_event")?;
+            let b = parse_bool(input, "log_event", span)?;
             set(&mut self.log_event, span, b, "log_event")
         } else if lookahead.peek(kw::cold_start_metric) {
             let span = input.parse::<kw::cold_start_metric>()?.span;
-            let b = parse_bool(input, "cold_start_metric")?;
+            let b = parse_bool(input, "cold_start_metric", span)?;
             set(&mut self.cold_start_metric, span, b, "cold_start_metric")
         } else if lookahead.peek(kw::raise_on_empty_metrics) {
             let span = input.parse::<kw::raise_on_empty_metrics>()?.span;
-            let b = parse_bool(input, "raise_on_empty_metrics")?;
+            let b = parse_bool(input, "raise_on_empty_metrics", span)?;
             set(&mut self.raise_on_empty_metrics, span, b, "raise_on_empty_metrics")
         } else if lookahead.peek(kw::latency_metric) {
             let span = input.parse::<kw::latency_metric>()?.span;
@@ -305,7 +305,11 @@ impl Args {
     }
 }
 
-fn parse_bool(input: ParseStream<'_>, name: &str) -> syn::Result<LitBool> {
+fn parse_bool(input: ParseStream<'_>, name: &str, span: Span) -> syn::Result<LitBool> {
+    // A bare flag (`log_event,`): said on the flag, with the form it takes.
+    if !input.peek(Token![=]) {
+        return Err(syn::Error::new(span, format!("expected `{name} = true` or `{name} = false`")));
+    }
     input.parse::<Token![=]>()?;
     if input.peek(LitBool) {
         input.parse()
@@ -511,6 +515,11 @@ mod tests {
         assert!(messages("deadline_margin_ms = 5i8")[0].contains("whole number of milliseconds"));
         assert!(messages("deadline_margin_ms = \"5\"")[0].contains("whole number of milliseconds"));
         assert!(messages("deadline_margin_ms = 5u64").is_empty());
+        assert_eq!(
+            messages("cold_start_metric"),
+            ["expected `cold_start_metric = true` or `cold_start_metric = false`"]
+        );
+        assert_eq!(messages("log_event, name = \"A\""), ["expected `log_event = true` or `log_event = false`"]);
         assert!(messages("skip(a, a)")[0].contains("skipped twice"));
         assert!(messages("skip(a), skip_all").iter().any(|m| m.contains("mutually exclusive")));
         assert!(messages("fields(a = 1, a = 2)")[0].contains("duplicate field `a`"));
