@@ -168,13 +168,17 @@ fn equals_pairs(x: u64, carry: u64) -> (u64, u64) {
 }
 
 /// For text without a space or `=` but with a `:`: one that follows a last letter of a
-/// secret header name (`n`, `e`, `l`), as in `x-Authorization:TOKEN`. (A `:` after a
-/// quote only appears in text that has to be escaped, which is always searched.)
+/// secret header name (`n`, `e`, `l`, `y`: [`SECRET_HEADERS`]), as in
+/// `x-Authorization:TOKEN` or `x-api-key:KEY`. (A `:` after a quote only appears in text
+/// that has to be escaped, which is always searched.)
 #[inline(always)]
 fn colon_pairs(x: u64, carry: u64) -> (u64, u64) {
     use crate::ascii_words::{ONES, bytes_equal_exact};
     let folded = x | (ONES * 0x20);
-    let last = bytes_equal_exact(folded, b'n') | bytes_equal_exact(folded, b'e') | bytes_equal_exact(folded, b'l');
+    let last = bytes_equal_exact(folded, b'n')
+        | bytes_equal_exact(folded, b'e')
+        | bytes_equal_exact(folded, b'l')
+        | bytes_equal_exact(folded, b'y');
     let colon = bytes_equal_exact(x, b':');
     ((last & (colon >> 8)) | (carry & colon & 0x80), (last >> 56) & 0x80)
 }
@@ -1304,6 +1308,7 @@ mod tests {
             // No space anywhere: a JSON body, a header, `Debug` output with an escaped tab.
             (r#"{"authorization":"SEKRET1"}"#, r#"{"authorization":"[REDACTED]"}"#),
             ("x-Authorization:SEKRET5", "x-Authorization:[REDACTED]"),
+            ("x-api-key:SEKRET11", "x-api-key:[REDACTED]"),
             ("sec_websocket_protocol:SEKRET10", "sec_websocket_protocol:[REDACTED]"),
             (r#""bearer\tSEKRET9abc""#, r#""bearer\t[REDACTED]""#),
         ];
@@ -1359,6 +1364,7 @@ mod tests {
             "?access_token=abcdefgh",
             "cookie:sid=1",
             "x-Authorization:SEKRET5",
+            "x-api-key:SEKRET11",
         ] {
             assert_eq!(fast_class(s.as_bytes()), Fast::Search, "{s:?}");
         }
