@@ -831,29 +831,23 @@ impl Recorder {
     /// full, with its own ids. (A reference into a nested subsegment would dangle when the
     /// size guard trims that subsegment's exceptions or sends it as a stub.)
     fn error_node(&self, idx: usize, id: SegmentId, err: &(dyn StdError + 'static), details: &ErrorDetails<'_>) {
-        let Some(a) = self.active.as_ref() else { return };
-        let mut shared = Self::lock(a);
-        let Tree { nodes, state, .. } = &mut shared.tree;
-        let nodes = nodes.live_mut();
-        if open_node(nodes, idx, id).is_none() {
-            return;
-        }
         // `idx` fits a `u32`: the arena holds fewer than `NO_NODE` nodes.
         let here = (idx as u32, id);
-        let cause = state.errors.cause_for(err, details, here, &|at| at == here);
-        let sub = &mut nodes[idx].sub;
-        sub.add_flags(details.kind().flags());
-        let left_out = match &mut sub.rare_mut().cause {
-            Some(existing) => existing.merge(cause),
-            None => {
-                sub.set_cause(cause);
-                Vec::new()
+        self.with_node(idx, id, |sub, state| {
+            let cause = state.errors.cause_for(err, details, here, &|at| at == here);
+            sub.add_flags(details.kind().flags());
+            let left_out = match &mut sub.rare_mut().cause {
+                Some(existing) => existing.merge(cause),
+                None => {
+                    sub.set_cause(cause);
+                    Vec::new()
+                }
+            };
+            if !left_out.is_empty() {
+                state.errors.forget(&left_out);
+                crate::xray::encode::add_count_note(sub, crate::xray::encode::TRUNCATED_EXCEPTIONS, left_out.len());
             }
-        };
-        if !left_out.is_empty() {
-            state.errors.forget(&left_out);
-            crate::xray::encode::add_count_note(sub, crate::xray::encode::TRUNCATED_EXCEPTIONS, left_out.len());
-        }
+        });
     }
 
     /// Sends every closed top-level tree through the emitter, then flushes the emitter.
