@@ -64,16 +64,26 @@ pub(crate) fn expand(args: &Args, f: &InstrumentedFn, plan: &Plan) -> TokenStrea
             span_fields.push(quote!(#key = #sigil #value));
         }
     }
-    for p in &plan.params {
+    // A parameter recorded with `Debug` is wrapped once, before the span macro (which may
+    // use a field's expression more than once): one bound check, spanned on the parameter,
+    // so "`T` doesn't implement `Debug`" is one error pointing at it.
+    let mut debug_views: Vec<TokenStream> = Vec::new();
+    for (n, p) in plan.params.iter().enumerate() {
         let ident = &p.ident;
-        // Spanned on the parameter, so "`T` doesn't implement `Debug`" points at it.
         span_fields.push(if p.by_value {
             quote_spanned!(ident.span()=> #ident = #ident)
         } else {
-            quote_spanned!(ident.span()=> #ident = #private::tracing::field::debug(&#ident))
+            let view = local(&format!("__obs_field_{n}"));
+            // The path spelled here (not `#private`, which has the attribute's span): the
+            // unmet bound is then reported on the parameter alone.
+            debug_views.push(quote_spanned!(ident.span()=> let #view = ::streamer_obs::__private::debug_field(&#ident);));
+            quote_spanned!(ident.span()=> #ident = #view)
         });
     }
-    let span = quote!(#private::tracing::info_span!(#name #(, #span_fields)*));
+    let span = quote!({
+        #(#debug_views)*
+        #private::tracing::info_span!(#name #(, #span_fields)*)
+    });
 
     // All annotations in one call (one lock); keys were checked against the X-Ray rule here.
     let entries: Vec<TokenStream> = args
@@ -94,7 +104,8 @@ pub(crate) fn expand(args: &Args, f: &InstrumentedFn, plan: &Plan) -> TokenStrea
     let metadata = args.metadata.iter().flat_map(|a| &a.value).map(|kv| {
         let key = syn::LitStr::new(&kv.key.name, kv.key.span);
         let value = &kv.value;
-        quote!(#obs_scope.metadata(#key, &(#value));)
+        // Spanned on the value: a value that is not `Serialize` is reported there.
+        quote_spanned!(value.span()=> #obs_scope.metadata(#key, &(#value));)
     });
     let recorders: Vec<TokenStream> = annotations.into_iter().chain(metadata).collect();
 
@@ -139,14 +150,14 @@ pub(crate) fn expand(args: &Args, f: &InstrumentedFn, plan: &Plan) -> TokenStrea
                 options.extend(quote!(.deadline_margin(::std::time::Duration::from_millis(#ms))));
             }
             let new_scope = if entries.is_empty() {
-                quote!(#private::HandlerScope::new(#options, &(#ctx), #obs_span))
+                quote!(#private::HandlerScope::new(#options, #ctx, #obs_span))
             } else {
                 // The annotations are evaluated once `ctx` is no longer borrowed (one may
                 // move a field out of it), after the start time is read, before the
                 // subsegment opens, under `catch_unwind` (a panic takes the lifecycle's
                 // panic path).
                 quote!({
-                    let #obs_pending = #private::HandlerScope::prepare(#options, &(#ctx), #obs_span);
+                    let #obs_pending = #private::HandlerScope::prepare(#options, #ctx, #obs_span);
                     #obs_pending.open_guarded(|| [#(#entries),*])
                 })
             };

@@ -3,7 +3,7 @@
 //! the real syntax error), then checked against the arguments.
 
 use proc_macro2::{Delimiter, Group, TokenStream, TokenTree};
-use quote::{ToTokens, quote};
+use quote::{ToTokens, quote, quote_spanned};
 use syn::ext::IdentExt as _;
 use syn::parse::{Parse, ParseStream};
 use syn::spanned::Spanned as _;
@@ -287,10 +287,11 @@ pub(crate) fn plan(args: &Args, f: &InstrumentedFn) -> syn::Result<Plan> {
     let kind = match (&args.ctx, event_param) {
         (Some(ctx), _) => {
             let expr = &ctx.value;
-            Some(Kind::Handler { ctx: quote!(#expr), event: event_ident.clone() })
+            // Spanned on the expression: a value of another type is reported there.
+            Some(Kind::Handler { ctx: quote_spanned!(expr.span()=> &(#expr)), event: event_ident.clone() })
         }
         (None, Some(param)) => match &event_ident {
-            Some(ident) => Some(Kind::Handler { ctx: quote!(#ident.context), event: Some(ident.clone()) }),
+            Some(ident) => Some(Kind::Handler { ctx: quote!(&#ident.context), event: Some(ident.clone()) }),
             None => {
                 errors.push(syn::Error::new(
                     param.pat.span(),

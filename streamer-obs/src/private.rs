@@ -27,6 +27,14 @@ pub fn pin_fn<R, F: FnOnce() -> R>(f: F) -> F {
     f
 }
 
+/// A parameter recorded as a span field with `Debug`. The bound is checked here, once: a
+/// parameter that is not `Debug` is one error on the parameter (tracing's `DebugValue`
+/// used directly is checked at each of its uses in the span macro).
+#[inline]
+pub fn debug_field<T: fmt::Debug + ?Sized>(value: &T) -> impl tracing::Value + '_ {
+    tracing::field::debug(value)
+}
+
 /// A value given to `annotations(key = value)`: string, number or bool (X-Ray's rule).
 /// A borrowed string stays borrowed until the subsegment stores it: it is copied once,
 /// into its place there.

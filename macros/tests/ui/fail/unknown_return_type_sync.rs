@@ -1,0 +1,9 @@
+use streamer_obs::instrumented;
+
+// An unknown return type is reported once, on the user's tokens.
+#[instrumented]
+fn helper() -> Missing {
+    todo!()
+}
+
+fn main() {}
