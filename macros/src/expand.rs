@@ -76,7 +76,8 @@ pub(crate) fn expand(args: &Args, f: &InstrumentedFn, plan: &Plan) -> TokenStrea
             let view = local(&format!("__obs_field_{n}"));
             // The path spelled here (not `#private`, which has the attribute's span): the
             // unmet bound is then reported on the parameter alone.
-            debug_views.push(quote_spanned!(ident.span()=> let #view = ::streamer_obs::__private::debug_field(&#ident);));
+            debug_views
+                .push(quote_spanned!(ident.span()=> let #view = ::streamer_obs::__private::debug_field(&#ident);));
             quote_spanned!(ident.span()=> #ident = #view)
         });
     }

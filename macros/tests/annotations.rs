@@ -206,3 +206,51 @@ fn an_annotation_can_move_a_field_out_of_the_context() {
     assert_eq!(out.unwrap(), 3);
     assert_eq!(cap.segments[0]["annotations"]["request_id"], "req-moved");
 }
+
+const JWT: &str = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ1c2VyLTEifQ.c2lnbmF0dXJlLWJ5dGVz";
+
+/// Secrets given to `annotations(...)` and `metadata(...)` never reach the X-Ray document
+/// (`xray::redact`): a value under a secret-looking key is `"[REDACTED]"`, JWTs and
+/// credentials in other strings are replaced, metadata is redacted at any depth.
+#[instrumented(
+    annotations(
+        auth_token = event.payload["token"].as_str().unwrap_or_default(),
+        pin_password = 1234u32,
+        note = event.payload["note"].as_str().unwrap_or_default(),
+        connection_id = event.payload["connection_id"].as_str().unwrap_or_default(),
+    ),
+    metadata(headers = event.payload["headers"], api_key = "k-123")
+)]
+async fn with_secrets(event: LambdaEvent<Value>) -> Result<u8, Error> {
+    let _ = event;
+    Ok(1)
+}
+
+#[test]
+fn secrets_in_annotations_and_metadata_are_redacted() {
+    let payload = json!({
+        "token": JWT,
+        "note": format!("forwarded Bearer {JWT} and Authorization: Basic dXNlcjpwYXNz"),
+        "connection_id": "L0SM9cOFvHcCIhw=",
+        "headers": {"Authorization": "Bearer s3cr3t-b3arer", "Cookie": "sid=abc", "x-trace": format!("t {JWT}"), "n": 2},
+    });
+    let (out, cap) = run(with_secrets(event(payload)));
+    assert_eq!(out.unwrap(), 1);
+    let doc = &cap.segments[0];
+    let text = doc.to_string();
+    for secret in [JWT, "s3cr3t-b3arer", "dXNlcjpwYXNz", "sid=abc", "k-123", "1234"] {
+        assert!(!text.contains(secret), "{secret} in {doc:#}");
+    }
+    let annotations = &doc["annotations"];
+    assert_eq!(annotations["auth_token"], "[REDACTED]");
+    assert_eq!(annotations["pin_password"], "[REDACTED]");
+    assert_eq!(annotations["note"], "forwarded Bearer [REDACTED] and Authorization: [REDACTED]");
+    // Ids are kept as they are (a base64 `=` is not a parameter).
+    assert_eq!(annotations["connection_id"], "L0SM9cOFvHcCIhw=");
+    let metadata = &doc["metadata"]["default"];
+    assert_eq!(metadata["api_key"], "[REDACTED]");
+    assert_eq!(metadata["headers"]["Authorization"], "[REDACTED]");
+    assert_eq!(metadata["headers"]["Cookie"], "[REDACTED]");
+    assert_eq!(metadata["headers"]["x-trace"], "t [REDACTED]");
+    assert_eq!(metadata["headers"]["n"], 2);
+}

@@ -60,7 +60,7 @@ use crate::telemetry::Telemetry;
 use crate::xray::annotation::AnnotationValue;
 use crate::xray::cause::ErrorDetails;
 use crate::xray::recorder::SubsegmentGuard;
-use crate::xray::recorder::put_args_into;
+use crate::xray::recorder::{put_args_into, put_known_args_into};
 
 /// Default name of the latency metric.
 pub const DEFAULT_LATENCY_METRIC: &str = "ProcessingLatency";
@@ -433,7 +433,7 @@ impl PendingHandlerScope {
             if !known_as_is {
                 return 0;
             }
-            let known = put_args_into(sub, &mut known);
+            let known = put_known_args_into(sub, &mut known);
             if user_as_is { known + put_args_into(sub, &mut annotations) } else { known }
         });
         if !known_as_is && segment.is_recording() {

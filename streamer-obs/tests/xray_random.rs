@@ -1044,6 +1044,7 @@ fn random_invocation(
                     model_note(&mut model, format!("annotate({key:?}, {}) returned ok={ok}", short(&written)));
                 }
                 if ok {
+                    let written = stored_annotation(&key, written);
                     model.nodes[open[i].1].annotations.insert(key, written);
                 }
             }
@@ -1096,6 +1097,7 @@ fn random_invocation(
                     model_note(&mut model, format!("metadata_in({ns:?}) ok={}", r.is_ok()));
                 }
                 if r.is_ok() {
+                    let (key, written) = stored_metadata(&key, written);
                     model.nodes[open[i].1].metadata.insert((ns, key), written);
                 }
             }
@@ -2058,6 +2060,35 @@ fn error_chains_follow_the_documented_shape() {
         }
     }
     f.assert_none("error chains");
+}
+
+/// Whether `key` contains one of the default redaction fragments (any case).
+fn secret_key(key: &str) -> bool {
+    let key = key.to_ascii_lowercase();
+    streamer_obs::config::DEFAULT_REDACT_KEYS.iter().any(|f| key.contains(f))
+}
+
+/// An annotation as xray::redact says it is stored: `"[REDACTED]"` under a secret-looking
+/// key, a string scrubbed as log text is.
+fn stored_annotation(key: &str, written: Value) -> Value {
+    if secret_key(key) {
+        return json!("[REDACTED]");
+    }
+    match written {
+        Value::String(s) => json!(log_text(&s)),
+        v => v,
+    }
+}
+
+/// A metadata entry as xray::redact says it is stored: `"[REDACTED]"` under a
+/// secret-looking key, else redacted as a logged event is; a JWT in the key replaced.
+fn stored_metadata(key: &str, mut written: Value) -> (String, Value) {
+    let key = if streamer_obs::log::contains_jwt(key) { streamer_obs::log::scrub_jwts(key) } else { key.to_owned() };
+    if secret_key(&key) {
+        return (key, json!("[REDACTED]"));
+    }
+    streamer_obs::log::Redactor::new(streamer_obs::config::DEFAULT_REDACT_KEYS).redact_value(&mut written);
+    (key, written)
 }
 
 /// `text` as the log layer writes it as a message (scrubbed of credentials and JWTs).

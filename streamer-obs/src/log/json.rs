@@ -37,6 +37,27 @@ static CLASS: [u8; 256] = {
     t
 };
 
+/// Whether `s` holds a JWT-shaped run or a free-text credential, which [`scrub_text`]
+/// replaces. One table pass settles ids and names without a search.
+#[inline]
+pub(crate) fn needs_scrub(s: &str) -> bool {
+    let bytes = s.as_bytes();
+    let acc = bytes.iter().fold(0, |acc, &b| acc | CLASS[usize::from(b)]);
+    if acc & (JAY | WHITESPACE | EQUALS | COLON_OR_BACKSLASH) == 0 {
+        // No `eyJ`, and nothing a credential can follow (a scheme's space, a header's
+        // colon, a parameter's `=`): ids and names.
+        return false;
+    }
+    if acc & (JAY | WHITESPACE | COLON_OR_BACKSLASH) == 0
+        && !bytes.windows(2).any(|w| w[1] == b'=' && matches!(w[0] | 0x20, b'n' | b't' | b'd' | b'e' | b'y'))
+    {
+        // Only `=` signs, none after a letter that ends a secret parameter's name
+        // ([`param_value_at`]): base64 padding (`L0SM9cOFvHcCIhw=`).
+        return false;
+    }
+    classify(bytes) == Needs::Scrubbing
+}
+
 /// What a string needs before it can be written: nothing, escaping, or JWT scrubbing.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Needs {

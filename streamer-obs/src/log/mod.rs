@@ -34,7 +34,7 @@
 pub(crate) mod buffer;
 pub(crate) mod json;
 mod layer;
-mod redact;
+pub(crate) mod redact;
 mod span_store;
 #[cfg(test)]
 mod tests;

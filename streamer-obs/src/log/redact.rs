@@ -44,6 +44,15 @@ struct Inner {
     statics: crate::static_memo::StaticStrMemo,
 }
 
+/// The redactor of [`DEFAULT_REDACT_KEYS`](crate::config::DEFAULT_REDACT_KEYS), for outputs
+/// written without the process's configuration at hand: EMF properties, X-Ray annotations
+/// and metadata.
+pub(crate) fn default_redactor() -> &'static Redactor {
+    static DEFAULT: std::sync::LazyLock<Redactor> =
+        std::sync::LazyLock::new(|| Redactor::new(crate::config::DEFAULT_REDACT_KEYS));
+    &DEFAULT
+}
+
 impl Redactor {
     /// A redactor for the given key fragments (matched case-insensitively as substrings).
     pub fn new<S: AsRef<str>>(fragments: impl IntoIterator<Item = S>) -> Self {

@@ -1216,9 +1216,8 @@ fn write_dyadic(out: &mut Vec<u8>, v: f64) -> bool {
 /// `"[REDACTED]"`, and JWT-shaped text and free-text credentials anywhere in it are
 /// replaced.
 fn write_property(out: &mut Vec<u8>, key: &str, v: &serde_json::Value) {
-    static REDACTOR: std::sync::LazyLock<crate::log::Redactor> =
-        std::sync::LazyLock::new(|| crate::log::Redactor::new(crate::config::DEFAULT_REDACT_KEYS));
-    if REDACTOR.is_redacted(key) {
+    let redactor = crate::log::redact::default_redactor();
+    if redactor.is_redacted(key) {
         out.extend_from_slice(b"\"[REDACTED]\"");
         return;
     }
@@ -1233,7 +1232,7 @@ fn write_property(out: &mut Vec<u8>, key: &str, v: &serde_json::Value) {
     if out[start..].windows(3).any(|w| w == b"eyJ") || crate::log::json::find_credential(&out[start..], 0).is_some() {
         out.truncate(start);
         let mut scrubbed = v.clone();
-        REDACTOR.redact_value(&mut scrubbed);
+        redactor.redact_value(&mut scrubbed);
         if serde_json::to_writer(&mut *out, &scrubbed).is_err() {
             out.truncate(start);
             out.extend_from_slice(b"null");

@@ -15,6 +15,9 @@
 //! `"Infinity"` or `"-Infinity"` (the log layer's policy), and an array or object nested
 //! deeper than [`MAX_METADATA_DEPTH`] levels is replaced by the string [`TOO_DEEP`].
 //!
+//! Secrets are redacted from annotations and metadata as they are stored: see
+//! [`crate::xray::redact`].
+//!
 //! ```
 //! use streamer_obs::xray::annotation::{AnnotationError, AnnotationValue, check_key};
 //! assert!(check_key("connection_id").is_ok());

@@ -160,7 +160,10 @@ impl Http {
     /// assert_eq!(Http::default().url("https://x").request_url.as_deref(), Some("https://x"));
     /// ```
     pub fn url(mut self, u: impl Into<String>) -> Self {
-        self.request_url = Some(cut(u.into(), MAX_STRING_CHARS));
+        // Redacted before the cut, which could leave part of a secret without its name.
+        let mut u = u.into();
+        crate::xray::redact::redact_url(&mut u);
+        self.request_url = Some(cut(u, MAX_STRING_CHARS));
         self
     }
     /// Sets `request.user_agent`.
@@ -251,8 +254,9 @@ impl AwsData {
     }
 }
 
-/// The `sql` block of a database call (X-15). Never put a password in `url` or
-/// `connection_string`. Every string is cut to 250 characters when the block is set.
+/// The `sql` block of a database call (X-15). When the block is set, a password in `url`
+/// or `connection_string` is removed (see [`crate::xray::redact`]) and every string is cut
+/// to 250 characters.
 ///
 /// ```
 /// use streamer_obs::xray::document::Sql;
@@ -314,9 +318,13 @@ fn cut_all<const N: usize>(fields: [&mut Option<String>; N]) {
 }
 
 impl Http {
-    /// Cuts every string to [`MAX_STRING_CHARS`] (fields set directly are not cut).
+    /// Redacts the URL (see [`crate::xray::redact`]) and cuts every string to
+    /// [`MAX_STRING_CHARS`].
     #[inline]
     pub(crate) fn cut_strings(&mut self) {
+        if let Some(url) = &mut self.request_url {
+            crate::xray::redact::redact_url(url);
+        }
         cut_all([
             &mut self.request_method,
             &mut self.request_url,
@@ -342,9 +350,13 @@ impl AwsData {
 }
 
 impl Sql {
-    /// Cuts every string to [`MAX_STRING_CHARS`].
+    /// Removes passwords (see [`crate::xray::redact`]) and cuts every string to
+    /// [`MAX_STRING_CHARS`].
     #[inline]
     pub(crate) fn cut_strings(&mut self) {
+        for s in [&mut self.connection_string, &mut self.url].into_iter().flatten() {
+            crate::xray::redact::redact_sql(s);
+        }
         cut_all([
             &mut self.connection_string,
             &mut self.url,
@@ -444,7 +456,29 @@ impl Annotations {
     /// [`Self::put`] of a value stored as it is: written straight into its place when it
     /// is appended (a borrowed string is copied once, there).
     #[inline]
-    fn put_arg(&mut self, key: &str, value: crate::__private::AnnotationArg<'_>) -> bool {
+    fn put_arg(&mut self, key: &'static str, value: crate::__private::AnnotationArg<'_>) -> bool {
+        use crate::__private::AnnotationArg;
+        use crate::xray::redact;
+        if redact::is_secret_static_key(key) {
+            return self.put_stored(key, redact::redacted_annotation());
+        }
+        if let AnnotationArg::Str(s) = value
+            && let Some(r) = redact::scrubbed(s)
+        {
+            return self.put_stored(key, AnnotationValue::String(r.into()));
+        }
+        if let AnnotationArg::String(s) = &value
+            && let Some(r) = redact::scrubbed(s)
+        {
+            return self.put_stored(key, AnnotationValue::String(r.into()));
+        }
+        self.put_arg_stored(key, value)
+    }
+
+    /// [`Self::put_arg`] of a value that needs no redaction (the SDK's own `ColdStart` and
+    /// `Service`).
+    #[inline]
+    fn put_arg_stored(&mut self, key: &str, value: crate::__private::AnnotationArg<'_>) -> bool {
         if self.appends(key) {
             self.0.push((SmallStr::EMPTY, AnnotationValue::Bool(false)));
             if let Some((slot, v)) = self.0.last_mut() {
@@ -453,12 +487,28 @@ impl Annotations {
             }
             return true;
         }
-        self.put(key, AnnotationValue::from(value))
+        self.put_stored(key, AnnotationValue::from(value))
     }
 
-    /// Sets `key`; returns whether it is new.
+    /// Sets `key` (a string value redacted, see [`crate::xray::redact`]); returns
+    /// whether it is new.
     #[inline]
     fn put(&mut self, key: &str, value: AnnotationValue) -> bool {
+        use crate::xray::redact;
+        if redact::is_secret_key(key) {
+            return self.put_stored(key, redact::redacted_annotation());
+        }
+        if let AnnotationValue::String(s) = &value
+            && let Some(r) = redact::scrubbed(s.as_str())
+        {
+            return self.put_stored(key, AnnotationValue::String(r.into()));
+        }
+        self.put_stored(key, value)
+    }
+
+    /// [`Self::put`] of a value that needs no redaction.
+    #[inline]
+    fn put_stored(&mut self, key: &str, value: AnnotationValue) -> bool {
         if self.appends(key) {
             // The key written where it stays (see `SmallStr::assign`).
             self.0.push((SmallStr::EMPTY, value));
@@ -553,14 +603,24 @@ impl Metadata {
         })
     }
 
-    fn put(&mut self, namespace: &str, key: &str, value: serde_json::Value) {
+    /// Sets an entry, redacted (see [`crate::xray::redact`]) unless it is in the SDK's
+    /// own namespace.
+    fn put(&mut self, namespace: &str, key: &str, mut value: serde_json::Value) {
+        if namespace != crate::xray::encode::TRUNCATION_NAMESPACE {
+            crate::xray::redact::redact_metadata(key, &mut value);
+            if crate::log::contains_jwt(key) {
+                let key = crate::log::scrub_jwts(key);
+                return self.put_owned_key(namespace, SmallStr::new(&key), value);
+            }
+        }
         match self.find(namespace, key) {
             Ok(i) => self.0[i].2 = value,
             Err(i) => self.0.insert(i, (SmallStr::new(namespace), SmallStr::new(key), value)),
         }
     }
 
-    /// Sets the entry under `namespace` and the key `<prefix><suffix>`. A handler's
+    /// Sets the entry under `namespace` and the key `<prefix><suffix>`, unredacted: only
+    /// for a captured response, which the recorder redacted already. A handler's
     /// response is usually the only entry: written straight into its place (see
     /// `SmallStr::assign`), without a search.
     fn put_concat(&mut self, namespace: &str, prefix: &str, suffix: &str, value: serde_json::Value) {
@@ -991,8 +1051,14 @@ impl Subsegment {
     /// [`Self::put_annotation`] of a value that is stored as it is (see
     /// [`crate::__private::AnnotationArg::is_stored_as_is`]).
     #[inline]
-    pub(crate) fn put_annotation_arg(&mut self, key: &str, value: crate::__private::AnnotationArg<'_>) -> bool {
+    pub(crate) fn put_annotation_arg(&mut self, key: &'static str, value: crate::__private::AnnotationArg<'_>) -> bool {
         self.annotations.put_arg(key, value)
+    }
+    /// [`Self::put_annotation_arg`] without redaction: for the SDK's own annotations,
+    /// whose keys are not secret and whose values come from the configuration.
+    #[inline]
+    pub(crate) fn put_known_annotation_arg(&mut self, key: &str, value: crate::__private::AnnotationArg<'_>) -> bool {
+        self.annotations.put_arg_stored(key, value)
     }
     /// Sets a metadata entry whose namespace was checked (a second write of the same
     /// namespace and key replaces the value).

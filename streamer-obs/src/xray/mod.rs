@@ -52,6 +52,7 @@ pub mod interceptor;
 pub(crate) mod json;
 pub mod name;
 pub mod recorder;
+pub mod redact;
 mod small_str;
 
 use std::error::Error as StdError;

@@ -250,6 +250,17 @@ pub(crate) fn put_args_into(sub: &mut Subsegment, entries: &mut [(&'static str, 
         .sum()
 }
 
+/// [`put_args_into`] for the SDK's own annotations (`ColdStart`, `Service`), which need no
+/// redaction.
+pub(crate) fn put_known_args_into(sub: &mut Subsegment, entries: &mut [(&'static str, AnnotationArg<'_>)]) -> usize {
+    entries
+        .iter_mut()
+        .map(|(key, value)| {
+            usize::from(sub.put_known_annotation_arg(key, std::mem::replace(value, AnnotationArg::Bool(false))))
+        })
+        .sum()
+}
+
 /// How many subsegments of one document the node `idx` would nest in, itself included
 /// (0 for `NO_NODE`), counted up to [`MAX_NESTING_DEPTH`].
 #[inline]
