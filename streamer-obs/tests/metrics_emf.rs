@@ -356,3 +356,29 @@ fn a_property_under_a_secret_key_is_redacted() {
         serde_json::from_str(&streamer_obs::metrics::emf::encode_lines(&set, 1_795_730_988_123)[0]).unwrap();
     assert_eq!(doc["authorization"], "[REDACTED]");
 }
+
+#[test]
+fn secrets_nested_in_a_property_are_redacted() {
+    let mut set = streamer_obs::metrics::MetricSet::new(streamer_obs::metrics::Namespace::streamer());
+    set.add("A", streamer_obs::metrics::Unit::Count, 1.0).unwrap();
+    set.set_property(
+        "request",
+        serde_json::json!({"user": "u-1", "password": "hunter2", "nested": [{"api_key": 123456}, {"session_token": "st-9"}]}),
+    )
+    .unwrap();
+    let line = &streamer_obs::metrics::emf::encode_lines(&set, 1_795_730_988_123)[0];
+    for secret in ["hunter2", "123456", "st-9"] {
+        assert!(!line.contains(secret), "{secret} in {line}");
+    }
+    let doc: serde_json::Value = serde_json::from_str(line).unwrap();
+    assert_eq!(doc["request"]["user"], "u-1");
+    assert_eq!(doc["request"]["password"], "[REDACTED]");
+    // A secret key alone, with a number or a nested object as its value.
+    for value in [serde_json::json!({"pin": {"api_key": 987654}}), serde_json::json!([{"Cookie": {"sid": "zz-77"}}])] {
+        let mut set = streamer_obs::metrics::MetricSet::new(streamer_obs::metrics::Namespace::streamer());
+        set.add("A", streamer_obs::metrics::Unit::Count, 1.0).unwrap();
+        set.set_property("request", value).unwrap();
+        let line = &streamer_obs::metrics::emf::encode_lines(&set, 1_795_730_988_123)[0];
+        assert!(!line.contains("987654") && !line.contains("zz-77"), "{line}");
+    }
+}
