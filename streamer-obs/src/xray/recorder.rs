@@ -242,22 +242,24 @@ impl Drop for Tree {
 /// (see [`AnnotationArg::is_stored_as_is`]) into `sub`, each value moved once, into its
 /// place. Returns how many keys were new.
 pub(crate) fn put_args_into(sub: &mut Subsegment, entries: &mut [(&'static str, AnnotationArg<'_>)]) -> usize {
-    entries
-        .iter_mut()
-        .map(|(key, value)| {
-            usize::from(sub.put_annotation_arg(key, std::mem::replace(value, AnnotationArg::Bool(false))))
-        })
-        .sum()
+    put_each(sub, entries, Subsegment::put_annotation_arg)
 }
 
 /// [`put_args_into`] for the SDK's own annotations (`ColdStart`, `Service`), which need no
 /// redaction.
 pub(crate) fn put_known_args_into(sub: &mut Subsegment, entries: &mut [(&'static str, AnnotationArg<'_>)]) -> usize {
+    put_each(sub, entries, Subsegment::put_known_annotation_arg)
+}
+
+#[inline(always)]
+fn put_each<'a>(
+    sub: &mut Subsegment,
+    entries: &mut [(&'static str, AnnotationArg<'a>)],
+    put: impl Fn(&mut Subsegment, &'static str, AnnotationArg<'a>) -> bool,
+) -> usize {
     entries
         .iter_mut()
-        .map(|(key, value)| {
-            usize::from(sub.put_known_annotation_arg(key, std::mem::replace(value, AnnotationArg::Bool(false))))
-        })
+        .map(|(key, value)| usize::from(put(sub, key, std::mem::replace(value, AnnotationArg::Bool(false)))))
         .sum()
 }
 

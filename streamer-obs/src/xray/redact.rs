@@ -16,7 +16,7 @@
 //! - the `sql` block's `url` and `connection_string` are recorded "without passwords"
 //!   (X-15): the URL's password is removed and so is every `password=…` / `pwd=…` pair of
 //!   a connection string (`Server=db;User Id=app;Password=…;` →
-//!   `Server=db;User Id=app;`).
+//!   `Server=db;User Id=app;`; a value in quotes or ODBC braces may hold a `;`).
 //!
 //! The SDK's own notes (namespace `streamer_obs`) and a captured response, which the
 //! handler lifecycle redacts with the process's configured list, are stored as they are.
@@ -110,22 +110,66 @@ fn remove_url_password(url: &mut String) {
 }
 
 /// Removes every `password=…` and `pwd=…` pair (the name in any case, spaces around it
-/// allowed) of a `;`-separated connection string, its `;` included.
+/// allowed) of a `;`-separated connection string, its `;` included. A value in quotes
+/// (`"…"`, `'…'`, a doubled quote inside) or braces (ODBC `{…}`, `}}` inside) may hold a
+/// `;`; an unterminated one runs to the end.
 fn remove_password_pairs(s: &mut String) {
-    let mut kept = String::with_capacity(s.len());
-    let mut removed = false;
-    for pair in s.split_inclusive(';') {
-        let name = pair.split('=').next().unwrap_or("").trim();
+    let b = s.as_bytes();
+    let mut kept = String::new();
+    let (mut copied, mut at, mut removed) = (0, 0, false);
+    while at < b.len() {
+        let end = pair_end(b, at);
+        let pair = &s[at..end];
+        let name = pair.split(['=', ';']).next().unwrap_or("").trim();
         let secret = pair.contains('=') && (name.eq_ignore_ascii_case("password") || name.eq_ignore_ascii_case("pwd"));
         if secret {
+            kept.push_str(&s[copied..at]);
+            copied = end;
             removed = true;
-        } else {
-            kept.push_str(pair);
         }
+        at = end;
     }
     if removed {
+        kept.push_str(&s[copied..]);
         *s = kept;
     }
+}
+
+/// The end of the pair starting at `at`: after its `;`, or the end of the text.
+fn pair_end(b: &[u8], at: usize) -> usize {
+    let mut i = at;
+    // The name, up to `=` (or a `;`: a pair without a value).
+    while i < b.len() && b[i] != b'=' && b[i] != b';' {
+        i += 1;
+    }
+    if i < b.len() && b[i] == b'=' {
+        i += 1;
+        while i < b.len() && b[i] == b' ' {
+            i += 1;
+        }
+        if let Some(&open) = b.get(i)
+            && matches!(open, b'"' | b'\'' | b'{')
+        {
+            let close = if open == b'{' { b'}' } else { open };
+            i += 1;
+            loop {
+                match b.get(i) {
+                    None => return b.len(),
+                    // A doubled closing character stands for itself.
+                    Some(&c) if c == close && b.get(i + 1) == Some(&close) => i += 2,
+                    Some(&c) if c == close => {
+                        i += 1;
+                        break;
+                    }
+                    Some(_) => i += 1,
+                }
+            }
+        }
+        while i < b.len() && b[i] != b';' {
+            i += 1;
+        }
+    }
+    (i + 1).min(b.len())
 }
 
 #[cfg(test)]
@@ -133,26 +177,32 @@ mod tests {
     use super::*;
 
     fn url(s: &str) -> String {
-        let mut s = s.to_owned();
-        redact_url(&mut s);
-        s
+        applied(redact_url, s)
     }
 
     fn sql(s: &str) -> String {
+        applied(redact_sql, s)
+    }
+
+    fn applied(redact: fn(&mut String), s: &str) -> String {
         let mut s = s.to_owned();
-        redact_sql(&mut s);
+        redact(&mut s);
         s
     }
 
     #[test]
     fn url_passwords_are_removed() {
-        assert_eq!(url("postgres://app:hunter2@db:5432/main"), "postgres://app@db:5432/main");
-        assert_eq!(url("https://u:p@ss@h/x"), "https://u@h/x");
-        assert_eq!(url("https://user@h/x"), "https://user@h/x");
-        assert_eq!(url("https://h/x?next=a:b@c"), "https://h/x?next=a:b@c");
-        assert_eq!(url("mysql://:pw@h"), "mysql://@h");
-        assert_eq!(url("no scheme:pw@h"), "no scheme:pw@h");
-        assert_eq!(url("https://h:443/x"), "https://h:443/x");
+        for (given, stored) in [
+            ("postgres://app:hunter2@db:5432/main", "postgres://app@db:5432/main"),
+            ("https://u:p@ss@h/x", "https://u@h/x"),
+            ("https://user@h/x", "https://user@h/x"),
+            ("https://h/x?next=a:b@c", "https://h/x?next=a:b@c"),
+            ("mysql://:pw@h", "mysql://@h"),
+            ("no scheme:pw@h", "no scheme:pw@h"),
+            ("https://h:443/x", "https://h:443/x"),
+        ] {
+            assert_eq!(url(given), stored);
+        }
     }
 
     #[test]
@@ -165,10 +215,20 @@ mod tests {
 
     #[test]
     fn connection_string_passwords_are_removed() {
-        assert_eq!(sql("Server=db;User Id=app;Password=s3cr;et;Database=x"), "Server=db;User Id=app;et;Database=x");
-        assert_eq!(sql("Server=db; PWD = x ;Database=y"), "Server=db;Database=y");
-        assert_eq!(sql("Server=db;Database=y"), "Server=db;Database=y");
-        assert_eq!(sql("host=db password"), "host=db password");
+        for (given, stored) in [
+            ("Server=db;User Id=app;Password=s3cr3t;Database=x", "Server=db;User Id=app;Database=x"),
+            ("Server=db;Password=\"s3;cr\"\"et\";Database=x", "Server=db;Database=x"),
+            ("Server=db;Password='s3;cr''et';Database=x", "Server=db;Database=x"),
+            ("Driver={SQL};PWD={s3;cr}}et};Uid=u", "Driver={SQL};Uid=u"),
+            ("Server=db;Password=\"unterminated;Database=x", "Server=db;"),
+            ("Password=first;Server=db", "Server=db"),
+            (";;Server=db;;", ";;Server=db;;"),
+            ("Server=db; PWD = x ;Database=y", "Server=db;Database=y"),
+            ("Server=db;Database=y", "Server=db;Database=y"),
+            ("host=db password", "host=db password"),
+        ] {
+            assert_eq!(sql(given), stored);
+        }
     }
 
     #[test]
