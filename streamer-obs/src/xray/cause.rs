@@ -394,24 +394,22 @@ impl RecordedErrors {
         }
     }
 
-    /// The exception id recorded for fingerprint `fp`, when `reachable` from where it was
-    /// recorded.
-    fn known(&self, fp: u64, reachable: &dyn Fn(RecordedAt) -> bool) -> Option<SegmentId> {
+    /// The exception id recorded for fingerprint `fp` on the subsegment `here`.
+    fn known(&self, fp: u64, here: RecordedAt) -> Option<SegmentId> {
         let &(id, at) = self.by_fingerprint.as_ref()?.get(&fp)?;
-        reachable(at).then_some(id)
+        (at == here).then_some(id)
     }
 
     /// Builds the cause for `err` recorded on the subsegment `at`, remembering its
-    /// exceptions. An error (or the inner part of one) already recorded where `reachable`
-    /// says the new cause may point (the recorder allows the same subsegment only) is
-    /// referred to by id instead of written again; recorded elsewhere, it is written in
-    /// full, with its own ids.
+    /// exceptions. An error (or the inner part of one) already recorded on the same
+    /// subsegment is referred to by id instead of written again; recorded on another, it
+    /// is written in full, with its own ids (a `cause` never refers into another
+    /// subsegment, whose exceptions the size guard may trim).
     pub(crate) fn cause_for(
         &mut self,
         err: &(dyn StdError + 'static),
         details: &ErrorDetails<'_>,
         at: RecordedAt,
-        reachable: &dyn Fn(RecordedAt) -> bool,
     ) -> Cause {
         let mut chain: Vec<(&(dyn StdError + 'static), String)> = Vec::new();
         let mut cur: Option<&(dyn StdError + 'static)> = Some(err);
@@ -427,12 +425,12 @@ impl RecordedErrors {
             cur = e.source();
         }
         let fps = fingerprints(&chain);
-        if let Some(id) = fps.first().and_then(|&f| self.known(f, reachable)) {
+        if let Some(id) = fps.first().and_then(|&f| self.known(f, at)) {
             return Cause::Ref(id);
         }
         let mut exceptions: Vec<Exception> = Vec::new();
         for (i, (e, msg)) in chain.iter().enumerate() {
-            if let Some(known) = self.known(fps[i], reachable) {
+            if let Some(known) = self.known(fps[i], at) {
                 if let Some(prev) = exceptions.last_mut() {
                     prev.cause = Some(known);
                 }
@@ -523,7 +521,7 @@ fn parse_backtrace(text: &str) -> (Vec<StackFrame>, u32) {
     let kept = u32::try_from(out.len()).unwrap_or(u32::MAX);
     (out, total.saturating_sub(kept))
 }
-
+    /// A subsegment to record on.
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -549,12 +547,8 @@ mod tests {
     fn chain_becomes_linked_exceptions() {
         let mut rec = RecordedErrors::default();
         let err = Jwt(Expired);
-        let cause = rec.cause_for(
-            &err,
-            &ErrorDetails::new(ErrorKind::Error).type_name(std::any::type_name::<Jwt>()),
-            at(),
-            &|_| true,
-        );
+        let cause =
+            rec.cause_for(&err, &ErrorDetails::new(ErrorKind::Error).type_name(std::any::type_name::<Jwt>()), at());
         let ex = cause.exceptions();
         assert_eq!(ex.len(), 2);
         assert_eq!(ex[0].message, "jwt validation failed");
@@ -568,12 +562,12 @@ mod tests {
     #[test]
     fn second_record_refers_to_the_first() {
         let mut rec = RecordedErrors::default();
-        let first = rec.cause_for(&Jwt(Expired), &ErrorDetails::new(ErrorKind::Error), at(), &|_| true);
+        let first = rec.cause_for(&Jwt(Expired), &ErrorDetails::new(ErrorKind::Error), at());
         let id = first.exceptions()[0].id;
         // The same error (moved, so at another address) recorded again.
-        assert_eq!(rec.cause_for(&Jwt(Expired), &ErrorDetails::new(ErrorKind::Error), at(), &|_| true), Cause::Ref(id));
+        assert_eq!(rec.cause_for(&Jwt(Expired), &ErrorDetails::new(ErrorKind::Error), at()), Cause::Ref(id));
         // A wrapper: only the new outer exception, linked to the recorded one.
-        let wrapped = rec.cause_for(&Connect(Jwt(Expired)), &ErrorDetails::new(ErrorKind::Fault), at(), &|_| true);
+        let wrapped = rec.cause_for(&Connect(Jwt(Expired)), &ErrorDetails::new(ErrorKind::Fault), at());
         let ex = wrapped.exceptions();
         assert_eq!(ex.len(), 1);
         assert_eq!(ex[0].message, "connect failed");
@@ -581,21 +575,20 @@ mod tests {
     }
 
     #[test]
-    fn an_error_recorded_where_the_cause_cannot_point_is_written_again() {
+    fn an_error_recorded_on_another_subsegment_is_written_again() {
         let mut rec = RecordedErrors::default();
         let sibling: RecordedAt = (1, SegmentId::from_u64(2).unwrap());
-        let first = rec.cause_for(&Jwt(Expired), &ErrorDetails::new(ErrorKind::Error), sibling, &|_| true);
+        let first = rec.cause_for(&Jwt(Expired), &ErrorDetails::new(ErrorKind::Error), sibling);
         let (id, inner) = (first.exceptions()[0].id, first.exceptions()[1].id);
-        // Not reachable from here: written in full, with new ids, neither a reference nor
-        // a link to the sibling's exceptions.
-        let unrelated = |at: RecordedAt| at != sibling;
-        let again = rec.cause_for(&Connect(Jwt(Expired)), &ErrorDetails::new(ErrorKind::Fault), at(), &unrelated);
+        // Recorded on another subsegment: written in full, with new ids, neither a
+        // reference nor a link to the sibling's exceptions.
+        let again = rec.cause_for(&Connect(Jwt(Expired)), &ErrorDetails::new(ErrorKind::Fault), at());
         let ex = again.exceptions();
         assert_eq!(ex.len(), 3, "{ex:?}");
         assert!(ex.iter().all(|e| e.id != id && e.id != inner && e.cause != Some(id) && e.cause != Some(inner)));
         // Recorded on `AT` now: a later record there refers to it.
         assert_eq!(
-            rec.cause_for(&Connect(Jwt(Expired)), &ErrorDetails::new(ErrorKind::Fault), at(), &unrelated),
+            rec.cause_for(&Connect(Jwt(Expired)), &ErrorDetails::new(ErrorKind::Fault), at()),
             Cause::Ref(ex[0].id)
         );
     }
@@ -619,7 +612,7 @@ mod tests {
         for i in (0..14).rev() {
             e = Link(i, Some(Box::new(e)));
         }
-        let cause = RecordedErrors::default().cause_for(&e, &ErrorDetails::new(ErrorKind::Fault), at(), &|_| true);
+        let cause = RecordedErrors::default().cause_for(&e, &ErrorDetails::new(ErrorKind::Fault), at());
         let ex = cause.exceptions();
         assert_eq!(ex.len(), MAX_EXCEPTIONS);
         assert_eq!(ex[MAX_EXCEPTIONS - 1].skipped, 5);
@@ -653,7 +646,6 @@ mod tests {
             &Jwt(Expired),
             &ErrorDetails::new(ErrorKind::Fault).backtrace(&bt),
             at(),
-            &|_| true,
         );
         let ex = cause.exceptions();
         assert_eq!(ex[0].stack.len(), frames.len());

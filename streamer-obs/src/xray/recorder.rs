@@ -847,7 +847,7 @@ impl Recorder {
         // `idx` fits a `u32`: the arena holds fewer than `NO_NODE` nodes.
         let here = (idx as u32, id);
         self.with_node(idx, id, |sub, state| {
-            let cause = state.errors.cause_for(err, details, here, &|at| at == here);
+            let cause = state.errors.cause_for(err, details, here);
             sub.add_flags(details.kind().flags());
             let left_out = match &mut sub.rare_mut().cause {
                 Some(existing) => existing.merge(cause),
