@@ -521,12 +521,12 @@ fn parse_backtrace(text: &str) -> (Vec<StackFrame>, u32) {
     let kept = u32::try_from(out.len()).unwrap_or(u32::MAX);
     (out, total.saturating_sub(kept))
 }
-    /// A subsegment to record on.
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// A subsegment to record on (every recorded error reachable unless a test says not).
+    /// A subsegment to record on.
     fn at() -> RecordedAt {
         (0, SegmentId::from_u64(1).unwrap())
     }
