@@ -79,8 +79,18 @@ pub const DEFAULT_NAMESPACE: &str = "Streamer";
 /// Environment written when `ENVIRONMENT` is unset or blank: never an empty string.
 pub const DEFAULT_ENVIRONMENT: &str = "unknown";
 /// Key fragments redacted by default (case-insensitive substring match on the key).
-pub const DEFAULT_REDACT_KEYS: &[&str] =
-    &["authorization", "token", "jwt", "password", "secret", "cookie", "api_key", "apikey", "sec-websocket-protocol"];
+pub const DEFAULT_REDACT_KEYS: &[&str] = &[
+    "authorization",
+    "token",
+    "jwt",
+    "password",
+    "secret",
+    "cookie",
+    "api_key",
+    "api-key",
+    "apikey",
+    "sec-websocket-protocol",
+];
 
 /// A snapshot of environment variables, so configuration is read from one injected
 /// source (the process environment in production, a fixed map in tests).

@@ -1351,7 +1351,7 @@ fn values_under_secret_keys_are_redacted_whatever_their_type() {
     }
 
     // Dynamic keys (correlation fields) and nested JSON: fragments in any letter case.
-    const FRAGMENTS: [&str; 9] = [
+    const FRAGMENTS: [&str; 10] = [
         "authorization",
         "token",
         "jwt",
@@ -1359,6 +1359,7 @@ fn values_under_secret_keys_are_redacted_whatever_their_type() {
         "secret",
         "cookie",
         "api_key",
+        "api-key",
         "apikey",
         "sec-websocket-protocol",
     ];

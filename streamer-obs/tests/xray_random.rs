@@ -90,6 +90,15 @@ fn name_ok(s: &str) -> bool {
 /// docs/tracing.md: allowed characters kept, tabs and line breaks become spaces, others
 /// removed, cut to 200 characters, `unnamed` when empty.
 fn expected_name(s: &str) -> String {
+    // xray::redact: a name that is not letters and digits only is scrubbed first, as log
+    // text is.
+    let scrubbed;
+    let s = if !s.is_empty() && s.len() <= 200 && s.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        s
+    } else {
+        scrubbed = log_text(s);
+        scrubbed.as_str()
+    };
     let cleaned: String = s
         .chars()
         .filter_map(|c| {
@@ -869,7 +878,8 @@ fn check_against_model(model: &Model, docs: &[Value], f: &mut Findings, case: &s
                 ("client_ip", &h.request_client_ip),
             ] {
                 if let Some(given) = given {
-                    let want: String = given.chars().take(250).collect();
+                    // Scrubbed as log text is, then cut (xray::redact).
+                    let want: String = log_text(given).chars().take(250).collect();
                     if s.v["http"]["request"][k] != want.as_str() {
                         f.add(
                             "completeness: http string not the given one cut to 250",
@@ -890,7 +900,7 @@ fn check_against_model(model: &Model, docs: &[Value], f: &mut Findings, case: &s
             }
         }
         if let Some(op) = &node.aws_op {
-            let want: String = op.chars().take(250).collect();
+            let want: String = log_text(op).chars().take(250).collect();
             if s.v["aws"]["operation"] != want.as_str() {
                 f.add(
                     "completeness: aws.operation not the given one cut to 250",
@@ -1097,7 +1107,7 @@ fn random_invocation(
                     model_note(&mut model, format!("metadata_in({ns:?}) ok={}", r.is_ok()));
                 }
                 if r.is_ok() {
-                    let (key, written) = stored_metadata(&key, written);
+                    let (ns, key, written) = stored_metadata(&ns, &key, written);
                     model.nodes[open[i].1].metadata.insert((ns, key), written);
                 }
             }
@@ -2081,14 +2091,15 @@ fn stored_annotation(key: &str, written: Value) -> Value {
 }
 
 /// A metadata entry as xray::redact says it is stored: `"[REDACTED]"` under a
-/// secret-looking key, else redacted as a logged event is; a JWT in the key replaced.
-fn stored_metadata(key: &str, mut written: Value) -> (String, Value) {
-    let key = if streamer_obs::log::contains_jwt(key) { streamer_obs::log::scrub_jwts(key) } else { key.to_owned() };
-    if secret_key(&key) {
-        return (key, json!("[REDACTED]"));
+/// secret-looking key, else redacted as a logged event is; the namespace and the key
+/// scrubbed as log text is.
+fn stored_metadata(ns: &str, key: &str, mut written: Value) -> (String, String, Value) {
+    if secret_key(key) {
+        written = json!("[REDACTED]");
+    } else {
+        streamer_obs::log::Redactor::new(streamer_obs::config::DEFAULT_REDACT_KEYS).redact_value(&mut written);
     }
-    streamer_obs::log::Redactor::new(streamer_obs::config::DEFAULT_REDACT_KEYS).redact_value(&mut written);
-    (key, written)
+    (log_text(ns), log_text(key), written)
 }
 
 /// `text` as the log layer writes it as a message (scrubbed of credentials and JWTs).

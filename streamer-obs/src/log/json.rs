@@ -190,7 +190,8 @@ fn equals_pairs(x: u64, carry: u64) -> (u64, u64) {
 
 /// For text without a space or `=` but with a `:`: one that follows a last letter of a
 /// secret header name (`n`, `e`, `l`, `y`: [`SECRET_HEADERS`]), as in
-/// `x-Authorization:TOKEN` or `x-api-key:KEY`. (A `:` after a quote only appears in text
+/// `x-Authorization:TOKEN` or `x-api-key:KEY`, or one followed by a `/` (a URL's
+/// `scheme://`). (A `:` after a quote only appears in text
 /// that has to be escaped, which is always searched.)
 #[inline(always)]
 fn colon_pairs(x: u64, carry: u64) -> (u64, u64) {
@@ -201,7 +202,11 @@ fn colon_pairs(x: u64, carry: u64) -> (u64, u64) {
         | bytes_equal_exact(folded, b'l')
         | bytes_equal_exact(folded, b'y');
     let colon = bytes_equal_exact(x, b':');
-    ((last & (colon >> 8)) | (carry & colon & 0x80), (last >> 56) & 0x80)
+    // And a `:` followed by a `/` (`scheme://`, whose user information may hold a
+    // password): carried across words in bit 6.
+    let slash = bytes_equal_exact(x, b'/');
+    let scheme = (colon & (slash >> 8)) | (((carry & 0x40) << 1) & slash & 0x80);
+    ((last & (colon >> 8)) | (carry & colon & 0x80) | scheme, ((last >> 56) & 0x80) | ((colon >> 57) & 0x40))
 }
 
 /// Whether `pairs` finds a trigger in `bytes` (at least 8 long), word by word. Exact per
@@ -572,12 +577,15 @@ fn is_token_stop(b: u8) -> bool {
 /// - the token after the word `Bearer` or `Basic` (any case, also right after an escape
 ///   such as `\t` in `Debug` output) and whitespace, up to whitespace, a quote or one of
 ///   `,;<>()[]{}\`, unless it reads as a plain word ([`is_prose_word`]: `a basic check`
-///   is kept).
+///   is kept);
+/// - the password of a URL's user information, `scheme://user:password@host`
+///   ([`url_password_at`]).
 pub(crate) fn find_credential(b: &[u8], from: usize) -> Option<(usize, usize)> {
     // A plain loop: the strings searched are short text (a message, a `Debug` output),
     // where a vectorised search costs more to set up than it saves.
     for at in from..b.len() {
         let found = match b[at] {
+            b':' if b.get(at + 1) == Some(&b'/') && b.get(at + 2) == Some(&b'/') => url_password_at(b, at),
             b':' | b',' => header_value_at(b, at),
             b'=' => param_value_at(b, at),
             b' ' | b'\t' | b'\\' if space_at(b, at) > 0 => scheme_token_at(b, at),
@@ -588,6 +596,26 @@ pub(crate) fn find_credential(b: &[u8], from: usize) -> Option<(usize, usize)> {
         }
     }
     None
+}
+
+/// At the `:` of a `scheme://`: the password of `user:password@host`, the authority
+/// running to whitespace, a quote, `<`, `>` or `/`, the user information to its last `@`
+/// (a password with an unencoded `@`, `?` or `#` is replaced whole). A user name never
+/// holds `?`, `#` or `@`.
+fn url_password_at(b: &[u8], scheme_colon: usize) -> Option<(usize, usize)> {
+    let start = scheme_colon + 3;
+    let len = b[start..]
+        .iter()
+        .position(|&c| c.is_ascii_whitespace() || matches!(c, b'"' | b'\'' | b'<' | b'>' | b'/' | b'\\'))
+        .unwrap_or(b.len() - start);
+    let authority = &b[start..start + len];
+    let at = authority.iter().rposition(|&c| c == b'@')?;
+    let colon = authority[..at].iter().position(|&c| c == b':')?;
+    if authority[..colon].iter().any(|c| matches!(c, b'?' | b'#' | b'@')) {
+        return None;
+    }
+    let range = (start + colon + 1, start + at);
+    (range.1 > range.0 && &b[range.0..range.1] != REDACTED.as_bytes()).then_some(range)
 }
 
 /// At a `:` (or at the `,` of a `("name", "value")` pair, as `Debug` writes tuples): the
@@ -615,15 +643,20 @@ fn header_value_at(b: &[u8], sep: usize) -> Option<(usize, usize)> {
     if end == 0 || !matches!(b[end - 1] | 0x20, b'n' | b'e' | b'l' | b'y' | b't' | b'd') {
         return None;
     }
-    // The name is the suffix compared: the bytes before it do not matter.
+    // The name is the suffix compared: the bytes before it do not matter. A secret
+    // parameter's name counts when quoted (`"password": …`, JSON text) or when a quoted
+    // value follows (`password: "…"`, a `Debug` struct field).
     let name = &b[..end];
+    let param = || SECRET_PARAMS.iter().any(|n| ends_with_name(name, n));
     let secret = SECRET_HEADERS.iter().any(|n| ends_with_name(name, n))
-        || (quoted && SECRET_PARAMS.iter().any(|n| ends_with_name(name, n)));
+        || (quoted && param())
+        || (!tuple && quoted_value_follows(b, sep + 1) && param());
     if !secret {
         return None;
     }
     let mut v = sep + 1;
-    while v < b.len() && (b[v] == b' ' || b[v] == b'\t') {
+    // A tuple's next element may be on the next line (`{:#?}`).
+    while v < b.len() && (b[v] == b' ' || b[v] == b'\t' || (tuple && matches!(b[v], b'\n' | b'\r'))) {
         v += 1;
     }
     // A `Debug` wrapper around the value: `String("…")`, `Some("…")`.
@@ -657,6 +690,21 @@ fn header_value_at(b: &[u8], sep: usize) -> Option<(usize, usize)> {
         (v, e)
     };
     (end > start && &b[start..end] != REDACTED.as_bytes()).then_some((start, end))
+}
+
+/// Whether a quoted string (its quote possibly escaped, or in a `Debug` wrapper such as
+/// `Some("…")`) starts at `v` after spaces.
+fn quoted_value_follows(b: &[u8], mut v: usize) -> bool {
+    while v < b.len() && b[v] == b' ' {
+        v += 1;
+    }
+    while v < b.len() && b[v].is_ascii_alphabetic() {
+        v += 1;
+    }
+    if b.get(v) == Some(&b'(') {
+        v += 1;
+    }
+    matches!(b.get(v), Some(b'"')) || (b.get(v) == Some(&b'\\') && b.get(v + 1) == Some(&b'"'))
 }
 
 /// Names of `name=value` pairs whose value is a secret (URL query strings, form bodies,
@@ -1332,6 +1380,19 @@ mod tests {
             ("x-api-key:SEKRET11", "x-api-key:[REDACTED]"),
             ("sec_websocket_protocol:SEKRET10", "sec_websocket_protocol:[REDACTED]"),
             (r#""bearer\tSEKRET9abc""#, r#""bearer\t[REDACTED]""#),
+            // `Debug` struct fields named like a secret parameter, with a quoted value.
+            ("Creds { user: \"u\", password: \"SEKRET13\" }", "Creds { user: \"u\", password: \"[REDACTED]\" }"),
+            ("Req { api_token: Some(\"SEKRET14\") }", "Req { api_token: Some(\"[REDACTED]\") }"),
+            ("the password: unchanged", "the password: unchanged"),
+            // A URL's password, with or without text around it; `{:#?}` tuples.
+            ("postgres://app:s3cr3t@db:5432/main", "postgres://app:[REDACTED]@db:5432/main"),
+            ("connecting to mysql://root:p@ss#1@db/x now", "connecting to mysql://root:[REDACTED]@db/x now"),
+            ("https://example.com:8443/x@y", "https://example.com:8443/x@y"),
+            ("https://h?next=a:b@c", "https://h?next=a:b@c"),
+            (
+                "[\n    (\n        \"authorization\",\n        \"SEKRET12\",\n    ),\n]",
+                "[\n    (\n        \"authorization\",\n        \"[REDACTED]\",\n    ),\n]",
+            ),
         ];
         for (text, scrubbed) in cases {
             let mut v = Vec::new();
@@ -1374,9 +1435,12 @@ mod tests {
             "abcdefgh ablished",
             "L0SM9cOFvHcCIhw=",
             "1-5759e988-bd862e3fe1be46a994272793",
-            "https://example.com/path",
         ] {
             assert_eq!(fast_class(s.as_bytes()), Fast::Plain, "{s:?}");
+        }
+        // A URL is searched: its user information may hold a password.
+        for s in ["https://example.com/path", "postgres://app:s3cr3t@db:5432/main"] {
+            assert_eq!(fast_class(s.as_bytes()), Fast::Search, "{s:?}");
         }
         for s in [
             "Authorization: x",

@@ -270,13 +270,8 @@ impl AnnotationValue {
         if v.is_finite() { Ok(AnnotationValue::Float(v)) } else { Err(AnnotationError::NonFiniteNumber) }
     }
 
-    fn string(mut s: String) -> Self {
-        if s.len() > MAX_STRING_VALUE_CHARS
-            && let Some((idx, _)) = s.char_indices().nth(MAX_STRING_VALUE_CHARS)
-        {
-            s.truncate(idx);
-        }
-        AnnotationValue::String(AnnotationString::from(s))
+    fn string(s: String) -> Self {
+        AnnotationValue::String(AnnotationString::from(cut_value(s)))
     }
 
     /// A short string without an intermediate `String` (at most 1000 bytes is at most 1000
@@ -307,6 +302,22 @@ impl AnnotationValue {
         }
         AnnotationValue::string(s.as_str().to_owned())
     }
+}
+
+/// A string value cut to [`MAX_STRING_VALUE_CHARS`] characters. A longer one is scrubbed
+/// of JWTs and credentials first ([`crate::xray::redact`]): a cut through a token would
+/// leave a piece that is no longer recognised as one.
+pub(crate) fn cut_value(mut s: String) -> String {
+    if s.len() <= MAX_STRING_VALUE_CHARS || s.chars().count() <= MAX_STRING_VALUE_CHARS {
+        return s;
+    }
+    if let Some(scrubbed) = crate::xray::redact::scrub(&s) {
+        s = scrubbed;
+    }
+    if let Some((idx, _)) = s.char_indices().nth(MAX_STRING_VALUE_CHARS) {
+        s.truncate(idx);
+    }
+    s
 }
 
 impl From<crate::__private::AnnotationArg<'_>> for AnnotationValue {

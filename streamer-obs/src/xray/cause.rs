@@ -446,8 +446,10 @@ impl RecordedErrors {
             if let Some(prev) = exceptions.last_mut() {
                 prev.cause = Some(id);
             }
+            // A type name given as text (`ErrorDetails::type_name`, an error view's) is
+            // scrubbed as the message is.
             let type_name = match (i, details.type_name) {
-                (0, Some(t)) => cut(t.to_owned(), MAX_STRING_CHARS),
+                (0, Some(t)) => cut(crate::xray::redact::scrub(t).unwrap_or_else(|| t.to_owned()), MAX_STRING_CHARS),
                 _ => erased_type_name(*e),
             };
             let (stack, truncated) = match (i, details.backtrace) {

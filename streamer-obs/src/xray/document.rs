@@ -150,7 +150,7 @@ impl Http {
     /// assert_eq!(Http::default().method("GET").request_method.as_deref(), Some("GET"));
     /// ```
     pub fn method(mut self, m: impl Into<String>) -> Self {
-        self.request_method = Some(cut(m.into(), MAX_STRING_CHARS));
+        self.request_method = Some(scrubbed_cut(m.into()));
         self
     }
     /// Sets `request.url`.
@@ -173,7 +173,7 @@ impl Http {
     /// assert!(Http::default().user_agent("sdk").request_user_agent.is_some());
     /// ```
     pub fn user_agent(mut self, u: impl Into<String>) -> Self {
-        self.request_user_agent = Some(cut(u.into(), MAX_STRING_CHARS));
+        self.request_user_agent = Some(scrubbed_cut(u.into()));
         self
     }
     /// Sets `request.client_ip`.
@@ -183,7 +183,7 @@ impl Http {
     /// assert!(Http::default().client_ip("10.0.0.1").request_client_ip.is_some());
     /// ```
     pub fn client_ip(mut self, ip: impl Into<String>) -> Self {
-        self.request_client_ip = Some(cut(ip.into(), MAX_STRING_CHARS));
+        self.request_client_ip = Some(scrubbed_cut(ip.into()));
         self
     }
 
@@ -309,17 +309,31 @@ pub(crate) fn cut_in_place(s: &mut String, max_chars: usize) {
     }
 }
 
-/// [`cut_in_place`] to [`MAX_STRING_CHARS`] for each string that is set.
+/// `s` scrubbed of JWTs and credentials ([`crate::xray::redact`]), then cut to
+/// [`MAX_STRING_CHARS`] (in this order: a cut through a token would leave a piece that is
+/// no longer recognised).
+fn scrub_and_cut(s: &mut String) {
+    if let Some(scrubbed) = crate::xray::redact::scrub(s) {
+        *s = scrubbed;
+    }
+    cut_in_place(s, MAX_STRING_CHARS);
+}
+
+/// [`scrub_and_cut`] of an owned string.
+fn scrubbed_cut(mut s: String) -> String {
+    scrub_and_cut(&mut s);
+    s
+}
+
+/// [`scrub_and_cut`] for each string that is set.
 #[inline]
 fn cut_all<const N: usize>(fields: [&mut Option<String>; N]) {
-    for s in fields.into_iter().flatten() {
-        cut_in_place(s, MAX_STRING_CHARS);
-    }
+    fields.into_iter().flatten().for_each(scrub_and_cut);
 }
 
 impl Http {
-    /// Redacts the URL (see [`crate::xray::redact`]) and cuts every string to
-    /// [`MAX_STRING_CHARS`].
+    /// Redacts the URL and scrubs every string (see [`crate::xray::redact`]), and cuts
+    /// every string to [`MAX_STRING_CHARS`].
     #[inline]
     pub(crate) fn cut_strings(&mut self) {
         if let Some(url) = &mut self.request_url {
@@ -335,7 +349,8 @@ impl Http {
 }
 
 impl AwsData {
-    /// Cuts every string to [`MAX_STRING_CHARS`].
+    /// Scrubs every string (see [`crate::xray::redact`]) and cuts it to
+    /// [`MAX_STRING_CHARS`].
     #[inline]
     pub(crate) fn cut_strings(&mut self) {
         cut_all([
@@ -350,8 +365,8 @@ impl AwsData {
 }
 
 impl Sql {
-    /// Removes passwords (see [`crate::xray::redact`]) and cuts every string to
-    /// [`MAX_STRING_CHARS`].
+    /// Removes passwords and scrubs every string (see [`crate::xray::redact`]), and cuts
+    /// every string to [`MAX_STRING_CHARS`].
     #[inline]
     pub(crate) fn cut_strings(&mut self) {
         for s in [&mut self.connection_string, &mut self.url].into_iter().flatten() {
@@ -606,13 +621,22 @@ impl Metadata {
     /// Sets an entry, redacted (see [`crate::xray::redact`]) unless it is in the SDK's
     /// own namespace.
     fn put(&mut self, namespace: &str, key: &str, mut value: serde_json::Value) {
-        if namespace != crate::xray::encode::TRUNCATION_NAMESPACE {
-            crate::xray::redact::redact_metadata(key, &mut value);
-            if crate::log::contains_jwt(key) {
-                let key = crate::log::scrub_jwts(key);
-                return self.put_owned_key(namespace, SmallStr::new(&key), value);
-            }
+        use crate::xray::redact;
+        if namespace == crate::xray::encode::TRUNCATION_NAMESPACE {
+            return self.put_stored(namespace, key, value);
         }
+        redact::redact_metadata(key, &mut value);
+        // A namespace or a key holding a JWT or a credential is scrubbed as text.
+        let (scrubbed_namespace, scrubbed_key) = (redact::scrub(namespace), redact::scrub(key));
+        self.put_stored(
+            scrubbed_namespace.as_deref().unwrap_or(namespace),
+            scrubbed_key.as_deref().unwrap_or(key),
+            value,
+        );
+    }
+
+    /// [`Self::put`] without redaction.
+    fn put_stored(&mut self, namespace: &str, key: &str, value: serde_json::Value) {
         match self.find(namespace, key) {
             Ok(i) => self.0[i].2 = value,
             Err(i) => self.0.insert(i, (SmallStr::new(namespace), SmallStr::new(key), value)),

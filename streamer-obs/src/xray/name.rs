@@ -93,18 +93,33 @@ pub fn is_name_char(c: char) -> bool {
 }
 
 /// The name cleaned to the allowed character set and length (borrowed when unchanged).
+/// A name that holds a JWT or a credential (`GET /x?token=…`, a URL's password) is
+/// scrubbed first, as log text is ([`crate::xray::redact`]); the `[REDACTED]` left in
+/// its place loses its brackets to the cleaning.
 ///
 /// ```
 /// # use streamer_obs::xray::name::clean_name;
 /// assert_eq!(clean_name("Save<Connection>"), "SaveConnection");
+/// assert_eq!(clean_name("GET /x?access_token=abc123"), "GET /xaccess_token=REDACTED");
 /// ```
 pub fn clean_name(name: &str) -> Cow<'_, str> {
-    // Fast path: a short ASCII name of allowed characters only (one table load per byte).
     let bytes = name.as_bytes();
-    if !bytes.is_empty()
-        && bytes.len() <= MAX_NAME_CHARS
-        && (all_alphanumeric(bytes) || bytes.iter().all(|&b| ASCII_NAME[usize::from(b)]))
-    {
+    // Fast path: letters and digits only (a word at a time), which no credential is
+    // recognised in.
+    if !bytes.is_empty() && bytes.len() <= MAX_NAME_CHARS && all_alphanumeric(bytes) {
+        return Cow::Borrowed(name);
+    }
+    match crate::xray::redact::scrub(name) {
+        Some(scrubbed) => Cow::Owned(clean_chars(&scrubbed).into_owned()),
+        None => clean_chars(name),
+    }
+}
+
+/// [`clean_name`] without the scrubbing.
+fn clean_chars(name: &str) -> Cow<'_, str> {
+    // A short ASCII name of allowed characters only (one table load per byte).
+    let bytes = name.as_bytes();
+    if !bytes.is_empty() && bytes.len() <= MAX_NAME_CHARS && bytes.iter().all(|&b| ASCII_NAME[usize::from(b)]) {
         return Cow::Borrowed(name);
     }
     let mut count = 0usize;

@@ -9,10 +9,13 @@
 //!   string annotation are replaced by `[REDACTED]`;
 //! - a metadata entry under such a key is `"[REDACTED]"`; any other value is redacted as a
 //!   logged event is (secret keys at any depth, JWTs and credentials in strings, JSON held
-//!   in a string); a JWT-shaped run in a metadata key is replaced;
+//!   in a string); metadata namespaces and keys are scrubbed as text;
+//! - text written as given is scrubbed of JWTs and credentials as log text is: string
+//!   annotations (before the 1000-character cut), subsegment names that are not letters
+//!   and digits only, every string of the `http`, `aws` and `sql` blocks, exception
+//!   messages and types;
 //! - the `http` block's `url`: a password in the URL's user information is removed
-//!   (`https://user@host/`), and secret query parameters (`token=`, `X-Amz-Signature=`) and
-//!   JWTs are replaced by `[REDACTED]`;
+//!   (`https://user@host/`);
 //! - the `sql` block's `url` and `connection_string` are recorded "without passwords"
 //!   (X-15): the URL's password is removed and so is every `password=…` / `pwd=…` pair of
 //!   a connection string (`Server=db;User Id=app;Password=…;` →
@@ -60,11 +63,19 @@ pub(crate) fn redacted_annotation() -> AnnotationValue {
     AnnotationValue::from(REDACTED)
 }
 
-/// A string annotation value (not under a secret key) with JWTs and credentials replaced;
-/// `None` when it is stored unchanged.
+/// A string annotation value (not under a secret key) with JWTs and credentials replaced,
+/// cut again to [`MAX_STRING_VALUE_CHARS`](crate::xray::annotation::MAX_STRING_VALUE_CHARS)
+/// characters (`[REDACTED]` may be longer than what it replaced); `None` when it is
+/// stored unchanged.
 #[inline]
 pub(crate) fn scrubbed(value: &str) -> Option<String> {
-    if crate::log::json::needs_scrub(value) { crate::log::json::scrub_text(value) } else { None }
+    scrub(value).map(crate::xray::annotation::cut_value)
+}
+
+/// `text` with JWTs and credentials replaced; `None` when there is none.
+#[inline]
+pub(crate) fn scrub(text: &str) -> Option<String> {
+    if crate::log::json::needs_scrub(text) { crate::log::json::scrub_text(text) } else { None }
 }
 
 /// A metadata value as it is stored: `"[REDACTED]"` under a secret-looking key, else
@@ -81,9 +92,7 @@ pub(crate) fn redact_metadata(key: &str, value: &mut serde_json::Value) {
 /// An `http` block's URL without its password, secret query parameters or JWTs.
 pub(crate) fn redact_url(url: &mut String) {
     remove_url_password(url);
-    if crate::log::json::needs_scrub(url)
-        && let Some(scrubbed) = crate::log::json::scrub_text(url)
-    {
+    if let Some(scrubbed) = scrub(url) {
         *url = scrubbed;
     }
 }
@@ -96,38 +105,61 @@ pub(crate) fn redact_sql(s: &mut String) {
     redact_url(s);
 }
 
-/// Removes `:password` from the user information of `scheme://user:password@host`.
+/// Removes `:password` from the user information of `scheme://user:password@host`. The
+/// user information runs to the last `@` before the first `/` after the scheme, so a
+/// password holding an unencoded `@`, `?` or `#` is removed whole. A password holding a
+/// `/` (base64 text often does) ends that authority early: when what follows the `:`
+/// there is not a port, the user information runs to the first `@` after it.
 fn remove_url_password(url: &mut String) {
     let Some(scheme_end) = url.find("://") else { return };
-    let authority_start = scheme_end + 3;
-    let authority_len = url[authority_start..].find(['/', '?', '#']).unwrap_or(url.len() - authority_start);
-    let authority = &url[authority_start..authority_start + authority_len];
-    // The user information ends at the authority's last `@` (a password may hold an `@`
-    // only percent-encoded, but a careless one is removed whole too).
-    let Some(at) = authority.rfind('@') else { return };
-    let Some(colon) = authority[..at].find(':') else { return };
-    url.replace_range(authority_start + colon..authority_start + at, "");
+    let start = scheme_end + 3;
+    let rest = &url[start..];
+    let slash = rest.find('/').unwrap_or(rest.len());
+    let authority = &rest[..slash];
+    let Some(colon) = authority.find(':') else { return };
+    // A user name never holds `?`, `#` or `@`: such text is a query or a fragment with an
+    // `@` (`https://h?next=a:b@c`), not user information.
+    if authority[..colon].contains(['?', '#', '@']) {
+        return;
+    }
+    let at = match authority.rfind('@') {
+        Some(at) if at > colon => at,
+        Some(_) => return,
+        None => {
+            let after = &authority[colon + 1..];
+            if after.is_empty() || after.bytes().all(|c| c.is_ascii_digit()) {
+                // `host:port/…`: no user information.
+                return;
+            }
+            match rest[slash..].find('@') {
+                Some(at) => slash + at,
+                None => return,
+            }
+        }
+    };
+    url.replace_range(start + colon..start + at, "");
 }
 
-/// Removes every `password=…` and `pwd=…` pair (the name in any case, spaces around it
-/// allowed) of a `;`-separated connection string, its `;` included. A value in quotes
-/// (`"…"`, `'…'`, a doubled quote inside) or braces (ODBC `{…}`, `}}` inside) may hold a
-/// `;`; an unterminated one runs to the end.
+/// Removes every `password=…` and `pwd=…` pair (the name in any case, spaces around the
+/// `=` allowed) of a connection string, with its separator: `;`-separated pairs (SQL
+/// Server, ODBC, JDBC: a value runs to the `;`) or, in a string without `;`,
+/// whitespace-separated ones (libpq: `host=db password=… dbname=main`). A value in quotes
+/// (`"…"`, `'…'`, a doubled quote or a backslash escape inside) or ODBC braces (`{…}`,
+/// `}}` inside) may hold the separator; an unterminated one runs to the end.
 fn remove_password_pairs(s: &mut String) {
+    let semicolons = s.contains(';');
     let b = s.as_bytes();
     let mut kept = String::new();
     let (mut copied, mut at, mut removed) = (0, 0, false);
     while at < b.len() {
-        let end = pair_end(b, at);
-        let pair = &s[at..end];
-        let name = pair.split(['=', ';']).next().unwrap_or("").trim();
-        let secret = pair.contains('=') && (name.eq_ignore_ascii_case("password") || name.eq_ignore_ascii_case("pwd"));
-        if secret {
+        let (name, end) = if semicolons { semicolon_pair(b, at) } else { spaced_pair(b, at) };
+        let name = s[name.0..name.1].trim();
+        if name.eq_ignore_ascii_case("password") || name.eq_ignore_ascii_case("pwd") {
             kept.push_str(&s[copied..at]);
             copied = end;
             removed = true;
         }
-        at = end;
+        at = end.max(at + 1);
     }
     if removed {
         kept.push_str(&s[copied..]);
@@ -135,41 +167,74 @@ fn remove_password_pairs(s: &mut String) {
     }
 }
 
-/// The end of the pair starting at `at`: after its `;`, or the end of the text.
-fn pair_end(b: &[u8], at: usize) -> usize {
+/// The pair starting at `at` of a `;`-separated string: its name (empty when it has no
+/// `=`) and its end, after its `;`.
+fn semicolon_pair(b: &[u8], at: usize) -> ((usize, usize), usize) {
     let mut i = at;
-    // The name, up to `=` (or a `;`: a pair without a value).
     while i < b.len() && b[i] != b'=' && b[i] != b';' {
         i += 1;
     }
-    if i < b.len() && b[i] == b'=' {
+    if i >= b.len() || b[i] == b';' {
+        return ((at, at), (i + 1).min(b.len()));
+    }
+    let name = (at, i);
+    let mut i = skip_value(b, i + 1);
+    while i < b.len() && b[i] != b';' {
         i += 1;
-        while i < b.len() && b[i] == b' ' {
-            i += 1;
-        }
-        if let Some(&open) = b.get(i)
-            && matches!(open, b'"' | b'\'' | b'{')
-        {
-            let close = if open == b'{' { b'}' } else { open };
-            i += 1;
-            loop {
-                match b.get(i) {
-                    None => return b.len(),
-                    // A doubled closing character stands for itself.
-                    Some(&c) if c == close && b.get(i + 1) == Some(&close) => i += 2,
-                    Some(&c) if c == close => {
-                        i += 1;
-                        break;
-                    }
-                    Some(_) => i += 1,
-                }
-            }
-        }
-        while i < b.len() && b[i] != b';' {
-            i += 1;
+    }
+    (name, (i + 1).min(b.len()))
+}
+
+/// The token starting at `at` of a whitespace-separated string: a `name = value` pair
+/// (its name and its end, after the whitespace that follows), or a lone word or
+/// whitespace (an empty name).
+fn spaced_pair(b: &[u8], at: usize) -> ((usize, usize), usize) {
+    let mut i = at;
+    while i < b.len() && !b[i].is_ascii_whitespace() && b[i] != b'=' {
+        i += 1;
+    }
+    let name = (at, i);
+    let mut j = i;
+    while j < b.len() && b[j].is_ascii_whitespace() {
+        j += 1;
+    }
+    if i == at || j >= b.len() || b[j] != b'=' {
+        // Not a pair: the word (or the whitespace) alone.
+        let end = if i == at { j.max(at + 1) } else { i };
+        return ((at, at), end);
+    }
+    let mut end = skip_value(b, j + 1);
+    while end < b.len() && !b[end].is_ascii_whitespace() {
+        end += 1;
+    }
+    while end < b.len() && b[end].is_ascii_whitespace() {
+        end += 1;
+    }
+    (name, end)
+}
+
+/// From just after a `=`: past the spaces and a quoted or braced value, if there is one
+/// (an unquoted value is left to the caller, which ends it at its separator).
+fn skip_value(b: &[u8], mut i: usize) -> usize {
+    while i < b.len() && b[i] == b' ' {
+        i += 1;
+    }
+    let Some(&open) = b.get(i) else { return i };
+    if !matches!(open, b'"' | b'\'' | b'{') {
+        return i;
+    }
+    let close = if open == b'{' { b'}' } else { open };
+    i += 1;
+    loop {
+        match b.get(i) {
+            None => return b.len(),
+            // A backslash escape (libpq) or a doubled closing character stands for itself.
+            Some(b'\\') if open != b'{' => i += 2,
+            Some(&c) if c == close && b.get(i + 1) == Some(&close) => i += 2,
+            Some(&c) if c == close => return i + 1,
+            Some(_) => i += 1,
         }
     }
-    (i + 1).min(b.len())
 }
 
 #[cfg(test)]
@@ -200,6 +265,11 @@ mod tests {
             ("mysql://:pw@h", "mysql://@h"),
             ("no scheme:pw@h", "no scheme:pw@h"),
             ("https://h:443/x", "https://h:443/x"),
+            ("https://h:443/users/@me", "https://h:443/users/@me"),
+            ("https://h:/x@y", "https://h:/x@y"),
+            ("postgres://app:hun/ter2@db:5432/main", "postgres://app@db:5432/main"),
+            ("postgres://app:p#w?x@db/main", "postgres://app@db/main"),
+            ("https://registry.example.org/@types/node", "https://registry.example.org/@types/node"),
         ] {
             assert_eq!(url(given), stored);
         }
@@ -223,6 +293,10 @@ mod tests {
             ("Server=db;Password=\"unterminated;Database=x", "Server=db;"),
             ("Password=first;Server=db", "Server=db"),
             (";;Server=db;;", ";;Server=db;;"),
+            ("host=db user=app password='s3 cr\\'et' dbname=main", "host=db user=app dbname=main"),
+            ("host=db password = s3cr3t dbname=main", "host=db dbname=main"),
+            ("host=db dbname=main PWD=x", "host=db dbname=main "),
+            ("password", "password"),
             ("Server=db; PWD = x ;Database=y", "Server=db;Database=y"),
             ("Server=db;Database=y", "Server=db;Database=y"),
             ("host=db password", "host=db password"),
