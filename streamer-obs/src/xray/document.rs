@@ -477,14 +477,12 @@ impl Annotations {
         if redact::is_secret_static_key(key) {
             return self.put_stored(key, redact::redacted_annotation());
         }
-        if let AnnotationArg::Str(s) = value
-            && let Some(r) = redact::scrubbed(s)
-        {
-            return self.put_stored(key, AnnotationValue::String(r.into()));
-        }
-        if let AnnotationArg::String(s) = &value
-            && let Some(r) = redact::scrubbed(s)
-        {
+        let text = match &value {
+            AnnotationArg::Str(s) => Some(*s),
+            AnnotationArg::String(s) => Some(s.as_str()),
+            _ => None,
+        };
+        if let Some(r) = text.and_then(redact::scrubbed) {
             return self.put_stored(key, AnnotationValue::String(r.into()));
         }
         self.put_arg_stored(key, value)
