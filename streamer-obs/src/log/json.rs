@@ -611,11 +611,18 @@ fn url_password_at(b: &[u8], scheme_colon: usize) -> Option<(usize, usize)> {
     let authority = &b[start..start + len];
     let at = authority.iter().rposition(|&c| c == b'@')?;
     let colon = authority[..at].iter().position(|&c| c == b':')?;
-    if authority[..colon].iter().any(|c| matches!(c, b'?' | b'#' | b'@')) {
+    if authority[..colon].iter().any(|c| matches!(c, b'?' | b'#' | b'@')) || is_port(&authority[colon + 1..at]) {
         return None;
     }
     let range = (start + colon + 1, start + at);
     (range.1 > range.0 && &b[range.0..range.1] != REDACTED.as_bytes()).then_some(range)
+}
+
+/// Whether the text after a URL's `host:` is a port followed by a query or a fragment
+/// (`host:8443?email=a@b`): digits, then `?` or `#`.
+pub(crate) fn is_port(after_colon: &[u8]) -> bool {
+    let digits = after_colon.iter().take_while(|c| c.is_ascii_digit()).count();
+    digits > 0 && matches!(after_colon.get(digits), Some(b'?' | b'#'))
 }
 
 /// At a `:` (or at the `,` of a `("name", "value")` pair, as `Debug` writes tuples): the
@@ -634,7 +641,9 @@ fn header_value_at(b: &[u8], sep: usize) -> Option<(usize, usize)> {
         }
     }
     let tuple = b[sep] == b',';
-    if tuple && !quoted {
+    // A tuple is `("name", "value")`: the quoted name right after a `(` (a list of header
+    // names, `["authorization", "accept"]`, is not a pair).
+    if tuple && !(quoted && opens_tuple(b, end)) {
         return None;
     }
     // Every secret header name ends in `n` (`…Authorization`), `e` (`…Cookie`), `l`
@@ -650,23 +659,13 @@ fn header_value_at(b: &[u8], sep: usize) -> Option<(usize, usize)> {
     let param = || SECRET_PARAMS.iter().any(|n| ends_with_name(name, n));
     let secret = SECRET_HEADERS.iter().any(|n| ends_with_name(name, n))
         || (quoted && param())
-        || (!tuple && quoted_value_follows(b, sep + 1) && param());
+        || (!tuple && quoted_value_at(b, sep + 1).is_some() && param());
     if !secret {
         return None;
     }
-    let mut v = sep + 1;
-    // A tuple's next element may be on the next line (`{:#?}`).
-    while v < b.len() && (b[v] == b' ' || b[v] == b'\t' || (tuple && matches!(b[v], b'\n' | b'\r'))) {
-        v += 1;
-    }
-    // A `Debug` wrapper around the value: `String("…")`, `Some("…")`.
-    let mut w = v;
-    while w < b.len() && b[w].is_ascii_alphabetic() {
-        w += 1;
-    }
-    if w > v && w + 1 < b.len() && b[w] == b'(' && matches!(b[w + 1], b'"' | b'\\') {
-        v = w + 1;
-    }
+    // A tuple's next element may be on the next line (`{:#?}`, its line break possibly
+    // escaped in `Debug` of such text); so may a wrapper's string (`Some(\n "…"`).
+    let v = quoted_value_at(b, sep + 1).unwrap_or_else(|| skip_layout(b, sep + 1, tuple));
     let (start, end) = if v < b.len() && b[v] == b'"' {
         let mut e = v + 1;
         while e < b.len() && b[e] != b'"' {
@@ -692,19 +691,57 @@ fn header_value_at(b: &[u8], sep: usize) -> Option<(usize, usize)> {
     (end > start && &b[start..end] != REDACTED.as_bytes()).then_some((start, end))
 }
 
-/// Whether a quoted string (its quote possibly escaped, or in a `Debug` wrapper such as
-/// `Some("…")`) starts at `v` after spaces.
-fn quoted_value_follows(b: &[u8], mut v: usize) -> bool {
-    while v < b.len() && b[v] == b' ' {
-        v += 1;
+/// Past spaces and tabs from `i`, and with `newlines` also past line breaks, real or
+/// escaped (`\n`, `\r`, `\t` as `Debug` writes them inside a string).
+fn skip_layout(b: &[u8], mut i: usize, newlines: bool) -> usize {
+    loop {
+        match b.get(i) {
+            Some(b' ' | b'\t') => i += 1,
+            Some(b'\n' | b'\r') if newlines => i += 1,
+            Some(b'\\') if newlines && matches!(b.get(i + 1), Some(b'n' | b'r' | b't')) => i += 2,
+            _ => return i,
+        }
     }
-    while v < b.len() && b[v].is_ascii_alphabetic() {
-        v += 1;
+}
+
+/// Where a quoted string starts (its quote possibly escaped) after spaces at `v`, either
+/// right there or inside a `Debug` wrapper (`Some("…")`, `String(` then a line break and
+/// the string, as `{:#?}` writes it); `None` when no quoted string follows.
+fn quoted_value_at(b: &[u8], v: usize) -> Option<usize> {
+    let v = skip_layout(b, v, false);
+    let mut w = v;
+    while w < b.len() && b[w].is_ascii_alphabetic() {
+        w += 1;
     }
-    if b.get(v) == Some(&b'(') {
-        v += 1;
+    let q = if w > v {
+        // A wrapper needs its `(`: a bare word before a quote (`"user.password:changed"`)
+        // is not a value.
+        if b.get(w) != Some(&b'(') {
+            return None;
+        }
+        skip_layout(b, w + 1, true)
+    } else {
+        v
+    };
+    let quote = b.get(q) == Some(&b'"') || (b.get(q) == Some(&b'\\') && b.get(q + 1) == Some(&b'"'));
+    quote.then_some(q)
+}
+
+/// Whether the quoted name whose closing quote (or the backslash escaping it) is at
+/// `close` is the first element of a tuple: right after a `(`, line breaks and
+/// indentation between.
+fn opens_tuple(b: &[u8], close: usize) -> bool {
+    let Some(open) = b[..close].iter().rposition(|&c| c == b'"') else { return false };
+    let mut i = if open > 0 && b[open - 1] == b'\\' { open - 1 } else { open };
+    while i > 0 {
+        match b[i - 1] {
+            b' ' | b'\t' | b'\n' | b'\r' => i -= 1,
+            b'n' | b'r' | b't' if i >= 2 && b[i - 2] == b'\\' => i -= 2,
+            b'(' => return true,
+            _ => return false,
+        }
     }
-    matches!(b.get(v), Some(b'"')) || (b.get(v) == Some(&b'\\') && b.get(v + 1) == Some(&b'"'))
+    false
 }
 
 /// Names of `name=value` pairs whose value is a secret (URL query strings, form bodies,

@@ -123,6 +123,8 @@ fn remove_url_password(url: &mut String) {
         return;
     }
     let at = match authority.rfind('@') {
+        // `host:8443?email=a@b`: a port, then a query.
+        Some(at) if at > colon && crate::log::json::is_port(&authority.as_bytes()[colon + 1..at]) => return,
         Some(at) if at > colon => at,
         Some(_) => return,
         None => {
@@ -269,6 +271,10 @@ mod tests {
             ("https://h:/x@y", "https://h:/x@y"),
             ("postgres://app:hun/ter2@db:5432/main", "postgres://app@db:5432/main"),
             ("postgres://app:p#w?x@db/main", "postgres://app@db/main"),
+            (
+                "https://api.example.com:8443?email=bob@example.com",
+                "https://api.example.com:8443?email=bob@example.com",
+            ),
             ("https://registry.example.org/@types/node", "https://registry.example.org/@types/node"),
         ] {
             assert_eq!(url(given), stored);
