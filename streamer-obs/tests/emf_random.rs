@@ -727,23 +727,11 @@ fn is_member_name(doc: &Value, k: &str) -> bool {
     })
 }
 
-/// README: values under keys containing these fragments are written as `[REDACTED]`.
+/// README: values under keys containing one of the default fragments
+/// (`config::DEFAULT_REDACT_KEYS`, listed there) are written as `[REDACTED]`.
 fn secret_key(k: &str) -> bool {
     let k = k.to_ascii_lowercase();
-    [
-        "authorization",
-        "token",
-        "jwt",
-        "password",
-        "secret",
-        "cookie",
-        "api_key",
-        "api-key",
-        "apikey",
-        "sec-websocket-protocol",
-    ]
-    .iter()
-    .any(|f| k.contains(f))
+    streamer_obs::config::DEFAULT_REDACT_KEYS.iter().any(|f| k.contains(f))
 }
 
 fn has_secret(v: &Value) -> bool {
