@@ -617,19 +617,23 @@ fn undecided_false_positives_recorded() {
 // Fast path vs full path
 // =====================================================================================
 
+/// A xorshift64 generator from `seed` (fixed seeds: deterministic tests).
+fn xorshift(mut seed: u64) -> impl FnMut() -> u64 {
+    move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    }
+}
+
 /// The writer's fast path runs on text with nothing to escape; a trailing newline sends
 /// the same text through the full path (escape, then scrub). No rule treats a final
 /// newline specially (every value runs up to a line break), so the two must agree:
 /// `write(s + "\n") == write(s) + "\n"`.
 #[test]
 fn fast_path_matches_full_path() {
-    let mut seed: u64 = 0x5eed_1234_abcd_0001;
-    let mut next = move || {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        seed
-    };
+    let mut next = xorshift(0x5eed_1234_abcd_0001);
     const PIECES: &[&str] = &[
         " ",
         ":",
@@ -745,13 +749,7 @@ fn fast_path_matches_full_path() {
 /// mix of the three new rules' shapes (random, fixed seed).
 #[test]
 fn random_mixes_stay_valid_and_secret_free() {
-    let mut seed: u64 = 0x0bad_cafe_f00d_0042;
-    let mut next = move || {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        seed
-    };
+    let mut next = xorshift(0x0bad_cafe_f00d_0042);
     // Each template holds the secret `s3cr3t` where a rule must find it.
     const SECRETS: &[&str] = &[
         "postgres://app:s3cr3t@db/main",
