@@ -37,25 +37,37 @@ static CLASS: [u8; 256] = {
     t
 };
 
-/// Whether `s` holds a JWT-shaped run or a free-text credential, which [`scrub_text`]
-/// replaces. One table pass settles ids and names without a search.
+/// Whether `s` may hold a JWT (an `eyJ`) or holds a free-text credential, which
+/// [`scrub_text`] replaces. One table pass settles ids and names without a search.
 #[inline]
 pub(crate) fn needs_scrub(s: &str) -> bool {
     let bytes = s.as_bytes();
     let acc = bytes.iter().fold(0, |acc, &b| acc | CLASS[usize::from(b)]);
-    if acc & (JAY | WHITESPACE | EQUALS | COLON_OR_BACKSLASH) == 0 {
+    if acc & (JAY | WHITESPACE | EQUALS | COLON_OR_BACKSLASH | ESCAPE) == 0 {
         // No `eyJ`, and nothing a credential can follow (a scheme's space, a header's
-        // colon, a parameter's `=`): ids and names.
+        // colon, a parameter's `=`, a tuple's quotes): ids and names.
         return false;
     }
-    if acc & (JAY | WHITESPACE | COLON_OR_BACKSLASH) == 0
+    if acc & (JAY | WHITESPACE | COLON_OR_BACKSLASH | ESCAPE) == 0
         && !bytes.windows(2).any(|w| w[1] == b'=' && matches!(w[0] | 0x20, b'n' | b't' | b'd' | b'e' | b'y'))
     {
         // Only `=` signs, none after a letter that ends a secret parameter's name
         // ([`param_value_at`]): base64 padding (`L0SM9cOFvHcCIhw=`).
         return false;
     }
-    classify(bytes) == Needs::Scrubbing
+    holds_secret(bytes, acc)
+}
+
+/// Whether `bytes`, whose [`CLASS`] bits OR to `acc`, holds a JWT-shaped run (`eyJ`) or a
+/// credential [`find_credential`] finds. A credential follows whitespace, a `=`, a `:`
+/// or a backslash, or is the second string of a tuple written without a space
+/// (`("authorization","…")`).
+#[inline]
+fn holds_secret(bytes: &[u8], acc: u8) -> bool {
+    let jwt = acc & JAY != 0 && bytes.windows(3).any(|w| w == b"eyJ");
+    let trigger = acc & (WHITESPACE | EQUALS | COLON_OR_BACKSLASH) != 0
+        || (acc & ESCAPE != 0 && bytes.windows(3).any(|w| w == b"\",\""));
+    jwt || (trigger && find_credential(bytes, 0).is_some())
 }
 
 /// What a string needs before it can be written: nothing, escaping, or JWT scrubbing.
@@ -75,8 +87,7 @@ fn classify(bytes: &[u8]) -> Needs {
     for &b in bytes {
         acc |= CLASS[b as usize];
     }
-    let jwt = acc & JAY != 0 && bytes.windows(3).any(|w| w == b"eyJ");
-    if jwt || (acc & (WHITESPACE | EQUALS | COLON_OR_BACKSLASH) != 0 && find_credential(bytes, 0).is_some()) {
+    if holds_secret(bytes, acc) {
         Needs::Scrubbing
     } else if acc & ESCAPE != 0 {
         Needs::Escaping
@@ -567,11 +578,13 @@ fn is_token_stop(b: u8) -> bool {
 /// The first credential in free text at or after `from`, as the byte range to replace:
 /// - the value after a header name ending in `Authorization`, `Cookie`,
 ///   `Sec-WebSocket-Protocol` or `Api-Key` (any case, `-` or `_`, possibly in quotes as in
-///   JSON text) and `:`, or after a quoted secret parameter name (`"password":`): the
-///   quoted string that follows (`cookie: "sid=1"`, `"cookie": String("sid=1")`, as
+///   JSON text) and `:` (not `::`, a path), or after a secret parameter name that is
+///   quoted (`"password":`) or followed by a quoted value (`password: "…"`): the quoted
+///   string that follows, possibly in up to three wrappers and on the next line
+///   (`cookie: "sid=1"`, `"cookie": String("sid=1")`, `token: Some(Token("…"))`, as
 ///   `Debug` writes fields and JSON values), or else the rest of the line (up to `\r`,
-///   `\n` or `"`); also the second string of a `("authorization", "…")` tuple
-///   ([`header_value_at`]);
+///   `\n` or `"`); also the second string of a `("authorization", "…")` tuple, its
+///   elements possibly on separate lines ([`header_value_at`]);
 /// - the value of a `name=value` pair whose name ends like a secret parameter
 ///   ([`SECRET_PARAMS`], [`pair_value_at`]);
 /// - the token after the word `Bearer` or `Basic` (any case, also right after an escape
@@ -598,39 +611,77 @@ pub(crate) fn find_credential(b: &[u8], from: usize) -> Option<(usize, usize)> {
     None
 }
 
-/// At the `:` of a `scheme://`: the password of `user:password@host`, the authority
-/// running to whitespace, a quote, `<`, `>` or `/`, the user information to its last `@`
-/// (a password with an unencoded `@`, `?` or `#` is replaced whole). A user name never
-/// holds `?`, `#` or `@`.
-fn url_password_at(b: &[u8], scheme_colon: usize) -> Option<(usize, usize)> {
+/// At the `:` of a `scheme://`: the byte range of the password of
+/// `scheme://user:password@host`, or `None` when the URL has none. One parser for log
+/// text and for the X-Ray `http`/`sql` URLs ([`crate::xray::redact`]):
+/// - the URL runs to whitespace, a quote, `<`, `>` or `\` (where text around it starts);
+/// - the user name runs to the first `:` and never holds `/`, `?`, `#`, `@` or `[`
+///   (`ssh://git@host:22`, `https://h/x?a=b:c@d`, `http://[::1]:80` have no password);
+/// - digits after that `:` followed by anything but `@` are a port (`host:8443/x@y`,
+///   `host:1433;user=a@b`, `host:8443?email=a@b`), as is a `/` right after it;
+/// - the password runs to the last `@` followed by a host (letters, digits, `.`, `-`,
+///   `_`, `%`, `~`, or `[…]`) and an optional `:port`. A password holding an unencoded `@`, `?`, `#` or `/` (base64 text) is
+///   covered whole; when the query of a URL with a password also holds such an `@`
+///   (`https://u:p@h?email=a@b`), everything up to it is taken: too much rather than a
+///   leak.
+pub(crate) fn url_password_range(b: &[u8], scheme_colon: usize) -> Option<(usize, usize)> {
     let start = scheme_colon + 3;
-    let len = b[start..]
+    let end = b[start.min(b.len())..]
         .iter()
-        .position(|&c| c.is_ascii_whitespace() || matches!(c, b'"' | b'\'' | b'<' | b'>' | b'/' | b'\\'))
-        .unwrap_or(b.len() - start);
-    let authority = &b[start..start + len];
-    let at = authority.iter().rposition(|&c| c == b'@')?;
-    let colon = authority[..at].iter().position(|&c| c == b':')?;
-    if authority[..colon].iter().any(|c| matches!(c, b'?' | b'#' | b'@')) || is_port(&authority[colon + 1..at]) {
+        .position(|&c| c.is_ascii_whitespace() || matches!(c, b'"' | b'\'' | b'<' | b'>' | b'\\'))
+        .map_or(b.len(), |n| start + n);
+    let url = b.get(start..end)?;
+    let colon = url.iter().position(|&c| matches!(c, b':' | b'/' | b'?' | b'#' | b'@' | b'['))?;
+    if url[colon] != b':' {
         return None;
     }
+    let after = &url[colon + 1..];
+    let digits = after.iter().take_while(|c| c.is_ascii_digit()).count();
+    if after.first() == Some(&b'/') || (digits > 0 && after.get(digits) != Some(&b'@')) {
+        return None;
+    }
+    let at = (colon + 1..url.len()).rev().find(|&i| url[i] == b'@' && host_then_end(&url[i + 1..]))?;
     let range = (start + colon + 1, start + at);
     (range.1 > range.0 && &b[range.0..range.1] != REDACTED.as_bytes()).then_some(range)
 }
 
-/// Whether the text after a URL's `host:` is a port followed by a query or a fragment
-/// (`host:8443?email=a@b`): digits, then `?` or `#`.
-pub(crate) fn is_port(after_colon: &[u8]) -> bool {
-    let digits = after_colon.iter().take_while(|c| c.is_ascii_digit()).count();
-    digits > 0 && matches!(after_colon.get(digits), Some(b'?' | b'#'))
+/// Whether `rest` starts with a URL host (a name of letters, digits, `.`, `-`, `_`, `%`,
+/// `~`, or an IPv6 `[…]`) and an optional `:port`, not followed by another `@`.
+fn host_then_end(rest: &[u8]) -> bool {
+    let host = if rest.first() == Some(&b'[') {
+        match rest.iter().position(|&c| c == b']') {
+            Some(close) => close + 1,
+            None => return false,
+        }
+    } else {
+        rest.iter().take_while(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'-' | b'_' | b'%' | b'~')).count()
+    };
+    if host == 0 {
+        return false;
+    }
+    let mut i = host;
+    if rest.get(i) == Some(&b':') {
+        i += 1 + rest[i + 1..].iter().take_while(|c| c.is_ascii_digit()).count();
+    }
+    // Then anything but another `@` (`/`, `?`, `;`, the end, or the punctuation of the
+    // text around the URL: `(see postgres://app:…@db.)`).
+    rest.get(i) != Some(&b'@')
 }
 
-/// At a `:` (or at the `,` of a `("name", "value")` pair, as `Debug` writes tuples): the
-/// value of a secret header named just before it, or of a secret parameter whose name is
-/// quoted (`"password": "…"` in JSON text). The name may be quoted, and the quote escaped
-/// (`\"cookie\":` in `Debug` output of JSON text). The value: after spaces and a
-/// `Debug` wrapper such as `String(` or `Some(`, a quoted string (its quotes possibly
-/// escaped), or else, after a `:` only, the rest of the line (up to `\r`, `\n` or `"`).
+/// [`url_password_range`] as a credential of free text.
+fn url_password_at(b: &[u8], scheme_colon: usize) -> Option<(usize, usize)> {
+    url_password_range(b, scheme_colon)
+}
+
+/// At a `:` (not one of `::`) or at the `,` of a `("name", "value")` pair (the quoted
+/// name right after the `(`, as `Debug` writes tuples): the value of a secret header
+/// named just before it, or of a secret parameter whose name is quoted (`"password": "…"`
+/// in JSON text) or followed by a quoted value (`password: "…"`, a `Debug` struct field).
+/// The name may be quoted, and the quote escaped (`\"cookie\":` in `Debug` output of
+/// JSON text). The value: after spaces and up to three `Debug` wrappers such as
+/// `String(` or `Some(` ([`quoted_value_at`]; a tuple's second element and a wrapper's
+/// string may be on the next line), a quoted string (its quotes possibly escaped), or
+/// else, after a `:` only, the rest of the line (up to `\r`, `\n` or `"`).
 fn header_value_at(b: &[u8], sep: usize) -> Option<(usize, usize)> {
     let mut end = sep;
     let quoted = end > 0 && b[end - 1] == b'"';
@@ -639,6 +690,11 @@ fn header_value_at(b: &[u8], sep: usize) -> Option<(usize, usize)> {
         if end > 0 && b[end - 1] == b'\\' {
             end -= 1;
         }
+    }
+    // `::` is a path (`cookie::parse::Error`, `headers::authorization::Bearer`), not a
+    // header's colon.
+    if b[sep] == b':' && (b.get(sep + 1) == Some(&b':') || (sep > 0 && b[sep - 1] == b':')) {
+        return None;
     }
     let tuple = b[sep] == b',';
     // A tuple is `("name", "value")`: the quoted name right after a `(` (a list of header
@@ -705,24 +761,24 @@ fn skip_layout(b: &[u8], mut i: usize, newlines: bool) -> usize {
 }
 
 /// Where a quoted string starts (its quote possibly escaped) after spaces at `v`, either
-/// right there or inside a `Debug` wrapper (`Some("…")`, `String(` then a line break and
-/// the string, as `{:#?}` writes it); `None` when no quoted string follows.
+/// right there or inside up to three `Debug` wrappers (`Some("…")`, `Some(Token("…"))`,
+/// `String(` then a line break and the string, as `{:#?}` writes it); `None` when no
+/// quoted string follows.
 fn quoted_value_at(b: &[u8], v: usize) -> Option<usize> {
-    let v = skip_layout(b, v, false);
-    let mut w = v;
-    while w < b.len() && b[w].is_ascii_alphabetic() {
-        w += 1;
-    }
-    let q = if w > v {
+    let mut q = skip_layout(b, v, false);
+    // Up to three nested wrappers (`Some(Token("…"))`).
+    for _ in 0..3 {
+        let w = q + b[q.min(b.len())..].iter().take_while(|c| c.is_ascii_alphanumeric() || **c == b'_').count();
+        if w == q {
+            break;
+        }
         // A wrapper needs its `(`: a bare word before a quote (`"user.password:changed"`)
         // is not a value.
         if b.get(w) != Some(&b'(') {
             return None;
         }
-        skip_layout(b, w + 1, true)
-    } else {
-        v
-    };
+        q = skip_layout(b, w + 1, true);
+    }
     let quote = b.get(q) == Some(&b'"') || (b.get(q) == Some(&b'\\') && b.get(q + 1) == Some(&b'"'));
     quote.then_some(q)
 }
@@ -747,8 +803,18 @@ fn opens_tuple(b: &[u8], close: usize) -> bool {
 /// Names of `name=value` pairs whose value is a secret (URL query strings, form bodies,
 /// `key=value` logs), matched at the end of the name, in any case, `-` and `_` alike:
 /// `access_token`, `X-Amz-Security-Token`, `client_secret`, `X-Amz-Signature`, ...
-const SECRET_PARAMS: [&[u8]; 9] =
-    [b"token", b"authorization", b"jwt", b"password", b"secret", b"cookie", b"api-key", b"apikey", b"signature"];
+const SECRET_PARAMS: [&[u8]; 10] = [
+    b"token",
+    b"authorization",
+    b"jwt",
+    b"password",
+    b"pwd",
+    b"secret",
+    b"cookie",
+    b"api-key",
+    b"apikey",
+    b"signature",
+];
 
 /// Whether a parameter named `name` holds a secret: it ends like one of [`SECRET_PARAMS`]
 /// (any case, `-` and `_` alike).
@@ -1421,6 +1487,16 @@ mod tests {
             ("Creds { user: \"u\", password: \"SEKRET13\" }", "Creds { user: \"u\", password: \"[REDACTED]\" }"),
             ("Req { api_token: Some(\"SEKRET14\") }", "Req { api_token: Some(\"[REDACTED]\") }"),
             ("the password: unchanged", "the password: unchanged"),
+            ("Req { token: Some(Token(\"SEKRET15\")) }", "Req { token: Some(Token(\"[REDACTED]\")) }"),
+            ("(\"authorization\",\"SEKRET16\")", "(\"authorization\",\"[REDACTED]\")"),
+            ("Server=db;Pwd=SEKRET17;x=1", "Server=db;Pwd=[REDACTED];x=1"),
+            ("error in cookie::parse::ParseError: bad", "error in cookie::parse::ParseError: bad"),
+            ("headers::authorization::Bearer", "headers::authorization::Bearer"),
+            (
+                "jdbc:sqlserver://srv.example.net:1433;user=bob@corp.com",
+                "jdbc:sqlserver://srv.example.net:1433;user=bob@corp.com",
+            ),
+            ("postgres://app:ab+c/d==@db/main", "postgres://app:[REDACTED]@db/main"),
             // A URL's password, with or without text around it; `{:#?}` tuples.
             ("postgres://app:s3cr3t@db:5432/main", "postgres://app:[REDACTED]@db:5432/main"),
             ("connecting to mysql://root:p@ss#1@db/x now", "connecting to mysql://root:[REDACTED]@db/x now"),

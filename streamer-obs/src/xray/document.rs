@@ -336,8 +336,9 @@ impl Http {
     /// every string to [`MAX_STRING_CHARS`].
     #[inline]
     pub(crate) fn cut_strings(&mut self) {
+        // The password here; the scrubbing with every other string below.
         if let Some(url) = &mut self.request_url {
-            crate::xray::redact::redact_url(url);
+            crate::xray::redact::remove_url_password(url);
         }
         cut_all([
             &mut self.request_method,

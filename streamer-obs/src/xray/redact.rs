@@ -105,41 +105,14 @@ pub(crate) fn redact_sql(s: &mut String) {
     redact_url(s);
 }
 
-/// Removes `:password` from the user information of `scheme://user:password@host`. The
-/// user information runs to the last `@` before the first `/` after the scheme, so a
-/// password holding an unencoded `@`, `?` or `#` is removed whole. A password holding a
-/// `/` (base64 text often does) ends that authority early: when what follows the `:`
-/// there is not a port, the user information runs to the first `@` after it.
-fn remove_url_password(url: &mut String) {
-    let Some(scheme_end) = url.find("://") else { return };
-    let start = scheme_end + 3;
-    let rest = &url[start..];
-    let slash = rest.find('/').unwrap_or(rest.len());
-    let authority = &rest[..slash];
-    let Some(colon) = authority.find(':') else { return };
-    // A user name never holds `?`, `#` or `@`: such text is a query or a fragment with an
-    // `@` (`https://h?next=a:b@c`), not user information.
-    if authority[..colon].contains(['?', '#', '@']) {
-        return;
+/// Removes `:password` from the user information of `scheme://user:password@host`
+/// (the password as the log writer finds it: [`crate::log::json::url_password_range`]).
+pub(crate) fn remove_url_password(url: &mut String) {
+    let Some(scheme_colon) = url.find("://") else { return };
+    if let Some((from, to)) = crate::log::json::url_password_range(url.as_bytes(), scheme_colon) {
+        // `from` is just after the `:`, which goes too; both ends are next to ASCII bytes.
+        url.replace_range(from - 1..to, "");
     }
-    let at = match authority.rfind('@') {
-        // `host:8443?email=a@b`: a port, then a query.
-        Some(at) if at > colon && crate::log::json::is_port(&authority.as_bytes()[colon + 1..at]) => return,
-        Some(at) if at > colon => at,
-        Some(_) => return,
-        None => {
-            let after = &authority[colon + 1..];
-            if after.is_empty() || after.bytes().all(|c| c.is_ascii_digit()) {
-                // `host:port/…`: no user information.
-                return;
-            }
-            match rest[slash..].find('@') {
-                Some(at) => slash + at,
-                None => return,
-            }
-        }
-    };
-    url.replace_range(start + colon..start + at, "");
 }
 
 /// Removes every `password=…` and `pwd=…` pair (the name in any case, spaces around the
