@@ -74,10 +74,10 @@ pub(crate) fn expand(args: &Args, f: &InstrumentedFn, plan: &Plan) -> TokenStrea
             quote_spanned!(ident.span()=> #ident = #ident)
         } else {
             let view = local(&format!("__obs_field_{n}"));
-            // The path spelled here (not `#private`, which has the attribute's span): the
-            // unmet bound is then reported on the parameter alone.
-            debug_views
-                .push(quote_spanned!(ident.span()=> let #view = ::streamer_obs::__private::debug_field(&#ident);));
+            // The path with the parameter's span (`#private` has the attribute's): the unmet
+            // bound is then reported on the parameter alone.
+            let private = private_at(ident.span());
+            debug_views.push(quote_spanned!(ident.span()=> let #view = #private::debug_field(&#ident);));
             quote_spanned!(ident.span()=> #ident = #view)
         });
     }
@@ -246,6 +246,19 @@ pub(crate) fn expand(args: &Args, f: &InstrumentedFn, plan: &Plan) -> TokenStrea
             #generated
         }
     }
+}
+
+/// The path of the private module with every token spanned at `span`.
+fn private_at(span: proc_macro2::Span) -> TokenStream {
+    PRIVATE
+        .parse::<TokenStream>()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|mut token| {
+            token.set_span(span);
+            token
+        })
+        .collect()
 }
 
 /// The tokens inside the body's braces (through an invisible group: a `$body:block`

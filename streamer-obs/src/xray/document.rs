@@ -474,19 +474,15 @@ impl Annotations {
     #[inline]
     fn put_arg(&mut self, key: &'static str, value: crate::__private::AnnotationArg<'_>) -> bool {
         use crate::__private::AnnotationArg;
-        use crate::xray::redact;
-        if redact::is_secret_static_key(key) {
-            return self.put_stored(key, redact::redacted_annotation());
-        }
         let text = match &value {
             AnnotationArg::Str(s) => Some(*s),
             AnnotationArg::String(s) => Some(s.as_str()),
             _ => None,
         };
-        if let Some(r) = text.and_then(redact::scrubbed) {
-            return self.put_stored(key, AnnotationValue::String(r.into()));
+        match crate::xray::redact::redacted(crate::xray::redact::is_secret_static_key(key), text) {
+            Some(redacted) => self.put_stored(key, redacted),
+            None => self.put_arg_stored(key, value),
         }
-        self.put_arg_stored(key, value)
     }
 
     /// [`Self::put_arg`] of a value that needs no redaction (the SDK's own `ColdStart` and
@@ -508,16 +504,14 @@ impl Annotations {
     /// whether it is new.
     #[inline]
     fn put(&mut self, key: &str, value: AnnotationValue) -> bool {
-        use crate::xray::redact;
-        if redact::is_secret_key(key) {
-            return self.put_stored(key, redact::redacted_annotation());
+        let text = match &value {
+            AnnotationValue::String(s) => Some(s.as_str()),
+            _ => None,
+        };
+        match crate::xray::redact::redacted(crate::xray::redact::is_secret_key(key), text) {
+            Some(redacted) => self.put_stored(key, redacted),
+            None => self.put_stored(key, value),
         }
-        if let AnnotationValue::String(s) = &value
-            && let Some(r) = redact::scrubbed(s.as_str())
-        {
-            return self.put_stored(key, AnnotationValue::String(r.into()));
-        }
-        self.put_stored(key, value)
     }
 
     /// [`Self::put`] of a value that needs no redaction.

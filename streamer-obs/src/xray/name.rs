@@ -109,6 +109,14 @@ pub fn clean_name(name: &str) -> Cow<'_, str> {
     if !bytes.is_empty() && bytes.len() <= MAX_NAME_CHARS && all_alphanumeric(bytes) {
         return Cow::Borrowed(name);
     }
+    // One pass for the other usual names (`save_connection`, `GET /items`): allowed ASCII
+    // characters, none a credential follows (space, `:`, `=`) and no `J` (of an `eyJ`).
+    if !bytes.is_empty()
+        && bytes.len() <= MAX_NAME_CHARS
+        && bytes.iter().all(|&b| ASCII_NAME[usize::from(b)] && !matches!(b, b' ' | b':' | b'=' | b'J'))
+    {
+        return Cow::Borrowed(name);
+    }
     match crate::xray::redact::scrub(name) {
         Some(scrubbed) => Cow::Owned(clean_chars(&scrubbed).into_owned()),
         None => clean_chars(name),

@@ -58,9 +58,14 @@ pub(crate) fn is_secret_static_key(key: &'static str) -> bool {
     default_redactor().is_redacted_static(key)
 }
 
-/// What replaces an annotation under a secret-looking key.
-pub(crate) fn redacted_annotation() -> AnnotationValue {
-    AnnotationValue::from(REDACTED)
+/// The value stored instead of an annotation: `"[REDACTED]"` when its key `is_secret`,
+/// else its string `text` scrubbed ([`scrubbed`]); `None` when it is stored as it is.
+#[inline]
+pub(crate) fn redacted(is_secret: bool, text: Option<&str>) -> Option<AnnotationValue> {
+    if is_secret {
+        return Some(AnnotationValue::from(REDACTED));
+    }
+    text.and_then(scrubbed).map(|s| AnnotationValue::String(s.into()))
 }
 
 /// A string annotation value (not under a secret key) with JWTs and credentials replaced,
