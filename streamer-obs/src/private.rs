@@ -53,6 +53,16 @@ pub enum AnnotationArg<'a> {
 }
 
 impl AnnotationArg<'_> {
+    /// The text of a string value.
+    #[inline]
+    pub(crate) fn text(&self) -> Option<&str> {
+        match self {
+            AnnotationArg::Str(s) => Some(s),
+            AnnotationArg::String(s) => Some(s),
+            _ => None,
+        }
+    }
+
     /// Whether the value is stored as it is: a string of at most 1000 bytes (so at most
     /// 1000 characters: nothing to cut), a finite float, any integer or boolean.
     #[inline]

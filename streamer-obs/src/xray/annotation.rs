@@ -334,6 +334,15 @@ impl From<crate::__private::AnnotationArg<'_>> for AnnotationValue {
 }
 
 impl AnnotationValue {
+    /// The text of a string value.
+    #[inline]
+    pub(crate) fn text(&self) -> Option<&str> {
+        match self {
+            AnnotationValue::String(s) => Some(s.as_str()),
+            _ => None,
+        }
+    }
+
     /// Makes this value `arg`, one that [`crate::__private::AnnotationArg::is_stored_as_is`]:
     /// a borrowed string is copied straight into place (see `SmallStr::assign`).
     #[inline]

@@ -473,13 +473,7 @@ impl Annotations {
     /// is appended (a borrowed string is copied once, there).
     #[inline]
     fn put_arg(&mut self, key: &'static str, value: crate::__private::AnnotationArg<'_>) -> bool {
-        use crate::__private::AnnotationArg;
-        let text = match &value {
-            AnnotationArg::Str(s) => Some(*s),
-            AnnotationArg::String(s) => Some(s.as_str()),
-            _ => None,
-        };
-        match crate::xray::redact::redacted(crate::xray::redact::is_secret_static_key(key), text) {
+        match crate::xray::redact::redacted(crate::xray::redact::is_secret_static_key(key), value.text()) {
             Some(redacted) => self.put_stored(key, redacted),
             None => self.put_arg_stored(key, value),
         }
@@ -504,11 +498,7 @@ impl Annotations {
     /// whether it is new.
     #[inline]
     fn put(&mut self, key: &str, value: AnnotationValue) -> bool {
-        let text = match &value {
-            AnnotationValue::String(s) => Some(s.as_str()),
-            _ => None,
-        };
-        match crate::xray::redact::redacted(crate::xray::redact::is_secret_key(key), text) {
+        match crate::xray::redact::redacted(crate::xray::redact::is_secret_key(key), value.text()) {
             Some(redacted) => self.put_stored(key, redacted),
             None => self.put_stored(key, value),
         }
