@@ -293,7 +293,9 @@ impl ConnectHandler {
         // would be its Debug text).
         invocation::append_field("permissions", &claims.permissions);
         tracing::info!(endpoint = %record.endpoint, "Connection established");
-        response::connected()
+        let mut accepted = response::connected();
+        response::select_subprotocol(request, &mut accepted);
+        accepted
     }
 
     fn record_for(
@@ -318,7 +320,12 @@ impl ConnectHandler {
         )
         .with_permissions(claims.permissions.clone());
         if let Some(ua) = header(request, "User-Agent").or(ctx.identity.user_agent.as_deref()) {
-            record = record.with_user_agent(ua);
+            // A client that put its token in its User-Agent does not get it stored.
+            if streamer_obs::log::contains_jwt(ua) {
+                record = record.with_user_agent(streamer_obs::log::scrub_jwts(ua));
+            } else {
+                record = record.with_user_agent(ua);
+            }
         }
         if let Some(ip) = ctx.identity.source_ip.as_deref().filter(|ip| !ip.is_empty()) {
             record = record.with_source_ip(ip);

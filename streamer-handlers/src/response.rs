@@ -70,6 +70,33 @@ pub fn connected() -> ApiGatewayProxyResponse {
     json(200, CONNECTED_BODY)
 }
 
+/// Names in `response` the subprotocol chosen among those the client offered
+/// (`Sec-WebSocket-Protocol: graphql-ws, json`): API Gateway passes the `$connect`
+/// response's `Sec-WebSocket-Protocol` header to the client, and a client that offered
+/// subprotocols (every browser) fails the handshake when none is chosen. The first
+/// offered one that is an RFC 7230 token and not JWT-shaped is chosen (a token sent as a
+/// subprotocol is never echoed); nothing is added when the client offered none.
+///
+/// ```
+/// use aws_lambda_events::apigw::ApiGatewayWebsocketProxyRequest;
+/// let mut event = ApiGatewayWebsocketProxyRequest::default();
+/// event.headers.insert("sec-websocket-protocol", "graphql-ws, json".parse().unwrap());
+/// let mut r = streamer_handlers::response::connected();
+/// streamer_handlers::response::select_subprotocol(&event, &mut r);
+/// assert_eq!(r.headers["sec-websocket-protocol"], "graphql-ws");
+/// ```
+pub fn select_subprotocol(event: &ApiGatewayWebsocketProxyRequest, response: &mut ApiGatewayProxyResponse) {
+    let Some(offered) = header(event, "Sec-WebSocket-Protocol") else { return };
+    let is_token_char = |c: u8| c.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&c);
+    let chosen = offered
+        .split(',')
+        .map(str::trim)
+        .find(|p| !p.is_empty() && p.len() <= 128 && p.bytes().all(is_token_char) && !p.contains("eyJ"));
+    if let Some(value) = chosen.and_then(|p| HeaderValue::from_str(p).ok()) {
+        response.headers.insert("sec-websocket-protocol", value);
+    }
+}
+
 /// 200 `{"message":"Disconnected successfully"}`.
 ///
 /// ```

@@ -84,12 +84,20 @@ pub const DEFAULT_REDACT_KEYS: &[&str] = &[
     "token",
     "jwt",
     "password",
+    "passwd",
     "secret",
     "cookie",
     "api_key",
     "api-key",
     "apikey",
     "sec-websocket-protocol",
+    "signature",
+    "credential",
+    "private_key",
+    "private-key",
+    "session_id",
+    "sessionid",
+    "session-id",
 ];
 
 /// A snapshot of environment variables, so configuration is read from one injected
