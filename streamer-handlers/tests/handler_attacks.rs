@@ -401,38 +401,24 @@ fn every_connect_outcome_answers_the_documented_status_and_a_valid_response() {
     assert_no_leak(&o, &t_ok, "no connection id");
 }
 
+/// The record `$disconnect` finds (or deletes) for `CONNECTION_ID`.
+fn stored_record() -> ConnectionRecord {
+    ConnectionRecord::new(CONNECTION_ID, "user-1", "acme", "d/prod", T0 - 1500, Duration::from_secs(3600))
+}
+
 /// `$disconnect` answers 200 with the fixed body whatever the store did (docs step 4), and
 /// 500 only when misconfigured; a store's error text never reaches the body.
 #[test]
 fn every_disconnect_outcome_answers_200_unless_misconfigured() {
     type Get = fn() -> Result<Option<ConnectionRecord>, StoreError>;
     let gets: Vec<(&str, Get)> = vec![
-        ("found", || {
-            Ok(Some(ConnectionRecord::new(
-                CONNECTION_ID,
-                "user-1",
-                "acme",
-                "d/prod",
-                T0 - 1500,
-                Duration::from_secs(3600),
-            )))
-        }),
+        ("found", || Ok(Some(stored_record()))),
         ("gone", || Ok(None)),
         ("get unavailable", || Err(StoreError::Unavailable { operation: "get", source: INTERNAL_TEXT.into() })),
         ("get corrupt", || Err(StoreError::Corrupt { attribute: "connectedAt" })),
     ];
-    type Del = fn() -> Result<Option<ConnectionRecord>, StoreError>;
-    let dels: Vec<(&str, Del)> = vec![
-        ("deleted", || {
-            Ok(Some(ConnectionRecord::new(
-                CONNECTION_ID,
-                "user-1",
-                "acme",
-                "d/prod",
-                T0 - 1500,
-                Duration::from_secs(3600),
-            )))
-        }),
+    let dels: Vec<(&str, Get)> = vec![
+        ("deleted", || Ok(Some(stored_record()))),
         ("absent", || Ok(None)),
         ("delete unavailable", || Err(StoreError::Unavailable { operation: "delete", source: INTERNAL_TEXT.into() })),
         ("delete backend", || {
