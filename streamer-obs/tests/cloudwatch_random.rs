@@ -42,7 +42,7 @@ use aws_smithy_runtime_api::client::http::{
 use aws_smithy_runtime_api::client::orchestrator::{HttpRequest, HttpResponse};
 use aws_smithy_runtime_api::http::StatusCode;
 use aws_smithy_types::body::SdkBody;
-use random::Findings;
+use random::{Findings, G};
 use streamer_obs::clock::Clock;
 use streamer_obs::config::{Config, EnvVars};
 use streamer_obs::metrics::alarm::{
@@ -345,18 +345,7 @@ fn check_datum(f: &mut Findings, d: &MetricDatum, now_ms: u64, what: &str) {
 // Random metric sets, and the model of what they must publish
 // ------------------------------------------------------------------------------------
 
-struct G(fastrand::Rng);
-
 impl G {
-    fn new(seed: u64) -> Self {
-        Self(fastrand::Rng::with_seed(seed))
-    }
-    fn pct(&mut self, p: u8) -> bool {
-        self.0.u8(0..100) < p
-    }
-    fn pick<T: Clone>(&mut self, items: &[T]) -> T {
-        items[self.0.usize(0..items.len())].clone()
-    }
     fn ascii(&mut self, len: usize, alphabet: &[u8]) -> String {
         (0..len).map(|_| alphabet[self.0.usize(0..alphabet.len())] as char).collect()
     }
@@ -425,7 +414,7 @@ fn random_value(g: &mut G, pool: &[f64]) -> f64 {
         9 => f64::MIN_POSITIVE,
         10 => 1e300,
         11 => -1e-300,
-        _ => g.pick(pool),
+        _ => g.pick_cloned(pool),
     }
 }
 
@@ -463,7 +452,7 @@ struct Model {
 
 /// One random set with its model; `n_metrics` metrics.
 fn random_set(g: &mut G, f: &mut Findings, case: u64, n_metrics: usize, clock: &FixedClock) -> (MetricSet, Model) {
-    let namespace = g.pick(&["Streamer", "Streamer/Test", "a b#c:d/e.f_g-h", "x"]).to_owned();
+    let namespace = g.pick_cloned(&["Streamer", "Streamer/Test", "a b#c:d/e.f_g-h", "x"]).to_owned();
     let namespace = if g.pct(10) { format!("N{}", "s".repeat(254)) } else { namespace };
     let mut set = MetricSet::new(Namespace::new(namespace).unwrap());
     let mut model = Model::default();
@@ -500,12 +489,12 @@ fn random_set(g: &mut G, f: &mut Findings, case: u64, n_metrics: usize, clock: &
     let big = n_metrics >= 1000;
     for i in 0..n_metrics {
         let name = if big && g.pct(98) { format!("M{i}") } else { metric_name(g, i) };
-        let unit = g.pick(&Unit::ALL);
+        let unit = g.pick_cloned(&Unit::ALL);
         let resolution = if g.pct(30) { StorageResolution::High } else { StorageResolution::Standard };
         // Own dimensions and sets.
         let mut own: Vec<(String, String)> = Vec::new();
         let mut dims = Dimensions::new();
-        let n_keys = if big { g.0.usize(0..2) } else { g.pick(&[0, 1, 2, 3, 5, 29, 30, 31]) };
+        let n_keys = if big { g.0.usize(0..2) } else { g.pick_cloned(&[0, 1, 2, 3, 5, 29, 30, 31]) };
         // Mostly clean keys at the 30-key limit, so the limit itself is what is tested.
         let clean = n_keys >= 29 && g.pct(70);
         for j in 0..n_keys {
@@ -571,7 +560,7 @@ fn random_set(g: &mut G, f: &mut Findings, case: u64, n_metrics: usize, clock: &
             1
         } else {
             let r = g.0.usize(1..60);
-            g.pick(&[1, 1, 2, 149, 150, 151, 300, r])
+            g.pick_cloned(&[1, 1, 2, 149, 150, 151, 300, r])
         };
         for _ in 0..n_values {
             let v = random_value(g, &pool);
@@ -700,7 +689,7 @@ fn random_sets_publish_conforming_requests() {
             2 => 1000,
             3 => 1001,
             4 => 5000,
-            _ => g.pick(&[1, 2, 3, 5, 8, 13, 40]),
+            _ => g.pick_cloned(&[1, 2, 3, 5, 8, 13, 40]),
         };
         let clock = FixedClock::at_millis(NOW);
         let (set, model) = random_set(&mut g, &mut f, case, n, &clock);
@@ -1080,7 +1069,7 @@ fn random_alarm(g: &mut G, base: &AlarmSpec) -> AlarmSpec {
         match g.0.u8(0..13) {
             0 => {
                 a.name = g
-                    .pick(&[
+                    .pick_cloned(&[
                         "streamer prod high latency".to_owned(),
                         "é".repeat(255),
                         "é".repeat(256),
@@ -1095,10 +1084,10 @@ fn random_alarm(g: &mut G, base: &AlarmSpec) -> AlarmSpec {
                     ])
                     .clone()
             }
-            1 => a.description = g.pick(&["é".repeat(1024), "é".repeat(1025), String::new(), "x".repeat(1024)]),
+            1 => a.description = g.pick_cloned(&["é".repeat(1024), "é".repeat(1025), String::new(), "x".repeat(1024)]),
             2 => {
                 a.namespace = g
-                    .pick(&[
+                    .pick_cloned(&[
                         "Streamer",
                         "AWS/Lambda",
                         "AWS/",
@@ -1112,11 +1101,11 @@ fn random_alarm(g: &mut G, base: &AlarmSpec) -> AlarmSpec {
                     ])
                     .to_owned();
                 if g.pct(20) {
-                    a.namespace = format!("N{}", "s".repeat(g.pick(&[254, 255])));
+                    a.namespace = format!("N{}", "s".repeat(g.pick_cloned(&[254, 255])));
                 }
             }
             3 => {
-                a.metric_name = g.pick(&[
+                a.metric_name = g.pick_cloned(&[
                     "Duration".to_owned(),
                     String::new(),
                     " ".to_owned(),
@@ -1128,7 +1117,7 @@ fn random_alarm(g: &mut G, base: &AlarmSpec) -> AlarmSpec {
             }
             4 => {
                 a.statistic = if g.pct(30) {
-                    AlarmStatistic::Simple(g.pick(&[
+                    AlarmStatistic::Simple(g.pick_cloned(&[
                         Statistic::SampleCount,
                         Statistic::Average,
                         Statistic::Sum,
@@ -1137,7 +1126,7 @@ fn random_alarm(g: &mut G, base: &AlarmSpec) -> AlarmSpec {
                     ]))
                 } else {
                     AlarmStatistic::Extended(
-                        g.pick(&[
+                        g.pick_cloned(&[
                             "p50",
                             "p90",
                             "p99",
@@ -1195,7 +1184,7 @@ fn random_alarm(g: &mut G, base: &AlarmSpec) -> AlarmSpec {
                 }
             }
             5 => {
-                a.period_secs = g.pick(&[
+                a.period_secs = g.pick_cloned(&[
                     0,
                     1,
                     5,
@@ -1221,16 +1210,16 @@ fn random_alarm(g: &mut G, base: &AlarmSpec) -> AlarmSpec {
             }
             6 => {
                 a.evaluation_periods =
-                    g.pick(&[0, 1, 2, 3, 5, 60, 1440, 1441, 2880, 8640, 8641, 10_080, 10_081, 60_480, u32::MAX]);
+                    g.pick_cloned(&[0, 1, 2, 3, 5, 60, 1440, 1441, 2880, 8640, 8641, 10_080, 10_081, 60_480, u32::MAX]);
                 a.datapoints_to_alarm = a.datapoints_to_alarm.min(a.evaluation_periods.max(1));
             }
             7 => {
                 let n = a.evaluation_periods;
                 let r = g.0.u32(1..=n.max(1));
-                a.datapoints_to_alarm = g.pick(&[0, 1, n, n.saturating_add(1), r]);
+                a.datapoints_to_alarm = g.pick_cloned(&[0, 1, n, n.saturating_add(1), r]);
             }
             8 => {
-                a.threshold = g.pick(&[
+                a.threshold = g.pick_cloned(&[
                     f64::NAN,
                     f64::INFINITY,
                     f64::NEG_INFINITY,
@@ -1245,7 +1234,7 @@ fn random_alarm(g: &mut G, base: &AlarmSpec) -> AlarmSpec {
                 ])
             }
             9 => {
-                a.comparison = g.pick(&[
+                a.comparison = g.pick_cloned(&[
                     Comparison::GreaterThan,
                     Comparison::GreaterThanOrEqual,
                     Comparison::LessThan,
@@ -1253,7 +1242,7 @@ fn random_alarm(g: &mut G, base: &AlarmSpec) -> AlarmSpec {
                 ])
             }
             10 => {
-                a.treat_missing_data = g.pick(&[
+                a.treat_missing_data = g.pick_cloned(&[
                     TreatMissingData::Breaching,
                     TreatMissingData::NotBreaching,
                     TreatMissingData::Ignore,
@@ -1261,16 +1250,22 @@ fn random_alarm(g: &mut G, base: &AlarmSpec) -> AlarmSpec {
                 ])
             }
             11 => {
-                let n = g.pick(&[0usize, 1, 2, 29, 30, 31]);
+                let n = g.pick_cloned(&[0usize, 1, 2, 29, 30, 31]);
                 a.dimensions = (0..n)
                     .map(|j| {
                         let k = if g.pct(10) {
-                            g.pick(&["D0".to_owned(), String::new(), ":k".to_owned(), "k".repeat(251), "kë".to_owned()])
+                            g.pick_cloned(&[
+                                "D0".to_owned(),
+                                String::new(),
+                                ":k".to_owned(),
+                                "k".repeat(251),
+                                "kë".to_owned(),
+                            ])
                         } else {
                             format!("D{j}")
                         };
                         let v = if g.pct(10) {
-                            g.pick(&[
+                            g.pick_cloned(&[
                                 String::new(),
                                 " ".to_owned(),
                                 "v".repeat(1025),
@@ -1383,7 +1378,7 @@ fn random_alarm_specs_validate_by_the_rules() {
     let mut max_body = 0;
     for case in 0..3000u64 {
         let mut g = G::new(0xA1A2_0000 + case);
-        let base = g.pick(&bases);
+        let base = g.pick_cloned(&bases);
         let a = random_alarm(&mut g, &base);
         let (verdict, rule) = alarm_verdict(&a);
         let got = a.validate();
@@ -1532,7 +1527,7 @@ fn standard_alarms_from_random_configurations_select_what_the_metrics_carry() {
         let mut g = G::new(0x57A4_0000 + case as u64);
         let config = Config::builder()
             .environment(env.clone())
-            .namespace(g.pick(&["Streamer", "Chat/Prod", "AWS/Lambda", ""]))
+            .namespace(g.pick_cloned(&["Streamer", "Chat/Prod", "AWS/Lambda", ""]))
             .build_from(&EnvVars::empty());
         let metrics = MetricSet::from_config(&config);
         let metric_env = metrics
@@ -1542,10 +1537,13 @@ fn standard_alarms_from_random_configurations_select_what_the_metrics_carry() {
             .map(|(_, v)| v.as_str().to_owned());
         let mut c = AlarmConfig::from_config(&config);
         c.message_alarms = g.pct(50);
-        c.processing_latency_ms = g.pick(&[1000.0, f64::NAN, -1.0, 1e300]);
+        c.processing_latency_ms = g.pick_cloned(&[1000.0, f64::NAN, -1.0, 1e300]);
         for i in 0..g.0.usize(0..3) {
-            let name = g.pick(&[format!("connect{i}"), format!("f{i}{}", "f".repeat(200)), format!("fn-{i}")]);
-            c = c.function(FunctionAlarms::new(name, Duration::from_millis(g.pick(&[0, 3000, 900_000, u64::MAX]))));
+            let name = g.pick_cloned(&[format!("connect{i}"), format!("f{i}{}", "f".repeat(200)), format!("fn-{i}")]);
+            c = c.function(FunctionAlarms::new(
+                name,
+                Duration::from_millis(g.pick_cloned(&[0, 3000, 900_000, u64::MAX])),
+            ));
         }
         let alarms = standard_alarms(&c);
         let names: BTreeSet<&String> = alarms.iter().map(|a| &a.name).collect();

@@ -10,7 +10,7 @@
 
 #[path = "common/random.rs"]
 mod random;
-use random::{Findings, Nest, duplicate_key, run_child};
+use random::{Findings, G, Nest, duplicate_key, run_child};
 
 /// The leaf of the deep property values: a JWT, which must not survive either.
 const JWT_LEAF: &str = "leaf eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJlX2hlcmU";
@@ -132,18 +132,7 @@ fn contains_jwt(s: &str) -> bool {
 // Adversarial generators
 // ------------------------------------------------------------------------------------
 
-struct G(fastrand::Rng);
-
 impl G {
-    fn new(seed: u64) -> Self {
-        Self(fastrand::Rng::with_seed(seed))
-    }
-    fn pct(&mut self, p: u32) -> bool {
-        self.0.u32(0..100) < p
-    }
-    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[self.0.usize(0..items.len())]
-    }
     fn b64(&mut self, n: usize) -> String {
         const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
         (0..n).map(|_| A[self.0.usize(0..A.len())] as char).collect()

@@ -26,7 +26,7 @@ mod random;
 use std::sync::Arc;
 use std::time::Instant;
 
-use random::{Findings, squeeze};
+use random::{Findings, G, squeeze};
 use streamer_obs::config::{Config, EnvVars};
 use streamer_obs::invocation::{ColdStartTracker, Invocation};
 use streamer_obs::testing::{CapturingEmitter, ContextBuilder};
@@ -201,20 +201,6 @@ fn check_formatted(f: &mut Findings, h: &TraceHeader, what: &str) {
 // Random headers
 // ------------------------------------------------------------------------------------
 
-struct G(fastrand::Rng);
-
-impl G {
-    fn new(seed: u64) -> Self {
-        Self(fastrand::Rng::with_seed(seed))
-    }
-    fn pct(&mut self, p: u8) -> bool {
-        self.0.u8(0..100) < p
-    }
-    fn pick<T: Clone>(&mut self, items: &[T]) -> T {
-        items[self.0.usize(0..items.len())].clone()
-    }
-}
-
 const JWT: &str = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIiwibmFtZSI6IkpvaG4ifQ.SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c";
 
 fn root_value(g: &mut G) -> String {
@@ -249,7 +235,7 @@ fn parent_value(g: &mut G) -> String {
 }
 
 fn lineage_value(g: &mut G) -> String {
-    g.pick(&[
+    g.pick_cloned(&[
         "10:1234abcd:3".to_owned(),
         "0:00000000:0".to_owned(),
         "32767:ffffffff:255".to_owned(),
@@ -302,8 +288,8 @@ fn keyed(g: &mut G, k: &str) -> String {
 
 fn pad(g: &mut G, s: &str) -> String {
     const WS: [&str; 7] = [" ", "  ", "\t", "\u{a0}", "\u{2003}", "\u{b}", "\n"];
-    let before = if g.pct(20) { g.pick(&WS) } else { "" };
-    let after = if g.pct(20) { g.pick(&WS) } else { "" };
+    let before = if g.pct(20) { g.pick_cloned(&WS) } else { "" };
+    let after = if g.pct(20) { g.pick_cloned(&WS) } else { "" };
     format!("{before}{s}{after}")
 }
 
@@ -330,7 +316,7 @@ fn random_header(g: &mut G) -> String {
         let v = if g.pct(50) {
             "1".to_owned()
         } else {
-            g.pick(&["0", "1", "?", "2", "", "yes", "true", "01", "１"]).to_owned()
+            g.pick_cloned(&["0", "1", "?", "2", "", "yes", "true", "01", "１"]).to_owned()
         };
         push(g, "Sampled", Some(v));
     }
@@ -353,11 +339,11 @@ fn random_header(g: &mut G) -> String {
     }
     // Duplicates of reserved keys.
     if g.pct(8) {
-        let k = g.pick(&["Root", "Parent", "Sampled", "Lineage"]);
+        let k = g.pick_cloned(&["Root", "Parent", "Sampled", "Lineage"]);
         let v = match k {
             "Root" => root_value(g),
             "Parent" => parent_value(g),
-            "Sampled" => g.pick(&["0", "1", "?"]).to_owned(),
+            "Sampled" => g.pick_cloned(&["0", "1", "?"]).to_owned(),
             _ => lineage_value(g),
         };
         push(g, k, Some(v));
@@ -458,7 +444,7 @@ fn ids_follow_x4_and_x5() {
     const ALPHABET: &[u8] = b"0123456789abcdefABCDEFgG-_ 1\x00";
     for _ in 0..50_000 {
         let r = g.0.usize(0..40);
-        let len = g.pick(&[15usize, 16, 17, 34, 35, 36, r]);
+        let len = g.pick_cloned(&[15usize, 16, 17, 34, 35, 36, r]);
         let mut s: String = (0..len).map(|_| char::from(ALPHABET[g.0.usize(0..ALPHABET.len())])).collect();
         if len == 35 && g.pct(70) {
             s.replace_range(0..2, "1-");
@@ -634,8 +620,10 @@ fn control_characters_never_propagate() {
     let mut f = Findings::default();
     let mut g = G::new(0xC7_0001);
     for case in 0..5000 {
-        let c = char::from_u32(g.pick(&[0u32, 1, 9, 10, 11, 12, 13, 27, 32, 127, 0x85, 0xa0, 0x2028, 0x3000, 0xfeff]))
-            .unwrap();
+        let c = char::from_u32(
+            g.pick_cloned(&[0u32, 1, 9, 10, 11, 12, 13, 27, 32, 127, 0x85, 0xa0, 0x2028, 0x3000, 0xfeff]),
+        )
+        .unwrap();
         let key = if g.pct(50) { format!("K{c}ey") } else { "Key".to_owned() };
         let value = match g.0.u8(0..3) {
             0 => format!("va{c}lue"),

@@ -16,7 +16,7 @@
 
 #[path = "common/random.rs"]
 mod random;
-use random::{Findings, Nest, duplicate_key, run_child, squeeze};
+use random::{Findings, G, Nest, duplicate_key, run_child, squeeze};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::UdpSocket;
 use std::sync::Arc;
@@ -149,18 +149,7 @@ fn short(v: &impl ToString) -> String {
 // Generators
 // ------------------------------------------------------------------------------------
 
-struct G(fastrand::Rng);
-
 impl G {
-    fn new(seed: u64) -> Self {
-        Self(fastrand::Rng::with_seed(seed))
-    }
-    fn pct(&mut self, p: u32) -> bool {
-        self.0.u32(0..100) < p
-    }
-    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[self.0.usize(0..items.len())]
-    }
     fn word(&mut self, n: usize) -> String {
         (0..n).map(|_| self.0.alphanumeric()).collect()
     }

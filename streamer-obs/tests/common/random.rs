@@ -1,9 +1,33 @@
-//! What the randomized conformance tests (`emf_random.rs`, `xray_random.rs`) share: rule
+//! What the randomized conformance tests (`emf_random.rs`, `xray_random.rs`,
+//! `cloudwatch_random.rs`, `trace_header_random.rs`) share: a seeded generator, rule
 //! violations collected and reported at once, a child-process runner for probes that may
 //! overflow the stack, and a duplicate-member check of JSON text.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
+
+/// A seeded generator (fixed seeds: deterministic suites). Each suite adds the value
+/// generators of its own subject in an `impl G` block of its own.
+pub(crate) struct G(pub(crate) fastrand::Rng);
+
+impl G {
+    pub(crate) fn new(seed: u64) -> Self {
+        Self(fastrand::Rng::with_seed(seed))
+    }
+    /// True `p` times in 100.
+    pub(crate) fn pct(&mut self, p: u32) -> bool {
+        self.0.u32(0..100) < p
+    }
+    /// One of `items`.
+    pub(crate) fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+        &items[self.0.usize(0..items.len())]
+    }
+    /// A copy of one of `items`.
+    #[allow(dead_code)] // not every suite uses it
+    pub(crate) fn pick_cloned<T: Clone>(&mut self, items: &[T]) -> T {
+        self.pick(items).clone()
+    }
+}
 
 /// Rule violations, grouped by rule with up to three examples each.
 #[derive(Default)]
