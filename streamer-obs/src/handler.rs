@@ -549,6 +549,13 @@ impl HandlerScope {
         &self.invocation
     }
 
+    /// The handler subsegment, for what records on it from inside the body (the tower
+    /// layer's HTTP status): `None` once [`Self::run`] has taken it.
+    #[cfg(feature = "http")]
+    pub(crate) fn segment_ref(&self) -> Option<crate::xray::recorder::SubsegmentRef> {
+        self.segment.as_ref().map(SubsegmentGuard::reference)
+    }
+
     /// The span the handler runs in.
     pub fn span(&self) -> &tracing::Span {
         &self.span

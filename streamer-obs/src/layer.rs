@@ -20,6 +20,9 @@
 //! }
 //! ```
 //!
+//! With the `http` feature the layer also wraps a `Service<lambda_http::Request>`, adding
+//! the HTTP view of the invocation (see `streamer_obs::http`).
+//!
 //! The span of each invocation is named `lambda_handler` (span names are static in
 //! `tracing`) with a `handler` field holding the configured name; the subsegment carries
 //! the configured name itself.
@@ -166,6 +169,67 @@ where
             Ok(fut) => Box::pin(scope.run(fut, view, capture)),
             Err(panic) => Box::pin(scope.run(
                 futures_util::future::lazy(move |_| -> Result<R, E> { std::panic::resume_unwind(panic) }),
+                view,
+                capture,
+            )),
+        }
+    }
+}
+
+/// A `lambda_http` service (feature `http`): the same lifecycle, with the HTTP view of the
+/// invocation (see `streamer_obs::http`). The handler's response is converted to a
+/// `Response<Body>` inside the invocation and handed on as one.
+#[cfg(feature = "http")]
+impl<S, R, E> Service<lambda_http::Request> for ObsService<S, E>
+where
+    S: Service<lambda_http::Request, Response = R, Error = E>,
+    S::Future: Send + 'static,
+    R: lambda_http::IntoResponse + Send + 'static,
+    E: Send + 'static,
+{
+    type Response = lambda_http::Response<lambda_http::Body>;
+    type Error = E;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, E>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut TaskContext<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: lambda_http::Request) -> Self::Future {
+        let telemetry = match &self.layer.telemetry {
+            Some(telemetry) => Cow::Owned(telemetry.clone()),
+            None => Telemetry::current_ref(),
+        };
+        let span = tracing::info_span!("lambda_handler", handler = self.layer.options.name());
+        let ctx = crate::http::lambda_context(&request);
+        let scope = HandlerScope::prepare_with(telemetry, self.layer.options.clone(), ctx, span).open([]);
+        // The request half of the `http` block now (an `Err` or a panic keeps it), the
+        // response half with the status when the response is ready.
+        let http = crate::http::request_http(&request);
+        let segment = scope.segment_ref();
+        if let Some(segment) = &segment {
+            segment.set_http_with_flags(http.clone(), crate::xray::document::Flags::default());
+        }
+        scope.log_event(|| Some(crate::http::request_event(&request)));
+        let view = self.layer.view_error;
+        let capture = |r: &Self::Response| Some(crate::http::response_event(r));
+        let inner = &mut self.inner;
+        let called = scope.in_scope(|| std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| inner.call(request))));
+        match called {
+            Ok(fut) => Box::pin(scope.run(
+                async move {
+                    let response = fut.await?.into_response().await;
+                    if let Some(segment) = segment {
+                        let (http, flags) = crate::http::with_response(http, &response);
+                        segment.set_http_with_flags(http, flags);
+                    }
+                    Ok(response)
+                },
+                view,
+                capture,
+            )),
+            Err(panic) => Box::pin(scope.run(
+                futures_util::future::lazy(move |_| -> Result<Self::Response, E> { std::panic::resume_unwind(panic) }),
                 view,
                 capture,
             )),

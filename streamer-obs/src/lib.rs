@@ -52,6 +52,8 @@
 //! - `xray-api`: the X-Ray `PutTraceSegments` emitter.
 //! - `aws-sdk`: X-Ray subsegments around AWS SDK for Rust calls.
 //! - `cloudwatch`: the `PutMetricData` publisher and `PutMetricAlarm` for the standard alarms.
+//! - `http`: `lambda_http` handlers: [`layer::ObsLayer`] around a `Service<lambda_http::Request>`
+//!   (the X-Ray `http` block and status flags) and `http::lambda_context` for `ctx = ...`.
 
 mod ascii_words;
 #[cfg(feature = "aws")]
@@ -61,6 +63,8 @@ pub mod config;
 mod error_type;
 pub mod function;
 pub mod handler;
+#[cfg(feature = "http")]
+pub mod http;
 mod in_span;
 pub mod invocation;
 pub mod layer;

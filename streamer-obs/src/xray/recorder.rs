@@ -1134,6 +1134,28 @@ pub struct SubsegmentGuard {
     ended: bool,
 }
 
+/// See [`SubsegmentGuard::reference`].
+#[cfg(feature = "http")]
+#[derive(Clone)]
+pub(crate) struct SubsegmentRef {
+    rec: Option<Arc<Recorder>>,
+    idx: usize,
+    id: Option<SegmentId>,
+}
+
+#[cfg(feature = "http")]
+impl SubsegmentRef {
+    /// Sets the `http` block and adds `flags`, under one lock, while the subsegment is open.
+    pub(crate) fn set_http_with_flags(&self, http: Http, flags: Flags) {
+        if let (Some(rec), Some(id)) = (&self.rec, self.id) {
+            rec.with_node(self.idx, id, |sub, _| {
+                sub.set_http(http);
+                sub.add_flags(flags);
+            });
+        }
+    }
+}
+
 impl fmt::Debug for SubsegmentGuard {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.id {
@@ -1438,6 +1460,14 @@ impl SubsegmentGuard {
         if let Some((rec, id)) = self.target() {
             rec.with_node(self.idx, id, |sub, _| sub.set_http(http));
         }
+    }
+
+    /// A reference to this subsegment that does not end it: what records on it from
+    /// inside the work it times (the tower layer's HTTP status) while the lifecycle holds
+    /// the guard. It records nothing once the subsegment has ended.
+    #[cfg(feature = "http")]
+    pub(crate) fn reference(&self) -> SubsegmentRef {
+        SubsegmentRef { rec: self.rec.clone(), idx: self.idx, id: self.id }
     }
 
     /// Sets the `sql` block (a database call).

@@ -1,0 +1,246 @@
+//! `lambda_http` handlers (feature `http`): API Gateway REST and HTTP APIs, ALB, function
+//! URLs, VPC Lattice.
+//!
+//! Two ways in, as for `lambda_runtime` handlers:
+//! - [`ObsLayer`](crate::layer::ObsLayer) around a `Service<lambda_http::Request>` (a
+//!   `service_fn` of an `async fn(Request)`), run by `lambda_http::run`: the whole
+//!   lifecycle, plus the HTTP view of the invocation. The handler subsegment gets the
+//!   X-Ray `http` block (request method, URL without its query string, user agent, client
+//!   IP; response status and content length) and the flags of the status (X-16: 5xx
+//!   `fault`, 429 `throttle` and `error`, other 4xx `error`); `log_event` logs the request
+//!   ([`request_event`]) and `capture_response` captures the response
+//!   ([`response_event`]), both redacted like any logged value.
+//! - `#[instrumented(ctx = streamer_obs::http::lambda_context(&request))]` on the
+//!   `async fn(Request)` itself: the lifecycle without the HTTP view (the attribute does
+//!   not know the types of HTTP).
+//!
+//! ```no_run
+//! use lambda_http::{service_fn, tower::Layer, Body, Error, Request, Response};
+//! use streamer_obs::handler::HandlerOptions;
+//! use streamer_obs::layer::ObsLayer;
+//!
+//! async fn hello(_request: Request) -> Result<Response<Body>, Error> {
+//!     tracing::info!("saying hello");
+//!     Ok(Response::new(Body::from("hello")))
+//! }
+//!
+//! #[tokio::main]
+//! async fn main() -> Result<(), Error> {
+//!     streamer_obs::init()?;
+//!     lambda_http::run(ObsLayer::new(HandlerOptions::new("Hello")).layer(service_fn(hello))).await
+//! }
+//! ```
+//!
+//! The layer hands the response on as a `Response<Body>` (it converts the handler's
+//! `IntoResponse` value inside the invocation, so the conversion is timed and its status
+//! is known), which `lambda_http::run` takes like any other response.
+
+use std::sync::LazyLock;
+
+use lambda_http::{Body, Request, RequestExt as _, Response};
+use lambda_runtime::Context;
+use serde_json::{Map, Value};
+
+use crate::xray::document::{Flags, Http};
+
+/// The context of a request that did not come through `lambda_http` (built by hand in a
+/// test): empty, as `Context::default()`.
+static NO_CONTEXT: LazyLock<Context> = LazyLock::new(Context::default);
+
+/// The Lambda `Context` of a request, as `lambda_http` stores it in the request's
+/// extensions; an empty one (no request id, no trace header, no deadline) for a request
+/// built without it. The `ctx = ...` of `#[instrumented]` on a `lambda_http` handler.
+///
+/// ```
+/// use lambda_http::{Body, Request, RequestExt as _};
+/// use streamer_obs::testing::ContextBuilder;
+/// let ctx = ContextBuilder::new().request_id("req-1").build();
+/// let request = Request::new(Body::Empty).with_lambda_context(ctx);
+/// assert_eq!(streamer_obs::http::lambda_context(&request).request_id, "req-1");
+/// assert_eq!(streamer_obs::http::lambda_context(&Request::new(Body::Empty)).request_id, "");
+/// ```
+pub fn lambda_context(request: &Request) -> &Context {
+    request.lambda_context_ref().unwrap_or(&NO_CONTEXT)
+}
+
+/// The request as `log_event` logs it: `method`, `path`, `query` (each parameter's value,
+/// or its values when repeated), `headers` (lowercase names; repeated ones joined with
+/// `", "`) and `body` (text; a binary body that is not UTF-8 as its length,
+/// `body_bytes`). Redaction happens where it is logged: values under secret keys
+/// (`authorization`, `cookie`, a `token` parameter...) and credentials inside strings.
+///
+/// ```
+/// use lambda_http::{http, Body};
+/// let request = http::Request::builder()
+///     .method("POST")
+///     .uri("https://api.example.com/v1/messages?limit=5")
+///     .header("content-type", "application/json")
+///     .body(Body::from(r#"{"text":"hi"}"#))
+///     .unwrap();
+/// let event = streamer_obs::http::request_event(&request);
+/// assert_eq!(event["method"], "POST");
+/// assert_eq!(event["path"], "/v1/messages");
+/// assert_eq!(event["headers"]["content-type"], "application/json");
+/// assert_eq!(event["body"], r#"{"text":"hi"}"#);
+/// ```
+pub fn request_event(request: &Request) -> Value {
+    let mut event = Map::new();
+    event.insert("method".to_owned(), Value::String(request.method().as_str().to_owned()));
+    event.insert("path".to_owned(), Value::String(request.uri().path().to_owned()));
+    let query = query_object(request);
+    if !query.is_empty() {
+        event.insert("query".to_owned(), Value::Object(query));
+    }
+    event.insert("headers".to_owned(), Value::Object(headers_object(request.headers())));
+    insert_body(&mut event, request.body());
+    Value::Object(event)
+}
+
+/// The response as `capture_response` captures it: `status_code`, `headers` and `body`,
+/// as [`request_event`] renders them.
+///
+/// ```
+/// use lambda_http::{Body, Response};
+/// let response = Response::builder().status(201).header("location", "/v1/messages/7").body(Body::Empty).unwrap();
+/// let event = streamer_obs::http::response_event(&response);
+/// assert_eq!(event["status_code"], 201);
+/// assert_eq!(event["headers"]["location"], "/v1/messages/7");
+/// assert!(event.get("body").is_none());
+/// ```
+pub fn response_event(response: &Response<Body>) -> Value {
+    let mut event = Map::new();
+    event.insert("status_code".to_owned(), Value::from(response.status().as_u16()));
+    event.insert("headers".to_owned(), Value::Object(headers_object(response.headers())));
+    insert_body(&mut event, response.body());
+    Value::Object(event)
+}
+
+/// The request half of the X-Ray `http` block: method, URL (scheme, host and path; the
+/// query string is left out, as it may carry credentials), `User-Agent`, and the client
+/// IP (the first address of `X-Forwarded-For`, which API Gateway and ALB set). The
+/// builder's redaction applies (credentials in the URL or the user agent).
+///
+/// ```
+/// use lambda_http::{http, Body};
+/// let request = http::Request::builder()
+///     .method("GET")
+///     .uri("https://api.example.com/v1/rooms?token=abc")
+///     .header("user-agent", "curl/8.5")
+///     .header("x-forwarded-for", "203.0.113.7, 10.0.0.1")
+///     .body(Body::Empty)
+///     .unwrap();
+/// let http = streamer_obs::http::request_http(&request);
+/// assert_eq!(http.request_method.as_deref(), Some("GET"));
+/// assert_eq!(http.request_url.as_deref(), Some("https://api.example.com/v1/rooms"));
+/// assert_eq!(http.request_user_agent.as_deref(), Some("curl/8.5"));
+/// assert_eq!(http.request_client_ip.as_deref(), Some("203.0.113.7"));
+/// ```
+pub fn request_http(request: &Request) -> Http {
+    let uri = request.uri();
+    let url = match (uri.scheme_str(), uri.authority()) {
+        (Some(scheme), Some(authority)) => format!("{scheme}://{authority}{}", uri.path()),
+        _ => match request.headers().get(lambda_http::http::header::HOST).and_then(|h| h.to_str().ok()) {
+            Some(host) => format!("https://{host}{}", uri.path()),
+            None => uri.path().to_owned(),
+        },
+    };
+    let mut http = Http::default().method(request.method().as_str()).url(url);
+    if let Some(agent) = header_text(request.headers(), "user-agent") {
+        http = http.user_agent(agent);
+    }
+    let client_ip = header_text(request.headers(), "x-forwarded-for")
+        .and_then(|list| list.split(',').next())
+        .map(str::trim)
+        .filter(|ip| !ip.is_empty());
+    if let Some(ip) = client_ip {
+        http = http.client_ip(ip);
+    }
+    http
+}
+
+/// Adds the response half to `http`: the status and the content length (the
+/// `Content-Length` header, else the body's length), and returns the flags of the status
+/// (X-16).
+///
+/// ```
+/// use lambda_http::{Body, Response};
+/// use streamer_obs::xray::document::Http;
+/// let response = Response::builder().status(503).body(Body::from("busy")).unwrap();
+/// let (http, flags) = streamer_obs::http::with_response(Http::default(), &response);
+/// assert_eq!((http.response_status, http.response_content_length), (Some(503), Some(4)));
+/// assert!(flags.fault && !flags.error);
+/// ```
+pub fn with_response(http: Http, response: &Response<Body>) -> (Http, Flags) {
+    let status = response.status().as_u16();
+    let length = header_text(response.headers(), "content-length")
+        .and_then(|l| l.trim().parse::<u64>().ok())
+        .unwrap_or_else(|| body_len(response.body()));
+    (http.status(status).content_length(length), Flags::from_http_status(status))
+}
+
+fn header_text<'h>(headers: &'h lambda_http::http::HeaderMap, name: &str) -> Option<&'h str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+fn body_len(body: &Body) -> u64 {
+    match body {
+        Body::Empty => 0,
+        Body::Text(t) => t.len() as u64,
+        Body::Binary(b) => b.len() as u64,
+        // `Body` is non-exhaustive.
+        #[allow(unreachable_patterns)]
+        _ => 0,
+    }
+}
+
+fn insert_body(event: &mut Map<String, Value>, body: &Body) {
+    match body {
+        Body::Empty => {}
+        Body::Text(t) => {
+            event.insert("body".to_owned(), Value::String(t.clone()));
+        }
+        Body::Binary(b) => match std::str::from_utf8(b) {
+            Ok(t) => {
+                event.insert("body".to_owned(), Value::String(t.to_owned()));
+            }
+            Err(_) => {
+                event.insert("body_bytes".to_owned(), Value::from(b.len()));
+            }
+        },
+        #[allow(unreachable_patterns)]
+        _ => {}
+    }
+}
+
+fn headers_object(headers: &lambda_http::http::HeaderMap) -> Map<String, Value> {
+    let mut out = Map::new();
+    for name in headers.keys() {
+        let mut joined = String::new();
+        for value in headers.get_all(name) {
+            if !joined.is_empty() {
+                joined.push_str(", ");
+            }
+            joined.push_str(&String::from_utf8_lossy(value.as_bytes()));
+        }
+        out.insert(name.as_str().to_owned(), Value::String(joined));
+    }
+    out
+}
+
+fn query_object(request: &Request) -> Map<String, Value> {
+    let mut out = Map::new();
+    let Some(query) = request.query_string_parameters_ref() else { return out };
+    for (key, value) in query.iter() {
+        match out.get_mut(key) {
+            None => {
+                out.insert(key.to_owned(), Value::String(value.to_owned()));
+            }
+            Some(Value::Array(values)) => values.push(Value::String(value.to_owned())),
+            Some(first) => {
+                let first = first.take();
+                out.insert(key.to_owned(), Value::Array(vec![first, Value::String(value.to_owned())]));
+            }
+        }
+    }
+    out
+}

@@ -1,0 +1,318 @@
+//! `lambda_http` handlers (feature `http`): `ObsLayer` around a `Service<Request>`, and
+//! `#[instrumented(ctx = streamer_obs::http::lambda_context(&request))]`, both run the way
+//! `lambda_http::run` runs them: API Gateway events deserialized into `lambda_http`'s
+//! request type and handed to its `Adapter` (what `run` wraps the service in).
+#![cfg(feature = "http")]
+
+mod common;
+
+use std::sync::Arc;
+
+use common::*;
+use lambda_http::request::LambdaRequest;
+use lambda_http::tower::{Layer, Service, ServiceExt};
+use lambda_http::{Adapter, Body, Request, Response, service_fn};
+use lambda_runtime::LambdaEvent;
+use serde_json::{Value, json};
+use streamer_obs::handler::HandlerOptions;
+use streamer_obs::instrumented;
+use streamer_obs::invocation::ColdStartTracker;
+use streamer_obs::layer::ObsLayer;
+use streamer_obs::metrics::{self, EmfPublisher, Unit};
+use streamer_obs::telemetry::Telemetry;
+use streamer_obs::testing::{CapturingEmitter, CapturingWriter, ContextBuilder};
+use tracing::instrument::WithSubscriber;
+
+const JWT: &str = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dBjftJeZ4CVPmB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+
+struct H {
+    telemetry: Telemetry,
+    dispatch: tracing::Dispatch,
+    emf: CapturingWriter,
+    xray: CapturingEmitter,
+    log: CapturingWriter,
+}
+
+fn h() -> H {
+    let cfg = config(&[]);
+    let (dispatch, log, clock) = capture(&cfg);
+    let (emf, xray) = (CapturingWriter::new(), CapturingEmitter::new());
+    let telemetry = Telemetry::builder(cfg)
+        .clock(clock)
+        .cold_start_tracker(Arc::new(ColdStartTracker::new(&Default::default())))
+        .metrics_publisher(Arc::new(EmfPublisher::new(emf.clone())))
+        .emitter(Arc::new(xray.clone()))
+        .build();
+    H { telemetry, dispatch, emf, xray, log }
+}
+
+impl H {
+    /// The ended subsegment named `name` (exactly one).
+    fn subsegment(&self, name: &str) -> Value {
+        let mut found = Vec::new();
+        for raw in self.xray.raw() {
+            let doc: Value = serde_json::from_str(&raw).expect("valid X-Ray JSON");
+            collect(&doc, name, &mut found);
+        }
+        assert_eq!(found.len(), 1, "one {name} subsegment: {:?}", self.xray.raw());
+        found.remove(0)
+    }
+}
+
+fn collect(v: &Value, name: &str, out: &mut Vec<Value>) {
+    if v["name"] == name && v.get("in_progress").is_none() {
+        out.push(v.clone());
+    }
+    for child in v.get("subsegments").and_then(Value::as_array).into_iter().flatten() {
+        collect(child, name, out);
+    }
+}
+
+/// An API Gateway HTTP API (payload 2.0) event, as Lambda delivers it.
+fn http_api_event(method: &str, path: &str, query: &str, body: &str) -> LambdaRequest {
+    let event = json!({
+        "version": "2.0",
+        "routeKey": "$default",
+        "rawPath": path,
+        "rawQueryString": query,
+        "headers": {
+            "authorization": format!("Bearer {JWT}"),
+            "content-type": "application/json",
+            "host": "abc123.execute-api.eu-west-1.amazonaws.com",
+            "user-agent": "streamer-client/1.4",
+            "x-forwarded-for": "203.0.113.7, 10.0.0.1",
+            "x-forwarded-proto": "https"
+        },
+        "queryStringParameters": query.split('&').filter(|p| !p.is_empty()).filter_map(|p| p.split_once('=')).map(|(k, v)| (k.to_owned(), Value::String(v.to_owned()))).collect::<serde_json::Map<_, _>>(),
+        "requestContext": {
+            "accountId": "123456789012",
+            "apiId": "abc123",
+            "domainName": "abc123.execute-api.eu-west-1.amazonaws.com",
+            "domainPrefix": "abc123",
+            "http": {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "203.0.113.7", "userAgent": "streamer-client/1.4"},
+            "requestId": "apigw-request-1",
+            "routeKey": "$default",
+            "stage": "$default",
+            "time": "26/Nov/2026:22:09:48 +0000",
+            "timeEpoch": 1_795_730_988_123u64
+        },
+        "body": body,
+        "isBase64Encoded": false
+    });
+    serde_json::from_value(event).expect("an HTTP API event")
+}
+
+fn lambda_event(payload: LambdaRequest, request_id: &str) -> LambdaEvent<LambdaRequest> {
+    LambdaEvent::new(payload, ContextBuilder::new().request_id(request_id).trace_header(HEADER).build())
+}
+
+/// Runs one event through `Adapter` (as `lambda_http::run` does) over `service`; returns
+/// the response as API Gateway receives it.
+fn run<S, R>(h: &H, service: S, event: LambdaEvent<LambdaRequest>) -> Result<Value, String>
+where
+    S: Service<Request, Response = R, Error = lambda_http::Error> + Send + 'static,
+    S::Future: Send + 'static,
+    R: lambda_http::IntoResponse + 'static,
+{
+    let mut adapter: Adapter<'static, R, S> = Adapter::from(service);
+    let rt = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
+    rt.block_on(
+        async move {
+            let response = adapter.ready().await.map_err(|e| e.to_string())?.call(event).await;
+            response.map(|r| serde_json::to_value(r).unwrap()).map_err(|e| e.to_string())
+        }
+        .with_subscriber(h.dispatch.clone()),
+    )
+}
+
+fn layer(h: &H, options: HandlerOptions) -> ObsLayer {
+    ObsLayer::new(options).telemetry(h.telemetry.clone())
+}
+
+async fn created(request: Request) -> Result<Response<Body>, lambda_http::Error> {
+    tracing::info!(path = request.uri().path(), "storing the message");
+    metrics::add("MessageStored", Unit::Count, 1.0);
+    Ok(Response::builder().status(201).header("location", "/v1/messages/7").body(Body::from("{\"id\":7}"))?)
+}
+
+#[test]
+fn layer_records_the_http_block_and_the_whole_lifecycle() {
+    let h = h();
+    let service = layer(&h, HandlerOptions::new("PostMessage")).layer(service_fn(created));
+    let event = http_api_event("POST", "/v1/messages", "room=lobby", "{\"text\":\"hi\"}");
+    let response = run(&h, service, lambda_event(event, "req-http-1")).unwrap();
+    assert_eq!(response["statusCode"], 201, "{response}");
+    assert_eq!(response["body"], "{\"id\":7}");
+
+    let sub = h.subsegment("PostMessage");
+    let http = &sub["http"];
+    assert_eq!(http["request"]["method"], "POST", "{sub}");
+    // The query string is left out of the URL.
+    assert_eq!(http["request"]["url"], "https://abc123.execute-api.eu-west-1.amazonaws.com/v1/messages", "{sub}");
+    assert_eq!(http["request"]["user_agent"], "streamer-client/1.4");
+    assert_eq!(http["request"]["client_ip"], "203.0.113.7");
+    assert_eq!(http["response"]["status"], 201);
+    assert_eq!(http["response"]["content_length"], 8);
+    for flag in ["error", "fault", "throttle"] {
+        assert!(sub.get(flag).is_none(), "no {flag} on a 201: {sub}");
+    }
+    assert_eq!(sub["annotations"]["ColdStart"], true);
+
+    // The handler's line carries the invocation's keys; the metric is flushed.
+    let lines = h.log.json_lines();
+    let line = lines.iter().find(|l| l["message"] == "storing the message").expect("the handler's line");
+    assert_eq!(line["function_request_id"], "req-http-1");
+    assert_eq!(line["xray_trace_id"], "1-5759e988-bd862e3fe1be46a994272793");
+    let emf = h.emf.json_lines();
+    assert_eq!(emf.iter().filter(|d| d["MessageStored"] == 1.0).count(), 1, "{emf:?}");
+    assert!(emf.iter().any(|d| d.get("ProcessingLatency").is_some()), "{emf:?}");
+}
+
+#[test]
+fn the_status_sets_the_flags() {
+    for (status, flags) in [
+        (200, [false, false, false]),
+        (302, [false, false, false]),
+        (400, [true, false, false]),
+        (404, [true, false, false]),
+        (429, [true, false, true]),
+        (500, [false, true, false]),
+        (503, [false, true, false]),
+    ] {
+        let h = h();
+        let service = layer(&h, HandlerOptions::new("Status")).layer(service_fn(move |_request: Request| async move {
+            Ok::<_, lambda_http::Error>(Response::builder().status(status).body(Body::Empty).unwrap())
+        }));
+        let response = run(&h, service, lambda_event(http_api_event("GET", "/s", "", ""), "req-s")).unwrap();
+        assert_eq!(response["statusCode"], status);
+        let sub = h.subsegment("Status");
+        assert_eq!(sub["http"]["response"]["status"], status, "{sub}");
+        let got = ["error", "fault", "throttle"].map(|f| sub.get(f) == Some(&json!(true)));
+        assert_eq!(got, flags, "{status}: {sub}");
+        // A status is not an exception: no cause, no ERROR line.
+        assert!(sub.get("cause").is_none(), "{sub}");
+        assert!(h.log.json_lines().iter().all(|l| l["level"] != "ERROR"), "{:?}", h.log.lines());
+    }
+}
+
+#[test]
+fn an_error_keeps_the_request_half_and_is_a_fault_with_its_cause() {
+    let h = h();
+    let service = layer(&h, HandlerOptions::new("Failing")).layer(service_fn(|_request: Request| async {
+        Err::<Response<Body>, lambda_http::Error>("the store is down".into())
+    }));
+    let err = run(&h, service, lambda_event(http_api_event("DELETE", "/v1/rooms/9", "", ""), "req-err")).unwrap_err();
+    assert!(err.contains("the store is down"), "{err}");
+    let sub = h.subsegment("Failing");
+    assert_eq!(sub["fault"], true, "{sub}");
+    assert_eq!(sub["http"]["request"]["method"], "DELETE");
+    assert!(sub["http"].get("response").is_none(), "no status without a response: {sub}");
+    assert_eq!(sub["cause"]["exceptions"][0]["message"], "the store is down");
+    let errors: Vec<Value> = h.log.json_lines().into_iter().filter(|l| l["level"] == "ERROR").collect();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+}
+
+#[test]
+fn a_panic_is_a_fault_flushed_then_resumed() {
+    let h = h();
+    let service = layer(&h, HandlerOptions::new("Panicking")).layer(service_fn(|_request: Request| async {
+        if true {
+            panic!("handler bug");
+        }
+        Ok::<Response<Body>, lambda_http::Error>(Response::new(Body::Empty))
+    }));
+    let event = lambda_event(http_api_event("GET", "/p", "", ""), "req-panic");
+    let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(&h, service, event)));
+    assert!(caught.is_err(), "the panic resumes");
+    let sub = h.subsegment("Panicking");
+    assert_eq!(sub["fault"], true, "{sub}");
+    assert_eq!(sub["http"]["request"]["url"], "https://abc123.execute-api.eu-west-1.amazonaws.com/p");
+}
+
+#[test]
+fn log_event_and_capture_response_are_redacted() {
+    let h = h();
+    let options = HandlerOptions::new("Secrets").log_event(true).capture_response(true);
+    let service = layer(&h, options).layer(service_fn(|_request: Request| async {
+        Ok::<_, lambda_http::Error>(
+            Response::builder()
+                .status(200)
+                .header("set-cookie", "session=s3cr3t-cookie; HttpOnly")
+                .header("content-type", "application/json")
+                .body(Body::from(format!("{{\"token\":\"{JWT}\",\"room\":\"lobby\"}}")))
+                .unwrap(),
+        )
+    }));
+    let body = format!("{{\"password\":\"hunter2-pw\",\"jwt\":\"{JWT}\",\"text\":\"hello\"}}");
+    let event = http_api_event("POST", "/v1/login", "token=qs-s3cr3t&room=lobby", &body);
+    run(&h, service, lambda_event(event, "req-secrets")).unwrap();
+
+    let log = h.log.lines().join("\n");
+    let xray = h.xray.raw().join("\n");
+    for secret in [JWT, "qs-s3cr3t", "s3cr3t-cookie", "hunter2-pw"] {
+        assert!(!log.contains(secret), "{secret} in the log: {log}");
+        assert!(!xray.contains(secret), "{secret} in X-Ray: {xray}");
+    }
+    let lines = h.log.json_lines();
+    let logged = lines.iter().find(|l| l["message"] == "Incoming event").expect("the event is logged");
+    let event: Value = serde_json::from_str(logged["event"].as_str().unwrap()).unwrap();
+    assert_eq!(event["method"], "POST", "{event}");
+    assert_eq!(event["path"], "/v1/login");
+    assert_eq!(event["query"]["room"], "lobby", "{event}");
+    assert_eq!(event["query"]["token"], "[REDACTED]", "{event}");
+    assert_eq!(event["headers"]["authorization"], "[REDACTED]", "{event}");
+    assert_eq!(event["headers"]["user-agent"], "streamer-client/1.4");
+    assert!(event["body"].as_str().unwrap().contains("hello"), "{event}");
+
+    let sub = h.subsegment("Secrets");
+    let captured = sub["metadata"].to_string();
+    assert!(captured.contains("status_code"), "the response is captured: {sub}");
+    assert!(captured.contains("lobby"), "{sub}");
+    assert!(captured.contains("\"set-cookie\":\"[REDACTED]\""), "{sub}");
+}
+
+#[test]
+fn a_string_response_is_converted_and_recorded_as_200() {
+    let h = h();
+    let service = layer(&h, HandlerOptions::new("Text"))
+        .layer(service_fn(|_request: Request| async { Ok::<_, lambda_http::Error>("plain text".to_owned()) }));
+    let response = run(&h, service, lambda_event(http_api_event("GET", "/t", "", ""), "req-t")).unwrap();
+    assert_eq!(response["statusCode"], 200);
+    assert_eq!(response["body"], "plain text");
+    let sub = h.subsegment("Text");
+    assert_eq!(sub["http"]["response"]["status"], 200, "{sub}");
+    assert_eq!(sub["http"]["response"]["content_length"], 10, "{sub}");
+}
+
+#[instrumented(name = "GetRoom", ctx = streamer_obs::http::lambda_context(&request), annotations(route = "rooms"))]
+async fn get_room(request: Request) -> Result<Response<Body>, lambda_http::Error> {
+    tracing::info!(path = request.uri().path(), "reading the room");
+    Ok(Response::new(Body::from("room")))
+}
+
+#[test]
+fn the_attribute_takes_the_context_from_the_request() {
+    let h = h();
+    let event = lambda_event(http_api_event("GET", "/v1/rooms/1", "", ""), "req-attr");
+    let telemetry = h.telemetry.clone();
+    let service = service_fn(move |request: Request| {
+        let telemetry = telemetry.clone();
+        async move { telemetry.scope(get_room(request)).await }
+    });
+    let response = run(&h, service, event).unwrap();
+    assert_eq!(response["statusCode"], 200);
+    let sub = h.subsegment("GetRoom");
+    assert_eq!(sub["annotations"]["route"], "rooms", "{sub}");
+    let lines = h.log.json_lines();
+    let line = lines.iter().find(|l| l["message"] == "reading the room").expect("the handler's line");
+    assert_eq!(line["function_request_id"], "req-attr");
+}
+
+#[test]
+fn a_request_without_a_lambda_context_runs_with_an_empty_one() {
+    let request = Request::new(Body::Empty);
+    let ctx = streamer_obs::http::lambda_context(&request);
+    assert_eq!(ctx.request_id, "");
+    assert_eq!(ctx.deadline, 0);
+    assert!(ctx.xray_trace_id.is_none());
+}
