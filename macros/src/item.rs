@@ -7,7 +7,7 @@ use quote::{ToTokens, quote, quote_spanned};
 use syn::ext::IdentExt as _;
 use syn::parse::{Parse, ParseStream};
 use syn::spanned::Spanned as _;
-use syn::{Attribute, Expr, FnArg, Ident, Pat, ReturnType, Signature, Type, Visibility};
+use syn::{Attribute, FnArg, Ident, Pat, ReturnType, Signature, Type, Visibility};
 
 use crate::args::{Args, Errors};
 
@@ -234,22 +234,24 @@ fn bindings(pat: &Pat, ty: Option<&Type>, out: &mut Vec<Param>) {
 /// The identifiers named anywhere in the expressions of the arguments (`annotations`,
 /// `metadata`, `fields`, `ctx`).
 fn argument_idents(args: &Args) -> Vec<String> {
-    fn walk(tokens: proc_macro2::TokenStream, out: &mut Vec<String>) {
-        for t in tokens {
-            match t {
-                proc_macro2::TokenTree::Ident(i) => out.push(i.unraw().to_string()),
-                proc_macro2::TokenTree::Group(g) => walk(g.stream(), out),
-                _ => {}
-            }
-        }
-    }
     let mut out = Vec::new();
     let key_values = args.annotations.iter().chain(&args.metadata).flat_map(|a| &a.value).map(|kv| &kv.value);
     let fields = args.fields.iter().flat_map(|f| &f.value).map(|f| &f.value);
     for expr in key_values.chain(fields).chain(args.ctx.as_ref().map(|c| &c.value)) {
-        walk(expr.to_token_stream(), &mut out);
+        idents_in(expr.to_token_stream(), &mut out);
     }
     out
+}
+
+/// The identifiers in `tokens`, at any depth.
+fn idents_in(tokens: proc_macro2::TokenStream, out: &mut Vec<String>) {
+    for t in tokens {
+        match t {
+            proc_macro2::TokenTree::Ident(i) => out.push(i.unraw().to_string()),
+            proc_macro2::TokenTree::Group(g) => idents_in(g.stream(), out),
+            _ => {}
+        }
+    }
 }
 
 /// Replaces `impl Trait` with `_`, so the return type can be a type argument.
@@ -380,10 +382,13 @@ pub(crate) fn plan(args: &Args, f: &InstrumentedFn) -> syn::Result<Plan> {
             }
         }
     }
-    let ctx_ident = args.ctx.as_ref().and_then(|c| match &c.value {
-        Expr::Path(p) if p.qself.is_none() => p.path.get_ident().cloned(),
-        _ => None,
-    });
+    // A parameter the `ctx` expression reads (`ctx = ctx`, `ctx = request.context`,
+    // `ctx = streamer_obs::http::lambda_context(&request)`) holds the invocation, not a
+    // value of the handler's own: not recorded (a whole request's `Debug` on every line).
+    let mut ctx_names = Vec::new();
+    if let Some(c) = &args.ctx {
+        idents_in(c.value.to_token_stream(), &mut ctx_names);
+    }
     let custom: Vec<String> =
         args.fields.as_ref().map(|f| f.value.iter().map(|f| f.name()).collect()).unwrap_or_default();
     let params = if args.skip_all.is_some() {
@@ -391,7 +396,7 @@ pub(crate) fn plan(args: &Args, f: &InstrumentedFn) -> syn::Result<Plan> {
     } else {
         all.into_iter()
             .filter(|p| args.skip.as_ref().is_none_or(|s| s.value.iter().all(|n| n.unraw() != p.ident.unraw())))
-            .filter(|p| ctx_ident.as_ref().is_none_or(|c| c.unraw() != p.ident.unraw()))
+            .filter(|p| !ctx_names.contains(&p.ident.unraw().to_string()))
             .filter(|p| !custom.contains(&p.ident.unraw().to_string()))
             // A binding named `_x` says it is unused: not recorded (reading it would trip
             // `clippy::used_underscore_binding` in the user's crate).
@@ -437,6 +442,14 @@ mod tests {
         let p = plan_of("ctx = c", "async fn h(c: &Context, s: String) -> Result<(), E> {}").unwrap();
         assert!(matches!(p.kind, Kind::Handler { event: None, .. }));
         assert_eq!(p.params.iter().map(|p| p.ident.to_string()).collect::<Vec<_>>(), ["s"]);
+        let p = plan_of(
+            "ctx = streamer_obs::http::lambda_context(&request)",
+            "async fn h(request: Request, n: u8) -> Result<(), E> {}",
+        )
+        .unwrap();
+        assert_eq!(p.params.iter().map(|p| p.ident.to_string()).collect::<Vec<_>>(), ["n"], "read by `ctx`");
+        let p = plan_of("ctx = r#request.context", "async fn h(request: Routed, n: u8) -> Result<(), E> {}").unwrap();
+        assert_eq!(p.params.iter().map(|p| p.ident.to_string()).collect::<Vec<_>>(), ["n"]);
         let p = plan_of("", "fn helper(event: &LambdaEvent<V>) -> u8 { 0 }").unwrap();
         assert!(matches!(p.kind, Kind::Function), "a reference to an event is not a handler");
         let p = plan_of("", "fn f(&self, (a, b): (u8, u8)) -> usize { 0 }").unwrap();

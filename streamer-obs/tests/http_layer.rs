@@ -305,6 +305,7 @@ fn the_attribute_takes_the_context_from_the_request() {
     assert_eq!(sub["annotations"]["route"], "rooms", "{sub}");
     let lines = h.log.json_lines();
     let line = lines.iter().find(|l| l["message"] == "reading the room").expect("the handler's line");
+    assert!(line.get("request").is_none(), "the request `ctx` reads is not a field: {line}");
     assert_eq!(line["function_request_id"], "req-attr");
 }
 
