@@ -17,13 +17,14 @@ use std::task::Poll;
 use std::time::Duration;
 
 use common::*;
+use lambda_runtime::tower::util::ServiceFn;
 use lambda_runtime::tower::{Layer, Service, ServiceExt};
 use lambda_runtime::{LambdaEvent, service_fn};
 use serde_json::{Value, json};
 use streamer_obs::config::{Config, EnvVars, LogBufferConfig, LogLevel};
 use streamer_obs::handler::{ErrorView, HandlerOptions, HandlerScope};
 use streamer_obs::invocation::{ColdStartTracker, Invocation};
-use streamer_obs::layer::ObsLayer;
+use streamer_obs::layer::{ObsLayer, ObsService};
 use streamer_obs::metrics::{self, EmfPublisher, Unit};
 use streamer_obs::telemetry::Telemetry;
 use streamer_obs::testing::{CapturingEmitter, CapturingWriter, ContextBuilder};
@@ -116,6 +117,32 @@ fn walk(v: &Value, out: &mut Vec<(String, String, bool, Value)>) {
     }
 }
 
+/// Subsegment ids and how often each was sent complete, checking no `in_progress` copy
+/// follows a complete one.
+fn completes(docs: &[String]) -> HashMap<String, (String, usize)> {
+    let mut completed: HashMap<String, (String, usize)> = HashMap::new();
+    for raw in docs.iter().filter(|s| !s.starts_with("metrics")) {
+        let d: Value = serde_json::from_str(raw).unwrap();
+        let mut segs = Vec::new();
+        walk(&d, &mut segs);
+        for (name, id, ip, _) in segs {
+            if ip {
+                assert!(!completed.contains_key(&id), "{name} in_progress after complete: {docs:?}");
+            } else {
+                completed.entry(id).or_insert((name, 0)).1 += 1;
+            }
+        }
+    }
+    completed
+}
+
+/// [`completes`] as sorted (name, times sent complete) pairs.
+fn completed_names(docs: &[String]) -> Vec<(String, usize)> {
+    let mut names: Vec<_> = completes(docs).into_values().collect();
+    names.sort();
+    names
+}
+
 fn no_secret(text: &str) {
     assert!(!text.contains(JWT), "JWT leaked: {}", &text[..text.len().min(2000)]);
     assert!(!text.contains("s3cr3t-bearer"), "bearer leaked: {}", &text[..text.len().min(2000)]);
@@ -136,11 +163,77 @@ where
     F: FnMut(LambdaEvent<T>) -> Fut + Send + 'static,
     Fut: Future<Output = Result<R, E>> + Send + 'static,
 {
-    let mut svc = ObsLayer::<E>::new(HandlerOptions::new(name))
+    let svc = ObsLayer::<E>::new(HandlerOptions::new(name))
         .error_view(view)
         .telemetry(h.telemetry.clone())
         .layer(service_fn(handler));
-    rt().block_on(async move { svc.ready().await.ok().unwrap().call(event).await }.with_subscriber(h.dispatch.clone()))
+    call_once(&h.dispatch, svc, event)
+}
+
+/// [`via_layer`] with what most tests use: handler "H", a `std::io::Error` described by
+/// `ErrorView::from_error`, an empty event with `request_id`.
+fn via_h<R, F, Fut>(h: &H, handler: F, request_id: &str) -> Result<R, std::io::Error>
+where
+    R: serde::Serialize + Send + 'static,
+    F: FnMut(LambdaEvent<Value>) -> Fut + Send + 'static,
+    Fut: Future<Output = Result<R, std::io::Error>> + Send + 'static,
+{
+    via_layer(h, "H", ErrorView::from_error::<std::io::Error>, handler, ev(json!({}), request_id))
+}
+
+/// [`via_h`] for a handler failing with a boxed `lambda_runtime::Error` (described by
+/// `default_error_view`).
+fn via_boxed<F, Fut>(h: &H, handler: F, request_id: &str) -> Result<Value, lambda_runtime::Error>
+where
+    F: FnMut(LambdaEvent<Value>) -> Fut + Send + 'static,
+    Fut: Future<Output = Result<Value, lambda_runtime::Error>> + Send + 'static,
+{
+    via_layer(
+        h,
+        "H",
+        streamer_obs::layer::default_error_view::<lambda_runtime::Error>,
+        handler,
+        ev(json!({}), request_id),
+    )
+}
+
+/// A layer with `options` over `telemetry`, describing a `std::io::Error` with
+/// `ErrorView::from_error`.
+fn io_layer(telemetry: Telemetry, options: HandlerOptions) -> ObsLayer<std::io::Error> {
+    ObsLayer::<std::io::Error>::new(options).error_view(ErrorView::from_error).telemetry(telemetry)
+}
+
+fn layer_with(h: &H, options: HandlerOptions) -> ObsLayer<std::io::Error> {
+    io_layer(h.telemetry.clone(), options)
+}
+
+/// The service most tests drive: `handler` as "H" behind [`layer_with`].
+fn h_service<F>(h: &H, handler: F) -> ObsService<ServiceFn<F>, std::io::Error> {
+    layer_with(h, HandlerOptions::new("H")).layer(service_fn(handler))
+}
+
+/// Runs `fut` to completion on a fresh current-thread runtime under `dispatch`.
+fn block_on_with<F: Future>(dispatch: &tracing::Dispatch, fut: F) -> F::Output {
+    rt().block_on(fut.with_subscriber(dispatch.clone()))
+}
+
+/// Calls `svc` once with `event` under `dispatch`.
+fn call_once<S, T>(dispatch: &tracing::Dispatch, mut svc: S, event: LambdaEvent<T>) -> Result<S::Response, S::Error>
+where
+    S: Service<LambdaEvent<T>>,
+    S::Error: std::fmt::Debug,
+{
+    block_on_with(dispatch, async move { svc.ready().await.unwrap().call(event).await })
+}
+
+/// A context with a trace header and a deadline.
+fn dl_ctx(request_id: &str, deadline_ms: u64) -> lambda_runtime::Context {
+    ContextBuilder::new().request_id(request_id).trace_header(HEADER).deadline_ms(deadline_ms).build()
+}
+
+/// An empty event with [`dl_ctx`].
+fn dl_ev(request_id: &str, deadline_ms: u64) -> LambdaEvent<Value> {
+    LambdaEvent::new(json!({}), dl_ctx(request_id, deadline_ms))
 }
 
 fn assert_latency_once(h: &H) {
@@ -202,13 +295,7 @@ impl serde::Serialize for PanickingSerialize {
 #[test]
 fn ok_response_whose_serialize_fails_is_returned_and_flushed() {
     let h = h();
-    let out = via_layer(
-        &h,
-        "H",
-        ErrorView::from_error::<std::io::Error>,
-        |_e: LambdaEvent<Value>| async { Ok(FailingSerialize) },
-        ev(json!({}), "ser-fail"),
-    );
+    let out = via_h(&h, |_| async { Ok(FailingSerialize) }, "ser-fail");
     assert!(out.is_ok());
     assert!(h.level("ERROR").is_empty());
     assert_latency_once(&h);
@@ -220,13 +307,7 @@ fn ok_response_whose_serialize_fails_is_returned_and_flushed() {
 #[test]
 fn ok_response_whose_serialize_panics_is_returned_with_one_warning() {
     let h = h();
-    let out = via_layer(
-        &h,
-        "H",
-        ErrorView::from_error::<std::io::Error>,
-        |_e: LambdaEvent<Value>| async { Ok(PanickingSerialize(7)) },
-        ev(json!({}), "ser-panic"),
-    );
+    let out = via_h(&h, |_| async { Ok(PanickingSerialize(7)) }, "ser-panic");
     assert_eq!(out.unwrap().0, 7);
     assert!(h.level("ERROR").is_empty(), "{:?}", h.log.lines());
     assert_eq!(h.with_message("response not captured").len(), 1, "{:?}", h.log.lines());
@@ -238,15 +319,13 @@ fn ok_response_whose_serialize_panics_is_returned_with_one_warning() {
 fn huge_response_is_size_guarded() {
     let h = h();
     let big = "x".repeat(300 * 1024);
-    let out = via_layer(
+    let out = via_h(
         &h,
-        "H",
-        ErrorView::from_error::<std::io::Error>,
-        move |_e: LambdaEvent<Value>| {
+        move |_| {
             let big = big.clone();
             async move { Ok(json!({"body": big})) }
         },
-        ev(json!({}), "huge"),
+        "huge",
     );
     assert_eq!(out.unwrap()["body"].as_str().unwrap().len(), 300 * 1024);
     assert_latency_once(&h);
@@ -256,18 +335,16 @@ fn huge_response_is_size_guarded() {
 #[test]
 fn deep_response_is_captured_without_overflow() {
     let h = h();
-    let out = via_layer(
+    let out = via_h(
         &h,
-        "H",
-        ErrorView::from_error::<std::io::Error>,
-        |_e: LambdaEvent<Value>| async {
+        |_| async {
             let mut v = json!(1);
             for _ in 0..1000 {
                 v = json!([v]);
             }
             Ok(v)
         },
-        ev(json!({}), "deep"),
+        "deep",
     );
     let mut v = out.unwrap();
     let mut depth = 0;
@@ -282,20 +359,17 @@ fn deep_response_is_captured_without_overflow() {
     assert!(docs[0].to_string().contains("[too deep]"));
 }
 
+/// A response carrying a bearer token and a JWT.
+async fn respond_with_secrets(_e: LambdaEvent<Value>) -> Result<Value, std::io::Error> {
+    Ok(json!({"headers": {"Authorization": "Bearer s3cr3t-bearer"}, "body": format!("token {JWT}")}))
+}
+
 /// Secrets in a captured response. The README does not promise redaction of X-Ray
 /// metadata explicitly; the logs must stay clean.
 #[test]
 fn response_with_secrets_never_reaches_the_log() {
     let h = h();
-    let out = via_layer(
-        &h,
-        "H",
-        ErrorView::from_error::<std::io::Error>,
-        |_e: LambdaEvent<Value>| async {
-            Ok(json!({"headers": {"Authorization": "Bearer s3cr3t-bearer"}, "body": format!("token {JWT}")}))
-        },
-        ev(json!({}), "secret-resp"),
-    );
+    let out = via_h(&h, respond_with_secrets, "secret-resp");
     assert!(out.is_ok());
     no_secret(&h.log.contents());
     no_secret(&h.emf.contents());
@@ -305,15 +379,7 @@ fn response_with_secrets_never_reaches_the_log() {
 #[test]
 fn response_with_secrets_in_xray_metadata() {
     let h = h();
-    let _ = via_layer(
-        &h,
-        "H",
-        ErrorView::from_error::<std::io::Error>,
-        |_e: LambdaEvent<Value>| async {
-            Ok(json!({"headers": {"Authorization": "Bearer s3cr3t-bearer"}, "body": format!("token {JWT}")}))
-        },
-        ev(json!({}), "secret-resp-x"),
-    );
+    let _ = via_h(&h, respond_with_secrets, "secret-resp-x");
     no_secret(&h.xray.raw().join("\n"));
 }
 
@@ -369,6 +435,11 @@ impl std::error::Error for Cyclic {
     }
 }
 
+/// An error carrying a bearer token and a JWT.
+async fn fail_with_secrets(_e: LambdaEvent<Value>) -> Result<Value, lambda_runtime::Error> {
+    Err(format!("rejected {JWT} with Authorization: Bearer s3cr3t-bearer").into())
+}
+
 fn check_one_error_fault(h: &H, name: &str) -> Value {
     let errors = h.level("ERROR");
     assert_eq!(errors.len(), 1, "exactly one ERROR line: {:?}", h.log.lines());
@@ -413,13 +484,7 @@ fn err_whose_debug_panics_via_default_view() {
 #[test]
 fn err_whose_source_panics_boxed_lambda_error() {
     let h = h();
-    let out = via_layer(
-        &h,
-        "H",
-        streamer_obs::layer::default_error_view::<lambda_runtime::Error>,
-        |_e: LambdaEvent<Value>| async { Err::<Value, lambda_runtime::Error>(Box::new(PanickingSource(43))) },
-        ev(json!({}), "src"),
-    );
+    let out = via_boxed(&h, |_| async { Err::<Value, lambda_runtime::Error>(Box::new(PanickingSource(43))) }, "src");
     assert_eq!(out.unwrap_err().downcast_ref::<PanickingSource>().unwrap().0, 43);
     check_one_error_fault(&h, "H");
 }
@@ -444,15 +509,13 @@ fn err_with_cyclic_source_chain_is_bounded() {
 fn huge_err_is_cut_in_log_and_xray() {
     let h = h();
     let msg = "e".repeat(1024 * 1024);
-    let out = via_layer(
+    let out = via_boxed(
         &h,
-        "H",
-        streamer_obs::layer::default_error_view::<lambda_runtime::Error>,
-        move |_e: LambdaEvent<Value>| {
+        move |_| {
             let msg = msg.clone();
             async move { Err::<Value, lambda_runtime::Error>(msg.into()) }
         },
-        ev(json!({}), "huge-err"),
+        "huge-err",
     );
     assert_eq!(out.unwrap_err().to_string().len(), 1024 * 1024);
     for l in h.log.lines() {
@@ -464,17 +527,7 @@ fn huge_err_is_cut_in_log_and_xray() {
 #[test]
 fn err_with_secrets_never_reaches_the_log() {
     let h = h();
-    let out = via_layer(
-        &h,
-        "H",
-        streamer_obs::layer::default_error_view::<lambda_runtime::Error>,
-        |_e: LambdaEvent<Value>| async {
-            Err::<Value, lambda_runtime::Error>(
-                format!("rejected {JWT} with Authorization: Bearer s3cr3t-bearer").into(),
-            )
-        },
-        ev(json!({}), "secret-err"),
-    );
+    let out = via_boxed(&h, fail_with_secrets, "secret-err");
     assert!(out.is_err());
     check_one_error_fault(&h, "H");
     no_secret(&h.log.contents());
@@ -484,17 +537,7 @@ fn err_with_secrets_never_reaches_the_log() {
 #[test]
 fn err_with_secrets_in_xray_cause() {
     let h = h();
-    let _ = via_layer(
-        &h,
-        "H",
-        streamer_obs::layer::default_error_view::<lambda_runtime::Error>,
-        |_e: LambdaEvent<Value>| async {
-            Err::<Value, lambda_runtime::Error>(
-                format!("rejected {JWT} with Authorization: Bearer s3cr3t-bearer").into(),
-            )
-        },
-        ev(json!({}), "secret-err-x"),
-    );
+    let _ = via_boxed(&h, fail_with_secrets, "secret-err-x");
     no_secret(&h.xray.raw().join("\n"));
 }
 
@@ -502,14 +545,12 @@ fn err_with_secrets_in_xray_cause() {
 #[test]
 fn error_class_mapping_via_layer() {
     let h = h();
-    let mut svc = ObsLayer::<lambda_runtime::Error>::new(
+    let svc = ObsLayer::<lambda_runtime::Error>::new(
         HandlerOptions::new("H").error_class(|_| streamer_obs::handler::ErrorClass::Error),
     )
     .telemetry(h.telemetry.clone())
     .layer(service_fn(|_e: LambdaEvent<Value>| async { Err::<Value, lambda_runtime::Error>("bad input".into()) }));
-    let out = rt().block_on(
-        async move { svc.ready().await.unwrap().call(ev(json!({}), "cls")).await }.with_subscriber(h.dispatch.clone()),
-    );
+    let out = call_once(&h.dispatch, svc, ev(json!({}), "cls"));
     assert!(out.is_err());
     let docs = h.handler_docs("H");
     assert_eq!(docs.len(), 1);
@@ -529,15 +570,7 @@ fn catch<R>(f: impl FnOnce() -> R) -> std::thread::Result<R> {
 #[test]
 fn panic_with_non_string_payload_is_resumed_unchanged() {
     let h = h();
-    let r = catch(|| {
-        via_layer(
-            &h,
-            "H",
-            ErrorView::from_error::<std::io::Error>,
-            |_e: LambdaEvent<Value>| async { std::panic::panic_any(1234u32) as Result<Value, std::io::Error> },
-            ev(json!({}), "p-any"),
-        )
-    });
+    let r = catch(|| via_h(&h, |_| async { std::panic::panic_any(1234u32) as Result<Value, std::io::Error> }, "p-any"));
     assert_eq!(r.unwrap_err().downcast_ref::<u32>(), Some(&1234));
     let e = check_one_error_fault(&h, "H");
     assert_eq!(e["function_request_id"], "p-any");
@@ -558,16 +591,14 @@ impl Drop for PanicOnDrop {
 fn panic_in_drop_of_a_handler_value_is_the_panic_path() {
     let h = h();
     let r = catch(|| {
-        via_layer(
+        via_h(
             &h,
-            "H",
-            ErrorView::from_error::<std::io::Error>,
-            |_e: LambdaEvent<Value>| async {
+            |_| async {
                 let _g = PanicOnDrop;
                 tokio::task::yield_now().await;
                 Ok::<Value, std::io::Error>(json!(1))
             },
-            ev(json!({}), "p-drop"),
+            "p-drop",
         )
     });
     assert_eq!(r.unwrap_err().downcast_ref::<&str>(), Some(&"drop panicked"));
@@ -587,13 +618,7 @@ fn panic_in_drop_of_the_response_happens_at_the_caller() {
         u8,
     );
     let r = catch(|| {
-        let out = via_layer(
-            &h,
-            "H",
-            ErrorView::from_error::<std::io::Error>,
-            |_e: LambdaEvent<Value>| async { Ok::<_, std::io::Error>(Resp(Some(PanicOnDrop), 9)) },
-            ev(json!({}), "p-resp"),
-        );
+        let out = via_h(&h, |_| async { Ok::<_, std::io::Error>(Resp(Some(PanicOnDrop), 9)) }, "p-resp");
         let resp = out.ok().unwrap();
         assert_eq!(resp.1, 9);
         drop(resp);
@@ -612,35 +637,52 @@ fn poll_once<F: Future + ?Sized>(fut: Pin<&mut F>) -> impl Future<Output = Poll<
     std::future::poll_fn(move |cx| Poll::Ready(fut.take().unwrap().poll(cx)))
 }
 
+/// Polls `fut` (each poll pending, 1 ms apart, at most 200 times) until the deadline
+/// guard's WARN line is in `log`; whether it was seen there.
+async fn poll_until_guard<F: Future + ?Sized>(mut fut: Pin<&mut F>, log: &CapturingWriter) -> bool {
+    for _ in 0..200 {
+        assert!(poll_once(fut.as_mut()).await.is_pending());
+        if log.contents().contains("about to time out") {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    false
+}
+
+/// Calls "H" (behind [`h_service`]) with an empty event, polls the run future `polls`
+/// times, each poll pending, then drops it: a cancellation.
+fn poll_then_drop<F, Fut>(h: &H, request_id: &str, polls: usize, handler: F)
+where
+    F: FnMut(LambdaEvent<Value>) -> Fut + Send + 'static,
+    Fut: Future<Output = Result<Value, std::io::Error>> + Send + 'static,
+{
+    let mut svc = h_service(h, handler);
+    let event = ev(json!({}), request_id);
+    block_on_with(&h.dispatch, async move {
+        let mut fut = svc.ready().await.unwrap().call(event);
+        for _ in 0..polls {
+            assert!(poll_once(fut.as_mut()).await.is_pending());
+        }
+        drop(fut);
+    });
+}
+
 /// Polls the run future `k` times (each await point a `yield_now`), then drops it.
 fn cancel_after(k: usize) -> H {
     let h = h();
-    let telemetry = h.telemetry.clone();
-    rt().block_on(
-        async move {
-            let mut svc = ObsLayer::<std::io::Error>::new(HandlerOptions::new("H"))
-                .error_view(ErrorView::from_error)
-                .telemetry(telemetry)
-                .layer(service_fn(|_e: LambdaEvent<Value>| async {
-                    metrics::add("Step0", Unit::Count, 1.0);
-                    tokio::task::yield_now().await;
-                    metrics::add("Step1", Unit::Count, 1.0);
-                    let _inner = streamer_obs::xray::subsegment("Inner");
-                    tokio::task::yield_now().await;
-                    metrics::add("Step2", Unit::Count, 1.0);
-                    tokio::task::yield_now().await;
-                    metrics::add("Step3", Unit::Count, 1.0);
-                    std::future::pending::<()>().await;
-                    Ok::<Value, std::io::Error>(json!(1))
-                }));
-            let mut fut = svc.ready().await.unwrap().call(ev(json!({}), &format!("cancel-{k}")));
-            for _ in 0..k {
-                assert!(poll_once(fut.as_mut()).await.is_pending());
-            }
-            drop(fut);
-        }
-        .with_subscriber(h.dispatch.clone()),
-    );
+    poll_then_drop(&h, &format!("cancel-{k}"), k, |_| async {
+        metrics::add("Step0", Unit::Count, 1.0);
+        tokio::task::yield_now().await;
+        metrics::add("Step1", Unit::Count, 1.0);
+        let _inner = streamer_obs::xray::subsegment("Inner");
+        tokio::task::yield_now().await;
+        metrics::add("Step2", Unit::Count, 1.0);
+        tokio::task::yield_now().await;
+        metrics::add("Step3", Unit::Count, 1.0);
+        std::future::pending::<()>().await;
+        Ok(json!(1))
+    });
     h
 }
 
@@ -675,24 +717,17 @@ fn cancellation_at_each_await_point() {
 #[test]
 fn cancellation_with_a_panicking_drop_still_flushes() {
     let h = h();
-    let telemetry = h.telemetry.clone();
-    let dropped = rt().block_on(
-        async move {
-            let mut svc = ObsLayer::<std::io::Error>::new(HandlerOptions::new("H"))
-                .error_view(ErrorView::from_error)
-                .telemetry(telemetry)
-                .layer(service_fn(|_e: LambdaEvent<Value>| async {
-                    let _g = PanicOnDrop;
-                    metrics::add("Before", Unit::Count, 1.0);
-                    std::future::pending::<()>().await;
-                    Ok::<Value, std::io::Error>(json!(1))
-                }));
-            let mut fut = svc.ready().await.unwrap().call(ev(json!({}), "cancel-drop"));
-            assert!(poll_once(fut.as_mut()).await.is_pending());
-            catch(move || drop(fut))
-        }
-        .with_subscriber(h.dispatch.clone()),
-    );
+    let mut svc = h_service(&h, |_e: LambdaEvent<Value>| async {
+        let _g = PanicOnDrop;
+        metrics::add("Before", Unit::Count, 1.0);
+        std::future::pending::<()>().await;
+        Ok::<Value, std::io::Error>(json!(1))
+    });
+    let dropped = block_on_with(&h.dispatch, async move {
+        let mut fut = svc.ready().await.unwrap().call(ev(json!({}), "cancel-drop"));
+        assert!(poll_once(fut.as_mut()).await.is_pending());
+        catch(move || drop(fut))
+    });
     eprintln!(
         "drop panicked: {}\nLOG {:?}\nEMF {:?}\nXRAY {:?}",
         dropped.is_err(),
@@ -713,26 +748,16 @@ fn cancellation_with_a_panicking_drop_still_flushes() {
 /// Runs a handler that waits `wait_ms` (real time) with `deadline` and `margin_ms`.
 fn run_with_deadline(deadline: u64, margin_ms: u64, wait_ms: u64) -> (H, Result<u8, std::io::Error>) {
     let h = h();
-    let telemetry = h.telemetry.clone();
-    let out = rt().block_on(
-        async move {
-            let ctx = ContextBuilder::new().request_id("dl").trace_header(HEADER).deadline_ms(deadline).build();
-            let mut svc = ObsLayer::<std::io::Error>::new(
-                HandlerOptions::new("H").deadline_margin(Duration::from_millis(margin_ms)),
-            )
-            .error_view(ErrorView::from_error)
-            .telemetry(telemetry)
-            .layer(service_fn(move |_e: LambdaEvent<Value>| async move {
-                metrics::add("Early", Unit::Count, 1.0);
-                drop(streamer_obs::xray::subsegment("Early"));
-                tokio::time::sleep(Duration::from_millis(wait_ms)).await;
-                metrics::add("Late", Unit::Count, 1.0);
-                Ok::<u8, std::io::Error>(5)
-            }));
-            svc.ready().await.unwrap().call(LambdaEvent::new(json!({}), ctx)).await
-        }
-        .with_subscriber(h.dispatch.clone()),
+    let svc = layer_with(&h, HandlerOptions::new("H").deadline_margin(Duration::from_millis(margin_ms))).layer(
+        service_fn(move |_e: LambdaEvent<Value>| async move {
+            metrics::add("Early", Unit::Count, 1.0);
+            drop(streamer_obs::xray::subsegment("Early"));
+            tokio::time::sleep(Duration::from_millis(wait_ms)).await;
+            metrics::add("Late", Unit::Count, 1.0);
+            Ok::<u8, std::io::Error>(5)
+        }),
     );
+    let out = call_once(&h.dispatch, svc, dl_ev("dl", deadline));
     (h, out)
 }
 
@@ -812,56 +837,30 @@ fn handler_finishing_well_before_the_guard() {
 #[test]
 fn guard_fires_then_cancelled_before_the_deadline_flush() {
     let h = h();
-    let telemetry = h.telemetry.clone();
     let log = h.log.clone();
-    rt().block_on(
-        async move {
-            let ctx = ContextBuilder::new().request_id("dl-cancel").trace_header(HEADER).deadline_ms(T0).build();
-            let mut svc = ObsLayer::<std::io::Error>::new(HandlerOptions::new("H"))
-                .error_view(ErrorView::from_error)
-                .telemetry(telemetry)
-                .layer(service_fn(|_e: LambdaEvent<Value>| async {
-                    metrics::add("Early", Unit::Count, 1.0);
-                    let _open = streamer_obs::xray::subsegment("Open");
-                    std::future::pending::<()>().await;
-                    Ok::<u8, std::io::Error>(5)
-                }));
-            let mut fut = svc.ready().await.unwrap().call(LambdaEvent::new(json!({}), ctx));
-            for _ in 0..200 {
-                assert!(poll_once(fut.as_mut()).await.is_pending());
-                if log.contents().contains("about to time out") {
-                    break;
-                }
-                tokio::time::sleep(Duration::from_millis(1)).await;
-            }
-            assert!(log.contents().contains("about to time out"));
-            drop(fut);
-            // Let any spawned flush run.
-            for _ in 0..10 {
-                tokio::task::yield_now().await;
-            }
+    let mut svc = h_service(&h, |_e: LambdaEvent<Value>| async {
+        metrics::add("Early", Unit::Count, 1.0);
+        let _open = streamer_obs::xray::subsegment("Open");
+        std::future::pending::<()>().await;
+        Ok::<u8, std::io::Error>(5)
+    });
+    block_on_with(&h.dispatch, async move {
+        let mut fut = svc.ready().await.unwrap().call(dl_ev("dl-cancel", T0));
+        poll_until_guard(fut.as_mut(), &log).await;
+        assert!(log.contents().contains("about to time out"));
+        drop(fut);
+        // Let any spawned flush run.
+        for _ in 0..10 {
+            tokio::task::yield_now().await;
         }
-        .with_subscriber(h.dispatch.clone()),
-    );
+    });
     assert_eq!(h.with_message("about to time out").len(), 1);
     assert_eq!(h.with_message("handler cancelled").len(), 1, "{:?}", h.log.lines());
     assert_eq!(h.metric_docs("Early").len(), 1, "{:?}", h.emf.lines());
     assert_latency_once(&h);
     // Order of documents: no in_progress document for an id after its complete one.
-    let mut completed: HashMap<String, usize> = HashMap::new();
-    for raw in h.xray.raw() {
-        let d: Value = serde_json::from_str(&raw).unwrap();
-        let mut segs = Vec::new();
-        walk(&d, &mut segs);
-        for (name, id, ip, _) in segs {
-            if ip {
-                assert!(!completed.contains_key(&id), "{name} sent in_progress after complete: {:?}", h.xray.raw());
-            } else {
-                *completed.entry(id).or_default() += 1;
-            }
-        }
-    }
-    assert!(completed.values().all(|&n| n == 1), "{:?}", h.xray.raw());
+    let raw = h.xray.raw();
+    assert!(completes(&raw).values().all(|(_, n)| *n == 1), "{raw:?}");
     assert_eq!(h.handler_docs("H").len(), 1);
     assert_eq!(h.handler_docs("Open").len(), 1);
 }
@@ -870,22 +869,12 @@ fn guard_fires_then_cancelled_before_the_deadline_flush() {
 #[test]
 fn guard_fires_then_handler_errs() {
     let h = h();
-    let telemetry = h.telemetry.clone();
-    let out = rt().block_on(
-        async move {
-            let ctx = ContextBuilder::new().request_id("dl-err").trace_header(HEADER).deadline_ms(T0 + 10).build();
-            let mut svc = ObsLayer::<std::io::Error>::new(HandlerOptions::new("H"))
-                .error_view(ErrorView::from_error)
-                .telemetry(telemetry)
-                .layer(service_fn(|_e: LambdaEvent<Value>| async {
-                    metrics::add("Early", Unit::Count, 1.0);
-                    tokio::time::sleep(Duration::from_millis(30)).await;
-                    Err::<u8, _>(std::io::Error::other("late failure"))
-                }));
-            svc.ready().await.unwrap().call(LambdaEvent::new(json!({}), ctx)).await
-        }
-        .with_subscriber(h.dispatch.clone()),
-    );
+    let svc = h_service(&h, |_e: LambdaEvent<Value>| async {
+        metrics::add("Early", Unit::Count, 1.0);
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        Err::<u8, _>(std::io::Error::other("late failure"))
+    });
+    let out = call_once(&h.dispatch, svc, dl_ev("dl-err", T0 + 10));
     assert_eq!(out.unwrap_err().to_string(), "late failure");
     assert_eq!(h.with_message("about to time out").len(), 1);
     let e = check_one_error_fault(&h, "H");
@@ -897,63 +886,68 @@ fn guard_fires_then_handler_errs() {
 // Concurrency
 // ---------------------------------------------------------------------------------------
 
-#[test]
-fn concurrent_invocations_through_the_layer_do_not_cross() {
-    const N: u32 = 64;
-    let h = h();
+/// Runs `n` invocations at once on a four-worker runtime: `invoke(i, svc)`, given a clone
+/// of `svc`, spawned for each `i` under `h`'s subscriber. Their outputs, in order.
+fn concurrently<S, Fut>(h: &H, n: u32, svc: S, invoke: impl Fn(u32, S) -> Fut) -> Vec<Fut::Output>
+where
+    S: Clone,
+    Fut: Future + Send + 'static,
+    Fut::Output: Send + 'static,
+{
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(4).enable_time().build().unwrap();
-    let svc = ObsLayer::<std::io::Error>::new(HandlerOptions::new("H"))
-        .error_view(ErrorView::from_error)
-        .telemetry(h.telemetry.clone())
-        .layer(service_fn(|e: LambdaEvent<Value>| async move {
-            let i = e.payload["i"].as_u64().unwrap();
-            streamer_obs::invocation::append_field("user_id", format!("u{i}"));
-            metrics::set_property("inv", i);
-            metrics::add("Work", Unit::Count, i as f64);
-            let _ = streamer_obs::xray::annotate("inv", i as i64);
-            let sub = streamer_obs::xray::subsegment(&format!("Sub{i}"));
-            for k in 0..5 {
-                tokio::task::yield_now().await;
-                tracing::info!(k, "work");
-            }
-            // A task spawned inside the invocation's scope, and one without.
-            let inv = Invocation::current().unwrap();
-            let scoped = tokio::spawn(
-                inv.scope(async move {
-                    tokio::task::yield_now().await;
-                    tracing::info!("scoped task");
-                    metrics::add("Spawned", Unit::Count, i as f64);
-                })
-                .with_current_subscriber(),
-            );
-            let unscoped = tokio::spawn(
-                async move {
-                    tracing::info!(unscoped_for = i, "unscoped task");
-                    Invocation::current().map(|c| c.request_id().to_owned())
-                }
-                .with_current_subscriber(),
-            );
-            scoped.await.unwrap();
-            let seen = unscoped.await.unwrap();
-            drop(sub);
-            Ok::<_, std::io::Error>(json!({"i": i, "unscoped_saw": seen}))
-        }));
-    let results: Vec<Value> = runtime.block_on(async {
+    runtime.block_on(async {
         let mut handles = Vec::new();
-        for i in 0..N {
-            let mut svc = svc.clone();
-            let ctx = ContextBuilder::new().request_id(format!("req-{i}")).trace_header(header(i)).build();
-            let dispatch = h.dispatch.clone();
-            handles.push(tokio::spawn(
-                async move { svc.ready().await.unwrap().call(LambdaEvent::new(json!({"i": i}), ctx)).await.unwrap() }
-                    .with_subscriber(dispatch),
-            ));
+        for i in 0..n {
+            handles.push(tokio::spawn(invoke(i, svc.clone()).with_subscriber(h.dispatch.clone())));
         }
         let mut out = Vec::new();
         for hd in handles {
             out.push(hd.await.unwrap());
         }
         out
+    })
+}
+
+#[test]
+fn concurrent_invocations_through_the_layer_do_not_cross() {
+    const N: u32 = 64;
+    let h = h();
+    let svc = h_service(&h, |e: LambdaEvent<Value>| async move {
+        let i = e.payload["i"].as_u64().unwrap();
+        streamer_obs::invocation::append_field("user_id", format!("u{i}"));
+        metrics::set_property("inv", i);
+        metrics::add("Work", Unit::Count, i as f64);
+        let _ = streamer_obs::xray::annotate("inv", i as i64);
+        let sub = streamer_obs::xray::subsegment(&format!("Sub{i}"));
+        for k in 0..5 {
+            tokio::task::yield_now().await;
+            tracing::info!(k, "work");
+        }
+        // A task spawned inside the invocation's scope, and one without.
+        let inv = Invocation::current().unwrap();
+        let scoped = tokio::spawn(
+            inv.scope(async move {
+                tokio::task::yield_now().await;
+                tracing::info!("scoped task");
+                metrics::add("Spawned", Unit::Count, i as f64);
+            })
+            .with_current_subscriber(),
+        );
+        let unscoped = tokio::spawn(
+            async move {
+                tracing::info!(unscoped_for = i, "unscoped task");
+                Invocation::current().map(|c| c.request_id().to_owned())
+            }
+            .with_current_subscriber(),
+        );
+        scoped.await.unwrap();
+        let seen = unscoped.await.unwrap();
+        drop(sub);
+        Ok::<_, std::io::Error>(json!({"i": i, "unscoped_saw": seen}))
+    });
+    let results: Vec<Value> = concurrently(&h, N, svc, |i, mut svc| {
+        let ctx = ContextBuilder::new().request_id(format!("req-{i}")).trace_header(header(i)).build();
+        async move { svc.ready().await.unwrap().call(LambdaEvent::new(json!({"i": i}), ctx)).await.unwrap() }
     });
     for (i, r) in results.iter().enumerate() {
         assert_eq!(r["i"], i as u64);
@@ -1017,42 +1011,35 @@ fn recording_after_the_handler_returned_warns() {
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let (done_tx, done_rx) = tokio::sync::oneshot::channel::<(bool, bool)>();
     let rx = Arc::new(std::sync::Mutex::new(Some((rx, done_tx))));
-    let telemetry = h.telemetry.clone();
-    rt().block_on(
+    let mut svc = h_service(&h, move |_e: LambdaEvent<Value>| {
+        let rx = rx.clone();
         async move {
-            let mut svc = ObsLayer::<std::io::Error>::new(HandlerOptions::new("H"))
-                .error_view(ErrorView::from_error)
-                .telemetry(telemetry)
-                .layer(service_fn(move |_e: LambdaEvent<Value>| {
-                    let rx = rx.clone();
-                    async move {
-                        let (rx, done) = rx.lock().unwrap().take().unwrap();
-                        let inv = Invocation::current().unwrap();
-                        tokio::spawn(
-                            inv.scope(async move {
-                                rx.await.unwrap();
-                                let refused = matches!(
-                                    metrics::try_add("Late", Unit::Count, 1.0),
-                                    Err(streamer_obs::metrics::MetricsError::AfterInvocation { .. })
-                                );
-                                let added = metrics::add("Late2", Unit::Count, 1.0);
-                                drop(streamer_obs::xray::subsegment("LateSub"));
-                                drop(streamer_obs::xray::subsegment("LateSub2"));
-                                let _ = done.send((refused, added));
-                            })
-                            .with_current_subscriber(),
-                        );
-                        Ok::<_, std::io::Error>(json!(1))
-                    }
-                }));
-            svc.ready().await.unwrap().call(ev(json!({}), "late")).await.unwrap();
-            tx.send(()).unwrap();
-            let (refused, added) = done_rx.await.unwrap();
-            assert!(refused, "try_add after the handler returned is refused");
-            assert!(!added);
+            let (rx, done) = rx.lock().unwrap().take().unwrap();
+            let inv = Invocation::current().unwrap();
+            tokio::spawn(
+                inv.scope(async move {
+                    rx.await.unwrap();
+                    let refused = matches!(
+                        metrics::try_add("Late", Unit::Count, 1.0),
+                        Err(streamer_obs::metrics::MetricsError::AfterInvocation { .. })
+                    );
+                    let added = metrics::add("Late2", Unit::Count, 1.0);
+                    drop(streamer_obs::xray::subsegment("LateSub"));
+                    drop(streamer_obs::xray::subsegment("LateSub2"));
+                    let _ = done.send((refused, added));
+                })
+                .with_current_subscriber(),
+            );
+            Ok::<_, std::io::Error>(json!(1))
         }
-        .with_subscriber(h.dispatch.clone()),
-    );
+    });
+    block_on_with(&h.dispatch, async move {
+        svc.ready().await.unwrap().call(ev(json!({}), "late")).await.unwrap();
+        tx.send(()).unwrap();
+        let (refused, added) = done_rx.await.unwrap();
+        assert!(refused, "try_add after the handler returned is refused");
+        assert!(!added);
+    });
     let warns = h.level("WARN");
     assert!(warns.len() >= 2, "a WARN for the metric and one for the subsegment: {:?}", h.log.lines());
     assert!(h.handler_docs("LateSub").is_empty());
@@ -1068,47 +1055,38 @@ fn recording_after_the_handler_returned_warns() {
 #[test]
 fn nested_lifecycles_keep_their_own_invocation() {
     let h = h();
-    let telemetry = h.telemetry.clone();
     let inner_tel = h.telemetry.clone();
-    let out = rt().block_on(
+    let svc = layer_with(&h, HandlerOptions::new("Outer")).layer(service_fn(move |_e: LambdaEvent<Value>| {
+        let inner_tel = inner_tel.clone();
         async move {
-            let mut svc = ObsLayer::<std::io::Error>::new(HandlerOptions::new("Outer"))
-                .error_view(ErrorView::from_error)
-                .telemetry(telemetry)
-                .layer(service_fn(move |_e: LambdaEvent<Value>| {
-                    let inner_tel = inner_tel.clone();
-                    async move {
-                        streamer_obs::invocation::append_field("user_id", "outer-user");
-                        metrics::add("OuterBefore", Unit::Count, 1.0);
-                        let ctx = ContextBuilder::new().request_id("inner").trace_header(header(2)).build();
-                        let scope = HandlerScope::with_telemetry(
-                            inner_tel,
-                            HandlerOptions::new("Inner"),
-                            &ctx,
-                            tracing::info_span!("inner"),
-                        );
-                        let inner = scope
-                            .run(
-                                async {
-                                    streamer_obs::invocation::append_field("user_id", "inner-user");
-                                    metrics::add("InnerM", Unit::Count, 1.0);
-                                    tracing::info!("in inner");
-                                    tokio::task::yield_now().await;
-                                    Err::<u8, _>(std::io::Error::other("inner failed"))
-                                },
-                                ErrorView::from_error,
-                                |_| None,
-                            )
-                            .await;
-                        tracing::info!("after inner");
-                        metrics::add("OuterAfter", Unit::Count, 1.0);
-                        Ok::<_, std::io::Error>(json!({"inner_err": inner.is_err()}))
-                    }
-                }));
-            svc.ready().await.unwrap().call(ev(json!({}), "outer")).await
+            streamer_obs::invocation::append_field("user_id", "outer-user");
+            metrics::add("OuterBefore", Unit::Count, 1.0);
+            let ctx = ContextBuilder::new().request_id("inner").trace_header(header(2)).build();
+            let scope = HandlerScope::with_telemetry(
+                inner_tel,
+                HandlerOptions::new("Inner"),
+                &ctx,
+                tracing::info_span!("inner"),
+            );
+            let inner = scope
+                .run(
+                    async {
+                        streamer_obs::invocation::append_field("user_id", "inner-user");
+                        metrics::add("InnerM", Unit::Count, 1.0);
+                        tracing::info!("in inner");
+                        tokio::task::yield_now().await;
+                        Err::<u8, _>(std::io::Error::other("inner failed"))
+                    },
+                    ErrorView::from_error,
+                    |_| None,
+                )
+                .await;
+            tracing::info!("after inner");
+            metrics::add("OuterAfter", Unit::Count, 1.0);
+            Ok::<_, std::io::Error>(json!({"inner_err": inner.is_err()}))
         }
-        .with_subscriber(h.dispatch.clone()),
-    );
+    }));
+    let out = call_once(&h.dispatch, svc, ev(json!({}), "outer"));
     assert_eq!(out.unwrap()["inner_err"], true);
     let inner_line = &h.with_message("in inner")[0];
     assert_eq!(inner_line["function_request_id"], "inner");
@@ -1136,22 +1114,15 @@ fn nested_lifecycles_keep_their_own_invocation() {
 fn the_same_context_reused_for_two_invocations() {
     let h = h();
     let ctx = ContextBuilder::new().request_id("same").trace_header(HEADER).build();
-    let telemetry = h.telemetry.clone();
-    rt().block_on(
-        async move {
-            let mut svc = ObsLayer::<std::io::Error>::new(HandlerOptions::new("H"))
-                .error_view(ErrorView::from_error)
-                .telemetry(telemetry)
-                .layer(service_fn(|_e: LambdaEvent<Value>| async {
-                    metrics::add("Once", Unit::Count, 1.0);
-                    tracing::info!("body");
-                    Ok::<_, std::io::Error>(json!(1))
-                }));
-            svc.ready().await.unwrap().call(LambdaEvent::new(json!({}), ctx.clone())).await.unwrap();
-            svc.ready().await.unwrap().call(LambdaEvent::new(json!({}), ctx)).await.unwrap();
-        }
-        .with_subscriber(h.dispatch.clone()),
-    );
+    let mut svc = h_service(&h, |_e: LambdaEvent<Value>| async {
+        metrics::add("Once", Unit::Count, 1.0);
+        tracing::info!("body");
+        Ok::<_, std::io::Error>(json!(1))
+    });
+    block_on_with(&h.dispatch, async move {
+        svc.ready().await.unwrap().call(LambdaEvent::new(json!({}), ctx.clone())).await.unwrap();
+        svc.ready().await.unwrap().call(LambdaEvent::new(json!({}), ctx)).await.unwrap();
+    });
     let bodies = h.with_message("body");
     assert_eq!(bodies.len(), 2);
     assert_eq!(bodies[0]["cold_start"], true);
@@ -1168,29 +1139,28 @@ fn the_same_context_reused_for_two_invocations() {
 // ---------------------------------------------------------------------------------------
 
 fn run_err_and_ok(h: &H) {
-    let telemetry = h.telemetry.clone();
-    rt().block_on(
-        async move {
-            let mut svc = ObsLayer::<std::io::Error>::new(HandlerOptions::new("H"))
-                .error_view(ErrorView::from_error)
-                .telemetry(telemetry)
-                .layer(service_fn(|e: LambdaEvent<Value>| async move {
-                    tracing::debug!(which = e.payload["fail"].as_bool(), "buffered debug");
-                    metrics::add("M", Unit::Count, 1.0);
-                    if e.payload["fail"] == true { Err(std::io::Error::other("boom")) } else { Ok(json!(1)) }
-                }));
-            let ok = svc.ready().await.unwrap().call(ev(json!({"fail": false}), "cfg-ok")).await;
-            let err = svc.ready().await.unwrap().call(ev(json!({"fail": true}), "cfg-err")).await;
-            assert!(ok.is_ok() && err.is_err());
-        }
-        .with_subscriber(h.dispatch.clone()),
-    );
+    let mut svc = h_service(h, |e: LambdaEvent<Value>| async move {
+        tracing::debug!(which = e.payload["fail"].as_bool(), "buffered debug");
+        metrics::add("M", Unit::Count, 1.0);
+        if e.payload["fail"] == true { Err(std::io::Error::other("boom")) } else { Ok(json!(1)) }
+    });
+    block_on_with(&h.dispatch, async move {
+        let ok = svc.ready().await.unwrap().call(ev(json!({"fail": false}), "cfg-ok")).await;
+        let err = svc.ready().await.unwrap().call(ev(json!({"fail": true}), "cfg-err")).await;
+        assert!(ok.is_ok() && err.is_err());
+    });
+}
+
+/// [`run_err_and_ok`] with the configuration from `pairs`.
+fn err_and_ok_with(pairs: &[(&str, &str)]) -> H {
+    let h = h_with(config(pairs));
+    run_err_and_ok(&h);
+    h
 }
 
 #[test]
 fn tracing_disabled_sends_nothing_and_still_logs_and_meters() {
-    let h = h_with(config(&[("POWERTOOLS_TRACE_DISABLED", "true")]));
-    run_err_and_ok(&h);
+    let h = err_and_ok_with(&[("POWERTOOLS_TRACE_DISABLED", "true")]);
     assert!(h.xray.raw().is_empty(), "{:?}", h.xray.raw());
     assert_eq!(h.level("ERROR").len(), 1);
     assert_eq!(h.metric_docs("ProcessingLatency").len(), 2);
@@ -1198,8 +1168,7 @@ fn tracing_disabled_sends_nothing_and_still_logs_and_meters() {
 
 #[test]
 fn metrics_disabled_writes_no_emf() {
-    let h = h_with(config(&[("POWERTOOLS_METRICS_DISABLED", "true")]));
-    run_err_and_ok(&h);
+    let h = err_and_ok_with(&[("POWERTOOLS_METRICS_DISABLED", "true")]);
     assert!(h.emf.lines().is_empty(), "{:?}", h.emf.lines());
     assert_eq!(h.level("ERROR").len(), 1);
     assert_eq!(h.handler_docs("H").len(), 2);
@@ -1207,8 +1176,7 @@ fn metrics_disabled_writes_no_emf() {
 
 #[test]
 fn log_level_error_only_keeps_the_error_line() {
-    let h = h_with(config(&[("POWERTOOLS_LOG_LEVEL", "ERROR")]));
-    run_err_and_ok(&h);
+    let h = err_and_ok_with(&[("POWERTOOLS_LOG_LEVEL", "ERROR")]);
     assert!(h.lines().iter().all(|l| l["level"] == "ERROR"), "{:?}", h.log.lines());
     assert_eq!(h.level("ERROR").len(), 1);
     assert_eq!(h.metric_docs("ProcessingLatency").len(), 2);
@@ -1216,16 +1184,14 @@ fn log_level_error_only_keeps_the_error_line() {
 
 #[test]
 fn log_level_trace_is_accepted() {
-    let h = h_with(config(&[("POWERTOOLS_LOG_LEVEL", "TRACE")]));
-    run_err_and_ok(&h);
+    let h = err_and_ok_with(&[("POWERTOOLS_LOG_LEVEL", "TRACE")]);
     assert_eq!(h.with_message("buffered debug").len(), 2);
     assert_eq!(h.level("ERROR").len(), 1);
 }
 
 #[test]
 fn log_level_off_is_handled_without_panic() {
-    let h = h_with(config(&[("POWERTOOLS_LOG_LEVEL", "OFF")]));
-    run_err_and_ok(&h);
+    let h = err_and_ok_with(&[("POWERTOOLS_LOG_LEVEL", "OFF")]);
     // Either honoured (no lines at all) or refused with the documented WARN naming it.
     let lines = h.log.lines();
     eprintln!("{lines:?}");
@@ -1234,8 +1200,7 @@ fn log_level_off_is_handled_without_panic() {
 
 #[test]
 fn sampling_rate_one_samples_every_invocation() {
-    let h = h_with(config(&[("POWERTOOLS_LOGGER_SAMPLE_RATE", "1.0")]));
-    run_err_and_ok(&h);
+    let h = err_and_ok_with(&[("POWERTOOLS_LOGGER_SAMPLE_RATE", "1.0")]);
     let dbg = h.with_message("buffered debug");
     assert_eq!(dbg.len(), 2, "{:?}", h.log.lines());
     for l in h.lines() {
@@ -1266,24 +1231,17 @@ fn log_buffer_written_on_err_dropped_on_ok() {
 #[test]
 fn log_event_env_with_secrets_in_the_event() {
     let h = h_with(config(&[("POWERTOOLS_LOGGER_LOG_EVENT", "true")]));
-    let telemetry = h.telemetry.clone();
-    rt().block_on(
-        async move {
-            let mut svc = ObsLayer::<std::io::Error>::new(HandlerOptions::new("H"))
-                .error_view(ErrorView::from_error)
-                .telemetry(telemetry)
-                .layer(service_fn(|_e: LambdaEvent<Value>| async { Ok::<_, std::io::Error>(json!(1)) }));
-            let payload = json!({
-                "headers": {"Authorization": "Bearer s3cr3t-bearer", "X-Custom": JWT},
-                "queryStringParameters": {"token": JWT},
-                "body": format!("{{\"password\":\"hunter2\",\"note\":\"{JWT}\"}}"),
-                "rawQueryString": format!("a=1&access_token={JWT}"),
-                "multiValueHeaders": {"authorization": ["Bearer s3cr3t-bearer"]},
-            });
-            svc.ready().await.unwrap().call(ev(payload, "log-event")).await.unwrap();
-        }
-        .with_subscriber(h.dispatch.clone()),
-    );
+    let mut svc = h_service(&h, |_e: LambdaEvent<Value>| async { Ok::<_, std::io::Error>(json!(1)) });
+    block_on_with(&h.dispatch, async move {
+        let payload = json!({
+            "headers": {"Authorization": "Bearer s3cr3t-bearer", "X-Custom": JWT},
+            "queryStringParameters": {"token": JWT},
+            "body": format!("{{\"password\":\"hunter2\",\"note\":\"{JWT}\"}}"),
+            "rawQueryString": format!("a=1&access_token={JWT}"),
+            "multiValueHeaders": {"authorization": ["Bearer s3cr3t-bearer"]},
+        });
+        svc.ready().await.unwrap().call(ev(payload, "log-event")).await.unwrap();
+    });
     let logged = h.with_message("Incoming event");
     assert_eq!(logged.len(), 1, "{:?}", h.log.lines());
     no_secret(&h.log.contents());
@@ -1307,20 +1265,10 @@ impl serde::Serialize for PanickingEvent {
 #[test]
 fn log_event_with_a_panicking_event_serialize_keeps_the_lifecycle() {
     let h = h_with(config(&[("POWERTOOLS_LOGGER_LOG_EVENT", "true")]));
-    let telemetry = h.telemetry.clone();
     let r = catch(|| {
-        rt().block_on(
-            async move {
-                let mut svc = ObsLayer::<std::io::Error>::new(HandlerOptions::new("H"))
-                    .error_view(ErrorView::from_error)
-                    .telemetry(telemetry)
-                    .layer(service_fn(|_e: LambdaEvent<PanickingEvent>| async { Ok::<_, std::io::Error>(json!(1)) }));
-                let ctx = ContextBuilder::new().request_id("ev-panic").trace_header(HEADER).build();
-                let fut = svc.ready().await.unwrap().call(LambdaEvent::new(PanickingEvent, ctx));
-                fut.await
-            }
-            .with_subscriber(h.dispatch.clone()),
-        )
+        let svc = h_service(&h, |_e: LambdaEvent<PanickingEvent>| async { Ok::<_, std::io::Error>(json!(1)) });
+        let ctx = ContextBuilder::new().request_id("ev-panic").trace_header(HEADER).build();
+        call_once(&h.dispatch, svc, LambdaEvent::new(PanickingEvent, ctx))
     });
     eprintln!(
         "outcome: {:?}\nLOG {:?}\nEMF {:?}\nXRAY {:?}",
@@ -1346,41 +1294,34 @@ fn log_event_with_a_panicking_event_serialize_keeps_the_lifecycle() {
 #[test]
 fn a_reused_invocation_allocation_starts_fresh() {
     let h = h();
-    let telemetry = h.telemetry.clone();
-    let out = rt().block_on(
-        async move {
-            let mut svc = ObsLayer::<std::io::Error>::new(HandlerOptions::new("H"))
-                .error_view(ErrorView::from_error)
-                .telemetry(telemetry)
-                .layer(service_fn(|e: LambdaEvent<Value>| async move {
-                    if e.payload["first"] == true {
-                        streamer_obs::invocation::append_field("user_id", "first-user");
-                        metrics::set_property("first_prop", 1);
-                        metrics::add("FirstOnly", Unit::Count, 1.0);
-                        let _ = streamer_obs::xray::annotate("first_ann", true);
-                    }
-                    tracing::info!("body");
-                    let inv = Invocation::current().unwrap();
-                    Ok::<_, std::io::Error>(json!({
-                        "tenant": inv.tenant_id(),
-                        "deadline": inv.deadline_ms(),
-                        "trace": inv.trace_header().is_some(),
-                        "user": inv.field("user_id"),
-                    }))
-                }));
-            let first = ContextBuilder::new()
-                .request_id("first")
-                .trace_header(HEADER)
-                .tenant_id("tenant-a")
-                .deadline_ms(T0 + 600_000)
-                .build();
-            let a = svc.ready().await.unwrap().call(LambdaEvent::new(json!({"first": true}), first)).await.unwrap();
-            let second = ContextBuilder::new().request_id("second").build();
-            let b = svc.ready().await.unwrap().call(LambdaEvent::new(json!({}), second)).await.unwrap();
-            (a, b)
+    let mut svc = h_service(&h, |e: LambdaEvent<Value>| async move {
+        if e.payload["first"] == true {
+            streamer_obs::invocation::append_field("user_id", "first-user");
+            metrics::set_property("first_prop", 1);
+            metrics::add("FirstOnly", Unit::Count, 1.0);
+            let _ = streamer_obs::xray::annotate("first_ann", true);
         }
-        .with_subscriber(h.dispatch.clone()),
-    );
+        tracing::info!("body");
+        let inv = Invocation::current().unwrap();
+        Ok::<_, std::io::Error>(json!({
+            "tenant": inv.tenant_id(),
+            "deadline": inv.deadline_ms(),
+            "trace": inv.trace_header().is_some(),
+            "user": inv.field("user_id"),
+        }))
+    });
+    let out = block_on_with(&h.dispatch, async move {
+        let first = ContextBuilder::new()
+            .request_id("first")
+            .trace_header(HEADER)
+            .tenant_id("tenant-a")
+            .deadline_ms(T0 + 600_000)
+            .build();
+        let a = svc.ready().await.unwrap().call(LambdaEvent::new(json!({"first": true}), first)).await.unwrap();
+        let second = ContextBuilder::new().request_id("second").build();
+        let b = svc.ready().await.unwrap().call(LambdaEvent::new(json!({}), second)).await.unwrap();
+        (a, b)
+    });
     assert_eq!(out.0["tenant"], "tenant-a");
     assert_eq!(out.1, json!({"tenant": null, "deadline": 0, "trace": false, "user": null}));
     let bodies = h.with_message("body");
@@ -1400,38 +1341,29 @@ fn a_reused_invocation_allocation_starts_fresh() {
 #[test]
 fn nested_lifecycle_with_the_same_context() {
     let h = h();
-    let telemetry = h.telemetry.clone();
     let inner_tel = h.telemetry.clone();
-    let out = rt().block_on(
+    let svc = layer_with(&h, HandlerOptions::new("Outer")).layer(service_fn(move |e: LambdaEvent<Value>| {
+        let inner_tel = inner_tel.clone();
         async move {
-            let mut svc = ObsLayer::<std::io::Error>::new(HandlerOptions::new("Outer"))
-                .error_view(ErrorView::from_error)
-                .telemetry(telemetry)
-                .layer(service_fn(move |e: LambdaEvent<Value>| {
-                    let inner_tel = inner_tel.clone();
-                    async move {
-                        let scope = HandlerScope::with_telemetry(
-                            inner_tel,
-                            HandlerOptions::new("Inner"),
-                            &e.context,
-                            tracing::info_span!("inner"),
-                        );
-                        scope
-                            .run(
-                                async { Ok::<_, std::io::Error>(metrics::add("InnerM", Unit::Count, 1.0)) },
-                                ErrorView::from_error,
-                                |_| None,
-                            )
-                            .await?;
-                        let recorded = metrics::try_add("OuterAfter", Unit::Count, 1.0);
-                        tracing::info!(ok = recorded.is_ok(), "after inner");
-                        Ok::<_, std::io::Error>(json!(recorded.is_ok()))
-                    }
-                }));
-            svc.ready().await.unwrap().call(ev(json!({}), "same-nested")).await
+            let scope = HandlerScope::with_telemetry(
+                inner_tel,
+                HandlerOptions::new("Inner"),
+                &e.context,
+                tracing::info_span!("inner"),
+            );
+            scope
+                .run(
+                    async { Ok::<_, std::io::Error>(metrics::add("InnerM", Unit::Count, 1.0)) },
+                    ErrorView::from_error,
+                    |_| None,
+                )
+                .await?;
+            let recorded = metrics::try_add("OuterAfter", Unit::Count, 1.0);
+            tracing::info!(ok = recorded.is_ok(), "after inner");
+            Ok::<_, std::io::Error>(json!(recorded.is_ok()))
         }
-        .with_subscriber(h.dispatch.clone()),
-    );
+    }));
+    let out = call_once(&h.dispatch, svc, ev(json!({}), "same-nested"));
     assert_eq!(out.unwrap(), true, "the outer invocation still records after the inner finished: {:?}", h.log.lines());
     assert_eq!(h.metric_docs("OuterAfter").len(), 1);
     assert_eq!(h.metric_docs("InnerM").len(), 1);
@@ -1444,38 +1376,31 @@ fn nested_lifecycle_with_the_same_context() {
 #[test]
 fn an_open_subsegment_moved_into_a_task_is_sent_when_it_closes() {
     let h = h();
-    let telemetry = h.telemetry.clone();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let rx = Arc::new(std::sync::Mutex::new(Some(rx)));
-    rt().block_on(
+    let mut svc = h_service(&h, move |_e: LambdaEvent<Value>| {
+        let rx = rx.clone();
         async move {
-            let mut svc = ObsLayer::<std::io::Error>::new(HandlerOptions::new("H"))
-                .error_view(ErrorView::from_error)
-                .telemetry(telemetry)
-                .layer(service_fn(move |_e: LambdaEvent<Value>| {
-                    let rx = rx.clone();
-                    async move {
-                        let rx = rx.lock().unwrap().take().unwrap();
-                        let sub = streamer_obs::xray::subsegment("Background");
-                        let inv = Invocation::current().unwrap();
-                        tokio::spawn(
-                            inv.scope(async move {
-                                rx.await.unwrap();
-                                drop(sub);
-                            })
-                            .with_current_subscriber(),
-                        );
-                        Ok::<_, std::io::Error>(json!(1))
-                    }
-                }));
-            svc.ready().await.unwrap().call(ev(json!({}), "bg")).await.unwrap();
-            tx.send(()).unwrap();
-            for _ in 0..10 {
-                tokio::task::yield_now().await;
-            }
+            let rx = rx.lock().unwrap().take().unwrap();
+            let sub = streamer_obs::xray::subsegment("Background");
+            let inv = Invocation::current().unwrap();
+            tokio::spawn(
+                inv.scope(async move {
+                    rx.await.unwrap();
+                    drop(sub);
+                })
+                .with_current_subscriber(),
+            );
+            Ok::<_, std::io::Error>(json!(1))
         }
-        .with_subscriber(h.dispatch.clone()),
-    );
+    });
+    block_on_with(&h.dispatch, async move {
+        svc.ready().await.unwrap().call(ev(json!({}), "bg")).await.unwrap();
+        tx.send(()).unwrap();
+        for _ in 0..10 {
+            tokio::task::yield_now().await;
+        }
+    });
     let warns = h.level("WARN");
     assert_eq!(warns.len(), 1, "{:?}", h.log.lines());
     assert_eq!(h.handler_docs("H").len(), 1);
@@ -1486,15 +1411,13 @@ fn an_open_subsegment_moved_into_a_task_is_sent_when_it_closes() {
 fn panic_with_secrets_and_huge_payload() {
     let h = h();
     let r = catch(|| {
-        via_layer(
+        via_h(
             &h,
-            "H",
-            ErrorView::from_error::<std::io::Error>,
-            |_e: LambdaEvent<Value>| async {
+            |_| async {
                 let msg = format!("bad token {JWT} Authorization: Bearer s3cr3t-bearer {}", "p".repeat(1024 * 1024));
                 std::panic::panic_any(msg) as Result<Value, std::io::Error>
             },
-            ev(json!({}), "p-big"),
+            "p-big",
         )
     });
     assert!(r.unwrap_err().downcast_ref::<String>().unwrap().len() > 1024 * 1024);
@@ -1508,26 +1431,15 @@ fn panic_with_secrets_and_huge_payload() {
 #[test]
 fn guard_fires_then_handler_panics() {
     let h = h();
-    let telemetry = h.telemetry.clone();
     let r = catch(|| {
-        rt().block_on(
-            async move {
-                let ctx =
-                    ContextBuilder::new().request_id("dl-panic").trace_header(HEADER).deadline_ms(T0 + 10).build();
-                let mut svc = ObsLayer::<std::io::Error>::new(HandlerOptions::new("H"))
-                    .error_view(ErrorView::from_error)
-                    .telemetry(telemetry)
-                    .layer(service_fn(|_e: LambdaEvent<Value>| async {
-                        metrics::add("Early", Unit::Count, 1.0);
-                        tokio::time::sleep(Duration::from_millis(30)).await;
-                        panic!("late panic");
-                        #[allow(unreachable_code)]
-                        Ok::<u8, std::io::Error>(1)
-                    }));
-                svc.ready().await.unwrap().call(LambdaEvent::new(json!({}), ctx)).await
-            }
-            .with_subscriber(h.dispatch.clone()),
-        )
+        let svc = h_service(&h, |_e: LambdaEvent<Value>| async {
+            metrics::add("Early", Unit::Count, 1.0);
+            tokio::time::sleep(Duration::from_millis(30)).await;
+            panic!("late panic");
+            #[allow(unreachable_code)]
+            Ok::<u8, std::io::Error>(1)
+        });
+        call_once(&h.dispatch, svc, dl_ev("dl-panic", T0 + 10))
     });
     assert_eq!(r.unwrap_err().downcast_ref::<&str>(), Some(&"late panic"));
     assert_eq!(h.with_message("about to time out").len(), 1);
@@ -1541,21 +1453,15 @@ fn guard_fires_then_handler_panics() {
 #[allow(clippy::async_yields_async)] // the run future is returned to be dropped outside the runtime
 fn cancellation_outside_the_runtime_flushes_in_place() {
     let h = h();
-    let telemetry = h.telemetry.clone();
     let runtime = rt();
+    let mut svc = h_service(&h, |_e: LambdaEvent<Value>| async {
+        metrics::add("Before", Unit::Count, 1.0);
+        std::future::pending::<()>().await;
+        Ok::<Value, std::io::Error>(json!(1))
+    });
     let fut = runtime.block_on(
         async move {
-            let mut svc = ObsLayer::<std::io::Error>::new(HandlerOptions::new("H"))
-                .error_view(ErrorView::from_error)
-                .telemetry(telemetry)
-                .layer(service_fn(|_e: LambdaEvent<Value>| async {
-                    metrics::add("Before", Unit::Count, 1.0);
-                    std::future::pending::<()>().await;
-                    Ok::<Value, std::io::Error>(json!(1))
-                }));
-            let ctx =
-                ContextBuilder::new().request_id("outside").trace_header(HEADER).deadline_ms(T0 + 600_000).build();
-            let mut fut = svc.ready().await.unwrap().call(LambdaEvent::new(json!({}), ctx));
+            let mut fut = svc.ready().await.unwrap().call(dl_ev("outside", T0 + 600_000));
             assert!(poll_once(fut.as_mut()).await.is_pending());
             fut
         }
@@ -1583,15 +1489,13 @@ fn buffered() -> H {
 fn log_buffer_written_on_panic_and_on_cancellation() {
     let h = buffered();
     let r = catch(|| {
-        via_layer(
+        via_h(
             &h,
-            "H",
-            ErrorView::from_error::<std::io::Error>,
-            |_e: LambdaEvent<Value>| async {
+            |_| async {
                 tracing::debug!("buffered before panic");
                 panic!("boom") as Result<Value, std::io::Error>
             },
-            ev(json!({}), "buf-panic"),
+            "buf-panic",
         )
     });
     assert!(r.is_err());
@@ -1601,23 +1505,11 @@ fn log_buffer_written_on_panic_and_on_cancellation() {
     assert!(di < ei);
 
     let h = buffered();
-    let telemetry = h.telemetry.clone();
-    rt().block_on(
-        async move {
-            let mut svc = ObsLayer::<std::io::Error>::new(HandlerOptions::new("H"))
-                .error_view(ErrorView::from_error)
-                .telemetry(telemetry)
-                .layer(service_fn(|_e: LambdaEvent<Value>| async {
-                    tracing::debug!("buffered before cancel");
-                    std::future::pending::<()>().await;
-                    Ok::<Value, std::io::Error>(json!(1))
-                }));
-            let mut fut = svc.ready().await.unwrap().call(ev(json!({}), "buf-cancel"));
-            assert!(poll_once(fut.as_mut()).await.is_pending());
-            drop(fut);
-        }
-        .with_subscriber(h.dispatch.clone()),
-    );
+    poll_then_drop(&h, "buf-cancel", 1, |_| async {
+        tracing::debug!("buffered before cancel");
+        std::future::pending::<()>().await;
+        Ok(json!(1))
+    });
     assert_eq!(h.with_message("buffered before cancel").len(), 1, "{:?}", h.log.lines());
     assert_eq!(h.with_message("handler cancelled").len(), 1);
 }
@@ -1659,40 +1551,46 @@ impl streamer_obs::metrics::MetricsPublisher for Queueing {
     }
 }
 
+/// Telemetry publishing to and emitting through one [`Queueing`].
+fn queueing_telemetry() -> (Telemetry, Queueing, tracing::Dispatch, CapturingWriter) {
+    let q = Queueing::default();
+    let cfg = config(&[]);
+    let (dispatch, log, clock) = capture(&cfg);
+    let telemetry = Telemetry::builder(cfg)
+        .clock(clock)
+        .cold_start_tracker(Arc::new(ColdStartTracker::new(&Default::default())))
+        .metrics_publisher(Arc::new(q.clone()))
+        .emitter(Arc::new(q.clone()))
+        .build();
+    (telemetry, q, dispatch, log)
+}
+
+/// The datums the [`Queueing`] publisher was sent, over all its `metrics N` entries.
+fn datums(sent: &[String]) -> usize {
+    sent.iter().filter(|s| s.starts_with("metrics")).map(|s| s["metrics ".len()..].parse::<usize>().unwrap()).sum()
+}
+
 /// With an asynchronous publisher and a queueing emitter, the Err and the panic reach the
 /// caller only after both flushed.
 #[test]
 fn async_flush_precedes_err_and_panic() {
     for panic in [false, true] {
-        let q = Queueing::default();
-        let cfg = config(&[]);
-        let (dispatch, _log, clock) = capture(&cfg);
-        let telemetry = Telemetry::builder(cfg)
-            .clock(clock)
-            .cold_start_tracker(Arc::new(ColdStartTracker::new(&Default::default())))
-            .metrics_publisher(Arc::new(q.clone()))
-            .emitter(Arc::new(q.clone()))
-            .build();
+        let (telemetry, q, dispatch, _log) = queueing_telemetry();
         let sent = q.sent.clone();
-        let seen = rt().block_on(
-            async move {
-                let mut svc = ObsLayer::<std::io::Error>::new(HandlerOptions::new("H"))
-                    .error_view(ErrorView::from_error)
-                    .telemetry(telemetry)
-                    .layer(service_fn(move |_e: LambdaEvent<Value>| async move {
-                        metrics::add("M", Unit::Count, 1.0);
-                        if panic {
-                            panic!("p");
-                        }
-                        Err::<Value, _>(std::io::Error::other("e"))
-                    }));
-                let fut = svc.ready().await.unwrap().call(ev(json!({}), "async-flush"));
-                let r = futures_util::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(fut)).await;
-                assert!(r.is_err() == panic);
-                sent.lock().unwrap().clone()
-            }
-            .with_subscriber(dispatch),
-        );
+        let mut svc =
+            io_layer(telemetry, HandlerOptions::new("H")).layer(service_fn(move |_e: LambdaEvent<Value>| async move {
+                metrics::add("M", Unit::Count, 1.0);
+                if panic {
+                    panic!("p");
+                }
+                Err::<Value, _>(std::io::Error::other("e"))
+            }));
+        let seen = block_on_with(&dispatch, async move {
+            let fut = svc.ready().await.unwrap().call(ev(json!({}), "async-flush"));
+            let r = futures_util::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(fut)).await;
+            assert!(r.is_err() == panic);
+            sent.lock().unwrap().clone()
+        });
         assert_eq!(seen.len(), 2, "panic={panic}: {seen:?}");
         assert!(seen[0].starts_with("metrics"), "{seen:?}");
         assert!(seen[1].contains("\"fault\":true"), "{seen:?}");
@@ -1703,36 +1601,19 @@ fn async_flush_precedes_err_and_panic() {
 fn concurrent_first_invocations_have_exactly_one_cold_start() {
     const N: u32 = 32;
     let h = h();
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(4).enable_time().build().unwrap();
-    let svc = ObsLayer::<std::io::Error>::new(HandlerOptions::new("H"))
-        .error_view(ErrorView::from_error)
-        .telemetry(h.telemetry.clone())
-        .layer(service_fn(|_e: LambdaEvent<Value>| async move {
-            tokio::task::yield_now().await;
-            tracing::info!("cold?");
-            Ok::<_, std::io::Error>(json!(Invocation::current().unwrap().cold_start()))
-        }));
-    let colds: Vec<bool> = runtime.block_on(async {
-        let barrier = Arc::new(tokio::sync::Barrier::new(N as usize));
-        let mut hs = Vec::new();
-        for i in 0..N {
-            let mut svc = svc.clone();
-            let b = barrier.clone();
-            let d = h.dispatch.clone();
-            hs.push(tokio::spawn(
-                async move {
-                    b.wait().await;
-                    let ctx = ContextBuilder::new().request_id(format!("c{i}")).trace_header(header(i)).build();
-                    svc.ready().await.unwrap().call(LambdaEvent::new(json!({}), ctx)).await.unwrap().as_bool().unwrap()
-                }
-                .with_subscriber(d),
-            ));
+    let svc = h_service(&h, |_e: LambdaEvent<Value>| async move {
+        tokio::task::yield_now().await;
+        tracing::info!("cold?");
+        Ok::<_, std::io::Error>(json!(Invocation::current().unwrap().cold_start()))
+    });
+    let barrier = Arc::new(tokio::sync::Barrier::new(N as usize));
+    let colds: Vec<bool> = concurrently(&h, N, svc, |i, mut svc| {
+        let b = barrier.clone();
+        async move {
+            b.wait().await;
+            let ctx = ContextBuilder::new().request_id(format!("c{i}")).trace_header(header(i)).build();
+            svc.ready().await.unwrap().call(LambdaEvent::new(json!({}), ctx)).await.unwrap().as_bool().unwrap()
         }
-        let mut out = Vec::new();
-        for x in hs {
-            out.push(x.await.unwrap());
-        }
-        out
     });
     assert_eq!(colds.iter().filter(|c| **c).count(), 1);
     let docs = h.handler_docs("H");
@@ -1744,19 +1625,13 @@ fn concurrent_first_invocations_have_exactly_one_cold_start() {
 // Batch 3
 // ---------------------------------------------------------------------------------------
 
-fn layer_with(h: &H, options: HandlerOptions) -> ObsLayer<std::io::Error> {
-    ObsLayer::<std::io::Error>::new(options).error_view(ErrorView::from_error).telemetry(h.telemetry.clone())
-}
-
 /// aws-rules X-16: a throttle is recorded with `throttle` and `error`.
 #[test]
 fn throttle_mapping_sets_throttle_and_error() {
     let h = h();
-    let mut svc = layer_with(&h, HandlerOptions::new("H").error_class(|_| streamer_obs::handler::ErrorClass::Throttle))
+    let svc = layer_with(&h, HandlerOptions::new("H").error_class(|_| streamer_obs::handler::ErrorClass::Throttle))
         .layer(service_fn(|_e: LambdaEvent<Value>| async { Err::<Value, _>(std::io::Error::other("slow down")) }));
-    let out = rt().block_on(
-        async move { svc.ready().await.unwrap().call(ev(json!({}), "thr")).await }.with_subscriber(h.dispatch.clone()),
-    );
+    let out = call_once(&h.dispatch, svc, ev(json!({}), "thr"));
     assert!(out.is_err());
     let d = &h.handler_docs("H")[0];
     assert_eq!(d["throttle"], true, "{d}");
@@ -1770,12 +1645,9 @@ fn throttle_mapping_sets_throttle_and_error() {
 #[test]
 fn a_panicking_error_classifier_is_a_fault() {
     let h = h();
-    let mut svc = layer_with(&h, HandlerOptions::new("H").error_class(|_| panic!("classifier panicked")))
+    let svc = layer_with(&h, HandlerOptions::new("H").error_class(|_| panic!("classifier panicked")))
         .layer(service_fn(|_e: LambdaEvent<Value>| async { Err::<Value, _>(std::io::Error::other("e1")) }));
-    let out = rt().block_on(
-        async move { svc.ready().await.unwrap().call(ev(json!({}), "cls-panic")).await }
-            .with_subscriber(h.dispatch.clone()),
-    );
+    let out = call_once(&h.dispatch, svc, ev(json!({}), "cls-panic"));
     assert_eq!(out.unwrap_err().to_string(), "e1");
     check_one_error_fault(&h, "H");
 }
@@ -1785,18 +1657,14 @@ fn a_panicking_error_classifier_is_a_fault() {
 #[test]
 fn cold_start_metric_once_across_the_guard_and_the_final_flush() {
     let h = h();
-    let ctx = ContextBuilder::new().request_id("dl-cold").trace_header(HEADER).deadline_ms(T0 + 10).build();
-    let mut svc = layer_with(&h, HandlerOptions::new("H").cold_start_metric(true)).layer(service_fn(
+    let svc = layer_with(&h, HandlerOptions::new("H").cold_start_metric(true)).layer(service_fn(
         |_e: LambdaEvent<Value>| async {
             metrics::add("Early", Unit::Count, 1.0);
             tokio::time::sleep(Duration::from_millis(30)).await;
             Ok::<_, std::io::Error>(json!(1))
         },
     ));
-    let out = rt().block_on(
-        async move { svc.ready().await.unwrap().call(LambdaEvent::new(json!({}), ctx)).await }
-            .with_subscriber(h.dispatch.clone()),
-    );
+    let out = call_once(&h.dispatch, svc, dl_ev("dl-cold", T0 + 10));
     assert!(out.is_ok());
     assert_eq!(h.with_message("about to time out").len(), 1);
     let cold = h.metric_docs("ColdStart");
@@ -1808,29 +1676,20 @@ fn cold_start_metric_once_across_the_guard_and_the_final_flush() {
 fn cold_start_metric_once_across_the_guard_and_a_cancellation() {
     let h = h();
     let log = h.log.clone();
-    let ctx = ContextBuilder::new().request_id("dl-cold-c").trace_header(HEADER).deadline_ms(T0).build();
     let mut svc = layer_with(&h, HandlerOptions::new("H").cold_start_metric(true)).layer(service_fn(
         |_e: LambdaEvent<Value>| async {
             std::future::pending::<()>().await;
             Ok::<_, std::io::Error>(json!(1))
         },
     ));
-    rt().block_on(
-        async move {
-            let mut fut = svc.ready().await.unwrap().call(LambdaEvent::new(json!({}), ctx));
-            for _ in 0..200 {
-                assert!(poll_once(fut.as_mut()).await.is_pending());
-                if log.contents().contains("about to time out") {
-                    // Let the deadline flush run, then cancel.
-                    assert!(poll_once(fut.as_mut()).await.is_pending());
-                    break;
-                }
-                tokio::time::sleep(Duration::from_millis(1)).await;
-            }
-            drop(fut);
+    block_on_with(&h.dispatch, async move {
+        let mut fut = svc.ready().await.unwrap().call(dl_ev("dl-cold-c", T0));
+        if poll_until_guard(fut.as_mut(), &log).await {
+            // Let the deadline flush run, then cancel.
+            assert!(poll_once(fut.as_mut()).await.is_pending());
         }
-        .with_subscriber(h.dispatch.clone()),
-    );
+        drop(fut);
+    });
     assert_eq!(h.with_message("handler cancelled").len(), 1);
     let cold = h.metric_docs("ColdStart");
     assert_eq!(cold.len(), 1, "ColdStart written {} times: {:?}", cold.len(), h.emf.lines());
@@ -1840,17 +1699,13 @@ fn cold_start_metric_once_across_the_guard_and_a_cancellation() {
 #[test]
 fn a_metric_recorded_around_the_guard_is_written_once_per_value() {
     let h = h();
-    let ctx = ContextBuilder::new().request_id("dl-vals").trace_header(HEADER).deadline_ms(T0 + 10).build();
-    let mut svc = layer_with(&h, HandlerOptions::new("H")).layer(service_fn(|_e: LambdaEvent<Value>| async {
+    let svc = h_service(&h, |_e: LambdaEvent<Value>| async {
         metrics::add("M", Unit::Count, 1.0);
         tokio::time::sleep(Duration::from_millis(30)).await;
         metrics::add("M", Unit::Count, 2.0);
         Ok::<_, std::io::Error>(json!(1))
-    }));
-    let out = rt().block_on(
-        async move { svc.ready().await.unwrap().call(LambdaEvent::new(json!({}), ctx)).await }
-            .with_subscriber(h.dispatch.clone()),
-    );
+    });
+    let out = call_once(&h.dispatch, svc, dl_ev("dl-vals", T0 + 10));
     assert!(out.is_ok());
     let mut values = Vec::new();
     for d in h.metric_docs("M") {
@@ -1868,67 +1723,33 @@ fn a_metric_recorded_around_the_guard_is_written_once_per_value() {
 /// `in_progress` document after its complete one, each metric value once.
 #[test]
 fn guard_then_cancel_during_an_async_deadline_flush() {
-    let q = Queueing::default();
-    let cfg = config(&[]);
-    let (dispatch, log, clock) = capture(&cfg);
-    let telemetry = Telemetry::builder(cfg)
-        .clock(clock)
-        .cold_start_tracker(Arc::new(ColdStartTracker::new(&Default::default())))
-        .metrics_publisher(Arc::new(q.clone()))
-        .emitter(Arc::new(q.clone()))
-        .build();
-    let ctx = ContextBuilder::new().request_id("dl-async").trace_header(HEADER).deadline_ms(T0).build();
-    let mut svc = ObsLayer::<std::io::Error>::new(HandlerOptions::new("H"))
-        .error_view(ErrorView::from_error)
-        .telemetry(telemetry)
-        .layer(service_fn(|_e: LambdaEvent<Value>| async {
-            metrics::add("Early", Unit::Count, 1.0);
-            drop(streamer_obs::xray::subsegment("Closed"));
-            let _open = streamer_obs::xray::subsegment("Open");
-            std::future::pending::<()>().await;
-            Ok::<_, std::io::Error>(json!(1))
-        }));
+    let (telemetry, q, dispatch, log) = queueing_telemetry();
+    let mut svc = io_layer(telemetry, HandlerOptions::new("H")).layer(service_fn(|_e: LambdaEvent<Value>| async {
+        metrics::add("Early", Unit::Count, 1.0);
+        drop(streamer_obs::xray::subsegment("Closed"));
+        let _open = streamer_obs::xray::subsegment("Open");
+        std::future::pending::<()>().await;
+        Ok::<_, std::io::Error>(json!(1))
+    }));
     let log2 = log.clone();
-    rt().block_on(
-        async move {
-            let mut fut = svc.ready().await.unwrap().call(LambdaEvent::new(json!({}), ctx));
-            for _ in 0..200 {
-                assert!(poll_once(fut.as_mut()).await.is_pending());
-                if log2.contents().contains("about to time out") {
-                    // One more poll: the deadline flush starts and waits.
-                    assert!(poll_once(fut.as_mut()).await.is_pending());
-                    break;
-                }
-                tokio::time::sleep(Duration::from_millis(1)).await;
-            }
-            drop(fut);
-            for _ in 0..50 {
-                tokio::task::yield_now().await;
-            }
+    block_on_with(&dispatch, async move {
+        let mut fut = svc.ready().await.unwrap().call(dl_ev("dl-async", T0));
+        if poll_until_guard(fut.as_mut(), &log2).await {
+            // One more poll: the deadline flush starts and waits.
+            assert!(poll_once(fut.as_mut()).await.is_pending());
         }
-        .with_subscriber(dispatch),
-    );
+        drop(fut);
+        for _ in 0..50 {
+            tokio::task::yield_now().await;
+        }
+    });
     let sent = q.sent.lock().unwrap().clone();
     eprintln!("{sent:#?}\n{:?}", log.lines());
-    let metric_sends: Vec<_> = sent.iter().filter(|s| s.starts_with("metrics")).collect();
     // Early once and the latency once: two datums in all, however batched.
-    let datums: usize = metric_sends.iter().map(|s| s["metrics ".len()..].parse::<usize>().unwrap()).sum();
-    assert_eq!(datums, 2, "{sent:?}");
-    let mut completed: HashMap<String, usize> = HashMap::new();
-    for raw in sent.iter().filter(|s| !s.starts_with("metrics")) {
-        let d: Value = serde_json::from_str(raw).unwrap();
-        let mut segs = Vec::new();
-        walk(&d, &mut segs);
-        for (name, id, ip, _) in segs {
-            if ip {
-                assert!(!completed.contains_key(&id), "{name} in_progress after complete: {sent:?}");
-            } else {
-                *completed.entry(id).or_default() += 1;
-            }
-        }
-    }
+    assert_eq!(datums(&sent), 2, "{sent:?}");
+    let completed = completes(&sent);
     assert_eq!(completed.len(), 3, "H, Closed, Open complete: {sent:?}");
-    assert!(completed.values().all(|&n| n == 1), "{sent:?}");
+    assert!(completed.values().all(|(_, n)| *n == 1), "{sent:?}");
 }
 
 /// The TimedOut annotation and the deadline WARN carry the invocation's keys; the log
@@ -1936,16 +1757,12 @@ fn guard_then_cancel_during_an_async_deadline_flush() {
 #[test]
 fn guard_writes_the_log_buffer_and_warns_with_the_invocation_keys() {
     let h = buffered();
-    let ctx = ContextBuilder::new().request_id("dl-buf").trace_header(HEADER).deadline_ms(T0 + 10).build();
-    let mut svc = layer_with(&h, HandlerOptions::new("H")).layer(service_fn(|_e: LambdaEvent<Value>| async {
+    let svc = h_service(&h, |_e: LambdaEvent<Value>| async {
         tracing::debug!("held before the guard");
         tokio::time::sleep(Duration::from_millis(30)).await;
         Ok::<_, std::io::Error>(json!(1))
-    }));
-    let out = rt().block_on(
-        async move { svc.ready().await.unwrap().call(LambdaEvent::new(json!({}), ctx)).await }
-            .with_subscriber(h.dispatch.clone()),
-    );
+    });
+    let out = call_once(&h.dispatch, svc, dl_ev("dl-buf", T0 + 10));
     assert!(out.is_ok());
     let w = h.with_message("about to time out");
     assert_eq!(w.len(), 1);
@@ -1997,22 +1814,8 @@ fn documents_of_every_outcome_are_valid() {
         |_e: LambdaEvent<Value>| async { Err::<Value, _>(Cyclic) },
         ev(json!({}), "v1"),
     );
-    let _ = catch(|| {
-        via_layer(
-            &h,
-            "H",
-            ErrorView::from_error::<std::io::Error>,
-            |_e: LambdaEvent<Value>| async { std::panic::panic_any(()) as Result<Value, std::io::Error> },
-            ev(json!({}), "v2"),
-        )
-    });
-    let _ = via_layer(
-        &h,
-        "H",
-        ErrorView::from_error::<std::io::Error>,
-        |_e: LambdaEvent<Value>| async { Ok(json!({"n": f64::NAN.to_string()})) },
-        ev(json!({}), "v3"),
-    );
+    let _ = catch(|| via_h(&h, |_| async { std::panic::panic_any(()) as Result<Value, std::io::Error> }, "v2"));
+    let _ = via_h(&h, |_| async { Ok(json!({"n": f64::NAN.to_string()})) }, "v3");
     xray_valid(&h);
     for d in h.emf_docs() {
         emf_valid(&d);
@@ -2034,19 +1837,12 @@ fn log_event_with_extreme_events() {
         json!({"body": "b".repeat(300 * 1024)}),
         deep,
     ];
-    let telemetry = h.telemetry.clone();
-    rt().block_on(
-        async move {
-            let mut svc = ObsLayer::<std::io::Error>::new(HandlerOptions::new("H"))
-                .error_view(ErrorView::from_error)
-                .telemetry(telemetry)
-                .layer(service_fn(|_e: LambdaEvent<Value>| async { Ok::<_, std::io::Error>(json!(1)) }));
-            for (i, e) in events.into_iter().enumerate() {
-                svc.ready().await.unwrap().call(ev(e, &format!("ev{i}"))).await.unwrap();
-            }
+    let mut svc = h_service(&h, |_e: LambdaEvent<Value>| async { Ok::<_, std::io::Error>(json!(1)) });
+    block_on_with(&h.dispatch, async move {
+        for (i, e) in events.into_iter().enumerate() {
+            svc.ready().await.unwrap().call(ev(e, &format!("ev{i}"))).await.unwrap();
         }
-        .with_subscriber(h.dispatch.clone()),
-    );
+    });
     let logged = h.with_message("Incoming event");
     assert_eq!(logged.len(), 3, "{:?}", h.log.lines());
     no_secret(&h.log.contents());
@@ -2064,31 +1860,17 @@ fn log_event_with_extreme_events() {
 fn concurrent_log_buffers_stay_per_invocation() {
     const N: u32 = 24;
     let h = buffered();
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(4).enable_time().build().unwrap();
-    let svc = layer_with(&h, HandlerOptions::new("H")).layer(service_fn(|e: LambdaEvent<Value>| async move {
+    let svc = h_service(&h, |e: LambdaEvent<Value>| async move {
         let i = e.payload["i"].as_u64().unwrap();
         for k in 0..3 {
             tracing::debug!(i, k, "held");
             tokio::task::yield_now().await;
         }
         if i.is_multiple_of(5) { Err(std::io::Error::other(format!("fail {i}"))) } else { Ok(json!(i)) }
-    }));
-    runtime.block_on(async {
-        let mut hs = Vec::new();
-        for i in 0..N {
-            let mut svc = svc.clone();
-            let d = h.dispatch.clone();
-            hs.push(tokio::spawn(
-                async move {
-                    let ctx = ContextBuilder::new().request_id(format!("b{i}")).trace_header(header(i)).build();
-                    let _ = svc.ready().await.unwrap().call(LambdaEvent::new(json!({"i": i}), ctx)).await;
-                }
-                .with_subscriber(d),
-            ));
-        }
-        for x in hs {
-            x.await.unwrap();
-        }
+    });
+    concurrently(&h, N, svc, |i, mut svc| async move {
+        let ctx = ContextBuilder::new().request_id(format!("b{i}")).trace_header(header(i)).build();
+        let _ = svc.ready().await.unwrap().call(LambdaEvent::new(json!({"i": i}), ctx)).await;
     });
     let held = h.with_message("held");
     let failing = (0..N).filter(|i| i.is_multiple_of(5)).count();
@@ -2111,7 +1893,7 @@ fn late_log_lines_with_buffering_are_not_lost() {
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
         let slot = Arc::new(std::sync::Mutex::new(Some((rx, done_tx))));
-        let mut svc = layer_with(&h, HandlerOptions::new("H")).layer(service_fn(move |_e: LambdaEvent<Value>| {
+        let mut svc = h_service(&h, move |_e: LambdaEvent<Value>| {
             let slot = slot.clone();
             async move {
                 let (rx, done) = slot.lock().unwrap().take().unwrap();
@@ -2127,15 +1909,12 @@ fn late_log_lines_with_buffering_are_not_lost() {
                 );
                 if fail { Err(std::io::Error::other("f")) } else { Ok(json!(1)) }
             }
-        }));
-        rt().block_on(
-            async move {
-                let _ = svc.ready().await.unwrap().call(ev(json!({}), "late-log")).await;
-                tx.send(()).unwrap();
-                done_rx.await.unwrap();
-            }
-            .with_subscriber(h.dispatch.clone()),
-        );
+        });
+        block_on_with(&h.dispatch, async move {
+            let _ = svc.ready().await.unwrap().call(ev(json!({}), "late-log")).await;
+            tx.send(()).unwrap();
+            done_rx.await.unwrap();
+        });
         eprintln!("fail={fail}: {:?}", h.log.lines());
         let late_error = h.with_message("late error");
         assert_eq!(late_error.len(), 1, "fail={fail}");
@@ -2152,67 +1931,27 @@ fn late_log_lines_with_buffering_are_not_lost() {
 // Batch 5: asynchronous flushes and user flushes
 // ---------------------------------------------------------------------------------------
 
-fn queueing_telemetry() -> (Telemetry, Queueing, tracing::Dispatch, CapturingWriter) {
-    let q = Queueing::default();
-    let cfg = config(&[]);
-    let (dispatch, log, clock) = capture(&cfg);
-    let telemetry = Telemetry::builder(cfg)
-        .clock(clock)
-        .cold_start_tracker(Arc::new(ColdStartTracker::new(&Default::default())))
-        .metrics_publisher(Arc::new(q.clone()))
-        .emitter(Arc::new(q.clone()))
-        .build();
-    (telemetry, q, dispatch, log)
-}
-
-/// Subsegment ids and how often each was sent complete, checking no `in_progress` copy
-/// follows a complete one.
-fn completes(docs: &[String]) -> HashMap<String, (String, usize)> {
-    let mut completed: HashMap<String, (String, usize)> = HashMap::new();
-    for raw in docs.iter().filter(|s| !s.starts_with("metrics")) {
-        let d: Value = serde_json::from_str(raw).unwrap();
-        let mut segs = Vec::new();
-        walk(&d, &mut segs);
-        for (name, id, ip, _) in segs {
-            if ip {
-                assert!(!completed.contains_key(&id), "{name} in_progress after complete: {docs:?}");
-            } else {
-                completed.entry(id).or_insert((name, 0)).1 += 1;
-            }
-        }
-    }
-    completed
-}
-
 /// The run future dropped while its asynchronous final flush is still running: the flush
 /// finishes on the runtime, once.
 #[test]
 fn dropped_during_the_async_final_flush() {
     let (telemetry, q, dispatch, log) = queueing_telemetry();
-    let mut svc = ObsLayer::<std::io::Error>::new(HandlerOptions::new("H"))
-        .error_view(ErrorView::from_error)
-        .telemetry(telemetry)
-        .layer(service_fn(|_e: LambdaEvent<Value>| async {
-            metrics::add("M", Unit::Count, 1.0);
-            drop(streamer_obs::xray::subsegment("Child"));
-            Ok::<_, std::io::Error>(json!(1))
-        }));
-    rt().block_on(
-        async move {
-            let mut fut = svc.ready().await.unwrap().call(ev(json!({}), "drop-flush"));
-            // First poll: the handler finishes, the flush starts and waits.
-            assert!(poll_once(fut.as_mut()).await.is_pending());
-            drop(fut);
-            for _ in 0..20 {
-                tokio::task::yield_now().await;
-            }
+    let mut svc = io_layer(telemetry, HandlerOptions::new("H")).layer(service_fn(|_e: LambdaEvent<Value>| async {
+        metrics::add("M", Unit::Count, 1.0);
+        drop(streamer_obs::xray::subsegment("Child"));
+        Ok::<_, std::io::Error>(json!(1))
+    }));
+    block_on_with(&dispatch, async move {
+        let mut fut = svc.ready().await.unwrap().call(ev(json!({}), "drop-flush"));
+        // First poll: the handler finishes, the flush starts and waits.
+        assert!(poll_once(fut.as_mut()).await.is_pending());
+        drop(fut);
+        for _ in 0..20 {
+            tokio::task::yield_now().await;
         }
-        .with_subscriber(dispatch),
-    );
+    });
     let sent = q.sent.lock().unwrap().clone();
-    let datums: usize =
-        sent.iter().filter(|s| s.starts_with("metrics")).map(|s| s[8..].parse::<usize>().unwrap()).sum();
-    assert_eq!(datums, 2, "M and the latency: {sent:?}");
+    assert_eq!(datums(&sent), 2, "M and the latency: {sent:?}");
     let c = completes(&sent);
     assert_eq!(c.len(), 2, "{sent:?}");
     assert!(c.values().all(|(_, n)| *n == 1));
@@ -2224,11 +1963,8 @@ fn dropped_during_the_async_final_flush() {
 #[test]
 fn guard_then_finish_with_async_flushes() {
     let (telemetry, q, dispatch, log) = queueing_telemetry();
-    let ctx = ContextBuilder::new().request_id("dl-async-ok").trace_header(HEADER).deadline_ms(T0 + 10).build();
-    let mut svc = ObsLayer::<std::io::Error>::new(HandlerOptions::new("H").cold_start_metric(true))
-        .error_view(ErrorView::from_error)
-        .telemetry(telemetry)
-        .layer(service_fn(|_e: LambdaEvent<Value>| async {
+    let svc = io_layer(telemetry, HandlerOptions::new("H").cold_start_metric(true)).layer(service_fn(
+        |_e: LambdaEvent<Value>| async {
             metrics::add("Early", Unit::Count, 1.0);
             let open = streamer_obs::xray::subsegment("Open");
             tokio::time::sleep(Duration::from_millis(30)).await;
@@ -2236,22 +1972,19 @@ fn guard_then_finish_with_async_flushes() {
             drop(open);
             metrics::add("Late", Unit::Count, 1.0);
             Ok::<_, std::io::Error>(json!(1))
-        }));
-    let out = rt().block_on(
-        async move { svc.ready().await.unwrap().call(LambdaEvent::new(json!({}), ctx)).await }
-            .with_subscriber(dispatch),
-    );
+        },
+    ));
+    let out = call_once(&dispatch, svc, dl_ev("dl-async-ok", T0 + 10));
     assert!(out.is_ok());
     let sent = q.sent.lock().unwrap().clone();
     eprintln!("{sent:#?}");
     assert_eq!(log.lines().iter().filter(|l| l.contains("about to time out")).count(), 1);
-    let datums: usize =
-        sent.iter().filter(|s| s.starts_with("metrics")).map(|s| s[8..].parse::<usize>().unwrap()).sum();
-    assert_eq!(datums, 4, "ColdStart, Early, Late, latency: {sent:?}");
-    let c = completes(&sent);
-    let mut names: Vec<_> = c.values().map(|(n, k)| (n.clone(), *k)).collect();
-    names.sort();
-    assert_eq!(names, [("After".to_owned(), 1), ("H".to_owned(), 1), ("Open".to_owned(), 1)], "{sent:?}");
+    assert_eq!(datums(&sent), 4, "ColdStart, Early, Late, latency: {sent:?}");
+    assert_eq!(
+        completed_names(&sent),
+        [("After".to_owned(), 1), ("H".to_owned(), 1), ("Open".to_owned(), 1)],
+        "{sent:?}"
+    );
     // The in_progress copies were sent (by the guard).
     assert!(sent.iter().any(|s| s.contains("\"in_progress\":true")), "{sent:?}");
 }
@@ -2261,11 +1994,9 @@ fn guard_then_finish_with_async_flushes() {
 #[test]
 fn user_flushes_inside_the_handler_do_not_duplicate() {
     let h = h();
-    let _ = via_layer(
+    let _ = via_h(
         &h,
-        "H",
-        ErrorView::from_error::<std::io::Error>,
-        |_e: LambdaEvent<Value>| async {
+        |_| async {
             drop(streamer_obs::xray::subsegment("A"));
             streamer_obs::xray::flush().await;
             let open = streamer_obs::xray::subsegment("Open");
@@ -2275,14 +2006,11 @@ fn user_flushes_inside_the_handler_do_not_duplicate() {
             drop(open);
             Ok::<_, std::io::Error>(json!(1))
         },
-        ev(json!({}), "user-flush"),
+        "user-flush",
     );
     let raw = h.xray.raw();
-    let c = completes(&raw);
-    let mut names: Vec<_> = c.values().map(|(n, k)| (n.clone(), *k)).collect();
-    names.sort();
     assert_eq!(
-        names,
+        completed_names(&raw),
         [("A".to_owned(), 1), ("B".to_owned(), 1), ("H".to_owned(), 1), ("Open".to_owned(), 1)],
         "{raw:#?}"
     );
@@ -2300,29 +2028,15 @@ fn user_flushes_inside_the_handler_do_not_duplicate() {
 fn context_missing_runtime_error_once_per_invocation() {
     const N: u32 = 16;
     let h = h_with(config(&[("AWS_XRAY_CONTEXT_MISSING", "RUNTIME_ERROR")]));
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(4).enable_time().build().unwrap();
-    let svc = layer_with(&h, HandlerOptions::new("H")).layer(service_fn(|e: LambdaEvent<Value>| async move {
+    let svc = h_service(&h, |e: LambdaEvent<Value>| async move {
         let i = e.payload["i"].as_u64().unwrap();
         drop(streamer_obs::xray::subsegment("NoTrace"));
         tokio::task::yield_now().await;
         if i.is_multiple_of(4) { Err(std::io::Error::other("f")) } else { Ok(json!(i)) }
-    }));
-    runtime.block_on(async {
-        let mut hs = Vec::new();
-        for i in 0..N {
-            let mut svc = svc.clone();
-            let d = h.dispatch.clone();
-            hs.push(tokio::spawn(
-                async move {
-                    let ctx = ContextBuilder::new().request_id(format!("m{i}")).build();
-                    let _ = svc.ready().await.unwrap().call(LambdaEvent::new(json!({"i": i}), ctx)).await;
-                }
-                .with_subscriber(d),
-            ));
-        }
-        for x in hs {
-            x.await.unwrap();
-        }
+    });
+    concurrently(&h, N, svc, |i, mut svc| async move {
+        let ctx = ContextBuilder::new().request_id(format!("m{i}")).build();
+        let _ = svc.ready().await.unwrap().call(LambdaEvent::new(json!({"i": i}), ctx)).await;
     });
     let mut per: HashMap<String, usize> = HashMap::new();
     for l in h.level("ERROR") {
@@ -2350,23 +2064,11 @@ fn what_drop_records_during_cancellation_is_flushed() {
         }
     }
     let h = h();
-    let telemetry = h.telemetry.clone();
-    rt().block_on(
-        async move {
-            let mut svc = ObsLayer::<std::io::Error>::new(HandlerOptions::new("H"))
-                .error_view(ErrorView::from_error)
-                .telemetry(telemetry)
-                .layer(service_fn(|_e: LambdaEvent<Value>| async {
-                    let _r = RecordsOnDrop;
-                    std::future::pending::<()>().await;
-                    Ok::<Value, std::io::Error>(json!(1))
-                }));
-            let mut fut = svc.ready().await.unwrap().call(ev(json!({}), "drop-rec"));
-            assert!(poll_once(fut.as_mut()).await.is_pending());
-            drop(fut);
-        }
-        .with_subscriber(h.dispatch.clone()),
-    );
+    poll_then_drop(&h, "drop-rec", 1, |_| async {
+        let _r = RecordsOnDrop;
+        std::future::pending::<()>().await;
+        Ok(json!(1))
+    });
     assert_eq!(h.metric_docs("FromDrop").len(), 1, "{:?}", h.emf.lines());
     assert_eq!(h.handler_docs("DropSub").len(), 1);
     assert_eq!(h.with_message("dropping")[0]["function_request_id"], "drop-rec");
@@ -2380,8 +2082,7 @@ fn what_drop_records_during_cancellation_is_flushed() {
 /// Sampling at 1.0: the decision is each invocation's first DEBUG line.
 #[test]
 fn sampled_invocations_log_the_decision_first() {
-    let h = h_with(config(&[("POWERTOOLS_LOGGER_SAMPLE_RATE", "1")]));
-    run_err_and_ok(&h);
+    let h = err_and_ok_with(&[("POWERTOOLS_LOGGER_SAMPLE_RATE", "1")]);
     for rid in ["cfg-ok", "cfg-err"] {
         let first_debug = h
             .lines()
@@ -2404,24 +2105,16 @@ fn sampled_invocations_log_the_decision_first() {
 #[test]
 fn deadline_guard_on_a_runtime_without_timers() {
     let h = h();
-    let telemetry = h.telemetry.clone();
+    let mut svc = h_service(&h, |_e: LambdaEvent<Value>| async {
+        metrics::add("Waited", Unit::Count, 1.0);
+        tokio::task::yield_now().await;
+        Ok::<_, std::io::Error>(json!(1))
+    });
     let no_timers = tokio::runtime::Builder::new_current_thread().build().unwrap();
     let r = catch(|| {
         no_timers.block_on(
-            async move {
-                let ctx =
-                    ContextBuilder::new().request_id("no-timer").trace_header(HEADER).deadline_ms(T0 + 60_000).build();
-                let mut svc = ObsLayer::<std::io::Error>::new(HandlerOptions::new("H"))
-                    .error_view(ErrorView::from_error)
-                    .telemetry(telemetry)
-                    .layer(service_fn(|_e: LambdaEvent<Value>| async {
-                        metrics::add("Waited", Unit::Count, 1.0);
-                        tokio::task::yield_now().await;
-                        Ok::<_, std::io::Error>(json!(1))
-                    }));
-                svc.ready().await.unwrap().call(LambdaEvent::new(json!({}), ctx)).await
-            }
-            .with_subscriber(h.dispatch.clone()),
+            async move { svc.ready().await.unwrap().call(dl_ev("no-timer", T0 + 60_000)).await }
+                .with_subscriber(h.dispatch.clone()),
         )
     });
     eprintln!("panicked={}\nLOG {:?}\nEMF {:?}\nXRAY {:?}", r.is_err(), h.log.lines(), h.emf.lines(), h.xray.raw());
@@ -2438,13 +2131,8 @@ fn deadline_guard_on_a_runtime_without_timers() {
 #[test]
 fn a_due_deadline_with_a_handler_that_never_waits_needs_no_guard() {
     let h = h();
-    let ctx = ContextBuilder::new().request_id("no-wait").trace_header(HEADER).deadline_ms(T0).build();
-    let mut svc = layer_with(&h, HandlerOptions::new("H"))
-        .layer(service_fn(|_e: LambdaEvent<Value>| async { Ok::<_, std::io::Error>(json!(1)) }));
-    let out = rt().block_on(
-        async move { svc.ready().await.unwrap().call(LambdaEvent::new(json!({}), ctx)).await }
-            .with_subscriber(h.dispatch.clone()),
-    );
+    let svc = h_service(&h, |_e: LambdaEvent<Value>| async { Ok::<_, std::io::Error>(json!(1)) });
+    let out = call_once(&h.dispatch, svc, dl_ev("no-wait", T0));
     assert!(out.is_ok());
     assert!(h.level("WARN").is_empty(), "{:?}", h.log.lines());
     assert_eq!(h.handler_docs("H").len(), 1);
@@ -2458,7 +2146,7 @@ fn a_referenced_invocation_is_not_reused() {
     let h = h();
     let kept: Arc<std::sync::Mutex<Option<Arc<Invocation>>>> = Arc::default();
     let k2 = kept.clone();
-    let mut svc = layer_with(&h, HandlerOptions::new("H")).layer(service_fn(move |e: LambdaEvent<Value>| {
+    let mut svc = h_service(&h, move |e: LambdaEvent<Value>| {
         let k2 = k2.clone();
         async move {
             if e.payload["keep"] == true {
@@ -2469,15 +2157,12 @@ fn a_referenced_invocation_is_not_reused() {
             }
             Ok::<_, std::io::Error>(json!(1))
         }
-    }));
-    rt().block_on(
-        async move {
-            svc.ready().await.unwrap().call(ev(json!({"keep": true}), "kept")).await.unwrap();
-            svc.ready().await.unwrap().call(ev(json!({}), "next-1")).await.unwrap();
-            svc.ready().await.unwrap().call(ev(json!({}), "next-2")).await.unwrap();
-        }
-        .with_subscriber(h.dispatch.clone()),
-    );
+    });
+    block_on_with(&h.dispatch, async move {
+        svc.ready().await.unwrap().call(ev(json!({"keep": true}), "kept")).await.unwrap();
+        svc.ready().await.unwrap().call(ev(json!({}), "next-1")).await.unwrap();
+        svc.ready().await.unwrap().call(ev(json!({}), "next-2")).await.unwrap();
+    });
     let inv = kept.lock().unwrap().clone().unwrap();
     assert_eq!(inv.request_id(), "kept");
     assert!(inv.field("user_id").unwrap().contains("kept-user"));
@@ -2489,7 +2174,7 @@ fn a_referenced_invocation_is_not_reused() {
 fn the_same_context_for_two_overlapping_invocations() {
     let h = h();
     let ctx = ContextBuilder::new().request_id("twin").trace_header(HEADER).build();
-    let svc = layer_with(&h, HandlerOptions::new("H")).layer(service_fn(|e: LambdaEvent<Value>| async move {
+    let svc = h_service(&h, |e: LambdaEvent<Value>| async move {
         let n = e.payload["n"].as_u64().unwrap();
         streamer_obs::invocation::append_field("twin_n", n);
         metrics::set_property("n", n);
@@ -2499,16 +2184,13 @@ fn the_same_context_for_two_overlapping_invocations() {
             tracing::info!("twin work");
         }
         Ok::<_, std::io::Error>(json!(n))
-    }));
-    let (a, b) = rt().block_on(
-        async move {
-            let (mut s1, mut s2) = (svc.clone(), svc);
-            let f1 = s1.call(LambdaEvent::new(json!({"n": 1}), ctx.clone()));
-            let f2 = s2.call(LambdaEvent::new(json!({"n": 2}), ctx));
-            futures_util::future::join(f1, f2).await
-        }
-        .with_subscriber(h.dispatch.clone()),
-    );
+    });
+    let (a, b) = block_on_with(&h.dispatch, async move {
+        let (mut s1, mut s2) = (svc.clone(), svc);
+        let f1 = s1.call(LambdaEvent::new(json!({"n": 1}), ctx.clone()));
+        let f2 = s2.call(LambdaEvent::new(json!({"n": 2}), ctx));
+        futures_util::future::join(f1, f2).await
+    });
     assert_eq!((a.unwrap(), b.unwrap()), (json!(1), json!(2)));
     for d in h.metric_docs("Twin") {
         assert_eq!(d["Twin"], d["n"], "{d}");
@@ -2528,8 +2210,7 @@ fn the_same_context_for_two_overlapping_invocations() {
 #[test]
 fn a_split_tree_across_the_guard_is_sent_complete_once() {
     let h = h();
-    let ctx = ContextBuilder::new().request_id("split").trace_header(HEADER).deadline_ms(T0 + 10).build();
-    let mut svc = layer_with(&h, HandlerOptions::new("H")).layer(service_fn(|_e: LambdaEvent<Value>| async {
+    let svc = h_service(&h, |_e: LambdaEvent<Value>| async {
         let blob = "m".repeat(1024);
         let outer = streamer_obs::xray::subsegment("Outer");
         for i in 0..80 {
@@ -2546,11 +2227,8 @@ fn a_split_tree_across_the_guard_is_sent_complete_once() {
         drop(open);
         drop(outer);
         Ok::<_, std::io::Error>(json!(1))
-    }));
-    let out = rt().block_on(
-        async move { svc.ready().await.unwrap().call(LambdaEvent::new(json!({}), ctx)).await }
-            .with_subscriber(h.dispatch.clone()),
-    );
+    });
+    let out = call_once(&h.dispatch, svc, dl_ev("split", T0 + 10));
     assert!(out.is_ok());
     assert_eq!(h.with_message("about to time out").len(), 1);
     let raw = h.xray.raw();
@@ -2584,14 +2262,11 @@ fn a_hostile_context_is_survived() {
         .tenant_id(JWT)
         .trace_header(format!("Root={};Parent=zz;Sampled=1", "g".repeat(10 * 1024)))
         .build();
-    let mut svc = layer_with(&h, HandlerOptions::new("H")).layer(service_fn(|_e: LambdaEvent<Value>| async {
+    let svc = h_service(&h, |_e: LambdaEvent<Value>| async {
         tracing::info!("hostile");
         Err::<Value, _>(std::io::Error::other("nope"))
-    }));
-    let out = rt().block_on(
-        async move { svc.ready().await.unwrap().call(LambdaEvent::new(json!({}), ctx)).await }
-            .with_subscriber(h.dispatch.clone()),
-    );
+    });
+    let out = call_once(&h.dispatch, svc, LambdaEvent::new(json!({}), ctx));
     assert_eq!(out.unwrap_err().to_string(), "nope");
     let lines = h.lines(); // every line valid JSON
     assert_eq!(h.level("ERROR").len(), 1, "{}", lines.len());

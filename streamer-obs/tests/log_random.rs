@@ -97,6 +97,38 @@ fn trace_config() -> Config {
     Config::builder().log_level(LogLevel::Trace).build_from(&EnvVars::empty())
 }
 
+/// What most tests start from: the time they started, a generator seeded with `seed`, no
+/// finding yet, and for `config` a dispatcher writing raw lines with a clock fixed at
+/// `T0` and a cold-start tracker.
+struct Setup {
+    started: Instant,
+    rng: fastrand::Rng,
+    f: Findings,
+    config: Config,
+    clock: FixedClock,
+    dispatch: Dispatch,
+    raw: Raw,
+    tracker: ColdStartTracker,
+}
+
+impl Setup {
+    fn new(seed: u64, config: Config) -> Self {
+        let started = Instant::now();
+        let clock = FixedClock::at_millis(T0);
+        let (dispatch, raw) = dispatch_for(&config, &clock);
+        Setup {
+            started,
+            rng: fastrand::Rng::with_seed(seed),
+            f: Findings::default(),
+            config,
+            clock,
+            dispatch,
+            raw,
+            tracker: ColdStartTracker::new(&Default::default()),
+        }
+    }
+}
+
 /// Panics planted by these tests carry this marker; the hook keeps them off stderr.
 const PANIC_MARK: &str = "adversarial-panic";
 
@@ -661,6 +693,36 @@ struct Planted {
 const SECRET_KINDS: [&str; 8] =
     ["jwt", "bearer", "basic", "authorization-header", "cookie-header", "ws-protocol-header", "kv-param", "jwt-shapes"];
 
+impl Planted {
+    /// The rule family: the label before the first '/'.
+    fn family(&self) -> &str {
+        self.kind.split('/').next().unwrap_or("?")
+    }
+    /// The family, marked when the spelling uses a letter case the README does not spell out.
+    fn label(&self) -> String {
+        let cased = if self.kind.contains("case:") { " [letter-case variant]" } else { "" };
+        format!("{}{cased}", self.family())
+    }
+}
+
+/// A text secret of a kind drawn from `SECRET_KINDS`.
+fn plant_any(rng: &mut fastrand::Rng) -> Planted {
+    let kind = SECRET_KINDS[rng.usize(..SECRET_KINDS.len())];
+    plant(rng, kind)
+}
+
+/// `count` random base64url parts of 22 to 51 characters, and the needles of them all.
+fn random_parts(rng: &mut fastrand::Rng, count: usize) -> (Vec<String>, Vec<String>) {
+    let parts: Vec<String> = (0..count)
+        .map(|_| {
+            let n = 22 + rng.usize(..30);
+            rand_b64url(rng, n)
+        })
+        .collect();
+    let needles = parts.iter().flat_map(|p| needles_of(p)).collect();
+    (parts, needles)
+}
+
 /// A text secret of kind `kind` in one of its documented spellings (README "Redaction").
 /// Labels with `case:` use a letter case the README does not spell out for that rule.
 fn plant(rng: &mut fastrand::Rng, kind: &str) -> Planted {
@@ -698,30 +760,12 @@ fn plant(rng: &mut fastrand::Rng, kind: &str) -> Planted {
                 ),
                 2 => ("two-part", format!("{}.{}", j.header, j.payload), needles_of(&j.payload)),
                 3 => {
-                    let parts: Vec<String> = (0..4)
-                        .map(|_| {
-                            let n = 22 + rng.usize(..30);
-                            rand_b64url(rng, n)
-                        })
-                        .collect();
-                    let mut n = Vec::new();
-                    for p in &parts {
-                        n.extend(needles_of(p));
-                    }
+                    let (parts, n) = random_parts(rng, 4);
                     ("five-part(JWE)", format!("{}.{}", j.header, parts.join(".")), n)
                 }
                 4 => ("unsigned(empty signature)", format!("{}.{}.", j.header, j.payload), needles_of(&j.payload)),
                 _ => {
-                    let parts: Vec<String> = (0..3)
-                        .map(|_| {
-                            let n = 22 + rng.usize(..30);
-                            rand_b64url(rng, n)
-                        })
-                        .collect();
-                    let mut n = Vec::new();
-                    for p in &parts {
-                        n.extend(needles_of(p));
-                    }
+                    let (parts, n) = random_parts(rng, 3);
                     ("five-part(JWE, empty encrypted key)", format!("{}..{}", j.header, parts.join(".")), n)
                 }
             };
@@ -1164,13 +1208,7 @@ fn emit_at(position: &str, text: &str, rng: &mut fastrand::Rng) {
 
 #[test]
 fn secrets_in_text_are_redacted_everywhere() {
-    let started = Instant::now();
-    let mut rng = fastrand::Rng::with_seed(0x5EC2E7);
-    let mut f = Findings::default();
-    let config = trace_config();
-    let clock = FixedClock::at_millis(T0);
-    let (dispatch, raw) = dispatch_for(&config, &clock);
-    let tracker = ColdStartTracker::new(&Default::default());
+    let Setup { started, mut rng, mut f, config, dispatch, raw, tracker, .. } = Setup::new(0x5EC2E7, trace_config());
     let reps = 12;
     for kind in SECRET_KINDS {
         for position in POSITIONS {
@@ -1200,13 +1238,11 @@ fn secrets_in_text_are_redacted_everywhere() {
                     continue;
                 }
                 // Each rule family is its own finding (the label before the first '/').
-                let family = planted.kind.split('/').next().unwrap_or("?");
-                let cased = if planted.kind.contains("case:") { " [letter-case variant]" } else { "" };
                 check_needles(
                     &lines,
                     &planted.needles,
                     &mut f,
-                    &format!("R11 secret text redacted (README Redaction): {family}{cased} in {position}"),
+                    &format!("R11 secret text redacted (README Redaction): {} in {position}", planted.label()),
                     &ctx,
                 );
                 // The surrounding text reached the line (the position is really rendered).
@@ -1300,13 +1336,7 @@ fn written_key(name: &str) -> String {
 #[test]
 fn values_under_secret_keys_are_redacted_whatever_their_type() {
     // Passes today.
-    let started = Instant::now();
-    let mut rng = fastrand::Rng::with_seed(0xC0FFEE);
-    let mut f = Findings::default();
-    let config = trace_config();
-    let clock = FixedClock::at_millis(T0);
-    let (dispatch, raw) = dispatch_for(&config, &clock);
-    let tracker = ColdStartTracker::new(&Default::default());
+    let Setup { started, mut rng, mut f, config, clock, dispatch, raw, tracker } = Setup::new(0xC0FFEE, trace_config());
     for (idx, name) in SECRET_KEY_NAMES.iter().copied().enumerate() {
         for (vk, vk_name) in VALUE_KINDS.iter().copied().enumerate() {
             for _ in 0..3 {
@@ -1562,15 +1592,12 @@ const CORRELATION_NAMES: [&str; 16] = [
 #[test]
 fn standard_keys_keep_their_meaning_and_precedence_holds() {
     // Passes today.
-    let started = Instant::now();
-    let mut rng = fastrand::Rng::with_seed(0x57A7D);
-    let mut f = Findings::default();
-    let config = Config::builder()
-        .log_level(LogLevel::Trace)
-        .build_from(&EnvVars::from_pairs([("POWERTOOLS_SERVICE_NAME", "svc-x"), ("ENVIRONMENT", "prod")]));
-    let clock = FixedClock::at_millis(T0);
-    let (dispatch, raw) = dispatch_for(&config, &clock);
-    let tracker = ColdStartTracker::new(&Default::default());
+    let Setup { started, mut rng, mut f, config, clock, dispatch, raw, tracker } = Setup::new(
+        0x57A7D,
+        Config::builder()
+            .log_level(LogLevel::Trace)
+            .build_from(&EnvVars::from_pairs([("POWERTOOLS_SERVICE_NAME", "svc-x"), ("ENVIRONMENT", "prod")])),
+    );
     let mut counter = 0u64;
     let mut fresh = |tag: &str| {
         counter += 1;
@@ -1680,13 +1707,7 @@ fn standard_keys_keep_their_meaning_and_precedence_holds() {
 
 #[test]
 fn adversarial_values_stay_one_valid_json_line() {
-    let started = Instant::now();
-    let mut rng = fastrand::Rng::with_seed(0xBAD5EED);
-    let mut f = Findings::default();
-    let config = trace_config();
-    let clock = FixedClock::at_millis(T0);
-    let (dispatch, raw) = dispatch_for(&config, &clock);
-    let tracker = ColdStartTracker::new(&Default::default());
+    let Setup { started, mut rng, mut f, config, dispatch, raw, tracker, .. } = Setup::new(0xBAD5EED, trace_config());
     let floats = [
         f64::NAN,
         f64::INFINITY,
@@ -1886,13 +1907,7 @@ fn timestamps_and_levels_as_documented() {
 #[test]
 fn formatting_failures_never_panic() {
     quiet_planted_panics();
-    let started = Instant::now();
-    let mut rng = fastrand::Rng::with_seed(0xFA11);
-    let mut f = Findings::default();
-    let config = trace_config();
-    let clock = FixedClock::at_millis(T0);
-    let (dispatch, raw) = dispatch_for(&config, &clock);
-    let tracker = ColdStartTracker::new(&Default::default());
+    let Setup { started, mut rng, mut f, config, dispatch, raw, tracker, .. } = Setup::new(0xFA11, trace_config());
     const PANICKED: &str = "<panicked while formatting>";
     for case in 0..600 {
         f.cases += 1;
@@ -2017,12 +2032,7 @@ fn formatting_failures_never_panic() {
 
 #[test]
 fn error_chains_as_documented() {
-    let started = Instant::now();
-    let mut rng = fastrand::Rng::with_seed(0xE440);
-    let mut f = Findings::default();
-    let config = trace_config();
-    let clock = FixedClock::at_millis(T0);
-    let (dispatch, raw) = dispatch_for(&config, &clock);
+    let Setup { started, mut rng, mut f, config, dispatch, raw, .. } = Setup::new(0xE440, trace_config());
     for case in 0..800 {
         f.cases += 1;
         let len = if rng.usize(..4) == 0 { 30 + rng.usize(..40) } else { 1 + rng.usize(..6) };
@@ -2116,13 +2126,7 @@ fn big_text(rng: &mut fastrand::Rng, bytes: usize) -> String {
 
 #[test]
 fn oversized_lines_are_capped_and_stay_valid() {
-    let started = Instant::now();
-    let mut rng = fastrand::Rng::with_seed(0xB16);
-    let mut f = Findings::default();
-    let config = trace_config();
-    let clock = FixedClock::at_millis(T0);
-    let (dispatch, raw) = dispatch_for(&config, &clock);
-    let tracker = ColdStartTracker::new(&Default::default());
+    let Setup { started, mut rng, mut f, config, dispatch, raw, tracker, .. } = Setup::new(0xB16, trace_config());
     const TRUNC: &str = "…[truncated]";
     for case in 0..59 {
         f.cases += 1;
@@ -2285,10 +2289,7 @@ fn configuration_warnings_are_clean_lines() {
     for case in 0..300 {
         f.cases += 1;
         let var = vars[rng.usize(..vars.len())];
-        let planted = {
-            let k = SECRET_KINDS[rng.usize(..SECRET_KINDS.len())];
-            plant(&mut rng, k)
-        };
+        let planted = plant_any(&mut rng);
         let value = format!("{} {} {}", nasty_text(&mut rng, 6), planted.text, nasty_text(&mut rng, 6));
         let config = Config::builder().build_from(&EnvVars::from_pairs([(var, value.as_str())]));
         let clock = FixedClock::at_millis(T0);
@@ -2305,12 +2306,11 @@ fn configuration_warnings_are_clean_lines() {
         }
         let exp = Expect { level: None, timestamp: Some(rfc3339_millis(T0)), check_scope: true, ..Default::default() };
         let lines = check_output(&raw.take(), &exp, &mut f, &ctx);
-        let family = planted.kind.split('/').next().unwrap_or("?");
         check_needles(
             &lines,
             &planted.needles,
             &mut f,
-            &format!("R11 secret in a configuration value reaches a line: {family} via {var}"),
+            &format!("R11 secret in a configuration value reaches a line: {} via {var}", planted.family()),
             &ctx,
         );
         // The values that end up on every line keep the documented constraints.
@@ -2491,6 +2491,17 @@ fn api_event(rng: &mut fastrand::Rng) -> (Value, Vec<String>, Vec<String>) {
     (Value::Object(ev), needles, kinds)
 }
 
+/// Telemetry for `config` and `clock` with its own cold-start tracker, EMF written to
+/// `emf`, X-Ray documents captured.
+fn lifecycle_telemetry(config: &Config, clock: &FixedClock, emf: CapturingWriter) -> Telemetry {
+    Telemetry::builder(config.clone())
+        .clock(clock.clone())
+        .cold_start_tracker(Arc::new(ColdStartTracker::new(&Default::default())))
+        .emitter(Arc::new(CapturingEmitter::new()))
+        .metrics_publisher(Arc::new(EmfPublisher::new(emf)))
+        .build()
+}
+
 /// Catches a panic of a future (what `lambda_runtime` does around a handler).
 async fn futures_catch<F: Future>(fut: F) -> Result<F::Output, Box<dyn std::any::Any + Send>> {
     let mut fut = std::pin::pin!(fut);
@@ -2505,33 +2516,20 @@ async fn futures_catch<F: Future>(fut: F) -> Result<F::Output, Box<dyn std::any:
 #[test]
 fn handler_lifecycle_lines() {
     quiet_planted_panics();
-    let started = Instant::now();
-    let mut rng = fastrand::Rng::with_seed(0x11FEC);
-    let mut f = Findings::default();
-    let config = Config::builder()
-        .log_level(LogLevel::Trace)
-        .build_from(&EnvVars::from_pairs([("POWERTOOLS_SERVICE_NAME", "svc-life"), ("ENVIRONMENT", "prod")]));
-    let clock = FixedClock::at_millis(T0);
-    let (dispatch, raw) = dispatch_for(&config, &clock);
+    let Setup { started, mut rng, mut f, config, clock, dispatch, raw, .. } = Setup::new(
+        0x11FEC,
+        Config::builder()
+            .log_level(LogLevel::Trace)
+            .build_from(&EnvVars::from_pairs([("POWERTOOLS_SERVICE_NAME", "svc-life"), ("ENVIRONMENT", "prod")])),
+    );
     let emf = CapturingWriter::new();
-    let telemetry = Telemetry::builder(config.clone())
-        .clock(clock.clone())
-        .cold_start_tracker(Arc::new(ColdStartTracker::new(&Default::default())))
-        .emitter(Arc::new(CapturingEmitter::new()))
-        .metrics_publisher(Arc::new(EmfPublisher::new(emf.clone())))
-        .build();
+    let telemetry = lifecycle_telemetry(&config, &clock, emf.clone());
     let rt = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
     for i in 0..300 {
         f.cases += 1;
         let (event, needles, kinds) = api_event(&mut rng);
-        let body_secret = {
-            let k = SECRET_KINDS[rng.usize(..SECRET_KINDS.len())];
-            plant(&mut rng, k)
-        };
-        let err_secret = {
-            let k = SECRET_KINDS[rng.usize(..SECRET_KINDS.len())];
-            plant(&mut rng, k)
-        };
+        let body_secret = plant_any(&mut rng);
+        let err_secret = plant_any(&mut rng);
         let hdr_secret = plant(&mut rng, "jwt");
         let (header, root) = trace_header(&mut rng, Some(&hdr_secret.text));
         let rid = request_id(&mut rng, i);
@@ -2612,23 +2610,12 @@ fn handler_lifecycle_lines() {
         }
         grouped.entry("malformed trace header").or_default().extend(hdr_secret.needles.iter().cloned());
         for (what, ns) in &grouped {
-            let fam = match *what {
-                "handler text" => body_secret.kind.split('/').next().unwrap_or("?").to_owned(),
-                "error chain / panic message" => err_secret.kind.split('/').next().unwrap_or("?").to_owned(),
+            let label = match *what {
+                "handler text" => body_secret.label(),
+                "error chain / panic message" => err_secret.label(),
                 _ => String::new(),
             };
-            let cased = match *what {
-                "handler text" if body_secret.kind.contains("case:") => " [letter-case variant]",
-                "error chain / panic message" if err_secret.kind.contains("case:") => " [letter-case variant]",
-                _ => "",
-            };
-            check_needles(
-                &lines,
-                ns,
-                &mut f,
-                &format!("R11 lifecycle: secret in {what} {fam}{cased} reaches a line"),
-                &ctx,
-            );
+            check_needles(&lines, ns, &mut f, &format!("R11 lifecycle: secret in {what} {label} reaches a line"), &ctx);
         }
         // Outcome lines (README `#[instrumented]` 3.).
         let errors: Vec<&Parsed> = lines
@@ -2737,25 +2724,12 @@ fn checked(header_text: &str, token: &str, headers: Value) -> Result<(), TextErr
 #[test]
 fn instrumented_handler_lines() {
     quiet_planted_panics();
-    let started = Instant::now();
-    let mut rng = fastrand::Rng::with_seed(0x1457);
-    let mut f = Findings::default();
-    let config = Config::builder().log_level(LogLevel::Trace).build_from(&EnvVars::empty());
-    let clock = FixedClock::at_millis(T0);
-    let (dispatch, raw) = dispatch_for(&config, &clock);
-    let telemetry = Telemetry::builder(config.clone())
-        .clock(clock.clone())
-        .cold_start_tracker(Arc::new(ColdStartTracker::new(&Default::default())))
-        .emitter(Arc::new(CapturingEmitter::new()))
-        .metrics_publisher(Arc::new(EmfPublisher::new(CapturingWriter::new())))
-        .build();
+    let Setup { started, mut rng, mut f, config, clock, dispatch, raw, .. } = Setup::new(0x1457, trace_config());
+    let telemetry = lifecycle_telemetry(&config, &clock, CapturingWriter::new());
     let rt = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
     for i in 0..200 {
         f.cases += 1;
-        let text = {
-            let k = SECRET_KINDS[rng.usize(..SECRET_KINDS.len())];
-            plant(&mut rng, k)
-        };
+        let text = plant_any(&mut rng);
         let tok = canary(&mut rng);
         let hc = canary(&mut rng);
         let cc = canary(&mut rng);
@@ -2788,36 +2762,20 @@ fn instrumented_handler_lines() {
             check_scope: true,
         };
         let lines = check_output(&raw.take(), &exp, &mut f, &ctx);
-        let family = text.kind.split('/').next().unwrap_or("?");
-        let cased = if text.kind.contains("case:") { " [letter-case variant]" } else { "" };
         check_needles(
             &lines,
             &text.needles,
             &mut f,
-            &format!("R11 #[instrumented]: secret text {family}{cased} reaches a line"),
+            &format!("R11 #[instrumented]: secret text {} reaches a line", text.label()),
             &ctx,
         );
-        check_needles(
-            &lines,
-            std::slice::from_ref(&tok),
-            &mut f,
-            "R11 #[instrumented]: `token` parameter / event member reaches a line",
-            &ctx,
-        );
-        check_needles(
-            &lines,
-            std::slice::from_ref(&hc),
-            &mut f,
-            "R11 #[instrumented]: headers.Authorization (Bearer) in a Value parameter reaches a line",
-            &ctx,
-        );
-        check_needles(
-            &lines,
-            std::slice::from_ref(&cc),
-            &mut f,
-            "R11 #[instrumented]: headers.Cookie in a Value parameter reaches a line",
-            &ctx,
-        );
+        for (needle, rule) in [
+            (&tok, "R11 #[instrumented]: `token` parameter / event member reaches a line"),
+            (&hc, "R11 #[instrumented]: headers.Authorization (Bearer) in a Value parameter reaches a line"),
+            (&cc, "R11 #[instrumented]: headers.Cookie in a Value parameter reaches a line"),
+        ] {
+            check_needles(&lines, std::slice::from_ref(needle), &mut f, rule, &ctx);
+        }
         let errors = lines.iter().filter(|l| l.get("level") == Some(&json!("ERROR"))).count();
         if (mode != 0) != (errors == 1) {
             f.add("R17 Err/panic: exactly one ERROR line; Ok: none (README)", format!("{ctx}: {errors} ERROR lines"));
@@ -2832,12 +2790,7 @@ fn instrumented_handler_lines() {
 
 #[test]
 fn header_maps_logged_with_debug() {
-    let started = Instant::now();
-    let mut rng = fastrand::Rng::with_seed(0xDEB6);
-    let mut f = Findings::default();
-    let config = trace_config();
-    let clock = FixedClock::at_millis(T0);
-    let (dispatch, raw) = dispatch_for(&config, &clock);
+    let Setup { started, mut rng, mut f, config, dispatch, raw, .. } = Setup::new(0xDEB6, trace_config());
     for case in 0..300 {
         f.cases += 1;
         let c = canary(&mut rng);
@@ -2888,13 +2841,7 @@ fn header_maps_logged_with_debug() {
 
 #[test]
 fn jwts_in_field_names_and_object_keys() {
-    let started = Instant::now();
-    let mut rng = fastrand::Rng::with_seed(0x4E75);
-    let mut f = Findings::default();
-    let config = trace_config();
-    let clock = FixedClock::at_millis(T0);
-    let (dispatch, raw) = dispatch_for(&config, &clock);
-    let tracker = ColdStartTracker::new(&Default::default());
+    let Setup { started, mut rng, mut f, config, dispatch, raw, tracker, .. } = Setup::new(0x4E75, trace_config());
     // Static names (tracing field names are literals): a JWT, a two-part JWT, a Bearer.
     const JWT_NAME: &str = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ1c2VyLTEifQ.c2lnX1E3bW9yZVNlY3JldDEyMw";
     with_default(&dispatch, || {
@@ -2977,16 +2924,13 @@ fn jwts_in_field_names_and_object_keys() {
 
 #[test]
 fn buffered_lines_keep_their_timestamps_and_are_redacted() {
-    let started = Instant::now();
-    let mut rng = fastrand::Rng::with_seed(0xB0FF);
-    let mut f = Findings::default();
-    let config = Config::builder()
-        .log_level(LogLevel::Debug)
-        .log_buffer(streamer_obs::config::LogBufferConfig::new(LogLevel::Debug))
-        .build_from(&EnvVars::empty());
-    let clock = FixedClock::at_millis(T0);
-    let (dispatch, raw) = dispatch_for(&config, &clock);
-    let tracker = ColdStartTracker::new(&Default::default());
+    let Setup { started, mut rng, mut f, config, clock, dispatch, raw, tracker } = Setup::new(
+        0xB0FF,
+        Config::builder()
+            .log_level(LogLevel::Debug)
+            .log_buffer(streamer_obs::config::LogBufferConfig::new(LogLevel::Debug))
+            .build_from(&EnvVars::empty()),
+    );
     for case in 0..300 {
         f.cases += 1;
         let rid = format!("buf-{case}");
@@ -2995,10 +2939,7 @@ fn buffered_lines_keep_their_timestamps_and_are_redacted() {
         let mut needles = Vec::new();
         let mut planned = Vec::new();
         for k in 0..n {
-            let planted = {
-                let kind = SECRET_KINDS[rng.usize(..SECRET_KINDS.len())];
-                plant(&mut rng, kind)
-            };
+            let planted = plant_any(&mut rng);
             // Five-part JWEs with an empty key are finding 1: keep this test about buffering.
             if planted.kind.contains("empty encrypted key") {
                 continue;
@@ -3071,11 +3012,8 @@ fn buffered_lines_keep_their_timestamps_and_are_redacted() {
 
 #[test]
 fn concurrent_lines_never_interleave() {
-    let started = Instant::now();
-    let mut f = Findings::default();
-    let config = trace_config();
-    let clock = FixedClock::at_millis(T0);
-    let (dispatch, raw) = dispatch_for(&config, &clock);
+    // The setup's generator is unused (seed 0): each thread seeds its own below.
+    let Setup { started, mut f, config, dispatch, raw, .. } = Setup::new(0, trace_config());
     let threads = 4;
     let per_thread = 300;
     std::thread::scope(|s| {
