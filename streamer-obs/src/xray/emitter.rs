@@ -357,7 +357,7 @@ pub fn default_emitter(config: &Config) -> Arc<dyn SegmentEmitter> {
 static DEFAULT: OnceLock<Arc<dyn SegmentEmitter>> = OnceLock::new();
 
 /// Installs the process-wide emitter used by every invocation (for example an
-/// [`XrayApiEmitter`](crate::xray::api::XrayApiEmitter) where there is no daemon). Call it
+/// `xray::api::XrayApiEmitter` (feature `xray-api`) where there is no daemon). Call it
 /// at start-up, before the first invocation; once an emitter is in place (installed or
 /// built by [`default_emitter`]) it is not replaced and the given one is returned.
 ///
