@@ -31,9 +31,10 @@
 //! }
 //! ```
 //!
-//! The layer hands the response on as a `Response<Body>` (it converts the handler's
-//! `IntoResponse` value inside the invocation, so the conversion is timed and its status
-//! is known), which `lambda_http::run` takes like any other response.
+//! The layer converts the handler's `IntoResponse` value inside the invocation (so the
+//! conversion is timed and its status known) and hands it on as an [`HttpResponse`],
+//! whose own conversion returns it unchanged: `lambda_http::run` sends exactly what it
+//! would have sent without the layer (a body in another charset is decoded once).
 
 use std::sync::LazyLock;
 
@@ -42,6 +43,69 @@ use lambda_runtime::Context;
 use serde_json::{Map, Value};
 
 use crate::xray::document::{Flags, Http};
+
+/// A response the layer has already converted (see the module documentation): its
+/// `IntoResponse` returns it as it is, where converting a `Response<Body>` again would
+/// decode a text body declared in another charset a second time.
+///
+/// ```
+/// use lambda_http::{Body, IntoResponse as _, Response};
+/// use streamer_obs::http::HttpResponse;
+/// let response = HttpResponse::from(Response::builder().status(202).body(Body::from("ok")).unwrap());
+/// assert_eq!(response.status(), 202);
+/// let sent = block_on(response.into_response());
+/// assert_eq!(sent.body(), &Body::from("ok"));
+/// # fn block_on<F: std::future::Future>(f: F) -> F::Output {
+/// #     tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(f)
+/// # }
+/// ```
+#[derive(Debug)]
+pub struct HttpResponse(Response<Body>);
+
+impl HttpResponse {
+    /// The response.
+    ///
+    /// ```
+    /// use lambda_http::{Body, Response};
+    /// let response = streamer_obs::http::HttpResponse::from(Response::new(Body::Empty));
+    /// assert_eq!(response.into_inner().status(), 200);
+    /// ```
+    pub fn into_inner(self) -> Response<Body> {
+        self.0
+    }
+}
+
+impl From<Response<Body>> for HttpResponse {
+    fn from(response: Response<Body>) -> Self {
+        Self(response)
+    }
+}
+
+impl From<HttpResponse> for Response<Body> {
+    fn from(response: HttpResponse) -> Self {
+        response.0
+    }
+}
+
+impl std::ops::Deref for HttpResponse {
+    type Target = Response<Body>;
+
+    fn deref(&self) -> &Response<Body> {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for HttpResponse {
+    fn deref_mut(&mut self) -> &mut Response<Body> {
+        &mut self.0
+    }
+}
+
+impl lambda_http::IntoResponse for HttpResponse {
+    fn into_response(self) -> std::pin::Pin<Box<dyn std::future::Future<Output = Response<Body>> + Send>> {
+        Box::pin(std::future::ready(self.0))
+    }
+}
 
 /// The context of a request that did not come through `lambda_http` (built by hand in a
 /// test): empty, as `Context::default()`.

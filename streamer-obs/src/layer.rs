@@ -177,8 +177,8 @@ where
 }
 
 /// A `lambda_http` service (feature `http`): the same lifecycle, with the HTTP view of the
-/// invocation (see `streamer_obs::http`). The handler's response is converted to a
-/// `Response<Body>` inside the invocation and handed on as one.
+/// invocation (see `streamer_obs::http`). The handler's response is converted inside the
+/// invocation and handed on as an `http::HttpResponse`, which `lambda_http` sends as it is.
 #[cfg(feature = "http")]
 impl<S, R, E> Service<lambda_http::Request> for ObsService<S, E>
 where
@@ -187,7 +187,7 @@ where
     R: lambda_http::IntoResponse + Send + 'static,
     E: Send + 'static,
 {
-    type Response = lambda_http::Response<lambda_http::Body>;
+    type Response = crate::http::HttpResponse;
     type Error = E;
     type Future = Pin<Box<dyn Future<Output = Result<Self::Response, E>> + Send>>;
 
@@ -223,7 +223,7 @@ where
                         let (http, flags) = crate::http::with_response(http, &response);
                         segment.set_http_with_flags(http, flags);
                     }
-                    Ok(response)
+                    Ok(crate::http::HttpResponse::from(response))
                 },
                 view,
                 capture,

@@ -681,7 +681,8 @@ fn url_password_at(b: &[u8], scheme_colon: usize) -> Option<(usize, usize)> {
 /// JSON text). The value: after spaces and up to three `Debug` wrappers such as
 /// `String(` or `Some(` ([`quoted_value_at`]; a tuple's second element and a wrapper's
 /// string may be on the next line), a quoted string (its quotes possibly escaped), or
-/// else, after a `:` only, the rest of the line (up to `\r`, `\n` or `"`).
+/// else, after a `:` only, the rest of the line (up to `\r`, `\n` or `"`, each possibly
+/// escaped: the backslashes stay).
 fn header_value_at(b: &[u8], sep: usize) -> Option<(usize, usize)> {
     let mut end = sep;
     let quoted = end > 0 && b[end - 1] == b'"';
@@ -739,8 +740,22 @@ fn header_value_at(b: &[u8], sep: usize) -> Option<(usize, usize)> {
         return None;
     } else {
         let mut e = v;
-        while e < b.len() && !matches!(b[e], b'\r' | b'\n' | b'"') {
-            e += 1;
+        while e < b.len() {
+            match b[e] {
+                b'\r' | b'\n' | b'"' => break,
+                b'\\' => {
+                    // A quote or a line break escaped once or more (`\"`, `\\r\\n`: JSON
+                    // text inside a string, in `Debug` output or in a logged event) ends
+                    // the value before its backslashes, which the quote keeps: the text
+                    // around stays what it was.
+                    let run = b[e..].iter().take_while(|&&c| c == b'\\').count();
+                    if matches!(b.get(e + run), Some(b'"' | b'r' | b'n')) {
+                        break;
+                    }
+                    e += run;
+                }
+                _ => e += 1,
+            }
         }
         (v, e)
     };
@@ -1450,6 +1465,18 @@ mod tests {
             ("Authorization: Bearer abc123", "Authorization: [REDACTED]"),
             ("x-authorization:Basic Zm9v\nnext", "x-authorization:[REDACTED]\nnext"),
             ("line1\nCookie: a=1; b=2\nline3", "line1\nCookie: [REDACTED]\nline3"),
+            // JSON text inside a string of JSON text (a logged event's body): the escaped
+            // quote and escaped line breaks end the value, their backslashes kept.
+            (
+                r#"{"body":"{\"note\":\"Authorization: Bearer abc\",\"t\":1}"}"#,
+                r#"{"body":"{\"note\":\"Authorization: [REDACTED]\",\"t\":1}"}"#,
+            ),
+            (
+                r#"{"body":"{\"log\":\"GET /x\\r\\nCookie: sid=1\\r\\nAccept: */*\"}"}"#,
+                r#"{"body":"{\"log\":\"GET /x\\r\\nCookie: [REDACTED]\\r\\nAccept: */*\"}"}"#,
+            ),
+            ("Cookie: sid=1\\\\\"", "Cookie: [REDACTED]\\\\\""),
+            ("Cookie: a\\b=1", "Cookie: [REDACTED]"),
             (
                 "{\"Proxy-Authorization\":\"Basic Zm9vOmJhcg==\",\"h\":1}",
                 "{\"Proxy-Authorization\":\"[REDACTED]\",\"h\":1}",
