@@ -68,7 +68,8 @@ pub const AWS_XRAY_DAEMON_ADDRESS: &str = "AWS_XRAY_DAEMON_ADDRESS";
 pub const AWS_XRAY_CONTEXT_MISSING: &str = "AWS_XRAY_CONTEXT_MISSING";
 /// `AWS_LAMBDA_INITIALIZATION_TYPE`: `on-demand`, `provisioned-concurrency`, `snap-start`, ...
 pub const AWS_LAMBDA_INITIALIZATION_TYPE: &str = "AWS_LAMBDA_INITIALIZATION_TYPE";
-/// `STREAMER_LOG_REDACT_KEYS`: extra comma-separated key fragments to redact in log lines.
+/// `STREAMER_LOG_REDACT_KEYS`: extra comma-separated key fragments to redact in log lines, EMF
+/// properties and X-Ray annotations and metadata.
 pub const STREAMER_LOG_REDACT_KEYS: &str = "STREAMER_LOG_REDACT_KEYS";
 
 /// Default service name when neither `POWERTOOLS_SERVICE_NAME` nor

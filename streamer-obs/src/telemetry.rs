@@ -81,6 +81,18 @@ impl Telemetry {
         GLOBAL.get_or_init(Telemetry::from_env)
     }
 
+    /// The global telemetry if there is one yet (installed, or read from the environment
+    /// by [`Telemetry::global`]), without creating it.
+    ///
+    /// ```
+    /// use streamer_obs::telemetry::Telemetry;
+    /// let global = Telemetry::global();
+    /// assert!(std::ptr::eq(Telemetry::installed().unwrap(), global));
+    /// ```
+    pub fn installed() -> Option<&'static Telemetry> {
+        GLOBAL.get()
+    }
+
     /// Installs `self` as the global telemetry. Returns it back when one was already
     /// installed (or already read lazily).
     ///

@@ -44,13 +44,18 @@ struct Inner {
     statics: crate::static_memo::StaticStrMemo,
 }
 
-/// The redactor of [`DEFAULT_REDACT_KEYS`](crate::config::DEFAULT_REDACT_KEYS), for outputs
-/// written without the process's configuration at hand: EMF properties, X-Ray annotations
-/// and metadata.
+/// The redactor of the outputs written without a configuration at hand (EMF properties,
+/// X-Ray annotations and metadata): the global telemetry's (installed by `init` or
+/// `Telemetry::install_global`, else read from the environment once it is used), so the
+/// keys of `STREAMER_LOG_REDACT_KEYS` apply there as in log lines; before there is one,
+/// [`DEFAULT_REDACT_KEYS`](crate::config::DEFAULT_REDACT_KEYS).
 pub(crate) fn default_redactor() -> &'static Redactor {
     static DEFAULT: std::sync::LazyLock<Redactor> =
         std::sync::LazyLock::new(|| Redactor::new(crate::config::DEFAULT_REDACT_KEYS));
-    &DEFAULT
+    match crate::telemetry::Telemetry::installed() {
+        Some(telemetry) => telemetry.config().log().redactor(),
+        None => &DEFAULT,
+    }
 }
 
 impl Redactor {

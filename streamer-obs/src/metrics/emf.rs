@@ -1212,8 +1212,9 @@ fn write_dyadic(out: &mut Vec<u8>, v: f64) -> bool {
 }
 
 /// A property value; an EMF line is a log line, so the log redaction applies: a value
-/// under a secret-looking key (`authorization`, `token`, ... the default list) is
-/// `"[REDACTED]"`, and JWT-shaped text and free-text credentials anywhere in it are
+/// under a secret-looking key (`authorization`, `token`, ... and the keys of the global
+/// telemetry's configuration, `STREAMER_LOG_REDACT_KEYS`) is `"[REDACTED]"`, at any depth
+/// of an object or array, and JWT-shaped text and free-text credentials anywhere in it are
 /// replaced.
 fn write_property(out: &mut Vec<u8>, key: &str, v: &serde_json::Value) {
     let redactor = crate::log::redact::default_redactor();
@@ -1227,9 +1228,14 @@ fn write_property(out: &mut Vec<u8>, key: &str, v: &serde_json::Value) {
         out.extend_from_slice(b"null");
         return;
     }
-    // JWTs and free-text credentials (`Bearer …`, `Cookie: …`, `token=…`) are scrubbed as
-    // in log lines: the value is redacted as a JSON value, nested strings included.
-    if out[start..].windows(3).any(|w| w == b"eyJ") || crate::log::json::find_credential(&out[start..], 0).is_some() {
+    // Keys at any depth (`{"card_number": …}`), JWTs and free-text credentials (`Bearer …`,
+    // `Cookie: …`, `token=…`) are redacted as in a logged event: the value is redacted as a
+    // JSON value, nested strings included.
+    let nested = matches!(v, serde_json::Value::Object(_) | serde_json::Value::Array(_));
+    if nested
+        || out[start..].windows(3).any(|w| w == b"eyJ")
+        || crate::log::json::find_credential(&out[start..], 0).is_some()
+    {
         out.truncate(start);
         let mut scrubbed = v.clone();
         redactor.redact_value(&mut scrubbed);

@@ -1,8 +1,9 @@
 //! Secrets never reach an X-Ray document: what is removed as values are stored.
 //!
-//! A document is redacted as a log line is, with the default key list
-//! ([`DEFAULT_REDACT_KEYS`](crate::config::DEFAULT_REDACT_KEYS): `authorization`, `token`,
-//! `jwt`, `password`, `secret`, `cookie`, `api_key`, ...):
+//! A document is redacted as a log line is, with the key list of the global telemetry's
+//! configuration (the default [`DEFAULT_REDACT_KEYS`](crate::config::DEFAULT_REDACT_KEYS):
+//! `authorization`, `token`, `jwt`, `password`, `secret`, `cookie`, `api_key`, ..., plus
+//! `STREAMER_LOG_REDACT_KEYS`; the default list alone before a global telemetry exists):
 //! - an annotation under a secret-looking key (`auth_token`, `password`) is stored as the
 //!   string `"[REDACTED]"`, whatever its type (a PIN may be a number), as a log line writes
 //!   it; JWT-shaped runs and free-text credentials (`Bearer …`, `token=…`) in any other
