@@ -181,8 +181,10 @@ pub fn response_event(response: &Response<Body>) -> Value {
 
 /// The request half of the X-Ray `http` block: method, URL (scheme, host and path; the
 /// query string is left out, as it may carry credentials), `User-Agent`, and the client
-/// IP (the first address of `X-Forwarded-For`, which API Gateway and ALB set). The
-/// builder's redaction applies (credentials in the URL or the user agent).
+/// IP (the first address of `X-Forwarded-For`, which API Gateway and ALB set), as the
+/// request has them: setting the block on a subsegment (`SubsegmentGuard::set_http`, the
+/// layer) removes credentials (a URL's password, JWTs, `Bearer …`) and cuts every string
+/// to 250 characters.
 ///
 /// ```
 /// use lambda_http::{http, Body};
@@ -208,18 +210,18 @@ pub fn request_http(request: &Request) -> Http {
             None => uri.path().to_owned(),
         },
     };
-    let mut http = Http::default().method(request.method().as_str()).url(url);
-    if let Some(agent) = header_text(request.headers(), "user-agent") {
-        http = http.user_agent(agent);
-    }
     let client_ip = header_text(request.headers(), "x-forwarded-for")
         .and_then(|list| list.split(',').next())
         .map(str::trim)
         .filter(|ip| !ip.is_empty());
-    if let Some(ip) = client_ip {
-        http = http.client_ip(ip);
+    // As they are: the subsegment's `set_http` redacts and cuts (once).
+    Http {
+        request_method: Some(request.method().as_str().to_owned()),
+        request_url: Some(url),
+        request_user_agent: header_text(request.headers(), "user-agent").map(str::to_owned),
+        request_client_ip: client_ip.map(str::to_owned),
+        ..Http::default()
     }
-    http
 }
 
 /// Adds the response half to `http`: the status and the content length (the
@@ -235,11 +237,16 @@ pub fn request_http(request: &Request) -> Http {
 /// assert!(flags.fault && !flags.error);
 /// ```
 pub fn with_response(http: Http, response: &Response<Body>) -> (Http, Flags) {
-    let status = response.status().as_u16();
+    let (status, length) = status_and_length(response);
+    (http.status(status).content_length(length), Flags::from_http_status(status))
+}
+
+/// The status and the content length of `response` (see [`with_response`]).
+pub(crate) fn status_and_length(response: &Response<Body>) -> (u16, u64) {
     let length = header_text(response.headers(), "content-length")
         .and_then(|l| l.trim().parse::<u64>().ok())
         .unwrap_or_else(|| body_len(response.body()));
-    (http.status(status).content_length(length), Flags::from_http_status(status))
+    (response.status().as_u16(), length)
 }
 
 fn header_text<'h>(headers: &'h lambda_http::http::HeaderMap, name: &str) -> Option<&'h str> {

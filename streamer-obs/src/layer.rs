@@ -205,10 +205,9 @@ where
         let scope = HandlerScope::prepare_with(telemetry, self.layer.options.clone(), ctx, span).open([]);
         // The request half of the `http` block now (an `Err` or a panic keeps it), the
         // response half with the status when the response is ready.
-        let http = crate::http::request_http(&request);
         let segment = scope.segment_ref();
         if let Some(segment) = &segment {
-            segment.set_http_with_flags(http.clone(), crate::xray::document::Flags::default());
+            segment.set_http(crate::http::request_http(&request));
         }
         scope.log_event(|| Some(crate::http::request_event(&request)));
         let view = self.layer.view_error;
@@ -220,8 +219,9 @@ where
                 async move {
                     let response = fut.await?.into_response().await;
                     if let Some(segment) = segment {
-                        let (http, flags) = crate::http::with_response(http, &response);
-                        segment.set_http_with_flags(http, flags);
+                        let (status, length) = crate::http::status_and_length(&response);
+                        let flags = crate::xray::document::Flags::from_http_status(status);
+                        segment.set_http_response(status, length, flags);
                     }
                     Ok(crate::http::HttpResponse::from(response))
                 },

@@ -965,6 +965,14 @@ impl Subsegment {
     pub fn set_namespace(&mut self, ns: Namespace) {
         self.namespace = Some(ns);
     }
+    /// Sets the response half of the `http` block, keeping the request half.
+    #[cfg(feature = "http")]
+    pub(crate) fn set_http_response(&mut self, status: u16, content_length: u64) {
+        let http = self.rare_mut().http.get_or_insert_with(Http::default);
+        http.response_status = Some(status);
+        http.response_content_length = Some(content_length);
+    }
+
     /// Sets the `http` block (every string cut to 250 characters).
     ///
     /// ```

@@ -1145,11 +1145,19 @@ pub(crate) struct SubsegmentRef {
 
 #[cfg(feature = "http")]
 impl SubsegmentRef {
-    /// Sets the `http` block and adds `flags`, under one lock, while the subsegment is open.
-    pub(crate) fn set_http_with_flags(&self, http: Http, flags: Flags) {
+    /// Sets the `http` block, while the subsegment is open.
+    pub(crate) fn set_http(&self, http: Http) {
+        if let (Some(rec), Some(id)) = (&self.rec, self.id) {
+            rec.with_node(self.idx, id, |sub, _| sub.set_http(http));
+        }
+    }
+
+    /// Sets the response half of the `http` block (numbers only: nothing to redact or cut)
+    /// and adds `flags`, under one lock, while the subsegment is open.
+    pub(crate) fn set_http_response(&self, status: u16, content_length: u64, flags: Flags) {
         if let (Some(rec), Some(id)) = (&self.rec, self.id) {
             rec.with_node(self.idx, id, |sub, _| {
-                sub.set_http(http);
+                sub.set_http_response(status, content_length);
                 sub.add_flags(flags);
             });
         }
