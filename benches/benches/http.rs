@@ -88,6 +88,11 @@ fn bench(c: &mut Criterion) {
     let mut group = c.benchmark_group("http_invocation");
     let mut instrumented = Adapter::from(ObsLayer::new(HandlerOptions::new("PostMessage")).layer(service_fn(handler)));
     group.bench_function("obs_layer", |b| b.iter(|| rt.block_on(instrumented.call(event())).unwrap()));
+    // The same without the response captured as subsegment metadata (on by default).
+    let mut no_capture = Adapter::from(
+        ObsLayer::new(HandlerOptions::new("PostMessage").capture_response(false)).layer(service_fn(handler)),
+    );
+    group.bench_function("obs_layer_no_capture", |b| b.iter(|| rt.block_on(no_capture.call(event())).unwrap()));
     let mut bare = Adapter::from(service_fn(bare_handler));
     group.bench_function("bare", |b| b.iter(|| rt.block_on(bare.call(event())).unwrap()));
     group.finish();

@@ -164,7 +164,9 @@ impl Redactor {
     /// values) are replaced by `[REDACTED]`, and so is the value of every `key=value`
     /// pair (query strings, form bodies) whose key is redacted. A string holding a JSON
     /// object or array (an API Gateway `body`) is redacted the same way and written back
-    /// compact (object keys sorted). An object key holding a JWT-shaped run is renamed
+    /// compact (object keys sorted) when something in it may be redacted (a fragment of a
+    /// redacted key anywhere in its text, a `\u` escape, a JWT or a credential); without
+    /// any, it is left as it is. An object key holding a JWT-shaped run is renamed
     /// (the run becomes `[REDACTED]`). Arrays and objects nested deeper than 128 levels
     /// become `"[too deep]"`.
     ///
@@ -222,6 +224,13 @@ impl Redactor {
     fn redact_text(&self, s: &str, depth: usize) -> Option<String> {
         let t = s.trim();
         let json_like = (t.starts_with('{') && t.ends_with('}')) || (t.starts_with('[') && t.ends_with(']'));
+        // JSON text is parsed (and written back) only when something in it may be
+        // redacted: a fragment of a redacted key anywhere in it (a key, a `key=value`
+        // pair), a `\u` escape (which could spell one), a JWT-shaped run or a credential.
+        // Otherwise it holds nothing to redact and stays as it was written.
+        if json_like && !t.contains("\\u") && !self.inner.is_redacted(t.as_bytes()) && !super::json::needs_scrub(t) {
+            return None;
+        }
         if json_like && let Ok(mut inner) = serde_json::from_str::<serde_json::Value>(t) {
             self.redact_at(&mut inner, depth + 1);
             let text = inner.to_string();
@@ -332,6 +341,25 @@ mod tests {
 
     fn naive(fragments: &[&str], key: &str) -> bool {
         fragments.iter().any(|f| key.to_ascii_lowercase().contains(&f.to_ascii_lowercase()))
+    }
+
+    #[test]
+    fn json_text_is_rewritten_only_when_something_in_it_may_be_redacted() {
+        let r = Redactor::new(crate::config::DEFAULT_REDACT_KEYS);
+        let redacted = |body: &str| {
+            let mut v = serde_json::json!({ "body": body });
+            r.redact_value(&mut v);
+            v["body"].as_str().unwrap().to_owned()
+        };
+        // Nothing to redact: as written (spacing and key order kept).
+        assert_eq!(redacted(r#"{ "z": 1, "a": [true, null] }"#), r#"{ "z": 1, "a": [true, null] }"#);
+        // A redacted key, also spelled with a `\u` escape, or a JWT: parsed and written back.
+        assert_eq!(redacted(r#"{ "z": 1, "Password": "x" }"#), r#"{"Password":"[REDACTED]","z":1}"#);
+        assert_eq!(redacted(r#"{"\u0074oken": "abc", "a": 1}"#), r#"{"a":1,"token":"[REDACTED]"}"#);
+        let jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJl";
+        assert_eq!(redacted(&format!(r#"{{"a": "{jwt}"}}"#)), r#"{"a":"[REDACTED]"}"#);
+        // A fragment in a value, not a key: parsed, nothing redacted, written back compact.
+        assert_eq!(redacted(r#"{ "note": "token rotation" }"#), r#"{"note":"token rotation"}"#);
     }
 
     #[test]
