@@ -67,7 +67,7 @@ start_cloudwatch_bridge() {
   echo "CloudWatch CBOR bridge on $STREAMER_TEST_CLOUDWATCH_ENDPOINT"
 }
 
-needs() { grep -rqs "$1" --include='*.rs' streamer-obs streamer-handlers 2>/dev/null; }
+needs() { grep -rqs "$1" --include='*.rs' streamer-obs streamer-handlers examples 2>/dev/null; }
 if needs STREAMER_TEST_MOTO_ENDPOINT || needs STREAMER_TEST_CLOUDWATCH_ENDPOINT; then
   start_moto
 fi

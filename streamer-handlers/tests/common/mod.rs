@@ -2,6 +2,8 @@
 //! clock and captures of the log lines, EMF documents and X-Ray documents.
 #![allow(dead_code, unreachable_pub)]
 
+pub mod emulator;
+
 use std::future::Future;
 use std::sync::Arc;
 
