@@ -165,8 +165,8 @@ impl Redactor {
     /// pair (query strings, form bodies) whose key is redacted. A string holding a JSON
     /// object or array (an API Gateway `body`) is redacted the same way and written back
     /// compact (object keys sorted) when something in it may be redacted (a fragment of a
-    /// redacted key anywhere in its text, a `\u` escape, a JWT or a credential); without
-    /// any, it is left as it is. An object key holding a JWT-shaped run is renamed
+    /// redacted key anywhere in its text, an escape, a JWT or a credential); without any,
+    /// it is left as it is. An object key holding a JWT-shaped run is renamed
     /// (the run becomes `[REDACTED]`). Arrays and objects nested deeper than 128 levels
     /// become `"[too deep]"`.
     ///
@@ -226,9 +226,11 @@ impl Redactor {
         let json_like = (t.starts_with('{') && t.ends_with('}')) || (t.starts_with('[') && t.ends_with(']'));
         // JSON text is parsed (and written back) only when something in it may be
         // redacted: a fragment of a redacted key anywhere in it (a key, a `key=value`
-        // pair), a `\u` escape (which could spell one), a JWT-shaped run or a credential.
-        // Otherwise it holds nothing to redact and stays as it was written.
-        if json_like && !t.contains("\\u") && !self.inner.is_redacted(t.as_bytes()) && !super::json::needs_scrub(t) {
+        // pair), a JWT-shaped run or a credential, or any escape (`\u0074oken` spells a
+        // key; without escapes every string in it is a verbatim part of the text, so the
+        // text's checks are the strings' own). Otherwise it holds nothing to redact and
+        // stays as it was written.
+        if json_like && !t.contains('\\') && !self.inner.is_redacted(t.as_bytes()) && !super::json::needs_scrub(t) {
             return None;
         }
         if json_like && let Ok(mut inner) = serde_json::from_str::<serde_json::Value>(t) {
@@ -360,6 +362,8 @@ mod tests {
         assert_eq!(redacted(&format!(r#"{{"a": "{jwt}"}}"#)), r#"{"a":"[REDACTED]"}"#);
         // A fragment in a value, not a key: parsed, nothing redacted, written back compact.
         assert_eq!(redacted(r#"{ "note": "token rotation" }"#), r#"{"note":"token rotation"}"#);
+        // An escaped credential (`\t` after `Bearer`): parsed, the string scrubbed.
+        assert_eq!(redacted(r#"{"h": "Bearer\tabc123"}"#), r#"{"h":"Bearer\t[REDACTED]"}"#);
     }
 
     #[test]
