@@ -33,9 +33,11 @@ async fn echo(request: Request) -> Result<Response<Body>, Error> {
     }
 }
 
-#[tokio::main(flavor = "current_thread")]
+#[tokio::main]
 async fn main() -> Result<(), Error> {
     streamer_obs::init()?;
     let options = HandlerOptions::new("Echo").log_event(true);
-    lambda_http::run(ObsLayer::new(options).layer(service_fn(echo))).await
+    // Several invocations at once when `AWS_LAMBDA_MAX_CONCURRENCY` says so (Lambda Managed
+    // Instances), one at a time otherwise.
+    lambda_http::run_concurrent(ObsLayer::new(options).layer(service_fn(echo))).await
 }

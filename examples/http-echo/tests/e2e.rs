@@ -60,6 +60,8 @@ fn http_echo_under_the_runtime_emulator() {
         ("AWS_XRAY_DAEMON_ADDRESS", format!("127.0.0.1:{}", daemon.port)),
         ("POWERTOOLS_SERVICE_NAME", "echo-e2e".to_owned()),
         ("ENVIRONMENT", "e2e".to_owned()),
+        // `run_concurrent` with two pollers: the burst below overlaps invocations.
+        ("AWS_LAMBDA_MAX_CONCURRENCY", "2".to_owned()),
     ];
     // cargo-lambda only routes to the workspace's binary names.
     let function = Function::start(env!("CARGO_BIN_EXE_http-echo"), "http-echo", &runtime, &env);
@@ -77,21 +79,51 @@ fn http_echo_under_the_runtime_emulator() {
     let failed: Value = serde_json::from_str(&payload).unwrap_or_else(|e| panic!("not JSON ({e}): {head}\n{payload}"));
     assert_eq!(failed["errorMessage"], "the echo failed", "{head}\n{failed}");
 
+    // A burst of six at once: each answer carries its own room.
+    let answers: Vec<(String, Value)> = std::thread::scope(|s| {
+        let calls: Vec<_> = (0..6)
+            .map(|i| {
+                let (runtime, name) = (&runtime, &function.name);
+                s.spawn(move || {
+                    let room = format!("burst-{i}");
+                    let answer = invoke(runtime, name, &event(&room, &format!("message {i}")));
+                    (room, answer)
+                })
+            })
+            .collect();
+        calls.into_iter().map(|c| c.join().expect("an invocation")).collect()
+    });
+    for (room, answer) in &answers {
+        let body: Value = serde_json::from_str(answer["body"].as_str().expect("a body")).expect("JSON body");
+        assert_eq!(body["room"], room.as_str(), "{answer}");
+    }
+
     // stdout: one line per write, each a JSON object; no secret anywhere.
-    let lines = eventually("three EMF documents", || {
+    let lines = eventually("nine EMF documents", || {
         let lines = function.json();
-        (lines.iter().filter(|l| l.get("MessageEchoed").is_some()).count() == 3).then_some(lines)
+        (lines.iter().filter(|l| l.get("MessageEchoed").is_some()).count() == 9).then_some(lines)
     });
     let text = function.lines().join("\n");
     for secret in [JWT, "qs-e2e-secret"] {
         assert!(!text.contains(secret), "{secret} on stdout:\n{text}");
     }
     let echoing: Vec<&Value> = lines.iter().filter(|l| l["message"] == "echoing").collect();
-    assert_eq!(echoing.len(), 3, "{text}");
+    assert_eq!(echoing.len(), 9, "{text}");
     assert!(echoing.iter().all(|l| l["service"] == "echo-e2e" && l["function_name"] == "http-echo"), "{text}");
     let ids: std::collections::HashSet<&str> =
         echoing.iter().filter_map(|l| l["function_request_id"].as_str()).filter(|id| !id.is_empty()).collect();
-    assert_eq!(ids.len(), 3, "a request id of its own per invocation: {text}");
+    assert_eq!(ids.len(), 9, "a request id of its own per invocation: {text}");
+    // Under concurrency, each invocation's lines keep its own keys: the `echoing` line and
+    // the logged event of one request id name the same room.
+    for line in &echoing {
+        let id = &line["function_request_id"];
+        let logged = lines
+            .iter()
+            .find(|l| l["message"] == "Incoming event" && &l["function_request_id"] == id)
+            .unwrap_or_else(|| panic!("the event of {id}: {text}"));
+        let request: Value = serde_json::from_str(logged["event"].as_str().unwrap()).unwrap();
+        assert_eq!(request["query"]["room"], line["room"], "{id}: {text}");
+    }
     let logged = lines.iter().find(|l| l["message"] == "Incoming event").expect("the event is logged");
     let request: Value = serde_json::from_str(logged["event"].as_str().expect("the event")).expect("JSON event");
     assert_eq!(request["headers"]["authorization"], "[REDACTED]", "{request}");
@@ -105,11 +137,14 @@ fn http_echo_under_the_runtime_emulator() {
     assert!(errors[0]["function_request_id"].as_str().is_some_and(|id| !id.is_empty()), "{}", errors[0]);
 
     // X-Ray: one handler subsegment per invocation, with the HTTP view.
-    let docs = eventually("three Echo subsegments", || {
+    let docs = eventually("nine Echo subsegments", || {
         let docs: Vec<Value> = daemon.docs.lock().unwrap().iter().filter(|d| d["name"] == "Echo").cloned().collect();
-        (docs.len() == 3).then_some(docs)
+        (docs.len() == 9).then_some(docs)
     });
+    let traces: std::collections::HashSet<&str> = docs.iter().filter_map(|d| d["trace_id"].as_str()).collect();
+    assert_eq!(traces.len(), 9, "a trace of its own per invocation");
     let status = |d: &Value| d["http"]["response"]["status"].as_u64();
+    assert_eq!(docs.iter().filter(|d| status(d) == Some(200)).count(), 7, "the lobby and the burst");
     let ok_doc = docs.iter().find(|d| status(d) == Some(200)).expect("the 200 subsegment");
     assert_eq!(ok_doc["http"]["request"]["method"], "POST", "{ok_doc}");
     assert_eq!(ok_doc["http"]["request"]["url"], "https://e2e.execute-api.eu-west-1.amazonaws.com/v1/echo");
