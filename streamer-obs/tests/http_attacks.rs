@@ -20,11 +20,8 @@ use lambda_http::{Adapter, Body, IntoResponse, Request, Response, service_fn};
 use lambda_runtime::LambdaEvent;
 use serde_json::{Value, json};
 use streamer_obs::handler::HandlerOptions;
-use streamer_obs::invocation::ColdStartTracker;
 use streamer_obs::layer::ObsLayer;
-use streamer_obs::metrics::EmfPublisher;
-use streamer_obs::telemetry::Telemetry;
-use streamer_obs::testing::{CapturingEmitter, CapturingWriter, ContextBuilder};
+use streamer_obs::testing::ContextBuilder;
 use tracing::instrument::WithSubscriber;
 
 const HOST: &str = "abc123.execute-api.eu-west-1.amazonaws.com";
@@ -38,25 +35,10 @@ const JWT2_SIG: &str = "Zm9RefreshCanarySig-77aa";
 const MAX_DOC_BYTES: usize = 64 * 1024;
 const MAX_LINE_BYTES: usize = 256 * 1024;
 
-struct H {
-    telemetry: Telemetry,
-    dispatch: tracing::Dispatch,
-    xray: CapturingEmitter,
-    log: CapturingWriter,
-    _emf: CapturingWriter,
-}
+type H = Captured;
 
 fn h() -> H {
-    let cfg = config(&[]);
-    let (dispatch, log, clock) = capture(&cfg);
-    let (emf, xray) = (CapturingWriter::new(), CapturingEmitter::new());
-    let telemetry = Telemetry::builder(cfg)
-        .clock(clock)
-        .cold_start_tracker(Arc::new(ColdStartTracker::new(&Default::default())))
-        .metrics_publisher(Arc::new(EmfPublisher::new(emf.clone())))
-        .emitter(Arc::new(xray.clone()))
-        .build();
-    H { telemetry, dispatch, xray, log, _emf: emf }
+    captured(config(&[]))
 }
 
 fn schema() -> jsonschema::Validator {

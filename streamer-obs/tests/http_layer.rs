@@ -6,8 +6,6 @@
 
 mod common;
 
-use std::sync::Arc;
-
 use common::*;
 use lambda_http::request::LambdaRequest;
 use lambda_http::tower::{Layer, Service, ServiceExt};
@@ -16,34 +14,17 @@ use lambda_runtime::LambdaEvent;
 use serde_json::{Value, json};
 use streamer_obs::handler::HandlerOptions;
 use streamer_obs::instrumented;
-use streamer_obs::invocation::ColdStartTracker;
 use streamer_obs::layer::ObsLayer;
-use streamer_obs::metrics::{self, EmfPublisher, Unit};
-use streamer_obs::telemetry::Telemetry;
-use streamer_obs::testing::{CapturingEmitter, CapturingWriter, ContextBuilder};
+use streamer_obs::metrics::{self, Unit};
+use streamer_obs::testing::ContextBuilder;
 use tracing::instrument::WithSubscriber;
 
 const JWT: &str = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dBjftJeZ4CVPmB92K27uhbUJU1p1r_wW1gFWFOEjXk";
 
-struct H {
-    telemetry: Telemetry,
-    dispatch: tracing::Dispatch,
-    emf: CapturingWriter,
-    xray: CapturingEmitter,
-    log: CapturingWriter,
-}
+type H = Captured;
 
 fn h() -> H {
-    let cfg = config(&[]);
-    let (dispatch, log, clock) = capture(&cfg);
-    let (emf, xray) = (CapturingWriter::new(), CapturingEmitter::new());
-    let telemetry = Telemetry::builder(cfg)
-        .clock(clock)
-        .cold_start_tracker(Arc::new(ColdStartTracker::new(&Default::default())))
-        .metrics_publisher(Arc::new(EmfPublisher::new(emf.clone())))
-        .emitter(Arc::new(xray.clone()))
-        .build();
-    H { telemetry, dispatch, emf, xray, log }
+    captured(config(&[]))
 }
 
 impl H {

@@ -25,32 +25,17 @@ use streamer_obs::config::{Config, EnvVars, LogBufferConfig, LogLevel};
 use streamer_obs::handler::{ErrorView, HandlerOptions, HandlerScope};
 use streamer_obs::invocation::{ColdStartTracker, Invocation};
 use streamer_obs::layer::{ObsLayer, ObsService};
-use streamer_obs::metrics::{self, EmfPublisher, Unit};
+use streamer_obs::metrics::{self, Unit};
 use streamer_obs::telemetry::Telemetry;
-use streamer_obs::testing::{CapturingEmitter, CapturingWriter, ContextBuilder};
+use streamer_obs::testing::{CapturingWriter, ContextBuilder};
 use tracing::instrument::WithSubscriber;
 
 const JWT: &str = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dBjftJeZ4CVPmB92K27uhbUJU1p1r_wW1gFWFOEjXk";
 
-struct H {
-    telemetry: Telemetry,
-    dispatch: tracing::Dispatch,
-    emf: CapturingWriter,
-    xray: CapturingEmitter,
-    log: CapturingWriter,
-}
+type H = Captured;
 
 fn h_with(cfg: Config) -> H {
-    let (dispatch, log, clock) = capture(&cfg);
-    let emf = CapturingWriter::new();
-    let xray = CapturingEmitter::new();
-    let telemetry = Telemetry::builder(cfg)
-        .clock(clock)
-        .cold_start_tracker(Arc::new(ColdStartTracker::new(&Default::default())))
-        .metrics_publisher(Arc::new(EmfPublisher::new(emf.clone())))
-        .emitter(Arc::new(xray.clone()))
-        .build();
-    H { telemetry, dispatch, emf, xray, log }
+    captured(cfg)
 }
 
 fn h() -> H {

@@ -3,38 +3,19 @@
 mod common;
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
 use streamer_obs::handler::{ErrorView, HandlerOptions, HandlerScope};
-use streamer_obs::invocation::ColdStartTracker;
-use streamer_obs::metrics::{self, EmfPublisher, Unit};
+use streamer_obs::metrics::{self, Unit};
 use streamer_obs::telemetry::Telemetry;
-use streamer_obs::testing::{CapturingEmitter, CapturingWriter, ContextBuilder};
+use streamer_obs::testing::ContextBuilder;
 use tracing::instrument::WithSubscriber;
 
-struct H {
-    telemetry: Telemetry,
-    dispatch: tracing::Dispatch,
-    emf: CapturingWriter,
-    xray: CapturingEmitter,
-    /// The log lines.
-    writer: CapturingWriter,
-}
+type H = Captured;
 
 fn h() -> H {
-    let cfg = config(&[]);
-    let (dispatch, writer, clock) = capture(&cfg);
-    let emf = CapturingWriter::new();
-    let xray = CapturingEmitter::new();
-    let telemetry = Telemetry::builder(cfg)
-        .clock(clock)
-        .cold_start_tracker(Arc::new(ColdStartTracker::new(&Default::default())))
-        .metrics_publisher(Arc::new(EmfPublisher::new(emf.clone())))
-        .emitter(Arc::new(xray.clone()))
-        .build();
-    H { telemetry, dispatch, emf, xray, writer }
+    captured(config(&[]))
 }
 
 fn rt() -> tokio::runtime::Runtime {
@@ -248,7 +229,7 @@ fn a_panic_in_the_error_view_or_the_response_capture_loses_nothing() {
 #[test]
 fn a_cancelled_handler_flushes_what_it_recorded() {
     let h = h();
-    let writer = h.writer.clone();
+    let writer = h.log.clone();
     let telemetry = h.telemetry.clone();
     let timed_out = rt().block_on(
         async move {
@@ -291,7 +272,7 @@ fn a_cancelled_handler_flushes_what_it_recorded() {
 /// are refused, each said by a WARN line, not lost silently.
 #[test]
 fn records_after_the_invocation_returned_are_refused_with_a_warning() {
-    let H { telemetry, dispatch, emf, xray, writer } = h();
+    let H { telemetry, dispatch, emf, xray, log: writer } = h();
     let (late_recorded, before_recorded) = rt().block_on(
         async move {
             let (tx, rx) = tokio::sync::oneshot::channel::<()>();

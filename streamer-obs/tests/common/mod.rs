@@ -5,7 +5,9 @@ use std::sync::Arc;
 
 use streamer_obs::config::{Config, EnvVars};
 use streamer_obs::invocation::{ColdStartTracker, Invocation};
-use streamer_obs::testing::{CapturingWriter, ContextBuilder, FixedClock};
+use streamer_obs::metrics::EmfPublisher;
+use streamer_obs::telemetry::Telemetry;
+use streamer_obs::testing::{CapturingEmitter, CapturingWriter, ContextBuilder, FixedClock};
 use tracing::Dispatch;
 
 /// 2026-11-26T22:09:48.123Z
@@ -37,4 +39,27 @@ pub fn invocation(config: &Config, request_id: &str, tracker: &ColdStartTracker)
         .memory_mb(512)
         .build();
     Arc::new(Invocation::from_context(&ctx, config, tracker))
+}
+
+/// A telemetry whose every output is captured: the JSON log lines (written through
+/// `dispatch`, with the fixed clock at [`T0`]), the EMF documents and the X-Ray documents;
+/// a cold-start tracker of its own.
+pub struct Captured {
+    pub telemetry: Telemetry,
+    pub dispatch: Dispatch,
+    pub log: CapturingWriter,
+    pub emf: CapturingWriter,
+    pub xray: CapturingEmitter,
+}
+
+pub fn captured(config: Config) -> Captured {
+    let (dispatch, log, clock) = capture(&config);
+    let (emf, xray) = (CapturingWriter::new(), CapturingEmitter::new());
+    let telemetry = Telemetry::builder(config)
+        .clock(clock)
+        .cold_start_tracker(Arc::new(ColdStartTracker::new(&Default::default())))
+        .metrics_publisher(Arc::new(EmfPublisher::new(emf.clone())))
+        .emitter(Arc::new(xray.clone()))
+        .build();
+    Captured { telemetry, dispatch, log, emf, xray }
 }
