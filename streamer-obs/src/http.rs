@@ -127,10 +127,10 @@ pub fn lambda_context(request: &Request) -> &Context {
     request.lambda_context_ref().unwrap_or(&NO_CONTEXT)
 }
 
-/// The request as `log_event` logs it: `method`, `path`, `query` (each parameter's value,
-/// or its values when repeated), `headers` (lowercase names; repeated ones joined with
-/// `", "`) and `body` (text; a binary body that is not UTF-8 as its length,
-/// `body_bytes`). Redaction happens where it is logged: values under secret keys
+/// The request as `log_event` logs it: `method`, `path`, `query` (the parameters
+/// `lambda_http` parsed from the event: each one's value, or its values when repeated),
+/// `headers` (lowercase names; repeated ones joined with `", "`) and `body` (text; a binary
+/// body that is not UTF-8 as its length, `body_bytes`). Redaction happens where it is logged: values under secret keys
 /// (`authorization`, `cookie`, a `token` parameter...) and credentials inside strings.
 ///
 /// ```
