@@ -681,8 +681,9 @@ fn url_password_at(b: &[u8], scheme_colon: usize) -> Option<(usize, usize)> {
 /// JSON text). The value: after spaces and up to three `Debug` wrappers such as
 /// `String(` or `Some(` ([`quoted_value_at`]; a tuple's second element and a wrapper's
 /// string may be on the next line), a quoted string (its quotes possibly escaped), or
-/// else, after a `:` only, the rest of the line (up to `\r`, `\n` or `"`, each possibly
-/// escaped: the backslashes stay).
+/// else, after a `:` only, the rest of the line (up to `\r`, `\n` or a `"` that does not
+/// open a quoted auth parameter such as `username="…"`; the backslashes escaping that
+/// quote stay).
 fn header_value_at(b: &[u8], sep: usize) -> Option<(usize, usize)> {
     let mut end = sep;
     let quoted = end > 0 && b[end - 1] == b'"';
@@ -740,26 +741,46 @@ fn header_value_at(b: &[u8], sep: usize) -> Option<(usize, usize)> {
         return None;
     } else {
         let mut e = v;
-        while e < b.len() {
-            match b[e] {
-                b'\r' | b'\n' | b'"' => break,
-                b'\\' => {
-                    // A quote or a line break escaped once or more (`\"`, `\\r\\n`: JSON
-                    // text inside a string, in `Debug` output or in a logged event) ends
-                    // the value before its backslashes, which the quote keeps: the text
-                    // around stays what it was.
-                    let run = b[e..].iter().take_while(|&&c| c == b'\\').count();
-                    if matches!(b.get(e + run), Some(b'"' | b'r' | b'n')) {
-                        break;
-                    }
-                    e += run;
+        loop {
+            while e < b.len() && !matches!(b[e], b'\r' | b'\n' | b'"') {
+                e += 1;
+            }
+            if e >= b.len() || b[e] != b'"' {
+                break;
+            }
+            // The backslashes escaping this quote (`\"`: JSON text inside a string, in
+            // `Debug` output or in a logged event).
+            let run = b[v..e].iter().rev().take_while(|&&c| c == b'\\').count();
+            // `name="…"`: a quoted auth parameter (`Digest username="…", response="…"`) is
+            // part of the value, up to its closing quote (escaped as its opening one).
+            let param = e - run > v && b[e - run - 1] == b'=';
+            match param.then(|| closing_quote(b, e + 1, run)).flatten() {
+                Some(close) => e = close + 1,
+                None => {
+                    // The quote ends the value and keeps its backslashes: the text around
+                    // stays what it was. Only those: a backslash elsewhere (`C:\Users\nina`,
+                    // `CORP\rachel`, an escaped line break) is part of the value.
+                    e -= run;
+                    break;
                 }
-                _ => e += 1,
             }
         }
         (v, e)
     };
     (end > start && &b[start..end] != REDACTED.as_bytes()).then_some((start, end))
+}
+
+/// The first `"` at or after `from` escaped by exactly `run` backslashes (the closing quote
+/// of a quoted string whose opening quote had `run`), on the same line; `None` if none.
+fn closing_quote(b: &[u8], from: usize, run: usize) -> Option<usize> {
+    let mut i = from;
+    while i < b.len() && !matches!(b[i], b'\r' | b'\n') {
+        if b[i] == b'"' && b[from..i].iter().rev().take_while(|&&c| c == b'\\').count() == run {
+            return Some(i);
+        }
+        i += 1;
+    }
+    None
 }
 
 /// Past spaces and tabs from `i`, and with `newlines` also past line breaks, real or
@@ -1471,12 +1492,26 @@ mod tests {
                 r#"{"body":"{\"note\":\"Authorization: Bearer abc\",\"t\":1}"}"#,
                 r#"{"body":"{\"note\":\"Authorization: [REDACTED]\",\"t\":1}"}"#,
             ),
+            // An escaped line break is part of the value (a backslash may be in the secret:
+            // `C:\Users\nina`): the rest of the escaped line goes with it.
             (
                 r#"{"body":"{\"log\":\"GET /x\\r\\nCookie: sid=1\\r\\nAccept: */*\"}"}"#,
-                r#"{"body":"{\"log\":\"GET /x\\r\\nCookie: [REDACTED]\\r\\nAccept: */*\"}"}"#,
+                r#"{"body":"{\"log\":\"GET /x\\r\\nCookie: [REDACTED]\"}"}"#,
             ),
             ("Cookie: sid=1\\\\\"", "Cookie: [REDACTED]\\\\\""),
             ("Cookie: a\\b=1", "Cookie: [REDACTED]"),
+            ("Cookie: p=C:\\Users\\nina; sid=x", "Cookie: [REDACTED]"),
+            ("X-Api-Key: CORP\\rachel:key", "X-Api-Key: [REDACTED]"),
+            // Quoted auth parameters belong to the value, escaped or not.
+            (
+                r#"sent Authorization: Digest username="bob", nonce="n1", response="6629fae4" to x"#,
+                "sent Authorization: [REDACTED]",
+            ),
+            (
+                r#"{"m":"Authorization: Digest username=\"bob\", response=\"6629fae4\"","n":1}"#,
+                r#"{"m":"Authorization: [REDACTED]","n":1}"#,
+            ),
+            (r#"say "Cookie: a=1" twice"#, r#"say "Cookie: [REDACTED]" twice"#),
             (
                 "{\"Proxy-Authorization\":\"Basic Zm9vOmJhcg==\",\"h\":1}",
                 "{\"Proxy-Authorization\":\"[REDACTED]\",\"h\":1}",
