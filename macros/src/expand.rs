@@ -23,6 +23,7 @@ pub(crate) fn expand(args: &Args, f: &InstrumentedFn, plan: &Plan) -> TokenStrea
     let (obs_span, obs_scope, obs_body, obs_pending) =
         (local("__obs_span"), local("__obs_scope"), local("__obs_body"), local("__obs_pending"));
     let (obs_e, obs_r, obs_fake_return) = (local("__obs_e"), local("__obs_r"), local("__obs_fake_return"));
+    let obs_http = local("__obs_http");
     let name = &plan.name;
     let ret = &plan.ret;
 
@@ -119,7 +120,7 @@ pub(crate) fn expand(args: &Args, f: &InstrumentedFn, plan: &Plan) -> TokenStrea
     };
     let json_views = quote! {
         #[allow(unused_imports)]
-        use #private::{ViaNoSerialize as _, ViaSerialize as _};
+        use #private::{ViaHttpJson as _, ViaNoSerialize as _, ViaSerialize as _};
     };
     let view_error = quote!(|#obs_e| {
         (&&#private::Wrap(#obs_e)).__obs_error_view().with_kind((&&#private::Wrap(#obs_e)).__obs_error_kind())
@@ -174,6 +175,33 @@ pub(crate) fn expand(args: &Args, f: &InstrumentedFn, plan: &Plan) -> TokenStrea
                     };
                 }
             });
+            // A `lambda_http` request that `ctx` reads (feature `http` of `streamer-obs`; a
+            // no-op for another type named `Request`): the request half of the `http`
+            // block and `log_event` now, before the body moves it; the response half when
+            // the body has returned.
+            let (http_request, body) = match &plan.http_request {
+                Some(request) => (
+                    quote! {
+                        let #obs_http = {
+                            #[allow(unused_imports)]
+                            use #private::{ViaHttpRequest as _, ViaNoHttpRequest as _};
+                            (&&#private::Wrap(&#request)).__obs_http_request(&#obs_scope)
+                        };
+                    },
+                    quote! {
+                        async move {
+                            let #obs_r = #async_body.await;
+                            {
+                                #[allow(unused_imports)]
+                                use #private::{ViaHttpResponse as _, ViaNoHttpResponse as _};
+                                (&&#private::Wrap(&#obs_r)).__obs_http_response(&#obs_http);
+                            }
+                            #obs_r
+                        }
+                    },
+                ),
+                None => (TokenStream::new(), async_body.clone()),
+            };
             // Everything is built in a block whose value is awaited: its locals (the scope
             // and the body future, moved into the run future) end with the block, before the
             // await, so the handler's future does not keep a slot for each of them beside the
@@ -187,7 +215,8 @@ pub(crate) fn expand(args: &Args, f: &InstrumentedFn, plan: &Plan) -> TokenStrea
                     let #obs_scope = #new_scope;
                     #(#recorders)*
                     #log_event
-                    let #obs_body = #private::pin_output::<#ret, _>(#async_body);
+                    #http_request
+                    let #obs_body = #private::pin_output::<#ret, _>(#body);
                     {
                         #error_views
                         #json_views

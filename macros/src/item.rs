@@ -151,6 +151,10 @@ pub(crate) struct Plan {
     /// The declared return type's span (the function name when there is none).
     pub(crate) ret_span: proc_macro2::Span,
     pub(crate) returns_result: bool,
+    /// A handler's parameter that its `ctx` reads and whose type is named `Request` (a
+    /// `lambda_http` request, taken by value): it gives the HTTP view of the invocation
+    /// (feature `http` of `streamer-obs`; a no-op for other types).
+    pub(crate) http_request: Option<Ident>,
 }
 
 /// The last path segment of a type (through references, parentheses and groups).
@@ -306,6 +310,31 @@ pub(crate) fn plan(args: &Args, f: &InstrumentedFn) -> syn::Result<Plan> {
         (None, None) => Some(Kind::Function),
     };
 
+    // A parameter the `ctx` expression reads (`ctx = ctx`, `ctx = request.context`,
+    // `ctx = streamer_obs::http::lambda_context(&request)`) holds the invocation, not a
+    // value of the handler's own: not recorded (a whole request's `Debug` on every line).
+    let mut ctx_names = Vec::new();
+    if let Some(c) = &args.ctx {
+        idents_in(c.value.to_token_stream(), &mut ctx_names);
+    }
+    // Of those, a by-value parameter typed `…Request`: a `lambda_http` handler's request.
+    let http_request = match &kind {
+        Some(Kind::Handler { event: None, .. }) => sig.inputs.iter().find_map(|a| match a {
+            FnArg::Typed(t) => match (&*t.pat, &*t.ty) {
+                (Pat::Ident(p), Type::Path(_))
+                    if p.subpat.is_none()
+                        && ctx_names.contains(&p.ident.unraw().to_string())
+                        && last_segment(&t.ty).is_some_and(|s| s.ident == "Request") =>
+                {
+                    Some(p.ident.clone())
+                }
+                _ => None,
+            },
+            FnArg::Receiver(_) => None,
+        }),
+        _ => None,
+    };
+
     match &kind {
         Some(Kind::Handler { event, .. }) => {
             if sig.asyncness.is_none() {
@@ -321,10 +350,11 @@ pub(crate) fn plan(args: &Args, f: &InstrumentedFn) -> syn::Result<Plan> {
                 };
                 errors.push(syn::Error::new(span, "a Lambda handler must return a `Result<_, _>`"));
             }
-            if let (Some(log), None) = (&args.log_event, event) {
+            if let (Some(log), None, None) = (&args.log_event, event, &http_request) {
                 errors.push(syn::Error::new(
                     log.span,
-                    "`log_event` needs the `LambdaEvent` as the first parameter, bound to a name",
+                    "`log_event` needs the `LambdaEvent` as the first parameter, bound to a name (or a \
+                     `lambda_http` `Request` that `ctx` reads)",
                 ));
             }
         }
@@ -382,13 +412,6 @@ pub(crate) fn plan(args: &Args, f: &InstrumentedFn) -> syn::Result<Plan> {
             }
         }
     }
-    // A parameter the `ctx` expression reads (`ctx = ctx`, `ctx = request.context`,
-    // `ctx = streamer_obs::http::lambda_context(&request)`) holds the invocation, not a
-    // value of the handler's own: not recorded (a whole request's `Debug` on every line).
-    let mut ctx_names = Vec::new();
-    if let Some(c) = &args.ctx {
-        idents_in(c.value.to_token_stream(), &mut ctx_names);
-    }
     let custom: Vec<String> =
         args.fields.as_ref().map(|f| f.value.iter().map(|f| f.name()).collect()).unwrap_or_default();
     let params = if args.skip_all.is_some() {
@@ -420,7 +443,7 @@ pub(crate) fn plan(args: &Args, f: &InstrumentedFn) -> syn::Result<Plan> {
         ReturnType::Type(_, ty) => ty.span(),
         ReturnType::Default => sig.ident.span(),
     };
-    Ok(Plan { kind, name, params, captures, ret, ret_span, returns_result: is_result(&sig.output) })
+    Ok(Plan { kind, name, params, captures, ret, ret_span, returns_result: is_result(&sig.output), http_request })
 }
 
 #[cfg(test)]

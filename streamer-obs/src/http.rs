@@ -11,8 +11,10 @@
 //!   ([`request_event`]) and `capture_response` captures the response
 //!   ([`response_event`]), both redacted like any logged value.
 //! - `#[instrumented(ctx = streamer_obs::http::lambda_context(&request))]` on the
-//!   `async fn(Request)` itself: the lifecycle without the HTTP view (the attribute does
-//!   not know the types of HTTP).
+//!   `async fn(request: Request)` itself: the same lifecycle and HTTP view. The attribute
+//!   takes the parameter that `ctx` reads (by value, its type named `Request`) for the
+//!   request, and a `Result<Response<Body>, _>` return for the response half (an
+//!   `impl IntoResponse` return records the request half only).
 //!
 //! ```no_run
 //! use lambda_http::{service_fn, tower::Layer, Body, Error, Request, Response};

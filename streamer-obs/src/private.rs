@@ -264,6 +264,82 @@ impl<T: ?Sized> ViaNoSerialize for Wrap<'_, T> {
     }
 }
 
+/// Response capture, ahead of `Serialize` (checked at `&&Wrap`): a `lambda_http` response
+/// (feature `http`) as its status, headers and body ([`crate::http::response_event`]).
+pub trait ViaHttpJson {
+    /// The JSON value of the response.
+    fn __obs_to_json(&self) -> Option<serde_json::Value>;
+}
+#[cfg(feature = "http")]
+impl ViaHttpJson for &&Wrap<'_, lambda_http::Response<lambda_http::Body>> {
+    fn __obs_to_json(&self) -> Option<serde_json::Value> {
+        Some(crate::http::response_event(self.0))
+    }
+}
+
+/// What a `lambda_http` handler's request left for its response (feature `http`): the
+/// handler subsegment, for the response half of its `http` block.
+#[derive(Debug, Default)]
+pub struct HttpHook {
+    #[cfg(feature = "http")]
+    segment: Option<crate::xray::recorder::SubsegmentRef>,
+}
+
+/// The request of a handler whose `ctx` reads a parameter, level 1: a `lambda_http`
+/// request (feature `http`) sets the request half of the handler subsegment's `http`
+/// block and is what `log_event` logs.
+pub trait ViaHttpRequest {
+    /// Records the request; the hook for the response.
+    fn __obs_http_request(&self, scope: &crate::handler::HandlerScope) -> HttpHook;
+}
+#[cfg(feature = "http")]
+impl ViaHttpRequest for &Wrap<'_, lambda_http::Request> {
+    fn __obs_http_request(&self, scope: &crate::handler::HandlerScope) -> HttpHook {
+        let segment = scope.segment_ref();
+        if let Some(segment) = &segment {
+            segment.set_http(crate::http::request_http(self.0));
+        }
+        scope.log_event(|| Some(crate::http::request_event(self.0)));
+        HttpHook { segment }
+    }
+}
+
+/// The request, level 2: anything else records nothing.
+pub trait ViaNoHttpRequest {
+    /// An empty hook.
+    fn __obs_http_request(&self, scope: &crate::handler::HandlerScope) -> HttpHook;
+}
+impl<T: ?Sized> ViaNoHttpRequest for Wrap<'_, T> {
+    fn __obs_http_request(&self, _scope: &crate::handler::HandlerScope) -> HttpHook {
+        HttpHook::default()
+    }
+}
+
+/// The handler's result, level 1: an `Ok` `lambda_http` response (feature `http`) sets the
+/// response half of the `http` block and the flags of its status.
+pub trait ViaHttpResponse {
+    /// Records the response, if any.
+    fn __obs_http_response(&self, hook: &HttpHook);
+}
+#[cfg(feature = "http")]
+impl<E> ViaHttpResponse for &Wrap<'_, Result<lambda_http::Response<lambda_http::Body>, E>> {
+    fn __obs_http_response(&self, hook: &HttpHook) {
+        if let (Ok(response), Some(segment)) = (self.0, &hook.segment) {
+            let (status, length) = crate::http::status_and_length(response);
+            segment.set_http_response(status, length, crate::xray::document::Flags::from_http_status(status));
+        }
+    }
+}
+
+/// The handler's result, level 2: anything else records nothing.
+pub trait ViaNoHttpResponse {
+    /// Nothing.
+    fn __obs_http_response(&self, hook: &HttpHook);
+}
+impl<T: ?Sized> ViaNoHttpResponse for Wrap<'_, T> {
+    fn __obs_http_response(&self, _hook: &HttpHook) {}
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -288,6 +288,63 @@ fn the_attribute_takes_the_context_from_the_request() {
     let line = lines.iter().find(|l| l["message"] == "reading the room").expect("the handler's line");
     assert!(line.get("request").is_none(), "the request `ctx` reads is not a field: {line}");
     assert_eq!(line["function_request_id"], "req-attr");
+    // The HTTP view, as the layer gives it.
+    assert_eq!(sub["http"]["request"]["method"], "GET", "{sub}");
+    assert_eq!(sub["http"]["request"]["url"], "https://abc123.execute-api.eu-west-1.amazonaws.com/v1/rooms/1");
+    assert_eq!(sub["http"]["response"]["status"], 200, "{sub}");
+    assert_eq!(sub["http"]["response"]["content_length"], 4, "{sub}");
+    // The response is captured as the layer captures it.
+    assert_eq!(sub["metadata"]["service_undefined"]["GetRoom response"]["status_code"], 200, "{sub}");
+}
+
+#[instrumented(name = "Throttled", ctx = streamer_obs::http::lambda_context(&request), log_event = true)]
+async fn throttled(request: Request) -> Result<Response<Body>, lambda_http::Error> {
+    let _ = request;
+    Ok(Response::builder().status(429).header("set-cookie", "sid=s3cr3t-attr").body(Body::Empty)?)
+}
+
+#[instrumented(name = "Failing", ctx = streamer_obs::http::lambda_context(&request))]
+async fn failing(request: Request) -> Result<Response<Body>, lambda_http::Error> {
+    let _ = request;
+    Err("the room is gone".into())
+}
+
+#[test]
+fn the_attribute_gives_the_status_flags_and_logs_the_request_redacted() {
+    let h = h();
+    let telemetry = h.telemetry.clone();
+    let service = service_fn(move |request: Request| {
+        let telemetry = telemetry.clone();
+        async move { telemetry.scope(throttled(request)).await }
+    });
+    let event = lambda_event(http_api_event("POST", "/v1/rooms", "token=qs-attr-secret", "{}"), "req-429");
+    assert_eq!(run(&h, service, event).unwrap()["statusCode"], 429);
+    let sub = h.subsegment("Throttled");
+    assert_eq!((sub["throttle"].clone(), sub["error"].clone()), (json!(true), json!(true)), "{sub}");
+    assert_eq!(sub["http"]["response"]["status"], 429, "{sub}");
+    let lines = h.log.json_lines();
+    let logged = lines.iter().find(|l| l["message"] == "Incoming event").expect("log_event logs the request");
+    let request: Value = serde_json::from_str(logged["event"].as_str().unwrap()).unwrap();
+    assert_eq!(request["headers"]["authorization"], "[REDACTED]", "{request}");
+    assert_eq!(request["query"]["token"], "[REDACTED]", "{request}");
+    let all = format!("{}\n{}", h.log.lines().join("\n"), h.xray.raw().join("\n"));
+    for secret in [JWT, "qs-attr-secret", "s3cr3t-attr"] {
+        assert!(!all.contains(secret), "{secret}: {all}");
+    }
+
+    // An `Err`: a fault with its cause, the request half kept.
+    let h = self::h();
+    let telemetry = h.telemetry.clone();
+    let service = service_fn(move |request: Request| {
+        let telemetry = telemetry.clone();
+        async move { telemetry.scope(failing(request)).await }
+    });
+    let event = lambda_event(http_api_event("DELETE", "/v1/rooms/9", "", ""), "req-err");
+    assert!(run(&h, service, event).is_err());
+    let sub = h.subsegment("Failing");
+    assert_eq!(sub["fault"], true, "{sub}");
+    assert_eq!(sub["http"]["request"]["method"], "DELETE", "{sub}");
+    assert!(sub["http"].get("response").is_none(), "{sub}");
 }
 
 #[test]

@@ -1136,7 +1136,7 @@ pub struct SubsegmentGuard {
 
 /// See [`SubsegmentGuard::reference`].
 #[cfg(feature = "http")]
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub(crate) struct SubsegmentRef {
     rec: Option<Arc<Recorder>>,
     idx: usize,
