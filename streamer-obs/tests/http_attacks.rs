@@ -187,18 +187,7 @@ fn v2(method: &str, path: &str, query: &str) -> Value {
             "x-forwarded-for": "203.0.113.7, 10.0.0.1",
             "x-forwarded-proto": "https"
         },
-        "requestContext": {
-            "accountId": "123456789012",
-            "apiId": "abc123",
-            "domainName": HOST,
-            "domainPrefix": "abc123",
-            "http": {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "203.0.113.7", "userAgent": "streamer-client/1.4"},
-            "requestId": "apigw-request-1",
-            "routeKey": "$default",
-            "stage": "$default",
-            "time": "26/Nov/2026:22:09:48 +0000",
-            "timeEpoch": 1_795_730_988_123u64
-        },
+        "requestContext": http_api_request_context(method, path),
         "isBase64Encoded": false
     })
 }

@@ -65,18 +65,7 @@ fn http_api_event(method: &str, path: &str, query: &str, body: &str) -> LambdaRe
             "x-forwarded-proto": "https"
         },
         "queryStringParameters": query.split('&').filter(|p| !p.is_empty()).filter_map(|p| p.split_once('=')).map(|(k, v)| (k.to_owned(), Value::String(v.to_owned()))).collect::<serde_json::Map<_, _>>(),
-        "requestContext": {
-            "accountId": "123456789012",
-            "apiId": "abc123",
-            "domainName": "abc123.execute-api.eu-west-1.amazonaws.com",
-            "domainPrefix": "abc123",
-            "http": {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "203.0.113.7", "userAgent": "streamer-client/1.4"},
-            "requestId": "apigw-request-1",
-            "routeKey": "$default",
-            "stage": "$default",
-            "time": "26/Nov/2026:22:09:48 +0000",
-            "timeEpoch": 1_795_730_988_123u64
-        },
+        "requestContext": http_api_request_context(method, path),
         "body": body,
         "isBase64Encoded": false
     });

@@ -105,18 +105,7 @@ mod http {
             "rawPath": path,
             "rawQueryString": "",
             "headers": headers,
-            "requestContext": {
-                "accountId": "123456789012",
-                "apiId": "abc123",
-                "domainName": "abc123.execute-api.eu-west-1.amazonaws.com",
-                "domainPrefix": "abc123",
-                "http": {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "203.0.113.7", "userAgent": "c/1"},
-                "requestId": "apigw-request-1",
-                "routeKey": "$default",
-                "stage": "$default",
-                "time": "26/Nov/2026:22:09:48 +0000",
-                "timeEpoch": 1_795_730_988_123u64
-            },
+            "requestContext": http_api_request_context(method, path),
             "body": body,
             "isBase64Encoded": false
         });

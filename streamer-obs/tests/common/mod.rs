@@ -63,3 +63,20 @@ pub fn captured(config: Config) -> Captured {
         .build();
     Captured { telemetry, dispatch, log, emf, xray }
 }
+
+/// The `requestContext` of an API Gateway HTTP API (payload 2.0) event for `method` `path`
+/// (`abc123.execute-api.eu-west-1.amazonaws.com`, stage `$default`).
+pub fn http_api_request_context(method: &str, path: &str) -> serde_json::Value {
+    serde_json::json!({
+        "accountId": "123456789012",
+        "apiId": "abc123",
+        "domainName": "abc123.execute-api.eu-west-1.amazonaws.com",
+        "domainPrefix": "abc123",
+        "http": {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "203.0.113.7", "userAgent": "streamer-client/1.4"},
+        "requestId": "apigw-request-1",
+        "routeKey": "$default",
+        "stage": "$default",
+        "time": "26/Nov/2026:22:09:48 +0000",
+        "timeEpoch": 1_795_730_988_123u64
+    })
+}
