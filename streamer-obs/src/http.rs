@@ -44,7 +44,9 @@ use lambda_http::{Body, Request, RequestExt as _, Response};
 use lambda_runtime::Context;
 use serde_json::{Map, Value};
 
+use crate::handler::HandlerScope;
 use crate::xray::document::{Flags, Http};
+use crate::xray::recorder::SubsegmentRef;
 
 /// A response the layer has already converted (see the module documentation): its
 /// `IntoResponse` returns it as it is, where converting a `Response<Body>` again would
@@ -243,8 +245,29 @@ pub fn with_response(http: Http, response: &Response<Body>) -> (Http, Flags) {
     (http.status(status).content_length(length), Flags::from_http_status(status))
 }
 
+/// The HTTP view of an invocation's request, for the layer and `#[instrumented]` alike: the
+/// request half of the handler subsegment's `http` block, and the request logged when
+/// `log_event` is on. Returns the handler subsegment, for [`record_response`].
+pub(crate) fn record_request(scope: &HandlerScope, request: &Request) -> Option<SubsegmentRef> {
+    let segment = scope.segment_ref();
+    if let Some(segment) = &segment {
+        segment.set_http(request_http(request));
+    }
+    scope.log_event(|| Some(request_event(request)));
+    segment
+}
+
+/// The response half of the `http` block (status, length) and the flags of the status,
+/// on the subsegment [`record_request`] returned.
+pub(crate) fn record_response(segment: Option<&SubsegmentRef>, response: &Response<Body>) {
+    if let Some(segment) = segment {
+        let (status, length) = status_and_length(response);
+        segment.set_http_response(status, length, Flags::from_http_status(status));
+    }
+}
+
 /// The status and the content length of `response` (see [`with_response`]).
-pub(crate) fn status_and_length(response: &Response<Body>) -> (u16, u64) {
+fn status_and_length(response: &Response<Body>) -> (u16, u64) {
     let length = header_text(response.headers(), "content-length")
         .and_then(|l| l.trim().parse::<u64>().ok())
         .unwrap_or_else(|| body_len(response.body()));

@@ -150,29 +150,57 @@ where
     }
 
     fn call(&mut self, event: LambdaEvent<T>) -> Self::Future {
+        let scope = self.scope(&event.context);
+        scope.log_event(|| crate::xray::json::to_metadata_value(&event.payload).ok());
+        let called = call_in_scope(&scope, &mut self.inner, event);
+        run_boxed(scope, called, self.layer.view_error, |r: &R| crate::xray::json::to_metadata_value(r).ok())
+    }
+}
+
+impl<S, E> ObsService<S, E> {
+    /// The lifecycle of one invocation of `ctx`, its handler subsegment open.
+    fn scope(&self, ctx: &lambda_runtime::Context) -> HandlerScope {
         let telemetry = match &self.layer.telemetry {
             Some(telemetry) => Cow::Owned(telemetry.clone()),
             None => Telemetry::current_ref(),
         };
         let span = tracing::info_span!("lambda_handler", handler = self.layer.options.name());
-        let scope = HandlerScope::prepare_with(telemetry, self.layer.options.clone(), &event.context, span).open([]);
-        scope.log_event(|| crate::xray::json::to_metadata_value(&event.payload).ok());
-        let view = self.layer.view_error;
-        let capture = |r: &R| crate::xray::json::to_metadata_value(r).ok();
-        // The inner service's `call` (a `service_fn`'s synchronous prelude) runs inside the
-        // invocation like its future: its lines carry the invocation's keys, its metrics are
-        // recorded, and a panic there takes the lifecycle's panic path (fault, everything
-        // flushed) before it resumes.
-        let inner = &mut self.inner;
-        let called = scope.in_scope(|| std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| inner.call(event))));
-        match called {
-            Ok(fut) => Box::pin(scope.run(fut, view, capture)),
-            Err(panic) => Box::pin(scope.run(
-                futures_util::future::lazy(move |_| -> Result<R, E> { std::panic::resume_unwind(panic) }),
-                view,
-                capture,
-            )),
-        }
+        HandlerScope::prepare_with(telemetry, self.layer.options.clone(), ctx, span).open([])
+    }
+}
+
+/// The inner service's `call` (a `service_fn`'s synchronous prelude) run inside the
+/// invocation like its future: its lines carry the invocation's keys, its metrics are
+/// recorded, and a panic there is caught, to take the lifecycle's panic path.
+fn call_in_scope<S: Service<Req>, Req>(
+    scope: &HandlerScope,
+    inner: &mut S,
+    request: Req,
+) -> std::thread::Result<S::Future> {
+    scope.in_scope(|| std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| inner.call(request))))
+}
+
+/// The called future run through the lifecycle, boxed; a panic of the `call` itself takes
+/// the lifecycle's panic path (fault, everything flushed) before it resumes.
+fn run_boxed<F, T, E, C>(
+    scope: HandlerScope,
+    called: std::thread::Result<F>,
+    view: ErrorViewFn<E>,
+    capture: C,
+) -> Pin<Box<dyn Future<Output = Result<T, E>> + Send>>
+where
+    F: Future<Output = Result<T, E>> + Send + 'static,
+    T: Send + 'static,
+    E: Send + 'static,
+    C: FnOnce(&T) -> Option<serde_json::Value> + Send + 'static,
+{
+    match called {
+        Ok(fut) => Box::pin(scope.run(fut, view, capture)),
+        Err(panic) => Box::pin(scope.run(
+            futures_util::future::lazy(move |_| -> Result<T, E> { std::panic::resume_unwind(panic) }),
+            view,
+            capture,
+        )),
     }
 }
 
@@ -196,43 +224,15 @@ where
     }
 
     fn call(&mut self, request: lambda_http::Request) -> Self::Future {
-        let telemetry = match &self.layer.telemetry {
-            Some(telemetry) => Cow::Owned(telemetry.clone()),
-            None => Telemetry::current_ref(),
-        };
-        let span = tracing::info_span!("lambda_handler", handler = self.layer.options.name());
-        let ctx = crate::http::lambda_context(&request);
-        let scope = HandlerScope::prepare_with(telemetry, self.layer.options.clone(), ctx, span).open([]);
+        let scope = self.scope(crate::http::lambda_context(&request));
         // The request half of the `http` block now (an `Err` or a panic keeps it), the
         // response half with the status when the response is ready.
-        let segment = scope.segment_ref();
-        if let Some(segment) = &segment {
-            segment.set_http(crate::http::request_http(&request));
-        }
-        scope.log_event(|| Some(crate::http::request_event(&request)));
-        let view = self.layer.view_error;
-        let capture = |r: &Self::Response| Some(crate::http::response_event(r));
-        let inner = &mut self.inner;
-        let called = scope.in_scope(|| std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| inner.call(request))));
-        match called {
-            Ok(fut) => Box::pin(scope.run(
-                async move {
-                    let response = fut.await?.into_response().await;
-                    if let Some(segment) = segment {
-                        let (status, length) = crate::http::status_and_length(&response);
-                        let flags = crate::xray::document::Flags::from_http_status(status);
-                        segment.set_http_response(status, length, flags);
-                    }
-                    Ok(crate::http::HttpResponse::from(response))
-                },
-                view,
-                capture,
-            )),
-            Err(panic) => Box::pin(scope.run(
-                futures_util::future::lazy(move |_| -> Result<Self::Response, E> { std::panic::resume_unwind(panic) }),
-                view,
-                capture,
-            )),
-        }
+        let segment = crate::http::record_request(&scope, &request);
+        let called = call_in_scope(&scope, &mut self.inner, request).map(|fut| async move {
+            let response = fut.await?.into_response().await;
+            crate::http::record_response(segment.as_ref(), &response);
+            Ok(crate::http::HttpResponse::from(response))
+        });
+        run_boxed(scope, called, self.layer.view_error, |r: &Self::Response| Some(crate::http::response_event(r)))
     }
 }

@@ -295,12 +295,7 @@ pub trait ViaHttpRequest {
 #[cfg(feature = "http")]
 impl ViaHttpRequest for &Wrap<'_, lambda_http::Request> {
     fn __obs_http_request(&self, scope: &crate::handler::HandlerScope) -> HttpHook {
-        let segment = scope.segment_ref();
-        if let Some(segment) = &segment {
-            segment.set_http(crate::http::request_http(self.0));
-        }
-        scope.log_event(|| Some(crate::http::request_event(self.0)));
-        HttpHook { segment }
+        HttpHook { segment: crate::http::record_request(scope, self.0) }
     }
 }
 
@@ -324,9 +319,8 @@ pub trait ViaHttpResponse {
 #[cfg(feature = "http")]
 impl<E> ViaHttpResponse for &Wrap<'_, Result<lambda_http::Response<lambda_http::Body>, E>> {
     fn __obs_http_response(&self, hook: &HttpHook) {
-        if let (Ok(response), Some(segment)) = (self.0, &hook.segment) {
-            let (status, length) = crate::http::status_and_length(response);
-            segment.set_http_response(status, length, crate::xray::document::Flags::from_http_status(status));
+        if let Ok(response) = self.0 {
+            crate::http::record_response(hook.segment.as_ref(), response);
         }
     }
 }

@@ -220,17 +220,22 @@ impl Redactor {
         }
     }
 
+    /// Whether redacting the JSON text `t` (as [`Self::redact_value`] does) may change
+    /// anything: it holds a fragment of a redacted key anywhere (a key, a `key=value`
+    /// pair), a JWT-shaped run or a credential, or any escape (`\u0074oken` spells a key;
+    /// without escapes every string in it is a verbatim part of the text, so the text's
+    /// checks are the strings' own). When false, `t` holds nothing to redact.
+    pub(crate) fn may_redact_json(&self, t: &str) -> bool {
+        t.contains('\\') || self.inner.is_redacted(t.as_bytes()) || super::json::needs_scrub(t)
+    }
+
     /// A string value redacted (see [`Self::redact_value`]); `None` when unchanged.
     fn redact_text(&self, s: &str, depth: usize) -> Option<String> {
         let t = s.trim();
         let json_like = (t.starts_with('{') && t.ends_with('}')) || (t.starts_with('[') && t.ends_with(']'));
         // JSON text is parsed (and written back) only when something in it may be
-        // redacted: a fragment of a redacted key anywhere in it (a key, a `key=value`
-        // pair), a JWT-shaped run or a credential, or any escape (`\u0074oken` spells a
-        // key; without escapes every string in it is a verbatim part of the text, so the
-        // text's checks are the strings' own). Otherwise it holds nothing to redact and
-        // stays as it was written.
-        if json_like && !t.contains('\\') && !self.inner.is_redacted(t.as_bytes()) && !super::json::needs_scrub(t) {
+        // redacted; otherwise it stays as it was written.
+        if json_like && !self.may_redact_json(t) {
             return None;
         }
         if json_like && let Ok(mut inner) = serde_json::from_str::<serde_json::Value>(t) {

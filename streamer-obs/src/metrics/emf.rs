@@ -1228,14 +1228,11 @@ fn write_property(out: &mut Vec<u8>, key: &str, v: &serde_json::Value) {
         out.extend_from_slice(b"null");
         return;
     }
-    // Keys at any depth (`{"card_number": …}`), JWTs and free-text credentials (`Bearer …`,
-    // `Cookie: …`, `token=…`) are redacted as in a logged event: the value is redacted as a
-    // JSON value, nested strings included.
-    let nested = matches!(v, serde_json::Value::Object(_) | serde_json::Value::Array(_));
-    if nested
-        || out[start..].windows(3).any(|w| w == b"eyJ")
-        || crate::log::json::find_credential(&out[start..], 0).is_some()
-    {
+    // Keys at any depth (`{"card_number": …}`), `key=value` pairs of redacted keys, JWTs and
+    // free-text credentials (`Bearer …`, `Cookie: …`, `token=…`) are redacted as in a logged
+    // event: the value is redacted as a JSON value, nested strings included, when its JSON
+    // text may hold any of them (the check the redaction of JSON text makes).
+    if std::str::from_utf8(&out[start..]).map_or(true, |written| redactor.may_redact_json(written)) {
         out.truncate(start);
         let mut scrubbed = v.clone();
         redactor.redact_value(&mut scrubbed);
