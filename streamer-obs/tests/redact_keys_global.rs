@@ -23,6 +23,8 @@ use streamer_obs::testing::{CapturingEmitter, CapturingWriter, ContextBuilder};
 async fn enrol(event: LambdaEvent<Value>) -> Result<(), Error> {
     metrics::set_property("ssn", event.payload["ssn"].clone());
     metrics::set_property("profile", json!({"card_number": "4111-1111-1111-1111", "city": "Lyon"}));
+    metrics::set_property("query", "x=1&ssn=444-55-6666");
+    metrics::set_property("clean", json!({"city": "Lyon", "zip": "69001"}));
     metrics::add("Enrolled", Unit::Count, 1.0);
     streamer_obs::xray::annotate("card_number_last4", 1111).unwrap();
     Ok(())
@@ -44,7 +46,7 @@ fn configured_keys_redact_annotations_metadata_and_properties() {
     rt.block_on(enrol(LambdaEvent::new(json!({"ssn": "123-45-6789"}), ctx))).unwrap();
 
     let (docs, lines) = (xray.raw().join("\n"), emf.lines().join("\n"));
-    for secret in ["123-45-6789", "4111-1111-1111-1111"] {
+    for secret in ["123-45-6789", "4111-1111-1111-1111", "444-55-6666"] {
         assert!(!docs.contains(secret), "{secret} in X-Ray: {docs}");
         assert!(!lines.contains(secret), "{secret} in EMF: {lines}");
     }
@@ -57,4 +59,6 @@ fn configured_keys_redact_annotations_metadata_and_properties() {
     let doc = emf.json_lines().into_iter().find(|d| d.get("Enrolled").is_some()).expect("the metrics document");
     assert_eq!(doc["ssn"], "[REDACTED]", "{doc}");
     assert_eq!(doc["profile"], json!({"card_number": "[REDACTED]", "city": "Lyon"}), "{doc}");
+    assert_eq!(doc["query"], "x=1&ssn=[REDACTED]", "{doc}");
+    assert_eq!(doc["clean"], json!({"city": "Lyon", "zip": "69001"}), "{doc}");
 }
