@@ -238,32 +238,54 @@ pub(crate) fn expand(args: &Args, f: &InstrumentedFn, plan: &Plan) -> TokenStrea
                 #(#recorders)*
             };
             let with_errors = plan.returns_result && capture_error;
-            match (sig.asyncness.is_some(), with_errors) {
-                (true, true) => quote! {
+            let obs_guard = local("__obs_guard");
+            // `!`: the body's output is pinned to the empty `Never`, matched away here.
+            let diverge = |run: TokenStream| if plan.never { quote!(match #run {}) } else { run };
+            if plan.in_place {
+                // `#[track_caller]` (sync, no error capture: `plan` refuses the rest): the
+                // body's statements in place, the span entered and the subsegment open until
+                // the function returns or unwinds.
+                quote! {
                     #prologue
-                    let #obs_body = #private::pin_output::<#ret, _>(#async_body);
-                    {
-                        #error_views
-                        #obs_scope.run(#obs_body, #view_error)
+                    let #obs_guard = #obs_scope.enter();
+                    #stmts
+                }
+            } else {
+                match (sig.asyncness.is_some(), with_errors) {
+                    (true, true) => quote! {
+                        #prologue
+                        let #obs_body = #private::pin_output::<#ret, _>(#async_body);
+                        {
+                            #error_views
+                            #obs_scope.run(#obs_body, #view_error)
+                        }
+                        .await
+                    },
+                    (true, false) => {
+                        let run = quote!(#obs_scope.run_plain(#private::pin_output::<#ret, _>(#async_body)).await);
+                        let run = diverge(run);
+                        quote! {
+                            #prologue
+                            #run
+                        }
                     }
-                    .await
-                },
-                (true, false) => quote! {
-                    #prologue
-                    #obs_scope.run_plain(#private::pin_output::<#ret, _>(#async_body)).await
-                },
-                (false, true) => quote! {
-                    #prologue
-                    let #obs_body = #private::pin_fn::<#ret, _>(move || { #moved });
-                    {
-                        #error_views
-                        #obs_scope.run_sync(#obs_body, #view_error)
+                    (false, true) => quote! {
+                        #prologue
+                        let #obs_body = #private::pin_fn::<#ret, _>(move || { #moved });
+                        {
+                            #error_views
+                            #obs_scope.run_sync(#obs_body, #view_error)
+                        }
+                    },
+                    (false, false) => {
+                        let run =
+                            diverge(quote!(#obs_scope.run_sync_plain(#private::pin_fn::<#ret, _>(move || { #moved }))));
+                        quote! {
+                            #prologue
+                            #run
+                        }
                     }
-                },
-                (false, false) => quote! {
-                    #prologue
-                    #obs_scope.run_sync_plain(#private::pin_fn::<#ret, _>(move || { #moved }))
-                },
+                }
             }
         }
     };

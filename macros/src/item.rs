@@ -151,6 +151,13 @@ pub(crate) struct Plan {
     /// The declared return type's span (the function name when there is none).
     pub(crate) ret_span: proc_macro2::Span,
     pub(crate) returns_result: bool,
+    /// The function returns `!`: the generated code names `__private::Never` instead (`!`
+    /// is not a type argument on stable Rust) and matches the empty result away.
+    pub(crate) never: bool,
+    /// A sync function with `#[track_caller]`: its body runs in place, not in a closure
+    /// (a closure cannot track the caller on stable Rust), so `Location::caller()` and the
+    /// panics of its body still report the function's caller.
+    pub(crate) in_place: bool,
     /// A handler's parameter that its `ctx` reads and whose type is named `Request` (a
     /// `lambda_http` request, taken by value): it gives the HTTP view of the invocation
     /// (feature `http` of `streamer-obs`; a no-op for other types).
@@ -165,6 +172,16 @@ fn last_segment(ty: &Type) -> Option<&syn::PathSegment> {
         Type::Paren(p) => last_segment(&p.elem),
         Type::Group(g) => last_segment(&g.elem),
         _ => None,
+    }
+}
+
+/// The never type `!` (through parentheses and groups).
+fn is_never(ty: &Type) -> bool {
+    match ty {
+        Type::Never(_) => true,
+        Type::Paren(p) => is_never(&p.elem),
+        Type::Group(g) => is_never(&g.elem),
+        _ => false,
     }
 }
 
@@ -359,6 +376,19 @@ pub(crate) fn plan(args: &Args, f: &InstrumentedFn) -> syn::Result<Plan> {
             }
         }
         Some(Kind::Function) => {
+            if let Some(attr) = f.outer_attrs.iter().find(|a| a.path().is_ident("track_caller"))
+                && sig.asyncness.is_none()
+                && is_result(&sig.output)
+                && args.capture_error.as_ref().is_none_or(|c| c.value.value)
+            {
+                errors.push(syn::Error::new_spanned(
+                    attr,
+                    "`#[track_caller]` with `#[instrumented]` needs `capture_error = false` on a function \
+                     returning `Result`: the `Err` is captured through a closure, which cannot track the caller \
+                     on stable Rust; with `capture_error = false` the body runs in place (the caller tracked, \
+                     the span and subsegment kept, the `Err` not recorded)",
+                ));
+            }
             for (span, name) in args.handler_only() {
                 errors.push(syn::Error::new(
                     span,
@@ -434,7 +464,12 @@ pub(crate) fn plan(args: &Args, f: &InstrumentedFn) -> syn::Result<Plan> {
         Some(n) => n.value.clone(),
         None => syn::LitStr::new(&sig.ident.unraw().to_string(), sig.ident.span()),
     };
+    let never = matches!(&sig.output, ReturnType::Type(_, ty) if is_never(ty));
+    let in_place = matches!(kind, Kind::Function)
+        && sig.asyncness.is_none()
+        && f.outer_attrs.iter().any(|a| a.path().is_ident("track_caller"));
     let mut ret = match &sig.output {
+        ReturnType::Type(_, _) if never => syn::parse_quote!(::streamer_obs::__private::Never),
         ReturnType::Type(_, ty) => (**ty).clone(),
         ReturnType::Default => syn::parse_quote!(()),
     };
@@ -443,7 +478,8 @@ pub(crate) fn plan(args: &Args, f: &InstrumentedFn) -> syn::Result<Plan> {
         ReturnType::Type(_, ty) => ty.span(),
         ReturnType::Default => sig.ident.span(),
     };
-    Ok(Plan { kind, name, params, captures, ret, ret_span, returns_result: is_result(&sig.output), http_request })
+    let returns_result = is_result(&sig.output);
+    Ok(Plan { kind, name, params, captures, ret, ret_span, returns_result, never, in_place, http_request })
 }
 
 #[cfg(test)]

@@ -114,6 +114,23 @@ mod tests {
             (
                 quote!(),
                 quote!(
+                    fn f(code: i32) -> ! {
+                        std::process::exit(code)
+                    }
+                ),
+            ),
+            (
+                quote!(capture_error = false),
+                quote!(
+                    #[track_caller]
+                    fn f(v: Option<u8>) -> Result<u8, E> {
+                        Ok(v.unwrap())
+                    }
+                ),
+            ),
+            (
+                quote!(),
+                quote!(
                     #[doc = "d"]
                     fn f() {
                         #![allow(unused)]

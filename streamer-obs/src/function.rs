@@ -120,6 +120,24 @@ impl FunctionScope {
         out
     }
 
+    /// Enters the span for a sync body run in place (a `#[track_caller]` function, whose
+    /// body cannot move into a closure): the span is exited and the subsegment ended when
+    /// the guard drops, on return or while unwinding. No error is captured this way.
+    ///
+    /// ```
+    /// use streamer_obs::function::FunctionScope;
+    ///
+    /// #[track_caller]
+    /// fn checked(n: u8) -> u8 {
+    ///     let _guard = FunctionScope::new("checked", tracing::info_span!("checked")).enter();
+    ///     n.checked_add(1).expect("overflow, reported at the caller's line")
+    /// }
+    /// assert_eq!(checked(1), 2);
+    /// ```
+    pub fn enter(self) -> FunctionGuard {
+        FunctionGuard { _entered: self.span.entered(), _segment: self.segment }
+    }
+
     fn record_error(&self, view: &ErrorView) {
         let kind = view.kind().unwrap_or(ErrorKind::Fault);
         self.segment.record_error_with(view, &ErrorDetails::new(kind).type_name(view.type_name()));
@@ -127,6 +145,23 @@ impl FunctionScope {
             tracing::debug!(target: "streamer_obs", function = %self.name, error = view as &dyn std::error::Error, "instrumented function returned an error")
         });
     }
+}
+
+/// A [`FunctionScope`] entered in place ([`FunctionScope::enter`]): the span stays entered
+/// and the subsegment open until it drops.
+///
+/// ```
+/// use streamer_obs::function::FunctionScope;
+/// let guard = FunctionScope::new("Work", tracing::Span::none()).enter();
+/// drop(guard); // span exited, subsegment ended
+/// ```
+#[derive(Debug)]
+#[must_use = "the span is exited and the subsegment ended when the guard drops"]
+pub struct FunctionGuard {
+    // Dropped in this order: the span is exited, then the subsegment ends (as
+    // `FunctionScope::run_sync_plain` does).
+    _entered: tracing::span::EnteredSpan,
+    _segment: SubsegmentGuard,
 }
 
 /// `view_error(e)` under `catch_unwind`: the error's `Display`/`Debug` is the user's code,

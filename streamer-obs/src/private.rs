@@ -19,6 +19,20 @@ pub fn pin_output<R, F: Future<Output = R>>(fut: F) -> F {
     fut
 }
 
+/// The output of a function declared `-> !`, as the generated code names it (`!` is not a
+/// type argument on stable Rust): the body's diverging tail coerces to it, and the empty
+/// `match` on it is the function's `!`.
+///
+/// ```
+/// fn stop(code: i32) -> ! {
+///     let never: streamer_obs::__private::Never = std::process::exit(code);
+///     match never {}
+/// }
+/// # let _ = stop as fn(i32) -> !;
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Never {}
+
 /// The sync counterpart of [`pin_output`]: pins a closure's return type to the function's
 /// declared return type, so the moved body's `?`, `return` and tail coercions (for
 /// example to `Box<dyn Error>`) infer exactly as they did in the original function.
