@@ -90,6 +90,21 @@ fn write_plain_key(out: &mut Vec<u8>, key: &str) {
     out.extend_from_slice(b"\":");
 }
 
+/// `value` as a JSON string (escaped and scrubbed: [`json::write_str`]), after the value of
+/// every `key=value` pair whose key `redactor` redacts (its configured keys, not only the
+/// fixed secret parameters of the scrubber) is replaced by `[REDACTED]`. Text without `=`
+/// costs one search for it.
+#[inline]
+fn write_text(out: &mut Vec<u8>, value: &str, redactor: &Redactor) {
+    if value.contains('=')
+        && let Some(redacted) = redactor.redact_pairs(value)
+    {
+        json::write_str(out, &redacted);
+    } else {
+        json::write_str(out, value);
+    }
+}
+
 /// `prefix` followed by `value` as a JSON string (escaped and scrubbed like any value).
 fn rendered_key(prefix: &str, value: &str) -> Box<[u8]> {
     let mut out = prefix.as_bytes().to_vec();
@@ -499,17 +514,20 @@ impl Visit for SpanVisitor<'_> {
         self.put_rendered(field, if value { b"true" } else { b"false" });
     }
     fn record_str(&mut self, field: &Field, value: &str) {
-        self.put(field, |v| json::write_str(v, value));
+        let redactor = self.redactor;
+        self.put(field, |v| write_text(v, value, redactor));
     }
     fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
         let mut text = String::new();
         format_guarded(&mut text, |t| write!(t, "{value}"));
-        self.put(field, |v| json::write_str(v, &text));
+        let redactor = self.redactor;
+        self.put(field, |v| write_text(v, &text, redactor));
     }
     fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
         let mut text = String::new();
         format_guarded(&mut text, |t| write!(t, "{value:?}"));
-        self.put(field, |v| json::write_str(v, &text));
+        let redactor = self.redactor;
+        self.put(field, |v| write_text(v, &text, redactor));
     }
 }
 
@@ -733,14 +751,14 @@ impl Visit for EventVisitor<'_> {
             let start = self.out.len();
             write_plain_key(self.out, field.name());
             if self.keys.keep_event_key(self.out, start) {
-                json::write_str(self.out, value);
+                write_text(self.out, value, &self.shared.redactor);
             }
         } else if field.name() == "message" {
             self.message.clear();
             self.message.push_str(value);
             self.has_message = true;
         } else if self.key(field) {
-            json::write_str(self.out, value);
+            write_text(self.out, value, &self.shared.redactor);
         }
     }
     fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
@@ -760,7 +778,7 @@ impl Visit for EventVisitor<'_> {
                 self.out.extend_from_slice(REDACTED_JSON);
             } else {
                 format_guarded(self.text, |t| write!(t, "{value}"));
-                json::write_str(self.out, self.text);
+                write_text(self.out, self.text, &self.shared.redactor);
             }
         }
         if self.error_key(name, ".sources") {
@@ -793,7 +811,7 @@ impl Visit for EventVisitor<'_> {
                     self.out.extend_from_slice(REDACTED_JSON);
                 } else {
                     format_guarded(self.text, |t| write!(t, "{s}"));
-                    json::write_str(self.out, self.text);
+                    write_text(self.out, self.text, &self.shared.redactor);
                 }
                 written += 1;
                 source = source_guarded(s);
@@ -811,7 +829,7 @@ impl Visit for EventVisitor<'_> {
             self.has_message = true;
         } else if self.key(field) {
             format_guarded(self.text, |t| write!(t, "{value:?}"));
-            json::write_str(self.out, self.text);
+            write_text(self.out, self.text, &self.shared.redactor);
         }
     }
 }
@@ -931,7 +949,7 @@ where
         event.record(&mut visitor);
 
         self.write_prefix(line, level);
-        json::write_str(line, message);
+        write_text(line, message, &self.shared.redactor);
         // Event fields win over correlation fields and span fields of the same key.
         self.write_context_keys(line, inv, fields, keys, invocation_keys);
         line.extend_from_slice(fields);

@@ -255,7 +255,7 @@ impl Redactor {
     /// `s` with the value of every `key=value` pair whose key is redacted replaced by
     /// `[REDACTED]` (pairs as the log text's secret parameters are found:
     /// [`pair_value_at`](super::json::pair_value_at)). `None` when there is none.
-    fn redact_pairs(&self, s: &str) -> Option<String> {
+    pub(crate) fn redact_pairs(&self, s: &str) -> Option<String> {
         super::json::replace_ranges(s, |b, from| {
             (from..b.len())
                 .filter(|&i| b[i] == b'=')
