@@ -69,6 +69,19 @@ fn configured_keys_redact_pair_values_in_every_text_of_a_line() {
     assert_eq!(line["query"], "user_ssn=[REDACTED]&page=2");
 }
 
+/// Keys of any last letter (the scrubber's own pair check looks at the letters that end
+/// its fixed names), in short (under 8 bytes) and long text.
+#[test]
+fn configured_keys_of_any_spelling_in_short_and_long_text() {
+    let out = lines(&[("STREAMER_LOG_REDACT_KEYS", "cvv,x-pin")], || {
+        tracing::info!(short = "cvv=123", long = "card cvv=987 X-PIN=5511 exp=12/29", "cvv=4")
+    });
+    let line = &out[0];
+    assert_eq!(line["short"], "cvv=[REDACTED]");
+    assert_eq!(line["long"], "card cvv=[REDACTED] X-PIN=[REDACTED] exp=12/29");
+    assert_eq!(line["message"], "cvv=[REDACTED]");
+}
+
 #[test]
 fn default_keys_redact_pairs_and_other_pairs_are_kept() {
     let out = lines(&[], || {

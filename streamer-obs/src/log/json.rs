@@ -113,16 +113,24 @@ enum Fast {
 /// pass of a few word operations per 8 bytes.
 #[inline]
 fn fast_class(bytes: &[u8]) -> Fast {
+    fast_class_eq(bytes).0
+}
+
+/// [`fast_class`], and whether the bytes may hold a `=` (`false` only when they hold
+/// none; [`Fast::Other`] may end the pass early and then says `true`).
+#[inline(always)]
+fn fast_class_eq(bytes: &[u8]) -> (Fast, bool) {
     use crate::ascii_words::{HIGH, bytes_below, bytes_equal};
     if bytes.len() < 8 {
         let acc = bytes.iter().fold(0, |acc, b| acc | CLASS[usize::from(*b)]);
-        return if acc & (ESCAPE | JAY) != 0 {
+        let class = if acc & (ESCAPE | JAY) != 0 {
             Fast::Other
         } else if (acc & WHITESPACE != 0 && acc & BEE != 0) || acc & (EQUALS | COLON_OR_BACKSLASH) != 0 {
             Fast::Search
         } else {
             Fast::Plain
         };
+        return (class, acc & EQUALS != 0);
     }
     // Little-endian words: a byte's successor is the next higher byte of the word.
     let load = |at: usize| {
@@ -147,28 +155,29 @@ fn fast_class(bytes: &[u8]) -> Fast {
     let mut at = 0;
     while at + 8 <= bytes.len() {
         if !plain(load(at)) {
-            return Fast::Other;
+            return (Fast::Other, true);
         }
         at += 8;
     }
     if at != bytes.len() && !plain(load(bytes.len() - 8)) {
-        return Fast::Other;
+        return (Fast::Other, true);
     }
     let (has_space, has_equals, has_colon) = (space & HIGH != 0, equals & HIGH != 0, colon & HIGH != 0);
     if !has_space && !has_equals && !has_colon {
         // No space, no `=` (ids, names, ARNs): no credential can follow a scheme, a header
         // name or a parameter name.
-        return Fast::Plain;
+        return (Fast::Plain, false);
     }
     // Second pass, only for such text.
-    if (has_space && pair_trigger(bytes, space_pairs))
+    let class = if (has_space && pair_trigger(bytes, space_pairs))
         || (has_equals && pair_trigger(bytes, equals_pairs))
         || (has_colon && !has_space && !has_equals && pair_trigger(bytes, colon_pairs))
     {
         Fast::Search
     } else {
         Fast::Plain
-    }
+    };
+    (class, has_equals)
 }
 
 /// For text with a space: a `:`, or a `b`/`B` followed by `a`/`e` (`bearer`, `basic`).
@@ -280,6 +289,30 @@ pub(crate) fn write_str(out: &mut Vec<u8>, s: &str) {
     match fast_class(bytes) {
         Fast::Plain => write_plain(out, bytes),
         Fast::Search if find_credential(bytes, 0).is_none() => write_plain(out, bytes),
+        _ => write_str_checked(out, s),
+    }
+}
+
+/// [`write_str`], after the value of every `key=value` pair whose key `redactor` redacts
+/// (its configured keys, not only the fixed secret parameters of the scrubber) is replaced
+/// by `[REDACTED]`. Whether the text holds a `=` comes from [`write_str`]'s own pass.
+#[inline]
+pub(crate) fn write_text(out: &mut Vec<u8>, s: &str, redactor: &super::Redactor) {
+    let bytes = s.as_bytes();
+    match fast_class_eq(bytes) {
+        (Fast::Plain, false) => write_plain(out, bytes),
+        (class, has_equals) => write_text_slow(out, s, class, has_equals, redactor),
+    }
+}
+
+/// [`write_text`] of text that holds a `=` or needs more than copying.
+fn write_text_slow(out: &mut Vec<u8>, s: &str, class: Fast, has_equals: bool, redactor: &super::Redactor) {
+    if has_equals && let Some(redacted) = redactor.redact_pairs(s) {
+        return write_str(out, &redacted);
+    }
+    match class {
+        Fast::Plain => write_plain(out, s.as_bytes()),
+        Fast::Search if find_credential(s.as_bytes(), 0).is_none() => write_plain(out, s.as_bytes()),
         _ => write_str_checked(out, s),
     }
 }

@@ -90,19 +90,11 @@ fn write_plain_key(out: &mut Vec<u8>, key: &str) {
     out.extend_from_slice(b"\":");
 }
 
-/// `value` as a JSON string (escaped and scrubbed: [`json::write_str`]), after the value of
-/// every `key=value` pair whose key `redactor` redacts (its configured keys, not only the
-/// fixed secret parameters of the scrubber) is replaced by `[REDACTED]`. Text without `=`
-/// costs one search for it.
+/// `value` as a JSON string: [`json::write_text`] (configured `key=value` pairs redacted,
+/// then escaped and scrubbed as [`json::write_str`] does).
 #[inline]
 fn write_text(out: &mut Vec<u8>, value: &str, redactor: &Redactor) {
-    if value.contains('=')
-        && let Some(redacted) = redactor.redact_pairs(value)
-    {
-        json::write_str(out, &redacted);
-    } else {
-        json::write_str(out, value);
-    }
+    json::write_text(out, value, redactor);
 }
 
 /// `prefix` followed by `value` as a JSON string (escaped and scrubbed like any value).
