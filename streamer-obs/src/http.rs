@@ -13,8 +13,8 @@
 //! - `#[instrumented(ctx = streamer_obs::http::lambda_context(&request))]` on the
 //!   `async fn(request: Request)` itself: the same lifecycle and HTTP view. The attribute
 //!   takes the parameter that `ctx` reads (by value, its type named `Request`) for the
-//!   request, and a `Result<Response<Body>, _>` return for the response half (an
-//!   `impl IntoResponse` return records the request half only).
+//!   request, and the `Ok` value for the response half: any type `lambda_http` turns into
+//!   a response ([`ResponseView`]), also behind `impl IntoResponse`.
 //!
 //! ```no_run
 //! use lambda_http::{service_fn, tower::Layer, Body, Error, Request, Response};
@@ -259,19 +259,113 @@ pub(crate) fn record_request(scope: &HandlerScope, request: &Request) -> Option<
 
 /// The response half of the `http` block (status, length) and the flags of the status,
 /// on the subsegment [`record_request`] returned.
-pub(crate) fn record_response(segment: Option<&SubsegmentRef>, response: &Response<Body>) {
+pub(crate) fn record_response(segment: Option<&SubsegmentRef>, response: &(impl ResponseView + ?Sized)) {
     if let Some(segment) = segment {
-        let (status, length) = status_and_length(response);
+        let (status, length) = response.status_and_length();
         segment.set_http_response(status, length, Flags::from_http_status(status));
     }
 }
 
+/// What the `http` block records of a handler's response: the status and, when known, the
+/// content length. Implemented for every type `lambda_http` turns into a response
+/// (`IntoResponse`): `Response<B>` for the bodies whose length is known here (`Body`,
+/// `String`, `&str`, `Vec<u8>`, `&[u8]`, `()`; the `Content-Length` header first), `String`,
+/// `&str`, `Vec<u8>`, `&[u8]` and `serde_json::Value` (status 200), and those bodies and
+/// `serde_json::Value` paired with a `StatusCode`. `#[instrumented]` records the response
+/// half of a `lambda_http` handler whose `Ok` value is one of them, including behind an
+/// `impl IntoResponse` return type.
+///
+/// ```
+/// use lambda_http::http::StatusCode;
+/// use streamer_obs::http::ResponseView;
+/// assert_eq!((StatusCode::CREATED, "made").status_and_length(), (201, Some(4)));
+/// assert_eq!(serde_json::json!({"ok": true}).status_and_length(), (200, Some(11)));
+/// ```
+pub trait ResponseView {
+    /// The status code and the content length (`None` when unknown).
+    fn status_and_length(&self) -> (u16, Option<u64>);
+}
+
+/// The length of a body type, when it is known without converting it.
+trait BodyLength {
+    fn body_length(&self) -> u64;
+}
+
+impl BodyLength for Body {
+    fn body_length(&self) -> u64 {
+        body_len(self)
+    }
+}
+
+impl BodyLength for () {
+    fn body_length(&self) -> u64 {
+        0
+    }
+}
+
+macro_rules! bytes_view {
+    ($($ty:ty),*) => {$(
+        impl BodyLength for $ty {
+            fn body_length(&self) -> u64 {
+                <[u8]>::len(self.as_ref()) as u64
+            }
+        }
+        impl ResponseView for $ty {
+            fn status_and_length(&self) -> (u16, Option<u64>) {
+                (200, Some(self.body_length()))
+            }
+        }
+        impl ResponseView for (lambda_http::http::StatusCode, $ty) {
+            fn status_and_length(&self) -> (u16, Option<u64>) {
+                (self.0.as_u16(), Some(self.1.body_length()))
+            }
+        }
+    )*};
+}
+bytes_view!(String, &str, Vec<u8>, &[u8]);
+
+impl<B: BodyLength> ResponseView for Response<B> {
+    fn status_and_length(&self) -> (u16, Option<u64>) {
+        let length = header_text(self.headers(), "content-length")
+            .and_then(|l| l.trim().parse::<u64>().ok())
+            .unwrap_or_else(|| self.body().body_length());
+        (self.status().as_u16(), Some(length))
+    }
+}
+
+impl ResponseView for Value {
+    fn status_and_length(&self) -> (u16, Option<u64>) {
+        (200, json_length(self))
+    }
+}
+
+impl ResponseView for (lambda_http::http::StatusCode, Value) {
+    fn status_and_length(&self) -> (u16, Option<u64>) {
+        (self.0.as_u16(), json_length(&self.1))
+    }
+}
+
+/// The length of the body `lambda_http` writes for a JSON value (compact `to_string`),
+/// counted without building it.
+fn json_length(value: &Value) -> Option<u64> {
+    struct Count(u64);
+    impl std::io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len() as u64;
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    serde_json::to_writer(&mut count, value).ok().map(|()| count.0)
+}
+
 /// The status and the content length of `response` (see [`with_response`]).
 fn status_and_length(response: &Response<Body>) -> (u16, u64) {
-    let length = header_text(response.headers(), "content-length")
-        .and_then(|l| l.trim().parse::<u64>().ok())
-        .unwrap_or_else(|| body_len(response.body()));
-    (response.status().as_u16(), length)
+    let (status, length) = response.status_and_length();
+    (status, length.unwrap_or(0))
 }
 
 fn header_text<'h>(headers: &'h lambda_http::http::HeaderMap, name: &str) -> Option<&'h str> {

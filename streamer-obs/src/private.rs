@@ -331,7 +331,7 @@ pub trait ViaHttpResponse {
     fn __obs_http_response(&self, hook: &HttpHook);
 }
 #[cfg(feature = "http")]
-impl<E> ViaHttpResponse for &Wrap<'_, Result<lambda_http::Response<lambda_http::Body>, E>> {
+impl<T: crate::http::ResponseView, E> ViaHttpResponse for &Wrap<'_, Result<T, E>> {
     fn __obs_http_response(&self, hook: &HttpHook) {
         if let Ok(response) = self.0 {
             crate::http::record_response(hook.segment.as_ref(), response);

@@ -344,3 +344,88 @@ fn a_request_without_a_lambda_context_runs_with_an_empty_one() {
     assert_eq!(ctx.deadline, 0);
     assert!(ctx.xray_trace_id.is_none());
 }
+
+// ---- `#[instrumented]` handlers returning the other `IntoResponse` types ----
+
+#[instrumented(name = "Text", ctx = streamer_obs::http::lambda_context(&request))]
+async fn text(request: Request) -> Result<String, lambda_http::Error> {
+    let _ = request;
+    Ok("hello".to_owned())
+}
+
+#[instrumented(name = "Static", ctx = streamer_obs::http::lambda_context(&request))]
+async fn static_text(request: Request) -> Result<&'static str, lambda_http::Error> {
+    let _ = request;
+    Ok("hi")
+}
+
+#[instrumented(name = "Json", ctx = streamer_obs::http::lambda_context(&request))]
+async fn json_value(request: Request) -> Result<Value, lambda_http::Error> {
+    let _ = request;
+    Ok(json!({"room": 1, "name": "é"}))
+}
+
+#[instrumented(name = "Gone", ctx = streamer_obs::http::lambda_context(&request))]
+async fn gone(request: Request) -> Result<(lambda_http::http::StatusCode, Vec<u8>), lambda_http::Error> {
+    let _ = request;
+    Ok((lambda_http::http::StatusCode::GONE, b"gone!".to_vec()))
+}
+
+#[instrumented(name = "Busy", ctx = streamer_obs::http::lambda_context(&request))]
+async fn busy(request: Request) -> Result<impl lambda_http::IntoResponse, lambda_http::Error> {
+    let _ = request;
+    Ok(Response::builder().status(503).body("try later".to_owned())?)
+}
+
+#[instrumented(name = "Rejected", ctx = streamer_obs::http::lambda_context(&request))]
+async fn rejected(request: Request) -> Result<impl lambda_http::IntoResponse, lambda_http::Error> {
+    let _ = request;
+    Ok((lambda_http::http::StatusCode::TOO_MANY_REQUESTS, json!({"retry": true})))
+}
+
+/// Runs `handler` (an `#[instrumented]` `lambda_http` handler) through `Adapter`; returns
+/// the response and the handler's subsegment.
+fn run_attr<F, Fut, R>(name: &str, handler: F) -> (Value, Value)
+where
+    F: Fn(Request) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Result<R, lambda_http::Error>> + Send + 'static,
+    R: lambda_http::IntoResponse + 'static,
+{
+    let h = h();
+    let telemetry = h.telemetry.clone();
+    let handler = std::sync::Arc::new(handler);
+    let service = service_fn(move |request: Request| {
+        let (telemetry, handler) = (telemetry.clone(), std::sync::Arc::clone(&handler));
+        async move { telemetry.scope(handler(request)).await }
+    });
+    let event = lambda_event(http_api_event("GET", "/v1/rooms/1", "", ""), "req-types");
+    let response = run(&h, service, event).unwrap();
+    (response, h.subsegment(name))
+}
+
+/// The response half (status, content length as API Gateway receives the body) and the
+/// flags, for every `IntoResponse` type of `lambda_http`, `impl IntoResponse` included.
+#[test]
+fn the_attribute_records_the_response_of_every_into_response_type() {
+    let check = |name: &str, (response, sub): (Value, Value), status: u64, flags: [bool; 3]| {
+        assert_eq!(response["statusCode"], status, "{name}: {response}");
+        assert_eq!(sub["http"]["response"]["status"], status, "{name}: {sub}");
+        // A binary body reaches API Gateway in base64: the length of the decoded bytes.
+        let body = response["body"].as_str().unwrap_or_default();
+        let body_len = if response["isBase64Encoded"] == true {
+            (body.len() / 4 * 3 - body.bytes().rev().take_while(|&b| b == b'=').count()) as u64
+        } else {
+            body.len() as u64
+        };
+        assert_eq!(sub["http"]["response"]["content_length"], body_len, "{name}: the body's length: {sub}");
+        let flag = |k: &str| sub.get(k).and_then(Value::as_bool).unwrap_or(false);
+        assert_eq!([flag("error"), flag("throttle"), flag("fault")], flags, "{name}: {sub}");
+        assert_eq!(sub["http"]["request"]["method"], "GET", "{name}: {sub}");
+    };
+    check("Text", run_attr("Text", text), 200, [false; 3]);
+    check("Static", run_attr("Static", static_text), 200, [false; 3]);
+    check("Json", run_attr("Json", json_value), 200, [false; 3]);
+    check("Gone", run_attr("Gone", gone), 410, [true, false, false]);
+    check("Busy", run_attr("Busy", busy), 503, [false, false, true]);
+    check("Rejected", run_attr("Rejected", rejected), 429, [true, true, false]);
+}

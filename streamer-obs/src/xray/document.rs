@@ -967,10 +967,10 @@ impl Subsegment {
     }
     /// Sets the response half of the `http` block, keeping the request half.
     #[cfg(feature = "http")]
-    pub(crate) fn set_http_response(&mut self, status: u16, content_length: u64) {
+    pub(crate) fn set_http_response(&mut self, status: u16, content_length: Option<u64>) {
         let http = self.rare_mut().http.get_or_insert_with(Http::default);
         http.response_status = Some(status);
-        http.response_content_length = Some(content_length);
+        http.response_content_length = content_length;
     }
 
     /// Sets the `http` block (every string cut to 250 characters).

@@ -1154,7 +1154,7 @@ impl SubsegmentRef {
 
     /// Sets the response half of the `http` block (numbers only: nothing to redact or cut)
     /// and adds `flags`, under one lock, while the subsegment is open.
-    pub(crate) fn set_http_response(&self, status: u16, content_length: u64, flags: Flags) {
+    pub(crate) fn set_http_response(&self, status: u16, content_length: Option<u64>, flags: Flags) {
         if let (Some(rec), Some(id)) = (&self.rec, self.id) {
             rec.with_node(self.idx, id, |sub, _| {
                 sub.set_http_response(status, content_length);
