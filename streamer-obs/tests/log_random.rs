@@ -31,6 +31,13 @@
 
 mod common;
 
+/// `STREAMER_TEST_SEED_SALT` (a number, 0 when unset): XORed into every seed, so the suite
+/// can be run again over other cases; CI runs it unsalted.
+fn salt() -> u64 {
+    static SALT: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *SALT.get_or_init(|| std::env::var("STREAMER_TEST_SEED_SALT").ok().and_then(|s| s.parse().ok()).unwrap_or(0))
+}
+
 use std::collections::{BTreeMap, HashSet};
 use std::error::Error;
 use std::fmt;
@@ -118,7 +125,7 @@ impl Setup {
         let (dispatch, raw) = dispatch_for(&config, &clock);
         Setup {
             started,
-            rng: fastrand::Rng::with_seed(seed),
+            rng: fastrand::Rng::with_seed(seed ^ salt()),
             f: Findings::default(),
             config,
             clock,
@@ -1852,7 +1859,7 @@ fn emit_level(l: usize, msg: &str) {
 #[test]
 fn timestamps_and_levels_as_documented() {
     let started = Instant::now();
-    let mut rng = fastrand::Rng::with_seed(0x71AE);
+    let mut rng = fastrand::Rng::with_seed(0x71AE ^ salt());
     let mut f = Findings::default();
     let levels = [LogLevel::Trace, LogLevel::Debug, LogLevel::Info, LogLevel::Warn, LogLevel::Error];
     let clock = FixedClock::at_millis(0);
@@ -2271,7 +2278,7 @@ fn oversized_lines_are_capped_and_stay_valid() {
 #[test]
 fn configuration_warnings_are_clean_lines() {
     let started = Instant::now();
-    let mut rng = fastrand::Rng::with_seed(0xC0F);
+    let mut rng = fastrand::Rng::with_seed(0xC0F ^ salt());
     let mut f = Findings::default();
     let vars = [
         "POWERTOOLS_LOG_LEVEL",
@@ -3020,7 +3027,7 @@ fn concurrent_lines_never_interleave() {
         for t in 0..threads {
             let dispatch = dispatch.clone();
             s.spawn(move || {
-                let mut rng = fastrand::Rng::with_seed(0xC0C0 + t as u64);
+                let mut rng = fastrand::Rng::with_seed((0xC0C0 + t as u64) ^ salt());
                 with_default(&dispatch, || {
                     for i in 0..per_thread {
                         let size =
@@ -3052,7 +3059,7 @@ fn concurrent_lines_never_interleave() {
 #[test]
 fn lambda_tenant_and_sampling_rate_keys() {
     let started = Instant::now();
-    let mut rng = fastrand::Rng::with_seed(0x7E4A);
+    let mut rng = fastrand::Rng::with_seed(0x7E4A ^ salt());
     let mut f = Findings::default();
     let clock = FixedClock::at_millis(T0);
     let tracker = ColdStartTracker::new(&Default::default());

@@ -115,5 +115,5 @@ fn json_text_left_unchanged_holds_nothing_to_redact() {
         }
     }
     f.assert_none("JSON text in a string");
-    assert!(unchanged > 300, "the fast path is exercised: {unchanged} of 3000 unchanged");
+    assert!(unchanged > 200, "the fast path is exercised: {unchanged} of 3000 unchanged");
 }

@@ -10,9 +10,17 @@ use std::fmt::Write as _;
 /// generators of its own subject in an `impl G` block of its own.
 pub(crate) struct G(pub(crate) fastrand::Rng);
 
+/// `STREAMER_TEST_SEED_SALT` (a number, 0 when unset): XORed into every seed, so the
+/// suites can be run again over other cases (`STREAMER_TEST_SEED_SALT=7 cargo test ...`);
+/// CI runs them unsalted.
+pub(crate) fn seed_salt() -> u64 {
+    static SALT: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *SALT.get_or_init(|| std::env::var("STREAMER_TEST_SEED_SALT").ok().and_then(|s| s.parse().ok()).unwrap_or(0))
+}
+
 impl G {
     pub(crate) fn new(seed: u64) -> Self {
-        Self(fastrand::Rng::with_seed(seed))
+        Self(fastrand::Rng::with_seed(seed ^ seed_salt()))
     }
     /// True `p` times in 100.
     pub(crate) fn pct(&mut self, p: u32) -> bool {
