@@ -193,8 +193,8 @@ pub(crate) fn expand(args: &Args, f: &InstrumentedFn, plan: &Plan) -> TokenStrea
                             let #obs_r = #async_body.await;
                             {
                                 #[allow(unused_imports)]
-                                use #private::{ViaHttpResponse as _, ViaNoHttpResponse as _};
-                                (&&#private::Wrap(&#obs_r)).__obs_http_response(&#obs_http);
+                                use #private::{ViaHttpResponse as _, ViaHttpResponseHead as _, ViaNoHttpResponse as _};
+                                (&&&#private::Wrap(&#obs_r)).__obs_http_response(&#obs_http);
                             }
                             #obs_r
                         }

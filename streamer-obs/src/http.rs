@@ -14,7 +14,8 @@
 //!   `async fn(request: Request)` itself: the same lifecycle and HTTP view. The attribute
 //!   takes the parameter that `ctx` reads (by value, its type named `Request`) for the
 //!   request, and the `Ok` value for the response half: any type `lambda_http` turns into
-//!   a response ([`ResponseView`]), also behind `impl IntoResponse`.
+//!   a response ([`ResponseView`]), also behind `impl IntoResponse`, and the head of any
+//!   other `Response<B>` ([`ResponseHead`]: a streaming body).
 //!
 //! ```no_run
 //! use lambda_http::{service_fn, tower::Layer, Body, Error, Request, Response};
@@ -284,6 +285,26 @@ pub(crate) fn record_response(segment: Option<&SubsegmentRef>, response: &(impl 
 pub trait ResponseView {
     /// The status code and the content length (`None` when unknown).
     fn status_and_length(&self) -> (u16, Option<u64>);
+}
+
+/// The head of a response whose body type [`ResponseView`] does not know (a streaming
+/// body): its status, and its length when a `Content-Length` header gives it.
+///
+/// ```
+/// use lambda_http::Response;
+/// use streamer_obs::http::{ResponseHead, ResponseView};
+/// struct Stream;
+/// let response = Response::builder().status(206).header("content-length", "42").body(Stream).unwrap();
+/// assert_eq!(ResponseHead(&response).status_and_length(), (206, Some(42)));
+/// ```
+#[derive(Debug)]
+pub struct ResponseHead<'a, B>(pub &'a Response<B>);
+
+impl<B> ResponseView for ResponseHead<'_, B> {
+    fn status_and_length(&self) -> (u16, Option<u64>) {
+        let length = header_text(self.0.headers(), "content-length").and_then(|l| l.trim().parse::<u64>().ok());
+        (self.0.status().as_u16(), length)
+    }
 }
 
 /// The length of a body type, when it is known without converting it.

@@ -324,14 +324,15 @@ impl<T: ?Sized> ViaNoHttpRequest for Wrap<'_, T> {
     }
 }
 
-/// The handler's result, level 1: an `Ok` `lambda_http` response (feature `http`) sets the
-/// response half of the `http` block and the flags of its status.
+/// The handler's result, level 1: an `Ok` value `lambda_http` turns into a response
+/// ([`crate::http::ResponseView`], feature `http`) sets the response half of the `http`
+/// block (status, length) and the flags of its status.
 pub trait ViaHttpResponse {
     /// Records the response, if any.
     fn __obs_http_response(&self, hook: &HttpHook);
 }
 #[cfg(feature = "http")]
-impl<T: crate::http::ResponseView, E> ViaHttpResponse for &Wrap<'_, Result<T, E>> {
+impl<T: crate::http::ResponseView, E> ViaHttpResponse for &&Wrap<'_, Result<T, E>> {
     fn __obs_http_response(&self, hook: &HttpHook) {
         if let Ok(response) = self.0 {
             crate::http::record_response(hook.segment.as_ref(), response);
@@ -339,7 +340,22 @@ impl<T: crate::http::ResponseView, E> ViaHttpResponse for &Wrap<'_, Result<T, E>
     }
 }
 
-/// The handler's result, level 2: anything else records nothing.
+/// The handler's result, level 2: any other `Ok` `Response<B>` (a streaming body, a body
+/// type of its own): the status and its flags, the length only from `Content-Length`.
+pub trait ViaHttpResponseHead {
+    /// Records the response's head, if any.
+    fn __obs_http_response(&self, hook: &HttpHook);
+}
+#[cfg(feature = "http")]
+impl<B, E> ViaHttpResponseHead for &Wrap<'_, Result<lambda_http::Response<B>, E>> {
+    fn __obs_http_response(&self, hook: &HttpHook) {
+        if let Ok(response) = self.0 {
+            crate::http::record_response(hook.segment.as_ref(), &crate::http::ResponseHead(response));
+        }
+    }
+}
+
+/// The handler's result, level 3: anything else records nothing.
 pub trait ViaNoHttpResponse {
     /// Nothing.
     fn __obs_http_response(&self, hook: &HttpHook);

@@ -429,3 +429,50 @@ fn the_attribute_records_the_response_of_every_into_response_type() {
     check("Busy", run_attr("Busy", busy), 503, [false, false, true]);
     check("Rejected", run_attr("Rejected", rejected), 429, [true, true, false]);
 }
+
+/// A body type of the handler's own (a streaming body, say): not one `ResponseView` knows.
+#[derive(Debug)]
+struct Chunks(Vec<&'static str>);
+
+#[instrumented(name = "Streamed", ctx = streamer_obs::http::lambda_context(&request))]
+async fn streamed(request: Request) -> Result<Response<Chunks>, lambda_http::Error> {
+    let _ = request;
+    Ok(Response::builder().status(503).header("content-length", "9").body(Chunks(vec!["try", " later"]))?)
+}
+
+#[instrumented(name = "StreamedNoLength", ctx = streamer_obs::http::lambda_context(&request))]
+async fn streamed_no_length(request: Request) -> Result<Response<Chunks>, lambda_http::Error> {
+    let _ = request;
+    Ok(Response::builder().status(206).body(Chunks(vec!["a"]))?)
+}
+
+/// A `Response` with a body type of its own (what `run_with_streaming_response` takes):
+/// the status and its flags are recorded, the length only from `Content-Length`.
+#[test]
+fn a_response_with_a_body_of_its_own_records_its_head() {
+    let h = h();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
+    let request = |id: &str| {
+        use lambda_http::RequestExt as _;
+        let ctx = ContextBuilder::new().request_id(id).trace_header(HEADER).build();
+        let mut request = Request::new(Body::Empty).with_lambda_context(ctx);
+        *request.uri_mut() = "https://abc123.execute-api.eu-west-1.amazonaws.com/v1/stream".parse().unwrap();
+        request
+    };
+    let telemetry = h.telemetry.clone();
+    let (a, b) = rt.block_on(
+        async move {
+            let a = telemetry.scope(streamed(request("req-s1"))).await.unwrap();
+            let b = telemetry.scope(streamed_no_length(request("req-s2"))).await.unwrap();
+            (a, b)
+        }
+        .with_subscriber(h.dispatch.clone()),
+    );
+    assert_eq!((a.body().0.concat(), b.status().as_u16()), ("try later".to_owned(), 206), "returned unchanged");
+    let sub = h.subsegment("Streamed");
+    assert_eq!(sub["http"]["response"], json!({"status": 503, "content_length": 9}), "{sub}");
+    assert_eq!(sub["fault"], true, "{sub}");
+    let sub = h.subsegment("StreamedNoLength");
+    assert_eq!(sub["http"]["response"], json!({"status": 206}), "{sub}");
+    assert!(sub.get("fault").is_none() && sub.get("error").is_none(), "{sub}");
+}
