@@ -239,7 +239,8 @@ pub(crate) fn expand(args: &Args, f: &InstrumentedFn, plan: &Plan) -> TokenStrea
             };
             let with_errors = plan.returns_result && capture_error;
             let obs_guard = local("__obs_guard");
-            // `!`: the body's output is pinned to the empty `Never`, matched away here.
+            // `!` (async): the body's output is pinned to the empty `Never`, matched away
+            // here.
             let diverge = |run: TokenStream| if plan.never { quote!(match #run {}) } else { run };
             if plan.in_place {
                 // `#[track_caller]` (sync, no error capture: `plan` refuses the rest): the
@@ -277,14 +278,22 @@ pub(crate) fn expand(args: &Args, f: &InstrumentedFn, plan: &Plan) -> TokenStrea
                             #obs_scope.run_sync(#obs_body, #view_error)
                         }
                     },
-                    (false, false) => {
-                        let run =
-                            diverge(quote!(#obs_scope.run_sync_plain(#private::pin_fn::<#ret, _>(move || { #moved }))));
+                    // `-> !`: a closure may declare `!` as its return type (a type argument
+                    // may not): the body's errors then name `!`, on the signature's token.
+                    (false, false) if plan.never => {
+                        let never = match &sig.output {
+                            syn::ReturnType::Type(_, ty) => quote!(#ty),
+                            syn::ReturnType::Default => quote!(!),
+                        };
                         quote! {
                             #prologue
-                            #run
+                            #obs_scope.run_sync_plain(move || -> #never { #moved })
                         }
                     }
+                    (false, false) => quote! {
+                        #prologue
+                        #obs_scope.run_sync_plain(#private::pin_fn::<#ret, _>(move || { #moved }))
+                    },
                 }
             }
         }

@@ -1,0 +1,11 @@
+use streamer_obs::instrumented;
+
+#[instrumented]
+#[cfg_attr(all(), track_caller)]
+fn checked(n: u8) -> Result<u8, std::num::TryFromIntError> {
+    u8::try_from(u16::from(n) + 1)
+}
+
+fn main() {
+    let _ = checked(1);
+}
