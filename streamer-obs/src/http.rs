@@ -302,8 +302,7 @@ pub struct ResponseHead<'a, B>(pub &'a Response<B>);
 
 impl<B> ResponseView for ResponseHead<'_, B> {
     fn status_and_length(&self) -> (u16, Option<u64>) {
-        let length = header_text(self.0.headers(), "content-length").and_then(|l| l.trim().parse::<u64>().ok());
-        (self.0.status().as_u16(), length)
+        (self.0.status().as_u16(), content_length(self.0.headers()))
     }
 }
 
@@ -347,9 +346,7 @@ bytes_view!(String, &str, Vec<u8>, &[u8]);
 
 impl<B: BodyLength> ResponseView for Response<B> {
     fn status_and_length(&self) -> (u16, Option<u64>) {
-        let length = header_text(self.headers(), "content-length")
-            .and_then(|l| l.trim().parse::<u64>().ok())
-            .unwrap_or_else(|| self.body().body_length());
+        let length = content_length(self.headers()).unwrap_or_else(|| self.body().body_length());
         (self.status().as_u16(), Some(length))
     }
 }
@@ -387,6 +384,13 @@ fn json_length(value: &Value) -> Option<u64> {
 fn status_and_length(response: &Response<Body>) -> (u16, u64) {
     let (status, length) = response.status_and_length();
     (status, length.unwrap_or(0))
+}
+
+/// The `Content-Length` header's value: digits only (RFC 9110 `1*DIGIT`, blanks around
+/// it allowed), `None` for anything else (`+5`, `-1`, `5, 5`) or a value past `u64`.
+fn content_length(headers: &lambda_http::http::HeaderMap) -> Option<u64> {
+    let value = header_text(headers, "content-length")?.trim_matches(|c| c == ' ' || c == '\t');
+    (!value.is_empty() && value.bytes().all(|b| b.is_ascii_digit())).then(|| value.parse().ok()).flatten()
 }
 
 fn header_text<'h>(headers: &'h lambda_http::http::HeaderMap, name: &str) -> Option<&'h str> {

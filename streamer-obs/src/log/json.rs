@@ -911,9 +911,14 @@ fn is_pair_name_stop(b: u8) -> bool {
 /// At the `=` at `eq`: the byte range of the value of the `name=value` pair around it,
 /// when `name_matches` its name. The name runs back from the `=` to a
 /// [name stop](is_pair_name_stop) or to `from`; the value runs up to `&` or a
-/// [token stop](is_token_stop). `None` when the name does not match, or the value is
-/// empty or already `[REDACTED]`. Both ends are next to ASCII bytes (or at the ends of
-/// `b`), so they are `str` boundaries of a `str`'s bytes.
+/// [token stop](is_token_stop), or, when it opens with a quote (`"`, `'`, `` ` ``, or the
+/// `\"` of `Debug` output) or a bracket (`[`, `(`, `{`, `<`), up to the matching close
+/// (the end of the line when there is none): `password="…"`, `ssn=[…]`. Blanks around
+/// the `=` are skipped (`ssn = …`), a quoted name is read inside its quotes (`"ssn"=…`),
+/// and a `Debug` escape such as `\u{7f}` is part of a value. `None` when the
+/// name does not match, or the value is empty or already `[REDACTED]`. Both ends are next
+/// to ASCII bytes (or at the ends of `b`), so they are `str` boundaries of a `str`'s
+/// bytes.
 ///
 /// The one pair scanner of the crate: the log text's fixed list of secret parameters
 /// ([`SECRET_PARAMS`]) and the redactor's configured keys (`Redactor::redact_value` on
@@ -924,16 +929,72 @@ pub(crate) fn pair_value_at(
     eq: usize,
     name_matches: impl FnOnce(&[u8]) -> bool,
 ) -> Option<(usize, usize)> {
-    let mut start = eq;
-    while start > from && !is_pair_name_stop(b[start - 1]) {
-        start -= 1;
+    // The name: back from the `=` over blanks (`ssn = …`), then to a name stop; a quoted
+    // name (`"ssn"=…`) is the text inside its quotes.
+    let mut name_end = eq;
+    while name_end > from && matches!(b[name_end - 1], b' ' | b'\t') {
+        name_end -= 1;
     }
-    if !name_matches(&b[start..eq]) {
+    let (start, end) = match b[from..name_end].last() {
+        Some(&q @ (b'"' | b'\'')) => {
+            let close = name_end - 1;
+            let open = b[from..close].iter().rposition(|&c| c == q)?;
+            (from + open + 1, close)
+        }
+        _ => {
+            let mut start = name_end;
+            while start > from && !is_pair_name_stop(b[start - 1]) {
+                start -= 1;
+            }
+            (start, name_end)
+        }
+    };
+    if !name_matches(&b[start..end]) {
         return None;
     }
-    let v = eq + 1;
+    let mut v = eq + 1;
+    while v < b.len() && matches!(b[v], b' ' | b'\t') {
+        v += 1;
+    }
+    if b[v.min(b.len())..].starts_with(REDACTED.as_bytes()) {
+        return None;
+    }
+    // Up to the close, or to the end of the line when it is not closed there.
+    let enclosed = |open: usize, close: &[u8]| {
+        let start = open;
+        let line_end = b[start..].iter().position(|&c| matches!(c, b'\n' | b'\r')).map_or(b.len(), |n| start + n);
+        let end = b[start..line_end].windows(close.len()).position(|w| w == close).map_or(line_end, |n| start + n);
+        (end > start && !b[start..end].starts_with(REDACTED.as_bytes())).then_some((start, end))
+    };
+    match b.get(v) {
+        Some(&q @ (b'"' | b'\'' | b'`')) => return enclosed(v + 1, &[q]),
+        Some(b'\\') if b.get(v + 1) == Some(&b'"') => return enclosed(v + 2, b"\\\""),
+        Some(b'[') => return enclosed(v + 1, b"]"),
+        Some(b'(') => return enclosed(v + 1, b")"),
+        Some(b'{') => return enclosed(v + 1, b"}"),
+        Some(b'<') => return enclosed(v + 1, b">"),
+        _ => {}
+    }
     let mut e = v;
-    while e < b.len() && b[e] != b'&' && !is_token_stop(b[e]) {
+    while e < b.len() && b[e] != b'&' {
+        if b[e] == b'\\' {
+            // A `Debug` escape inside the value (`\u{7f}`, `\0`, `\\`, `\'`) is part of it;
+            // `\"`, `\t`, `\n`, `\r` end it.
+            match b.get(e + 1) {
+                Some(b'u') if b.get(e + 2) == Some(&b'{') => {
+                    e = b[e..].iter().position(|&c| c == b'}').map_or(b.len(), |n| e + n + 1);
+                    continue;
+                }
+                Some(b'0' | b'\\' | b'\'') => {
+                    e += 2;
+                    continue;
+                }
+                _ => break,
+            }
+        }
+        if is_token_stop(b[e]) {
+            break;
+        }
         e += 1;
     }
     (e > v && &b[v..e] != REDACTED.as_bytes()).then_some((v, e))
