@@ -1016,8 +1016,8 @@ fn random_invocation(
                         } else {
                             g.any_string()
                         };
-                        let w: String = s.chars().take(1000).collect();
-                        (gd.annotate(&key, s.as_str()).is_ok(), json!(w))
+                        // Cut to 1000 characters after the redaction (`stored_annotation`).
+                        (gd.annotate(&key, s.as_str()).is_ok(), json!(s))
                     }
                     1 => {
                         let b = g.pct(50);
@@ -2073,8 +2073,10 @@ fn stored_annotation(key: &str, written: Value) -> Value {
     if secret_key(key) {
         return json!("[REDACTED]");
     }
+    // README: credentials and JWTs are replaced in string annotations before the
+    // 1000-character cut.
     match written {
-        Value::String(s) => json!(log_text(&s)),
+        Value::String(s) => json!(log_text(&s).chars().take(1000).collect::<String>()),
         v => v,
     }
 }
