@@ -41,12 +41,6 @@ fn h() -> H {
     captured(config(&[]))
 }
 
-fn schema() -> jsonschema::Validator {
-    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/xray-segment.schema.json"))
-        .expect("schema fixture");
-    jsonschema::validator_for(&serde_json::from_str(&text).expect("schema JSON")).expect("valid schema")
-}
-
 /// Walks a document: X-3 names ≤ 200 characters, X-8/X-13 `http` strings ≤ 250,
 /// X-21 annotation strings ≤ 1000.
 fn check_strings(doc: &Value) {
@@ -76,7 +70,7 @@ impl H {
     /// Every X-Ray document: ≤ 64 KB, one valid JSON document, schema-valid, strings
     /// within their limits.
     fn docs(&self) -> Vec<Value> {
-        let validator = schema();
+        let validator = xray_schema();
         let mut docs = Vec::new();
         for raw in self.xray.raw() {
             assert!(raw.len() <= MAX_DOC_BYTES, "X-1: a document of {} bytes", raw.len());
@@ -122,16 +116,6 @@ impl H {
         }
     }
 
-    /// The ended subsegment named `name` (exactly one).
-    fn subsegment(&self, name: &str) -> Value {
-        let mut found = Vec::new();
-        for doc in self.docs() {
-            collect(&doc, name, &mut found);
-        }
-        assert_eq!(found.len(), 1, "one {name} subsegment: {:?}", self.xray.raw());
-        found.remove(0)
-    }
-
     /// The logged request (`log_event`), parsed.
     fn logged_event(&self) -> Value {
         let lines = self.lines();
@@ -161,15 +145,6 @@ fn find_key(v: &Value, key: &str) -> Option<Value> {
         Value::Object(map) => map.get(key).cloned().or_else(|| map.values().find_map(|c| find_key(c, key))),
         Value::Array(items) => items.iter().find_map(|c| find_key(c, key)),
         _ => None,
-    }
-}
-
-fn collect(v: &Value, name: &str, out: &mut Vec<Value>) {
-    if v["name"] == name && v.get("in_progress").is_none() {
-        out.push(v.clone());
-    }
-    for child in v.get("subsegments").and_then(Value::as_array).into_iter().flatten() {
-        collect(child, name, out);
     }
 }
 

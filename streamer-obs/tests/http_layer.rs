@@ -27,28 +27,6 @@ fn h() -> H {
     captured(config(&[]))
 }
 
-impl H {
-    /// The ended subsegment named `name` (exactly one).
-    fn subsegment(&self, name: &str) -> Value {
-        let mut found = Vec::new();
-        for raw in self.xray.raw() {
-            let doc: Value = serde_json::from_str(&raw).expect("valid X-Ray JSON");
-            collect(&doc, name, &mut found);
-        }
-        assert_eq!(found.len(), 1, "one {name} subsegment: {:?}", self.xray.raw());
-        found.remove(0)
-    }
-}
-
-fn collect(v: &Value, name: &str, out: &mut Vec<Value>) {
-    if v["name"] == name && v.get("in_progress").is_none() {
-        out.push(v.clone());
-    }
-    for child in v.get("subsegments").and_then(Value::as_array).into_iter().flatten() {
-        collect(child, name, out);
-    }
-}
-
 /// An API Gateway HTTP API (payload 2.0) event, as Lambda delivers it.
 fn http_api_event(method: &str, path: &str, query: &str, body: &str) -> LambdaRequest {
     let event = json!({

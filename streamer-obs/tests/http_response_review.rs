@@ -26,36 +26,6 @@ fn h() -> H {
     captured(config(&[]))
 }
 
-fn schema() -> jsonschema::Validator {
-    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/xray-segment.schema.json"))
-        .expect("schema fixture");
-    jsonschema::validator_for(&serde_json::from_str(&text).expect("schema JSON")).expect("valid schema")
-}
-
-/// The ended subsegment named `name` (exactly one); every X-Ray document must be one valid,
-/// schema-valid JSON document.
-fn subsegment(h: &H, name: &str) -> Value {
-    let validator = schema();
-    let mut found = Vec::new();
-    for raw in h.xray.raw() {
-        let doc: Value = serde_json::from_str(&raw).unwrap_or_else(|e| panic!("invalid X-Ray JSON ({e}): {raw}"));
-        let errors: Vec<String> = validator.iter_errors(&doc).map(|e| e.to_string()).collect();
-        assert!(errors.is_empty(), "schema errors {errors:?} in {raw}");
-        collect(&doc, name, &mut found);
-    }
-    assert_eq!(found.len(), 1, "one {name} subsegment: {:?}", h.xray.raw());
-    found.remove(0)
-}
-
-fn collect(v: &Value, name: &str, out: &mut Vec<Value>) {
-    if v["name"] == name && v.get("in_progress").is_none() {
-        out.push(v.clone());
-    }
-    for child in v.get("subsegments").and_then(Value::as_array).into_iter().flatten() {
-        collect(child, name, out);
-    }
-}
-
 fn http_api_event() -> LambdaRequest {
     let event = json!({
         "version": "2.0",
@@ -166,7 +136,7 @@ where
         }
         .with_subscriber(h.dispatch.clone()),
     );
-    let sub = subsegment(&h, name);
+    let sub = h.subsegment(name);
     (response, sub)
 }
 
@@ -187,7 +157,7 @@ where
     let telemetry = h.telemetry.clone();
     let _ =
         rt.block_on(async move { telemetry.scope(handler(request)).await.is_ok() }.with_subscriber(h.dispatch.clone()));
-    subsegment(&h, name)
+    h.subsegment(name)
 }
 
 /// The body's length as API Gateway receives it (base64 decoded).

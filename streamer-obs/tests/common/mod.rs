@@ -80,3 +80,38 @@ pub fn http_api_request_context(method: &str, path: &str) -> serde_json::Value {
         "timeEpoch": 1_795_730_988_123u64
     })
 }
+
+/// Every ended subsegment named `name` in `doc` and below it.
+pub fn collect_ended(doc: &serde_json::Value, name: &str, out: &mut Vec<serde_json::Value>) {
+    if doc["name"] == name && doc.get("in_progress").is_none() {
+        out.push(doc.clone());
+    }
+    for child in doc.get("subsegments").and_then(serde_json::Value::as_array).into_iter().flatten() {
+        collect_ended(child, name, out);
+    }
+}
+
+/// The X-Ray segment document schema of `tests/fixtures`.
+pub fn xray_schema() -> jsonschema::Validator {
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/xray-segment.schema.json"))
+        .expect("schema fixture");
+    jsonschema::validator_for(&serde_json::from_str(&text).expect("schema JSON")).expect("valid schema")
+}
+
+impl Captured {
+    /// The ended subsegment named `name` (exactly one) in the documents sent; every
+    /// document must be one JSON document valid against [`xray_schema`].
+    pub fn subsegment(&self, name: &str) -> serde_json::Value {
+        let validator = xray_schema();
+        let mut found = Vec::new();
+        for raw in self.xray.raw() {
+            let doc: serde_json::Value =
+                serde_json::from_str(&raw).unwrap_or_else(|e| panic!("invalid X-Ray JSON ({e}): {raw}"));
+            let errors: Vec<String> = validator.iter_errors(&doc).map(|e| e.to_string()).collect();
+            assert!(errors.is_empty(), "schema errors {errors:?} in {raw}");
+            collect_ended(&doc, name, &mut found);
+        }
+        assert_eq!(found.len(), 1, "one {name} subsegment: {:?}", self.xray.raw());
+        found.remove(0)
+    }
+}
