@@ -177,10 +177,29 @@ pub fn request_event(request: &Request) -> Value {
 /// assert!(event.get("body").is_none());
 /// ```
 pub fn response_event(response: &Response<Body>) -> Value {
+    let mut event = response_head_event(response);
+    if let Value::Object(map) = &mut event {
+        insert_body(map, response.body());
+    }
+    event
+}
+
+/// The head of a response as `capture_response` captures a streaming one
+/// ([`ObsStreamingLayer`](crate::layer::ObsStreamingLayer)): `status_code` and `headers`,
+/// rendered as [`response_event`] renders them; the body is not read.
+///
+/// ```
+/// use lambda_http::Response;
+/// struct Stream;
+/// let response = Response::builder().status(200).header("content-type", "text/event-stream").body(Stream).unwrap();
+/// let event = streamer_obs::http::response_head_event(&response);
+/// assert_eq!(event["status_code"], 200);
+/// assert_eq!(event["headers"]["content-type"], "text/event-stream");
+/// ```
+pub fn response_head_event<B>(response: &Response<B>) -> Value {
     let mut event = Map::new();
     event.insert("status_code".to_owned(), Value::from(response.status().as_u16()));
     event.insert("headers".to_owned(), Value::Object(headers_object(response.headers())));
-    insert_body(&mut event, response.body());
     Value::Object(event)
 }
 

@@ -157,6 +157,126 @@ where
     }
 }
 
+/// [`ObsLayer`] for a `lambda_http` service whose response body streams, as
+/// `lambda_http::run_with_streaming_response` takes it (feature `http`): the same
+/// lifecycle and options, the response returned unchanged. The invocation ends when the
+/// response head is returned: the handler subsegment gets the request half of its `http`
+/// block, then the status, its flags and a `Content-Length` header's length; the latency
+/// metric and the subsegment's end time measure the time to that head; `capture_response`
+/// captures `status_code` and `headers`. Whatever the body does after that (streamed by
+/// the runtime) is outside the invocation's records.
+///
+/// ```no_run
+/// use lambda_http::{service_fn, tower::Layer, Body, Error, Request, Response};
+/// use streamer_obs::{handler::HandlerOptions, layer::ObsLayer};
+///
+/// async fn stream(_request: Request) -> Result<Response<Body>, Error> {
+///     Ok(Response::builder().header("content-type", "text/plain").body(Body::from("chunk"))?)
+/// }
+///
+/// # async fn run() -> Result<(), Error> {
+/// streamer_obs::init()?;
+/// let layer = ObsLayer::new(HandlerOptions::new("Stream")).streaming();
+/// lambda_http::run_with_streaming_response(layer.layer(service_fn(stream))).await
+/// # }
+/// ```
+#[cfg(feature = "http")]
+pub struct ObsStreamingLayer<E = lambda_runtime::Error>(ObsLayer<E>);
+
+#[cfg(feature = "http")]
+impl<E> fmt::Debug for ObsStreamingLayer<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("ObsStreamingLayer").field(&self.0).finish()
+    }
+}
+
+#[cfg(feature = "http")]
+impl<E> Clone for ObsStreamingLayer<E> {
+    fn clone(&self) -> Self {
+        Self(self.0.clone())
+    }
+}
+
+#[cfg(feature = "http")]
+impl<E> ObsLayer<E> {
+    /// This layer for a service whose response streams ([`ObsStreamingLayer`]).
+    ///
+    /// ```
+    /// use streamer_obs::{handler::HandlerOptions, layer::ObsLayer};
+    /// let layer: streamer_obs::layer::ObsStreamingLayer = ObsLayer::new(HandlerOptions::new("Stream")).streaming();
+    /// # let _ = layer;
+    /// ```
+    pub fn streaming(self) -> ObsStreamingLayer<E> {
+        ObsStreamingLayer(self)
+    }
+}
+
+#[cfg(feature = "http")]
+impl<S, E> Layer<S> for ObsStreamingLayer<E> {
+    type Service = ObsStreamingService<S, E>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        ObsStreamingService(ObsService { inner, layer: self.0.clone() })
+    }
+}
+
+/// The service [`ObsStreamingLayer`] wraps around a streaming `lambda_http` service.
+///
+/// ```
+/// use lambda_http::{service_fn, tower::Layer, Body, Error, Request, Response};
+/// use streamer_obs::{handler::HandlerOptions, layer::ObsLayer};
+/// let service = ObsLayer::<Error>::new(HandlerOptions::new("Stream"))
+///     .streaming()
+///     .layer(service_fn(|_r: Request| async { Ok::<_, Error>(Response::new(Body::Empty)) }));
+/// # let _ = service;
+/// ```
+#[cfg(feature = "http")]
+pub struct ObsStreamingService<S, E = lambda_runtime::Error>(ObsService<S, E>);
+
+#[cfg(feature = "http")]
+impl<S: Clone, E> Clone for ObsStreamingService<S, E> {
+    fn clone(&self) -> Self {
+        Self(self.0.clone())
+    }
+}
+
+#[cfg(feature = "http")]
+impl<S, E> fmt::Debug for ObsStreamingService<S, E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("ObsStreamingService").field(&self.0).finish()
+    }
+}
+
+#[cfg(feature = "http")]
+impl<S, B, E> Service<lambda_http::Request> for ObsStreamingService<S, E>
+where
+    S: Service<lambda_http::Request, Response = lambda_http::Response<B>, Error = E>,
+    S::Future: Send + 'static,
+    B: Send + 'static,
+    E: Send + 'static,
+{
+    type Response = lambda_http::Response<B>;
+    type Error = E;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, E>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut TaskContext<'_>) -> Poll<Result<(), Self::Error>> {
+        self.0.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: lambda_http::Request) -> Self::Future {
+        let scope = self.0.scope(crate::http::lambda_context(&request));
+        let segment = crate::http::record_request(&scope, &request);
+        let called = call_in_scope(&scope, &mut self.0.inner, request).map(|fut| async move {
+            let response = fut.await?;
+            crate::http::record_response(segment.as_ref(), &crate::http::ResponseHead(&response));
+            Ok(response)
+        });
+        run_boxed(scope, called, self.0.layer.view_error, |r: &Self::Response| {
+            Some(crate::http::response_head_event(r))
+        })
+    }
+}
+
 impl<S, E> ObsService<S, E> {
     /// The lifecycle of one invocation of `ctx`, its handler subsegment open.
     fn scope(&self, ctx: &lambda_runtime::Context) -> HandlerScope {

@@ -454,3 +454,68 @@ fn a_response_with_a_body_of_its_own_records_its_head() {
     assert_eq!(sub["http"]["response"], json!({"status": 206}), "{sub}");
     assert!(sub.get("fault").is_none() && sub.get("error").is_none(), "{sub}");
 }
+
+/// `ObsLayer::streaming()` around a service whose response streams: the same lifecycle,
+/// the response returned unchanged, the head recorded, the head captured.
+#[test]
+fn the_streaming_layer_records_the_head_and_returns_the_response_unchanged() {
+    let h = h();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
+    let request = |id: &str, path: &str| {
+        use lambda_http::RequestExt as _;
+        let ctx = ContextBuilder::new().request_id(id).trace_header(HEADER).build();
+        let mut request = Request::new(Body::Empty).with_lambda_context(ctx);
+        *request.uri_mut() = format!("https://abc123.execute-api.eu-west-1.amazonaws.com{path}").parse().unwrap();
+        request
+    };
+    let inner = service_fn(|request: Request| async move {
+        tracing::info!("streaming");
+        if request.uri().path() == "/fail" {
+            return Err::<Response<Chunks>, lambda_http::Error>("the stream broke".into());
+        }
+        Ok(Response::builder()
+            .status(200)
+            .header("content-type", "text/event-stream")
+            .header("authorization", "Bearer s3cr3t-stream")
+            .body(Chunks(vec!["data: 1\n\n", "data: 2\n\n"]))?)
+    });
+    let mut service = layer(&h, HandlerOptions::new("Stream")).streaming().layer(inner);
+    let (ok, err) = rt.block_on(
+        async {
+            let ok = service.ready().await.unwrap().call(request("req-st1", "/events")).await;
+            let err = service.ready().await.unwrap().call(request("req-st2", "/fail")).await;
+            (ok, err)
+        }
+        .with_subscriber(h.dispatch.clone()),
+    );
+    let response = ok.expect("the response");
+    assert_eq!(response.body().0, ["data: 1\n\n", "data: 2\n\n"], "the body is not read or changed");
+    assert_eq!(err.expect_err("the error is returned").to_string(), "the stream broke");
+
+    let docs: Vec<Value> = h.xray.raw().iter().map(|d| serde_json::from_str(d).unwrap()).collect();
+    let mut subs = Vec::new();
+    for d in &docs {
+        collect_ended(d, "Stream", &mut subs);
+    }
+    assert_eq!(subs.len(), 2, "{docs:?}");
+    let ok_sub = subs.iter().find(|s| s.get("fault").is_none()).expect("the streamed invocation");
+    assert_eq!(ok_sub["http"]["request"]["url"], "https://abc123.execute-api.eu-west-1.amazonaws.com/events");
+    assert_eq!(ok_sub["http"]["response"], json!({"status": 200}), "{ok_sub}");
+    let captured = &ok_sub["metadata"]["service_undefined"]["Stream response"];
+    assert_eq!(captured["status_code"], 200, "{ok_sub}");
+    assert_eq!(captured["headers"]["content-type"], "text/event-stream", "{ok_sub}");
+    assert_eq!(captured["headers"]["authorization"], "[REDACTED]", "{ok_sub}");
+    assert!(captured.get("body").is_none(), "{ok_sub}");
+    let err_sub = subs.iter().find(|s| s.get("fault").is_some()).expect("the failed invocation");
+    assert!(err_sub["http"].get("response").is_none(), "{err_sub}");
+    assert_eq!(err_sub["http"]["request"]["url"], "https://abc123.execute-api.eu-west-1.amazonaws.com/fail");
+    let lines = h.log.json_lines();
+    let ids: Vec<&str> = lines
+        .iter()
+        .filter(|l| l["message"] == "streaming")
+        .filter_map(|l| l["function_request_id"].as_str())
+        .collect();
+    assert_eq!(ids, ["req-st1", "req-st2"], "the handler runs inside each invocation");
+    let all = format!("{}\n{}", h.log.lines().join("\n"), h.xray.raw().join("\n"));
+    assert!(!all.contains("s3cr3t-stream"), "{all}");
+}
