@@ -9,7 +9,10 @@
 //!   IP; response status and content length) and the flags of the status (X-16: 5xx
 //!   `fault`, 429 `throttle` and `error`, other 4xx `error`); `log_event` logs the request
 //!   ([`request_event`]) and `capture_response` captures the response
-//!   ([`response_event`]), both redacted like any logged value.
+//!   ([`response_event`]), both redacted like any logged value. For a service whose
+//!   response streams (`lambda_http::run_with_streaming_response`),
+//!   [`ObsLayer::streaming`](crate::layer::ObsLayer::streaming) gives the same with the
+//!   response returned unchanged and the invocation ended at its head.
 //! - `#[instrumented(ctx = streamer_obs::http::lambda_context(&request))]` on the
 //!   `async fn(request: Request)` itself: the same lifecycle and HTTP view. The attribute
 //!   takes the parameter that `ctx` reads (by value, its type named `Request`) for the
