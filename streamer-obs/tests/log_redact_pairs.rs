@@ -348,3 +348,16 @@ fn text_without_a_configured_pair_is_written_as_it_was() {
     assert_eq!(line["detail"], "a=b, c = d, ssn: none, =x, ssn=");
     assert_eq!(line["message"], "plain text = fine");
 }
+
+/// A value that starts with the marker and goes on is replaced whole; the marker alone is
+/// left as it is (a second pass changes nothing).
+#[test]
+fn a_value_starting_with_the_marker_is_redacted_whole() {
+    let (_, out) = lines(KEYS, || {
+        tracing::info!(a = "ssn=[REDACTED]123-45-6789 x", b = "ssn=[REDACTED] x", "ssn=[REDACTED]99&n=1")
+    });
+    let line = &out[0];
+    assert_eq!(line["a"], "ssn=[REDACTED] x");
+    assert_eq!(line["b"], "ssn=[REDACTED] x");
+    assert_eq!(line["message"], "ssn=[REDACTED]&n=1");
+}

@@ -957,7 +957,11 @@ pub(crate) fn pair_value_at(
         v += 1;
     }
     if b[v.min(b.len())..].starts_with(REDACTED.as_bytes()) {
-        return None;
+        // Already redacted, unless more of a value follows the marker
+        // (`ssn=[REDACTED]123`): then the whole run is replaced.
+        let after = v + REDACTED.len();
+        let end = after + b[after..].iter().take_while(|&&c| c != b'&' && !is_token_stop(c)).count();
+        return (end > after).then_some((v, end));
     }
     // Up to the close, or to the end of the line when it is not closed there.
     let enclosed = |open: usize, close: &[u8]| {
