@@ -239,9 +239,6 @@ pub(crate) fn expand(args: &Args, f: &InstrumentedFn, plan: &Plan) -> TokenStrea
             };
             let with_errors = plan.returns_result && capture_error;
             let obs_guard = local("__obs_guard");
-            // `!` (async): the body's output is pinned to the empty `Never`, matched away
-            // here.
-            let diverge = |run: TokenStream| if plan.never { quote!(match #run {}) } else { run };
             if plan.in_place {
                 // `#[track_caller]` (sync, no error capture: `plan` refuses the rest): the
                 // body's statements in place, the span entered and the subsegment open until
@@ -264,7 +261,8 @@ pub(crate) fn expand(args: &Args, f: &InstrumentedFn, plan: &Plan) -> TokenStrea
                     },
                     (true, false) => {
                         let run = quote!(#obs_scope.run_plain(#private::pin_output::<#ret, _>(#async_body)).await);
-                        let run = diverge(run);
+                        // `-> !`: the output is pinned to the empty `Never`, matched away.
+                        let run = if plan.never { quote!(match #run {}) } else { run };
                         quote! {
                             #prologue
                             #run

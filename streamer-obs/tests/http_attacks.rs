@@ -258,6 +258,17 @@ where
     run_with(h.dispatch.clone(), service, event)
 }
 
+/// Runs `event` through `service`, which panics: the panic resumes out of the run.
+fn assert_panics<S, R>(h: &H, service: S, event: LambdaEvent<LambdaRequest>)
+where
+    S: Service<Request, Response = R, Error = lambda_http::Error> + Send + 'static,
+    S::Future: Send + 'static,
+    R: IntoResponse + 'static,
+{
+    let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(h, service, event)));
+    assert!(caught.is_err(), "the panic resumes");
+}
+
 fn layer(h: &H, options: HandlerOptions) -> ObsLayer {
     ObsLayer::new(options).telemetry(h.telemetry.clone())
 }
@@ -948,8 +959,7 @@ fn a_panic_with_a_jwt_in_the_handler_future_is_redacted() {
         Ok::<Response<Body>, lambda_http::Error>(Response::new(Body::Empty))
     }));
     let event = ev(v2("GET", "/v1/refresh", ""), "req-panic-async");
-    let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(&h, service, event)));
-    assert!(caught.is_err(), "the panic resumes");
+    assert_panics(&h, service, event);
     h.assert_clean(&[JWT_SIG, "CanaryPanicBearer1"]);
     let sub = h.subsegment("PanicAsync");
     assert_eq!(sub["fault"], true, "{sub}");
@@ -966,8 +976,7 @@ fn a_panic_with_a_jwt_in_the_synchronous_call_is_redacted() {
         std::future::ready(Ok::<Response<Body>, lambda_http::Error>(Response::new(Body::Empty)))
     }));
     let event = ev(v2("GET", "/v1/refresh", ""), "req-panic-sync");
-    let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(&h, service, event)));
-    assert!(caught.is_err(), "the panic resumes");
+    assert_panics(&h, service, event);
     h.assert_clean(&[JWT2_SIG, "CanaryPanicPw2"]);
     assert_eq!(h.subsegment("PanicSync")["fault"], true);
 }
@@ -986,8 +995,7 @@ fn a_panicking_into_response_conversion_is_a_redacted_fault() {
     let h = h();
     let service = layer(&h, all_on("Render")).layer(answering(|| Exploding));
     let event = ev(v2("GET", "/v1/render", ""), "req-render");
-    let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(&h, service, event)));
-    assert!(caught.is_err(), "the panic resumes");
+    assert_panics(&h, service, event);
     h.assert_clean(&[JWT_SIG, "CanaryRenderKey1"]);
     let sub = h.subsegment("Render");
     assert_eq!(sub["fault"], true, "{sub}");

@@ -90,13 +90,6 @@ fn write_plain_key(out: &mut Vec<u8>, key: &str) {
     out.extend_from_slice(b"\":");
 }
 
-/// `value` as a JSON string: [`json::write_text`] (configured `key=value` pairs redacted,
-/// then escaped and scrubbed as [`json::write_str`] does).
-#[inline]
-fn write_text(out: &mut Vec<u8>, value: &str, redactor: &Redactor) {
-    json::write_text(out, value, redactor);
-}
-
 /// `prefix` followed by `value` as a JSON string (escaped and scrubbed like any value).
 fn rendered_key(prefix: &str, value: &str) -> Box<[u8]> {
     let mut out = prefix.as_bytes().to_vec();
@@ -507,19 +500,19 @@ impl Visit for SpanVisitor<'_> {
     }
     fn record_str(&mut self, field: &Field, value: &str) {
         let redactor = self.redactor;
-        self.put(field, |v| write_text(v, value, redactor));
+        self.put(field, |v| json::write_text(v, value, redactor));
     }
     fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
         let mut text = String::new();
         format_guarded(&mut text, |t| write!(t, "{value}"));
         let redactor = self.redactor;
-        self.put(field, |v| write_text(v, &text, redactor));
+        self.put(field, |v| json::write_text(v, &text, redactor));
     }
     fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
         let mut text = String::new();
         format_guarded(&mut text, |t| write!(t, "{value:?}"));
         let redactor = self.redactor;
-        self.put(field, |v| write_text(v, &text, redactor));
+        self.put(field, |v| json::write_text(v, &text, redactor));
     }
 }
 
@@ -743,14 +736,14 @@ impl Visit for EventVisitor<'_> {
             let start = self.out.len();
             write_plain_key(self.out, field.name());
             if self.keys.keep_event_key(self.out, start) {
-                write_text(self.out, value, &self.shared.redactor);
+                json::write_text(self.out, value, &self.shared.redactor);
             }
         } else if field.name() == "message" {
             self.message.clear();
             self.message.push_str(value);
             self.has_message = true;
         } else if self.key(field) {
-            write_text(self.out, value, &self.shared.redactor);
+            json::write_text(self.out, value, &self.shared.redactor);
         }
     }
     fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
@@ -770,7 +763,7 @@ impl Visit for EventVisitor<'_> {
                 self.out.extend_from_slice(REDACTED_JSON);
             } else {
                 format_guarded(self.text, |t| write!(t, "{value}"));
-                write_text(self.out, self.text, &self.shared.redactor);
+                json::write_text(self.out, self.text, &self.shared.redactor);
             }
         }
         if self.error_key(name, ".sources") {
@@ -803,7 +796,7 @@ impl Visit for EventVisitor<'_> {
                     self.out.extend_from_slice(REDACTED_JSON);
                 } else {
                     format_guarded(self.text, |t| write!(t, "{s}"));
-                    write_text(self.out, self.text, &self.shared.redactor);
+                    json::write_text(self.out, self.text, &self.shared.redactor);
                 }
                 written += 1;
                 source = source_guarded(s);
@@ -821,7 +814,7 @@ impl Visit for EventVisitor<'_> {
             self.has_message = true;
         } else if self.key(field) {
             format_guarded(self.text, |t| write!(t, "{value:?}"));
-            write_text(self.out, self.text, &self.shared.redactor);
+            json::write_text(self.out, self.text, &self.shared.redactor);
         }
     }
 }
@@ -941,7 +934,7 @@ where
         event.record(&mut visitor);
 
         self.write_prefix(line, level);
-        write_text(line, message, &self.shared.redactor);
+        json::write_text(line, message, &self.shared.redactor);
         // Event fields win over correlation fields and span fields of the same key.
         self.write_context_keys(line, inv, fields, keys, invocation_keys);
         line.extend_from_slice(fields);
