@@ -231,6 +231,17 @@ fn bench(c: &mut Criterion) {
         })
     });
 
+    // The SDK's CPU work (`instrumented_no_send`), then the raw datagram send: the send's
+    // cost after the SDK's own work has run (minus `instrumented_no_send`).
+    switch.send.store(false, std::sync::atomic::Ordering::Relaxed);
+    group.bench_function("raw_io_after_no_send", |b| {
+        b.iter(|| {
+            rt.block_on(instrumented_handler(event())).unwrap();
+            let _ = raw_socket.send(black_box(&packet));
+        })
+    });
+    switch.send.store(true, std::sync::atomic::Ordering::Relaxed);
+
     // The first (cold) invocation: a fresh telemetry (and so a fresh cold-start tracker)
     // per iteration, ColdStart metric on.
     group.bench_function("instrumented_cold", |b| {
