@@ -131,6 +131,27 @@ fi
 # Emulator-backed tests fail instead of skipping when their emulator is missing.
 export STREAMER_REQUIRE_EMULATORS=1
 
+# --- The `panic = "abort"` example (streamer-obs/tests/panic_abort.rs): the example alone
+# is built with `-C panic=abort` (its dependencies are the tests' own), then copied out of
+# `target/`, where the test build rebuilds it with unwinding.
+build_panic_abort_example() {
+  local exe
+  exe=$(cargo rustc -p streamer-obs --example panic_abort --all-features --quiet --message-format=json \
+    -- -C panic=abort | python3 -c '
+import json, sys
+for line in sys.stdin:
+    m = json.loads(line)
+    if m.get("reason") == "compiler-artifact" and m["target"]["name"] == "panic_abort" and m.get("executable"):
+        print(m["executable"])')
+  cp "$exe" "$TOOLS/panic_abort"
+  export STREAMER_TEST_PANIC_ABORT_EXAMPLE="$TOOLS/panic_abort"
+  echo "panic = \"abort\" example built: $STREAMER_TEST_PANIC_ABORT_EXAMPLE"
+}
+
+if needs STREAMER_TEST_PANIC_ABORT_EXAMPLE; then
+  build_panic_abort_example
+fi
+
 # Benches compiled and run once each in criterion's test mode (smoke), then doc tests,
 # then every unit/integration/UI test (last, so its summary closes the output).
 cargo test -p streamer-benches --benches --all-features

@@ -129,7 +129,9 @@ pub(crate) fn expand(args: &Args, f: &InstrumentedFn, plan: &Plan) -> TokenStrea
 
     let generated = match &plan.kind {
         Kind::Handler { ctx, event } => {
-            let mut options = quote!(#private::HandlerOptions::new(#name));
+            // How the handler's crate handles panics (`cfg!` is read where the expansion
+            // is compiled): when they abort, the lifecycle's panic hook records them.
+            let mut options = quote!(#private::HandlerOptions::new(#name).panic_aborts(::core::cfg!(panic = "abort")));
             let mut flag = |arg: &Option<crate::args::Arg<syn::LitBool>>, method: &str| {
                 if let Some(a) = arg {
                     let method = syn::Ident::new(method, a.span);

@@ -13,7 +13,9 @@
 //!    `capture_response` is off; on `Err`: one ERROR line with the error chain, the
 //!    subsegment marked `fault` (or what [`HandlerOptions::error_class`] maps it to) with
 //!    the `cause`, and the error returned unchanged; on panic: the same as a fault, then the
-//!    panic resumes (the runtime reports it);
+//!    panic resumes (the runtime reports it). When panics abort the process
+//!    (`panic = "abort"`, what `cargo lambda build --release` builds by default), a panic
+//!    hook does the same before the abort, see [`HandlerOptions::panic_aborts`];
 //! 4. records the latency metric (`ProcessingLatency`, milliseconds) and flushes the
 //!    metrics (EMF or `PutMetricData`) and the subsegments (UDP daemon or
 //!    `PutTraceSegments`) **before** returning to the runtime, so nothing is lost when the
@@ -115,6 +117,7 @@ pub struct HandlerOptions {
     latency_high_resolution: bool,
     deadline_margin: Duration,
     error_class: fn(&ErrorView) -> ErrorClass,
+    panic_aborts: bool,
 }
 
 impl fmt::Debug for HandlerOptions {
@@ -128,6 +131,7 @@ impl fmt::Debug for HandlerOptions {
             .field("raise_on_empty_metrics", &self.raise_on_empty_metrics)
             .field("latency_metric", &self.latency_metric)
             .field("deadline_margin", &self.deadline_margin)
+            .field("panic_aborts", &self.panic_aborts)
             .finish_non_exhaustive()
     }
 }
@@ -149,6 +153,7 @@ impl HandlerOptions {
             latency_high_resolution: false,
             deadline_margin: DEFAULT_DEADLINE_MARGIN,
             error_class: |_| ErrorClass::Fault,
+            panic_aborts: cfg!(panic = "abort"),
         }
     }
 
@@ -214,6 +219,32 @@ impl HandlerOptions {
     /// How handler errors are classified (default: every error is a fault).
     pub fn error_class(mut self, classify: fn(&ErrorView) -> ErrorClass) -> Self {
         self.error_class = classify;
+        self
+    }
+
+    /// Whether a panic aborts the process (`panic = "abort"`, what `cargo lambda build
+    /// --release` sets unless the manifest says otherwise). Then nothing unwinds back to
+    /// the lifecycle: a panic hook, installed once per process by the first such handler,
+    /// does what the lifecycle does for a panic before the process aborts: the subsegments
+    /// still open inside the handler's are ended, the handler subsegment is marked as a
+    /// fault with the panic as its `cause`, the latency metric is recorded, the log buffer
+    /// and the ERROR line are written, and the metrics (EMF) and subsegments (UDP) are
+    /// flushed; then the hook that was installed before it runs (the panic message on
+    /// stderr). A `PutMetricData` publisher or an X-Ray API emitter cannot finish before the
+    /// abort: that is said in a WARN line. A hook installed after the handler's first
+    /// invocation replaces this one.
+    ///
+    /// Defaults to how `streamer-obs` was built; `#[instrumented]` passes how the handler's
+    /// crate was built. Set it only when panics abort: with unwinding the lifecycle records
+    /// the panic itself (set anyway, the hook records it and the lifecycle does not again).
+    ///
+    /// ```
+    /// use streamer_obs::handler::HandlerOptions;
+    /// let o = HandlerOptions::new("HandleConnect").panic_aborts(cfg!(panic = "abort"));
+    /// # let _ = o;
+    /// ```
+    pub fn panic_aborts(mut self, on: bool) -> Self {
+        self.panic_aborts = on;
         self
     }
 
@@ -615,6 +646,7 @@ impl HandlerScope {
             guard_due: None,
             sleep: None,
             state: RunState::Start,
+            abort: None,
             deadline_flush: None,
             flush: None,
             ended: None,
@@ -728,6 +760,23 @@ impl HandlerScope {
         })
     }
 
+    /// What the panic hook needs when panics abort: this scope without its span (the
+    /// hook runs inside it) and a reference to the handler subsegment. Made once per
+    /// invocation, on the first poll, only then.
+    fn abort_scope(&self, segment: &SubsegmentGuard) -> abort::AbortScope {
+        abort::AbortScope {
+            scope: HandlerScope {
+                segment: None,
+                telemetry: self.telemetry.clone(),
+                invocation: Arc::clone(&self.invocation),
+                options: self.options.clone(),
+                span: tracing::Span::none(),
+                started: self.started,
+            },
+            segment: segment.reference(),
+        }
+    }
+
     fn flush_options(&self) -> FlushOptions {
         FlushOptions { cold_start_metric: self.options.cold_start_metric, raise_on_empty: false }
     }
@@ -770,6 +819,24 @@ impl HandlerScope {
         response: Option<serde_json::Value>,
     ) -> u64 {
         let ended = self.telemetry.clock().now_micros();
+        self.record_outcome(&segment, outcome, error, ended);
+        // The captured response is written as the subsegment closes (one lock), redacted
+        // as a logged event is (secret keys, JWTs, credentials in text).
+        match response {
+            Some(mut response) => {
+                self.telemetry.config().log().redactor().redact_value(&mut response);
+                segment.end_at_capturing(ended, self.telemetry.config().service(), self.options.name(), response)
+            }
+            None => segment.end_at(ended),
+        }
+        ended
+    }
+
+    /// What [`Self::finish`] records before the subsegment ends at `ended`: the empty
+    /// metrics check, the latency metric, the error or panic (subsegment, log buffer,
+    /// ERROR line).
+    #[inline]
+    fn record_outcome(&self, segment: &SubsegmentGuard, outcome: Outcome, error: Option<&ErrorView>, ended: u64) {
         if self.options.raise_on_empty_metrics && self.invocation.metrics().with_set(|s| s.is_empty()).unwrap_or(false)
         {
             self.in_scope(|| {
@@ -816,16 +883,27 @@ impl HandlerScope {
                 self.invocation.flush_log_buffer();
             }
         }
-        // The captured response is written as the subsegment closes (one lock), redacted
-        // as a logged event is (secret keys, JWTs, credentials in text).
-        match response {
-            Some(mut response) => {
-                self.telemetry.config().log().redactor().redact_value(&mut response);
-                segment.end_at_capturing(ended, self.telemetry.config().service(), self.options.name(), response)
-            }
-            None => segment.end_at(ended),
+    }
+
+    /// The panic hook's work when panics abort (see [`HandlerOptions::panic_aborts`]):
+    /// what [`Self::conclude`] and the flush after it do for a panic, in place, before the
+    /// process aborts.
+    fn record_abort(&self, segment: SubsegmentGuard, message: String) {
+        let ended = self.telemetry.clock().now_micros();
+        // Their guards are never dropped: ended here, as unwinding would have.
+        segment.end_open_inside(ended);
+        let view = ErrorView::new("panic", message);
+        self.record_outcome(&segment, Outcome::Panic, Some(&view), ended);
+        segment.end_at(ended);
+        if flush_after(&self.telemetry, &self.invocation, self.flush_options(), ended).is_some() {
+            self.in_scope(|| {
+                tracing::warn!(
+                    target: "streamer_obs",
+                    handler = self.options.name(),
+                    "the process aborts on this panic: the asynchronous part of the flush (PutMetricData or the X-Ray API) is lost"
+                )
+            });
         }
-        ended
     }
 
     /// Records how the handler future ended; returns what the run future yields after
@@ -928,6 +1006,55 @@ fn flush_after(
     }))
 }
 
+/// The lifecycle's panic hook for builds where panics abort (see
+/// [`HandlerOptions::panic_aborts`]).
+mod abort {
+    use std::cell::Cell;
+    use std::sync::Once;
+
+    use super::HandlerScope;
+    use crate::xray::recorder::SubsegmentRef;
+
+    /// What the hook needs of a handler running on this thread: its scope (without its
+    /// span: the hook runs inside it) and a reference to its subsegment.
+    pub(super) struct AbortScope {
+        pub(super) scope: HandlerScope,
+        pub(super) segment: SubsegmentRef,
+    }
+
+    thread_local! {
+        /// The handler being polled on this thread, while its body is polled. Per thread:
+        /// a panic hook runs on the panicking thread, inside the poll that panicked.
+        static POLLED: Cell<Option<Box<AbortScope>>> = const { Cell::new(None) };
+    }
+
+    /// Installs the hook, once per process. It chains to the hook installed before it.
+    pub(super) fn install_hook() {
+        static INSTALLED: Once = Once::new();
+        INSTALLED.call_once(|| {
+            let previous = std::panic::take_hook();
+            std::panic::set_hook(Box::new(move |info| {
+                if let Some(polled) = POLLED.try_with(Cell::take).ok().flatten() {
+                    let AbortScope { scope, segment } = *polled;
+                    scope.record_abort(segment.guard(), super::panic_message(info.payload()));
+                }
+                previous(info);
+            }));
+        });
+    }
+
+    /// Makes `slot`'s scope the one polled on this thread for the duration of `f`, then
+    /// puts it back. Returns `f`'s result and whether the hook took the scope (it then
+    /// recorded a panic).
+    pub(super) fn polling<R>(slot: &mut Option<Box<AbortScope>>, f: impl FnOnce() -> R) -> (R, bool) {
+        let Some(scope) = slot.take() else { return (f(), false) };
+        let outer = POLLED.replace(Some(scope));
+        let out = f();
+        *slot = POLLED.replace(outer);
+        (out, slot.is_none())
+    }
+}
+
 /// How the handler future ended.
 enum Ended<T, E> {
     Value(Result<T, E>),
@@ -960,6 +1087,8 @@ pin_project_lite::pin_project! {
         #[pin]
         sleep: Option<tokio::time::Sleep>,
         state: RunState,
+        // When panics abort: what the panic hook needs, made on the first poll.
+        abort: Option<Box<abort::AbortScope>>,
         deadline_flush: Option<Pin<Box<dyn Future<Output = ()> + Send>>>,
         // What is left of the flush after the handler when the publisher or the emitter
         // works asynchronously (none with EMF and UDP).
@@ -1027,6 +1156,12 @@ where
             *this.state = RunState::Body;
             *this.guard_due = scope.guard_due();
             scope.invocation.log_first_lines_in(&scope.span);
+            if scope.options.panic_aborts
+                && let Some(segment) = this.segment.as_ref()
+            {
+                *this.abort = Some(Box::new(scope.abort_scope(segment)));
+                abort::install_hook();
+            }
         }
         if *this.state == RunState::Body {
             if let Some(flush) = this.deadline_flush.as_mut() {
@@ -1035,23 +1170,33 @@ where
                 }
                 *this.deadline_flush = None;
             }
-            let polled = {
+            let (polled, recorded_by_hook) = {
                 let _entered = scope.span.enter();
                 let mut body = this.body.as_mut();
-                Arc::clone(&scope.invocation).sync_scope(|| {
-                    let polled = std::panic::catch_unwind(AssertUnwindSafe(|| match body.as_mut().as_pin_mut() {
-                        Some(fut) => fut.poll(cx),
-                        None => Poll::Pending,
-                    }));
-                    if !matches!(polled, Ok(Poll::Pending)) {
-                        // Finished (or panicked): dropped now, inside the span and the scope.
-                        body.set(None);
-                    }
-                    polled
+                abort::polling(this.abort, || {
+                    Arc::clone(&scope.invocation).sync_scope(|| {
+                        let polled = std::panic::catch_unwind(AssertUnwindSafe(|| match body.as_mut().as_pin_mut() {
+                            Some(fut) => fut.poll(cx),
+                            None => Poll::Pending,
+                        }));
+                        if !matches!(polled, Ok(Poll::Pending)) {
+                            // Finished (or panicked): dropped now, inside the span and the scope.
+                            body.set(None);
+                        }
+                        polled
+                    })
                 })
             };
             let polled = match polled {
                 Ok(Poll::Ready(result)) => Ok(result),
+                // The panic hook recorded it and flushed (`panic_aborts` set while panics
+                // unwind): not recorded twice.
+                Err(panic) if recorded_by_hook => {
+                    this.sleep.set(None);
+                    *this.segment = None;
+                    *this.state = RunState::Done;
+                    std::panic::resume_unwind(panic)
+                }
                 Err(panic) => Err(panic),
                 Ok(Poll::Pending) => {
                     if let Some(due) = this.guard_due.take() {

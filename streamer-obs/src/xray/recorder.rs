@@ -280,6 +280,11 @@ fn open_node(nodes: &mut [Node], idx: usize, id: SegmentId) -> Option<&mut Node>
     nodes.get_mut(idx).filter(|n| n.state == NodeState::Open && n.sub.id == id)
 }
 
+/// [`open_node`], shared.
+fn open_node_ref(nodes: &[Node], idx: usize, id: SegmentId) -> Option<&Node> {
+    nodes.get(idx).filter(|n| n.state == NodeState::Open && n.sub.id == id)
+}
+
 impl Tree {
     /// Back to `Tree::default()`, keeping the node arena as storage when a dropped tree
     /// would give it back for reuse (its nodes emptied alike), freeing it otherwise.
@@ -814,6 +819,35 @@ impl Recorder {
         }
     }
 
+    /// See [`SubsegmentGuard::end_open_inside`]: the open subsegments above `idx` on the
+    /// stack of open subsegments, innermost first.
+    fn end_open_inside(&self, idx: usize, id: SegmentId, end: u64) {
+        let Some(a) = &self.active else { return };
+        let inside: SmallVec<[(usize, SegmentId); 4]> = {
+            let shared = Self::lock(a);
+            let Tree { nodes, open, .. } = &shared.tree;
+            let nodes = nodes.live();
+            if open_node_ref(nodes, idx, id).is_none() {
+                return;
+            }
+            let Some(pos) = open.iter().rposition(|&i| i as usize == idx) else { return };
+            open[pos + 1..]
+                .iter()
+                .rev()
+                .filter(|&&i| i != REFUSED)
+                .filter_map(|&i| nodes.get(i as usize).map(|n| (i as usize, n.sub.id)))
+                .collect()
+        };
+        for (inner, inner_id) in inside {
+            self.close(inner, inner_id, Some(end));
+        }
+        let open = &mut Self::lock(a).tree.open;
+        // Refused ones above it (no node) go too.
+        if let Some(pos) = open.iter().rposition(|&i| i as usize == idx) {
+            open.truncate(pos + 1);
+        }
+    }
+
     /// Ends a refused subsegment: its place on the stack of open subsegments goes.
     fn end_refused(&self) {
         let Some(a) = &self.active else { return };
@@ -1135,12 +1169,20 @@ pub struct SubsegmentGuard {
 }
 
 /// See [`SubsegmentGuard::reference`].
-#[cfg(feature = "http")]
 #[derive(Clone, Debug)]
 pub(crate) struct SubsegmentRef {
     rec: Option<Arc<Recorder>>,
     idx: usize,
     id: Option<SegmentId>,
+}
+
+impl SubsegmentRef {
+    /// A guard on the referenced subsegment, for the lifecycle's panic hook when panics
+    /// abort (`crate::handler`): the guard the lifecycle holds is never dropped then. It
+    /// records nothing once the subsegment has ended (ending it again does nothing).
+    pub(crate) fn guard(&self) -> SubsegmentGuard {
+        SubsegmentGuard { rec: self.rec.clone(), idx: self.idx, id: self.id, ended: self.id.is_none() }
+    }
 }
 
 #[cfg(feature = "http")]
@@ -1473,7 +1515,6 @@ impl SubsegmentGuard {
     /// A reference to this subsegment that does not end it: what records on it from
     /// inside the work it times (the tower layer's HTTP status) while the lifecycle holds
     /// the guard. It records nothing once the subsegment has ended.
-    #[cfg(feature = "http")]
     pub(crate) fn reference(&self) -> SubsegmentRef {
         SubsegmentRef { rec: self.rec.clone(), idx: self.idx, id: self.id }
     }
@@ -1588,6 +1629,15 @@ impl SubsegmentGuard {
     /// ```
     pub fn end(mut self) {
         self.finish(None);
+    }
+
+    /// Ends, innermost first and at `end`, the subsegments opened inside this one that are
+    /// still open: what unwinding would have ended when a panic aborts the process instead
+    /// (their guards are never dropped then). Then this one can end with its tree complete.
+    pub(crate) fn end_open_inside(&self, end: u64) {
+        if let Some((rec, id)) = self.target() {
+            rec.end_open_inside(self.idx, id, end);
+        }
     }
 
     /// [`Self::end`] at `end` (microseconds since the epoch, a time the caller already
