@@ -835,7 +835,7 @@ impl HandlerScope {
     /// What [`Self::finish`] records before the subsegment ends at `ended`: the empty
     /// metrics check, the latency metric, the error or panic (subsegment, log buffer,
     /// ERROR line).
-    #[inline]
+    #[inline(always)]
     fn record_outcome(&self, segment: &SubsegmentGuard, outcome: Outcome, error: Option<&ErrorView>, ended: u64) {
         if self.options.raise_on_empty_metrics && self.invocation.metrics().with_set(|s| s.is_empty()).unwrap_or(false)
         {
@@ -1043,15 +1043,17 @@ mod abort {
         });
     }
 
-    /// Makes `slot`'s scope the one polled on this thread for the duration of `f`, then
-    /// puts it back. Returns `f`'s result and whether the hook took the scope (it then
-    /// recorded a panic).
-    pub(super) fn polling<R>(slot: &mut Option<Box<AbortScope>>, f: impl FnOnce() -> R) -> (R, bool) {
-        let Some(scope) = slot.take() else { return (f(), false) };
-        let outer = POLLED.replace(Some(scope));
-        let out = f();
+    /// Makes `scope` the one polled on this thread (until [`disarm`]); returns the one it
+    /// replaces (a handler polled inside another's body).
+    pub(super) fn arm(scope: Box<AbortScope>) -> Option<Box<AbortScope>> {
+        POLLED.replace(Some(scope))
+    }
+
+    /// Puts back `outer` (what [`arm`] returned) and the armed scope into `slot`. Returns
+    /// whether the hook took the armed scope (it then recorded a panic).
+    pub(super) fn disarm(slot: &mut Option<Box<AbortScope>>, outer: Option<Box<AbortScope>>) -> bool {
         *slot = POLLED.replace(outer);
-        (out, slot.is_none())
+        slot.is_none()
     }
 }
 
@@ -1170,23 +1172,24 @@ where
                 }
                 *this.deadline_flush = None;
             }
-            let (polled, recorded_by_hook) = {
+            // When panics abort: the scope the panic hook takes, armed for this poll.
+            let armed = this.abort.take().map(abort::arm);
+            let polled = {
                 let _entered = scope.span.enter();
                 let mut body = this.body.as_mut();
-                abort::polling(this.abort, || {
-                    Arc::clone(&scope.invocation).sync_scope(|| {
-                        let polled = std::panic::catch_unwind(AssertUnwindSafe(|| match body.as_mut().as_pin_mut() {
-                            Some(fut) => fut.poll(cx),
-                            None => Poll::Pending,
-                        }));
-                        if !matches!(polled, Ok(Poll::Pending)) {
-                            // Finished (or panicked): dropped now, inside the span and the scope.
-                            body.set(None);
-                        }
-                        polled
-                    })
+                Arc::clone(&scope.invocation).sync_scope(|| {
+                    let polled = std::panic::catch_unwind(AssertUnwindSafe(|| match body.as_mut().as_pin_mut() {
+                        Some(fut) => fut.poll(cx),
+                        None => Poll::Pending,
+                    }));
+                    if !matches!(polled, Ok(Poll::Pending)) {
+                        // Finished (or panicked): dropped now, inside the span and the scope.
+                        body.set(None);
+                    }
+                    polled
                 })
             };
+            let recorded_by_hook = armed.is_some_and(|outer| abort::disarm(this.abort, outer));
             let polled = match polled {
                 Ok(Poll::Ready(result)) => Ok(result),
                 // The panic hook recorded it and flushed (`panic_aborts` set while panics
