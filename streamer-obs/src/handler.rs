@@ -15,7 +15,7 @@
 //!    the `cause`, and the error returned unchanged; on panic: the same as a fault, then the
 //!    panic resumes (the runtime reports it). When panics abort the process
 //!    (`panic = "abort"`, what `cargo lambda build --release` builds by default), a panic
-//!    hook does the same before the abort, see [`HandlerOptions::panic_aborts`];
+//!    hook does the same before the abort (`HandlerOptions::panic_aborts`, README);
 //! 4. records the latency metric (`ProcessingLatency`, milliseconds) and flushes the
 //!    metrics (EMF or `PutMetricData`) and the subsegments (UDP daemon or
 //!    `PutTraceSegments`) **before** returning to the runtime, so nothing is lost when the
@@ -230,19 +230,27 @@ impl HandlerOptions {
     /// fault with the panic as its `cause`, the latency metric is recorded, the log buffer
     /// and the ERROR line are written, and the metrics (EMF) and subsegments (UDP) are
     /// flushed; then the hook that was installed before it runs (the panic message on
-    /// stderr). A `PutMetricData` publisher or an X-Ray API emitter cannot finish before the
-    /// abort: that is said in a WARN line. A hook installed after the handler's first
-    /// invocation replaces this one.
+    /// stderr). It covers the handler's code from its `annotations(...)` to the lifecycle's
+    /// last call into it (the error's `Display`, the response's `Serialize`, a cancelled
+    /// body's `Drop`), and every handler running on the panicking thread (one run inside
+    /// another's body: innermost first). A `PutMetricData` publisher or an X-Ray API
+    /// emitter cannot finish before the abort: that is said in a WARN line. A panic inside
+    /// the closure given to `InvocationMetrics::with_set`, which runs under the metrics
+    /// lock, is said in an ERROR line, not flushed (the lock cannot be taken again). A hook
+    /// installed after the handler's first invocation replaces this one.
     ///
     /// Defaults to how `streamer-obs` was built; `#[instrumented]` passes how the handler's
-    /// crate was built. Set it only when panics abort: with unwinding the lifecycle records
-    /// the panic itself (set anyway, the hook records it and the lifecycle does not again).
+    /// crate was built. Not for builds where panics unwind: a panic caught inside the
+    /// handler (by its code, or by the SDK's own guard around a `Display` that panics while
+    /// a log line is written) would be recorded as the handler's, and what it records after
+    /// is not flushed. Hidden from the documentation for that reason.
     ///
     /// ```
     /// use streamer_obs::handler::HandlerOptions;
     /// let o = HandlerOptions::new("HandleConnect").panic_aborts(cfg!(panic = "abort"));
     /// # let _ = o;
     /// ```
+    #[doc(hidden)]
     pub fn panic_aborts(mut self, on: bool) -> Self {
         self.panic_aborts = on;
         self
@@ -427,7 +435,23 @@ impl PendingHandlerScope {
         self,
         annotations: impl FnOnce() -> [(&'static str, AnnotationArg<'a>); N],
     ) -> HandlerScope {
-        match std::panic::catch_unwind(AssertUnwindSafe(annotations)) {
+        // When panics abort, the hook records a panic of the annotations' code (it opens
+        // the handler subsegment to mark it).
+        let mut armed = self.options.panic_aborts.then(|| {
+            abort::install_hook();
+            let PendingHandlerScope { telemetry, invocation, options, span, started } = &self;
+            let copy = HandlerScope {
+                segment: None,
+                telemetry: telemetry.clone(),
+                invocation: Arc::clone(invocation),
+                options: options.clone(),
+                span: span.clone(),
+                started: *started,
+            };
+            abort::AbortScope::new(copy, None)
+        });
+        let (evaluated, _) = abort::armed(&mut armed, || std::panic::catch_unwind(AssertUnwindSafe(annotations)));
+        match evaluated {
             Ok(annotations) => self.open(annotations),
             Err(panic) => self.open([]).panicked_before_body(panic),
         }
@@ -760,20 +784,16 @@ impl HandlerScope {
         })
     }
 
-    /// What the panic hook needs when panics abort: this scope without its span (the
-    /// hook runs inside it) and a reference to the handler subsegment. Made once per
-    /// invocation, on the first poll, only then.
-    fn abort_scope(&self, segment: &SubsegmentGuard) -> abort::AbortScope {
-        abort::AbortScope {
-            scope: HandlerScope {
-                segment: None,
-                telemetry: self.telemetry.clone(),
-                invocation: Arc::clone(&self.invocation),
-                options: self.options.clone(),
-                span: tracing::Span::none(),
-                started: self.started,
-            },
-            segment: segment.reference(),
+    /// What the panic hook needs of this scope when panics abort: a copy without its
+    /// subsegment. Made once per invocation, on the first poll, only then.
+    fn abort_copy(&self) -> HandlerScope {
+        HandlerScope {
+            segment: None,
+            telemetry: self.telemetry.clone(),
+            invocation: Arc::clone(&self.invocation),
+            options: self.options.clone(),
+            span: self.span.clone(),
+            started: self.started,
         }
     }
 
@@ -885,7 +905,7 @@ impl HandlerScope {
         }
     }
 
-    /// The panic hook's work when panics abort (see [`HandlerOptions::panic_aborts`]):
+    /// The panic hook's work when panics abort (see `HandlerOptions::panic_aborts`):
     /// what [`Self::conclude`] and the flush after it do for a panic, in place, before the
     /// process aborts.
     fn record_abort(&self, segment: SubsegmentGuard, message: String) {
@@ -1007,25 +1027,50 @@ fn flush_after(
 }
 
 /// The lifecycle's panic hook for builds where panics abort (see
-/// [`HandlerOptions::panic_aborts`]).
+/// `HandlerOptions::panic_aborts`).
 mod abort {
     use std::cell::Cell;
     use std::sync::Once;
 
-    use super::HandlerScope;
+    use super::{HandlerScope, PendingHandlerScope};
     use crate::xray::recorder::SubsegmentRef;
 
-    /// What the hook needs of a handler running on this thread: its scope (without its
-    /// span: the hook runs inside it) and a reference to its subsegment.
+    /// What the hook needs of a handler whose code runs on this thread: a copy of its
+    /// scope, a reference to its subsegment (none
+    /// while its `annotations(...)` are evaluated, before it opens), and the scope armed
+    /// before it on this thread (a handler run inside another's body).
     pub(super) struct AbortScope {
         pub(super) scope: HandlerScope,
-        pub(super) segment: SubsegmentRef,
+        pub(super) segment: Option<SubsegmentRef>,
+        outer: Option<Box<AbortScope>>,
+    }
+
+    impl AbortScope {
+        pub(super) fn new(scope: HandlerScope, segment: Option<SubsegmentRef>) -> Box<Self> {
+            Box::new(Self { scope, segment, outer: None })
+        }
+
+        /// Records the panic on this handler (opening its subsegment first if it has none
+        /// yet) and flushes it.
+        fn record(self, message: String) {
+            let AbortScope { scope, segment, .. } = self;
+            match segment {
+                Some(segment) => scope.record_abort(segment.guard(), message),
+                None => {
+                    let HandlerScope { telemetry, invocation, options, span, started, .. } = scope;
+                    let mut scope = PendingHandlerScope { telemetry, invocation, options, span, started }.open([]);
+                    if let Some(segment) = scope.segment.take() {
+                        scope.record_abort(segment, message);
+                    }
+                }
+            }
+        }
     }
 
     thread_local! {
-        /// The handler being polled on this thread, while its body is polled. Per thread:
-        /// a panic hook runs on the panicking thread, inside the poll that panicked.
-        static POLLED: Cell<Option<Box<AbortScope>>> = const { Cell::new(None) };
+        /// The handlers whose code runs on this thread now, innermost first (linked by
+        /// `outer`). Per thread: a panic hook runs on the panicking thread.
+        static ARMED: Cell<Option<Box<AbortScope>>> = const { Cell::new(None) };
     }
 
     /// Installs the hook, once per process. It chains to the hook installed before it.
@@ -1034,26 +1079,60 @@ mod abort {
         INSTALLED.call_once(|| {
             let previous = std::panic::take_hook();
             std::panic::set_hook(Box::new(move |info| {
-                if let Some(polled) = POLLED.try_with(Cell::take).ok().flatten() {
-                    let AbortScope { scope, segment } = *polled;
-                    scope.record_abort(segment.guard(), super::panic_message(info.payload()));
+                let mut armed = ARMED.try_with(Cell::take).ok().flatten();
+                if armed.is_some() && crate::lock::caller_code_under_lock() {
+                    // One of this crate's locks is held by the code that panicked: the
+                    // hook cannot take it (it would wait forever). Said, not flushed.
+                    tracing::error!(
+                        target: "streamer_obs",
+                        panic = super::panic_message(info.payload()),
+                        "handler panicked inside a closure run under the SDK's metrics lock (InvocationMetrics::with_set): the process aborts without flushing this invocation"
+                    );
+                    armed = None;
+                }
+                // Innermost first: a handler's subsegment ends before the one it ran in.
+                while let Some(mut scope) = armed {
+                    armed = scope.outer.take();
+                    scope.record(super::panic_message(info.payload()));
                 }
                 previous(info);
             }));
         });
     }
 
-    /// Makes `scope` the one polled on this thread (until [`disarm`]); returns the one it
-    /// replaces (a handler polled inside another's body).
-    pub(super) fn arm(scope: Box<AbortScope>) -> Option<Box<AbortScope>> {
-        POLLED.replace(Some(scope))
+    /// Arms `slot`'s scope, if any, until [`disarm`]: the hook records a panic on this
+    /// thread on it (and on the ones armed before it). Returns whether it armed one.
+    #[inline]
+    pub(super) fn arm(slot: &mut Option<Box<AbortScope>>) -> bool {
+        let Some(mut scope) = slot.take() else { return false };
+        scope.outer = ARMED.take();
+        ARMED.set(Some(scope));
+        true
     }
 
-    /// Puts back `outer` (what [`arm`] returned) and the armed scope into `slot`. Returns
-    /// whether the hook took the armed scope (it then recorded a panic).
-    pub(super) fn disarm(slot: &mut Option<Box<AbortScope>>, outer: Option<Box<AbortScope>>) -> bool {
-        *slot = POLLED.replace(outer);
-        slot.is_none()
+    /// Takes back into `slot` what [`arm`] armed and re-arms the scopes armed before it.
+    /// Returns whether the hook took it (it then recorded a panic).
+    #[inline]
+    pub(super) fn disarm(slot: &mut Option<Box<AbortScope>>) -> bool {
+        match ARMED.take() {
+            Some(mut scope) => {
+                ARMED.set(scope.outer.take());
+                *slot = Some(scope);
+                false
+            }
+            None => true,
+        }
+    }
+
+    /// Runs `f` with `slot`'s scope armed (when there is one). Returns `f`'s result and
+    /// whether the hook took the scope.
+    #[inline]
+    pub(super) fn armed<R>(slot: &mut Option<Box<AbortScope>>, f: impl FnOnce() -> R) -> (R, bool) {
+        if !arm(slot) {
+            return (f(), false);
+        }
+        let out = f();
+        (out, disarm(slot))
     }
 }
 
@@ -1111,7 +1190,9 @@ pin_project_lite::pin_project! {
                     // A panic in the body's `Drop` must not skip what follows: it is
                     // resumed once the invocation is flushed.
                     let invocation = Arc::clone(&this.scope.invocation);
-                    dropped = std::panic::catch_unwind(AssertUnwindSafe(|| invocation.sync_scope(|| body.set(None))));
+                    (dropped, _) = abort::armed(this.abort, || {
+                        std::panic::catch_unwind(AssertUnwindSafe(|| invocation.sync_scope(|| body.set(None))))
+                    });
                 }
                 // Nothing it recorded is lost, and the loss of its result is said.
                 if let Some(segment) = this.segment.take() {
@@ -1161,7 +1242,7 @@ where
             if scope.options.panic_aborts
                 && let Some(segment) = this.segment.as_ref()
             {
-                *this.abort = Some(Box::new(scope.abort_scope(segment)));
+                *this.abort = Some(abort::AbortScope::new(scope.abort_copy(), Some(segment.reference())));
                 abort::install_hook();
             }
         }
@@ -1173,7 +1254,7 @@ where
                 *this.deadline_flush = None;
             }
             // When panics abort: the scope the panic hook takes, armed for this poll.
-            let armed = this.abort.take().map(abort::arm);
+            let armed = abort::arm(this.abort);
             let polled = {
                 let _entered = scope.span.enter();
                 let mut body = this.body.as_mut();
@@ -1189,7 +1270,7 @@ where
                     polled
                 })
             };
-            let recorded_by_hook = armed.is_some_and(|outer| abort::disarm(this.abort, outer));
+            let recorded_by_hook = armed && abort::disarm(this.abort);
             let polled = match polled {
                 Ok(Poll::Ready(result)) => Ok(result),
                 // The panic hook recorded it and flushed (`panic_aborts` set while panics
@@ -1225,7 +1306,9 @@ where
             else {
                 return Poll::Pending;
             };
-            let (ended, at) = scope.conclude(segment, polled, view_error, capture);
+            // The user's code `conclude` runs (the error's `Display`, the response's
+            // `Serialize`, the classifier) runs armed too.
+            let ((ended, at), _) = abort::armed(this.abort, || scope.conclude(segment, polled, view_error, capture));
             *this.ended = Some(ended);
             *this.state = RunState::Flush;
             *this.flush = flush_after(&scope.telemetry, &scope.invocation, scope.flush_options(), at);

@@ -20,10 +20,53 @@
 /// A spin lock that yields while contended (see the module documentation).
 pub(crate) type SpinLock<T> = spin::mutex::SpinMutex<T, spin::relax::Yield>;
 
+thread_local! {
+    /// How many of this crate's locks this thread holds while it runs a caller's code
+    /// under them (`InvocationMetrics::with_set`).
+    static CALLER_CODE_UNDER_LOCK: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+}
+
+/// Marks the caller's code run under one of this crate's locks, for as long as it lives:
+/// a panic there that aborts the process reaches the lifecycle's panic hook with the lock
+/// held, and the hook must not wait for it (see [`caller_code_under_lock`]).
+pub(crate) struct CallerCodeUnderLock(());
+
+impl CallerCodeUnderLock {
+    /// Marks the current thread until the returned guard drops.
+    pub(crate) fn enter() -> Self {
+        let _ = CALLER_CODE_UNDER_LOCK.try_with(|n| n.set(n.get() + 1));
+        Self(())
+    }
+}
+
+impl Drop for CallerCodeUnderLock {
+    fn drop(&mut self) {
+        let _ = CALLER_CODE_UNDER_LOCK.try_with(|n| n.set(n.get().saturating_sub(1)));
+    }
+}
+
+/// Whether this thread runs a caller's code under one of this crate's locks now.
+pub(crate) fn caller_code_under_lock() -> bool {
+    CALLER_CODE_UNDER_LOCK.try_with(|n| n.get() > 0).unwrap_or(false)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::sync::Arc;
+
+    #[test]
+    fn caller_code_under_a_lock_is_marked_while_its_guard_lives() {
+        assert!(!caller_code_under_lock());
+        {
+            let _outer = CallerCodeUnderLock::enter();
+            let _inner = CallerCodeUnderLock::enter();
+            assert!(caller_code_under_lock());
+        }
+        assert!(!caller_code_under_lock());
+        let marked_elsewhere = std::thread::spawn(caller_code_under_lock).join().unwrap();
+        assert!(!marked_elsewhere);
+    }
 
     /// Four threads on two cores, each adding under the lock: no update is lost, and a
     /// waiter yields rather than spinning out its time slice (the test ends).

@@ -122,6 +122,7 @@ impl InvocationMetrics {
             return None;
         }
         let mut set = self.set.lock();
+        let _caller = crate::lock::CallerCodeUnderLock::enter();
         Some(f(&mut set))
     }
 

@@ -1567,13 +1567,7 @@ impl SubsegmentGuard {
     /// g.update_http(|h| h.response_status = Some(200));
     /// ```
     pub fn update_http(&self, f: impl FnOnce(&mut Http)) {
-        if let Some((rec, id)) = self.target() {
-            rec.with_node(self.idx, id, |sub, _| {
-                let http = sub.rare_mut().http.get_or_insert_with(Default::default);
-                f(http);
-                http.cut_strings();
-            });
-        }
+        self.update_block(|sub| &mut sub.rare_mut().http, f, Http::cut_strings);
     }
 
     /// Updates the `aws` block in place (strings cut to 250 characters afterwards).
@@ -1588,13 +1582,42 @@ impl SubsegmentGuard {
     /// g.update_aws(|a| a.operation = Some("PutItem".into()));
     /// ```
     pub fn update_aws(&self, f: impl FnOnce(&mut AwsData)) {
-        if let Some((rec, id)) = self.target() {
-            rec.with_node(self.idx, id, |sub, _| {
-                let aws = sub.rare_mut().aws.get_or_insert_with(Default::default);
-                f(aws);
-                aws.cut_strings();
-            });
+        self.update_block(|sub| &mut sub.rare_mut().aws, f, AwsData::cut_strings);
+    }
+
+    /// Runs the caller's `f` on a block of the open subsegment taken out of it, outside
+    /// the recorder's lock, then puts the block back, cut by `cut` (also when `f` panics and
+    /// the panic unwinds). Outside the lock: when panics abort, the lifecycle's panic hook
+    /// takes that lock to record the panic (a block being updated is then left out).
+    fn update_block<T: Default>(
+        &self,
+        slot: fn(&mut Subsegment) -> &mut Option<T>,
+        f: impl FnOnce(&mut T),
+        cut: fn(&mut T),
+    ) {
+        /// Puts the block back when dropped.
+        struct PutBack<'a, T: Default> {
+            rec: &'a Recorder,
+            idx: usize,
+            id: SegmentId,
+            slot: fn(&mut Subsegment) -> &mut Option<T>,
+            cut: fn(&mut T),
+            block: T,
         }
+        impl<T: Default> Drop for PutBack<'_, T> {
+            fn drop(&mut self) {
+                let mut block = std::mem::take(&mut self.block);
+                (self.cut)(&mut block);
+                let slot = self.slot;
+                self.rec.with_node(self.idx, self.id, |sub, _| *slot(sub) = Some(block));
+            }
+        }
+        let Some((rec, id)) = self.target() else { return };
+        // Not open (ended, or refused): nothing to update.
+        let Some(block) = rec.with_node(self.idx, id, |sub, _| slot(sub).take()) else { return };
+        let mut put_back =
+            PutBack { rec: rec.as_ref(), idx: self.idx, id, slot, cut, block: block.unwrap_or_default() };
+        f(&mut put_back.block);
     }
 
     /// The header for a downstream call made inside this subsegment (`Parent` = this id).
