@@ -1102,7 +1102,7 @@ mod abort {
 
     /// Arms `slot`'s scope, if any, until [`disarm`]: the hook records a panic on this
     /// thread on it (and on the ones armed before it). Returns whether it armed one.
-    #[inline]
+    #[inline(always)]
     pub(super) fn arm(slot: &mut Option<Box<AbortScope>>) -> bool {
         let Some(mut scope) = slot.take() else { return false };
         scope.outer = ARMED.take();
@@ -1112,7 +1112,7 @@ mod abort {
 
     /// Takes back into `slot` what [`arm`] armed and re-arms the scopes armed before it.
     /// Returns whether the hook took it (it then recorded a panic).
-    #[inline]
+    #[inline(always)]
     pub(super) fn disarm(slot: &mut Option<Box<AbortScope>>) -> bool {
         match ARMED.take() {
             Some(mut scope) => {
@@ -1126,7 +1126,7 @@ mod abort {
 
     /// Runs `f` with `slot`'s scope armed (when there is one). Returns `f`'s result and
     /// whether the hook took the scope.
-    #[inline]
+    #[inline(always)]
     pub(super) fn armed<R>(slot: &mut Option<Box<AbortScope>>, f: impl FnOnce() -> R) -> (R, bool) {
         if !arm(slot) {
             return (f(), false);
@@ -1308,7 +1308,11 @@ where
             };
             // The user's code `conclude` runs (the error's `Display`, the response's
             // `Serialize`, the classifier) runs armed too.
-            let ((ended, at), _) = abort::armed(this.abort, || scope.conclude(segment, polled, view_error, capture));
+            let armed = abort::arm(this.abort);
+            let (ended, at) = scope.conclude(segment, polled, view_error, capture);
+            if armed {
+                abort::disarm(this.abort);
+            }
             *this.ended = Some(ended);
             *this.state = RunState::Flush;
             *this.flush = flush_after(&scope.telemetry, &scope.invocation, scope.flush_options(), at);

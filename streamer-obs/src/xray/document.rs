@@ -1184,7 +1184,7 @@ impl Node {
     /// [`Node::open`] written over a released node in place (no node built elsewhere and
     /// copied in). Every field is named: a field added to `Node` or `Subsegment` has to be
     /// set here too.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn reopen(
         &mut self,
         id: SegmentId,

@@ -178,7 +178,7 @@ impl Arena {
     }
 
     /// Records a subsegment opened now; returns its index.
-    #[inline]
+    #[inline(always)]
     fn open(&mut self, id: SegmentId, name: &str, start_micros: u64, parent_idx: u32, parent_id: SegmentId) -> usize {
         if self.nodes.capacity() == 0 {
             self.nodes = spare_arena();
