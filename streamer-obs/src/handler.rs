@@ -440,15 +440,10 @@ impl PendingHandlerScope {
         let mut armed = self.options.panic_aborts.then(|| {
             abort::install_hook();
             let PendingHandlerScope { telemetry, invocation, options, span, started } = &self;
-            let copy = HandlerScope {
-                segment: None,
-                telemetry: telemetry.clone(),
-                invocation: Arc::clone(invocation),
-                options: options.clone(),
-                span: span.clone(),
-                started: *started,
-            };
-            abort::AbortScope::new(copy, None)
+            abort::AbortScope::new(
+                HandlerScope::copy_for_abort(telemetry.clone(), invocation, options, span, *started),
+                None,
+            )
         });
         let (evaluated, _) = abort::armed(&mut armed, || std::panic::catch_unwind(AssertUnwindSafe(annotations)));
         match evaluated {
@@ -784,16 +779,23 @@ impl HandlerScope {
         })
     }
 
-    /// What the panic hook needs of this scope when panics abort: a copy without its
-    /// subsegment. Made once per invocation, on the first poll, only then.
-    fn abort_copy(&self) -> HandlerScope {
+    /// What the panic hook needs of a scope when panics abort: a copy without its
+    /// subsegment. Made once per invocation (on the first poll; before the annotations'
+    /// code too when it has some), only then.
+    fn copy_for_abort(
+        telemetry: Cow<'static, Telemetry>,
+        invocation: &Arc<Invocation>,
+        options: &HandlerOptions,
+        span: &tracing::Span,
+        started: u64,
+    ) -> HandlerScope {
         HandlerScope {
             segment: None,
-            telemetry: self.telemetry.clone(),
-            invocation: Arc::clone(&self.invocation),
-            options: self.options.clone(),
-            span: self.span.clone(),
-            started: self.started,
+            telemetry,
+            invocation: Arc::clone(invocation),
+            options: options.clone(),
+            span: span.clone(),
+            started,
         }
     }
 
@@ -1036,9 +1038,9 @@ mod abort {
     use crate::xray::recorder::SubsegmentRef;
 
     /// What the hook needs of a handler whose code runs on this thread: a copy of its
-    /// scope, a reference to its subsegment (none
-    /// while its `annotations(...)` are evaluated, before it opens), and the scope armed
-    /// before it on this thread (a handler run inside another's body).
+    /// scope, a reference to its subsegment (none while its `annotations(...)` are
+    /// evaluated, before it opens), and the scope armed before it on this thread (a
+    /// handler run inside another's body).
     pub(super) struct AbortScope {
         pub(super) scope: HandlerScope,
         pub(super) segment: Option<SubsegmentRef>,
@@ -1242,7 +1244,14 @@ where
             if scope.options.panic_aborts
                 && let Some(segment) = this.segment.as_ref()
             {
-                *this.abort = Some(abort::AbortScope::new(scope.abort_copy(), Some(segment.reference())));
+                let copy = HandlerScope::copy_for_abort(
+                    scope.telemetry.clone(),
+                    &scope.invocation,
+                    &scope.options,
+                    &scope.span,
+                    scope.started,
+                );
+                *this.abort = Some(abort::AbortScope::new(copy, Some(segment.reference())));
                 abort::install_hook();
             }
         }
