@@ -8,7 +8,9 @@ pub const REDACTED: &str = "[REDACTED]";
 /// bit 2 = whitespace (space, tab, CR, LF: only text with some is searched for a
 /// credential, see [`find_credential`]), bit 3 = `b`/`B` (`bearer`, `basic`), bit 4 =
 /// `=` (a `name=value` pair: searched too), bit 5 = `:` or `\\` (a header without a space
-/// after it; an escaped tab or newline in `Debug` output, `bearer\\tTOKEN`: searched too).
+/// after it; an escaped tab or newline in `Debug` output, `bearer\\tTOKEN`: searched too),
+/// or `%` or `+` (a separator percent- or form-encoded: `Bearer%20TOKEN`,
+/// `Authorization%3A…`, `password%3D…`, `Bearer+TOKEN`: searched too).
 const ESCAPE: u8 = 1;
 const JAY: u8 = 2;
 const WHITESPACE: u8 = 4;
@@ -34,6 +36,8 @@ static CLASS: [u8; 256] = {
     t[b'B' as usize] = 8;
     t[b'=' as usize] = 16;
     t[b':' as usize] = 32;
+    t[b'%' as usize] = 32;
+    t[b'+' as usize] = 32;
     t
 };
 
@@ -140,7 +144,7 @@ fn fast_class_eq(bytes: &[u8]) -> (Fast, bool) {
     };
     // First pass, every string: anything to escape or a `J`, and whether there is a space
     // or a `=`.
-    let (mut space, mut equals, mut colon) = (0u64, 0u64, 0u64);
+    let (mut space, mut equals, mut colon, mut encoded) = (0u64, 0u64, 0u64, 0u64);
     let mut plain = |x: u64| -> bool {
         let refused = bytes_below(x, 0x20)
             | bytes_equal(x, b'"')
@@ -150,6 +154,7 @@ fn fast_class_eq(bytes: &[u8]) -> (Fast, bool) {
         space |= bytes_equal(x, b' ');
         equals |= bytes_equal(x, b'=');
         colon |= bytes_equal(x, b':');
+        encoded |= bytes_equal(x, b'%') | bytes_equal(x, b'+');
         refused == 0
     };
     let mut at = 0;
@@ -162,8 +167,9 @@ fn fast_class_eq(bytes: &[u8]) -> (Fast, bool) {
     if at != bytes.len() && !plain(load(bytes.len() - 8)) {
         return (Fast::Other, true);
     }
-    let (has_space, has_equals, has_colon) = (space & HIGH != 0, equals & HIGH != 0, colon & HIGH != 0);
-    if !has_space && !has_equals && !has_colon {
+    let (has_space, has_equals, has_colon, has_encoded) =
+        (space & HIGH != 0, equals & HIGH != 0, colon & HIGH != 0, encoded & HIGH != 0);
+    if !has_space && !has_equals && !has_colon && !has_encoded {
         // No space, no `=` (ids, names, ARNs): no credential can follow a scheme, a header
         // name or a parameter name.
         return (Fast::Plain, false);
@@ -172,6 +178,7 @@ fn fast_class_eq(bytes: &[u8]) -> (Fast, bool) {
     let class = if (has_space && pair_trigger(bytes, space_pairs))
         || (has_equals && pair_trigger(bytes, equals_pairs))
         || (has_colon && !has_space && !has_equals && pair_trigger(bytes, colon_pairs))
+        || (has_encoded && encoded_trigger(bytes))
     {
         Fast::Search
     } else {
@@ -227,6 +234,28 @@ fn colon_pairs(x: u64, carry: u64) -> (u64, u64) {
     let slash = bytes_equal_exact(x, b'/');
     let scheme = (colon & (slash >> 8)) | (((carry & 0x40) << 1) & slash & 0x80);
     ((last & (colon >> 8)) | (carry & colon & 0x80) | scheme, ((last >> 56) & 0x80) | ((colon >> 57) & 0x40))
+}
+
+/// For text with a `%` or a `+`: an encoded separator a credential may follow (`%20`,
+/// `%3A`, `%3D` in either case, or a `+`), searched byte by byte (such text is rare).
+fn encoded_trigger(bytes: &[u8]) -> bool {
+    (0..bytes.len()).any(|i| encoded_sep_at(bytes, i).is_some())
+}
+
+/// The encoded separator at `i`, with its length: `%20` or `+` (a space), `%3A` (a
+/// `:`), `%3D` (a `=`), hex digits in either case.
+#[inline]
+fn encoded_sep_at(b: &[u8], i: usize) -> Option<(u8, usize)> {
+    match b.get(i)? {
+        b'+' => Some((b' ', 1)),
+        b'%' => match (b.get(i + 1)?, b.get(i + 2)? | 0x20) {
+            (b'2', b'0') => Some((b' ', 3)),
+            (b'3', b'a') => Some((b':', 3)),
+            (b'3', b'd') => Some((b'=', 3)),
+            _ => None,
+        },
+        _ => None,
+    }
 }
 
 /// Whether `pairs` finds a trigger in `bytes` (at least 8 long), word by word. Exact per
@@ -635,6 +664,12 @@ pub(crate) fn find_credential(b: &[u8], from: usize) -> Option<(usize, usize)> {
             b':' | b',' => header_value_at(b, at),
             b'=' => param_value_at(b, at),
             b' ' | b'\t' | b'\\' if space_at(b, at) > 0 => scheme_token_at(b, at),
+            b'%' | b'+' => match encoded_sep_at(b, at) {
+                Some((b' ', _)) => scheme_token_at(b, at),
+                Some((b':', _)) => encoded_header_value_at(b, at),
+                Some((b'=', _)) => encoded_param_value_at(b, at),
+                _ => None,
+            },
             _ => None,
         };
         if found.is_some() {
@@ -1010,11 +1045,51 @@ fn space_at(b: &[u8], i: usize) -> usize {
     match (b.get(i), b.get(i + 1)) {
         (Some(b' ' | b'\t'), _) => 1,
         (Some(b'\\'), Some(b't' | b'n' | b'r')) => 2,
+        (Some(b'%' | b'+'), _) => match encoded_sep_at(b, i) {
+            Some((b' ', n)) => n,
+            _ => 0,
+        },
         _ => 0,
     }
 }
 
-/// At whitespace: the token after a `bearer`/`basic` word ending just before it.
+/// At a percent-encoded `:` (`%3A`): the value of a secret header written URL-encoded
+/// (`Authorization%3A%20Bearer%20TOKEN` in a logged URL or form body), up to a
+/// [token stop](is_token_stop) or `&`, encoded spaces and all.
+fn encoded_header_value_at(b: &[u8], pct: usize) -> Option<(usize, usize)> {
+    let name = &b[..pct];
+    if !SECRET_HEADERS.iter().any(|n| ends_with_name(name, n)) {
+        return None;
+    }
+    encoded_value_after(b, pct + 3)
+}
+
+/// At a percent-encoded `=` (`%3D`): the value of a secret parameter written
+/// URL-encoded (`password%3Dhunter2`), as [`encoded_header_value_at`].
+fn encoded_param_value_at(b: &[u8], pct: usize) -> Option<(usize, usize)> {
+    let mut start = pct;
+    while start > 0 && !is_pair_name_stop(b[start - 1]) {
+        start -= 1;
+    }
+    if !SECRET_PARAMS.iter().any(|n| ends_with_name(&b[start..pct], n)) {
+        return None;
+    }
+    encoded_value_after(b, pct + 3)
+}
+
+/// The encoded value from `v` (encoded spaces before it skipped) to a
+/// [token stop](is_token_stop) or `&`; `None` when empty or already `[REDACTED]`.
+fn encoded_value_after(b: &[u8], mut v: usize) -> Option<(usize, usize)> {
+    while let n @ 1.. = space_at(b, v) {
+        v += n;
+    }
+    let v = v.min(b.len());
+    let e = v + b[v..].iter().take_while(|&&c| c != b'&' && !is_token_stop(c)).count();
+    (e > v && !b[v..e].starts_with(REDACTED.as_bytes())).then_some((v, e))
+}
+
+/// At whitespace (or an encoded space: `%20`, `+`): the token after a `bearer`/`basic`
+/// word ending just before it.
 fn scheme_token_at(b: &[u8], ws: usize) -> Option<(usize, usize)> {
     // `bearer` ends in `r`, `basic` in `c`: any other word is rejected at once.
     if ws < 5 || !matches!(b[ws - 1] | 0x20, b'r' | b'c') {
@@ -1037,8 +1112,10 @@ fn scheme_token_at(b: &[u8], ws: usize) -> Option<(usize, usize)> {
     while let n @ 1.. = space_at(b, t) {
         t += n;
     }
+    // After an encoded space (a query string or form body) a `&` ends the token too.
+    let encoded = matches!(b[ws], b'%' | b'+');
     let mut e = t;
-    while e < b.len() && !is_token_stop(b[e]) {
+    while e < b.len() && !is_token_stop(b[e]) && !(encoded && b[e] == b'&') {
         e += 1;
     }
     let token = &b[t..e];
