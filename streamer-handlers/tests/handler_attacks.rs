@@ -393,7 +393,7 @@ fn every_connect_outcome_answers_the_documented_status_and_a_valid_response() {
     let o = run_connect(&h, connect_with_query_token(&t_ok), PLAIN);
     assert_valid_response(&o.response, 500, BODY_CONNECT_500, "misconfigured");
     assert_no_leak(&o, &t_ok, "misconfigured");
-    let h = connect_handler_with("acme", Arc::new(InMemoryConnectionStore::new()));
+    let h = connect_handler_with("acme", Arc::new(memory_store()));
     let mut r = connect_with_query_token(&t_ok);
     r.request_context.connection_id = None;
     let o = run_connect(&h, r, PLAIN);
@@ -591,7 +591,7 @@ fn non_utf8_and_control_character_header_values_never_leak() {
                 let mut r = connect_request();
                 r.headers.append(HeaderName::from_bytes(name.as_bytes()).unwrap(), hv.clone());
                 r.multi_value_headers.append(HeaderName::from_bytes(name.as_bytes()).unwrap(), hv.clone());
-                let h = connect_handler_with("acme", Arc::new(InMemoryConnectionStore::new()));
+                let h = connect_handler_with("acme", Arc::new(memory_store()));
                 let o = run_connect(&h, r, cfg);
                 assert!(documented_body(o.status()).contains(&o.body()), "[{label}] {} {}", o.status(), o.body());
                 check_outputs(&o.cap, &label);
@@ -915,7 +915,7 @@ fn jwt_shaped_request_context_values_keep_outputs_valid() {
     let o = run_connect(&h, r.clone(), PLAIN);
     assert!(documented_body(o.status()).contains(&o.body()), "{} {}", o.status(), o.body());
     check_outputs(&o.cap, "jwt connection id");
-    let d = DisconnectHandler::new(Arc::new(InMemoryConnectionStore::new())).with_clock(clock());
+    let d = DisconnectHandler::new(Arc::new(memory_store())).with_clock(clock());
     let o = run_disconnect(&d, r, PLAIN);
     assert_valid_response(&o.response, 200, BODY_DISCONNECTED, "jwt connection id");
     check_outputs(&o.cap, "jwt connection id");
@@ -1248,7 +1248,7 @@ fn opaque_credentials_under_other_common_names_with_event_logging() {
                 v["headers"][name] = json!(secret);
                 v["multiValueHeaders"][name] = json!([secret]);
             }
-            let h = connect_handler_with("acme", Arc::new(InMemoryConnectionStore::new()));
+            let h = connect_handler_with("acme", Arc::new(memory_store()));
             let o = run_connect(&h, request_from(v), VERBOSE);
             assert!(o.cap.has_message("Incoming event"));
             check_outputs(&o.cap, name);
@@ -1261,7 +1261,7 @@ fn opaque_credentials_under_other_common_names_with_event_logging() {
     for name in ["X-Forwarded-Auth", "X-Upstream"] {
         let mut v = connect_json();
         v["headers"][name] = json!(format!("Bearer {secret}"));
-        let h = connect_handler_with("acme", Arc::new(InMemoryConnectionStore::new()));
+        let h = connect_handler_with("acme", Arc::new(memory_store()));
         let o = run_connect(&h, request_from(v), VERBOSE);
         check_outputs(&o.cap, name);
         if o.cap.all_text().contains(secret) {

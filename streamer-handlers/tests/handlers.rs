@@ -64,7 +64,7 @@ fn assert_annotations(seg: &Value, expected: &[(&str, &str)]) {
 
 #[test]
 fn connect_accepts_a_valid_token_saves_the_record_and_answers_200() {
-    let store = Arc::new(InMemoryConnectionStore::new());
+    let store = Arc::new(memory_store());
     let handler = connect_handler(store.clone());
     let t = token();
     let (response, cap) = connect(&handler, connect_with_query_token(&t));
@@ -132,7 +132,7 @@ fn connect_accepts_a_valid_token_saves_the_record_and_answers_200() {
 
 #[test]
 fn connect_takes_the_token_from_the_authorization_header_in_any_case() {
-    let store = Arc::new(InMemoryConnectionStore::new());
+    let store = Arc::new(memory_store());
     let handler = connect_handler(store.clone());
     for name in ["Authorization", "authorization", "AUTHORIZATION"] {
         let mut request = connect_request();
@@ -149,7 +149,7 @@ fn connect_takes_the_token_from_the_authorization_header_in_any_case() {
 
 /// Runs a refused `$connect` and checks everything a refusal must show.
 fn assert_refused(request_token: Option<&str>, status: i64, error_type: &str, reason: &str) -> Captured {
-    let store = Arc::new(InMemoryConnectionStore::new());
+    let store = Arc::new(memory_store());
     let handler = connect_handler(store.clone());
     let request = match request_token {
         Some(t) => connect_with_query_token(t),
@@ -254,7 +254,7 @@ fn connect_store_failure_is_500_with_an_error_line_a_metric_and_a_fault() {
 
 #[test]
 fn connect_duplicate_connection_id_is_500_not_an_overwrite() {
-    let store = Arc::new(InMemoryConnectionStore::new());
+    let store = Arc::new(memory_store());
     let handler = connect_handler(store.clone());
     let (first, _) = connect(&handler, connect_with_query_token(&token()));
     assert_eq!(first.status_code, 200);
@@ -338,7 +338,7 @@ fn disconnect_deletes_the_record_and_reports_a_fractional_duration() {
 
 #[test]
 fn disconnect_of_a_gone_record_is_200_with_the_unknown_tenant_and_no_duration() {
-    let store = Arc::new(InMemoryConnectionStore::new());
+    let store = Arc::new(memory_store());
     let handler = disconnect_handler(store);
     for _ in 0..2 {
         let (response, cap) = disconnect(&handler);
@@ -407,7 +407,7 @@ fn disconnect_misconfigured_answers_500_naming_the_setting() {
 
 #[test]
 fn connect_then_disconnect_round_trip_on_one_store() {
-    let store = Arc::new(InMemoryConnectionStore::new());
+    let store = Arc::new(memory_store());
     let connect_h = connect_handler(store.clone());
     let (r, _) = connect(&connect_h, connect_with_query_token(&token()));
     assert_eq!(r.status_code, 200);

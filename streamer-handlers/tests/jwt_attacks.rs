@@ -1217,7 +1217,7 @@ fn malformed_events_never_panic_or_leak() {
         ("array", json!([1, 2])),
     ];
     let f = rsa_fixture();
-    let disconnect = DisconnectHandler::new(Arc::new(InMemoryConnectionStore::new()));
+    let disconnect = DisconnectHandler::new(Arc::new(memory_store()));
     let mut deserialised = 0;
     for (label, v) in events {
         let Some(request) = try_event(v) else { continue };
@@ -1289,7 +1289,7 @@ fn connect_without_a_connection_id_is_500_connection_failed_and_never_saves() {
 
 #[test]
 fn disconnect_of_an_unknown_or_missing_connection_is_200() {
-    let store = Arc::new(InMemoryConnectionStore::new());
+    let store = Arc::new(memory_store());
     store.insert_raw(ConnectionRecord::new("other", "u", "acme", "d/prod", T0 - 1000, Duration::from_secs(3600)));
     let handler = DisconnectHandler::new(store.clone()).with_clock(Arc::new(FixedClock::at_millis(T0)));
     for id in [Some("never-connected".to_owned()), Some(String::new()), None, Some("c".repeat(5000))] {
@@ -1425,10 +1425,8 @@ fn a_misconfigured_handler_never_logs_key_material() {
         ("JWT_PUBLIC_KEY", std::str::from_utf8(RSA_PRIV).unwrap()),
         ("CONNECTIONS_TABLE", "connections"),
     ]);
-    let handler = ConnectHandler::from_settings(
-        streamer_handlers::settings::Settings::from_env(&env),
-        Arc::new(InMemoryConnectionStore::new()),
-    );
+    let handler =
+        ConnectHandler::from_settings(streamer_handlers::settings::Settings::from_env(&env), Arc::new(memory_store()));
     let token = valid_token();
     let (out, cap) = run(handler.handle(event(connect_with_query_token(&token))));
     let o = outcome(out.unwrap(), cap, 0);

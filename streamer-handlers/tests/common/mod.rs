@@ -18,6 +18,13 @@ use tracing::instrument::WithSubscriber as _;
 
 /// 2026-11-26T22:09:48.123Z
 pub const T0: u64 = 1_795_730_988_123;
+
+/// An in-memory connection store on the tests' clock (fixed at [`T0`]), as the handlers
+/// under test are: on the system clock, a record saved at `T0` expires 24 h after it, and
+/// a test run later than that would find it gone.
+pub fn memory_store() -> streamer_handlers::store::InMemoryConnectionStore {
+    streamer_handlers::store::InMemoryConnectionStore::new().with_clock(Arc::new(FixedClock::at_millis(T0)))
+}
 /// A sampled trace header with a Parent.
 pub const HEADER: &str = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1";
 /// The connection id of the fixtures.
