@@ -964,6 +964,18 @@ pub(crate) fn pair_value_at(
     eq: usize,
     name_matches: impl FnOnce(&[u8]) -> bool,
 ) -> Option<(usize, usize)> {
+    pair_value_after(b, from, eq, eq + 1, name_matches)
+}
+
+/// [`pair_value_at`] with the separator at `eq` ending before `value_at` (a `=`, or a
+/// percent-encoded `%3D` and the encoded blanks after it).
+fn pair_value_after(
+    b: &[u8],
+    from: usize,
+    eq: usize,
+    value_at: usize,
+    name_matches: impl FnOnce(&[u8]) -> bool,
+) -> Option<(usize, usize)> {
     // The name: back from the `=` over blanks (`ssn = …`), then to a name stop; a quoted
     // name (`"ssn"=…`) is the text inside its quotes.
     let mut name_end = eq;
@@ -987,7 +999,7 @@ pub(crate) fn pair_value_at(
     if !name_matches(&b[start..end]) {
         return None;
     }
-    let mut v = eq + 1;
+    let mut v = value_at;
     while v < b.len() && matches!(b[v], b' ' | b'\t') {
         v += 1;
     }
@@ -1054,38 +1066,28 @@ fn space_at(b: &[u8], i: usize) -> usize {
 }
 
 /// At a percent-encoded `:` (`%3A`): the value of a secret header written URL-encoded
-/// (`Authorization%3A%20Bearer%20TOKEN` in a logged URL or form body), up to a
-/// [token stop](is_token_stop) or `&`, encoded spaces and all.
+/// (`Authorization%3A%20Bearer%20TOKEN` in a logged URL or form body), read as a pair's
+/// value ([`pair_value_at`]: up to `&` or a [token stop](is_token_stop)).
 fn encoded_header_value_at(b: &[u8], pct: usize) -> Option<(usize, usize)> {
-    let name = &b[..pct];
-    if !SECRET_HEADERS.iter().any(|n| ends_with_name(name, n)) {
-        return None;
-    }
-    encoded_value_after(b, pct + 3)
+    pair_value_after(b, 0, pct, after_encoded_blanks(b, pct + 3), |name| {
+        SECRET_HEADERS.iter().any(|n| ends_with_name(name, n))
+    })
 }
 
 /// At a percent-encoded `=` (`%3D`): the value of a secret parameter written
-/// URL-encoded (`password%3Dhunter2`), as [`encoded_header_value_at`].
+/// URL-encoded (`password%3Dhunter2`), as [`param_value_at`] reads a plain one.
 fn encoded_param_value_at(b: &[u8], pct: usize) -> Option<(usize, usize)> {
-    let mut start = pct;
-    while start > 0 && !is_pair_name_stop(b[start - 1]) {
-        start -= 1;
-    }
-    if !SECRET_PARAMS.iter().any(|n| ends_with_name(&b[start..pct], n)) {
-        return None;
-    }
-    encoded_value_after(b, pct + 3)
+    pair_value_after(b, 0, pct, after_encoded_blanks(b, pct + 3), |name| {
+        SECRET_PARAMS.iter().any(|n| ends_with_name(name, n))
+    })
 }
 
-/// The encoded value from `v` (encoded spaces before it skipped) to a
-/// [token stop](is_token_stop) or `&`; `None` when empty or already `[REDACTED]`.
-fn encoded_value_after(b: &[u8], mut v: usize) -> Option<(usize, usize)> {
+/// `v` moved past the blanks there, encoded ones (`%20`, `+`) included.
+fn after_encoded_blanks(b: &[u8], mut v: usize) -> usize {
     while let n @ 1.. = space_at(b, v) {
         v += n;
     }
-    let v = v.min(b.len());
-    let e = v + b[v..].iter().take_while(|&&c| c != b'&' && !is_token_stop(c)).count();
-    (e > v && !b[v..e].starts_with(REDACTED.as_bytes())).then_some((v, e))
+    v.min(b.len())
 }
 
 /// At whitespace (or an encoded space: `%20`, `+`): the token after a `bearer`/`basic`

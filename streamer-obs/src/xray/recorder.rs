@@ -275,14 +275,19 @@ fn nesting_depth(nodes: &[Node], mut idx: u32) -> usize {
     depth
 }
 
-/// The open node at `idx` with id `id`.
-fn open_node(nodes: &mut [Node], idx: usize, id: SegmentId) -> Option<&mut Node> {
-    nodes.get_mut(idx).filter(|n| n.state == NodeState::Open && n.sub.id == id)
+/// Whether `node` is open with id `id` (not ended, and not a later node in a reused slot).
+fn is_open_as(node: &Node, id: SegmentId) -> bool {
+    node.state == NodeState::Open && node.sub.id == id
 }
 
-/// [`open_node`], shared.
-fn open_node_ref(nodes: &[Node], idx: usize, id: SegmentId) -> Option<&Node> {
-    nodes.get(idx).filter(|n| n.state == NodeState::Open && n.sub.id == id)
+/// Whether the node at `idx` is open with id `id`.
+fn is_open_node(nodes: &[Node], idx: usize, id: SegmentId) -> bool {
+    nodes.get(idx).is_some_and(|n| is_open_as(n, id))
+}
+
+/// The open node at `idx` with id `id`.
+fn open_node(nodes: &mut [Node], idx: usize, id: SegmentId) -> Option<&mut Node> {
+    nodes.get_mut(idx).filter(|n| is_open_as(n, id))
 }
 
 impl Tree {
@@ -731,7 +736,7 @@ impl Recorder {
         }
         let (parent_idx, parent_id) = match explicit_parent {
             Some((idx, id)) => {
-                let alive = tree.nodes.live().get(idx).is_some_and(|n| n.state == NodeState::Open && n.sub.id == id);
+                let alive = is_open_node(tree.nodes.live(), idx, id);
                 (if alive { idx as u32 } else { NO_NODE }, id)
             }
             None => match tree.innermost_local() {
@@ -827,7 +832,7 @@ impl Recorder {
             let shared = Self::lock(a);
             let Tree { nodes, open, .. } = &shared.tree;
             let nodes = nodes.live();
-            if open_node_ref(nodes, idx, id).is_none() {
+            if !is_open_node(nodes, idx, id) {
                 return;
             }
             let Some(pos) = open.iter().rposition(|&i| i as usize == idx) else { return };
