@@ -589,7 +589,21 @@ pub fn scrub_jwts(s: &str) -> String {
 /// The header names whose value [`find_credential`] redacts in free text (compared
 /// case-insensitively with `-` and `_` alike, as the end of the name: `Proxy-Authorization`,
 /// `Set-Cookie` and `X-Api-Key` are included).
-const SECRET_HEADERS: [&[u8]; 5] = [b"authorization", b"cookie", b"sec-websocket-protocol", b"api-key", b"apikey"];
+const SECRET_HEADERS: [&[u8]; 11] = [
+    b"authorization",
+    b"cookie",
+    b"sec-websocket-protocol",
+    b"api-key",
+    b"apikey",
+    // Headers that carry a token (`X-Amz-Security-Token`, `X-Auth-Token`, ...): a plain
+    // `name: value`, where a parameter named `…token` needs quotes to count.
+    b"security-token",
+    b"session-token",
+    b"auth-token",
+    b"access-token",
+    b"refresh-token",
+    b"id-token",
+];
 
 /// Whether `b` ends with `suffix` (ASCII case-insensitive).
 fn ends_with_ignore_case(b: &[u8], suffix: &[u8]) -> bool {
@@ -1048,7 +1062,30 @@ fn pair_value_after(
         }
         e += 1;
     }
+    // An authorization scheme as the value (`authorization=Bearer TOKEN`,
+    // `auth = Basic …`): the credential after it is part of the value, or a pass that
+    // redacts the pair would leave it after the marker, where the scheme no longer shows.
+    let e = scheme_credential_end(b, v, e).unwrap_or(e);
     (e > v && &b[v..e] != REDACTED.as_bytes()).then_some((v, e))
+}
+
+/// When `b[v..e]` is an authorization scheme word (`Bearer`, `Basic`, `Token`, any case)
+/// followed by blanks and a credential: where that credential ends (as
+/// [`scheme_token_at`] reads it).
+fn scheme_credential_end(b: &[u8], v: usize, e: usize) -> Option<usize> {
+    let word = &b[v..e];
+    if !(word.eq_ignore_ascii_case(b"bearer")
+        || word.eq_ignore_ascii_case(b"basic")
+        || word.eq_ignore_ascii_case(b"token"))
+    {
+        return None;
+    }
+    let mut t = e;
+    while let n @ 1.. = space_at(b, t) {
+        t += n;
+    }
+    let end = t + b[t.min(b.len())..].iter().take_while(|&&c| c != b'&' && !is_token_stop(c)).count();
+    (t > e && end > t).then_some(end)
 }
 
 /// The length of the whitespace at `i`: a space or a tab, or the two-byte escapes `\\t`,
