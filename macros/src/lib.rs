@@ -17,7 +17,19 @@ use quote::quote;
 #[doc = include_str!("../docs/instrumented.md")]
 #[proc_macro_attribute]
 pub fn instrumented(args: proc_macro::TokenStream, item: proc_macro::TokenStream) -> proc_macro::TokenStream {
+    // `#[instrumented = "x"]`: rustc reports "key-value macro attributes are not
+    // supported" itself (a hard error) and passes the value on as the arguments, which
+    // then read as `#[instrumented("x")]`. The item unchanged, so rustc's is the only error.
+    if proc_macro::Span::call_site().source_text().is_some_and(|text| is_key_value_form(&text)) {
+        return item;
+    }
     instrument(args.into(), item.into()).into()
+}
+
+/// Whether the source text of an attribute is the key-value form (`#[path = value]`):
+/// after its path (`instrumented`, `streamer_obs::instrumented`) comes `=`, not `(` or `]`.
+fn is_key_value_form(attribute: &str) -> bool {
+    attribute.find(['=', '(', ']']).is_some_and(|at| attribute[at..].starts_with('='))
 }
 
 /// The whole attribute on `proc_macro2` tokens (unit-testable).
@@ -51,6 +63,15 @@ struct ReferenceDoctests;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn key_value_form_is_told_from_a_list() {
+        assert!(is_key_value_form("#[instrumented = \"x\"]"));
+        assert!(is_key_value_form("#[streamer_obs::instrumented= 3]"));
+        assert!(!is_key_value_form("#[instrumented(name = \"x\")]"));
+        assert!(!is_key_value_form("#[streamer_obs::instrumented]"));
+        assert!(!is_key_value_form("#[instrumented(\"x\")]"));
+    }
 
     fn expand(args: TokenStream, item: TokenStream) -> String {
         instrument(args, item).to_string()
