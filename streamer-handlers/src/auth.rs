@@ -10,7 +10,9 @@
 //!   secret); `crit`, `zip` and `enc` headers are refused, and so is a `cty` naming a JWT
 //!   (a nested token); `typ`, when present, must be a string naming a JWT (`JWT`, `at+jwt`,
 //!   `JOSE`); `kid`, `jku`, `jwk`, `x5u`, `x5c` are ignored (the key is never taken from
-//!   the token); the signature is checked by `jsonwebtoken`; then, with an injected clock
+//!   the token); the signature is checked by `jsonwebtoken`, an RSA one first required
+//!   to be `k` octets and below the modulus (RFC 8017 §5.2.2: the `rsa` crate's PSS check
+//!   omits it, and `s + n` would be a second valid PS* signature); then, with an injected clock
 //!   and a small leeway, `exp` (required), `nbf` and `iat` (not in the future; numbers,
 //!   `null` refused); `iss` when configured (and then required); `aud` a string or an array
 //!   of strings that must hold the configured audience, and refused when none is configured
@@ -499,6 +501,8 @@ fn normalise(raw: &[u8]) -> Result<Option<Token>, AuthFailure> {
 #[derive(Clone)]
 pub struct JwtVerifier {
     key: DecodingKey,
+    /// The RSA key's modulus (empty for an EC key): see [`rsa_signature_in_range`].
+    rsa_modulus: Box<[u8]>,
     algorithms: Vec<Algorithm>,
     validation: Validation,
     issuer: Option<String>,
@@ -558,6 +562,7 @@ impl JwtVerifier {
         validation.leeway = 0;
         JwtVerifier {
             key: settings.public_key().decoding_key().clone(),
+            rsa_modulus: settings.public_key().rsa_modulus().unwrap_or_default().into(),
             algorithms: settings.algorithms().to_vec(),
             validation,
             issuer: settings.issuer().map(str::to_owned),
@@ -610,7 +615,7 @@ impl JwtVerifier {
             return Err(InvalidJwtReason::Malformed);
         }
         self.check_header(header)?;
-        if signature.is_empty() {
+        if signature.is_empty() || !rsa_signature_in_range(signature, &self.rsa_modulus) {
             return Err(InvalidJwtReason::BadSignature);
         }
         let data = jsonwebtoken::decode::<UniqueMembers>(text, &self.key, &self.validation)
@@ -710,6 +715,22 @@ impl JwtVerifier {
         };
         Ok(Claims { user_id, tenant_id, permissions })
     }
+}
+
+/// Whether an RSA signature (base64url) is `k` octets, `k` the length of the modulus `n`,
+/// and below `n` as a big-endian number (RFC 8017 §8.1.2 step 1 and §8.2.2 step 1, and
+/// RSAVP1 §5.2.2 step 1: "If the signature representative s is not between 0 and n − 1,
+/// output 'signature representative out of range'"). The `rsa` crate's PSS verification
+/// checks only the length: without this check a PS256/PS384/PS512 token would stay valid
+/// with `s + n` as its signature, a second token string for the same claims made without
+/// the private key. Always true for an EC key (`modulus` empty); a signature that is not
+/// base64url is left to the signature check that follows.
+fn rsa_signature_in_range(signature: &str, modulus: &[u8]) -> bool {
+    if modulus.is_empty() {
+        return true;
+    }
+    let Ok(s) = URL_SAFE_NO_PAD.decode(signature) else { return true };
+    s.len() == modulus.len() && *s < *modulus
 }
 
 /// `typ` values accepted: `JWT`, `at+jwt` (RFC 9068) and `JOSE`, case-insensitive, with

@@ -200,6 +200,9 @@ impl fmt::Display for KeyKind {
 pub struct PublicKey {
     key: DecodingKey,
     kind: KeyKind,
+    /// An RSA key's modulus `n`, big-endian without leading zeros (the range check of a
+    /// signature, see `JwtVerifier::verify`); empty for an EC key.
+    rsa_modulus: Box<[u8]>,
 }
 
 impl PublicKey {
@@ -235,18 +238,20 @@ impl PublicKey {
             ));
         };
         if let Ok(key) = DecodingKey::from_rsa_pem(text.as_bytes()) {
-            let bits = key
+            let modulus = key
                 .try_get_as_bytes()
                 .ok()
-                .and_then(rsa_modulus_bits)
+                .and_then(rsa_modulus)
                 .ok_or_else(|| SettingsError::invalid(JWT_PUBLIC_KEY, "is not a well-formed RSA public key"))?;
+            let bits = modulus_bits(modulus);
             if bits < MIN_RSA_BITS {
                 return Err(SettingsError::invalid(
                     JWT_PUBLIC_KEY,
                     format!("is a {bits}-bit RSA key; at least {MIN_RSA_BITS} bits are required"),
                 ));
             }
-            return Ok(PublicKey { key, kind: KeyKind::Rsa });
+            let rsa_modulus = modulus.into();
+            return Ok(PublicKey { key, kind: KeyKind::Rsa, rsa_modulus });
         }
         if let Ok(key) = DecodingKey::from_ec_pem(text.as_bytes()) {
             // The curve named in the key's algorithm identifier (a point of the right
@@ -257,7 +262,7 @@ impl PublicKey {
                     "is an EC key on an unsupported curve (P-256 and P-384 are supported)",
                 ));
             };
-            return Ok(PublicKey { key, kind });
+            return Ok(PublicKey { key, kind, rsa_modulus: Box::default() });
         }
         Err(SettingsError::invalid(JWT_PUBLIC_KEY, "is not an RSA or EC public key in PEM format"))
     }
@@ -284,6 +289,20 @@ impl PublicKey {
     /// ```
     pub fn decoding_key(&self) -> &DecodingKey {
         &self.key
+    }
+
+    /// An RSA key's modulus `n` (big-endian, without leading zeros); `None` for an EC key.
+    ///
+    /// ```
+    /// use streamer_handlers::settings::PublicKey;
+    /// let rsa = PublicKey::from_pem(include_str!("../../examples/keys/rsa-public.pem"))?;
+    /// assert_eq!(rsa.rsa_modulus().map(<[u8]>::len), Some(256));
+    /// let ec = PublicKey::from_pem(include_str!("../../examples/keys/ec-p256-public.pem"))?;
+    /// assert_eq!(ec.rsa_modulus(), None);
+    /// # Ok::<(), streamer_handlers::settings::SettingsError>(())
+    /// ```
+    pub fn rsa_modulus(&self) -> Option<&[u8]> {
+        (!self.rsa_modulus.is_empty()).then_some(&*self.rsa_modulus)
     }
 }
 
@@ -346,8 +365,9 @@ fn ec_curve(der: &[u8]) -> Option<KeyKind> {
     }
 }
 
-/// Bit length of the modulus of a DER `RSAPublicKey` (`SEQUENCE { INTEGER n, INTEGER e }`).
-fn rsa_modulus_bits(der: &[u8]) -> Option<usize> {
+/// The modulus of a DER `RSAPublicKey` (`SEQUENCE { INTEGER n, INTEGER e }`), big-endian
+/// without leading zeros; `None` when malformed or zero.
+fn rsa_modulus(der: &[u8]) -> Option<&[u8]> {
     let (tag, body, _) = der_tlv(der)?;
     if tag != 0x30 {
         return None;
@@ -357,9 +377,13 @@ fn rsa_modulus_bits(der: &[u8]) -> Option<usize> {
         return None;
     }
     let first = modulus.iter().position(|b| *b != 0)?;
-    let significant = &modulus[first..];
-    let lead = *significant.first()?;
-    Some((significant.len() - 1) * 8 + (8 - lead.leading_zeros() as usize))
+    Some(&modulus[first..])
+}
+
+/// Bit length of a big-endian number without leading zeros (not empty).
+fn modulus_bits(significant: &[u8]) -> usize {
+    let lead = significant.first().copied().unwrap_or(0);
+    (significant.len().saturating_sub(1)) * 8 + (8 - lead.leading_zeros() as usize)
 }
 
 /// One DER tag-length-value: (tag, contents, rest).
