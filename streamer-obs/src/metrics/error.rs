@@ -83,7 +83,8 @@ pub enum MetricsError {
         /// The metric.
         metric: String,
     },
-    /// A property key is reserved (`_aws`) or is already a dimension key.
+    /// A property key is reserved (`_aws`, empty, starting with `@`) or is already a
+    /// dimension or metric name.
     #[error("property {key:?} is reserved or already a dimension")]
     ReservedProperty {
         /// The refused key.

@@ -173,6 +173,9 @@ fn metric_name_error(name: &str) -> Option<&'static str> {
     if is_aws_member(b) {
         return Some("`_aws` is the EMF metadata member (rule E-2)");
     }
+    if let [b'@', ..] = b {
+        return Some(STARTS_WITH_AT);
+    }
     if let Some(reason) = secret_error(name) {
         return Some(reason);
     }
@@ -190,7 +193,8 @@ fn metric_name_error(name: &str) -> Option<&'static str> {
     }
 }
 
-/// A metric name (E-18): 1 to 255 characters, not blank, no control characters.
+/// A metric name (E-18): 1 to 255 characters, not blank, no control characters, not
+/// starting with `@` (a member of the EMF line: Logs Insights would show it as `@@…`, Q-3).
 /// A `&'static str` is kept borrowed (no allocation).
 ///
 /// ```
@@ -199,6 +203,7 @@ fn metric_name_error(name: &str) -> Option<&'static str> {
 /// assert!(MetricName::new("   ").is_err());
 /// assert!(MetricName::new("x".repeat(256)).is_err());
 /// assert!(MetricName::new("_aws").is_err());
+/// assert!(MetricName::new("@Latency").is_err());
 /// ```
 #[derive(Debug, Clone, Eq, PartialOrd, Ord)]
 pub struct MetricName(Cow<'static, str>);
@@ -334,6 +339,10 @@ pub(crate) fn credential_error(s: &str) -> Option<&'static str> {
     crate::log::json::find_credential(s.as_bytes(), 0).is_some().then_some(LOOKS_LIKE_A_CREDENTIAL)
 }
 
+/// Why a metric or dimension name starting with `@` is refused: it is a member of the EMF
+/// line (a log event), and Logs Insights shows such a field as `@@…` (rule Q-3).
+const STARTS_WITH_AT: &str = "must not start with '@' (Logs Insights would show it as `@@…`, rule Q-3)";
+
 /// The rule E-16 check, usable in `const` context.
 #[doc(hidden)]
 pub const fn dimension_name_error(name: &str) -> Option<&'static str> {
@@ -349,6 +358,9 @@ pub const fn dimension_name_error(name: &str) -> Option<&'static str> {
     }
     if b[0] == b':' {
         return Some("must not start with ':'");
+    }
+    if b[0] == b'@' {
+        return Some(STARTS_WITH_AT);
     }
     if crate::log::contains_jwt(name) {
         return Some(LOOKS_LIKE_A_JWT);
@@ -394,12 +406,13 @@ pub const fn dimension_value_error(value: &str) -> Option<&'static str> {
 }
 
 /// A dimension name (E-16): ASCII, no control characters, 1 to 250 characters, not
-/// blank, not starting with `:`.
+/// blank, not starting with `:` or `@` (Q-3).
 ///
 /// ```
 /// use streamer_obs::metrics::DimensionName;
 /// assert_eq!(DimensionName::new("TenantID").unwrap().as_str(), "TenantID");
 /// assert!(DimensionName::new(":x").is_err());
+/// assert!(DimensionName::new("@Route").is_err());
 /// const ROUTE: DimensionName = streamer_obs::dimension_name!("Route");
 /// assert_eq!(ROUTE.as_str(), "Route");
 /// ```
@@ -550,7 +563,8 @@ mod tests {
             !(name.is_empty()
                 || name.trim().is_empty()
                 || name.chars().count() > MAX_METRIC_NAME_LEN
-                || name.chars().any(char::is_control))
+                || name.chars().any(char::is_control)
+                || name.starts_with('@'))
         };
         let mut samples: Vec<String> = vec!["x".repeat(255), "x".repeat(256), "é".repeat(200), String::new()];
         for b in 0u8..=0x7f {

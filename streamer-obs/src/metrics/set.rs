@@ -785,8 +785,9 @@ impl MetricSet {
     }
 
     /// Sets a root property (high-cardinality context such as a connection id or a trace
-    /// id): queryable in Logs Insights, never a dimension. `_aws` and the names of
-    /// dimensions and metrics are refused. Arrays and objects nested deeper than 64 levels
+    /// id): queryable in Logs Insights, never a dimension. `_aws`, keys starting with `@`
+    /// (Logs Insights would show them as `@@…`, rule Q-3) and the names of dimensions and
+    /// metrics are refused. Arrays and objects nested deeper than 64 levels
     /// become `"[too deep]"`; NaN and infinities become the strings `"NaN"`, `"Infinity"`,
     /// `"-Infinity"`.
     ///
@@ -795,11 +796,14 @@ impl MetricSet {
     /// let mut set = MetricSet::new(Namespace::streamer());
     /// set.set_property("connection_id", &ConnectionId::new("abc=")).unwrap();
     /// assert!(set.set_property("_aws", 1).is_err());
+    /// assert!(set.set_property("@timestamp", "2026-11-27").is_err());
     /// ```
     pub fn set_property(&mut self, key: impl Into<String>, value: impl Serialize) -> Result<(), MetricsError> {
         let key = key.into();
+        // A key starting with `@` would show in Logs Insights as `@@…` (rule Q-3).
         let reserved = key == "_aws"
             || key.is_empty()
+            || key.starts_with('@')
             || self.base.defaults.iter().any(|(k, _)| k.as_str() == key)
             || self
                 .context1

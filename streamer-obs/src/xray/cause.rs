@@ -58,8 +58,9 @@ pub const MAX_CHAIN_COUNTED: usize = 10_000;
 pub const MAX_EXCEPTIONS_PER_SUBSEGMENT: usize = 32;
 /// At most this many stack frames per exception are written.
 pub const MAX_STACK_FRAMES: usize = 32;
-/// Exception messages are cut to this many characters.
-pub const MAX_MESSAGE_CHARS: usize = 1000;
+/// Exception messages are cut to this many characters (X-8: string values are limited to
+/// 250 characters unless a field says otherwise, and `message` says nothing else).
+pub const MAX_MESSAGE_CHARS: usize = 250;
 
 /// What kind of failure an error is, chosen by the caller.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -470,7 +471,7 @@ impl RecordedErrors {
             });
             self.by_fingerprint.get_or_insert_with(HashMap::new).insert(fps[i], (id, at));
         }
-        Cause::Exceptions { working_directory: working_directory().to_owned(), exceptions }
+        Cause::Exceptions { working_directory: cut(working_directory().to_owned(), MAX_STRING_CHARS), exceptions }
     }
 }
 

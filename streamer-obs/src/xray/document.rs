@@ -286,9 +286,33 @@ pub struct Sql {
     /// `user`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub user: Option<String>,
-    /// `preparation`: `call` or `statement`.
+    /// `preparation`: `call` or `statement` (X-15; any letter case is written in lower
+    /// case, any other value is left out of the document with one WARN line per process).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub preparation: Option<String>,
+}
+
+/// Whether an `sql.preparation` outside `call`/`statement` was reported already (one WARN
+/// per process: the value comes from code, so every call would repeat it).
+static BAD_PREPARATION_LOGGED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// `preparation` as X-15 allows it: `call` or `statement` (in lower case), else `None`
+/// after one WARN line per process.
+fn checked_preparation(preparation: Option<String>) -> Option<String> {
+    let p = preparation?;
+    for allowed in ["call", "statement"] {
+        if p.eq_ignore_ascii_case(allowed) {
+            return Some(allowed.to_owned());
+        }
+    }
+    if !BAD_PREPARATION_LOGGED.swap(true, std::sync::atomic::Ordering::Relaxed) {
+        tracing::warn!(
+            target: "streamer_obs::xray",
+            length = p.len(),
+            "sql.preparation must be `call` or `statement`; the value is left out of the subsegment"
+        );
+    }
+    None
 }
 
 /// The default limit for strings the schema does not give another limit for (X-8).
@@ -370,6 +394,7 @@ impl Sql {
     /// every string to [`MAX_STRING_CHARS`].
     #[inline]
     pub(crate) fn cut_strings(&mut self) {
+        self.preparation = checked_preparation(self.preparation.take());
         for s in [&mut self.connection_string, &mut self.url].into_iter().flatten() {
             crate::xray::redact::redact_sql(s);
         }
@@ -894,7 +919,8 @@ impl Subsegment {
         self.rare.as_ref()?.sql.as_ref()
     }
 
-    /// Sets the `sql` block (every string cut to 250 characters).
+    /// Sets the `sql` block (every string cut to 250 characters; a `preparation` other
+    /// than `call` or `statement` left out).
     ///
     /// ```
     /// # use streamer_obs::trace_header::SegmentId;
@@ -903,6 +929,10 @@ impl Subsegment {
     /// s.set_sql(Sql { user: Some("u".repeat(300)), url: Some("x".repeat(3000)), ..Default::default() });
     /// assert_eq!(s.sql().unwrap().user.as_ref().unwrap().len(), 250);
     /// assert_eq!(s.sql().unwrap().url.as_ref().unwrap().len(), 250);
+    /// s.set_sql(Sql { preparation: Some("Statement".into()), ..Default::default() });
+    /// assert_eq!(s.sql().unwrap().preparation.as_deref(), Some("statement"));
+    /// s.set_sql(Sql { preparation: Some("prepared".into()), ..Default::default() });
+    /// assert_eq!(s.sql().unwrap().preparation, None);
     /// ```
     pub fn set_sql(&mut self, mut sql: Sql) {
         sql.cut_strings();

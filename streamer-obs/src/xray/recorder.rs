@@ -2650,6 +2650,7 @@ mod tests {
                 database_version: long(),
                 driver_version: long(),
                 user: long(),
+                // Not `call` or `statement`: left out.
                 preparation: long(),
             });
         }
@@ -2671,7 +2672,8 @@ mod tests {
                 }
             }
         }
-        assert_eq!(strings, 4 + 1 + 6 + 8);
+        assert_eq!(strings, 4 + 1 + 6 + 7);
+        assert!(docs.iter().all(|d| d["sql"].get("preparation").is_none()));
         assert_eq!(docs[0]["http"]["request"]["url"], "é".repeat(250));
     }
 
