@@ -299,8 +299,15 @@ pub struct LogBufferConfig {
 
 impl LogBufferConfig {
     /// Buffer records at `buffer_at` or more verbose; 20 KiB cap, flush on an ERROR line.
+    /// ERROR lines are never buffered (they are what the buffer is written for): a
+    /// `buffer_at` of [`LogLevel::Error`] buffers up to WARN.
+    ///
+    /// ```
+    /// use streamer_obs::config::{LogBufferConfig, LogLevel};
+    /// assert_eq!(LogBufferConfig::new(LogLevel::Error).buffer_at(), LogLevel::Warn);
+    /// ```
     pub fn new(buffer_at: LogLevel) -> Self {
-        Self { buffer_at, max_bytes: 20 * 1024, flush_on_error_log: true }
+        Self { buffer_at: buffer_at.min(LogLevel::Warn), max_bytes: 20 * 1024, flush_on_error_log: true }
     }
 
     /// The byte cap (the oldest records are evicted past it, with one warning).

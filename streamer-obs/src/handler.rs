@@ -497,6 +497,17 @@ impl PendingHandlerScope {
     }
 }
 
+/// The dimension sets of the lifecycle's latency metric: `[Environment]`, which the
+/// standard `…-high-processing-latency` alarm selects (CloudWatch matches the exact set: a
+/// metric published only by `[Service, Environment]` would leave that alarm without data,
+/// the seed system's defect), and the default `[Service, Environment]` for per-function
+/// views. Both values are the configuration's default dimensions.
+static LATENCY_DIMENSIONS: std::sync::LazyLock<Dimensions> = std::sync::LazyLock::new(|| {
+    Dimensions::new()
+        .set([crate::metrics::standard::ENVIRONMENT])
+        .set([crate::metrics::standard::SERVICE, crate::metrics::standard::ENVIRONMENT])
+});
+
 impl HandlerScope {
     /// A scope with [`Telemetry::current`].
     pub fn new(options: HandlerOptions, ctx: &lambda_runtime::Context, span: tracing::Span) -> Self {
@@ -803,7 +814,7 @@ impl HandlerScope {
         FlushOptions { cold_start_metric: self.options.cold_start_metric, raise_on_empty: false }
     }
 
-    /// Records the latency metric (standard or high resolution, the default dimensions);
+    /// Records the latency metric (standard or high resolution, by [`LATENCY_DIMENSIONS`]);
     /// an invalid name is dropped with one WARN. Disabled metrics record nothing and refuse
     /// nothing, an invalid name included. Out of line: `finish` stays small.
     #[inline(never)]
@@ -820,7 +831,7 @@ impl HandlerScope {
             .clone()
             .into_metric_name()
             .map_err(Box::new)
-            .and_then(|name| metrics.record(name, Unit::Milliseconds, ms, resolution, &Dimensions::EMPTY));
+            .and_then(|name| metrics.record(name, Unit::Milliseconds, ms, resolution, &LATENCY_DIMENSIONS));
         if let Err(e) = recorded {
             self.in_scope(
                 || tracing::warn!(target: "streamer_obs::metrics", metric = &**name, error = %e, "metric dropped"),
@@ -859,8 +870,9 @@ impl HandlerScope {
     /// ERROR line).
     #[inline(always)]
     fn record_outcome(&self, segment: &SubsegmentGuard, outcome: Outcome, error: Option<&ErrorView>, ended: u64) {
-        if self.options.raise_on_empty_metrics && self.invocation.metrics().with_set(|s| s.is_empty()).unwrap_or(false)
-        {
+        // "Recorded", not "left": metrics the deadline guard or the handler flushed
+        // earlier count.
+        if self.options.raise_on_empty_metrics && self.invocation.metrics().recorded_nothing() {
             self.in_scope(|| {
                 tracing::error!(target: "streamer_obs::metrics", handler = self.options.name(), "no metrics were recorded in this invocation")
             });
@@ -880,6 +892,8 @@ impl HandlerScope {
                         "handler cancelled (its future was dropped before it finished): what it recorded is flushed"
                     )
                 });
+                // A WARN is buffered when the buffer takes WARN: written out after the rest.
+                self.invocation.flush_log_buffer();
             }
             (Outcome::Failure(_) | Outcome::Panic, Some(view)) => {
                 let (kind, message) = match outcome {

@@ -211,16 +211,24 @@ impl<E: Error + 'static> ViaError for &Wrap<'_, E> {
     }
 }
 
-/// Level 2: `lambda_runtime::Error` (`Box<dyn Error + Send + Sync>`).
+/// Level 2: `lambda_runtime::Error` (`Box<dyn Error + Send + Sync>`) and the other boxed
+/// errors a handler may return (`Box<dyn Error>`, `+ Send`, `+ Sync`: `lambda_runtime`
+/// turns `Box<dyn Error>` into its `Diagnostic` too): the message and `source()` chain of
+/// the boxed error, not its `Debug` text.
 pub trait ViaBoxError {
     /// The error view.
     fn __obs_error_view(&self) -> ErrorView;
 }
-impl ViaBoxError for &&Wrap<'_, Box<dyn Error + Send + Sync>> {
-    fn __obs_error_view(&self) -> ErrorView {
-        ErrorView::from_dyn(self.0.as_ref())
-    }
+macro_rules! via_box_error {
+    ($($t:ty),*) => {$(
+        impl ViaBoxError for &&Wrap<'_, Box<$t>> {
+            fn __obs_error_view(&self) -> ErrorView {
+                ErrorView::from_dyn(&**self.0)
+            }
+        }
+    )*};
 }
+via_box_error!(dyn Error + Send + Sync, dyn Error, dyn Error + Send, dyn Error + Sync);
 
 /// Level 3: anything `Debug`.
 pub trait ViaDebug {

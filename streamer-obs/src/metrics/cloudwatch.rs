@@ -31,6 +31,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use aws_sdk_cloudwatch::Client;
 use aws_sdk_cloudwatch::config::retry::RetryConfig;
+use aws_sdk_cloudwatch::config::timeout::TimeoutConfig;
 use aws_sdk_cloudwatch::primitives::DateTime;
 use aws_sdk_cloudwatch::types::{Dimension, MetricDatum, StandardUnit};
 
@@ -62,6 +63,23 @@ pub const MAX_VALUES_PER_DATUM: usize = 150;
 /// assert_eq!(streamer_obs::metrics::cloudwatch::MAX_ATTEMPTS, 3);
 /// ```
 pub const MAX_ATTEMPTS: u32 = 3;
+
+/// How long one `PutMetricData` attempt may take before it is abandoned (and retried, up
+/// to [`MAX_ATTEMPTS`]): an endpoint that never answers must not hold the invocation's
+/// flush until Lambda kills it, the datums then lost without a word.
+///
+/// ```
+/// assert_eq!(streamer_obs::metrics::cloudwatch::ATTEMPT_TIMEOUT.as_secs(), 2);
+/// ```
+pub const ATTEMPT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// How long one `PutMetricData` call may take, retries included; past it the datums are
+/// reported lost (one ERROR line, [`CloudWatchPublisher::lost_datums`]).
+///
+/// ```
+/// assert_eq!(streamer_obs::metrics::cloudwatch::OPERATION_TIMEOUT.as_secs(), 5);
+/// ```
+pub const OPERATION_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// One datum ready to send, with its estimated encoded size.
 ///
@@ -188,7 +206,8 @@ pub struct CloudWatchPublisher {
 
 impl CloudWatchPublisher {
     /// A publisher with a client built from `sdk_config` (use [`crate::aws::load_config`]),
-    /// in standard retry mode with [`MAX_ATTEMPTS`] attempts.
+    /// in standard retry mode with [`MAX_ATTEMPTS`] attempts of at most
+    /// [`ATTEMPT_TIMEOUT`] each, [`OPERATION_TIMEOUT`] in all.
     ///
     /// ```
     /// # async fn f() {
@@ -199,6 +218,12 @@ impl CloudWatchPublisher {
     pub fn new(sdk_config: &aws_config::SdkConfig) -> Self {
         let config = aws_sdk_cloudwatch::config::Builder::from(sdk_config)
             .retry_config(RetryConfig::standard().with_max_attempts(MAX_ATTEMPTS))
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .operation_attempt_timeout(ATTEMPT_TIMEOUT)
+                    .operation_timeout(OPERATION_TIMEOUT)
+                    .build(),
+            )
             .build();
         Self::from_client(Client::from_conf(config))
     }

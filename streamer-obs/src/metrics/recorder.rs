@@ -67,6 +67,10 @@ pub struct InvocationMetrics {
     /// WARN line instead of being lost silently. Read under the set's lock, which the
     /// flush takes after setting it: no record slips between the two.
     finished: AtomicBool,
+    /// Whether a flush of this invocation published (or took to publish) a set that held
+    /// metrics: an invocation whose metrics went out early (the deadline guard, the
+    /// handler's own `flush_invocation`) did record some, though its set is empty now.
+    flushed_some: AtomicBool,
 }
 
 impl InvocationMetrics {
@@ -86,6 +90,7 @@ impl InvocationMetrics {
             prepared,
             cold_start_published: AtomicBool::new(false),
             finished: AtomicBool::new(false),
+            flushed_some: AtomicBool::new(false),
         }
     }
 
@@ -103,6 +108,13 @@ impl InvocationMetrics {
         self.disabled = config.metrics_disabled();
         *self.cold_start_published.get_mut() = false;
         *self.finished.get_mut() = false;
+        *self.flushed_some.get_mut() = false;
+    }
+
+    /// Whether the invocation recorded no metric at all: its set is empty and no flush
+    /// published one earlier. `false` when metrics are disabled (nothing to raise).
+    pub(crate) fn recorded_nothing(&self) -> bool {
+        !self.disabled && !self.flushed_some.load(Ordering::Relaxed) && self.set.lock().is_empty()
     }
 
     /// Calls `f` with the set; `None` when metrics are disabled.
@@ -420,12 +432,13 @@ pub async fn flush_invocation(
         Step::Left(cold) => report.add_cold_start(publisher.publish(&cold, now_ms).await),
     }
     match set_now(inv, publisher, now_ms, &mut report) {
-        Step::Nothing => raise_if_empty(options),
+        Step::Nothing => raise_if_empty(inv, options),
         Step::Published(r) => report.add(r),
         Step::Left(()) => {
             // Taken out of the lock to be awaited (empty if a concurrent flush took it).
             let set = inv.metrics.set.lock().take();
             if !set.is_empty() {
+                inv.metrics.flushed_some.store(true, Ordering::Relaxed);
                 report.add(publisher.publish(&set, now_ms).await);
             }
         }
@@ -481,7 +494,7 @@ pub fn flush_invocation_now(
         }
     }
     match set_now(inv, publisher, now_ms, &mut report) {
-        Step::Nothing => raise_if_empty(options),
+        Step::Nothing => raise_if_empty(inv, options),
         Step::Published(r) => report.add(r),
         Step::Left(()) => return None,
     }
@@ -528,6 +541,7 @@ fn set_now(inv: &Invocation, publisher: &dyn MetricsPublisher, now_ms: u64, repo
     match publisher.publish_now(&set, now_ms) {
         Some(r) => {
             set.clear();
+            inv.metrics.flushed_some.store(true, Ordering::Relaxed);
             Step::Published(r)
         }
         None => Step::Left(()),
@@ -540,9 +554,10 @@ fn cold_start_set(inv: &Invocation) -> MetricSet {
     MetricSet::cold_start(prepared.namespace().clone(), inv.function_name(), prepared.service())
 }
 
-/// The ERROR line of `raise_on_empty`, when set.
-fn raise_if_empty(options: &FlushOptions) {
-    if options.raise_on_empty {
+/// The ERROR line of `raise_on_empty`, when set and no earlier flush of the invocation
+/// published a metric.
+fn raise_if_empty(inv: &Invocation, options: &FlushOptions) {
+    if options.raise_on_empty && !inv.metrics.flushed_some.load(Ordering::Relaxed) {
         tracing::error!(target: "streamer_obs::metrics", "no metrics were recorded in this invocation");
     }
 }
