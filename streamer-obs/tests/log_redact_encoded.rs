@@ -7,20 +7,14 @@
 mod common;
 
 use serde_json::Value;
-use streamer_obs::testing::{CapturingEmitter, CapturingWriter};
-use tracing::dispatcher::with_default;
+use streamer_obs::testing::CapturingEmitter;
 
 const TOKEN: &str = "abcdef1234567890XYZ";
 
 /// One INFO event with `text` as the message, a string field and a `Debug` field; the
 /// parsed line.
 fn logged(text: &str) -> Value {
-    let config = common::config(&[]);
-    let (dispatch, writer, _clock): (_, CapturingWriter, _) = common::capture(&config);
-    with_default(&dispatch, || tracing::info!(detail = text, debug = ?text, "{}", text));
-    let lines = writer.lines();
-    assert_eq!(lines.len(), 1);
-    serde_json::from_str(&lines[0]).unwrap_or_else(|e| panic!("not one JSON object ({e}): {}", lines[0]))
+    common::one_line(|| tracing::info!(detail = text, debug = ?text, "{}", text)).1
 }
 
 #[test]

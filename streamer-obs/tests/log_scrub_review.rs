@@ -34,28 +34,16 @@ fn setup() -> (Config, tracing::Dispatch, CapturingWriter) {
     (config, dispatch, writer)
 }
 
-/// The one line `f` logs, raw and parsed (panics unless exactly one valid JSON object).
-fn one_line(f: impl FnOnce()) -> (String, Value) {
-    let (_config, dispatch, writer) = setup();
-    with_default(&dispatch, f);
-    let lines = writer.lines();
-    assert_eq!(lines.len(), 1, "expected one line, got {lines:?}");
-    let raw = lines.into_iter().next().unwrap();
-    let v: Value = serde_json::from_str(&raw).unwrap_or_else(|e| panic!("not a JSON line ({e}): {raw}"));
-    assert!(v.is_object(), "not an object: {raw}");
-    (raw, v)
-}
-
 /// The `message` written for the text `s` (logged with `{}`), and the raw line.
 fn message_of(s: &str) -> (String, String) {
-    let (raw, v) = one_line(|| tracing::info!("{}", s));
+    let (raw, v) = common::one_line(|| tracing::info!("{}", s));
     let m = v["message"].as_str().unwrap_or_else(|| panic!("no message: {raw}")).to_owned();
     (m, raw)
 }
 
 /// The value written for a field `detail = %s` (a key that is not secret).
 fn field_of(s: &str) -> (String, String) {
-    let (raw, v) = one_line(|| tracing::info!(detail = %s, "m"));
+    let (raw, v) = common::one_line(|| tracing::info!(detail = %s, "m"));
     let d = v["detail"].as_str().unwrap_or_else(|| panic!("no detail: {raw}")).to_owned();
     (d, raw)
 }
@@ -238,12 +226,12 @@ impl Error for ConnectError {}
 #[test]
 fn url_password_in_error_chain_and_debug_field() {
     let e = ConnectError { url: "postgres://app:s3cr3t@db/main".into() };
-    let (raw, v) = one_line(|| tracing::error!(error = &e as &(dyn Error + 'static), "db down"));
+    let (raw, v) = common::one_line(|| tracing::error!(error = &e as &(dyn Error + 'static), "db down"));
     assert!(!raw.contains(SECRET), "secret in error line: {raw}");
     let text = v.to_string();
     assert!(text.contains("postgres://app:[REDACTED]@db/main"), "{raw}");
 
-    let (raw, _) = one_line(|| tracing::error!(err = ?e, "db down"));
+    let (raw, _) = common::one_line(|| tracing::error!(err = ?e, "db down"));
     assert!(!raw.contains(SECRET), "secret in Debug field: {raw}");
 }
 
@@ -592,12 +580,13 @@ fn false_positives_exact() {
 /// included; `token_count` contains `token`, so it is redacted too (permitted, recorded).
 #[test]
 fn default_keys_include_api_key() {
-    let (raw, v) = one_line(|| tracing::info!("x-api-key" = "s3cr3t", "X-Api-Key-Id" = "k1", other = "ok", "m"));
+    let (raw, v) =
+        common::one_line(|| tracing::info!("x-api-key" = "s3cr3t", "X-Api-Key-Id" = "k1", other = "ok", "m"));
     assert_eq!(v["x-api-key"], "[REDACTED]", "{raw}");
     assert_eq!(v["X-Api-Key-Id"], "[REDACTED]", "{raw}");
     assert_eq!(v["other"], "ok", "{raw}");
     assert!(!raw.contains(SECRET), "{raw}");
-    let (raw, v) = one_line(|| tracing::info!(token_count = 5u64, "m"));
+    let (raw, v) = common::one_line(|| tracing::info!(token_count = 5u64, "m"));
     eprintln!("RECORD field key token_count=5 -> {}", v["token_count"]);
     assert_eq!(v["token_count"], "[REDACTED]", "{raw}");
 }

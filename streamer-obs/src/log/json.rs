@@ -1080,12 +1080,21 @@ fn scheme_credential_end(b: &[u8], v: usize, e: usize) -> Option<usize> {
     {
         return None;
     }
-    let mut t = e;
+    let (t, end) = token_after_blanks(b, e, true);
+    (t > e && end > t).then_some(end)
+}
+
+/// The token after the blanks at `from` (encoded ones included): its start and end, the
+/// end at a [token stop](is_token_stop), or also at `&` with `amp_ends` (a query string or
+/// form body).
+fn token_after_blanks(b: &[u8], from: usize, amp_ends: bool) -> (usize, usize) {
+    let mut t = from;
     while let n @ 1.. = space_at(b, t) {
         t += n;
     }
-    let end = t + b[t.min(b.len())..].iter().take_while(|&&c| c != b'&' && !is_token_stop(c)).count();
-    (t > e && end > t).then_some(end)
+    let t = t.min(b.len());
+    let end = t + b[t..].iter().take_while(|&&c| !(is_token_stop(c) || (amp_ends && c == b'&'))).count();
+    (t, end)
 }
 
 /// The length of the whitespace at `i`: a space or a tab, or the two-byte escapes `\\t`,
@@ -1147,16 +1156,9 @@ fn scheme_token_at(b: &[u8], ws: usize) -> Option<(usize, usize)> {
     if start > 0 && b[start - 1].is_ascii_alphanumeric() && !(start >= 2 && b[start - 2] == b'\\') {
         return None;
     }
-    let mut t = ws;
-    while let n @ 1.. = space_at(b, t) {
-        t += n;
-    }
     // After an encoded space (a query string or form body) a `&` ends the token too.
     let encoded = matches!(b[ws], b'%' | b'+');
-    let mut e = t;
-    while e < b.len() && !is_token_stop(b[e]) && !(encoded && b[e] == b'&') {
-        e += 1;
-    }
+    let (t, e) = token_after_blanks(b, ws, encoded);
     let token = &b[t..e];
     (!token.is_empty() && !is_prose_word(token) && token != REDACTED.as_bytes()).then_some((t, e))
 }

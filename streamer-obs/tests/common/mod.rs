@@ -30,6 +30,19 @@ pub fn capture(config: &Config) -> (Dispatch, CapturingWriter, FixedClock) {
     (dispatch, writer, clock)
 }
 
+/// The one line `f` logs under the default configuration, raw and parsed (panics unless
+/// exactly one line, one JSON object).
+pub fn one_line(f: impl FnOnce()) -> (String, serde_json::Value) {
+    let (dispatch, writer, _clock) = capture(&config(&[]));
+    tracing::dispatcher::with_default(&dispatch, f);
+    let lines = writer.lines();
+    assert_eq!(lines.len(), 1, "expected one line, got {lines:?}");
+    let raw = lines.into_iter().next().unwrap();
+    let v: serde_json::Value = serde_json::from_str(&raw).unwrap_or_else(|e| panic!("not a JSON line ({e}): {raw}"));
+    assert!(v.is_object(), "not an object: {raw}");
+    (raw, v)
+}
+
 pub fn invocation(config: &Config, request_id: &str, tracker: &ColdStartTracker) -> Arc<Invocation> {
     let ctx = ContextBuilder::new()
         .request_id(request_id)
