@@ -1046,6 +1046,10 @@ fn alarm_verdict(a: &AlarmSpec) -> (Verdict, &'static str) {
     if !(p == 10 || p == 20 || p == 30 || (p > 0 && p % 60 == 0)) {
         return (Some(false), "C-8 Period");
     }
+    // "Use 10/20/30 only for metrics published with StorageResolution 1."
+    if p < 60 && a.resolution != StorageResolution::High {
+        return (Some(false), "C-8 Period under a minute on a standard-resolution metric");
+    }
     if a.evaluation_periods < 1 {
         return (Some(false), "C-8 EvaluationPeriods");
     }
@@ -1206,6 +1210,7 @@ fn random_alarm(g: &mut G, base: &AlarmSpec) -> AlarmSpec {
                 }
             }
             5 => {
+                a.resolution = if g.pct(50) { StorageResolution::High } else { StorageResolution::Standard };
                 a.period_secs = g.pick_cloned(&[
                     0,
                     1,

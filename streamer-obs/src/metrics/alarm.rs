@@ -21,6 +21,7 @@ use std::time::Duration;
 
 use super::name::{Namespace, dimension_name_error, dimension_value_error};
 use super::standard;
+use super::unit::StorageResolution;
 
 /// A simple statistic (`Statistic`).
 ///
@@ -168,8 +169,15 @@ pub struct AlarmSpec {
     pub dimensions: Vec<(String, String)>,
     /// `Statistic` or `ExtendedStatistic`.
     pub statistic: AlarmStatistic,
-    /// `Period` in seconds: 10, 20, 30 or a multiple of 60.
+    /// `Period` in seconds: 10, 20, 30 or a multiple of 60; 10, 20 and 30 only for a
+    /// metric published with [`StorageResolution::High`] (C-8).
     pub period_secs: u32,
+    /// The `StorageResolution` the watched metric is published with. Not sent to
+    /// `PutMetricAlarm`; [`AlarmSpec::validate`] refuses a 10/20/30 s period unless it is
+    /// [`StorageResolution::High`] (C-8: such a period on a metric stored per minute
+    /// watches periods that never hold a datapoint, and the alarm never fires). Every
+    /// `AWS/` metric and every standard alarm's metric is [`StorageResolution::Standard`].
+    pub resolution: StorageResolution,
     /// `EvaluationPeriods` (N).
     pub evaluation_periods: u32,
     /// `DatapointsToAlarm` (M of N).
@@ -301,6 +309,11 @@ impl AlarmSpec {
         let p = self.period_secs;
         if !(p == 10 || p == 20 || p == 30 || (p > 0 && p.is_multiple_of(60))) {
             return fail(format!("Period {p} must be 10, 20, 30 or a multiple of 60"));
+        }
+        if p < 60 && self.resolution != StorageResolution::High {
+            return fail(format!(
+                "Period {p} needs a metric published with StorageResolution 1 (this one is stored per minute)"
+            ));
         }
         if self.evaluation_periods == 0 {
             return fail("EvaluationPeriods must be at least 1".into());
@@ -505,6 +518,7 @@ fn custom(
         dimensions: vec![(standard::ENVIRONMENT.as_str().to_owned(), c.environment.clone())],
         statistic: AlarmStatistic::Simple(statistic),
         period_secs: 300,
+        resolution: StorageResolution::Standard,
         evaluation_periods,
         datapoints_to_alarm: 1,
         threshold,
@@ -584,6 +598,7 @@ pub fn standard_alarms(c: &AlarmConfig) -> Vec<AlarmSpec> {
                 dimensions: vec![(standard::FUNCTION_NAME.as_str().to_owned(), f.function_name.clone())],
                 statistic,
                 period_secs: 300,
+                resolution: StorageResolution::Standard,
                 evaluation_periods: n,
                 datapoints_to_alarm: m,
                 threshold,
@@ -725,8 +740,28 @@ mod tests {
             let mut a = base();
             a.period_secs = p;
             a.evaluation_periods = 1;
+            a.resolution = StorageResolution::High;
             assert_eq!(a.validate().is_ok(), ok, "{p}");
         }
+    }
+
+    #[test]
+    fn sub_minute_periods_need_high_resolution_c8() {
+        for p in [10, 20, 30] {
+            let mut a = base();
+            a.period_secs = p;
+            a.evaluation_periods = 1;
+            let err = a.validate().unwrap_err();
+            assert!(err.reason.contains("StorageResolution 1"), "{err}");
+            a.resolution = StorageResolution::High;
+            assert!(a.validate().is_ok(), "{p}");
+        }
+        // A minute or more suits both resolutions.
+        let mut a = base();
+        a.period_secs = 60;
+        assert!(a.validate().is_ok());
+        a.resolution = StorageResolution::High;
+        assert!(a.validate().is_ok());
     }
 
     #[test]
