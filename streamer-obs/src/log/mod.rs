@@ -147,15 +147,42 @@ where
 }
 
 /// Logs the configuration warnings (once each) and the EMF-under-level-filtering warning.
+///
+/// They are WARN lines, or ERROR lines when a WARN line would not be seen: when the SDK's
+/// level is ERROR, or when Lambda filters JSON lines at ERROR (`AWS_LAMBDA_LOG_FORMAT=JSON`,
+/// `AWS_LAMBDA_LOG_LEVEL=ERROR` or `FATAL`). Otherwise the warning that EMF metric lines
+/// are dropped would itself be dropped, and the metrics lost without a word.
+///
+/// ```
+/// use streamer_obs::config::{Config, EnvVars};
+/// let config = Config::builder().build_from(&EnvVars::from_pairs([
+///     ("AWS_LAMBDA_LOG_FORMAT", "JSON"),
+///     ("AWS_LAMBDA_LOG_LEVEL", "ERROR"),
+/// ]));
+/// assert!(config.log().lambda_drops_emf());
+/// streamer_obs::log::report_config(&config); // one ERROR line about the EMF lines
+/// ```
 pub fn report_config(config: &Config) {
-    for w in config.warnings() {
-        tracing::warn!(target: "streamer_obs::config", variable = w.variable(), value = w.value(), "{w}");
+    let log = config.log();
+    let seen_only_at_error = log.level() >= crate::config::LogLevel::Error
+        || (log.lambda_format() == crate::config::LambdaLogFormat::Json
+            && log.lambda_level().is_some_and(|l| l >= crate::config::LogLevel::Error));
+    macro_rules! report {
+        ($($arg:tt)+) => {
+            if seen_only_at_error {
+                tracing::error!(target: "streamer_obs::config", $($arg)+)
+            } else {
+                tracing::warn!(target: "streamer_obs::config", $($arg)+)
+            }
+        };
     }
-    if config.log().lambda_drops_emf() {
-        tracing::warn!(
-            target: "streamer_obs::config",
+    for w in config.warnings() {
+        report!(variable = w.variable(), value = w.value(), "{w}");
+    }
+    if log.lambda_drops_emf() {
+        report!(
             variable = crate::config::AWS_LAMBDA_LOG_LEVEL,
-            value = config.log().lambda_level().map(|l| l.as_str()).unwrap_or_default(),
+            value = log.lambda_level().map(|l| l.as_str()).unwrap_or_default(),
             "AWS_LAMBDA_LOG_FORMAT=JSON with an application log level stricter than INFO: Lambda treats lines without a `level` key as INFO and drops them, so EMF metric lines will be lost; use INFO or publish metrics through PutMetricData"
         );
     }
