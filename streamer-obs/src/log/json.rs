@@ -797,11 +797,18 @@ fn header_value_at(b: &[u8], sep: usize) -> Option<(usize, usize)> {
     // value follows (`password: "…"`, a `Debug` struct field).
     let name = &b[..end];
     let param = || SECRET_PARAMS.iter().any(|n| ends_with_name(name, n));
+    let list = list_value_at(b, sep + 1);
     let secret = SECRET_HEADERS.iter().any(|n| ends_with_name(name, n))
         || (quoted && param())
-        || (!tuple && quoted_value_at(b, sep + 1).is_some() && param());
+        || (!tuple && (quoted_value_at(b, sep + 1).is_some() || list.is_some()) && param());
     if !secret {
         return None;
+    }
+    // A list of values (`"Authorization": ["…"]`: `Debug` of a `QueryMap`, JSON text of
+    // `multiValueHeaders`): everything between the brackets.
+    if let Some(open) = list {
+        let close = list_close(b, open);
+        return (close > open + 1 && &b[open + 1..close] != REDACTED.as_bytes()).then_some((open + 1, close));
     }
     // A tuple's next element may be on the next line (`{:#?}`, its line break possibly
     // escaped in `Debug` of such text); so may a wrapper's string (`Some(\n "…"`).
@@ -899,6 +906,50 @@ fn quoted_value_at(b: &[u8], v: usize) -> Option<usize> {
     }
     let quote = b.get(q) == Some(&b'"') || (b.get(q) == Some(&b'\\') && b.get(q + 1) == Some(&b'"'));
     quote.then_some(q)
+}
+
+/// Where a list of quoted strings opens (its `[`) after spaces at `v`: `["…", …]`, the
+/// strings' quotes possibly escaped, the first one possibly on the next line (`{:#?}`);
+/// `None` otherwise.
+fn list_value_at(b: &[u8], v: usize) -> Option<usize> {
+    let open = skip_layout(b, v, false);
+    if b.get(open) != Some(&b'[') {
+        return None;
+    }
+    let q = skip_layout(b, open + 1, true);
+    let quote = b.get(q) == Some(&b'"') || (b.get(q) == Some(&b'\\') && b.get(q + 1) == Some(&b'"'));
+    quote.then_some(open)
+}
+
+/// The `]` closing the list whose `[` is at `open`, past the quoted strings in it (a `]`
+/// inside one does not close it; their quotes possibly escaped); the end of `b` when it
+/// is not closed.
+fn list_close(b: &[u8], open: usize) -> usize {
+    let mut i = open + 1;
+    while i < b.len() {
+        match b[i] {
+            b']' => return i,
+            b'"' => {
+                // A string: to its closing quote, past escaped characters.
+                i += 1;
+                while i < b.len() && b[i] != b'"' {
+                    i += if b[i] == b'\\' { 2 } else { 1 };
+                }
+                i += 1;
+            }
+            b'\\' if b.get(i + 1) == Some(&b'"') => {
+                // A string whose quotes are escaped (`Debug` of such text): to the next
+                // escaped quote.
+                i += 2;
+                while i < b.len() && !(b[i] == b'\\' && b.get(i + 1) == Some(&b'"')) {
+                    i += 1;
+                }
+                i += 2;
+            }
+            _ => i += 1,
+        }
+    }
+    b.len()
 }
 
 /// Whether the quoted name whose closing quote (or the backslash escaping it) is at
