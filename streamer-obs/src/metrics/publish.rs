@@ -131,8 +131,36 @@ pub(crate) fn stale_timestamp_lost(timestamp_ms: u64, now_ms: u64, lost: usize) 
 /// ```
 #[derive(Debug)]
 pub struct EmfPublisher<W: Write + Send> {
-    /// The writer, the reused line buffer, and the encoder with its document layouts.
-    inner: Mutex<(W, Vec<u8>, emf::Encoder)>,
+    inner: Mutex<EmfInner<W>>,
+}
+
+/// The writer, the reused line buffer, the encoder with its document layouts, and whether
+/// an earlier write broke off inside a line that could not be ended since.
+#[derive(Debug)]
+struct EmfInner<W> {
+    writer: W,
+    buf: Vec<u8>,
+    encoder: emf::Encoder,
+    line_open: bool,
+}
+
+/// Writes all of `buf` (as `write_all`); on an error, also how many bytes the writer took.
+fn write_all_counted(w: &mut impl Write, buf: &[u8]) -> Result<(), (usize, io::Error)> {
+    let mut done = 0;
+    while done < buf.len() {
+        match w.write(&buf[done..]) {
+            Ok(0) => return Err((done, io::ErrorKind::WriteZero.into())),
+            Ok(n) => done += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err((done, e)),
+        }
+    }
+    Ok(())
+}
+
+/// Ends the line an interrupted write left open; whether it is ended.
+fn end_line(w: &mut impl Write) -> bool {
+    write_all_counted(w, b"\n").is_ok() && w.flush().is_ok()
 }
 
 impl EmfPublisher<io::Stdout> {
@@ -154,12 +182,19 @@ impl<W: Write + Send> EmfPublisher<W> {
     /// assert!(p.into_inner().is_empty());
     /// ```
     pub fn new(writer: W) -> Self {
-        Self { inner: Mutex::new((writer, Vec::with_capacity(4096), emf::Encoder::default())) }
+        Self {
+            inner: Mutex::new(EmfInner {
+                writer,
+                buf: Vec::with_capacity(4096),
+                encoder: emf::Encoder::default(),
+                line_open: false,
+            }),
+        }
     }
 
     /// The writer back.
     pub fn into_inner(self) -> W {
-        self.inner.into_inner().unwrap_or_else(|p| p.into_inner()).0
+        self.inner.into_inner().unwrap_or_else(|p| p.into_inner()).writer
     }
 
     /// Encodes and writes `set` synchronously (what [`MetricsPublisher::publish`] does).
@@ -177,7 +212,7 @@ impl<W: Write + Send> EmfPublisher<W> {
             return stale_timestamp_lost(timestamp_ms, now_ms, documents);
         }
         let mut guard = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        let (writer, buf, encoder) = &mut *guard;
+        let EmfInner { writer, buf, encoder, line_open } = &mut *guard;
         buf.clear();
         // The common set (one document, no property) without a report to build and drop.
         let documents = match encoder.encode_single(set, now_ms, buf) {
@@ -187,18 +222,43 @@ impl<W: Write + Send> EmfPublisher<W> {
         if buf.is_empty() {
             return PublishReport::default();
         }
-        match writer.write_all(buf).and_then(|()| writer.flush()) {
-            Ok(()) => PublishReport { sent: documents, lost: 0 },
-            Err(e) => {
-                tracing::error!(
-                    target: "streamer_obs::metrics",
-                    lost_documents = documents,
-                    error = %e,
-                    "writing EMF failed; metrics lost"
-                );
-                PublishReport { sent: 0, lost: documents }
+        // A line an earlier write left unfinished is ended first: a document written after
+        // it would not start a line of its own, and CloudWatch would extract nothing
+        // from it (E-1, E-27).
+        if *line_open {
+            *line_open = !end_line(writer);
+            if *line_open {
+                return Self::lost(documents, 0, &io::Error::other("an earlier EMF line could not be ended"));
             }
         }
+        match write_all_counted(writer, buf) {
+            Ok(()) => match writer.flush() {
+                Ok(()) => PublishReport { sent: documents, lost: 0 },
+                Err(e) => Self::lost(documents, 0, &e),
+            },
+            Err((written, e)) => {
+                // The documents whose whole line went out were sent; a line broken off is
+                // ended (or, if the writer refuses even that, before the next document).
+                let sent = buf[..written].iter().filter(|&&b| b == b'\n').count().min(documents);
+                if written > 0 && buf[written - 1] != b'\n' {
+                    *line_open = !end_line(writer);
+                }
+                Self::lost(documents, sent, &e)
+            }
+        }
+    }
+
+    /// Logs the loss of `documents - sent` documents (one ERROR line) and reports it.
+    #[cold]
+    fn lost(documents: usize, sent: usize, e: &io::Error) -> PublishReport {
+        let lost = documents - sent;
+        tracing::error!(
+            target: "streamer_obs::metrics",
+            lost_documents = lost,
+            error = %e,
+            "writing EMF failed; metrics lost"
+        );
+        PublishReport { sent, lost }
     }
 
     /// Encodes a set the encoder's remembered layouts do not take (properties, several
