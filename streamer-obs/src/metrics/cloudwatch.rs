@@ -27,9 +27,10 @@
 //! # }
 //! ```
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use aws_sdk_cloudwatch::Client;
+use aws_sdk_cloudwatch::config::AsyncSleep as _;
 use aws_sdk_cloudwatch::config::retry::RetryConfig;
 use aws_sdk_cloudwatch::config::timeout::TimeoutConfig;
 use aws_sdk_cloudwatch::primitives::DateTime;
@@ -73,8 +74,10 @@ pub const MAX_ATTEMPTS: u32 = 3;
 /// ```
 pub const ATTEMPT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 
-/// How long one `PutMetricData` call may take, retries included; past it the datums are
-/// reported lost (one ERROR line, [`CloudWatchPublisher::lost_datums`]).
+/// How long one `PutMetricData` call may take, retries included, and how long one
+/// publish may take, every batch of it together (a set of more than 1000 datums is several
+/// calls, sent one after the other); past it the datums not sent are reported lost (one
+/// ERROR line, [`CloudWatchPublisher::lost_datums`]).
 ///
 /// ```
 /// assert_eq!(streamer_obs::metrics::cloudwatch::OPERATION_TIMEOUT.as_secs(), 5);
@@ -276,27 +279,57 @@ impl MetricsPublisher for CloudWatchPublisher {
             self.lost.fetch_add(lost as u64, Ordering::Relaxed);
             return crate::metrics::publish::stale_timestamp_lost(timestamp_ms, now_ms, lost);
         }
-        let mut report = PublishReport::default();
-        let mut first_error: Option<String> = None;
-        for batch in batches(datums(set, now_ms)) {
-            let n = batch.len();
-            let result = self
-                .client
-                .put_metric_data()
-                .namespace(set.namespace().as_str())
-                .set_metric_data(Some(batch))
-                .send()
-                .await;
-            match result {
-                Ok(_) => report.sent += n,
-                Err(e) => {
-                    report.lost += n;
-                    if first_error.is_none() {
-                        first_error = Some(aws_sdk_cloudwatch::error::DisplayErrorContext(&e).to_string());
+        let planned = datums(set, now_ms);
+        let total = planned.len();
+        // The requests go one after the other, all of them within `OPERATION_TIMEOUT`:
+        // every request has its own bound, but a set of several batches (over 1000 datums,
+        // C-1) must not hold the flush for that bound once per batch. What is not sent by
+        // then is reported lost (the deadline sleeps on the client's own sleep, the one
+        // its timeouts use).
+        let sent = AtomicUsize::new(0);
+        let first_error = std::sync::Mutex::new(None::<String>);
+        let work = async {
+            for batch in batches(planned) {
+                let n = batch.len();
+                let result = self
+                    .client
+                    .put_metric_data()
+                    .namespace(set.namespace().as_str())
+                    .set_metric_data(Some(batch))
+                    .send()
+                    .await;
+                match result {
+                    Ok(_) => {
+                        sent.fetch_add(n, Ordering::Relaxed);
+                    }
+                    Err(e) => {
+                        let mut first = first_error.lock().unwrap_or_else(|p| p.into_inner());
+                        if first.is_none() {
+                            *first = Some(aws_sdk_cloudwatch::error::DisplayErrorContext(&e).to_string());
+                        }
                     }
                 }
             }
+        };
+        let timed_out = match self.client.config().sleep_impl() {
+            Some(sleep) => {
+                let deadline = sleep.sleep(OPERATION_TIMEOUT);
+                matches!(
+                    futures_util::future::select(std::pin::pin!(work), std::pin::pin!(deadline)).await,
+                    futures_util::future::Either::Right(_)
+                )
+            }
+            None => {
+                work.await;
+                false
+            }
+        };
+        let mut first_error = first_error.into_inner().unwrap_or_else(|p| p.into_inner());
+        if timed_out && first_error.is_none() {
+            first_error = Some(format!("publish not done within {} s", OPERATION_TIMEOUT.as_secs()));
         }
+        let sent = sent.into_inner().min(total);
+        let report = PublishReport { sent, lost: total - sent };
         if report.lost > 0 {
             self.lost.fetch_add(report.lost as u64, Ordering::Relaxed);
             tracing::error!(
