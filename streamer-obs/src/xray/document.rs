@@ -98,9 +98,14 @@ impl Flags {
     /// let mut f = Flags::from_http_status(404);
     /// f.merge(Flags::from_http_status(500));
     /// assert!(f.error && f.fault);
+    /// // A throttle is an error too (X-16).
+    /// let mut t = Flags::default();
+    /// t.merge(Flags { throttle: true, ..Flags::default() });
+    /// assert!(t.error && t.throttle);
     /// ```
     pub fn merge(&mut self, other: Flags) {
-        self.error |= other.error;
+        // A throttle is a client error (429, X-16): `throttle` never goes without `error`.
+        self.error |= other.error || other.throttle;
         self.fault |= other.fault;
         self.throttle |= other.throttle;
     }
@@ -1557,7 +1562,8 @@ fn write_fields(out: &mut Vec<u8>, sub: &Subsegment, top: Option<(&TraceId, &Seg
         out.extend_from_slice(ns.as_str().as_bytes());
         out.push(b'"');
     }
-    if sub.flags.error {
+    // `throttle` implies `error` (X-16: a 429 is a 4xx), however the flags were set.
+    if sub.flags.error || sub.flags.throttle {
         out.extend_from_slice(b",\"error\":true");
     }
     if sub.flags.fault {
@@ -1793,7 +1799,7 @@ mod reference {
             if let Some(ns) = sub.namespace {
                 m.serialize_entry("namespace", ns.as_str())?;
             }
-            if sub.flags.error {
+            if sub.flags.error || sub.flags.throttle {
                 m.serialize_entry("error", &true)?;
             }
             if sub.flags.fault {
