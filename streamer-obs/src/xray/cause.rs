@@ -367,12 +367,16 @@ pub(crate) struct RecordedErrors {
 
 /// A fingerprint per element of the chain: element `i` covers its message and every
 /// source below it, so a wrapped error is recognised by its inner part.
-fn fingerprints(chain: &[(&(dyn StdError + 'static), String)]) -> Vec<u64> {
+fn fingerprints(chain: &[(&(dyn StdError + 'static), String, String)], remote: bool) -> Vec<u64> {
     let mut out = vec![0u64; chain.len()];
     let mut below = 0u64;
     for i in (0..chain.len()).rev() {
         let mut h = std::collections::hash_map::DefaultHasher::new();
+        // The text, the type (two errors may print alike: `timed out`) and where the
+        // error came from.
         chain[i].1.hash(&mut h);
+        chain[i].2.hash(&mut h);
+        remote.hash(&mut h);
         below.hash(&mut h);
         below = h.finish();
         out[i] = below;
@@ -412,25 +416,26 @@ impl RecordedErrors {
         details: &ErrorDetails<'_>,
         at: RecordedAt,
     ) -> Cause {
-        let mut chain: Vec<(&(dyn StdError + 'static), String)> = Vec::new();
+        // Each error with its text and its type as its `Debug` names it.
+        let mut chain: Vec<(&(dyn StdError + 'static), String, String)> = Vec::new();
         let mut cur: Option<&(dyn StdError + 'static)> = Some(err);
         let mut total = 0usize;
         while let Some(e) = cur {
             total += 1;
             if chain.len() < MAX_EXCEPTIONS + 1 {
-                chain.push((e, e.to_string()));
+                chain.push((e, e.to_string(), erased_type_name(e)));
             }
             if total >= MAX_CHAIN_COUNTED {
                 break; // a cyclic or absurd chain: stop counting
             }
             cur = e.source();
         }
-        let fps = fingerprints(&chain);
+        let fps = fingerprints(&chain, details.remote);
         if let Some(id) = fps.first().and_then(|&f| self.known(f, at)) {
             return Cause::Ref(id);
         }
         let mut exceptions: Vec<Exception> = Vec::new();
-        for (i, (e, msg)) in chain.iter().enumerate() {
+        for (i, (_, msg, erased_type)) in chain.iter().enumerate() {
             if let Some(known) = self.known(fps[i], at) {
                 if let Some(prev) = exceptions.last_mut() {
                     prev.cause = Some(known);
@@ -451,7 +456,7 @@ impl RecordedErrors {
             // scrubbed as the message is.
             let type_name = match (i, details.type_name) {
                 (0, Some(t)) => cut(crate::xray::redact::scrub(t).unwrap_or_else(|| t.to_owned()), MAX_STRING_CHARS),
-                _ => erased_type_name(*e),
+                _ => erased_type.clone(),
             };
             let (stack, truncated) = match (i, details.backtrace) {
                 (0, Some(bt)) => frames(bt),
