@@ -80,12 +80,14 @@ pub const MAX_SUBSEGMENTS_PER_INVOCATION: usize = 10_000;
 /// as an independent subsegment (its own document, `parent_id` = its parent's id, rule
 /// X-25), with its own subsegments nested in it again. The encoders walk a document's
 /// nesting recursively; this bounds the recursion for any tree, and keeps a document's
-/// JSON under 128 levels (a common parser limit, serde_json's among them).
+/// JSON under 128 levels (a common parser limit, serde_json's among them): 31 subsegments
+/// take 61 levels, and the deepest metadata [`crate::xray::annotation::MAX_METADATA_DEPTH`]
+/// allows 2 + 64 more.
 ///
 /// ```
-/// assert_eq!(streamer_obs::xray::recorder::MAX_NESTING_DEPTH, 32);
+/// assert_eq!(streamer_obs::xray::recorder::MAX_NESTING_DEPTH, 31);
 /// ```
-pub const MAX_NESTING_DEPTH: usize = 32;
+pub const MAX_NESTING_DEPTH: usize = 31;
 
 /// The place of a subsegment refused for [`MAX_SUBSEGMENTS_PER_INVOCATION`] on the stack
 /// of open subsegments, while its guard lives: implicit calls made inside it
