@@ -820,9 +820,18 @@ impl Recorder {
             prev.next_sibling = idx as u32;
         }
         // Closed after the invocation's last flush (by a task the handler spawned): sent
-        // now, no later flush would send it.
-        if a.finished.load(Ordering::Relaxed) && !shared.emitter.queues_documents() {
-            Self::emit_ready(a, &mut shared);
+        // now, no later flush of this invocation would send it. An emitter that queues
+        // documents gets it queued, and its flush is started on the running Tokio runtime
+        // (without one, the emitter's next flush, the next invocation's, sends it).
+        if a.finished.load(Ordering::Relaxed) {
+            let report = Self::emit_ready(a, &mut shared);
+            if report.trees > 0 && shared.emitter.queues_documents() {
+                let emitter = Arc::clone(&shared.emitter);
+                drop(shared);
+                if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+                    runtime.spawn(async move { emitter.flush().await });
+                }
+            }
         }
     }
 
