@@ -322,7 +322,10 @@ pub fn add_with(
 /// ```
 pub fn add_dimension(name: DimensionName, value: &(impl DimensionValueSource + ?Sized)) -> bool {
     let label = name.as_str().to_owned();
-    with_current(&label, |set| set.add_dimension(name, value)).map_err(|e| warn_dropped(&e)).is_ok()
+    // The value is the user's code (`dimension_value`), which may record metrics itself:
+    // computed before the invocation's metric set is locked.
+    let value = value.dimension_value();
+    with_current(&label, |set| set.add_dimension(name, &value)).map_err(|e| warn_dropped(&e)).is_ok()
 }
 
 /// Sets an EMF root property of the current invocation (high-cardinality context:
@@ -334,7 +337,10 @@ pub fn add_dimension(name: DimensionName, value: &(impl DimensionValueSource + ?
 /// assert!(!metrics::set_property("connection_id", &ConnectionId::new("abc=")));
 /// ```
 pub fn set_property(key: &str, value: impl Serialize) -> bool {
-    with_current(key, |set| set.set_property(key, value)).map_err(|e| warn_dropped(&e)).is_ok()
+    // Serialised before the invocation's metric set is locked: `Serialize` is the user's
+    // code, which may record metrics itself.
+    let value = super::set::property_value(&value);
+    with_current(key, |set| set.set_property_value(key, value)).map_err(|e| warn_dropped(&e)).is_ok()
 }
 
 /// Options of [`flush_invocation`].

@@ -800,6 +800,22 @@ impl MetricSet {
     /// ```
     pub fn set_property(&mut self, key: impl Into<String>, value: impl Serialize) -> Result<(), MetricsError> {
         let key = key.into();
+        self.check_property_key(&key)?;
+        self.insert_property(key, property_value(&value));
+        Ok(())
+    }
+
+    /// [`Self::set_property`] of a value already converted by [`property_value`] (the
+    /// recorder converts it before taking the invocation's lock: its `Serialize` is the
+    /// user's code, which may record metrics itself).
+    pub(crate) fn set_property_value(&mut self, key: &str, value: serde_json::Value) -> Result<(), MetricsError> {
+        self.check_property_key(key)?;
+        self.insert_property(key.to_owned(), value);
+        Ok(())
+    }
+
+    /// Why `key` cannot be a property of this set, if it cannot.
+    fn check_property_key(&self, key: &str) -> Result<(), MetricsError> {
         // A key starting with `@` would show in Logs Insights as `@@…` (rule Q-3).
         let reserved = key == "_aws"
             || key.is_empty()
@@ -812,21 +828,19 @@ impl MetricSet {
                 .any(|c| c.values().iter().any(|(k, _)| k.as_str() == key))
             || self.entries.iter().any(|e| e.name.as_str() == key);
         if reserved {
-            return Err(MetricsError::ReservedProperty { key });
+            return Err(MetricsError::ReservedProperty { key: key.to_owned() });
         }
         // A member name of the EMF line (a log line): a JWT-shaped key would be redacted,
         // and two such keys would merge. Values are scrubbed as text and may hold one.
-        if super::name::secret_error(&key).is_some() {
-            return Err(MetricsError::SecretPropertyKey { key });
+        if super::name::secret_error(key).is_some() {
+            return Err(MetricsError::SecretPropertyKey { key: key.to_owned() });
         }
-        // Bounded depth (deeper arrays and objects become `"[too deep]"`, so neither this
-        // nor the encoder recurses without bound) and non-finite floats as strings, as X-Ray
-        // metadata and log fields.
-        let value = crate::xray::json::to_metadata_value(&value)
-            .unwrap_or_else(|e| serde_json::Value::String(format!("<unserialisable: {e}>")));
+        Ok(())
+    }
+
+    fn insert_property(&mut self, key: String, value: serde_json::Value) {
         self.reserved |= name_bits(&key);
         self.properties.get_or_insert_with(BTreeMap::new).insert(key, value);
-        Ok(())
     }
 
     /// Sets an explicit timestamp for every metric of the set, if it lies within 14 days
@@ -1052,6 +1066,14 @@ impl MetricSet {
             values: e.values.as_slice(),
         }
     }
+}
+
+/// A property's value as the EMF line holds it: bounded depth (deeper arrays and objects
+/// become `"[too deep]"`, so neither this nor the encoder recurses without bound) and
+/// non-finite floats as strings, as X-Ray metadata and log fields.
+pub(crate) fn property_value(value: &impl Serialize) -> serde_json::Value {
+    crate::xray::json::to_metadata_value(value)
+        .unwrap_or_else(|e| serde_json::Value::String(format!("<unserialisable: {e}>")))
 }
 
 #[cfg(test)]
