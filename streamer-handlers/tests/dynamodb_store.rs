@@ -250,6 +250,22 @@ async fn item_written_with_a_past_ttl_is_absent() {
     assert_eq!(f.store.delete("conn-old").await.unwrap(), None);
 }
 
+/// An item another writer left unreadable (a `ttl` that is not a number): `get` reports
+/// it corrupt, and `delete` removes it and succeeds (the delete did what it was asked;
+/// `$disconnect` must not log a failed delete and a fault for it).
+#[tokio::test]
+async fn deleting_an_unreadable_item_succeeds_and_removes_it() {
+    let Some(f) = fixture("unreadable").await else { return };
+    let mut item = HashMap::new();
+    item.insert("connectionId".to_owned(), AttributeValue::S("conn-bad".to_owned()));
+    item.insert("userId".to_owned(), AttributeValue::S("user-1".to_owned()));
+    item.insert("ttl".to_owned(), AttributeValue::S("not a number".to_owned()));
+    f.store.client().put_item().table_name(f.store.table_name()).set_item(Some(item)).send().await.unwrap();
+    assert!(matches!(f.store.get("conn-bad").await, Err(StoreError::Corrupt { .. })));
+    assert_eq!(f.store.delete("conn-bad").await.unwrap(), None);
+    assert!(f.raw_get("conn-bad").await.is_none(), "the item is gone");
+}
+
 #[tokio::test]
 async fn missing_table_is_a_typed_backend_error() {
     let Some(endpoint) = endpoint_or_skip("missing_table") else { return };

@@ -412,7 +412,15 @@ impl ConnectionStore for DynamoDbConnectionStore {
             .map_err(|e| classify("delete", e))?;
         let now_ms = self.clock.now_millis();
         match out.attributes() {
-            Some(item) if !item.is_empty() => Ok(Some(from_item(item)?).filter(|r| !r.is_expired_at(now_ms))),
+            Some(item) if !item.is_empty() => match from_item(item) {
+                Ok(record) => Ok(Some(record).filter(|r| !r.is_expired_at(now_ms))),
+                // The delete succeeded: the item is gone. Only what it held cannot be read
+                // (written by another writer or an older deployment): not a backend error.
+                Err(e) => {
+                    tracing::warn!(error = %e, "deleted a connection record that could not be read");
+                    Ok(None)
+                }
+            },
             _ => Ok(None),
         }
     }
