@@ -972,7 +972,7 @@ fn opens_tuple(b: &[u8], close: usize) -> bool {
 /// Names of `name=value` pairs whose value is a secret (URL query strings, form bodies,
 /// `key=value` logs), matched at the end of the name, in any case, `-` and `_` alike:
 /// `access_token`, `X-Amz-Security-Token`, `client_secret`, `X-Amz-Signature`, ...
-const SECRET_PARAMS: [&[u8]; 10] = [
+const SECRET_PARAMS: [&[u8]; 14] = [
     b"token",
     b"authorization",
     b"jwt",
@@ -983,6 +983,13 @@ const SECRET_PARAMS: [&[u8]; 10] = [
     b"api-key",
     b"apikey",
     b"signature",
+    // AWS credentials as STS and the SDKs write them (`"SecretAccessKey":`,
+    // `secret_access_key:`, `"secretAccessKey":`), and private keys (`"private_key":`, a
+    // service-account JSON).
+    b"secret-access-key",
+    b"secretaccesskey",
+    b"private-key",
+    b"privatekey",
 ];
 
 /// Whether a parameter named `name` holds a secret: it ends like one of [`SECRET_PARAMS`]
