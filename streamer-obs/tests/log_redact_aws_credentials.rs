@@ -26,20 +26,11 @@ fn sts_credentials_json_is_redacted() {
 }
 
 #[test]
-fn camel_and_snake_case_names_are_redacted() {
+fn credential_and_private_key_names_in_any_case_are_redacted() {
     for text in [
         format!("{{\"secretAccessKey\": \"{SECRET}\"}}"),
         format!("Credentials {{ access_key_id: \"AKIA\", secret_access_key: \"{SECRET}\" }}"),
         format!("aws-secret-access-key: \"{SECRET}\""),
-    ] {
-        let m = message_of(&text);
-        assert!(m.contains("[REDACTED]"), "{m}");
-    }
-}
-
-#[test]
-fn private_keys_are_redacted() {
-    for text in [
         format!("{{\"type\": \"service_account\", \"private_key\": \"{SECRET}\"}}"),
         format!("Signer {{ private_key: Some(\"{SECRET}\") }}"),
         format!("{{\"privateKey\":\"{SECRET}\"}}"),

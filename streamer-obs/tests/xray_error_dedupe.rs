@@ -16,15 +16,13 @@
 //! Expected: two exceptions, one per distinct error (types `DbTimeout` and `HttpTimeout`;
 //! a remote and a local one). Observed: one.
 
+mod common;
+
 use std::sync::Arc;
 
 use serde_json::Value;
-use streamer_obs::testing::{CapturingEmitter, FixedClock};
-use streamer_obs::trace_header::TraceHeader;
 use streamer_obs::xray::cause::{ErrorDetails, ErrorKind};
 use streamer_obs::xray::recorder::Recorder;
-
-const HEADER: &str = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1";
 
 #[derive(Debug)]
 struct DbTimeout;
@@ -45,13 +43,7 @@ impl std::fmt::Display for HttpTimeout {
 impl std::error::Error for HttpTimeout {}
 
 fn recorded(body: impl FnOnce(&Arc<Recorder>)) -> Value {
-    let header: TraceHeader = HEADER.parse().unwrap();
-    let cap = CapturingEmitter::new();
-    let rec = Arc::new(Recorder::with_clock(
-        &header,
-        Arc::new(cap.clone()),
-        Arc::new(FixedClock::at_millis(1_795_730_988_123)),
-    ));
+    let (rec, cap) = common::recorder();
     body(&rec);
     tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(rec.flush());
     let docs = cap.documents();

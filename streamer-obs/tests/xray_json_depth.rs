@@ -15,14 +15,10 @@
 //! Fix: `MAX_NESTING_DEPTH` is 31 (61 levels + 2 + 64 = 127). Every document parses with
 //! serde_json's default limit (under 128 levels).
 
-use std::sync::Arc;
+mod common;
 
 use serde_json::Value;
-use streamer_obs::testing::{CapturingEmitter, FixedClock};
-use streamer_obs::trace_header::TraceHeader;
-use streamer_obs::xray::recorder::{MAX_NESTING_DEPTH, Recorder};
-
-const HEADER: &str = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1";
+use streamer_obs::xray::recorder::MAX_NESTING_DEPTH;
 
 fn json_depth(v: &Value) -> usize {
     match v {
@@ -34,13 +30,7 @@ fn json_depth(v: &Value) -> usize {
 
 #[test]
 fn deepest_allowed_subsegment_with_deepest_allowed_metadata_stays_under_128_levels() {
-    let header: TraceHeader = HEADER.parse().unwrap();
-    let cap = CapturingEmitter::new();
-    let rec = Arc::new(Recorder::with_clock(
-        &header,
-        Arc::new(cap.clone()),
-        Arc::new(FixedClock::at_millis(1_795_730_988_123)),
-    ));
+    let (rec, cap) = common::recorder();
     // 64 levels of arrays: within MAX_METADATA_DEPTH, kept as is.
     let mut value = serde_json::json!(1);
     for _ in 0..64 {

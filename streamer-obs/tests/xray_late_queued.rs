@@ -22,10 +22,7 @@ use std::sync::{Arc, Mutex};
 
 use serde_json::Value;
 use streamer_obs::handler::{ErrorView, HandlerOptions, HandlerScope};
-use streamer_obs::invocation::ColdStartTracker;
-use streamer_obs::metrics::EmfPublisher;
-use streamer_obs::telemetry::Telemetry;
-use streamer_obs::testing::{CapturingWriter, ContextBuilder};
+use streamer_obs::testing::ContextBuilder;
 use streamer_obs::xray::document::SegmentDocument;
 use streamer_obs::xray::emitter::{EmitError, FlushFuture, SegmentEmitter};
 use streamer_obs::xray::recorder::SubsegmentGuard;
@@ -52,11 +49,7 @@ impl SegmentEmitter for Queueing {
 #[test]
 fn a_subsegment_closed_after_the_invocation_returned_reaches_a_queueing_emitter() {
     let emitter = Queueing::default();
-    let telemetry = Telemetry::builder(common::config(&[]))
-        .cold_start_tracker(Arc::new(ColdStartTracker::new(&Default::default())))
-        .metrics_publisher(Arc::new(EmfPublisher::new(CapturingWriter::new())))
-        .emitter(Arc::new(emitter.clone()))
-        .build();
+    let telemetry = common::telemetry_with_emitter(Arc::new(emitter.clone()));
     let ctx = ContextBuilder::new().request_id("req-1").trace_header(common::HEADER).build();
     let late: Arc<Mutex<Option<SubsegmentGuard>>> = Arc::default();
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
@@ -95,11 +88,7 @@ fn a_subsegment_closed_after_the_invocation_returned_reaches_a_queueing_emitter(
 fn a_late_subsegment_closed_on_the_runtime_starts_the_emitters_flush() {
     use std::sync::atomic::Ordering;
     let emitter = Queueing::default();
-    let telemetry = Telemetry::builder(common::config(&[]))
-        .cold_start_tracker(Arc::new(ColdStartTracker::new(&Default::default())))
-        .metrics_publisher(Arc::new(EmfPublisher::new(CapturingWriter::new())))
-        .emitter(Arc::new(emitter.clone()))
-        .build();
+    let telemetry = common::telemetry_with_emitter(Arc::new(emitter.clone()));
     let ctx = ContextBuilder::new().request_id("req-2").trace_header(common::HEADER).build();
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     rt.block_on(async {

@@ -14,15 +14,11 @@
 //! Policy: every document with `throttle: true` also has `error: true` (the SDK sets
 //! `error` with `throttle`, as it does for `ErrorKind::Throttle`).
 
-use std::sync::Arc;
+mod common;
 
 use serde_json::Value;
-use streamer_obs::testing::{CapturingEmitter, FixedClock};
-use streamer_obs::trace_header::{SegmentId, TraceHeader, TraceId};
+use streamer_obs::trace_header::{SegmentId, TraceId};
 use streamer_obs::xray::document::{Flags, SegmentDocument, Subsegment};
-use streamer_obs::xray::recorder::Recorder;
-
-const HEADER: &str = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1";
 
 fn assert_throttle_implies_error(doc: &Value) {
     if doc.get("throttle") == Some(&Value::Bool(true)) {
@@ -35,13 +31,7 @@ fn assert_throttle_implies_error(doc: &Value) {
 
 #[test]
 fn throttle_flag_set_through_the_guard_also_sets_error() {
-    let header: TraceHeader = HEADER.parse().unwrap();
-    let cap = CapturingEmitter::new();
-    let rec = Arc::new(Recorder::with_clock(
-        &header,
-        Arc::new(cap.clone()),
-        Arc::new(FixedClock::at_millis(1_795_730_988_123)),
-    ));
+    let (rec, cap) = common::recorder();
     {
         let call = rec.subsegment("RateLimitedCall");
         call.add_flags(Flags { throttle: true, ..Flags::default() });

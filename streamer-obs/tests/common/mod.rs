@@ -128,3 +128,24 @@ impl Captured {
         found.remove(0)
     }
 }
+
+/// A recorder for [`HEADER`] on a capturing emitter, its clock fixed at [`T0`].
+pub fn recorder() -> (Arc<streamer_obs::xray::recorder::Recorder>, CapturingEmitter) {
+    let header: streamer_obs::trace_header::TraceHeader = HEADER.parse().expect("a valid header");
+    let cap = CapturingEmitter::new();
+    let rec = Arc::new(streamer_obs::xray::recorder::Recorder::with_clock(
+        &header,
+        Arc::new(cap.clone()),
+        Arc::new(FixedClock::at_millis(T0)),
+    ));
+    (rec, cap)
+}
+
+/// A telemetry with a fresh cold-start tracker, EMF into a capturing writer, and `emitter`.
+pub fn telemetry_with_emitter(emitter: Arc<dyn streamer_obs::xray::emitter::SegmentEmitter>) -> Telemetry {
+    Telemetry::builder(config(&[]))
+        .cold_start_tracker(Arc::new(ColdStartTracker::new(&Default::default())))
+        .metrics_publisher(Arc::new(EmfPublisher::new(CapturingWriter::new())))
+        .emitter(emitter)
+        .build()
+}
