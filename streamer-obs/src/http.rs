@@ -237,15 +237,14 @@ pub fn request_http(request: &Request) -> Http {
             None => uri.path().to_owned(),
         },
     };
-    let client_ip = header_text(request.headers(), "x-forwarded-for")
-        .and_then(|list| list.split(',').next())
-        .map(str::trim)
-        .filter(|ip| !ip.is_empty());
+    let forwarded = header_text(request.headers(), "x-forwarded-for");
+    let client_ip =
+        forwarded.as_deref().and_then(|list| list.split(',').next()).map(str::trim).filter(|ip| !ip.is_empty());
     // As they are: the subsegment's `set_http` redacts and cuts (once).
     Http {
         request_method: Some(request.method().as_str().to_owned()),
         request_url: Some(url),
-        request_user_agent: header_text(request.headers(), "user-agent").map(str::to_owned),
+        request_user_agent: header_text(request.headers(), "user-agent").map(std::borrow::Cow::into_owned),
         request_client_ip: client_ip.map(str::to_owned),
         ..Http::default()
     }
@@ -411,12 +410,16 @@ fn status_and_length(response: &Response<Body>) -> (u16, u64) {
 /// The `Content-Length` header's value: digits only (RFC 9110 `1*DIGIT`, blanks around
 /// it allowed), `None` for anything else (`+5`, `-1`, `5, 5`) or a value past `u64`.
 fn content_length(headers: &lambda_http::http::HeaderMap) -> Option<u64> {
-    let value = header_text(headers, "content-length")?.trim_matches(|c| c == ' ' || c == '\t');
+    let text = header_text(headers, "content-length")?;
+    let value = text.trim_matches(|c| c == ' ' || c == '\t');
     (!value.is_empty() && value.bytes().all(|b| b.is_ascii_digit())).then(|| value.parse().ok()).flatten()
 }
 
-fn header_text<'h>(headers: &'h lambda_http::http::HeaderMap, name: &str) -> Option<&'h str> {
-    headers.get(name).and_then(|v| v.to_str().ok())
+/// A header's value as text: UTF-8 as API Gateway and ALB deliver it (`HeaderValue::to_str`
+/// refuses every byte above 0x7F, and a `User-Agent` naming `Zürich` would be left out),
+/// bytes that are not UTF-8 as U+FFFD.
+fn header_text<'h>(headers: &'h lambda_http::http::HeaderMap, name: &str) -> Option<std::borrow::Cow<'h, str>> {
+    headers.get(name).map(|v| String::from_utf8_lossy(v.as_bytes()))
 }
 
 fn body_len(body: &Body) -> u64 {

@@ -11,7 +11,8 @@
 //! - a metadata entry under such a key is `"[REDACTED]"`; any other value is redacted as a
 //!   logged event is (secret keys at any depth, JWTs and credentials in strings, JSON held
 //!   in a string); metadata namespaces and keys are scrubbed as text;
-//! - text written as given is scrubbed of JWTs and credentials as log text is: string
+//! - text written as given is scrubbed of JWTs and credentials as log text is (with the
+//!   value of any `name=value` pair whose name holds a redacted key, `jsessionid=…`): string
 //!   annotations (before the 1000-character cut), subsegment names that are not letters
 //!   and digits only, every string of the `http`, `aws` and `sql` blocks, exception
 //!   messages and types;
@@ -78,10 +79,16 @@ pub(crate) fn scrubbed(value: &str) -> Option<String> {
     scrub(value).map(crate::xray::annotation::cut_value)
 }
 
-/// `text` with JWTs and credentials replaced; `None` when there is none.
+/// `text` with JWTs and credentials replaced, and the value of every `name=value` pair
+/// whose name holds a redacted key (`jsessionid=…`, `session_id=…`, as in log text);
+/// `None` when there is none.
 #[inline]
 pub(crate) fn scrub(text: &str) -> Option<String> {
-    if crate::log::json::needs_scrub(text) { crate::log::json::scrub_text(text) } else { None }
+    // A pair needs a `=` with something after it: base64 padding (`…Ihw=`) is none.
+    let pairs = if text.trim_end_matches('=').contains('=') { default_redactor().redact_pairs(text) } else { None };
+    let text = pairs.as_deref().unwrap_or(text);
+    let scrubbed = if crate::log::json::needs_scrub(text) { crate::log::json::scrub_text(text) } else { None };
+    scrubbed.or(pairs)
 }
 
 /// A metadata value as it is stored: `"[REDACTED]"` under a secret-looking key, else
