@@ -268,6 +268,21 @@ impl Args {
                         "the latency metric name must be at most 255 characters, without control characters",
                     ));
                 }
+                // The SDK's other refusals of a metric name, which would drop the metric at
+                // every invocation: the EMF metadata member (E-2), and `@…`, which Logs
+                // Insights shows as `@@…`.
+                if value == "_aws" {
+                    return Err(syn::Error::new(
+                        lit.span(),
+                        "the latency metric name must not be `_aws` (the EMF metadata member, rule E-2)",
+                    ));
+                }
+                if value.starts_with('@') {
+                    return Err(syn::Error::new(
+                        lit.span(),
+                        "the latency metric name must not start with '@' (Logs Insights would show it as `@@…`, rule Q-3)",
+                    ));
+                }
                 LatencyMetric::Name(lit)
             } else {
                 return Err(input.error("expected a metric name (`latency_metric = \"Name\"`) or `false`"));

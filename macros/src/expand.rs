@@ -35,8 +35,13 @@ pub(crate) fn expand(args: &Args, f: &InstrumentedFn, plan: &Plan) -> TokenStrea
     // block fragment of a `macro_rules!` kept in braces would be `unused_braces`), after
     // each parameter mentioned whole (see `Plan::captures`).
     let stmts = body_statements(body);
-    let captures = plan.captures.iter().map(|ident| quote!(let _ = &#ident;));
+    let captures: Vec<TokenStream> = plan.captures.iter().map(|ident| quote!(let _ = &#ident;)).collect();
     let moved = quote!(#(#captures)* #stmts);
+    // A body that starts with an item (`use`, `fn`, `const`) keeps it first in a block of
+    // its own: after the generated statements below it would be reported by
+    // `clippy::items_after_statements` on the user's item.
+    let body_in_block = if starts_with_item(&stmts) { quote!({ #stmts }) } else { stmts.clone() };
+    let moved_async = quote!(#(#captures)* #body_in_block);
     let async_body = quote_spanned! {ret_span=>
         async move {
             #[allow(
@@ -53,7 +58,7 @@ pub(crate) fn expand(args: &Args, f: &InstrumentedFn, plan: &Plan) -> TokenStrea
                 let #obs_fake_return: #ret = loop {};
                 return #obs_fake_return;
             }
-            #moved
+            #moved_async
         }
     };
 
@@ -153,7 +158,16 @@ pub(crate) fn expand(args: &Args, f: &InstrumentedFn, plan: &Plan) -> TokenStrea
                 let ms = &ms.value;
                 options.extend(quote!(.deadline_margin(::std::time::Duration::from_millis(#ms))));
             }
-            let new_scope = if entries.is_empty() {
+            // A span with fields runs the user's code (`fields(...)`, a parameter's `Debug`):
+            // built under the lifecycle's guard, as the annotations are.
+            let new_scope = if !span_fields.is_empty() {
+                let open =
+                    if entries.is_empty() { quote!(.open([])) } else { quote!(.open_guarded(|| [#(#entries),*])) };
+                quote!({
+                    let #obs_pending = #private::HandlerScope::prepare(#options, #ctx, #private::tracing::Span::none());
+                    #obs_pending.with_span_guarded(|| #span)#open
+                })
+            } else if entries.is_empty() {
                 quote!(#private::HandlerScope::new(#options, #ctx, #obs_span))
             } else {
                 // The annotations are evaluated once `ctx` is no longer borrowed (one may
@@ -208,9 +222,10 @@ pub(crate) fn expand(args: &Args, f: &InstrumentedFn, plan: &Plan) -> TokenStrea
             // and the body future, moved into the run future) end with the block, before the
             // await, so the handler's future does not keep a slot for each of them beside the
             // run future that holds them.
+            let span_now = span_fields.is_empty().then(|| quote!(let #obs_span = #span;));
             quote! {
                 {
-                    let #obs_span = #span;
+                    #span_now
                     // The context is read from the event even when its binding says it is
                     // unused (`_event`).
                     #[allow(clippy::used_underscore_binding)]
@@ -333,4 +348,10 @@ fn body_statements(body: &TokenStream) -> TokenStream {
         },
         _ => body.clone(),
     }
+}
+
+/// Whether the body's first statement is an item (`use`, `fn`, `const`, ...).
+fn starts_with_item(stmts: &TokenStream) -> bool {
+    syn::parse2::<syn::Block>(quote!({ #stmts }))
+        .is_ok_and(|block| matches!(block.stmts.first(), Some(syn::Stmt::Item(_))))
 }

@@ -287,8 +287,9 @@ pub struct ErrorView {
 }
 
 impl ErrorView {
-    /// The view of a concrete error type (its full type name).
-    pub fn from_error<E: Error + 'static>(e: &E) -> Self {
+    /// The view of a concrete error type (its full type name); the error may borrow (no
+    /// `'static` bound: its `source()` chain is `'static` by `Error`'s definition).
+    pub fn from_error<E: Error + ?Sized>(e: &E) -> Self {
         Self {
             type_name: std::any::type_name::<E>().to_owned(),
             message: e.to_string(),
@@ -297,9 +298,15 @@ impl ErrorView {
         }
     }
 
-    /// The view of a `dyn Error` (type from the leading identifier of its `Debug`).
-    pub fn from_dyn(e: &(dyn Error + 'static)) -> Self {
-        Self::from_dyn_depth(e, 0)
+    /// The view of a `dyn Error` (type from the leading identifier of its `Debug`); the
+    /// error may borrow (`Box<dyn Error + 'a>`).
+    pub fn from_dyn(e: &dyn Error) -> Self {
+        Self {
+            type_name: debug_type_name(&format!("{e:?}")),
+            message: e.to_string(),
+            source: e.source().map(|s| Box::new(Self::from_dyn_depth(s, 1))),
+            kind: None,
+        }
     }
 
     fn from_dyn_depth(e: &(dyn Error + 'static), depth: usize) -> Self {
@@ -435,21 +442,50 @@ impl PendingHandlerScope {
         self,
         annotations: impl FnOnce() -> [(&'static str, AnnotationArg<'a>); N],
     ) -> HandlerScope {
-        // When panics abort, the hook records a panic of the annotations' code (it opens
-        // the handler subsegment to mark it).
-        let mut armed = self.options.panic_aborts.then(|| {
-            abort::install_hook();
-            let PendingHandlerScope { telemetry, invocation, options, span, started } = &self;
-            abort::AbortScope::new(
-                HandlerScope::copy_for_abort(telemetry.clone(), invocation, options, span, *started),
-                None,
-            )
-        });
+        let mut armed = self.abort_guard();
         let (evaluated, _) = abort::armed(&mut armed, || std::panic::catch_unwind(AssertUnwindSafe(annotations)));
         match evaluated {
             Ok(annotations) => self.open(annotations),
             Err(panic) => self.open([]).panicked_before_body(panic),
         }
+    }
+
+    /// The handler's span built by `span` under the same guard as
+    /// [`Self::open_guarded`]: the attribute's `fields(...)` expressions and the `Debug` of
+    /// recorded parameters are the user's code too, and a panic there takes the
+    /// lifecycle's panic path as well (then resumes).
+    ///
+    /// ```
+    /// use streamer_obs::handler::{HandlerOptions, HandlerScope};
+    /// use streamer_obs::testing::ContextBuilder;
+    /// let ctx = ContextBuilder::new().build();
+    /// let pending = HandlerScope::prepare(HandlerOptions::new("H"), &ctx, tracing::Span::none());
+    /// let scope = pending.with_span_guarded(|| tracing::info_span!("H", attempt = 2)).open([]);
+    /// assert_eq!(scope.options().name(), "H");
+    /// ```
+    pub fn with_span_guarded(mut self, span: impl FnOnce() -> tracing::Span) -> Self {
+        let mut armed = self.abort_guard();
+        let (built, _) = abort::armed(&mut armed, || std::panic::catch_unwind(AssertUnwindSafe(span)));
+        match built {
+            Ok(span) => {
+                self.span = span;
+                self
+            }
+            Err(panic) => self.open([]).panicked_before_body(panic),
+        }
+    }
+
+    /// When panics abort, the hook's record of a panic of the user's code run before the
+    /// body (it opens the handler subsegment to mark it).
+    fn abort_guard(&self) -> Option<Box<abort::AbortScope>> {
+        self.options.panic_aborts.then(|| {
+            abort::install_hook();
+            let PendingHandlerScope { telemetry, invocation, options, span, started } = self;
+            abort::AbortScope::new(
+                HandlerScope::copy_for_abort(telemetry.clone(), invocation, options, span, *started),
+                None,
+            )
+        })
     }
 
     /// Opens the handler subsegment, at the start time read by [`HandlerScope::prepare`],

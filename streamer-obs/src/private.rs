@@ -205,7 +205,10 @@ pub trait ViaError {
     /// The error view.
     fn __obs_error_view(&self) -> ErrorView;
 }
-impl<E: Error + 'static> ViaError for &Wrap<'_, E> {
+// No `'static` bound: an error that borrows (`ParseErr<'a>`, `nom::Err<…<&str>>`, a
+// generic `E: Error`) takes this level too, and trait selection ignores lifetimes, so a
+// bound here would only turn into a borrow error in the user's function.
+impl<E: Error + ?Sized> ViaError for &Wrap<'_, E> {
     fn __obs_error_view(&self) -> ErrorView {
         ErrorView::from_error(self.0)
     }
@@ -221,14 +224,15 @@ pub trait ViaBoxError {
 }
 macro_rules! via_box_error {
     ($($t:ty),*) => {$(
-        impl ViaBoxError for &&Wrap<'_, Box<$t>> {
+        // Any object lifetime (`Box<dyn Error + 'a>`): see `ViaError`.
+        impl<'o> ViaBoxError for &&Wrap<'_, Box<$t>> {
             fn __obs_error_view(&self) -> ErrorView {
                 ErrorView::from_dyn(&**self.0)
             }
         }
     )*};
 }
-via_box_error!(dyn Error + Send + Sync, dyn Error, dyn Error + Send, dyn Error + Sync);
+via_box_error!(dyn Error + Send + Sync + 'o, dyn Error + 'o, dyn Error + Send + 'o, dyn Error + Sync + 'o);
 
 /// Level 3: anything `Debug`.
 pub trait ViaDebug {
