@@ -1064,18 +1064,24 @@ fn flush_after(
     // (it would never be published), not lost silently.
     invocation.metrics().finish();
     invocation.xray().finish();
-    let metrics_flushed =
-        metrics::flush_invocation_now(invocation, &**telemetry.publisher(), &clock, &options).is_some();
-    if metrics_flushed && invocation.xray().flush_now().is_some() {
+    // Inside the invocation's scope: a line the flush writes (a publisher's or emitter's
+    // failure, subsegments still open) carries this invocation's keys, not those of
+    // whatever invocation is current around the handler's future (or none).
+    let (metrics_flushed, all_flushed) = Arc::clone(invocation).sync_scope(|| {
+        let metrics_flushed =
+            metrics::flush_invocation_now(invocation, &**telemetry.publisher(), &clock, &options).is_some();
+        (metrics_flushed, metrics_flushed && invocation.xray().flush_now().is_some())
+    });
+    if all_flushed {
         return None;
     }
     let (telemetry, invocation) = (telemetry.clone(), Arc::clone(invocation));
-    Some(Box::pin(async move {
+    Some(Box::pin(Arc::clone(&invocation).scope(async move {
         if !metrics_flushed {
             flush_metrics(&telemetry, &invocation, &options, &clock).await;
         }
         invocation.xray().flush().await;
-    }))
+    })))
 }
 
 /// The lifecycle's panic hook for builds where panics abort (see

@@ -584,7 +584,11 @@ impl Invocation {
     /// Returns how many records were written.
     pub fn flush_log_buffer(&self) -> usize {
         match &self.log_buffer {
-            Some(b) => b.lock().unwrap_or_else(|p| p.into_inner()).flush(),
+            // Written without the lock: a writer that logs comes back to the buffer.
+            Some(b) => {
+                let held = b.lock().unwrap_or_else(|p| p.into_inner()).take();
+                held.write()
+            }
             None => 0,
         }
     }

@@ -21,6 +21,26 @@ pub(crate) struct LogBuffer {
     sink: Option<LineSink>,
 }
 
+/// Lines taken out of a buffer ([`LogBuffer::take`]), with where they go.
+#[must_use = "the lines are written by `write`"]
+pub(crate) struct HeldLines {
+    lines: VecDeque<Vec<u8>>,
+    sink: Option<LineSink>,
+}
+
+impl HeldLines {
+    /// Writes the lines to the sink, oldest first (without one, drops them); the count.
+    pub(crate) fn write(self) -> usize {
+        let n = self.lines.len();
+        if let Some(sink) = &self.sink {
+            for line in &self.lines {
+                sink(line);
+            }
+        }
+        n
+    }
+}
+
 /// The warning written on an invocation's first eviction.
 pub(crate) const EVICTED: &str =
     "log buffer full: the oldest buffered records were evicted (raise LogBufferConfig::max_bytes to keep more)";
@@ -86,17 +106,17 @@ impl LogBuffer {
     }
 
     /// Writes every held line to the sink, oldest first. Returns the count.
+    #[cfg(test)]
     pub(crate) fn flush(&mut self) -> usize {
-        let n = self.lines.len();
-        if let Some(sink) = &self.sink {
-            for line in self.lines.drain(..) {
-                sink(&line);
-            }
-        } else {
-            self.lines.clear();
-        }
+        self.take().write()
+    }
+
+    /// Takes every held line out, to be written ([`HeldLines::write`]) once the buffer's
+    /// lock is released: the writer is the user's, and a writer that logs would find the
+    /// lock held.
+    pub(crate) fn take(&mut self) -> HeldLines {
         self.bytes = 0;
-        n
+        HeldLines { lines: std::mem::take(&mut self.lines), sink: self.sink.clone() }
     }
 
     pub(crate) fn clear(&mut self) {

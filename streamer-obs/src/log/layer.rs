@@ -1002,7 +1002,10 @@ where
                 return;
             }
             if level == LogLevel::Error && b.config().flushes_on_error_log() {
-                b.flush();
+                // Written without the lock: a writer that logs comes back here.
+                let held = b.take();
+                drop(b);
+                held.write();
             }
         }
         write_line(&*self.writer, line, self.shared.dev);

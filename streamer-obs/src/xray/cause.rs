@@ -367,21 +367,50 @@ pub(crate) struct RecordedErrors {
 
 /// A fingerprint per element of the chain: element `i` covers its message and every
 /// source below it, so a wrapped error is recognised by its inner part.
-fn fingerprints(chain: &[(&(dyn StdError + 'static), String, String)], remote: bool) -> Vec<u64> {
+fn fingerprints(chain: &[(String, String)], remote: bool) -> Vec<u64> {
     let mut out = vec![0u64; chain.len()];
     let mut below = 0u64;
     for i in (0..chain.len()).rev() {
         let mut h = std::collections::hash_map::DefaultHasher::new();
         // The text, the type (two errors may print alike: `timed out`) and where the
         // error came from.
+        chain[i].0.hash(&mut h);
         chain[i].1.hash(&mut h);
-        chain[i].2.hash(&mut h);
         remote.hash(&mut h);
         below.hash(&mut h);
         below = h.finish();
         out[i] = below;
     }
     out
+}
+
+/// An error's `source()` chain rendered: each error's message and its type as its `Debug`
+/// names it (at most [`MAX_EXCEPTIONS`] + 1 of them), and how many there are (counted up
+/// to [`MAX_CHAIN_COUNTED`]).
+#[derive(Debug)]
+pub(crate) struct ErrorChain {
+    links: Vec<(String, String)>,
+    total: usize,
+}
+
+impl ErrorChain {
+    /// Renders `err`'s chain: the errors' `Display`, `Debug` and `source()` run here.
+    pub(crate) fn of(err: &(dyn StdError + 'static)) -> Self {
+        let mut links = Vec::new();
+        let mut cur: Option<&(dyn StdError + 'static)> = Some(err);
+        let mut total = 0usize;
+        while let Some(e) = cur {
+            total += 1;
+            if links.len() < MAX_EXCEPTIONS + 1 {
+                links.push((e.to_string(), erased_type_name(e)));
+            }
+            if total >= MAX_CHAIN_COUNTED {
+                break; // a cyclic or absurd chain: stop counting
+            }
+            cur = e.source();
+        }
+        Self { links, total }
+    }
 }
 
 /// The type shown for a type-erased error: the leading identifier of its `Debug` text
@@ -410,32 +439,28 @@ impl RecordedErrors {
     /// subsegment is referred to by id instead of written again; recorded on another, it
     /// is written in full, with its own ids (a `cause` never refers into another
     /// subsegment, whose exceptions the size guard may trim).
+    #[cfg(test)]
     pub(crate) fn cause_for(
         &mut self,
         err: &(dyn StdError + 'static),
         details: &ErrorDetails<'_>,
         at: RecordedAt,
     ) -> Cause {
-        // Each error with its text and its type as its `Debug` names it.
-        let mut chain: Vec<(&(dyn StdError + 'static), String, String)> = Vec::new();
-        let mut cur: Option<&(dyn StdError + 'static)> = Some(err);
-        let mut total = 0usize;
-        while let Some(e) = cur {
-            total += 1;
-            if chain.len() < MAX_EXCEPTIONS + 1 {
-                chain.push((e, e.to_string(), erased_type_name(e)));
-            }
-            if total >= MAX_CHAIN_COUNTED {
-                break; // a cyclic or absurd chain: stop counting
-            }
-            cur = e.source();
-        }
-        let fps = fingerprints(&chain, details.remote);
+        self.cause_for_chain(&ErrorChain::of(err), details, at)
+    }
+
+    /// [`Self::cause_for`] of a chain rendered beforehand ([`ErrorChain::of`]): what the
+    /// recorder calls under its lock, the errors' `Display`, `Debug` and `source()` (the
+    /// user's code, which may record X-Ray data itself) having run before it took it.
+    pub(crate) fn cause_for_chain(&mut self, chain: &ErrorChain, details: &ErrorDetails<'_>, at: RecordedAt) -> Cause {
+        let ErrorChain { links: chain, total } = chain;
+        let total = *total;
+        let fps = fingerprints(chain, details.remote);
         if let Some(id) = fps.first().and_then(|&f| self.known(f, at)) {
             return Cause::Ref(id);
         }
         let mut exceptions: Vec<Exception> = Vec::new();
-        for (i, (_, msg, erased_type)) in chain.iter().enumerate() {
+        for (i, (msg, erased_type)) in chain.iter().enumerate() {
             if let Some(known) = self.known(fps[i], at) {
                 if let Some(prev) = exceptions.last_mut() {
                     prev.cause = Some(known);

@@ -896,8 +896,11 @@ impl Recorder {
     fn error_node(&self, idx: usize, id: SegmentId, err: &(dyn StdError + 'static), details: &ErrorDetails<'_>) {
         // `idx` fits a `u32`: the arena holds fewer than `NO_NODE` nodes.
         let here = (idx as u32, id);
+        // Rendered before the lock: the errors' `Display`, `Debug` and `source()` are the
+        // user's code, which may read or record X-Ray data (a message with the trace id).
+        let chain = crate::xray::cause::ErrorChain::of(err);
         self.with_node(idx, id, |sub, state| {
-            let cause = state.errors.cause_for(err, details, here);
+            let cause = state.errors.cause_for_chain(&chain, details, here);
             sub.add_flags(details.kind().flags());
             let left_out = match &mut sub.rare_mut().cause {
                 Some(existing) => existing.merge(cause),
