@@ -45,8 +45,20 @@ static CLASS: [u8; 256] = {
 /// [`scrub_text`] replaces. One table pass settles ids and names without a search.
 #[inline]
 pub(crate) fn needs_scrub(s: &str) -> bool {
+    needs_scrub_and_equals(s).0
+}
+
+/// [`needs_scrub`], and whether `s` holds a `=` at all, in one pass.
+#[inline]
+pub(crate) fn needs_scrub_and_equals(s: &str) -> (bool, bool) {
     let bytes = s.as_bytes();
     let acc = bytes.iter().fold(0, |acc, &b| acc | CLASS[usize::from(b)]);
+    (needs_scrub_of(bytes, acc), acc & EQUALS != 0)
+}
+
+/// [`needs_scrub`] of `bytes`, whose [`CLASS`] bits OR to `acc`.
+#[inline]
+fn needs_scrub_of(bytes: &[u8], acc: u8) -> bool {
     if acc & (JAY | WHITESPACE | EQUALS | COLON_OR_BACKSLASH | ESCAPE) == 0 {
         // No `eyJ`, and nothing a credential can follow (a scheme's space, a header's
         // colon, a parameter's `=`, a tuple's quotes): ids and names.

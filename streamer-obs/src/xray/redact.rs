@@ -84,8 +84,25 @@ pub(crate) fn scrubbed(value: &str) -> Option<String> {
 /// `None` when there is none.
 #[inline]
 pub(crate) fn scrub(text: &str) -> Option<String> {
-    // A pair needs a `=` with something after it: base64 padding (`…Ihw=`) is none.
-    let pairs = if text.trim_end_matches('=').contains('=') { default_redactor().redact_pairs(text) } else { None };
+    // The common case (an id, a name, a short value) settled by one pass, in place.
+    let (needs, equals) = crate::log::json::needs_scrub_and_equals(text);
+    let pair = equals && has_pair(text.as_bytes());
+    if !pair && !needs {
+        return None;
+    }
+    scrub_found(text, pair)
+}
+
+/// Whether `b` may hold a `name=value` pair: a `=` with something other than `=` after it
+/// (base64 padding, `…Ihw=`, is none).
+#[inline]
+fn has_pair(b: &[u8]) -> bool {
+    memchr::memchr(b'=', b).is_some_and(|p| b[p..].iter().any(|&c| c != b'='))
+}
+
+#[inline(never)]
+fn scrub_found(text: &str, pair: bool) -> Option<String> {
+    let pairs = if pair { default_redactor().redact_pairs(text) } else { None };
     let text = pairs.as_deref().unwrap_or(text);
     let scrubbed = if crate::log::json::needs_scrub(text) { crate::log::json::scrub_text(text) } else { None };
     scrubbed.or(pairs)
