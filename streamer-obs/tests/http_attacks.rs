@@ -1091,3 +1091,64 @@ fn a_jwt_with_percent_encoded_dots_in_the_path_is_in_neither_output() {
     h.assert_clean(&[JWT_SIG, "eyJzdWIiOiJjYW5hcnktdXNlciIsImFkbSI6dHJ1ZX0"]);
     assert!(h.subsegment("Verify")["http"]["request"]["url"].as_str().unwrap().contains("/v1/verify/"));
 }
+
+// ---------------------------------------------------------------------------------------
+// Found by a review (2026-11-28): the X-Ray `http` block's strings are redacted with the
+// log lines' key list (a session id in the URL or `User-Agent` reached it verbatim), and a
+// UTF-8 `User-Agent` is kept (`HeaderValue::to_str` refused every non-ASCII byte and the
+// field was left out, while the logged event kept it).
+
+#[test]
+fn a_utf8_user_agent_is_recorded_in_the_http_block() {
+    for ua in ["MyApp/2.1 (Android 14; Pixel 8; Zürich)", "Café-Kasse/1.0", "日本アプリ/3.0 CFNetwork/1490"] {
+        let mut event = v2("GET", "/v1/me", "");
+        event["headers"]["user-agent"] = json!(ua);
+        let h = h();
+        let service = layer(&h, all_on("Ua")).layer(answering(|| ok_json("{}")));
+        let response = run(&h, service, ev(event, "req-ua")).unwrap();
+        assert_eq!(response["statusCode"], 200);
+        // The log side has it.
+        assert_eq!(h.logged_event()["headers"]["user-agent"], ua);
+        // X-Ray must have it too (as it is, or at least some rendering of it).
+        let sub = h.subsegment("Ua");
+        let recorded = sub["http"]["request"].get("user_agent").and_then(Value::as_str);
+        assert!(
+            recorded.is_some_and(|r| r.starts_with(ua.split('/').next().unwrap()) || r.contains("/")),
+            "{ua:?}: no user_agent in the http block: {}",
+            sub["http"]
+        );
+    }
+}
+
+/// A session id as servlet containers rewrite it into the URL (`;jsessionid=…`), and a
+/// path segment `session_id=…`: the logged path has both redacted, the X-Ray URL must too.
+#[test]
+fn a_session_id_in_the_path_is_not_in_the_xray_url() {
+    for path in ["/v1/cart;jsessionid=CanaryJsess1/items", "/v1/cart/session_id=CanaryJsess1"] {
+        let h = h();
+        let service = layer(&h, all_on("Cart")).layer(answering(|| ok_json("{}")));
+        let response = run(&h, service, ev(v2("GET", path, ""), "req-jsess")).unwrap();
+        assert_eq!(response["statusCode"], 200);
+        // The log side redacts it (the key list's `sessionid` / `session_id`) ...
+        let logged = h.logged_event();
+        assert!(!logged.to_string().contains("CanaryJsess1"), "{path}: the log keeps it: {logged}");
+        // ... X-Ray must not keep what the log line of the same request redacts.
+        let url = h.subsegment("Cart")["http"]["request"]["url"].as_str().unwrap_or_default().to_owned();
+        assert!(!url.contains("CanaryJsess1"), "{path}: the session id is in X-Ray http.request.url: {url}");
+        h.assert_clean(&["CanaryJsess1"]);
+    }
+}
+
+/// The same for a session id in the `User-Agent` (an SDK that writes its session there).
+#[test]
+fn a_session_id_in_the_user_agent_is_not_in_the_xray_document() {
+    let mut event = v2("GET", "/v1/me", "");
+    event["headers"]["user-agent"] = json!("shop-app/3.2 (iOS 17; sessionid=CanaryUaSess2)");
+    let h = h();
+    let service = layer(&h, all_on("Me")).layer(answering(|| ok_json("{}")));
+    run(&h, service, ev(event, "req-ua-sess")).unwrap();
+    let logged = h.logged_event();
+    assert!(!logged.to_string().contains("CanaryUaSess2"), "the log keeps it: {logged}");
+    let ua = h.subsegment("Me")["http"]["request"]["user_agent"].as_str().unwrap_or_default().to_owned();
+    assert!(!ua.contains("CanaryUaSess2"), "the session id is in X-Ray http.request.user_agent: {ua}");
+}
