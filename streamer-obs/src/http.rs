@@ -408,8 +408,12 @@ fn status_and_length(response: &Response<Body>) -> (u16, u64) {
 }
 
 /// The `Content-Length` header's value: digits only (RFC 9110 `1*DIGIT`, blanks around
-/// it allowed), `None` for anything else (`+5`, `-1`, `5, 5`) or a value past `u64`.
+/// it allowed), `None` for anything else (`+5`, `-1`, `5, 5`), a value past `u64`, or more
+/// than one `Content-Length` line (RFC 9110 §5.3 reads them as one list, `999, 3`, which
+/// is refused as the single line is).
 fn content_length(headers: &lambda_http::http::HeaderMap) -> Option<u64> {
+    let mut lines = headers.get_all("content-length").iter();
+    let (Some(_), None) = (lines.next(), lines.next()) else { return None };
     let text = header_text(headers, "content-length")?;
     let value = text.trim_matches(|c| c == ' ' || c == '\t');
     (!value.is_empty() && value.bytes().all(|b| b.is_ascii_digit())).then(|| value.parse().ok()).flatten()

@@ -872,6 +872,23 @@ fn wrong_content_length_headers() {
     }
 }
 
+/// Two `Content-Length` lines that disagree are one list (RFC 9110 §5.3), refused as
+/// `4, 4` on one line is: the body's own length is recorded, not the first line's.
+#[test]
+fn two_content_length_lines_fall_back_to_the_body() {
+    let make = || {
+        let mut response =
+            Response::builder().status(200).header("content-type", "text/plain").body(Body::from("abc")).unwrap();
+        response.headers_mut().append("content-length", HeaderValue::from_static("999"));
+        response.headers_mut().append("content-length", HeaderValue::from_static("3"));
+        response
+    };
+    let (h, response) = layered_equals_bare("two lines", all_on("Length"), make, v2("GET", "/len", ""));
+    assert_eq!(response.unwrap()["body"], "abc");
+    let sub = h.subsegment("Length");
+    assert_eq!(sub["http"]["response"]["content_length"], 3, "{sub}");
+}
+
 #[test]
 fn rest_api_payload_1_0_secrets() {
     let mut event = v1("POST", "/users/login");
