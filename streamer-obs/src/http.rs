@@ -413,8 +413,8 @@ fn status_and_length(response: &Response<Body>) -> (u16, u64) {
 /// is refused as the single line is).
 fn content_length(headers: &lambda_http::http::HeaderMap) -> Option<u64> {
     let mut lines = headers.get_all("content-length").iter();
-    let (Some(_), None) = (lines.next(), lines.next()) else { return None };
-    let text = header_text(headers, "content-length")?;
+    let (Some(line), None) = (lines.next(), lines.next()) else { return None };
+    let text = String::from_utf8_lossy(line.as_bytes());
     let value = text.trim_matches(|c| c == ' ' || c == '\t');
     (!value.is_empty() && value.bytes().all(|b| b.is_ascii_digit())).then(|| value.parse().ok()).flatten()
 }

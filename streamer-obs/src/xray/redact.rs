@@ -90,7 +90,7 @@ pub(crate) fn scrub(text: &str) -> Option<String> {
     if !pair && !needs {
         return None;
     }
-    scrub_found(text, pair)
+    scrub_found(text, pair, needs)
 }
 
 /// Whether `b` may hold a `name=value` pair: a `=` with something other than `=` after it
@@ -100,11 +100,17 @@ fn has_pair(b: &[u8]) -> bool {
     memchr::memchr(b'=', b).is_some_and(|p| b[p..].iter().any(|&c| c != b'='))
 }
 
+/// [`scrub`] of a text that holds a pair or needs scrubbing (`needs`, as
+/// [`crate::log::json::needs_scrub`] answered for `text`): the check is made again only
+/// on a text the pair redaction changed.
 #[inline(never)]
-fn scrub_found(text: &str, pair: bool) -> Option<String> {
+fn scrub_found(text: &str, pair: bool, needs: bool) -> Option<String> {
     let pairs = if pair { default_redactor().redact_pairs(text) } else { None };
-    let text = pairs.as_deref().unwrap_or(text);
-    let scrubbed = if crate::log::json::needs_scrub(text) { crate::log::json::scrub_text(text) } else { None };
+    let (text, needs) = match pairs.as_deref() {
+        Some(redacted) => (redacted, crate::log::json::needs_scrub(redacted)),
+        None => (text, needs),
+    };
+    let scrubbed = if needs { crate::log::json::scrub_text(text) } else { None };
     scrubbed.or(pairs)
 }
 
