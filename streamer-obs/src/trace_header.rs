@@ -70,16 +70,38 @@ impl TraceId {
         u32::from_str_radix(&self.as_str()[2..10], 16).unwrap_or(0)
     }
 
-    /// A new id for `epoch_seconds` with 96 random bits. Inside Lambda always use the
-    /// header's `Root` instead; this is for tests and for code outside Lambda.
+    /// A new id for `epoch_seconds` with 96 random bits from the operating system's secure
+    /// generator (`getrandom`), as rule X-5 ("Trace ID Security") asks: a trace id must not
+    /// be guessable from earlier ones. Should the operating system refuse (it does not on
+    /// Linux once booted), the bits come from a fast generator seeded from the clock and the
+    /// thread, so an id is still produced. Inside Lambda always use the header's `Root`
+    /// instead; this is for tests and for code outside Lambda.
     pub fn generate(epoch_seconds: u32) -> Self {
+        let mut random = [0u8; 12];
+        if getrandom::fill(&mut random).is_err() {
+            let mut rng = fastrand::Rng::new();
+            rng.fill(&mut random);
+        }
+        Self::from_parts(epoch_seconds, random)
+    }
+
+    /// The id of `epoch_seconds` and 96 given bits (deterministic ids for tests).
+    ///
+    /// ```
+    /// # use streamer_obs::trace_header::TraceId;
+    /// let id = TraceId::from_parts(0x58406520, [0xa0, 0x06, 0x64, 0x91, 0x27, 0xe3, 0x71, 0x90, 0x3a, 0x2d, 0xe9, 0x79]);
+    /// assert_eq!(id.as_str(), "1-58406520-a006649127e371903a2de979");
+    /// ```
+    pub fn from_parts(epoch_seconds: u32, random: [u8; 12]) -> Self {
         let mut out = [0u8; 35];
         out[0] = b'1';
         out[1] = b'-';
         write_hex(&mut out[2..10], u64::from(epoch_seconds), 8);
         out[10] = b'-';
-        let hi = fastrand::u64(..);
-        let lo = fastrand::u32(..);
+        let hi = u64::from_be_bytes([
+            random[0], random[1], random[2], random[3], random[4], random[5], random[6], random[7],
+        ]);
+        let lo = u32::from_be_bytes([random[8], random[9], random[10], random[11]]);
         write_hex(&mut out[11..27], hi, 16);
         write_hex(&mut out[27..35], u64::from(lo), 8);
         TraceId(out)
@@ -640,6 +662,21 @@ mod tests {
         let h: TraceHeader = format!("Root={ROOT}").parse().unwrap();
         assert_eq!(h.sampled(), None);
         assert!(!h.is_sampled());
+    }
+
+    #[test]
+    fn trace_ids_do_not_follow_the_fast_generator() {
+        // X-5: the random part comes from a secure generator. Reseeding the process's
+        // fast generator alike must not give the same id twice.
+        fastrand::seed(7);
+        let a = TraceId::generate(1);
+        fastrand::seed(7);
+        let b = TraceId::generate(1);
+        assert_ne!(a, b);
+        let mut seen = std::collections::HashSet::new();
+        for _ in 0..1000 {
+            assert!(seen.insert(TraceId::generate(1).as_str()[11..].to_owned()));
+        }
     }
 
     #[test]
