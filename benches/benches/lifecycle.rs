@@ -118,6 +118,55 @@ impl SegmentEmitter for SwitchEmitter {
     }
 }
 
+/// The log subscriber's writer: `io::sink` (the rows above), or the `write(2)` of each line
+/// to `/dev/null` (the `*_log_write` rows): in Lambda the log line goes to stdout, a file
+/// descriptor, one `write` per line (the JSON layer writes a whole line at once).
+#[derive(Debug)]
+struct SwitchWriter {
+    to_fd: std::sync::atomic::AtomicBool,
+    null: std::fs::File,
+}
+
+/// One line's writer: nothing, or the file descriptor.
+enum LineWriter<'a> {
+    Sink,
+    Fd(&'a std::fs::File),
+}
+
+impl std::io::Write for LineWriter<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self {
+            LineWriter::Sink => Ok(buf.len()),
+            LineWriter::Fd(f) => f.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The subscriber's handle on [`LOG_WRITER`].
+#[derive(Debug, Clone, Copy)]
+struct LogWriter;
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LogWriter {
+    type Writer = LineWriter<'static>;
+
+    fn make_writer(&'a self) -> Self::Writer {
+        if LOG_WRITER.to_fd.load(std::sync::atomic::Ordering::Relaxed) {
+            LineWriter::Fd(&LOG_WRITER.null)
+        } else {
+            LineWriter::Sink
+        }
+    }
+}
+
+static LOG_WRITER: LazyLock<SwitchWriter> = LazyLock::new(|| SwitchWriter {
+    to_fd: std::sync::atomic::AtomicBool::new(false),
+    null: std::fs::OpenOptions::new().write(true).open("/dev/null").expect("/dev/null"),
+});
+
 fn config() -> Config {
     Config::builder().service("streamer-connect").environment("prod").build_from(&EnvVars::empty())
 }
@@ -139,7 +188,7 @@ fn bench(c: &mut Criterion) {
     // it in a function (not a scoped dispatcher set around every invocation).
     tracing::dispatcher::set_global_default(tracing::Dispatch::new(streamer_obs::log::subscriber(
         &config(),
-        std::io::sink,
+        LogWriter,
         streamer_obs::clock::SystemClock,
     )))
     .expect("the bench's global subscriber");
@@ -241,6 +290,29 @@ fn bench(c: &mut Criterion) {
         })
     });
     switch.send.store(true, std::sync::atomic::Ordering::Relaxed);
+
+    // The same three measures with the log line written to a file descriptor (`/dev/null`),
+    // one `write(2)` per line as stdout takes it in Lambda; the EMF line still goes to a
+    // no-op writer (W1). The raw I/O then writes the pre-built log line the same way.
+    LOG_WRITER.to_fd.store(true, std::sync::atomic::Ordering::Relaxed);
+    group.bench_function("instrumented_log_write", |b| b.iter(|| rt.block_on(instrumented_handler(event())).unwrap()));
+    group.bench_function("bare_log_write", |b| b.iter(|| rt.block_on(bare_handler(event())).unwrap()));
+    group.bench_function("raw_io_log_write", |b| {
+        b.iter(|| {
+            let _ = (&LOG_WRITER.null).write(black_box(log_line));
+            std::io::sink().write_all(black_box(emf)).unwrap();
+            let _ = raw_socket.send(black_box(&packet));
+        })
+    });
+    group.bench_function("raw_io_log_write_after_bare", |b| {
+        b.iter(|| {
+            rt.block_on(bare_handler(event())).unwrap();
+            let _ = (&LOG_WRITER.null).write(black_box(log_line));
+            std::io::sink().write_all(black_box(emf)).unwrap();
+            let _ = raw_socket.send(black_box(&packet));
+        })
+    });
+    LOG_WRITER.to_fd.store(false, std::sync::atomic::Ordering::Relaxed);
 
     // The first (cold) invocation: a fresh telemetry (and so a fresh cold-start tracker)
     // per iteration, ColdStart metric on.

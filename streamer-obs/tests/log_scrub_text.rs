@@ -1,4 +1,4 @@
-//! Review of the free-text credential scrubbing of the JSON log writer, written from the
+//! The free-text credential scrubbing of the JSON log writer, written from the
 //! README ("Log line format", bullet "Redaction"), never from the writer's code:
 //! - the password of a URL's user information, in any text;
 //! - the quoted value after a secret parameter name in `Debug` output of a struct

@@ -1,4 +1,4 @@
-//! Helpers of the review tests of the `panic_aborts` hook (`tests/panic_abort_review_*.rs`).
+//! Helpers of the tests of the `panic_aborts` hook (`tests/panic_abort_*.rs`).
 //!
 //! `snapshot_hook` installs, before the lifecycle's hook is installed, a hook that the
 //! lifecycle's then chains to: it notes what the captures held when it ran. When panics

@@ -1,10 +1,10 @@
-//! Review: a panic message carrying secrets (a JWT, an `Authorization: Bearer` header) is
+//! A panic message carrying secrets (a JWT, an `Authorization: Bearer` header) is
 //! redacted the same by the hook (`panic_aborts(true)`) as by the unwinding lifecycle, in
 //! the ERROR line and in the X-Ray cause.
-mod abort_review;
+mod abort_harness;
 mod common;
 
-use abort_review::*;
+use abort_harness::*;
 use common::*;
 use streamer_obs::handler::ErrorView;
 

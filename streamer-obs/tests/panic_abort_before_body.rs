@@ -1,4 +1,4 @@
-//! Review: when panics abort, the user's code `#[instrumented]` runs before the body
+//! When panics abort, the user's code `#[instrumented]` runs before the body
 //! (the `annotations(...)` expressions, under `PendingHandlerScope::open_guarded`) and
 //! the body's `Drop` when the run future is cancelled run outside the hook's reach (the
 //! scope is armed only around the body's polls): a panic there aborts the process with
@@ -6,10 +6,10 @@
 //!
 //! Run here with unwinding: the hook installed before the lifecycle's (chained to) notes
 //! what was recorded when it ran: with `panic = "abort"` nothing runs after it.
-mod abort_review;
+mod abort_harness;
 mod common;
 
-use abort_review::*;
+use abort_harness::*;
 use common::*;
 use streamer_obs::handler::{ErrorView, HandlerOptions, HandlerScope};
 use streamer_obs::testing::ContextBuilder;

@@ -1,10 +1,10 @@
-//! Review: a panic inside a nested `#[instrumented]` (non-handler) function: the hook's
+//! A panic inside a nested `#[instrumented]` (non-handler) function: the hook's
 //! record (`panic_aborts(true)`) and the unwinding lifecycle's record of the nested
 //! subsegment and the handler agree.
-mod abort_review;
+mod abort_harness;
 mod common;
 
-use abort_review::*;
+use abort_harness::*;
 use common::*;
 use streamer_obs::handler::ErrorView;
 use streamer_obs::instrumented;

@@ -1,4 +1,4 @@
-//! Review: a panic in the user's closure passed to `SubsegmentGuard::update_http` (or
+//! A panic in the user's closure passed to `SubsegmentGuard::update_http` (or
 //! `update_aws`), which ran under the recorder's spin lock. With `panic_aborts(true)` the
 //! hook runs before anything unwinds, and `record_abort` (`end_open_inside`, `end_at`)
 //! takes that lock: the thread spun forever (the function hung until the Lambda timeout
@@ -8,13 +8,13 @@
 //!
 //! The handler runs on its own thread; the test waits for it with a generous bound (a hang
 //! detector, not a timing assertion).
-mod abort_review;
+mod abort_harness;
 mod common;
 
 use std::sync::mpsc;
 use std::time::Duration;
 
-use abort_review::*;
+use abort_harness::*;
 use common::*;
 use streamer_obs::handler::ErrorView;
 

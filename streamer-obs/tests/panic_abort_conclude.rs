@@ -1,4 +1,4 @@
-//! Review: when panics abort, the user's code the lifecycle runs after the body (the
+//! When panics abort, the user's code the lifecycle runs after the body (the
 //! error's `Display`/`Debug` in `view_error`, the response's capture, the error
 //! classifier) runs outside the hook's reach: a panic there aborts the process with
 //! nothing recorded, although the lifecycle's own comment says "a panic there must not
@@ -6,10 +6,10 @@
 //!
 //! Run here with unwinding: the hook installed before the lifecycle's (chained to) notes
 //! what was recorded when it ran: with `panic = "abort"` nothing runs after it.
-mod abort_review;
+mod abort_harness;
 mod common;
 
-use abort_review::*;
+use abort_harness::*;
 use common::*;
 use streamer_obs::handler::ErrorView;
 

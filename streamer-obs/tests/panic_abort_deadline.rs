@@ -1,12 +1,12 @@
-//! Review: the deadline guard fired (TimedOut annotated, in-progress subsegments sent)
+//! The deadline guard fired (TimedOut annotated, in-progress subsegments sent)
 //! before the handler panics with `panic_aborts(true)`: one complete document at the end,
 //! valid, a fault with the panic as cause, the held subsegment ended inside it.
-mod abort_review;
+mod abort_harness;
 mod common;
 
 use std::time::Duration;
 
-use abort_review::*;
+use abort_harness::*;
 use common::*;
 use streamer_obs::handler::{ErrorView, HandlerOptions, HandlerScope};
 use streamer_obs::testing::ContextBuilder;

@@ -1,4 +1,4 @@
-//! Review of the X-Ray `http` response half recorded by `#[instrumented]` on `lambda_http`
+//! The X-Ray `http` response half recorded by `#[instrumented]` on `lambda_http`
 //! handlers (README "`lambda_http` handlers"; `streamer_obs::http::ResponseView`,
 //! `ResponseHead`; aws-rules X-16: 5xx fault, 429 throttle and error, other 4xx error;
 //! `response.status` and `response.content_length` integers).

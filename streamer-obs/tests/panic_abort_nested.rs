@@ -1,10 +1,10 @@
-//! Review: a handler future polled inside another handler's body (both `panic_aborts`),
+//! A handler future polled inside another handler's body (both `panic_aborts`),
 //! the inner one panics. When panics abort, both invocations must be recorded before the
 //! abort (the outer handler's subsegment never ends otherwise).
-mod abort_review;
+mod abort_harness;
 mod common;
 
-use abort_review::*;
+use abort_harness::*;
 use common::*;
 use streamer_obs::handler::ErrorView;
 

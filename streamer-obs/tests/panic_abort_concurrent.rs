@@ -1,11 +1,11 @@
-//! Review: handlers with `panic_aborts(true)` polled concurrently on a multi-thread Tokio
+//! Handlers with `panic_aborts(true)` polled concurrently on a multi-thread Tokio
 //! runtime, over several polls each; one panics on a later poll: the hook records only
 //! that invocation, the others finish and are recorded unaffected. A task spawned by a
 //! handler that panics on another thread: the hook does nothing there.
-mod abort_review;
+mod abort_harness;
 mod common;
 
-use abort_review::*;
+use abort_harness::*;
 use common::*;
 use streamer_obs::handler::ErrorView;
 use streamer_obs::metrics::{self, Unit};
