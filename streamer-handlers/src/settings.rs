@@ -8,7 +8,7 @@
 //! | `JWT_ISSUER` | no | | when set, tokens must carry exactly this `iss` |
 //! | `JWT_AUDIENCE` | no | | when set, tokens must carry this value in `aud` |
 //! | `JWT_LEEWAY_SECONDS` | no | `30` | clock-skew allowance for `exp`, `nbf` and `iat` (0 to 300) |
-//! | `ALLOWED_TENANTS` | no | (all) | comma list of tenant ids (trimmed, empties dropped); empty means every tenant |
+//! | `ALLOWED_TENANTS` | no | (all) | comma list of tenant ids (trimmed, empties dropped); unset or blank means every tenant; only separators (`" , "`) is refused |
 //! | `CONNECTIONS_TABLE` | yes (DynamoDB store) | | DynamoDB table name |
 //! | `CONNECTION_TTL_HOURS` | no | `24` | lifetime of a connection record (1 to 8760) |
 //!
@@ -702,7 +702,8 @@ impl AllowedTenants {
         Self::default()
     }
 
-    /// Parses a comma list (entries trimmed, empties dropped).
+    /// Parses a comma list (entries trimmed, empties dropped). Lenient: a list of only
+    /// separators allows every tenant here; [`Self::from_env`] refuses it.
     ///
     /// ```
     /// use streamer_handlers::settings::AllowedTenants;
@@ -713,16 +714,34 @@ impl AllowedTenants {
         Self { tenants: list.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect() }
     }
 
-    /// Reads `ALLOWED_TENANTS` (unset means all).
+    /// Reads `ALLOWED_TENANTS`: unset or blank means all. A value that holds separators
+    /// but no tenant (`" , "`, as a template that filled in nothing writes it) is refused
+    /// rather than read as "every tenant": an allow-list that was meant to list tenants
+    /// must not open the function to all of them.
+    ///
+    /// # Errors
+    ///
+    /// [`SettingsError::Invalid`] for a list of only separators.
     ///
     /// ```
     /// use streamer_handlers::settings::AllowedTenants;
     /// use streamer_obs::config::EnvVars;
-    /// let t = AllowedTenants::from_env(&EnvVars::from_pairs([("ALLOWED_TENANTS", "a,b")]));
+    /// let t = AllowedTenants::from_env(&EnvVars::from_pairs([("ALLOWED_TENANTS", "a, b,")]))?;
     /// assert_eq!(t.tenants().collect::<Vec<_>>(), ["a", "b"]);
+    /// assert!(AllowedTenants::from_env(&EnvVars::from_pairs([("ALLOWED_TENANTS", " ")]))?.allows_all());
+    /// assert!(AllowedTenants::from_env(&EnvVars::from_pairs([("ALLOWED_TENANTS", " , ")])).is_err());
+    /// # Ok::<(), streamer_handlers::settings::SettingsError>(())
     /// ```
-    pub fn from_env(env: &EnvVars) -> Self {
-        env.get(ALLOWED_TENANTS).map(Self::parse).unwrap_or_default()
+    pub fn from_env(env: &EnvVars) -> Result<Self, SettingsError> {
+        let Some(value) = env.get(ALLOWED_TENANTS) else { return Ok(Self::all()) };
+        let tenants = Self::parse(value);
+        if tenants.allows_all() && !value.trim().is_empty() {
+            return Err(SettingsError::Invalid {
+                setting: ALLOWED_TENANTS,
+                reason: "lists no tenant, only separators (leave it unset or empty to allow every tenant)".into(),
+            });
+        }
+        Ok(tenants)
     }
 
     /// Whether every tenant is allowed.
@@ -940,7 +959,7 @@ impl Settings {
     pub fn from_env(env: &EnvVars) -> Result<Self, SettingsError> {
         Ok(Self {
             jwt: JwtSettings::from_env(env)?,
-            allowed_tenants: AllowedTenants::from_env(env),
+            allowed_tenants: AllowedTenants::from_env(env)?,
             store: StoreSettings::from_env(env)?,
         })
     }
@@ -1052,6 +1071,17 @@ Z9xlZfqBUtaKNjYESwIDAQAB
     #[test]
     fn missing_public_key() {
         assert_eq!(Settings::from_env(&env(&[])).unwrap_err(), SettingsError::Missing { setting: JWT_PUBLIC_KEY });
+        // An allow-list of only separators is refused, not read as "every tenant".
+        for list in [",", " , ", ",,\t,"] {
+            invalid(
+                Settings::from_env(&env(&[(JWT_PUBLIC_KEY, RSA_PUB), (ALLOWED_TENANTS, list)])).unwrap_err(),
+                ALLOWED_TENANTS,
+            );
+        }
+        for blank in ["", "  "] {
+            let s = Settings::from_env(&env(&[(JWT_PUBLIC_KEY, RSA_PUB), (ALLOWED_TENANTS, blank)])).unwrap();
+            assert!(s.allowed_tenants().allows_all());
+        }
         assert_eq!(
             Settings::from_env(&env(&[(JWT_PUBLIC_KEY, "  \n ")])).unwrap_err(),
             SettingsError::Missing { setting: JWT_PUBLIC_KEY }
