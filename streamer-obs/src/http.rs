@@ -238,8 +238,9 @@ pub fn request_http(request: &Request) -> Http {
         },
     };
     let forwarded = header_text(request.headers(), "x-forwarded-for");
-    let client_ip =
-        forwarded.as_deref().and_then(|list| list.split(',').next()).map(str::trim).filter(|ip| !ip.is_empty());
+    // The first address the list names: a proxy that found no header before it writes
+    // `, 10.0.0.1`, whose first entry is empty.
+    let client_ip = forwarded.as_deref().and_then(|list| list.split(',').map(str::trim).find(|ip| !ip.is_empty()));
     // As they are: the subsegment's `set_http` redacts and cuts (once).
     Http {
         request_method: Some(request.method().as_str().to_owned()),

@@ -423,6 +423,21 @@ fn credentials_in_the_user_agent_and_x_forwarded_for_are_in_neither_output() {
 }
 
 #[test]
+fn an_empty_first_x_forwarded_for_entry_is_skipped() {
+    // A proxy that found no header before it writes `, <its peer>`: the client is the first
+    // address the list names, not "none".
+    for (xff, ip) in [(", 10.0.0.1", "10.0.0.1"), (" , ,203.0.113.7, 10.0.0.1", "203.0.113.7")] {
+        let mut event = v2("GET", "/v1/me", "");
+        event["headers"]["x-forwarded-for"] = json!(xff);
+        let h = h();
+        let service = layer(&h, all_on("XffEmpty")).layer(answering(|| ok_json("{}")));
+        run(&h, service, ev(event, "req-xff-empty")).unwrap();
+        let sub = h.subsegment("XffEmpty");
+        assert_eq!(sub["http"]["request"]["client_ip"], ip, "{sub}");
+    }
+}
+
+#[test]
 fn a_10_kb_spoofed_x_forwarded_for_stays_within_the_limits() {
     // No comma at all: the "first address" is the whole 10 KB, with a bearer token and a
     // JWT just around the 250-character cut.
