@@ -673,12 +673,15 @@ impl JwtVerifier {
         {
             return Err(InvalidJwtReason::IssuedInFuture);
         }
-        if let Some(expected) = &self.issuer {
-            match claims.get(Claim::Iss.name()) {
-                None | Some(Value::Null) => return Err(InvalidJwtReason::MissingClaim(Claim::Iss)),
-                Some(Value::String(iss)) if iss == expected => {}
-                Some(_) => return Err(InvalidJwtReason::WrongIssuer),
-            }
+        // `iss` (RFC 8725 §3.8): when a token names its issuer, the key must be shown to
+        // belong to that issuer, or the token is refused. The configured issuer is what
+        // ties the key to one; with none configured, no issuer a token names can be
+        // validated, so a token naming one is refused (as `aud` is below).
+        match (&self.issuer, claims.get(Claim::Iss.name())) {
+            (Some(_), None | Some(Value::Null)) => return Err(InvalidJwtReason::MissingClaim(Claim::Iss)),
+            (Some(expected), Some(Value::String(iss))) if iss == expected => {}
+            (Some(_), Some(_)) | (None, Some(_)) => return Err(InvalidJwtReason::WrongIssuer),
+            (None, None) => {}
         }
         // `aud` (RFC 7519 §4.1.3): a string or an array of strings, and when present this
         // recipient must be one of them; with no audience configured this recipient has no

@@ -263,6 +263,8 @@ impl ConnectHandler {
         };
         if connection_id.is_empty() {
             tracing::error!("Event has no requestContext.connectionId");
+            // A 500 answer is a fault, as on the other 500 paths.
+            xray::record_error(&MissingConnectionId, ErrorClass::Fault);
             connection_failed();
             return response::internal_error();
         }
@@ -378,3 +380,9 @@ fn validate_jwt(
 async fn save_connection(store: &dyn ConnectionStore, record: &ConnectionRecord) -> Result<(), StoreError> {
     store.save(record).await
 }
+
+/// A `$connect` event without `requestContext.connectionId` (API Gateway always sends one):
+/// the cause recorded on the fault.
+#[derive(Debug, thiserror::Error)]
+#[error("the event has no requestContext.connectionId")]
+struct MissingConnectionId;

@@ -4,7 +4,7 @@
 //! | variable | required | default | meaning |
 //! |---|---|---|---|
 //! | `JWT_PUBLIC_KEY` | yes (connect) | | the token issuer's public key, PEM (RSA ≥ 2048 bits, or EC P-256 / P-384); newlines may be real, `\r\n`, literal `\n` or flattened to spaces |
-//! | `JWT_ALGORITHMS` | no | `RS256` | comma list of accepted algorithms: `RS256`, `RS384`, `RS512`, `PS256`, `PS384`, `PS512`, `ES256`, `ES384`; each must match the key (RSA key: `RS*`/`PS*`; P-256: `ES256`; P-384: `ES384`). `none` and `HS*` are always refused |
+//! | `JWT_ALGORITHMS` | no | `RS256` | the one accepted algorithm (a list naming two is refused: RFC 8725 §3.1): `RS256`, `RS384`, `RS512`, `PS256`, `PS384`, `PS512`, `ES256`, `ES384`; each must match the key (RSA key: `RS*`/`PS*`; P-256: `ES256`; P-384: `ES384`). `none` and `HS*` are always refused |
 //! | `JWT_ISSUER` | no | | when set, tokens must carry exactly this `iss` |
 //! | `JWT_AUDIENCE` | no | | when set, tokens must carry this value in `aud` |
 //! | `JWT_LEEWAY_SECONDS` | no | `30` | clock-skew allowance for `exp`, `nbf` and `iat` (0 to 300) |
@@ -46,7 +46,8 @@ use streamer_obs::config::EnvVars;
 
 /// `JWT_PUBLIC_KEY`: the issuer's public key (PEM, RSA or EC).
 pub const JWT_PUBLIC_KEY: &str = "JWT_PUBLIC_KEY";
-/// `JWT_ALGORITHMS`: comma list of accepted signature algorithms (default `RS256`).
+/// `JWT_ALGORITHMS`: the one accepted signature algorithm (default `RS256`; a comma list
+/// naming more than one is refused, RFC 8725 §3.1).
 pub const JWT_ALGORITHMS: &str = "JWT_ALGORITHMS";
 /// `JWT_ISSUER`: the required `iss` claim, when set.
 pub const JWT_ISSUER: &str = "JWT_ISSUER";
@@ -491,20 +492,29 @@ impl JwtSettings {
     ///
     /// # Errors
     ///
-    /// [`SettingsError::Invalid`] naming `JWT_ALGORITHMS` when the list is empty, holds
-    /// an algorithm this crate refuses, or one that does not match the key.
+    /// [`SettingsError::Invalid`] naming `JWT_ALGORITHMS` when the list is empty, names
+    /// more than one algorithm (RFC 8725 §3.1: "each key MUST be used with exactly one
+    /// algorithm"; a key accepted under RS256 and PS256 verifies tokens of both), holds an
+    /// algorithm this crate refuses, or one that does not match the key.
     ///
     /// ```
     /// use jsonwebtoken::Algorithm;
     /// use streamer_handlers::settings::{JwtSettings, PublicKey};
     /// let key = PublicKey::from_pem(include_str!("../../examples/keys/ec-p256-public.pem"))?;
     /// assert!(JwtSettings::new(key.clone(), vec![Algorithm::ES256]).is_ok());
-    /// assert_eq!(JwtSettings::new(key, vec![Algorithm::RS256]).unwrap_err().setting(), "JWT_ALGORITHMS");
+    /// assert_eq!(JwtSettings::new(key.clone(), vec![Algorithm::RS256]).unwrap_err().setting(), "JWT_ALGORITHMS");
+    /// assert!(JwtSettings::new(key, vec![Algorithm::ES256, Algorithm::ES256]).is_err());
     /// # Ok::<(), streamer_handlers::settings::SettingsError>(())
     /// ```
     pub fn new(public_key: PublicKey, algorithms: Vec<Algorithm>) -> Result<Self, SettingsError> {
         if algorithms.is_empty() {
             return Err(SettingsError::invalid(JWT_ALGORITHMS, "lists no algorithm"));
+        }
+        if algorithms.len() > 1 {
+            return Err(SettingsError::invalid(
+                JWT_ALGORITHMS,
+                "names more than one algorithm: one key is used with exactly one (RFC 8725 3.1)",
+            ));
         }
         for alg in &algorithms {
             if !SUPPORTED_ALGORITHMS.contains(alg) {
@@ -619,14 +629,15 @@ impl JwtSettings {
         &self.public_key
     }
 
-    /// The accepted algorithms (never empty, all matching the key).
+    /// The accepted algorithm, as a list of one (one key, one algorithm: RFC 8725 §3.1),
+    /// matching the key.
     ///
     /// ```
     /// # use jsonwebtoken::Algorithm;
     /// # use streamer_handlers::settings::{JwtSettings, PublicKey};
     /// # let key = PublicKey::from_pem(include_str!("../../examples/keys/rsa-public.pem"))?;
-    /// let jwt = JwtSettings::new(key, vec![Algorithm::RS256, Algorithm::PS256])?;
-    /// assert_eq!(jwt.algorithms(), &[Algorithm::RS256, Algorithm::PS256]);
+    /// let jwt = JwtSettings::new(key, vec![Algorithm::PS256])?;
+    /// assert_eq!(jwt.algorithms(), &[Algorithm::PS256]);
     /// # Ok::<(), streamer_handlers::settings::SettingsError>(())
     /// ```
     pub fn algorithms(&self) -> &[Algorithm] {
@@ -1050,7 +1061,7 @@ Z9xlZfqBUtaKNjYESwIDAQAB
     fn everything_set() {
         let s = Settings::from_env(&env(&[
             (JWT_PUBLIC_KEY, RSA_PUB),
-            (JWT_ALGORITHMS, " RS256 , PS512 "),
+            (JWT_ALGORITHMS, " PS512 , "),
             (JWT_ISSUER, "https://auth.example"),
             (JWT_AUDIENCE, "streamer"),
             (JWT_LEEWAY_SECONDS, "10"),
@@ -1059,7 +1070,7 @@ Z9xlZfqBUtaKNjYESwIDAQAB
             (CONNECTION_TTL_HOURS, "48"),
         ]))
         .unwrap();
-        assert_eq!(s.jwt().algorithms(), &[Algorithm::RS256, Algorithm::PS512]);
+        assert_eq!(s.jwt().algorithms(), &[Algorithm::PS512]);
         assert_eq!(s.jwt().issuer(), Some("https://auth.example"));
         assert_eq!(s.jwt().audience(), Some("streamer"));
         assert_eq!(s.jwt().leeway(), Duration::from_secs(10));

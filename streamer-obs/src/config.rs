@@ -116,11 +116,18 @@ pub struct EnvVars {
 }
 
 impl EnvVars {
-    /// The current process environment (variables that are not valid Unicode are skipped).
+    /// The current process environment. A value that is not valid Unicode is kept with
+    /// its invalid bytes replaced by U+FFFD, never dropped: a variable that is set is never
+    /// read as unset (an allow-list or an issuer set to such bytes must keep restricting,
+    /// not fall back to its "unset" default). A variable whose *name* is not valid Unicode
+    /// names no setting and is skipped.
     pub fn from_process() -> Self {
         Self {
             vars: std::env::vars_os()
-                .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+                .filter_map(|(k, v)| {
+                    let v = v.into_string().unwrap_or_else(|v| v.to_string_lossy().into_owned());
+                    Some((k.into_string().ok()?, v))
+                })
                 .collect(),
         }
     }
