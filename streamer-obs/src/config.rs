@@ -62,6 +62,9 @@ pub const POWERTOOLS_DEV: &str = "POWERTOOLS_DEV";
 pub const POWERTOOLS_METRICS_DISABLED: &str = "POWERTOOLS_METRICS_DISABLED";
 /// `POWERTOOLS_TRACE_DISABLED`: send no X-Ray subsegments.
 pub const POWERTOOLS_TRACE_DISABLED: &str = "POWERTOOLS_TRACE_DISABLED";
+/// `AWS_XRAY_SDK_ENABLED`: `false` disables X-Ray as `POWERTOOLS_TRACE_DISABLED=true` does
+/// (the X-Ray SDKs' variable, rule T-7).
+pub const AWS_XRAY_SDK_ENABLED: &str = "AWS_XRAY_SDK_ENABLED";
 /// `AWS_XRAY_DAEMON_ADDRESS`: `host:port` or `tcp:host:port udp:host:port`.
 pub const AWS_XRAY_DAEMON_ADDRESS: &str = "AWS_XRAY_DAEMON_ADDRESS";
 /// `AWS_XRAY_CONTEXT_MISSING`: `LOG_ERROR` (default), `IGNORE_ERROR` or `RUNTIME_ERROR`.
@@ -748,8 +751,13 @@ impl ConfigBuilder {
         let metrics_disabled = self
             .metrics_disabled
             .unwrap_or_else(|| parse_bool_var(env, POWERTOOLS_METRICS_DISABLED, false, &mut warnings));
-        let trace_disabled =
-            self.trace_disabled.unwrap_or_else(|| parse_bool_var(env, POWERTOOLS_TRACE_DISABLED, false, &mut warnings));
+        // Either variable turns tracing off: `POWERTOOLS_TRACE_DISABLED=true` or the X-Ray
+        // SDKs' `AWS_XRAY_SDK_ENABLED=false` (T-7).
+        let trace_disabled = self.trace_disabled.unwrap_or_else(|| {
+            let powertools = parse_bool_var(env, POWERTOOLS_TRACE_DISABLED, false, &mut warnings);
+            let sdk_enabled = parse_bool_var(env, AWS_XRAY_SDK_ENABLED, true, &mut warnings);
+            powertools || !sdk_enabled
+        });
         let xray_daemon_address = self.xray_daemon_address.or_else(|| get(AWS_XRAY_DAEMON_ADDRESS).map(str::to_owned));
         // Reported with the other warnings when the logger is installed: the emitter that
         // finds it invalid may be built before any subscriber exists (its ERROR lost).
@@ -1182,6 +1190,18 @@ mod tests {
             let c = cfg(&[("AWS_XRAY_DAEMON_ADDRESS", bad)]);
             assert!(c.warnings().iter().any(|w| w.variable() == AWS_XRAY_DAEMON_ADDRESS), "{bad}");
         }
+        for (name, value, disabled) in [
+            (AWS_XRAY_SDK_ENABLED, "false", true),
+            (AWS_XRAY_SDK_ENABLED, "FALSE", true),
+            (AWS_XRAY_SDK_ENABLED, "true", false),
+            (AWS_XRAY_SDK_ENABLED, "", false),
+            (POWERTOOLS_TRACE_DISABLED, "true", true),
+        ] {
+            assert_eq!(cfg(&[(name, value)]).trace_disabled(), disabled, "{name}={value}");
+        }
+        let sdk = cfg(&[(AWS_XRAY_SDK_ENABLED, "maybe")]);
+        assert!(!sdk.trace_disabled());
+        assert_eq!(sdk.warnings()[0].variable(), AWS_XRAY_SDK_ENABLED);
         let off = cfg(&[("AWS_XRAY_DAEMON_ADDRESS", "nohost"), ("POWERTOOLS_TRACE_DISABLED", "true")]);
         assert!(off.warnings().is_empty());
         assert!(cfg(&[("AWS_XRAY_DAEMON_ADDRESS", "169.254.79.129:2000")]).warnings().is_empty());

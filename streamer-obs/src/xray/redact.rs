@@ -138,7 +138,51 @@ pub(crate) fn redact_url(url: &mut String) {
 /// [`redact_url`] removes.
 pub(crate) fn redact_sql(s: &mut String) {
     remove_password_pairs(s);
+    remove_oracle_password(s);
     redact_url(s);
+}
+
+/// Removes `/password` from Oracle's `user/password@host` (X-15), at the start of the
+/// string (EZConnect, `app/pw@//db:1521/ORCL`) or after `jdbc:oracle:<driver>:` (the thin
+/// and OCI JDBC URLs, `jdbc:oracle:thin:app/pw@db:1521:ORCL`). A quoted password
+/// (`app/"p@ss"@db`) runs to its closing quote; an unquoted one to the last `@` before any
+/// `?`: a password holding an `@` is removed whole, too much rather than a leak.
+fn remove_oracle_password(s: &mut String) {
+    const JDBC: &str = "jdbc:oracle:";
+    let start = match s.get(..JDBC.len()) {
+        Some(p) if p.eq_ignore_ascii_case(JDBC) => match s[JDBC.len()..].find(':') {
+            Some(d) => JDBC.len() + d + 1,
+            None => return,
+        },
+        _ => 0,
+    };
+    let b = s.as_bytes();
+    let user_end = start
+        + b[start..]
+            .iter()
+            .position(|&c| matches!(c, b'/' | b'@' | b':' | b';' | b'=' | b'?' | b'#' | b'"' | b'\'') || c.is_ascii_whitespace())
+            .unwrap_or(b.len() - start);
+    // A user, then `/` (not `//`, a host).
+    if user_end == start || b.get(user_end) != Some(&b'/') || b.get(user_end + 1) == Some(&b'/') {
+        return;
+    }
+    let pw = user_end + 1;
+    let at = if b.get(pw) == Some(&b'"') {
+        match b[pw + 1..].iter().position(|&c| c == b'"') {
+            Some(q) if b.get(pw + 1 + q + 1) == Some(&b'@') => pw + 1 + q + 1,
+            _ => return,
+        }
+    } else {
+        let query = b[pw..].iter().position(|&c| c == b'?').map_or(b.len(), |q| pw + q);
+        match b[pw..query].iter().rposition(|&c| c == b'@') {
+            Some(a) => pw + a,
+            None => return,
+        }
+    };
+    if at > pw {
+        // `user_end` and `at` are at ASCII bytes (`/`, `@`).
+        s.replace_range(user_end..at, "");
+    }
 }
 
 /// Removes `:password` from the user information of `scheme://user:password@host`
@@ -264,6 +308,24 @@ mod tests {
         let mut s = s.to_owned();
         redact(&mut s);
         s
+    }
+
+    #[test]
+    fn oracle_passwords_are_removed() {
+        for (given, stored) in [
+            ("jdbc:oracle:thin:app/hunter2@db.example.com:1521:ORCL", "jdbc:oracle:thin:app@db.example.com:1521:ORCL"),
+            ("jdbc:oracle:thin:app/hunter2@//db:1521/ORCL", "jdbc:oracle:thin:app@//db:1521/ORCL"),
+            ("JDBC:ORACLE:OCI:app/p@ss@db", "JDBC:ORACLE:OCI:app@db"),
+            ("app/hunter2@//db.example.com:1521/ORCL", "app@//db.example.com:1521/ORCL"),
+            ("app/\"p@ss/w\"@db:1521/ORCL", "app@db:1521/ORCL"),
+            ("jdbc:oracle:thin:@//db:1521/ORCL", "jdbc:oracle:thin:@//db:1521/ORCL"),
+            ("jdbc:oracle:thin:app@db:1521:ORCL", "jdbc:oracle:thin:app@db:1521:ORCL"),
+            ("/var/lib/db@x", "/var/lib/db@x"),
+            ("db/main", "db/main"),
+            ("app/pw@db?mail=a@b", "app@db?mail=a@b"),
+        ] {
+            assert_eq!(sql(given), stored, "{given}");
+        }
     }
 
     #[test]
