@@ -138,6 +138,20 @@ impl InvocationMetrics {
         Some(f(&mut set))
     }
 
+    /// [`Self::with_set`] while the metrics are not final: `Some(None)` after
+    /// [`Self::finish`] (checked under the lock), `f` not called.
+    fn with_open_set<R>(&self, f: impl FnOnce(&mut MetricSet) -> R) -> Option<Option<R>> {
+        if self.disabled {
+            return None;
+        }
+        let mut set = self.set.lock();
+        if self.finished.load(Ordering::Relaxed) {
+            return Some(None);
+        }
+        let _caller = crate::lock::CallerCodeUnderLock::enter();
+        Some(Some(f(&mut set)))
+    }
+
     /// Records a validated metric (what [`MetricSet::add_with`] does) under the set's
     /// lock; nothing when metrics are disabled. The recording path.
     #[inline]
@@ -197,11 +211,14 @@ fn warn_dropped(e: &MetricsError) {
     tracing::warn!(target: "streamer_obs::metrics", metric, error = %e, "metric dropped");
 }
 
+/// Runs `f` on the current invocation's set: refused after the invocation's last flush
+/// (what `set_property` / `add_dimension` would add then is never published).
 fn with_current(metric: &str, f: impl FnOnce(&mut MetricSet) -> Result<(), MetricsError>) -> Result<(), MetricsError> {
-    match Invocation::with_current(|inv| inv.metrics.with_set(f)) {
+    match Invocation::with_current(|inv| inv.metrics.with_open_set(f)) {
         None => Err(MetricsError::NoInvocation { metric: metric.to_owned() }),
         Some(None) => Ok(()), // disabled: recorded nowhere, by configuration
-        Some(Some(r)) => r,
+        Some(Some(None)) => Err(MetricsError::AfterInvocation { metric: metric.to_owned() }),
+        Some(Some(Some(r))) => r,
     }
 }
 
