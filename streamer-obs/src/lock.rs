@@ -17,8 +17,135 @@
 //! whole time slice. There is no poisoning: a panic while the lock is held releases it, and
 //! the state it guards is valid between any two of its operations.
 
-/// A spin lock that yields while contended (see the module documentation).
-pub(crate) type SpinLock<T> = spin::mutex::SpinMutex<T, spin::relax::Yield>;
+/// A spin lock that yields while contended (see the module documentation). Its guards
+/// count the locks this thread holds, so that what must not run under one (a log line:
+/// the subscriber's code) can wait until the last is released ([`after_unlock`]).
+pub(crate) struct SpinLock<T>(spin::mutex::SpinMutex<T, spin::relax::Yield>);
+
+impl<T> SpinLock<T> {
+    pub(crate) const fn new(value: T) -> Self {
+        Self(spin::mutex::SpinMutex::new(value))
+    }
+
+    /// Takes the lock (yielding while another thread holds it).
+    #[inline]
+    pub(crate) fn lock(&self) -> Guard<'_, T> {
+        let inner = self.0.lock();
+        Guard { inner, _held: Held::mark() }
+    }
+
+    /// Takes the lock if it is free.
+    pub(crate) fn try_lock(&self) -> Option<Guard<'_, T>> {
+        let inner = self.0.try_lock()?;
+        Some(Guard { inner, _held: Held::mark() })
+    }
+
+    /// Whether some thread holds the lock now.
+    #[cfg(test)]
+    pub(crate) fn is_locked(&self) -> bool {
+        self.0.is_locked()
+    }
+
+    /// The value, through an exclusive borrow (no locking).
+    pub(crate) fn get_mut(&mut self) -> &mut T {
+        self.0.get_mut()
+    }
+}
+
+impl<T: Default> Default for SpinLock<T> {
+    fn default() -> Self {
+        Self::new(T::default())
+    }
+}
+
+impl<T: std::fmt::Debug> std::fmt::Debug for SpinLock<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(&self.0, f)
+    }
+}
+
+/// A held [`SpinLock`]. Its fields drop in order: the lock is released first, then the
+/// thread's count of held locks goes down, and when it reaches zero what was deferred runs.
+pub(crate) struct Guard<'a, T> {
+    inner: spin::mutex::SpinMutexGuard<'a, T>,
+    _held: Held,
+}
+
+impl<T> std::ops::Deref for Guard<'_, T> {
+    type Target = T;
+
+    #[inline]
+    fn deref(&self) -> &T {
+        &self.inner
+    }
+}
+
+impl<T> std::ops::DerefMut for Guard<'_, T> {
+    #[inline]
+    fn deref_mut(&mut self) -> &mut T {
+        &mut self.inner
+    }
+}
+
+thread_local! {
+    /// How many of this crate's locks this thread holds.
+    static HELD: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+    /// Whether [`DEFERRED`] holds anything (checked without borrowing it).
+    static PENDING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    /// What [`after_unlock`] deferred, in order.
+    static DEFERRED: std::cell::RefCell<Vec<Box<dyn FnOnce()>>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// One lock counted as held by this thread while it lives.
+struct Held(());
+
+impl Held {
+    #[inline]
+    fn mark() -> Self {
+        let _ = HELD.try_with(|h| h.set(h.get() + 1));
+        Held(())
+    }
+}
+
+impl Drop for Held {
+    #[inline]
+    fn drop(&mut self) {
+        let left = HELD.try_with(|h| {
+            let left = h.get().saturating_sub(1);
+            h.set(left);
+            left
+        });
+        if left == Ok(0) && PENDING.try_with(std::cell::Cell::get).unwrap_or(false) {
+            run_deferred();
+        }
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn run_deferred() {
+    let _ = PENDING.try_with(|p| p.set(false));
+    let work = DEFERRED.try_with(|d| std::mem::take(&mut *d.borrow_mut())).unwrap_or_default();
+    for f in work {
+        f();
+    }
+}
+
+/// Runs `f` now if this thread holds none of this crate's locks, else as soon as it has
+/// released the last one. For the crate's own log lines written where a lock is held (a
+/// limit reached, a document trimmed, a send failed): a log line runs the subscriber's
+/// code, which may record or read telemetry (a layer that stamps the trace header on every
+/// line) and so take the same lock again on this thread, which would spin forever.
+///
+/// `f` is dropped unrun only if the thread is exiting.
+pub(crate) fn after_unlock(f: impl FnOnce() + 'static) {
+    if HELD.try_with(std::cell::Cell::get).unwrap_or(0) == 0 {
+        f();
+        return;
+    }
+    let _ = DEFERRED.try_with(|d| d.borrow_mut().push(Box::new(f)));
+    let _ = PENDING.try_with(|p| p.set(true));
+}
 
 thread_local! {
     /// How many of this crate's locks this thread holds while it runs a caller's code
@@ -54,6 +181,39 @@ pub(crate) fn caller_code_under_lock() -> bool {
 mod tests {
     use super::*;
     use std::sync::Arc;
+
+    #[test]
+    fn deferred_work_runs_when_the_last_lock_is_released() {
+        use std::cell::RefCell;
+        use std::rc::Rc;
+        let (a, b) = (SpinLock::new(1), SpinLock::new(2));
+        let ran = Rc::new(RefCell::new(Vec::new()));
+        let r = Rc::clone(&ran);
+        after_unlock(move || r.borrow_mut().push("now"));
+        assert_eq!(*ran.borrow(), ["now"]);
+        {
+            let _ga = a.lock();
+            {
+                let _gb = b.lock();
+                let r = Rc::clone(&ran);
+                after_unlock(move || r.borrow_mut().push("later"));
+            }
+            assert_eq!(ran.borrow().len(), 1, "one lock still held");
+            // The deferred work may take the same locks again.
+        }
+        assert_eq!(*ran.borrow(), ["now", "later"]);
+        let r = Rc::clone(&ran);
+        let a = Rc::new(a);
+        let again = Rc::clone(&a);
+        let g = a.lock();
+        after_unlock(move || {
+            let _again = again.lock();
+            r.borrow_mut().push("relocked");
+        });
+        drop(g);
+        assert_eq!(ran.borrow().last(), Some(&"relocked"));
+        assert_eq!(*b.lock(), 2);
+    }
 
     #[test]
     fn caller_code_under_a_lock_is_marked_while_its_guard_lives() {

@@ -45,7 +45,7 @@ impl<T: Tagged> SpanStore<T> {
     /// own merge and write of rendered fields: see `crate::lock`). A panic while a shard
     /// was held cannot leave an entry half-written (entries are pushed, replaced or removed
     /// whole): the data is still good.
-    fn shard(&self, id: u64) -> spin::mutex::SpinMutexGuard<'_, Vec<(u64, T)>> {
+    fn shard(&self, id: u64) -> crate::lock::Guard<'_, Vec<(u64, T)>> {
         self.shards[id as usize % SHARDS].lock()
     }
 

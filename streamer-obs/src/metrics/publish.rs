@@ -110,13 +110,16 @@ mockall::mock! {
 /// The report of a set whose timestamp left CloudWatch's window before it was published
 /// ([`MetricSet::stale_timestamp`]): nothing published, `lost` units, one ERROR line.
 pub(crate) fn stale_timestamp_lost(timestamp_ms: u64, now_ms: u64, lost: usize) -> PublishReport {
-    tracing::error!(
-        target: "streamer_obs::metrics",
-        timestamp_ms,
-        now_ms,
-        lost,
-        "metrics timestamp outside CloudWatch's window (14 days back, 2 hours ahead) when published; metrics lost"
-    );
+    // Published under the set's lock: written once it is released (`crate::lock`).
+    crate::lock::after_unlock(move || {
+        tracing::error!(
+            target: "streamer_obs::metrics",
+            timestamp_ms,
+            now_ms,
+            lost,
+            "metrics timestamp outside CloudWatch's window (14 days back, 2 hours ahead) when published; metrics lost"
+        );
+    });
     PublishReport { sent: 0, lost }
 }
 
@@ -252,12 +255,16 @@ impl<W: Write + Send> EmfPublisher<W> {
     #[cold]
     fn lost(documents: usize, sent: usize, e: &io::Error) -> PublishReport {
         let lost = documents - sent;
-        tracing::error!(
-            target: "streamer_obs::metrics",
-            lost_documents = lost,
-            error = %e,
-            "writing EMF failed; metrics lost"
-        );
+        // Published under the set's lock: written once it is released (`crate::lock`).
+        let e = e.to_string();
+        crate::lock::after_unlock(move || {
+            tracing::error!(
+                target: "streamer_obs::metrics",
+                lost_documents = lost,
+                error = %e,
+                "writing EMF failed; metrics lost"
+            );
+        });
         PublishReport { sent, lost }
     }
 
@@ -267,29 +274,38 @@ impl<W: Write + Send> EmfPublisher<W> {
     #[inline(never)]
     fn encode_reported(set: &MetricSet, now_ms: u64, buf: &mut Vec<u8>) -> usize {
         let report = emf::encode(set, now_ms, buf);
-        if !report.trimmed_properties.is_empty() {
-            tracing::warn!(
-                target: "streamer_obs::metrics",
-                properties = ?report.trimmed_properties,
-                "EMF document over 256 KB: properties trimmed"
-            );
+        let documents = report.documents;
+        if !report.trimmed_properties.is_empty()
+            || !report.shadowed_properties.is_empty()
+            || !report.dropped_metrics.is_empty()
+        {
+            // Encoded under the set's lock: written once it is released (`crate::lock`).
+            crate::lock::after_unlock(move || {
+                if !report.trimmed_properties.is_empty() {
+                    tracing::warn!(
+                        target: "streamer_obs::metrics",
+                        properties = ?report.trimmed_properties,
+                        "EMF document over 256 KB: properties trimmed"
+                    );
+                }
+                if !report.shadowed_properties.is_empty() {
+                    tracing::warn!(
+                        target: "streamer_obs::metrics",
+                        properties = ?report.shadowed_properties,
+                        "EMF properties named like a dimension or metric were left out"
+                    );
+                }
+                if !report.dropped_metrics.is_empty() {
+                    tracing::warn!(
+                        target: "streamer_obs::metrics",
+                        metrics = ?report.dropped_metrics,
+                        dropped = report.dropped_metrics.len(),
+                        "EMF directive over 256 KB even alone with one dimension set: metrics dropped"
+                    );
+                }
+            });
         }
-        if !report.shadowed_properties.is_empty() {
-            tracing::warn!(
-                target: "streamer_obs::metrics",
-                properties = ?report.shadowed_properties,
-                "EMF properties named like a dimension or metric were left out"
-            );
-        }
-        if !report.dropped_metrics.is_empty() {
-            tracing::warn!(
-                target: "streamer_obs::metrics",
-                metrics = ?report.dropped_metrics,
-                dropped = report.dropped_metrics.len(),
-                "EMF directive over 256 KB even alone with one dimension set: metrics dropped"
-            );
-        }
-        report.documents
+        documents
     }
 }
 

@@ -138,18 +138,29 @@ impl InvocationMetrics {
         Some(f(&mut set))
     }
 
-    /// [`Self::with_set`] while the metrics are not final: `Some(None)` after
-    /// [`Self::finish`] (checked under the lock), `f` not called.
-    fn with_open_set<R>(&self, f: impl FnOnce(&mut MetricSet) -> R) -> Option<Option<R>> {
+    /// The set, locked; `None` when this thread runs caller code under a lock of this
+    /// crate (a publisher's `publish_now`, a `with_set` closure) and the set is locked:
+    /// most likely by this very thread, which would wait for itself forever.
+    #[inline]
+    fn lock_unless_reentered(&self) -> Option<crate::lock::Guard<'_, MetricSet>> {
+        if crate::lock::caller_code_under_lock() { self.set.try_lock() } else { Some(self.set.lock()) }
+    }
+
+    /// [`Self::with_set`] while the metrics are not final: `Err(AfterInvocation)` after
+    /// [`Self::finish`] (checked under the lock), `Err(Reentrant)` from caller code run
+    /// under the set's lock; `f` not called then.
+    fn with_open_set<R>(&self, metric: &str, f: impl FnOnce(&mut MetricSet) -> R) -> Option<Result<R, MetricsError>> {
         if self.disabled {
             return None;
         }
-        let mut set = self.set.lock();
+        let Some(mut set) = self.lock_unless_reentered() else {
+            return Some(Err(MetricsError::Reentrant { metric: metric.to_owned() }));
+        };
         if self.finished.load(Ordering::Relaxed) {
-            return Some(None);
+            return Some(Err(MetricsError::AfterInvocation { metric: metric.to_owned() }));
         }
         let _caller = crate::lock::CallerCodeUnderLock::enter();
-        Some(Some(f(&mut set)))
+        Some(Ok(f(&mut set)))
     }
 
     /// Records a validated metric (what [`MetricSet::add_with`] does) under the set's
@@ -166,7 +177,10 @@ impl InvocationMetrics {
         if self.disabled {
             return Ok(());
         }
-        let mut set = self.set.lock();
+        let mut set = match self.lock_unless_reentered() {
+            Some(set) => set,
+            None => return Err(Box::new(MetricsError::Reentrant { metric: name.as_str().to_owned() })),
+        };
         if self.finished.load(Ordering::Relaxed) {
             drop(set);
             return Err(Box::new(MetricsError::AfterInvocation { metric: name.as_str().to_owned() }));
@@ -202,23 +216,27 @@ fn warn_dropped(e: &MetricsError) {
         | MetricsError::TooManyDimensions { metric }
         | MetricsError::NameCollision { metric }
         | MetricsError::AfterInvocation { metric }
+        | MetricsError::Reentrant { metric }
         | MetricsError::NoInvocation { metric } => metric.as_str(),
         MetricsError::ReservedProperty { key } | MetricsError::SecretPropertyKey { key } => key.as_str(),
         MetricsError::InvalidDimensionName { name, .. } | MetricsError::InvalidNamespace { name, .. } => name.as_str(),
         MetricsError::InvalidDimensionValue { value, .. } => value.as_str(),
         MetricsError::InvalidTimestamp { .. } => "",
     };
-    tracing::warn!(target: "streamer_obs::metrics", metric, error = %e, "metric dropped");
+    // Refused under a lock (from a publisher's code, say): written once it is released.
+    let (metric, e) = (metric.to_owned(), e.to_string());
+    crate::lock::after_unlock(move || {
+        tracing::warn!(target: "streamer_obs::metrics", metric, error = %e, "metric dropped");
+    });
 }
 
 /// Runs `f` on the current invocation's set: refused after the invocation's last flush
 /// (what `set_property` / `add_dimension` would add then is never published).
 fn with_current(metric: &str, f: impl FnOnce(&mut MetricSet) -> Result<(), MetricsError>) -> Result<(), MetricsError> {
-    match Invocation::with_current(|inv| inv.metrics.with_open_set(f)) {
+    match Invocation::with_current(|inv| inv.metrics.with_open_set(metric, f)) {
         None => Err(MetricsError::NoInvocation { metric: metric.to_owned() }),
         Some(None) => Ok(()), // disabled: recorded nowhere, by configuration
-        Some(Some(None)) => Err(MetricsError::AfterInvocation { metric: metric.to_owned() }),
-        Some(Some(Some(r))) => r,
+        Some(Some(r)) => r.and_then(|r| r),
     }
 }
 
@@ -561,7 +579,13 @@ fn set_now(inv: &Invocation, publisher: &dyn MetricsPublisher, now_ms: u64, repo
     if set.is_empty() {
         return Step::Nothing;
     }
-    match publisher.publish_now(&set, now_ms) {
+    // The publisher's code runs under the set's lock: a metric it records is refused
+    // (`MetricsError::Reentrant`), not waited for.
+    let published = {
+        let _caller = crate::lock::CallerCodeUnderLock::enter();
+        publisher.publish_now(&set, now_ms)
+    };
+    match published {
         Some(r) => {
             set.clear();
             inv.metrics.flushed_some.store(true, Ordering::Relaxed);

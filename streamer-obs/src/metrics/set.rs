@@ -155,6 +155,10 @@ fn too_many_dimensions(name: &MetricName) -> Refused {
     refused_metric(name, |metric| MetricsError::TooManyDimensions { metric })
 }
 
+/// Why a dimension whose name or value holds a credential is refused.
+const CREDENTIAL_IN_DIMENSION: &str =
+    "its name or value holds a credential the EMF line's writer would redact (a dimension_name!/dimension_value! literal)";
+
 #[cold]
 #[inline(never)]
 fn bad_dimension(name: &MetricName, key: &DimensionName, reason: &'static str) -> Refused {
@@ -544,6 +548,14 @@ impl MetricSet {
         value: &(impl DimensionValueSource + ?Sized),
     ) -> Result<(), MetricsError> {
         let value = value.dimension_value();
+        // A `dimension_name!` / `dimension_value!` literal is checked for JWTs only at
+        // compile time (see `validate`).
+        if let Some(reason) = crate::metrics::name::credential_error(name.as_str()) {
+            return Err(MetricsError::InvalidDimensionName { name: name.as_str().to_owned(), reason });
+        }
+        if let Some(reason) = crate::metrics::name::credential_error(value.as_str()) {
+            return Err(MetricsError::InvalidDimensionValue { value: value.as_str().to_owned(), reason });
+        }
         if self.entries.iter().any(|e| e.name.as_str() == name.as_str()) {
             return Err(MetricsError::NameCollision { metric: name.as_str().to_owned() });
         }
@@ -690,6 +702,24 @@ impl MetricSet {
                 if !(defaults.iter().any(|(k, _)| k == key) || values.iter().any(|(k, _)| k == key)) {
                     return Err(bad_dimension(name, key, "is in a dimension set but has no value"));
                 }
+            }
+        }
+        // Names and values from `dimension_name!` / `dimension_value!` literals are
+        // checked at compile time for JWTs only: a credential the EMF line's writer would
+        // redact (`token=…`, `Bearer …`) is refused here, once per new context (two such
+        // names would be written as one member, E-1/E-7). Those made at run time were
+        // refused already.
+        for (k, v) in values {
+            if crate::metrics::name::credential_error(k.as_str()).is_some() {
+                return Err(bad_dimension(name, k, CREDENTIAL_IN_DIMENSION));
+            }
+            if crate::metrics::name::credential_error(v.as_str()).is_some() {
+                return Err(bad_dimension(name, k, CREDENTIAL_IN_DIMENSION));
+            }
+        }
+        for key in keys {
+            if crate::metrics::name::credential_error(key.as_str()).is_some() {
+                return Err(bad_dimension(name, key, CREDENTIAL_IN_DIMENSION));
             }
         }
         if ends.is_empty() {

@@ -201,7 +201,10 @@ impl XrayApiEmitter {
     fn give_up(&self, n: usize, why: &str) {
         self.failed.fetch_add(n as u64, Ordering::Relaxed);
         if !self.failure_logged.swap(true, Ordering::Relaxed) {
-            tracing::warn!(target: "streamer_obs", documents = n, reason = why, "PutTraceSegments: documents not sent; further failures are only counted");
+            let why = why.to_owned();
+            crate::lock::after_unlock(move || {
+                tracing::warn!(target: "streamer_obs", documents = n, reason = why, "PutTraceSegments: documents not sent; further failures are only counted");
+            });
         }
     }
 

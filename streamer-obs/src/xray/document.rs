@@ -311,11 +311,14 @@ fn checked_preparation(preparation: Option<String>) -> Option<String> {
         }
     }
     if !BAD_PREPARATION_LOGGED.swap(true, std::sync::atomic::Ordering::Relaxed) {
-        tracing::warn!(
-            target: "streamer_obs::xray",
-            length = p.len(),
-            "sql.preparation must be `call` or `statement`; the value is left out of the subsegment"
-        );
+        let length = p.len();
+        crate::lock::after_unlock(move || {
+            tracing::warn!(
+                target: "streamer_obs::xray",
+                length,
+                "sql.preparation must be `call` or `statement`; the value is left out of the subsegment"
+            );
+        });
     }
     None
 }

@@ -199,11 +199,15 @@ impl Counters {
     pub(crate) fn send_failed(&self, e: &io::Error, what: &str) {
         self.send_failures.fetch_add(1, Ordering::Relaxed);
         if !self.send_failure_logged.swap(true, Ordering::Relaxed) {
-            tracing::warn!(
-                target: "streamer_obs",
-                error = %e,
-                "{what}: could not send an X-Ray document; further failures are only counted"
-            );
+            // Sent under the recorder's lock: written once it is released (`crate::lock`).
+            let (e, what) = (e.to_string(), what.to_owned());
+            crate::lock::after_unlock(move || {
+                tracing::warn!(
+                    target: "streamer_obs",
+                    error = %e,
+                    "{what}: could not send an X-Ray document; further failures are only counted"
+                );
+            });
         }
     }
 }

@@ -390,27 +390,34 @@ fn trim_and_send(
     let stub_size = rewrite(doc, &stub, &parent, buf, keep);
     if stub_size <= max {
         report.stubbed += 1;
-        tracing::warn!(
-            target: "streamer_obs",
-            subsegment = %copy.name,
-            id = %copy.id,
-            bytes = original,
-            limit = max,
-            "X-Ray subsegment too large even trimmed: sent as a stub (id, name, times, flags)"
-        );
+        // Written once the recorder's lock is released (`crate::lock`).
+        let (name, id) = (copy.name.to_string(), copy.id);
+        crate::lock::after_unlock(move || {
+            tracing::warn!(
+                target: "streamer_obs",
+                subsegment = %name,
+                id = %id,
+                bytes = original,
+                limit = max,
+                "X-Ray subsegment too large even trimmed: sent as a stub (id, name, times, flags)"
+            );
+        });
         return send_trimmed(buf, sink, report);
     }
     // 6. Give up on this subsegment.
     buf.truncate(keep);
     report.dropped += 1;
-    tracing::warn!(
-        target: "streamer_obs",
-        subsegment = %copy.name,
-        id = %copy.id,
-        bytes = size,
-        limit = max,
-        "X-Ray subsegment dropped: too large for one document even as a stub"
-    );
+    let (name, id) = (copy.name.to_string(), copy.id);
+    crate::lock::after_unlock(move || {
+        tracing::warn!(
+            target: "streamer_obs",
+            subsegment = %name,
+            id = %id,
+            bytes = size,
+            limit = max,
+            "X-Ray subsegment dropped: too large for one document even as a stub"
+        );
+    });
 }
 
 #[cfg(test)]

@@ -146,11 +146,14 @@ impl TreeState {
         self.annotations += added;
         if self.annotations > INDEXED_ANNOTATIONS_PER_TRACE && !self.warned_annotations {
             self.warned_annotations = true;
-            tracing::warn!(
-                target: "streamer_obs",
-                limit = INDEXED_ANNOTATIONS_PER_TRACE,
-                "more than 50 X-Ray annotations in this invocation: X-Ray indexes only 50 per trace"
-            );
+            // Under the recorder's lock: written once it is released (`crate::lock`).
+            crate::lock::after_unlock(|| {
+                tracing::warn!(
+                    target: "streamer_obs",
+                    limit = INDEXED_ANNOTATIONS_PER_TRACE,
+                    "more than 50 X-Ray annotations in this invocation: X-Ray indexes only 50 per trace"
+                );
+            });
         }
     }
 }
@@ -668,7 +671,7 @@ impl Recorder {
 
     /// The recorder's lock (see `crate::lock`: a panic while it was held, in an emitter for
     /// example, releases it and does not stop the recording).
-    fn lock(a: &Active) -> spin::mutex::SpinMutexGuard<'_, Shared> {
+    fn lock(a: &Active) -> crate::lock::Guard<'_, Shared> {
         a.shared.lock()
     }
 
@@ -724,14 +727,19 @@ impl Recorder {
         if a.finished.load(Ordering::Relaxed) {
             if !tree.state.warned_after {
                 tree.state.warned_after = true;
-                tracing::warn!(target: "streamer_obs", subsegment = name, "X-Ray subsegment opened after its invocation returned (its subsegments were already sent): not recorded");
+                let name = name.to_owned();
+                crate::lock::after_unlock(move || {
+                    tracing::warn!(target: "streamer_obs", subsegment = name, "X-Ray subsegment opened after its invocation returned (its subsegments were already sent): not recorded");
+                });
             }
             return SubsegmentGuard::noop();
         }
         if tree.state.opened >= MAX_SUBSEGMENTS_PER_INVOCATION {
             if !tree.state.warned_subsegments {
                 tree.state.warned_subsegments = true;
-                tracing::warn!(target: "streamer_obs", limit = MAX_SUBSEGMENTS_PER_INVOCATION, "too many X-Ray subsegments in this invocation; further ones are not recorded");
+                crate::lock::after_unlock(|| {
+                    tracing::warn!(target: "streamer_obs", limit = MAX_SUBSEGMENTS_PER_INVOCATION, "too many X-Ray subsegments in this invocation; further ones are not recorded");
+                });
             }
             tree.open.push(REFUSED);
             return SubsegmentGuard { rec: Some(Arc::clone(self)), idx: REFUSED as usize, id: None, ended: false };
@@ -995,11 +1003,14 @@ impl Recorder {
             // The last flush with subsegments still open (moved into a spawned task, or
             // never closed): said once; each is sent when it closes.
             tree.state.warned_open = true;
-            tracing::warn!(
-                target: "streamer_obs",
-                open = open.len(),
-                "X-Ray subsegments still open when the invocation returned: each is sent when it closes"
-            );
+            let open = open.len();
+            crate::lock::after_unlock(move || {
+                tracing::warn!(
+                    target: "streamer_obs",
+                    open,
+                    "X-Ray subsegments still open when the invocation returned: each is sent when it closes"
+                );
+            });
         }
         report
     }
