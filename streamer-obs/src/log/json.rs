@@ -65,7 +65,7 @@ fn needs_scrub_of(bytes: &[u8], acc: u8) -> bool {
         return false;
     }
     if acc & (JAY | WHITESPACE | COLON_OR_BACKSLASH | ESCAPE) == 0
-        && !bytes.windows(2).any(|w| w[1] == b'=' && matches!(w[0] | 0x20, b'n' | b't' | b'd' | b'e' | b'y'))
+        && !bytes.windows(2).any(|w| w[1] == b'=' && matches!(w[0] | 0x20, b'n' | b't' | b'd' | b'e' | b'y' | b's'))
     {
         // Only `=` signs, none after a letter that ends a secret parameter's name
         // ([`param_value_at`]): base64 padding (`L0SM9cOFvHcCIhw=`).
@@ -779,18 +779,26 @@ fn url_password_at(b: &[u8], scheme_colon: usize) -> Option<(usize, usize)> {
 /// open a quoted auth parameter such as `username="…"`; the backslashes escaping that
 /// quote stay).
 fn header_value_at(b: &[u8], sep: usize) -> Option<(usize, usize)> {
+    // `::` is a path (`cookie::parse::Error`, `headers::authorization::Bearer`), not a
+    // header's colon.
+    if b[sep] == b':' && (b.get(sep + 1) == Some(&b':') || (sep > 0 && b[sep - 1] == b':')) {
+        return None;
+    }
     let mut end = sep;
-    let quoted = end > 0 && b[end - 1] == b'"';
+    // Blanks before a `:` (`"password" : "…"`, as Jackson's and Gson's pretty printers
+    // write JSON).
+    if b[sep] == b':' {
+        while end > 0 && matches!(b[end - 1], b' ' | b'\t') {
+            end -= 1;
+        }
+    }
+    // The name in double quotes (JSON, `Debug`) or single ones (Python's `repr` of a dict).
+    let quoted = end > 0 && matches!(b[end - 1], b'"' | b'\'');
     if quoted {
         end -= 1;
         if end > 0 && b[end - 1] == b'\\' {
             end -= 1;
         }
-    }
-    // `::` is a path (`cookie::parse::Error`, `headers::authorization::Bearer`), not a
-    // header's colon.
-    if b[sep] == b':' && (b.get(sep + 1) == Some(&b':') || (sep > 0 && b[sep - 1] == b':')) {
-        return None;
     }
     let tuple = b[sep] == b',';
     // A tuple is `("name", "value")`: the quoted name right after a `(` (a list of header
@@ -799,9 +807,10 @@ fn header_value_at(b: &[u8], sep: usize) -> Option<(usize, usize)> {
         return None;
     }
     // Every secret header name ends in `n` (`…Authorization`), `e` (`…Cookie`), `l`
-    // (`Sec-WebSocket-Protocol`) or `y` (`X-Api-Key`), every parameter name in one of
-    // `n`, `t`, `d`, `e`, `y`: anything else is rejected without reading the name.
-    if end == 0 || !matches!(b[end - 1] | 0x20, b'n' | b'e' | b'l' | b'y' | b't' | b'd') {
+    // (`Sec-WebSocket-Protocol`), `y` (`X-Api-Key`) or `s` (`cookies`), every parameter
+    // name in one of `n`, `t`, `d`, `e`, `y`, `s`: anything else is rejected without
+    // reading the name.
+    if end == 0 || !matches!(b[end - 1] | 0x20, b'n' | b'e' | b'l' | b'y' | b't' | b'd' | b's') {
         return None;
     }
     // The name is the suffix compared: the bytes before it do not matter. A secret
@@ -825,7 +834,11 @@ fn header_value_at(b: &[u8], sep: usize) -> Option<(usize, usize)> {
     // A tuple's next element may be on the next line (`{:#?}`, its line break possibly
     // escaped in `Debug` of such text); so may a wrapper's string (`Some(\n "…"`).
     let v = quoted_value_at(b, sep + 1).unwrap_or_else(|| skip_layout(b, sep + 1, tuple));
-    let (start, end) = if v < b.len() && b[v] == b'"' {
+    let (start, end) = if v < b.len() && b[v] == b'\'' {
+        // A single-quoted value (`'Cookie': 'sid=…'`): to the next `'` on the line.
+        let e = b[v + 1..].iter().position(|&c| matches!(c, b'\'' | b'\r' | b'\n')).map_or(b.len(), |n| v + 1 + n);
+        (v + 1, e)
+    } else if v < b.len() && b[v] == b'"' {
         let mut e = v + 1;
         while e < b.len() && b[e] != b'"' {
             e += if b[e] == b'\\' { 2 } else { 1 };
@@ -916,31 +929,65 @@ fn quoted_value_at(b: &[u8], v: usize) -> Option<usize> {
         }
         q = skip_layout(b, w + 1, true);
     }
-    let quote = b.get(q) == Some(&b'"') || (b.get(q) == Some(&b'\\') && b.get(q + 1) == Some(&b'"'));
+    let quote = matches!(b.get(q), Some(b'"' | b'\'')) || (b.get(q) == Some(&b'\\') && b.get(q + 1) == Some(&b'"'));
     quote.then_some(q)
 }
 
-/// Where a list of quoted strings opens (its `[`) after spaces at `v`: `["…", …]`, the
-/// strings' quotes possibly escaped, the first one possibly on the next line (`{:#?}`);
+/// Where a list of quoted strings or a map with quoted keys opens (its `[` or `{`) after
+/// spaces at `v`, possibly in up to three wrappers (`Some([…])`, serde_json's `Array […]`
+/// and `Object {…}`): `["…", …]`, `[String("…")]`, `{"k": …}`, the strings' quotes possibly
+/// escaped, the first one possibly on the next line (`{:#?}`) or in wrappers of its own;
 /// `None` otherwise.
 fn list_value_at(b: &[u8], v: usize) -> Option<usize> {
-    let open = skip_layout(b, v, false);
-    if b.get(open) != Some(&b'[') {
+    let mut open = skip_layout(b, v, false);
+    // Up to three wrappers around the list: `Some([…])`, serde_json's `Array […]`.
+    for _ in 0..3 {
+        if matches!(b.get(open), Some(b'[' | b'{')) {
+            break;
+        }
+        let w = open + b[open.min(b.len())..].iter().take_while(|c| c.is_ascii_alphanumeric() || **c == b'_').count();
+        if w == open {
+            return None;
+        }
+        open = match b.get(w) {
+            Some(b'(') => skip_layout(b, w + 1, true),
+            Some(b' ') => skip_layout(b, w, false),
+            _ => return None,
+        };
+    }
+    if !matches!(b.get(open), Some(b'[' | b'{')) {
         return None;
     }
-    let q = skip_layout(b, open + 1, true);
-    let quote = b.get(q) == Some(&b'"') || (b.get(q) == Some(&b'\\') && b.get(q + 1) == Some(&b'"'));
-    quote.then_some(open)
+    // The first element (or key) a quoted string, possibly in wrappers (`String("…")`) or
+    // in nested lists (`[["…"]]`).
+    let mut first = skip_layout(b, open + 1, true);
+    for _ in 0..8 {
+        if !matches!(b.get(first), Some(b'[' | b'{')) {
+            break;
+        }
+        first = skip_layout(b, first + 1, true);
+    }
+    quoted_value_at(b, first).map(|_| open)
 }
 
-/// The `]` closing the list whose `[` is at `open`, past the quoted strings in it (a `]`
-/// inside one does not close it; their quotes possibly escaped); the end of `b` when it
-/// is not closed.
+/// The `]` or `}` closing the list or map whose `[` or `{` is at `open`, past the quoted
+/// strings in it (a bracket inside one does not count; their quotes possibly escaped) and
+/// the brackets nested in it; the end of `b` when it is not closed.
 fn list_close(b: &[u8], open: usize) -> usize {
     let mut i = open + 1;
+    // Brackets nested inside (`[["a"], ["b"]]`, `{"k": Array [..]}`).
+    let mut depth = 0usize;
     while i < b.len() {
         match b[i] {
-            b']' => return i,
+            b'[' | b'{' => {
+                depth += 1;
+                i += 1;
+            }
+            b']' | b'}' if depth > 0 => {
+                depth -= 1;
+                i += 1;
+            }
+            b']' | b'}' => return i,
             b'"' => {
                 // A string: to its closing quote, past escaped characters.
                 i += 1;
@@ -984,8 +1031,13 @@ fn opens_tuple(b: &[u8], close: usize) -> bool {
 /// Names of `name=value` pairs whose value is a secret (URL query strings, form bodies,
 /// `key=value` logs), matched at the end of the name, in any case, `-` and `_` alike:
 /// `access_token`, `X-Amz-Security-Token`, `client_secret`, `X-Amz-Signature`, ...
-const SECRET_PARAMS: [&[u8]; 14] = [
+const SECRET_PARAMS: [&[u8]; 18] = [
     b"token",
+    // Plurals: a list of them (`cookies: Some(["sid=…"])`, the HTTP API's event).
+    b"tokens",
+    b"cookies",
+    b"passwords",
+    b"secrets",
     b"authorization",
     b"jwt",
     b"password",
@@ -1013,9 +1065,9 @@ pub(crate) fn is_secret_param_name(name: &str) -> bool {
 /// At a `=`: the value of a pair whose name ends like one of [`SECRET_PARAMS`] (see
 /// [`pair_value_at`]).
 fn param_value_at(b: &[u8], eq: usize) -> Option<(usize, usize)> {
-    // Every name of the list ends in `n`, `t`, `d`, `e` or `y`: others are rejected
+    // Every name of the list ends in `n`, `t`, `d`, `e`, `y` or `s`: others are rejected
     // without reading the name (so is most base64 padding).
-    if eq == 0 || !matches!(b[eq - 1] | 0x20, b'n' | b't' | b'd' | b'e' | b'y') {
+    if eq == 0 || !matches!(b[eq - 1] | 0x20, b'n' | b't' | b'd' | b'e' | b'y' | b's') {
         return None;
     }
     pair_value_at(b, 0, eq, |name| SECRET_PARAMS.iter().any(|n| ends_with_name(name, n)))
@@ -1651,6 +1703,35 @@ mod tests {
         let mut v = Vec::new();
         write_timestamp(&mut v, ms);
         String::from_utf8(v).unwrap()
+    }
+
+    #[test]
+    fn wrapped_lists_maps_spaced_colons_and_single_quotes_are_scrubbed() {
+        let secret = "opaqueS3cr3t";
+        for text in [
+            "Object {\"Cookie\": Array [String(\"sid=opaqueS3cr3t\")]}",
+            "Upstream { api_token: Some([\"opaqueS3cr3t\"]) }",
+            "cookies: Some([\"sid=opaqueS3cr3t\", \"theme=dark\"])",
+            "\"Authorization\": Object {\"scheme\": String(\"x\"), \"v\": String(\"opaqueS3cr3t\")}",
+            "\"tokens\": [[\"a\"], [\"opaqueS3cr3t\"]]",
+            "{\"password\" : \"opaqueS3cr3t\"}",
+            "{\"password\"\t:\t\"opaqueS3cr3t\"}",
+            "{'Cookie': 'sid=opaqueS3cr3t', 'Accept': '*/*'}",
+            "{'password': 'opaqueS3cr3t'}",
+            "cookies=opaqueS3cr3t",
+        ] {
+            let out = scrub_text(text).unwrap_or_else(|| text.to_owned());
+            assert!(!out.contains(secret), "{text} -> {out}");
+        }
+        // What follows the secret's brackets stays.
+        let out = scrub_text("{'Cookie': 'sid=x', 'Accept': '*/*'}").unwrap();
+        assert!(out.contains("'Accept': '*/*'"), "{out}");
+        let out = scrub_text("k: Some([\"s\"]), route: \"/v1\"").unwrap_or_default();
+        assert_eq!(out, "", "no secret name: unchanged");
+        let out = scrub_text("tokens: Some([\"s\"]), route: \"/v1\"").unwrap();
+        assert!(out.ends_with("]), route: \"/v1\""), "{out}");
+        // Ordinary words ending in `s` are not names of secrets.
+        assert_eq!(scrub_text("items: [\"a\"] status=ok"), None);
     }
 
     #[test]
