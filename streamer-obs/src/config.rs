@@ -391,6 +391,8 @@ pub struct LogConfig {
     filter: Targets,
     format: LambdaLogFormat,
     lambda_level: Option<LogLevel>,
+    /// `AWS_LAMBDA_LOG_LEVEL` is `FATAL` (or `CRITICAL`): `lambda_level` says `Error`.
+    lambda_fatal: bool,
     sample_rate: f64,
     log_event: bool,
     dev: bool,
@@ -421,9 +423,34 @@ impl LogConfig {
         self.format
     }
 
-    /// The valid `AWS_LAMBDA_LOG_LEVEL`, if set.
+    /// The valid `AWS_LAMBDA_LOG_LEVEL`, if set (`FATAL` reads as [`LogLevel::Error`]:
+    /// see [`Self::lambda_level_is_fatal`]).
     pub fn lambda_level(&self) -> Option<LogLevel> {
         self.lambda_level
+    }
+
+    /// Whether `AWS_LAMBDA_LOG_LEVEL` is `FATAL` (or `CRITICAL`): Lambda then keeps only
+    /// JSON lines whose `level` is `FATAL`.
+    ///
+    /// ```
+    /// use streamer_obs::config::{Config, EnvVars};
+    /// let c = Config::builder().build_from(&EnvVars::from_pairs([("AWS_LAMBDA_LOG_LEVEL", "fatal")]));
+    /// assert!(c.log().lambda_level_is_fatal());
+    /// assert_eq!(c.log().lambda_level_name(), Some("FATAL"));
+    /// ```
+    pub fn lambda_level_is_fatal(&self) -> bool {
+        self.lambda_fatal
+    }
+
+    /// `AWS_LAMBDA_LOG_LEVEL` as Lambda reads it (`FATAL` kept), if set and valid.
+    ///
+    /// ```
+    /// use streamer_obs::config::{Config, EnvVars};
+    /// let c = Config::builder().build_from(&EnvVars::from_pairs([("AWS_LAMBDA_LOG_LEVEL", "warn")]));
+    /// assert_eq!(c.log().lambda_level_name(), Some("WARN"));
+    /// ```
+    pub fn lambda_level_name(&self) -> Option<&'static str> {
+        if self.lambda_fatal { Some("FATAL") } else { self.lambda_level.map(LogLevel::as_str) }
     }
 
     /// Probability that an invocation is raised to DEBUG.
@@ -842,6 +869,9 @@ impl ConfigBuilder {
             }
         };
         let lambda_level = level_var(AWS_LAMBDA_LOG_LEVEL);
+        let lambda_fatal = lambda_level.is_some()
+            && get(AWS_LAMBDA_LOG_LEVEL)
+                .is_some_and(|raw| matches!(raw.trim().to_ascii_uppercase().as_str(), "FATAL" | "CRITICAL"));
         let powertools_level = level_var(POWERTOOLS_LOG_LEVEL);
         let legacy_level = level_var(LOG_LEVEL);
 
@@ -937,6 +967,7 @@ impl ConfigBuilder {
             filter,
             format,
             lambda_level,
+            lambda_fatal,
             sample_rate,
             log_event,
             dev,

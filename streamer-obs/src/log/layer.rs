@@ -73,6 +73,7 @@ impl Shared {
         self.plain_keys.get_or(key, |k| {
             !k.starts_with("log.")
                 && !k.starts_with('@')
+                && k != FATAL_FIELD
                 && !RESERVED.contains(&k)
                 && json::escape_free(k)
                 && !self.redactor.is_redacted(k)
@@ -176,6 +177,14 @@ where
     }
 
     /// `{"timestamp":...,"level":"...","message":` (the message's value follows).
+    /// [`Self::write_prefix`] of a `"level":"FATAL"` line ([`FATAL_FIELD`]).
+    #[cold]
+    fn write_fatal_prefix(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(b"{\"timestamp\":");
+        json::write_timestamp(out, self.clock.now_millis());
+        out.extend_from_slice(b",\"level\":\"FATAL\",\"message\":");
+    }
+
     fn write_prefix(&self, out: &mut Vec<u8>, level: LogLevel) {
         out.extend_from_slice(b"{\"timestamp\":");
         json::write_timestamp(out, self.clock.now_millis());
@@ -659,7 +668,28 @@ struct EventVisitor<'a> {
     keys: &'a mut WrittenKeys,
     shared: &'a Shared,
     has_message: bool,
+    /// The event asked for `"level":"FATAL"` ([`FATAL_FIELD`]).
+    fatal: bool,
 }
+
+/// The field that makes an ERROR event a `"level":"FATAL"` line (`tracing` has no level
+/// above ERROR; Lambda's JSON log filter at `AWS_LAMBDA_LOG_LEVEL=FATAL` keeps only those):
+/// `tracing::error!(streamer_obs_level = "FATAL", "…")`. The field itself is not written;
+/// on an event below ERROR it is ignored.
+///
+/// ```
+/// use streamer_obs::config::Config;
+/// use streamer_obs::testing::{CapturingWriter, FixedClock};
+/// let writer = CapturingWriter::new();
+/// let subscriber = streamer_obs::log::subscriber(&Config::default(), writer.clone(), FixedClock::at_millis(0));
+/// tracing::subscriber::with_default(subscriber, || {
+///     tracing::error!(streamer_obs_level = "FATAL", "cannot start");
+/// });
+/// let line = &writer.json_lines()[0];
+/// assert_eq!(line["level"], "FATAL");
+/// assert!(line.get(streamer_obs::log::FATAL_FIELD).is_none());
+/// ```
+pub const FATAL_FIELD: &str = "streamer_obs_level";
 
 /// How many `source()`s of an error are written; a longer chain ends with a
 /// `"… N more"` entry.
@@ -742,6 +772,8 @@ impl Visit for EventVisitor<'_> {
             self.message.clear();
             self.message.push_str(value);
             self.has_message = true;
+        } else if field.name() == FATAL_FIELD && value == "FATAL" {
+            self.fatal = true;
         } else if self.key(field) {
             json::write_text(self.out, value, &self.shared.redactor);
         }
@@ -930,10 +962,15 @@ where
         fields.clear();
         message.clear();
         keys.clear();
-        let mut visitor = EventVisitor { out: fields, message, text, keys, shared: &self.shared, has_message: false };
+        let mut visitor =
+            EventVisitor { out: fields, message, text, keys, shared: &self.shared, has_message: false, fatal: false };
         event.record(&mut visitor);
 
-        self.write_prefix(line, level);
+        if visitor.fatal && level == LogLevel::Error {
+            self.write_fatal_prefix(line);
+        } else {
+            self.write_prefix(line, level);
+        }
         json::write_text(line, message, &self.shared.redactor);
         // Event fields win over correlation fields and span fields of the same key.
         self.write_context_keys(line, inv, fields, keys, invocation_keys);

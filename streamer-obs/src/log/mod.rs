@@ -45,7 +45,7 @@ use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::layer::SubscriberExt;
 
 pub use json::{REDACTED, contains_jwt, scrub_jwts};
-pub use layer::JsonLayer;
+pub use layer::{FATAL_FIELD, JsonLayer};
 pub use redact::{Redactor, Secret};
 
 use crate::clock::{Clock, SystemClock};
@@ -150,7 +150,8 @@ where
 ///
 /// They are WARN lines, or ERROR lines when a WARN line would not be seen: when the SDK's
 /// level is ERROR, or when Lambda filters JSON lines at ERROR (`AWS_LAMBDA_LOG_FORMAT=JSON`,
-/// `AWS_LAMBDA_LOG_LEVEL=ERROR` or `FATAL`). Otherwise the warning that EMF metric lines
+/// `AWS_LAMBDA_LOG_LEVEL=ERROR`); `"level":"FATAL"` lines ([`FATAL_FIELD`]) when Lambda
+/// filters JSON lines at `FATAL` (or `CRITICAL`), where it keeps nothing else. Otherwise the warning that EMF metric lines
 /// are dropped would itself be dropped, and the metrics lost without a word.
 ///
 /// ```
@@ -164,12 +165,16 @@ where
 /// ```
 pub fn report_config(config: &Config) {
     let log = config.log();
+    let lambda_json = log.lambda_format() == crate::config::LambdaLogFormat::Json;
+    // At `AWS_LAMBDA_LOG_LEVEL=FATAL` (JSON) Lambda keeps only `"level":"FATAL"` lines.
+    let seen_only_at_fatal = lambda_json && log.lambda_level_is_fatal();
     let seen_only_at_error = log.level() >= crate::config::LogLevel::Error
-        || (log.lambda_format() == crate::config::LambdaLogFormat::Json
-            && log.lambda_level().is_some_and(|l| l >= crate::config::LogLevel::Error));
+        || (lambda_json && log.lambda_level().is_some_and(|l| l >= crate::config::LogLevel::Error));
     macro_rules! report {
         ($($arg:tt)+) => {
-            if seen_only_at_error {
+            if seen_only_at_fatal {
+                tracing::error!(target: "streamer_obs::config", streamer_obs_level = "FATAL", $($arg)+)
+            } else if seen_only_at_error {
                 tracing::error!(target: "streamer_obs::config", $($arg)+)
             } else {
                 tracing::warn!(target: "streamer_obs::config", $($arg)+)
@@ -182,7 +187,7 @@ pub fn report_config(config: &Config) {
     if log.lambda_drops_emf() {
         report!(
             variable = crate::config::AWS_LAMBDA_LOG_LEVEL,
-            value = log.lambda_level().map(|l| l.as_str()).unwrap_or_default(),
+            value = log.lambda_level_name().unwrap_or_default(),
             "AWS_LAMBDA_LOG_FORMAT=JSON with an application log level stricter than INFO: Lambda treats lines without a `level` key as INFO and drops them, so EMF metric lines will be lost; use INFO or publish metrics through PutMetricData"
         );
     }
