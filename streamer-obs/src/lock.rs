@@ -87,11 +87,14 @@ impl<T> std::ops::DerefMut for Guard<'_, T> {
     }
 }
 
+/// The bit of [`STATE`] that says [`DEFERRED`] holds something; the bits below count the
+/// locks held.
+const PENDING: u32 = 1 << 31;
+
 thread_local! {
-    /// How many of this crate's locks this thread holds.
-    static HELD: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
-    /// Whether [`DEFERRED`] holds anything (checked without borrowing it).
-    static PENDING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    /// How many of this crate's locks this thread holds, and [`PENDING`]: one cell, so a
+    /// lock and its release touch one thread-local each.
+    static STATE: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
     /// What [`after_unlock`] deferred, in order.
     static DEFERRED: std::cell::RefCell<Vec<Box<dyn FnOnce()>>> = const { std::cell::RefCell::new(Vec::new()) };
 }
@@ -102,7 +105,7 @@ struct Held(());
 impl Held {
     #[inline]
     fn mark() -> Self {
-        let _ = HELD.try_with(|h| h.set(h.get() + 1));
+        STATE.with(|s| s.set(s.get().wrapping_add(1)));
         Held(())
     }
 }
@@ -110,12 +113,13 @@ impl Held {
 impl Drop for Held {
     #[inline]
     fn drop(&mut self) {
-        let left = HELD.try_with(|h| {
-            let left = h.get().saturating_sub(1);
-            h.set(left);
+        let left = STATE.with(|s| {
+            let left = s.get().wrapping_sub(1);
+            s.set(left);
             left
         });
-        if left == Ok(0) && PENDING.try_with(std::cell::Cell::get).unwrap_or(false) {
+        // No lock held any more, and something deferred.
+        if left == PENDING {
             run_deferred();
         }
     }
@@ -124,7 +128,7 @@ impl Drop for Held {
 #[cold]
 #[inline(never)]
 fn run_deferred() {
-    let _ = PENDING.try_with(|p| p.set(false));
+    STATE.with(|s| s.set(s.get() & !PENDING));
     let work = DEFERRED.try_with(|d| std::mem::take(&mut *d.borrow_mut())).unwrap_or_default();
     for f in work {
         f();
@@ -139,12 +143,13 @@ fn run_deferred() {
 ///
 /// `f` is dropped unrun only if the thread is exiting.
 pub(crate) fn after_unlock(f: impl FnOnce() + 'static) {
-    if HELD.try_with(std::cell::Cell::get).unwrap_or(0) == 0 {
+    if STATE.with(std::cell::Cell::get) & !PENDING == 0 {
         f();
         return;
     }
-    let _ = DEFERRED.try_with(|d| d.borrow_mut().push(Box::new(f)));
-    let _ = PENDING.try_with(|p| p.set(true));
+    if DEFERRED.try_with(|d| d.borrow_mut().push(Box::new(f))).is_ok() {
+        STATE.with(|s| s.set(s.get() | PENDING));
+    }
 }
 
 thread_local! {
