@@ -52,7 +52,8 @@ struct TokenEndpointError {
 
 #[test]
 fn an_error_message_echoing_such_json_is_scrubbed() {
-    let err = TokenEndpointError { body: format!("{{ \"refresh_token\" : \"{SECRET}\", \"error\" : \"invalid_grant\" }}") };
+    let err =
+        TokenEndpointError { body: format!("{{ \"refresh_token\" : \"{SECRET}\", \"error\" : \"invalid_grant\" }}") };
     let (raw, _) = one_line(|| tracing::error!(error = &err as &dyn std::error::Error, "refresh failed"));
     assert!(!raw.contains(SECRET), "secret reached the line:\n{raw}");
 }

@@ -115,7 +115,9 @@ pub enum MetricsError {
     /// A metric recorded by code that runs while the invocation's metric set is locked
     /// (a [`MetricsPublisher`](crate::metrics::MetricsPublisher)'s `publish_now`, a
     /// `with_set` closure): refused, since waiting for the lock would wait for itself.
-    #[error("metric {metric}: recorded while the invocation's metric set is locked (by a publisher or with_set): refused")]
+    #[error(
+        "metric {metric}: recorded while the invocation's metric set is locked (by a publisher or with_set): refused"
+    )]
     Reentrant {
         /// The metric.
         metric: String,

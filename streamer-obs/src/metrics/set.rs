@@ -156,8 +156,7 @@ fn too_many_dimensions(name: &MetricName) -> Refused {
 }
 
 /// Why a dimension whose name or value holds a credential is refused.
-const CREDENTIAL_IN_DIMENSION: &str =
-    "its name or value holds a credential the EMF line's writer would redact (a dimension_name!/dimension_value! literal)";
+const CREDENTIAL_IN_DIMENSION: &str = "its name or value holds a credential the EMF line's writer would redact (a dimension_name!/dimension_value! literal)";
 
 #[cold]
 #[inline(never)]

@@ -160,7 +160,9 @@ fn remove_oracle_password(s: &mut String) {
     let user_end = start
         + b[start..]
             .iter()
-            .position(|&c| matches!(c, b'/' | b'@' | b':' | b';' | b'=' | b'?' | b'#' | b'"' | b'\'') || c.is_ascii_whitespace())
+            .position(|&c| {
+                matches!(c, b'/' | b'@' | b':' | b';' | b'=' | b'?' | b'#' | b'"' | b'\'') || c.is_ascii_whitespace()
+            })
             .unwrap_or(b.len() - start);
     // A user, then `/` (not `//`, a host).
     if user_end == start || b.get(user_end) != Some(&b'/') || b.get(user_end + 1) == Some(&b'/') {
