@@ -70,18 +70,6 @@ fn control_runtime_constructors_refuse_credentials() {
 // 2. Caller code under the metric set's spin lock during the flush
 // ---------------------------------------------------------------------------------------
 
-/// A writer that always fails (stdout closed, say).
-struct Broken;
-
-impl std::io::Write for Broken {
-    fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
-        Err(std::io::Error::other("closed"))
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 /// A tracing layer that counts the SDK's metric errors as a metric of the current
 /// invocation (an ordinary "count error lines" layer).
 struct CountMetricErrors;
@@ -131,7 +119,7 @@ fn a_layer_that_counts_metric_errors_does_not_hang_the_flush() {
         let _guard = tracing::subscriber::set_default(tracing_subscriber::registry().with(CountMetricErrors));
         let config = config();
         let inv = warm_invocation(&config);
-        let publisher = EmfPublisher::new(Broken);
+        let publisher = EmfPublisher::new(common::BrokenWriter);
         Arc::clone(&inv).sync_scope(|| {
             assert!(metrics::add("Hits", Unit::Count, 1.0));
             metrics::flush_invocation_now(&inv, &publisher, &FixedClock::at_millis(NOW), &FlushOptions::default())
@@ -189,7 +177,7 @@ fn control_the_same_flush_outside_the_scope_returns() {
         Arc::clone(&inv).sync_scope(|| assert!(metrics::add("Hits", Unit::Count, 1.0)));
         metrics::flush_invocation_now(
             &inv,
-            &EmfPublisher::new(Broken),
+            &EmfPublisher::new(common::BrokenWriter),
             &FixedClock::at_millis(NOW),
             &FlushOptions::default(),
         )

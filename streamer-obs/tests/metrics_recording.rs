@@ -2,6 +2,8 @@
 //! and the flush (cold start, raise-on-empty, disabled metrics), against a mockall
 //! publisher and the EMF publisher.
 
+mod common;
+
 use std::sync::Arc;
 
 use mockall::Sequence;
@@ -243,21 +245,12 @@ async fn per_invocation_dimensions_and_properties_reach_the_document() {
 
 #[tokio::test]
 async fn a_failing_writer_loses_documents_without_failing() {
-    struct Broken;
-    impl std::io::Write for Broken {
-        fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
-            Err(std::io::Error::other("closed"))
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
     let (w, sub) = logs();
     let inv = invocation(&config(), false);
     Arc::clone(&inv).scope(async { metrics::add("A", Unit::Count, 1.0) }).await;
     let report = metrics::flush_invocation(
         &inv,
-        &EmfPublisher::new(Broken),
+        &EmfPublisher::new(common::BrokenWriter),
         &FixedClock::at_millis(1),
         &FlushOptions::default(),
     )

@@ -390,33 +390,27 @@ fn trim_and_send(
     let stub_size = rewrite(doc, &stub, &parent, buf, keep);
     if stub_size <= max {
         report.stubbed += 1;
-        // Written once the recorder's lock is released (`crate::lock`).
-        let (name, id) = (copy.name.to_string(), copy.id);
-        crate::lock::after_unlock(move || {
-            tracing::warn!(
-                target: "streamer_obs",
-                subsegment = %name,
-                id = %id,
-                bytes = original,
-                limit = max,
-                "X-Ray subsegment too large even trimmed: sent as a stub (id, name, times, flags)"
-            );
-        });
+        warn_oversize(
+            &copy,
+            original,
+            max,
+            "X-Ray subsegment too large even trimmed: sent as a stub (id, name, times, flags)",
+        );
         return send_trimmed(buf, sink, report);
     }
     // 6. Give up on this subsegment.
     buf.truncate(keep);
     report.dropped += 1;
-    let (name, id) = (copy.name.to_string(), copy.id);
+    warn_oversize(&copy, size, max, "X-Ray subsegment dropped: too large for one document even as a stub");
+}
+
+/// The size guard's WARN line about `sub` (`bytes` over `limit`), written once the
+/// recorder's lock is released (`crate::lock`).
+#[cold]
+fn warn_oversize(sub: &Subsegment, bytes: usize, limit: usize, what: &'static str) {
+    let (name, id) = (sub.name.to_string(), sub.id);
     crate::lock::after_unlock(move || {
-        tracing::warn!(
-            target: "streamer_obs",
-            subsegment = %name,
-            id = %id,
-            bytes = size,
-            limit = max,
-            "X-Ray subsegment dropped: too large for one document even as a stub"
-        );
+        tracing::warn!(target: "streamer_obs", subsegment = %name, id = %id, bytes, limit, "{what}");
     });
 }
 

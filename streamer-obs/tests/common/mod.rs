@@ -149,3 +149,16 @@ pub fn telemetry_with_emitter(emitter: Arc<dyn streamer_obs::xray::emitter::Segm
         .emitter(emitter)
         .build()
 }
+
+/// A writer that refuses every write (stdout closed, say).
+pub struct BrokenWriter;
+
+impl std::io::Write for BrokenWriter {
+    fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
+        Err(std::io::Error::other("closed"))
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}

@@ -1,5 +1,6 @@
 //! The configuration warnings are written where they are seen (a review found the
-//! EMF-loss warning was never written when it matters most).
+//! EMF-loss warning was never written when it matters most, and later written as ERROR
+//! where Lambda keeps only FATAL lines).
 //!
 //! aws-rules.md E-29 / L-10 / L-12: with `AWS_LAMBDA_LOG_FORMAT=JSON` and an application
 //! level stricter than INFO, Lambda drops every JSON line without `level` (treated as
@@ -49,8 +50,27 @@ fn emf_warning_passes(lambda_level: &str) {
         );
     };
     let level = warning["level"].as_str().unwrap_or_default();
-    assert!(passes_lambda(level, "ERROR"), "the warning's level {level} is dropped by Lambda at ERROR");
+    // At FATAL Lambda keeps only `"level":"FATAL"` lines: an ERROR line is dropped too.
+    assert!(passes_lambda(level, lambda_level), "the warning's level {level} is dropped by Lambda at {lambda_level}");
+    assert_eq!(warning["value"], lambda_level, "the variable as set");
+    assert!(warning.get(streamer_obs::log::FATAL_FIELD).is_none(), "{warning}");
     assert_eq!(lines.len(), 1, "{lines:?}");
+}
+
+/// An invalid setting's warning at `AWS_LAMBDA_LOG_LEVEL=FATAL` (JSON): a FATAL line.
+#[test]
+fn an_invalid_setting_warning_passes_lambdas_filter_at_fatal() {
+    let c = config(&[
+        ("AWS_LAMBDA_LOG_FORMAT", "JSON"),
+        ("AWS_LAMBDA_LOG_LEVEL", "FATAL"),
+        ("POWERTOOLS_METRICS_NAMESPACE", "bad namespace!"),
+    ]);
+    let (dispatch, writer, _) = capture(&c);
+    with_default(&dispatch, || streamer_obs::log::report_config(&c));
+    let lines = writer.json_lines();
+    let warning = lines.iter().find(|l| l["variable"] == "POWERTOOLS_METRICS_NAMESPACE").expect("the warning");
+    let level = warning["level"].as_str().unwrap_or_default();
+    assert!(passes_lambda(level, "FATAL"), "written at {level}, dropped by Lambda at FATAL: {warning}");
 }
 
 /// An invalid setting's warning at `POWERTOOLS_LOG_LEVEL=ERROR` (Lambda's text format: no
