@@ -99,19 +99,29 @@ fn expected_name(s: &str) -> String {
         scrubbed = log_text(s);
         scrubbed.as_str()
     };
-    let cleaned: String = s
-        .chars()
-        .filter_map(|c| {
-            if matches!(c, '\t' | '\n' | '\r') {
-                Some(' ')
-            } else if name_char_ok(c) {
-                Some(c)
-            } else {
-                None
-            }
-        })
-        .take(200)
-        .collect();
+    let clean = |s: &str| -> String {
+        s.chars()
+            .filter_map(|c| {
+                if matches!(c, '\t' | '\n' | '\r') {
+                    Some(' ')
+                } else if name_char_ok(c) {
+                    Some(c)
+                } else {
+                    None
+                }
+            })
+            .take(200)
+            .collect()
+    };
+    let mut cleaned = clean(s);
+    // Cleaning can join what the scrubbing saw apart (`Bearer\u{200B} …`): a name the
+    // cleaning changed is scrubbed and cleaned again.
+    if cleaned != s {
+        let again = log_text(&cleaned);
+        if again != cleaned {
+            cleaned = clean(&again);
+        }
+    }
     if cleaned.is_empty() { "unnamed".to_owned() } else { cleaned }
 }
 

@@ -689,7 +689,7 @@ pub(crate) fn find_credential(b: &[u8], from: usize) -> Option<(usize, usize)> {
             b':' if b.get(at + 1) == Some(&b'/') && b.get(at + 2) == Some(&b'/') => url_password_at(b, at),
             b':' | b',' => header_value_at(b, at),
             b'=' => param_value_at(b, at),
-            b' ' | b'\t' | b'\\' if space_at(b, at) > 0 => scheme_token_at(b, at),
+            b' ' | b'\t' | b'\n' | b'\r' | b'\\' if space_at(b, at) > 0 => scheme_token_at(b, at),
             b'%' | b'+' => match encoded_sep_at(b, at) {
                 Some((b' ', _)) => scheme_token_at(b, at),
                 Some((b':', _)) => encoded_header_value_at(b, at),
@@ -1219,11 +1219,12 @@ fn token_after_blanks(b: &[u8], from: usize, amp_ends: bool) -> (usize, usize) {
     (t, end)
 }
 
-/// The length of the whitespace at `i`: a space or a tab, or the two-byte escapes `\\t`,
-/// `\\n`, `\\r` of `Debug` output (`"bearer\\tTOKEN"`); 0 when there is none.
+/// The length of the whitespace at `i`: a space, a tab or a line break (`Bearer\r\nTOKEN`
+/// in a raw header dump), or the two-byte escapes `\\t`, `\\n`, `\\r` of `Debug` output
+/// (`"bearer\\tTOKEN"`); 0 when there is none.
 fn space_at(b: &[u8], i: usize) -> usize {
     match (b.get(i), b.get(i + 1)) {
-        (Some(b' ' | b'\t'), _) => 1,
+        (Some(b' ' | b'\t' | b'\n' | b'\r'), _) => 1,
         (Some(b'\\'), Some(b't' | b'n' | b'r')) => 2,
         (Some(b'%' | b'+'), _) => match encoded_sep_at(b, i) {
             Some((b' ', n)) => n,

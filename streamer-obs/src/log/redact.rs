@@ -231,7 +231,9 @@ impl Redactor {
 
     /// A string value redacted (see [`Self::redact_value`]); `None` when unchanged.
     fn redact_text(&self, s: &str, depth: usize) -> Option<String> {
-        let t = s.trim();
+        // A byte-order mark before a JSON body (some clients send one) is not whitespace
+        // to `trim`.
+        let t = s.trim().trim_start_matches('\u{feff}').trim_start();
         let json_like = (t.starts_with('{') && t.ends_with('}')) || (t.starts_with('[') && t.ends_with(']'));
         // JSON text is parsed (and written back) only when something in it may be
         // redacted; otherwise it stays as it was written.

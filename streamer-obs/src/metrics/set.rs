@@ -155,6 +155,10 @@ fn too_many_dimensions(name: &MetricName) -> Refused {
     refused_metric(name, |metric| MetricsError::TooManyDimensions { metric })
 }
 
+/// Why a dimension named like a secret is refused.
+const SECRET_DIMENSION_NAME: &str =
+    "named like a secret (a key the log lines redact): its value would be written in clear on the EMF line";
+
 /// Why a dimension whose name or value holds a credential is refused.
 const CREDENTIAL_IN_DIMENSION: &str = "its name or value holds a credential the EMF line's writer would redact (a dimension_name!/dimension_value! literal)";
 
@@ -552,6 +556,12 @@ impl MetricSet {
         if let Some(reason) = crate::metrics::name::credential_error(name.as_str()) {
             return Err(MetricsError::InvalidDimensionName { name: name.as_str().to_owned(), reason });
         }
+        if crate::log::redact::default_redactor().is_redacted(name.as_str()) {
+            return Err(MetricsError::InvalidDimensionName {
+                name: name.as_str().to_owned(),
+                reason: SECRET_DIMENSION_NAME,
+            });
+        }
         if let Some(reason) = crate::metrics::name::credential_error(value.as_str()) {
             return Err(MetricsError::InvalidDimensionValue { value: value.as_str().to_owned(), reason });
         }
@@ -711,6 +721,11 @@ impl MetricSet {
         for (k, v) in values {
             if crate::metrics::name::credential_error(k.as_str()).is_some() {
                 return Err(bad_dimension(name, k, CREDENTIAL_IN_DIMENSION));
+            }
+            // The EMF line is a log line: a value under a key the log lines redact would
+            // be a secret written in clear (a dimension value cannot be redacted).
+            if crate::log::redact::default_redactor().is_redacted(k.as_str()) {
+                return Err(bad_dimension(name, k, SECRET_DIMENSION_NAME));
             }
             if crate::metrics::name::credential_error(v.as_str()).is_some() {
                 return Err(bad_dimension(name, k, CREDENTIAL_IN_DIMENSION));

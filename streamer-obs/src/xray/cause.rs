@@ -489,9 +489,10 @@ impl RecordedErrors {
             };
             exceptions.push(Exception {
                 id,
-                // Error text may quote what failed (a token, an `Authorization` header):
-                // scrubbed as a log line's text is.
-                message: cut(crate::log::json::scrub_text(msg).unwrap_or_else(|| msg.clone()), MAX_MESSAGE_CHARS),
+                // Error text may quote what failed (a token, an `Authorization` header, a
+                // `passwd=…` pair): scrubbed as a log line's text is, the pairs of the
+                // configured key list included.
+                message: cut(crate::xray::redact::scrub(msg).unwrap_or_else(|| msg.clone()), MAX_MESSAGE_CHARS),
                 type_name,
                 remote: details.remote,
                 truncated,

@@ -117,10 +117,24 @@ pub fn clean_name(name: &str) -> Cow<'_, str> {
     {
         return Cow::Borrowed(name);
     }
+    // Scrubbed before and after the characters a name may not hold are taken out: taking
+    // them out can join what the scrubber saw apart (`ey\u{200B}J…`, `Bearer\u{200B} …`,
+    // `"eyJ…"."eyJ…"."…"`, `password<>=…`); then cleaned again (the `[REDACTED]` brackets).
     match crate::xray::redact::scrub(name) {
-        Some(scrubbed) => Cow::Owned(clean_chars(&scrubbed).into_owned()),
-        None => clean_chars(name),
+        Some(scrubbed) => Cow::Owned(clean_scrubbed(&scrubbed).into_owned()),
+        None => clean_scrubbed(name),
     }
+}
+
+/// [`clean_chars`] of `name`, scrubbed again when the cleaning changed it.
+fn clean_scrubbed(name: &str) -> Cow<'_, str> {
+    let cleaned = clean_chars(name);
+    if let Cow::Owned(changed) = &cleaned
+        && let Some(scrubbed) = crate::xray::redact::scrub(changed)
+    {
+        return Cow::Owned(clean_chars(&scrubbed).into_owned());
+    }
+    cleaned
 }
 
 /// [`clean_name`] without the scrubbing.
