@@ -99,3 +99,28 @@ fn span_fields_reach_lines_at_strict_levels() {
     assert_eq!(lines[0]["message"], "kept");
     assert_eq!(lines[0]["connection_id"], "c-1");
 }
+
+/// `log::FATAL_FIELD` makes an ERROR event a `"level":"FATAL"` line, however the value is
+/// given, and is never written.
+#[test]
+fn the_field_given_with_display_or_debug_sigils_still_makes_a_fatal_line_and_is_not_written() {
+    let mut bad = Vec::new();
+    for (case, v) in [
+        ("str", one_line(|| tracing::error!(streamer_obs_level = "FATAL", "cannot start")).1),
+        ("display %", one_line(|| tracing::error!(streamer_obs_level = %"FATAL", "cannot start")).1),
+        ("debug ?", one_line(|| tracing::error!(streamer_obs_level = ?"FATAL", "cannot start")).1),
+        ("String", one_line(|| tracing::error!(streamer_obs_level = String::from("FATAL").as_str(), "cannot start")).1),
+    ] {
+        if v["level"] != "FATAL" || v.get(streamer_obs::log::FATAL_FIELD).is_some() {
+            bad.push(format!("{case}: {v}"));
+        }
+    }
+    assert!(bad.is_empty(), "{}", bad.join("\n"));
+}
+
+#[test]
+fn the_field_is_not_written_on_an_event_below_error() {
+    let v = one_line(|| tracing::warn!(streamer_obs_level = "FATAL", "w")).1;
+    assert_eq!(v["level"], "WARN");
+    assert!(v.get(streamer_obs::log::FATAL_FIELD).is_none(), "{v}");
+}

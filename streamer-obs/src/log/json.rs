@@ -65,7 +65,7 @@ fn needs_scrub_of(bytes: &[u8], acc: u8) -> bool {
         return false;
     }
     if acc & (JAY | WHITESPACE | COLON_OR_BACKSLASH | ESCAPE) == 0
-        && !bytes.windows(2).any(|w| w[1] == b'=' && matches!(w[0] | 0x20, b'n' | b't' | b'd' | b'e' | b'y' | b's'))
+        && !bytes.windows(2).any(|w| w[1] == b'=' && matches!(w[0] | 0x20, b'n' | b't' | b'd' | b'e' | b'y'))
     {
         // Only `=` signs, none after a letter that ends a secret parameter's name
         // ([`param_value_at`]): base64 padding (`L0SM9cOFvHcCIhw=`).
@@ -228,10 +228,11 @@ fn equals_pairs(x: u64, carry: u64) -> (u64, u64) {
 }
 
 /// For text without a space or `=` but with a `:`: one that follows a last letter of a
-/// secret header name (`n`, `e`, `l`, `y`: [`SECRET_HEADERS`]), as in
-/// `x-Authorization:TOKEN` or `x-api-key:KEY`, or one followed by a `/` (a URL's
-/// `scheme://`). (A `:` after a quote only appears in text
-/// that has to be escaped, which is always searched.)
+/// secret header name (`n`, `e`, `l`, `y`: [`SECRET_HEADERS`]; `s` of a plural before a
+/// list, `cookies:[…]`), as in `x-Authorization:TOKEN` or `x-api-key:KEY`, or a single
+/// quote (`{'password':'…'}`), or one followed by a `/` (a URL's `scheme://`). (A `:`
+/// after a double quote only appears in text that has to be escaped, which is always
+/// searched.)
 #[inline(always)]
 fn colon_pairs(x: u64, carry: u64) -> (u64, u64) {
     use crate::ascii_words::{ONES, bytes_equal_exact};
@@ -239,7 +240,9 @@ fn colon_pairs(x: u64, carry: u64) -> (u64, u64) {
     let last = bytes_equal_exact(folded, b'n')
         | bytes_equal_exact(folded, b'e')
         | bytes_equal_exact(folded, b'l')
-        | bytes_equal_exact(folded, b'y');
+        | bytes_equal_exact(folded, b'y')
+        | bytes_equal_exact(folded, b's')
+        | bytes_equal_exact(x, b'\'');
     let colon = bytes_equal_exact(x, b':');
     // And a `:` followed by a `/` (`scheme://`, whose user information may hold a
     // password): carried across words in bit 6.
@@ -786,14 +789,20 @@ fn header_value_at(b: &[u8], sep: usize) -> Option<(usize, usize)> {
     }
     let mut end = sep;
     // Blanks before a `:` (`"password" : "…"`, as Jackson's and Gson's pretty printers
-    // write JSON).
+    // write JSON): read after a quoted name only (`Erreur de cookie : …` is prose).
     if b[sep] == b':' {
         while end > 0 && matches!(b[end - 1], b' ' | b'\t') {
             end -= 1;
         }
     }
-    // The name in double quotes (JSON, `Debug`) or single ones (Python's `repr` of a dict).
+    // The name in double quotes (JSON, `Debug`) or single ones (Python's `repr` of a dict:
+    // read only when a quoted value or a list follows, `Invalid field 'password': …` is
+    // prose).
+    let single = end > 0 && b[end - 1] == b'\'';
     let quoted = end > 0 && matches!(b[end - 1], b'"' | b'\'');
+    if end < sep && !quoted {
+        return None;
+    }
     if quoted {
         end -= 1;
         if end > 0 && b[end - 1] == b'\\' {
@@ -819,9 +828,17 @@ fn header_value_at(b: &[u8], sep: usize) -> Option<(usize, usize)> {
     let name = &b[..end];
     let param = || SECRET_PARAMS.iter().any(|n| ends_with_name(name, n));
     let list = list_value_at(b, sep + 1);
+    let value_quoted = !tuple && quoted_value_at(b, sep + 1).is_some();
+    if single && !value_quoted && list.is_none() {
+        return None;
+    }
+    // A plural name (`cookies`, `tokens`) counts before a list or map only: `"input_tokens":
+    // 12` is a count.
+    let plural = || list.is_some() && SECRET_PLURALS.iter().any(|n| ends_with_name(name, n));
     let secret = SECRET_HEADERS.iter().any(|n| ends_with_name(name, n))
         || (quoted && param())
-        || (!tuple && (quoted_value_at(b, sep + 1).is_some() || list.is_some()) && param());
+        || (!tuple && (value_quoted || list.is_some()) && param())
+        || (!tuple && plural());
     if !secret {
         return None;
     }
@@ -835,9 +852,13 @@ fn header_value_at(b: &[u8], sep: usize) -> Option<(usize, usize)> {
     // escaped in `Debug` of such text); so may a wrapper's string (`Some(\n "…"`).
     let v = quoted_value_at(b, sep + 1).unwrap_or_else(|| skip_layout(b, sep + 1, tuple));
     let (start, end) = if v < b.len() && b[v] == b'\'' {
-        // A single-quoted value (`'Cookie': 'sid=…'`): to the next `'` on the line.
-        let e = b[v + 1..].iter().position(|&c| matches!(c, b'\'' | b'\r' | b'\n')).map_or(b.len(), |n| v + 1 + n);
-        (v + 1, e)
+        // A single-quoted value (`'Cookie': 'sid=…'`): to the next `'` on the line, past
+        // backslash escapes (`'p\'ss'`, as Python's `repr` writes a quote).
+        let mut e = v + 1;
+        while e < b.len() && !matches!(b[e], b'\'' | b'\r' | b'\n') {
+            e += if b[e] == b'\\' { 2 } else { 1 };
+        }
+        (v + 1, e.min(b.len()))
     } else if v < b.len() && b[v] == b'"' {
         let mut e = v + 1;
         while e < b.len() && b[e] != b'"' {
@@ -988,6 +1009,15 @@ fn list_close(b: &[u8], open: usize) -> usize {
                 i += 1;
             }
             b']' | b'}' => return i,
+            b'\'' => {
+                // A single-quoted string (Python's `repr`): to its closing quote, past
+                // escaped characters.
+                i += 1;
+                while i < b.len() && b[i] != b'\'' {
+                    i += if b[i] == b'\\' { 2 } else { 1 };
+                }
+                i += 1;
+            }
             b'"' => {
                 // A string: to its closing quote, past escaped characters.
                 i += 1;
@@ -1028,16 +1058,15 @@ fn opens_tuple(b: &[u8], close: usize) -> bool {
     false
 }
 
+/// Plural names of secrets: their value is a secret when it is a list or a map (`cookies:
+/// Some(["sid=…"])`, the HTTP API's event), not otherwise (`"input_tokens": 12`).
+const SECRET_PLURALS: [&[u8]; 4] = [b"tokens", b"cookies", b"passwords", b"secrets"];
+
 /// Names of `name=value` pairs whose value is a secret (URL query strings, form bodies,
 /// `key=value` logs), matched at the end of the name, in any case, `-` and `_` alike:
 /// `access_token`, `X-Amz-Security-Token`, `client_secret`, `X-Amz-Signature`, ...
-const SECRET_PARAMS: [&[u8]; 18] = [
+const SECRET_PARAMS: [&[u8]; 14] = [
     b"token",
-    // Plurals: a list of them (`cookies: Some(["sid=…"])`, the HTTP API's event).
-    b"tokens",
-    b"cookies",
-    b"passwords",
-    b"secrets",
     b"authorization",
     b"jwt",
     b"password",
@@ -1065,9 +1094,9 @@ pub(crate) fn is_secret_param_name(name: &str) -> bool {
 /// At a `=`: the value of a pair whose name ends like one of [`SECRET_PARAMS`] (see
 /// [`pair_value_at`]).
 fn param_value_at(b: &[u8], eq: usize) -> Option<(usize, usize)> {
-    // Every name of the list ends in `n`, `t`, `d`, `e`, `y` or `s`: others are rejected
+    // Every name of the list ends in `n`, `t`, `d`, `e` or `y`: others are rejected
     // without reading the name (so is most base64 padding).
-    if eq == 0 || !matches!(b[eq - 1] | 0x20, b'n' | b't' | b'd' | b'e' | b'y' | b's') {
+    if eq == 0 || !matches!(b[eq - 1] | 0x20, b'n' | b't' | b'd' | b'e' | b'y') {
         return None;
     }
     pair_value_at(b, 0, eq, |name| SECRET_PARAMS.iter().any(|n| ends_with_name(name, n)))
@@ -1719,7 +1748,6 @@ mod tests {
             "{\"password\"\t:\t\"opaqueS3cr3t\"}",
             "{'Cookie': 'sid=opaqueS3cr3t', 'Accept': '*/*'}",
             "{'password': 'opaqueS3cr3t'}",
-            "cookies=opaqueS3cr3t",
         ] {
             let out = scrub_text(text).unwrap_or_else(|| text.to_owned());
             assert!(!out.contains(secret), "{text} -> {out}");
@@ -1731,8 +1759,10 @@ mod tests {
         assert_eq!(out, "", "no secret name: unchanged");
         let out = scrub_text("tokens: Some([\"s\"]), route: \"/v1\"").unwrap();
         assert!(out.ends_with("]), route: \"/v1\""), "{out}");
-        // Ordinary words ending in `s` are not names of secrets.
+        // Ordinary words ending in `s` are not names of secrets; a plural before a count is
+        // not a secret.
         assert_eq!(scrub_text("items: [\"a\"] status=ok"), None);
+        assert_eq!(scrub_text("{\"input_tokens\": 12, \"output_tokens\": 34}"), None);
     }
 
     #[test]

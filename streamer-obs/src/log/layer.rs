@@ -708,7 +708,8 @@ impl EventVisitor<'_> {
             write_plain_key(self.out, name);
             return self.keys.keep_event_key(self.out, start);
         }
-        if name.starts_with("log.") {
+        // `log.` fields and the FATAL marker are never written.
+        if name.starts_with("log.") || name == FATAL_FIELD {
             return false;
         }
         write_key(self.out, name);
@@ -844,6 +845,11 @@ impl Visit for EventVisitor<'_> {
         if field.name() == "message" {
             format_guarded(self.message, |m| write!(m, "{value:?}"));
             self.has_message = true;
+        } else if field.name() == FATAL_FIELD {
+            // Given with `%` (`FATAL`) or `?` (`"FATAL"`).
+            self.text.clear();
+            format_guarded(self.text, |t| write!(t, "{value:?}"));
+            self.fatal |= self.text.trim_matches('"') == "FATAL";
         } else if self.key(field) {
             format_guarded(self.text, |t| write!(t, "{value:?}"));
             json::write_text(self.out, self.text, &self.shared.redactor);
