@@ -142,28 +142,37 @@ pub(crate) fn redact_sql(s: &mut String) {
     redact_url(s);
 }
 
-/// Removes `/password` from Oracle's `user/password@host` (X-15), at the start of the
-/// string (EZConnect, `app/pw@//db:1521/ORCL`) or after `jdbc:oracle:<driver>:` (the thin
-/// and OCI JDBC URLs, `jdbc:oracle:thin:app/pw@db:1521:ORCL`). A quoted password
-/// (`app/"p@ss"@db`) runs to its closing quote; an unquoted one to the last `@` before any
-/// `?`: a password holding an `@` is removed whole, too much rather than a leak.
+/// Removes `/password` from Oracle's `user/password@host` (X-15), after
+/// `jdbc:oracle:<driver>:` (the thin and OCI JDBC URLs, `jdbc:oracle:thin:app/pw@db:1521:ORCL`)
+/// or at the start of the string when an Oracle address follows the `@` (EZConnect
+/// `@//host…`, `@host:port…`, a TNS `@(DESCRIPTION=…)`): a path such as
+/// `data/users@2024.db` is left as it is. The user may hold `#` and `$` (`c##app`) or be
+/// quoted (`"App"`). A quoted password (`app/"p@ss"@db`) runs to its closing quote; an
+/// unquoted one to the last `@` before any `?`: a password holding an `@` is removed whole,
+/// too much rather than a leak.
 fn remove_oracle_password(s: &mut String) {
     const JDBC: &str = "jdbc:oracle:";
-    let start = match s.get(..JDBC.len()) {
+    let (start, jdbc) = match s.get(..JDBC.len()) {
         Some(p) if p.eq_ignore_ascii_case(JDBC) => match s[JDBC.len()..].find(':') {
-            Some(d) => JDBC.len() + d + 1,
+            Some(d) => (JDBC.len() + d + 1, true),
             None => return,
         },
-        _ => 0,
+        _ => (0, false),
     };
     let b = s.as_bytes();
-    let user_end = start
-        + b[start..]
-            .iter()
-            .position(|&c| {
-                matches!(c, b'/' | b'@' | b':' | b';' | b'=' | b'?' | b'#' | b'"' | b'\'') || c.is_ascii_whitespace()
-            })
-            .unwrap_or(b.len() - start);
+    let user_end = if b.get(start) == Some(&b'"') {
+        // A quoted user name.
+        match b[start + 1..].iter().position(|&c| c == b'"') {
+            Some(q) => start + 1 + q + 1,
+            None => return,
+        }
+    } else {
+        start
+            + b[start..]
+                .iter()
+                .position(|&c| !(c.is_ascii_alphanumeric() || matches!(c, b'_' | b'#' | b'$' | b'.' | b'-')))
+                .unwrap_or(b.len() - start)
+    };
     // A user, then `/` (not `//`, a host).
     if user_end == start || b.get(user_end) != Some(&b'/') || b.get(user_end + 1) == Some(&b'/') {
         return;
@@ -181,10 +190,21 @@ fn remove_oracle_password(s: &mut String) {
             None => return,
         }
     };
-    if at > pw {
-        // `user_end` and `at` are at ASCII bytes (`/`, `@`).
-        s.replace_range(user_end..at, "");
+    if at == pw || !(jdbc || oracle_address(&b[at + 1..])) {
+        return;
     }
+    // `user_end` and `at` are at ASCII bytes (`/`, `@`).
+    s.replace_range(user_end..at, "");
+}
+
+/// Whether `rest` (after the `@`) is an Oracle address: `//host…` (EZConnect), a TNS
+/// descriptor `(…`, or `host:port`.
+fn oracle_address(rest: &[u8]) -> bool {
+    if rest.starts_with(b"//") || rest.first() == Some(&b'(') {
+        return true;
+    }
+    let host = rest.iter().take_while(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'-' | b'_')).count();
+    host > 0 && rest.get(host) == Some(&b':') && rest.get(host + 1).is_some_and(u8::is_ascii_digit)
 }
 
 /// Removes `:password` from the user information of `scheme://user:password@host`
@@ -324,7 +344,11 @@ mod tests {
             ("jdbc:oracle:thin:app@db:1521:ORCL", "jdbc:oracle:thin:app@db:1521:ORCL"),
             ("/var/lib/db@x", "/var/lib/db@x"),
             ("db/main", "db/main"),
-            ("app/pw@db?mail=a@b", "app@db?mail=a@b"),
+            ("app/pw@db:1521/X?mail=a@b", "app@db:1521/X?mail=a@b"),
+            ("data/users@2024.db", "data/users@2024.db"),
+            ("c##app/pw@//db:1521/X", "c##app@//db:1521/X"),
+            ("jdbc:oracle:thin:\"App\"/pw@db:1521:X", "jdbc:oracle:thin:\"App\"@db:1521:X"),
+            ("app/pw@(DESCRIPTION=(ADDRESS=(HOST=db)))", "app@(DESCRIPTION=(ADDRESS=(HOST=db)))"),
         ] {
             assert_eq!(sql(given), stored, "{given}");
         }
