@@ -35,6 +35,7 @@ impl<T> SpinLock<T> {
     }
 
     /// Takes the lock if it is free.
+    #[cfg(test)]
     pub(crate) fn try_lock(&self) -> Option<Guard<'_, T>> {
         let inner = self.0.try_lock()?;
         Some(Guard { inner, _held: Held::mark() })

@@ -112,9 +112,10 @@ pub enum MetricsError {
         /// The metric.
         metric: String,
     },
-    /// A metric recorded by code that runs while the invocation's metric set is locked
-    /// (a [`MetricsPublisher`](crate::metrics::MetricsPublisher)'s `publish_now`, a
+    /// A metric recorded into a metric set by code this thread runs under that very set's
+    /// lock (a [`MetricsPublisher`](crate::metrics::MetricsPublisher)'s `publish_now`, a
     /// `with_set` closure): refused, since waiting for the lock would wait for itself.
+    /// Another invocation's set is waited for as usual.
     #[error(
         "metric {metric}: recorded while the invocation's metric set is locked (by a publisher or with_set): refused"
     )]

@@ -134,16 +134,19 @@ impl InvocationMetrics {
             return None;
         }
         let mut set = self.set.lock();
-        let _caller = crate::lock::CallerCodeUnderLock::enter();
+        let _caller = SetInCallerCode::enter(&self.set);
         Some(f(&mut set))
     }
 
-    /// The set, locked; `None` when this thread runs caller code under a lock of this
-    /// crate (a publisher's `publish_now`, a `with_set` closure) and the set is locked:
-    /// most likely by this very thread, which would wait for itself forever.
+    /// The set, locked; `None` when this thread runs caller code under this very set's
+    /// lock (a publisher's `publish_now`, a `with_set` closure): waiting would wait for
+    /// itself forever. Another set (another invocation's) is waited for as usual.
     #[inline]
     fn lock_unless_reentered(&self) -> Option<crate::lock::Guard<'_, MetricSet>> {
-        if crate::lock::caller_code_under_lock() { self.set.try_lock() } else { Some(self.set.lock()) }
+        if crate::lock::caller_code_under_lock() && SetInCallerCode::held_here(&self.set) {
+            return None;
+        }
+        Some(self.set.lock())
     }
 
     /// [`Self::with_set`] while the metrics are not final: `Err(AfterInvocation)` after
@@ -159,7 +162,7 @@ impl InvocationMetrics {
         if self.finished.load(Ordering::Relaxed) {
             return Some(Err(MetricsError::AfterInvocation { metric: metric.to_owned() }));
         }
-        let _caller = crate::lock::CallerCodeUnderLock::enter();
+        let _caller = SetInCallerCode::enter(&self.set);
         Some(Ok(f(&mut set)))
     }
 
@@ -202,6 +205,38 @@ impl InvocationMetrics {
     /// ```
     pub fn disabled(&self) -> bool {
         self.disabled
+    }
+}
+
+thread_local! {
+    /// The metric sets whose lock this thread holds while it runs caller code under it.
+    static SETS_IN_CALLER_CODE: std::cell::RefCell<Vec<usize>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Caller code running under a metric set's lock (a `with_set` closure, a publisher's
+/// `publish_now`), for as long as it lives: marks the thread (`crate::lock`) and names the
+/// set, so that a metric recorded into that set from there is refused rather than waited
+/// for (the wait would never end), while another set is waited for as usual.
+struct SetInCallerCode {
+    _caller: crate::lock::CallerCodeUnderLock,
+}
+
+impl SetInCallerCode {
+    fn enter(set: &crate::lock::SpinLock<MetricSet>) -> Self {
+        let _ = SETS_IN_CALLER_CODE.try_with(|s| s.borrow_mut().push(std::ptr::from_ref(set) as usize));
+        Self { _caller: crate::lock::CallerCodeUnderLock::enter() }
+    }
+
+    /// Whether this thread runs caller code under `set`'s lock.
+    fn held_here(set: &crate::lock::SpinLock<MetricSet>) -> bool {
+        let at = std::ptr::from_ref(set) as usize;
+        SETS_IN_CALLER_CODE.try_with(|s| s.borrow().contains(&at)).unwrap_or(false)
+    }
+}
+
+impl Drop for SetInCallerCode {
+    fn drop(&mut self) {
+        let _ = SETS_IN_CALLER_CODE.try_with(|s| s.borrow_mut().pop());
     }
 }
 
@@ -582,7 +617,7 @@ fn set_now(inv: &Invocation, publisher: &dyn MetricsPublisher, now_ms: u64, repo
     // The publisher's code runs under the set's lock: a metric it records is refused
     // (`MetricsError::Reentrant`), not waited for.
     let published = {
-        let _caller = crate::lock::CallerCodeUnderLock::enter();
+        let _caller = SetInCallerCode::enter(&inv.metrics.set);
         publisher.publish_now(&set, now_ms)
     };
     match published {
