@@ -1137,6 +1137,9 @@ mod abort {
         INSTALLED.call_once(|| {
             let previous = std::panic::take_hook();
             std::panic::set_hook(Box::new(move |info| {
+                // Lines the crate deferred until its locks are released (`crate::lock`):
+                // the process may abort before that, so they are written now, first.
+                crate::lock::run_deferred_now();
                 let mut armed = ARMED.try_with(Cell::take).ok().flatten();
                 if armed.is_some() && crate::lock::caller_code_under_lock() {
                     // One of this crate's locks is held by the code that panicked: the

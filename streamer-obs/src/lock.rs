@@ -136,6 +136,14 @@ fn run_deferred() {
     }
 }
 
+/// Writes what [`after_unlock`] deferred now, whatever locks this thread holds: for the
+/// lifecycle's panic hook, after which the process may abort.
+pub(crate) fn run_deferred_now() {
+    if STATE.try_with(std::cell::Cell::get).is_ok_and(|s| s & PENDING != 0) {
+        run_deferred();
+    }
+}
+
 /// Runs `f` now if this thread holds none of this crate's locks, else as soon as it has
 /// released the last one. For the crate's own log lines written where a lock is held (a
 /// limit reached, a document trimmed, a send failed): a log line runs the subscriber's
