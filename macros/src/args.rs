@@ -283,6 +283,14 @@ impl Args {
                         "the latency metric name must not start with '@' (Logs Insights would show it as `@@…`, rule Q-3)",
                     ));
                 }
+                // The latency metric's own dimensions are root members of the same EMF
+                // document: a metric named like one is refused (E-1, one member per name).
+                if value == "Service" || value == "Environment" {
+                    return Err(syn::Error::new(
+                        lit.span(),
+                        "the latency metric name must not be `Service` or `Environment`: they are its dimensions, members of the same EMF document (rule E-1)",
+                    ));
+                }
                 LatencyMetric::Name(lit)
             } else {
                 return Err(input.error("expected a metric name (`latency_metric = \"Name\"`) or `false`"));

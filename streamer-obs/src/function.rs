@@ -21,6 +21,7 @@ use std::future::Future;
 
 use crate::__private::AnnotationArg;
 use crate::handler::ErrorView;
+use crate::in_span::InSpan;
 use crate::xray::annotation::AnnotationValue;
 use crate::xray::cause::{ErrorDetails, ErrorKind};
 use crate::xray::recorder::SubsegmentGuard;
@@ -79,12 +80,14 @@ impl FunctionScope {
         }
     }
 
-    /// Runs an async body returning `Result`.
-    pub async fn run<F, T, E>(self, fut: F, view_error: impl FnOnce(&E) -> ErrorView) -> Result<T, E>
+    /// Runs an async body returning `Result`. A panic while the body is polled marks the
+    /// function's subsegment as a fault (the panic's message as its cause) and ends it
+    /// before the panic resumes (as a returned `Err` would be recorded).
+    pub async fn run<F, T, E>(mut self, fut: F, view_error: impl FnOnce(&E) -> ErrorView) -> Result<T, E>
     where
         F: Future<Output = Result<T, E>>,
     {
-        let result = crate::in_span::InSpan::new(&self.span, fut).await;
+        let result = CatchPanic { segment: &mut self.segment, fut: InSpan::new(&self.span, fut) }.await;
         if let Err(e) = &result {
             self.record_error(&guarded_view(view_error, e));
         }
@@ -92,20 +95,20 @@ impl FunctionScope {
         result
     }
 
-    /// Runs an async body that does not return `Result`.
-    pub async fn run_plain<F: Future>(self, fut: F) -> F::Output {
-        let out = crate::in_span::InSpan::new(&self.span, fut).await;
+    /// Runs an async body that does not return `Result` (a panic: as in [`Self::run`]).
+    pub async fn run_plain<F: Future>(mut self, fut: F) -> F::Output {
+        let out = CatchPanic { segment: &mut self.segment, fut: InSpan::new(&self.span, fut) }.await;
         self.segment.end();
         out
     }
 
-    /// Runs a sync body returning `Result`.
+    /// Runs a sync body returning `Result` (a panic: as in [`Self::run`]).
     pub fn run_sync<T, E>(
-        self,
+        mut self,
         body: impl FnOnce() -> Result<T, E>,
         view_error: impl FnOnce(&E) -> ErrorView,
     ) -> Result<T, E> {
-        let result = self.span.in_scope(body);
+        let result = self.catching(body);
         if let Err(e) = &result {
             self.record_error(&guarded_view(view_error, e));
         }
@@ -113,11 +116,22 @@ impl FunctionScope {
         result
     }
 
-    /// Runs a sync body that does not return `Result`.
-    pub fn run_sync_plain<R>(self, body: impl FnOnce() -> R) -> R {
-        let out = self.span.in_scope(body);
+    /// Runs a sync body that does not return `Result` (a panic: as in [`Self::run`]).
+    pub fn run_sync_plain<R>(mut self, body: impl FnOnce() -> R) -> R {
+        let out = self.catching(body);
         self.segment.end();
         out
+    }
+
+    /// `body` in the span; a panic there is recorded ([`record_panic`]) and resumed.
+    fn catching<R>(&mut self, body: impl FnOnce() -> R) -> R {
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.span.in_scope(body))) {
+            Ok(out) => out,
+            Err(payload) => {
+                record_panic(&mut self.segment, &*payload);
+                std::panic::resume_unwind(payload)
+            }
+        }
     }
 
     /// Enters the span for a sync body run in place (a `#[track_caller]` function, whose
@@ -162,6 +176,41 @@ pub struct FunctionGuard {
     // `FunctionScope::run_sync_plain` does).
     _entered: tracing::span::EnteredSpan,
     _segment: SubsegmentGuard,
+}
+
+/// The function's subsegment marked as a fault with the panic as its cause, and ended
+/// (before the panic resumes).
+#[cold]
+fn record_panic(segment: &mut SubsegmentGuard, payload: &(dyn std::any::Any + Send)) {
+    let view = ErrorView::new("panic", crate::handler::panic_message(payload));
+    segment.record_error_with(&view, &ErrorDetails::new(ErrorKind::Fault).type_name(view.type_name()));
+    segment.end_in_place();
+}
+
+pin_project_lite::pin_project! {
+    /// Polls `fut` (in the function's span) under `catch_unwind` at each poll: a panic is
+    /// recorded on the function's subsegment ([`record_panic`]) and resumed.
+    struct CatchPanic<'a, F> {
+        segment: &'a mut SubsegmentGuard,
+        #[pin]
+        fut: F,
+    }
+}
+
+impl<F: Future> Future for CatchPanic<'_, F> {
+    type Output = F::Output;
+
+    fn poll(self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<F::Output> {
+        let this = self.project();
+        let fut = this.fut;
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| fut.poll(cx))) {
+            Ok(poll) => poll,
+            Err(payload) => {
+                record_panic(this.segment, &*payload);
+                std::panic::resume_unwind(payload)
+            }
+        }
+    }
 }
 
 /// `view_error(e)` under `catch_unwind`: the error's `Display`/`Debug` is the user's code,

@@ -1693,6 +1693,12 @@ impl SubsegmentGuard {
         }
     }
 
+    /// [`Self::end`] through a borrow (the guard's drop then does nothing): for a scope
+    /// that ends its subsegment before a panic resumes.
+    pub(crate) fn end_in_place(&mut self) {
+        self.finish(None);
+    }
+
     /// [`Self::end`] at `end` (microseconds since the epoch, a time the caller already
     /// read from the recorder's clock).
     pub(crate) fn end_at(mut self, end: u64) {
