@@ -223,6 +223,10 @@ pub(crate) fn expand(args: &Args, f: &InstrumentedFn, plan: &Plan) -> TokenStrea
             // await, so the handler's future does not keep a slot for each of them beside the
             // run future that holds them.
             let span_now = span_fields.is_empty().then(|| quote!(let #obs_span = #span;));
+            // The `metadata(...)` expressions are the user's code: run under the lifecycle's
+            // panic guard, as the `annotations(...)` and `fields(...)` ones are.
+            let record_metadata = (!recorders.is_empty())
+                .then(|| quote!(let #obs_scope = #obs_scope.record_guarded(|#obs_scope| { #(#recorders)* });));
             quote! {
                 {
                     #span_now
@@ -230,7 +234,7 @@ pub(crate) fn expand(args: &Args, f: &InstrumentedFn, plan: &Plan) -> TokenStrea
                     // unused (`_event`).
                     #[allow(clippy::used_underscore_binding)]
                     let #obs_scope = #new_scope;
-                    #(#recorders)*
+                    #record_metadata
                     #log_event
                     #http_request
                     let #obs_body = #private::pin_output::<#ret, _>(#body);

@@ -125,6 +125,7 @@ impl FunctionScope {
 
     /// `body` in the span; a panic there is recorded ([`record_panic`]) and resumed.
     fn catching<R>(&mut self, body: impl FnOnce() -> R) -> R {
+        let _known_to_the_hook = crate::handler::FunctionMark::new(&self.segment);
         match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.span.in_scope(body))) {
             Ok(out) => out,
             Err(payload) => {
@@ -149,7 +150,12 @@ impl FunctionScope {
     /// assert_eq!(checked(1), 2);
     /// ```
     pub fn enter(self) -> FunctionGuard {
-        FunctionGuard { _entered: self.span.entered(), _segment: self.segment }
+        FunctionGuard {
+            panicking_before: std::thread::panicking(),
+            _known_to_the_hook: crate::handler::FunctionMark::new(&self.segment),
+            _entered: self.span.entered(),
+            segment: self.segment,
+        }
     }
 
     fn record_error(&self, view: &ErrorView) {
@@ -172,17 +178,40 @@ impl FunctionScope {
 #[derive(Debug)]
 #[must_use = "the span is exited and the subsegment ended when the guard drops"]
 pub struct FunctionGuard {
+    /// A panic was unwinding when the function started (it runs in a destructor): a
+    /// panic seen at the drop is then not the function's own.
+    panicking_before: bool,
+    /// Known to the lifecycle's panic hook while it lives (when panics abort).
+    _known_to_the_hook: crate::handler::FunctionMark,
     // Dropped in this order: the span is exited, then the subsegment ends (as
     // `FunctionScope::run_sync_plain` does).
     _entered: tracing::span::EnteredSpan,
-    _segment: SubsegmentGuard,
+    segment: SubsegmentGuard,
+}
+
+impl Drop for FunctionGuard {
+    /// Dropped while the function's own panic unwinds: its subsegment is marked a fault,
+    /// as the closure path marks it (the panic's message is not reachable from here).
+    fn drop(&mut self) {
+        if std::thread::panicking() && !self.panicking_before {
+            let view = ErrorView::new("panic", "the function panicked");
+            self.segment.record_error_with(&view, &ErrorDetails::new(ErrorKind::Fault).type_name(view.type_name()));
+        }
+    }
 }
 
 /// The function's subsegment marked as a fault with the panic as its cause, and ended
 /// (before the panic resumes).
 #[cold]
 fn record_panic(segment: &mut SubsegmentGuard, payload: &(dyn std::any::Any + Send)) {
-    let view = ErrorView::new("panic", crate::handler::panic_message(payload));
+    record_panic_message(segment, &crate::handler::panic_message(payload));
+}
+
+/// [`record_panic`] of a panic's message (also the lifecycle's panic hook, when panics
+/// abort and nothing unwinds).
+#[cold]
+pub(crate) fn record_panic_message(segment: &mut SubsegmentGuard, message: &str) {
+    let view = ErrorView::new("panic", message);
     segment.record_error_with(&view, &ErrorDetails::new(ErrorKind::Fault).type_name(view.type_name()));
     segment.end_in_place();
 }
@@ -203,6 +232,7 @@ impl<F: Future> Future for CatchPanic<'_, F> {
     fn poll(self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<F::Output> {
         let this = self.project();
         let fut = this.fut;
+        let _known_to_the_hook = crate::handler::FunctionMark::new(this.segment);
         match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| fut.poll(cx))) {
             Ok(poll) => poll,
             Err(payload) => {

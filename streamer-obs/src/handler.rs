@@ -621,6 +621,39 @@ impl HandlerScope {
         });
     }
 
+    /// Runs `record` on this scope (the attribute's `metadata(...)` expressions, the user's
+    /// code) under the same guard as [`PendingHandlerScope::open_guarded`]: a panic there
+    /// takes the lifecycle's panic path (the subsegment a fault, everything flushed), then
+    /// resumes.
+    ///
+    /// ```
+    /// use streamer_obs::handler::{HandlerOptions, HandlerScope};
+    /// use streamer_obs::testing::ContextBuilder;
+    /// let ctx = ContextBuilder::new().build();
+    /// let scope = HandlerScope::new(HandlerOptions::new("H"), &ctx, tracing::Span::none())
+    ///     .record_guarded(|scope| scope.metadata("attempt", &2));
+    /// assert_eq!(scope.options().name(), "H");
+    /// ```
+    pub fn record_guarded(mut self, record: impl FnOnce(&mut Self)) -> Self {
+        let mut armed = self.options.panic_aborts.then(|| {
+            abort::install_hook();
+            let copy = HandlerScope::copy_for_abort(
+                self.telemetry.clone(),
+                &self.invocation,
+                &self.options,
+                &self.span,
+                self.started,
+            );
+            abort::AbortScope::new(copy, self.segment.as_ref().map(SubsegmentGuard::reference))
+        });
+        let (recorded, _) =
+            abort::armed(&mut armed, || std::panic::catch_unwind(AssertUnwindSafe(|| record(&mut self))));
+        match recorded {
+            Ok(()) => self,
+            Err(panic) => self.panicked_before_body(panic),
+        }
+    }
+
     /// Adds metadata (namespace `default`) to the handler subsegment. Metadata that
     /// cannot be recorded is dropped with a WARN line.
     pub fn metadata(&self, key: impl Into<Cow<'static, str>>, value: &impl serde::Serialize) {
@@ -1084,6 +1117,8 @@ fn flush_after(
     })))
 }
 
+pub(crate) use abort::FunctionMark;
+
 /// The lifecycle's panic hook for builds where panics abort (see
 /// `HandlerOptions::panic_aborts`).
 mod abort {
@@ -1129,6 +1164,50 @@ mod abort {
         /// The handlers whose code runs on this thread now, innermost first (linked by
         /// `outer`). Per thread: a panic hook runs on the panicking thread.
         static ARMED: Cell<Option<Box<AbortScope>>> = const { Cell::new(None) };
+        /// The subsegments of the `#[instrumented]` functions whose code runs on this
+        /// thread now inside an armed handler, outermost first: the hook marks them as the
+        /// unwinding path does (`crate::function`), their guards never being dropped.
+        static FUNCTIONS: std::cell::RefCell<Vec<crate::xray::recorder::SubsegmentRef>> =
+            const { std::cell::RefCell::new(Vec::new()) };
+    }
+
+    /// An instrumented function's subsegment, known to the hook while it lives (only inside
+    /// an armed handler: nothing to do otherwise).
+    #[derive(Debug)]
+    pub(crate) struct FunctionMark(bool);
+
+    impl FunctionMark {
+        #[inline]
+        pub(crate) fn new(segment: &crate::xray::recorder::SubsegmentGuard) -> Self {
+            let armed = ARMED.try_with(|a| {
+                let scope = a.take();
+                let armed = scope.is_some();
+                a.set(scope);
+                armed
+            });
+            if armed != Ok(true) {
+                return FunctionMark(false);
+            }
+            FunctionMark(FUNCTIONS.try_with(|f| f.borrow_mut().push(segment.reference())).is_ok())
+        }
+    }
+
+    impl Drop for FunctionMark {
+        #[inline]
+        fn drop(&mut self) {
+            if self.0 {
+                let _ = FUNCTIONS.try_with(|f| f.borrow_mut().pop());
+            }
+        }
+    }
+
+    /// Marks the functions' subsegments a fault with the panic as cause and ends them,
+    /// innermost first (as each function's `catch_unwind` does when unwinding).
+    fn record_functions(message: &str) {
+        let functions = FUNCTIONS.try_with(|f| std::mem::take(&mut *f.borrow_mut())).unwrap_or_default();
+        for reference in functions.iter().rev() {
+            crate::function::record_panic_message(&mut reference.guard(), message);
+        }
     }
 
     /// Installs the hook, once per process. It chains to the hook installed before it.
@@ -1150,6 +1229,9 @@ mod abort {
                         "handler panicked inside a closure run under the SDK's metrics lock (InvocationMetrics::with_set): the process aborts without flushing this invocation"
                     );
                     armed = None;
+                }
+                if armed.is_some() {
+                    record_functions(&super::panic_message(info.payload()));
                 }
                 // Innermost first: a handler's subsegment ends before the one it ran in.
                 while let Some(mut scope) = armed {
