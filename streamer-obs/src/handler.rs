@@ -298,6 +298,26 @@ impl ErrorView {
         }
     }
 
+    /// [`Self::from_error`] with the kind the error type declares through
+    /// [`ClassifyError`] (what `#[instrumented]` finds by itself; for
+    /// [`ObsLayer`](crate::layer::ObsLayer), see `ObsLayer::classified`).
+    ///
+    /// ```
+    /// use streamer_obs::handler::{ClassifyError, ErrorClass, ErrorView};
+    /// #[derive(Debug, thiserror::Error)]
+    /// #[error("token expired")]
+    /// struct Expired;
+    /// impl ClassifyError for Expired {
+    ///     fn error_class(&self) -> ErrorClass {
+    ///         ErrorClass::Error
+    ///     }
+    /// }
+    /// assert_eq!(ErrorView::from_classified(&Expired).kind(), Some(ErrorClass::Error));
+    /// ```
+    pub fn from_classified<E: Error + ClassifyError>(e: &E) -> Self {
+        Self::from_error(e).with_kind(e.error_class())
+    }
+
     /// The view of a `dyn Error` (type from the leading identifier of its `Debug`); the
     /// error may borrow (`Box<dyn Error + 'a>`).
     pub fn from_dyn(e: &dyn Error) -> Self {

@@ -72,6 +72,31 @@ impl<E: fmt::Debug + 'static> ObsLayer<E> {
     }
 }
 
+impl<E: std::error::Error + crate::handler::ClassifyError + 'static> ObsLayer<E> {
+    /// A layer with `options` for an error type that declares its kind through
+    /// [`ClassifyError`](crate::handler::ClassifyError): recorded as `#[instrumented]`
+    /// records it (`error` or `fault` as declared, the `source()` chain). [`ObsLayer::new`]
+    /// cannot see that trait (stable Rust has no specialisation) and records a `fault`.
+    ///
+    /// ```
+    /// use streamer_obs::handler::{ClassifyError, ErrorClass, HandlerOptions};
+    /// use streamer_obs::layer::ObsLayer;
+    /// #[derive(Debug, thiserror::Error)]
+    /// #[error("token expired")]
+    /// struct Expired;
+    /// impl ClassifyError for Expired {
+    ///     fn error_class(&self) -> ErrorClass {
+    ///         ErrorClass::Error
+    ///     }
+    /// }
+    /// let layer = ObsLayer::<Expired>::classified(HandlerOptions::new("Validate"));
+    /// # let _ = layer;
+    /// ```
+    pub fn classified(options: HandlerOptions) -> Self {
+        Self { options, telemetry: None, view_error: crate::handler::ErrorView::from_classified::<E> }
+    }
+}
+
 impl<E> ObsLayer<E> {
     /// Uses `view` to describe errors (e.g. `ErrorView::from_error` for a type that
     /// implements `std::error::Error`).
