@@ -100,14 +100,16 @@ thread_local! {
     static DEFERRED: std::cell::RefCell<Vec<Box<dyn FnOnce()>>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
-/// One lock counted as held by this thread while it lives.
-struct Held(());
+/// One lock counted as held by this thread while it lives. Not `Send`: a guard released
+/// on another thread would leave both threads' counts wrong (so no guard is held across an
+/// `.await` of a `Send` future either: the compiler refuses it).
+struct Held(std::marker::PhantomData<*const ()>);
 
 impl Held {
     #[inline]
     fn mark() -> Self {
         STATE.with(|s| s.set(s.get().wrapping_add(1)));
-        Held(())
+        Held(std::marker::PhantomData)
     }
 }
 
