@@ -233,7 +233,15 @@ pub fn request_http(request: &Request) -> Http {
     let url = match (uri.scheme_str(), uri.authority()) {
         (Some(scheme), Some(authority)) => format!("{scheme}://{authority}{}", uri.path()),
         _ => match request.headers().get(lambda_http::http::header::HOST).and_then(|h| h.to_str().ok()) {
-            Some(host) => format!("https://{host}{}", uri.path()),
+            // The scheme the load balancer says the request came over (`X-Forwarded-Proto`,
+            // as `lambda_http` reads it when it builds a full URI), else `https`.
+            Some(host) => {
+                let scheme = match header_text(request.headers(), "x-forwarded-proto").as_deref().map(str::trim) {
+                    Some(p) if p.eq_ignore_ascii_case("http") => "http",
+                    _ => "https",
+                };
+                format!("{scheme}://{host}{}", uri.path())
+            }
             None => uri.path().to_owned(),
         },
     };
