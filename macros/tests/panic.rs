@@ -3,8 +3,6 @@
 
 mod common;
 
-use std::panic::AssertUnwindSafe;
-
 use common::*;
 use lambda_runtime::{Error, LambdaEvent};
 use serde_json::{Value, json};
@@ -27,7 +25,7 @@ fn helper(n: u8) -> u8 {
 
 #[test]
 fn panic_is_logged_then_resumed() {
-    let (out, cap) = run(async { futures_catch(handler(event(json!({"boom": true})))).await });
+    let (out, cap) = run(async { catch(handler(event(json!({"boom": true})))).await });
     let payload = out.expect_err("the panic resumes");
     assert_eq!(payload.downcast_ref::<&str>().copied(), Some("the handler blew up"));
     let line = cap.line("handler panicked");
@@ -45,15 +43,4 @@ fn a_panicking_function_unwinds_through_its_scope() {
     assert!(result.is_err());
     let (n, _) = run_sync(|| helper(3));
     assert_eq!(n, 3);
-}
-
-/// Catches a panic of a future (what `lambda_runtime` does around a handler).
-async fn futures_catch<F: std::future::Future>(fut: F) -> Result<F::Output, Box<dyn std::any::Any + Send>> {
-    let mut fut = std::pin::pin!(fut);
-    std::future::poll_fn(move |cx| match std::panic::catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(cx))) {
-        Ok(std::task::Poll::Ready(v)) => std::task::Poll::Ready(Ok(v)),
-        Ok(std::task::Poll::Pending) => std::task::Poll::Pending,
-        Err(panic) => std::task::Poll::Ready(Err(panic)),
-    })
-    .await
 }

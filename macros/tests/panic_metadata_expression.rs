@@ -10,9 +10,6 @@
 
 mod common;
 
-use std::future::Future;
-use std::panic::AssertUnwindSafe;
-
 use common::*;
 use lambda_runtime::{Error, LambdaEvent};
 use serde_json::{Value, json};
@@ -25,16 +22,6 @@ fn panicky_value() -> u32 {
 #[instrumented(name = "PanickyMetaExpr", metadata(m = panicky_value()))]
 async fn handler(event: LambdaEvent<Value>) -> Result<Value, Error> {
     Ok(event.payload)
-}
-
-async fn catch<F: Future>(fut: F) -> Result<F::Output, Box<dyn std::any::Any + Send>> {
-    let mut fut = std::pin::pin!(fut);
-    std::future::poll_fn(move |cx| match std::panic::catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(cx))) {
-        Ok(std::task::Poll::Ready(v)) => std::task::Poll::Ready(Ok(v)),
-        Ok(std::task::Poll::Pending) => std::task::Poll::Pending,
-        Err(panic) => std::task::Poll::Ready(Err(panic)),
-    })
-    .await
 }
 
 #[test]

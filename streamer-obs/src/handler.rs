@@ -641,6 +641,20 @@ impl HandlerScope {
         });
     }
 
+    /// The panic hook's record of this scope and its `segment` (when panics abort), the
+    /// hook installed.
+    fn abort_scope(&self, segment: Option<crate::xray::recorder::SubsegmentRef>) -> Box<abort::AbortScope> {
+        abort::install_hook();
+        let copy = HandlerScope::copy_for_abort(
+            self.telemetry.clone(),
+            &self.invocation,
+            &self.options,
+            &self.span,
+            self.started,
+        );
+        abort::AbortScope::new(copy, segment)
+    }
+
     /// Runs `record` on this scope (the attribute's `metadata(...)` expressions, the user's
     /// code) under the same guard as [`PendingHandlerScope::open_guarded`]: a panic there
     /// takes the lifecycle's panic path (the subsegment a fault, everything flushed), then
@@ -655,17 +669,8 @@ impl HandlerScope {
     /// assert_eq!(scope.options().name(), "H");
     /// ```
     pub fn record_guarded(mut self, record: impl FnOnce(&mut Self)) -> Self {
-        let mut armed = self.options.panic_aborts.then(|| {
-            abort::install_hook();
-            let copy = HandlerScope::copy_for_abort(
-                self.telemetry.clone(),
-                &self.invocation,
-                &self.options,
-                &self.span,
-                self.started,
-            );
-            abort::AbortScope::new(copy, self.segment.as_ref().map(SubsegmentGuard::reference))
-        });
+        let mut armed =
+            self.options.panic_aborts.then(|| self.abort_scope(self.segment.as_ref().map(SubsegmentGuard::reference)));
         let (recorded, _) =
             abort::armed(&mut armed, || std::panic::catch_unwind(AssertUnwindSafe(|| record(&mut self))));
         match recorded {
@@ -1405,15 +1410,7 @@ where
             if scope.options.panic_aborts
                 && let Some(segment) = this.segment.as_ref()
             {
-                let copy = HandlerScope::copy_for_abort(
-                    scope.telemetry.clone(),
-                    &scope.invocation,
-                    &scope.options,
-                    &scope.span,
-                    scope.started,
-                );
-                *this.abort = Some(abort::AbortScope::new(copy, Some(segment.reference())));
-                abort::install_hook();
+                *this.abort = Some(scope.abort_scope(Some(segment.reference())));
             }
         }
         if *this.state == RunState::Body {

@@ -15,14 +15,13 @@ use std::sync::Arc;
 use common::*;
 use lambda_http::http::{HeaderValue, StatusCode};
 use lambda_http::request::LambdaRequest;
-use lambda_http::tower::{Layer, Service, ServiceExt};
-use lambda_http::{Adapter, Body, IntoResponse, Request, Response, service_fn};
+use lambda_http::tower::{Layer, Service};
+use lambda_http::{Body, IntoResponse, Request, Response, service_fn};
 use lambda_runtime::LambdaEvent;
 use serde_json::{Value, json};
 use streamer_obs::handler::HandlerOptions;
 use streamer_obs::layer::ObsLayer;
 use streamer_obs::testing::ContextBuilder;
-use tracing::instrument::WithSubscriber;
 
 const HOST: &str = "abc123.execute-api.eu-west-1.amazonaws.com";
 /// A JWT whose signature is a canary.
@@ -236,17 +235,7 @@ where
     S::Future: Send + 'static,
     R: IntoResponse + 'static,
 {
-    let mut adapter: Adapter<'static, R, S> = Adapter::from(service);
-    let rt = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
-    rt.block_on(
-        async move {
-            let response = adapter.ready().await.map_err(|e| e.to_string())?.call(event).await;
-            response
-                .map_err(|e| e.to_string())
-                .and_then(|r| serde_json::to_value(r).map_err(|e| format!("serialize: {e}")))
-        }
-        .with_subscriber(dispatch),
-    )
+    run_adapter(dispatch, service, event)
 }
 
 fn run<S, R>(h: &H, service: S, event: LambdaEvent<LambdaRequest>) -> Outcome

@@ -9,7 +9,7 @@ mod common;
 use common::*;
 use lambda_http::request::LambdaRequest;
 use lambda_http::tower::{Layer, Service, ServiceExt};
-use lambda_http::{Adapter, Body, Request, Response, service_fn};
+use lambda_http::{Body, Request, Response, service_fn};
 use lambda_runtime::LambdaEvent;
 use serde_json::{Value, json};
 use streamer_obs::handler::HandlerOptions;
@@ -62,15 +62,7 @@ where
     S::Future: Send + 'static,
     R: lambda_http::IntoResponse + 'static,
 {
-    let mut adapter: Adapter<'static, R, S> = Adapter::from(service);
-    let rt = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
-    rt.block_on(
-        async move {
-            let response = adapter.ready().await.map_err(|e| e.to_string())?.call(event).await;
-            response.map(|r| serde_json::to_value(r).unwrap()).map_err(|e| e.to_string())
-        }
-        .with_subscriber(h.dispatch.clone()),
-    )
+    run_adapter(h.dispatch.clone(), service, event)
 }
 
 fn layer(h: &H, options: HandlerOptions) -> ObsLayer {

@@ -123,3 +123,16 @@ pub fn run<F: Future>(fut: F) -> (F::Output, Captured) {
 pub fn run_sync<R>(f: impl FnOnce() -> R) -> (R, Captured) {
     run(async move { f() })
 }
+
+/// Catches a panic of a future (what `lambda_runtime` does around a handler).
+pub async fn catch<F: Future>(fut: F) -> Result<F::Output, Box<dyn std::any::Any + Send>> {
+    let mut fut = std::pin::pin!(fut);
+    std::future::poll_fn(move |cx| {
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| fut.as_mut().poll(cx))) {
+            Ok(std::task::Poll::Ready(v)) => std::task::Poll::Ready(Ok(v)),
+            Ok(std::task::Poll::Pending) => std::task::Poll::Pending,
+            Err(panic) => std::task::Poll::Ready(Err(panic)),
+        }
+    })
+    .await
+}

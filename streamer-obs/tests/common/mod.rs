@@ -162,3 +162,31 @@ impl std::io::Write for BrokenWriter {
         Ok(())
     }
 }
+
+/// Runs one event through `lambda_http`'s `Adapter` (as `lambda_http::run` does) over
+/// `service` under `dispatch`; returns the response as API Gateway receives it.
+#[cfg(feature = "http")]
+pub fn run_adapter<S, R>(
+    dispatch: Dispatch,
+    service: S,
+    event: lambda_runtime::LambdaEvent<lambda_http::request::LambdaRequest>,
+) -> Result<serde_json::Value, String>
+where
+    S: lambda_http::tower::Service<lambda_http::Request, Response = R, Error = lambda_http::Error> + Send + 'static,
+    S::Future: Send + 'static,
+    R: lambda_http::IntoResponse + 'static,
+{
+    use lambda_http::tower::{Service as _, ServiceExt as _};
+    use tracing::instrument::WithSubscriber as _;
+    let mut adapter: lambda_http::Adapter<'static, R, S> = lambda_http::Adapter::from(service);
+    let rt = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
+    rt.block_on(
+        async move {
+            let response = adapter.ready().await.map_err(|e| e.to_string())?.call(event).await;
+            response
+                .map_err(|e| e.to_string())
+                .and_then(|r| serde_json::to_value(r).map_err(|e| format!("serialize: {e}")))
+        }
+        .with_subscriber(dispatch),
+    )
+}
